@@ -1,0 +1,59 @@
+// Package protocol implements the polyfork wire format: length-prefixed frames that each
+// hold one msgpack-rpc message. SPEC.md in this folder is the normative description; the
+// golden vectors in testdata/ are shared with every client library.
+//
+// The package has no goroutines and does no I/O policy: a FrameReader reads frames from an
+// io.Reader, an Encoder builds frames in memory, DecodeMessage parses a frame's body, and
+// DecodeValue and Unmarshal turn msgpack values into Go values. Every decoding path checks
+// untrusted bytes before allocating anything for them (see Check), so a peer that sends
+// garbage gets an *Error, never a crash or an unbounded allocation in this process.
+package protocol
+
+// Version is the protocol version this package speaks, sent in the child's $ready.
+const Version = 1
+
+// DefaultMaxFrameSize is the largest frame body accepted or produced unless configured
+// otherwise: 64 MiB.
+const DefaultMaxFrameSize = 64 << 20
+
+// MaxDepth is the deepest nesting of containers a frame may hold, counting the message
+// array itself.
+const MaxDepth = 128
+
+// Message kinds, the first element of every message array.
+const (
+	KindRequest      Kind = 0
+	KindResponse     Kind = 1
+	KindNotification Kind = 2
+)
+
+// Kind tells a request, a response and a notification apart.
+type Kind uint8
+
+func (k Kind) String() string {
+	switch k {
+	case KindRequest:
+		return "request"
+	case KindResponse:
+		return "response"
+	case KindNotification:
+		return "notification"
+	}
+	return "unknown kind"
+}
+
+// Names of the notifications the protocol reserves. User notification names never start
+// with '$'.
+const (
+	MethodReady   = "$ready"
+	MethodCancel  = "$cancel"
+	MethodStop    = "$stop"
+	MethodMessage = "message"
+)
+
+// Error types the protocol reserves for error maps.
+const (
+	TypeMethodNotFound = "MethodNotFound"
+	TypeCancelled      = "CancelledError"
+	TypeProtocolError  = "ProtocolError"
+)

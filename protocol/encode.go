@@ -1,0 +1,184 @@
+package protocol
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"reflect"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// keepEncodeBuffer is the largest buffer an Encoder keeps between frames.
+const keepEncodeBuffer = 4 << 20
+
+// Encoder builds complete frames (length prefix included) for messages, encoding Go values
+// with the msgpack profile of SPEC.md: shortest integers, float32 kept apart from float64,
+// []byte as bin, string-keyed maps with sorted keys.
+//
+// An Encoder is not safe for concurrent use; the frame a method returns is valid only until
+// the next call on the same Encoder. The zero value is not usable: call NewEncoder.
+type Encoder struct {
+	buf bytes.Buffer
+	enc *msgpack.Encoder
+	max int
+}
+
+// NewEncoder returns an Encoder with the default maximum frame size.
+func NewEncoder() *Encoder {
+	e := &Encoder{max: DefaultMaxFrameSize}
+	e.enc = msgpack.NewEncoder(&e.buf)
+	configureEncoder(e.enc)
+	return e
+}
+
+func configureEncoder(enc *msgpack.Encoder) {
+	enc.UseCompactInts(true)
+	enc.SetSortMapKeys(true)
+}
+
+// SetMaxFrameSize sets the largest frame body the Encoder produces; n <= 0 restores the
+// default. A message that would be larger is refused with an error matching
+// ErrFrameTooLarge.
+func (e *Encoder) SetMaxFrameSize(n int) {
+	if n <= 0 {
+		n = DefaultMaxFrameSize
+	}
+	e.max = n
+}
+
+// Request returns the frame for [0, id, method, params]. params must encode as a msgpack
+// array (a slice or array other than []byte, or a type that encodes itself as one); nil
+// means no params.
+func (e *Encoder) Request(id uint32, method string, params any) ([]byte, error) {
+	e.begin(4)
+	e.enc.EncodeUint(uint64(KindRequest))
+	e.enc.EncodeUint(uint64(id))
+	e.enc.EncodeString(method)
+	if err := e.params(params); err != nil {
+		return nil, fmt.Errorf("protocol: request %q: %w", method, err)
+	}
+	return e.finish()
+}
+
+// Notification returns the frame for [2, method, params]; params as for Request.
+func (e *Encoder) Notification(method string, params any) ([]byte, error) {
+	e.begin(3)
+	e.enc.EncodeUint(uint64(KindNotification))
+	e.enc.EncodeString(method)
+	if err := e.params(params); err != nil {
+		return nil, fmt.Errorf("protocol: notification %q: %w", method, err)
+	}
+	return e.finish()
+}
+
+// Result returns the frame for the successful response [1, id, nil, result].
+func (e *Encoder) Result(id uint32, result any) ([]byte, error) {
+	e.begin(4)
+	e.enc.EncodeUint(uint64(KindResponse))
+	e.enc.EncodeUint(uint64(id))
+	e.enc.EncodeNil()
+	if err := e.enc.Encode(result); err != nil {
+		return nil, fmt.Errorf("protocol: cannot encode the result of type %T: %w", result, err)
+	}
+	return e.finish()
+}
+
+// Failure returns the frame for the failed response [1, id, error map, nil]. The map's
+// keys are written in the order type, message, traceback, data; traceback and data are left
+// out when empty. ev.Data must be raw msgpack or nil.
+func (e *Encoder) Failure(id uint32, ev *ErrorValue) ([]byte, error) {
+	e.begin(4)
+	e.enc.EncodeUint(uint64(KindResponse))
+	e.enc.EncodeUint(uint64(id))
+	n := 2
+	if ev.Traceback != "" {
+		n++
+	}
+	if ev.Data != nil {
+		n++
+	}
+	e.enc.EncodeMapLen(n)
+	e.enc.EncodeString("type")
+	e.enc.EncodeString(ev.Type)
+	e.enc.EncodeString("message")
+	e.enc.EncodeString(ev.Message)
+	if ev.Traceback != "" {
+		e.enc.EncodeString("traceback")
+		e.enc.EncodeString(ev.Traceback)
+	}
+	if ev.Data != nil {
+		e.enc.EncodeString("data")
+		if err := Check(ev.Data, MaxDepth-2); err != nil {
+			return nil, fmt.Errorf("protocol: error data is not one valid msgpack value: %w", err)
+		}
+		e.buf.Write(ev.Data)
+	}
+	e.enc.EncodeNil()
+	return e.finish()
+}
+
+// begin starts a frame: room for the length prefix, then the message array header.
+func (e *Encoder) begin(n int) {
+	if e.buf.Cap() > keepEncodeBuffer {
+		e.buf = bytes.Buffer{}
+		e.enc.Reset(&e.buf)
+		configureEncoder(e.enc)
+	}
+	e.buf.Reset()
+	e.buf.Write([]byte{0, 0, 0, 0})
+	e.enc.EncodeArrayLen(n)
+}
+
+func (e *Encoder) params(params any) error {
+	if params == nil {
+		return e.enc.EncodeArrayLen(0)
+	}
+	if raw, ok := params.(msgpack.RawMessage); ok {
+		if len(raw) == 0 || !isArray(raw[0]) {
+			return fmt.Errorf("params must be a msgpack array, got raw %s", describeRaw(raw))
+		}
+		_, err := e.buf.Write(raw)
+		return err
+	}
+	if rv := reflect.ValueOf(params); rv.Kind() == reflect.Slice && rv.IsNil() {
+		return e.enc.EncodeArrayLen(0)
+	}
+	start := e.buf.Len()
+	if err := e.enc.Encode(params); err != nil {
+		return fmt.Errorf("cannot encode params of type %T: %w", params, err)
+	}
+	if b := e.buf.Bytes()[start]; !isArray(b) {
+		return fmt.Errorf("params must encode as an array (a slice such as []any{1, 2}), but %T encodes as %s", params, describe(b))
+	}
+	return nil
+}
+
+func describeRaw(b []byte) string {
+	if len(b) == 0 {
+		return "empty bytes"
+	}
+	return describe(b[0])
+}
+
+// finish fills in the length prefix and checks the size.
+func (e *Encoder) finish() ([]byte, error) {
+	b := e.buf.Bytes()
+	n := len(b) - 4
+	if n > e.max {
+		return nil, fmt.Errorf("%w: the message is %d bytes, above the maximum frame size %d", ErrFrameTooLarge, n, e.max)
+	}
+	binary.BigEndian.PutUint32(b, uint32(n))
+	return b, nil
+}
+
+// Marshal encodes v as one msgpack value with the profile Encoder uses.
+func Marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := msgpack.NewEncoder(&buf)
+	configureEncoder(enc)
+	if err := enc.Encode(v); err != nil {
+		return nil, fmt.Errorf("protocol: cannot encode %T: %w", v, err)
+	}
+	return buf.Bytes(), nil
+}

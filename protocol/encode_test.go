@@ -1,0 +1,148 @@
+package protocol
+
+import (
+	"encoding/hex"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+func TestEncoderParams(t *testing.T) {
+	enc := NewEncoder()
+	for name, params := range map[string]any{
+		"nil":         nil,
+		"nil slice":   []any(nil),
+		"empty":       []any{},
+		"typed slice": []int{},
+		"array":       [0]string{},
+		"raw msgpack": msgpack.RawMessage{0x90},
+	} {
+		frame, err := enc.Request(1, "m", params)
+		require.NoError(t, err, name)
+		assert.Equal(t, "00000006940001a16d90", hex.EncodeToString(frame), name)
+	}
+	for name, params := range map[string]any{
+		"int":           42,
+		"string":        "x",
+		"bytes":         []byte("x"),
+		"map":           map[string]any{"a": 1},
+		"raw non-array": msgpack.RawMessage{0xc0},
+		"channel":       make(chan int),
+	} {
+		_, err := enc.Request(1, "m", params)
+		require.Error(t, err, name)
+		assert.Contains(t, err.Error(), `request "m"`, name)
+	}
+	// The encoder stays usable after an error.
+	frame, err := enc.Notification("message", []any{"start"})
+	require.NoError(t, err)
+	assert.Equal(t, "000000119302a76d65737361676591a57374617274", hex.EncodeToString(frame))
+}
+
+func TestEncoderRefusesOversizeFrames(t *testing.T) {
+	enc := NewEncoder()
+	enc.SetMaxFrameSize(100)
+	_, err := enc.Result(1, make([]byte, 200))
+	require.ErrorIs(t, err, ErrFrameTooLarge)
+	assert.Contains(t, err.Error(), "above the maximum frame size 100")
+	frame, err := enc.Result(1, 5)
+	require.NoError(t, err)
+	assert.Equal(t, "000000059401 01c005", hex.EncodeToString(frame)[:12]+" "+hex.EncodeToString(frame)[12:])
+}
+
+func TestEncoderDropsHugeBuffers(t *testing.T) {
+	enc := NewEncoder()
+	_, err := enc.Result(1, make([]byte, 8<<20))
+	require.NoError(t, err)
+	_, err = enc.Result(2, 1)
+	require.NoError(t, err)
+	assert.LessOrEqual(t, enc.buf.Cap(), keepEncodeBuffer)
+}
+
+func TestFailureDataMustBeMsgpack(t *testing.T) {
+	enc := NewEncoder()
+	_, err := enc.Failure(1, &ErrorValue{Type: "T", Message: "m", Data: []byte{0xdd, 0xff}})
+	require.Error(t, err)
+	data, _ := Marshal(map[string]any{"code": 7})
+	frame, err := enc.Failure(1, &ErrorValue{Type: "T", Message: "m", Data: data})
+	require.NoError(t, err)
+	m, err := DecodeMessage(frame[4:])
+	require.NoError(t, err)
+	var got map[string]any
+	require.NoError(t, Unmarshal(m.Error.Data, &got))
+	assert.Equal(t, map[string]any{"code": int64(7)}, got)
+}
+
+func TestMarshalProfile(t *testing.T) {
+	for _, c := range []struct {
+		v   any
+		hex string
+	}{
+		{int64(1), "01"},
+		{int(-33), "d0df"},
+		{uint64(math.MaxUint64), "cfffffffffffffffff"},
+		{float32(1.5), "ca3fc00000"},
+		{1.0, "cb3ff0000000000000"},
+		{[]byte{1}, "c40101"},
+		{"é", "a2c3a9"},
+		{map[string]any{"b": 2, "a": 1}, "82a16101a16202"},
+		{Ext{Type: 5, Data: []byte{1, 2, 3}}, "c70305010203"},
+		{time.Unix(1609459200, 0), "d6ff5fee6600"},
+	} {
+		b, err := Marshal(c.v)
+		require.NoError(t, err)
+		assert.Equal(t, c.hex, hex.EncodeToString(b), "%#v", c.v)
+	}
+}
+
+func TestUnmarshal(t *testing.T) {
+	type point struct {
+		X int    `msgpack:"x"`
+		Y string `msgpack:"y"`
+	}
+	b, _ := Marshal(map[string]any{"x": 3, "y": "z"})
+	var p point
+	require.NoError(t, Unmarshal(b, &p))
+	assert.Equal(t, point{3, "z"}, p)
+
+	var s []any
+	b, _ = Marshal([]any{1, "a"})
+	require.NoError(t, Unmarshal(b, &s))
+	assert.Equal(t, []any{int64(1), "a"}, s)
+
+	var m map[string]any
+	require.Error(t, Unmarshal(b, &m), "an array is not a map")
+	require.NoError(t, Unmarshal([]byte{0xc0}, &m))
+	assert.Nil(t, m)
+
+	var n int
+	err := Unmarshal([]byte{0xa1, 'x'}, &n)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "cannot decode into *int")
+
+	// Keys that cannot be Go map keys fail the value instead of panicking.
+	var v any
+	err = Unmarshal([]byte{0x81, 0x91, 0x01, 0x02}, &v)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "map key")
+	var mm map[any]any
+	err = Unmarshal([]byte{0x81, 0x91, 0x01, 0x02}, &mm)
+	require.Error(t, err)
+}
+
+func TestDecodeBombsDoNotAllocate(t *testing.T) {
+	for _, bomb := range []string{"ddffffffff", "dfffffffff", "dbffffffff", "c6ffffffff", "91ddffffffff"} {
+		b, _ := hex.DecodeString(bomb)
+		allocs := testing.AllocsPerRun(20, func() {
+			_, err := DecodeValue(b)
+			require.Error(t, err)
+		})
+		assert.Less(t, allocs, 10.0, bomb)
+		var v []int
+		require.Error(t, Unmarshal(b, &v))
+	}
+}

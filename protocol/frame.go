@@ -1,0 +1,139 @@
+package protocol
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// keepBuffer is the largest body buffer a FrameReader keeps between frames; larger frames
+// get a buffer of their own that is dropped once the next frame is read.
+const keepBuffer = 4 << 20
+
+// firstChunk is how much a FrameReader allocates up front for a large frame; it grows the
+// buffer only as the bytes actually arrive, so a peer that announces a huge frame and sends
+// little costs little.
+const firstChunk = 1 << 20
+
+// FrameReader reads length-prefixed frames from a stream.
+//
+// It is not safe for concurrent use. The slice ReadFrame returns is valid only until the
+// next call to ReadFrame.
+type FrameReader struct {
+	r   *bufio.Reader
+	max int
+	buf []byte
+	hdr [4]byte
+}
+
+// NewFrameReader returns a FrameReader that reads from r through a 64 KiB buffer, with the
+// default maximum frame size.
+func NewFrameReader(r io.Reader) *FrameReader {
+	return &FrameReader{r: bufio.NewReaderSize(r, 64<<10), max: DefaultMaxFrameSize}
+}
+
+// SetMaxFrameSize sets the largest frame body ReadFrame accepts. n <= 0 restores the
+// default.
+func (fr *FrameReader) SetMaxFrameSize(n int) {
+	if n <= 0 {
+		n = DefaultMaxFrameSize
+	}
+	fr.max = n
+}
+
+// MaxFrameSize returns the largest frame body ReadFrame accepts.
+func (fr *FrameReader) MaxFrameSize() int { return fr.max }
+
+// ReadFrame reads the next frame and returns its body.
+//
+// It returns io.EOF, unwrapped, when the stream ends cleanly between frames. A stream that
+// ends inside a frame, a length of zero and a length above the maximum are reported as an
+// *Error (the last one also matches ErrFrameTooLarge); the length is checked before any
+// memory is allocated for the body. Other read errors are returned as they are.
+func (fr *FrameReader) ReadFrame() ([]byte, error) {
+	if got, err := io.ReadFull(fr.r, fr.hdr[:]); err != nil {
+		if err == io.ErrUnexpectedEOF {
+			return nil, &Error{
+				Reason: fmt.Sprintf("truncated frame: the stream ended after %d of the 4 length-prefix bytes", got),
+				Offset: -1, Size: -1, Quote: append([]byte(nil), fr.hdr[:got]...),
+			}
+		}
+		return nil, err
+	}
+	n := binary.BigEndian.Uint32(fr.hdr[:])
+	if n == 0 {
+		return nil, fr.streamError(-1, "frame length is 0; a frame holds one msgpack value, at least 1 byte")
+	}
+	if uint64(n) > uint64(fr.max) {
+		e := fr.streamError(-1, fmt.Sprintf("frame length %d is above the maximum frame size %d", n, fr.max))
+		e.Err = ErrFrameTooLarge
+		return nil, e
+	}
+	size := int(n)
+	body, err := fr.readBody(size)
+	if err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			got := len(body)
+			e := newError(body, -1, "truncated frame: the stream ended after %d of %d body bytes", got, size)
+			e.Quote = append(append([]byte(nil), fr.hdr[:]...), e.Quote...)
+			e.Size = -1
+			return nil, e
+		}
+		return nil, err
+	}
+	return body, nil
+}
+
+// readBody reads size bytes, growing the buffer as bytes arrive. On error it returns what
+// it has read so far.
+func (fr *FrameReader) readBody(size int) ([]byte, error) {
+	if size <= cap(fr.buf) {
+		b := fr.buf[:size]
+		m, err := io.ReadFull(fr.r, b)
+		return b[:m], err
+	}
+	b := make([]byte, 0, min(size, max(firstChunk, cap(fr.buf))))
+	for len(b) < size {
+		if len(b) == cap(b) {
+			nb := make([]byte, len(b), min(size, 2*cap(b)))
+			copy(nb, b)
+			b = nb
+		}
+		m, err := io.ReadFull(fr.r, b[len(b):cap(b)])
+		b = b[:len(b)+m]
+		if err != nil {
+			return b, err
+		}
+	}
+	if cap(b) <= keepBuffer {
+		fr.buf = b
+	}
+	return b, nil
+}
+
+// streamError builds an *Error for a bad length prefix, quoting the prefix and whatever
+// else is already buffered (without blocking), which usually shows what went wrong.
+func (fr *FrameReader) streamError(off int, reason string) *Error {
+	q := append([]byte(nil), fr.hdr[:]...)
+	if extra, _ := fr.r.Peek(min(fr.r.Buffered(), quoteLimit-len(q))); len(extra) > 0 {
+		q = append(q, extra...)
+	}
+	return &Error{Reason: reason, Offset: off, Size: -1, Quote: q}
+}
+
+// WriteFrame writes body as one frame, in a single Write call when possible.
+func WriteFrame(w io.Writer, body []byte) error {
+	if len(body) == 0 {
+		return errors.New("protocol: cannot write an empty frame")
+	}
+	if uint64(len(body)) > 1<<32-1 {
+		return fmt.Errorf("%w: %d bytes cannot be framed with a 32-bit length", ErrFrameTooLarge, len(body))
+	}
+	buf := make([]byte, 4+len(body))
+	binary.BigEndian.PutUint32(buf, uint32(len(body)))
+	copy(buf[4:], body)
+	_, err := w.Write(buf)
+	return err
+}

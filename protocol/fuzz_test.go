@@ -1,0 +1,111 @@
+package protocol
+
+import (
+	"bytes"
+	"encoding/hex"
+	"testing"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+func addSeeds(f *testing.F, frames bool) {
+	for _, v := range loadJSON[valueVector](f, "values.json") {
+		if len(v.Hex) < 4096 {
+			b, _ := hex.DecodeString(v.Hex)
+			f.Add(b)
+		}
+	}
+	for _, v := range loadJSON[messageVector](f, "messages.json") {
+		b, _ := hex.DecodeString(v.Hex)
+		if !frames {
+			b = b[4:]
+		}
+		f.Add(b)
+	}
+	for _, v := range loadJSON[invalidVector](f, "invalid.json") {
+		if len(v.Hex) < 4096 {
+			b, _ := hex.DecodeString(v.Hex)
+			if !frames && len(b) >= 4 {
+				b = b[4:]
+			}
+			f.Add(b)
+		}
+	}
+}
+
+// FuzzDecodeMessage: no input may panic, and what decodes must re-encode and decode to the
+// same message.
+func FuzzDecodeMessage(f *testing.F) {
+	addSeeds(f, false)
+	enc := NewEncoder()
+	f.Fuzz(func(t *testing.T, body []byte) {
+		m, err := DecodeMessage(body)
+		if err != nil {
+			if _, ok := err.(*Error); !ok {
+				t.Fatalf("error of type %T: %v", err, err)
+			}
+			return
+		}
+		var frame []byte
+		switch m.Kind {
+		case KindRequest:
+			frame, err = enc.Request(m.ID, m.Method, rawParams(m.Params))
+		case KindNotification:
+			frame, err = enc.Notification(m.Method, rawParams(m.Params))
+		case KindResponse:
+			if m.Error != nil {
+				frame, err = enc.Failure(m.ID, m.Error)
+			} else {
+				frame, err = enc.Result(m.ID, rawParams(m.Result))
+			}
+		}
+		if err != nil {
+			t.Fatalf("re-encoding %+v: %v", m, err)
+		}
+		m2, err := DecodeMessage(frame[4:])
+		if err != nil {
+			t.Fatalf("re-encoded message does not decode: %v", err)
+		}
+		if m2.Kind != m.Kind || m2.ID != m.ID || m2.Method != m.Method ||
+			!bytes.Equal(m2.Params, m.Params) || !bytes.Equal(m2.Result, m.Result) {
+			t.Fatalf("round trip changed the message: %+v -> %+v", m, m2)
+		}
+	})
+}
+
+// FuzzDecodeValue: no input may panic or allocate without bound.
+func FuzzDecodeValue(f *testing.F) {
+	addSeeds(f, false)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		v, err := DecodeValue(b)
+		if err != nil {
+			return
+		}
+		if _, err := Marshal(v); err != nil {
+			t.Fatalf("decoded %#v does not encode: %v", v, err)
+		}
+		var x struct {
+			A []int          `msgpack:"a"`
+			M map[string]any `msgpack:"m"`
+		}
+		_ = Unmarshal(b, &x)
+	})
+}
+
+// FuzzFrameReader: any stream yields frames or errors, never a panic.
+func FuzzFrameReader(f *testing.F) {
+	addSeeds(f, true)
+	f.Fuzz(func(t *testing.T, stream []byte) {
+		fr := NewFrameReader(bytes.NewReader(stream))
+		fr.SetMaxFrameSize(1 << 16)
+		for i := 0; i < 100; i++ {
+			body, err := fr.ReadFrame()
+			if err != nil {
+				return
+			}
+			_, _ = DecodeMessage(body)
+		}
+	})
+}
+
+func rawParams(b []byte) any { return msgpack.RawMessage(b) }

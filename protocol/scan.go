@@ -1,0 +1,138 @@
+package protocol
+
+import "encoding/binary"
+
+// Check verifies that b holds exactly one complete msgpack value that nests at most maxDepth
+// containers deep, and that every count and length in it fits in the bytes that follow, so
+// that no decoder can be tricked into a large allocation. It allocates nothing. The returned
+// error is an *Error quoting b.
+func Check(b []byte, maxDepth int) error {
+	end, err := skip(b, 0, maxDepth)
+	if err != nil {
+		return err
+	}
+	if end != len(b) {
+		return newError(b, end, "%d bytes left over after the msgpack value; a frame holds exactly one value", len(b)-end)
+	}
+	return nil
+}
+
+// skip returns the offset just past the msgpack value that starts at off, checking it as
+// Check describes. depth is how many more levels of containers are allowed.
+func skip(b []byte, off, depth int) (int, error) {
+	if off >= len(b) {
+		return 0, newError(b, off, "msgpack value cut short: the frame ends where a value should start")
+	}
+	c := b[off]
+	off++
+	var n, head int // n: payload bytes (str, bin, ext) or element count (array, map)
+	switch {
+	case c <= 0x7f, c >= 0xe0, c == 0xc0, c == 0xc2, c == 0xc3:
+		return off, nil // fixints, nil, bool
+	case c >= 0x80 && c <= 0x8f:
+		return skipContainer(b, off, int(c&0x0f), 2, depth)
+	case c >= 0x90 && c <= 0x9f:
+		return skipContainer(b, off, int(c&0x0f), 1, depth)
+	case c >= 0xa0 && c <= 0xbf:
+		return skipBytes(b, off, int(c&0x1f), "str", 0)
+	}
+	switch c {
+	case 0xc1:
+		return 0, newError(b, off-1, "byte 0xc1 is never used in msgpack")
+	case 0xcc, 0xd0:
+		return skipFixed(b, off, 1)
+	case 0xcd, 0xd1:
+		return skipFixed(b, off, 2)
+	case 0xce, 0xd2, 0xca:
+		return skipFixed(b, off, 4)
+	case 0xcf, 0xd3, 0xcb:
+		return skipFixed(b, off, 8)
+	case 0xd4:
+		return skipFixed(b, off, 1+1)
+	case 0xd5:
+		return skipFixed(b, off, 1+2)
+	case 0xd6:
+		return skipFixed(b, off, 1+4)
+	case 0xd7:
+		return skipFixed(b, off, 1+8)
+	case 0xd8:
+		return skipFixed(b, off, 1+16)
+	case 0xc4, 0xd9: // bin8, str8
+		head = 1
+	case 0xc5, 0xda: // bin16, str16
+		head = 2
+	case 0xc6, 0xdb: // bin32, str32
+		head = 4
+	case 0xc7: // ext8
+		head = 1
+	case 0xc8: // ext16
+		head = 2
+	case 0xc9: // ext32
+		head = 4
+	case 0xdc, 0xde: // array16, map16
+		head = 2
+	case 0xdd, 0xdf: // array32, map32
+		head = 4
+	}
+	if off+head > len(b) {
+		return 0, newError(b, off-1, "msgpack value cut short: a header needs %d more bytes, %d left", head, len(b)-off)
+	}
+	switch head {
+	case 1:
+		n = int(b[off])
+	case 2:
+		n = int(binary.BigEndian.Uint16(b[off:]))
+	case 4:
+		n = int(binary.BigEndian.Uint32(b[off:]))
+	}
+	off += head
+	switch c {
+	case 0xc4, 0xc5, 0xc6:
+		return skipBytes(b, off, n, "bin", 0)
+	case 0xd9, 0xda, 0xdb:
+		return skipBytes(b, off, n, "str", 0)
+	case 0xc7, 0xc8, 0xc9:
+		return skipBytes(b, off, n, "ext", 1) // type byte, then data
+	case 0xdc, 0xdd:
+		return skipContainer(b, off, n, 1, depth)
+	default: // 0xde, 0xdf
+		return skipContainer(b, off, n, 2, depth)
+	}
+}
+
+func skipFixed(b []byte, off, n int) (int, error) {
+	if off+n > len(b) {
+		return 0, newError(b, off-1, "msgpack value cut short: it needs %d more bytes, %d left", n, len(b)-off)
+	}
+	return off + n, nil
+}
+
+// skipBytes skips extra header bytes, then n payload bytes.
+func skipBytes(b []byte, off, n int, what string, extra int) (int, error) {
+	if n > len(b)-off-extra {
+		return 0, newError(b, off, "%s length %d is larger than the %d bytes left in the frame", what, n, max(0, len(b)-off-extra))
+	}
+	return off + extra + n, nil
+}
+
+// skipContainer skips n elements (per = 1) or n key/value pairs (per = 2).
+func skipContainer(b []byte, off, n, per, depth int) (int, error) {
+	if depth <= 0 {
+		return 0, newError(b, off-1, "containers nest deeper than %d levels", MaxDepth)
+	}
+	// Every element takes at least one byte: refuse counts the rest of the frame cannot hold.
+	if n > (len(b)-off)/per {
+		what := "array of %d elements"
+		if per == 2 {
+			what = "map of %d pairs"
+		}
+		return 0, newError(b, off, what+" cannot fit in the %d bytes left in the frame", n, len(b)-off)
+	}
+	var err error
+	for i := 0; i < n*per; i++ {
+		if off, err = skip(b, off, depth-1); err != nil {
+			return 0, err
+		}
+	}
+	return off, nil
+}

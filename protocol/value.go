@@ -1,0 +1,245 @@
+package protocol
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"reflect"
+	"sync"
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
+	"github.com/vmihailenco/msgpack/v5/msgpcode"
+)
+
+// Ext is a msgpack ext value of a type v1 gives no meaning to: its type code and its bytes.
+// It encodes back to the same bytes.
+type Ext struct {
+	Type int8
+	Data []byte
+}
+
+var _ msgpack.CustomEncoder = Ext{}
+
+// EncodeMsgpack writes the ext value.
+func (x Ext) EncodeMsgpack(enc *msgpack.Encoder) error {
+	if err := enc.EncodeExtHeader(x.Type, len(x.Data)); err != nil {
+		return err
+	}
+	_, err := enc.Writer().Write(x.Data)
+	return err
+}
+
+// DecodeValue decodes one msgpack value into Go values, following SPEC.md section 7:
+//
+//	nil -> nil, bool -> bool, integers -> int64 (uint64 above math.MaxInt64),
+//	float32 -> float32, float64 -> float64, str -> string, bin -> []byte,
+//	array -> []any, map with str keys -> map[string]any,
+//	map with other keys -> map[any]any (only int and str keys; others are an error),
+//	ext -1 -> time.Time, other ext -> Ext.
+//
+// b is checked first (see Check), so untrusted bytes cannot make it allocate more than
+// about len(b) times a small factor. The result does not alias b.
+func DecodeValue(b []byte) (any, error) {
+	if err := Check(b, MaxDepth); err != nil {
+		return nil, err
+	}
+	d := getDecoder(b)
+	defer putDecoder(d)
+	return decodeAny(d.Decoder)
+}
+
+// Unmarshal decodes one msgpack value into v, which must be a non-nil pointer. For *any,
+// *[]any and *map[string]any it uses the mapping of DecodeValue; for other types it uses
+// github.com/vmihailenco/msgpack/v5 (struct tags `msgpack:"name"`), whose own rules apply to
+// interface values nested inside them. b is checked first as DecodeValue does, and a panic
+// in the decoder becomes an error.
+func Unmarshal(b []byte, v any) (err error) {
+	if err := Check(b, MaxDepth); err != nil {
+		return err
+	}
+	switch p := v.(type) {
+	case *any:
+		x, err := DecodeValue(b)
+		if err == nil {
+			*p = x
+		}
+		return err
+	case *[]any, *map[string]any:
+		x, err := DecodeValue(b)
+		if err != nil {
+			return err
+		}
+		if x == nil {
+			reflect.ValueOf(v).Elem().SetZero()
+			return nil
+		}
+		xv := reflect.ValueOf(x)
+		if !xv.Type().AssignableTo(reflect.TypeOf(v).Elem()) {
+			return fmt.Errorf("protocol: cannot decode %s into %T", describe(b[0]), v)
+		}
+		reflect.ValueOf(v).Elem().Set(xv)
+		return nil
+	}
+	d := getDecoder(b)
+	defer putDecoder(d)
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("protocol: cannot decode into %T: %v", v, r)
+		}
+	}()
+	if err := d.Decode(v); err != nil {
+		return fmt.Errorf("protocol: cannot decode into %T: %w", v, err)
+	}
+	return nil
+}
+
+type decoder struct {
+	*msgpack.Decoder
+	r bytes.Reader
+}
+
+var decoderPool = sync.Pool{New: func() any {
+	d := &decoder{}
+	d.Decoder = msgpack.NewDecoder(&d.r)
+	d.SetMapDecoder(func(md *msgpack.Decoder) (any, error) { return decodeMap(md) })
+	return d
+}}
+
+func getDecoder(b []byte) *decoder {
+	d := decoderPool.Get().(*decoder)
+	d.r.Reset(b)
+	d.ResetReader(&d.r)
+	return d
+}
+
+func putDecoder(d *decoder) {
+	d.r.Reset(nil)
+	decoderPool.Put(d)
+}
+
+// decodeAny decodes the next value with the mapping of DecodeValue. The bytes have been
+// checked, so counts are trustworthy.
+func decodeAny(d *msgpack.Decoder) (any, error) {
+	c, err := d.PeekCode()
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case c == msgpcode.Nil:
+		return nil, d.DecodeNil()
+	case c == msgpcode.False || c == msgpcode.True:
+		return d.DecodeBool()
+	case msgpcode.IsFixedNum(c), c == msgpcode.Int8, c == msgpcode.Int16, c == msgpcode.Int32,
+		c == msgpcode.Int64, c == msgpcode.Uint8, c == msgpcode.Uint16, c == msgpcode.Uint32:
+		return d.DecodeInt64()
+	case c == msgpcode.Uint64:
+		u, err := d.DecodeUint64()
+		if err != nil || u > math.MaxInt64 {
+			return u, err
+		}
+		return int64(u), nil
+	case c == msgpcode.Float:
+		return d.DecodeFloat32()
+	case c == msgpcode.Double:
+		return d.DecodeFloat64()
+	case msgpcode.IsString(c):
+		return d.DecodeString()
+	case msgpcode.IsBin(c):
+		return d.DecodeBytes()
+	case msgpcode.IsFixedArray(c), c == msgpcode.Array16, c == msgpcode.Array32:
+		n, err := d.DecodeArrayLen()
+		if err != nil {
+			return nil, err
+		}
+		s := make([]any, n)
+		for i := range s {
+			if s[i], err = decodeAny(d); err != nil {
+				return nil, err
+			}
+		}
+		return s, nil
+	case msgpcode.IsFixedMap(c), c == msgpcode.Map16, c == msgpcode.Map32:
+		return decodeMap(d)
+	case msgpcode.IsExt(c):
+		id, n, err := d.DecodeExtHeader()
+		if err != nil {
+			return nil, err
+		}
+		data := make([]byte, n)
+		if err := d.ReadFull(data); err != nil {
+			return nil, err
+		}
+		if id == -1 {
+			return decodeTimestamp(data)
+		}
+		return Ext{Type: id, Data: data}, nil
+	}
+	return nil, fmt.Errorf("protocol: invalid msgpack byte 0x%02x", c)
+}
+
+// decodeMap decodes a map into map[string]any when every key is a str, else map[any]any.
+func decodeMap(d *msgpack.Decoder) (any, error) {
+	n, err := d.DecodeMapLen()
+	if err != nil || n < 0 {
+		return nil, err
+	}
+	m := make(map[string]any, n)
+	for i := 0; i < n; i++ {
+		c, err := d.PeekCode()
+		if err != nil {
+			return nil, err
+		}
+		if !msgpcode.IsString(c) {
+			return decodeAnyKeyMap(d, m, n-i)
+		}
+		k, err := d.DecodeString()
+		if err != nil {
+			return nil, err
+		}
+		if m[k], err = decodeAny(d); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// decodeAnyKeyMap finishes a map that has a key other than str, copying what was decoded so
+// far. Keys must be integers or strs: other types cannot be map keys in every language.
+func decodeAnyKeyMap(d *msgpack.Decoder, done map[string]any, left int) (any, error) {
+	m := make(map[any]any, len(done)+left)
+	for k, v := range done {
+		m[k] = v
+	}
+	for i := 0; i < left; i++ {
+		k, err := decodeAny(d)
+		if err != nil {
+			return nil, err
+		}
+		switch k.(type) {
+		case int64, uint64, string:
+		default:
+			return nil, fmt.Errorf("protocol: a map key of Go type %T is not supported; map keys are str or integer", k)
+		}
+		if m[k], err = decodeAny(d); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// decodeTimestamp decodes the msgpack timestamp ext (type -1) in its 4, 8 or 12-byte form.
+func decodeTimestamp(b []byte) (any, error) {
+	switch len(b) {
+	case 4:
+		return time.Unix(int64(binary.BigEndian.Uint32(b)), 0).UTC(), nil
+	case 8:
+		v := binary.BigEndian.Uint64(b)
+		return time.Unix(int64(v&0x3ffffffff), int64(v>>34)).UTC(), nil
+	case 12:
+		ns := binary.BigEndian.Uint32(b)
+		return time.Unix(int64(binary.BigEndian.Uint64(b[4:])), int64(ns)).UTC(), nil
+	}
+	return nil, fmt.Errorf("protocol: a timestamp ext has 4, 8 or 12 bytes, got %d", len(b))
+}
