@@ -66,9 +66,17 @@ func FuzzDecodeMessage(f *testing.F) {
 		if err != nil {
 			t.Fatalf("re-encoded message does not decode: %v", err)
 		}
-		if m2.Kind != m.Kind || m2.ID != m.ID || m2.Method != m.Method ||
-			!bytes.Equal(m2.Params, m.Params) || !bytes.Equal(m2.Result, m.Result) {
+		if m2.Kind != m.Kind || m2.ID != m.ID || m2.Method != m.Method || !bytes.Equal(m2.Params, m.Params) {
 			t.Fatalf("round trip changed the message: %+v -> %+v", m, m2)
+		}
+		if m.Error == nil {
+			if !bytes.Equal(m2.Result, m.Result) {
+				t.Fatalf("round trip changed the result: %x -> %x", m.Result, m2.Result)
+			}
+		} else if m2.Error.Type != m.Error.Type || m2.Error.Message != m.Error.Message ||
+			m2.Error.Traceback != m.Error.Traceback || !bytes.Equal(m2.Error.Data, m.Error.Data) {
+			// The result of a failed response is dropped, as SPEC 4.1 says receivers ignore it.
+			t.Fatalf("round trip changed the error: %+v -> %+v", *m.Error, *m2.Error)
 		}
 	})
 }
