@@ -306,3 +306,21 @@ func describe(b byte) string {
 	}
 	return "an invalid byte"
 }
+
+// SplitArray returns the raw msgpack of each element of the array b, aliasing b, after
+// checking b as Check does.
+func SplitArray(b []byte) ([][]byte, error) {
+	if err := Check(b, MaxDepth); err != nil {
+		return nil, err
+	}
+	c := cursor{b: b}
+	n, ok := c.arrayLen()
+	if !ok {
+		return nil, newError(b, 0, "want an array, got %s", describe(b[0]))
+	}
+	out := make([][]byte, n)
+	for i := range out {
+		out[i] = c.value()
+	}
+	return out, nil
+}

@@ -1,0 +1,153 @@
+package bridge
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"syscall"
+
+	"github.com/polyfork/polyfork/protocol"
+)
+
+// Sentinels matched with errors.Is.
+var (
+	// ErrClosed is returned by calls made after Close or Kill, or failed by them.
+	ErrClosed = errors.New("bridge: process closed")
+	// ErrExited is matched by every *ExitError.
+	ErrExited = errors.New("bridge: child exited")
+	// ErrProtocol is matched by every *ProtocolError.
+	ErrProtocol = errors.New("bridge: child broke the protocol")
+	// ErrStartTimeout is matched when a child did not send $ready within the start timeout.
+	ErrStartTimeout = errors.New("bridge: child did not become ready in time")
+)
+
+// RemoteError is an error raised by a handler on the other side: in the child for
+// Process.Call, or returned by a host handler (then the child sees its fields).
+type RemoteError struct {
+	// Method is the method that was called (set on errors returned by Call).
+	Method string
+	// Type names the kind of error: the exception class ("ValueError",
+	// "InvalidArgumentException", "TypeError") or a reserved type such as "MethodNotFound".
+	Type string
+	// Message is the human-readable text.
+	Message string
+	// Traceback is the raiser's stack trace as text, in its language's format, or "".
+	Traceback string
+	// Data is raw msgpack for the optional structured data, or nil. Decode it with
+	// protocol.Unmarshal.
+	Data []byte
+}
+
+// NewError returns a *RemoteError with the given type and message, for host handlers that
+// want the child to see a specific error type. data, if not nil, is encoded as the error's
+// data; encoding failures are reported in the message.
+func NewError(typ, message string, data any) *RemoteError {
+	e := &RemoteError{Type: typ, Message: message}
+	if data != nil {
+		if b, err := protocol.Marshal(data); err == nil {
+			e.Data = b
+		} else {
+			e.Message += " (error data could not be encoded: " + err.Error() + ")"
+		}
+	}
+	return e
+}
+
+func (e *RemoteError) Error() string {
+	if e.Method != "" {
+		return fmt.Sprintf("bridge: %q raised %s: %s", e.Method, e.Type, e.Message)
+	}
+	return fmt.Sprintf("bridge: %s: %s", e.Type, e.Message)
+}
+
+// ExitError reports that a child exited, with how and the last lines it wrote to stderr.
+type ExitError struct {
+	// Name and Pid identify the child.
+	Name string
+	Pid  int
+	// Code is the exit status, or -1 if a signal ended the child.
+	Code int
+	// Signal is the signal that ended the child, or 0.
+	Signal syscall.Signal
+	// Stderr holds the last lines the child wrote to stderr (at most 20), oldest first.
+	Stderr []string
+	// Phase says when it happened: "before $ready" during start, or "" afterwards.
+	Phase string
+}
+
+func (e *ExitError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "bridge: child %s (pid %d) ", e.Name, e.Pid)
+	if e.Signal != 0 {
+		fmt.Fprintf(&b, "was killed by signal %d (%s)", int(e.Signal), e.Signal)
+	} else {
+		fmt.Fprintf(&b, "exited with status %d", e.Code)
+	}
+	if e.Phase != "" {
+		b.WriteString(" " + e.Phase)
+	}
+	if len(e.Stderr) > 0 {
+		b.WriteString("; last stderr lines:")
+		for _, l := range e.Stderr {
+			b.WriteString("\n    ")
+			b.WriteString(l)
+		}
+	} else {
+		b.WriteString("; it wrote nothing to stderr")
+	}
+	return b.String()
+}
+
+// Is makes errors.Is(err, ErrExited) true.
+func (e *ExitError) Is(target error) bool { return target == ErrExited }
+
+// ProtocolError reports that a child sent something the protocol does not allow. Err is
+// usually a *protocol.Error, which quotes the bytes received.
+type ProtocolError struct {
+	Name string
+	Pid  int
+	Err  error
+}
+
+func (e *ProtocolError) Error() string {
+	return fmt.Sprintf("bridge: child %s (pid %d) broke the protocol: %v", e.Name, e.Pid, e.Err)
+}
+
+// Unwrap returns Err.
+func (e *ProtocolError) Unwrap() error { return e.Err }
+
+// Is makes errors.Is(err, ErrProtocol) true.
+func (e *ProtocolError) Is(target error) bool { return target == ErrProtocol }
+
+// VersionError reports a child that speaks another protocol version.
+type VersionError struct {
+	Name  string
+	Pid   int
+	Child int // the version the child announced
+	Host  []int
+}
+
+func (e *VersionError) Error() string {
+	return fmt.Sprintf("bridge: child %s (pid %d) speaks polyfork protocol %d; this host speaks %v", e.Name, e.Pid, e.Child, e.Host)
+}
+
+// StartError reports a child that could not be started at all: the executable is missing,
+// not executable, or the working directory does not exist.
+type StartError struct {
+	Argv []string
+	Err  error
+}
+
+func (e *StartError) Error() string {
+	argv := make([]string, len(e.Argv))
+	for i, a := range e.Argv {
+		if len(a) > 100 {
+			a = a[:100] + "..."
+		}
+		argv[i] = a
+	}
+	return fmt.Sprintf("bridge: cannot start %q: %v", argv, e.Err)
+}
+
+// Unwrap returns Err.
+func (e *StartError) Unwrap() error { return e.Err }

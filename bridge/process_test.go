@@ -1,0 +1,479 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/polyfork/polyfork/protocol"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv("BRIDGE_TEST_HOST") != "" {
+		helperHost()
+		return
+	}
+	startSpawner()
+	os.Exit(m.Run())
+}
+
+// helperHost is this test binary playing a host that starts a child with a grandchild,
+// prints their pids and waits to be killed.
+func helperHost() {
+	ctx := context.Background()
+	p, err := Start(ctx, raw("serve"), WithStderr(nil))
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(1)
+	}
+	var grandchild int
+	if err := p.Call(ctx, "spawn_grandchild", nil, &grandchild); err != nil {
+		fmt.Println("error", err)
+		os.Exit(1)
+	}
+	fmt.Println(p.Pid(), grandchild)
+	select {}
+}
+
+func start(t *testing.T, argv []string, opts ...Option) *Process {
+	t.Helper()
+	p, err := Start(context.Background(), argv, append([]Option{WithStderr(nil)}, opts...)...)
+	require.NoError(t, err)
+	t.Cleanup(func() { p.Kill(); p.Wait() })
+	return p
+}
+
+func TestCallsAndMessages(t *testing.T) {
+	checkNoLeaks(t)
+	ctx := context.Background()
+	got := make(chan any, 1)
+	p := start(t, raw("serve"), OnMessage(func(v any) { got <- v }))
+	assert.Equal(t, "python-raw", p.Ready().Lang)
+	assert.Equal(t, p.Pid(), p.Ready().Pid)
+	assert.Equal(t, "rawchild.py", p.Name())
+
+	var sum int
+	require.NoError(t, p.Call(ctx, "add", []any{40, 2}, &sum))
+	assert.Equal(t, 42, sum)
+
+	var echoed any
+	big := uint64(18446744073709551615)
+	require.NoError(t, p.Call(ctx, "echo", []any{map[string]any{"big": big, "list": []any{1.5, "é", []byte{0, 1}}}}, &echoed))
+	assert.Equal(t, map[string]any{"big": big, "list": []any{1.5, "é", []byte{0, 1}}}, echoed)
+
+	require.NoError(t, p.Send(ctx, "start"))
+	select {
+	case v := <-got:
+		assert.Equal(t, "start", v)
+	case <-time.After(10 * time.Second):
+		t.Fatal("no message back")
+	}
+
+	require.NoError(t, p.Close())
+	require.NoError(t, p.Close(), "Close is idempotent")
+	require.NoError(t, p.Wait())
+	assert.ErrorIs(t, p.Call(ctx, "add", []any{1, 2}, nil), ErrClosed)
+	assert.ErrorIs(t, p.Send(ctx, 1), ErrClosed)
+}
+
+func TestRemoteErrors(t *testing.T) {
+	checkNoLeaks(t)
+	ctx := context.Background()
+	p := start(t, raw("serve"))
+
+	err := p.Call(ctx, "fail", []any{"bad value"}, nil)
+	var re *RemoteError
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, "fail", re.Method)
+	assert.Equal(t, "ValueError", re.Type)
+	assert.Equal(t, "bad value", re.Message)
+	assert.Equal(t, "raw traceback", re.Traceback)
+
+	err = p.Call(ctx, "no_such_method", nil, nil)
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, protocol.TypeMethodNotFound, re.Type)
+	assert.Contains(t, re.Message, `"no_such_method"`)
+
+	// A result that does not fit the Go type is an error of the call, not of the process.
+	var n int
+	err = p.Call(ctx, "echo", []any{"text"}, &n)
+	requireContains(t, err, `call "echo": decoding the result`)
+	require.NoError(t, p.Call(ctx, "echo", []any{1}, &n))
+
+	// Params that are not a list are refused before anything is sent.
+	requireContains(t, p.Call(ctx, "echo", 5, nil), "params must encode as an array")
+	require.NoError(t, p.Close())
+}
+
+func TestManyCallsInFlightAnsweredOutOfOrder(t *testing.T) {
+	checkNoLeaks(t)
+	ctx := context.Background()
+	p := start(t, raw("serve"))
+	const n = 50
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			var got string
+			// later calls sleep less, so answers come back in another order
+			if err := p.Call(ctx, "sleep", []any{(n - i) * 4}, &got); err != nil {
+				errs <- err
+				return
+			}
+			var echo int
+			if err := p.Call(ctx, "echo", []any{i}, &echo); err != nil || echo != i {
+				errs <- fmt.Errorf("echo %d: got %d, %v", i, echo, err)
+			}
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	require.NoError(t, p.Close())
+}
+
+func TestCancelSendsCancelToTheChild(t *testing.T) {
+	checkNoLeaks(t)
+	cancelled := make(chan int64, 1)
+	p := start(t, raw("serve"), OnNotification("cancelled", func(a Args) {
+		var ms int64
+		_ = a.Decode(&ms)
+		cancelled <- ms
+	}))
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	err := p.Call(ctx, "sleep", []any{60000}, nil)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	select {
+	case ms := <-cancelled:
+		assert.Equal(t, int64(60000), ms)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the child never saw $cancel")
+	}
+	// The late CancelledError response was dropped; the connection is fine.
+	var n int
+	require.NoError(t, p.Call(context.Background(), "add", []any{1, 1}, &n))
+	assert.Equal(t, 2, n)
+	require.NoError(t, p.Close())
+}
+
+func TestChildCallsHost(t *testing.T) {
+	checkNoLeaks(t)
+	ctx := context.Background()
+	p := start(t, raw("serve"),
+		WithHandler("mul", func(ctx context.Context, a Args) (any, error) {
+			var x, y int
+			if err := a.Decode(&x, &y); err != nil {
+				return nil, err
+			}
+			return x * y, nil
+		}),
+		WithHandler("refuse", func(ctx context.Context, a Args) (any, error) {
+			return nil, NewError("QuotaExceeded", "no more", map[string]any{"limit": 3})
+		}),
+		WithHandler("explode", func(ctx context.Context, a Args) (any, error) { panic("boom") }),
+	)
+	var got int
+	require.NoError(t, p.Call(ctx, "call_host", []any{"mul", []any{6, 7}}, &got))
+	assert.Equal(t, 42, got)
+
+	err := p.Call(ctx, "call_host", []any{"refuse", []any{}}, nil)
+	requireContains(t, err, "QuotaExceeded", "no more")
+	err = p.Call(ctx, "call_host", []any{"explode", []any{}}, nil)
+	requireContains(t, err, "panic", "boom")
+	err = p.Call(ctx, "call_host", []any{"missing", []any{}}, nil)
+	requireContains(t, err, "MethodNotFound", `"missing"`)
+
+	p.Handle("late", func(ctx context.Context, a Args) (any, error) { return "here", nil })
+	var s string
+	require.NoError(t, p.Call(ctx, "call_host", []any{"late", []any{}}, &s))
+	assert.Equal(t, "here", s)
+	require.NoError(t, p.Close())
+}
+
+func TestChildExitFailsCallsInFlight(t *testing.T) {
+	checkNoLeaks(t)
+	ctx := context.Background()
+	p := start(t, raw("serve"))
+	var wg sync.WaitGroup
+	errs := make([]error, 5)
+	for i := range errs {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			errs[i] = p.Call(ctx, "sleep", []any{60000}, nil)
+		}(i)
+	}
+	eventually(t, "calls in flight", func() bool { return p.InFlight() == 5 })
+	err := p.Call(ctx, "exit", []any{7}, nil)
+	var ee *ExitError
+	require.ErrorAs(t, err, &ee)
+	assert.Equal(t, 7, ee.Code)
+	assert.Contains(t, ee.Stderr, "exiting with 7 on request")
+	assert.ErrorIs(t, err, ErrExited)
+	wg.Wait()
+	for _, err := range errs {
+		require.ErrorAs(t, err, &ee)
+		assert.Equal(t, 7, ee.Code)
+	}
+	assert.ErrorAs(t, p.Wait(), &ee)
+	assert.ErrorAs(t, p.Call(ctx, "echo", []any{1}, nil), &ee, "later calls get the same error")
+}
+
+func TestKillFailsCallsWithTheSignal(t *testing.T) {
+	checkNoLeaks(t)
+	ctx := context.Background()
+	p := start(t, raw("serve"))
+	done := make(chan error)
+	go func() { done <- p.Call(ctx, "sleep", []any{60000}, nil) }()
+	eventually(t, "call in flight", func() bool { return p.InFlight() == 1 })
+	require.NoError(t, p.Kill())
+	err := <-done
+	var ee *ExitError
+	require.ErrorAs(t, err, &ee)
+	assert.Equal(t, syscall.SIGKILL, ee.Signal)
+	assert.Contains(t, err.Error(), "killed by signal 9")
+}
+
+func TestStartFailures(t *testing.T) {
+	checkNoLeaks(t)
+	ctx := context.Background()
+	cases := []struct {
+		name  string
+		argv  []string
+		opts  []Option
+		check func(t *testing.T, err error)
+	}{
+		{"missing executable", []string{"/no/such/interpreter", "x.py"}, nil, func(t *testing.T, err error) {
+			var se *StartError
+			require.ErrorAs(t, err, &se)
+			assert.ErrorIs(t, err, os.ErrNotExist)
+			assert.Contains(t, err.Error(), "/no/such/interpreter")
+		}},
+		{"missing directory", raw("serve"), []Option{WithDir("/no/such/dir")}, func(t *testing.T, err error) {
+			var se *StartError
+			require.ErrorAs(t, err, &se)
+		}},
+		{"dies before ready with a message", raw("die_before_ready"), nil, func(t *testing.T, err error) {
+			var ee *ExitError
+			require.ErrorAs(t, err, &ee)
+			assert.Equal(t, 3, ee.Code)
+			assert.Contains(t, err.Error(), "before $ready")
+			assert.Contains(t, err.Error(), "fatal: cannot load model weights.bin")
+		}},
+		{"never sends ready", raw("no_ready"), []Option{WithStartTimeout(300 * time.Millisecond)}, func(t *testing.T, err error) {
+			require.ErrorIs(t, err, ErrStartTimeout)
+			assert.Contains(t, err.Error(), "sent no $ready within 300ms")
+		}},
+		{"garbage instead of ready", raw("garbage"), nil, func(t *testing.T, err error) {
+			require.ErrorIs(t, err, ErrProtocol)
+			assert.ErrorIs(t, err, protocol.ErrFrameTooLarge)
+			assert.Contains(t, err.Error(), "Hello, I am printing to stdout")
+			assert.Contains(t, err.Error(), "something wrote to stdout")
+		}},
+		{"another protocol version", raw("wrong_version"), nil, func(t *testing.T, err error) {
+			var ve *VersionError
+			require.ErrorAs(t, err, &ve)
+			assert.Equal(t, 2, ve.Child)
+			assert.Contains(t, err.Error(), "speaks polyfork protocol 2; this host speaks [1]")
+		}},
+		{"ready without a map", raw("bad_ready"), nil, func(t *testing.T, err error) {
+			requireContains(t, err, "$ready params must be", "not a map")
+		}},
+		{"a request before ready", raw("request_first"), nil, func(t *testing.T, err error) {
+			requireContains(t, err, "the first message must be the $ready notification, got a request \"hello\"")
+		}},
+		{"empty command", nil, nil, func(t *testing.T, err error) {
+			requireContains(t, err, "the command is empty")
+		}},
+		{"bad option", raw("serve"), []Option{WithMaxFrameSize(1), WithEnv("NOEQUALS")}, func(t *testing.T, err error) {
+			requireContains(t, err, "WithMaxFrameSize: 1", `"NOEQUALS" is not KEY=value`)
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p, err := Start(ctx, c.argv, append([]Option{WithStderr(nil)}, c.opts...)...)
+			require.Nil(t, p)
+			c.check(t, err)
+		})
+	}
+}
+
+func TestStartContextCancel(t *testing.T) {
+	checkNoLeaks(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	_, err := Start(ctx, raw("no_ready"), WithStderr(nil))
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+}
+
+func TestProtocolViolationsAfterReady(t *testing.T) {
+	checkNoLeaks(t)
+	cases := []struct {
+		name string
+		argv []string
+		want []string
+	}{
+		{"stray print", raw("garbage_after_ready"), []string{"oops, a stray print", "something wrote to stdout"}},
+		{"length prefix 0xFFFFFFFF", raw("huge_prefix"), []string{"frame length 4294967295 is above the maximum frame size 67108864"}},
+		{"half a frame then exit", raw("half_frame"), []string{"truncated frame: the stream ended after 10 of 100 body bytes"}},
+		{"array32 bomb", raw("bomb", "ddffffffff"), []string{"array of 4294967295 elements cannot fit"}},
+		{"map32 bomb", raw("bomb", "9302a76d657373616765dfffffffff"), []string{"map of 4294967295 pairs cannot fit"}},
+		{"map32 bomb inside params", raw("bomb", "9302a76d65737361676591dfffffffff"), []string{"map of 4294967295 pairs cannot fit"}},
+		{"str32 bomb", raw("bomb", "9302a76d65737361676591dbffffffff"), []string{"str length 4294967295 is larger than"}},
+		{"deep nesting", raw("bomb", strings.Repeat("91", 20000)+"c0"), []string{"containers nest deeper than 128 levels"}},
+		{"not msgpack-rpc", raw("not_rpc"), []string{"message kind must be 0, 1 or 2, got 5"}},
+		{"response to nothing", raw("unknown_response"), []string{"a response for id 999, which is not a request in flight"}},
+		{"closes stdout and lives on", raw("close_stdout"), []string{"closed its stdout but kept running"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p, err := Start(context.Background(), c.argv, WithStderr(nil), WithGracePeriods(300*time.Millisecond, 300*time.Millisecond))
+			require.NoError(t, err)
+			err = p.Call(context.Background(), "sleep", []any{60000}, nil)
+			require.ErrorIs(t, err, ErrProtocol, "got %v", err)
+			var pe *ProtocolError
+			require.ErrorAs(t, err, &pe)
+			assert.Equal(t, p.Pid(), pe.Pid)
+			requireContains(t, err, c.want...)
+			assert.ErrorIs(t, p.Wait(), ErrProtocol)
+			assert.False(t, alive(p.Pid()))
+		})
+	}
+}
+
+func TestCloseEscalates(t *testing.T) {
+	checkNoLeaks(t)
+	p := start(t, raw("ignore_term"), WithGracePeriods(200*time.Millisecond, 200*time.Millisecond))
+	err := p.Close()
+	var ee *ExitError
+	require.ErrorAs(t, err, &ee, "a child that ignores $stop and SIGTERM is killed")
+	assert.Equal(t, syscall.SIGKILL, ee.Signal)
+}
+
+func TestCloseKillsGrandchildren(t *testing.T) {
+	checkNoLeaks(t)
+	ctx := context.Background()
+	p := start(t, raw("serve"))
+	var gc int
+	require.NoError(t, p.Call(ctx, "spawn_grandchild", nil, &gc))
+	require.True(t, alive(gc))
+	require.NoError(t, p.Close())
+	eventually(t, "the grandchild is gone", func() bool { return !alive(gc) })
+}
+
+func TestCrashKillsGrandchildren(t *testing.T) {
+	checkNoLeaks(t)
+	ctx := context.Background()
+	p := start(t, raw("serve"))
+	var gc int
+	require.NoError(t, p.Call(ctx, "spawn_grandchild", nil, &gc))
+	_ = p.Call(ctx, "exit", []any{1}, nil)
+	require.Error(t, p.Wait())
+	eventually(t, "the grandchild is gone", func() bool { return !alive(gc) })
+}
+
+func TestHostKilledLeavesNothing(t *testing.T) {
+	exe, err := os.Executable()
+	require.NoError(t, err)
+	cmd := exec.Command(exe, "-test.run=^$")
+	cmd.Env = append(os.Environ(), "BRIDGE_TEST_HOST=1")
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	var child, grandchild int
+	_, err = fmt.Fscan(out, &child, &grandchild)
+	require.NoError(t, err)
+	require.True(t, alive(child))
+	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+	_ = cmd.Wait()
+	eventually(t, "the child is gone after its host was killed", func() bool { return !alive(child) })
+	// The grandchild was in the child's process group but has no parent-death signal of its
+	// own; the child's exit on stdin EOF does not take it along, so this documents what a
+	// SIGKILLed host can and cannot clean up.
+	if alive(grandchild) {
+		t.Logf("grandchild %d outlived a SIGKILLed host; killing it", grandchild)
+		_ = syscall.Kill(grandchild, syscall.SIGKILL)
+	}
+}
+
+func TestStderrIsRelayedWithNameAndPid(t *testing.T) {
+	checkNoLeaks(t)
+	var sink syncBuffer
+	p, err := Start(context.Background(), raw("spam_stderr", "30"), WithStderr(&sink), WithName("spammer"))
+	require.NoError(t, err)
+	require.NoError(t, p.Call(context.Background(), "stderr", []any{"from a call"}, nil))
+	require.NoError(t, p.Close())
+	out := sink.String()
+	prefix := "spammer[" + strconv.Itoa(p.Pid()) + "] "
+	assert.Contains(t, out, prefix+"line 0\n")
+	assert.Contains(t, out, prefix+"line 29\n")
+	assert.Contains(t, out, prefix+"no newline at the endfrom a call\n")
+	tail := p.StderrTail()
+	assert.LessOrEqual(t, len(tail), 20)
+	assert.Equal(t, "no newline at the endfrom a call", tail[len(tail)-1])
+
+	var lines []LogLine
+	var mu sync.Mutex
+	p, err = Start(context.Background(), raw("spam_stderr", "3"), WithLogFunc(func(l LogLine) {
+		mu.Lock()
+		lines = append(lines, l)
+		mu.Unlock()
+	}))
+	require.NoError(t, err)
+	require.NoError(t, p.Close())
+	mu.Lock()
+	defer mu.Unlock()
+	require.GreaterOrEqual(t, len(lines), 4)
+	assert.Equal(t, LogLine{Name: "rawchild.py", Pid: p.Pid(), Text: "line 0"}, lines[0])
+}
+
+func TestChildClosingStdinIsStopped(t *testing.T) {
+	checkNoLeaks(t)
+	p := start(t, raw("close_stdin"), WithGracePeriods(200*time.Millisecond, 200*time.Millisecond))
+	// The child closed its stdin and then sees EOF on it, so it exits 0; either way the call
+	// fails with what happened and nothing hangs.
+	err := p.Call(context.Background(), "echo", []any{1}, nil)
+	require.Error(t, err)
+	assert.True(t, errors.Is(err, ErrExited) || errors.Is(err, ErrProtocol), "got %v", err)
+}
+
+func TestLargeMessages(t *testing.T) {
+	checkNoLeaks(t)
+	ctx := context.Background()
+	p := start(t, raw("serve"))
+	var b []byte
+	require.NoError(t, p.Call(ctx, "big", []any{8 << 20}, &b))
+	assert.Len(t, b, 8<<20)
+	payload := strings.Repeat("é", 3<<20)
+	var s string
+	require.NoError(t, p.Call(ctx, "echo", []any{payload}, &s))
+	assert.Equal(t, payload, s)
+	require.NoError(t, p.Close())
+}
+
+func TestMaxFrameSize(t *testing.T) {
+	checkNoLeaks(t)
+	ctx := context.Background()
+	p := start(t, raw("serve"), WithMaxFrameSize(1024))
+	err := p.Call(ctx, "echo", []any{strings.Repeat("x", 2000)}, nil)
+	require.ErrorIs(t, err, protocol.ErrFrameTooLarge, "too big to send: refused, the process lives on")
+	require.NoError(t, p.Call(ctx, "echo", []any{"small"}, nil))
+	err = p.Call(ctx, "big", []any{5000}, nil)
+	require.ErrorIs(t, err, ErrProtocol, "too big to receive: the child broke the limit it was told")
+	require.ErrorIs(t, err, protocol.ErrFrameTooLarge)
+}
