@@ -1,0 +1,174 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func python() string {
+	if p := os.Getenv("POLYFORK_PYTHON"); p != "" {
+		return p
+	}
+	return "python3"
+}
+
+func raw(mode string, args ...string) []string {
+	return append([]string{python(), filepath.Join("..", "..", "bridge", "testdata", "rawchild.py"), mode}, args...)
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func polyfork(t *testing.T, stdin string, args ...string) result {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), args, strings.NewReader(stdin), &out, &errb)
+	return result{code, out.String(), errb.String()}
+}
+
+func callArgs(method, params string, extra []string, command []string) []string {
+	args := append([]string{"call"}, extra...)
+	args = append(args, method, params, "--")
+	return append(args, command...)
+}
+
+func TestCall(t *testing.T) {
+	cases := []struct {
+		name, method, params string
+		flags                []string
+		command              []string
+		code                 int
+		stdout               string
+		stderr               []string
+	}{
+		{"sum", "add", "[40, 2]", nil, raw("serve"), exitOK, "42\n", nil},
+		{"integers at the limits come back exactly", "echo",
+			"[[18446744073709551615, -9223372036854775808, 9223372036854775807, 0]]", nil, raw("serve"), exitOK,
+			"[18446744073709551615,-9223372036854775808,9223372036854775807,0]\n", nil},
+		{"floats stay floats", "echo", "[[1.0, 0.5, 1e300, -0.0]]", nil, raw("serve"), exitOK, "[1.0,0.5,1e+300,-0.0]\n", nil},
+		{"objects, strings and null", "echo", `[{"b": "é\n", "a": null, "c": [true, false]}]`, nil, raw("serve"), exitOK,
+			`{"a":null,"b":"é\n","c":[true,false]}` + "\n", nil},
+		{"method raised", "fail", `["bad value"]`, nil, raw("serve"), exitRaised, "", []string{"fail raised ValueError: bad value"}},
+		{"no such method", "nope", `[]`, nil, raw("serve"), exitRaised, "", []string{"MethodNotFound"}},
+		{"params not JSON", "echo", `[1`, nil, raw("serve"), exitUsage, "", []string{`PARAMS_JSON "[1": invalid JSON`}},
+		{"params not an array", "echo", `{"a": 1}`, nil, raw("serve"), exitUsage, "", []string{"must be a JSON array"}},
+		{"integer too large", "echo", `[18446744073709551616]`, nil, raw("serve"), exitUsage, "", []string{"outside the int64 and uint64 ranges"}},
+		{"two JSON values", "echo", `[1] [2]`, nil, raw("serve"), exitUsage, "", []string{"more than one value"}},
+		{"no command", "echo", `[1]`, nil, nil, exitUsage, "", []string{"want METHOD PARAMS_JSON -- COMMAND"}},
+		{"bad timeout", "echo", `[1]`, []string{"-timeout", "-1s"}, raw("serve"), exitUsage, "", []string{"-timeout must be positive"}},
+		{"child cannot start", "echo", `[1]`, nil, []string{"/no/such/binary"}, exitFailure, "", []string{"cannot start", "/no/such/binary"}},
+		{"child exits", "exit", `[4]`, nil, raw("serve"), exitFailure, "", []string{"exited with status 4", "exiting with 4 on request"}},
+		{"child breaks the protocol", "echo", `[1]`, nil, raw("garbage"), exitFailure, "", []string{"broke the protocol", "something wrote to stdout"}},
+		{"timeout", "sleep", `[60000]`, []string{"-timeout", "300ms"}, raw("serve"), exitFailure, "", []string{"timed out after 300ms"}},
+		{"timeout covers start-up", "echo", `[1]`, []string{"-timeout", "300ms"}, raw("no_ready"), exitFailure, "", []string{"timed out after 300ms"}},
+		{"child dies before ready", "echo", `[1]`, nil, raw("die_before_ready"), exitFailure, "",
+			[]string{"before $ready", "fatal: cannot load model weights.bin"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := polyfork(t, "", callArgs(c.method, c.params, c.flags, c.command)...)
+			assert.Equal(t, c.code, r.code, "stderr: %s", r.stderr)
+			assert.Equal(t, c.stdout, r.stdout)
+			for _, s := range c.stderr {
+				assert.Contains(t, r.stderr, s)
+			}
+		})
+	}
+}
+
+func TestSend(t *testing.T) {
+	r := polyfork(t, "\"start\"\n{\"n\": 18446744073709551615}\n\n  [1, 2.5]  \n", append([]string{"send", "--"}, raw("serve")...)...)
+	assert.Equal(t, exitOK, r.code, r.stderr)
+	assert.Equal(t, "\"start\"\n{\"n\":18446744073709551615}\n[1,2.5]\n", r.stdout)
+
+	r = polyfork(t, "\"ok\"\nnot json\n", append([]string{"send", "--"}, raw("serve")...)...)
+	assert.Equal(t, exitUsage, r.code)
+	assert.Contains(t, r.stderr, "stdin line 2: invalid JSON")
+
+	r = polyfork(t, "1\n", append([]string{"send", "--"}, raw("exit_after_ready", "5")...)...)
+	assert.Equal(t, exitFailure, r.code)
+	assert.Contains(t, r.stderr, "exited with status 5")
+
+	r = polyfork(t, "", append([]string{"send", "-timeout", "300ms", "--"}, raw("ignore_term")...)...)
+	assert.Equal(t, exitFailure, r.code)
+	assert.Contains(t, r.stderr, "timed out after 300ms")
+
+	r = polyfork(t, "", "send", "extra", "--", "x")
+	assert.Equal(t, exitUsage, r.code)
+}
+
+func TestUsage(t *testing.T) {
+	assert.Equal(t, exitUsage, polyfork(t, "").code)
+	assert.Equal(t, exitUsage, polyfork(t, "", "frobnicate").code)
+	r := polyfork(t, "", "help")
+	assert.Equal(t, exitOK, r.code)
+	assert.Contains(t, r.stdout, "polyfork call")
+}
+
+// TestSignalLeavesNothingRunning runs the real binary, stops it with SIGTERM while a child
+// runs, and checks that the child is gone.
+func TestSignalLeavesNothingRunning(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "polyfork")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Stderr = os.Stderr
+	require.NoError(t, build.Run())
+
+	cmd := exec.Command(bin, append([]string{"call", "sleep", "[60000]", "--"}, raw("serve")...)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	pr, pw, err := os.Pipe()
+	require.NoError(t, err)
+	defer pr.Close()
+	cmd.Stdout = pw
+	require.NoError(t, cmd.Start())
+	pw.Close()
+
+	// Find the child: the process whose parent is the CLI.
+	var child int
+	deadline := time.Now().Add(10 * time.Second)
+	for child == 0 && time.Now().Before(deadline) {
+		child = childOf(cmd.Process.Pid)
+		time.Sleep(20 * time.Millisecond)
+	}
+	require.NotZero(t, child, "the CLI never started its child")
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	_ = cmd.Wait()
+	for time.Now().Before(deadline) && syscall.Kill(child, 0) == nil {
+		time.Sleep(20 * time.Millisecond)
+	}
+	assert.Error(t, syscall.Kill(child, 0), "child %d still running after the CLI got SIGTERM", child)
+}
+
+func childOf(parent int) int {
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		s := string(stat)
+		i := strings.LastIndexByte(s, ')')
+		f := strings.Fields(s[i+1:])
+		if len(f) > 1 && f[1] == strconv.Itoa(parent) {
+			return pid
+		}
+	}
+	return 0
+}

@@ -1,0 +1,166 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/polyfork/polyfork/bridge"
+)
+
+// maxLine is the longest line of JSON accepted on stdin.
+const maxLine = 64 << 20
+
+func runSend(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("polyfork send", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	timeout := fs.Duration("timeout", 0, "give up after this long, start-up included (0: no limit)")
+	before, command, ok := splitCommand(args)
+	if err := fs.Parse(before); err != nil {
+		return exitUsage
+	}
+	if !ok || fs.NArg() != 0 {
+		fmt.Fprintf(stderr, "polyfork send: want [-timeout D] -- COMMAND [ARG...]\n\n%s", usage)
+		return exitUsage
+	}
+	if *timeout < 0 {
+		fmt.Fprintf(stderr, "polyfork send: -timeout must not be negative, got %v\n", *timeout)
+		return exitUsage
+	}
+	if *timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, *timeout)
+		defer cancel()
+	}
+
+	out := bufio.NewWriter(stdout)
+	var outMu sync.Mutex
+	var printErr error
+	onMessage := func(v any) {
+		line, err := toJSON(v)
+		outMu.Lock()
+		defer outMu.Unlock()
+		if err != nil {
+			fmt.Fprintf(stderr, "polyfork send: a message from the child cannot be printed: %v\n", err)
+			return
+		}
+		out.Write(line)
+		out.WriteByte('\n')
+		if err := out.Flush(); err != nil && printErr == nil {
+			printErr = err
+		}
+	}
+	p, err := bridge.Start(ctx, command, bridge.WithStderr(stderr), bridge.OnMessage(onMessage))
+	if err != nil {
+		fmt.Fprintf(stderr, "polyfork send: %v\n", describeTimeout(err, *timeout))
+		return exitFailure
+	}
+
+	// Read stdin on its own goroutine, so that the child dying, the timeout or a signal
+	// end the command even while stdin is idle.
+	type line struct {
+		n    int
+		text []byte
+		err  error
+	}
+	lines := make(chan line)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(stdin)
+		sc.Buffer(make([]byte, 64<<10), maxLine)
+		n := 0
+		for sc.Scan() {
+			n++
+			select {
+			case lines <- line{n: n, text: append([]byte(nil), sc.Bytes()...)}:
+			case <-p.Done():
+				return
+			}
+		}
+		if err := sc.Err(); err != nil {
+			select {
+			case lines <- line{n: n + 1, err: err}:
+			case <-p.Done():
+			}
+		}
+	}()
+
+	code := exitOK
+loop:
+	for {
+		select {
+		case l, more := <-lines:
+			if !more {
+				break loop
+			}
+			if l.err != nil {
+				fmt.Fprintf(stderr, "polyfork send: stdin line %d: %v\n", l.n, l.err)
+				code = exitUsage
+				break loop
+			}
+			if len(trimSpace(l.text)) == 0 {
+				continue
+			}
+			v, err := parseJSON(l.text)
+			if err != nil {
+				fmt.Fprintf(stderr, "polyfork send: stdin line %d: %v\n", l.n, err)
+				code = exitUsage
+				break loop
+			}
+			if err := p.Send(ctx, v); err != nil {
+				fmt.Fprintf(stderr, "polyfork send: sending stdin line %d: %v\n", l.n, describeTimeout(err, *timeout))
+				code = exitFailure
+				break loop
+			}
+		case <-p.Done():
+			fmt.Fprintf(stderr, "polyfork send: the child ended before the input did: %v\n", p.Wait())
+			return exitFailure
+		case <-ctx.Done():
+			p.Kill()
+			p.Wait()
+			fmt.Fprintf(stderr, "polyfork send: %v\n", describeTimeout(ctx.Err(), *timeout))
+			return exitFailure
+		}
+	}
+	if code != exitOK {
+		p.Kill()
+		p.Wait()
+		return code
+	}
+	// End of input: stop the child gracefully, printing what it still sends.
+	closed := make(chan error, 1)
+	go func() { closed <- p.Close() }()
+	select {
+	case err = <-closed:
+	case <-ctx.Done():
+		p.Kill()
+		<-closed
+		fmt.Fprintf(stderr, "polyfork send: %v\n", describeTimeout(ctx.Err(), *timeout))
+		return exitFailure
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "polyfork send: %v\n", err)
+		return exitFailure
+	}
+	outMu.Lock()
+	defer outMu.Unlock()
+	if printErr != nil && !errors.Is(printErr, io.ErrClosedPipe) {
+		fmt.Fprintf(stderr, "polyfork send: writing to stdout: %v\n", printErr)
+		return exitFailure
+	}
+	return exitOK
+}
+
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t' || b[0] == '\r') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t' || b[len(b)-1] == '\r') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
