@@ -1,0 +1,463 @@
+<?php
+
+declare(strict_types=1);
+
+namespace Polyfork;
+
+use Polyfork\Exception\CancelledError;
+use Polyfork\Exception\ConnectionClosed;
+use Polyfork\Exception\EncodingFailed;
+use Polyfork\Exception\ProtocolError;
+use Polyfork\Exception\RemoteError;
+use Polyfork\Exception\UnsupportedValue;
+use Polyfork\Frame\FrameReader;
+use Polyfork\Frame\FrameWriter;
+use Polyfork\Io\StdoutGuard;
+use Polyfork\Message\MessageCodec;
+use Polyfork\Message\Notification;
+use Polyfork\Message\Request;
+use Polyfork\Message\Response;
+
+/**
+ * This process's end of the polyfork channel: the instance API behind the Polyfork facade.
+ *
+ * PHP runs one thing at a time, so everything happens on the caller's stack: run() reads a
+ * frame, runs its handler to completion, writes the response, and reads the next. While a
+ * handler waits in call() for the host, requests and notifications that arrive meanwhile are
+ * handled right there (nested), so the host may call back into the child. A handler that
+ * works for a long time polls cancelled(); frames read by that poll wait in a queue.
+ */
+final class Child
+{
+    /** The wire protocol version spoken (SPEC 5). */
+    public const PROTOCOL = 1;
+
+    /** The library name and version sent in `$ready`. */
+    public const LIB = 'polyfork-php/0.1.0';
+
+    /** The maximum frame size when POLYFORK_MAX_FRAME_SIZE is not set: 64 MiB (SPEC 2). */
+    public const DEFAULT_MAX_FRAME_SIZE = 67_108_864;
+
+    private readonly FrameReader $reader;
+    private readonly FrameWriter $writer;
+    private readonly MessageCodec $codec;
+
+    /** @var array<string, callable> */
+    private array $handlers = [];
+
+    /** @var array<string, array<int, callable>> */
+    private array $listeners = [];
+    private int $nextListener = 0;
+
+    /** @var list<Request|Response|Notification|ProtocolError> read ahead, not yet dispatched */
+    private array $queue = [];
+
+    /** @var array<int, true> ids of queued requests */
+    private array $queued = [];
+
+    /** @var list<int> ids of the requests whose handlers run, innermost last */
+    private array $running = [];
+
+    /** @var array<int, true> ids of in-flight requests the host cancelled */
+    private array $cancelled = [];
+
+    /** @var array<int, string> method of each call in flight, by id */
+    private array $calls = [];
+
+    /** @var array<int, Response> responses to calls in flight */
+    private array $responses = [];
+
+    private int $nextId = 1;
+    private bool $readySent = false;
+    private bool $stopping = false;
+    private bool $closed = false;
+    private ?ProtocolError $failure = null;
+
+    /**
+     * @param resource $in           the stream frames arrive on
+     * @param resource $out          the stream frames are written to
+     * @param int      $maxFrameSize the maximum frame size in both directions
+     */
+    public function __construct($in, $out, int $maxFrameSize = self::DEFAULT_MAX_FRAME_SIZE)
+    {
+        if ($maxFrameSize < 1) {
+            throw new \InvalidArgumentException(sprintf('the maximum frame size must be at least 1 byte, got %d', $maxFrameSize));
+        }
+        $this->reader = new FrameReader($in, $maxFrameSize);
+        $this->writer = new FrameWriter($out, $maxFrameSize);
+        $this->codec = new MessageCodec();
+    }
+
+    /**
+     * The child of a polyfork host: frames on stdin and on a private copy of stdout, with
+     * stdout itself moved to stderr (see StdoutGuard), and the maximum frame size from
+     * POLYFORK_MAX_FRAME_SIZE (64 MiB when unset).
+     *
+     * @throws \UnexpectedValueException when POLYFORK_MAX_FRAME_SIZE is not a positive integer
+     */
+    public static function fromStdio(): self
+    {
+        $env = getenv('POLYFORK_MAX_FRAME_SIZE');
+        $max = self::DEFAULT_MAX_FRAME_SIZE;
+        if ($env !== false && $env !== '') {
+            if (!ctype_digit($env) || (int) $env < 1 || strlen($env) > 18) {
+                throw new \UnexpectedValueException(sprintf(
+                    'polyfork: POLYFORK_MAX_FRAME_SIZE must be a positive number of bytes, got "%s"',
+                    $env
+                ));
+            }
+            $max = (int) $env;
+        }
+        $in = fopen('php://stdin', 'rb');
+        if ($in === false) {
+            throw new \RuntimeException('polyfork: cannot open stdin');
+        }
+        return new self($in, StdoutGuard::install(), $max);
+    }
+
+    /**
+     * Calls $listener for each notification $name from the host: for `message` with the sent
+     * value, for other names with the params as arguments. Returns a function that removes
+     * the listener. Names starting with `$` are the protocol's and never reach listeners.
+     */
+    public function on(string $name, callable $listener): \Closure
+    {
+        $key = $this->nextListener++;
+        $this->listeners[$name][$key] = $listener;
+        return function () use ($name, $key): void {
+            unset($this->listeners[$name][$key]);
+        };
+    }
+
+    /**
+     * Serves requests for $method with $handler: it gets the params as arguments, its return
+     * value is the result, and a Throwable it throws becomes the error (type: class name,
+     * message, traceback). Replaces an earlier handler for the same method.
+     */
+    public function handle(string $method, callable $handler): void
+    {
+        $this->handlers[$method] = $handler;
+    }
+
+    /**
+     * Sends $value to the host's message handler (the notification `message` `[value]`).
+     *
+     * @throws EncodingFailed   when $value cannot be encoded or is too large (nothing is sent)
+     * @throws ConnectionClosed when the host no longer reads
+     */
+    public function send(mixed $value): void
+    {
+        $this->notify('message', $value);
+    }
+
+    /**
+     * Sends the notification $name with $params to the host.
+     *
+     * @throws EncodingFailed|ConnectionClosed
+     */
+    public function notify(string $name, mixed ...$params): void
+    {
+        $this->write($this->codec->notification($name, array_values($params)));
+    }
+
+    /**
+     * Calls the host's handler $method with $params and blocks until it answers; requests
+     * from the host that arrive meanwhile are served. Returns the result.
+     *
+     * @throws RemoteError      when the host's handler failed (or has no such method)
+     * @throws UnsupportedValue when the result cannot be held exactly in PHP
+     * @throws EncodingFailed   when the params cannot be encoded (nothing is sent)
+     * @throws ConnectionClosed when the host closes the channel before answering
+     * @throws ProtocolError    when the host breaks the protocol meanwhile
+     */
+    public function call(string $method, mixed ...$params): mixed
+    {
+        if ($this->failure !== null) {
+            throw $this->failure;
+        }
+        $id = $this->allocateId();
+        $this->write($this->codec->request($id, $method, array_values($params)));
+        $this->calls[$id] = $method;
+        try {
+            while (!isset($this->responses[$id])) {
+                $message = $this->next();
+                if ($message === null) {
+                    throw ConnectionClosed::whileWaiting($method, $id);
+                }
+                $this->dispatch($message);
+            }
+        } finally {
+            unset($this->calls[$id]);
+        }
+        $response = $this->responses[$id];
+        unset($this->responses[$id]);
+        if ($response->unsupported !== null) {
+            throw $response->unsupported;
+        }
+        if ($response->error !== null) {
+            throw RemoteError::fromErrorMap($response->error);
+        }
+        return $response->result;
+    }
+
+    /**
+     * Serves the host until it sends `$stop` or closes stdin, then returns (the script then
+     * ends with status 0). Sends `$ready` first if nothing was sent yet.
+     *
+     * @throws ProtocolError when the host breaks the protocol (the session is over)
+     */
+    public function run(): void
+    {
+        try {
+            $this->ready();
+            while (!$this->stopping) {
+                $message = $this->next();
+                if ($message === null) {
+                    break;
+                }
+                $this->dispatch($message);
+            }
+        } catch (ConnectionClosed $e) {
+            fwrite(STDERR, 'polyfork: ' . $e->getMessage() . "; stopping\n");
+        }
+    }
+
+    /**
+     * True when the host sent `$cancel` for the request whose handler is running. Reads the
+     * frames that have arrived without blocking, or waiting up to $wait seconds for a
+     * `$cancel` (a cancellable sleep); other frames are kept for later. Always false outside
+     * a handler.
+     *
+     * @throws ProtocolError when the host already broke the protocol
+     */
+    public function cancelled(float $wait = 0.0): bool
+    {
+        $id = $this->running === [] ? null : $this->running[count($this->running) - 1];
+        if ($id === null) {
+            if ($wait > 0) {
+                usleep((int) ($wait * 1e6));
+            }
+            return false;
+        }
+        $deadline = hrtime(true) + (int) ($wait * 1e9);
+        while (!isset($this->cancelled[$id])) {
+            $left = ($deadline - hrtime(true)) / 1e9;
+            if ($this->closed || $this->failure !== null) {
+                if ($left > 0) {
+                    usleep((int) ($left * 1e6));
+                }
+                return false;
+            }
+            try {
+                $frame = $this->reader->poll(max(0.0, $left));
+            } catch (ProtocolError $e) {
+                $this->queue[] = $e;
+                $this->failure = $e;
+                continue;
+            }
+            if ($frame === false) {
+                return false;
+            }
+            if ($frame === null) {
+                $this->closed = true;
+                continue;
+            }
+            try {
+                $message = $this->codec->decode($frame);
+            } catch (ProtocolError $e) {
+                $this->queue[] = $e;
+                $this->failure = $e;
+                continue;
+            }
+            if ($message instanceof Notification && $message->method === '$cancel') {
+                $this->cancel($message);
+                continue;
+            }
+            if ($message instanceof Request) {
+                $this->queued[$message->id] = true;
+            }
+            $this->queue[] = $message;
+        }
+        return true;
+    }
+
+    /**
+     * Throws CancelledError when the host cancelled the running request (see cancelled()).
+     *
+     * @throws CancelledError
+     */
+    public function throwIfCancelled(): void
+    {
+        if ($this->cancelled()) {
+            throw CancelledError::request($this->running[count($this->running) - 1]);
+        }
+    }
+
+    /** Sends `$ready` unless already sent; run() and every outgoing frame do it first. */
+    public function ready(): void
+    {
+        if ($this->readySent) {
+            return;
+        }
+        $this->readySent = true;
+        $this->writer->write($this->codec->notification('$ready', [[
+            'protocol' => self::PROTOCOL,
+            'lang' => 'php',
+            'pid' => getmypid(),
+            'lib' => self::LIB,
+        ]]));
+    }
+
+    private function write(string $frame): void
+    {
+        $this->ready();
+        $this->writer->write($frame);
+    }
+
+    /** The next message: read ahead first, else blocking on stdin; null at end of file. */
+    private function next(): Request|Response|Notification|null
+    {
+        if ($this->queue !== []) {
+            $message = array_shift($this->queue);
+            if ($message instanceof ProtocolError) {
+                throw $message;
+            }
+            return $message;
+        }
+        if ($this->closed) {
+            return null;
+        }
+        try {
+            $frame = $this->reader->read();
+            if ($frame === null) {
+                $this->closed = true;
+                return null;
+            }
+            return $this->codec->decode($frame);
+        } catch (ProtocolError $e) {
+            $this->failure = $e;
+            throw $e;
+        }
+    }
+
+    private function dispatch(Request|Response|Notification $message): void
+    {
+        if ($message instanceof Request) {
+            $this->serve($message);
+        } elseif ($message instanceof Response) {
+            if (isset($this->calls[$message->id])) {
+                $this->responses[$message->id] = $message;
+            }
+            // Else: an answer to a call given up on, or never made: dropped (SPEC 4.1).
+        } else {
+            $this->notified($message);
+        }
+    }
+
+    private function serve(Request $request): void
+    {
+        $id = $request->id;
+        unset($this->queued[$id]);
+        if (isset($this->cancelled[$id])) {
+            unset($this->cancelled[$id]);
+            $this->respond($id, ErrorMap::cancelled($id), null);
+            return;
+        }
+        if ($this->stopping) {
+            $this->respond($id, ErrorMap::protocolError('the child is stopping ($stop received)'), null);
+            return;
+        }
+        if ($request->unsupported !== null) {
+            $this->respond($id, ErrorMap::fromThrowable($request->unsupported), null);
+            return;
+        }
+        $handler = $this->handlers[$request->method] ?? null;
+        if ($handler === null) {
+            $this->respond($id, ErrorMap::methodNotFound($request->method), null);
+            return;
+        }
+        $this->running[] = $id;
+        $result = null;
+        $error = null;
+        try {
+            $result = $handler(...$request->params);
+        } catch (\Throwable $e) {
+            if ($this->failure !== null) {
+                throw $this->failure; // the session is over; do not answer
+            }
+            $error = ErrorMap::fromThrowable($e);
+        } finally {
+            array_pop($this->running);
+            unset($this->cancelled[$id]);
+        }
+        if ($this->failure !== null) {
+            throw $this->failure;
+        }
+        $this->respond($id, $error, $result);
+    }
+
+    /** Sends the response; a result that cannot be sent is answered with an error instead. */
+    private function respond(int $id, ?array $error, mixed $result): void
+    {
+        try {
+            $frame = $this->codec->response($id, $error, $result);
+            $this->write($frame);
+        } catch (EncodingFailed $e) {
+            $this->write($this->codec->response($id, str_starts_with($e->getMessage(), 'refusing to send')
+                ? ErrorMap::protocolError($e->getMessage())
+                : ErrorMap::fromThrowable($e), null));
+        }
+    }
+
+    private function notified(Notification $note): void
+    {
+        $name = $note->method;
+        if ($name !== '' && $name[0] === '$') {
+            if ($name === '$cancel') {
+                $this->cancel($note);
+            } elseif ($name === '$stop') {
+                $this->stopping = true;
+            }
+            return; // `$ready` from a host, or a `$` name from a later revision: ignored
+        }
+        if ($note->unsupported !== null) {
+            fwrite(STDERR, sprintf("polyfork: dropped notification \"%s\": %s\n", $name, $note->unsupported->getMessage()));
+            return;
+        }
+        $listeners = $this->listeners[$name] ?? [];
+        if ($listeners === []) {
+            return; // no listener: dropped (SPEC 4.3)
+        }
+        if ($name === 'message' && count($note->params) !== 1) {
+            fwrite(STDERR, sprintf("polyfork: dropped a \"message\" notification with %d params instead of 1\n", count($note->params)));
+            return;
+        }
+        foreach ($listeners as $listener) {
+            try {
+                $name === 'message' ? $listener($note->params[0]) : $listener(...$note->params);
+            } catch (\Throwable $e) {
+                if ($this->failure !== null) {
+                    throw $this->failure;
+                }
+                fwrite(STDERR, sprintf("polyfork: listener for \"%s\" threw %s\n", $name, (string) $e));
+            }
+        }
+    }
+
+    private function cancel(Notification $note): void
+    {
+        $id = $note->params[0] ?? null;
+        if (is_int($id) && (isset($this->queued[$id]) || in_array($id, $this->running, true))) {
+            $this->cancelled[$id] = true;
+        }
+    }
+
+    private function allocateId(): int
+    {
+        do {
+            $id = $this->nextId;
+            $this->nextId = $id === MessageCodec::MAX_ID ? 0 : $id + 1;
+        } while (isset($this->calls[$id]));
+        return $id;
+    }
+}

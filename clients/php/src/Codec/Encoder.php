@@ -1,0 +1,210 @@
+<?php
+
+declare(strict_types=1);
+
+namespace Polyfork\Codec;
+
+use Polyfork\Bin;
+use Polyfork\Exception\EncodingFailed;
+use Polyfork\Ext;
+
+/**
+ * PHP value -> canonical msgpack bytes (SPEC 3 and 7). ext-msgpack does the packing
+ * (shortest integers, floats as float64, lists as arrays, other arrays as maps); this class
+ * first checks the value and fixes what ext-msgpack cannot express:
+ *
+ * - a string that is not valid UTF-8 is sent as `bin` (msgpack `str` must be UTF-8);
+ * - Polyfork\Bin is `bin`, Polyfork\Ext an ext, DateTimeInterface a timestamp (ext -1);
+ * - stdClass is a map (an empty one is `80`), JsonSerializable its jsonSerialize(),
+ *   BackedEnum its value; any other object, a resource or a closure is refused;
+ * - nesting deeper than the limit (or an array that contains itself) is refused.
+ *
+ * Those values are replaced by unique placeholder strings before packing, and the
+ * placeholders' bytes are then swapped for the hand-built bytes. Values with none of them
+ * (the usual case) cost one read-only walk plus ext-msgpack.
+ */
+final class Encoder
+{
+    /** Default nesting limit of a value that is itself sent inside a message (SPEC 3). */
+    public const MAX_DEPTH = 126;
+
+    private readonly \MessagePack $msgpack;
+    private readonly string $nonce;
+
+    private int $maxDepth = self::MAX_DEPTH;
+
+    /** @var array<string, string> packed placeholder => replacement bytes */
+    private array $replace = [];
+
+    public function __construct()
+    {
+        $this->msgpack = new \MessagePack(false);
+        $this->nonce = random_bytes(16);
+    }
+
+    /**
+     * Encodes $value; $path names it in error messages (e.g. "params[0]").
+     *
+     * @throws EncodingFailed when the value has no msgpack form
+     */
+    public function encode(mixed $value, int $maxDepth = self::MAX_DEPTH, string $path = 'value'): string
+    {
+        if (is_array($value)) {
+            if (!$this->plain($value, $maxDepth - 1)) {
+                return $this->encodeFixed($value, $maxDepth, $path);
+            }
+        } elseif (is_string($value)) {
+            if (!mb_check_encoding($value, 'UTF-8')) {
+                return self::bin($value);
+            }
+        } elseif (is_object($value) || is_resource($value)) {
+            return $this->encodeFixed($value, $maxDepth, $path);
+        }
+        return $this->msgpack->pack($value);
+    }
+
+    /**
+     * True when $array needs no fix-up: only scalars, UTF-8 strings, UTF-8 keys and arrays
+     * nesting less than $depth more levels.
+     *
+     * @param array<array-key, mixed> $array
+     */
+    private function plain(array $array, int $depth): bool
+    {
+        if ($depth < 0) {
+            return false;
+        }
+        foreach ($array as $k => $v) {
+            if (is_string($v)) {
+                if (!mb_check_encoding($v, 'UTF-8')) {
+                    return false;
+                }
+            } elseif (is_array($v)) {
+                if (!$this->plain($v, $depth - 1)) {
+                    return false;
+                }
+            } elseif (is_object($v) || is_resource($v)) {
+                return false;
+            }
+            if (is_string($k) && !mb_check_encoding($k, 'UTF-8')) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private function encodeFixed(mixed $value, int $maxDepth, string $path): string
+    {
+        $this->replace = [];
+        $this->maxDepth = $maxDepth;
+        try {
+            $packed = $this->msgpack->pack($this->prepare($value, $maxDepth, $path));
+            return strtr($packed, $this->replace);
+        } finally {
+            $this->replace = [];
+        }
+    }
+
+    /** Returns $value with every special value replaced by a placeholder string. */
+    private function prepare(mixed $value, int $depth, string $path): mixed
+    {
+        if ($value === null || is_bool($value) || is_int($value) || is_float($value)) {
+            return $value;
+        }
+        if (is_string($value)) {
+            return mb_check_encoding($value, 'UTF-8') ? $value : $this->placeholder(self::bin($value));
+        }
+        if (is_array($value)) {
+            if ($depth <= 0) {
+                throw EncodingFailed::tooDeep($path, $this->maxDepth);
+            }
+            $out = [];
+            foreach ($value as $k => $item) {
+                if (is_string($k) && !mb_check_encoding($k, 'UTF-8')) {
+                    throw EncodingFailed::keyNotUtf8($path . '[' . bin2hex($k) . ' (hex)]');
+                }
+                $out[$k] = $this->prepare($item, $depth - 1, $path . '[' . var_export($k, true) . ']');
+            }
+            return $out;
+        }
+        if ($value instanceof Bin) {
+            return $this->placeholder(self::bin($value->bytes));
+        }
+        if ($value instanceof Ext) {
+            return $this->placeholder(self::ext($value->type, $value->data, $path));
+        }
+        if ($value instanceof \DateTimeInterface) {
+            return $this->placeholder(Timestamp::encode($value));
+        }
+        if ($value instanceof \stdClass) {
+            return $this->placeholder($this->map(get_object_vars($value), $depth, $path));
+        }
+        if ($value instanceof \JsonSerializable) {
+            return $this->prepare($value->jsonSerialize(), $depth, $path);
+        }
+        if ($value instanceof \BackedEnum) {
+            return $value->value;
+        }
+        throw EncodingFailed::unsupportedType(get_debug_type($value), $path);
+    }
+
+    /**
+     * The bytes of $vars as a msgpack map, even when its keys are 0..n-1 (stdClass is a map).
+     *
+     * @param array<array-key, mixed> $vars
+     */
+    private function map(array $vars, int $depth, string $path): string
+    {
+        if ($depth <= 0) {
+            throw EncodingFailed::tooDeep($path, $this->maxDepth);
+        }
+        $n = count($vars);
+        $out = $n <= 15 ? chr(0x80 | $n) : ($n <= 0xffff ? "\xde" . pack('n', $n) : "\xdf" . pack('N', $n));
+        foreach ($vars as $k => $item) {
+            if (is_string($k) && !mb_check_encoding($k, 'UTF-8')) {
+                throw EncodingFailed::keyNotUtf8($path . '->' . bin2hex($k) . ' (hex)');
+            }
+            $out .= $this->msgpack->pack($k);
+            $out .= $this->msgpack->pack($this->prepare($item, $depth - 1, $path . '->' . $k));
+        }
+        return $out;
+    }
+
+    private function placeholder(string $bytes): string
+    {
+        $id = $this->nonce . pack('N', count($this->replace));
+        $this->replace["\xb4" . $id] = $bytes;
+        return $id;
+    }
+
+    /** The msgpack `bin` bytes of $bytes. */
+    private static function bin(string $bytes): string
+    {
+        $n = strlen($bytes);
+        if ($n <= 0xff) {
+            return "\xc4" . chr($n) . $bytes;
+        }
+        return ($n <= 0xffff ? "\xc5" . pack('n', $n) : "\xc6" . pack('N', $n)) . $bytes;
+    }
+
+    /** The msgpack ext bytes of type $type with payload $data. */
+    private static function ext(int $type, string $data, string $path): string
+    {
+        $n = strlen($data);
+        $t = chr($type & 0xff);
+        $fix = [1 => "\xd4", 2 => "\xd5", 4 => "\xd6", 8 => "\xd7", 16 => "\xd8"];
+        if (isset($fix[$n])) {
+            return $fix[$n] . $t . $data;
+        }
+        if ($n <= 0xff) {
+            return "\xc7" . chr($n) . $t . $data;
+        }
+        if ($n <= 0xffff) {
+            return "\xc8" . pack('n', $n) . $t . $data;
+        }
+        if ($n > 0xffffffff) {
+            throw EncodingFailed::invalidExt(sprintf('payload of %d bytes is above 4 GiB - 1', $n), $path);
+        }
+        return "\xc9" . pack('N', $n) . $t . $data;
+    }
+}

@@ -1,0 +1,74 @@
+<?php
+
+declare(strict_types=1);
+
+namespace Polyfork;
+
+use Polyfork\Exception\CancelledError;
+
+/**
+ * Builds the error maps of responses (SPEC 4.2): `{"type", "message", "traceback"?, "data"?}`.
+ * Texts are made valid UTF-8 (invalid bytes become "?") since msgpack str must be UTF-8.
+ */
+final class ErrorMap
+{
+    /**
+     * The error map of an exception thrown by a handler: type is the fully-qualified class
+     * name, message its message, traceback getTraceAsString(). A CancelledError becomes the
+     * reserved type `CancelledError`.
+     *
+     * @return array{type: string, message: string, traceback: string}
+     */
+    public static function fromThrowable(\Throwable $e): array
+    {
+        return [
+            'type' => $e instanceof CancelledError ? 'CancelledError' : get_class($e),
+            'message' => self::text($e->getMessage()),
+            'traceback' => self::text($e->getTraceAsString()),
+        ];
+    }
+
+    /**
+     * The reserved `MethodNotFound` error for a request to $method (SPEC 4.1).
+     *
+     * @return array{type: string, message: string}
+     */
+    public static function methodNotFound(string $method): array
+    {
+        return ['type' => 'MethodNotFound', 'message' => sprintf('no handler for method "%s"', $method)];
+    }
+
+    /**
+     * The reserved `CancelledError` for request $id, cancelled before its handler started.
+     *
+     * @return array{type: string, message: string}
+     */
+    public static function cancelled(int $id): array
+    {
+        return ['type' => 'CancelledError', 'message' => CancelledError::request($id)->getMessage()];
+    }
+
+    /**
+     * The reserved `ProtocolError`: the request could not be dispatched or answered.
+     *
+     * @return array{type: string, message: string}
+     */
+    public static function protocolError(string $message): array
+    {
+        return ['type' => 'ProtocolError', 'message' => self::text($message)];
+    }
+
+    private static function text(string $s): string
+    {
+        if (mb_check_encoding($s, 'UTF-8')) {
+            return $s;
+        }
+        $previous = mb_substitute_character();
+        mb_substitute_character(0x3f);
+        try {
+            return mb_convert_encoding($s, 'UTF-8', 'UTF-8');
+        } finally {
+            mb_substitute_character($previous);
+        }
+    }
+}

@@ -1,0 +1,55 @@
+<?php
+
+declare(strict_types=1);
+
+namespace Polyfork\Exception;
+
+/**
+ * A PHP value could not be sent: its type has no msgpack form, it nests too deeply, or the
+ * frame would be larger than the peer accepts. Nothing was written; the connection stays usable.
+ */
+final class EncodingFailed extends \RuntimeException implements PolyforkException
+{
+    /** The encoded frame would be $size bytes, more than the peer's maximum $max (SPEC 2). */
+    public static function frameTooLarge(int $size, int $max): self
+    {
+        return new self(sprintf(
+            'refusing to send a frame of %d bytes: the maximum frame size is %d bytes (POLYFORK_MAX_FRAME_SIZE); nothing was sent',
+            $size,
+            $max
+        ));
+    }
+
+    /** The value at $path has a PHP type with no msgpack form. */
+    public static function unsupportedType(string $type, string $path): self
+    {
+        return new self(sprintf(
+            'cannot encode %s at %s: send null, bool, int, float, string, array, stdClass, '
+            . 'JsonSerializable, BackedEnum, DateTimeInterface, Polyfork\\Bin or Polyfork\\Ext',
+            $type,
+            $path
+        ));
+    }
+
+    /** The value at $path nests deeper than $max containers (or refers to itself). */
+    public static function tooDeep(string $path, int $max): self
+    {
+        return new self(sprintf(
+            'value at %s nests deeper than %d containers (or contains a reference to itself)',
+            $path,
+            $max
+        ));
+    }
+
+    /** The map key at $path is a string that is not UTF-8 (msgpack str must be UTF-8). */
+    public static function keyNotUtf8(string $path): self
+    {
+        return new self(sprintf('map key at %s is not valid UTF-8: msgpack str keys must be UTF-8', $path));
+    }
+
+    /** An Ext or a DateTimeInterface that msgpack cannot carry. */
+    public static function invalidExt(string $why, string $path): self
+    {
+        return new self(sprintf('cannot encode the ext value at %s: %s', $path, $why));
+    }
+}

@@ -1,0 +1,145 @@
+<?php
+
+declare(strict_types=1);
+
+namespace Polyfork\Frame;
+
+use Polyfork\Exception\ProtocolError;
+
+/**
+ * Reads length-prefixed frames (SPEC 2) from a blocking stream: a 4-byte big-endian length N,
+ * then N bytes. N is checked against the maximum before anything is allocated for the body,
+ * and reads loop until the frame is complete (a pipe returns at most 64 KiB per read).
+ * End of file between frames is a normal close; inside a frame it is a ProtocolError.
+ *
+ * poll() reads whatever has arrived without blocking longer than asked, so a handler can look
+ * for `$cancel` while it works; the bytes it reads stay queued for read().
+ */
+final class FrameReader
+{
+    /** Bytes read ahead by poll() (or past a frame's end), not yet returned. */
+    private string $buffer = '';
+    private bool $eof = false;
+
+    /**
+     * @param resource $stream   the readable stream (the child's stdin)
+     * @param int      $maxFrame the maximum frame size in bytes
+     */
+    public function __construct(private $stream, private readonly int $maxFrame)
+    {
+    }
+
+    /**
+     * Blocks until a whole frame arrived and returns its body, or null at end of file
+     * between frames.
+     *
+     * @throws ProtocolError on a bad length or end of file inside a frame
+     */
+    public function read(): ?string
+    {
+        if (strlen($this->buffer) < 4) {
+            $this->buffer .= $this->readUpTo(4 - strlen($this->buffer));
+            if (strlen($this->buffer) < 4) {
+                if ($this->buffer === '') {
+                    return null;
+                }
+                throw ProtocolError::truncatedFrame('length prefix', strlen($this->buffer), 4);
+            }
+        }
+        $size = $this->bodySize();
+        $have = strlen($this->buffer) - 4;
+        if ($have >= $size) {
+            $body = substr($this->buffer, 4, $size);
+            $this->buffer = (string) substr($this->buffer, 4 + $size);
+            return $body;
+        }
+        $rest = $this->readUpTo($size - $have);
+        $body = $have === 0 ? $rest : substr($this->buffer, 4) . $rest;
+        $this->buffer = '';
+        if (strlen($body) < $size) {
+            throw ProtocolError::truncatedFrame('body', strlen($body), $size);
+        }
+        return $body;
+    }
+
+    /**
+     * Returns a whole frame if one has arrived or arrives within $timeout seconds, false if
+     * none did, null at end of file between frames. Never blocks longer than $timeout.
+     *
+     * @throws ProtocolError on a bad length or end of file inside a frame
+     */
+    public function poll(float $timeout = 0.0): string|false|null
+    {
+        $deadline = hrtime(true) + (int) ($timeout * 1e9);
+        while (true) {
+            if ($this->complete()) {
+                return $this->read();
+            }
+            if ($this->eof) {
+                return $this->read(); // null, or a truncated-frame error
+            }
+            $left = max(0, $deadline - hrtime(true));
+            $read = [$this->stream];
+            $none = null;
+            $ready = @stream_select($read, $none, $none, intdiv($left, 1_000_000_000), intdiv($left % 1_000_000_000, 1000));
+            if ($ready === false) {
+                if ($left === 0) {
+                    return false;
+                }
+                continue; // interrupted by a signal: try again
+            }
+            if ($ready === 0) {
+                return false;
+            }
+            stream_set_blocking($this->stream, false);
+            $chunk = fread($this->stream, 65536);
+            stream_set_blocking($this->stream, true);
+            if ($chunk === false || $chunk === '') {
+                if (feof($this->stream)) {
+                    $this->eof = true;
+                }
+                continue;
+            }
+            $this->buffer .= $chunk;
+        }
+    }
+
+    /** True when the read-ahead buffer holds a whole frame (or a bad length to report). */
+    private function complete(): bool
+    {
+        if (strlen($this->buffer) < 4) {
+            return false;
+        }
+        $size = unpack('N', $this->buffer)[1];
+        return $size === 0 || $size > $this->maxFrame || strlen($this->buffer) - 4 >= $size;
+    }
+
+    /** The length prefix at the start of the buffer, checked against the limits. */
+    private function bodySize(): int
+    {
+        $size = unpack('N', $this->buffer)[1];
+        if ($size === 0) {
+            throw ProtocolError::emptyFrame();
+        }
+        if ($size > $this->maxFrame) {
+            throw ProtocolError::frameTooLarge($size, $this->maxFrame);
+        }
+        return $size;
+    }
+
+    /** Blocks until $n bytes arrived or end of file; returns what arrived. */
+    private function readUpTo(int $n): string
+    {
+        if ($this->eof) {
+            return '';
+        }
+        $data = stream_get_contents($this->stream, $n);
+        if ($data === false) {
+            throw ProtocolError::io('reading stdin failed');
+        }
+        if (strlen($data) < $n) {
+            $this->eof = true;
+        }
+        return $data;
+    }
+}

@@ -1,0 +1,96 @@
+<?php
+
+declare(strict_types=1);
+
+namespace Polyfork;
+
+use Polyfork\Exception\ProtocolError;
+
+/**
+ * The static facade for a PHP child of a polyfork host, mirroring the Python and Node
+ * clients:
+ *
+ * ```php
+ * require '/path/to/polyfork/clients/php/autoload.php';
+ * use Polyfork\Polyfork;
+ *
+ * Polyfork::handle('add', fn (int $a, int $b) => $a + $b);
+ * Polyfork::on('message', fn ($value) => Polyfork::send($value));
+ * Polyfork::run(); // serves until the host sends $stop or closes stdin, then returns
+ * ```
+ *
+ * The first call creates the shared Child (see Child::fromStdio()), which moves stdout to
+ * stderr so that echo and print cannot corrupt the channel.
+ */
+final class Polyfork
+{
+    private static ?Child $child = null;
+
+    /** The shared Child behind the facade, created on first use. */
+    public static function instance(): Child
+    {
+        return self::$child ??= Child::fromStdio();
+    }
+
+    /** Sends $value to the host's message handler. See Child::send(). */
+    public static function send(mixed $value): void
+    {
+        self::instance()->send($value);
+    }
+
+    /**
+     * Calls $listener for each notification $name ('message': with the value). Returns a
+     * function that removes it. See Child::on().
+     */
+    public static function on(string $name, callable $listener): \Closure
+    {
+        return self::instance()->on($name, $listener);
+    }
+
+    /** Serves requests for $method with $handler. See Child::handle(). */
+    public static function handle(string $method, callable $handler): void
+    {
+        self::instance()->handle($method, $handler);
+    }
+
+    /** Calls the host's $method and blocks for the result. See Child::call(). */
+    public static function call(string $method, mixed ...$params): mixed
+    {
+        return self::instance()->call($method, ...$params);
+    }
+
+    /** Sends the notification $name with $params to the host. See Child::notify(). */
+    public static function notify(string $name, mixed ...$params): void
+    {
+        self::instance()->notify($name, ...$params);
+    }
+
+    /**
+     * True when the host cancelled the running request; waits up to $wait seconds for it.
+     * See Child::cancelled().
+     */
+    public static function cancelled(float $wait = 0.0): bool
+    {
+        return self::instance()->cancelled($wait);
+    }
+
+    /** Throws Exception\CancelledError when the host cancelled the running request. */
+    public static function throwIfCancelled(): void
+    {
+        self::instance()->throwIfCancelled();
+    }
+
+    /**
+     * Serves the host until `$stop` or end of stdin, then returns so the script exits 0.
+     * When the host breaks the protocol it writes the error to stderr and exits with status 1.
+     */
+    public static function run(): void
+    {
+        try {
+            self::instance()->run();
+        } catch (ProtocolError $e) {
+            fwrite(STDERR, 'polyfork: protocol error from the host, stopping: ' . $e->getMessage() . "\n");
+            exit(1);
+        }
+    }
+}
