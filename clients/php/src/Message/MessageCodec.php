@@ -141,8 +141,12 @@ final class MessageCodec
             throw ProtocolError::invalidMessage('a message is an array of 3 or 4 elements (and: ' . $e->getMessage() . ')', $body);
         }
         $parts = [];
-        for ($i = 0; $i < count($top) - 2; $i++) {
-            $parts[] = $this->decoder->decodeTopElement($body, $i); // id or method unsupported: fails here
+        try {
+            for ($i = 0; $i < count($top) - 2; $i++) {
+                $parts[] = $this->decoder->decodeTopElement($body, $i);
+            }
+        } catch (UnsupportedValue $inEnvelope) {
+            throw ProtocolError::invalidMessage('kind, id and method must be decodable: ' . $inEnvelope->getMessage(), $body);
         }
         $parts[] = null;
         return $parts;
