@@ -1,0 +1,532 @@
+'use strict';
+
+/**
+ * The peer: requests, responses and notifications over a pair of streams (SPEC.md section
+ * 4). It knows nothing of processes: the child runtime (child.js) and the tests give it
+ * streams.
+ * @module polyfork/connection
+ */
+
+const { Encoder, DEFAULT_MAX_FRAME_SIZE } = require('./encode');
+const { FrameReader } = require('./reader');
+const { FrameWriter } = require('./writer');
+const { parseMessage, REQUEST, RESPONSE } = require('./message');
+const {
+  RemoteError, CancelledError, ConnectionClosedError, ProtocolError, FrameTooLargeError, ValueError,
+} = require('./errors');
+
+const MAX_ID = 0xffffffff;
+
+/**
+ * What `this` is inside a request handler: the request's id and method, and an AbortSignal
+ * that is aborted when the peer sends `$cancel` for it. A handler must be a `function`, not
+ * an arrow function, to see it.
+ */
+class RequestContext {
+  /**
+   * @param {Connection} connection
+   * @param {number} id
+   * @param {string} method
+   */
+  constructor(connection, id, method) {
+    /** The connection the request came in on. */
+    this.connection = connection;
+    /** The request id. */
+    this.id = id;
+    /** The method name. */
+    this.method = method;
+    /** True once the peer sent `$cancel` for this request. */
+    this.cancelled = false;
+    this.controller = null;
+  }
+
+  /**
+   * An AbortSignal aborted (with a CancelledError as its reason) when the peer cancels the
+   * request. Created on first use.
+   * @type {AbortSignal}
+   */
+  get signal() {
+    if (this.controller === null) {
+      this.controller = new AbortController();
+      if (this.cancelled) this.controller.abort(cancelReason(this));
+    }
+    return this.controller.signal;
+  }
+
+  cancel() {
+    if (this.cancelled) return;
+    this.cancelled = true;
+    if (this.controller !== null) this.controller.abort(cancelReason(this));
+  }
+}
+
+function cancelReason(ctx) {
+  return new CancelledError(`request ${ctx.id} ("${ctx.method}") was cancelled by the peer`);
+}
+
+/**
+ * A disposable registration, as returned by `on` and `handle`.
+ * @typedef {{dispose(): void}} Disposable
+ */
+
+/**
+ * One side of a polyfork session over a readable and a writable stream.
+ *
+ * Events are plain callbacks: `onClose(fn)` and `onStop(fn)`. All methods must be called
+ * from the main thread; none blocks.
+ */
+class Connection {
+  /**
+   * @param {import('node:stream').Readable} readable where frames come from
+   * @param {import('node:stream').Writable} writable where frames go
+   * @param {object} [options]
+   * @param {number} [options.maxFrameSize] for what is read and what is sent (default 64 MiB)
+   * @param {boolean} [options.hold] queue outgoing frames until `open(firstFrame)`
+   */
+  constructor(readable, writable, { maxFrameSize = DEFAULT_MAX_FRAME_SIZE, hold = false } = {}) {
+    this.readable = readable;
+    this.encoder = new Encoder({ maxFrameSize });
+    this.writer = new FrameWriter(writable, { hold });
+    this.reader = new FrameReader((body) => this.onFrame(body), { maxFrameSize });
+    /** @type {Map<string, Function>} */
+    this.handlers = new Map();
+    /** @type {Map<string, Function[]>} */
+    this.listeners = new Map();
+    /** @type {Map<number, RequestContext>} handlers running, by request id */
+    this.inflight = new Map();
+    /** @type {Map<number, object>} our requests waiting for a response */
+    this.pending = new Map();
+    this.nextId = 0;
+    /** True after `$stop` or the end of input: no new handlers start. */
+    this.stopping = false;
+    /** True once the connection ended; `closeError` says why (null for a clean end). */
+    this.closed = false;
+    this.closeError = null;
+    this.stopCallbacks = [];
+    this.closeCallbacks = [];
+    this.idleCallbacks = [];
+    this.listening = false;
+  }
+
+  /** Starts reading frames. */
+  listen() {
+    if (this.listening) return;
+    this.listening = true;
+    const r = this.readable;
+    r.on('data', (chunk) => {
+      if (this.closed) return;
+      try {
+        this.reader.push(chunk);
+      } catch (e) {
+        this.fail(e);
+      }
+    });
+    r.on('end', () => {
+      if (this.closed) return;
+      try {
+        this.reader.end();
+      } catch (e) {
+        this.fail(e);
+        return;
+      }
+      this.endOfInput();
+    });
+    r.on('error', (e) => this.fail(e));
+  }
+
+  /**
+   * Writes `firstFrame` and then the frames held back since construction (option `hold`).
+   * @param {Buffer} [firstFrame]
+   */
+  open(firstFrame) {
+    this.writer.release(firstFrame);
+  }
+
+  // --- registrations -------------------------------------------------------------------
+
+  /**
+   * Serves requests for `method`: `fn(...params)` returns the result, a Promise of it, or
+   * throws. Inside `fn` (a `function`), `this` is a RequestContext with `this.signal`.
+   * A later `handle` for the same method replaces this one.
+   * @param {string} method
+   * @param {Function} fn
+   * @returns {Disposable}
+   */
+  handle(method, fn) {
+    if (typeof method !== 'string') throw new TypeError('handle: method must be a string');
+    if (typeof fn !== 'function') throw new TypeError(`handle("${method}"): the handler must be a function`);
+    this.handlers.set(method, fn);
+    return { dispose: () => { if (this.handlers.get(method) === fn) this.handlers.delete(method); } };
+  }
+
+  /**
+   * Listens to notifications named `method`. For `'message'` (the `send` channel) `fn`
+   * gets the one value; for other names it gets the params as arguments.
+   * @param {string} method
+   * @param {Function} fn
+   * @returns {Disposable}
+   */
+  on(method, fn) {
+    if (typeof method !== 'string') throw new TypeError('on: the notification name must be a string');
+    if (typeof fn !== 'function') throw new TypeError(`on("${method}"): the listener must be a function`);
+    let list = this.listeners.get(method);
+    if (!list) this.listeners.set(method, (list = []));
+    list.push(fn);
+    return {
+      dispose: () => {
+        const l = this.listeners.get(method);
+        const i = l ? l.indexOf(fn) : -1;
+        if (i >= 0) l.splice(i, 1);
+      },
+    };
+  }
+
+  /**
+   * Calls fn() once on `$stop` or the end of input.
+   * @param {() => void} fn
+   */
+  onStop(fn) {
+    this.stopCallbacks.push(fn);
+  }
+
+  /**
+   * Calls fn(error) once when the connection ends: error is null for a clean end, else the
+   * ProtocolError or stream error that ended it.
+   * @param {(error: Error | null) => void} fn
+   */
+  onClose(fn) {
+    this.closeCallbacks.push(fn);
+  }
+
+  // --- sending -------------------------------------------------------------------------
+
+  /**
+   * Sends `value` as the notification `message` (`on('message')` on the other side).
+   * Throws (and sends nothing) when the value cannot be encoded or the frame is too large.
+   * @param {any} value
+   * @param {(err?: Error | null) => void} [cb] called once the frame was written
+   */
+  send(value, cb) {
+    let frame;
+    try {
+      frame = this.encoder.notification('message', [value]);
+    } catch (e) {
+      throw e instanceof ValueError && e.path.startsWith('params[0]') ? renamePath(e, 'value', 'params[0]'.length) : e;
+    }
+    this.writer.write(frame, cb);
+  }
+
+  /**
+   * Sends the notification `method` with `params` as its arguments.
+   * @param {string} method
+   * @param {...any} params
+   */
+  notify(method, ...params) {
+    this.writer.write(this.encoder.notification(method, params));
+  }
+
+  /**
+   * Calls `method` on the other side with `params` as its arguments.
+   * @param {string} method
+   * @param {...any} params
+   * @returns {Promise<any>} the result; rejects with RemoteError when the remote handler
+   *   failed, ConnectionClosedError when the connection ended first
+   */
+  call(method, ...params) {
+    return this.request(method, params);
+  }
+
+  /**
+   * Calls `method` with `params` (an array), with options.
+   * @param {string} method
+   * @param {any[]} [params]
+   * @param {object} [options]
+   * @param {AbortSignal} [options.signal] aborting it rejects the call with the signal's
+   *   reason and sends `$cancel`
+   * @param {number} [options.timeout] milliseconds; when it passes the call rejects with a
+   *   CancelledError (code POLYFORK_TIMEOUT) and `$cancel` is sent
+   * @returns {Promise<any>}
+   */
+  request(method, params = [], { signal, timeout } = {}) {
+    if (this.closed) {
+      return Promise.reject(new ConnectionClosedError(`cannot call "${method}": the connection is closed`, this.closeError || undefined));
+    }
+    if (signal && signal.aborted) return Promise.reject(signal.reason);
+    const id = this.allocateId();
+    let frame;
+    try {
+      frame = this.encoder.request(id, method, params);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return new Promise((resolve, reject) => {
+      const call = { resolve, reject, method, timer: null, signal: null, onAbort: null };
+      this.pending.set(id, call);
+      if (timeout !== undefined && timeout !== null) {
+        call.timer = setTimeout(() => {
+          this.giveUp(id, new CancelledError(`call "${method}" timed out after ${timeout} ms`, 'POLYFORK_TIMEOUT'));
+        }, timeout);
+      }
+      if (signal) {
+        call.signal = signal;
+        call.onAbort = () => this.giveUp(id, signal.reason);
+        signal.addEventListener('abort', call.onAbort, { once: true });
+      }
+      this.writer.write(frame);
+    });
+  }
+
+  allocateId() {
+    for (;;) {
+      const id = this.nextId;
+      this.nextId = id === MAX_ID ? 0 : id + 1;
+      if (!this.pending.has(id)) return id;
+    }
+  }
+
+  /** Rejects our request `id` and tells the peer with `$cancel`. */
+  giveUp(id, reason) {
+    const call = this.settle(id);
+    if (!call) return;
+    call.reject(reason);
+    if (!this.closed) this.writer.write(this.encoder.notification('$cancel', [id]));
+  }
+
+  /** Removes request `id` from the pending table and clears its timer and listener. */
+  settle(id) {
+    const call = this.pending.get(id);
+    if (!call) return undefined;
+    this.pending.delete(id);
+    if (call.timer !== null) clearTimeout(call.timer);
+    if (call.onAbort !== null) call.signal.removeEventListener('abort', call.onAbort);
+    return call;
+  }
+
+  // --- receiving -----------------------------------------------------------------------
+
+  onFrame(body) {
+    const msg = parseMessage(body);
+    if (msg.kind === REQUEST) this.onRequest(msg);
+    else if (msg.kind === RESPONSE) this.onResponse(msg);
+    else this.onNotification(msg);
+  }
+
+  onRequest(msg) {
+    const { id, method } = msg;
+    if (this.inflight.has(id)) {
+      throw new ProtocolError(`request id ${id} is already in flight; ids must be unique among a side's requests in flight`);
+    }
+    if (this.stopping) {
+      this.respondError(id, { type: 'CancelledError', message: `the child is stopping: request "${method}" was not started` });
+      return;
+    }
+    const fn = this.handlers.get(method);
+    if (fn === undefined) {
+      this.respondError(id, { type: 'MethodNotFound', message: `no handler for method ${JSON.stringify(method)}` });
+      return;
+    }
+    if (msg.valueError) {
+      this.respondError(id, { type: 'ProtocolError', message: `cannot decode the params of "${method}": ${msg.valueError.message}` });
+      return;
+    }
+    const ctx = new RequestContext(this, id, method);
+    let result;
+    try {
+      result = fn.apply(ctx, msg.params);
+    } catch (e) {
+      this.respondError(id, errorMap(e, ctx));
+      return;
+    }
+    if (result !== null && typeof result === 'object' && typeof result.then === 'function') {
+      this.inflight.set(id, ctx);
+      result.then((v) => this.finish(ctx, v), (e) => this.finish(ctx, undefined, e, true));
+      return;
+    }
+    this.respond(id, method, result);
+  }
+
+  finish(ctx, value, err, failed = false) {
+    this.inflight.delete(ctx.id);
+    if (!this.closed) {
+      if (failed) this.respondError(ctx.id, errorMap(err, ctx));
+      else this.respond(ctx.id, ctx.method, value);
+    }
+    if (this.inflight.size === 0 && this.idleCallbacks.length > 0) {
+      const cbs = this.idleCallbacks;
+      this.idleCallbacks = [];
+      for (const cb of cbs) cb();
+    }
+  }
+
+  respond(id, method, result) {
+    let frame;
+    try {
+      frame = this.encoder.response(id, null, result);
+    } catch (e) {
+      const type = e instanceof FrameTooLargeError ? 'ProtocolError' : e.name;
+      this.respondError(id, { type, message: `cannot send the result of "${method}": ${e.message}` });
+      return;
+    }
+    this.writer.write(frame);
+  }
+
+  respondError(id, map) {
+    let frame;
+    try {
+      frame = this.encoder.response(id, map, null);
+    } catch (e) {
+      // The error map itself cannot go out (its data, or its size): send the bare minimum.
+      frame = this.encoder.response(id, {
+        type: e instanceof FrameTooLargeError ? 'ProtocolError' : map.type,
+        message: `${String(map.message).slice(0, 1000)} (and the error could not be sent whole: ${e.message})`,
+      }, null);
+    }
+    this.writer.write(frame);
+  }
+
+  onResponse(msg) {
+    // A response to a request we gave up on (or never sent) is dropped, as SPEC 4.1 allows.
+    const call = this.settle(msg.id);
+    if (!call) return;
+    if (msg.error) call.reject(new RemoteError(msg.error, call.method));
+    else if (msg.valueError) call.reject(msg.valueError);
+    else call.resolve(msg.result);
+  }
+
+  onNotification(msg) {
+    const { method, params } = msg;
+    if (method.charCodeAt(0) === 0x24 /* $ */) {
+      if (method === '$cancel') {
+        const ctx = params && this.inflight.get(params[0]);
+        if (ctx) ctx.cancel();
+      } else if (method === '$stop') {
+        this.stop();
+      }
+      return; // $ready from a peer, and $ names we do not know, are ignored
+    }
+    const list = this.listeners.get(method);
+    if (list === undefined || list.length === 0) return;
+    if (msg.valueError) {
+      process.emitWarning(`polyfork: dropped notification "${method}": ${msg.valueError.message}`);
+      return;
+    }
+    const single = method === 'message';
+    for (const fn of list.length === 1 ? list : list.slice()) {
+      try {
+        if (single) fn(params[0]);
+        else fn(...params);
+      } catch (e) {
+        // A listener that throws crashes the process as in Node's own 'message' event, but
+        // after this frame, so the reader is left in a sound state.
+        process.nextTick(() => { throw e; });
+      }
+    }
+  }
+
+  // --- ending --------------------------------------------------------------------------
+
+  /** Handles `$stop`: no new handlers start; onStop callbacks run. */
+  stop() {
+    if (this.stopping) return;
+    this.stopping = true;
+    const cbs = this.stopCallbacks;
+    this.stopCallbacks = [];
+    for (const cb of cbs) cb();
+  }
+
+  endOfInput() {
+    // Nobody can answer our requests any more.
+    this.failPending(new ConnectionClosedError('the peer closed the channel'));
+    this.stop();
+  }
+
+  /**
+   * Calls cb once no handler is running.
+   * @param {() => void} cb
+   */
+  whenIdle(cb) {
+    if (this.inflight.size === 0) setImmediate(cb);
+    else this.idleCallbacks.push(cb);
+  }
+
+  /**
+   * Calls cb once everything written so far has been handed to the OS.
+   * @param {() => void} cb
+   */
+  flush(cb) {
+    this.writer.flush(cb);
+  }
+
+  /**
+   * Ends the connection because of `err` (a ProtocolError, a stream error): stops reading,
+   * fails our pending requests and aborts running handlers.
+   * @param {Error} err
+   */
+  fail(err) {
+    if (this.closed) return;
+    this.closeError = err;
+    this.close();
+  }
+
+  /** Ends the connection: stops reading, fails pending requests, aborts running handlers. */
+  close() {
+    if (this.closed) return;
+    this.closed = true;
+    this.stopping = true;
+    this.readable.pause();
+    this.failPending(new ConnectionClosedError('the connection is closed', this.closeError || undefined));
+    for (const ctx of this.inflight.values()) ctx.cancel();
+    const cbs = this.closeCallbacks;
+    this.closeCallbacks = [];
+    for (const cb of cbs) cb(this.closeError);
+  }
+
+  failPending(err) {
+    for (const id of [...this.pending.keys()]) {
+      const call = this.settle(id);
+      if (call) call.reject(err);
+    }
+  }
+}
+
+/**
+ * Turns what a handler threw into an error map (SPEC.md section 4.2).
+ * @param {any} e
+ * @param {RequestContext} [ctx]
+ * @returns {{type: string, message: string, traceback?: string, data?: any}}
+ */
+function errorMap(e, ctx) {
+  if (ctx && ctx.cancelled && e !== null && typeof e === 'object' &&
+      (e.name === 'AbortError' || e.name === 'CancelledError' || (ctx.controller && e === ctx.controller.signal.reason))) {
+    return { type: 'CancelledError', message: e.message || `request ${ctx.id} was cancelled`, traceback: e.stack };
+  }
+  if (e instanceof RemoteError) {
+    const m = { type: e.type, message: e.message };
+    if (e.traceback !== undefined) m.traceback = e.traceback;
+    if (e.data !== undefined) m.data = e.data;
+    return m;
+  }
+  if (e instanceof Error) {
+    const ctor = e.constructor && e.constructor.name;
+    const type = e.name && e.name !== 'Error' ? e.name : ctor || 'Error';
+    const m = { type, message: String(e.message), traceback: typeof e.stack === 'string' ? e.stack : undefined };
+    if (m.traceback === undefined) delete m.traceback;
+    if (e.data !== undefined) m.data = e.data;
+    return m;
+  }
+  return { type: 'Error', message: `a non-Error value was thrown: ${safeString(e)}` };
+}
+
+function safeString(v) {
+  try {
+    return typeof v === 'string' ? v : JSON.stringify(v) ?? String(v);
+  } catch {
+    return String(v);
+  }
+}
+
+function renamePath(e, to, cut) {
+  return new ValueError(e.reason, to + e.path.slice(cut));
+}
+
+module.exports = { Connection, RequestContext, errorMap };
