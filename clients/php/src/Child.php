@@ -144,6 +144,7 @@ final class Child
      *
      * @throws EncodingFailed   when $value cannot be encoded or is too large (nothing is sent)
      * @throws ConnectionClosed when the host no longer reads
+     * @throws ProtocolError    when the host broke the protocol before (the session is over)
      */
     public function send(mixed $value): void
     {
@@ -153,7 +154,7 @@ final class Child
     /**
      * Sends the notification $name with $params to the host.
      *
-     * @throws EncodingFailed|ConnectionClosed
+     * @throws EncodingFailed|ConnectionClosed|ProtocolError
      */
     public function notify(string $name, mixed ...$params): void
     {
@@ -172,9 +173,6 @@ final class Child
      */
     public function call(string $method, mixed ...$params): mixed
     {
-        if ($this->failure !== null) {
-            throw $this->failure;
-        }
         $id = $this->allocateId();
         $this->write($this->codec->request($id, $method, array_values($params)));
         $this->calls[$id] = $method;
@@ -225,8 +223,8 @@ final class Child
     /**
      * True when the host sent `$cancel` for the request whose handler is running. Reads the
      * frames that have arrived without blocking, or waiting up to $wait seconds for a
-     * `$cancel` (a cancellable sleep); other frames are kept for later. Always false outside
-     * a handler.
+     * `$cancel` (a cancellable sleep); other frames are kept for later. Also true once the
+     * host broke the protocol (the session is over). Always false outside a handler.
      *
      * @throws ProtocolError when the host already broke the protocol
      */
@@ -241,8 +239,11 @@ final class Child
         }
         $deadline = hrtime(true) + (int) ($wait * 1e9);
         while (!isset($this->cancelled[$id])) {
+            if ($this->failure !== null) {
+                return true; // the session is over: everything in flight stops (SPEC 6)
+            }
             $left = ($deadline - hrtime(true)) / 1e9;
-            if ($this->closed || $this->failure !== null) {
+            if ($this->closed) {
                 if ($left > 0) {
                     usleep((int) ($left * 1e6));
                 }
@@ -310,6 +311,9 @@ final class Child
 
     private function write(string $frame): void
     {
+        if ($this->failure !== null) {
+            throw $this->failure; // the session is over: nothing more goes out
+        }
         $this->ready();
         $this->writer->write($frame);
     }
