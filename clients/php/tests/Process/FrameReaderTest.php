@@ -1,0 +1,96 @@
+<?php
+
+declare(strict_types=1);
+
+namespace Polyfork\Tests\Process;
+
+use PHPUnit\Framework\TestCase;
+use Polyfork\Exception\ProtocolError;
+use Polyfork\Frame\FrameReader;
+
+/**
+ * FrameReader on a real pipe from another process: a read returns at most what the pipe
+ * holds, so whole frames take many reads; poll() never blocks past its timeout.
+ */
+final class FrameReaderTest extends TestCase
+{
+    /** @var resource|null */
+    private $process = null;
+
+    /** @var array<int, resource> */
+    private array $pipes = [];
+
+    protected function tearDown(): void
+    {
+        foreach ($this->pipes as $pipe) {
+            if (is_resource($pipe)) {
+                fclose($pipe);
+            }
+        }
+        if ($this->process !== null) {
+            proc_close($this->process);
+        }
+    }
+
+    /** Starts a php process running $code; returns its stdout. */
+    private function writer(string $code)
+    {
+        $php = getenv('POLYFORK_PHP') ?: 'php';
+        $this->process = proc_open([$php, '-r', $code], [0 => ['pipe', 'r'], 1 => ['pipe', 'w']], $this->pipes);
+        $this->assertIsResource($this->process);
+        return $this->pipes[1];
+    }
+
+    /** @return array<string, array{int, int}> */
+    public static function pieces(): array
+    {
+        return [
+            'one byte at a time' => [300, 1],
+            '1 MiB in 1000-byte writes' => [1 << 20, 1000],
+            '3 MiB in 100 KiB writes' => [3 << 20, 100 << 10],
+        ];
+    }
+
+    /** @dataProvider pieces */
+    public function testReadsUntilTheFrameIsComplete(int $size, int $piece): void
+    {
+        $out = $this->writer(sprintf(
+            '$f = pack("N", %1$d) . str_repeat("\xab", %1$d) . pack("N", 1) . "\xc0";'
+            . 'foreach (str_split($f, %2$d) as $p) { fwrite(STDOUT, $p); fflush(STDOUT); }',
+            $size,
+            $piece
+        ));
+        $reader = new FrameReader($out, 1 << 26);
+        $this->assertSame(str_repeat("\xab", $size), $reader->read());
+        $this->assertSame("\xc0", $reader->read());
+        $this->assertNull($reader->read(), 'end of file between frames');
+    }
+
+    public function testPollReturnsFalseWhileNothingArrivedThenTheFrame(): void
+    {
+        $out = $this->writer('fgets(STDIN); echo pack("N", 2), "\x91\x01";');
+        $reader = new FrameReader($out, 1 << 26);
+        $this->assertFalse($reader->poll(0.0));
+        $this->assertFalse($reader->poll(0.01));
+        fwrite($this->pipes[0], "go\n");
+        $this->assertSame("\x91\x01", $reader->poll(30.0));
+        $this->assertNull($reader->poll(30.0), 'end of file');
+    }
+
+    public function testPollKeepsAPartialFrameForRead(): void
+    {
+        $out = $this->writer('echo pack("N", 4), "\x93"; fflush(STDOUT); fgets(STDIN); echo "\x01\x02\x03";');
+        $reader = new FrameReader($out, 1 << 26);
+        $this->assertFalse($reader->poll(0.05));
+        fwrite($this->pipes[0], "go\n");
+        $this->assertSame("\x93\x01\x02\x03", $reader->read());
+    }
+
+    public function testEndOfFileInsideABodyIsATruncatedFrame(): void
+    {
+        $out = $this->writer('echo pack("N", 100000), str_repeat("x", 70000);');
+        $this->expectException(ProtocolError::class);
+        $this->expectExceptionMessage('truncated frame: end of file after 70000 of the 100000 bytes of the body');
+        (new FrameReader($out, 1 << 26))->read();
+    }
+}
