@@ -1,0 +1,124 @@
+"""polyfork: serve a polyfork host from Python, over the child's stdin and stdout.
+
+A worker in five lines::
+
+    import polyfork
+
+    @polyfork.on("message")
+    def on_message(value):
+        polyfork.send({"echo": value})
+
+    @polyfork.handle("add")
+    def add(a, b):
+        return a + b
+
+    polyfork.run()
+
+The module-level functions use one default :class:`Session` on the process's stdin/stdout.
+Importing the package under a polyfork host (POLYFORK_PROTOCOL set) moves the protocol to
+private copies of file descriptors 0 and 1 at once and points descriptor 1 at stderr, so
+``print()`` and subprocesses cannot corrupt the channel; otherwise that happens when the
+default session is first used. See README.md for the value mapping and the rules of
+``call`` (blocking or awaitable), cancellation and stopping.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any, Callable, Optional
+
+from ._channel import take_over_stdio
+from ._session import LIB, Session
+from .errors import (BridgeError, ChannelClosedError, DecodeError, EncodeError,
+                     FrameTooLargeError, MethodNotFoundError, ProtocolError, RemoteError)
+
+__all__ = [
+    "__version__",
+    "LIB",
+    "Session",
+    "default_session",
+    "send",
+    "notify",
+    "call",
+    "call_async",
+    "on",
+    "off",
+    "handle",
+    "run",
+    "serve",
+    "BridgeError",
+    "ProtocolError",
+    "ChannelClosedError",
+    "EncodeError",
+    "FrameTooLargeError",
+    "DecodeError",
+    "RemoteError",
+    "MethodNotFoundError",
+]
+
+#: The version of this package.
+__version__ = "0.1.0"
+
+_default: Optional[Session] = None
+_default_lock = threading.Lock()
+
+
+def default_session() -> Session:
+    """Returns the Session the module-level functions use, creating it on first use."""
+    global _default
+    s = _default
+    if s is None:
+        with _default_lock:
+            if _default is None:
+                _default = Session()
+            s = _default
+    return s
+
+
+def send(value: Any) -> None:
+    """Sends value to the host's message listener; see :meth:`Session.send`."""
+    default_session().send(value)
+
+
+def notify(name: str, *params: Any) -> None:
+    """Sends the notification ``name`` with params; see :meth:`Session.notify`."""
+    default_session().notify(name, *params)
+
+
+def call(method: str, *params: Any) -> Any:
+    """Calls the host's ``method``: blocking, or an awaitable in a coroutine; see :meth:`Session.call`."""
+    return default_session().call(method, *params)
+
+
+def call_async(method: str, *params: Any) -> Any:
+    """Calls the host's ``method`` and returns an awaitable; see :meth:`Session.call_async`."""
+    return default_session().call_async(method, *params)
+
+
+def on(name: Any, fn: Optional[Callable[..., Any]] = None) -> Any:
+    """Adds a listener for notifications ``name`` (decorator); see :meth:`Session.on`."""
+    return default_session().on(name, fn)
+
+
+def off(name: str, fn: Callable[..., Any]) -> None:
+    """Removes a listener added with :func:`on`."""
+    default_session().off(name, fn)
+
+
+def handle(name: Any = None, fn: Optional[Callable[..., Any]] = None) -> Any:
+    """Registers the handler of method ``name`` (decorator); see :meth:`Session.handle`."""
+    return default_session().handle(name, fn)
+
+
+def run() -> None:
+    """Serves until ``$stop`` or end of stdin, then returns; see :meth:`Session.run`."""
+    default_session().run()
+
+
+async def serve() -> None:
+    """Serves on the running asyncio loop until ``$stop`` or end of stdin; see :meth:`Session.serve`."""
+    await default_session().serve()
+
+
+if os.environ.get("POLYFORK_PROTOCOL"):
+    take_over_stdio()

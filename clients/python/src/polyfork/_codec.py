@@ -1,0 +1,423 @@
+"""The msgpack profile of protocol/SPEC.md sections 3, 4 and 7, on top of msgpack-python.
+
+Decoding: ``decode_message`` turns one frame body into a validated message list and
+``decode_value`` one msgpack value into Python. Encoding: ``Encoder`` packs messages with the
+profile's rules. Nothing here does I/O or keeps state between messages.
+
+Python mapping (SPEC section 7): nil None, bool bool, int int, float32/float64 float, str str,
+bin bytes, array list (tuples encode as arrays), map dict, timestamp ext datetime in UTC (a
+msgpack.Timestamp when a datetime cannot hold it exactly), other ext msgpack.ExtType.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Any, List, Optional, Tuple
+
+import msgpack
+
+from .errors import DecodeError, EncodeError, ProtocolError
+
+__all__ = ["MAX_DEPTH", "Encoder", "decode_message", "decode_value", "describe_frame"]
+
+#: The deepest nesting of containers a message may have, the message array counting as 1.
+MAX_DEPTH = 128
+
+_unpackb = msgpack.unpackb
+_Timestamp = msgpack.Timestamp
+_UTC = _dt.timezone.utc
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_UTC)
+_UINT32_MAX = 0xFFFFFFFF
+
+# Bytes that are not container headers (fixmap, fixarray, array16/32, map16/32). A value nested
+# deeper than MAX_DEPTH needs more than MAX_DEPTH header bytes, so when a frame holds fewer
+# (counted at C speed with translate) the exact walk over the decoded value is skipped.
+_NOT_CONTAINER = bytes(
+    b for b in range(256) if not (0x80 <= b <= 0x9F or 0xDC <= b <= 0xDF)
+)
+
+# Timestamp ext headers whose value may not fit a datetime exactly (64 and 96-bit forms, in
+# fixext and ext8/16/32 spellings). 32-bit timestamps always fit and take the fast path.
+_WIDE_TIMESTAMPS = (
+    b"\xd7\xff",
+    b"\xc7\x08\xff",
+    b"\xc7\x0c\xff",
+    b"\xc8\x00\x08\xff",
+    b"\xc8\x00\x0c\xff",
+    b"\xc9\x00\x00\x00\x08\xff",
+    b"\xc9\x00\x00\x00\x0c\xff",
+)
+
+
+class ValueProblem(Exception):
+    """Internal: the message is well-formed but one of its values has no Python equivalent.
+
+    ``message`` is the decoded message (the bad value replaced by a placeholder) and ``reason``
+    says what was wrong. The session fails just that message (SPEC section 3).
+    """
+
+    def __init__(self, message: list, reason: str) -> None:
+        super().__init__(reason)
+        self.message = message
+        self.reason = reason
+
+
+class _Unusable:
+    """Placeholder for a map that cannot be a dict (an unhashable key)."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return "<undecodable map: %s>" % self.reason
+
+
+def _lenient_pairs(pairs: List[Tuple[Any, Any]]) -> Any:
+    try:
+        return dict(pairs)
+    except TypeError:
+        for k, _ in pairs:
+            try:
+                hash(k)
+            except TypeError:
+                return _Unusable("a map key of type %s (Python dict keys must be hashable)"
+                                 % _kind(k))
+        return _Unusable("a map key that cannot be hashed")
+
+
+def describe_frame(body: Any, limit: int = 64) -> str:
+    """Returns the size and the first bytes of a frame body in hex, for error messages."""
+    head = bytes(body[:limit]).hex(" ")
+    more = " ..." if len(body) > limit else ""
+    return "frame body of %d bytes: %s%s" % (len(body), head, more)
+
+
+def _protocol_error(body: Any, what: str) -> ProtocolError:
+    return ProtocolError(
+        "polyfork: protocol error: %s (%s)" % (what, describe_frame(body)),
+        bytes(body[:64]),
+    )
+
+
+def _kind(v: Any) -> str:
+    """Names the msgpack kind of a decoded value, for error messages."""
+    t = type(v)
+    if v is None:
+        return "nil"
+    if t is bool:
+        return "bool %r" % v
+    if t is int:
+        return "int %d" % v
+    if t is float:
+        return "float %r" % v
+    if t is str:
+        return "str %r" % (v if len(v) <= 40 else v[:40] + "...")
+    if t is bytes:
+        return "bin of %d bytes" % len(v)
+    if t is list:
+        return "array of %d elements" % len(v)
+    if t is dict:
+        return "map of %d pairs" % len(v)
+    if isinstance(v, _Unusable):
+        return repr(v)
+    return t.__name__
+
+
+def _too_deep(root: Any, limit: int) -> bool:
+    """Tells whether containers nest deeper than limit (root at depth 1). Iterative."""
+    stack = [(root, 1)]
+    pop = stack.pop
+    push = stack.append
+    while stack:
+        v, d = pop()
+        if d > limit:
+            return True
+        d += 1
+        for x in (v if type(v) is list else v.values()):
+            t = type(x)
+            if t is list or t is dict:
+                push((x, d))
+    return False
+
+
+def _timestamp_to_py(ts: Any) -> Any:
+    """A datetime in UTC when it holds the timestamp exactly, else the msgpack.Timestamp."""
+    if ts.nanoseconds % 1000:
+        return ts
+    try:
+        return _EPOCH + _dt.timedelta(seconds=ts.seconds, microseconds=ts.nanoseconds // 1000)
+    except OverflowError:
+        return ts
+
+
+def _fix_timestamps(v: Any) -> Any:
+    t = type(v)
+    if t is _Timestamp:
+        return _timestamp_to_py(v)
+    if t is list:
+        for i, x in enumerate(v):
+            if type(x) in (_Timestamp, list, dict):
+                v[i] = _fix_timestamps(x)
+        return v
+    if t is dict:
+        return {_fix_timestamps(k): _fix_timestamps(x) for k, x in v.items()}
+    return v
+
+
+def _unpack(body: Any) -> Any:
+    """Decodes one msgpack value that fills body, enforcing the profile's safety limits.
+
+    Raises ProtocolError for bytes that are not exactly one valid msgpack value within the
+    limits, and ValueProblem (with the value decoded leniently) when the value is valid msgpack
+    that Python cannot hold exactly.
+    """
+    wide_ts = b"\xff" in body and any(p in body for p in _WIDE_TIMESTAMPS)
+    try:
+        # msgpack >= 1.0 bounds every container and string count by len(body) here, so a
+        # header that claims more than the frame holds fails before anything is allocated.
+        if wide_ts:
+            v = _unpackb(body, raw=False, strict_map_key=False, timestamp=0)
+        else:
+            v = _unpackb(body, raw=False, strict_map_key=False, timestamp=3)
+    except (UnicodeDecodeError, TypeError) as e:
+        return _unpack_lenient(body, e)
+    except msgpack.ExtraData:
+        raise _protocol_error(body, "bytes left over after the first msgpack value; "
+                                    "a frame holds exactly one value") from None
+    except msgpack.StackError:
+        raise _protocol_error(body, "containers nested deeper than %d" % MAX_DEPTH) from None
+    except msgpack.FormatError:
+        raise _protocol_error(body, "invalid msgpack (a reserved type code such as 0xc1)") from None
+    except Exception as e:
+        raise _protocol_error(
+            body, "invalid msgpack: %s (a value cut short, a count larger than the bytes "
+                  "left, or a malformed ext)" % (str(e) or type(e).__name__)) from None
+    if len(body) > MAX_DEPTH and (type(v) is list or type(v) is dict):
+        if len(body.translate(None, _NOT_CONTAINER)) > MAX_DEPTH and _too_deep(v, MAX_DEPTH):
+            raise _protocol_error(body, "containers nested deeper than %d" % MAX_DEPTH)
+    if wide_ts:
+        v = _fix_timestamps(v)
+    return v
+
+
+def _unpack_lenient(body: Any, first: Exception) -> Any:
+    if isinstance(first, UnicodeDecodeError):
+        reason = "a str that is not valid UTF-8 (%s)" % first.reason
+    elif isinstance(first, TypeError):
+        reason = "a map key Python cannot hold (%s)" % first
+    else:
+        reason = str(first)
+    try:
+        v = _unpackb(body, raw=False, strict_map_key=False, timestamp=0,
+                     unicode_errors="surrogateescape", object_pairs_hook=_lenient_pairs)
+    except Exception as e:
+        raise _protocol_error(body, "invalid msgpack: %s" % e) from None
+    if type(v) is list or type(v) is dict:
+        if _too_deep(v, MAX_DEPTH):
+            raise _protocol_error(body, "containers nested deeper than %d" % MAX_DEPTH)
+    v = _fix_timestamps(v)
+    raise ValueProblem(v, reason)
+
+
+def decode_value(data: Any) -> Any:
+    """Decodes one msgpack value that fills data, with the profile's mapping and limits.
+
+    Raises ProtocolError for invalid msgpack and DecodeError for valid msgpack that has no
+    exact Python equivalent (an unhashable map key, a str that is not UTF-8).
+    """
+    try:
+        return _unpack(data)
+    except ValueProblem as p:
+        raise DecodeError("polyfork: cannot decode the value: it holds %s" % p.reason) from None
+
+
+def _check_id(body: Any, v: Any, what: str) -> None:
+    if type(v) is not int or v < 0 or v > _UINT32_MAX:
+        raise _protocol_error(body, "the %s id is %s; ids are integers from 0 to 4294967295"
+                              % (what, _kind(v)))
+
+
+def _check_method(body: Any, v: Any, what: str) -> None:
+    if type(v) is not str:
+        raise _protocol_error(body, "the %s method is %s; it must be a str" % (what, _kind(v)))
+
+
+def _check_params(body: Any, v: Any, what: str) -> None:
+    if type(v) is not list:
+        raise _protocol_error(body, "the %s params are %s; they must be an array" % (what, _kind(v)))
+
+
+def _check_error(body: Any, err: Any) -> None:
+    if err is None:
+        return
+    if type(err) is not dict:
+        raise _protocol_error(body, "the response error is %s; it must be nil or an error map"
+                              % _kind(err))
+    if type(err.get("type")) is not str:
+        raise _protocol_error(body, "the response error map has no str \"type\"")
+    if type(err.get("message")) is not str:
+        raise _protocol_error(body, "the response error map has no str \"message\"")
+
+
+def _check_envelope(body: Any, msg: Any) -> None:
+    if type(msg) is not list:
+        raise _protocol_error(body, "a message is an array, got %s" % _kind(msg))
+    n = len(msg)
+    kind = msg[0] if n else None
+    if type(kind) is not int:
+        raise _protocol_error(body, "a message is an array of 3 or 4 elements whose first "
+                                    "element is the kind 0, 1 or 2; got %s with first element %s"
+                              % (_kind(msg), _kind(kind)))
+    if kind == 0:
+        if n != 4:
+            raise _protocol_error(body, "a request is [0, id, method, params]; got %d elements" % n)
+        _check_id(body, msg[1], "request")
+        _check_method(body, msg[2], "request")
+        _check_params(body, msg[3], "request")
+    elif kind == 1:
+        if n != 4:
+            raise _protocol_error(body, "a response is [1, id, error, result]; got %d elements" % n)
+        _check_id(body, msg[1], "response")
+        _check_error(body, msg[2])
+    elif kind == 2:
+        if n != 3:
+            raise _protocol_error(body, "a notification is [2, method, params]; got %d elements" % n)
+        _check_method(body, msg[1], "notification")
+        _check_params(body, msg[2], "notification")
+    else:
+        raise _protocol_error(body, "unknown message kind %d; kinds are 0 (request), "
+                                    "1 (response) and 2 (notification)" % kind)
+
+
+def decode_message(body: Any) -> list:
+    """Decodes and validates one frame body (SPEC section 4); returns the message list.
+
+    The list is ``[0, id, method, params]``, ``[1, id, error, result]`` or
+    ``[2, method, params]``. Raises ProtocolError when the body is not a valid message and
+    ValueProblem when it is but one of its values cannot be represented in Python.
+    """
+    try:
+        msg = _unpack(body)
+    except ValueProblem as p:
+        msg = p.message
+        _check_envelope(body, msg)
+        method = msg[2] if msg[0] == 0 else msg[1] if msg[0] == 2 else None
+        if method is not None:
+            try:
+                method.encode("utf-8")
+            except UnicodeEncodeError:
+                raise _protocol_error(body, "the method name is not valid UTF-8") from None
+        raise
+    # Fast path for the common, valid shapes; anything unusual gets the full check.
+    if type(msg) is list and len(msg) == 4 and msg[0] == 0 and type(msg[0]) is int:
+        i = msg[1]
+        if (type(i) is int and 0 <= i <= _UINT32_MAX and type(msg[2]) is str
+                and type(msg[3]) is list):
+            return msg
+    _check_envelope(body, msg)
+    return msg
+
+
+# --- encoding ---------------------------------------------------------------------------------
+
+_INT_MIN = -(1 << 63)
+_INT_MAX = (1 << 64) - 1
+
+
+def _default(obj: Any) -> Any:
+    if isinstance(obj, _dt.datetime):
+        if obj.tzinfo is None or obj.utcoffset() is None:
+            raise EncodeError("a datetime without a timezone (%s): give it one, such as "
+                              "datetime.timezone.utc, to send it as a msgpack timestamp" % obj)
+        return _Timestamp.from_datetime(obj)
+    if isinstance(obj, int):  # msgpack hands ints that overflow 64 bits to default
+        raise EncodeError("the int %d, outside the range msgpack can carry (-2**63 to 2**64-1)"
+                          % obj)
+    raise TypeError("an object of type %s; polyfork sends None, bool, int, float, str, bytes, "
+                    "list, tuple, dict, datetime (with a timezone), msgpack.Timestamp and "
+                    "msgpack.ExtType" % type(obj).__qualname__)
+
+
+def _find_big_int(obj: Any, depth: int = 0) -> Optional[int]:
+    if depth > 600:
+        return None
+    if isinstance(obj, int) and not isinstance(obj, bool):
+        return obj if not (_INT_MIN <= obj <= _INT_MAX) else None
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            r = _find_big_int(k, depth + 1)
+            if r is None:
+                r = _find_big_int(v, depth + 1)
+            if r is not None:
+                return r
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            r = _find_big_int(v, depth + 1)
+            if r is not None:
+                return r
+    return None
+
+
+def _too_deep_out(root: Any, limit: int) -> bool:
+    """Like _too_deep, for values about to be sent (tuples, subclasses, dict keys count)."""
+    stack = [(root, 1)]
+    while stack:
+        v, d = stack.pop()
+        if d > limit:
+            return True
+        d += 1
+        items = list(v.keys()) + list(v.values()) if isinstance(v, dict) else v
+        for x in items:
+            if isinstance(x, (list, tuple, dict)):
+                stack.append((x, d))
+    return False
+
+
+def _encode_reason(obj: Any, e: BaseException) -> str:
+    if isinstance(e, EncodeError):
+        return str(e)
+    if isinstance(e, OverflowError):
+        big = _find_big_int(obj)
+        if big is not None:
+            return ("the int %d, outside the range msgpack can carry (-2**63 to 2**64-1)" % big)
+        return "an int outside the range msgpack can carry (-2**63 to 2**64-1)"
+    if isinstance(e, UnicodeEncodeError):
+        return "a str that is not valid UTF-8 (%s)" % e.reason
+    if isinstance(e, ValueError) and "recursion" in str(e):
+        return "containers nested deeper than %d" % MAX_DEPTH
+    if isinstance(e, ValueError) and "tzinfo" in str(e):
+        return ("a datetime without a timezone: give it one, such as datetime.timezone.utc, "
+                "to send it as a msgpack timestamp")
+    if isinstance(e, TypeError) and str(e).startswith("an object of type"):
+        return str(e)
+    return "%s: %s" % (type(e).__name__, e)
+
+
+class Encoder:
+    """Packs messages under the polyfork profile. Not thread-safe: callers serialize use.
+
+    ``encode(obj, what)`` returns the msgpack bytes of obj or raises EncodeError whose message
+    starts with ``cannot encode <what>``. ``what`` is a (format, argument) pair so that the
+    text is built only when something goes wrong.
+    """
+
+    __slots__ = ("_pack",)
+
+    def __init__(self) -> None:
+        # datetime=True packs aware datetimes as timestamps (msgpack >= 1.0); tuples are arrays.
+        self._pack = msgpack.Packer(use_bin_type=True, datetime=True, default=_default).pack
+
+    def encode(self, obj: Any, what: Tuple[str, Any]) -> bytes:
+        """Returns the msgpack encoding of obj; see the class doc."""
+        try:
+            body = self._pack(obj)
+        except Exception as e:
+            raise EncodeError("polyfork: cannot encode %s: it holds %s"
+                              % (what[0] % (what[1],), _encode_reason(obj, e))) from e
+        if len(body) > MAX_DEPTH:
+            if len(body.translate(None, _NOT_CONTAINER)) > MAX_DEPTH and _too_deep_out(obj, MAX_DEPTH):
+                raise EncodeError("polyfork: cannot encode %s: it holds containers nested deeper "
+                                  "than %d (the message array counts as 1)"
+                                  % (what[0] % (what[1],), MAX_DEPTH))
+        return body

@@ -1,0 +1,729 @@
+"""The session: request ids, pending calls, handlers, dispatch, cancellation and stopping.
+
+Threads and loops. Exactly one thread reads the channel at a time (the *reader*): the thread
+in ``run()`` or ``serve()``, or, outside of them, a thread blocked in ``call()`` that pumps
+the channel until its response arrives. Frames are dispatched on the reader's thread. Writes
+come from any thread and are serialized by the FrameWriter's lock.
+
+``run()`` serves on a plain blocking loop while every handler is synchronous (the fastest
+path), and moves to an asyncio event loop the first time an ``async def`` handler or
+listener is needed, or at once when one is registered before ``run()``. ``serve()`` always
+uses the running asyncio loop.
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import concurrent.futures
+import functools
+import inspect
+import logging
+import os
+import threading
+from typing import Any, Callable, Deque, Dict, Optional, Set, Tuple
+
+from . import _errormap
+from ._channel import FrameReader, FrameWriter, max_frame_size_from_env, take_over_stdio
+from ._codec import ValueProblem, decode_message
+from .errors import (BridgeError, ChannelClosedError, DecodeError, EncodeError,
+                     FrameTooLargeError, ProtocolError)
+
+__all__ = ["Session", "LIB"]
+
+log = logging.getLogger(__name__)
+
+#: The library name and version sent in the $ready handshake.
+LIB = "polyfork-python/0.1.0"
+
+_MASK = 0xFFFFFFFF
+_EOF = object()  # backlog marker: the host closed stdin here
+_RESULT_OF = ('the result of handler "%s"',)
+_get_running_loop = getattr(asyncio, "_get_running_loop", None)
+_current_task = asyncio.current_task
+_CFuture = concurrent.futures.Future
+
+
+def _running_loop() -> Optional[asyncio.AbstractEventLoop]:
+    if _get_running_loop is not None:
+        return _get_running_loop()
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def _is_async(fn: Callable[..., Any]) -> bool:
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+        getattr(fn, "__call__", None))
+
+
+def _name_of(fn: Callable[..., Any]) -> str:
+    return getattr(fn, "__qualname__", None) or repr(fn)
+
+
+def _safe_text(s: Any, limit: int = 65536) -> str:
+    s = s if isinstance(s, str) else repr(s)
+    return s[:limit].encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+class _Await:
+    """Backlog item: an awaitable returned by a plain handler, to run once asyncio is up."""
+
+    __slots__ = ("msgid", "method", "awaitable")
+
+    def __init__(self, msgid: int, method: str, awaitable: Any) -> None:
+        self.msgid, self.method, self.awaitable = msgid, method, awaitable
+
+
+class Session:
+    """One polyfork channel to the host: handlers, listeners, sends and calls.
+
+    ``Session()`` uses the process's stdin/stdout, moved off file descriptors 0 and 1 (see
+    ``take_over_stdio``); ``read_fd``/``write_fd`` give it other blocking descriptors.
+    ``max_frame_size`` defaults to POLYFORK_MAX_FRAME_SIZE, or 64 MiB. The module-level
+    functions of ``polyfork`` use one default Session.
+
+    Registering handlers and listeners is meant for start-up (before ``run()``). ``send``,
+    ``notify`` and ``call`` are safe from any thread.
+    """
+
+    def __init__(self, read_fd: Optional[int] = None, write_fd: Optional[int] = None, *,
+                 max_frame_size: Optional[int] = None) -> None:
+        if (read_fd is None) != (write_fd is None):
+            raise ValueError("polyfork: give both read_fd and write_fd, or neither")
+        if read_fd is None or write_fd is None:
+            read_fd, write_fd = take_over_stdio()
+        limit = max_frame_size if max_frame_size is not None else max_frame_size_from_env()
+        if limit < 1:
+            raise ValueError("polyfork: max_frame_size must be positive, got %r" % limit)
+        self._read_fd = read_fd
+        self._handlers: Dict[str, Tuple[Callable[..., Any], bool]] = {}
+        self._listeners: Dict[str, Tuple[Tuple[Tuple[Callable[..., Any], bool], ...], bool]] = {}
+        self._pending: Dict[int, Tuple[Any, str]] = {}
+        self._next_id = 1
+        self._id_lock = threading.Lock()
+        self._calls_closed: Optional[str] = None
+        self._cv = threading.Condition()
+        self._owner: Optional[int] = None  # thread ident of the reader
+        self._serving = False
+        self._switch = False  # the blocking loop must hand over to asyncio
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._done: Optional[asyncio.Future] = None
+        self._reading: Optional[str] = None  # "selector" or "poll" while asyncio reads
+        self._backlog: Deque[Any] = collections.deque()
+        self._tasks: Dict[int, asyncio.Task] = {}
+        self._bg: Set[asyncio.Task] = set()
+        self._stopping = False
+        self._eof = False
+        self._finished = False
+        self._fatal: Optional[ProtocolError] = None
+        self._writer = FrameWriter(write_fd, limit, self._ready_message)
+        self._reader = FrameReader(read_fd, limit, self._on_frame)
+
+    # --- registration ------------------------------------------------------------------------
+
+    def handle(self, name: Any = None, fn: Optional[Callable[..., Any]] = None) -> Any:
+        """Registers fn as the handler of requests for method ``name``.
+
+        Usable as ``@session.handle("name")``, ``@session.handle`` (the function's name) or
+        ``session.handle("name", fn)``. The handler gets the request's params as positional
+        arguments; its return value is the result and an exception it raises becomes an error
+        map (type = class qualname, message = str(e), traceback). ``async def`` handlers run
+        as asyncio tasks, so several can be in flight and ``$cancel`` reaches them as
+        ``asyncio.CancelledError``; plain handlers run inline, one at a time, and cannot be
+        interrupted. A later registration for the same name replaces the earlier one.
+        """
+        if callable(name) and fn is None:
+            return self.handle(name.__name__, name)
+
+        def register(f: Callable[..., Any]) -> Callable[..., Any]:
+            if not callable(f):
+                raise TypeError("polyfork: a handler must be callable, got %r" % (f,))
+            self._handlers[name] = (f, _is_async(f))
+            return f
+
+        if not isinstance(name, str):
+            raise TypeError("polyfork: a method name is a str, got %r" % (name,))
+        return register(fn) if fn is not None else register
+
+    def on(self, name: Any, fn: Optional[Callable[..., Any]] = None) -> Any:
+        """Adds fn as a listener of notifications called ``name``.
+
+        ``@session.on("message")`` receives each value the host sends with ``send``; any other
+        name receives that notification's params as positional arguments. Listeners may be
+        ``async def``. Exceptions they raise are logged, never sent. Names starting with ``$``
+        are reserved by the protocol.
+        """
+        if callable(name) and fn is None:
+            return self.on(name.__name__, name)
+        if not isinstance(name, str):
+            raise TypeError("polyfork: a notification name is a str, got %r" % (name,))
+        if name.startswith("$"):
+            raise ValueError("polyfork: notification names starting with $ are reserved: %r"
+                             % name)
+
+        def register(f: Callable[..., Any]) -> Callable[..., Any]:
+            if not callable(f):
+                raise TypeError("polyfork: a listener must be callable, got %r" % (f,))
+            fns = self._listeners.get(name, ((), False))[0] + ((f, _is_async(f)),)
+            self._listeners[name] = (fns, any(a for _, a in fns))
+            return f
+
+        return register(fn) if fn is not None else register
+
+    def off(self, name: str, fn: Callable[..., Any]) -> None:
+        """Removes a listener added with ``on``; does nothing if it is not there."""
+        fns = tuple(x for x in self._listeners.get(name, ((), False))[0] if x[0] is not fn)
+        if fns:
+            self._listeners[name] = (fns, any(a for _, a in fns))
+        else:
+            self._listeners.pop(name, None)
+
+    # --- sending -----------------------------------------------------------------------------
+
+    def send(self, value: Any) -> None:
+        """Sends value to the host's message listener (the notification ``message``).
+
+        Raises EncodeError (nothing is sent) or ChannelClosedError. Thread-safe.
+        """
+        self._writer.write([2, "message", (value,)], ("the value given to %s", "send()"))
+
+    def notify(self, name: str, *params: Any) -> None:
+        """Sends the notification ``name`` with params to the host. Thread-safe."""
+        if type(name) is not str:
+            raise TypeError("polyfork: a notification name is a str, got %r" % (name,))
+        self._writer.write([2, name, params], ('the params of notification "%s"', name))
+
+    def call(self, method: str, *params: Any) -> Any:
+        """Calls the host's handler for ``method`` with params; returns its result.
+
+        Blocking where that is safe and an awaitable where the caller is asyncio code:
+
+        - no event loop running in this thread (module top level, a plain script, another
+          thread): blocks until the response arrives;
+        - in a plain handler or listener (they run on the serving thread, and its loop waits
+          for them): blocks, reading the channel itself meanwhile;
+        - in a coroutine: returns an awaitable (use ``await``); cancelling it sends
+          ``$cancel`` to the host.
+
+        Raises RemoteError when the host's handler raised, ChannelClosedError when the host
+        stopped or closed the channel first, EncodeError when the params cannot be sent.
+        """
+        loop = _running_loop()
+        if loop is not None and (loop is not self._loop or _current_task(loop) is not None):
+            return self.call_async(method, *params)
+        return self._call_blocking(method, params)
+
+    def call_async(self, method: str, *params: Any) -> "asyncio.Future[Any]":
+        """Like ``call`` but always returns an awaitable; needs a running event loop.
+
+        The request is written before this returns. On the loop that serves this session the
+        awaitable is a Future, and cancelling it sends ``$cancel`` for the request; on another
+        loop the call runs in the loop's default executor.
+        """
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            return loop.run_in_executor(None, self._call_blocking, method, params)
+        fut = loop.create_future()
+        msgid = self._start_call(method, params, fut)
+        fut.add_done_callback(functools.partial(self._on_call_future_done, msgid))
+        return fut
+
+    @property
+    def stopping(self) -> bool:
+        """True once the host sent ``$stop`` or closed the channel."""
+        return self._stopping or self._calls_closed is not None
+
+    # --- serving -----------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Serves the host's requests and notifications until ``$stop`` or end of stdin.
+
+        Sends the ``$ready`` handshake first (unless something was sent before). On ``$stop``
+        or end of file it starts no new handler, lets the running ones finish (their responses
+        and sends still go out) and returns, so the script can end with status 0. When the
+        host breaks the protocol it logs the error and exits the process with status 1.
+        Requests that arrived while the script blocked in ``call()`` before ``run()`` are
+        served first, in order.
+        """
+        if _running_loop() is not None:
+            raise RuntimeError("polyfork: run() cannot be called while an asyncio event loop "
+                               "runs in this thread; use `await polyfork.serve()` instead")
+        try:
+            self._acquire_role()
+            try:
+                if self._fatal is not None:
+                    raise self._fatal
+                if self._finished:
+                    return
+                if self._any_async() or self._serve_blocking():
+                    asyncio.run(self._serve_asyncio())
+            finally:
+                self._release_role()
+        except ProtocolError as e:
+            log.error("%s; exiting with status 1", e)
+            raise SystemExit(1) from None
+
+    async def serve(self) -> None:
+        """Serves on the running asyncio event loop until ``$stop`` or end of stdin.
+
+        The coroutine form of ``run()``: the same handshake and stopping rules, but a
+        ProtocolError from the host is raised instead of exiting the process.
+        """
+        self._acquire_role()
+        try:
+            if self._fatal is not None:
+                raise self._fatal
+            if not self._finished:
+                await self._serve_asyncio()
+        finally:
+            self._release_role()
+
+    # --- internals: the reader role ----------------------------------------------------------
+
+    def _acquire_role(self) -> None:
+        me = threading.get_ident()
+        with self._cv:
+            if self._owner == me:
+                raise RuntimeError("polyfork: run()/serve() is already running in this thread")
+            while self._owner is not None:
+                self._cv.wait()
+            self._owner = me
+
+    def _release_role(self) -> None:
+        with self._cv:
+            self._owner = None
+            self._cv.notify_all()
+
+    def _wake(self, _: Any = None) -> None:
+        with self._cv:
+            self._cv.notify_all()
+
+    def _any_async(self) -> bool:
+        return (any(a for _, a in self._handlers.values())
+                or any(a for _, a in self._listeners.values()))
+
+    def _ready_message(self) -> list:
+        return [2, "$ready", [{"protocol": 1, "lang": "python", "pid": os.getpid(), "lib": LIB}]]
+
+    # --- internals: the blocking loop --------------------------------------------------------
+
+    def _serve_blocking(self) -> bool:
+        """Serves with blocking reads; returns True when asyncio must take over."""
+        self._serving = True
+        try:
+            self._writer.ensure_first()
+            self._drain_backlog()
+            reader = self._reader
+            while not (self._stopping or self._switch):
+                try:
+                    ok = reader.read_once()
+                except ProtocolError as e:
+                    self._fail(e)
+                    break
+                if not ok:
+                    self._on_eof()
+        finally:
+            self._serving = False
+        if self._fatal is not None:
+            raise self._fatal
+        if not self._switch:
+            self._finished = True
+        return self._switch
+
+    # --- internals: the asyncio loop ---------------------------------------------------------
+
+    async def _serve_asyncio(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        self._serving = True
+        self._switch = False
+        self._done = done = loop.create_future()
+        try:
+            self._writer.ensure_first()
+            # The backlog is served from a plain callback, where handlers see no current task.
+            loop.call_soon(self._begin_reading)
+            await done
+            self._finished = True
+        finally:
+            self._stop_reading()
+            self._serving = False
+            self._loop = None
+            self._done = None
+            for t in list(self._tasks.values()) + list(self._bg):
+                t.cancel()
+
+    def _begin_reading(self) -> None:
+        self._drain_backlog()
+        loop = self._loop
+        if loop is None or self._eof or self._fatal is not None or self._done is None:
+            self._maybe_finish()
+            return
+        try:
+            loop.add_reader(self._read_fd, self._on_readable)
+            self._reading = "selector"
+        except (OSError, ValueError, NotImplementedError):
+            # Not pollable (a regular file on Linux): reads never block, so read in a loop of
+            # callbacks instead.
+            self._reading = "poll"
+            loop.call_soon(self._on_readable)
+        self._maybe_finish()
+
+    def _stop_reading(self) -> None:
+        if self._reading == "selector" and self._loop is not None:
+            self._loop.remove_reader(self._read_fd)
+        self._reading = None
+
+    def _on_readable(self) -> None:
+        if self._reading is None:
+            return
+        try:
+            ok = self._reader.read_once()
+        except ProtocolError as e:
+            self._fail(e)
+            return
+        if not ok:
+            self._on_eof()
+        elif self._reading == "poll" and self._loop is not None:
+            self._loop.call_soon(self._on_readable)
+
+    def _maybe_finish(self) -> None:
+        if self._stopping and not self._tasks and not self._bg:
+            done = self._done
+            if done is not None and not done.done():
+                done.set_result(None)
+
+    # --- internals: frames in ----------------------------------------------------------------
+
+    def _on_frame(self, body: Any) -> None:
+        try:
+            msg = decode_message(body)
+        except ValueProblem as p:
+            self._on_value_problem(p)
+            return
+        kind = msg[0]
+        if kind == 1:
+            self._on_response(msg[1], msg[2], msg[3])
+        elif self._serving and not self._switch:
+            if kind == 0:
+                self._on_request(msg[1], msg[2], msg[3])
+            else:
+                self._on_notification(msg[1], msg[2])
+        else:
+            # Not serving yet (a call() pumps before run()), or handing over to asyncio: keep
+            # the message, in order. The host answers nothing after $stop, so fail calls now.
+            if kind == 2 and msg[1] == "$stop":
+                self._close_calls("the host sent $stop and answers no more calls")
+            self._backlog.append(msg)
+
+    def _drain_backlog(self) -> None:
+        backlog = self._backlog
+        while backlog and not self._switch:
+            item = backlog.popleft()
+            if item is _EOF:
+                self._stopping = True
+            elif type(item) is _Await:
+                self._adopt_awaitable(item.msgid, item.method, item.awaitable)
+            elif item[0] == 0:
+                self._on_request(item[1], item[2], item[3])
+            else:
+                self._on_notification(item[1], item[2])
+        self._maybe_finish()
+
+    def _need_asyncio(self, item: Any) -> None:
+        """In the blocking loop: item needs asyncio; keep it first and hand over."""
+        self._switch = True
+        self._backlog.appendleft(item)
+
+    def _on_value_problem(self, p: ValueProblem) -> None:
+        msg = p.message
+        if msg[0] == 0:
+            self._send_error_map(msg[1], _errormap.protocol_error_map(
+                'polyfork-python cannot decode the params of "%s": they hold %s'
+                % (_safe_text(msg[2]), p.reason)))
+        elif msg[0] == 1:
+            item = self._pending.pop(msg[1], None)
+            if item is not None:
+                fut, method = item
+                self._settle(fut, None, DecodeError(
+                    'polyfork: cannot decode the response to call "%s" (id %d): it holds %s'
+                    % (method, msg[1], p.reason)))
+        else:
+            log.warning('polyfork: dropping notification "%s" from the host: it holds %s',
+                        _safe_text(msg[1]), p.reason)
+
+    def _on_response(self, msgid: int, err: Any, result: Any) -> None:
+        item = self._pending.pop(msgid, None)
+        if item is None:
+            log.debug("polyfork: dropping a response for id %d: no call in flight has it", msgid)
+            return
+        if err is None:
+            self._settle(item[0], result, None)
+        else:
+            self._settle(item[0], None, _errormap.remote_error(err))
+
+    @staticmethod
+    def _settle(fut: Any, result: Any, exc: Optional[BaseException]) -> None:
+        if fut.done():  # an asyncio future the caller cancelled
+            return
+        if exc is None:
+            fut.set_result(result)
+        else:
+            fut.set_exception(exc)
+
+    def _on_request(self, msgid: int, method: str, params: list) -> None:
+        entry = self._handlers.get(method)
+        if entry is None or self._stopping:
+            self._reject(msgid, method)
+            return
+        fn, is_async = entry
+        if is_async:
+            if self._loop is None:
+                self._need_asyncio([0, msgid, method, params])
+                return
+            try:
+                coro = fn(*params)
+            except Exception as e:
+                self._send_error_map(msgid, _errormap.error_map(e, 1))
+                return
+            self._start_task(msgid, method, coro)
+            return
+        try:
+            result = fn(*params)
+        except Exception as e:
+            self._send_error_map(msgid, _errormap.error_map(e, 1))
+            return
+        self._respond(msgid, method, result)
+
+    def _reject(self, msgid: int, method: str) -> None:
+        if self._stopping:
+            m = _errormap.protocol_error_map(
+                'request "%s" arrived after $stop: the child starts no new handlers' % method)
+        else:
+            m = _errormap.method_not_found(method)
+        self._send_error_map(msgid, m)
+
+    def _start_task(self, msgid: int, method: str, awaitable: Any) -> None:
+        loop = self._loop
+        assert loop is not None
+        task = asyncio.ensure_future(awaitable, loop=loop)
+        self._tasks[msgid] = task
+        task.add_done_callback(functools.partial(self._on_task_done, msgid, method))
+
+    def _on_task_done(self, msgid: int, method: str, task: "asyncio.Task[Any]") -> None:
+        if self._tasks.get(msgid) is task:
+            del self._tasks[msgid]
+        if task.cancelled():
+            self._send_error_map(msgid, _errormap.cancelled(method))
+        else:
+            exc = task.exception()
+            if exc is None:
+                self._respond(msgid, method, task.result())
+            else:
+                self._send_error_map(msgid, _errormap.error_map(exc))
+        self._maybe_finish()
+
+    def _adopt_awaitable(self, msgid: int, method: str, awaitable: Any) -> None:
+        if self._loop is None:
+            self._need_asyncio(_Await(msgid, method, awaitable))
+        else:
+            self._start_task(msgid, method, awaitable)
+
+    def _on_notification(self, method: str, params: list) -> None:
+        if method[:1] == "$":
+            if method == "$cancel":
+                self._on_cancel(params)
+            elif method == "$stop":
+                self._stopping = True
+                self._close_calls("the host sent $stop and answers no more calls")
+                self._maybe_finish()
+            else:
+                log.debug("polyfork: ignoring the unknown reserved notification %r", method)
+            return
+        entry = self._listeners.get(method)
+        if entry is None:
+            log.debug('polyfork: no listener for notification "%s"; dropped', method)
+            return
+        if self._stopping:
+            log.debug('polyfork: notification "%s" after stop; dropped', method)
+            return
+        if method == "message" and len(params) != 1:
+            log.warning('polyfork: dropping a "message" notification with %d params; it '
+                        'carries exactly one value', len(params))
+            return
+        fns, any_async = entry
+        if any_async and self._loop is None:
+            self._need_asyncio([2, method, params])
+            return
+        for fn, is_async in fns:
+            try:
+                r = fn(*params)
+            except Exception:
+                log.exception('polyfork: listener %s of notification "%s" raised',
+                              _name_of(fn), method)
+                continue
+            if r is not None and (is_async or inspect.isawaitable(r)):
+                if self._loop is None:  # a plain function returned an awaitable
+                    log.error('polyfork: listener %s of notification "%s" returned an '
+                              'awaitable; declare it with async def', _name_of(fn), method)
+                    close = getattr(r, "close", None)
+                    if close is not None:
+                        close()
+                    continue
+                task = asyncio.ensure_future(r, loop=self._loop)
+                self._bg.add(task)
+                task.add_done_callback(functools.partial(self._on_listener_done, fn, method))
+
+    def _on_listener_done(self, fn: Callable[..., Any], method: str,
+                          task: "asyncio.Task[Any]") -> None:
+        self._bg.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            log.error('polyfork: listener %s of notification "%s" raised',
+                      _name_of(fn), method, exc_info=(type(exc), exc, exc.__traceback__))
+        self._maybe_finish()
+
+    def _on_cancel(self, params: list) -> None:
+        if len(params) != 1 or type(params[0]) is not int:
+            log.warning("polyfork: ignoring a malformed $cancel %r; it carries [id]", params)
+            return
+        task = self._tasks.get(params[0])
+        if task is not None and self._loop is not None:
+            # Cancel on the next loop turn, so a handler that has not started yet first runs
+            # up to its first await and can see the CancelledError.
+            self._loop.call_soon(task.cancel)
+
+    def _on_eof(self) -> None:
+        if self._eof:
+            return
+        self._eof = True
+        self._close_calls("the host closed the channel (end of file on stdin)")
+        if not self._serving or self._switch:
+            self._backlog.append(_EOF)
+            return
+        self._stopping = True
+        self._stop_reading()
+        self._maybe_finish()
+
+    def _fail(self, exc: ProtocolError) -> None:
+        """The host broke the protocol: fail everything and stop reading."""
+        if self._fatal is None:
+            self._fatal = exc
+        self._close_calls(str(exc), ProtocolError)
+        self._stopping = True
+        self._stop_reading()
+        done = self._done
+        if done is not None and not done.done():
+            done.set_exception(exc)
+
+    # --- internals: frames out ---------------------------------------------------------------
+
+    def _respond(self, msgid: int, method: str, result: Any) -> None:
+        try:
+            self._writer.write([1, msgid, None, result], (_RESULT_OF[0], method))
+        except FrameTooLargeError as e:
+            self._send_error_map(msgid, _errormap.protocol_error_map(str(e)))
+        except EncodeError as e:
+            if inspect.isawaitable(result):
+                self._adopt_awaitable(msgid, method, result)
+            else:
+                self._send_error_map(msgid, {"type": "EncodeError", "message": str(e)})
+        except ChannelClosedError as e:
+            log.debug("%s", e)
+
+    def _send_error_map(self, msgid: int, m: Dict[str, Any]) -> None:
+        try:
+            self._writer.write([1, msgid, m, None], ("the error response for id %d", msgid))
+            return
+        except ChannelClosedError as e:
+            log.debug("%s", e)
+            return
+        except EncodeError as e:
+            note = " (the full error could not be sent: %s)" % e
+        fallback = {"type": _safe_text(m.get("type"), 200),
+                    "message": _safe_text(m.get("message")) + note}
+        try:
+            self._writer.write([1, msgid, fallback, None], ("the error response for id %d", msgid))
+        except BridgeError as e:
+            log.error("polyfork: cannot send the error response for id %d: %s", msgid, e)
+
+    # --- internals: calls out ----------------------------------------------------------------
+
+    def _register(self, fut: Any, method: str) -> int:
+        with self._id_lock:
+            if self._calls_closed is not None:
+                raise ChannelClosedError('polyfork: cannot call "%s": %s'
+                                         % (method, self._calls_closed))
+            pending = self._pending
+            i = self._next_id
+            while i in pending:
+                i = (i + 1) & _MASK
+            self._next_id = (i + 1) & _MASK
+            pending[i] = (fut, method)
+        return i
+
+    def _close_calls(self, reason: str, cls: type = ChannelClosedError) -> None:
+        with self._id_lock:
+            if self._calls_closed is None:
+                self._calls_closed = reason
+            pending, self._pending = self._pending, {}
+        for msgid, (fut, method) in pending.items():
+            self._settle(fut, None, cls('polyfork: call "%s" (id %d) will not be answered: %s'
+                                        % (method, msgid, reason)))
+
+    def _start_call(self, method: str, params: tuple, fut: Any) -> int:
+        if type(method) is not str:
+            raise TypeError("polyfork: a method name is a str, got %r" % (method,))
+        msgid = self._register(fut, method)
+        try:
+            self._writer.write([0, msgid, method, params], ('the params of call "%s"', method))
+        except BaseException:
+            self._pending.pop(msgid, None)
+            raise
+        return msgid
+
+    def _on_call_future_done(self, msgid: int, fut: "asyncio.Future[Any]") -> None:
+        if fut.cancelled() and self._pending.pop(msgid, None) is not None:
+            try:
+                self._writer.write([2, "$cancel", [msgid]], ("%s", "$cancel"))
+            except BridgeError as e:
+                log.debug("polyfork: cannot send $cancel for id %d: %s", msgid, e)
+
+    def _call_blocking(self, method: str, params: tuple) -> Any:
+        cf: concurrent.futures.Future = _CFuture()
+        self._start_call(method, params, cf)
+        me = threading.get_ident()
+        if self._owner == me:
+            self._pump(cf)  # a plain handler on the serving thread: read the channel here
+        else:
+            cf.add_done_callback(self._wake)
+            with self._cv:
+                while not cf.done() and self._owner is not None:
+                    self._cv.wait()
+                took = not cf.done()
+                if took:
+                    self._owner = me
+            if took:
+                try:
+                    self._pump(cf)
+                finally:
+                    self._release_role()
+        exc = cf.exception()
+        if exc is not None:
+            raise exc.with_traceback(None)  # without concurrent.futures' frames
+        return cf.result()
+
+    def _pump(self, cf: concurrent.futures.Future) -> None:
+        reader = self._reader
+        while not cf.done():
+            if self._eof or self._fatal is not None:
+                break
+            try:
+                ok = reader.read_once()
+            except ProtocolError as e:
+                self._fail(e)
+                break
+            if not ok:
+                self._on_eof()
+        if not cf.done():  # the channel ended without settling it (cannot happen, but never hang)
+            self._settle(cf, None, ChannelClosedError("polyfork: the channel to the host ended"))

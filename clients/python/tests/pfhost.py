@@ -1,0 +1,240 @@
+"""A small polyfork host for the tests: it starts a real Python child and speaks frames to it.
+
+It uses plain msgpack, not the library's codec, so the tests check the library against an
+independent implementation. Every wait has a generous guard (GUARD seconds) that fails the
+test instead of hanging it; nothing asserts on time.
+"""
+import os
+import select
+import struct
+import subprocess
+import sys
+import itertools
+import threading
+import time
+
+import msgpack
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.path.normpath(os.path.join(HERE, "..", "src"))
+CHILDREN = os.path.join(HERE, "children")
+PYTHON = os.environ.get("POLYFORK_PYTHON", "python3")
+GUARD = 60.0
+_HDR = struct.Struct(">I")
+
+
+class HostError(AssertionError):
+    """The child did something the test did not expect."""
+
+
+def frame(obj):
+    body = msgpack.packb(obj, use_bin_type=True, datetime=True)
+    return _HDR.pack(len(body)) + body
+
+
+def unpack(body):
+    return msgpack.unpackb(body, raw=False, strict_map_key=False, timestamp=3)
+
+
+class Child:
+    """One child process. Use as a context manager: it is killed and reaped on exit."""
+
+    def __init__(self, script, *args, unbuffered=False, max_frame=None, env=None,
+                 protocol_env=True):
+        path = script if os.path.isabs(script) else os.path.join(CHILDREN, script)
+        e = dict(os.environ)
+        e.pop("PYTHONUNBUFFERED", None)
+        if unbuffered:
+            e["PYTHONUNBUFFERED"] = "1"
+        e["PYTHONPATH"] = SRC + os.pathsep + e.get("PYTHONPATH", "")
+        if protocol_env:
+            e["POLYFORK_PROTOCOL"] = "1"
+        else:
+            e.pop("POLYFORK_PROTOCOL", None)
+        if max_frame is not None:
+            e["POLYFORK_MAX_FRAME_SIZE"] = str(max_frame)
+        if env:
+            e.update(env)
+        self.proc = subprocess.Popen([PYTHON, path] + list(args), stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=e)
+        self._rfd = self.proc.stdout.fileno()
+        self._buf = b""
+        self._stderr = []
+        self._stderr_thread = threading.Thread(target=self._drain_stderr, daemon=True)
+        self._stderr_thread.start()
+        self.inbox = []  # messages read while waiting for something else
+        self.host_handlers = {}
+        self.ready = None
+        self._ids = itertools.count(1000)
+
+    def _drain_stderr(self):
+        for line in self.proc.stderr:
+            self._stderr.append(line.decode("utf-8", "replace"))
+
+    @property
+    def stderr(self):
+        """Everything the child wrote to stderr so far (complete after wait())."""
+        return "".join(self._stderr)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.kill()
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        for f in (self.proc.stdin, self.proc.stdout):
+            try:
+                f.close()
+            except OSError:
+                pass
+        self._stderr_thread.join(GUARD)
+        self.proc.stderr.close()
+
+    # --- raw frames ------------------------------------------------------------------------
+
+    def _read_exact(self, n):
+        deadline = time.monotonic() + GUARD
+        while len(self._buf) < n:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise HostError("guard: no frame from the child within %ss; stderr:\n%s"
+                                % (GUARD, self.stderr))
+            r, _, _ = select.select([self._rfd], [], [], left)
+            if not r:
+                continue
+            chunk = os.read(self._rfd, 1 << 20)
+            if not chunk:
+                return None
+            self._buf += chunk
+        out, self._buf = self._buf[:n], self._buf[n:]
+        return out
+
+    def read_frame(self):
+        """Returns the next frame body, or None at a clean end of the child's stdout."""
+        head = self._read_exact(4)
+        if head is None:
+            if self._buf:
+                raise HostError("child stdout ended inside a length prefix: %r" % self._buf)
+            return None
+        (n,) = _HDR.unpack(head)
+        body = self._read_exact(n)
+        if body is None:
+            raise HostError("child stdout ended inside a frame body (%d bytes announced)" % n)
+        return body
+
+    def read_msg(self):
+        """Returns the next message (a list), or None at end of file."""
+        body = self.read_frame()
+        return None if body is None else unpack(body)
+
+    def write_raw(self, data):
+        self.proc.stdin.write(data)
+        self.proc.stdin.flush()
+
+    def write(self, obj):
+        self.write_raw(frame(obj))
+
+    def close_stdin(self):
+        self.proc.stdin.close()
+
+    def wait(self):
+        """Waits for the child to exit; returns the exit status."""
+        try:
+            code = self.proc.wait(GUARD)
+        except subprocess.TimeoutExpired:
+            raise HostError("guard: the child did not exit within %ss; stderr:\n%s"
+                            % (GUARD, self.stderr))
+        self._stderr_thread.join(GUARD)
+        return code
+
+    # --- protocol --------------------------------------------------------------------------
+
+    def expect_ready(self):
+        msg = self.read_msg()
+        if not (isinstance(msg, list) and msg[:2] == [2, "$ready"]):
+            raise HostError("the first frame is not $ready: %r; stderr:\n%s" % (msg, self.stderr))
+        self.ready = msg[2][0]
+        return self.ready
+
+    def next_msg(self):
+        """The next message that is not a request from the child (those are answered)."""
+        while True:
+            if self.inbox:
+                return self.inbox.pop(0)
+            msg = self.read_msg()
+            if msg is None:
+                return None
+            if msg[0] == 0 and msg[2] in self.host_handlers:
+                self._answer(msg)
+                continue
+            return msg
+
+    def _answer(self, msg):
+        _, msgid, method, params = msg
+        try:
+            result = self.host_handlers[method](*params)
+        except Exception as e:
+            self.write([1, msgid, {"type": type(e).__name__, "message": str(e),
+                                   "traceback": "host traceback", "data": {"k": 1}}, None])
+        else:
+            self.write([1, msgid, None, result])
+
+    def request(self, msgid, method, *params):
+        self.write([0, msgid, method, list(params)])
+
+    def wait_for(self, pred, what="a message"):
+        """Reads until pred(msg) holds; other messages are kept in order in the inbox."""
+        kept = []
+        try:
+            while True:
+                msg = self.read_msg()
+                if msg is None:
+                    raise HostError("end of file while waiting for %s; kept %r; stderr:\n%s"
+                                    % (what, kept, self.stderr))
+                if msg[0] == 0 and msg[2] in self.host_handlers:
+                    self._answer(msg)
+                    continue
+                if pred(msg):
+                    return msg
+                kept.append(msg)
+        finally:
+            self.inbox.extend(kept)
+
+    def response(self, msgid):
+        """Waits for the response to msgid; returns (error, result)."""
+        for i, m in enumerate(self.inbox):
+            if m[0] == 1 and m[1] == msgid:
+                del self.inbox[i]
+                return m[2], m[3]
+        m = self.wait_for(lambda m: m[0] == 1 and m[1] == msgid, "response %d" % msgid)
+        return m[2], m[3]
+
+    def call(self, method, *params, msgid=None):
+        """Calls the child and returns the result; raises HostError on an error response."""
+        if msgid is None:
+            msgid = next(self._ids)
+        self.request(msgid, method, *params)
+        err, result = self.response(msgid)
+        if err is not None:
+            raise HostError("call %s failed: %r" % (method, err))
+        return result
+
+
+def python():
+    """The interpreter the children run with (POLYFORK_PYTHON, default python3)."""
+    return PYTHON
+
+
+def run_python(code, **kw):
+    """Runs a snippet in the child interpreter with the library on its path."""
+    e = dict(os.environ)
+    e["PYTHONPATH"] = SRC
+    return subprocess.run([PYTHON, "-c", code], env=e, capture_output=True, timeout=GUARD, **kw)
+
+
+__all__ = ["Child", "HostError", "frame", "unpack", "python", "run_python", "SRC", "HERE"]
+sys.modules.setdefault("pfhost", sys.modules[__name__])

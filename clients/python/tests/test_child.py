@@ -1,0 +1,376 @@
+"""Real child processes using the library, driven by the test host in pfhost.py."""
+import os
+
+import pytest
+
+from pfhost import Child, frame
+
+MODES = ["sync", "async"]
+
+
+def raw_frame(body_hex):
+    body = bytes.fromhex(body_hex)
+    return len(body).to_bytes(4, "big") + body
+
+
+def host_add(a, b):
+    return a + b
+
+
+def host_fail(what):
+    raise KeyError("host failed on " + what)
+
+
+def worker(mode, **kw):
+    c = Child("worker.py", mode, **kw)
+    c.host_handlers.update(host_add=host_add, host_fail=host_fail)
+    c.expect_ready()
+    return c
+
+
+@pytest.mark.parametrize("unbuffered", [False, True])
+def test_ready_is_the_first_frame(unbuffered):
+    with Child("worker.py", "sync", unbuffered=unbuffered) as c:
+        ready = c.expect_ready()
+        assert ready == {"protocol": 1, "lang": "python", "pid": c.proc.pid,
+                         "lib": "polyfork-python/0.1.0"}
+        c.close_stdin()
+        assert c.read_msg() is None
+        assert c.wait() == 0
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_send_and_on_message(mode):
+    with worker(mode) as c:
+        c.write([2, "message", ["start"]])
+        assert c.next_msg() == [2, "message", [{"got": "start"}]]
+        c.write([2, "note", [1, "two"]])
+        assert c.next_msg() == [2, "message", [["note", 1, "two"]]]
+        c.write([2, "raise", []])  # a listener that raises is logged, the child goes on
+        c.write([2, "nobody_listens", [1]])
+        c.write([2, "$future_reserved", [1]])
+        assert c.call("echo", "still here") == "still here"
+        c.close_stdin()
+        assert c.wait() == 0
+        assert "listener failed on purpose" in c.stderr
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_calls_in_both_directions(mode):
+    with worker(mode) as c:
+        assert c.call("echo", {"a": [1, 2.5, None, b"\x00"]}) == {"a": [1, 2.5, None, b"\x00"]}
+        assert c.call("sum_host", 2, 3) == 5  # plain handler: call() blocks and pumps
+        if mode == "async":
+            assert c.call("asum_host", 4, 5) == 9  # async handler: await call()
+            assert c.call("executor_sum", 6, 7) == 13  # from a thread while the loop runs
+        c.request(1, "thread_sum", 10, 11)
+        assert c.response(1) == (None, "started")
+        assert c.wait_for(lambda m: m[:2] == [2, "thread_result"]) == [2, "thread_result", [21]]
+        c.close_stdin()
+        assert c.wait() == 0
+
+
+def test_sync_mode_switches_to_asyncio_when_an_async_handler_is_needed():
+    with worker("sync") as c:
+        assert c.call("is_async_mode") is False
+        assert c.call("enable_async") is True
+        assert c.call("aecho", "x") == "x"
+        assert c.call("is_async_mode") is True
+        assert c.call("sum_host", 1, 1) == 2
+        assert c.call("asum_host", 2, 2) == 4
+        c.write([2, "anote", [5]])
+        assert c.next_msg() == [2, "message", [["anote", 5]]]
+        c.close_stdin()
+        assert c.wait() == 0
+
+
+def test_switch_keeps_the_order_of_messages_in_one_read():
+    with worker("sync") as c:
+        assert c.call("enable_async") is True
+        # Sent in one write: the async request triggers the switch in the middle of the batch.
+        c.write_raw(b"".join([
+            frame([0, 1, "echo", ["a"]]),
+            frame([0, 2, "aecho", ["b"]]),
+            frame([0, 3, "echo", ["c"]]),
+            frame([2, "message", ["d"]]),
+        ]))
+        assert c.response(1) == (None, "a")
+        assert c.response(2) == (None, "b")
+        assert c.response(3) == (None, "c")
+        assert c.next_msg() == [2, "message", [{"got": "d"}]]
+        c.close_stdin()
+        assert c.wait() == 0
+
+
+def test_many_calls_in_flight_answered_out_of_order():
+    with worker("async") as c:
+        for i, name in enumerate(["a", "b", "c"]):
+            c.request(10 + i, "gate", name)
+        # 300 echoes written at once, while the three gates wait.
+        c.write_raw(b"".join(frame([0, 100 + i, "aecho" if i % 2 else "echo", [i]])
+                             for i in range(300)))
+        for i in range(300):
+            assert c.response(100 + i) == (None, i)
+        c.request(20, "open", "c")
+        assert c.response(12) == (None, "opened c")
+        assert c.response(20) == (None, True)
+        c.request(21, "open", "a")
+        assert c.response(10) == (None, "opened a")
+        c.request(22, "open", "b")
+        assert c.response(11) == (None, "opened b")
+        c.close_stdin()
+        assert c.wait() == 0
+
+
+def test_cancel_reaches_an_async_handler():
+    with worker("async") as c:
+        c.request(7, "started_sleep", 3_600_000)
+        assert c.wait_for(lambda m: m[:2] == [2, "started"]) == [2, "started", [3_600_000]]
+        c.write([2, "$cancel", [7]])
+        assert c.wait_for(lambda m: m[:2] == [2, "cancelled"]) == [2, "cancelled", [3_600_000]]
+        err, result = c.response(7)
+        assert err["type"] == "CancelledError" and result is None
+        assert "started_sleep" in err["message"]
+        c.write([2, "$cancel", [7]])  # no longer in flight: ignored
+        c.write([2, "$cancel", [12345]])  # never was: ignored
+        assert c.call("echo", 1) == 1
+        c.close_stdin()
+        assert c.wait() == 0
+
+
+def test_cancel_sent_right_after_the_request_still_reaches_the_handler():
+    with Child(os.path.join(os.path.dirname(__file__), "conformance_child.py")) as c:
+        c.expect_ready()
+        c.request(3, "sleep", 3_600_000)
+        c.write([2, "$cancel", [3]])
+        assert c.next_msg() == [2, "cancelled", [3_600_000]]
+        err, _ = c.response(3)
+        assert err["type"] == "CancelledError"
+        c.close_stdin()
+        assert c.wait() == 0
+
+
+def test_a_handler_that_swallows_cancel_sends_its_result():
+    with worker("async") as c:
+        c.request(8, "swallow_cancel")
+        c.wait_for(lambda m: m[:2] == [2, "started"])
+        c.write([2, "$cancel", [8]])
+        assert c.response(8) == (None, "finished anyway")
+        c.close_stdin()
+        assert c.wait() == 0
+
+
+@pytest.mark.parametrize("how", ["$stop", "eof"])
+def test_stop_lets_in_flight_work_finish(how):
+    with worker("async") as c:
+        c.request(5, "started_sleep", 300)
+        c.wait_for(lambda m: m[:2] == [2, "started"])
+        if how == "$stop":
+            c.write([2, "$stop", []])
+        else:
+            c.close_stdin()
+        assert c.next_msg() == [2, "message", ["finished 300"]]
+        assert c.response(5) == (None, "slept")
+        assert c.read_msg() is None
+        assert c.wait() == 0
+        assert "run() returned" in c.stderr
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("how", ["$stop", "eof"])
+def test_stop_when_idle_exits_zero(mode, how):
+    with worker(mode) as c:
+        assert c.call("echo", 1) == 1
+        if how == "$stop":
+            c.write([2, "$stop", []])
+        else:
+            c.close_stdin()
+        assert c.read_msg() is None
+        assert c.wait() == 0
+        assert "run() returned" in c.stderr
+
+
+def test_requests_after_stop_are_refused():
+    with worker("async") as c:
+        c.request(1, "started_sleep", 300)
+        c.wait_for(lambda m: m[:2] == [2, "started"])
+        c.write([2, "$stop", []])
+        c.request(2, "echo", "late")
+        err, _ = c.response(2)
+        assert err["type"] == "ProtocolError" and "after $stop" in err["message"]
+        assert c.response(1) == (None, "slept")
+        assert c.wait() == 0
+
+
+def test_pending_calls_fail_on_stop_instead_of_hanging():
+    with worker("async") as c:
+        c.request(4, "call_unanswered")
+        c.wait_for(lambda m: m[:2] == [2, "started"])
+        req = c.wait_for(lambda m: m[0] == 0 and m[2] == "never_answers")
+        assert req[3] == []
+        c.write([2, "$stop", []])
+        err, result = c.response(4)
+        assert err is None and result[0] == "ChannelClosedError"
+        assert "never_answers" in result[1] and "$stop" in result[1]
+        assert c.wait() == 0
+
+
+def test_errors_carry_type_message_traceback_and_data():
+    with worker("sync") as c:
+        c.request(1, "boom")
+        err, result = c.response(1)
+        assert result is None
+        assert err["type"] == "CustomError"
+        assert err["message"] == "it went boom"
+        assert err["data"] == {"code": 7, "why": ["a", "b"]}
+        assert err["traceback"].startswith("Traceback (most recent call last):")
+        assert 'in boom' in err["traceback"] and "CustomError: it went boom" in err["traceback"]
+        assert "_session.py" not in err["traceback"]  # the library's own frame is left out
+        c.request(2, "nope")
+        assert c.response(2) == ({"type": "MethodNotFound",
+                                  "message": 'no handler for method "nope"'}, None)
+        c.request(3, "echo")  # wrong number of params: the TypeError is reported
+        err, _ = c.response(3)
+        assert err["type"] == "TypeError" and "echo()" in err["message"]
+        c.close_stdin()
+        assert c.wait() == 0
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_host_errors_raise_remote_error(mode):
+    with worker(mode) as c:
+        r = c.call("host_error")
+        assert r == {"class": "RemoteError", "type": "KeyError",
+                     "message": "'host failed on nope'", "traceback": "host traceback",
+                     "data": {"k": 1}}
+        c.request(9, "missing_on_host")
+        req = c.wait_for(lambda m: m[0] == 0 and m[2] == "no_such_host_method")
+        c.write([1, req[1], {"type": "MethodNotFound",
+                             "message": 'no handler for method "no_such_host_method"'}, None])
+        assert c.response(9) == (None, ["MethodNotFoundError", "MethodNotFound",
+                                        'no handler for method "no_such_host_method"'])
+        c.close_stdin()
+        assert c.wait() == 0
+
+
+def test_unencodable_results_become_error_responses():
+    with worker("sync") as c:
+        for kind, words in [("object", "an object of type object"),
+                            ("naive", "without a timezone"),
+                            ("bigint", "the int 1180591620717411303424"),
+                            ("deep", "nested deeper than 128")]:
+            c.request(1, "bad_result", kind)
+            err, _ = c.response(1)
+            assert err["type"] == "EncodeError", err
+            assert words in err["message"], err
+            assert 'the result of handler "bad_result"' in err["message"]
+        assert c.call("echo", "ok") == "ok"
+        c.close_stdin()
+        assert c.wait() == 0
+
+
+def test_timestamps_are_sent_as_msgpack_timestamps():
+    with worker("sync") as c:
+        c.request(1, "time", "2021-01-01T00:00:00+00:00")
+        body = c.read_frame()
+        assert body == bytes.fromhex("940101c0d6ff5fee6600")
+        c.close_stdin()
+        assert c.wait() == 0
+
+
+def test_oversize_frames_are_refused_both_ways():
+    with worker("sync", max_frame=1000) as c:
+        c.request(1, "big", 2000)
+        err, _ = c.response(1)
+        assert err["type"] == "ProtocolError"
+        assert "above the maximum frame size of 1000 bytes" in err["message"]
+        r = c.call("send_big", 2000)
+        assert r["type"] == "FrameTooLargeError" and r["limit"] == 1000 and r["size"] > 2000
+        assert c.call("big", 10) == b"x" * 10  # still usable
+        c.write([2, "message", ["y" * 2000]])  # too big for the child: a protocol error
+        assert c.read_msg() is None
+        assert c.wait() == 1
+        assert "above the maximum frame size of 1000 bytes" in c.stderr
+
+
+def test_undecodable_params_fail_only_that_request():
+    with worker("sync") as c:
+        # echo("\xff\xfe" as a str): not UTF-8.
+        c.write_raw(raw_frame("940001a46563686f91a2fffe"))
+        err, _ = c.response(1)
+        assert err["type"] == "ProtocolError" and "not valid UTF-8" in err["message"]
+        # echo({[1]: 2}): an array as a map key, which Python cannot hash.
+        c.write_raw(raw_frame("940002a46563686f9181910102"))
+        err, _ = c.response(2)
+        assert err["type"] == "ProtocolError" and "map key" in err["message"]
+        assert c.call("echo", {1: "int keys are fine"}) == {1: "int keys are fine"}
+        c.close_stdin()
+        assert c.wait() == 0
+
+
+def test_top_level_send_and_call_before_run():
+    with Child("early.py") as c:
+        c.expect_ready()
+        assert c.read_msg() == [2, "message", ["early"]]
+        req = c.read_msg()
+        assert req[0] == 0 and req[2] == "host_add" and req[3] == [20, 22]
+        # While the child blocks in call(), a request arrives: it is served after run() starts.
+        c.request(1, "echo", "queued")
+        c.write([1, req[1], None, 42])
+        assert c.read_msg() == [2, "message", [{"total": 42}]]
+        assert c.response(1) == (None, "queued")
+        c.close_stdin()
+        assert c.wait() == 0
+
+
+def test_serve_in_a_users_own_asyncio_program():
+    with Child("aio_main.py") as c:
+        c.host_handlers["host_add"] = host_add
+        c.expect_ready()
+        assert c.next_msg() == [2, "message", [{"before": 3}]]
+        assert c.call("aecho", [1]) == [1]
+        assert c.call("sum_host", 5, 6) == 11
+        c.write([2, "$stop", []])
+        assert c.next_msg() == [2, "message", ["served"]]
+        assert c.wait() == 0
+
+
+@pytest.mark.parametrize("unbuffered", [False, True])
+def test_without_protocol_env_the_takeover_happens_at_first_use(unbuffered):
+    with Child("lazy.py", unbuffered=unbuffered, protocol_env=False) as c:
+        c.expect_ready()
+        assert c.call("shout", "hello") == "HELLO"
+        c.close_stdin()
+        assert c.wait() == 0
+        assert "hello" in c.stderr
+
+
+def test_host_garbage_ends_the_child_with_a_clear_error():
+    with worker("async") as c:
+        assert c.call("echo", 1) == 1
+        c.write_raw(b"\x00\x00\x00\x05hello")
+        assert c.read_msg() is None
+        assert c.wait() == 1
+        assert "polyfork: protocol error" in c.stderr
+        assert "68 65 6c 6c 6f" in c.stderr  # quotes what it received
+        assert "Traceback" not in c.stderr
+
+
+def test_a_response_for_an_unknown_id_is_dropped():
+    with worker("sync") as c:
+        c.write([1, 999, None, "nobody asked"])
+        assert c.call("echo", 2) == 2
+        c.close_stdin()
+        assert c.wait() == 0
+
+
+def test_child_exits_when_the_host_dies_mid_call():
+    with worker("sync") as c:
+        c.host_handlers.clear()
+        c.request(1, "sum_host", 1, 2)
+        req = c.wait_for(lambda m: m[0] == 0 and m[2] == "host_add")
+        assert req[3] == [1, 2]
+        c.close_stdin()  # the host "dies" without answering: the call fails, the child exits 0
+        err, _ = c.response(1)
+        assert err["type"] == "ChannelClosedError" and "end of file" in err["message"]
+        assert c.wait() == 0
