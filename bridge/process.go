@@ -525,3 +525,47 @@ func (p *Process) OnMessage(fn func(v any)) {
 func (p *Process) OnNotification(method string, fn NotificationHandler) {
 	p.peer.setNotify(method, fn)
 }
+
+// terminate ends the child now: SIGTERM to its process group, then SIGKILL after grace.
+// It does not wait.
+func (p *Process) terminate(grace time.Duration) {
+	p.mu.Lock()
+	p.closing = true
+	p.mu.Unlock()
+	p.signal(syscall.SIGTERM)
+	go func() {
+		t := time.NewTimer(grace)
+		defer t.Stop()
+		select {
+		case <-p.exited:
+		case <-t.C:
+			p.signal(syscall.SIGKILL)
+		}
+	}()
+}
+
+// RSS returns the child's resident memory in bytes, read from /proc (Linux only). It counts
+// the child itself, not processes it started.
+func (p *Process) RSS() (int64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(p.pid) + "/statm")
+	if err != nil {
+		return 0, fmt.Errorf("bridge: reading the memory of %s (pid %d): %w", p.name, p.pid, err)
+	}
+	var size, resident int64
+	if _, err := fmt.Sscan(string(b), &size, &resident); err != nil {
+		return 0, fmt.Errorf("bridge: parsing /proc/%d/statm: %w", p.pid, err)
+	}
+	return resident * int64(os.Getpagesize()), nil
+}
+
+// gone reports whether the child has exited or the connection has failed.
+func (p *Process) gone() bool {
+	select {
+	case <-p.exited:
+		return true
+	case <-p.peer.done:
+		return true
+	default:
+		return false
+	}
+}

@@ -16,6 +16,7 @@ import msgpack
 OUT = sys.stdout.buffer
 IN = sys.stdin.buffer
 LOCK = threading.Lock()
+HOG = []
 
 
 def write_raw(b):
@@ -129,6 +130,17 @@ class Server:
             return child.pid
         if method == "big":
             return b"x" * params[0]
+        if method == "hog":
+            HOG.append(bytearray(params[0] << 20))  # bytearray() zero-fills: the pages are touched
+            return len(HOG)
+        if method == "crash_if_first":
+            # The first call anywhere crashes its worker; later ones succeed.
+            try:
+                fd = os.open(params[0], os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                return "ok"
+            os.close(fd)
+            os._exit(1)
         raise KeyError(method)
 
     def serve(self):
@@ -273,6 +285,15 @@ def mode_spam_stderr(n):
     Server().serve()
 
 
+def mode_flaky(path):
+    """Serves, unless path exists: then it dies before $ready, like a broken deploy."""
+    if os.path.exists(path):
+        sys.stderr.write("flaky: %s exists, refusing to start\n" % path)
+        sys.stderr.flush()
+        sys.exit(2)
+    mode_serve()
+
+
 def mode_bad_ready():
     send([2, "$ready", ["not a map"]])
     sleep_forever()
@@ -301,6 +322,7 @@ MODES = {
     "exit_after_ready": mode_exit_after_ready,
     "spam_stderr": mode_spam_stderr,
     "bad_ready": mode_bad_ready,
+    "flaky": mode_flaky,
     "request_first": mode_request_first,
 }
 

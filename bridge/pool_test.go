@@ -1,0 +1,412 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func newPool(t *testing.T, argv []string, opts ...PoolOption) *Pool {
+	t.Helper()
+	opts = append([]PoolOption{WorkerOptions(WithStderr(nil))}, opts...)
+	p, err := NewPool(context.Background(), argv, opts...)
+	require.NoError(t, err)
+	t.Cleanup(func() { p.Kill() })
+	return p
+}
+
+func callPid(t *testing.T, p *Pool) int {
+	t.Helper()
+	var pid int
+	require.NoError(t, p.Call(context.Background(), "pid", nil, &pid))
+	return pid
+}
+
+func closePool(t *testing.T, p *Pool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	require.NoError(t, p.Close(ctx))
+}
+
+func TestPoolSpreadsCalls(t *testing.T) {
+	checkNoLeaks(t)
+	p := newPool(t, raw("serve"), Workers(3))
+	st := p.Stats()
+	require.Len(t, st.Workers, 3)
+	assert.Equal(t, 3, st.Ready)
+
+	// Three calls held at once must run on three different workers.
+	var wg sync.WaitGroup
+	pids := make(chan int, 3)
+	for i := 0; i < 3; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var got string
+			require.NoError(t, p.Call(context.Background(), "sleep", []any{200}, &got))
+		}()
+	}
+	eventually(t, "three calls in flight", func() bool {
+		n := 0
+		for _, w := range p.Stats().Workers {
+			n += w.InFlight
+			if w.InFlight > 1 {
+				t.Errorf("worker %d holds %d calls with Concurrency 1", w.Index, w.InFlight)
+			}
+		}
+		return n == 3
+	})
+	for _, w := range p.Stats().Workers {
+		pids <- w.Pid
+	}
+	wg.Wait()
+	close(pids)
+	seen := map[int]bool{}
+	for pid := range pids {
+		seen[pid] = true
+	}
+	assert.Len(t, seen, 3)
+
+	var jobs int64
+	for _, w := range p.Stats().Workers {
+		jobs += w.JobsDone
+		assert.Greater(t, w.RSS, int64(0), "RSS is sampled")
+	}
+	assert.Equal(t, int64(3), jobs)
+	closePool(t, p)
+	assert.ErrorIs(t, p.Call(context.Background(), "pid", nil, nil), ErrClosed)
+}
+
+func TestPoolBroadcastAndSend(t *testing.T) {
+	checkNoLeaks(t)
+	got := make(chan any, 10)
+	p := newPool(t, raw("serve"), Workers(3), WorkerOptions(OnMessage(func(v any) { got <- v })))
+	require.NoError(t, p.Broadcast(context.Background(), "all"))
+	for i := 0; i < 3; i++ {
+		select {
+		case v := <-got:
+			assert.Equal(t, "all", v)
+		case <-time.After(10 * time.Second):
+			t.Fatal("a worker did not echo the broadcast")
+		}
+	}
+	require.NoError(t, p.Send(context.Background(), "one"))
+	assert.Equal(t, "one", <-got)
+	closePool(t, p)
+}
+
+func TestPoolSurvivesRandomKills(t *testing.T) {
+	checkNoLeaks(t)
+	p := newPool(t, raw("serve"), Workers(3), RestartBackoff(10*time.Millisecond, 50*time.Millisecond, time.Second),
+		CrashLoop(1000, time.Second))
+	ctx := context.Background()
+	var ok, failed atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for g := 0; g < 6; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				var n int
+				err := p.Call(ctx, "add", []any{1, 2}, &n)
+				switch {
+				case err == nil:
+					require.Equal(t, 3, n)
+					ok.Add(1)
+				case errors.Is(err, ErrExited), errors.Is(err, ErrProtocol), errors.Is(err, ErrSaturated):
+					failed.Add(1)
+				default:
+					t.Errorf("untyped error: %v", err)
+				}
+			}
+		}()
+	}
+	deaths := 0
+	for i := 0; i < 8; i++ {
+		time.Sleep(time.Duration(50+rand.IntN(100)) * time.Millisecond)
+		var pids []int
+		for _, w := range p.Stats().Workers {
+			if w.Pid != 0 {
+				pids = append(pids, w.Pid)
+			}
+		}
+		if len(pids) == 0 {
+			continue
+		}
+		require.NoError(t, syscall.Kill(pids[rand.IntN(len(pids))], syscall.SIGKILL))
+		deaths++
+	}
+	eventually(t, "every slot restarted", func() bool {
+		restarts := 0
+		for _, w := range p.Stats().Workers {
+			restarts += w.Restarts
+		}
+		return restarts == deaths && p.Stats().Ready == 3
+	})
+	close(stop)
+	wg.Wait()
+	t.Logf("%d calls answered, %d failed with a typed error, %d workers killed", ok.Load(), failed.Load(), deaths)
+	assert.Greater(t, ok.Load(), int64(0))
+	closePool(t, p)
+}
+
+func TestPoolCrashLoopFailsFastAndRecovers(t *testing.T) {
+	checkNoLeaks(t)
+	flag := filepath.Join(t.TempDir(), "broken")
+	p := newPool(t, raw("flaky", flag), Workers(1),
+		RestartBackoff(10*time.Millisecond, 100*time.Millisecond, time.Minute), CrashLoop(2, time.Minute))
+	pid := callPid(t, p)
+
+	// Break the command, then kill the worker: restarts fail until the pool crash-loops.
+	require.NoError(t, os.WriteFile(flag, nil, 0o600))
+	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
+	eventually(t, "the pool reports a crash loop", func() bool { return p.Stats().CrashLooping })
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err := p.Call(ctx, "pid", nil, nil)
+	require.ErrorIs(t, err, ErrCrashLooping)
+	require.ErrorIs(t, err, ErrUnavailable)
+	assert.NoError(t, ctx.Err(), "the call failed fast, not at its deadline")
+	assert.Contains(t, err.Error(), "exited with status 2")
+	assert.Contains(t, err.Error(), "refusing to start")
+
+	// Fix the command: the pool recovers on its own.
+	require.NoError(t, os.Remove(flag))
+	eventually(t, "the pool recovers", func() bool { return p.Stats().Ready == 1 })
+	assert.NotEqual(t, pid, callPid(t, p))
+	assert.False(t, p.Stats().CrashLooping)
+	closePool(t, p)
+}
+
+func TestPoolNoWorkerCanStart(t *testing.T) {
+	checkNoLeaks(t)
+	_, err := NewPool(context.Background(), raw("die_before_ready"), Workers(2), WorkerOptions(WithStderr(nil)))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "no worker of the pool could start")
+	assert.Contains(t, err.Error(), "fatal: cannot load model")
+	var ee *ExitError
+	assert.ErrorAs(t, err, &ee)
+
+	_, err = NewPool(context.Background(), raw("serve"), Workers(0), ExecTimeout(-time.Second))
+	requireContains(t, err, "Workers: 0", "ExecTimeout: -1s")
+}
+
+func TestPoolSaturation(t *testing.T) {
+	checkNoLeaks(t)
+	p := newPool(t, raw("serve"), Workers(1), QueueSize(1))
+	ctx := context.Background()
+	running := make(chan error, 1)
+	go func() { running <- p.Call(ctx, "sleep", []any{500}, nil) }()
+	eventually(t, "one call running", func() bool { return p.Stats().Workers[0].InFlight == 1 })
+	queued := make(chan error, 1)
+	go func() { queued <- p.Call(ctx, "echo", []any{1}, nil) }()
+	eventually(t, "one call queued", func() bool { return p.Stats().Queued == 1 })
+
+	err := p.Call(ctx, "echo", []any{2}, nil)
+	require.ErrorIs(t, err, ErrSaturated)
+	assert.Contains(t, err.Error(), "all 1 workers are busy and 1 calls are queued")
+
+	require.NoError(t, <-running)
+	require.NoError(t, <-queued)
+
+	// A queued call whose context ends is saturated too, and says so.
+	go func() { running <- p.Call(ctx, "sleep", []any{500}, nil) }()
+	eventually(t, "one call running", func() bool { return p.Stats().Workers[0].InFlight == 1 })
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	err = p.Call(short, "echo", []any{3}, nil)
+	require.ErrorIs(t, err, ErrSaturated)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.NoError(t, <-running)
+	closePool(t, p)
+}
+
+func TestPoolConcurrencyPerWorker(t *testing.T) {
+	checkNoLeaks(t)
+	p := newPool(t, raw("serve"), Workers(1), Concurrency(4))
+	var wg sync.WaitGroup
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			require.NoError(t, p.Call(context.Background(), "sleep", []any{300}, nil))
+		}()
+	}
+	eventually(t, "four calls on one worker", func() bool { return p.Stats().Workers[0].InFlight == 4 })
+	wg.Wait()
+	closePool(t, p)
+}
+
+func TestPoolMaxJobsRecyclesWithoutFailures(t *testing.T) {
+	checkNoLeaks(t)
+	p := newPool(t, raw("serve"), Workers(1), MaxJobs(5))
+	pids := map[int]int{}
+	for i := 0; i < 40; i++ {
+		pids[callPid(t, p)]++
+	}
+	assert.GreaterOrEqual(t, len(pids), 3, "recycled every 5 or 6 calls: %v", pids)
+	for pid, n := range pids {
+		assert.LessOrEqual(t, n, 6, "pid %d served %d calls", pid, n)
+	}
+	assert.Equal(t, 0, p.Stats().Workers[0].Restarts, "recycling is not a restart")
+	closePool(t, p)
+}
+
+func TestPoolMaxLifetimeAndIdle(t *testing.T) {
+	checkNoLeaks(t)
+	p := newPool(t, raw("serve"), Workers(1), MaxLifetime(300*time.Millisecond))
+	first := callPid(t, p)
+	eventually(t, "recycled after its lifetime", func() bool { return callPid(t, p) != first })
+	closePool(t, p)
+
+	p = newPool(t, raw("serve"), Workers(1), MaxIdle(300*time.Millisecond))
+	first = p.Stats().Workers[0].Pid
+	eventually(t, "recycled when idle", func() bool {
+		w := p.Stats().Workers[0]
+		return w.Pid != 0 && w.Pid != first
+	})
+	closePool(t, p)
+}
+
+func TestPoolMaxRSS(t *testing.T) {
+	checkNoLeaks(t)
+	p := newPool(t, raw("serve"), Workers(1), MaxRSS(200<<20))
+	pid := callPid(t, p)
+	require.NoError(t, p.Call(context.Background(), "hog", []any{300}, nil))
+	eventually(t, "recycled above its memory limit", func() bool {
+		w := p.Stats().Workers[0]
+		return w.Pid != 0 && w.Pid != pid
+	})
+	assert.Less(t, p.Stats().Workers[0].RSS, int64(200<<20))
+	closePool(t, p)
+}
+
+func TestPoolExecTimeoutKillsOnlyThatWorker(t *testing.T) {
+	checkNoLeaks(t)
+	p := newPool(t, raw("serve"), Workers(2), ExecTimeout(300*time.Millisecond))
+	ctx := context.Background()
+	// Hold one worker busy with a short call, time out on the other.
+	var other int
+	done := make(chan error, 1)
+	go func() {
+		var pid int
+		err := p.Call(ctx, "pid", nil, &pid)
+		other = pid
+		done <- err
+	}()
+	require.NoError(t, <-done)
+	start := p.Stats()
+	err := p.Call(ctx, "sleep", []any{60000}, nil)
+	require.ErrorIs(t, err, ErrExecTimeout)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Contains(t, err.Error(), "ran longer than 300ms")
+	eventually(t, "the stuck worker replaced", func() bool {
+		st := p.Stats()
+		return st.Ready == 2 && st.Workers[0].Pid != 0 && st.Workers[1].Pid != 0 &&
+			(st.Workers[0].Pid != start.Workers[0].Pid || st.Workers[1].Pid != start.Workers[1].Pid)
+	})
+	alivePids := 0
+	for _, w := range start.Workers {
+		if alive(w.Pid) {
+			alivePids++
+		}
+	}
+	assert.Equal(t, 1, alivePids, "exactly one of the two original workers was ended")
+	_ = other
+	closePool(t, p)
+}
+
+func TestPoolIdempotentRetry(t *testing.T) {
+	checkNoLeaks(t)
+	p := newPool(t, raw("serve"), Workers(2), RestartBackoff(10*time.Millisecond, 50*time.Millisecond, time.Second))
+	ctx := context.Background()
+
+	marker := filepath.Join(t.TempDir(), "first")
+	err := p.Call(ctx, "crash_if_first", []any{marker}, nil)
+	require.ErrorIs(t, err, ErrExited, "not idempotent: the death is reported")
+
+	marker = filepath.Join(t.TempDir(), "second")
+	var got string
+	require.NoError(t, p.Call(ctx, "crash_if_first", []any{marker}, &got, Idempotent()))
+	assert.Equal(t, "ok", got)
+	closePool(t, p)
+}
+
+func TestPoolCloseDrainsAndReloadDropsNothing(t *testing.T) {
+	checkNoLeaks(t)
+	p := newPool(t, raw("serve"), Workers(2), Concurrency(2))
+	ctx := context.Background()
+	before := map[int]bool{}
+	for _, w := range p.Stats().Workers {
+		before[w.Pid] = true
+	}
+
+	var failures atomic.Int64
+	var calls atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if err := p.Call(ctx, "sleep", []any{20}, nil); err != nil {
+					t.Errorf("call failed during reload: %v", err)
+					failures.Add(1)
+				}
+				calls.Add(1)
+			}
+		}()
+	}
+	time.Sleep(100 * time.Millisecond)
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	require.NoError(t, p.Reload(rctx))
+	close(stop)
+	wg.Wait()
+	assert.Zero(t, failures.Load())
+	for _, w := range p.Stats().Workers {
+		assert.False(t, before[w.Pid], "worker %d still runs the old process", w.Index)
+	}
+
+	// Close while calls run: they finish, later ones are refused.
+	results := make(chan error, 4)
+	for i := 0; i < 4; i++ {
+		go func() { results <- p.Call(ctx, "sleep", []any{300}, nil) }()
+	}
+	eventually(t, "calls in flight", func() bool {
+		n := 0
+		for _, w := range p.Stats().Workers {
+			n += w.InFlight
+		}
+		return n == 4
+	})
+	closePool(t, p)
+	for i := 0; i < 4; i++ {
+		assert.NoError(t, <-results)
+	}
+	t.Logf("%d calls during reload", calls.Load())
+}
