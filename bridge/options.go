@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/polyfork/polyfork/protocol"
@@ -114,11 +115,31 @@ func WithGracePeriods(stop, term time.Duration) Option {
 }
 
 // WithStderr sends the child's stderr, one "name[pid] line" per line, to w (default
-// os.Stderr). nil discards it (the last lines are still kept for errors).
-func WithStderr(w io.Writer) Option { return func(c *config) { c.stderr = w; c.logFunc = nil } }
+// os.Stderr). nil discards it (the last lines are still kept for errors). Each line is one
+// Write; the processes that share this Option value (the workers of a Pool) never write
+// to w at the same time.
+func WithStderr(w io.Writer) Option {
+	if w != nil {
+		w = &lockedWriter{w: w}
+	}
+	return func(c *config) { c.stderr = w; c.logFunc = nil }
+}
+
+// lockedWriter serializes writes to a writer shared by several processes.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
 
 // WithLogFunc hands each line the child writes to stderr to fn instead of a writer. fn is
-// called from one goroutine, in order.
+// called from one goroutine per process, in order; processes sharing fn (the workers of a
+// Pool) may call it concurrently.
 func WithLogFunc(fn func(LogLine)) Option { return func(c *config) { c.logFunc = fn } }
 
 // WithHandler registers a host method the child can call. Register handlers here rather than

@@ -3,6 +3,7 @@
 //
 //	polyfork call [-timeout 30s] METHOD PARAMS_JSON -- COMMAND [ARG...]
 //	polyfork send [-timeout D] -- COMMAND [ARG...]
+//	polyfork serve [-addr 127.0.0.1:3000] [-workers N] [limits...] -- COMMAND [ARG...]
 //
 // Exit status: 0 on success, 1 when the called method raised, 2 for usage errors and bad
 // input, 3 when the child failed (could not start, exited, broke the protocol, or the
@@ -33,6 +34,9 @@ const usage = `usage:
   polyfork send [-timeout D] -- COMMAND [ARG...]
       Start COMMAND, send each JSON value read from stdin (one per line) as a message, and
       print each message the child sends as one line of JSON.
+  polyfork serve [-addr 127.0.0.1:3000] [-workers N] [limits...] -- COMMAND [ARG...]
+      Run a supervised pool of COMMAND workers behind HTTP: POST /call/METHOD with a JSON
+      array body; GET /healthz, /workers, /metrics. "polyfork serve -h" lists the limits.
 
 Exit status: 0 success, 1 the method raised, 2 usage or bad input, 3 the child failed
 (could not start, exited, broke the protocol, or the timeout passed).
@@ -56,6 +60,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runCall(ctx, args[1:], stdout, stderr)
 	case "send":
 		return runSend(ctx, args[1:], stdin, stdout, stderr)
+	case "serve":
+		return runServe(ctx, args[1:], stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
