@@ -314,7 +314,9 @@ final class Child
         if ($this->failure !== null) {
             throw $this->failure; // the session is over: nothing more goes out
         }
-        $this->ready();
+        if (!$this->readySent) {
+            $this->ready();
+        }
         $this->writer->write($frame);
     }
 
@@ -361,18 +363,11 @@ final class Child
     private function serve(Request $request): void
     {
         $id = $request->id;
-        unset($this->queued[$id]);
-        if (isset($this->cancelled[$id])) {
-            unset($this->cancelled[$id]);
-            $this->respond($id, ErrorMap::cancelled($id), null);
-            return;
+        if ($this->queued !== []) {
+            unset($this->queued[$id]);
         }
-        if ($this->stopping) {
-            $this->respond($id, ErrorMap::protocolError('the child is stopping ($stop received)'), null);
-            return;
-        }
-        if ($request->unsupported !== null) {
-            $this->respond($id, ErrorMap::fromThrowable($request->unsupported), null);
+        if ($this->stopping || $request->unsupported !== null || isset($this->cancelled[$id])) {
+            $this->refuse($request);
             return;
         }
         $handler = $this->handlers[$request->method] ?? null;
@@ -381,23 +376,39 @@ final class Child
             return;
         }
         $this->running[] = $id;
-        $result = null;
-        $error = null;
         try {
             $result = $handler(...$request->params);
+            $error = null;
         } catch (\Throwable $e) {
             if ($this->failure !== null) {
                 throw $this->failure; // the session is over; do not answer
             }
+            $result = null;
             $error = ErrorMap::fromThrowable($e);
         } finally {
             array_pop($this->running);
-            unset($this->cancelled[$id]);
+            if ($this->cancelled !== []) {
+                unset($this->cancelled[$id]);
+            }
         }
         if ($this->failure !== null) {
             throw $this->failure;
         }
         $this->respond($id, $error, $result);
+    }
+
+    /** Answers a request that is not run: cancelled while queued, after $stop, or undecodable. */
+    private function refuse(Request $request): void
+    {
+        $id = $request->id;
+        if (isset($this->cancelled[$id])) {
+            unset($this->cancelled[$id]);
+            $this->respond($id, ErrorMap::cancelled($id), null);
+        } elseif ($this->stopping) {
+            $this->respond($id, ErrorMap::protocolError('the child is stopping ($stop received)'), null);
+        } else {
+            $this->respond($id, ErrorMap::fromThrowable($request->unsupported), null);
+        }
     }
 
     /** Sends the response; a result that cannot be sent is answered with an error instead. */

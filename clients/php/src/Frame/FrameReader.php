@@ -21,12 +21,22 @@ final class FrameReader
     private string $buffer = '';
     private bool $eof = false;
 
+    /** How much one read asks for: a pipe holds 64 KiB, so one read takes all that waits. */
+    private const READ_SIZE = 65536;
+
+    /** How much one read of a large body asks for (the string is allocated at this size). */
+    private const BODY_READ_SIZE = 262144;
+
     /**
+     * Turns off PHP's read buffering on $stream: this class buffers itself, and large bodies
+     * are then read straight into their string (64 KiB per read, no copy through 8 KiB chunks).
+     *
      * @param resource $stream   the readable stream (the child's stdin)
      * @param int      $maxFrame the maximum frame size in bytes
      */
     public function __construct(private $stream, private readonly int $maxFrame)
     {
+        stream_set_read_buffer($stream, 0);
     }
 
     /**
@@ -37,26 +47,41 @@ final class FrameReader
      */
     public function read(): ?string
     {
-        if (strlen($this->buffer) < 4) {
-            $this->buffer .= $this->readUpTo(4 - strlen($this->buffer));
-            if (strlen($this->buffer) < 4) {
+        while (strlen($this->buffer) < 4) {
+            $chunk = $this->eof ? '' : fread($this->stream, self::READ_SIZE);
+            if ($chunk === false || $chunk === '') {
+                $this->eof = true;
                 if ($this->buffer === '') {
                     return null;
                 }
                 throw ProtocolError::truncatedFrame('length prefix', strlen($this->buffer), 4);
             }
+            $this->buffer .= $chunk;
         }
         $size = $this->bodySize();
         $have = strlen($this->buffer) - 4;
         if ($have >= $size) {
             $body = substr($this->buffer, 4, $size);
-            $this->buffer = (string) substr($this->buffer, 4 + $size);
+            $this->buffer = $have === $size ? '' : substr($this->buffer, 4 + $size);
             return $body;
         }
-        $rest = $this->readUpTo($size - $have);
-        $body = $have === 0 ? $rest : substr($this->buffer, 4) . $rest;
+        // Collect the rest in pieces and join once: stream_get_contents() would grow one
+        // string 8 KiB at a time, a realloc (and, under the Zend allocator, a copy) each.
+        $pieces = [substr($this->buffer, 4)];
         $this->buffer = '';
+        $need = $size - $have;
+        while ($need > 0 && !$this->eof) {
+            $chunk = fread($this->stream, min($need, self::BODY_READ_SIZE));
+            if ($chunk === false || $chunk === '') {
+                $this->eof = true;
+                break;
+            }
+            $pieces[] = $chunk;
+            $need -= strlen($chunk);
+        }
+        $body = implode('', $pieces);
         if (strlen($body) < $size) {
+            $this->eof = true;
             throw ProtocolError::truncatedFrame('body', strlen($body), $size);
         }
         return $body;
@@ -125,21 +150,5 @@ final class FrameReader
             throw ProtocolError::frameTooLarge($size, $this->maxFrame);
         }
         return $size;
-    }
-
-    /** Blocks until $n bytes arrived or end of file; returns what arrived. */
-    private function readUpTo(int $n): string
-    {
-        if ($this->eof) {
-            return '';
-        }
-        $data = stream_get_contents($this->stream, $n);
-        if ($data === false) {
-            throw ProtocolError::io('reading stdin failed');
-        }
-        if (strlen($data) < $n) {
-            $this->eof = true;
-        }
-        return $data;
     }
 }

@@ -37,23 +37,27 @@ final class FrameWriter
             throw EncodingFailed::frameTooLarge($size, $this->maxFrame);
         }
         if ($size <= self::JOIN_LIMIT) {
-            $this->writeAll(pack('N', $size) . $body);
+            $frame = pack('N', $size) . $body;
+            $written = @fwrite($this->stream, $frame);
+            if ($written !== $size + 4) {
+                $this->writeAll($frame, $written === false ? 0 : $written); // finish, or report
+            }
             return;
         }
         $this->writeAll(pack('N', $size));
         $this->writeAll($body);
     }
 
-    private function writeAll(string $bytes): void
+    /** Writes $bytes from offset $written on, looping over partial writes. */
+    private function writeAll(string $bytes, int $written = 0): void
     {
-        $written = @fwrite($this->stream, $bytes);
         $total = strlen($bytes);
-        while ($written !== false && $written > 0 && $written < $total) {
-            $more = @fwrite($this->stream, substr($bytes, $written));
-            $written = $more === false || $more === 0 ? false : $written + $more;
-        }
-        if ($written === false || $written === 0) {
-            throw ConnectionClosed::onWrite();
+        while ($written < $total) {
+            $more = @fwrite($this->stream, $written === 0 ? $bytes : substr($bytes, $written));
+            if ($more === false || $more === 0) {
+                throw ConnectionClosed::onWrite();
+            }
+            $written += $more;
         }
     }
 }

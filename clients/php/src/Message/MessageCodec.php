@@ -21,6 +21,12 @@ final class MessageCodec
     /** The largest request id (ids are uint32). */
     public const MAX_ID = 0xffffffff;
 
+    /** Size of a msgpack integer by its first byte, beyond the fixints. */
+    private const INT_SIZE = [0xcc => 2, 0xd0 => 2, 0xcd => 3, 0xd1 => 3, 0xce => 5, 0xd2 => 5, 0xcf => 9, 0xd3 => 9];
+
+    /** Header size of a msgpack str by its first byte, beyond the fixstrs. */
+    private const STR_HEAD = [0xd9 => 2, 0xda => 3, 0xdb => 5];
+
     private readonly Decoder $decoder;
     private readonly Encoder $encoder;
 
@@ -44,50 +50,69 @@ final class MessageCodec
             $unsupported = $e;
             $message = $this->envelope($body, $e);
         }
-        if (!is_array($message) || !array_is_list($message)) {
-            throw ProtocolError::invalidMessage('a message is an array', $body);
+        // Straight-line checks: this runs for every frame.
+        $count = is_array($message) ? count($message) : 0;
+        if (($count !== 3 && $count !== 4) || !array_is_list($message)) {
+            throw ProtocolError::invalidMessage(is_array($message)
+                ? sprintf('a message is an array of 3 or 4 elements, not %d', $count)
+                : 'a message is an array', $body);
         }
-        $count = count($message);
-        if ($count !== 3 && $count !== 4) {
-            throw ProtocolError::invalidMessage(sprintf('a message is an array of 3 or 4 elements, not %d', $count), $body);
-        }
-        $kind = $message[0] ?? null;
+        $kind = $message[0];
         if (!is_int($kind) || $kind < 0 || $kind > 2) {
             throw ProtocolError::invalidMessage('the kind (first element) is the integer 0, 1 or 2', $body);
         }
-        // Byte offset just past the array header and the kind, to check the wire types below.
-        $at = match (ord($body[0])) {
-            0xdc => 3,
-            0xdd => 5,
-            default => 1,
-        };
-        $at += self::intSize($body[$at]);
-        if ($kind === 2) {
-            if ($count !== 3) {
-                throw ProtocolError::invalidMessage(sprintf('a notification has 3 elements, not %d', $count), $body);
+        if ($count !== ($kind === 2 ? 3 : 4)) {
+            throw ProtocolError::invalidMessage(sprintf(
+                'a %s has %d elements, not %d',
+                ['request', 'response', 'notification'][$kind],
+                $kind === 2 ? 3 : 4,
+                $count
+            ), $body);
+        }
+        // Byte offset of the element after the kind (array header: 1, 3 or 5 bytes).
+        $c = ord($body[0]);
+        $at = $c === 0xdc ? 3 : ($c === 0xdd ? 5 : 1);
+        $c = ord($body[$at]);
+        $at += $c < 0x80 ? 1 : (self::INT_SIZE[$c] ?? 1);
+        if ($kind !== 2) {
+            $id = $message[1];
+            if (!is_int($id) || $id < 0 || $id > self::MAX_ID) {
+                throw ProtocolError::invalidMessage('the id is an integer from 0 to 4294967295', $body);
             }
-            $this->checkMethod($message[1], $body, $at);
-            $params = $unsupported === null ? $this->checkParams($message[2], $body, $at, $message[1]) : [];
-            return new Notification($message[1], $params, $unsupported);
+            if ($kind === 1) {
+                $error = $message[2];
+                if ($error !== null && !self::isErrorMap($error)) {
+                    throw ProtocolError::invalidMessage('the error of a response is nil or a map with a str "type" and a str "message"', $body);
+                }
+                return new Response($id, $error, $message[3], $unsupported);
+            }
+            $c = ord($body[$at]);
+            $at += $c < 0x80 ? 1 : (self::INT_SIZE[$c] ?? 1);
         }
-        if ($count !== 4) {
-            throw ProtocolError::invalidMessage(sprintf('a %s has 4 elements, not %d', $kind === 0 ? 'request' : 'response', $count), $body);
+        // The method: a str (not a bin, which PHP would also make a string), valid UTF-8.
+        $method = $message[$kind === 2 ? 1 : 2];
+        $c = isset($body[$at]) ? ord($body[$at]) : 0;
+        $head = ($c & 0xe0) === 0xa0 ? 1 : (self::STR_HEAD[$c] ?? 0);
+        if ($head === 0 || !is_string($method)) {
+            throw ProtocolError::invalidMessage('the method is a msgpack str', $body);
         }
-        $id = $message[1];
-        if (!is_int($id) || $id < 0 || $id > self::MAX_ID) {
-            throw ProtocolError::invalidMessage('the id is an integer from 0 to 4294967295', $body);
+        if (!mb_check_encoding($method, 'UTF-8')) {
+            throw ProtocolError::invalidMessage('the method is not valid UTF-8', $body);
         }
-        if ($kind === 0) {
-            $methodAt = $at + self::intSize($body[$at]);
-            $this->checkMethod($message[2], $body, $methodAt);
-            $params = $unsupported === null ? $this->checkParams($message[3], $body, $methodAt, $message[2]) : [];
-            return new Request($id, $message[2], $params, $unsupported);
+        // The params: an array (not a map, which PHP would also make an array).
+        $params = $message[$kind === 2 ? 2 : 3];
+        if ($unsupported === null) {
+            $at += $head + strlen($method);
+            $c = isset($body[$at]) ? ord($body[$at]) : 0;
+            if (!is_array($params) || !(($c & 0xf0) === 0x90 || $c === 0xdc || $c === 0xdd)) {
+                throw ProtocolError::invalidMessage('params are a msgpack array', $body);
+            }
+        } else {
+            $params = [];
         }
-        $error = $message[2];
-        if ($error !== null && !self::isErrorMap($error)) {
-            throw ProtocolError::invalidMessage('the error of a response is nil or a map with a str "type" and a str "message"', $body);
-        }
-        return new Response($id, $error, $message[3], $unsupported);
+        return $kind === 0
+            ? new Request($message[1], $method, $params, $unsupported)
+            : new Notification($method, $params, $unsupported);
     }
 
     /**
@@ -109,6 +134,10 @@ final class MessageCodec
      */
     public function response(int $id, ?array $error, mixed $result): string
     {
+        if ($error === null && (is_int($result) || $result === null || is_bool($result) || is_float($result)
+            || (is_string($result) && (strlen($result) < 128 ? mb_check_encoding($result, 'UTF-8') : preg_match('//u', $result) === 1)))) {
+            return $this->encoder->packPlain([1, $id, null, $result]);
+        }
         return $this->encoder->encode([1, $id, $error, $result], Decoder::MAX_DEPTH, 'response');
     }
 
@@ -150,51 +179,5 @@ final class MessageCodec
         }
         $parts[] = null;
         return $parts;
-    }
-
-    /** The method at byte $at must be a `str` holding UTF-8. */
-    private function checkMethod(mixed $method, string $body, int $at): void
-    {
-        $c = isset($body[$at]) ? ord($body[$at]) : 0;
-        $isStr = ($c >= 0xa0 && $c <= 0xbf) || ($c >= 0xd9 && $c <= 0xdb);
-        if (!$isStr || !is_string($method)) {
-            throw ProtocolError::invalidMessage('the method is a msgpack str', $body);
-        }
-        if (!mb_check_encoding($method, 'UTF-8')) {
-            throw ProtocolError::invalidMessage('the method is not valid UTF-8', $body);
-        }
-    }
-
-    /**
-     * The params after the method that starts at byte $methodAt must be a msgpack array.
-     *
-     * @return list<mixed>
-     */
-    private function checkParams(mixed $params, string $body, int $methodAt, string $method): array
-    {
-        $c = ord($body[$methodAt]);
-        $at = $methodAt + strlen($method) + match (true) {
-            $c === 0xd9 => 2,
-            $c === 0xda => 3,
-            $c === 0xdb => 5,
-            default => 1,
-        };
-        $p = isset($body[$at]) ? ord($body[$at]) : 0;
-        if (!is_array($params) || !(($p >= 0x90 && $p <= 0x9f) || $p === 0xdc || $p === 0xdd)) {
-            throw ProtocolError::invalidMessage('params are a msgpack array', $body);
-        }
-        return $params;
-    }
-
-    /** The size in bytes of the msgpack integer whose first byte is $first. */
-    private static function intSize(string $first): int
-    {
-        return match (ord($first)) {
-            0xcc, 0xd0 => 2,
-            0xcd, 0xd1 => 3,
-            0xce, 0xd2 => 5,
-            0xcf, 0xd3 => 9,
-            default => 1,
-        };
     }
 }
