@@ -50,7 +50,8 @@ func DecodeValue(b []byte) (any, error) {
 	return decodeAny(d.Decoder)
 }
 
-// Unmarshal decodes one msgpack value into v, which must be a non-nil pointer. For *any,
+// Unmarshal decodes one msgpack value into v, which must be a non-nil pointer. A
+// *msgpack.RawMessage receives a copy of the bytes. For *any,
 // *[]any and *map[string]any it uses the mapping of DecodeValue; for other types it uses
 // github.com/vmihailenco/msgpack/v5 (struct tags `msgpack:"name"`), whose own rules apply to
 // interface values nested inside them. b is checked first as DecodeValue does, and a panic
@@ -60,6 +61,9 @@ func Unmarshal(b []byte, v any) (err error) {
 		return err
 	}
 	switch p := v.(type) {
+	case *msgpack.RawMessage:
+		*p = append((*p)[:0], b...)
+		return nil
 	case *any:
 		x, err := DecodeValue(b)
 		if err == nil {
