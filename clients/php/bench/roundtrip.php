@@ -18,8 +18,9 @@ $size = (int) ($argv[2] ?? 1);
 $iterations = (int) ($argv[3] ?? 20000);
 $script = __DIR__ . ($kind === 'bare' ? '/bare_child.php' : '/echo_child.php');
 $php = getenv('POLYFORK_PHP') ?: PHP_BINARY;
+$phpArgs = array_values(array_filter(explode(' ', (string) getenv('BENCH_PHP_ARGS'))));
 
-$child = proc_open([$php, $script], [['pipe', 'r'], ['pipe', 'w'], STDERR], $pipes);
+$child = proc_open([$php, ...$phpArgs, $script], [['pipe', 'r'], ['pipe', 'w'], STDERR], $pipes);
 [$in, $out] = $pipes;
 
 stream_set_read_buffer($out, 0);

@@ -210,10 +210,13 @@ final class Child
             $this->ready();
             while (!$this->stopping) {
                 $message = $this->next();
-                if ($message === null) {
+                if ($message instanceof Request) {
+                    $this->serve($message);
+                } elseif ($message === null) {
                     break;
+                } else {
+                    $this->dispatch($message);
                 }
-                $this->dispatch($message);
             }
         } catch (ConnectionClosed $e) {
             fwrite(STDERR, 'polyfork: ' . $e->getMessage() . "; stopping\n");

@@ -70,7 +70,13 @@ final class Decoder
     {
         $this->lastTop = [];
         if (strlen($bytes) <= $maxDepth && strpbrk($bytes, self::SUSPECT) === false) {
-            $value = $this->unpack($bytes);
+            $this->warning = null; // inlined unpack(): this is the path of most small frames
+            set_error_handler($this->recordWarning);
+            try {
+                $value = $this->msgpack->unpack($bytes);
+            } finally {
+                restore_error_handler();
+            }
             if ($this->warning === null) {
                 return $value;
             }
