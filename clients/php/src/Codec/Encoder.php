@@ -44,15 +44,17 @@ final class Encoder
     }
 
     /**
-     * Encodes $value; $path names it in error messages (e.g. "params[0]").
+     * Encodes $value; $path names it in error messages (e.g. "value[3]['k']"), and $labels
+     * name the elements of a top-level array instead (a message: [3 => 'params']).
      *
+     * @param array<int, string> $labels
      * @throws EncodingFailed when the value has no msgpack form
      */
-    public function encode(mixed $value, int $maxDepth = self::MAX_DEPTH, string $path = 'value'): string
+    public function encode(mixed $value, int $maxDepth = self::MAX_DEPTH, string $path = 'value', array $labels = []): string
     {
         if (is_array($value)) {
             if (!$this->plain($value, $maxDepth - 1)) {
-                return $this->encodeFixed($value, $maxDepth, $path);
+                return $this->encodeFixed($value, $maxDepth, $path, $labels);
             }
         } elseif (is_string($value)) {
             if (!(strlen($value) < 128 ? mb_check_encoding($value, 'UTF-8') : preg_match('//u', $value) === 1)) {
@@ -103,12 +105,21 @@ final class Encoder
         return true;
     }
 
-    private function encodeFixed(mixed $value, int $maxDepth, string $path): string
+    /** @param array<int, string> $labels */
+    private function encodeFixed(mixed $value, int $maxDepth, string $path, array $labels = []): string
     {
         $this->replace = [];
         $this->maxDepth = $maxDepth;
         try {
-            $packed = $this->msgpack->pack($this->prepare($value, $maxDepth, $path));
+            if ($labels !== [] && is_array($value)) {
+                $prepared = [];
+                foreach ($value as $k => $item) {
+                    $prepared[$k] = $this->prepare($item, $maxDepth - 1, $labels[$k] ?? $path . '[' . $k . ']');
+                }
+            } else {
+                $prepared = $this->prepare($value, $maxDepth, $path);
+            }
+            $packed = $this->msgpack->pack($prepared);
             return strtr($packed, $this->replace);
         } finally {
             $this->replace = [];

@@ -34,8 +34,11 @@ final class EncodingFailed extends \RuntimeException implements PolyforkExceptio
     /** The value at $path nests deeper than $max containers (or refers to itself). */
     public static function tooDeep(string $path, int $max): self
     {
+        if (strlen($path) > 60) {
+            $path = substr($path, 0, 40) . '...' . substr($path, -12);
+        }
         return new self(sprintf(
-            'value at %s nests deeper than %d containers (or contains a reference to itself)',
+            'value at %s goes past the limit of %d nested containers, the message included (or an array contains itself)',
             $path,
             $max
         ));

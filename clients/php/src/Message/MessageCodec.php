@@ -123,7 +123,7 @@ final class MessageCodec
      */
     public function request(int $id, string $method, array $params): string
     {
-        return $this->encoder->encode([0, $id, $method, $params], Decoder::MAX_DEPTH, 'request');
+        return $this->encoder->encode([0, $id, $method, $params], Decoder::MAX_DEPTH, 'request', [3 => 'params']);
     }
 
     /**
@@ -138,7 +138,7 @@ final class MessageCodec
             || (is_string($result) && (strlen($result) < 128 ? mb_check_encoding($result, 'UTF-8') : preg_match('//u', $result) === 1)))) {
             return $this->encoder->packPlain([1, $id, null, $result]);
         }
-        return $this->encoder->encode([1, $id, $error, $result], Decoder::MAX_DEPTH, 'response');
+        return $this->encoder->encode([1, $id, $error, $result], Decoder::MAX_DEPTH, 'response', [2 => 'error', 3 => 'result']);
     }
 
     /**
@@ -149,7 +149,7 @@ final class MessageCodec
      */
     public function notification(string $method, array $params): string
     {
-        return $this->encoder->encode([2, $method, $params], Decoder::MAX_DEPTH, 'notification');
+        return $this->encoder->encode([2, $method, $params], Decoder::MAX_DEPTH, 'notification', [2 => 'params']);
     }
 
     /** True when $error is a map with a string "type" and a string "message" (SPEC 4.2). */
