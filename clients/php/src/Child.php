@@ -129,6 +129,16 @@ final class Child
         };
     }
 
+    /** Removes $listener from notification $name (as the Python client's off()). */
+    public function off(string $name, callable $listener): void
+    {
+        foreach ($this->listeners[$name] ?? [] as $key => $registered) {
+            if ($registered === $listener) {
+                unset($this->listeners[$name][$key]);
+            }
+        }
+    }
+
     /**
      * Serves requests for $method with $handler: it gets the params as arguments, its return
      * value is the result, and a Throwable it throws becomes the error (type: class name,

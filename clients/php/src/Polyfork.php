@@ -47,6 +47,12 @@ final class Polyfork
         return self::instance()->on($name, $listener);
     }
 
+    /** Removes $listener from notification $name. See Child::off(). */
+    public static function off(string $name, callable $listener): void
+    {
+        self::instance()->off($name, $listener);
+    }
+
     /** Serves requests for $method with $handler. See Child::handle(). */
     public static function handle(string $method, callable $handler): void
     {
