@@ -19,7 +19,7 @@ test-python:
 	@echo "python client tests: pending"
 
 test-php:
-	@echo "php client tests: pending"
+	phpunit -c clients/php/phpunit.xml.dist
 
 test-node:
 	@echo "node client tests: pending"

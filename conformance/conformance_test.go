@@ -485,6 +485,6 @@ var policies = map[string]policy{
 			}
 			return v
 		}),
-		mayRefuse: []string{"uint64", "ext"},
+		mayRefuse: []string{"uint64"},
 	},
 }

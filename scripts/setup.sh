@@ -14,6 +14,7 @@ command -v go >/dev/null || { say "Go is missing: install Go 1.26 from https://g
 missing=()
 command -v php >/dev/null || missing+=(php-cli)
 { command -v php >/dev/null && php -m 2>/dev/null | grep -qi '^msgpack$'; } || missing+=(php-msgpack)
+{ command -v php >/dev/null && php -m 2>/dev/null | grep -qi '^mbstring$'; } || missing+=(php-mbstring)
 command -v phpunit >/dev/null || missing+=(phpunit)
 if [ -x /usr/bin/python3 ] && ! /usr/bin/python3 -c 'import msgpack' 2>/dev/null; then missing+=(python3-msgpack); fi
 command -v node >/dev/null || missing+=(nodejs npm)
