@@ -132,8 +132,22 @@ class Child:
         return None if body is None else unpack(body)
 
     def write_raw(self, data):
-        self.proc.stdin.write(data)
-        self.proc.stdin.flush()
+        """Writes bytes to the child's stdin; fails (never hangs) if it stops reading."""
+        fd = self.proc.stdin.fileno()
+        os.set_blocking(fd, False)
+        view = memoryview(data)
+        deadline = time.monotonic() + GUARD
+        while view:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise HostError("guard: the child stopped reading its stdin; stderr:\n%s"
+                                % self.stderr)
+            _, w, _ = select.select([], [fd], [], left)
+            if w:
+                try:
+                    view = view[os.write(fd, view):]
+                except BlockingIOError:
+                    pass
 
     def write(self, obj):
         self.write_raw(frame(obj))
