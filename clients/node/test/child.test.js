@@ -1,0 +1,227 @@
+'use strict';
+
+// Real child processes (the conformance child and misbehaving ones) driven by the test host
+// in host.js, over both transports.
+
+const { describe, it, after } = require('node:test');
+const assert = require('node:assert/strict');
+const path = require('node:path');
+const { TestHost, CONFORMANCE } = require('./host');
+const { Encoder } = require('../lib/encode');
+const { RemoteError, ConnectionClosedError } = require('../lib/errors');
+
+const MISBEHAVE = path.join(__dirname, 'fixtures', 'misbehave.js');
+const invalid = require('../../../protocol/testdata/invalid.json');
+
+const hosts = [];
+function start(args, opts) {
+  const h = new TestHost(args, opts);
+  hosts.push(h);
+  return h;
+}
+after(() => { for (const h of hosts) h.kill(); });
+
+for (const transport of ['socket', 'fifo']) {
+  describe(`conformance child over ${transport}`, () => {
+    it('sends $ready first, with protocol, lang, pid and lib', async () => {
+      const h = start([CONFORMANCE], { transport });
+      const ready = await h.start();
+      assert.deepEqual(ready, { protocol: 1, lang: 'node', pid: h.proc.pid, lib: 'polyfork-node/0.1.0' });
+      assert.equal(await h.call('pid'), h.proc.pid);
+      h.closeStdin();
+      assert.deepEqual(await h.wait(), { code: 0, signal: null });
+    });
+
+    it('serves echo, add, fail, unknown methods and messages', async () => {
+      const h = start([CONFORMANCE], { transport });
+      await h.start();
+      const v = { a: [1, 2.5, 'x', null, true], b: Buffer.from([0, 255]), big: 2n ** 63n, m: new Map([[1, 'one']]) };
+      assert.deepEqual(await h.call('echo', v), v);
+      assert.equal(await h.call('add', 2, 40), 42);
+      assert.equal(await h.call('add', 'a', 'b'), 'ab');
+      const err = await h.call('fail', 'boom').catch((e) => e);
+      assert.ok(err instanceof RemoteError);
+      assert.equal(err.type, 'ConformanceError');
+      assert.equal(err.message, 'boom');
+      assert.match(err.traceback, /ConformanceError: boom\n\s+at /);
+      const nf = await h.call('nope').catch((e) => e);
+      assert.equal(nf.type, 'MethodNotFound');
+      assert.equal(nf.message, 'no handler for method "nope"');
+      h.send({ sum: 4999950000 });
+      assert.deepEqual(await h.nextMessage(), { sum: 4999950000 });
+      h.stop();
+      assert.deepEqual(await h.wait(), { code: 0, signal: null });
+    });
+
+    it('calls the host, and replies out of order', async () => {
+      const h = start([CONFORMANCE], { transport });
+      await h.start();
+      let open;
+      const gate = new Promise((resolve) => { open = resolve; });
+      h.conn.handle('gate', () => gate);
+      h.conn.handle('mul', (a, b) => a * b);
+      assert.equal(await h.call('call_host', 'mul', [6, 7]), 42);
+      const hostErr = await h.call('call_host', 'missing', []).catch((e) => e);
+      assert.equal(hostErr.type, 'MethodNotFound');
+      const order = [];
+      const first = h.call('call_host', 'gate', []).then((r) => { order.push(`first:${r}`); });
+      const second = h.call('echo', 'second').then((r) => { order.push(r); });
+      await second;
+      open('opened');
+      await first;
+      assert.deepEqual(order, ['second', 'first:opened']);
+      // Many calls in flight get the right replies.
+      const results = await Promise.all(Array.from({ length: 200 }, (_, i) => h.call('add', i, 1000)));
+      assert.deepEqual(results, Array.from({ length: 200 }, (_, i) => i + 1000));
+      h.closeStdin();
+      assert.equal((await h.wait()).code, 0);
+    });
+
+    it('aborts the handler signal on $cancel and answers CancelledError', async () => {
+      const h = start([CONFORMANCE], { transport });
+      await h.start();
+      const ac = new AbortController();
+      const cancelled = h.nextNotification('cancelled');
+      const call = h.conn.request('sleep', [600000], { signal: ac.signal });
+      ac.abort();
+      await assert.rejects(call, { name: 'AbortError' });
+      assert.deepEqual(await cancelled, [600000]);
+      // The response the child still sends for the cancelled id is a CancelledError.
+      assert.equal(await h.call('echo', 1), 1);
+      const enc = new Encoder();
+      const cancelled2 = h.nextNotification('cancelled');
+      h.writeRaw(enc.request(4000000000, 'sleep', [600001]));
+      h.writeRaw(enc.notification('$cancel', [4000000000]));
+      assert.deepEqual(await cancelled2, [600001]);
+      // The echo request is read after the cancelled handler answered.
+      assert.equal(await h.call('echo', 2), 2);
+      const resp = h.frames.map((f) => require('../lib/message').parseMessage(f)).find((m) => m.kind === 1 && m.id === 4000000000);
+      assert.equal(resp.error.type, 'CancelledError');
+      h.stop();
+      assert.equal((await h.wait()).code, 0);
+    });
+
+    it('keeps stray output off the channel, also from a subprocess', async () => {
+      const h = start([CONFORMANCE], { transport });
+      await h.start();
+      assert.equal(await h.call('print', 'stray line'), true);
+      assert.equal(await h.call('stderr', 'to stderr'), true);
+      assert.equal(await h.call('echo', 'still fine'), 'still fine');
+      h.closeStdin();
+      assert.equal((await h.wait()).code, 0);
+      const lines = h.stderr.split('\n');
+      assert.equal(lines.filter((l) => l === 'stray line').length, 3, h.stderr);
+      assert.ok(lines.includes('to stderr'));
+    });
+
+    it('finishes running handlers on $stop, then exits 0', async () => {
+      const h = start([MISBEHAVE, 'slow-stop'], { transport });
+      await h.start();
+      const slow = h.call('slow', 50);
+      // The request frame goes out before $stop, so the handler is running when it lands.
+      h.stop();
+      assert.equal(await slow, 'done');
+      assert.equal(await h.nextMessage(), 'finishing');
+      assert.deepEqual(await h.wait(), { code: 0, signal: null });
+    });
+
+    it('exits at once with the code given, failing calls in flight', async () => {
+      const h = start([CONFORMANCE], { transport });
+      await h.start();
+      const err = await h.call('exit', 7).catch((e) => e);
+      assert.ok(err instanceof ConnectionClosedError, String(err));
+      assert.equal((await h.wait()).code, 7);
+    });
+  });
+}
+
+describe('misbehaving children and bad input', () => {
+  it('output written while the script loads does not precede $ready', async () => {
+    for (const transport of ['socket', 'fifo']) {
+      const h = start([MISBEHAVE, 'print-at-load'], { transport });
+      await h.start();
+      assert.equal(await h.call('ok'), 'ok');
+      h.closeStdin();
+      assert.equal((await h.wait()).code, 0);
+      assert.match(h.stderr, /printed at load time\nwritten at load time/);
+    }
+  });
+
+  it('a message sent while loading goes out after $ready', async () => {
+    const h = start([MISBEHAVE, 'send-before-ready']);
+    await h.start();
+    assert.equal(await h.nextMessage(), 'sent while loading');
+    h.closeStdin();
+    assert.equal((await h.wait()).code, 0);
+  });
+
+  it('refuses a result above POLYFORK_MAX_FRAME_SIZE and stays usable', async () => {
+    const h = start([MISBEHAVE, 'big-result'], { env: { POLYFORK_MAX_FRAME_SIZE: '1000' } });
+    await h.start();
+    const err = await h.call('big', 5000).catch((e) => e);
+    assert.equal(err.type, 'ProtocolError');
+    assert.match(err.message, /maximum frame size is 1000 bytes/);
+    assert.equal((await h.call('big', 10)).length, 10);
+    h.closeStdin();
+    assert.equal((await h.wait()).code, 0);
+  });
+
+  it('answers a result it cannot encode with an error naming where', async () => {
+    const h = start([MISBEHAVE, 'bad-result']);
+    await h.start();
+    const err = await h.call('fn').catch((e) => e);
+    assert.equal(err.type, 'ValueError');
+    assert.match(err.message, /cannot encode a function in msgpack at result/);
+    assert.equal(await h.call('ok'), 'ok');
+    h.closeStdin();
+    assert.equal((await h.wait()).code, 0);
+  });
+
+  it('a frame above POLYFORK_MAX_FRAME_SIZE ends the child with status 2', async () => {
+    const h = start([CONFORMANCE], { env: { POLYFORK_MAX_FRAME_SIZE: '100' } });
+    await h.start();
+    h.call('echo', 'y'.repeat(200)).catch(() => {});
+    const st = await h.wait();
+    assert.equal(st.code, 2);
+    assert.match(h.stderr, /frame length \d+ is above the maximum frame size 100/);
+  });
+
+  it('a listener that throws crashes the child like an uncaught exception', async () => {
+    const h = start([MISBEHAVE, 'ondata-throws']);
+    await h.start();
+    h.send('boom');
+    assert.equal((await h.wait()).code, 1);
+    assert.match(h.stderr, /listener exploded/);
+  });
+
+  it('a bad POLYFORK_MAX_FRAME_SIZE is refused with a clear error', async () => {
+    const h = start([CONFORMANCE], { env: { POLYFORK_MAX_FRAME_SIZE: '12abc' } });
+    await h.start().catch(() => {});
+    assert.notEqual((await h.wait()).code, 0);
+    assert.match(h.stderr, /POLYFORK_MAX_FRAME_SIZE must be a positive integer number of bytes, got "12abc"/);
+  });
+
+  for (const transport of ['socket', 'fifo']) {
+    it(`every invalid.json frame ends the child with status 2 and a clear error (${transport})`, async () => {
+      await Promise.all(invalid.map(async (v) => {
+        const h = start([CONFORMANCE], { transport });
+        await h.start();
+        h.writeRaw(Buffer.from(v.hex, 'hex'));
+        h.closeStdin(); // the truncated ones only show at end of file
+        const st = await h.wait();
+        assert.equal(st.code, 2, `${v.name}: ${h.stderr}`);
+        assert.match(h.stderr, /^polyfork: protocol: .+/m, v.name);
+      }));
+    });
+  }
+});
+
+describe('ES modules', () => {
+  it('serves from an .mjs child importing polyfork', async () => {
+    const h = start([path.join(__dirname, 'fixtures', 'esm_child.mjs')]);
+    await h.start();
+    assert.equal(await h.call('twice', 21), 42);
+    h.closeStdin();
+    assert.equal((await h.wait()).code, 0);
+  });
+});
