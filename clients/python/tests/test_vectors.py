@@ -125,7 +125,7 @@ def test_value_decodes(vec):
 @pytest.mark.parametrize("vec", VALUES, ids=vid)
 def test_value_encodes_back(vec):
     raw = bytes.fromhex(vec["hex"])
-    out = Encoder().encode(decode_value(raw), ("the vector %s", vec["name"]))
+    out = Encoder().encode(decode_value(raw), vec["name"])
     if "float32" in vec["features"]:
         # Python has one float type, a float64: float32 values arrive exactly and go back as
         # float64 of the same value (SPEC section 7).
@@ -144,7 +144,7 @@ def test_value_inside_a_message(vec):
     assert msg[:2] == [2, "message"] and len(msg[2]) == 1
     assert_matches(msg[2][0], vec["value"])
     if not has_float32(vec["value"]):
-        assert Encoder().encode(msg, ("%s", "msg")) == body
+        assert Encoder().encode(msg) == body
 
 
 def tagged_error(e):
@@ -207,7 +207,7 @@ def test_message_decodes(vec):
 def test_message_encodes(vec):
     r, w = os.pipe()
     try:
-        FrameWriter(w, DEFAULT_MAX_FRAME_SIZE).write(message_of(vec["message"]), ("%s", "m"))
+        FrameWriter(w, DEFAULT_MAX_FRAME_SIZE).write(message_of(vec["message"]), "the message")
         os.close(w)
         w = None
         out = b""

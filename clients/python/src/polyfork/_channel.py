@@ -15,7 +15,7 @@ import threading
 from typing import Any, Callable, Optional, Tuple
 
 from .errors import BridgeError, ChannelClosedError, FrameTooLargeError, ProtocolError
-from ._codec import Encoder
+from ._codec import MAX_DEPTH, check_depth, encode_error, new_packer
 
 __all__ = [
     "DEFAULT_MAX_FRAME_SIZE",
@@ -31,6 +31,10 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_FRAME_SIZE = 64 << 20
 
 _HDR = struct.Struct(">I")
+_hdr_pack = _HDR.pack
+_unpack_from = _HDR.unpack_from
+_read = os.read
+_write = os.write
 _CHUNK = 65536  # one os.read; kept below glibc's mmap threshold so reads stay cheap
 _BIG = 1 << 16  # frames larger than this are read straight into a buffer of their size
 _STATE_ATTR = "_polyfork_stdio"  # on the sys module, so two copies of the package agree
@@ -109,8 +113,8 @@ class FrameReader:
     ``read_once`` does a single read (it blocks only when nothing is available) and delivers
     every complete frame it then holds. It is re-entrant: on_frame may call read_once again
     (a blocking call inside a handler pumps the channel this way), and the outer call goes on
-    after the frames the inner one consumed. Bodies are bytes, bytearray or memoryview and
-    stay valid after on_frame returns.
+    after the frames the inner one consumed. Bodies are bytes or bytearray and stay valid
+    after on_frame returns.
     """
 
     __slots__ = ("_fd", "_max", "_on_frame", "_buf", "_pos", "_big", "_fill")
@@ -129,68 +133,61 @@ class FrameReader:
 
         Raises ProtocolError for a zero or oversized length and for end of file inside a frame.
         """
-        big = self._big
-        if big is not None:
-            n = self._read_into(memoryview(big)[self._fill:])
-            if n == 0:
-                raise ProtocolError(
-                    "polyfork: protocol error: truncated frame: end of file after %d of %d "
-                    "body bytes" % (self._fill, len(big)), bytes(big[:64]))
-            self._fill += n
-            if self._fill == len(big):
-                self._big = None
-                self._on_frame(big)
+        # One function on purpose: this is the per-message hot path.
+        if self._big is not None:
+            return self._read_big()
+        try:
+            data = _read(self._fd, _CHUNK)
+        except BlockingIOError:  # someone made the fd non-blocking: wait for data
+            select.select([self._fd], [], [])
             return True
-        data = self._read()
         if not data:
             left = len(self._buf) - self._pos
             if left:
                 raise self._truncated(left)
             return False
-        if self._pos >= len(self._buf):
-            self._buf = data
-        else:
-            self._buf = self._buf[self._pos:] + data
+        if self._pos < len(self._buf):
+            data = self._buf[self._pos:] + data
+        self._buf = data
         self._pos = 0
-        self._drain()
-        return True
-
-    def _drain(self) -> None:
-        unpack_from = _HDR.unpack_from
         on_frame = self._on_frame
+        limit = self._max
         while True:
+            # Re-read the state each time: on_frame may have read further (re-entrancy).
             buf = self._buf
             pos = self._pos
             avail = len(buf) - pos
             if avail < 4:
-                break
-            n = unpack_from(buf, pos)[0]
-            if n == 0 or n > self._max:
+                return True
+            n = _unpack_from(buf, pos)[0]
+            if n == 0 or n > limit:
                 self._buf, self._pos = b"", 0
                 raise self._bad_length(n)
             end = pos + 4 + n
             if end > len(buf):
-                if n > _BIG:
+                if n > _BIG:  # read the rest straight into a buffer of the frame's size
                     big = bytearray(n)
                     have = avail - 4
                     big[:have] = buf[pos + 4:]
                     self._big, self._fill = big, have
                     self._buf, self._pos = b"", 0
-                return
+                return True
             self._pos = end
-            if n > 4096:
-                on_frame(memoryview(buf)[pos + 4:end])
-            else:
-                on_frame(buf[pos + 4:end])
-        if self._pos >= len(self._buf):
-            self._buf, self._pos = b"", 0
+            on_frame(buf[pos + 4:end])
 
-    def _read(self) -> bytes:
-        while True:
-            try:
-                return os.read(self._fd, _CHUNK)
-            except BlockingIOError:  # someone made the fd non-blocking: wait, then retry
-                select.select([self._fd], [], [])
+    def _read_big(self) -> bool:
+        big = self._big
+        assert big is not None
+        n = self._read_into(memoryview(big)[self._fill:])
+        if n == 0:
+            raise ProtocolError(
+                "polyfork: protocol error: truncated frame: end of file after %d of %d "
+                "body bytes" % (self._fill, len(big)), bytes(big[:64]))
+        self._fill += n
+        if self._fill == len(big):
+            self._big = None
+            self._on_frame(big)
+        return True
 
     def _read_into(self, view: memoryview) -> int:
         while True:
@@ -216,84 +213,106 @@ class FrameReader:
         return ProtocolError("polyfork: protocol error: truncated frame: %s" % what, rest)
 
 
+def _describe(what: str, name: Any) -> str:
+    return what if name is None else what % (name,)
+
+
 class FrameWriter:
     """Encodes messages and writes them as frames to a blocking file descriptor.
 
     Thread-safe: one lock covers encoding and writing, so frames never interleave. The first
-    frame written is always ``first`` (the ``$ready`` handshake, built on demand), whatever
+    frame written is always ``first()`` (the ``$ready`` handshake, built on demand), whatever
     message triggered the write; ``first=None`` writes no handshake.
     """
 
-    __slots__ = ("_fd", "_max", "_encoder", "_lock", "_first", "_closed")
+    __slots__ = ("_fd", "_max", "_check_from", "_pack", "_lock", "_first", "_closed")
 
     def __init__(self, fd: int, max_frame_size: int,
                  first: Optional[Callable[[], Any]] = None) -> None:
         self._fd = fd
         self._max = max_frame_size
-        self._encoder = Encoder()
+        # Bodies up to this size need neither the depth check nor the size check.
+        self._check_from = min(MAX_DEPTH, max_frame_size)
+        self._pack = new_packer()
         self._lock = threading.Lock()
         self._first: Optional[Callable[[], Any]] = first
         self._closed: Optional[str] = None
 
-    def write(self, obj: Any, what: Tuple[str, Any]) -> None:
+    def write(self, obj: Any, what: str, name: Any = None) -> None:
         """Encodes obj and writes it as one frame.
 
-        Raises EncodeError (FrameTooLargeError when the body is above the maximum frame size)
-        without writing anything, and ChannelClosedError when the host stopped reading.
+        ``what`` (``what % name`` when name is not None) describes obj in error messages; it is
+        formatted only on error. Raises EncodeError (FrameTooLargeError when the body is above
+        the maximum frame size) without writing anything, and ChannelClosedError when the host
+        stopped reading.
         """
-        with self._lock:
-            body = self._encoder.encode(obj, what)
+        lock = self._lock
+        lock.acquire()  # cheaper than `with` on the hot path
+        try:
+            try:
+                body = self._pack(obj)
+            except Exception as e:
+                raise encode_error(obj, _describe(what, name), e) from e
             n = len(body)
-            if n > self._max:
-                raise FrameTooLargeError(
-                    "polyfork: cannot send %s: it encodes to %d bytes, above the maximum frame "
-                    "size of %d bytes (POLYFORK_MAX_FRAME_SIZE)" % (what[0] % (what[1],), n,
-                                                                    self._max), n, self._max)
+            if n > self._check_from:
+                self._check(obj, body, _describe(what, name))
             if self._first is not None:
                 self._write_first()
-            if n <= _BIG:
-                self._write_all(_HDR.pack(n) + body)
-            else:
-                self._write_all(_HDR.pack(n), body)
+            try:
+                if n <= _BIG:
+                    data = _hdr_pack(n) + body
+                    try:
+                        done = _write(self._fd, data)
+                    except BlockingIOError:
+                        done = 0
+                    if done != n + 4:
+                        self._write_views([memoryview(data)[done:]])
+                else:
+                    self._write_views([memoryview(_hdr_pack(n)), memoryview(body)])
+            except OSError as e:
+                raise self._broken(e) from e
+        finally:
+            lock.release()
 
     def ensure_first(self) -> None:
         """Writes the first frame now if it has not been written yet."""
         with self._lock:
             if self._first is not None:
-                self._write_first()
+                try:
+                    self._write_first()
+                except OSError as e:
+                    raise self._broken(e) from e
+
+    def _check(self, obj: Any, body: bytes, what: str) -> None:
+        n = len(body)
+        if n > self._max:
+            raise FrameTooLargeError(
+                "polyfork: cannot send %s: it encodes to %d bytes, above the maximum frame "
+                "size of %d bytes (POLYFORK_MAX_FRAME_SIZE)" % (what, n, self._max), n, self._max)
+        if n > MAX_DEPTH:
+            check_depth(obj, body, what)
 
     def _write_first(self) -> None:
         make, self._first = self._first, None
-        body = self._encoder.encode(make(), ("the %s handshake", "$ready"))
-        self._write_all(_HDR.pack(len(body)) + body)
+        assert make is not None
+        body = self._pack(make())
+        self._write_views([memoryview(_hdr_pack(len(body)) + body)])
 
-    def _write_all(self, *parts: Any) -> None:
-        if self._closed is not None:
-            raise ChannelClosedError("polyfork: cannot write to the host: %s" % self._closed)
+    def _write_views(self, views: list) -> None:
         fd = self._fd
-        try:
-            if len(parts) == 1:
-                data = parts[0]
-                n = os.write(fd, data)
-                if n == len(data):
-                    return
-                views = [memoryview(data)[n:]]
-            else:
-                views = [memoryview(p) for p in parts]
-            while views:
-                try:
-                    n = os.writev(fd, views)
-                except BlockingIOError:
-                    select.select([], [fd], [])
-                    continue
-                while views and n >= len(views[0]):
-                    n -= len(views[0])
-                    views.pop(0)
-                if views and n:
-                    views[0] = views[0][n:]
-        except BlockingIOError:
-            select.select([], [fd], [])
-            self._write_all(*parts)
-        except OSError as e:
+        while views:
+            try:
+                n = os.writev(fd, views)
+            except BlockingIOError:  # someone made the fd non-blocking: wait, then retry
+                select.select([], [fd], [])
+                continue
+            while views and n >= len(views[0]):
+                n -= len(views[0])
+                views.pop(0)
+            if views and n:
+                views[0] = views[0][n:]
+
+    def _broken(self, e: OSError) -> ChannelClosedError:
+        if self._closed is None:
             self._closed = "the host stopped reading the channel (%s)" % (e.strerror or e)
-            raise ChannelClosedError("polyfork: cannot write to the host: %s" % self._closed) from e
+        return ChannelClosedError("polyfork: cannot write to the host: %s" % self._closed)

@@ -11,13 +11,14 @@ msgpack.Timestamp when a datetime cannot hold it exactly), other ext msgpack.Ext
 from __future__ import annotations
 
 import datetime as _dt
-from typing import Any, List, Optional, Tuple
+from typing import Any, Callable, List, Optional, Tuple
 
 import msgpack
 
 from .errors import DecodeError, EncodeError, ProtocolError
 
-__all__ = ["MAX_DEPTH", "Encoder", "decode_message", "decode_value", "describe_frame"]
+__all__ = ["MAX_DEPTH", "Encoder", "check_depth", "decode_message", "decode_value",
+           "describe_frame", "encode_error", "new_packer"]
 
 #: The deepest nesting of containers a message may have, the message array counting as 1.
 MAX_DEPTH = 128
@@ -172,7 +173,7 @@ def _unpack(body: Any) -> Any:
     limits, and ValueProblem (with the value decoded leniently) when the value is valid msgpack
     that Python cannot hold exactly.
     """
-    wide_ts = b"\xff" in body and any(p in body for p in _WIDE_TIMESTAMPS)
+    wide_ts = 255 in body and any(p in body for p in _WIDE_TIMESTAMPS)
     try:
         # msgpack >= 1.0 bounds every container and string count by len(body) here, so a
         # header that claims more than the frame holds fails before anything is allocated.
@@ -297,6 +298,27 @@ def decode_message(body: Any) -> list:
     ``[2, method, params]``. Raises ProtocolError when the body is not a valid message and
     ValueProblem when it is but one of its values cannot be represented in Python.
     """
+    # The hot path: one C call and a few type checks. Anything unusual (a failure, a wide
+    # timestamp) takes _decode_message_slow, which decodes again with full diagnostics.
+    if 255 in body and any(p in body for p in _WIDE_TIMESTAMPS):
+        return _decode_message_slow(body)
+    try:
+        msg = _unpackb(body, raw=False, strict_map_key=False, timestamp=3)
+    except Exception:
+        return _decode_message_slow(body)
+    if len(body) > MAX_DEPTH and type(msg) is list:
+        if len(body.translate(None, _NOT_CONTAINER)) > MAX_DEPTH and _too_deep(msg, MAX_DEPTH):
+            raise _protocol_error(body, "containers nested deeper than %d" % MAX_DEPTH)
+    if type(msg) is list and len(msg) == 4 and msg[0] == 0 and type(msg[0]) is int:
+        i = msg[1]
+        if (type(i) is int and 0 <= i <= _UINT32_MAX and type(msg[2]) is str
+                and type(msg[3]) is list):
+            return msg
+    _check_envelope(body, msg)
+    return msg
+
+
+def _decode_message_slow(body: Any) -> list:
     try:
         msg = _unpack(body)
     except ValueProblem as p:
@@ -309,12 +331,6 @@ def decode_message(body: Any) -> list:
             except UnicodeEncodeError:
                 raise _protocol_error(body, "the method name is not valid UTF-8") from None
         raise
-    # Fast path for the common, valid shapes; anything unusual gets the full check.
-    if type(msg) is list and len(msg) == 4 and msg[0] == 0 and type(msg[0]) is int:
-        i = msg[1]
-        if (type(i) is int and 0 <= i <= _UINT32_MAX and type(msg[2]) is str
-                and type(msg[3]) is list):
-            return msg
     _check_envelope(body, msg)
     return msg
 
@@ -394,30 +410,45 @@ def _encode_reason(obj: Any, e: BaseException) -> str:
     return "%s: %s" % (type(e).__name__, e)
 
 
+def encode_error(obj: Any, what: str, e: BaseException) -> EncodeError:
+    """The EncodeError for a failure of msgpack to pack obj (described by what)."""
+    return EncodeError("polyfork: cannot encode %s: it holds %s" % (what, _encode_reason(obj, e)))
+
+
+def check_depth(obj: Any, body: bytes, what: str) -> None:
+    """Raises EncodeError when obj, encoded as body, nests containers deeper than MAX_DEPTH."""
+    if len(body.translate(None, _NOT_CONTAINER)) > MAX_DEPTH and _too_deep_out(obj, MAX_DEPTH):
+        raise EncodeError("polyfork: cannot encode %s: it holds containers nested deeper "
+                          "than %d (the message array counts as 1)" % (what, MAX_DEPTH))
+
+
+def new_packer() -> Callable[[Any], bytes]:
+    """Returns the pack function of a msgpack Packer set up for the profile (not thread-safe).
+
+    Aware datetimes pack as timestamps (msgpack >= 1.0), tuples as arrays, str as str and
+    bytes as bin. It raises msgpack's own exceptions; see encode_error and check_depth.
+    """
+    return msgpack.Packer(use_bin_type=True, datetime=True, default=_default).pack
+
+
 class Encoder:
-    """Packs messages under the polyfork profile. Not thread-safe: callers serialize use.
+    """Packs values under the polyfork profile, with clear errors. Not thread-safe.
 
     ``encode(obj, what)`` returns the msgpack bytes of obj or raises EncodeError whose message
-    starts with ``cannot encode <what>``. ``what`` is a (format, argument) pair so that the
-    text is built only when something goes wrong.
+    reads ``cannot encode <what>: ...``.
     """
 
     __slots__ = ("_pack",)
 
     def __init__(self) -> None:
-        # datetime=True packs aware datetimes as timestamps (msgpack >= 1.0); tuples are arrays.
-        self._pack = msgpack.Packer(use_bin_type=True, datetime=True, default=_default).pack
+        self._pack = new_packer()
 
-    def encode(self, obj: Any, what: Tuple[str, Any]) -> bytes:
+    def encode(self, obj: Any, what: str = "the value") -> bytes:
         """Returns the msgpack encoding of obj; see the class doc."""
         try:
             body = self._pack(obj)
         except Exception as e:
-            raise EncodeError("polyfork: cannot encode %s: it holds %s"
-                              % (what[0] % (what[1],), _encode_reason(obj, e))) from e
+            raise encode_error(obj, what, e) from e
         if len(body) > MAX_DEPTH:
-            if len(body.translate(None, _NOT_CONTAINER)) > MAX_DEPTH and _too_deep_out(obj, MAX_DEPTH):
-                raise EncodeError("polyfork: cannot encode %s: it holds containers nested deeper "
-                                  "than %d (the message array counts as 1)"
-                                  % (what[0] % (what[1],), MAX_DEPTH))
+            check_depth(obj, body, what)
         return body

@@ -37,7 +37,7 @@ LIB = "polyfork-python/0.1.0"
 
 _MASK = 0xFFFFFFFF
 _EOF = object()  # backlog marker: the host closed stdin here
-_RESULT_OF = ('the result of handler "%s"',)
+_RESULT_OF = 'the result of handler "%s"'
 _get_running_loop = getattr(asyncio, "_get_running_loop", None)
 _current_task = asyncio.current_task
 _CFuture = concurrent.futures.Future
@@ -186,13 +186,13 @@ class Session:
 
         Raises EncodeError (nothing is sent) or ChannelClosedError. Thread-safe.
         """
-        self._writer.write([2, "message", (value,)], ("the value given to %s", "send()"))
+        self._writer.write([2, "message", (value,)], "the value given to send()")
 
     def notify(self, name: str, *params: Any) -> None:
         """Sends the notification ``name`` with params to the host. Thread-safe."""
         if type(name) is not str:
             raise TypeError("polyfork: a notification name is a str, got %r" % (name,))
-        self._writer.write([2, name, params], ('the params of notification "%s"', name))
+        self._writer.write([2, name, params], 'the params of notification "%s"', name)
 
     def call(self, method: str, *params: Any) -> Any:
         """Calls the host's handler for ``method`` with params; returns its result.
@@ -366,7 +366,7 @@ class Session:
             # Not pollable (a regular file on Linux): reads never block, so read in a loop of
             # callbacks instead.
             self._reading = "poll"
-            loop.call_soon(self._on_readable)
+            loop.call_soon(self._on_readable_poll)
         self._maybe_finish()
 
     def _stop_reading(self) -> None:
@@ -375,17 +375,22 @@ class Session:
         self._reading = None
 
     def _on_readable(self) -> None:
-        if self._reading is None:
-            return
+        # The selector calls this when the channel is readable (remove_reader cancels it).
         try:
-            ok = self._reader.read_once()
+            if self._reader.read_once():
+                return
         except ProtocolError as e:
             self._fail(e)
             return
-        if not ok:
-            self._on_eof()
-        elif self._reading == "poll" and self._loop is not None:
-            self._loop.call_soon(self._on_readable)
+        self._on_eof()
+
+    def _on_readable_poll(self) -> None:
+        # For channels a selector cannot watch (regular files): read in a chain of callbacks.
+        if self._reading != "poll":
+            return
+        self._on_readable()
+        if self._reading == "poll" and self._loop is not None:
+            self._loop.call_soon(self._on_readable_poll)
 
     def _maybe_finish(self) -> None:
         if self._stopping and not self._tasks and not self._bg:
@@ -493,7 +498,10 @@ class Session:
         except Exception as e:
             self._send_error_map(msgid, _errormap.error_map(e, 1))
             return
-        self._respond(msgid, method, result)
+        try:  # _respond, inlined: this is the hot path of a plain handler
+            self._writer.write([1, msgid, None, result], _RESULT_OF, method)
+        except BridgeError as e:
+            self._respond_failed(msgid, method, result, e)
 
     def _reject(self, msgid: int, method: str) -> None:
         if self._stopping:
@@ -620,20 +628,24 @@ class Session:
 
     def _respond(self, msgid: int, method: str, result: Any) -> None:
         try:
-            self._writer.write([1, msgid, None, result], (_RESULT_OF[0], method))
-        except FrameTooLargeError as e:
+            self._writer.write([1, msgid, None, result], _RESULT_OF, method)
+        except BridgeError as e:
+            self._respond_failed(msgid, method, result, e)
+
+    def _respond_failed(self, msgid: int, method: str, result: Any, e: BridgeError) -> None:
+        if isinstance(e, FrameTooLargeError):
             self._send_error_map(msgid, _errormap.protocol_error_map(str(e)))
-        except EncodeError as e:
+        elif isinstance(e, EncodeError):
             if inspect.isawaitable(result):
                 self._adopt_awaitable(msgid, method, result)
             else:
                 self._send_error_map(msgid, {"type": "EncodeError", "message": str(e)})
-        except ChannelClosedError as e:
+        else:
             log.debug("%s", e)
 
     def _send_error_map(self, msgid: int, m: Dict[str, Any]) -> None:
         try:
-            self._writer.write([1, msgid, m, None], ("the error response for id %d", msgid))
+            self._writer.write([1, msgid, m, None], "the error response for id %d", msgid)
             return
         except ChannelClosedError as e:
             log.debug("%s", e)
@@ -643,7 +655,8 @@ class Session:
         fallback = {"type": _safe_text(m.get("type"), 200),
                     "message": _safe_text(m.get("message")) + note}
         try:
-            self._writer.write([1, msgid, fallback, None], ("the error response for id %d", msgid))
+            self._writer.write([1, msgid, fallback, None], "the error response for id %d",
+                               msgid)
         except BridgeError as e:
             log.error("polyfork: cannot send the error response for id %d: %s", msgid, e)
 
@@ -676,7 +689,7 @@ class Session:
             raise TypeError("polyfork: a method name is a str, got %r" % (method,))
         msgid = self._register(fut, method)
         try:
-            self._writer.write([0, msgid, method, params], ('the params of call "%s"', method))
+            self._writer.write([0, msgid, method, params], 'the params of call "%s"', method)
         except BaseException:
             self._pending.pop(msgid, None)
             raise
@@ -685,7 +698,7 @@ class Session:
     def _on_call_future_done(self, msgid: int, fut: "asyncio.Future[Any]") -> None:
         if fut.cancelled() and self._pending.pop(msgid, None) is not None:
             try:
-                self._writer.write([2, "$cancel", [msgid]], ("%s", "$cancel"))
+                self._writer.write([2, "$cancel", [msgid]], "the %s notification", "$cancel")
             except BridgeError as e:
                 log.debug("polyfork: cannot send $cancel for id %d: %s", msgid, e)
 
