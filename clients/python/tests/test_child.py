@@ -374,3 +374,50 @@ def test_child_exits_when_the_host_dies_mid_call():
         err, _ = c.response(1)
         assert err["type"] == "ChannelClosedError" and "end of file" in err["message"]
         assert c.wait() == 0
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
+def test_protocol_fds_do_not_leak_and_stdin_is_out_of_reach():
+    with worker("sync") as c:
+        r = c.call("stdio")
+        # 0, 1, 2 and the descriptor listdir itself opened: no copy of the protocol pipes.
+        assert r == {"subprocess_fds": "[0, 1, 2, 3]", "stdin": ""}
+        c.close_stdin()
+        assert c.wait() == 0
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_garbage_while_a_handler_waits_on_the_host(mode):
+    with worker(mode) as c:
+        c.host_handlers.clear()
+        c.request(1, "sum_host", 1, 2)
+        c.wait_for(lambda m: m[0] == 0 and m[2] == "host_add")
+        c.write_raw(b"\x00\x00\x00\x01\xc1")
+        while c.read_msg() is not None:  # the handler's error response, if any
+            pass
+        assert c.wait() == 1
+        assert "polyfork: protocol error" in c.stderr and "0xc1" in c.stderr
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_stdin_from_a_regular_file(mode, tmp_path):
+    """A selector cannot watch a regular file; the child must still serve it."""
+    import subprocess
+    from pfhost import PYTHON, SRC, CHILDREN, unpack
+
+    path = tmp_path / "in.bin"
+    path.write_bytes(frame([0, 1, "echo", ["from a file"]]) + frame([2, "message", ["m"]])
+                     + frame([0, 2, "echo", [2]]))
+    env = dict(os.environ, PYTHONPATH=SRC, POLYFORK_PROTOCOL="1")
+    with open(path, "rb") as f:
+        p = subprocess.run([PYTHON, os.path.join(CHILDREN, "worker.py"), mode], stdin=f,
+                           capture_output=True, env=env, timeout=60)
+    assert p.returncode == 0, p.stderr
+    out, msgs = p.stdout, []
+    while out:
+        n = int.from_bytes(out[:4], "big")
+        msgs.append(unpack(out[4:4 + n]))
+        out = out[4 + n:]
+    assert msgs[0][1] == "$ready"
+    assert msgs[1:] == [[1, 1, None, "from a file"], [2, "message", [{"got": "m"}]],
+                        [1, 2, None, 2]]

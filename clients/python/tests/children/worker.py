@@ -6,6 +6,7 @@ asyncio), "async" registers everything at start (asyncio from the beginning).
 """
 import asyncio
 import datetime
+import subprocess
 import sys
 import threading
 
@@ -107,6 +108,15 @@ def thread_sum(a, b):
 
     threading.Thread(target=work).start()
     return "started"
+
+
+@polyfork.handle("stdio")
+def stdio():
+    # What a subprocess inherits, and what reading stdin gives: the protocol is out of reach.
+    out = subprocess.run(
+        [sys.executable, "-c", "import os; print(sorted(int(f) for f in os.listdir('/proc/self/fd')))"],
+        stdout=subprocess.PIPE, check=True)
+    return {"subprocess_fds": out.stdout.decode().strip(), "stdin": sys.stdin.read()}
 
 
 @polyfork.handle("time")

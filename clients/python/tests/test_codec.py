@@ -1,0 +1,150 @@
+"""The value mapping and its edges (SPEC sections 3 and 7), beyond the golden vectors."""
+import datetime
+import os
+import struct
+
+import msgpack
+import pytest
+
+from polyfork import BridgeError, DecodeError, EncodeError, FrameTooLargeError, ProtocolError
+from polyfork._channel import FrameWriter, max_frame_size_from_env
+from polyfork._codec import Encoder, ValueProblem, decode_message, decode_value
+
+UTC = datetime.timezone.utc
+
+
+def enc(v):
+    return Encoder().encode(v)
+
+
+def ts64(seconds, nanoseconds):
+    return b"\xd7\xff" + struct.pack(">Q", (nanoseconds << 34) | seconds)
+
+
+def ts96(seconds, nanoseconds):
+    return b"\xc7\x0c\xff" + struct.pack(">Iq", nanoseconds, seconds)
+
+
+def test_timestamps_decode_to_utc_datetimes_when_exact():
+    assert decode_value(ts64(1609459200, 123456000)) == datetime.datetime(
+        2021, 1, 1, 0, 0, 0, 123456, tzinfo=UTC)
+    old = decode_value(ts96(-2208988800, 0))  # 1900-01-01, before the epoch
+    assert old == datetime.datetime(1900, 1, 1, tzinfo=UTC)
+
+
+def test_timestamps_a_datetime_cannot_hold_stay_msgpack_timestamps():
+    fine = decode_value(ts64(1609459200, 1))  # a nanosecond: no datetime can hold it
+    assert fine == msgpack.Timestamp(1609459200, 1)
+    far = decode_value(ts96(400000000000, 0))  # year ~14700: beyond datetime
+    assert far == msgpack.Timestamp(400000000000, 0)
+    assert enc(fine) == ts64(1609459200, 1)  # and both go back unchanged
+    assert enc(far) == ts96(400000000000, 0)
+
+
+def test_timestamps_inside_containers_and_messages():
+    body = b"\x93\x02\xa7message\x91\x82\xa1a" + ts64(5, 1000) + b"\xa1b" + ts64(5, 1)
+    msg = decode_message(body)
+    assert msg[2][0] == {"a": datetime.datetime(1970, 1, 1, 0, 0, 5, 1, tzinfo=UTC),
+                         "b": msgpack.Timestamp(5, 1)}
+
+
+def test_aware_datetimes_encode_as_the_same_instant():
+    paris = datetime.timezone(datetime.timedelta(hours=1))
+    local = datetime.datetime(2021, 1, 1, 1, 0, tzinfo=paris)
+    assert enc(local) == bytes.fromhex("d6ff5fee6600")
+    assert decode_value(enc(local)) == local
+
+
+def test_naive_datetimes_are_refused_with_a_hint():
+    with pytest.raises(EncodeError, match="without a timezone"):
+        enc([datetime.datetime(2021, 1, 1)])
+
+
+def test_ints_beyond_64_bits_are_a_clear_error():
+    with pytest.raises(EncodeError, match=r"the int 18446744073709551616, outside"):
+        enc({"n": 2 ** 64})
+    with pytest.raises(EncodeError, match=r"the int -9223372036854775809"):
+        enc([-(2 ** 63) - 1])
+    assert decode_value(enc(2 ** 64 - 1)) == 2 ** 64 - 1
+    assert decode_value(enc(-(2 ** 63))) == -(2 ** 63)
+
+
+def test_unsupported_types_name_themselves():
+    class Point:
+        pass
+
+    with pytest.raises(EncodeError, match="an object of type .*Point"):
+        enc({"p": Point()})
+    with pytest.raises(EncodeError, match="not valid UTF-8"):
+        enc("\udcff")
+
+
+def test_python_only_shapes_map_to_msgpack():
+    assert enc((1, 2)) == enc([1, 2])
+    assert enc(bytearray(b"ab")) == enc(b"ab") == b"\xc4\x02ab"
+    assert enc(msgpack.ExtType(5, b"x")) == b"\xd4\x05x"
+    assert decode_value(enc({True: 1, None: 2, 1.5: 3, b"k": 4})) == {True: 1, None: 2, 1.5: 3,
+                                                                      b"k": 4}
+
+
+def test_nesting_limit_counts_the_message_array():
+    def nest(n):
+        v = []
+        for _ in range(n - 1):
+            v = [v]
+        return v
+
+    enc(nest(128))
+    with pytest.raises(EncodeError, match="nested deeper than 128"):
+        enc(nest(129))
+    with pytest.raises(EncodeError, match="nested deeper than 128"):
+        enc({"k": (nest(128),)})
+    decode_value(msgpack.packb(nest(128)))
+    with pytest.raises(ProtocolError, match="nested deeper than 128"):
+        decode_value(msgpack.packb(nest(129)))
+
+
+def test_values_python_cannot_hold_fail_alone():
+    with pytest.raises(DecodeError, match="map key"):
+        decode_value(b"\x81\x91\x01\x02")  # {[1]: 2}
+    with pytest.raises(DecodeError, match="not valid UTF-8"):
+        decode_value(b"\xa2\xff\xfe")
+    with pytest.raises(ValueProblem) as info:
+        decode_message(b"\x94\x00\x07\xa4echo\x91\x81\x91\x01\x02")
+    assert info.value.message[:3] == [0, 7, "echo"]
+
+
+def test_garbage_is_a_protocol_error_not_a_crash():
+    for body in [b"\xc1", b"\x94\x00", b"\xdd\xff\xff\xff\xff", b"\x92\x01\x02\x03",
+                 b"\x94\x00\x01\xa1m\x80", b"\x93\x02\xc0\x90", b"\xd5\xff\x00\x00"]:
+        with pytest.raises(ProtocolError):
+            decode_message(body)
+
+
+def test_frame_too_large_names_both_sizes():
+    r, w = os.pipe()
+    try:
+        fw = FrameWriter(w, 100)
+        with pytest.raises(FrameTooLargeError) as info:
+            fw.write([2, "message", [b"x" * 200]], "the value given to send()")
+        assert info.value.size > 200 and info.value.limit == 100
+        assert "above the maximum frame size of 100 bytes" in str(info.value)
+        fw.write([2, "message", [1]], "the value given to send()")  # still usable
+        os.close(w)
+        w = None
+        assert os.read(r, 100) == b"\x00\x00\x00\x0c\x93\x02\xa7message\x91\x01"
+    finally:
+        os.close(r)
+        if w is not None:
+            os.close(w)
+
+
+def test_max_frame_size_from_env(monkeypatch):
+    monkeypatch.delenv("POLYFORK_MAX_FRAME_SIZE", raising=False)
+    assert max_frame_size_from_env() == 64 << 20
+    monkeypatch.setenv("POLYFORK_MAX_FRAME_SIZE", "1000")
+    assert max_frame_size_from_env() == 1000
+    for bad in ["abc", "0", "-5"]:
+        monkeypatch.setenv("POLYFORK_MAX_FRAME_SIZE", bad)
+        with pytest.raises(BridgeError, match="POLYFORK_MAX_FRAME_SIZE"):
+            max_frame_size_from_env()
