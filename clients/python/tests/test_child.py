@@ -150,6 +150,18 @@ def test_cancel_sent_right_after_the_request_still_reaches_the_handler():
         assert c.wait() == 0
 
 
+def test_cancelling_an_awaited_call_sends_cancel_to_the_host():
+    with worker("async") as c:
+        c.request(6, "call_with_timeout")
+        req = c.wait_for(lambda m: m[0] == 0 and m[2] == "slow_host")
+        assert c.wait_for(lambda m: m[:2] == [2, "$cancel"]) == [2, "$cancel", [req[1]]]
+        assert c.response(6) == (None, "timed out")
+        c.write([1, req[1], None, "too late"])  # an answer for a cancelled id is dropped
+        assert c.call("echo", 3) == 3
+        c.close_stdin()
+        assert c.wait() == 0
+
+
 def test_a_handler_that_swallows_cancel_sends_its_result():
     with worker("async") as c:
         c.request(8, "swallow_cancel")

@@ -1,4 +1,4 @@
-"""The session: request ids, pending calls, handlers, dispatch, cancellation and stopping.
+"""The session: dispatch of requests and notifications, calls to the host, cancellation, stopping.
 
 Threads and loops. Exactly one thread reads the channel at a time (the *reader*): the thread
 in ``run()`` or ``serve()``, or, outside of them, a thread blocked in ``call()`` that pumps
@@ -20,11 +20,13 @@ import inspect
 import logging
 import os
 import threading
-from typing import Any, Callable, Deque, Dict, Optional, Set, Tuple
+from typing import Any, Callable, Deque, Dict, Optional, Set
 
 from . import _errormap
 from ._channel import FrameReader, FrameWriter, max_frame_size_from_env, take_over_stdio
 from ._codec import ValueProblem, decode_message
+from ._pending import PendingCalls, settle
+from ._registry import Registry
 from .errors import (BridgeError, ChannelClosedError, DecodeError, EncodeError,
                      FrameTooLargeError, ProtocolError)
 
@@ -35,7 +37,6 @@ log = logging.getLogger(__name__)
 #: The library name and version sent in the $ready handshake.
 LIB = "polyfork-python/0.1.0"
 
-_MASK = 0xFFFFFFFF
 _EOF = object()  # backlog marker: the host closed stdin here
 _RESULT_OF = 'the result of handler "%s"'
 _get_running_loop = getattr(asyncio, "_get_running_loop", None)
@@ -50,11 +51,6 @@ def _running_loop() -> Optional[asyncio.AbstractEventLoop]:
         return asyncio.get_running_loop()
     except RuntimeError:
         return None
-
-
-def _is_async(fn: Callable[..., Any]) -> bool:
-    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
-        getattr(fn, "__call__", None))
 
 
 def _name_of(fn: Callable[..., Any]) -> str:
@@ -97,12 +93,10 @@ class Session:
         if limit < 1:
             raise ValueError("polyfork: max_frame_size must be positive, got %r" % limit)
         self._read_fd = read_fd
-        self._handlers: Dict[str, Tuple[Callable[..., Any], bool]] = {}
-        self._listeners: Dict[str, Tuple[Tuple[Tuple[Callable[..., Any], bool], ...], bool]] = {}
-        self._pending: Dict[int, Tuple[Any, str]] = {}
-        self._next_id = 1
-        self._id_lock = threading.Lock()
-        self._calls_closed: Optional[str] = None
+        self._registry = Registry()
+        self._handlers = self._registry.handlers  # read on the hot path
+        self._listeners = self._registry.listeners
+        self._calls = PendingCalls()
         self._cv = threading.Condition()
         self._owner: Optional[int] = None  # thread ident of the reader
         self._serving = False
@@ -135,15 +129,13 @@ class Session:
         """
         if callable(name) and fn is None:
             return self.handle(name.__name__, name)
-
-        def register(f: Callable[..., Any]) -> Callable[..., Any]:
-            if not callable(f):
-                raise TypeError("polyfork: a handler must be callable, got %r" % (f,))
-            self._handlers[name] = (f, _is_async(f))
-            return f
-
         if not isinstance(name, str):
             raise TypeError("polyfork: a method name is a str, got %r" % (name,))
+
+        def register(f: Callable[..., Any]) -> Callable[..., Any]:
+            self._registry.add_handler(name, f)
+            return f
+
         return register(fn) if fn is not None else register
 
     def on(self, name: Any, fn: Optional[Callable[..., Any]] = None) -> Any:
@@ -158,26 +150,16 @@ class Session:
             return self.on(name.__name__, name)
         if not isinstance(name, str):
             raise TypeError("polyfork: a notification name is a str, got %r" % (name,))
-        if name.startswith("$"):
-            raise ValueError("polyfork: notification names starting with $ are reserved: %r"
-                             % name)
 
         def register(f: Callable[..., Any]) -> Callable[..., Any]:
-            if not callable(f):
-                raise TypeError("polyfork: a listener must be callable, got %r" % (f,))
-            fns = self._listeners.get(name, ((), False))[0] + ((f, _is_async(f)),)
-            self._listeners[name] = (fns, any(a for _, a in fns))
+            self._registry.add_listener(name, f)
             return f
 
         return register(fn) if fn is not None else register
 
     def off(self, name: str, fn: Callable[..., Any]) -> None:
         """Removes a listener added with ``on``; does nothing if it is not there."""
-        fns = tuple(x for x in self._listeners.get(name, ((), False))[0] if x[0] is not fn)
-        if fns:
-            self._listeners[name] = (fns, any(a for _, a in fns))
-        else:
-            self._listeners.pop(name, None)
+        self._registry.remove_listener(name, fn)
 
     # --- sending -----------------------------------------------------------------------------
 
@@ -232,7 +214,7 @@ class Session:
     @property
     def stopping(self) -> bool:
         """True once the host sent ``$stop`` or closed the channel."""
-        return self._stopping or self._calls_closed is not None
+        return self._stopping or self._calls.closed is not None
 
     # --- serving -----------------------------------------------------------------------------
 
@@ -256,7 +238,7 @@ class Session:
                     raise self._fatal
                 if self._finished:
                     return
-                if self._any_async() or self._serve_blocking():
+                if self._registry.any_async() or self._serve_blocking():
                     asyncio.run(self._serve_asyncio())
             finally:
                 self._release_role()
@@ -298,10 +280,6 @@ class Session:
     def _wake(self, _: Any = None) -> None:
         with self._cv:
             self._cv.notify_all()
-
-    def _any_async(self) -> bool:
-        return (any(a for _, a in self._handlers.values())
-                or any(a for _, a in self._listeners.values()))
 
     def _ready_message(self) -> list:
         return [2, "$ready", [{"protocol": 1, "lang": "python", "pid": os.getpid(), "lib": LIB}]]
@@ -418,7 +396,7 @@ class Session:
             # Not serving yet (a call() pumps before run()), or handing over to asyncio: keep
             # the message, in order. The host answers nothing after $stop, so fail calls now.
             if kind == 2 and msg[1] == "$stop":
-                self._close_calls("the host sent $stop and answers no more calls")
+                self._calls.close("the host sent $stop and answers no more calls")
             self._backlog.append(msg)
 
     def _drain_backlog(self) -> None:
@@ -447,10 +425,10 @@ class Session:
                 'polyfork-python cannot decode the params of "%s": they hold %s'
                 % (_safe_text(msg[2]), p.reason)))
         elif msg[0] == 1:
-            item = self._pending.pop(msg[1], None)
+            item = self._calls.pop(msg[1])
             if item is not None:
                 fut, method = item
-                self._settle(fut, None, DecodeError(
+                settle(fut, None, DecodeError(
                     'polyfork: cannot decode the response to call "%s" (id %d): it holds %s'
                     % (method, msg[1], p.reason)))
         else:
@@ -458,23 +436,14 @@ class Session:
                         _safe_text(msg[1]), p.reason)
 
     def _on_response(self, msgid: int, err: Any, result: Any) -> None:
-        item = self._pending.pop(msgid, None)
+        item = self._calls.pop(msgid)
         if item is None:
             log.debug("polyfork: dropping a response for id %d: no call in flight has it", msgid)
             return
         if err is None:
-            self._settle(item[0], result, None)
+            settle(item[0], result, None)
         else:
-            self._settle(item[0], None, _errormap.remote_error(err))
-
-    @staticmethod
-    def _settle(fut: Any, result: Any, exc: Optional[BaseException]) -> None:
-        if fut.done():  # an asyncio future the caller cancelled
-            return
-        if exc is None:
-            fut.set_result(result)
-        else:
-            fut.set_exception(exc)
+            settle(item[0], None, _errormap.remote_error(err))
 
     def _on_request(self, msgid: int, method: str, params: list) -> None:
         entry = self._handlers.get(method)
@@ -543,7 +512,7 @@ class Session:
                 self._on_cancel(params)
             elif method == "$stop":
                 self._stopping = True
-                self._close_calls("the host sent $stop and answers no more calls")
+                self._calls.close("the host sent $stop and answers no more calls")
                 self._maybe_finish()
             else:
                 log.debug("polyfork: ignoring the unknown reserved notification %r", method)
@@ -605,7 +574,7 @@ class Session:
         if self._eof:
             return
         self._eof = True
-        self._close_calls("the host closed the channel (end of file on stdin)")
+        self._calls.close("the host closed the channel (end of file on stdin)")
         if not self._serving or self._switch:
             self._backlog.append(_EOF)
             return
@@ -617,7 +586,7 @@ class Session:
         """The host broke the protocol: fail everything and stop reading."""
         if self._fatal is None:
             self._fatal = exc
-        self._close_calls(str(exc), ProtocolError)
+        self._calls.close(str(exc), ProtocolError)
         self._stopping = True
         self._stop_reading()
         done = self._done
@@ -662,41 +631,19 @@ class Session:
 
     # --- internals: calls out ----------------------------------------------------------------
 
-    def _register(self, fut: Any, method: str) -> int:
-        with self._id_lock:
-            if self._calls_closed is not None:
-                raise ChannelClosedError('polyfork: cannot call "%s": %s'
-                                         % (method, self._calls_closed))
-            pending = self._pending
-            i = self._next_id
-            while i in pending:
-                i = (i + 1) & _MASK
-            self._next_id = (i + 1) & _MASK
-            pending[i] = (fut, method)
-        return i
-
-    def _close_calls(self, reason: str, cls: type = ChannelClosedError) -> None:
-        with self._id_lock:
-            if self._calls_closed is None:
-                self._calls_closed = reason
-            pending, self._pending = self._pending, {}
-        for msgid, (fut, method) in pending.items():
-            self._settle(fut, None, cls('polyfork: call "%s" (id %d) will not be answered: %s'
-                                        % (method, msgid, reason)))
-
     def _start_call(self, method: str, params: tuple, fut: Any) -> int:
         if type(method) is not str:
             raise TypeError("polyfork: a method name is a str, got %r" % (method,))
-        msgid = self._register(fut, method)
+        msgid = self._calls.add(fut, method)
         try:
             self._writer.write([0, msgid, method, params], 'the params of call "%s"', method)
         except BaseException:
-            self._pending.pop(msgid, None)
+            self._calls.pop(msgid)
             raise
         return msgid
 
     def _on_call_future_done(self, msgid: int, fut: "asyncio.Future[Any]") -> None:
-        if fut.cancelled() and self._pending.pop(msgid, None) is not None:
+        if fut.cancelled() and self._calls.pop(msgid) is not None:
             try:
                 self._writer.write([2, "$cancel", [msgid]], "the %s notification", "$cancel")
             except BridgeError as e:
@@ -739,4 +686,4 @@ class Session:
             if not ok:
                 self._on_eof()
         if not cf.done():  # the channel ended without settling it (cannot happen, but never hang)
-            self._settle(cf, None, ChannelClosedError("polyfork: the channel to the host ended"))
+            settle(cf, None, ChannelClosedError("polyfork: the channel to the host ended"))

@@ -188,6 +188,15 @@ def register_async():
             return ["ChannelClosedError", str(e)]
         return "answered"
 
+    @polyfork.handle("call_with_timeout")
+    async def call_with_timeout():
+        # The host never answers: wait_for cancels the call, which sends $cancel.
+        try:
+            await asyncio.wait_for(polyfork.call("slow_host"), 0.05)
+        except asyncio.TimeoutError:
+            return "timed out"
+        return "answered"
+
     @polyfork.handle("executor_sum")
     async def executor_sum(a, b):
         loop = asyncio.get_running_loop()
