@@ -433,3 +433,19 @@ def test_stdin_from_a_regular_file(mode, tmp_path):
     assert msgs[0][1] == "$ready"
     assert msgs[1:] == [[1, 1, None, "from a file"], [2, "message", [{"got": "m"}]],
                         [1, 2, None, 2]]
+
+
+def test_threads_calling_before_run_share_the_channel():
+    with Child("threads.py") as c:
+        c.expect_ready()
+        # Answer the eight calls in reverse order of arrival, so that the thread reading the
+        # channel often gets someone else's answer first.
+        reqs = [c.read_msg() for _ in range(8)]
+        assert sorted(r[3][0] for r in reqs) == list(range(8))
+        c.request(1, "echo", "queued while the threads waited")
+        for r in reversed(reqs):
+            c.write([1, r[1], None, r[3][0] + r[3][1]])
+        assert c.read_msg() == [2, "message", [[[i, i + 100] for i in range(8)]]]
+        assert c.response(1) == (None, "queued while the threads waited")
+        c.close_stdin()
+        assert c.wait() == 0

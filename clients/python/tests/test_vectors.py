@@ -7,9 +7,9 @@ import struct
 import msgpack
 import pytest
 
-from polyfork import DecodeError, ProtocolError
+from polyfork import ProtocolError
 from polyfork._channel import DEFAULT_MAX_FRAME_SIZE, FrameReader, FrameWriter
-from polyfork._codec import Encoder, ValueProblem, decode_message, decode_value
+from polyfork._codec import Encoder, decode_message, decode_value
 
 TESTDATA = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "..", "..",
                                          "protocol", "testdata"))
