@@ -449,3 +449,34 @@ def test_threads_calling_before_run_share_the_channel():
         assert c.response(1) == (None, "queued while the threads waited")
         c.close_stdin()
         assert c.wait() == 0
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_large_frames_both_ways(mode):
+    big = bytes(range(256)) * 20000  # 5 MB: read into one buffer, written with writev
+    with worker(mode) as c:
+        assert c.call("echo", big) == big
+        assert c.call("echo", {"s": "\u00e9" * 300000, "n": list(range(70000))}) == {
+            "s": "\u00e9" * 300000, "n": list(range(70000))}
+        assert c.call("big", 3_000_000) == b"x" * 3_000_000
+        c.close_stdin()
+        assert c.wait() == 0
+
+
+def test_end_of_file_inside_a_large_frame():
+    with worker("sync") as c:
+        c.write_raw((100000).to_bytes(4, "big") + b"\x94" + b"\x00" * 50000)
+        c.close_stdin()
+        assert c.read_msg() is None
+        assert c.wait() == 1
+        assert "truncated frame: end of file after 50001 of 100000 body bytes" in c.stderr
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_plain_handler_may_return_an_awaitable(mode):
+    with worker(mode) as c:
+        assert c.call("returns_awaitable", [1, "x"]) == [1, "x"]
+        assert c.call("is_async_mode") is True
+        assert c.call("echo", 5) == 5
+        c.close_stdin()
+        assert c.wait() == 0

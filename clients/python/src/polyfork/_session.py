@@ -554,10 +554,10 @@ class Session:
     def _on_listener_done(self, fn: Callable[..., Any], method: str,
                           task: "asyncio.Task[Any]") -> None:
         self._bg.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            exc = task.exception()
+        exc = None if task.cancelled() else task.exception()
+        if exc is not None:
             log.error('polyfork: listener %s of notification "%s" raised',
-                      _name_of(fn), method, exc_info=(type(exc), exc, exc.__traceback__))
+                      _name_of(fn), method, exc_info=exc)
         self._maybe_finish()
 
     def _on_cancel(self, params: list) -> None:

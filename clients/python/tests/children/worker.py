@@ -110,6 +110,12 @@ def thread_sum(a, b):
     return "started"
 
 
+@polyfork.handle("returns_awaitable")
+def returns_awaitable(v):
+    # A plain function that returns an awaitable: it is awaited like an async handler.
+    return asyncio.sleep(0, v)
+
+
 @polyfork.handle("stdio")
 def stdio():
     # What a subprocess inherits, and what reading stdin gives: the protocol is out of reach.
