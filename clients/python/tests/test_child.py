@@ -480,3 +480,15 @@ def test_a_plain_handler_may_return_an_awaitable(mode):
         assert c.call("echo", 5) == 5
         c.close_stdin()
         assert c.wait() == 0
+
+
+def test_text_printed_before_the_import_goes_to_the_log():
+    # stdout is a pipe, so without PYTHONUNBUFFERED the text waits in sys.stdout's buffer;
+    # the import moves the channel away before flushing it. (Unbuffered, it would already be
+    # in the channel: import polyfork before printing.)
+    with Child("print_first.py") as c:
+        c.expect_ready()
+        assert c.call("echo", 1) == 1
+        c.close_stdin()
+        assert c.wait() == 0
+        assert "printed before the import" in c.stderr

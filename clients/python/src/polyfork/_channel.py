@@ -60,18 +60,14 @@ def take_over_stdio() -> Tuple[int, int]:
 
     The protocol gets private, close-on-exec duplicates of stdin and stdout. Descriptor 1 then
     points at stderr, so print() and subprocesses that inherit stdout write to the log, and
-    descriptor 0 at /dev/null, so nothing else can consume protocol bytes. sys.stdout becomes
-    line-buffered so that printed lines reach the host's log relay promptly. Idempotent, also
-    across two copies of the package in one process.
+    descriptor 0 at /dev/null, so nothing else can consume protocol bytes. Text still buffered
+    in sys.stdout is then flushed, to the log, and sys.stdout becomes line-buffered so that
+    printed lines reach the host's log relay promptly. Idempotent, also across two copies of
+    the package in one process.
     """
     state = getattr(sys, _STATE_ATTR, None)
     if state is not None:
         return state
-    try:
-        if sys.stdout is not None:
-            sys.stdout.flush()
-    except (OSError, ValueError):
-        pass
     try:
         read_fd = os.dup(0)
         write_fd = os.dup(1)
@@ -89,6 +85,12 @@ def take_over_stdio() -> Tuple[int, int]:
         except OSError:
             pass
     out = sys.stdout
+    try:
+        # Flushed after the switch: text printed before the import goes to the log too.
+        if out is not None:
+            out.flush()
+    except (OSError, ValueError):
+        pass
     if out is not None and hasattr(out, "reconfigure"):
         try:
             out.reconfigure(line_buffering=True)

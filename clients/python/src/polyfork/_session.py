@@ -385,6 +385,20 @@ class Session:
             self._on_value_problem(p)
             return
         kind = msg[0]
+        if kind == 0 and self._serving and not self._switch and not self._stopping:
+            entry = self._handlers.get(msg[2])
+            if entry is not None and not entry[1]:
+                # A plain handler: _on_request and _respond inlined, the per-message hot path.
+                try:
+                    result = entry[0](*msg[3])
+                except Exception as e:
+                    self._send_error_map(msg[1], _errormap.error_map(e, 1))
+                    return
+                try:
+                    self._writer.write([1, msg[1], None, result], _RESULT_OF, msg[2])
+                except BridgeError as e:
+                    self._respond_failed(msg[1], msg[2], result, e)
+                return
         if kind == 1:
             self._on_response(msg[1], msg[2], msg[3])
         elif self._serving and not self._switch:
@@ -467,10 +481,7 @@ class Session:
         except Exception as e:
             self._send_error_map(msgid, _errormap.error_map(e, 1))
             return
-        try:  # _respond, inlined: this is the hot path of a plain handler
-            self._writer.write([1, msgid, None, result], _RESULT_OF, method)
-        except BridgeError as e:
-            self._respond_failed(msgid, method, result, e)
+        self._respond(msgid, method, result)
 
     def _reject(self, msgid: int, method: str) -> None:
         if self._stopping:
