@@ -492,3 +492,17 @@ def test_text_printed_before_the_import_goes_to_the_log():
         c.close_stdin()
         assert c.wait() == 0
         assert "printed before the import" in c.stderr
+
+
+def test_the_instance_api():
+    with Child("instance.py") as c:
+        c.expect_ready()
+        assert c.call("add", 1, 2) == 3
+        c.write([2, "message", ["a"]])
+        assert c.next_msg() == [2, "message", [{"seen": ["a"]}]]
+        assert c.call("forget") == 1
+        c.write([2, "message", ["b"]])  # no listener any more: dropped
+        assert c.call("add", 2, 2) == 4
+        c.close_stdin()
+        assert c.read_msg() is None
+        assert c.wait() == 0
