@@ -15,8 +15,13 @@ lint:
 test-go:
 	$(GO) test -race -count=1 ./...
 
+# The Python client on the python3 on PATH and on Debian's /usr/bin/python3 (msgpack 1.0.3);
+# the stdout-takeover tests run with and without PYTHONUNBUFFERED inside each run.
 test-python:
-	@echo "python client tests: pending"
+	$(PYTHON) -m pytest -q clients/python/tests
+	@if [ -x /usr/bin/python3 ] && [ "$$(command -v $(PYTHON))" != /usr/bin/python3 ]; then \
+		echo "POLYFORK_PYTHON=/usr/bin/python3 /usr/bin/python3 -m pytest -q clients/python/tests"; \
+		POLYFORK_PYTHON=/usr/bin/python3 /usr/bin/python3 -m pytest -q clients/python/tests; fi
 
 test-php:
 	phpunit -c clients/php/phpunit.xml.dist

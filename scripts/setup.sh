@@ -17,6 +17,7 @@ command -v php >/dev/null || missing+=(php-cli)
 { command -v php >/dev/null && php -m 2>/dev/null | grep -qi '^mbstring$'; } || missing+=(php-mbstring)
 command -v phpunit >/dev/null || missing+=(phpunit)
 if [ -x /usr/bin/python3 ] && ! /usr/bin/python3 -c 'import msgpack' 2>/dev/null; then missing+=(python3-msgpack); fi
+if [ -x /usr/bin/python3 ] && ! /usr/bin/python3 -c 'import pytest' 2>/dev/null; then missing+=(python3-pytest); fi
 command -v node >/dev/null || missing+=(nodejs npm)
 if [ ${#missing[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null; then

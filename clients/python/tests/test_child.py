@@ -214,16 +214,28 @@ def test_requests_after_stop_are_refused():
         assert c.wait() == 0
 
 
-def test_pending_calls_fail_on_stop_instead_of_hanging():
+def test_calls_made_after_stop_are_still_answered():
+    # SPEC section 6: after $stop the host still answers the child's calls, so a handler in
+    # flight can finish its work.
     with worker("async") as c:
         c.request(4, "call_unanswered")
         c.wait_for(lambda m: m[:2] == [2, "started"])
         req = c.wait_for(lambda m: m[0] == 0 and m[2] == "never_answers")
-        assert req[3] == []
         c.write([2, "$stop", []])
+        c.write([1, req[1], None, "late but here"])
+        assert c.response(4) == (None, "answered")
+        assert c.wait() == 0
+
+
+def test_pending_calls_fail_on_eof_instead_of_hanging():
+    with worker("async") as c:
+        c.request(4, "call_unanswered")
+        c.wait_for(lambda m: m[:2] == [2, "started"])
+        c.wait_for(lambda m: m[0] == 0 and m[2] == "never_answers")
+        c.close_stdin()
         err, result = c.response(4)
         assert err is None and result[0] == "ChannelClosedError"
-        assert "never_answers" in result[1] and "$stop" in result[1]
+        assert "never_answers" in result[1] and "end of file" in result[1]
         assert c.wait() == 0
 
 

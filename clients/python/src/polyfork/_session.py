@@ -240,6 +240,7 @@ class Session:
                     return
                 if self._registry.any_async() or self._serve_blocking():
                     asyncio.run(self._serve_asyncio())
+                self._end_calls()
             finally:
                 self._release_role()
         except ProtocolError as e:
@@ -258,8 +259,14 @@ class Session:
                 raise self._fatal
             if not self._finished:
                 await self._serve_asyncio()
+            self._end_calls()
         finally:
             self._release_role()
+
+    def _end_calls(self) -> None:
+        """Serving is over: nobody reads the host's answers any more, so fail what waits."""
+        if self._finished:
+            self._calls.close("the child stopped serving after $stop")
 
     # --- internals: the reader role ----------------------------------------------------------
 
@@ -408,9 +415,7 @@ class Session:
                 self._on_notification(msg[1], msg[2])
         else:
             # Not serving yet (a call() pumps before run()), or handing over to asyncio: keep
-            # the message, in order. The host answers nothing after $stop, so fail calls now.
-            if kind == 2 and msg[1] == "$stop":
-                self._calls.close("the host sent $stop and answers no more calls")
+            # the message, in order.
             self._backlog.append(msg)
 
     def _drain_backlog(self) -> None:
@@ -522,8 +527,9 @@ class Session:
             if method == "$cancel":
                 self._on_cancel(params)
             elif method == "$stop":
+                # Handlers still running may call the host: it keeps answering until they
+                # are done (SPEC section 6), so calls are failed only when serving ends.
                 self._stopping = True
-                self._calls.close("the host sent $stop and answers no more calls")
                 self._maybe_finish()
             else:
                 log.debug("polyfork: ignoring the unknown reserved notification %r", method)
