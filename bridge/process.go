@@ -444,6 +444,17 @@ func (p *Process) Err() error {
 	}
 }
 
+// ExitCode returns the child's exit status once it has exited, or -1 while it runs or when
+// a signal ended it (Wait's *ExitError then names the signal).
+func (p *Process) ExitCode() int {
+	select {
+	case <-p.exited:
+		return p.cmd.ProcessState.ExitCode()
+	default:
+		return -1
+	}
+}
+
 // Pid returns the child's process id.
 func (p *Process) Pid() int { return p.pid }
 

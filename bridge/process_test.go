@@ -79,9 +79,11 @@ func TestCallsAndMessages(t *testing.T) {
 		t.Fatal("no message back")
 	}
 
+	assert.Equal(t, -1, p.ExitCode(), "running")
 	require.NoError(t, p.Close())
 	require.NoError(t, p.Close(), "Close is idempotent")
 	require.NoError(t, p.Wait())
+	assert.Equal(t, 0, p.ExitCode())
 	assert.ErrorIs(t, p.Call(ctx, "add", []any{1, 2}, nil), ErrClosed)
 	assert.ErrorIs(t, p.Send(ctx, 1), ErrClosed)
 }
@@ -231,6 +233,7 @@ func TestChildExitFailsCallsInFlight(t *testing.T) {
 		assert.Equal(t, 7, ee.Code)
 	}
 	assert.ErrorAs(t, p.Wait(), &ee)
+	assert.Equal(t, 7, p.ExitCode())
 	assert.ErrorAs(t, p.Call(ctx, "echo", []any{1}, nil), &ee, "later calls get the same error")
 }
 
