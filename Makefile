@@ -27,7 +27,7 @@ test-php:
 	phpunit -c clients/php/phpunit.xml.dist
 
 test-node:
-	@echo "node client tests: pending"
+	cd clients/node && npm test && npm run test:types
 
 ## setup: install what the demos and tests need and is missing
 setup:

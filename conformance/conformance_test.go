@@ -485,6 +485,90 @@ var policies = map[string]policy{
 			}
 			return v
 		}),
-		mayRefuse: []string{"uint64"},
+		// uint64 above PHP_INT_MAX; timestamps finer than DateTimeImmutable's microseconds.
+		mayRefuse: []string{"uint64", "timestamp"},
 	},
+}
+
+// --- msgpack-test-suite -------------------------------------------------------------------
+
+type suiteFile struct {
+	Source  map[string]any `json:"source"`
+	Vectors []struct {
+		Name     string   `json:"name"`
+		Hex      string   `json:"hex"`
+		Features []string `json:"features"`
+		Accept   []struct {
+			Hex      string   `json:"hex"`
+			Features []string `json:"features"`
+		} `json:"accept"`
+	} `json:"vectors"`
+}
+
+// TestMsgpackTestSuite echoes every encoding of every value of the npm package
+// msgpack-test-suite (converted into protocol/testdata/msgpack-test-suite.json) through every
+// client: each must come back in its canonical form, or change or fail only as the
+// language's policy allows.
+func TestMsgpackTestSuite(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(root, "protocol/testdata/msgpack-test-suite.json"))
+	require.NoError(t, err)
+	var suite suiteFile
+	require.NoError(t, json.Unmarshal(data, &suite))
+	require.NotEmpty(t, suite.Vectors)
+	forEachLang(t, func(t *testing.T, l lang) {
+		c := start(t, l)
+		n := 0
+		for _, v := range suite.Vectors {
+			for _, a := range v.Accept {
+				sent, err := hex.DecodeString(a.Hex)
+				require.NoError(t, err)
+				val, err := protocol.DecodeValue(sent)
+				require.NoError(t, err, "%s: %s", v.Name, a.Hex)
+				canonical, err := protocol.Marshal(val)
+				require.NoError(t, err)
+				got, err := echoRaw(c, sent)
+				n++
+				if err == nil && sameCanonical(canonical, got) {
+					continue
+				}
+				features := append(append(valueFeatures(val), v.Features...), a.Features...)
+				if msg := classify(l.name, valueVector{Name: v.Name, Features: features}, canonical, got, err); msg != "" {
+					t.Errorf("%s, sent as %s: %s", v.Name, a.Hex, msg)
+				}
+			}
+		}
+		t.Logf("%d encodings of %d values echoed", n, len(suite.Vectors))
+	})
+}
+
+// sameCanonical reports whether got is want up to the order of map keys: the same length
+// (canonical encodings of one value have one length) and the same value.
+func sameCanonical(want, got []byte) bool {
+	if bytes.Equal(want, got) {
+		return true
+	}
+	if len(want) != len(got) {
+		return false
+	}
+	a, err1 := protocol.DecodeValue(want)
+	b, err2 := protocol.DecodeValue(got)
+	return err1 == nil && err2 == nil && fmt.Sprintf("%#v", a) == fmt.Sprintf("%#v", b)
+}
+
+// valueFeatures derives the features of SPEC section 8 that a decoded value has, for data
+// sets that do not tag them.
+func valueFeatures(v any) []string {
+	var out []string
+	keep(func(x any) any {
+		switch f := x.(type) {
+		case float32:
+			out = append(out, "float32")
+		case float64:
+			if f == float64(int64(f)) {
+				out = append(out, "integral-float")
+			}
+		}
+		return x
+	})(v)
+	return out
 }
