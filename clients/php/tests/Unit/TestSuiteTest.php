@@ -13,8 +13,8 @@ use Polyfork\Tests\Support\Tagged;
 
 /**
  * The values of the npm package msgpack-test-suite (every encoding of each value, canonical
- * or not) through the PHP codec. Read from protocol/testdata/msgpack-test-suite.json, else
- * from the Node client's node_modules; skipped when neither is there.
+ * or not) through the PHP codec, read from the Node client's node_modules; skipped when it is
+ * not installed.
  *
  * Each encoding must decode to the value, or be refused with UnsupportedValue where PHP
  * cannot hold it (uint64 above PHP_INT_MAX, timestamps finer than a microsecond); PHP's own
@@ -23,8 +23,13 @@ use Polyfork\Tests\Support\Tagged;
  */
 final class TestSuiteTest extends TestCase
 {
+    /**
+     * The npm package's own file (installed by `npm ci` in clients/node, which CI and
+     * scripts/setup.sh run). protocol/testdata/msgpack-test-suite.json holds the same values
+     * in the tagged format of SPEC section 8; the Go conformance test echoes those through
+     * this client's conformance child.
+     */
     private const SOURCES = [
-        '/protocol/testdata/msgpack-test-suite.json',
         '/clients/node/node_modules/msgpack-test-suite/dist/msgpack-test-suite.json',
     ];
 
