@@ -1,63 +1,31 @@
 package bridge
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
-	"time"
 
+	"github.com/polyfork/polyfork/internal/testutil"
 	"github.com/stretchr/testify/require"
 )
 
-// python returns the interpreter the tests run children with.
-func python() string {
-	if p := os.Getenv("POLYFORK_PYTHON"); p != "" {
-		return p
-	}
-	return "python3"
-}
-
 // raw returns the argv of rawchild.py in mode.
 func raw(mode string, args ...string) []string {
-	return append([]string{python(), filepath.Join("testdata", "rawchild.py"), mode}, args...)
+	return append([]string{testutil.Python(), filepath.Join("testdata", "rawchild.py"), mode}, args...)
 }
 
-// syncBuffer is a goroutine-safe bytes.Buffer for stderr sinks.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
+// syncBuffer is a goroutine-safe buffer for stderr sinks.
+type syncBuffer = testutil.Buffer
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// eventually polls cond until it holds or 10 s pass. It is not a speed assertion: it only
-// bounds how long a test waits for something that must happen.
+// eventually polls cond until it holds or 10 s pass.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting: %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.Eventually(t, what, cond)
 }
 
 // alive reports whether pid exists and is not a zombie.

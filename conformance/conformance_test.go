@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/polyfork/polyfork/bridge"
+	"github.com/polyfork/polyfork/internal/testutil"
 	"github.com/polyfork/polyfork/protocol"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -36,52 +37,27 @@ type lang struct {
 	env  []string
 }
 
-func interpreter(envName, def string) string {
-	if v := os.Getenv(envName); v != "" {
-		return v
-	}
-	return def
-}
-
 func langs() []lang {
 	abs, _ := filepath.Abs(root)
 	return []lang{
-		{"python", []string{interpreter("POLYFORK_PYTHON", "python3"), filepath.Join(abs, "clients/python/tests/conformance_child.py")},
+		{"python", []string{testutil.Interpreter("POLYFORK_PYTHON", "python3"), filepath.Join(abs, "clients/python/tests/conformance_child.py")},
 			[]string{"PYTHONPATH=" + filepath.Join(abs, "clients/python/src")}},
-		{"php", []string{interpreter("POLYFORK_PHP", "php"), filepath.Join(abs, "clients/php/tests/conformance_child.php")}, nil},
-		{"node", []string{interpreter("POLYFORK_NODE", "node"), filepath.Join(abs, "clients/node/test/conformance_child.js")}, nil},
+		{"php", []string{testutil.Interpreter("POLYFORK_PHP", "php"), filepath.Join(abs, "clients/php/tests/conformance_child.php")}, nil},
+		{"node", []string{testutil.Interpreter("POLYFORK_NODE", "node"), filepath.Join(abs, "clients/node/test/conformance_child.js")}, nil},
 	}
-}
-
-// syncBuffer collects a child's stderr.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // child is a running conformance child and what it told us.
 type child struct {
 	*bridge.Process
-	stderr    *syncBuffer
+	stderr    *testutil.Buffer
 	messages  chan any
 	cancelled chan int64
 }
 
 func start(t *testing.T, l lang) *child {
 	t.Helper()
-	c := &child{stderr: &syncBuffer{}, messages: make(chan any, 16), cancelled: make(chan int64, 4)}
+	c := &child{stderr: &testutil.Buffer{}, messages: make(chan any, 16), cancelled: make(chan int64, 4)}
 	p, err := bridge.Start(context.Background(), l.argv,
 		bridge.WithEnv(l.env...),
 		bridge.WithStderr(c.stderr),
@@ -268,7 +244,7 @@ func TestEOFEndsTheChild(t *testing.T) {
 			require.NoError(t, err)
 			stdout, err := cmd.StdoutPipe()
 			require.NoError(t, err)
-			var stderr syncBuffer
+			var stderr testutil.Buffer
 			cmd.Stderr = &stderr
 			require.NoError(t, cmd.Start())
 			fr := protocol.NewFrameReader(stdout)

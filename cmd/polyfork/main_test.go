@@ -12,19 +12,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/polyfork/polyfork/internal/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-func python() string {
-	if p := os.Getenv("POLYFORK_PYTHON"); p != "" {
-		return p
-	}
-	return "python3"
-}
-
 func raw(mode string, args ...string) []string {
-	return append([]string{python(), filepath.Join("..", "..", "bridge", "testdata", "rawchild.py"), mode}, args...)
+	return append([]string{testutil.Python(), filepath.Join("..", "..", "bridge", "testdata", "rawchild.py"), mode}, args...)
 }
 
 type result struct {

@@ -7,32 +7,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
-	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/polyfork/polyfork/internal/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	sb strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.sb.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.sb.String()
-}
 
 func fetch(url string) (int, string, error) {
 	resp, err := http.Get(url)
@@ -53,7 +35,7 @@ func TestClusterSurvivesKill9(t *testing.T) {
 			require.NoError(t, err)
 			_, err = exec.LookPath(argv[0])
 			require.NoError(t, err, "%s is needed: run scripts/setup.sh", argv[0])
-			var logs syncBuffer
+			var logs testutil.Buffer
 			pool, handler, err := newCluster(context.Background(), lang, 2, &logs)
 			require.NoError(t, err, logs.String())
 			defer pool.Kill()

@@ -4,30 +4,13 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 
+	"github.com/polyfork/polyfork/internal/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	sb strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.sb.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.sb.String()
-}
 
 func fetch(t *testing.T, url string) (int, string) {
 	t.Helper()
@@ -40,7 +23,7 @@ func fetch(t *testing.T, url string) (int, string) {
 }
 
 func TestForkSum(t *testing.T) {
-	var logs syncBuffer
+	var logs testutil.Buffer
 	srv := httptest.NewServer(newServer(&logs))
 	defer srv.Close()
 

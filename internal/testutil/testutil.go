@@ -1,0 +1,57 @@
+// Package testutil holds the small helpers that the tests of several packages share. It is
+// imported by tests only.
+package testutil
+
+import (
+	"bytes"
+	"os"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Buffer is a bytes.Buffer that is safe for concurrent use, for stderr sinks that several
+// processes write to.
+type Buffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+// Write appends p.
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// String returns what was written so far.
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// Eventually polls cond until it holds, failing the test after 10 s. It is not a speed
+// assertion: it only bounds how long a test waits for something that must happen.
+func Eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting: %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Interpreter returns the command named by the environment variable env (POLYFORK_PYTHON,
+// POLYFORK_PHP, POLYFORK_NODE), or def.
+func Interpreter(env, def string) string {
+	if v := os.Getenv(env); v != "" {
+		return v
+	}
+	return def
+}
+
+// Python returns the Python interpreter the tests run children with.
+func Python() string { return Interpreter("POLYFORK_PYTHON", "python3") }
