@@ -14,9 +14,18 @@ import (
 	"github.com/polyfork/polyfork/protocol"
 )
 
-// notifyQueue is how many notifications may wait for their handler before the reader
-// stops reading (and the child's writes block).
-const notifyQueue = 1024
+// Limits on what the other side can make this process hold. Past them the reader stops
+// reading until handlers catch up, so the other side's writes block: backpressure, not
+// unbounded memory.
+const (
+	// notifyQueue is how many notifications may wait for their handler.
+	notifyQueue = 1024
+	// notifyBytes is how many bytes of params those notifications may hold (one
+	// notification of any size is always let through).
+	notifyBytes = 64 << 20
+	// maxServing is how many requests from the other side may run at once.
+	maxServing = 1024
+)
 
 // peer speaks the protocol over a reader and a writer: it owns one reader goroutine and one
 // goroutine that runs notification handlers; requests from the other side each run on a
@@ -54,6 +63,11 @@ type peer struct {
 	base       context.Context // parent of handler contexts, cancelled by fail
 	cancelBase context.CancelFunc
 	queue      chan notification
+	serving    chan struct{} // a slot per request being handled
+
+	qmu    sync.Mutex
+	qcond  *sync.Cond
+	qbytes int // bytes of params waiting in queue
 }
 
 type writeDeadliner interface {
@@ -85,6 +99,7 @@ func newPeer(r io.Reader, w io.Writer, cfg *config) *peer {
 		notify:    map[string]NotificationHandler{},
 		done:      make(chan struct{}),
 		queue:     make(chan notification, notifyQueue),
+		serving:   make(chan struct{}, maxServing),
 		logf:      func(string, ...any) {},
 	}
 	p.fr.SetMaxFrameSize(cfg.maxFrame)
@@ -97,6 +112,7 @@ func newPeer(r io.Reader, w io.Writer, cfg *config) *peer {
 	for k, v := range cfg.notify {
 		p.notify[k] = v
 	}
+	p.qcond = sync.NewCond(&p.qmu)
 	p.base, p.cancelBase = context.WithCancel(context.Background())
 	p.encoders.New = func() any {
 		e := protocol.NewEncoder()
@@ -132,6 +148,9 @@ func (p *peer) fail(err error) {
 	}
 	p.cancelBase()
 	close(p.done)
+	p.qmu.Lock()
+	p.qcond.Broadcast()
+	p.qmu.Unlock()
 }
 
 // failed returns the terminal error, or nil while the connection is up.
@@ -243,7 +262,17 @@ func (p *peer) serve(m protocol.Message) error {
 	p.inflight[id] = cancel
 	p.mu.Unlock()
 
+	select {
+	case p.serving <- struct{}{}:
+	case <-p.done:
+		p.mu.Lock()
+		delete(p.inflight, id)
+		p.mu.Unlock()
+		cancel()
+		return nil
+	}
 	go func() {
+		defer func() { <-p.serving }()
 		var result any
 		var herr error
 		if h == nil {
@@ -341,6 +370,13 @@ func (p *peer) notification(m protocol.Message) error {
 	if err != nil {
 		return err
 	}
+	size := len(args.raw)
+	p.qmu.Lock()
+	for p.qbytes > 0 && p.qbytes+size > notifyBytes && p.failed() == nil {
+		p.qcond.Wait()
+	}
+	p.qbytes += size
+	p.qmu.Unlock()
 	select {
 	case p.queue <- notification{m.Method, args}:
 	case <-p.done:
@@ -376,6 +412,10 @@ func (p *peer) notifyLoop() {
 			if h != nil {
 				p.runNotify(n.method, h, n.args)
 			}
+			p.qmu.Lock()
+			p.qbytes -= len(n.args.raw)
+			p.qcond.Broadcast()
+			p.qmu.Unlock()
 		case <-p.done:
 			return
 		}
