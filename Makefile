@@ -35,4 +35,4 @@ setup:
 
 ## demo: the seed's fork demo: an HTTP server forking a Python child per /get-sum
 demo: setup
-	$(GO) run ./examples/fork-sum -demo
+	$(GO) run ./examples/fork-sum -demo -addr 127.0.0.1:0
