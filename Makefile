@@ -36,3 +36,19 @@ setup:
 ## demo: the seed's fork demo: an HTTP server forking a Python child per /get-sum
 demo: setup
 	$(GO) run ./examples/fork-sum -demo -addr 127.0.0.1:0
+
+.PHONY: bench bench-quick
+
+## bench-quick: polyfork and its peers at 4 payload sizes, interleaved, in under a minute:
+## writes bench/out/quick.json (needs gcc and taskset; scripts/setup.sh for the rest)
+bench-quick:
+	$(GO) build -o bench/out/bin/benchrun ./bench/cmd/benchrun
+	bench/out/bin/benchrun -quick
+
+## bench: every system, 10 rounds, Go micro-benchmarks (~12 min): writes bench/out/full.json
+## and regenerates docs/benchmarks.md and docs/benchmarks.png (installs matplotlib for the chart)
+bench:
+	@$(PYTHON) -c 'import matplotlib' 2>/dev/null || $(PYTHON) -m pip install --quiet --disable-pip-version-check matplotlib \
+		|| $(PYTHON) -m pip install --quiet --disable-pip-version-check --break-system-packages matplotlib
+	$(GO) build -o bench/out/bin/benchrun ./bench/cmd/benchrun
+	bench/out/bin/benchrun -full -plot-python $(PYTHON)

@@ -1,0 +1,103 @@
+package bench
+
+// Payloads are the sizes every system is measured at: an ASCII str of that many bytes,
+// echoed back.
+var Payloads = []int{16, 1 << 10, 64 << 10, 1 << 20}
+
+// The groups of systems, in the order the report lists them.
+const (
+	GroupPolyfork = "polyfork" // the Go host and a child through a polyfork client library
+	GroupPeer     = "peer"     // what a user would pick instead of polyfork
+	GroupLimit    = "limit"    // raw length-prefixed bytes, no serialization
+	GroupBare     = "bare"     // a minimal hand-written Go <-> child msgpack exchange
+	GroupPool     = "pool"     // a polyfork pool of workers under concurrent load
+	GroupSpawn    = "spawn"    // a new process per request
+)
+
+// The languages drivers are written in.
+const (
+	DriverGo     = "go"     // bench/driver, run as `benchrun drive`
+	DriverC      = "c"      // bench/children/raw_echo.c, run as `raw_echo drive`
+	DriverNode   = "node"   // bench/peers/node_fork.js
+	DriverPython = "python" // bench/peers/python_mp.py
+)
+
+// System is one thing the benchmark measures.
+type System struct {
+	Name   string
+	Group  string
+	Lang   string            // the child's language: python, php, node, c
+	Driver string            // the language of the measuring parent (Driver* constants)
+	Params map[string]string // extra KEY=VALUE arguments for the driver
+	Quick  bool              // part of `make bench-quick`
+	// Pinned: latency (and the throughput beside it) is measured with parent and child on
+	// one CPU (taskset -c 1). Pools and process-per-request run unpinned: they are about
+	// using the machine.
+	Pinned bool
+	// Slow systems (a process per call) get fewer calls in flight and fewer samples.
+	Slow bool
+	// About says how the system is measured, for the report.
+	About string
+}
+
+// Catalog lists every system in report order. The quick run measures the Quick ones;
+// their names are the ones issue 5 fixes for bench/out/quick.json.
+var Catalog = []System{
+	{Name: "polyfork-python", Group: GroupPolyfork, Lang: "python", Driver: DriverGo, Quick: true, Pinned: true,
+		About: "Go host (bridge.Start, Process.Call) <-> bench/children/echo.py through the polyfork Python client; 64 goroutines calling for throughput"},
+	{Name: "polyfork-php", Group: GroupPolyfork, Lang: "php", Driver: DriverGo, Quick: true, Pinned: true,
+		About: "Go host <-> bench/children/echo.php through the polyfork PHP client"},
+	{Name: "polyfork-node", Group: GroupPolyfork, Lang: "node", Driver: DriverGo, Quick: true, Pinned: true,
+		About: "Go host <-> bench/children/echo.js through the polyfork Node client"},
+	{Name: "node-fork-json", Group: GroupPeer, Lang: "node", Driver: DriverNode, Params: map[string]string{"serialization": "json"}, Quick: true, Pinned: true,
+		About: "Node parent, child_process.fork(..., {serialization: 'json'}), child.send / process.on('message'); 64 messages in flight for throughput"},
+	{Name: "node-fork-advanced", Group: GroupPeer, Lang: "node", Driver: DriverNode, Params: map[string]string{"serialization": "advanced"}, Quick: true, Pinned: true,
+		About: "the same with serialization: 'advanced' (the structured clone algorithm)"},
+	{Name: "python-mp-pipe", Group: GroupPeer, Lang: "python", Driver: DriverPython, Params: map[string]string{"kind": "pipe"}, Quick: true, Pinned: true,
+		About: "Python parent, multiprocessing.Pipe() to a multiprocessing.Process, conn.send / conn.recv; a sender thread keeps 64 in flight for throughput"},
+	{Name: "python-ppe", Group: GroupPeer, Lang: "python", Driver: DriverPython, Params: map[string]string{"kind": "ppe"}, Quick: true, Pinned: true,
+		About: "Python parent, ProcessPoolExecutor(max_workers=1).submit(echo, s).result(); 64 futures in flight for throughput"},
+	{Name: "raw-pipe", Group: GroupLimit, Lang: "c", Driver: DriverC, Params: map[string]string{"transport": "pipe"}, Quick: true, Pinned: true,
+		About: "both sides in C (bench/children/raw_echo.c): a 4-byte length and the bytes over the child's stdin and stdout pipes (default 64 KiB buffers), no serialization; a writer thread keeps 64 in flight for throughput"},
+	{Name: "raw-pipe-1m", Group: GroupLimit, Lang: "c", Driver: DriverC, Params: map[string]string{"transport": "pipe1m"}, Pinned: true,
+		About: "raw-pipe with both pipes grown to 1 MiB (F_SETPIPE_SZ), as bridge.Start does"},
+	{Name: "raw-socketpair", Group: GroupLimit, Lang: "c", Driver: DriverC, Params: map[string]string{"transport": "socketpair"}, Pinned: true,
+		About: "raw-pipe over one AF_UNIX stream socketpair as the child's stdin and stdout"},
+	{Name: "raw-pipe-go", Group: GroupLimit, Lang: "c", Driver: DriverGo, Pinned: true,
+		About: "a Go parent (os.File pipes through the runtime poller, bufio reads) driving the C echo child: the limit for any Go host"},
+	{Name: "bare-python", Group: GroupBare, Lang: "python", Driver: DriverGo, Pinned: true,
+		About: "minimal Go parent (vmihailenco/msgpack, no ids) <-> bench/children/bare.py (os.read, msgpack.unpackb/packb, os.write)"},
+	{Name: "bare-php", Group: GroupBare, Lang: "php", Driver: DriverGo, Pinned: true,
+		About: "minimal Go parent <-> bench/children/bare.php (fread, msgpack_unpack/msgpack_pack, fwrite)"},
+	{Name: "bare-node", Group: GroupBare, Lang: "node", Driver: DriverGo, Pinned: true,
+		About: "minimal Go parent <-> bench/children/bare.js (stdin 'data', msgpackr unpack/pack, fs.writeSync)"},
+	{Name: "polyfork-pool-python", Group: GroupPool, Lang: "python", Driver: DriverGo, Params: map[string]string{"workers": "2"},
+		About: "bridge.NewPool(Workers(2)) of echo.py, Pool.Call from 64 goroutines, unpinned"},
+	{Name: "polyfork-pool-php", Group: GroupPool, Lang: "php", Driver: DriverGo, Params: map[string]string{"workers": "2"},
+		About: "the same pool of echo.php"},
+	{Name: "polyfork-pool-node", Group: GroupPool, Lang: "node", Driver: DriverGo, Params: map[string]string{"workers": "2"},
+		About: "the same pool of echo.js"},
+	{Name: "spawn-python", Group: GroupSpawn, Lang: "python", Driver: DriverGo, Slow: true,
+		About: "the seed's /get-sum pattern: bridge.Start of echo.py, one Call, Close, per request; 4 at once for throughput, unpinned"},
+}
+
+// QuickSystems are the systems of bench/out/quick.json, in catalog order.
+func QuickSystems() []System {
+	var out []System
+	for _, s := range Catalog {
+		if s.Quick {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Lookup returns the catalog's system called name.
+func Lookup(name string) (System, bool) {
+	for _, s := range Catalog {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return System{}, false
+}
