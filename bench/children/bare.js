@@ -7,18 +7,26 @@
 const fs = require('node:fs');
 const { pack, unpack } = require('../../clients/node/node_modules/msgpackr');
 
-let buf = Buffer.alloc(0);
+let chunks = []; // received and not yet consumed
+let have = 0; // bytes in chunks
+
 process.stdin.on('data', (chunk) => {
-  buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+  chunks.push(chunk);
+  have += chunk.length;
   const out = [];
-  while (buf.length >= 4) {
-    const n = buf.readUInt32BE(0);
-    if (buf.length < 4 + n) break;
+  for (;;) {
+    if (have < 4) break;
+    if (chunks[0].length < 4) chunks = [Buffer.concat(chunks)];
+    const n = chunks[0].readUInt32BE(0);
+    if (have < 4 + n) break;
+    const buf = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks); // once per frame
     const body = pack(unpack(buf.subarray(4, 4 + n)));
     const head = Buffer.allocUnsafe(4);
     head.writeUInt32BE(body.length, 0);
     out.push(head, body);
-    buf = buf.subarray(4 + n);
+    const rest = buf.subarray(4 + n);
+    chunks = rest.length > 0 ? [rest] : [];
+    have = rest.length;
   }
   if (out.length > 0) writeAll(Buffer.concat(out));
 });
