@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"runtime/debug"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/polyfork/polyfork/protocol"
 )
@@ -34,9 +32,8 @@ const (
 // Calls in flight are kept in a pending map keyed by id. When the connection ends, fail
 // delivers one error to every pending call, so no call waits forever.
 type peer struct {
-	fr *protocol.FrameReader
-	w  io.Writer
-	dl writeDeadliner // w's deadline control, or nil
+	fr  *protocol.FrameReader
+	out *frameWriter
 
 	maxFrame int
 	encoders sync.Pool
@@ -46,9 +43,6 @@ type peer struct {
 	onReadEnd  func(err error)           // the reader stopped: io.EOF or what went wrong
 	onWriteErr func(err error)           // a write failed: the connection is unusable
 	logf       func(format string, args ...any)
-
-	wmu  sync.Mutex
-	werr error // sticky write error, under wmu
 
 	mu        sync.Mutex
 	nextID    uint32
@@ -70,10 +64,6 @@ type peer struct {
 	qbytes int // bytes of params waiting in queue
 }
 
-type writeDeadliner interface {
-	SetWriteDeadline(t time.Time) error
-}
-
 // call is one request in flight.
 type call struct {
 	method string
@@ -90,7 +80,6 @@ type notification struct {
 func newPeer(r io.Reader, w io.Writer, cfg *config) *peer {
 	p := &peer{
 		fr:        protocol.NewFrameReader(r),
-		w:         w,
 		maxFrame:  cfg.maxFrame,
 		pending:   map[uint32]*call{},
 		abandoned: map[uint32]struct{}{},
@@ -103,9 +92,6 @@ func newPeer(r io.Reader, w io.Writer, cfg *config) *peer {
 		logf:      func(string, ...any) {},
 	}
 	p.fr.SetMaxFrameSize(cfg.maxFrame)
-	if d, ok := w.(writeDeadliner); ok {
-		p.dl = d
-	}
 	for k, v := range cfg.handlers {
 		p.handlers[k] = v
 	}
@@ -121,6 +107,7 @@ func newPeer(r io.Reader, w io.Writer, cfg *config) *peer {
 	}
 	p.onReadEnd = func(err error) { p.fail(err) }
 	p.onWriteErr = func(err error) { p.fail(fmt.Errorf("bridge: write: %w", err)) }
+	p.out = newFrameWriter(w, func(err error) { p.onWriteErr(err) })
 	return p
 }
 
@@ -548,65 +535,9 @@ func (p *peer) sendNotification(ctx context.Context, method string, params any) 
 	return p.err
 }
 
-var (
-	errNotSent    = errors.New("the context ended before the frame was written")
-	errPartlySent = errors.New("the context ended while the frame was being written; the rest is written in the background")
-)
-
-// write writes one whole frame. Frames never interleave. If ctx ends while the writer is
-// blocked (the other side is not reading), write returns errNotSent when nothing was
-// written, or errPartlySent when part was: the rest of the frame is then written in the
-// background, so the stream stays well-formed. Any other error breaks the connection.
+// write writes one frame, or queues it behind the write in progress; see frameWriter.
 func (p *peer) write(ctx context.Context, frame []byte) error {
-	p.wmu.Lock()
-	if p.werr != nil {
-		err := p.werr
-		p.wmu.Unlock()
-		return err
-	}
-	if ctx.Done() == nil || p.dl == nil {
-		_, err := p.w.Write(frame)
-		return p.endWrite(err)
-	}
-	if ctx.Err() != nil {
-		p.wmu.Unlock()
-		return errNotSent
-	}
-	fired := make(chan struct{})
-	stop := context.AfterFunc(ctx, func() {
-		_ = p.dl.SetWriteDeadline(time.Unix(1, 0))
-		close(fired)
-	})
-	n, err := p.w.Write(frame)
-	if !stop() {
-		<-fired
-	}
-	_ = p.dl.SetWriteDeadline(time.Time{})
-	if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
-		return p.endWrite(err)
-	}
-	if n == 0 {
-		p.wmu.Unlock()
-		return errNotSent
-	}
-	rest := clone(frame[n:])
-	go func() {
-		_, err := p.w.Write(rest)
-		_ = p.endWrite(err)
-	}()
-	return errPartlySent
-}
-
-// endWrite records a write error and releases the write lock.
-func (p *peer) endWrite(err error) error {
-	if err != nil && p.werr == nil {
-		p.werr = err
-	}
-	p.wmu.Unlock()
-	if err != nil {
-		p.onWriteErr(err)
-	}
-	return err
+	return p.out.send(ctx, frame)
 }
 
 // pendingCount returns the number of calls waiting for a response.

@@ -498,7 +498,8 @@ func (p *Process) Call(ctx context.Context, method string, params, result any) e
 }
 
 // Send sends v to the child's on('message') handler, like process.send in Node. It returns
-// once the message is written to the child's stdin.
+// once the message is written to the child's stdin, or queued behind a write in progress
+// (messages from one goroutine arrive in order); an error means it will not arrive.
 func (p *Process) Send(ctx context.Context, v any) error {
 	if err := p.usable(); err != nil {
 		return err
