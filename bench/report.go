@@ -23,6 +23,9 @@ func Markdown(r Run, before *Run) string {
 		w("This run is the **before** of issue 5: the first full run, saved in `bench/results/before.json`; ")
 		w("later runs of `make bench` show their change against it below.\n\n")
 	}
+	if len(r.Failures) > 0 {
+		w("**%d driver runs failed** in this run (listed [below](#failures)); the numbers leave their rounds out.\n\n", len(r.Failures))
+	}
 	writeMachine(w, r.Machine)
 	w("![p50 latency and throughput per system and payload size](benchmarks.png)\n\n")
 
@@ -47,6 +50,7 @@ func Markdown(r Run, before *Run) string {
 	if before != nil && !isBefore {
 		writeBefore(w, *before, r)
 	}
+	writeFailures(w, r.Failures)
 	writeMethod(w, r)
 	return b.String()
 }
@@ -257,6 +261,21 @@ func writeBefore(w writer, before, now Run) {
 		w("| %s | %s | %s | %s | %s | %s | %s | %s |\n", r.System, SizeLabel(r.PayloadBytes),
 			fmtUs(b.P50us), fmtUs(r.P50us), div(&r, b, func(x *Row) float64 { return x.P50us }),
 			fmtRate(b.CallsPerS), fmtRate(r.CallsPerS), div(&r, b, func(x *Row) float64 { return x.CallsPerS }))
+	}
+	w("\n")
+}
+
+func writeFailures(w writer, fs []Failure) {
+	if len(fs) == 0 {
+		return
+	}
+	w("## Failures\n\n| round | system | mode | error |\n|---|---|---|---|\n")
+	for _, f := range fs {
+		msg := strings.Join(strings.Fields(f.Error), " ")
+		if len(msg) > 400 {
+			msg = msg[:400] + "..."
+		}
+		w("| %d | %s | %s | %s |\n", f.Round, f.System, f.Mode, strings.ReplaceAll(msg, "|", "\\|"))
 	}
 	w("\n")
 }

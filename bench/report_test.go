@@ -183,3 +183,27 @@ func TestSizeLabel(t *testing.T) {
 		}
 	}
 }
+
+func TestFailuresAreLeftOutAndReported(t *testing.T) {
+	sys, _ := Lookup("polyfork-node")
+	obs := []Observation{
+		{Round: 1, System: sys, Mode: ModeLatency, Trial: trialOf("polyfork-node", 16, []int64{10}, 100)},
+		{Round: 2, System: sys, Mode: ModeLatency, Err: "driver: a response for id 7, which is | not in flight"},
+	}
+	rows := Aggregate(obs)
+	if len(rows) != 1 || rows[0].Rounds != 1 {
+		t.Fatalf("the failed round must be left out: %+v", rows)
+	}
+	fs := Failures(obs)
+	if len(fs) != 1 || fs[0].Round != 2 || fs[0].System != "polyfork-node" || fs[0].Mode != ModeLatency {
+		t.Fatalf("failures %+v", fs)
+	}
+	r := testRun()
+	r.Failures = fs
+	md := Markdown(r, nil)
+	for _, want := range []string{"**1 driver runs failed**", "## Failures", `| 2 | polyfork-node | latency | driver: a response for id 7, which is \| not in flight |`} {
+		if !strings.Contains(md, want) {
+			t.Errorf("the report lacks %q", want)
+		}
+	}
+}

@@ -28,17 +28,37 @@ type Row struct {
 	P50Range [2]float64 `json:"p50_us_range"`
 }
 
-// Observation is the outcome of one driver run.
+// Observation is the outcome of one driver run: its trial, or the error it failed with.
 type Observation struct {
 	Round  int
 	System System
 	Mode   string
 	Trial  Trial
+	Err    string
+}
+
+// Failure is a driver run that failed; the run goes on without it and reports it.
+type Failure struct {
+	Round  int    `json:"round"`
+	System string `json:"system"`
+	Mode   string `json:"mode"`
+	Error  string `json:"error"`
+}
+
+// Failures lists the failed observations.
+func Failures(obs []Observation) []Failure {
+	var fs []Failure
+	for _, o := range obs {
+		if o.Err != "" {
+			fs = append(fs, Failure{Round: o.Round, System: o.System.Name, Mode: o.Mode, Error: o.Err})
+		}
+	}
+	return fs
 }
 
 // Aggregate turns the observations of a run into rows, one per system and size, in
 // catalog order (systems not in the catalog last, by name) and by size. Observations of
-// round 0 (the warm-up) are ignored. Each per-round value (p50, p99, calls/s) is computed
+// round 0 (the warm-up) and failed ones are ignored. Each per-round value (p50, p99, calls/s) is computed
 // from that round's samples alone; the row holds the median of those values.
 func Aggregate(obs []Observation) []Row {
 	type key struct {
@@ -52,7 +72,7 @@ func Aggregate(obs []Observation) []Row {
 	}
 	accs := map[key]*acc{}
 	for _, o := range obs {
-		if o.Round == 0 {
+		if o.Round == 0 || o.Err != "" {
 			continue
 		}
 		for _, p := range o.Trial.Payloads {

@@ -12,15 +12,17 @@ import (
 // Run is everything one run of the runner produced: bench/out/{quick,full}-run.json, and
 // bench/results/before.json for the "before" run the report compares with.
 type Run struct {
-	Kind    string    `json:"kind"` // quick or full
-	Date    string    `json:"date"` // RFC 3339, UTC
-	Machine Machine   `json:"machine"`
-	Rounds  int       `json:"rounds"`
-	Spec    Spec      `json:"spec"`
-	TwoCPU  bool      `json:"two_cpu"`
-	Seconds float64   `json:"seconds"`
-	Rows    []Row     `json:"rows"`
-	GoBench []GoBench `json:"go_bench,omitempty"`
+	Kind    string  `json:"kind"` // quick or full
+	Date    string  `json:"date"` // RFC 3339, UTC
+	Machine Machine `json:"machine"`
+	Rounds  int     `json:"rounds"`
+	Spec    Spec    `json:"spec"`
+	TwoCPU  bool    `json:"two_cpu"`
+	Seconds float64 `json:"seconds"`
+	Rows    []Row   `json:"rows"`
+	// Failures are the driver runs that failed (their rounds are left out of Rows).
+	Failures []Failure `json:"failures,omitempty"`
+	GoBench  []GoBench `json:"go_bench,omitempty"`
 }
 
 // Machine describes where a run was made.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
@@ -125,7 +126,16 @@ func profiled(argv []string, lang, dir string) ([]string, error) {
 		return append([]string{argv[0], "-m", "cProfile", "-o", filepath.Join(dir, "child.pstats")}, argv[1:]...), nil
 	case "node":
 		return append([]string{argv[0], "--cpu-prof", "--cpu-prof-dir=" + dir}, argv[1:]...), nil
-	case "php", "c":
+	case "php":
+		// Excimer (Debian: php-excimer) samples PHP functions; the prepended script writes
+		// to $POLYFORK_EXCIMER_OUT, which profile.sh sets. Without it, perf sees only
+		// the engine's C functions (execute_ex).
+		if exec.Command(argv[0], "-d", "extension=excimer", "-r", "exit(class_exists('ExcimerProfiler') ? 0 : 1);").Run() == nil {
+			prepend := filepath.Join(filepath.Dir(filepath.Dir(argv[1])), "profile", "excimer_prepend.php")
+			return append([]string{argv[0], "-d", "extension=excimer", "-d", "auto_prepend_file=" + prepend}, argv[1:]...), nil
+		}
+		fallthrough
+	case "c":
 		return append([]string{"perf", "record", "-q", "-e", "cpu-clock", "-g", "-o", filepath.Join(dir, "child.perf.data"), "--"}, argv...), nil
 	}
 	return nil, fmt.Errorf("no profiler for %s children: %s", lang, strings.Join(argv, " "))

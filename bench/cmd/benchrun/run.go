@@ -64,22 +64,26 @@ func run(o options) error {
 		spec := cfg.SpecFor(e)
 		t0 := time.Now()
 		trial, err := runTrial(e, spec, paths)
-		if err != nil {
-			return fmt.Errorf("round %d, %s (%s): %w", e.Round, e.System.Name, e.Mode, err)
-		}
 		pin := "unpinned"
 		if e.Pinned() {
 			pin = "cpu" + bench.PinnedCPU
 		}
 		fmt.Fprintf(os.Stderr, "  [%3d/%d] round %d %-22s %-8s %-8s %5.1fs\n", i+1, len(entries), e.Round,
 			e.System.Name, e.Mode, pin, time.Since(t0).Seconds())
-		obs = append(obs, bench.Observation{Round: e.Round, System: e.System, Mode: e.Mode, Trial: trial})
+		o := bench.Observation{Round: e.Round, System: e.System, Mode: e.Mode, Trial: trial}
+		if err != nil {
+			// One broken system must not cost the whole run: record it, go on, report it.
+			o.Err = err.Error()
+			fmt.Fprintf(os.Stderr, "  FAILED: %v\n", err)
+		}
+		obs = append(obs, o)
 	}
 	rows := bench.Aggregate(obs)
+	failures := bench.Failures(obs)
 	r := bench.Run{
 		Kind: cfg.Name, Date: started.UTC().Format(time.RFC3339), Machine: machine,
 		Rounds: cfg.Rounds, Spec: cfg.Spec, TwoCPU: cfg.TwoCPU, Rows: rows,
-		Seconds: time.Since(started).Seconds(),
+		Seconds: time.Since(started).Seconds(), Failures: failures,
 	}
 	if o.full && !o.noGoBench {
 		fmt.Fprintln(os.Stderr, "benchrun: Go micro-benchmarks (go test -bench . -benchmem ./protocol ./bridge)")
@@ -102,6 +106,10 @@ func run(o options) error {
 		}
 	}
 	fmt.Fprintf(os.Stderr, "benchrun: done in %.0fs\n", time.Since(started).Seconds())
+	if len(failures) > 0 {
+		return fmt.Errorf("%d of %d driver runs failed (listed in %s-run.json%s); the results leave them out",
+			len(failures), len(entries), filepath.Join(o.out, cfg.Name), map[bool]string{true: " and the report", false: ""}[o.full && o.docs != ""])
+	}
 	return nil
 }
 
@@ -134,11 +142,13 @@ func prepare(root, out string) (bench.Paths, error) {
 }
 
 // driverEnv is the environment of every driver: the runner's, without what a user's
-// process would not have (PYTHONUNBUFFERED makes Python children flush each write).
+// process would not have (PYTHONUNBUFFERED makes Python children flush each write;
+// PYTHONDONTWRITEBYTECODE makes every Python start compile the client again).
 func driverEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "PYTHONUNBUFFERED=") || strings.HasPrefix(kv, "GOMAXPROCS=") {
+		if strings.HasPrefix(kv, "PYTHONUNBUFFERED=") || strings.HasPrefix(kv, "PYTHONDONTWRITEBYTECODE=") ||
+			strings.HasPrefix(kv, "GOMAXPROCS=") {
 			continue
 		}
 		env = append(env, kv)
@@ -170,8 +180,7 @@ func runTrial(e bench.Entry, spec bench.Spec, p bench.Paths) (bench.Trial, error
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			err = fmt.Errorf("no result within %v", trialTimeout)
 		}
-		return bench.Trial{}, fmt.Errorf("%s: %w\n  command: %s\n  stderr: %s", argv[0], err,
-			strings.Join(argv, " "), tail(stderr.String(), 2000))
+		return bench.Trial{}, fmt.Errorf("%w: %s\n  command: %s", err, tail(stderr.String(), 2000), strings.Join(argv, " "))
 	}
 	return bench.ParseTrial(stdout.Bytes(), spec)
 }
