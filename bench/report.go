@@ -194,7 +194,7 @@ func writePools(w writer, rows []Row) {
 		return
 	}
 	w("## Pools and a process per request\n\n")
-	w("Unpinned: these are about using the machine. Pools: `bridge.NewPool(..., Workers(2))`, `Pool.Call` from 64 goroutines; ")
+	w("Unpinned: these are about using the machine. Pools: `bridge.NewPool(..., Workers(2))` (the default `Concurrency(1)`; `-k32`: `Concurrency(32)`), `Pool.Call` from 64 goroutines; ")
 	w("compared with one polyfork child on 2 CPUs. spawn-python: the seed's `/get-sum` pattern, a new Python child per request ")
 	w("(Start, one Call, Close), 4 requests at once.\n\n")
 	w("| system | size | p50 µs | p99 µs | calls/s | one child, 2 CPUs | pool ÷ one child |\n|---|---|--:|--:|--:|--:|--:|\n")

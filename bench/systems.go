@@ -77,6 +77,8 @@ var Catalog = []System{
 		About: "the same pool of echo.php"},
 	{Name: "polyfork-pool-node", Group: GroupPool, Lang: "node", Driver: DriverGo, Params: map[string]string{"workers": "2"},
 		About: "the same pool of echo.js"},
+	{Name: "polyfork-pool-python-k32", Group: GroupPool, Lang: "python", Driver: DriverGo, Params: map[string]string{"workers": "2", "concurrency": "32"},
+		About: "the pool of echo.py with Concurrency(32): each worker takes up to 32 calls at once, so calls are pipelined"},
 	{Name: "spawn-python", Group: GroupSpawn, Lang: "python", Driver: DriverGo, Slow: true,
 		About: "the seed's /get-sum pattern: bridge.Start of echo.py, one Call, Close, per request; 4 at once for throughput, unpinned"},
 }

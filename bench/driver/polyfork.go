@@ -40,8 +40,8 @@ type pool struct {
 	p *bridge.Pool
 }
 
-func startPool(argv, env []string, workers int) (*pool, error) {
-	p, err := bridge.NewPool(context.Background(), argv, bridge.Workers(workers),
+func startPool(argv, env []string, workers, concurrency int) (*pool, error) {
+	p, err := bridge.NewPool(context.Background(), argv, bridge.Workers(workers), bridge.Concurrency(concurrency),
 		bridge.WorkerOptions(bridge.WithEnv(env...), bridge.WithStderr(os.Stderr)))
 	if err != nil {
 		return nil, err

@@ -105,7 +105,8 @@ func open(sys bench.System, root, profileDir string) (channel, error) {
 		if workers < 1 {
 			workers = runtime.NumCPU()
 		}
-		return startPool(argv, env, workers)
+		conc, _ := strconv.Atoi(sys.Params["concurrency"])
+		return startPool(argv, env, workers, max(conc, 1))
 	case bench.GroupSpawn:
 		return &spawn{argv: argv, env: env}, nil
 	case bench.GroupBare:

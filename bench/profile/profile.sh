@@ -16,6 +16,8 @@ sys=${1:?usage: bench/profile/profile.sh SYSTEM [SIZE_BYTES] [SECONDS]}
 size=${2:-16}
 secs=${3:-3}
 root=$(pwd)
+# as the runner does: children run the way users run them
+unset PYTHONUNBUFFERED PYTHONDONTWRITEBYTECODE GOMAXPROCS
 [ -f bench/children/raw_echo.c ] || { echo "profile.sh: run from the repository's root" >&2; exit 2; }
 out=bench/out/profile/$sys-$size
 rm -rf "$out" && mkdir -p "$out" bench/out/bin

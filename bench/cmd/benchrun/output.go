@@ -56,8 +56,8 @@ func goBench(root string) ([]bench.GoBench, error) {
 // writeDocs writes <docs>/benchmarks.md and, when matplotlib is there, benchmarks.png.
 func writeDocs(r bench.Run, docs, beforeFile, out, plotPython string, p bench.Paths) error {
 	var before *bench.Run
-	if b, err := bench.LoadRun(beforeFile); err == nil && b.Date != r.Date {
-		before = &b
+	if b, err := bench.LoadRun(beforeFile); err == nil {
+		before = &b // Markdown says so when it is r itself
 	} else if err != nil && !os.IsNotExist(err) {
 		return err
 	}
