@@ -292,7 +292,9 @@ func writeMethod(w writer, r Run) {
 	w("latency bimodal, so latency (and the 1-CPU throughput measured right after it) runs with parent and child on CPU %s: ", PinnedCPU)
 	w("`taskset -c %s` on the parent, inherited by the child; a Go parent then runs with GOMAXPROCS=1. ", PinnedCPU)
 	w("The 2-CPU throughput runs unpinned. Pools and the process-per-request run unpinned only.\n")
-	w("- **Each system as its docs say.** Children run the way a user runs them: no PYTHONUNBUFFERED, default interpreter flags.\n\n")
+	w("- **Each system as its docs say.** Children run the way a user runs them: no PYTHONUNBUFFERED, default interpreter flags.\n")
+	w("- **The limit.** raw-pipe is one frame per read and per write; under load a child that answers every frame of one read ")
+	w("in a single write (bare-node) can pass it in calls/s.\n\n")
 	w("| system | measured by | how |\n|---|---|---|\n")
 	measured := map[string]bool{}
 	for _, row := range r.Rows {
@@ -306,7 +308,7 @@ func writeMethod(w writer, r Run) {
 	}
 	w("\n")
 	w("Reproduce: `make bench-quick` (bench/out/quick.json, under a minute), `make bench` (this page, bench/out/full.json, ")
-	w("the chart). `bench/profile.sh SYSTEM` profiles one system (pprof of the Go host, the child's own profiler).\n")
+	w("the chart). `bench/profile/profile.sh SYSTEM [SIZE]` profiles one system (pprof of the Go host, the child's own profiler, perf).\n")
 }
 
 func driverLabel(d string) string {
