@@ -31,6 +31,7 @@ type frameWriter struct {
 	w     io.Writer
 	dl    writeDeadliner // w's deadline control, or nil
 	onErr func(error)
+	limit int // maxQueued, or smaller in tests
 
 	mu       sync.Mutex
 	room     *sync.Cond // signalled when the queue is written
@@ -45,7 +46,7 @@ type writeDeadliner interface {
 }
 
 func newFrameWriter(w io.Writer, onErr func(error)) *frameWriter {
-	fw := &frameWriter{w: w, onErr: onErr}
+	fw := &frameWriter{w: w, onErr: onErr, limit: maxQueued}
 	fw.room = sync.NewCond(&fw.mu)
 	if d, ok := w.(writeDeadliner); ok {
 		fw.dl = d
@@ -57,7 +58,7 @@ func newFrameWriter(w io.Writer, onErr func(error)) *frameWriter {
 // soon as send returns. A nil error means the frame is written or queued to be written.
 func (fw *frameWriter) send(ctx context.Context, frame []byte) error {
 	fw.mu.Lock()
-	for fw.err == nil && fw.flushing && len(fw.queue) > 0 && len(fw.queue)+len(frame) > maxQueued {
+	for fw.err == nil && fw.flushing && len(fw.queue) > 0 && len(fw.queue)+len(frame) > fw.limit {
 		fw.room.Wait()
 	}
 	if fw.err != nil {
@@ -143,11 +144,11 @@ func (fw *frameWriter) flushQueue() {
 			return
 		}
 		batch := fw.queue
-		fw.queue = fw.spare[:0]
+		fw.queue, fw.spare = fw.spare[:0], nil // the spare now belongs to the queue
 		fw.mu.Unlock()
 		_, err := fw.w.Write(batch)
 		fw.mu.Lock()
-		if cap(batch) <= maxQueued {
+		if cap(batch) <= fw.limit {
 			fw.spare = batch[:0]
 		}
 		fw.room.Broadcast()

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/iotest"
 
 	"github.com/polyfork/polyfork/protocol"
 	"github.com/stretchr/testify/assert"
@@ -68,4 +69,45 @@ func TestFrameWriterErrorIsSticky(t *testing.T) {
 		assert.ErrorContains(t, err, "reader gone")
 	}
 	assert.Equal(t, int32(1), calls.Load())
+}
+
+// TestFrameWriterQueueBuffersNeverShared: frames from many senders through a reader that
+// takes small bites, with a small queue limit so that queue buffers outgrow it again and
+// again: every frame arrives intact. (A queue buffer once shared with the batch being
+// written let new frames overwrite frames on the wire.)
+func TestFrameWriterQueueBuffersNeverShared(t *testing.T) {
+	r, w := io.Pipe()
+	fw := newFrameWriter(w, func(error) {})
+	fw.limit = 64 << 10
+	const senders, each = 32, 40
+	var wg sync.WaitGroup
+	for g := 0; g < senders; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			enc := protocol.NewEncoder()
+			for i := 0; i < each; i++ {
+				blob := strings.Repeat(string(rune('a'+(g+i)%26)), 1000+(g*7919+i*104729)%40000)
+				frame, err := enc.Notification("n", []any{g, i, blob})
+				require.NoError(t, err)
+				require.NoError(t, fw.send(context.Background(), frame))
+			}
+		}(g)
+	}
+	fr := protocol.NewFrameReader(iotest.HalfReader(r))
+	seen := map[[2]int]bool{}
+	for n := 0; n < senders*each; n++ {
+		body, err := fr.ReadFrame()
+		require.NoError(t, err)
+		m, err := protocol.DecodeMessage(body)
+		require.NoError(t, err, "frame %d", n)
+		var g, i int
+		var blob string
+		require.NoError(t, (Args{items: mustSplit(t, m.Params)}).Decode(&g, &i, &blob))
+		want := strings.Repeat(string(rune('a'+(g+i)%26)), 1000+(g*7919+i*104729)%40000)
+		require.Equal(t, want, blob, "frame %d of sender %d corrupted", i, g)
+		require.False(t, seen[[2]int{g, i}], "frame %d of sender %d twice", i, g)
+		seen[[2]int{g, i}] = true
+	}
+	wg.Wait()
 }
