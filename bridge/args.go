@@ -13,9 +13,8 @@ type Args struct {
 	raw   []byte   // the whole array
 }
 
-// newArgs copies a params array out of a frame and splits it.
-func newArgs(params []byte) (Args, error) {
-	raw := append([]byte(nil), params...)
+// newArgs splits a params array that the Args may keep (see peer.keep).
+func newArgs(raw []byte) (Args, error) {
 	items, err := protocol.SplitArray(raw)
 	if err != nil {
 		return Args{}, err

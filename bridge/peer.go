@@ -216,13 +216,28 @@ func (p *peer) deliver(m protocol.Message) error {
 			Type:      m.Error.Type,
 			Message:   m.Error.Message,
 			Traceback: m.Error.Traceback,
-			Data:      clone(m.Error.Data),
+			Data:      p.keep(m.Error.Data),
 		}
 	} else {
-		c.result = clone(m.Result)
+		c.result = p.keep(m.Result)
 	}
 	close(c.done)
 	return nil
+}
+
+// detachAt is the size from which keep takes over the frame's memory instead of copying.
+const detachAt = 32 << 10
+
+// keep returns b, a part of the frame the reader just read, in memory that stays valid:
+// a copy when b is small (the reader reuses its buffer), the frame's own memory when it is
+// large (the reader then reads the next frame into new memory, which saves a copy).
+// It must be called on the reader goroutine.
+func (p *peer) keep(b []byte) []byte {
+	if len(b) >= detachAt {
+		p.fr.Detach()
+		return b
+	}
+	return clone(b)
 }
 
 func clone(b []byte) []byte {
@@ -234,7 +249,7 @@ func clone(b []byte) []byte {
 
 // serve runs the handler for a request from the other side on a goroutine of its own.
 func (p *peer) serve(m protocol.Message) error {
-	args, err := newArgs(m.Params)
+	args, err := newArgs(p.keep(m.Params))
 	if err != nil {
 		return err
 	}
@@ -328,7 +343,7 @@ func errorValue(err error) *protocol.ErrorValue {
 func (p *peer) notification(m protocol.Message) error {
 	switch m.Method {
 	case protocol.MethodCancel:
-		args, err := newArgs(m.Params)
+		args, err := newArgs(p.keep(m.Params))
 		if err != nil {
 			return err
 		}
@@ -353,7 +368,7 @@ func (p *peer) notification(m protocol.Message) error {
 	if strings.HasPrefix(m.Method, "$") {
 		return nil // reserved names we do not know: ignored, as SPEC 4.3 says
 	}
-	args, err := newArgs(m.Params)
+	args, err := newArgs(p.keep(m.Params))
 	if err != nil {
 		return err
 	}

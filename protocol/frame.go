@@ -12,10 +12,10 @@ import (
 // get a buffer of their own that is dropped once the next frame is read.
 const keepBuffer = 4 << 20
 
-// firstChunk is how much a FrameReader allocates up front for a large frame; it grows the
-// buffer only as the bytes actually arrive, so a peer that announces a huge frame and sends
-// little costs little.
-const firstChunk = 1 << 20
+// firstChunk is how much a FrameReader allocates up front for a large frame (a frame up
+// to this size is read into one allocation); past it, it grows the buffer only as the bytes
+// actually arrive, so a peer that announces a huge frame and sends little costs little.
+const firstChunk = 4 << 20
 
 // FrameReader reads length-prefixed frames from a stream.
 //
@@ -46,7 +46,13 @@ func (fr *FrameReader) SetMaxFrameSize(n int) {
 // MaxFrameSize returns the largest frame body ReadFrame accepts.
 func (fr *FrameReader) MaxFrameSize() int { return fr.max }
 
-// ReadFrame reads the next frame and returns its body.
+// Detach hands the body that ReadFrame last returned over to the caller: it stays valid
+// after later calls, and the FrameReader reads the next frames into new memory. It saves
+// copying a large body that the caller wants to keep.
+func (fr *FrameReader) Detach() { fr.buf = nil }
+
+// ReadFrame reads the next frame and returns its body, valid until the next call (or for
+// good after Detach).
 //
 // It returns io.EOF, unwrapped, when the stream ends cleanly between frames. A stream that
 // ends inside a frame, a length of zero and a length above the maximum are reported as an

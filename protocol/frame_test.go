@@ -106,3 +106,17 @@ func TestFrameReaderBufferReuse(t *testing.T) {
 		assert.LessOrEqual(t, cap(fr.buf), keepBuffer)
 	}
 }
+
+func TestFrameReaderDetach(t *testing.T) {
+	var stream []byte
+	stream = append(stream, frameOf([]byte{0x01})...)
+	stream = append(stream, frameOf([]byte{0x02})...)
+	fr := NewFrameReader(bytes.NewReader(stream))
+	first, err := fr.ReadFrame()
+	require.NoError(t, err)
+	fr.Detach()
+	second, err := fr.ReadFrame()
+	require.NoError(t, err)
+	assert.Equal(t, []byte{0x01}, first, "a detached body is not overwritten")
+	assert.Equal(t, []byte{0x02}, second)
+}
