@@ -1,15 +1,19 @@
 'use strict';
 
 /**
- * Writes whole frames to a Writable stream, each with a single write. It can hold frames
- * back until the handshake goes out first (hold / release), and it tells when everything
- * written has reached the stream's underlying resource (flush).
+ * Writes whole frames to a Writable stream. Frames written during one turn of the event
+ * loop (say, the answers to every request of one read chunk) go out together, in order,
+ * right after that turn's callback returns (process.nextTick): one write when they are
+ * contiguous in the Encoder's slab (the usual case), else one writev. A lone frame still
+ * goes out at once, before Node polls for I/O again. The writer can hold frames back until
+ * the handshake goes out first (hold / release), and it tells when everything written has
+ * reached the stream's underlying resource (flush).
  * @module polyfork/writer
  */
 
 /**
  * A frame writer over a Node Writable (a socket, a pipe, one half of an in-memory duplex).
- * Frames must come from an Encoder: they are not copied.
+ * Frames must come from an Encoder: they are not copied, and must not change until written.
  */
 class FrameWriter {
   /**
@@ -21,6 +25,13 @@ class FrameWriter {
     this.stream = stream;
     /** @type {Array<[Buffer, Function|undefined]> | null} frames held back */
     this.held = hold ? [] : null;
+    /**
+     * Frames waiting for this turn's flush, as runs of adjacent bytes: each run is
+     * [ArrayBuffer, start, end, callbacks or null].
+     * @type {Array<[ArrayBufferLike, number, number, Function[] | null]>}
+     */
+    this.runs = [];
+    this.scheduled = false;
     this.closed = false;
     this.error = null;
     stream.on('error', (err) => {
@@ -31,8 +42,8 @@ class FrameWriter {
   }
 
   /**
-   * Writes one frame. cb, if given, is called once the frame was handed to the OS (or with
-   * an error).
+   * Queues one frame for this turn's write. cb, if given, is called once the frame was
+   * handed to the OS (or with an error).
    * @param {Buffer} frame
    * @param {(err?: Error | null) => void} [cb]
    */
@@ -45,7 +56,42 @@ class FrameWriter {
       if (cb) process.nextTick(cb, this.error || new Error('polyfork: the channel is closed'));
       return;
     }
-    this.stream.write(frame, cb);
+    const runs = this.runs;
+    const last = runs.length > 0 ? runs[runs.length - 1] : null;
+    const start = frame.byteOffset;
+    if (last !== null && last[0] === frame.buffer && last[2] === start) {
+      last[2] = start + frame.length; // the Encoder wrote it right after the previous frame
+    } else {
+      runs.push([frame.buffer, start, start + frame.length, null]);
+    }
+    if (cb) {
+      const run = runs[runs.length - 1];
+      (run[3] || (run[3] = [])).push(cb);
+    }
+    if (!this.scheduled) {
+      this.scheduled = true;
+      process.nextTick(flushRuns, this);
+    }
+  }
+
+  /** Writes the queued frames now. */
+  drain() {
+    this.scheduled = false;
+    const runs = this.runs;
+    if (runs.length === 0) return;
+    this.runs = [];
+    if (this.closed) {
+      const err = this.error || new Error('polyfork: the channel is closed');
+      for (const run of runs) if (run[3] !== null) for (const cb of run[3]) process.nextTick(cb, err);
+      return;
+    }
+    const stream = this.stream;
+    const many = runs.length > 1;
+    if (many) stream.cork();
+    for (const [ab, start, end, cbs] of runs) {
+      stream.write(Buffer.from(ab, start, end - start), cbs === null ? undefined : callAll(cbs));
+    }
+    if (many) stream.uncork();
   }
 
   /**
@@ -65,6 +111,7 @@ class FrameWriter {
    */
   flush(cb) {
     if (this.held !== null) this.release();
+    this.drain();
     if (this.closed || this.stream.writableLength === 0) {
       setImmediate(cb);
       return;
@@ -72,6 +119,17 @@ class FrameWriter {
     // An empty write's callback runs after the writes queued before it.
     this.stream.write(Buffer.alloc(0), () => cb());
   }
+}
+
+function flushRuns(writer) {
+  writer.drain();
+}
+
+function callAll(cbs) {
+  if (cbs.length === 1) return cbs[0];
+  return (err) => {
+    for (const cb of cbs) cb(err);
+  };
 }
 
 module.exports = { FrameWriter };
