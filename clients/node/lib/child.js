@@ -61,12 +61,14 @@ class ChildRuntime {
     const { inFd, outFd, mode } = takeStdio();
     /** How stdout was taken over: 'fd' or 'js' (see stdio.js). */
     this.stdioMode = mode;
-    this.input = new net.Socket({ fd: inFd, readable: true, writable: false });
     this.output = new net.Socket({ fd: outFd, readable: false, writable: true });
     // The output socket must never keep the process alive on its own.
     this.output.unref();
-    /** The Connection to the host. */
-    this.connection = new Connection(this.input, this.output, { maxFrameSize, hold: true });
+    /** The Connection to the host; it reads the input with onread, straight into frame memory. */
+    this.connection = new Connection((onread) => new net.Socket({ fd: inFd, readable: true, writable: false, onread }),
+      this.output, { maxFrameSize, hold: true });
+    /** The input socket. */
+    this.input = this.connection.readable;
     /** Whether the process exits by itself on $stop / end of input (register.js turns it off). */
     this.exitOnStop = true;
     this.stopHooks = [];

@@ -70,6 +70,11 @@ function cancelReason(ctx) {
  */
 
 /**
+ * The `onread` option of net.Socket: where the next read goes, and what to do with it.
+ * @typedef {{buffer: () => Uint8Array, callback: (n: number, buf: Uint8Array) => boolean}} OnRead
+ */
+
+/**
  * One side of a polyfork session over a readable and a writable stream.
  *
  * Events are plain callbacks: `onClose(fn)` and `onStop(fn)`. All methods must be called
@@ -77,17 +82,30 @@ function cancelReason(ctx) {
  */
 class Connection {
   /**
-   * @param {import('node:stream').Readable} readable where frames come from
+   * @param {import('node:stream').Readable | ((onread: OnRead) => import('node:net').Socket)} readable
+   *   where frames come from: a stream, or a function that opens a net.Socket with the given
+   *   `onread` option (see net.Socket), which lets the reader read straight into its own
+   *   memory: no buffer allocated per read, and a large frame read in place, not copied
    * @param {import('node:stream').Writable} writable where frames go
    * @param {object} [options]
    * @param {number} [options.maxFrameSize] for what is read and what is sent (default 64 MiB)
    * @param {boolean} [options.hold] queue outgoing frames until `open(firstFrame)`
    */
   constructor(readable, writable, { maxFrameSize = DEFAULT_MAX_FRAME_SIZE, hold = false } = {}) {
-    this.readable = readable;
     this.encoder = new Encoder({ maxFrameSize });
     this.writer = new FrameWriter(writable, { hold });
     this.reader = new FrameReader((body) => this.onFrame(body), { maxFrameSize });
+    /** True when frames are read with net.Socket's onread (readable was a function). */
+    this.direct = typeof readable === 'function';
+    if (this.direct) {
+      this.readable = readable({
+        buffer: () => this.reader.readTarget(),
+        callback: (n) => this.onRead(n),
+      });
+      this.readable.pause(); // until listen()
+    } else {
+      this.readable = readable;
+    }
     /** @type {Map<string, Function>} */
     this.handlers = new Map();
     /** @type {Map<string, Function[]>} */
@@ -113,14 +131,16 @@ class Connection {
     if (this.listening) return;
     this.listening = true;
     const r = this.readable;
-    r.on('data', (chunk) => {
-      if (this.closed) return;
-      try {
-        this.reader.push(chunk);
-      } catch (e) {
-        this.fail(e);
-      }
-    });
+    if (!this.direct) {
+      r.on('data', (chunk) => {
+        if (this.closed) return;
+        try {
+          this.reader.push(chunk);
+        } catch (e) {
+          this.fail(e);
+        }
+      });
+    }
     r.on('end', () => {
       if (this.closed) return;
       try {
@@ -132,6 +152,23 @@ class Connection {
       this.endOfInput();
     });
     r.on('error', (e) => this.fail(e));
+    if (this.direct) r.resume();
+  }
+
+  /**
+   * Takes n bytes read straight into the reader's memory (net.Socket's onread callback).
+   * @param {number} n
+   * @returns {boolean} false to stop reading
+   */
+  onRead(n) {
+    if (this.closed) return false;
+    try {
+      this.reader.wrote(n);
+    } catch (e) {
+      this.fail(e);
+      return false;
+    }
+    return !this.closed;
   }
 
   /**

@@ -77,6 +77,27 @@ for (const transport of ['socket', 'fifo']) {
       assert.equal((await h.wait()).code, 0);
     });
 
+    it('echoes large values intact, many in flight, also while the host is not reading', async () => {
+      const h = start([CONFORMANCE], { transport });
+      await h.start();
+      // Sizes around the reader's 64 KiB landing buffer and the encoder's slab, ASCII and
+      // not, str and bin: frames straddle reads, and answers queue behind a full pipe.
+      const values = [];
+      for (const n of [1, 65527, 65531, 65536, 70000, 300000, 1 << 20, 3 << 20, 10]) {
+        values.push('a'.repeat(n), 'é中'.repeat(Math.ceil(n / 5)), Buffer.alloc(n, n & 0xff));
+      }
+      const mixed = Array.from({ length: 300 }, (_, i) => ['x'.repeat(i * 997), { i, s: 'ü'.repeat(i) }][i % 2]);
+      const all = [...values, ...mixed, ...values.slice().reverse()];
+      assert.deepEqual(await Promise.all(all.map((v) => h.call('echo', v))), all);
+      h.stdout.pause();
+      const later = Promise.all(all.map((v) => h.call('echo', v)));
+      await new Promise((r) => setTimeout(r, 200)); // let answers pile up in the child
+      h.stdout.resume();
+      assert.deepEqual(await later, all);
+      h.closeStdin();
+      assert.equal((await h.wait()).code, 0);
+    });
+
     it('aborts the handler signal on $cancel and answers CancelledError', async () => {
       const h = start([CONFORMANCE], { transport });
       await h.start();
