@@ -29,12 +29,18 @@ _UTC = _dt.timezone.utc
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_UTC)
 _UINT32_MAX = 0xFFFFFFFF
 
-# Bytes that are not container headers (fixmap, fixarray, array16/32, map16/32). A value nested
-# deeper than MAX_DEPTH needs more than MAX_DEPTH header bytes, so when a frame holds fewer
-# (counted at C speed with translate) the exact walk over the decoded value is skipped.
+# Checking the nesting depth (SPEC section 3) has two costs: a walk over the value costs per
+# element (about 20 ns each), counting the bytes of the body that could be container headers
+# costs per byte (translate, about 0.25 ns each). A value nested deeper than MAX_DEPTH needs
+# more than MAX_DEPTH header bytes, so a body with fewer needs no walk. The walk goes first,
+# allowed one element per _WALK_BYTES bytes of the body (plus _WALK_MIN): it settles the
+# common case of few containers holding big strings without reading the bytes again. When it
+# runs out, the header count and then the full walk decide, as before.
 _NOT_CONTAINER = bytes(
     b for b in range(256) if not (0x80 <= b <= 0x9F or 0xDC <= b <= 0xDF)
 )
+_WALK_BYTES_SHIFT = 8  # one element per 256 bytes: at most ~30% on top of translate
+_WALK_MIN = 16
 
 # Timestamp ext headers whose value may not fit a datetime exactly (64 and 96-bit forms, in
 # fixext and ext8/16/32 spellings). 32-bit timestamps always fit and take the fast path.
@@ -125,6 +131,36 @@ def _kind(v: Any) -> str:
     return t.__name__
 
 
+def _walk_depth(root: Any, budget: int) -> Optional[bool]:
+    """Whether decoded containers nest deeper than MAX_DEPTH (root at depth 1), or None when
+    that takes visiting more than budget elements."""
+    stack = [(root, 1)]
+    pop = stack.pop
+    push = stack.append
+    while stack:
+        v, d = pop()
+        if d > MAX_DEPTH:
+            return True
+        d += 1
+        items = v if type(v) is list else v.values()
+        budget -= len(items)
+        if budget < 0:
+            return None
+        for x in items:
+            t = type(x)
+            if t is list or t is dict:
+                push((x, d))
+    return False
+
+
+def _too_deep_decoded(v: Any, body: Any) -> bool:
+    """Whether v, a list or dict decoded from body, nests containers deeper than MAX_DEPTH."""
+    r = _walk_depth(v, (len(body) >> _WALK_BYTES_SHIFT) + _WALK_MIN)
+    if r is None:
+        r = len(body.translate(None, _NOT_CONTAINER)) > MAX_DEPTH and _too_deep(v, MAX_DEPTH)
+    return r
+
+
 def _too_deep(root: Any, limit: int) -> bool:
     """Tells whether containers nest deeper than limit (root at depth 1). Iterative."""
     stack = [(root, 1)]
@@ -195,7 +231,7 @@ def _unpack(body: Any) -> Any:
             body, "invalid msgpack: %s (a value cut short, a count larger than the bytes "
                   "left, or a malformed ext)" % (str(e) or type(e).__name__)) from None
     if len(body) > MAX_DEPTH and (type(v) is list or type(v) is dict):
-        if len(body.translate(None, _NOT_CONTAINER)) > MAX_DEPTH and _too_deep(v, MAX_DEPTH):
+        if _too_deep_decoded(v, body):
             raise _protocol_error(body, "containers nested deeper than %d" % MAX_DEPTH)
     if wide_ts:
         v = _fix_timestamps(v)
@@ -306,14 +342,24 @@ def decode_message(body: Any) -> list:
         msg = _unpackb(body, raw=False, strict_map_key=False, timestamp=3)
     except Exception:
         return _decode_message_slow(body)
-    if len(body) > MAX_DEPTH and type(msg) is list:
-        if len(body.translate(None, _NOT_CONTAINER)) > MAX_DEPTH and _too_deep(msg, MAX_DEPTH):
-            raise _protocol_error(body, "containers nested deeper than %d" % MAX_DEPTH)
     if type(msg) is list and len(msg) == 4 and msg[0] == 0 and type(msg[0]) is int:
         i = msg[1]
+        params = msg[3]
         if (type(i) is int and 0 <= i <= _UINT32_MAX and type(msg[2]) is str
-                and type(msg[3]) is list):
+                and type(params) is list):
+            # A request nests deeper than 2 only through a param that is a container.
+            if len(body) > MAX_DEPTH:
+                for x in params:
+                    t = type(x)
+                    if t is list or t is dict:
+                        if _too_deep_decoded(msg, body):
+                            raise _protocol_error(body, "containers nested deeper than %d"
+                                                  % MAX_DEPTH)
+                        break
             return msg
+    if len(body) > MAX_DEPTH and type(msg) is list:
+        if _too_deep_decoded(msg, body):
+            raise _protocol_error(body, "containers nested deeper than %d" % MAX_DEPTH)
     _check_envelope(body, msg)
     return msg
 
@@ -337,6 +383,7 @@ def _decode_message_slow(body: Any) -> list:
 
 # --- encoding ---------------------------------------------------------------------------------
 
+_CONTAINERS = (list, tuple, dict)
 _INT_MIN = -(1 << 63)
 _INT_MAX = (1 << 64) - 1
 
@@ -375,8 +422,11 @@ def _find_big_int(obj: Any, depth: int = 0) -> Optional[int]:
     return None
 
 
-def _too_deep_out(root: Any, limit: int) -> bool:
-    """Like _too_deep, for values about to be sent (tuples, subclasses, dict keys count)."""
+def _too_deep_out(root: Any, limit: int, budget: float = float("inf")) -> Optional[bool]:
+    """Like _too_deep, for values about to be sent (tuples, subclasses, dict keys count).
+
+    Returns None when that takes visiting more than budget elements.
+    """
     stack = [(root, 1)]
     while stack:
         v, d = stack.pop()
@@ -384,6 +434,9 @@ def _too_deep_out(root: Any, limit: int) -> bool:
             return True
         d += 1
         items = list(v.keys()) + list(v.values()) if isinstance(v, dict) else v
+        budget -= len(items)
+        if budget < 0:
+            return None
         for x in items:
             if isinstance(x, (list, tuple, dict)):
                 stack.append((x, d))
@@ -417,7 +470,19 @@ def encode_error(obj: Any, what: str, e: BaseException) -> EncodeError:
 
 def check_depth(obj: Any, body: bytes, what: str) -> None:
     """Raises EncodeError when obj, encoded as body, nests containers deeper than MAX_DEPTH."""
-    if len(body.translate(None, _NOT_CONTAINER)) > MAX_DEPTH and _too_deep_out(obj, MAX_DEPTH):
+    if isinstance(obj, (list, tuple)):
+        for x in obj:  # a response with a scalar result, for one, is settled here
+            if isinstance(x, _CONTAINERS):
+                break
+        else:
+            return
+    elif not isinstance(obj, dict):
+        return
+    deep = _too_deep_out(obj, MAX_DEPTH, (len(body) >> _WALK_BYTES_SHIFT) + _WALK_MIN)
+    if deep is None:  # many elements: count the bytes that may be headers first (see above)
+        deep = (len(body.translate(None, _NOT_CONTAINER)) > MAX_DEPTH
+                and _too_deep_out(obj, MAX_DEPTH))
+    if deep:
         raise EncodeError("polyfork: cannot encode %s: it holds containers nested deeper "
                           "than %d (the message array counts as 1)" % (what, MAX_DEPTH))
 
