@@ -7,7 +7,8 @@ import msgpack
 import pytest
 
 from polyfork import BridgeError, DecodeError, EncodeError, FrameTooLargeError, ProtocolError
-from polyfork._channel import FrameWriter, max_frame_size_from_env
+from polyfork._channel import max_frame_size_from_env
+from polyfork._writer import FrameWriter
 from polyfork._codec import Encoder, ValueProblem, decode_message, decode_value
 
 UTC = datetime.timezone.utc

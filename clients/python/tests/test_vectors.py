@@ -8,7 +8,8 @@ import msgpack
 import pytest
 
 from polyfork import ProtocolError
-from polyfork._channel import DEFAULT_MAX_FRAME_SIZE, FrameReader, FrameWriter
+from polyfork._channel import DEFAULT_MAX_FRAME_SIZE, FrameReader
+from polyfork._writer import FrameWriter
 from polyfork._codec import Encoder, decode_message, decode_value
 
 TESTDATA = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "..", "..",
@@ -174,7 +175,8 @@ def test_message_decodes(vec):
     try:
         os.write(w, raw)
         os.close(w)
-        reader = FrameReader(r, DEFAULT_MAX_FRAME_SIZE, lambda b: got.append(decode_message(b)))
+        reader = FrameReader(r, DEFAULT_MAX_FRAME_SIZE,
+                             lambda b, more: got.append(decode_message(b)))
         while reader.read_once():
             pass
     finally:
@@ -230,7 +232,7 @@ def test_invalid_frame_is_a_protocol_error(vec):
     try:
         os.write(w, raw)
         os.close(w)
-        reader = FrameReader(r, DEFAULT_MAX_FRAME_SIZE, decode_message)
+        reader = FrameReader(r, DEFAULT_MAX_FRAME_SIZE, lambda b, more: decode_message(b))
         with pytest.raises(ProtocolError) as info:
             while reader.read_once():
                 pass
@@ -271,7 +273,7 @@ def test_frame_length_errors_name_the_sizes():
         try:
             os.write(w, bytes.fromhex(raw))
             os.close(w)
-            reader = FrameReader(r, DEFAULT_MAX_FRAME_SIZE, decode_message)
+            reader = FrameReader(r, DEFAULT_MAX_FRAME_SIZE, lambda b, more: decode_message(b))
             with pytest.raises(ProtocolError) as info:
                 while reader.read_once():
                     pass

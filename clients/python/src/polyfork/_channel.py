@@ -1,4 +1,4 @@
-"""The byte stream: taking the protocol off stdio, and reading and writing frames.
+"""The byte stream: taking the protocol off stdio, and reading frames (writing: _writer.py).
 
 Frames are a 4-byte big-endian length and that many bytes of msgpack (SPEC section 2). The
 file descriptors stay blocking: the asyncio loop learns readiness from ``add_reader`` and
@@ -11,16 +11,13 @@ import os
 import select
 import struct
 import sys
-import threading
 from typing import Any, Callable, Optional, Tuple
 
-from .errors import BridgeError, ChannelClosedError, FrameTooLargeError, ProtocolError
-from ._codec import MAX_DEPTH, check_depth, encode_error, new_packer
+from .errors import BridgeError, ProtocolError
 
 __all__ = [
     "DEFAULT_MAX_FRAME_SIZE",
     "FrameReader",
-    "FrameWriter",
     "max_frame_size_from_env",
     "take_over_stdio",
 ]
@@ -31,10 +28,8 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_FRAME_SIZE = 64 << 20
 
 _HDR = struct.Struct(">I")
-_hdr_pack = _HDR.pack
 _unpack_from = _HDR.unpack_from
 _read = os.read
-_write = os.write
 _CHUNK = 65536  # one os.read; kept below glibc's mmap threshold so reads stay cheap
 _BIG = 1 << 16  # frames larger than this are read straight into a buffer of their size
 _STATE_ATTR = "_polyfork_stdio"  # on the sys module, so two copies of the package agree
@@ -113,18 +108,22 @@ class FrameReader:
     """Reads frames from a blocking file descriptor and hands each body to on_frame.
 
     ``read_once`` does a single read (it blocks only when nothing is available) and delivers
-    every complete frame it then holds. It is re-entrant: on_frame may call read_once again
-    (a blocking call inside a handler pumps the channel this way), and the outer call goes on
-    after the frames the inner one consumed. Bodies are bytes or bytearray and stay valid
-    after on_frame returns.
+    every complete frame it then holds, as ``on_frame(body, more)``: ``more`` is True when
+    bytes of a further frame are already buffered, so the receiver may defer its answer; then
+    it calls ``on_idle()`` (also when it raises), where deferred answers must go out. It is
+    re-entrant: on_frame may call read_once again (a blocking call inside a handler pumps the
+    channel this way), and the outer call goes on after the frames the inner one consumed.
+    Bodies are bytes or bytearray and stay valid after on_frame returns.
     """
 
-    __slots__ = ("_fd", "_max", "_on_frame", "_buf", "_pos", "_big", "_fill")
+    __slots__ = ("_fd", "_max", "_on_frame", "_on_idle", "_buf", "_pos", "_big", "_fill")
 
-    def __init__(self, fd: int, max_frame_size: int, on_frame: Callable[[Any], None]) -> None:
+    def __init__(self, fd: int, max_frame_size: int, on_frame: Callable[[Any, bool], None],
+                 on_idle: Optional[Callable[[], None]] = None) -> None:
         self._fd = fd
         self._max = max_frame_size
         self._on_frame = on_frame
+        self._on_idle = on_idle if on_idle is not None else _nothing
         self._buf: Any = b""
         self._pos = 0
         self._big: Optional[bytearray] = None
@@ -154,28 +153,32 @@ class FrameReader:
         self._pos = 0
         on_frame = self._on_frame
         limit = self._max
-        while True:
-            # Re-read the state each time: on_frame may have read further (re-entrancy).
-            buf = self._buf
-            pos = self._pos
-            avail = len(buf) - pos
-            if avail < 4:
-                return True
-            n = _unpack_from(buf, pos)[0]
-            if n == 0 or n > limit:
-                self._buf, self._pos = b"", 0
-                raise self._bad_length(n)
-            end = pos + 4 + n
-            if end > len(buf):
-                if n > _BIG:  # read the rest straight into a buffer of the frame's size
-                    big = bytearray(n)
-                    have = avail - 4
-                    big[:have] = buf[pos + 4:]
-                    self._big, self._fill = big, have
+        try:
+            while True:
+                # Re-read the state each time: on_frame may have read further (re-entrancy).
+                buf = self._buf
+                pos = self._pos
+                size = len(buf)
+                avail = size - pos
+                if avail < 4:
+                    return True
+                n = _unpack_from(buf, pos)[0]
+                if n == 0 or n > limit:
                     self._buf, self._pos = b"", 0
-                return True
-            self._pos = end
-            on_frame(buf[pos + 4:end])
+                    raise self._bad_length(n)
+                end = pos + 4 + n
+                if end > size:
+                    if n > _BIG:  # read the rest straight into a buffer of the frame's size
+                        big = bytearray(n)
+                        have = avail - 4
+                        big[:have] = buf[pos + 4:]
+                        self._big, self._fill = big, have
+                        self._buf, self._pos = b"", 0
+                    return True
+                self._pos = end
+                on_frame(buf[pos + 4:end], end < size)
+        finally:
+            self._on_idle()
 
     def _read_big(self) -> bool:
         big = self._big
@@ -188,7 +191,10 @@ class FrameReader:
         self._fill += n
         if self._fill == len(big):
             self._big = None
-            self._on_frame(big)
+            try:
+                self._on_frame(big, False)
+            finally:
+                self._on_idle()
         return True
 
     def _read_into(self, view: memoryview) -> int:
@@ -215,106 +221,5 @@ class FrameReader:
         return ProtocolError("polyfork: protocol error: truncated frame: %s" % what, rest)
 
 
-def _describe(what: str, name: Any) -> str:
-    return what if name is None else what % (name,)
-
-
-class FrameWriter:
-    """Encodes messages and writes them as frames to a blocking file descriptor.
-
-    Thread-safe: one lock covers encoding and writing, so frames never interleave. The first
-    frame written is always ``first()`` (the ``$ready`` handshake, built on demand), whatever
-    message triggered the write; ``first=None`` writes no handshake.
-    """
-
-    __slots__ = ("_fd", "_max", "_check_from", "_pack", "_lock", "_first", "_closed")
-
-    def __init__(self, fd: int, max_frame_size: int,
-                 first: Optional[Callable[[], Any]] = None) -> None:
-        self._fd = fd
-        self._max = max_frame_size
-        # Bodies up to this size need neither the depth check nor the size check.
-        self._check_from = min(MAX_DEPTH, max_frame_size)
-        self._pack = new_packer()
-        self._lock = threading.Lock()
-        self._first: Optional[Callable[[], Any]] = first
-        self._closed: Optional[str] = None
-
-    def write(self, obj: Any, what: str, name: Any = None) -> None:
-        """Encodes obj and writes it as one frame.
-
-        ``what`` (``what % name`` when name is not None) describes obj in error messages; it is
-        formatted only on error. Raises EncodeError (FrameTooLargeError when the body is above
-        the maximum frame size) without writing anything, and ChannelClosedError when the host
-        stopped reading.
-        """
-        lock = self._lock
-        lock.acquire()  # cheaper than `with` on the hot path
-        try:
-            try:
-                body = self._pack(obj)
-            except Exception as e:
-                raise encode_error(obj, _describe(what, name), e) from e
-            n = len(body)
-            if n > self._check_from:
-                self._check(obj, body, _describe(what, name))
-            if self._first is not None:
-                self._write_first()
-            try:
-                if n <= _BIG:
-                    data = _hdr_pack(n) + body
-                    try:
-                        done = _write(self._fd, data)
-                    except BlockingIOError:
-                        done = 0
-                    if done != n + 4:
-                        self._write_views([memoryview(data)[done:]])
-                else:
-                    self._write_views([memoryview(_hdr_pack(n)), memoryview(body)])
-            except OSError as e:
-                raise self._broken(e) from e
-        finally:
-            lock.release()
-
-    def ensure_first(self) -> None:
-        """Writes the first frame now if it has not been written yet."""
-        with self._lock:
-            if self._first is not None:
-                try:
-                    self._write_first()
-                except OSError as e:
-                    raise self._broken(e) from e
-
-    def _check(self, obj: Any, body: bytes, what: str) -> None:
-        n = len(body)
-        if n > self._max:
-            raise FrameTooLargeError(
-                "polyfork: cannot send %s: it encodes to %d bytes, above the maximum frame "
-                "size of %d bytes (POLYFORK_MAX_FRAME_SIZE)" % (what, n, self._max), n, self._max)
-        if n > MAX_DEPTH:
-            check_depth(obj, body, what)
-
-    def _write_first(self) -> None:
-        make, self._first = self._first, None
-        assert make is not None
-        body = self._pack(make())
-        self._write_views([memoryview(_hdr_pack(len(body)) + body)])
-
-    def _write_views(self, views: list) -> None:
-        fd = self._fd
-        while views:
-            try:
-                n = os.writev(fd, views)
-            except BlockingIOError:  # someone made the fd non-blocking: wait, then retry
-                select.select([], [fd], [])
-                continue
-            while views and n >= len(views[0]):
-                n -= len(views[0])
-                views.pop(0)
-            if views and n:
-                views[0] = views[0][n:]
-
-    def _broken(self, e: OSError) -> ChannelClosedError:
-        if self._closed is None:
-            self._closed = "the host stopped reading the channel (%s)" % (e.strerror or e)
-        return ChannelClosedError("polyfork: cannot write to the host: %s" % self._closed)
+def _nothing() -> None:
+    pass

@@ -23,10 +23,11 @@ import threading
 from typing import Any, Callable, Deque, Dict, Optional, Set
 
 from . import _errormap
-from ._channel import FrameReader, FrameWriter, max_frame_size_from_env, take_over_stdio
+from ._channel import FrameReader, max_frame_size_from_env, take_over_stdio
 from ._codec import ValueProblem, decode_message
 from ._pending import PendingCalls, settle
 from ._registry import Registry
+from ._writer import FrameWriter
 from .errors import (BridgeError, ChannelClosedError, DecodeError, EncodeError,
                      FrameTooLargeError, ProtocolError)
 
@@ -112,7 +113,7 @@ class Session:
         self._finished = False
         self._fatal: Optional[ProtocolError] = None
         self._writer = FrameWriter(write_fd, limit, self._ready_message)
-        self._reader = FrameReader(read_fd, limit, self._on_frame)
+        self._reader = FrameReader(read_fd, limit, self._on_frame, self._writer.flush)
 
     # --- registration ------------------------------------------------------------------------
 
@@ -385,7 +386,7 @@ class Session:
 
     # --- internals: frames in ----------------------------------------------------------------
 
-    def _on_frame(self, body: Any) -> None:
+    def _on_frame(self, body: Any, more: bool = False) -> None:
         try:
             msg = decode_message(body)
         except ValueProblem as p:
@@ -402,7 +403,10 @@ class Session:
                     self._send_error_map(msg[1], _errormap.error_map(e, 1))
                     return
                 try:
-                    self._writer.write([1, msg[1], None, result], _RESULT_OF, msg[2])
+                    if more:  # more frames are buffered: answer them all in one write
+                        self._writer.defer([1, msg[1], None, result], _RESULT_OF, msg[2])
+                    else:
+                        self._writer.write([1, msg[1], None, result], _RESULT_OF, msg[2])
                 except BridgeError as e:
                     self._respond_failed(msg[1], msg[2], result, e)
                 return

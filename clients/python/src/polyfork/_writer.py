@@ -1,0 +1,264 @@
+"""Writing frames: encoding under the profile, one lock, and answers written together.
+
+A frame is a 4-byte big-endian length and that many bytes of msgpack (SPEC section 2). Under
+load the host sends many requests at once and the child reads them in one ``os.read``; their
+answers are then *deferred* and leave in one ``write`` once the child has handled the frames
+at hand, instead of one system call (and one wake-up of the host) per answer. A lone request
+is never deferred. A watchdog thread bounds the wait: if a handler of the same batch takes
+longer than _MAX_DELAY, the answers kept before it are written without waiting for it.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import select
+import struct
+import threading
+from typing import Any, Callable, Optional
+
+from .errors import ChannelClosedError, FrameTooLargeError
+from ._codec import MAX_DEPTH, check_depth, encode_error, new_packer
+
+__all__ = ["FrameWriter"]
+
+log = logging.getLogger(__name__)
+
+_hdr_pack = struct.Struct(">I").pack
+_write = os.write
+_BIG = 1 << 16  # larger bodies are written from their own buffer (writev), never copied
+_DEFER_MAX = 1 << 14  # defer writes larger frames at once: batching them gains nothing
+_FLUSH_AT = 1 << 16  # defer writes everything once this many bytes are kept
+_MAX_DELAY = 0.002  # seconds a kept frame waits for a slow handler before the watchdog writes it
+_WATCH_IDLE = 10.0  # seconds without deferred frames after which the watchdog thread ends
+
+
+def _describe(what: str, name: Any) -> str:
+    return what if name is None else what % (name,)
+
+
+class FrameWriter:
+    """Encodes messages and writes them as frames to a blocking file descriptor.
+
+    Thread-safe: one lock covers encoding and writing, so frames never interleave. The first
+    frame written is always ``first()`` (the ``$ready`` handshake, built on demand), whatever
+    message triggered the write; ``first=None`` writes no handshake.
+
+    ``defer`` may keep a small frame to write it later together with others; ``flush`` writes
+    what was kept, and so does every ``write``, before its own frame: frames leave in the
+    order of the calls. A kept frame waits at most about _MAX_DELAY for the caller's flush.
+    """
+
+    __slots__ = ("_fd", "_max", "_check_from", "_pack", "_lock", "_first", "_closed",
+                 "_out", "_out_n", "_cond", "_batch", "_armed", "_watching")
+
+    def __init__(self, fd: int, max_frame_size: int,
+                 first: Optional[Callable[[], Any]] = None) -> None:
+        self._fd = fd
+        self._max = max_frame_size
+        # Bodies up to this size need neither the depth check nor the size check.
+        self._check_from = min(MAX_DEPTH, max_frame_size)
+        self._pack = new_packer()
+        self._lock = threading.Lock()
+        self._first: Optional[Callable[[], Any]] = first
+        self._closed: Optional[str] = None
+        self._out: list = []  # kept frames, headers included
+        self._out_n = 0  # their total size in bytes
+        self._cond = threading.Condition(self._lock)  # wakes the watchdog
+        self._batch = 0  # counts the times _out went from empty to not empty
+        self._armed = False  # the watchdog watches the current batch
+        self._watching = False  # the watchdog thread runs
+
+    def write(self, obj: Any, what: str, name: Any = None) -> None:
+        """Encodes obj and writes it as one frame, after any kept frames.
+
+        ``what`` (``what % name`` when name is not None) describes obj in error messages; it is
+        formatted only on error. Raises EncodeError (FrameTooLargeError when the body is above
+        the maximum frame size) without writing anything, and ChannelClosedError when the host
+        stopped reading.
+        """
+        lock = self._lock
+        lock.acquire()  # cheaper than `with` on the hot path
+        try:
+            # _encode and _write_body inlined for the common case: the per-message hot path.
+            try:
+                body = self._pack(obj)
+            except Exception as e:
+                raise encode_error(obj, _describe(what, name), e) from e
+            n = len(body)
+            if n > self._check_from:
+                self._check(obj, body, _describe(what, name))
+            if n > _BIG or self._out or self._first is not None:
+                self._write_body(body)
+                return
+            data = _hdr_pack(n) + body
+            try:
+                try:
+                    done = _write(self._fd, data)
+                except BlockingIOError:  # someone made the fd non-blocking
+                    done = 0
+                if done != n + 4:
+                    self._write_views([memoryview(data)[done:]])
+            except OSError as e:
+                raise self._broken(e) from e
+        finally:
+            lock.release()
+
+    def defer(self, obj: Any, what: str, name: Any = None) -> None:
+        """Like write, but a small frame may be kept, to leave with the next write or flush.
+
+        The caller calls ``flush`` when it has no more frames at hand; until then the watchdog
+        writes kept frames that waited longer than _MAX_DELAY. Frames above _DEFER_MAX bytes,
+        and everything once _FLUSH_AT bytes are kept, are written at once. Raises EncodeError
+        like write; a broken channel is reported by the next write.
+        """
+        lock = self._lock
+        lock.acquire()
+        try:
+            body = self._encode(obj, what, name)
+            n = len(body)
+            if n > _DEFER_MAX or self._first is not None or self._out_n + n >= _FLUSH_AT:
+                self._write_body(body)
+                return
+            if not self._out:
+                self._start_batch()
+            self._out.append(_hdr_pack(n) + body)
+            self._out_n += n + 4
+        finally:
+            lock.release()
+
+    def flush(self) -> None:
+        """Writes the kept frames, if any. Never raises: when the host stopped reading, they
+        are dropped and the next ``write`` raises ChannelClosedError."""
+        if not self._out:  # read without the lock: a hint, checked again under it
+            return
+        with self._lock:
+            self._flush_locked()
+
+    def ensure_first(self) -> None:
+        """Writes the first frame now if it has not been written yet."""
+        with self._lock:
+            if self._first is not None:
+                try:
+                    self._write_first()
+                except OSError as e:
+                    raise self._broken(e) from e
+
+    # --- under the lock ----------------------------------------------------------------------
+
+    def _encode(self, obj: Any, what: str, name: Any) -> bytes:
+        try:
+            body = self._pack(obj)
+        except Exception as e:
+            raise encode_error(obj, _describe(what, name), e) from e
+        if len(body) > self._check_from:
+            self._check(obj, body, _describe(what, name))
+        return body
+
+    def _check(self, obj: Any, body: bytes, what: str) -> None:
+        n = len(body)
+        if n > self._max:
+            raise FrameTooLargeError(
+                "polyfork: cannot send %s: it encodes to %d bytes, above the maximum frame "
+                "size of %d bytes (POLYFORK_MAX_FRAME_SIZE)" % (what, n, self._max), n, self._max)
+        if n > MAX_DEPTH:
+            check_depth(obj, body, what)
+
+    def _write_body(self, body: bytes) -> None:
+        # The handshake if due, the kept frames, then this frame, in as few writes as can be.
+        n = len(body)
+        try:
+            if self._first is not None:
+                self._write_first()
+            if self._out:
+                out = self._take_out()
+                out.append(_hdr_pack(n))
+                if n <= _BIG:
+                    out.append(body)
+                    self._write_views([memoryview(b"".join(out))])
+                else:
+                    self._write_views([memoryview(b"".join(out)), memoryview(body)])
+            elif n <= _BIG:
+                self._write_views([memoryview(_hdr_pack(n) + body)])
+            else:
+                self._write_views([memoryview(_hdr_pack(n)), memoryview(body)])
+        except OSError as e:
+            raise self._broken(e) from e
+
+    def _take_out(self) -> list:
+        out = self._out
+        self._out = []
+        self._out_n = 0
+        return out
+
+    def _flush_locked(self) -> None:
+        out = self._take_out()
+        if not out:
+            return
+        data = out[0] if len(out) == 1 else b"".join(out)
+        try:
+            self._write_views([memoryview(data)])
+        except OSError as e:
+            log.debug("%s", self._broken(e))
+
+    def _write_first(self) -> None:
+        make, self._first = self._first, None
+        assert make is not None
+        body = self._pack(make())
+        self._write_views([memoryview(_hdr_pack(len(body)) + body)])
+
+    def _write_views(self, views: list) -> None:
+        fd = self._fd
+        while views:
+            try:
+                n = os.writev(fd, views)
+            except BlockingIOError:  # someone made the fd non-blocking: wait, then retry
+                select.select([], [fd], [])
+                continue
+            while views and n >= len(views[0]):
+                n -= len(views[0])
+                views.pop(0)
+            if views and n:
+                views[0] = views[0][n:]
+
+    def _broken(self, e: OSError) -> ChannelClosedError:
+        if self._closed is None:
+            self._closed = "the host stopped reading the channel (%s)" % (e.strerror or e)
+        return ChannelClosedError("polyfork: cannot write to the host: %s" % self._closed)
+
+    # --- the watchdog ------------------------------------------------------------------------
+
+    def _start_batch(self) -> None:
+        # Under the lock, as the first frame is kept: make sure the watchdog looks at it.
+        self._batch += 1
+        if self._armed:
+            return
+        self._armed = True
+        if self._watching:
+            self._cond.notify()
+            return
+        try:
+            threading.Thread(target=self._watch, name="polyfork-flush", daemon=True).start()
+            self._watching = True
+        except RuntimeError:  # interpreter shutdown: the caller's flush is all there is
+            self._armed = False
+
+    def _watch(self) -> None:
+        # Writes a batch that is still kept _MAX_DELAY after it began: a handler after it in
+        # the same read is slow, or blocks. Sleeps (no timer) while nothing is kept; ends
+        # after _WATCH_IDLE of that, and _start_batch starts a new one when needed.
+        cond = self._cond
+        with cond:
+            try:
+                while True:
+                    if not self._out:
+                        self._armed = False
+                        if not cond.wait(_WATCH_IDLE) and not self._armed:
+                            return
+                        continue
+                    seen = self._batch
+                    cond.wait(_MAX_DELAY)
+                    if self._out and self._batch == seen:
+                        self._flush_locked()
+            finally:
+                self._watching = False
+                self._armed = False
