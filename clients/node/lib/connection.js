@@ -7,6 +7,7 @@
  * @module polyfork/connection
  */
 
+const net = require('node:net');
 const { Encoder, DEFAULT_MAX_FRAME_SIZE } = require('./encode');
 const { FrameReader } = require('./reader');
 const { FrameWriter } = require('./writer');
@@ -93,7 +94,9 @@ class Connection {
    */
   constructor(readable, writable, { maxFrameSize = DEFAULT_MAX_FRAME_SIZE, hold = false } = {}) {
     this.encoder = new Encoder({ maxFrameSize });
-    this.writer = new FrameWriter(writable, { hold });
+    // A plain net.Socket has copied a write to the OS when it reports nothing buffered.
+    const copies = writable instanceof net.Socket && Object.getPrototypeOf(writable) === net.Socket.prototype;
+    this.writer = new FrameWriter(writable, { hold, recycle: copies ? () => this.encoder.recycle() : null });
     this.reader = new FrameReader((body) => this.onFrame(body), { maxFrameSize });
     /** True when frames are read with net.Socket's onread (readable was a function). */
     this.direct = typeof readable === 'function';

@@ -20,9 +20,14 @@ class FrameWriter {
    * @param {import('node:stream').Writable} stream
    * @param {object} [options]
    * @param {boolean} [options.hold] queue frames until release() (default false)
+   * @param {(() => void) | null} [options.recycle] called when every frame written so far
+   *   has been handed to the OS whole, so that their memory may be reused (Encoder's
+   *   recycle). Only for a stream that copies what it writes before its write call
+   *   returns when it reports nothing buffered, as a net.Socket does (libuv's try-write).
    */
-  constructor(stream, { hold = false } = {}) {
+  constructor(stream, { hold = false, recycle = null } = {}) {
     this.stream = stream;
+    this.recycle = recycle;
     /** @type {Array<[Buffer, Function|undefined]> | null} frames held back */
     this.held = hold ? [] : null;
     /**
@@ -92,6 +97,8 @@ class FrameWriter {
       stream.write(Buffer.from(ab, start, end - start), cbs === null ? undefined : callAll(cbs));
     }
     if (many) stream.uncork();
+    // Nothing left in the stream: the OS took every frame, none of their memory is in use.
+    if (this.recycle !== null && stream.writableLength === 0 && !this.closed) this.recycle();
   }
 
   /**

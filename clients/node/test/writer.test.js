@@ -81,6 +81,42 @@ describe('FrameWriter', () => {
     assert.deepEqual(rec.bytes(), copy);
   });
 
+  it('recycles only when the stream holds nothing back', async () => {
+    let hold = false;
+    const kept = [];
+    const w = new Writable({
+      highWaterMark: 1 << 30,
+      write(chunk, _enc, cb) {
+        if (hold) kept.push(cb); // the write completes later: the stream still holds the chunk
+        else cb();
+      },
+    });
+    let recycled = 0;
+    const fw = new FrameWriter(w, { recycle: () => { recycled++; } });
+    const enc = new Encoder();
+    fw.write(enc.notification('n', [1]));
+    await turn();
+    assert.equal(recycled, 1);
+    hold = true;
+    fw.write(enc.notification('n', [2]));
+    await turn();
+    assert.equal(recycled, 1, 'not while a write is in flight');
+    hold = false;
+    for (const cb of kept) cb();
+    fw.write(enc.notification('n', [3]));
+    await turn();
+    assert.equal(recycled, 2);
+  });
+
+  it('a recycled Encoder writes its next frame over the old ones', () => {
+    const enc = new Encoder();
+    const a = enc.notification('n', ['x'.repeat(200000)]);
+    enc.recycle();
+    const b = enc.notification('n', ['y']);
+    assert.equal(a.buffer, b.buffer, 'the large buffer is kept');
+    assert.equal(b.byteOffset, 0);
+  });
+
   it('fails the callbacks of frames queued when the stream broke', async () => {
     const w = new Writable({ write(_c, _e, cb) { cb(new Error('EPIPE')); } });
     const fw = new FrameWriter(w);
