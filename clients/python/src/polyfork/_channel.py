@@ -14,6 +14,7 @@ import sys
 from typing import Any, Callable, Optional, Tuple
 
 from .errors import BridgeError, ProtocolError
+from ._malloc import tune_once
 
 __all__ = [
     "DEFAULT_MAX_FRAME_SIZE",
@@ -169,6 +170,7 @@ class FrameReader:
                 end = pos + 4 + n
                 if end > size:
                     if n > _BIG:  # read the rest straight into a buffer of the frame's size
+                        tune_once()
                         big = bytearray(n)
                         have = avail - 4
                         big[:have] = buf[pos + 4:]

@@ -18,6 +18,7 @@ from typing import Any, Callable, Optional
 
 from .errors import ChannelClosedError, FrameTooLargeError
 from ._codec import MAX_DEPTH, check_depth, encode_error, new_packer
+from ._malloc import tune_once
 
 __all__ = ["FrameWriter"]
 
@@ -166,6 +167,8 @@ class FrameWriter:
     def _write_body(self, body: bytes) -> None:
         # The handshake if due, the kept frames, then this frame, in as few writes as can be.
         n = len(body)
+        if n > _BIG:
+            tune_once()
         try:
             if self._first is not None:
                 self._write_first()
