@@ -384,6 +384,7 @@ def _decode_message_slow(body: Any) -> list:
 # --- encoding ---------------------------------------------------------------------------------
 
 _CONTAINERS = (list, tuple, dict)
+_SCALARS = frozenset((str, int, float, bool, bytes, type(None)))
 _INT_MIN = -(1 << 63)
 _INT_MAX = (1 << 64) - 1
 
@@ -468,11 +469,14 @@ def encode_error(obj: Any, what: str, e: BaseException) -> EncodeError:
     return EncodeError("polyfork: cannot encode %s: it holds %s" % (what, _encode_reason(obj, e)))
 
 
-def check_depth(obj: Any, body: bytes, what: str) -> None:
-    """Raises EncodeError when obj, encoded as body, nests containers deeper than MAX_DEPTH."""
+def check_depth(obj: Any, body: bytes, what: str, name: Any = None) -> None:
+    """Raises EncodeError when obj, encoded as body, nests containers deeper than MAX_DEPTH.
+
+    The error reads ``cannot encode <what>`` (``what % name`` when name is not None).
+    """
     if isinstance(obj, (list, tuple)):
         for x in obj:  # a response with a scalar result, for one, is settled here
-            if isinstance(x, _CONTAINERS):
+            if type(x) not in _SCALARS and isinstance(x, _CONTAINERS):
                 break
         else:
             return
@@ -483,6 +487,8 @@ def check_depth(obj: Any, body: bytes, what: str) -> None:
         deep = (len(body.translate(None, _NOT_CONTAINER)) > MAX_DEPTH
                 and _too_deep_out(obj, MAX_DEPTH))
     if deep:
+        if name is not None:
+            what = what % (name,)
         raise EncodeError("polyfork: cannot encode %s: it holds containers nested deeper "
                           "than %d (the message array counts as 1)" % (what, MAX_DEPTH))
 

@@ -87,7 +87,7 @@ class FrameWriter:
                 raise encode_error(obj, _describe(what, name), e) from e
             n = len(body)
             if n > self._check_from:
-                self._check(obj, body, _describe(what, name))
+                self._check(obj, body, what, name)
             if n > _BIG or self._out or self._first is not None:
                 self._write_body(body)
                 return
@@ -152,17 +152,18 @@ class FrameWriter:
         except Exception as e:
             raise encode_error(obj, _describe(what, name), e) from e
         if len(body) > self._check_from:
-            self._check(obj, body, _describe(what, name))
+            self._check(obj, body, what, name)
         return body
 
-    def _check(self, obj: Any, body: bytes, what: str) -> None:
+    def _check(self, obj: Any, body: bytes, what: str, name: Any) -> None:
         n = len(body)
         if n > self._max:
             raise FrameTooLargeError(
                 "polyfork: cannot send %s: it encodes to %d bytes, above the maximum frame "
-                "size of %d bytes (POLYFORK_MAX_FRAME_SIZE)" % (what, n, self._max), n, self._max)
+                "size of %d bytes (POLYFORK_MAX_FRAME_SIZE)" % (_describe(what, name), n,
+                                                                self._max), n, self._max)
         if n > MAX_DEPTH:
-            check_depth(obj, body, what)
+            check_depth(obj, body, what, name)
 
     def _write_body(self, body: bytes) -> None:
         # The handshake if due, the kept frames, then this frame, in as few writes as can be.
