@@ -110,8 +110,9 @@ class FrameReader:
 
     ``read_once`` does a single read (it blocks only when nothing is available) and delivers
     every complete frame it then holds, as ``on_frame(body, more)``: ``more`` is True when
-    bytes of a further frame are already buffered, so the receiver may defer its answer; then
-    it calls ``on_idle()`` (also when it raises), where deferred answers must go out. It is
+    bytes of a further frame are already buffered, so the receiver may defer its answer. If it
+    delivered such a frame, it then calls ``on_idle()`` (also when it raises), where deferred
+    answers must go out; a lone frame costs no such call. It is
     re-entrant: on_frame may call read_once again (a blocking call inside a handler pumps the
     channel this way), and the outer call goes on after the frames the inner one consumed.
     Bodies are bytes or bytearray and stay valid after on_frame returns.
@@ -154,6 +155,7 @@ class FrameReader:
         self._pos = 0
         on_frame = self._on_frame
         limit = self._max
+        more = False  # some frame was delivered with more=True: on_idle is due
         try:
             while True:
                 # Re-read the state each time: on_frame may have read further (re-entrancy).
@@ -178,9 +180,14 @@ class FrameReader:
                         self._buf, self._pos = b"", 0
                     return True
                 self._pos = end
-                on_frame(buf[pos + 4:end], end < size)
+                if end < size:
+                    more = True
+                    on_frame(buf[pos + 4:end], True)
+                else:
+                    on_frame(buf[pos + 4:end], False)
         finally:
-            self._on_idle()
+            if more:
+                self._on_idle()
 
     def _read_big(self) -> bool:
         big = self._big
@@ -193,10 +200,7 @@ class FrameReader:
         self._fill += n
         if self._fill == len(big):
             self._big = None
-            try:
-                self._on_frame(big, False)
-            finally:
-                self._on_idle()
+            self._on_frame(big, False)
         return True
 
     def _read_into(self, view: memoryview) -> int:
