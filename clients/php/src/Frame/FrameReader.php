@@ -12,13 +12,21 @@ use Polyfork\Exception\ProtocolError;
  * and reads loop until the frame is complete (a pipe returns at most 64 KiB per read).
  * End of file between frames is a normal close; inside a frame it is a ProtocolError.
  *
+ * One read takes everything that waits (up to 64 KiB), so under load it holds many frames;
+ * they are handed out from an offset into that buffer, without copying the rest each time.
+ * hasFrame() says whether the next read() returns without touching the stream.
+ *
  * poll() reads whatever has arrived without blocking longer than asked, so a handler can look
  * for `$cancel` while it works; the bytes it reads stay queued for read().
  */
 final class FrameReader
 {
-    /** Bytes read ahead by poll() (or past a frame's end), not yet returned. */
+    /** Bytes read ahead (by a read, or by poll()), not yet returned: from $pos on. */
     private string $buffer = '';
+
+    /** Offset in $buffer of the first byte not yet returned. */
+    private int $pos = 0;
+
     private bool $eof = false;
 
     /** How much one read asks for: a pipe holds 64 KiB, so one read takes all that waits. */
@@ -47,28 +55,87 @@ final class FrameReader
      */
     public function read(): ?string
     {
-        while (strlen($this->buffer) < 4) {
+        $buffer = $this->buffer;
+        $pos = $this->pos;
+        $have = strlen($buffer) - $pos - 4;
+        if ($have === -4 && !$this->eof) {
+            // Nothing buffered: one read, which usually brings the whole next frame (or,
+            // under load, many frames).
+            $buffer = fread($this->stream, self::READ_SIZE);
+            if ($buffer === false || $buffer === '') {
+                $this->eof = true;
+                $this->buffer = '';
+                $this->pos = 0;
+                return null;
+            }
+            $this->buffer = $buffer;
+            $this->pos = $pos = 0;
+            $have = strlen($buffer) - 4;
+        }
+        if ($have >= 0) {
+            $size = unpack('N', $buffer, $pos)[1];
+            if ($size <= $have && $size !== 0 && $size <= $this->maxFrame) {
+                if ($size === $have) {
+                    $this->buffer = '';
+                    $this->pos = 0;
+                } else {
+                    $this->pos = $pos + 4 + $size;
+                }
+                return substr($buffer, $pos + 4, $size);
+            }
+        }
+        return $this->readSlowly();
+    }
+
+    /**
+     * True when a whole frame is buffered (or a bad length prefix, which read() reports at
+     * once): read() would then return without reading from the stream.
+     */
+    public function hasFrame(): bool
+    {
+        $have = strlen($this->buffer) - $this->pos - 4;
+        if ($have < 0) {
+            return false;
+        }
+        $size = unpack('N', $this->buffer, $this->pos)[1];
+        return $size <= $have || $size === 0 || $size > $this->maxFrame;
+    }
+
+    /** read() for a frame not (wholly) buffered yet, a bad length, or end of file. */
+    private function readSlowly(): ?string
+    {
+        $buffer = $this->pos === 0 ? $this->buffer : substr($this->buffer, $this->pos);
+        $this->buffer = '';
+        $this->pos = 0;
+        while (strlen($buffer) < 4) {
             $chunk = $this->eof ? '' : fread($this->stream, self::READ_SIZE);
             if ($chunk === false || $chunk === '') {
                 $this->eof = true;
-                if ($this->buffer === '') {
+                if ($buffer === '') {
                     return null;
                 }
-                throw ProtocolError::truncatedFrame('length prefix', strlen($this->buffer), 4);
+                throw ProtocolError::truncatedFrame('length prefix', strlen($buffer), 4);
             }
-            $this->buffer .= $chunk;
+            $buffer .= $chunk;
         }
-        $size = $this->bodySize();
-        $have = strlen($this->buffer) - 4;
+        $size = unpack('N', $buffer)[1];
+        if ($size === 0) {
+            throw ProtocolError::emptyFrame();
+        }
+        if ($size > $this->maxFrame) {
+            throw ProtocolError::frameTooLarge($size, $this->maxFrame);
+        }
+        $have = strlen($buffer) - 4;
         if ($have >= $size) {
-            $body = substr($this->buffer, 4, $size);
-            $this->buffer = $have === $size ? '' : substr($this->buffer, 4 + $size);
-            return $body;
+            if ($have > $size) {
+                $this->buffer = $buffer;
+                $this->pos = 4 + $size;
+            }
+            return substr($buffer, 4, $size);
         }
         // Collect the rest in pieces and join once: stream_get_contents() would grow one
         // string 8 KiB at a time, a realloc (and, under the Zend allocator, a copy) each.
-        $pieces = [substr($this->buffer, 4)];
-        $this->buffer = '';
+        $pieces = [substr($buffer, 4)];
         $need = $size - $have;
         while ($need > 0 && !$this->eof) {
             $chunk = fread($this->stream, min($need, self::BODY_READ_SIZE));
@@ -81,7 +148,6 @@ final class FrameReader
         }
         $body = implode('', $pieces);
         if (strlen($body) < $size) {
-            $this->eof = true;
             throw ProtocolError::truncatedFrame('body', strlen($body), $size);
         }
         return $body;
@@ -97,11 +163,8 @@ final class FrameReader
     {
         $deadline = hrtime(true) + (int) ($timeout * 1e9);
         while (true) {
-            if ($this->complete()) {
-                return $this->read();
-            }
-            if ($this->eof) {
-                return $this->read(); // null, or a truncated-frame error
+            if ($this->eof || $this->hasFrame()) {
+                return $this->read(); // at end of file: null, or a truncated-frame error
             }
             $left = max(0, $deadline - hrtime(true));
             $read = [$this->stream];
@@ -117,7 +180,7 @@ final class FrameReader
                 return false;
             }
             stream_set_blocking($this->stream, false);
-            $chunk = fread($this->stream, 65536);
+            $chunk = fread($this->stream, self::READ_SIZE);
             stream_set_blocking($this->stream, true);
             if ($chunk === false || $chunk === '') {
                 if (feof($this->stream)) {
@@ -125,30 +188,8 @@ final class FrameReader
                 }
                 continue;
             }
-            $this->buffer .= $chunk;
+            $this->buffer = ($this->pos === 0 ? $this->buffer : substr($this->buffer, $this->pos)) . $chunk;
+            $this->pos = 0;
         }
-    }
-
-    /** True when the read-ahead buffer holds a whole frame (or a bad length to report). */
-    private function complete(): bool
-    {
-        if (strlen($this->buffer) < 4) {
-            return false;
-        }
-        $size = unpack('N', $this->buffer)[1];
-        return $size === 0 || $size > $this->maxFrame || strlen($this->buffer) - 4 >= $size;
-    }
-
-    /** The length prefix at the start of the buffer, checked against the limits. */
-    private function bodySize(): int
-    {
-        $size = unpack('N', $this->buffer)[1];
-        if ($size === 0) {
-            throw ProtocolError::emptyFrame();
-        }
-        if ($size > $this->maxFrame) {
-            throw ProtocolError::frameTooLarge($size, $this->maxFrame);
-        }
-        return $size;
     }
 }

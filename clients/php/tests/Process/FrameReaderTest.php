@@ -66,6 +66,33 @@ final class FrameReaderTest extends TestCase
         $this->assertNull($reader->read(), 'end of file between frames');
     }
 
+    public function testHandsOutManyFramesOfOneReadInOrder(): void
+    {
+        // 3000 frames in one write: the first read takes 64 KiB of them, the last one of
+        // those cut in two; hasFrame() says whether the next read() needs the stream.
+        $out = $this->writer('$f = ""; for ($i = 0; $i < 3000; $i++) { $b = str_repeat(chr($i % 256), $i % 50 + 1); $f .= pack("N", strlen($b)) . $b; } fwrite(STDOUT, $f);');
+        $reader = new FrameReader($out, 1 << 26);
+        $withoutStream = 0;
+        for ($i = 0; $i < 3000; $i++) {
+            $withoutStream += $reader->hasFrame() ? 1 : 0;
+            $this->assertSame(str_repeat(chr($i % 256), $i % 50 + 1), $reader->read(), "frame $i");
+        }
+        $this->assertFalse($reader->hasFrame());
+        $this->assertNull($reader->read());
+        $this->assertGreaterThan(1000, $withoutStream, 'frames handed out from the buffer');
+    }
+
+    public function testAFrameOverTheMaximumIsRefusedEvenWhenBuffered(): void
+    {
+        $out = $this->writer('fwrite(STDOUT, pack("N", 1) . "\xc0" . pack("N", 20) . str_repeat("a", 20));');
+        $reader = new FrameReader($out, 10);
+        $this->assertSame("\xc0", $reader->read());
+        $this->assertTrue($reader->hasFrame(), 'a bad length is reported at once');
+        $this->expectException(ProtocolError::class);
+        $this->expectExceptionMessage('frame of 20 bytes is larger than the maximum frame size of 10 bytes');
+        $reader->read();
+    }
+
     public function testPollReturnsFalseWhileNothingArrivedThenTheFrame(): void
     {
         $out = $this->writer('fgets(STDIN); echo pack("N", 2), "\x91\x01";');
