@@ -27,8 +27,25 @@ final class Decoder
     /** Default nesting limit, counting the outermost container (SPEC 3). */
     public const MAX_DEPTH = 128;
 
-    /** Bytes that can start an ext (c7-c9, d4-d8) or a uint64 (cf): these need the Scanner. */
-    private const SUSPECT = "\xc7\xc8\xc9\xcf\xd4\xd5\xd6\xd7\xd8";
+    /**
+     * Bytes that can start an ext (c7-c9, d4-d8) or a uint64 (cf): these need the Scanner.
+     * A PCRE class (JIT-compiled, cached) finds them 2.5-4x faster than strpbrk().
+     */
+    private const SUSPECT = '/[\xc7-\xc9\xcf\xd4-\xd8]/';
+
+    /**
+     * First bytes of the scalars ext-msgpack decodes exactly: str, bin, float, bool, ints
+     * except uint64 (which may not fit), fixints. Not nil, which an ext also becomes.
+     */
+    private const SCALAR = [
+        "\xa0" => 1, "\xa1" => 1, "\xa2" => 1, "\xa3" => 1, "\xa4" => 1, "\xa5" => 1, "\xa6" => 1, "\xa7" => 1,
+        "\xa8" => 1, "\xa9" => 1, "\xaa" => 1, "\xab" => 1, "\xac" => 1, "\xad" => 1, "\xae" => 1, "\xaf" => 1,
+        "\xb0" => 1, "\xb1" => 1, "\xb2" => 1, "\xb3" => 1, "\xb4" => 1, "\xb5" => 1, "\xb6" => 1, "\xb7" => 1,
+        "\xb8" => 1, "\xb9" => 1, "\xba" => 1, "\xbb" => 1, "\xbc" => 1, "\xbd" => 1, "\xbe" => 1, "\xbf" => 1,
+        "\xd9" => 1, "\xda" => 1, "\xdb" => 1, "\xc4" => 1, "\xc5" => 1, "\xc6" => 1, "\xca" => 1, "\xcb" => 1,
+        "\xc2" => 1, "\xc3" => 1, "\xcc" => 1, "\xcd" => 1, "\xce" => 1, "\xd0" => 1, "\xd1" => 1, "\xd2" => 1,
+        "\xd3" => 1,
+    ];
 
     private readonly \MessagePack $msgpack;
     private readonly Scanner $scanner;
@@ -41,7 +58,8 @@ final class Decoder
     /**
      * Offsets of the elements of the last scanned value when it was an array of at most 4
      * elements, plus its end: lets a message's envelope be read when a parameter is
-     * unsupported. Empty when the last value took the fast path.
+     * unsupported (UnsupportedValue comes only from scanned values). A value that takes the
+     * fast path leaves it as it was.
      *
      * @var list<int>
      */
@@ -63,13 +81,20 @@ final class Decoder
      * Decodes $bytes, which must hold exactly one msgpack value nesting at most $maxDepth
      * containers.
      *
+     * $tail (a message's params or result) is for a caller that parsed the bytes before it:
+     * they hold a top-level array whose last element starts at $tail, and none of them starts
+     * an ext, a uint64 or another container. Then only the bytes from $tail on are looked at,
+     * and a last element that is an array of one scalar (`[v]`: str, bin, int, float, bool,
+     * whatever its size) needs no Scanner: ext-msgpack checks its length.
+     *
      * @throws ProtocolError    when the bytes are not one well-formed value within the limits
      * @throws UnsupportedValue when the value is well-formed but PHP cannot hold it exactly
      */
-    public function decode(string $bytes, int $maxDepth = self::MAX_DEPTH): mixed
+    public function decode(string $bytes, int $maxDepth = self::MAX_DEPTH, int $tail = 0): mixed
     {
-        $this->lastTop = [];
-        if (strlen($bytes) <= $maxDepth && strpbrk($bytes, self::SUSPECT) === false) {
+        if (strlen($bytes) <= $maxDepth
+            ? preg_match(self::SUSPECT, $bytes, $none, 0, $tail) === 0
+            : $tail !== 0 && $maxDepth >= 2 && $bytes[$tail] === "\x91" && isset(self::SCALAR[$bytes[$tail + 1] ?? ''])) {
             $this->warning = null; // inlined unpack(): this is the path of most small frames
             set_error_handler($this->recordWarning);
             try {
@@ -82,6 +107,7 @@ final class Decoder
             }
             // ext-msgpack complained: let the Scanner say precisely what is wrong and where.
         }
+        $this->lastTop = [];
         $scanner = $this->scanner;
         $scanner->scan($bytes, $maxDepth);
         $this->lastTop = $scanner->top;

@@ -67,15 +67,6 @@ final class Encoder
     }
 
     /**
-     * Packs $value as it is, without the checks of encode(): only for values known to hold
-     * nothing but null, bools, ints, floats, UTF-8 strings and lists or maps of them.
-     */
-    public function packPlain(mixed $value): string
-    {
-        return $this->msgpack->pack($value);
-    }
-
-    /**
      * True when $array needs no fix-up: only scalars, UTF-8 strings, UTF-8 keys and arrays
      * nesting less than $depth more levels.
      *

@@ -54,6 +54,12 @@ final class Scanner
      */
     public array $top = [];
 
+    /** Size of a uint8/16/32 or int8/16/32 by its first byte (not uint64: it may not fit). */
+    private const INT_SIZE = [0xcc => 2, 0xcd => 3, 0xce => 5, 0xd0 => 2, 0xd1 => 3, 0xd2 => 5, 0xd3 => 9];
+
+    /** Size of nil, false, true, float32 and float64 by their first byte (not valid map keys). */
+    private const VALUE_SIZE = [0xc0 => 1, 0xc2 => 1, 0xc3 => 1, 0xca => 5, 0xcb => 9];
+
     private string $b = '';
     private int $maxDepth = 0;
     private int $len = 0;
@@ -114,11 +120,17 @@ final class Scanner
             case 0xc1:
                 throw ProtocolError::malformed('byte 0xc1 is never used in msgpack', $this->b, $off);
             case 0xc4:
-                return $this->payload($off, 2, $this->length($off, 1), 'bin');
+            case 0xd9:
+                $end = $off + 2 + ($off + 1 < $this->len ? ord($this->b[$off + 1]) : 0);
+                return $off + 1 < $this->len && $end <= $this->len ? $end : $this->payload($off, 2, $this->length($off, 1), $c === 0xc4 ? 'bin' : 'str');
             case 0xc5:
-                return $this->payload($off, 3, $this->length($off, 2), 'bin');
+            case 0xda:
+                $end = $off + 3 + ($off + 2 < $this->len ? unpack('n', $this->b, $off + 1)[1] : 0);
+                return $off + 2 < $this->len && $end <= $this->len ? $end : $this->payload($off, 3, $this->length($off, 2), $c === 0xc5 ? 'bin' : 'str');
             case 0xc6:
-                return $this->payload($off, 5, $this->length($off, 4), 'bin');
+            case 0xdb:
+                $end = $off + 5 + ($off + 4 < $this->len ? unpack('N', $this->b, $off + 1)[1] : 0);
+                return $off + 4 < $this->len && $end <= $this->len ? $end : $this->payload($off, 5, $this->length($off, 4), $c === 0xc6 ? 'bin' : 'str');
             case 0xc7:
                 return $this->ext($off, 3, $this->length($off, 1), $isKey);
             case 0xc8:
@@ -158,12 +170,6 @@ final class Scanner
                 return $this->ext($off, 2, 8, $isKey);
             case 0xd8:
                 return $this->ext($off, 2, 16, $isKey);
-            case 0xd9:
-                return $this->payload($off, 2, $this->length($off, 1), 'str');
-            case 0xda:
-                return $this->payload($off, 3, $this->length($off, 2), 'str');
-            case 0xdb:
-                return $this->payload($off, 5, $this->length($off, 4), 'str');
             case 0xdc:
                 return $this->container($off, $off + 3, $this->length($off, 2), false, $depth, $isKey, $isTop);
             case 0xdd:
@@ -252,17 +258,37 @@ final class Scanner
             ), $this->b, $off);
         }
         $record = $isTop && !$isMap && $n <= 4;
+        $b = $this->b;
+        $len = $this->len;
         for ($i = 0; $i < $items; $i++) {
             if ($record) {
                 $this->top[] = $at;
-            } elseif (!$isMap) {
-                // A run of one-byte values (fixints, nil, bools, "") needs no call each.
-                $run = strspn($this->b, self::ONE_BYTE, $at, $items - $i);
-                if ($run > 0) {
+            }
+            // Inline, without a call: the headers of most elements (fixints, fixstrs, and
+            // unsigned or signed ints up to 32 bits), which are fine as map keys too.
+            $c = $at < $len ? ord($b[$at]) : -1;
+            if ($c >= 0 && ($c <= 0x7f || $c >= 0xe0)) {
+                if (!$isMap && !$record) {
+                    // A run of one-byte values (fixints, nil, bools, "") in one call.
+                    $run = strspn($b, self::ONE_BYTE, $at, $items - $i);
                     $at += $run;
                     $i += $run - 1;
-                    continue;
+                } else {
+                    $at++;
                 }
+                continue;
+            }
+            if (($c & 0xe0) === 0xa0 && $at + 1 + ($c & 0x1f) <= $len) {
+                $at += 1 + ($c & 0x1f);
+                continue;
+            }
+            $size = self::INT_SIZE[$c] ?? 0;
+            if ($size === 0 && (!$isMap || ($i & 1) === 1)) {
+                $size = self::VALUE_SIZE[$c] ?? 0; // not as map keys
+            }
+            if ($size !== 0 && $at + $size <= $len) {
+                $at += $size;
+                continue;
             }
             $at = $this->skip($at, $depth - 1, $isMap && ($i & 1) === 0);
         }

@@ -24,16 +24,23 @@ final class MessageCodec
     /** Size of a msgpack integer by its first byte, beyond the fixints. */
     private const INT_SIZE = [0xcc => 2, 0xd0 => 2, 0xcd => 3, 0xd1 => 3, 0xce => 5, 0xd2 => 5, 0xcf => 9, 0xd3 => 9];
 
+    /** Offset of the method in a request whose id is a uint8, uint16 or uint32, by that id's first byte. */
+    private const METHOD_AFTER_UINT = [0xcc => 4, 0xcd => 5, 0xce => 7];
+
     /** Header size of a msgpack str by its first byte, beyond the fixstrs. */
     private const STR_HEAD = [0xd9 => 2, 0xda => 3, 0xdb => 5];
 
     private readonly Decoder $decoder;
     private readonly Encoder $encoder;
 
+    /** Packs responses whose result needs none of the Encoder's checks (the hot path). */
+    private readonly \MessagePack $msgpack;
+
     public function __construct()
     {
         $this->decoder = new Decoder();
         $this->encoder = new Encoder();
+        $this->msgpack = new \MessagePack(false);
     }
 
     /**
@@ -43,14 +50,44 @@ final class MessageCodec
      */
     public function decode(string $body): Request|Response|Notification
     {
+        // The usual shapes, told by their first bytes: a request whose id is a positive
+        // fixint or a uint8/16/32 (so an int in range) and a notification, each with a fixstr
+        // method and params that are an array. The bytes before the params then start no ext,
+        // no uint64 and no container, which spares the decoder looking at them.
+        $at = 0;
+        $params = 0;
+        if (str_starts_with($body, "\x94\x00")) {
+            $c = ord($body[2] ?? "\xc1");
+            $at = $c < 0x80 ? 3 : (self::METHOD_AFTER_UINT[$c] ?? 0);
+        } elseif (str_starts_with($body, "\x93\x02")) {
+            $at = 2;
+        }
+        if ($at !== 0 && isset($body[$at])) {
+            $c = ord($body[$at]);
+            if (($c & 0xe0) === 0xa0) {
+                $p = $at + 1 + ($c & 0x1f);
+                $c = isset($body[$p]) ? ord($body[$p]) : 0;
+                if (($c & 0xf0) === 0x90 || $c === 0xdc || $c === 0xdd) {
+                    $params = $p;
+                }
+            }
+        }
         try {
-            $message = $this->decoder->decode($body, Decoder::MAX_DEPTH);
+            $message = $this->decoder->decode($body, Decoder::MAX_DEPTH, $params);
             $unsupported = null;
         } catch (UnsupportedValue $e) {
             $unsupported = $e;
             $message = $this->envelope($body, $e);
         }
-        // Straight-line checks: this runs for every frame.
+        // The value decoded, so it is the list of 4 (or 3) elements the bytes say, with those
+        // types; only the method's UTF-8 is left to check.
+        if ($params !== 0 && $unsupported === null) {
+            $method = $message[$at === 2 ? 1 : 2];
+            if (mb_check_encoding($method, 'UTF-8')) {
+                return $at === 2 ? new Notification($method, $message[2]) : new Request($message[1], $method, $message[3]);
+            }
+        }
+        // Straight-line checks: this runs for every other frame.
         $count = is_array($message) ? count($message) : 0;
         if (($count !== 3 && $count !== 4) || !array_is_list($message)) {
             throw ProtocolError::invalidMessage(is_array($message)
@@ -134,9 +171,9 @@ final class MessageCodec
      */
     public function response(int $id, ?array $error, mixed $result): string
     {
-        if ($error === null && (is_int($result) || $result === null || is_bool($result) || is_float($result)
-            || (is_string($result) && (strlen($result) < 128 ? mb_check_encoding($result, 'UTF-8') : preg_match('//u', $result) === 1)))) {
-            return $this->encoder->packPlain([1, $id, null, $result]);
+        if ($error === null && ($result === null || is_scalar($result)) && (!is_string($result)
+            || (strlen($result) < 128 ? mb_check_encoding($result, 'UTF-8') : preg_match('//u', $result) === 1))) {
+            return $this->msgpack->pack([1, $id, null, $result]);
         }
         return $this->encoder->encode([1, $id, $error, $result], Decoder::MAX_DEPTH, 'response', [2 => 'error', 3 => 'result']);
     }
