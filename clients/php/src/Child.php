@@ -38,6 +38,18 @@ final class Child
     /** The maximum frame size when POLYFORK_MAX_FRAME_SIZE is not set: 64 MiB (SPEC 2). */
     public const DEFAULT_MAX_FRAME_SIZE = 67_108_864;
 
+    /**
+     * Default of $quickNs: a handler that last ran for less than 20 us counts as quick, and
+     * answers already queued may wait for it to go out together with its own.
+     */
+    public const QUICK_NS = 20_000;
+
+    /**
+     * Default of $maxQueuedNs: the longest (200 us) a queued answer waits before the next
+     * handler starts without it.
+     */
+    public const MAX_QUEUED_NS = 200_000;
+
     private readonly FrameReader $reader;
     private readonly FrameWriter $writer;
     private readonly MessageCodec $codec;
@@ -67,6 +79,12 @@ final class Child
     /** @var array<int, Response> responses to calls in flight */
     private array $responses = [];
 
+    /** @var array<string, int> how long (ns) each method's handler last ran, when measured */
+    private array $took = [];
+
+    /** hrtime(true) when the oldest answer still queued in the writer was queued; 0: none. */
+    private int $queuedAt = 0;
+
     private int $nextId = 1;
     private bool $readySent = false;
     private bool $stopping = false;
@@ -77,9 +95,18 @@ final class Child
      * @param resource $in           the stream frames arrive on
      * @param resource $out          the stream frames are written to
      * @param int      $maxFrameSize the maximum frame size in both directions
+     * @param int      $quickNs      answers queued under load (see respond()) wait only for
+     *                               handlers that last ran for less than this many ns
+     * @param int      $maxQueuedNs  ... and only while the oldest of them waited less than this;
+     *                               0 writes every answer at once (no queueing)
      */
-    public function __construct($in, $out, int $maxFrameSize = self::DEFAULT_MAX_FRAME_SIZE)
-    {
+    public function __construct(
+        $in,
+        $out,
+        int $maxFrameSize = self::DEFAULT_MAX_FRAME_SIZE,
+        private readonly int $quickNs = self::QUICK_NS,
+        private readonly int $maxQueuedNs = self::MAX_QUEUED_NS,
+    ) {
         if ($maxFrameSize < 1) {
             throw new \InvalidArgumentException(sprintf('the maximum frame size must be at least 1 byte, got %d', $maxFrameSize));
         }
@@ -91,11 +118,12 @@ final class Child
     /**
      * The child of a polyfork host: frames on stdin and on a private copy of stdout, with
      * stdout itself moved to stderr (see StdoutGuard), and the maximum frame size from
-     * POLYFORK_MAX_FRAME_SIZE (64 MiB when unset).
+     * POLYFORK_MAX_FRAME_SIZE (64 MiB when unset). POLYFORK_PHP_BATCH=0 in the environment
+     * writes every answer at once ($maxQueuedNs 0).
      *
      * @throws \UnexpectedValueException when POLYFORK_MAX_FRAME_SIZE is not a positive integer
      */
-    public static function fromStdio(): self
+    public static function fromStdio(int $quickNs = self::QUICK_NS, int $maxQueuedNs = self::MAX_QUEUED_NS): self
     {
         $env = getenv('POLYFORK_MAX_FRAME_SIZE');
         $max = self::DEFAULT_MAX_FRAME_SIZE;
@@ -112,7 +140,10 @@ final class Child
         if ($in === false) {
             throw new \RuntimeException('polyfork: cannot open stdin');
         }
-        return new self($in, StdoutGuard::install(), $max);
+        if (getenv('POLYFORK_PHP_BATCH') === '0') {
+            $maxQueuedNs = 0;
+        }
+        return new self($in, StdoutGuard::install(), $max, $quickNs, $maxQueuedNs);
     }
 
     /**
@@ -219,7 +250,18 @@ final class Child
         try {
             $this->ready();
             while (!$this->stopping) {
-                $message = $this->next();
+                if ($this->queue === [] && !$this->closed) {
+                    // next(), inlined: this loop runs once per frame.
+                    $frame = $this->reader->read();
+                    if ($frame === null) {
+                        $this->closed = true;
+                        break;
+                    }
+                    $message = $this->codec->decode($frame);
+                    $frame = null; // a large body should not live on while its request runs
+                } else {
+                    $message = $this->next();
+                }
                 if ($message instanceof Request) {
                     $this->serve($message);
                 } elseif ($message === null) {
@@ -228,8 +270,18 @@ final class Child
                     $this->dispatch($message);
                 }
             }
+            $this->flush();
         } catch (ConnectionClosed $e) {
             fwrite(STDERR, 'polyfork: ' . $e->getMessage() . "; stopping\n");
+        } catch (ProtocolError $e) {
+            $this->failure ??= $e; // from the inlined read: the session is over
+            // Answers finished before the bad frame arrived still go out, as they would have
+            // without the queueing.
+            try {
+                $this->flush();
+            } catch (ConnectionClosed) {
+            }
+            throw $e;
         }
     }
 
@@ -243,6 +295,7 @@ final class Child
      */
     public function cancelled(float $wait = 0.0): bool
     {
+        $this->flush(); // a handler that takes this long should not hold back answers
         $id = $this->running === [] ? null : $this->running[count($this->running) - 1];
         if ($id === null) {
             if ($wait > 0) {
@@ -330,7 +383,17 @@ final class Child
         if (!$this->readySent) {
             $this->ready();
         }
-        $this->writer->write($frame);
+        $this->writer->write($frame); // queued answers first
+        $this->queuedAt = 0;
+    }
+
+    /** Writes the answers queued by respond(), if any. */
+    private function flush(): void
+    {
+        if ($this->queuedAt !== 0) {
+            $this->queuedAt = 0;
+            $this->writer->flush();
+        }
     }
 
     /** The next message: read ahead first, else blocking on stdin; null at end of file. */
@@ -383,10 +446,20 @@ final class Child
             $this->refuse($request);
             return;
         }
-        $handler = $this->handlers[$request->method] ?? null;
+        $method = $request->method;
+        $handler = $this->handlers[$method] ?? null;
         if ($handler === null) {
-            $this->respond($id, ErrorMap::methodNotFound($request->method), null);
+            $this->respond($id, ErrorMap::methodNotFound($method), null);
             return;
+        }
+        // Answers queued under load (see respond()) wait for this handler only when it was
+        // quick last time and they have not waited long; else they go out first.
+        $timed = $this->queuedAt !== 0;
+        if ($timed) {
+            $start = hrtime(true);
+            if (($this->took[$method] ?? PHP_INT_MAX) >= $this->quickNs || $start - $this->queuedAt >= $this->maxQueuedNs) {
+                $this->flush();
+            }
         }
         $this->running[] = $id;
         try {
@@ -403,6 +476,9 @@ final class Child
             if ($this->cancelled !== []) {
                 unset($this->cancelled[$id]);
             }
+        }
+        if ($timed) {
+            $this->took[$method] = hrtime(true) - $start;
         }
         if ($this->failure !== null) {
             throw $this->failure;
@@ -424,12 +500,24 @@ final class Child
         }
     }
 
-    /** Sends the response; a result that cannot be sent is answered with an error instead. */
+    /**
+     * Sends the response; a result that cannot be sent is answered with an error instead.
+     * When the next frame has already arrived (the host keeps several calls in flight), the
+     * response is queued and goes out with the next ones in one write; a lone request is
+     * answered at once.
+     */
     private function respond(int $id, ?array $error, mixed $result): void
     {
         try {
             $frame = $this->codec->response($id, $error, $result);
-            $this->write($frame);
+            if ($this->maxQueuedNs !== 0 && $this->reader->hasFrame() && $this->failure === null) {
+                if ($this->queuedAt === 0) {
+                    $this->queuedAt = hrtime(true);
+                }
+                $this->writer->queue($frame);
+            } else {
+                $this->write($frame);
+            }
         } catch (EncodingFailed $e) {
             $this->write($this->codec->response($id, str_starts_with($e->getMessage(), 'refusing to send')
                 ? ErrorMap::protocolError($e->getMessage())
@@ -456,6 +544,7 @@ final class Child
         if ($listeners === []) {
             return; // no listener: dropped (SPEC 4.3)
         }
+        $this->flush(); // listeners may take long: queued answers go first
         if ($name === 'message' && count($note->params) !== 1) {
             fwrite(STDERR, sprintf("polyfork: dropped a \"message\" notification with %d params instead of 1\n", count($note->params)));
             return;

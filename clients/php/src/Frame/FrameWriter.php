@@ -10,11 +10,25 @@ use Polyfork\Exception\EncodingFailed;
 /**
  * Writes length-prefixed frames (SPEC 2) to a blocking stream. A body larger than the maximum
  * frame size is refused before anything is written, so the connection stays usable.
+ *
+ * write() sends a frame at once. queue() holds small frames back so that several go out in
+ * one write (one syscall and one wake-up of the reader instead of one each); the caller
+ * decides when that is safe and calls flush(). Queued frames always go out before a frame
+ * given to write(), in order; what is still queued when the script ends is flushed by a
+ * shutdown function (also after exit() in a handler).
  */
 final class FrameWriter
 {
     /** Bodies up to this size are written in one call with their prefix (one copy, one syscall). */
     private const JOIN_LIMIT = 65536;
+
+    /** Queued bytes that trigger a write: a pipe takes 64 KiB at once, more saves nothing. */
+    private const QUEUE_LIMIT = 65536;
+
+    /** Frames queued by queue(), prefixes included, not yet written. */
+    private string $queued = '';
+
+    private bool $flushOnShutdown = false;
 
     /**
      * @param resource $stream   the writable stream (a private duplicate of the child's stdout)
@@ -25,9 +39,10 @@ final class FrameWriter
     }
 
     /**
-     * Writes one frame holding $body.
+     * Writes the queued frames and one frame holding $body.
      *
-     * @throws EncodingFailed   when $body is larger than the maximum frame size
+     * @throws EncodingFailed   when $body is larger than the maximum frame size (the queued
+     *                          frames stay queued)
      * @throws ConnectionClosed when the peer no longer reads
      */
     public function write(string $body): void
@@ -37,15 +52,71 @@ final class FrameWriter
             throw EncodingFailed::frameTooLarge($size, $this->maxFrame);
         }
         if ($size <= self::JOIN_LIMIT) {
-            $frame = pack('N', $size) . $body;
+            if ($this->queued === '') {
+                $frame = pack('N', $size) . $body;
+            } else {
+                $frame = $this->queued . pack('N', $size) . $body;
+                $this->queued = '';
+            }
             $written = @fwrite($this->stream, $frame);
-            if ($written !== $size + 4) {
+            if ($written !== strlen($frame)) {
                 $this->writeAll($frame, $written === false ? 0 : $written); // finish, or report
             }
             return;
         }
-        $this->writeAll(pack('N', $size));
+        $head = $this->queued . pack('N', $size);
+        $this->queued = '';
+        $this->writeAll($head);
         $this->writeAll($body);
+    }
+
+    /**
+     * Queues one frame holding $body, to be written by the next write() or flush() (or at
+     * once when the queue has grown to 64 KiB, or $body is larger than that).
+     *
+     * @throws EncodingFailed   when $body is larger than the maximum frame size
+     * @throws ConnectionClosed when the peer no longer reads
+     */
+    public function queue(string $body): void
+    {
+        $size = strlen($body);
+        if ($size > self::JOIN_LIMIT || strlen($this->queued) + $size >= self::QUEUE_LIMIT) {
+            $this->write($body);
+            return;
+        }
+        if ($size > $this->maxFrame) {
+            throw EncodingFailed::frameTooLarge($size, $this->maxFrame);
+        }
+        if (!$this->flushOnShutdown) {
+            $this->flushOnShutdown = true;
+            $writer = \WeakReference::create($this);
+            $pid = getmypid();
+            register_shutdown_function(static function () use ($writer, $pid): void {
+                if (getmypid() !== $pid) {
+                    return; // a pcntl_fork()ed copy: the frames are its parent's to write
+                }
+                try {
+                    $writer->get()?->flush();
+                } catch (\Throwable) {
+                    // Nobody reads any more, or the stream was closed: nothing to deliver.
+                }
+            });
+        }
+        $this->queued .= pack('N', $size) . $body;
+    }
+
+    /**
+     * Writes the queued frames, if any.
+     *
+     * @throws ConnectionClosed when the peer no longer reads (the frames are dropped)
+     */
+    public function flush(): void
+    {
+        if ($this->queued !== '') {
+            $frames = $this->queued;
+            $this->queued = '';
+            $this->writeAll($frames);
+        }
     }
 
     /** Writes $bytes from offset $written on, looping over partial writes. */

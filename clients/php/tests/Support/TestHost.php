@@ -110,6 +110,26 @@ final class TestHost
         return $id;
     }
 
+    /**
+     * Sends several requests in one write, so that the child reads them together (the host
+     * keeping calls in flight); returns their ids in order.
+     *
+     * @param list<array{string, list<mixed>}> $calls method and params of each request
+     * @return list<int>
+     */
+    public function requests(array $calls): array
+    {
+        $ids = [];
+        $frames = '';
+        foreach ($calls as [$method, $params]) {
+            $ids[] = $id = $this->nextId++;
+            $body = $this->codec->request($id, $method, $params);
+            $frames .= pack('N', strlen($body)) . $body;
+        }
+        $this->writeRaw($frames);
+        return $ids;
+    }
+
     /** Sends a notification. */
     public function notify(string $method, array $params = []): void
     {
