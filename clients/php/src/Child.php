@@ -128,7 +128,7 @@ final class Child
         $env = getenv('POLYFORK_MAX_FRAME_SIZE');
         $max = self::DEFAULT_MAX_FRAME_SIZE;
         if ($env !== false && $env !== '') {
-            if (!ctype_digit($env) || (int) $env < 1 || strlen($env) > 18) {
+            if (!ctype_digit($env) || (int) $env < 1 || \strlen($env) > 18) {
                 throw new \UnexpectedValueException(sprintf(
                     'polyfork: POLYFORK_MAX_FRAME_SIZE must be a positive number of bytes, got "%s"',
                     $env
@@ -296,7 +296,7 @@ final class Child
     public function cancelled(float $wait = 0.0): bool
     {
         $this->flush(); // a handler that takes this long should not hold back answers
-        $id = $this->running === [] ? null : $this->running[count($this->running) - 1];
+        $id = $this->running === [] ? null : $this->running[\count($this->running) - 1];
         if ($id === null) {
             if ($wait > 0) {
                 usleep((int) ($wait * 1e6));
@@ -356,7 +356,7 @@ final class Child
     public function throwIfCancelled(): void
     {
         if ($this->cancelled()) {
-            throw CancelledError::request($this->running[count($this->running) - 1]);
+            throw CancelledError::request($this->running[\count($this->running) - 1]);
         }
     }
 
@@ -545,8 +545,8 @@ final class Child
             return; // no listener: dropped (SPEC 4.3)
         }
         $this->flush(); // listeners may take long: queued answers go first
-        if ($name === 'message' && count($note->params) !== 1) {
-            fwrite(STDERR, sprintf("polyfork: dropped a \"message\" notification with %d params instead of 1\n", count($note->params)));
+        if ($name === 'message' && \count($note->params) !== 1) {
+            fwrite(STDERR, sprintf("polyfork: dropped a \"message\" notification with %d params instead of 1\n", \count($note->params)));
             return;
         }
         foreach ($listeners as $listener) {
@@ -564,7 +564,7 @@ final class Child
     private function cancel(Notification $note): void
     {
         $id = $note->params[0] ?? null;
-        if (is_int($id) && (isset($this->queued[$id]) || in_array($id, $this->running, true))) {
+        if (\is_int($id) && (isset($this->queued[$id]) || \in_array($id, $this->running, true))) {
             $this->cancelled[$id] = true;
         }
     }

@@ -22,7 +22,7 @@ final class ErrorMap
     public static function fromThrowable(\Throwable $e): array
     {
         return [
-            'type' => $e instanceof CancelledError ? 'CancelledError' : get_class($e),
+            'type' => $e instanceof CancelledError ? 'CancelledError' : \get_class($e),
             'message' => self::text($e->getMessage()),
             'traceback' => self::text($e->getTraceAsString()),
         ];

@@ -92,7 +92,7 @@ final class Decoder
      */
     public function decode(string $bytes, int $maxDepth = self::MAX_DEPTH, int $tail = 0): mixed
     {
-        if (strlen($bytes) <= $maxDepth
+        if (\strlen($bytes) <= $maxDepth
             ? preg_match(self::SUSPECT, $bytes, $none, 0, $tail) === 0
             : $tail !== 0 && $maxDepth >= 2 && $bytes[$tail] === "\x91" && isset(self::SCALAR[$bytes[$tail + 1] ?? ''])) {
             $this->warning = null; // inlined unpack(): this is the path of most small frames
@@ -177,19 +177,19 @@ final class Decoder
      */
     private function restore(mixed $value, array $objects): mixed
     {
-        if (is_string($value)) {
-            if (strlen($value) === 20 && str_starts_with($value, $this->nonce)) {
+        if (\is_string($value)) {
+            if (\strlen($value) === 20 && str_starts_with($value, $this->nonce)) {
                 return $objects[unpack('N', $value, 16)[1]];
             }
             return $value;
         }
-        if (is_array($value)) {
+        if (\is_array($value)) {
             foreach ($value as $k => $item) {
-                if (is_array($item) || is_string($item)) {
+                if (\is_array($item) || \is_string($item)) {
                     $new = $this->restore($item, $objects);
-                    if (is_object($new)) {
+                    if (\is_object($new)) {
                         $value[$k] = $new;
-                    } elseif (is_array($item)) {
+                    } elseif (\is_array($item)) {
                         $value[$k] = $new;
                     }
                 }

@@ -52,15 +52,15 @@ final class Encoder
      */
     public function encode(mixed $value, int $maxDepth = self::MAX_DEPTH, string $path = 'value', array $labels = []): string
     {
-        if (is_array($value)) {
+        if (\is_array($value)) {
             if (!$this->plain($value, $maxDepth - 1)) {
                 return $this->encodeFixed($value, $maxDepth, $path, $labels);
             }
-        } elseif (is_string($value)) {
-            if (!(strlen($value) < 128 ? mb_check_encoding($value, 'UTF-8') : preg_match('//u', $value) === 1)) {
+        } elseif (\is_string($value)) {
+            if (!(\strlen($value) < 128 ? mb_check_encoding($value, 'UTF-8') : preg_match('//u', $value) === 1)) {
                 return self::bin($value);
             }
-        } elseif (is_object($value) || is_resource($value)) {
+        } elseif (\is_object($value) || \is_resource($value)) {
             return $this->encodeFixed($value, $maxDepth, $path);
         }
         return $this->msgpack->pack($value);
@@ -78,18 +78,18 @@ final class Encoder
             return false;
         }
         foreach ($array as $k => $v) {
-            if (is_string($v)) {
-                if (!(strlen($v) < 128 ? mb_check_encoding($v, 'UTF-8') : preg_match('//u', $v) === 1)) {
+            if (\is_string($v)) {
+                if (!(\strlen($v) < 128 ? mb_check_encoding($v, 'UTF-8') : preg_match('//u', $v) === 1)) {
                     return false;
                 }
-            } elseif (is_array($v)) {
+            } elseif (\is_array($v)) {
                 if (!$this->plain($v, $depth - 1)) {
                     return false;
                 }
-            } elseif (is_object($v) || is_resource($v)) {
+            } elseif (\is_object($v) || \is_resource($v)) {
                 return false;
             }
-            if (is_string($k) && !mb_check_encoding($k, 'UTF-8')) {
+            if (\is_string($k) && !mb_check_encoding($k, 'UTF-8')) {
                 return false;
             }
         }
@@ -102,7 +102,7 @@ final class Encoder
         $this->replace = [];
         $this->maxDepth = $maxDepth;
         try {
-            if ($labels !== [] && is_array($value)) {
+            if ($labels !== [] && \is_array($value)) {
                 $prepared = [];
                 foreach ($value as $k => $item) {
                     $prepared[$k] = $this->prepare($item, $maxDepth - 1, $labels[$k] ?? $path . '[' . $k . ']');
@@ -120,19 +120,19 @@ final class Encoder
     /** Returns $value with every special value replaced by a placeholder string. */
     private function prepare(mixed $value, int $depth, string $path): mixed
     {
-        if ($value === null || is_bool($value) || is_int($value) || is_float($value)) {
+        if ($value === null || \is_bool($value) || \is_int($value) || \is_float($value)) {
             return $value;
         }
-        if (is_string($value)) {
+        if (\is_string($value)) {
             return self::isUtf8($value) ? $value : $this->placeholder(self::bin($value));
         }
-        if (is_array($value)) {
+        if (\is_array($value)) {
             if ($depth <= 0) {
                 throw EncodingFailed::tooDeep($path, $this->maxDepth);
             }
             $out = [];
             foreach ($value as $k => $item) {
-                if (is_string($k) && !mb_check_encoding($k, 'UTF-8')) {
+                if (\is_string($k) && !mb_check_encoding($k, 'UTF-8')) {
                     throw EncodingFailed::keyNotUtf8($path . '[' . bin2hex($k) . ' (hex)]');
                 }
                 $out[$k] = $this->prepare($item, $depth - 1, $path . '[' . var_export($k, true) . ']');
@@ -170,10 +170,10 @@ final class Encoder
         if ($depth <= 0) {
             throw EncodingFailed::tooDeep($path, $this->maxDepth);
         }
-        $n = count($vars);
-        $out = $n <= 15 ? chr(0x80 | $n) : ($n <= 0xffff ? "\xde" . pack('n', $n) : "\xdf" . pack('N', $n));
+        $n = \count($vars);
+        $out = $n <= 15 ? \chr(0x80 | $n) : ($n <= 0xffff ? "\xde" . pack('n', $n) : "\xdf" . pack('N', $n));
         foreach ($vars as $k => $item) {
-            if (is_string($k) && !mb_check_encoding($k, 'UTF-8')) {
+            if (\is_string($k) && !mb_check_encoding($k, 'UTF-8')) {
                 throw EncodingFailed::keyNotUtf8($path . '->' . bin2hex($k) . ' (hex)');
             }
             $out .= $this->msgpack->pack($k);
@@ -184,7 +184,7 @@ final class Encoder
 
     private function placeholder(string $bytes): string
     {
-        $id = $this->nonce . pack('N', count($this->replace));
+        $id = $this->nonce . pack('N', \count($this->replace));
         $this->replace["\xb4" . $id] = $bytes;
         return $id;
     }
@@ -195,15 +195,15 @@ final class Encoder
      */
     public static function isUtf8(string $s): bool
     {
-        return strlen($s) < 128 ? mb_check_encoding($s, 'UTF-8') : preg_match('//u', $s) === 1;
+        return \strlen($s) < 128 ? mb_check_encoding($s, 'UTF-8') : preg_match('//u', $s) === 1;
     }
 
     /** The msgpack `bin` bytes of $bytes. */
     private static function bin(string $bytes): string
     {
-        $n = strlen($bytes);
+        $n = \strlen($bytes);
         if ($n <= 0xff) {
-            return "\xc4" . chr($n) . $bytes;
+            return "\xc4" . \chr($n) . $bytes;
         }
         return ($n <= 0xffff ? "\xc5" . pack('n', $n) : "\xc6" . pack('N', $n)) . $bytes;
     }
@@ -211,14 +211,14 @@ final class Encoder
     /** The msgpack ext bytes of type $type with payload $data. */
     private static function ext(int $type, string $data, string $path): string
     {
-        $n = strlen($data);
-        $t = chr($type & 0xff);
+        $n = \strlen($data);
+        $t = \chr($type & 0xff);
         $fix = [1 => "\xd4", 2 => "\xd5", 4 => "\xd6", 8 => "\xd7", 16 => "\xd8"];
         if (isset($fix[$n])) {
             return $fix[$n] . $t . $data;
         }
         if ($n <= 0xff) {
-            return "\xc7" . chr($n) . $t . $data;
+            return "\xc7" . \chr($n) . $t . $data;
         }
         if ($n <= 0xffff) {
             return "\xc8" . pack('n', $n) . $t . $data;

@@ -73,7 +73,7 @@ final class Scanner
     {
         $this->b = $bytes;
         $this->maxDepth = $maxDepth;
-        $this->len = strlen($bytes);
+        $this->len = \strlen($bytes);
         $this->exts = [];
         $this->unsupported = null;
         $this->top = [];
@@ -96,7 +96,7 @@ final class Scanner
         if ($off >= $this->len) {
             throw ProtocolError::malformed('msgpack value cut short: the frame ends where a value should start', $this->b, $off);
         }
-        $c = ord($this->b[$off]);
+        $c = \ord($this->b[$off]);
         if ($c <= 0x7f || $c >= 0xe0) {
             return $off + 1;
         }
@@ -121,7 +121,7 @@ final class Scanner
                 throw ProtocolError::malformed('byte 0xc1 is never used in msgpack', $this->b, $off);
             case 0xc4:
             case 0xd9:
-                $end = $off + 2 + ($off + 1 < $this->len ? ord($this->b[$off + 1]) : 0);
+                $end = $off + 2 + ($off + 1 < $this->len ? \ord($this->b[$off + 1]) : 0);
                 return $off + 1 < $this->len && $end <= $this->len ? $end : $this->payload($off, 2, $this->length($off, 1), $c === 0xc4 ? 'bin' : 'str');
             case 0xc5:
             case 0xda:
@@ -154,7 +154,7 @@ final class Scanner
                 return $this->fixed($off, 5);
             case 0xcf:
                 $end = $this->fixed($off, 9);
-                if (ord($this->b[$off + 1]) >= 0x80) {
+                if (\ord($this->b[$off + 1]) >= 0x80) {
                     $this->unsupportedAt($off, 'uint64', self::uint64Decimal(substr($this->b, $off + 1, 8)));
                 }
                 return $end;
@@ -192,7 +192,7 @@ final class Scanner
             ), $this->b, $off);
         }
         return match ($size) {
-            1 => ord($this->b[$off + 1]),
+            1 => \ord($this->b[$off + 1]),
             2 => unpack('n', $this->b, $off + 1)[1],
             default => unpack('N', $this->b, $off + 1)[1],
         };
@@ -230,7 +230,7 @@ final class Scanner
         if ($isKey) {
             $this->unsupportedAt($off, 'key', 'ext');
         }
-        $type = ord($this->b[$off + $head - 1]);
+        $type = \ord($this->b[$off + $head - 1]);
         $this->exts[] = [$off, $end, $type >= 0x80 ? $type - 0x100 : $type, substr($this->b, $off + $head, $n)];
         return $end;
     }
@@ -266,7 +266,7 @@ final class Scanner
             }
             // Inline, without a call: the headers of most elements (fixints, fixstrs, and
             // unsigned or signed ints up to 32 bits), which are fine as map keys too.
-            $c = $at < $len ? ord($b[$at]) : -1;
+            $c = $at < $len ? \ord($b[$at]) : -1;
             if ($c >= 0 && ($c <= 0x7f || $c >= 0xe0)) {
                 if (!$isMap && !$record) {
                     // A run of one-byte values (fixints, nil, bools, "") in one call.

@@ -19,7 +19,7 @@ final class Timestamp
     /** Decodes the payload $data of a timestamp ext found at byte $offset. */
     public static function decode(string $data, int $offset): \DateTimeImmutable
     {
-        switch (strlen($data)) {
+        switch (\strlen($data)) {
             case 4:
                 $sec = unpack('N', $data)[1];
                 $nsec = 0;
@@ -33,7 +33,7 @@ final class Timestamp
                 ['n' => $nsec, 's' => $sec] = unpack('Nn/Js', $data);
                 break;
             default:
-                throw UnsupportedValue::timestamp(sprintf('a timestamp has 4, 8 or 12 bytes, not %d', strlen($data)), $offset);
+                throw UnsupportedValue::timestamp(sprintf('a timestamp has 4, 8 or 12 bytes, not %d', \strlen($data)), $offset);
         }
         if ($nsec > 999_999_999) {
             throw UnsupportedValue::timestamp(sprintf('nanoseconds %d are above 999999999', $nsec), $offset);

@@ -34,7 +34,7 @@ final class EncodingFailed extends \RuntimeException implements PolyforkExceptio
     /** The value at $path nests deeper than $max containers (or refers to itself). */
     public static function tooDeep(string $path, int $max): self
     {
-        if (strlen($path) > 60) {
+        if (\strlen($path) > 60) {
             $path = substr($path, 0, 40) . '...' . substr($path, -12);
         }
         return new self(sprintf(

@@ -61,14 +61,14 @@ final class ProtocolError extends \RuntimeException implements PolyforkException
      */
     public static function quote(string $bytes, int $offset): string
     {
-        $start = max(0, min($offset, strlen($bytes)) - 8);
+        $start = max(0, min($offset, \strlen($bytes)) - 8);
         $hex = bin2hex(substr($bytes, $start, 32));
         return sprintf(
             'received %d bytes, from byte %d: %s%s',
-            strlen($bytes),
+            \strlen($bytes),
             $start,
             $hex,
-            strlen($bytes) > $start + 32 ? '...' : ''
+            \strlen($bytes) > $start + 32 ? '...' : ''
         );
     }
 }

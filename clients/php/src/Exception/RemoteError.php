@@ -33,7 +33,7 @@ final class RemoteError extends \RuntimeException implements PolyforkException
         return new self(
             (string) $error['type'],
             (string) $error['message'],
-            is_string($traceback) ? $traceback : null,
+            \is_string($traceback) ? $traceback : null,
             $error['data'] ?? null
         );
     }

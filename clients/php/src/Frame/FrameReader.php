@@ -57,7 +57,7 @@ final class FrameReader
     {
         $buffer = $this->buffer;
         $pos = $this->pos;
-        $have = strlen($buffer) - $pos - 4;
+        $have = \strlen($buffer) - $pos - 4;
         if ($have === -4 && !$this->eof) {
             // Nothing buffered: one read, which usually brings the whole next frame (or,
             // under load, many frames).
@@ -70,7 +70,7 @@ final class FrameReader
             }
             $this->buffer = $buffer;
             $this->pos = $pos = 0;
-            $have = strlen($buffer) - 4;
+            $have = \strlen($buffer) - 4;
         }
         if ($have >= 0) {
             $size = unpack('N', $buffer, $pos)[1];
@@ -93,7 +93,7 @@ final class FrameReader
      */
     public function hasFrame(): bool
     {
-        $have = strlen($this->buffer) - $this->pos - 4;
+        $have = \strlen($this->buffer) - $this->pos - 4;
         if ($have < 0) {
             return false;
         }
@@ -107,14 +107,14 @@ final class FrameReader
         $buffer = $this->pos === 0 ? $this->buffer : substr($this->buffer, $this->pos);
         $this->buffer = '';
         $this->pos = 0;
-        while (strlen($buffer) < 4) {
+        while (\strlen($buffer) < 4) {
             $chunk = $this->eof ? '' : fread($this->stream, self::READ_SIZE);
             if ($chunk === false || $chunk === '') {
                 $this->eof = true;
                 if ($buffer === '') {
                     return null;
                 }
-                throw ProtocolError::truncatedFrame('length prefix', strlen($buffer), 4);
+                throw ProtocolError::truncatedFrame('length prefix', \strlen($buffer), 4);
             }
             $buffer .= $chunk;
         }
@@ -125,7 +125,7 @@ final class FrameReader
         if ($size > $this->maxFrame) {
             throw ProtocolError::frameTooLarge($size, $this->maxFrame);
         }
-        $have = strlen($buffer) - 4;
+        $have = \strlen($buffer) - 4;
         if ($have >= $size) {
             if ($have > $size) {
                 $this->buffer = $buffer;
@@ -144,11 +144,11 @@ final class FrameReader
                 break;
             }
             $pieces[] = $chunk;
-            $need -= strlen($chunk);
+            $need -= \strlen($chunk);
         }
         $body = implode('', $pieces);
-        if (strlen($body) < $size) {
-            throw ProtocolError::truncatedFrame('body', strlen($body), $size);
+        if (\strlen($body) < $size) {
+            throw ProtocolError::truncatedFrame('body', \strlen($body), $size);
         }
         return $body;
     }

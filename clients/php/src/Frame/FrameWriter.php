@@ -47,7 +47,7 @@ final class FrameWriter
      */
     public function write(string $body): void
     {
-        $size = strlen($body);
+        $size = \strlen($body);
         if ($size > $this->maxFrame) {
             throw EncodingFailed::frameTooLarge($size, $this->maxFrame);
         }
@@ -59,7 +59,7 @@ final class FrameWriter
                 $this->queued = '';
             }
             $written = @fwrite($this->stream, $frame);
-            if ($written !== strlen($frame)) {
+            if ($written !== \strlen($frame)) {
                 $this->writeAll($frame, $written === false ? 0 : $written); // finish, or report
             }
             return;
@@ -79,8 +79,8 @@ final class FrameWriter
      */
     public function queue(string $body): void
     {
-        $size = strlen($body);
-        if ($size > self::JOIN_LIMIT || strlen($this->queued) + $size >= self::QUEUE_LIMIT) {
+        $size = \strlen($body);
+        if ($size > self::JOIN_LIMIT || \strlen($this->queued) + $size >= self::QUEUE_LIMIT) {
             $this->write($body);
             return;
         }
@@ -122,7 +122,7 @@ final class FrameWriter
     /** Writes $bytes from offset $written on, looping over partial writes. */
     private function writeAll(string $bytes, int $written = 0): void
     {
-        $total = strlen($bytes);
+        $total = \strlen($bytes);
         while ($written < $total) {
             $more = @fwrite($this->stream, $written === 0 ? $bytes : substr($bytes, $written));
             if ($more === false || $more === 0) {

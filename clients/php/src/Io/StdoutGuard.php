@@ -73,7 +73,7 @@ final class StdoutGuard
                 // ffi.enable=false, or no dup2 in the process: fall back below.
             }
         }
-        if (defined('STDOUT')) {
+        if (\defined('STDOUT')) {
             fclose(STDOUT);
             $holder = fopen('php://fd/2', 'wb'); // dup(2) takes the lowest free descriptor: 1
             if ($holder !== false) {

@@ -57,16 +57,16 @@ final class MessageCodec
         $at = 0;
         $params = 0;
         if (str_starts_with($body, "\x94\x00")) {
-            $c = ord($body[2] ?? "\xc1");
+            $c = \ord($body[2] ?? "\xc1");
             $at = $c < 0x80 ? 3 : (self::METHOD_AFTER_UINT[$c] ?? 0);
         } elseif (str_starts_with($body, "\x93\x02")) {
             $at = 2;
         }
         if ($at !== 0 && isset($body[$at])) {
-            $c = ord($body[$at]);
+            $c = \ord($body[$at]);
             if (($c & 0xe0) === 0xa0) {
                 $p = $at + 1 + ($c & 0x1f);
-                $c = isset($body[$p]) ? ord($body[$p]) : 0;
+                $c = isset($body[$p]) ? \ord($body[$p]) : 0;
                 if (($c & 0xf0) === 0x90 || $c === 0xdc || $c === 0xdd) {
                     $params = $p;
                 }
@@ -88,14 +88,14 @@ final class MessageCodec
             }
         }
         // Straight-line checks: this runs for every other frame.
-        $count = is_array($message) ? count($message) : 0;
+        $count = \is_array($message) ? \count($message) : 0;
         if (($count !== 3 && $count !== 4) || !array_is_list($message)) {
-            throw ProtocolError::invalidMessage(is_array($message)
+            throw ProtocolError::invalidMessage(\is_array($message)
                 ? sprintf('a message is an array of 3 or 4 elements, not %d', $count)
                 : 'a message is an array', $body);
         }
         $kind = $message[0];
-        if (!is_int($kind) || $kind < 0 || $kind > 2) {
+        if (!\is_int($kind) || $kind < 0 || $kind > 2) {
             throw ProtocolError::invalidMessage('the kind (first element) is the integer 0, 1 or 2', $body);
         }
         if ($count !== ($kind === 2 ? 3 : 4)) {
@@ -107,13 +107,13 @@ final class MessageCodec
             ), $body);
         }
         // Byte offset of the element after the kind (array header: 1, 3 or 5 bytes).
-        $c = ord($body[0]);
+        $c = \ord($body[0]);
         $at = $c === 0xdc ? 3 : ($c === 0xdd ? 5 : 1);
-        $c = ord($body[$at]);
+        $c = \ord($body[$at]);
         $at += $c < 0x80 ? 1 : (self::INT_SIZE[$c] ?? 1);
         if ($kind !== 2) {
             $id = $message[1];
-            if (!is_int($id) || $id < 0 || $id > self::MAX_ID) {
+            if (!\is_int($id) || $id < 0 || $id > self::MAX_ID) {
                 throw ProtocolError::invalidMessage('the id is an integer from 0 to 4294967295', $body);
             }
             if ($kind === 1) {
@@ -123,14 +123,14 @@ final class MessageCodec
                 }
                 return new Response($id, $error, $message[3], $unsupported);
             }
-            $c = ord($body[$at]);
+            $c = \ord($body[$at]);
             $at += $c < 0x80 ? 1 : (self::INT_SIZE[$c] ?? 1);
         }
         // The method: a str (not a bin, which PHP would also make a string), valid UTF-8.
         $method = $message[$kind === 2 ? 1 : 2];
-        $c = isset($body[$at]) ? ord($body[$at]) : 0;
+        $c = isset($body[$at]) ? \ord($body[$at]) : 0;
         $head = ($c & 0xe0) === 0xa0 ? 1 : (self::STR_HEAD[$c] ?? 0);
-        if ($head === 0 || !is_string($method)) {
+        if ($head === 0 || !\is_string($method)) {
             throw ProtocolError::invalidMessage('the method is a msgpack str', $body);
         }
         if (!mb_check_encoding($method, 'UTF-8')) {
@@ -139,9 +139,9 @@ final class MessageCodec
         // The params: an array (not a map, which PHP would also make an array).
         $params = $message[$kind === 2 ? 2 : 3];
         if ($unsupported === null) {
-            $at += $head + strlen($method);
-            $c = isset($body[$at]) ? ord($body[$at]) : 0;
-            if (!is_array($params) || !(($c & 0xf0) === 0x90 || $c === 0xdc || $c === 0xdd)) {
+            $at += $head + \strlen($method);
+            $c = isset($body[$at]) ? \ord($body[$at]) : 0;
+            if (!\is_array($params) || !(($c & 0xf0) === 0x90 || $c === 0xdc || $c === 0xdd)) {
                 throw ProtocolError::invalidMessage('params are a msgpack array', $body);
             }
         } else {
@@ -171,8 +171,8 @@ final class MessageCodec
      */
     public function response(int $id, ?array $error, mixed $result): string
     {
-        if ($error === null && ($result === null || is_scalar($result)) && (!is_string($result)
-            || (strlen($result) < 128 ? mb_check_encoding($result, 'UTF-8') : preg_match('//u', $result) === 1))) {
+        if ($error === null && ($result === null || \is_scalar($result)) && (!\is_string($result)
+            || (\strlen($result) < 128 ? mb_check_encoding($result, 'UTF-8') : preg_match('//u', $result) === 1))) {
             return $this->msgpack->pack([1, $id, null, $result]);
         }
         return $this->encoder->encode([1, $id, $error, $result], Decoder::MAX_DEPTH, 'response', [2 => 'error', 3 => 'result']);
@@ -192,7 +192,7 @@ final class MessageCodec
     /** True when $error is a map with a string "type" and a string "message" (SPEC 4.2). */
     public static function isErrorMap(mixed $error): bool
     {
-        return is_array($error) && is_string($error['type'] ?? null) && is_string($error['message'] ?? null);
+        return \is_array($error) && \is_string($error['type'] ?? null) && \is_string($error['message'] ?? null);
     }
 
     /**
@@ -203,12 +203,12 @@ final class MessageCodec
     private function envelope(string $body, UnsupportedValue $e): array
     {
         $top = $this->decoder->lastTop;
-        if (count($top) < 4) {
+        if (\count($top) < 4) {
             throw ProtocolError::invalidMessage('a message is an array of 3 or 4 elements (and: ' . $e->getMessage() . ')', $body);
         }
         $parts = [];
         try {
-            for ($i = 0; $i < count($top) - 2; $i++) {
+            for ($i = 0; $i < \count($top) - 2; $i++) {
                 $parts[] = $this->decoder->decodeTopElement($body, $i);
             }
         } catch (UnsupportedValue $inEnvelope) {
