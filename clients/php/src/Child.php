@@ -483,7 +483,26 @@ final class Child
         if ($this->failure !== null) {
             throw $this->failure;
         }
-        $this->respond($id, $error, $result);
+        if ($error !== null) {
+            $this->respond($id, $error, null);
+            return;
+        }
+        // respond(), inlined for a result (this runs once per request).
+        try {
+            $frame = $this->codec->response($id, null, $result);
+        } catch (EncodingFailed) {
+            $this->respond($id, null, $result); // answers with the error
+            return;
+        }
+        if ($this->maxQueuedNs !== 0 && $this->reader->hasFrame()) {
+            if ($this->queuedAt === 0) {
+                $this->queuedAt = hrtime(true);
+            }
+            $this->writer->queue($frame);
+        } else {
+            $this->writer->write($frame); // queued answers first
+            $this->queuedAt = 0;
+        }
     }
 
     /** Answers a request that is not run: cancelled while queued, after $stop, or undecodable. */
