@@ -75,6 +75,7 @@ final class FastPathTest extends TestCase
             'cut after the method' => ['940005a46563686f', '/./'],
             'fixstr method longer than the frame' => ['940005bf6563686f', '/./'],
             'str16 param longer than the frame' => ['940005a46563686f91da0401' . $kib, '/str length 1025 is larger than the 1024 bytes left/'],
+            'str32 param claiming 4 GiB in a 1 KiB frame' => ['940005a46563686f91dbffffffff' . $kib, '/str length 4294967295 is larger than the 1024 bytes left/'],
             'str16 param shorter than the frame' => ['940005a46563686f91da03ff' . $kib, '/1 bytes left over/'],
             'bytes after a small message' => ['940005a46563686f90c0', '/1 bytes left over/'],
             'method not UTF-8' => ['940005a2fffe90', '/method is not valid UTF-8/'],
@@ -87,8 +88,15 @@ final class FastPathTest extends TestCase
     /** @dataProvider invalid */
     public function testRejects(string $hex, string $message): void
     {
-        $this->expectException(ProtocolError::class);
-        $this->expectExceptionMessageMatches($message);
-        (new MessageCodec())->decode(hex2bin($hex));
+        $bytes = hex2bin($hex);
+        memory_reset_peak_usage();
+        $before = memory_get_peak_usage();
+        try {
+            (new MessageCodec())->decode($bytes);
+            $this->fail('accepted');
+        } catch (ProtocolError $e) {
+            $this->assertMatchesRegularExpression($message, $e->getMessage());
+        }
+        $this->assertLessThan(1 << 20, memory_get_peak_usage() - $before, 'no large allocation');
     }
 }
