@@ -26,6 +26,11 @@ use Polyfork\Message\Response;
  * handler waits in call() for the host, requests and notifications that arrive meanwhile are
  * handled right there (nested), so the host may call back into the child. A handler that
  * works for a long time polls cancelled(); frames read by that poll wait in a queue.
+ *
+ * When the host keeps several calls in flight, the answers of quick handlers are queued and
+ * written together once no more frames are buffered (see respond(), $quickNs, $maxQueuedNs);
+ * anything that may wait or write (another handler, a listener, a blocking read, a poll, a
+ * send) writes them first, in order.
  */
 final class Child
 {
