@@ -29,8 +29,8 @@ use Polyfork\Message\Response;
  *
  * When the host keeps several calls in flight, the answers of quick handlers are queued and
  * written together once no more frames are buffered (see respond(), $quickNs, $maxQueuedNs);
- * anything that may wait or write (another handler, a listener, a blocking read, a poll, a
- * send) writes them first, in order.
+ * anything that may wait or write (a handler not known to be quick, a listener, a blocking
+ * read, a poll, a send) writes them first, in order.
  */
 final class Child
 {
