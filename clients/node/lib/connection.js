@@ -97,7 +97,7 @@ class Connection {
     // A plain net.Socket has copied a write to the OS when it reports nothing buffered.
     const copies = writable instanceof net.Socket && Object.getPrototypeOf(writable) === net.Socket.prototype;
     this.writer = new FrameWriter(writable, { hold, recycle: copies ? () => this.encoder.recycle() : null });
-    this.reader = new FrameReader((body) => this.onFrame(body), { maxFrameSize });
+    this.reader = new FrameReader((buf, start, end) => this.onFrame(buf, start, end), { maxFrameSize, ranges: true });
     /** True when frames are read with net.Socket's onread (readable was a function). */
     this.direct = typeof readable === 'function';
     if (this.direct) {
@@ -344,8 +344,14 @@ class Connection {
 
   // --- receiving -----------------------------------------------------------------------
 
-  onFrame(body) {
-    const msg = parseMessage(body);
+  /**
+   * Handles the frame body buf[start, end).
+   * @param {Buffer} buf
+   * @param {number} [start]
+   * @param {number} [end]
+   */
+  onFrame(buf, start = 0, end = buf.length) {
+    const msg = parseMessage(buf, start, end);
     if (msg.kind === REQUEST) this.onRequest(msg);
     else if (msg.kind === RESPONSE) this.onResponse(msg);
     else this.onNotification(msg);

@@ -17,7 +17,9 @@ const KEEP_BODY_MAX = 8 * 1024 * 1024;
 /**
  * A frame parser that is either fed chunks (push) or reads straight into its own memory
  * (readTarget / wrote, for net.Socket's `onread` option). It calls onFrame(body) for every
- * complete frame, in order.
+ * complete frame, in order; with the option `ranges`, onFrame(buf, start, end) instead,
+ * the body being buf[start, end), which spares a Buffer object per frame (and lets a
+ * decoder keep what it caches per buffer, such as msgpackr's DataView).
  *
  * With push, a body that lies within one chunk is a view of that chunk (no copy); it is
  * valid for as long as the chunk is, which for stream chunks is forever. With direct reads,
@@ -26,12 +28,15 @@ const KEEP_BODY_MAX = 8 * 1024 * 1024;
  */
 class FrameReader {
   /**
-   * @param {(body: Buffer) => void} onFrame called with each frame body
+   * @param {(body: Buffer, start?: number, end?: number) => void} onFrame called with each
+   *   frame body (or, with `ranges`, a buffer and where in it the body is)
    * @param {object} [options]
    * @param {number} [options.maxFrameSize] the largest body accepted (default 64 MiB)
+   * @param {boolean} [options.ranges] call onFrame(buf, start, end) (default false)
    */
-  constructor(onFrame, { maxFrameSize = DEFAULT_MAX_FRAME_SIZE } = {}) {
-    this.onFrame = onFrame;
+  constructor(onFrame, { maxFrameSize = DEFAULT_MAX_FRAME_SIZE, ranges = false } = {}) {
+    this.onFrame = ranges ? onFrame
+      : (buf, start, end) => onFrame(start === 0 && end === buf.length ? buf : buf.subarray(start, end));
     /** The largest frame body accepted. */
     this.maxFrameSize = maxFrameSize;
     this.hdr = Buffer.alloc(4);
@@ -67,9 +72,9 @@ class FrameReader {
         break;
       }
       const n = chunk.readUInt32BE(at);
-      this.checkLength(n, chunk.subarray(at, at + 68));
+      this.checkLength(n, chunk, at, len);
       if (len - at - 4 >= n) {
-        this.onFrame(chunk.subarray(at + 4, at + 4 + n));
+        this.onFrame(chunk, at + 4, at + 4 + n);
         at += 4 + n;
         if (this.failed) return;
       } else {
@@ -104,7 +109,7 @@ class FrameReader {
       if (this.got < this.body.length) return;
       const body = this.body;
       this.body = null;
-      this.onFrame(body);
+      this.onFrame(body, 0, body.length);
       return;
     }
     this.hi += n;
@@ -113,11 +118,11 @@ class FrameReader {
     const hi = this.hi;
     while (hi - lo >= 4) {
       const size = land.readUInt32BE(lo);
-      this.checkLength(size, land.subarray(lo, Math.min(hi, lo + 68)));
+      this.checkLength(size, land, lo, hi);
       const end = lo + 4 + size;
       if (end <= hi) {
         this.lo = end; // before onFrame, which may throw
-        this.onFrame(land.subarray(lo + 4, end));
+        this.onFrame(land, lo + 4, end);
         if (this.failed) return;
         lo = end;
       } else if (size + 4 > land.length) {
@@ -164,7 +169,10 @@ class FrameReader {
     while (this.hdrLen < 4 && at < chunk.length) this.hdr[this.hdrLen++] = chunk[at++];
     if (this.hdrLen < 4) return at;
     const n = this.hdr.readUInt32BE(0);
-    this.checkLength(n, Buffer.concat([this.hdr, chunk.subarray(at, at + 64)]));
+    if (n === 0 || n > this.maxFrameSize) {
+      const quote = Buffer.concat([this.hdr, chunk.subarray(at, at + 64)]);
+      this.checkLength(n, quote, 0, quote.length);
+    }
     this.hdrLen = 0;
     this.body = Buffer.allocUnsafe(n);
     this.got = 0;
@@ -180,15 +188,19 @@ class FrameReader {
     if (this.got === this.body.length) {
       const body = this.body;
       this.body = null;
-      this.onFrame(body);
+      this.onFrame(body, 0, body.length);
     }
     return at;
   }
 
-  checkLength(n, quote) {
+  /**
+   * Refuses a frame length of 0 or above the maximum; buf[at, end) holds the frame, quoted
+   * in the error.
+   */
+  checkLength(n, buf, at, end) {
     if (n === 0) {
       this.failed = new ProtocolError('frame length is 0; a frame holds one msgpack value, at least 1 byte',
-        { frame: quote, size: -1 });
+        { frame: Buffer.from(buf.subarray(at, Math.min(end, at + 68))), size: -1 });
       throw this.failed;
     }
     if (n > this.maxFrameSize) {

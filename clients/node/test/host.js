@@ -99,7 +99,8 @@ class TestHost {
     this.conn = conn;
     const host = this;
     const onFrame = conn.onFrame.bind(conn);
-    conn.onFrame = function (body) {
+    conn.onFrame = function (buf, start = 0, end = buf.length) {
+      const body = buf.subarray(start, end);
       host.frames.push(Buffer.from(body));
       if (host.frames.length === 1) {
         const m = parseMessage(body);
