@@ -4,13 +4,15 @@
 // `batch` request frames, as a host with many calls in flight sends them; at most 64 KiB
 // per read for the large ones), and writes its answers to a real pipe drained by `cat`.
 // CPU time of this process only (process.cpuUsage), so the reader process does not count.
-// Run: node bench/serve.js [batch]      (64 by default; 1 is the sequential case)
+// Run: node bench/serve.js [batch] [sizes]   (batch 64 by default, 1 is the sequential case;
+// sizes a comma-separated list of payload bytes, by default 16,1024,65536,1048576)
 const { spawn } = require('node:child_process');
 const { EventEmitter } = require('node:events');
 const { Connection } = require('../lib/connection');
 const { Encoder } = require('../lib/encode');
 
 const BATCH = Number(process.argv[2] || 64);
+const SIZES = (process.argv[3] || '16,1024,65536,1048576').split(',').map(Number);
 
 /** Opens a Connection whose input this script feeds by hand, as onread would. */
 function served(output) {
@@ -58,7 +60,7 @@ async function measure(size, batch, output) {
 (async () => {
   const cat = spawn('sh', ['-c', 'exec cat > /dev/null'], { stdio: ['pipe', 'ignore', 'inherit'] });
   cat.stdin.setMaxListeners(0); // one 'error' listener per Connection measured
-  for (const size of [16, 1024, 65536, 1048576]) {
+  for (const size of SIZES) {
     const b = size >= 65536 ? 1 : BATCH;
     const ns = [];
     for (let i = 0; i < 5; i++) ns.push(await measure(size, b, cat.stdin));

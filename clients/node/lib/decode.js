@@ -48,6 +48,13 @@ const unpackr = new Unpackr({
   copyBuffers: true,
 });
 
+/**
+ * Values smaller than this many bytes skip msgpackr: its fixed cost per call (state,
+ * native string extraction) is more than the whole exact decode of a few numbers or short
+ * strings (measured: [42] 43 vs 13 ns, ["16 chars"] 88 vs 58 ns, a 10-field record equal).
+ */
+const MSGPACKR_MIN = 256;
+
 const TWO32 = 4294967296;
 const MAX_DATE_MS = 8.64e15;
 
@@ -80,8 +87,21 @@ function decode(buf, start = 0, end = buf.length) {
  * @returns {any}
  */
 function decodeChecked(buf, start, end, flags) {
-  if (flags === 0) return unpackr.unpack(buf, { start, end });
+  if (flags === 0 && end - start >= MSGPACKR_MIN) return unpackr.unpack(buf, { start, end });
   return decodeExact(buf, start);
+}
+
+/**
+ * Decodes the value in `buf[start, end)` with msgpackr, as decodeChecked does for values of
+ * MSGPACKR_MIN bytes and more: only for bytes scan.check returned 0 for. Exported so that
+ * the tests run every vector through this path too.
+ * @param {Buffer} buf
+ * @param {number} [start]
+ * @param {number} [end]
+ * @returns {any}
+ */
+function decodeCommon(buf, start = 0, end = buf.length) {
+  return unpackr.unpack(buf, { start, end });
 }
 
 /**
@@ -220,10 +240,11 @@ function readStr(n) {
   const start = pos;
   const end = pos + n;
   pos = end;
-  if (n < 16) {
+  if (n < 48) {
+    // Short: a loop finds ASCII sooner than a native call; other text goes on below.
     let i = start;
     for (; i < end; i++) if (src[i] >= 0x80) break;
-    if (i === end) return n === 0 ? '' : src.latin1Slice(start, end);
+    if (i === end) return n < 8 ? tinyAscii(start, n) : src.latin1Slice(start, end);
   }
   const bytes = src.subarray(start, end);
   if (isAscii(bytes)) return src.latin1Slice(start, end); // a copy, where UTF-8 decoding is 2x slower
@@ -235,6 +256,22 @@ function readStr(n) {
     return utf16.ucs2Slice(0, utf16.length);
   }
   return src.utf8Slice(start, end);
+}
+
+const fromCharCode = String.fromCharCode;
+
+/** Makes the string of the n < 8 ASCII bytes at `at` without a native call. */
+function tinyAscii(at, n) {
+  switch (n) {
+    case 0: return '';
+    case 1: return fromCharCode(src[at]);
+    case 2: return fromCharCode(src[at], src[at + 1]);
+    case 3: return fromCharCode(src[at], src[at + 1], src[at + 2]);
+    case 4: return fromCharCode(src[at], src[at + 1], src[at + 2], src[at + 3]);
+    case 5: return fromCharCode(src[at], src[at + 1], src[at + 2], src[at + 3], src[at + 4]);
+    case 6: return fromCharCode(src[at], src[at + 1], src[at + 2], src[at + 3], src[at + 4], src[at + 5]);
+    default: return fromCharCode(src[at], src[at + 1], src[at + 2], src[at + 3], src[at + 4], src[at + 5], src[at + 6]);
+  }
 }
 
 function readBin(n) {
@@ -307,4 +344,4 @@ function timestamp(at, n) {
   return new Ext(-1, Buffer.from(src.subarray(at, at + n)));
 }
 
-module.exports = { decode, decodeChecked, decodeExact };
+module.exports = { decode, decodeChecked, decodeExact, decodeCommon };

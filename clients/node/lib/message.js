@@ -121,12 +121,13 @@ function methodAndParams(msg, flags, name) {
   } else {
     fail(at, `${name} method must be a str, got ${describe(c)}`);
   }
-  const bytes = src.subarray(pos, pos + len);
-  let method;
-  try {
-    method = len === 0 ? '' : strictUtf8.decode(bytes);
-  } catch {
-    fail(at, `${name} method name is not valid UTF-8`);
+  let method = asciiName(pos, len);
+  if (method === undefined) {
+    try {
+      method = strictUtf8.decode(src.subarray(pos, pos + len));
+    } catch {
+      fail(at, `${name} method name is not valid UTF-8`);
+    }
   }
   msg.method = method;
   pos += len;
@@ -177,6 +178,37 @@ function errorAndResult(msg, flags) {
     msg.valueError = e.within('result');
   }
   return msg;
+}
+
+/** Method names seen lately, by a hash of their bytes: [bytes, string] or undefined. */
+const names = new Array(64);
+
+/**
+ * Returns the method name of the `len` bytes at `at` when they are ASCII and fewer than 64
+ * (from `names` when it was seen before: the same string, already hashed for the handler
+ * lookup, with no decoding), or undefined for other names.
+ */
+function asciiName(at, len) {
+  if (len >= 64) return undefined;
+  let h = len;
+  for (let i = at; i < at + len; i++) {
+    const c = src[i];
+    if (c >= 0x80) return undefined;
+    h = (h * 31 + c) | 0;
+  }
+  const slot = h & 63;
+  const seen = names[slot];
+  if (seen !== undefined) {
+    const b = seen[0];
+    if (b.length === len) {
+      let i = 0;
+      while (i < len && b[i] === src[at + i]) i++;
+      if (i === len) return seen[1];
+    }
+  }
+  const name = len === 0 ? '' : src.latin1Slice(at, at + len);
+  names[slot] = [Buffer.from(src.subarray(at, at + len)), name];
+  return name;
 }
 
 /**

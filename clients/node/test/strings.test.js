@@ -77,6 +77,19 @@ describe('long strings', () => {
     assert.deepEqual(enc.encodeValue('ok'), Buffer.from('a26f6b', 'hex'), 'the encoder stays usable');
   });
 
+  it('parses method names right through the name cache, colliding or not', () => {
+    const names = ['', 'a', 'echo', 'add', 'x'.repeat(63), 'y'.repeat(64), 'y'.repeat(200), 'caf\u00e9', '\u4e2d', '$cancel'];
+    for (let i = 0; i < 2000; i++) names.push(`m${i}_${(i * 7919) % 1000}`);
+    for (let round = 0; round < 3; round++) {
+      for (const name of names) {
+        const msg = parseMessage(Buffer.from(enc.request(round, name, [1]).subarray(4)));
+        assert.equal(msg.method, name);
+      }
+    }
+    const bad = Buffer.from('9400 01 a2 c328 90'.replace(/ /g, ''), 'hex');
+    assert.throws(() => parseMessage(bad), /method name is not valid UTF-8/);
+  });
+
   it('measures a long string exactly near the frame limit, and refuses one above it', () => {
     const small = new Encoder({ maxFrameSize: 10000 });
     const fits = 'a'.repeat(9980);

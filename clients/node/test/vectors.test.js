@@ -6,7 +6,7 @@
 const { describe, it } = require('node:test');
 const assert = require('node:assert/strict');
 const { Encoder } = require('../lib/encode');
-const { decode, decodeExact } = require('../lib/decode');
+const { decode, decodeExact, decodeCommon } = require('../lib/decode');
 const { check } = require('../lib/scan');
 const { parseMessage } = require('../lib/message');
 const { FrameReader } = require('../lib/reader');
@@ -31,7 +31,7 @@ describe('values.json', () => {
       const want = expected(v.value);
       assertSame(decode(bytes), want);
       assertSame(decodeExact(bytes, 0), want);
-      check(bytes);
+      if (check(bytes) === 0) assertSame(decodeCommon(bytes), want); // msgpackr, as for values of 256 bytes and more
       // Encoding: the decoded value gives the same bytes, except for floats that JavaScript
       // cannot keep apart from integers (integral floats) or from float64 (float32): those
       // round-trip through the Float64 / Float32 wrappers.
