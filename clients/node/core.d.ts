@@ -1,5 +1,6 @@
 // Types for polyfork/core: the connection, the codec and the errors (no side effects).
 import type { Readable, Writable } from 'node:stream';
+import type { Socket, OnReadOpts } from 'node:net';
 
 /** A registration that can be undone. */
 export interface Disposable {
@@ -38,7 +39,11 @@ export type Handler = (this: RequestContext, ...params: any[]) => unknown;
 
 /** One side of a polyfork session over a readable and a writable stream. */
 export declare class Connection {
-  constructor(readable: Readable, writable: Writable, options?: { maxFrameSize?: number; hold?: boolean });
+  /**
+   * `readable` is a stream, or a function that opens a net.Socket with the given `onread`
+   * option, so that frames are read straight into the reader's memory.
+   */
+  constructor(readable: Readable | ((onread: OnReadOpts) => Socket), writable: Writable, options?: { maxFrameSize?: number; hold?: boolean });
   /** Starts reading frames. */
   listen(): void;
   /** Writes `firstFrame`, then the frames held back (option `hold`). */
@@ -68,20 +73,39 @@ export declare class Encoder {
   response(id: number, error: ErrorMap | null, result: unknown): Buffer;
   notification(method: string, params: unknown[]): Buffer;
   encodeValue(value: unknown): Buffer;
+  /** Encode a frame without making a Buffer of it: it is `buf[frameStart, frameEnd)`. */
+  putRequest(id: number, method: string, params: unknown[]): void;
+  putResponse(id: number, error: ErrorMap | null, result: unknown): void;
+  putNotification(method: string, params: unknown[]): void;
+  /** The last frame put, as a view. */
+  frame(): Buffer;
+  readonly buf: Buffer;
+  readonly frameStart: number;
+  readonly frameEnd: number;
+  /** Lets the next frames reuse this Encoder's memory: only when no frame returned so far is in use. */
+  recycle(): void;
 }
 
 /** Splits a byte stream into frame bodies. */
 export declare class FrameReader {
-  constructor(onFrame: (body: Buffer) => void, options?: { maxFrameSize?: number });
+  constructor(onFrame: (body: Buffer) => void, options?: { maxFrameSize?: number; ranges?: false });
+  /** With `ranges`, onFrame gets the body as buf[start, end). */
+  constructor(onFrame: (buf: Buffer, start: number, end: number) => void, options: { maxFrameSize?: number; ranges: true });
   maxFrameSize: number;
   push(chunk: Buffer): void;
+  /** Direct reads: the memory the next read should fill; a body is then valid only during onFrame. */
+  readTarget(): Buffer;
+  /** Direct reads: takes the n bytes just read into readTarget(). */
+  wrote(n: number): void;
   end(): void;
 }
 
 /** Writes whole frames to a stream. */
 export declare class FrameWriter {
-  constructor(stream: Writable, options?: { hold?: boolean });
+  /** `recycle` is called when the stream took every frame whole (a net.Socket only). */
+  constructor(stream: Writable, options?: { hold?: boolean; recycle?: (() => void) | null });
   write(frame: Buffer, cb?: (err?: Error | null) => void): void;
+  writeRange(buf: Buffer, start: number, end: number, cb?: (err?: Error | null) => void): void;
   release(first?: Buffer): void;
   flush(cb: () => void): void;
 }

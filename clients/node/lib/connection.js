@@ -247,13 +247,12 @@ class Connection {
    * @param {(err?: Error | null) => void} [cb] called once the frame was written
    */
   send(value, cb) {
-    let frame;
     try {
-      frame = this.encoder.notification('message', [value]);
+      this.encoder.putNotification('message', [value]);
     } catch (e) {
       throw e instanceof ValueError && e.path.startsWith('params[0]') ? renamePath(e, 'value', 'params[0]'.length) : e;
     }
-    this.writer.write(frame, cb);
+    this.writeLast(cb);
   }
 
   /**
@@ -262,7 +261,8 @@ class Connection {
    * @param {...any} params
    */
   notify(method, ...params) {
-    this.writer.write(this.encoder.notification(method, params));
+    this.encoder.putNotification(method, params);
+    this.writeLast();
   }
 
   /**
@@ -293,12 +293,13 @@ class Connection {
     }
     if (signal && signal.aborted) return Promise.reject(signal.reason);
     const id = this.allocateId();
-    let frame;
+    const enc = this.encoder;
     try {
-      frame = this.encoder.request(id, method, params);
+      enc.putRequest(id, method, params);
     } catch (e) {
       return Promise.reject(e);
     }
+    const { buf, frameStart, frameEnd } = enc;
     return new Promise((resolve, reject) => {
       const call = { resolve, reject, method, timer: null, signal: null, onAbort: null };
       this.pending.set(id, call);
@@ -312,8 +313,17 @@ class Connection {
         call.onAbort = () => this.giveUp(id, signal.reason);
         signal.addEventListener('abort', call.onAbort, { once: true });
       }
-      this.writer.write(frame);
+      this.writer.writeRange(buf, frameStart, frameEnd);
     });
+  }
+
+  /**
+   * Queues the frame the Encoder put last.
+   * @param {(err?: Error | null) => void} [cb]
+   */
+  writeLast(cb) {
+    const enc = this.encoder;
+    this.writer.writeRange(enc.buf, enc.frameStart, enc.frameEnd, cb);
   }
 
   allocateId() {
@@ -329,7 +339,9 @@ class Connection {
     const call = this.settle(id);
     if (!call) return;
     call.reject(reason);
-    if (!this.closed) this.writer.write(this.encoder.notification('$cancel', [id]));
+    if (this.closed) return;
+    this.encoder.putNotification('$cancel', [id]);
+    this.writeLast();
   }
 
   /** Removes request `id` from the pending table and clears its timer and listener. */
@@ -405,29 +417,27 @@ class Connection {
   }
 
   respond(id, method, result) {
-    let frame;
     try {
-      frame = this.encoder.response(id, null, result);
+      this.encoder.putResponse(id, null, result);
     } catch (e) {
       const type = e instanceof FrameTooLargeError ? 'ProtocolError' : e.name;
       this.respondError(id, { type, message: `cannot send the result of "${method}": ${e.message}` });
       return;
     }
-    this.writer.write(frame);
+    this.writeLast();
   }
 
   respondError(id, map) {
-    let frame;
     try {
-      frame = this.encoder.response(id, map, null);
+      this.encoder.putResponse(id, map, null);
     } catch (e) {
       // The error map itself cannot go out (its data, or its size): send the bare minimum.
-      frame = this.encoder.response(id, {
+      this.encoder.putResponse(id, {
         type: e instanceof FrameTooLargeError ? 'ProtocolError' : map.type,
         message: `${String(map.message).slice(0, 1000)} (and the error could not be sent whole: ${e.message})`,
       }, null);
     }
-    this.writer.write(frame);
+    this.writeLast();
   }
 
   onResponse(msg) {

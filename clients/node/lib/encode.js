@@ -48,6 +48,9 @@ class Encoder {
     this.buf = Buffer.allocUnsafeSlow(SLAB);
     this.pos = 0;
     this.start = 0;
+    /** Where the last frame put is in `buf`: [frameStart, frameEnd). */
+    this.frameStart = 0;
+    this.frameEnd = 0;
   }
 
   /**
@@ -58,18 +61,8 @@ class Encoder {
    * @returns {Buffer}
    */
   request(id, method, params) {
-    this.begin();
-    try {
-      this.buf[this.pos++] = 0x94;
-      this.buf[this.pos++] = 0x00;
-      this.int(id);
-      this.str(method);
-      this.params(params);
-    } catch (e) {
-      this.pos = this.start;
-      throw e;
-    }
-    return this.end();
+    this.putRequest(id, method, params);
+    return this.frame();
   }
 
   /**
@@ -81,6 +74,51 @@ class Encoder {
    * @returns {Buffer}
    */
   response(id, error, result) {
+    this.putResponse(id, error, result);
+    return this.frame();
+  }
+
+  /**
+   * Returns the frame for the notification `[2, method, params]`.
+   * @param {string} method
+   * @param {any[]} params
+   * @returns {Buffer}
+   */
+  notification(method, params) {
+    this.putNotification(method, params);
+    return this.frame();
+  }
+
+  /**
+   * Encodes the request frame like request(), without making a Buffer of it: the frame is
+   * `this.buf[this.frameStart, this.frameEnd)` until the next frame or recycle().
+   * @param {number} id
+   * @param {string} method
+   * @param {any[]} params
+   */
+  putRequest(id, method, params) {
+    this.begin();
+    try {
+      this.buf[this.pos++] = 0x94;
+      this.buf[this.pos++] = 0x00;
+      this.int(id);
+      this.str(method);
+      this.params(params);
+    } catch (e) {
+      this.pos = this.start;
+      throw e;
+    }
+    this.end();
+  }
+
+  /**
+   * Encodes the response frame like response(), without making a Buffer of it (see
+   * putRequest).
+   * @param {number} id
+   * @param {{type: string, message: string, traceback?: string, data?: any} | null} error
+   * @param {any} result
+   */
+  putResponse(id, error, result) {
     this.begin();
     try {
       this.buf[this.pos++] = 0x94;
@@ -101,16 +139,16 @@ class Encoder {
       this.pos = this.start;
       throw e;
     }
-    return this.end();
+    this.end();
   }
 
   /**
-   * Returns the frame for the notification `[2, method, params]`.
+   * Encodes the notification frame like notification(), without making a Buffer of it (see
+   * putRequest).
    * @param {string} method
    * @param {any[]} params
-   * @returns {Buffer}
    */
-  notification(method, params) {
+  putNotification(method, params) {
     this.begin();
     try {
       this.buf[this.pos++] = 0x93;
@@ -121,7 +159,15 @@ class Encoder {
       this.pos = this.start;
       throw e;
     }
-    return this.end();
+    this.end();
+  }
+
+  /**
+   * Returns the last frame put, as a view of this Encoder's memory.
+   * @returns {Buffer}
+   */
+  frame() {
+    return this.buf.subarray(this.frameStart, this.frameEnd);
   }
 
   /**
@@ -137,7 +183,8 @@ class Encoder {
       this.pos = this.start;
       throw e;
     }
-    return Buffer.from(this.end().subarray(4));
+    this.end();
+    return Buffer.from(this.buf.subarray(this.frameStart + 4, this.frameEnd));
   }
 
   /**
@@ -175,7 +222,8 @@ class Encoder {
     buf[s + 1] = (size >>> 16) & 0xff;
     buf[s + 2] = (size >>> 8) & 0xff;
     buf[s + 3] = size & 0xff;
-    return buf.subarray(s, this.pos);
+    this.frameStart = s;
+    this.frameEnd = this.pos;
   }
 
   /** Makes room for n more bytes, moving the frame begun at this.start to a larger buffer. */

@@ -32,8 +32,8 @@ class FrameWriter {
     this.held = hold ? [] : null;
     /**
      * Frames waiting for this turn's flush, as runs of adjacent bytes: each run is
-     * [ArrayBuffer, start, end, callbacks or null].
-     * @type {Array<[ArrayBufferLike, number, number, Function[] | null]>}
+     * [buffer, start, end, callbacks or null].
+     * @type {Array<[Buffer, number, number, Function[] | null]>}
      */
     this.runs = [];
     this.scheduled = false;
@@ -53,8 +53,21 @@ class FrameWriter {
    * @param {(err?: Error | null) => void} [cb]
    */
   write(frame, cb) {
+    this.writeRange(frame, 0, frame.length, cb);
+  }
+
+  /**
+   * Queues the frame buf[start, end) like write(), without a Buffer of its own: frames
+   * that follow each other in the same buffer (an Encoder's, see putResponse) go out as
+   * one.
+   * @param {Buffer} buf
+   * @param {number} start
+   * @param {number} end
+   * @param {(err?: Error | null) => void} [cb]
+   */
+  writeRange(buf, start, end, cb) {
     if (this.held !== null) {
-      this.held.push([frame, cb]);
+      this.held.push([start === 0 && end === buf.length ? buf : buf.subarray(start, end), cb]);
       return;
     }
     if (this.closed) {
@@ -63,11 +76,10 @@ class FrameWriter {
     }
     const runs = this.runs;
     const last = runs.length > 0 ? runs[runs.length - 1] : null;
-    const start = frame.byteOffset;
-    if (last !== null && last[0] === frame.buffer && last[2] === start) {
-      last[2] = start + frame.length; // the Encoder wrote it right after the previous frame
+    if (last !== null && last[0] === buf && last[2] === start) {
+      last[2] = end; // the Encoder wrote it right after the previous frame
     } else {
-      runs.push([frame.buffer, start, start + frame.length, null]);
+      runs.push([buf, start, end, null]);
     }
     if (cb) {
       const run = runs[runs.length - 1];
@@ -93,8 +105,8 @@ class FrameWriter {
     const stream = this.stream;
     const many = runs.length > 1;
     if (many) stream.cork();
-    for (const [ab, start, end, cbs] of runs) {
-      stream.write(Buffer.from(ab, start, end - start), cbs === null ? undefined : callAll(cbs));
+    for (const [buf, start, end, cbs] of runs) {
+      stream.write(start === 0 && end === buf.length ? buf : buf.subarray(start, end), cbs === null ? undefined : callAll(cbs));
     }
     if (many) stream.uncork();
     // Nothing left in the stream: the OS took every frame, none of their memory is in use.

@@ -37,8 +37,23 @@ describe('FrameWriter', () => {
     }
     assert.equal(rec.writes.length, 0, 'nothing is written during the turn');
     await new Promise((r) => process.nextTick(r));
-    assert.equal(rec.writes.length, 1, 'contiguous frames go out as one buffer');
-    assert.equal(rec.writes[0].length, 1);
+    assert.equal(rec.writes.length, 1, 'one write (a writev of the frames)');
+    assert.deepEqual(rec.bytes(), Buffer.concat(frames));
+  });
+
+  it('sends frames put one after the other in an Encoder as one buffer', async () => {
+    const rec = recorder();
+    const fw = new FrameWriter(rec.w);
+    const enc = new Encoder();
+    const frames = [];
+    for (let i = 0; i < 50; i++) {
+      enc.putNotification('n', [i]);
+      frames.push(Buffer.from(enc.frame()));
+      fw.writeRange(enc.buf, enc.frameStart, enc.frameEnd);
+    }
+    await new Promise((r) => process.nextTick(r));
+    assert.equal(rec.writes.length, 1);
+    assert.equal(rec.writes[0].length, 1, 'adjacent frames are one buffer');
     assert.deepEqual(rec.bytes(), Buffer.concat(frames));
   });
 

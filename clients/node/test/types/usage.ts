@@ -4,3 +4,14 @@ on('message', (v) => send(v));
 call('x', 1).then((r) => r);
 request('y', [1], { timeout: 10 });
 const e: RemoteError | undefined = undefined; float64(1);
+// polyfork/core's lower level: a Connection reading with onread, frames put without a view.
+import { Connection, Encoder, FrameReader, FrameWriter } from 'polyfork/core';
+import { Socket, SocketConstructorOpts } from 'node:net';
+import { PassThrough } from 'node:stream';
+// (@types/node 20 does not list onread among Socket's constructor options, though Node 20 takes it.)
+const conn = new Connection((onread) => new Socket({ fd: 0, readable: true, onread } as SocketConstructorOpts), new PassThrough());
+const enc = new Encoder();
+enc.putResponse(1, null, 'ok');
+new FrameWriter(new PassThrough(), { recycle: () => enc.recycle() }).writeRange(enc.buf, enc.frameStart, enc.frameEnd);
+new FrameReader((buf, start, end) => buf.subarray(start, end), { ranges: true }).readTarget();
+conn.listen();
