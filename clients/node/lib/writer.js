@@ -110,7 +110,7 @@ class FrameWriter {
     }
     if (many) stream.uncork();
     // Nothing left in the stream: the OS took every frame, none of their memory is in use.
-    if (this.recycle !== null && stream.writableLength === 0 && !this.closed) this.recycle();
+    if (this.recycle !== null && stream.writableLength === 0 && this.held === null && !this.closed) this.recycle();
   }
 
   /**
