@@ -75,6 +75,9 @@ class ChildRuntime {
     this.started = false;
     this.exiting = false;
     this.connection.onStop(() => this.handleStop());
+    // Frames go out after the turn that made them; a process.exit() in that turn must not
+    // lose them: hand them to the pipe now (a synchronous attempt, as a write used to be).
+    process.on('exit', () => this.connection.writer.drain());
     this.connection.onClose((err) => {
       if (err) this.onProtocolError(err);
     });

@@ -176,6 +176,16 @@ describe('misbehaving children and bad input', () => {
     assert.equal((await h.wait()).code, 0);
   });
 
+  it('a message sent just before process.exit still goes out', async () => {
+    for (const transport of ['socket', 'fifo']) {
+      const h = start([MISBEHAVE, 'send-then-exit'], { transport });
+      await h.start();
+      h.send('now');
+      assert.equal(await h.nextMessage(), 'bye now');
+      assert.equal((await h.wait()).code, 3);
+    }
+  });
+
   it('refuses a result above POLYFORK_MAX_FRAME_SIZE and stays usable', async () => {
     const h = start([MISBEHAVE, 'big-result'], { env: { POLYFORK_MAX_FRAME_SIZE: '1000' } });
     await h.start();
