@@ -35,7 +35,7 @@ function time(fn, minMs = 300) {
 }
 const fmt = (ns) => (ns < 1000 ? `${ns.toFixed(0)} ns` : ns < 1e6 ? `${(ns / 1000).toFixed(1)} us` : `${(ns / 1e6).toFixed(2)} ms`);
 
-console.log('| message | encode: polyfork | msgpackr | @msgpack/msgpack | decode: polyfork (scan + msgpackr) | polyfork exact decoder (scan + own) | msgpackr alone | @msgpack/msgpack |');
+console.log('| message | encode: polyfork | msgpackr | @msgpack/msgpack | decode: polyfork (scan, then msgpackr or own) | polyfork exact decoder (scan + own) | msgpackr alone | @msgpack/msgpack |');
 console.log('|---|---|---|---|---|---|---|---|');
 for (const [name, msg] of Object.entries(cases)) {
   const bytes = Buffer.from(packr.pack(msg));
