@@ -64,12 +64,28 @@ type peer struct {
 	qbytes int // bytes of params waiting in queue
 }
 
-// call is one request in flight.
+// call is one request in flight. Whoever removes it from the pending map (the reader with
+// the response, fail, or the caller giving up) owns it; the first two signal done once.
+// The caller recycles it when it is done with it.
 type call struct {
 	method string
-	done   chan struct{}
+	done   chan struct{} // buffered: one signal, the answer is in result or err
 	result []byte
 	err    error
+}
+
+var callPool = sync.Pool{New: func() any { return &call{done: make(chan struct{}, 1)} }}
+
+func newCall(method string) *call {
+	c := callPool.Get().(*call)
+	c.method = method
+	return c
+}
+
+// recycle returns a call whose signal was consumed, or was never sent and never will be.
+func (c *call) recycle() {
+	c.method, c.result, c.err = "", nil, nil
+	callPool.Put(c)
 }
 
 type notification struct {
@@ -131,7 +147,7 @@ func (p *peer) fail(err error) {
 	p.mu.Unlock()
 	for _, c := range pending {
 		c.err = err
-		close(c.done)
+		c.done <- struct{}{}
 	}
 	p.cancelBase()
 	close(p.done)
@@ -221,7 +237,7 @@ func (p *peer) deliver(m protocol.Message) error {
 	} else {
 		c.result = p.keep(m.Result)
 	}
-	close(c.done)
+	c.done <- struct{}{}
 	return nil
 }
 
@@ -436,11 +452,13 @@ func (p *peer) runNotify(method string, h NotificationHandler, args Args) {
 // call sends a request and waits for its response, or for ctx to end, or for the
 // connection to fail.
 func (p *peer) call(ctx context.Context, method string, params, result any) error {
-	c := &call{method: method, done: make(chan struct{})}
+	c := newCall(method)
 	p.mu.Lock()
 	if p.err != nil {
+		err := p.err
 		p.mu.Unlock()
-		return p.err
+		c.recycle()
+		return err
 	}
 	id := p.allocID()
 	p.pending[id] = c
@@ -450,7 +468,9 @@ func (p *peer) call(ctx context.Context, method string, params, result any) erro
 	frame, err := enc.Request(id, method, params)
 	if err != nil {
 		p.encoders.Put(enc)
-		p.forget(id, c)
+		if p.forget(id, c) {
+			c.recycle()
+		}
 		return fmt.Errorf("bridge: call %q: %w", method, err)
 	}
 	err = p.write(ctx, frame)
@@ -458,31 +478,44 @@ func (p *peer) call(ctx context.Context, method string, params, result any) erro
 	switch {
 	case err == nil:
 	case errors.Is(err, errNotSent):
-		p.forget(id, c)
+		if p.forget(id, c) {
+			c.recycle()
+		}
 		return fmt.Errorf("bridge: call %q: %w", method, ctx.Err())
 	case errors.Is(err, errPartlySent):
-		p.giveUp(id, c)
+		if p.giveUp(id, c) {
+			c.recycle()
+		}
 		return fmt.Errorf("bridge: call %q: %w", method, ctx.Err())
 	default:
 		// The connection is broken; the owner fails every pending call with the reason
 		// (the child's exit status, usually), which is more useful than EPIPE.
 		<-c.done
-		return c.err
+		err := c.err
+		c.recycle()
+		return err
 	}
 
-	select {
-	case <-c.done:
-	case <-ctx.Done():
-		if p.giveUp(id, c) {
-			return fmt.Errorf("bridge: call %q: %w", method, ctx.Err())
+	if done := ctx.Done(); done == nil {
+		<-c.done
+	} else {
+		select {
+		case <-c.done:
+		case <-done:
+			if p.giveUp(id, c) {
+				c.recycle()
+				return fmt.Errorf("bridge: call %q: %w", method, ctx.Err())
+			}
+			<-c.done // the response won the race
 		}
-		<-c.done // the response won the race
 	}
-	if c.err != nil {
-		return c.err
+	res, err := c.result, c.err
+	c.recycle()
+	if err != nil {
+		return err
 	}
 	if result != nil {
-		if err := protocol.Unmarshal(c.result, result); err != nil {
+		if err := protocol.Unmarshal(res, result); err != nil {
 			return fmt.Errorf("bridge: call %q: decoding the result: %w", method, err)
 		}
 	}
@@ -504,13 +537,16 @@ func (p *peer) allocID() uint32 {
 	}
 }
 
-// forget removes a call that never reached the other side.
-func (p *peer) forget(id uint32, c *call) {
+// forget removes a call that never reached the other side. It reports false if the call
+// was already taken out (then its done signal is on its way).
+func (p *peer) forget(id uint32, c *call) bool {
 	p.mu.Lock()
-	if p.pending[id] == c {
-		delete(p.pending, id)
+	defer p.mu.Unlock()
+	if p.pending[id] != c {
+		return false
 	}
-	p.mu.Unlock()
+	delete(p.pending, id)
+	return true
 }
 
 // giveUp abandons a call that the other side has seen: its response will be dropped, and
