@@ -86,14 +86,20 @@ func (e *ExitError) Error() string {
 	if e.Phase != "" {
 		b.WriteString(" " + e.Phase)
 	}
-	if len(e.Stderr) > 0 {
-		b.WriteString("; last stderr lines:")
-		for _, l := range e.Stderr {
-			b.WriteString("\n    ")
-			b.WriteString(l)
-		}
-	} else {
-		b.WriteString("; it wrote nothing to stderr")
+	b.WriteString(stderrTail(e.Stderr))
+	return b.String()
+}
+
+// stderrTail renders a child's last stderr lines for an error message.
+func stderrTail(lines []string) string {
+	if len(lines) == 0 {
+		return "; it wrote nothing to stderr"
+	}
+	var b strings.Builder
+	b.WriteString("; last stderr lines:")
+	for _, l := range lines {
+		b.WriteString("\n    ")
+		b.WriteString(l)
 	}
 	return b.String()
 }

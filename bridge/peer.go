@@ -376,10 +376,6 @@ func (p *peer) notification(m protocol.Message) error {
 		return nil
 	case protocol.MethodReady:
 		return fmt.Errorf("a second %s notification", protocol.MethodReady)
-	case protocol.MethodMessage:
-		if !isOneElementArray(m.Params) {
-			return fmt.Errorf("%q params must be [value], exactly one element, got %s", protocol.MethodMessage, quoteValue(m.Params))
-		}
 	}
 	if strings.HasPrefix(m.Method, "$") {
 		return nil // reserved names we do not know: ignored, as SPEC 4.3 says
@@ -387,6 +383,9 @@ func (p *peer) notification(m protocol.Message) error {
 	args, err := newArgs(p.keep(m.Params))
 	if err != nil {
 		return err
+	}
+	if m.Method == protocol.MethodMessage && args.Len() != 1 {
+		return fmt.Errorf("%q params must be [value], exactly one element, got %s", protocol.MethodMessage, quoteValue(m.Params))
 	}
 	size := len(args.raw)
 	p.qmu.Lock()
@@ -400,11 +399,6 @@ func (p *peer) notification(m protocol.Message) error {
 	case <-p.done:
 	}
 	return nil
-}
-
-func isOneElementArray(b []byte) bool {
-	return len(b) > 0 && (b[0] == 0x91 || (b[0] == 0xdc && len(b) > 2 && b[1] == 0 && b[2] == 1) ||
-		(b[0] == 0xdd && len(b) > 4 && b[1] == 0 && b[2] == 0 && b[3] == 0 && b[4] == 1))
 }
 
 // quoteValue renders raw msgpack for an error message.

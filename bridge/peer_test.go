@@ -141,3 +141,23 @@ func TestCallHonoursContextWhileTheWriteIsBlocked(t *testing.T) {
 }
 
 func bytesReaderOf(b []byte) io.Reader { return strings.NewReader(string(b)) }
+
+// TestMessageNeedsExactlyOneParam: a "message" notification carries one value (SPEC 4.3);
+// the host treats anything else as a protocol error.
+func TestMessageNeedsExactlyOneParam(t *testing.T) {
+	r, w := io.Pipe()
+	p := newPeer(r, io.Discard, defaultConfig())
+	ended := make(chan error, 1)
+	p.onReadEnd = func(err error) { ended <- err }
+	p.start()
+	defer p.fail(ErrClosed)
+	frame, err := protocol.NewEncoder().Notification(protocol.MethodMessage, []any{1, 2})
+	require.NoError(t, err)
+	go w.Write(frame)
+	select {
+	case err := <-ended:
+		assert.ErrorContains(t, err, `"message" params must be [value], exactly one element, got [1 2]`)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the malformed message was accepted")
+	}
+}

@@ -194,7 +194,7 @@ func (p *Pool) runSlot(s *slot, first chan<- error) {
 				first = nil
 			}
 			if err != nil {
-				if errors.Is(err, ErrClosed) || !p.sleep(s, p.failed(s, err, 0)) {
+				if errors.Is(err, ErrClosed) || !p.sleep(p.failed(s, err, 0)) {
 					p.setState(s, "stopped")
 					return
 				}
@@ -206,7 +206,7 @@ func (p *Pool) runSlot(s *slot, first chan<- error) {
 			uptime := time.Since(w.started)
 			delay, unexpected := p.exited(s, w, uptime)
 			w = nil
-			if unexpected && !p.sleep(s, delay) {
+			if unexpected && !p.sleep(delay) {
 				p.setState(s, "stopped")
 				return
 			}
@@ -365,7 +365,7 @@ func jitter(d time.Duration) time.Duration {
 }
 
 // sleep waits d, or until the pool closes (then it returns false).
-func (p *Pool) sleep(s *slot, d time.Duration) bool {
+func (p *Pool) sleep(d time.Duration) bool {
 	if d <= 0 {
 		return p.ctx.Err() == nil
 	}

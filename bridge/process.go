@@ -158,7 +158,7 @@ func Start(ctx context.Context, argv []string, opts ...Option) (*Process, error)
 		return nil, p.err
 	case <-timer.C:
 		p.abort(fmt.Errorf("%w: %s (pid %d) sent no %s within %v%s", ErrStartTimeout, name, p.pid,
-			protocol.MethodReady, cfg.startTimeout, p.stderrSuffix()))
+			protocol.MethodReady, cfg.startTimeout, stderrTail(p.relay.lines())))
 	case <-ctx.Done():
 		p.abort(fmt.Errorf("bridge: starting %s (pid %d): %w", name, p.pid, ctx.Err()))
 	}
@@ -349,18 +349,6 @@ func (p *Process) exitError() *ExitError {
 	return e
 }
 
-func (p *Process) stderrSuffix() string {
-	lines := p.relay.lines()
-	if len(lines) == 0 {
-		return "; it wrote nothing to stderr"
-	}
-	s := "; last stderr lines:"
-	for _, l := range lines {
-		s += "\n    " + l
-	}
-	return s
-}
-
 func (p *Process) logf(format string, args ...any) {
 	line := LogLine{Name: p.name, Pid: p.pid, Text: "polyfork: " + fmt.Sprintf(format, args...)}
 	switch {
@@ -470,7 +458,8 @@ func (p *Process) StderrTail() []string { return p.relay.lines() }
 // InFlight returns the number of calls to the child waiting for their answer.
 func (p *Process) InFlight() int { return p.peer.pendingCount() }
 
-// usable returns ErrClosed after Close or Kill, the final error once the child is gone.
+// usable returns ErrClosed after Close or Kill; once the child is gone, calls get the final
+// error from the peer.
 func (p *Process) usable() error {
 	p.mu.Lock()
 	closing := p.closing

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -102,7 +103,7 @@ loop:
 				code = exitUsage
 				break loop
 			}
-			if len(trimSpace(l.text)) == 0 {
+			if len(bytes.TrimSpace(l.text)) == 0 {
 				continue
 			}
 			v, err := parseJSON(l.text)
@@ -153,14 +154,4 @@ loop:
 		return exitFailure
 	}
 	return exitOK
-}
-
-func trimSpace(b []byte) []byte {
-	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t' || b[0] == '\r') {
-		b = b[1:]
-	}
-	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t' || b[len(b)-1] == '\r') {
-		b = b[:len(b)-1]
-	}
-	return b
 }
