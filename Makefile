@@ -14,6 +14,7 @@ lint:
 
 test-go:
 	$(GO) test -race -count=1 ./...
+	cd bench && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 # The Python client on the python3 on PATH and on Debian's /usr/bin/python3 (msgpack 1.0.3);
 # the stdout-takeover tests run with and without PYTHONUNBUFFERED inside each run.
@@ -42,7 +43,7 @@ demo: setup
 ## bench-quick: polyfork and its peers at 4 payload sizes, interleaved, in under a minute:
 ## writes bench/out/quick.json (needs gcc and taskset; scripts/setup.sh for the rest)
 bench-quick:
-	$(GO) build -o bench/out/bin/benchrun ./bench/cmd/benchrun
+	cd bench && $(GO) build -o out/bin/benchrun ./cmd/benchrun
 	bench/out/bin/benchrun -quick
 
 ## bench: every system, 10 rounds, Go micro-benchmarks (~12 min): writes bench/out/full.json
@@ -50,5 +51,5 @@ bench-quick:
 bench:
 	@$(PYTHON) -c 'import matplotlib' 2>/dev/null || $(PYTHON) -m pip install --quiet --disable-pip-version-check matplotlib \
 		|| $(PYTHON) -m pip install --quiet --disable-pip-version-check --break-system-packages matplotlib
-	$(GO) build -o bench/out/bin/benchrun ./bench/cmd/benchrun
+	cd bench && $(GO) build -o out/bin/benchrun ./cmd/benchrun
 	bench/out/bin/benchrun -full -plot-python $(PYTHON)

@@ -3,29 +3,31 @@ package bridge
 import (
 	"context"
 	"io"
+	"strconv"
 	"strings"
 	"testing"
 )
 
-// pipePeers connects a host peer and a child peer over in-memory pipes; the child echoes.
-func pipePeers(b *testing.B) (*peer, func()) {
+// pipeConns connects a host Conn and an echoing child Conn over in-memory pipes.
+func pipeConns(tb testing.TB) (host *Conn, stop func()) {
 	hr, cw := io.Pipe() // child -> host
 	cr, hw := io.Pipe() // host -> child
-	cfg := defaultConfig()
-	cfg.handlers["echo"] = func(ctx context.Context, a Args) (any, error) {
+	echo := func(ctx context.Context, a Args) (any, error) {
 		var s string
 		err := a.Decode(&s)
 		return s, err
 	}
-	child := newPeer(cr, cw, cfg)
-	host := newPeer(hr, hw, defaultConfig())
-	child.start()
-	host.start()
+	child, err := NewConn(cr, cw, WithHandler("echo", echo))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	host, err = NewConn(hr, hw)
+	if err != nil {
+		tb.Fatal(err)
+	}
 	return host, func() {
-		hw.Close()
-		cw.Close()
-		host.fail(ErrClosed)
-		child.fail(ErrClosed)
+		host.Close()
+		child.Close()
 	}
 }
 
@@ -33,18 +35,16 @@ func pipePeers(b *testing.B) (*peer, func()) {
 // host's own cost per call, with no process or kernel pipe involved.
 func BenchmarkCallInMemory(b *testing.B) {
 	for _, n := range []int{16, 1 << 10, 64 << 10} {
-		b.Run(strings.TrimSpace(sizeLabel(n)), func(b *testing.B) {
-			host, stop := pipePeers(b)
+		b.Run(sizeLabel(n), func(b *testing.B) {
+			host, stop := pipeConns(b)
 			defer stop()
-			arg := strings.Repeat("x", n)
-			params := []any{arg}
+			params := []any{strings.Repeat("x", n)}
 			ctx := context.Background()
 			b.ReportAllocs()
 			b.SetBytes(int64(n))
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
+			for b.Loop() {
 				var out string
-				if err := host.call(ctx, "echo", params, &out); err != nil {
+				if err := host.Call(ctx, "echo", params, &out); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -54,7 +54,7 @@ func BenchmarkCallInMemory(b *testing.B) {
 
 // BenchmarkCallInMemoryParallel measures calls from many goroutines at once.
 func BenchmarkCallInMemoryParallel(b *testing.B) {
-	host, stop := pipePeers(b)
+	host, stop := pipeConns(b)
 	defer stop()
 	params := []any{"sixteen bytes!!!"}
 	b.ReportAllocs()
@@ -62,7 +62,7 @@ func BenchmarkCallInMemoryParallel(b *testing.B) {
 		ctx := context.Background()
 		for pb.Next() {
 			var out string
-			if err := host.call(ctx, "echo", params, &out); err != nil {
+			if err := host.Call(ctx, "echo", params, &out); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -70,20 +70,8 @@ func BenchmarkCallInMemoryParallel(b *testing.B) {
 }
 
 func sizeLabel(n int) string {
-	switch {
-	case n >= 1<<10:
-		return strings.TrimSuffix(strings.TrimSuffix(itoa(n>>10), " "), " ") + "KiB"
+	if n >= 1<<10 {
+		return strconv.Itoa(n>>10) + "KiB"
 	}
-	return itoa(n) + "B"
-}
-
-func itoa(n int) string {
-	s := ""
-	for {
-		s = string(rune('0'+n%10)) + s
-		n /= 10
-		if n == 0 {
-			return s
-		}
-	}
+	return strconv.Itoa(n) + "B"
 }

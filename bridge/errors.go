@@ -5,20 +5,48 @@ import (
 	"fmt"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/polyfork/polyfork/protocol"
 )
 
 // Sentinels matched with errors.Is.
 var (
-	// ErrClosed is returned by calls made after Close or Kill, or failed by them.
-	ErrClosed = errors.New("bridge: process closed")
+	// ErrClosed is returned by calls made after Close or Kill, and by calls in flight that
+	// Close or Kill ended.
+	ErrClosed = errors.New("bridge: closed")
 	// ErrExited is matched by every *ExitError.
 	ErrExited = errors.New("bridge: child exited")
 	// ErrProtocol is matched by every *ProtocolError.
-	ErrProtocol = errors.New("bridge: child broke the protocol")
+	ErrProtocol = errors.New("bridge: the other side broke the protocol")
 	// ErrStartTimeout is matched when a child did not send $ready within the start timeout.
 	ErrStartTimeout = errors.New("bridge: child did not become ready in time")
+	// ErrStopping is matched by the *RemoteError a child answers a request with when the
+	// request arrived after $stop: the handler never ran, so the call may be sent elsewhere.
+	ErrStopping = errors.New("bridge: the child is stopping and did not run the call")
+	// ErrUnsendable is matched when a call, message or notification was refused before
+	// sending because the other side would have to reject it (a method name that is not
+	// UTF-8, params nested deeper than 128 levels or holding more values than the other
+	// side's limit, a frame above its maximum size) or a Go value has no msgpack form. The
+	// fault is the caller's input; nothing was sent and the connection is unharmed. It is
+	// protocol.ErrUnsendable.
+	ErrUnsendable = protocol.ErrUnsendable
+)
+
+// Pool errors, matched with errors.Is.
+var (
+	// ErrSaturated: every worker is busy and the queue is full, or the call's context
+	// ended while it waited in the queue. The call never reached a worker.
+	ErrSaturated = errors.New("bridge: pool saturated")
+	// ErrUnavailable: no worker is ready and the last start failed, or the pool is
+	// crash-looping. The call never reached a worker.
+	ErrUnavailable = errors.New("bridge: no worker available")
+	// ErrCrashLooping is matched by the error calls get while the pool is crash-looping;
+	// it also matches ErrUnavailable.
+	ErrCrashLooping = errors.New("bridge: pool is crash-looping")
+	// ErrExecTimeout is matched by a call that exceeded the pool's execution timeout; it
+	// also matches context.DeadlineExceeded.
+	ErrExecTimeout = errors.New("bridge: call exceeded the execution timeout")
 )
 
 // RemoteError is an error raised by a handler on the other side: in the child for
@@ -58,6 +86,11 @@ func (e *RemoteError) Error() string {
 		return fmt.Sprintf("bridge: %q raised %s: %s", e.Method, e.Type, e.Message)
 	}
 	return fmt.Sprintf("bridge: %s: %s", e.Type, e.Message)
+}
+
+// Is makes errors.Is(err, ErrStopping) true for the Stopping error of SPEC section 6.
+func (e *RemoteError) Is(target error) bool {
+	return target == ErrStopping && e.Type == protocol.TypeStopping
 }
 
 // ExitError reports that a child exited, with how and the last lines it wrote to stderr.
@@ -107,16 +140,22 @@ func stderrTail(lines []string) string {
 // Is makes errors.Is(err, ErrExited) true.
 func (e *ExitError) Is(target error) bool { return target == ErrExited }
 
-// ProtocolError reports that a child sent something the protocol does not allow. Err is
-// usually a *protocol.Error, which quotes the bytes received.
+// ProtocolError reports that the other side (a child, or a Conn's peer) sent something the
+// protocol does not allow. Err is usually a *protocol.Error, which quotes the bytes received.
 type ProtocolError struct {
-	Name string
-	Pid  int
+	Name string // the child's or peer's name, or ""
+	Pid  int    // the child's pid, or 0 for a Conn's peer
 	Err  error
 }
 
 func (e *ProtocolError) Error() string {
-	return fmt.Sprintf("bridge: child %s (pid %d) broke the protocol: %v", e.Name, e.Pid, e.Err)
+	switch {
+	case e.Pid != 0:
+		return fmt.Sprintf("bridge: child %s (pid %d) broke the protocol: %v", e.Name, e.Pid, e.Err)
+	case e.Name != "":
+		return fmt.Sprintf("bridge: %s broke the protocol: %v", e.Name, e.Err)
+	}
+	return fmt.Sprintf("bridge: the other side broke the protocol: %v", e.Err)
 }
 
 // Unwrap returns Err.
@@ -157,3 +196,22 @@ func (e *StartError) Error() string {
 
 // Unwrap returns Err.
 func (e *StartError) Unwrap() error { return e.Err }
+
+// CrashLoopError reports a pool whose workers keep failing.
+type CrashLoopError struct {
+	Failures int           // failures counted (decayed) when the pool gave up waiting
+	Window   time.Duration // the failure count's half-life window
+	Last     error         // the last exit or start failure, with the worker's stderr lines
+}
+
+func (e *CrashLoopError) Error() string {
+	return fmt.Sprintf("bridge: pool is crash-looping: %d worker failures within about %v; the last: %v", e.Failures, e.Window, e.Last)
+}
+
+// Is makes errors.Is match ErrCrashLooping and ErrUnavailable.
+func (e *CrashLoopError) Is(target error) bool {
+	return target == ErrCrashLooping || target == ErrUnavailable
+}
+
+// Unwrap returns the last failure.
+func (e *CrashLoopError) Unwrap() error { return e.Last }

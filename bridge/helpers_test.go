@@ -1,31 +1,55 @@
 package bridge
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
+	"time"
 
-	"github.com/polyfork/polyfork/internal/testutil"
 	"github.com/stretchr/testify/require"
 )
 
-// raw returns the argv of rawchild.py in mode.
-func raw(mode string, args ...string) []string {
-	return append([]string{testutil.Python(), filepath.Join("testdata", "rawchild.py"), mode}, args...)
+// child returns the argv that starts this test binary as a child in mode.
+func child(mode string, args ...string) []string {
+	return append([]string{os.Args[0], childFlag, mode}, args...)
 }
 
 // syncBuffer is a goroutine-safe buffer for stderr sinks.
-type syncBuffer = testutil.Buffer
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
 
-// eventually polls cond until it holds or 10 s pass.
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// eventually polls cond until it holds or 10 s pass. It bounds a wait; it is not a speed
+// assertion.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	testutil.Eventually(t, what, cond)
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting: %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // alive reports whether pid exists and is not a zombie.
@@ -37,7 +61,6 @@ func alive(pid int) bool {
 	if err != nil {
 		return false
 	}
-	// the state follows the parenthesised command name
 	s := string(stat)
 	i := strings.LastIndexByte(s, ')')
 	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
@@ -102,4 +125,23 @@ func requireContains(t testing.TB, err error, parts ...string) {
 	for _, p := range parts {
 		require.Contains(t, err.Error(), p)
 	}
+}
+
+// start starts a child, discarding its stderr unless options say otherwise, and kills it
+// when the test ends.
+func start(t *testing.T, argv []string, opts ...Option) *Process {
+	t.Helper()
+	p, err := Start(context.Background(), argv, append([]Option{WithStderr(nil)}, opts...)...)
+	require.NoError(t, err)
+	t.Cleanup(func() { p.Kill(); p.Wait() })
+	return p
+}
+
+// deepList returns a value nested depth lists deep.
+func deepList(depth int) any {
+	var v any = "leaf"
+	for i := 0; i < depth; i++ {
+		v = []any{v}
+	}
+	return v
 }

@@ -1,211 +1,252 @@
 package bridge
 
 import (
-	"context"
+	"errors"
 	"fmt"
-	"io"
-	"os"
-	"path/filepath"
+	"log/slog"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/polyfork/polyfork/protocol"
 )
 
-// Handler serves a request from the child. Its result is encoded as the response; a
-// returned error becomes an error map (a *RemoteError keeps its type, message, traceback and
-// data; any other error has type "Error"). ctx is cancelled when the child sends $cancel for
-// the request or the process ends. A panic is recovered and reported to the child as an
-// error of type "panic".
-type Handler func(ctx context.Context, args Args) (any, error)
-
-// NotificationHandler receives a notification from the child. Notification handlers run one
-// at a time, in the order the child sent them, on a goroutine of their own: a slow handler
-// delays later notifications, never responses to calls.
-type NotificationHandler func(args Args)
-
-// LogLine is one line the child wrote to stderr.
-type LogLine struct {
-	Name string // the child's name
-	Pid  int
-	Text string // the line, without its newline
-}
-
-// Option configures Start.
+// Option configures a Conn, a Process or a Pool. There is one kind of option for all three:
+// NewConn takes the options of a connection (handlers, callbacks, limits, logging); Start
+// takes those and the options of a process (environment, directory, grace periods, channel,
+// console, isolation); NewPool takes all of them, applying the first two kinds to every
+// worker. Options are applied in order (a later one wins) and validated once, when the
+// constructor runs: every mistake is reported together, as *OptionError values joined in one
+// error that matches ErrInvalidOption.
+//
+// Names follow one scheme: With... sets something, On... registers a callback.
 type Option func(*config)
 
+// ErrInvalidOption is matched (errors.Is) by every error that reports a bad option.
+var ErrInvalidOption = errors.New("bridge: invalid option")
+
+// OptionError reports one bad option: its name and what is wrong with it. A constructor
+// that was given several bad options returns them joined; errors.As finds the first.
+type OptionError struct {
+	Option string // the option's name, such as "WithWorkers"
+	Reason string // what is wrong, such as "0 is less than 1"
+}
+
+func (e *OptionError) Error() string {
+	return fmt.Sprintf("bridge: invalid option %s: %s", e.Option, e.Reason)
+}
+
+// Is makes errors.Is(err, ErrInvalidOption) true.
+func (e *OptionError) Is(target error) bool { return target == ErrInvalidOption }
+
+// scope says which constructors an option applies to.
+type scope uint8
+
+const (
+	scopeConn    scope = iota // Conn, Process and Pool
+	scopeProcess              // Process and Pool
+	scopePool                 // Pool only
+)
+
+func (s scope) String() string {
+	switch s {
+	case scopeConn:
+		return "a Conn"
+	case scopeProcess:
+		return "a Process"
+	}
+	return "a Pool"
+}
+
+// config holds every setting; each constructor reads the part that concerns it.
 type config struct {
-	env          []string
-	dir          string
-	name         string
-	startTimeout time.Duration
-	stopGrace    time.Duration
-	killGrace    time.Duration
-	stderr       io.Writer
-	logFunc      func(LogLine)
-	handlers     map[string]Handler
-	notify       map[string]NotificationHandler
-	maxFrame     int
-	errs         []string
+	conn connConfig
+	proc procConfig
+	pool poolConfig
+
+	widest scope      // the widest scope among the options given
+	widestName string // an option of that scope, for the error
+	errs       []error
 }
 
-func defaultConfig() *config {
-	return &config{
-		startTimeout: 10 * time.Second,
-		stopGrace:    2 * time.Second,
-		killGrace:    2 * time.Second,
-		stderr:       os.Stderr,
-		handlers:     map[string]Handler{},
-		notify:       map[string]NotificationHandler{},
-		maxFrame:     protocol.DefaultMaxFrameSize,
+// newConfig applies opts to the defaults and checks that none is wider than target.
+func newConfig(target scope, opts []Option) (*config, error) {
+	c := &config{conn: defaultConnConfig(), proc: defaultProcConfig(), pool: defaultPoolConfig()}
+	for _, o := range opts {
+		if o == nil {
+			c.errs = append(c.errs, &OptionError{Option: "nil", Reason: "a nil Option was passed"})
+			continue
+		}
+		o(c)
 	}
-}
-
-func (c *config) fail(format string, args ...any) {
-	c.errs = append(c.errs, fmt.Sprintf(format, args...))
-}
-
-func (c *config) validate() error {
+	if c.widest > target {
+		c.errs = append(c.errs, &OptionError{Option: c.widestName,
+			Reason: fmt.Sprintf("applies to %s, not to %s", c.widest, target)})
+	}
 	if len(c.errs) > 0 {
-		return fmt.Errorf("bridge: invalid options: %s", strings.Join(c.errs, "; "))
+		return nil, errors.Join(c.errs...)
 	}
-	return nil
+	return c, nil
 }
 
-// WithEnv adds "KEY=value" entries to the environment the child inherits from this process;
-// later entries win.
-func WithEnv(kv ...string) Option {
-	return func(c *config) {
-		for _, e := range kv {
-			if !strings.Contains(e, "=") {
-				c.fail("WithEnv: %q is not KEY=value", e)
-			}
-		}
-		c.env = append(c.env, kv...)
+// use records that option name of scope s was given.
+func (c *config) use(name string, s scope) {
+	if s > c.widest || c.widestName == "" {
+		c.widest, c.widestName = s, name
 	}
 }
 
-// WithDir sets the child's working directory.
-func WithDir(dir string) Option { return func(c *config) { c.dir = dir } }
+// fail records a bad option.
+func (c *config) fail(name, format string, args ...any) {
+	c.errs = append(c.errs, &OptionError{Option: name, Reason: fmt.Sprintf(format, args...)})
+}
 
-// WithName sets the name that tags the child's stderr lines and errors. The default is the
-// script's file name (compute.py in ["python3", "compute.py"]) or the executable's.
-func WithName(name string) Option { return func(c *config) { c.name = name } }
+// reserved reports whether a method or notification name is the protocol's.
+func reserved(name string) bool { return strings.HasPrefix(name, "$") }
 
-// WithStartTimeout bounds how long Start waits for the child's $ready (default 10 s).
-func WithStartTimeout(d time.Duration) Option {
-	return func(c *config) {
-		if d <= 0 {
-			c.fail("WithStartTimeout: %v is not positive", d)
-		}
-		c.startTimeout = d
+// connConfig is what a Conn is built from; it never changes afterwards.
+type connConfig struct {
+	handlers  map[string]Handler
+	notify    map[string]NotificationHandler
+	maxFrame  int
+	maxValues int
+	name      string
+	logger    *slog.Logger // nil: handler panics to slog.Default(), the rest discarded
+	onEnd     func(cause error) error
+	child     *childRole
+}
+
+// childRole is what WithChildRole configures.
+type childRole struct {
+	ready  ReadyInfo
+	onStop func()
+}
+
+func defaultConnConfig() connConfig {
+	return connConfig{
+		handlers:  map[string]Handler{},
+		notify:    map[string]NotificationHandler{},
+		maxFrame:  protocol.DefaultMaxFrameSize,
+		maxValues: protocol.DefaultMaxValues,
 	}
 }
 
-// WithGracePeriods sets how long Close waits after $stop before SIGTERM, and after SIGTERM
-// before SIGKILL (2 s each by default).
-func WithGracePeriods(stop, term time.Duration) Option {
-	return func(c *config) {
-		if stop <= 0 || term <= 0 {
-			c.fail("WithGracePeriods: %v and %v must be positive", stop, term)
-		}
-		c.stopGrace, c.killGrace = stop, term
-	}
-}
-
-// WithStderr sends the child's stderr, one "name[pid] line" per line, to w (default
-// os.Stderr). nil discards it (the last lines are still kept for errors). Each line is one
-// Write; the processes that share this Option value (the workers of a Pool) never write
-// to w at the same time.
-func WithStderr(w io.Writer) Option {
-	if w != nil {
-		w = &lockedWriter{w: w}
-	}
-	return func(c *config) { c.stderr = w; c.logFunc = nil }
-}
-
-// lockedWriter serializes writes to a writer shared by several processes.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
-}
-
-// WithLogFunc hands each line the child writes to stderr to fn instead of a writer. fn is
-// called from one goroutine per process, in order; processes sharing fn (the workers of a
-// Pool) may call it concurrently.
-func WithLogFunc(fn func(LogLine)) Option { return func(c *config) { c.logFunc = fn } }
-
-// WithHandler registers a host method the child can call. Register handlers here rather than
-// with Process.Handle when the child may call them as soon as it starts.
+// WithHandler registers a method the other side can call: for a Process or a Pool, a host
+// method the child calls with call(); for a Conn, a method of this side. Register handlers
+// here rather than with Handle when the other side may call them at once.
 func WithHandler(method string, h Handler) Option {
 	return func(c *config) {
-		if method == "" || strings.HasPrefix(method, "$") || h == nil {
-			c.fail("WithHandler: method %q must be non-empty, not start with '$', and have a handler", method)
+		c.use("WithHandler", scopeConn)
+		if method == "" || reserved(method) || h == nil {
+			c.fail("WithHandler", "method %q must be non-empty, not start with '$', and have a handler", method)
 			return
 		}
-		c.handlers[method] = h
+		c.conn.handlers[method] = h
 	}
 }
 
-// OnMessage registers fn for the values the child sends with send(value). The value is
-// decoded as protocol.DecodeValue does.
+// OnMessage registers fn for the values the other side sends with send(value), like
+// process.on('message') in Node. The value is decoded as protocol.DecodeValue does. fn runs
+// on the goroutine that runs notification handlers (see NotificationHandler).
 func OnMessage(fn func(v any)) Option {
-	return OnNotification(protocol.MethodMessage, messageHandler(fn))
+	return func(c *config) {
+		c.use("OnMessage", scopeConn)
+		if fn == nil {
+			c.fail("OnMessage", "the callback is nil")
+			return
+		}
+		c.conn.notify[MethodMessage] = messageHandler(fn)
+	}
 }
 
-// OnNotification registers fn for the child's notifications named method.
+// OnNotification registers fn for the other side's notifications named method.
 func OnNotification(method string, fn NotificationHandler) Option {
 	return func(c *config) {
-		if method == "" || strings.HasPrefix(method, "$") || fn == nil {
-			c.fail("OnNotification: method %q must be non-empty, not start with '$', and have a handler", method)
+		c.use("OnNotification", scopeConn)
+		if method == "" || reserved(method) || fn == nil {
+			c.fail("OnNotification", "method %q must be non-empty, not start with '$', and have a handler", method)
 			return
 		}
-		c.notify[method] = fn
+		c.conn.notify[method] = fn
 	}
 }
 
-// WithMaxFrameSize sets the largest frame accepted from the child and sent to it (default
-// 64 MiB). The child learns it from POLYFORK_MAX_FRAME_SIZE.
+// WithMaxFrameSize sets the largest frame accepted from the other side and sent to it
+// (default 64 MiB). A child learns it from POLYFORK_MAX_FRAME_SIZE.
 func WithMaxFrameSize(n int) Option {
 	return func(c *config) {
+		c.use("WithMaxFrameSize", scopeConn)
 		if n < 64 || n > 1<<32-1 {
-			c.fail("WithMaxFrameSize: %d is outside 64 .. 4294967295", n)
+			c.fail("WithMaxFrameSize", "%d is outside 64 .. 4294967295", n)
 		}
-		c.maxFrame = n
+		c.conn.maxFrame = n
 	}
 }
 
-// messageHandler adapts a func(any) to the "message" notification ([value]).
-func messageHandler(fn func(v any)) NotificationHandler {
-	return func(args Args) {
-		v, err := args.Value(0)
-		if err != nil {
-			v = nil
+// WithMaxValues sets the largest number of msgpack values one frame may hold, both ways
+// (default 4194304; SPEC section 3). It bounds the memory one decoded message can take. A
+// child learns it from POLYFORK_MAX_VALUES.
+func WithMaxValues(n int) Option {
+	return func(c *config) {
+		c.use("WithMaxValues", scopeConn)
+		if n < 16 {
+			c.fail("WithMaxValues", "%d is less than 16", n)
 		}
-		fn(v)
+		c.conn.maxValues = n
 	}
 }
 
-// scriptExts are the file name endings that name a child better than its interpreter.
-var scriptExts = []string{".py", ".php", ".js", ".mjs", ".cjs", ".ts", ".rb", ".pl", ".sh", ".lua"}
-
-// defaultName picks the last script in argv if there is one (compute.js in
-// ["node", "--require", "register.js", "compute.js"]), else the executable.
-func defaultName(argv []string) string {
-	name := filepath.Base(argv[0])
-	for _, a := range argv[1:] {
-		for _, ext := range scriptExts {
-			if strings.HasSuffix(a, ext) && !strings.HasPrefix(a, "-") {
-				name = filepath.Base(a)
-			}
-		}
+// WithName sets the name that tags logs and errors: a Conn's peer, a Process's child (the
+// default is the script's file name, compute.py in ["python3", "compute.py"]), a Pool's
+// workers ("NAME#0", "NAME#1", ...).
+func WithName(name string) Option {
+	return func(c *config) {
+		c.use("WithName", scopeConn)
+		c.conn.name = name
 	}
-	return name
+}
+
+// WithLogger sends what polyfork itself has to say to l: a notification handler that
+// panicked, a child started or exited (with its status and last stderr lines), a pool
+// worker restarted, timed out or crash-looping, and recovered. The default discards
+// everything but handler panics, which go to slog.Default().
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) {
+		c.use("WithLogger", scopeConn)
+		if l == nil {
+			c.fail("WithLogger", "the logger is nil")
+			return
+		}
+		c.conn.logger = l
+	}
+}
+
+// OnEnd decides what a Conn's session ends with when its stream ends by itself (not by
+// Close): fn gets the cause (io.EOF at a clean end of input, a *protocol.Error for bytes
+// that break the protocol, the read or write error otherwise) and returns the error that
+// calls in flight and later calls fail with. It runs once, on the Conn's reader or writer
+// goroutine, and may block until it knows more (a Process waits for its child's exit
+// status there). The default returns a *ProtocolError for protocol errors and the cause
+// wrapped with what the Conn was doing otherwise.
+func OnEnd(fn func(cause error) error) Option {
+	return func(c *config) {
+		c.use("OnEnd", scopeConn)
+		if fn == nil {
+			c.fail("OnEnd", "the callback is nil")
+			return
+		}
+		c.conn.onEnd = fn
+	}
+}
+
+// WithChildRole makes a Conn the child's side of a session: it sends the $ready handshake
+// with info as its first frame, answers requests that arrive after $stop with the Stopping
+// error instead of running them, and calls onStop (if not nil) once when $stop arrives.
+// Package bridge/child is built on it; a host never needs it.
+func WithChildRole(info ReadyInfo, onStop func()) Option {
+	return func(c *config) {
+		c.use("WithChildRole", scopeConn)
+		if info.Protocol == 0 {
+			info.Protocol = protocolVersion
+		}
+		c.conn.child = &childRole{ready: info, onStop: onStop}
+	}
 }

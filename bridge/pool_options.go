@@ -1,21 +1,18 @@
 package bridge
 
 import (
-	"fmt"
+	"context"
 	"runtime"
-	"strings"
 	"time"
 )
 
-// PoolOption configures NewPool.
-type PoolOption func(*poolConfig)
-
+// poolConfig is what NewPool needs beyond the workers' own settings.
 type poolConfig struct {
 	workers       int
-	concurrency   int
+	concurrency   int // 0: adaptive
 	queue         int
-	maxBackoff    time.Duration
 	minBackoff    time.Duration
+	maxBackoff    time.Duration
 	healthyAfter  time.Duration
 	crashRestarts int
 	crashWindow   time.Duration
@@ -24,15 +21,14 @@ type poolConfig struct {
 	maxIdle       time.Duration
 	maxRSS        int64
 	execTimeout   time.Duration
+	drainTimeout  time.Duration
 	sampleEvery   time.Duration
-	killGrace     time.Duration
-	name          string
-	procOpts      []Option
-	errs          []string
+	clock         clock
+	starter       func(ctx context.Context, name string) (worker, error) // tests: fake workers
 }
 
-func defaultPoolConfig() *poolConfig {
-	return &poolConfig{
+func defaultPoolConfig() poolConfig {
+	return poolConfig{
 		workers:       runtime.NumCPU(),
 		concurrency:   1,
 		queue:         1024,
@@ -41,139 +37,164 @@ func defaultPoolConfig() *poolConfig {
 		healthyAfter:  10 * time.Second,
 		crashRestarts: 5,
 		crashWindow:   30 * time.Second,
+		drainTimeout:  30 * time.Second,
 		sampleEvery:   500 * time.Millisecond,
-		killGrace:     2 * time.Second,
+		clock:         realClock{},
 	}
 }
 
-func (c *poolConfig) fail(format string, args ...any) {
-	c.errs = append(c.errs, fmt.Sprintf(format, args...))
-}
-
-func (c *poolConfig) validate() error {
-	if len(c.errs) > 0 {
-		return fmt.Errorf("bridge: invalid pool options: %s", strings.Join(c.errs, "; "))
-	}
-	return nil
-}
-
-// Workers sets how many workers the pool runs (default: the number of CPUs).
-func Workers(n int) PoolOption {
-	return func(c *poolConfig) {
+// WithWorkers sets how many workers a Pool runs (default: the number of CPUs).
+func WithWorkers(n int) Option {
+	return func(c *config) {
+		c.use("WithWorkers", scopePool)
 		if n < 1 {
-			c.fail("Workers: %d is less than 1", n)
+			c.fail("WithWorkers", "%d is less than 1", n)
 		}
-		c.workers = n
+		c.pool.workers = n
 	}
 }
 
-// Concurrency sets how many calls one worker takes at once (default 1). Raise it for
-// workers whose handlers are async (asyncio, Node promises).
-func Concurrency(k int) PoolOption {
-	return func(c *poolConfig) {
+// WithConcurrency sets how many calls one worker takes at once (default 1). Raise it for
+// workers whose handlers are asynchronous (asyncio, Node promises), or to keep a
+// synchronous worker's input from running dry: the calls beyond the first wait in the
+// worker's stdin instead of the pool's queue, at the price of waiting behind a slow call.
+func WithConcurrency(k int) Option {
+	return func(c *config) {
+		c.use("WithConcurrency", scopePool)
 		if k < 1 {
-			c.fail("Concurrency: %d is less than 1", k)
+			c.fail("WithConcurrency", "%d is less than 1", k)
 		}
-		c.concurrency = k
+		c.pool.concurrency = k
 	}
 }
 
-// QueueSize bounds how many calls wait for a free worker (default 1024); past it, calls
-// fail at once with ErrSaturated. 0 means calls never wait.
-func QueueSize(n int) PoolOption {
-	return func(c *poolConfig) {
+// WithQueueSize bounds how many calls wait for a free worker (default 1024); past it,
+// calls fail at once with ErrSaturated. 0 means calls never wait.
+func WithQueueSize(n int) Option {
+	return func(c *config) {
+		c.use("WithQueueSize", scopePool)
 		if n < 0 {
-			c.fail("QueueSize: %d is negative", n)
+			c.fail("WithQueueSize", "%d is negative", n)
 		}
-		c.queue = n
+		c.pool.queue = n
 	}
 }
 
-// RestartBackoff sets the delays between restarts of a worker that keeps failing: the
+// WithRestartBackoff sets the delays between restarts of a worker that keeps failing: the
 // first restart after a healthy run is immediate, then min, doubling up to max, with
 // jitter (defaults 100 ms and 10 s). A worker that stays up for healthyAfter (default 10 s)
-// resets the backoff.
-func RestartBackoff(min, max, healthyAfter time.Duration) PoolOption {
-	return func(c *poolConfig) {
+// counts as healthy again.
+func WithRestartBackoff(min, max, healthyAfter time.Duration) Option {
+	return func(c *config) {
+		c.use("WithRestartBackoff", scopePool)
 		if min <= 0 || max < min || healthyAfter <= 0 {
-			c.fail("RestartBackoff: want 0 < min <= max and healthyAfter > 0, got %v, %v, %v", min, max, healthyAfter)
+			c.fail("WithRestartBackoff", "want 0 < min <= max and healthyAfter > 0, got %v, %v, %v", min, max, healthyAfter)
 		}
-		c.minBackoff, c.maxBackoff, c.healthyAfter = min, max, healthyAfter
+		c.pool.minBackoff, c.pool.maxBackoff, c.pool.healthyAfter = min, max, healthyAfter
 	}
 }
 
-// CrashLoop sets when the pool reports that it is crash-looping: more than restarts
-// failures (exits or failed starts) within window (default 5 in 30 s).
-func CrashLoop(restarts int, window time.Duration) PoolOption {
-	return func(c *poolConfig) {
+// WithCrashLoop sets when a Pool reports that it is crash-looping: when its worker failures
+// (exits and failed starts), counted with a decay that halves the count every window,
+// exceed restarts per worker (default 5 per worker, window 30 s). While it is crash-looping
+// and no worker is ready, calls fail at once with a *CrashLoopError instead of waiting.
+func WithCrashLoop(restarts int, window time.Duration) Option {
+	return func(c *config) {
+		c.use("WithCrashLoop", scopePool)
 		if restarts < 1 || window <= 0 {
-			c.fail("CrashLoop: want restarts >= 1 and a positive window, got %d, %v", restarts, window)
+			c.fail("WithCrashLoop", "want restarts >= 1 and a positive window, got %d, %v", restarts, window)
 		}
-		c.crashRestarts, c.crashWindow = restarts, window
+		c.pool.crashRestarts, c.pool.crashWindow = restarts, window
 	}
 }
 
-// MaxJobs recycles a worker after about n calls (up to 10% more, at random, so workers do
-// not all restart together). 0, the default, means no limit.
-func MaxJobs(n int) PoolOption {
-	return func(c *poolConfig) {
+// WithMaxJobs recycles a worker after about n calls (up to 10% more, at random, so workers
+// do not all restart together). 0, the default, means no limit.
+func WithMaxJobs(n int) Option {
+	return func(c *config) {
+		c.use("WithMaxJobs", scopePool)
 		if n < 0 {
-			c.fail("MaxJobs: %d is negative", n)
+			c.fail("WithMaxJobs", "%d is negative", n)
 		}
-		c.maxJobs = n
+		c.pool.maxJobs = n
 	}
 }
 
-// MaxLifetime recycles a worker after about d (up to 10% more, at random). 0, the
+// WithMaxLifetime recycles a worker after about d (up to 10% more, at random). 0, the
 // default, means no limit.
-func MaxLifetime(d time.Duration) PoolOption {
-	return func(c *poolConfig) {
+func WithMaxLifetime(d time.Duration) Option {
+	return func(c *config) {
+		c.use("WithMaxLifetime", scopePool)
 		if d < 0 {
-			c.fail("MaxLifetime: %v is negative", d)
+			c.fail("WithMaxLifetime", "%v is negative", d)
 		}
-		c.maxLifetime = d
+		c.pool.maxLifetime = d
 	}
 }
 
-// MaxIdle recycles a worker that has had no call for d. 0, the default, means no limit.
-func MaxIdle(d time.Duration) PoolOption {
-	return func(c *poolConfig) {
+// WithMaxIdle recycles a worker that has had no call for d. 0, the default, means no limit.
+func WithMaxIdle(d time.Duration) Option {
+	return func(c *config) {
+		c.use("WithMaxIdle", scopePool)
 		if d < 0 {
-			c.fail("MaxIdle: %v is negative", d)
+			c.fail("WithMaxIdle", "%v is negative", d)
 		}
-		c.maxIdle = d
+		c.pool.maxIdle = d
 	}
 }
 
-// MaxRSS recycles a worker whose resident memory exceeds bytes, sampled every half second.
-// 0, the default, means no limit.
-func MaxRSS(bytes int64) PoolOption {
-	return func(c *poolConfig) {
+// WithMaxRSS recycles a worker whose resident memory exceeds bytes, sampled every half
+// second (Linux only). 0, the default, means no limit.
+func WithMaxRSS(bytes int64) Option {
+	return func(c *config) {
+		c.use("WithMaxRSS", scopePool)
 		if bytes < 0 {
-			c.fail("MaxRSS: %d is negative", bytes)
+			c.fail("WithMaxRSS", "%d is negative", bytes)
 		}
-		c.maxRSS = bytes
+		c.pool.maxRSS = bytes
 	}
 }
 
-// ExecTimeout bounds each call's execution on a worker. A call that takes longer gets an
-// error matching ErrExecTimeout and context.DeadlineExceeded, and its worker is ended
-// ($cancel, then SIGTERM, then SIGKILL) and replaced; other workers are untouched. 0, the
-// default, means only the caller's context bounds a call.
-func ExecTimeout(d time.Duration) PoolOption {
-	return func(c *poolConfig) {
+// WithExecTimeout bounds each call's execution on a worker. A call that takes longer gets
+// an error matching ErrExecTimeout and context.DeadlineExceeded, and its worker is ended
+// (SIGTERM, then SIGKILL after the second grace period of WithGracePeriods) and replaced;
+// other workers are untouched. 0, the default, means only the caller's context bounds a
+// call.
+func WithExecTimeout(d time.Duration) Option {
+	return func(c *config) {
+		c.use("WithExecTimeout", scopePool)
 		if d < 0 {
-			c.fail("ExecTimeout: %v is negative", d)
+			c.fail("WithExecTimeout", "%v is negative", d)
 		}
-		c.execTimeout = d
+		c.pool.execTimeout = d
 	}
 }
 
-// PoolName sets the name workers' logs are tagged with; worker i is "NAME#i".
-func PoolName(name string) PoolOption { return func(c *poolConfig) { c.name = name } }
+// WithDrainTimeout bounds how long Pool.Close lets calls in flight and queued finish
+// before the workers are stopped anyway (default 30 s). Shutdown takes its bound from its
+// context instead.
+func WithDrainTimeout(d time.Duration) Option {
+	return func(c *config) {
+		c.use("WithDrainTimeout", scopePool)
+		if d <= 0 {
+			c.fail("WithDrainTimeout", "%v is not positive", d)
+		}
+		c.pool.drainTimeout = d
+	}
+}
 
-// WorkerOptions applies process options (environment, handlers, stderr sink, start
-// timeout...) to every worker.
-func WorkerOptions(opts ...Option) PoolOption {
-	return func(c *poolConfig) { c.procOpts = append(c.procOpts, opts...) }
+// withClock replaces the clock (tests).
+func withClock(clk clock) Option {
+	return func(c *config) {
+		c.use("withClock", scopePool)
+		c.pool.clock = clk
+	}
+}
+
+// withStarter replaces how workers are started (tests: fake workers).
+func withStarter(fn func(ctx context.Context, name string) (worker, error)) Option {
+	return func(c *config) {
+		c.use("withStarter", scopePool)
+		c.pool.starter = fn
+	}
 }

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
-	"strconv"
+	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -15,216 +17,268 @@ import (
 	"github.com/polyfork/polyfork/protocol"
 )
 
-// ReadyInfo is what a child announced in its $ready handshake.
-type ReadyInfo struct {
-	Protocol int    `msgpack:"protocol"`
-	Lang     string `msgpack:"lang"`
-	Pid      int    `msgpack:"pid"`
-	Lib      string `msgpack:"lib"`
-}
-
-// Process is a running child that speaks the polyfork protocol.
+// Process is a running child that speaks the polyfork protocol: the child process, its
+// $ready handshake, the relay of its stderr (and of its stdout when the channel is on
+// descriptors of its own), the ask-then-force stop, and a Conn over its channel.
 //
-// A Process owns five goroutines while the child runs (reading stdout, relaying stderr,
-// running notification handlers, waiting for the exit, supervising) plus one per request
-// from the child being handled. All but the handlers' have ended when Done is closed; a
-// host handler still running then has its context cancelled, and its answer goes nowhere.
-// Every method is safe for concurrent use.
+// A Process owns the Conn's goroutines (see Conn), one per relayed stream, one waiting for
+// the exit and one supervising, plus one per request from the child being handled. All but
+// the handlers' have ended when Done is closed. Every method is safe for concurrent use.
 type Process struct {
-	cfg   *config
+	cfg   procConfig
+	conn  *Conn
 	argv  []string
 	name  string
 	cmd   *exec.Cmd
 	pid   int
-	peer  *peer
-	relay *stderrRelay
+	ready ReadyInfo
+	tail  *tail
+	logs  []*lineRelay
+	files []*os.File // the host's ends of the child's pipes
+	log   func(level slog.Level, msg string, args ...any)
 
-	stdin, stdout, stderr *os.File
-
-	readyCh    chan struct{}
-	ready      ReadyInfo
-	readerDone chan struct{}
-	exited     chan struct{}
-	done       chan struct{}
+	exited chan struct{} // closed when the child has been reaped
+	done   chan struct{} // closed when everything is released
 
 	mu      sync.Mutex
 	reason  error // why the host ended the child, if it did
-	closing bool
+	closing bool  // Close, Shutdown, Terminate or Kill was called
 	err     error // the final error, set before done is closed
 
-	closeOnce sync.Once
+	stopOnce sync.Once
+	stopDone chan struct{} // closed when the stop sequence has finished
 }
 
 // Start forks the child argv[0] with arguments argv[1:] (no shell is involved), waits for
-// its $ready handshake and returns the running Process.
+// its $ready handshake and returns the running Process. It takes the options of a Conn and
+// of a Process; pool options are an error.
 //
 // ctx bounds the start only; once Start has returned, cancelling it has no effect. If the
 // child cannot be started, exits, breaks the protocol, announces another protocol version,
 // or stays silent past the start timeout, Start returns an error (*StartError, *ExitError
 // with the child's last stderr lines, *ProtocolError, *VersionError, or one matching
-// ErrStartTimeout) and nothing is left running.
+// ErrStartTimeout) and nothing is left running. Invalid options give an error matching
+// ErrInvalidOption.
 func Start(ctx context.Context, argv []string, opts ...Option) (*Process, error) {
-	cfg := defaultConfig()
-	for _, o := range opts {
-		o(cfg)
-	}
-	if len(argv) == 0 || argv[0] == "" {
-		cfg.fail("the command is empty")
-	}
-	if err := cfg.validate(); err != nil {
+	cfg, err := newConfig(scopeProcess, opts)
+	if err != nil {
 		return nil, err
 	}
-	name := cfg.name
+	return startProcess(ctx, argv, cfg.conn, cfg.proc)
+}
+
+func startProcess(ctx context.Context, argv []string, connCfg connConfig, cfg procConfig) (*Process, error) {
+	if len(argv) == 0 || argv[0] == "" {
+		return nil, errors.Join(&OptionError{Option: "argv", Reason: "the command is empty"})
+	}
+	name := connCfg.name
 	if name == "" {
 		name = defaultName(argv)
 	}
-
-	var files []*os.File // every pipe end, closed on failure
-	pipe := func() (r, w *os.File) {
-		r, w, err := os.Pipe()
-		if err != nil {
-			return nil, nil
-		}
-		files = append(files, r, w)
-		return r, w
-	}
-	inR, inW := pipe()
-	outR, outW := pipe()
-	errR, errW := pipe()
-	closeAll := func() {
-		for _, f := range files {
-			f.Close()
-		}
-	}
-	if len(files) != 6 {
-		closeAll()
-		return nil, &StartError{Argv: argv, Err: errors.New("cannot create pipes (out of file descriptors?)")}
-	}
-	growPipe(inW)
-	growPipe(outW)
-
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = append(os.Environ(),
-		"POLYFORK_PROTOCOL="+strconv.Itoa(protocol.Version),
-		"POLYFORK_MAX_FRAME_SIZE="+strconv.Itoa(cfg.maxFrame))
-	cmd.Env = append(cmd.Env, cfg.env...)
-	cmd.Dir = cfg.dir
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, errW
-	cmd.SysProcAttr = sysProcAttr()
-	err := spawn(cmd)
-	inR.Close()
-	outW.Close()
-	errW.Close()
+	sp, err := spawn(argv, connCfg, cfg)
 	if err != nil {
-		closeAll()
-		return nil, &StartError{Argv: argv, Err: err}
+		return nil, err
 	}
-
 	p := &Process{
-		cfg:        cfg,
-		argv:       argv,
-		name:       name,
-		cmd:        cmd,
-		pid:        cmd.Process.Pid,
-		stdin:      inW,
-		stdout:     outR,
-		stderr:     errR,
-		readyCh:    make(chan struct{}),
-		readerDone: make(chan struct{}),
-		exited:     make(chan struct{}),
-		done:       make(chan struct{}),
+		cfg:      cfg,
+		argv:     argv,
+		name:     name,
+		cmd:      sp.cmd,
+		pid:      sp.cmd.Process.Pid,
+		tail:     &tail{},
+		files:    []*os.File{sp.fromCh, sp.toCh, sp.stderr},
+		exited:   make(chan struct{}),
+		done:     make(chan struct{}),
+		stopDone: make(chan struct{}),
 	}
-	p.relay = newStderrRelay(errR, name, p.pid, cfg)
-	p.peer = newPeer(outR, inW, cfg)
-	p.peer.onReady = p.handshake
-	p.peer.onReadEnd = p.readEnded
-	p.peer.onWriteErr = p.writeFailed
-	p.peer.logf = p.logf
-	go p.reap()
-	go p.supervise()
-	p.peer.start()
-
-	timer := time.NewTimer(cfg.startTimeout)
-	defer timer.Stop()
-	select {
-	case <-p.readyCh:
-		return p, nil
-	case <-p.done:
-		select {
-		case <-p.readyCh:
-			return p, nil // ready, then gone: the caller learns it from the first call
-		default:
+	p.log = loggerFor(connCfg.logger, name, p.pid)
+	p.logs = append(p.logs, newLineRelay(sp.stderr, name, p.pid, "stderr", cfg.stderr, cfg.logFunc, p.tail))
+	if sp.stdout != nil {
+		p.files = append(p.files, sp.stdout)
+		out := cfg.stderr
+		if cfg.stdoutSet {
+			out = cfg.stdout
 		}
-		return nil, p.err
-	case <-timer.C:
-		p.abort(fmt.Errorf("%w: %s (pid %d) sent no %s within %v%s", ErrStartTimeout, name, p.pid,
-			protocol.MethodReady, cfg.startTimeout, stderrTail(p.relay.lines())))
-	case <-ctx.Done():
-		p.abort(fmt.Errorf("bridge: starting %s (pid %d): %w", name, p.pid, ctx.Err()))
+		p.logs = append(p.logs, newLineRelay(sp.stdout, name, p.pid, "stdout", out, cfg.logFunc, p.tail))
 	}
-	<-p.done
-	return nil, p.err
-}
+	go p.reap()
 
-// growPipe enlarges a pipe's kernel buffer to 1 MiB where the system allows it, so that
-// large messages cross in fewer wake-ups. Failure is harmless.
-func growPipe(f *os.File) {
-	const fSETPIPESZ = 1031
-	if sc, err := f.SyscallConn(); err == nil {
-		_ = sc.Control(func(fd uintptr) {
-			_, _, _ = syscall.Syscall(syscall.SYS_FCNTL, fd, fSETPIPESZ, 1<<20)
-		})
-	}
-}
-
-// handshake checks the child's $ready params.
-func (p *Process) handshake(params []byte) error {
-	var args []ReadyInfo
-	if err := protocol.Unmarshal(params, &args); err != nil || len(args) != 1 {
-		return fmt.Errorf("%s params must be [{\"protocol\": 1, \"lang\": str, \"pid\": int, \"lib\": str}], got %s",
-			protocol.MethodReady, quoteValue(params))
-	}
-	info := args[0]
-	if info.Protocol == 0 {
-		return fmt.Errorf("%s has no \"protocol\" version: %s", protocol.MethodReady, quoteValue(params))
-	}
-	if info.Protocol != protocol.Version {
-		return &VersionError{Name: p.name, Pid: p.pid, Child: info.Protocol, Host: []int{protocol.Version}}
+	info, err := p.handshake(ctx, sp.fromCh, connCfg.maxFrame)
+	if err != nil {
+		p.cleanup(err)
+		return nil, err
 	}
 	p.ready = info
-	close(p.readyCh)
-	return nil
+	connCfg.name = name
+	connCfg.onEnd = p.streamEnded
+	p.conn = newConn(sp.fromCh, sp.toCh, connCfg)
+	go p.supervise()
+	p.log(slog.LevelInfo, "child started", "lang", info.Lang, "lib", info.Lib)
+	return p, nil
 }
 
-// readEnded is called once by the peer's reader when it stops.
-func (p *Process) readEnded(err error) {
-	var verr *VersionError
+// handshake waits for $ready within the start timeout and ctx.
+func (p *Process) handshake(ctx context.Context, from *os.File, maxFrame int) (ReadyInfo, error) {
+	timeout := time.AfterFunc(p.cfg.startTimeout, func() { _ = from.SetReadDeadline(time.Unix(1, 0)) })
+	stop := context.AfterFunc(ctx, func() { _ = from.SetReadDeadline(time.Unix(1, 0)) })
+	info, err := ReadReady(from, maxFrame)
+	timedOut := !timeout.Stop()
+	stop()
+	_ = from.SetReadDeadline(time.Time{})
+	var pe *ProtocolError
+	var ve *VersionError
 	switch {
-	case errors.Is(err, io.EOF):
-	case errors.Is(err, os.ErrClosed):
-		// the host closed stdout: the reason was set by whoever did
-	case errors.As(err, &verr):
-		p.setReason(verr)
-		go p.stop()
-	default:
-		p.abort(&ProtocolError{Name: p.name, Pid: p.pid, Err: err})
+	case err == nil:
+		return info, nil
+	case errors.As(err, &ve):
+		ve.Name, ve.Pid = p.name, p.pid
+		return info, ve
+	case errors.As(err, &pe):
+		pe.Name, pe.Pid = p.name, p.pid
+		return info, pe
+	case ctx.Err() != nil && errors.Is(err, os.ErrDeadlineExceeded):
+		return info, fmt.Errorf("bridge: starting %s (pid %d): %w", p.name, p.pid, ctx.Err())
+	case timedOut && errors.Is(err, os.ErrDeadlineExceeded):
+		return info, fmt.Errorf("%w: %s (pid %d) sent no %s within %v%s", ErrStartTimeout, p.name, p.pid,
+			protocol.MethodReady, p.cfg.startTimeout, stderrTail(p.tail.get()))
 	}
-	close(p.readerDone)
+	// End of input: the child exited (or closed its channel) before $ready.
+	if !p.waitExit(time.Second) {
+		return info, &ProtocolError{Name: p.name, Pid: p.pid,
+			Err: fmt.Errorf("it closed its channel before sending %s but kept running", protocol.MethodReady)}
+	}
+	p.waitRelays()
+	exit := p.exitError()
+	exit.Phase = "before " + protocol.MethodReady
+	return info, exit
 }
 
-// writeFailed is called when writing to the child's stdin fails: the child closed it, or
-// died. A child that closed its stdin but keeps running cannot be talked to: stop it.
-func (p *Process) writeFailed(err error) {
-	go func() {
-		t := time.NewTimer(p.cfg.stopGrace)
-		defer t.Stop()
-		select {
-		case <-p.exited:
-		case <-t.C:
-			p.abort(&ProtocolError{Name: p.name, Pid: p.pid,
-				Err: fmt.Errorf("writing to its stdin failed (%v) while it kept running", err)})
+// cleanup ends a child whose start failed and waits until nothing is left.
+func (p *Process) cleanup(reason error) {
+	var ve *VersionError
+	if errors.As(reason, &ve) {
+		// SPEC 5: close its input and stop it.
+		p.files[1].Close()
+		if !p.waitExit(p.cfg.stopGrace) {
+			p.signal(syscall.SIGTERM)
+			if !p.waitExit(p.cfg.killGrace) {
+				p.signal(syscall.SIGKILL)
+			}
 		}
-	}()
+	} else {
+		p.signal(syscall.SIGKILL)
+	}
+	<-p.exited
+	p.waitRelays()
+	for _, f := range p.files {
+		f.Close()
+	}
+}
+
+// reap waits for the child to exit and cleans up its process group.
+func (p *Process) reap() {
+	_ = waitAndKillGroup(p.cmd)
+	close(p.exited)
+}
+
+// waitExit waits up to d for the child's exit and reports whether it happened.
+func (p *Process) waitExit(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-p.exited:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// waitRelays lets the relays take what the child wrote before it exited; a grandchild that
+// escaped the process group may hold the streams open, so the wait is bounded: past it the
+// streams are closed.
+func (p *Process) waitRelays() {
+	t := time.NewTimer(time.Second)
+	defer t.Stop()
+	for _, r := range p.logs {
+		select {
+		case <-r.done:
+			continue
+		case <-t.C:
+		}
+		for _, f := range p.files[2:] {
+			f.Close()
+		}
+		for _, r := range p.logs {
+			<-r.done
+		}
+		return
+	}
+}
+
+// streamEnded decides what the session ends with when the child's channel ends by itself
+// (the Conn's OnEnd): it waits for the child's exit and reports it, or ends a child that
+// broke the protocol or closed its channel and kept running.
+func (p *Process) streamEnded(cause error) error {
+	var perr *protocol.Error
+	var werr *writeError
+	switch {
+	case errors.As(cause, &perr):
+		p.abort(&ProtocolError{Name: p.name, Pid: p.pid, Err: cause})
+	case errors.Is(cause, os.ErrClosed):
+		// The host closed the channel after the exit (see supervise).
+	case errors.As(cause, &werr):
+		if !p.waitExit(p.cfg.stopGrace) {
+			p.abort(&ProtocolError{Name: p.name, Pid: p.pid,
+				Err: fmt.Errorf("writing to its channel failed (%v) while it kept running", werr.err)})
+		}
+	default: // end of input: the child is exiting
+		if !p.waitExit(p.cfg.stopGrace) {
+			p.abort(&ProtocolError{Name: p.name, Pid: p.pid, Err: errors.New("it closed its channel but kept running")})
+		}
+	}
+	<-p.exited
+	_, forCalls := p.finalError()
+	return forCalls
+}
+
+// supervise waits for the exit, lets the Conn read what the child wrote before it, then
+// settles the final error and releases everything.
+func (p *Process) supervise() {
+	<-p.exited
+	t := time.NewTimer(time.Second)
+	select {
+	case <-p.conn.Done():
+	case <-t.C:
+		p.files[0].Close() // a grandchild holds the channel open: stop reading
+	}
+	t.Stop()
+	_, forCalls := p.finalError()
+	p.conn.CloseWithError(forCalls)
+	p.waitRelays()
+	for _, f := range p.files {
+		f.Close()
+	}
+	final, _ := p.finalError()
+	p.mu.Lock()
+	p.err = final
+	p.mu.Unlock()
+	p.logExit(final)
+	close(p.done)
+}
+
+// logExit logs how the child ended.
+func (p *Process) logExit(final error) {
+	var ee *ExitError
+	switch {
+	case final == nil:
+		p.log(slog.LevelInfo, "child exited", "status", 0)
+	case errors.As(final, &ee) && ee.Signal != 0:
+		p.log(slog.LevelWarn, "child exited", "signal", ee.Signal.String(), "stderr", ee.Stderr)
+	case errors.As(final, &ee):
+		p.log(slog.LevelWarn, "child exited", "status", ee.Code, "stderr", ee.Stderr)
+	default:
+		p.log(slog.LevelWarn, "child ended", "err", final.Error())
+	}
 }
 
 // setReason records why the host ends the child; the first reason wins.
@@ -247,72 +301,12 @@ func (p *Process) signal(sig syscall.Signal) {
 	select {
 	case <-p.exited:
 	default:
-		_ = syscall.Kill(-p.pid, sig)
+		signalGroup(p.cmd, sig)
 	}
-}
-
-// reap waits for the child to exit and cleans up its process group.
-func (p *Process) reap() {
-	_ = waitAndKillGroup(p.cmd)
-	close(p.exited)
-}
-
-// supervise waits for both the exit and the end of stdout, then settles the final error and
-// releases everything.
-func (p *Process) supervise() {
-	select {
-	case <-p.readerDone:
-		if p.getReason() == nil {
-			// stdout ended: the child is exiting. One that closed stdout and lives on is broken.
-			t := time.NewTimer(p.cfg.stopGrace)
-			select {
-			case <-p.exited:
-			case <-t.C:
-				p.abort(&ProtocolError{Name: p.name, Pid: p.pid, Err: errors.New("it closed its stdout but kept running")})
-			}
-			t.Stop()
-		}
-		<-p.exited
-	case <-p.exited:
-		// Let the reader take what the child wrote before it exited; a grandchild that
-		// escaped the process group may hold stdout open, so this wait is bounded.
-		t := time.NewTimer(time.Second)
-		select {
-		case <-p.readerDone:
-		case <-t.C:
-			p.stdout.Close()
-			<-p.readerDone
-		}
-		t.Stop()
-	}
-	t := time.NewTimer(time.Second)
-	select {
-	case <-p.relay.done:
-	case <-t.C:
-		p.stderr.Close()
-		<-p.relay.done
-	}
-	t.Stop()
-
-	final, forCalls := p.finalError()
-	p.peer.fail(forCalls)
-	p.stdin.Close()
-	p.stdout.Close()
-	p.stderr.Close()
-	p.mu.Lock()
-	p.err = final
-	p.mu.Unlock()
-	close(p.done)
-}
-
-func (p *Process) getReason() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.reason
 }
 
 // finalError returns what Wait reports (nil for a clean exit) and what calls still in
-// flight get (never nil).
+// flight get (never nil). The child must have exited.
 func (p *Process) finalError() (final, forCalls error) {
 	p.mu.Lock()
 	reason, closing := p.reason, p.closing
@@ -321,12 +315,6 @@ func (p *Process) finalError() (final, forCalls error) {
 		return reason, reason
 	}
 	exit := p.exitError()
-	select {
-	case <-p.readyCh:
-	default:
-		exit.Phase = "before " + protocol.MethodReady
-		return exit, exit
-	}
 	if exit.Code == 0 {
 		if closing {
 			return nil, ErrClosed
@@ -338,7 +326,7 @@ func (p *Process) finalError() (final, forCalls error) {
 
 // exitError describes how the child ended.
 func (p *Process) exitError() *ExitError {
-	e := &ExitError{Name: p.name, Pid: p.pid, Code: -1, Stderr: p.relay.lines()}
+	e := &ExitError{Name: p.name, Pid: p.pid, Code: -1, Stderr: p.tail.get()}
 	if st := p.cmd.ProcessState; st != nil {
 		if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 			e.Signal = ws.Signal()
@@ -347,68 +335,6 @@ func (p *Process) exitError() *ExitError {
 		}
 	}
 	return e
-}
-
-func (p *Process) logf(format string, args ...any) {
-	line := LogLine{Name: p.name, Pid: p.pid, Text: "polyfork: " + fmt.Sprintf(format, args...)}
-	switch {
-	case p.cfg.logFunc != nil:
-		p.cfg.logFunc(line)
-	case p.cfg.stderr != nil:
-		fmt.Fprintf(p.cfg.stderr, "%s[%d] %s\n", line.Name, line.Pid, line.Text)
-	}
-}
-
-// stop asks the child to finish, then forces it: $stop; after the first grace period, end
-// of file on stdin and SIGTERM to the process group; after the second, SIGKILL.
-func (p *Process) stop() {
-	deadline := time.Now().Add(p.cfg.stopGrace)
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
-	_ = p.peer.sendNotification(ctx, protocol.MethodStop, nil)
-	select {
-	case <-p.exited:
-		cancel()
-		return
-	case <-ctx.Done():
-	}
-	cancel()
-	p.stdin.Close()
-	p.signal(syscall.SIGTERM)
-	t := time.NewTimer(p.cfg.killGrace)
-	defer t.Stop()
-	select {
-	case <-p.exited:
-	case <-t.C:
-		p.signal(syscall.SIGKILL)
-	}
-}
-
-// Close stops the child gracefully and waits until it is gone: it sends $stop, so the child
-// finishes the work in flight and exits; then, after the grace periods (WithGracePeriods),
-// it sends SIGTERM and SIGKILL to the child's process group. Calls made after Close fail
-// with ErrClosed; calls in flight get their answers if the child gives them in time.
-//
-// Close returns nil if the child exited with status 0, else the error that describes how it
-// ended (the same as Wait). It is safe to call more than once, and concurrently.
-func (p *Process) Close() error {
-	p.closeOnce.Do(func() {
-		p.mu.Lock()
-		p.closing = true
-		p.mu.Unlock()
-		go p.stop()
-	})
-	<-p.done
-	return p.err
-}
-
-// Kill sends SIGKILL to the child's process group at once, without waiting; use Wait or
-// Done to learn when everything is released.
-func (p *Process) Kill() error {
-	p.mu.Lock()
-	p.closing = true
-	p.mu.Unlock()
-	p.signal(syscall.SIGKILL)
-	return nil
 }
 
 // Wait waits until the child has exited and every resource is released, and returns nil if
@@ -421,6 +347,10 @@ func (p *Process) Wait() error {
 
 // Done is closed when the child has exited and every resource is released.
 func (p *Process) Done() <-chan struct{} { return p.done }
+
+// Exited is closed as soon as the child process has exited, before Done: what it wrote may
+// still be being read, and calls in flight are about to fail.
+func (p *Process) Exited() <-chan struct{} { return p.exited }
 
 // Err returns what Wait would, without waiting: nil while the child runs.
 func (p *Process) Err() error {
@@ -452,14 +382,25 @@ func (p *Process) Name() string { return p.name }
 // Ready returns what the child announced in its handshake.
 func (p *Process) Ready() ReadyInfo { return p.ready }
 
-// StderrTail returns the last lines the child wrote to stderr (at most 20).
-func (p *Process) StderrTail() []string { return p.relay.lines() }
+// StderrTail returns the last lines the child wrote to stderr (and stdout, when relayed):
+// at most 20.
+func (p *Process) StderrTail() []string { return p.tail.get() }
 
 // InFlight returns the number of calls to the child waiting for their answer.
-func (p *Process) InFlight() int { return p.peer.pendingCount() }
+func (p *Process) InFlight() int { return p.conn.InFlight() }
 
-// usable returns ErrClosed after Close or Kill; once the child is gone, calls get the final
-// error from the peer.
+// RSS returns the child's resident memory in bytes (Linux only: read from /proc). It counts
+// the child itself, not processes it started.
+func (p *Process) RSS() (int64, error) {
+	n, err := residentMemory(p.pid)
+	if err != nil {
+		return 0, fmt.Errorf("bridge: reading the memory of %s (pid %d): %w", p.name, p.pid, err)
+	}
+	return n, nil
+}
+
+// usable returns ErrClosed once a stop was asked for; once the child is gone, calls get
+// the final error from the Conn.
 func (p *Process) usable() error {
 	p.mu.Lock()
 	closing := p.closing
@@ -470,103 +411,73 @@ func (p *Process) usable() error {
 	return nil
 }
 
-// Call calls method in the child with params and decodes its result into result (a
-// pointer, or nil to drop it). params is a slice or array whose elements become the
-// handler's positional arguments; nil means none.
-//
-// Call is safe from many goroutines at once; calls are answered in any order. If ctx ends
-// first, Call sends $cancel to the child and returns an error matching ctx.Err(). If the
-// child's handler raised, the error is a *RemoteError; if the child exits or breaks the
-// protocol while the call is in flight, the call fails at once with that *ExitError or
-// *ProtocolError.
-func (p *Process) Call(ctx context.Context, method string, params, result any) error {
+// Call calls method in the child; see Conn.Call. It fails with ErrClosed once Close,
+// Shutdown, Terminate or Kill was called, and with the child's *ExitError or
+// *ProtocolError when the child exits or breaks the protocol while the call is in flight.
+func (p *Process) Call(ctx context.Context, method string, params, result any, opts ...CallOption) error {
 	if err := p.usable(); err != nil {
 		return err
 	}
-	return p.peer.call(ctx, method, params, result)
+	return p.conn.Call(ctx, method, params, result, opts...)
 }
 
-// Send sends v to the child's on('message') handler, like process.send in Node. It returns
-// once the message is written to the child's stdin, or queued behind a write in progress
-// (messages from one goroutine arrive in order); an error means it will not arrive.
+// Send sends v to the child's on('message') listeners, like process.send in Node; see
+// Conn.Send.
 func (p *Process) Send(ctx context.Context, v any) error {
 	if err := p.usable(); err != nil {
 		return err
 	}
-	return p.peer.sendNotification(ctx, protocol.MethodMessage, []any{v})
+	return p.conn.Send(ctx, v)
 }
 
-// Notify sends the notification method with params to the child. Names starting with '$'
-// are reserved for the protocol.
+// Notify sends the notification method with params to the child; see Conn.Notify.
 func (p *Process) Notify(ctx context.Context, method string, params ...any) error {
 	if err := p.usable(); err != nil {
 		return err
 	}
-	if method == "" || method[0] == '$' {
-		return fmt.Errorf("bridge: notification name %q is empty or reserved (names starting with '$' are the protocol's)", method)
-	}
-	return p.peer.sendNotification(ctx, method, params)
+	return p.conn.Notify(ctx, method, params...)
 }
 
 // Handle registers (or, with h nil, removes) a host method the child can call. To be sure
 // the child cannot call it before it exists, use WithHandler at Start.
-func (p *Process) Handle(method string, h Handler) { p.peer.setHandler(method, h) }
+func (p *Process) Handle(method string, h Handler) { p.conn.Handle(method, h) }
 
-// OnMessage registers (or, with fn nil, removes) the handler for values the child sends.
-func (p *Process) OnMessage(fn func(v any)) {
-	if fn == nil {
-		p.peer.setNotify(protocol.MethodMessage, nil)
-		return
-	}
-	p.peer.setNotify(protocol.MethodMessage, messageHandler(fn))
-}
+// OnMessage registers (or, with fn nil, removes) the listener for values the child sends.
+func (p *Process) OnMessage(fn func(v any)) { p.conn.OnMessage(fn) }
 
 // OnNotification registers (or, with fn nil, removes) the handler for the child's
 // notifications named method.
 func (p *Process) OnNotification(method string, fn NotificationHandler) {
-	p.peer.setNotify(method, fn)
+	p.conn.OnNotification(method, fn)
 }
 
-// terminate ends the child now: SIGTERM to its process group, then SIGKILL after grace.
-// It does not wait.
-func (p *Process) terminate(grace time.Duration) {
-	p.mu.Lock()
-	p.closing = true
-	p.mu.Unlock()
-	p.signal(syscall.SIGTERM)
-	go func() {
-		t := time.NewTimer(grace)
-		defer t.Stop()
-		select {
-		case <-p.exited:
-		case <-t.C:
-			p.signal(syscall.SIGKILL)
+// scriptExts are the file name endings that name a child better than its interpreter.
+var scriptExts = []string{".py", ".php", ".js", ".mjs", ".cjs", ".ts", ".rb", ".pl", ".sh", ".lua"}
+
+// defaultName picks the last script in argv if there is one (compute.js in
+// ["node", "--require", "register.js", "compute.js"]), else the executable.
+func defaultName(argv []string) string {
+	name := filepath.Base(argv[0])
+	for _, a := range argv[1:] {
+		for _, ext := range scriptExts {
+			if strings.HasSuffix(a, ext) && !strings.HasPrefix(a, "-") {
+				name = filepath.Base(a)
+			}
 		}
-	}()
+	}
+	return name
 }
 
-// RSS returns the child's resident memory in bytes, read from /proc (Linux only). It counts
-// the child itself, not processes it started.
-func (p *Process) RSS() (int64, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(p.pid) + "/statm")
-	if err != nil {
-		return 0, fmt.Errorf("bridge: reading the memory of %s (pid %d): %w", p.name, p.pid, err)
+// loggerFor returns a log function tagging records with a child's name and pid; nil
+// discards everything.
+func loggerFor(l *slog.Logger, name string, pid int) func(slog.Level, string, ...any) {
+	if l == nil {
+		return func(slog.Level, string, ...any) {}
 	}
-	var size, resident int64
-	if _, err := fmt.Sscan(string(b), &size, &resident); err != nil {
-		return 0, fmt.Errorf("bridge: parsing /proc/%d/statm: %w", p.pid, err)
+	l = l.With("child", name, "pid", pid)
+	return func(level slog.Level, msg string, args ...any) {
+		l.Log(context.Background(), level, "polyfork: "+msg, args...)
 	}
-	return resident * int64(os.Getpagesize()), nil
 }
 
-// gone reports whether the child has exited or the connection has failed.
-func (p *Process) gone() bool {
-	select {
-	case <-p.exited:
-		return true
-	case <-p.peer.done:
-		return true
-	default:
-		return false
-	}
-}
+var _ io.Closer = (*Process)(nil)

@@ -18,49 +18,14 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestMain(m *testing.M) {
-	if os.Getenv("BRIDGE_TEST_HOST") != "" {
-		helperHost()
-		return
-	}
-	startSpawner()
-	os.Exit(m.Run())
-}
-
-// helperHost is this test binary playing a host that starts a child with a grandchild,
-// prints their pids and waits to be killed.
-func helperHost() {
-	ctx := context.Background()
-	p, err := Start(ctx, raw("serve"), WithStderr(nil))
-	if err != nil {
-		fmt.Println("error", err)
-		os.Exit(1)
-	}
-	var grandchild int
-	if err := p.Call(ctx, "spawn_grandchild", nil, &grandchild); err != nil {
-		fmt.Println("error", err)
-		os.Exit(1)
-	}
-	fmt.Println(p.Pid(), grandchild)
-	select {}
-}
-
-func start(t *testing.T, argv []string, opts ...Option) *Process {
-	t.Helper()
-	p, err := Start(context.Background(), argv, append([]Option{WithStderr(nil)}, opts...)...)
-	require.NoError(t, err)
-	t.Cleanup(func() { p.Kill(); p.Wait() })
-	return p
-}
-
 func TestCallsAndMessages(t *testing.T) {
 	checkNoLeaks(t)
 	ctx := context.Background()
 	got := make(chan any, 1)
-	p := start(t, raw("serve"), OnMessage(func(v any) { got <- v }))
-	assert.Equal(t, "python-raw", p.Ready().Lang)
+	p := start(t, child("serve"), OnMessage(func(v any) { got <- v }))
+	assert.Equal(t, "go-test", p.Ready().Lang)
 	assert.Equal(t, p.Pid(), p.Ready().Pid)
-	assert.Equal(t, "rawchild.py", p.Name())
+	assert.Equal(t, "bridge.test", p.Name())
 
 	var sum int
 	require.NoError(t, p.Call(ctx, "add", []any{40, 2}, &sum))
@@ -91,7 +56,7 @@ func TestCallsAndMessages(t *testing.T) {
 func TestRemoteErrors(t *testing.T) {
 	checkNoLeaks(t)
 	ctx := context.Background()
-	p := start(t, raw("serve"))
+	p := start(t, child("serve"))
 
 	err := p.Call(ctx, "fail", []any{"bad value"}, nil)
 	var re *RemoteError
@@ -99,7 +64,7 @@ func TestRemoteErrors(t *testing.T) {
 	assert.Equal(t, "fail", re.Method)
 	assert.Equal(t, "ValueError", re.Type)
 	assert.Equal(t, "bad value", re.Message)
-	assert.Equal(t, "raw traceback", re.Traceback)
+	assert.Equal(t, "helper traceback", re.Traceback)
 
 	err = p.Call(ctx, "no_such_method", nil, nil)
 	require.ErrorAs(t, err, &re)
@@ -120,7 +85,7 @@ func TestRemoteErrors(t *testing.T) {
 func TestManyCallsInFlightAnsweredOutOfOrder(t *testing.T) {
 	checkNoLeaks(t)
 	ctx := context.Background()
-	p := start(t, raw("serve"))
+	p := start(t, child("serve"))
 	const n = 50
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
@@ -151,7 +116,7 @@ func TestManyCallsInFlightAnsweredOutOfOrder(t *testing.T) {
 func TestCancelSendsCancelToTheChild(t *testing.T) {
 	checkNoLeaks(t)
 	cancelled := make(chan int64, 1)
-	p := start(t, raw("serve"), OnNotification("cancelled", func(a Args) {
+	p := start(t, child("serve"), OnNotification("cancelled", func(a Args) {
 		var ms int64
 		_ = a.Decode(&ms)
 		cancelled <- ms
@@ -176,7 +141,7 @@ func TestCancelSendsCancelToTheChild(t *testing.T) {
 func TestChildCallsHost(t *testing.T) {
 	checkNoLeaks(t)
 	ctx := context.Background()
-	p := start(t, raw("serve"),
+	p := start(t, child("serve"),
 		WithHandler("mul", func(ctx context.Context, a Args) (any, error) {
 			var x, y int
 			if err := a.Decode(&x, &y); err != nil {
@@ -210,7 +175,7 @@ func TestChildCallsHost(t *testing.T) {
 func TestChildExitFailsCallsInFlight(t *testing.T) {
 	checkNoLeaks(t)
 	ctx := context.Background()
-	p := start(t, raw("serve"))
+	p := start(t, child("serve"))
 	var wg sync.WaitGroup
 	errs := make([]error, 5)
 	for i := range errs {
@@ -240,7 +205,7 @@ func TestChildExitFailsCallsInFlight(t *testing.T) {
 func TestKillFailsCallsWithTheSignal(t *testing.T) {
 	checkNoLeaks(t)
 	ctx := context.Background()
-	p := start(t, raw("serve"))
+	p := start(t, child("serve"))
 	done := make(chan error)
 	go func() { done <- p.Call(ctx, "sleep", []any{60000}, nil) }()
 	eventually(t, "call in flight", func() bool { return p.InFlight() == 1 })
@@ -267,44 +232,48 @@ func TestStartFailures(t *testing.T) {
 			assert.ErrorIs(t, err, os.ErrNotExist)
 			assert.Contains(t, err.Error(), "/no/such/interpreter")
 		}},
-		{"missing directory", raw("serve"), []Option{WithDir("/no/such/dir")}, func(t *testing.T, err error) {
+		{"missing directory", child("serve"), []Option{WithDir("/no/such/dir")}, func(t *testing.T, err error) {
 			var se *StartError
 			require.ErrorAs(t, err, &se)
 		}},
-		{"dies before ready with a message", raw("die_before_ready"), nil, func(t *testing.T, err error) {
+		{"dies before ready with a message", child("die_before_ready"), nil, func(t *testing.T, err error) {
 			var ee *ExitError
 			require.ErrorAs(t, err, &ee)
 			assert.Equal(t, 3, ee.Code)
 			assert.Contains(t, err.Error(), "before $ready")
 			assert.Contains(t, err.Error(), "fatal: cannot load model weights.bin")
 		}},
-		{"never sends ready", raw("no_ready"), []Option{WithStartTimeout(300 * time.Millisecond)}, func(t *testing.T, err error) {
+		{"never sends ready", child("no_ready"), []Option{WithStartTimeout(300 * time.Millisecond)}, func(t *testing.T, err error) {
 			require.ErrorIs(t, err, ErrStartTimeout)
 			assert.Contains(t, err.Error(), "sent no $ready within 300ms")
 		}},
-		{"garbage instead of ready", raw("garbage"), nil, func(t *testing.T, err error) {
+		{"garbage instead of ready", child("garbage"), nil, func(t *testing.T, err error) {
 			require.ErrorIs(t, err, ErrProtocol)
 			assert.ErrorIs(t, err, protocol.ErrFrameTooLarge)
 			assert.Contains(t, err.Error(), "Hello, I am printing to stdout")
 			assert.Contains(t, err.Error(), "something wrote to stdout")
 		}},
-		{"another protocol version", raw("wrong_version"), nil, func(t *testing.T, err error) {
+		{"another protocol version", child("wrong_version"), nil, func(t *testing.T, err error) {
 			var ve *VersionError
 			require.ErrorAs(t, err, &ve)
 			assert.Equal(t, 2, ve.Child)
 			assert.Contains(t, err.Error(), "speaks polyfork protocol 2; this host speaks [1]")
 		}},
-		{"ready without a map", raw("bad_ready"), nil, func(t *testing.T, err error) {
+		{"ready without a map", child("bad_ready"), nil, func(t *testing.T, err error) {
 			requireContains(t, err, "$ready params must be", "not a map")
 		}},
-		{"a request before ready", raw("request_first"), nil, func(t *testing.T, err error) {
+		{"a request before ready", child("request_first"), nil, func(t *testing.T, err error) {
 			requireContains(t, err, "the first message must be the $ready notification, got a request \"hello\"")
 		}},
 		{"empty command", nil, nil, func(t *testing.T, err error) {
 			requireContains(t, err, "the command is empty")
 		}},
-		{"bad option", raw("serve"), []Option{WithMaxFrameSize(1), WithEnv("NOEQUALS")}, func(t *testing.T, err error) {
-			requireContains(t, err, "WithMaxFrameSize: 1", `"NOEQUALS" is not KEY=value`)
+		{"bad option", child("serve"), []Option{WithMaxFrameSize(1), WithEnv("NOEQUALS")}, func(t *testing.T, err error) {
+			requireContains(t, err, "WithMaxFrameSize: 1 is outside", `WithEnv: "NOEQUALS" is not KEY=value`)
+			assert.ErrorIs(t, err, ErrInvalidOption)
+			var oe *OptionError
+			require.ErrorAs(t, err, &oe)
+			assert.Equal(t, "WithMaxFrameSize", oe.Option)
 		}},
 	}
 	for _, c := range cases {
@@ -320,7 +289,7 @@ func TestStartContextCancel(t *testing.T) {
 	checkNoLeaks(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	_, err := Start(ctx, raw("no_ready"), WithStderr(nil))
+	_, err := Start(ctx, child("no_ready"), WithStderr(nil))
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 }
 
@@ -331,17 +300,17 @@ func TestProtocolViolationsAfterReady(t *testing.T) {
 		argv []string
 		want []string
 	}{
-		{"stray print", raw("garbage_after_ready"), []string{"oops, a stray print", "something wrote to stdout"}},
-		{"length prefix 0xFFFFFFFF", raw("huge_prefix"), []string{"frame length 4294967295 is above the maximum frame size 67108864"}},
-		{"half a frame then exit", raw("half_frame"), []string{"truncated frame: the stream ended after 10 of 100 body bytes"}},
-		{"array32 bomb", raw("bomb", "ddffffffff"), []string{"array of 4294967295 elements cannot fit"}},
-		{"map32 bomb", raw("bomb", "9302a76d657373616765dfffffffff"), []string{"map of 4294967295 pairs cannot fit"}},
-		{"map32 bomb inside params", raw("bomb", "9302a76d65737361676591dfffffffff"), []string{"map of 4294967295 pairs cannot fit"}},
-		{"str32 bomb", raw("bomb", "9302a76d65737361676591dbffffffff"), []string{"str length 4294967295 is larger than"}},
-		{"deep nesting", raw("bomb", strings.Repeat("91", 20000)+"c0"), []string{"containers nest deeper than 128 levels"}},
-		{"not msgpack-rpc", raw("not_rpc"), []string{"message kind must be 0, 1 or 2, got 5"}},
-		{"response to nothing", raw("unknown_response"), []string{"a response for id 999, which is not a request in flight"}},
-		{"closes stdout and lives on", raw("close_stdout"), []string{"closed its stdout but kept running"}},
+		{"stray print", child("garbage_after_ready"), []string{"oops, a stray print", "something wrote to stdout"}},
+		{"length prefix 0xFFFFFFFF", child("huge_prefix"), []string{"frame length 4294967295 is above the maximum frame size 67108864"}},
+		{"half a frame then exit", child("half_frame"), []string{"truncated frame: the stream ended after 10 of 100 body bytes"}},
+		{"array32 bomb", child("bomb", "ddffffffff"), []string{"array of 4294967295 elements cannot fit"}},
+		{"map32 bomb", child("bomb", "9302a76d657373616765dfffffffff"), []string{"map of 4294967295 pairs cannot fit"}},
+		{"map32 bomb inside params", child("bomb", "9302a76d65737361676591dfffffffff"), []string{"map of 4294967295 pairs cannot fit"}},
+		{"str32 bomb", child("bomb", "9302a76d65737361676591dbffffffff"), []string{"str length 4294967295 is larger than"}},
+		{"deep nesting", child("bomb", strings.Repeat("91", 20000)+"c0"), []string{"containers nest deeper than 128 levels"}},
+		{"not msgpack-rpc", child("not_rpc"), []string{"message kind must be 0, 1 or 2, got 5"}},
+		{"response to nothing", child("unknown_response"), []string{"a response for id 999, which is not a request in flight"}},
+		{"closes stdout and lives on", child("close_stdout"), []string{"closed its channel but kept running"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -361,7 +330,7 @@ func TestProtocolViolationsAfterReady(t *testing.T) {
 
 func TestCloseEscalates(t *testing.T) {
 	checkNoLeaks(t)
-	p := start(t, raw("ignore_term"), WithGracePeriods(200*time.Millisecond, 200*time.Millisecond))
+	p := start(t, child("ignore_term"), WithGracePeriods(200*time.Millisecond, 200*time.Millisecond))
 	err := p.Close()
 	var ee *ExitError
 	require.ErrorAs(t, err, &ee, "a child that ignores $stop and SIGTERM is killed")
@@ -371,7 +340,7 @@ func TestCloseEscalates(t *testing.T) {
 func TestCloseKillsGrandchildren(t *testing.T) {
 	checkNoLeaks(t)
 	ctx := context.Background()
-	p := start(t, raw("serve"))
+	p := start(t, child("serve"))
 	var gc int
 	require.NoError(t, p.Call(ctx, "spawn_grandchild", nil, &gc))
 	require.True(t, alive(gc))
@@ -382,7 +351,7 @@ func TestCloseKillsGrandchildren(t *testing.T) {
 func TestCrashKillsGrandchildren(t *testing.T) {
 	checkNoLeaks(t)
 	ctx := context.Background()
-	p := start(t, raw("serve"))
+	p := start(t, child("serve"))
 	var gc int
 	require.NoError(t, p.Call(ctx, "spawn_grandchild", nil, &gc))
 	_ = p.Call(ctx, "exit", []any{1}, nil)
@@ -393,8 +362,7 @@ func TestCrashKillsGrandchildren(t *testing.T) {
 func TestHostKilledLeavesNothing(t *testing.T) {
 	exe, err := os.Executable()
 	require.NoError(t, err)
-	cmd := exec.Command(exe, "-test.run=^$")
-	cmd.Env = append(os.Environ(), "BRIDGE_TEST_HOST=1")
+	cmd := exec.Command(exe, "-bridge-test-host")
 	out, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
@@ -417,7 +385,7 @@ func TestHostKilledLeavesNothing(t *testing.T) {
 func TestStderrIsRelayedWithNameAndPid(t *testing.T) {
 	checkNoLeaks(t)
 	var sink syncBuffer
-	p, err := Start(context.Background(), raw("spam_stderr", "30"), WithStderr(&sink), WithName("spammer"))
+	p, err := Start(context.Background(), child("spam_stderr", "30"), WithStderr(&sink), WithName("spammer"))
 	require.NoError(t, err)
 	require.NoError(t, p.Call(context.Background(), "stderr", []any{"from a call"}, nil))
 	require.NoError(t, p.Close())
@@ -432,7 +400,7 @@ func TestStderrIsRelayedWithNameAndPid(t *testing.T) {
 
 	var lines []LogLine
 	var mu sync.Mutex
-	p, err = Start(context.Background(), raw("spam_stderr", "3"), WithLogFunc(func(l LogLine) {
+	p, err = Start(context.Background(), child("spam_stderr", "3"), WithLogFunc(func(l LogLine) {
 		mu.Lock()
 		lines = append(lines, l)
 		mu.Unlock()
@@ -442,12 +410,12 @@ func TestStderrIsRelayedWithNameAndPid(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	require.GreaterOrEqual(t, len(lines), 4)
-	assert.Equal(t, LogLine{Name: "rawchild.py", Pid: p.Pid(), Text: "line 0"}, lines[0])
+	assert.Equal(t, LogLine{Name: "bridge.test", Pid: p.Pid(), Stream: "stderr", Text: "line 0"}, lines[0])
 }
 
 func TestChildClosingStdinIsStopped(t *testing.T) {
 	checkNoLeaks(t)
-	p := start(t, raw("close_stdin"), WithGracePeriods(200*time.Millisecond, 200*time.Millisecond))
+	p := start(t, child("close_stdin"), WithGracePeriods(200*time.Millisecond, 200*time.Millisecond))
 	// The child closed its stdin and then sees EOF on it, so it exits 0; either way the call
 	// fails with what happened and nothing hangs.
 	err := p.Call(context.Background(), "echo", []any{1}, nil)
@@ -458,7 +426,7 @@ func TestChildClosingStdinIsStopped(t *testing.T) {
 func TestLargeMessages(t *testing.T) {
 	checkNoLeaks(t)
 	ctx := context.Background()
-	p := start(t, raw("serve"))
+	p := start(t, child("serve"))
 	var b []byte
 	require.NoError(t, p.Call(ctx, "big", []any{8 << 20}, &b))
 	assert.Len(t, b, 8<<20)
@@ -472,7 +440,7 @@ func TestLargeMessages(t *testing.T) {
 func TestMaxFrameSize(t *testing.T) {
 	checkNoLeaks(t)
 	ctx := context.Background()
-	p := start(t, raw("serve"), WithMaxFrameSize(1024))
+	p := start(t, child("serve"), WithMaxFrameSize(1024))
 	err := p.Call(ctx, "echo", []any{strings.Repeat("x", 2000)}, nil)
 	require.ErrorIs(t, err, protocol.ErrFrameTooLarge, "too big to send: refused, the process lives on")
 	require.NoError(t, p.Call(ctx, "echo", []any{"small"}, nil))

@@ -1,17 +1,28 @@
 package bridge
 
 import (
+	"fmt"
+	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"sync"
 	"syscall"
 	"unsafe"
 )
 
 // sysProcAttr puts the child in a process group of its own, so that signals reach its own
-// children too, and asks Linux to SIGKILL it if the thread that forked it exits.
-func sysProcAttr() *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+// children too, and asks Linux to SIGKILL it if the thread that forked it exits. Attributes
+// the user gave (WithSysProcAttr) are kept.
+func sysProcAttr(user *syscall.SysProcAttr) *syscall.SysProcAttr {
+	attr := &syscall.SysProcAttr{}
+	if user != nil {
+		cp := *user
+		attr = &cp
+	}
+	attr.Setpgid, attr.Pgid = true, 0
+	attr.Pdeathsig = syscall.SIGKILL
+	return attr
 }
 
 // The parent-death signal fires when the OS thread that forked the child exits, not when
@@ -31,20 +42,44 @@ type spawnReq struct {
 func startSpawner() {
 	spawnOnce.Do(func() {
 		spawnReqs = make(chan spawnReq)
-		go func() {
-			runtime.LockOSThread() // never unlocked: this thread lives as long as the process
-			for r := range spawnReqs {
-				r.done <- r.cmd.Start()
-			}
-		}()
+		go spawnLoop()
 	})
 }
 
-func spawn(cmd *exec.Cmd) error {
+// spawnLoop forks every child, from a thread it never unlocks: that thread lives as long
+// as the process.
+func spawnLoop() {
+	runtime.LockOSThread()
+	for r := range spawnReqs {
+		closeOnExecAll(r.cmd)
+		r.done <- r.cmd.Start()
+	}
+}
+
+func startCmd(cmd *exec.Cmd) error {
 	startSpawner()
 	r := spawnReq{cmd: cmd, done: make(chan error, 1)}
 	spawnReqs <- r
 	return <-r.done
+}
+
+// closeOnExecAll marks every descriptor of this process above 2 close-on-exec, so that a
+// child inherits only what polyfork passes it (its own pipes and ExtraFiles, which exec
+// duplicates onto fresh descriptors). Go opens its own descriptors close-on-exec already;
+// this catches those opened by C code, inherited from this process's parent, or opened
+// with syscall.Open without O_CLOEXEC.
+func closeOnExecAll(cmd *exec.Cmd) {
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil || fd <= 2 {
+			continue
+		}
+		syscall.CloseOnExec(fd)
+	}
 }
 
 // waitAndKillGroup waits for the child to exit, kills whatever is left in its process group
@@ -66,3 +101,34 @@ func waitAndKillGroup(cmd *exec.Cmd) error {
 	_ = syscall.Kill(-pid, syscall.SIGKILL)
 	return cmd.Wait()
 }
+
+// signalGroup sends sig to the child's process group.
+func signalGroup(cmd *exec.Cmd, sig syscall.Signal) {
+	_ = syscall.Kill(-cmd.Process.Pid, sig)
+}
+
+// growPipe enlarges a pipe's kernel buffer to 1 MiB where the system allows it, so that
+// large messages cross in fewer wake-ups. Failure is harmless.
+func growPipe(f *os.File) {
+	const fSETPIPESZ = 1031
+	if sc, err := f.SyscallConn(); err == nil {
+		_ = sc.Control(func(fd uintptr) {
+			_, _, _ = syscall.Syscall(syscall.SYS_FCNTL, fd, fSETPIPESZ, 1<<20)
+		})
+	}
+}
+
+// residentMemory returns a process's resident memory in bytes, read from /proc.
+func residentMemory(pid int) (int64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/statm")
+	if err != nil {
+		return 0, err
+	}
+	var size, resident int64
+	if _, err := fmt.Sscan(string(b), &size, &resident); err != nil {
+		return 0, fmt.Errorf("parsing /proc/%d/statm: %w", pid, err)
+	}
+	return resident * int64(os.Getpagesize()), nil
+}
+
+func currentPid() int { return os.Getpid() }

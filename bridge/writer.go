@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -23,19 +24,25 @@ var (
 //
 // A sender that finds the stream idle writes its frame itself, at once (the lowest
 // latency); senders that arrive while a write is in progress append their frame to a queue
-// and return, and the queue is written in one go after the current write. A sender whose
-// context ends while its own write is blocked (the other side is not reading) gets
-// errNotSent or errPartlySent; the stream stays well-formed either way. Any other write
-// error is sticky: every later send returns it, and onErr is called once.
+// and return, and the queue is written in one go after the current write. When more than
+// limit bytes are queued, senders wait for room, and a sender whose context ends while it
+// waits, or while its own write is blocked (the other side is not reading), gets errNotSent
+// or errPartlySent; the stream stays well-formed either way. Any other write error is
+// sticky: every later send returns it, and onErr is called once. fail ends the writer and
+// wakes every waiting sender.
+//
+// The writer starts goroutines of its own for queued frames; wg counts them, so the owner
+// can wait for them after closing the stream.
 type frameWriter struct {
 	w     io.Writer
 	dl    writeDeadliner // w's deadline control, or nil
 	onErr func(error)
 	limit int // maxQueued, or smaller in tests
+	wg    sync.WaitGroup
 
 	mu       sync.Mutex
-	room     *sync.Cond // signalled when the queue is written
-	queue    []byte     // frames waiting behind the write in progress
+	room     chan struct{} // closed when queued bytes were written or the writer failed; nil if nobody waits
+	queue    []byte        // frames waiting behind the write in progress
 	spare    []byte
 	flushing bool  // a write is in progress; its writer drains the queue after it
 	err      error // sticky write error
@@ -47,7 +54,6 @@ type writeDeadliner interface {
 
 func newFrameWriter(w io.Writer, onErr func(error)) *frameWriter {
 	fw := &frameWriter{w: w, onErr: onErr, limit: maxQueued}
-	fw.room = sync.NewCond(&fw.mu)
 	if d, ok := w.(writeDeadliner); ok {
 		fw.dl = d
 	}
@@ -59,7 +65,17 @@ func newFrameWriter(w io.Writer, onErr func(error)) *frameWriter {
 func (fw *frameWriter) send(ctx context.Context, frame []byte) error {
 	fw.mu.Lock()
 	for fw.err == nil && fw.flushing && len(fw.queue) > 0 && len(fw.queue)+len(frame) > fw.limit {
-		fw.room.Wait()
+		if fw.room == nil {
+			fw.room = make(chan struct{})
+		}
+		room := fw.room
+		fw.mu.Unlock()
+		select {
+		case <-room:
+		case <-ctx.Done():
+			return errNotSent
+		}
+		fw.mu.Lock()
 	}
 	if fw.err != nil {
 		err := fw.err
@@ -84,8 +100,10 @@ func (fw *frameWriter) send(ctx context.Context, frame []byte) error {
 			fw.finish()
 			return errNotSent
 		}
-		rest := clone(frame[n:])
+		rest := bytes.Clone(frame[n:])
+		fw.wg.Add(1)
 		go func() {
+			defer fw.wg.Done()
 			if _, err := fw.w.Write(rest); err != nil {
 				fw.fail(err)
 				return
@@ -126,11 +144,16 @@ func (fw *frameWriter) finish() {
 	fw.mu.Lock()
 	if len(fw.queue) == 0 {
 		fw.flushing = false
+		fw.wakeLocked()
 		fw.mu.Unlock()
 		return
 	}
 	fw.mu.Unlock()
-	go fw.flushQueue()
+	fw.wg.Add(1)
+	go func() {
+		defer fw.wg.Done()
+		fw.flushQueue()
+	}()
 }
 
 // flushQueue writes the queue, batch after batch, until it is empty, and ends the flush.
@@ -139,7 +162,7 @@ func (fw *frameWriter) flushQueue() {
 		fw.mu.Lock()
 		if len(fw.queue) == 0 || fw.err != nil {
 			fw.flushing = false
-			fw.room.Broadcast()
+			fw.wakeLocked()
 			fw.mu.Unlock()
 			return
 		}
@@ -151,7 +174,7 @@ func (fw *frameWriter) flushQueue() {
 		if cap(batch) <= fw.limit {
 			fw.spare = batch[:0]
 		}
-		fw.room.Broadcast()
+		fw.wakeLocked()
 		fw.mu.Unlock()
 		if err != nil {
 			fw.fail(err)
@@ -160,7 +183,16 @@ func (fw *frameWriter) flushQueue() {
 	}
 }
 
-// fail records a write error: the stream is unusable from now on.
+// wakeLocked wakes the senders waiting for room. fw.mu must be held.
+func (fw *frameWriter) wakeLocked() {
+	if fw.room != nil {
+		close(fw.room)
+		fw.room = nil
+	}
+}
+
+// fail records a write error: the stream is unusable from now on. onErr is called for the
+// first error only, and not at all when err is errWriterClosed (the owner ended it).
 func (fw *frameWriter) fail(err error) {
 	fw.mu.Lock()
 	first := fw.err == nil
@@ -169,9 +201,38 @@ func (fw *frameWriter) fail(err error) {
 	}
 	fw.flushing = false
 	fw.queue = nil
-	fw.room.Broadcast()
+	fw.wakeLocked()
 	fw.mu.Unlock()
-	if first {
+	if first && err != errWriterClosed && fw.onErr != nil {
 		fw.onErr(err)
 	}
+}
+
+// errWriterClosed is the sticky error of a writer its owner ended (the session ended, or
+// this side closed its output on purpose).
+var errWriterClosed = errors.New("bridge: the connection's output is closed")
+
+// flush waits until every frame handed to send has been written (or the writer failed),
+// or ctx ends.
+func (fw *frameWriter) flush(ctx context.Context) error {
+	fw.mu.Lock()
+	for fw.err == nil && fw.flushing {
+		if fw.room == nil {
+			fw.room = make(chan struct{})
+		}
+		room := fw.room
+		fw.mu.Unlock()
+		select {
+		case <-room:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		fw.mu.Lock()
+	}
+	err := fw.err
+	fw.mu.Unlock()
+	if err == errWriterClosed {
+		return nil
+	}
+	return err
 }

@@ -250,7 +250,7 @@ func TestEOFEndsTheChild(t *testing.T) {
 			fr := protocol.NewFrameReader(stdout)
 			frame, err := fr.ReadFrame()
 			require.NoError(t, err, stderr.String())
-			m, err := protocol.DecodeMessage(frame)
+			m, err := protocol.DecodeMessage(frame, 0)
 			require.NoError(t, err)
 			assert.Equal(t, protocol.MethodReady, m.Method)
 			require.NoError(t, stdin.Close())

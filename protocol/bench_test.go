@@ -33,7 +33,7 @@ func BenchmarkDecodeMessage(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(n))
 			for i := 0; i < b.N; i++ {
-				if _, err := DecodeMessage(body); err != nil {
+				if _, err := DecodeMessage(body, 0); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -20,6 +20,19 @@ const DefaultMaxFrameSize = 64 << 20
 // array itself.
 const MaxDepth = 128
 
+// DefaultMaxValues is the largest number of msgpack values one frame may hold unless
+// configured otherwise (SPEC section 3): every scalar, str, bin, ext, array and map counts
+// one, so that a frame of one-byte empty containers cannot expand into gigabytes.
+const DefaultMaxValues = 4 << 20
+
+// Environment variables a host sets for its children (SPEC section 1).
+const (
+	EnvProtocol     = "POLYFORK_PROTOCOL"
+	EnvMaxFrameSize = "POLYFORK_MAX_FRAME_SIZE"
+	EnvMaxValues    = "POLYFORK_MAX_VALUES"
+	EnvChannelFDs   = "POLYFORK_CHANNEL_FDS"
+)
+
 // Message kinds, the first element of every message array.
 const (
 	KindRequest      Kind = 0
@@ -56,4 +69,6 @@ const (
 	TypeMethodNotFound = "MethodNotFound"
 	TypeCancelled      = "CancelledError"
 	TypeProtocolError  = "ProtocolError"
+	// TypeStopping answers a request that arrived after $stop: it was never run.
+	TypeStopping = "Stopping"
 )

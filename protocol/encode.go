@@ -3,8 +3,10 @@ package protocol
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"reflect"
+	"unicode/utf8"
 
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -16,17 +18,23 @@ const keepEncodeBuffer = 4 << 20
 // with the msgpack profile of SPEC.md: shortest integers, float32 kept apart from float64,
 // []byte as bin, string-keyed maps with sorted keys.
 //
+// An Encoder refuses, before anything is sent, every frame the receiver would have to treat
+// as a protocol error (SPEC section 3): a method name that is not UTF-8, a value nested
+// deeper than MaxDepth, more values than the receiver's limit, a frame above its maximum
+// size. Its errors all match ErrUnsendable.
+//
 // An Encoder is not safe for concurrent use; the frame a method returns is valid only until
 // the next call on the same Encoder. The zero value is not usable: call NewEncoder.
 type Encoder struct {
-	buf bytes.Buffer
-	enc *msgpack.Encoder
-	max int
+	buf       bytes.Buffer
+	enc       *msgpack.Encoder
+	max       int
+	maxValues int
 }
 
-// NewEncoder returns an Encoder with the default maximum frame size.
+// NewEncoder returns an Encoder with the default maximum frame size and value count.
 func NewEncoder() *Encoder {
-	e := &Encoder{max: DefaultMaxFrameSize}
+	e := &Encoder{max: DefaultMaxFrameSize, maxValues: DefaultMaxValues}
 	e.enc = msgpack.NewEncoder(&e.buf)
 	configureEncoder(e.enc)
 	return e
@@ -47,29 +55,57 @@ func (e *Encoder) SetMaxFrameSize(n int) {
 	e.max = n
 }
 
+// SetMaxValues sets the largest number of msgpack values a frame may hold (the receiver's
+// limit); n <= 0 restores DefaultMaxValues. A message that would hold more is refused with
+// an error matching ErrTooManyValues.
+func (e *Encoder) SetMaxValues(n int) {
+	if n <= 0 {
+		n = DefaultMaxValues
+	}
+	e.maxValues = n
+}
+
+// unsendable builds an Encoder error: it matches ErrUnsendable and, if cause is a sentinel,
+// that too.
+func unsendable(what string, cause error, format string, args ...any) error {
+	msg := fmt.Sprintf(format, args...)
+	if cause != nil {
+		return fmt.Errorf("%w: %s: %w: %s", ErrUnsendable, what, cause, msg)
+	}
+	return fmt.Errorf("%w: %s: %s", ErrUnsendable, what, msg)
+}
+
 // Request returns the frame for [0, id, method, params]. params must encode as a msgpack
 // array (a slice or array other than []byte, or a type that encodes itself as one); nil
 // means no params.
 func (e *Encoder) Request(id uint32, method string, params any) ([]byte, error) {
+	what := fmt.Sprintf("request %q", method)
+	if !utf8.ValidString(method) {
+		return nil, unsendable(what, nil, "the method name is not valid UTF-8")
+	}
 	e.begin(4)
 	e.enc.EncodeUint(uint64(KindRequest))
 	e.enc.EncodeUint(uint64(id))
 	e.enc.EncodeString(method)
 	if err := e.params(params); err != nil {
-		return nil, fmt.Errorf("protocol: request %q: %w", method, err)
+		return nil, unsendable(what, nil, "%v", err)
 	}
-	return e.finish()
+	return e.finish(what)
 }
 
 // Notification returns the frame for [2, method, params]; params as for Request.
 func (e *Encoder) Notification(method string, params any) ([]byte, error) {
+	what := fmt.Sprintf("notification %q", method)
+	if !utf8.ValidString(method) {
+		return nil, unsendable(what, nil, "the notification name is not valid UTF-8")
+	}
 	e.begin(3)
 	e.enc.EncodeUint(uint64(KindNotification))
 	e.enc.EncodeString(method)
 	if err := e.params(params); err != nil {
-		return nil, fmt.Errorf("protocol: notification %q: %w", method, err)
+		return nil, unsendable(what, nil, "%v", err)
 	}
-	return e.finish()
+	return e.finish(what)
 }
 
 // Result returns the frame for the successful response [1, id, nil, result].
@@ -79,9 +115,9 @@ func (e *Encoder) Result(id uint32, result any) ([]byte, error) {
 	e.enc.EncodeUint(uint64(id))
 	e.enc.EncodeNil()
 	if err := e.enc.Encode(result); err != nil {
-		return nil, fmt.Errorf("protocol: cannot encode the result of type %T: %w", result, err)
+		return nil, unsendable("the result", nil, "cannot encode a value of type %T: %v", result, err)
 	}
-	return e.finish()
+	return e.finish("the result")
 }
 
 // Failure returns the frame for the failed response [1, id, error map, nil]. The map's
@@ -110,12 +146,12 @@ func (e *Encoder) Failure(id uint32, ev *ErrorValue) ([]byte, error) {
 	if ev.Data != nil {
 		e.enc.EncodeString("data")
 		if err := Check(ev.Data, MaxDepth-2); err != nil {
-			return nil, fmt.Errorf("protocol: error data is not one valid msgpack value: %w", err)
+			return nil, unsendable("the error map", nil, "its data is not one valid msgpack value: %v", err)
 		}
 		e.buf.Write(ev.Data)
 	}
 	e.enc.EncodeNil()
-	return e.finish()
+	return e.finish("the error map")
 }
 
 // begin starts a frame: room for the length prefix, then the message array header.
@@ -161,12 +197,22 @@ func describeRaw(b []byte) string {
 	return describe(b[0])
 }
 
-// finish fills in the length prefix and checks the size.
-func (e *Encoder) finish() ([]byte, error) {
+// finish checks the frame against the receiver's rules and fills in the length prefix.
+func (e *Encoder) finish(what string) ([]byte, error) {
 	b := e.buf.Bytes()
 	n := len(b) - 4
 	if n > e.max {
-		return nil, fmt.Errorf("%w: the message is %d bytes, above the maximum frame size %d", ErrFrameTooLarge, n, e.max)
+		return nil, unsendable(what, ErrFrameTooLarge, "the message is %d bytes, above the maximum frame size %d", n, e.max)
+	}
+	if err := CheckFrame(b[4:], e.maxValues); err != nil {
+		var pe *Error
+		if !errors.As(err, &pe) {
+			return nil, unsendable(what, nil, "%v", err)
+		}
+		if errors.Is(err, ErrTooManyValues) {
+			return nil, unsendable(what, ErrTooManyValues, "it holds more than %d msgpack values, the receiver's limit (POLYFORK_MAX_VALUES)", e.maxValues)
+		}
+		return nil, unsendable(what, nil, "%s", pe.Reason)
 	}
 	binary.BigEndian.PutUint32(b, uint32(n))
 	return b, nil

@@ -70,7 +70,7 @@ func TestFailureDataMustBeMsgpack(t *testing.T) {
 	data, _ := Marshal(map[string]any{"code": 7})
 	frame, err := enc.Failure(1, &ErrorValue{Type: "T", Message: "m", Data: data})
 	require.NoError(t, err)
-	m, err := DecodeMessage(frame[4:])
+	m, err := DecodeMessage(frame[4:], 0)
 	require.NoError(t, err)
 	var got map[string]any
 	require.NoError(t, Unmarshal(m.Error.Data, &got))
@@ -145,4 +145,54 @@ func TestDecodeBombsDoNotAllocate(t *testing.T) {
 		var v []int
 		require.Error(t, Unmarshal(b, &v))
 	}
+}
+
+func TestEncoderRefusesWhatTheReceiverMustReject(t *testing.T) {
+	deep := any("leaf")
+	for i := 0; i < 200; i++ {
+		deep = []any{deep}
+	}
+	enc := NewEncoder()
+	enc.SetMaxValues(1000)
+	for name, tc := range map[string]struct {
+		encode func() ([]byte, error)
+		want   string
+		is     error
+	}{
+		"method not UTF-8":       {func() ([]byte, error) { return enc.Request(1, "\xff", nil) }, "not valid UTF-8", nil},
+		"notification not UTF-8": {func() ([]byte, error) { return enc.Notification("a\xc3", nil) }, "not valid UTF-8", nil},
+		"params too deep":        {func() ([]byte, error) { return enc.Request(1, "m", []any{deep}) }, "deeper than 128", nil},
+		"result too deep":        {func() ([]byte, error) { return enc.Result(1, deep) }, "deeper than 128", nil},
+		"too many values":        {func() ([]byte, error) { return enc.Request(1, "m", make([]any, 1000)) }, "more than 1000 msgpack values", ErrTooManyValues},
+		"no msgpack form":        {func() ([]byte, error) { return enc.Result(1, make(chan int)) }, "chan int", nil},
+	} {
+		_, err := tc.encode()
+		require.ErrorIs(t, err, ErrUnsendable, name)
+		assert.Contains(t, err.Error(), tc.want, name)
+		if tc.is != nil {
+			assert.ErrorIs(t, err, tc.is, name)
+		}
+	}
+	// 127 levels of params inside the message array and the params array still go.
+	ok := any(1)
+	for i := 0; i < 126; i++ {
+		ok = []any{ok}
+	}
+	_, err := enc.Request(1, "m", []any{ok})
+	require.NoError(t, err)
+	frame, err := enc.Request(2, "m", make([]any, 990))
+	require.NoError(t, err)
+	_, err = DecodeMessage(frame[4:], 1000)
+	require.NoError(t, err)
+}
+
+func TestDecodeMessageCountsValues(t *testing.T) {
+	enc := NewEncoder()
+	frame, err := enc.Notification("message", []any{make([]any, 100)})
+	require.NoError(t, err)
+	_, err = DecodeMessage(frame[4:], 105) // message, kind, method, params, the array, 100 elements
+	require.NoError(t, err)
+	_, err = DecodeMessage(frame[4:], 104)
+	require.ErrorIs(t, err, ErrTooManyValues)
+	assert.Contains(t, err.Error(), "more than 104 msgpack values")
 }

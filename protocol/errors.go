@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strings"
@@ -10,6 +11,17 @@ import (
 // ErrFrameTooLarge is matched (with errors.Is) by the error for a frame whose length exceeds
 // the configured maximum, whether received or about to be sent.
 var ErrFrameTooLarge = errors.New("protocol: frame too large")
+
+// ErrTooManyValues is matched by the error for a frame that holds more msgpack values than
+// the receiver's limit (SPEC section 3), whether received or about to be sent.
+var ErrTooManyValues = errors.New("protocol: too many values in one frame")
+
+// ErrUnsendable is matched by every error an Encoder returns: the message would break the
+// receiver's rules (a method name that is not UTF-8, a value nested deeper than MaxDepth,
+// more values than the receiver's limit, a frame above its maximum size) or a Go value has
+// no msgpack form. Nothing was sent and the connection stays usable: the fault is the
+// caller's input, not the peer's.
+var ErrUnsendable = errors.New("protocol: message not sent")
 
 // quoteLimit is how many bytes of a bad frame an Error keeps for its message.
 const quoteLimit = 64
@@ -76,9 +88,21 @@ func QuoteBytes(b []byte, total int) string {
 		s.WriteString(" ...")
 	}
 	if looksLikeText(b) {
-		fmt.Fprintf(&s, " (text %q: something wrote to stdout, which belongs to the protocol)", string(b))
+		fmt.Fprintf(&s, " (text %q: something wrote to stdout, which belongs to the protocol%s)", string(b), textHint(b))
 	}
 	return s.String()
+}
+
+// textHint names the usual culprit when stray text starts with white space or a byte-order
+// mark: invisible in an editor, and in PHP written by the interpreter itself.
+func textHint(b []byte) string {
+	switch {
+	case bytes.HasPrefix(b, []byte("\xef\xbb\xbf")):
+		return "; it starts with a UTF-8 byte-order mark: save the script (or a file it includes) without a BOM"
+	case len(b) > 0 && (b[0] == '\n' || b[0] == '\r' || b[0] == ' ' || b[0] == '\t'):
+		return "; it starts with white space: in PHP, look for a blank line or spaces before <?php or after ?> in the script or a file it includes"
+	}
+	return ""
 }
 
 // looksLikeText reports whether b is printable UTF-8 with at least 4 bytes, as a stray print
@@ -88,7 +112,7 @@ func looksLikeText(b []byte) bool {
 		return false
 	}
 	for _, r := range string(b) {
-		if r == '\n' || r == '\r' || r == '\t' {
+		if r == '\n' || r == '\r' || r == '\t' || r == '\ufeff' {
 			continue
 		}
 		if r < 0x20 || r == 0x7f || r == utf8.RuneError {

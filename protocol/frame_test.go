@@ -120,3 +120,9 @@ func TestFrameReaderDetach(t *testing.T) {
 	assert.Equal(t, []byte{0x01}, first, "a detached body is not overwritten")
 	assert.Equal(t, []byte{0x02}, second)
 }
+
+func TestQuoteBytesNamesInvisibleText(t *testing.T) {
+	assert.Contains(t, QuoteBytes([]byte("\n<?php echo"), -1), "blank line or spaces before <?php")
+	assert.Contains(t, QuoteBytes([]byte("\xef\xbb\xbf<?php"), -1), "byte-order mark")
+	assert.NotContains(t, QuoteBytes([]byte("hello world"), -1), "<?php")
+}

@@ -39,7 +39,7 @@ func FuzzDecodeMessage(f *testing.F) {
 	addSeeds(f, false)
 	enc := NewEncoder()
 	f.Fuzz(func(t *testing.T, body []byte) {
-		m, err := DecodeMessage(body)
+		m, err := DecodeMessage(body, 0)
 		if err != nil {
 			if _, ok := err.(*Error); !ok {
 				t.Fatalf("error of type %T: %v", err, err)
@@ -62,7 +62,7 @@ func FuzzDecodeMessage(f *testing.F) {
 		if err != nil {
 			t.Fatalf("re-encoding %+v: %v", m, err)
 		}
-		m2, err := DecodeMessage(frame[4:])
+		m2, err := DecodeMessage(frame[4:], 0)
 		if err != nil {
 			t.Fatalf("re-encoded message does not decode: %v", err)
 		}
@@ -111,7 +111,7 @@ func FuzzFrameReader(f *testing.F) {
 			if err != nil {
 				return
 			}
-			_, _ = DecodeMessage(body)
+			_, _ = DecodeMessage(body, 0)
 		}
 	})
 }

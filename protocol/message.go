@@ -40,11 +40,12 @@ type ErrorValue struct {
 }
 
 // DecodeMessage parses a frame body (without its length prefix) into a Message, after
-// checking that the body is one well-formed msgpack value within MaxDepth (see Check). A body
-// that is not a valid message yields an *Error that quotes it.
-func DecodeMessage(frame []byte) (Message, error) {
+// checking it against the safety rules of SPEC section 3 (see CheckFrame) with at most
+// maxValues msgpack values (<= 0: DefaultMaxValues). A body that is not a valid message
+// yields an *Error that quotes it.
+func DecodeMessage(frame []byte, maxValues int) (Message, error) {
 	var m Message
-	if err := Check(frame, MaxDepth); err != nil {
+	if err := CheckFrame(frame, maxValues); err != nil {
 		return m, err
 	}
 	c := cursor{b: frame}

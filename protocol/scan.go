@@ -7,7 +7,23 @@ import "encoding/binary"
 // that no decoder can be tricked into a large allocation. It allocates nothing. The returned
 // error is an *Error quoting b.
 func Check(b []byte, maxDepth int) error {
-	end, err := skip(b, 0, maxDepth)
+	return check(b, maxDepth, len(b))
+}
+
+// CheckFrame verifies a frame body against every safety rule of SPEC section 3: one complete
+// value, counts that fit, at most MaxDepth levels of nesting and at most maxValues msgpack
+// values (maxValues <= 0 means DefaultMaxValues). A body over the value limit gets an *Error
+// that also matches ErrTooManyValues. It allocates nothing.
+func CheckFrame(b []byte, maxValues int) error {
+	if maxValues <= 0 {
+		maxValues = DefaultMaxValues
+	}
+	return check(b, MaxDepth, maxValues)
+}
+
+func check(b []byte, maxDepth, maxValues int) error {
+	s := scanner{b: b, left: maxValues, max: maxValues}
+	end, err := s.skip(0, maxDepth)
 	if err != nil {
 		return err
 	}
@@ -17,11 +33,29 @@ func Check(b []byte, maxDepth int) error {
 	return nil
 }
 
+// scanner walks msgpack bytes without decoding them, counting values against a budget.
+type scanner struct {
+	b    []byte
+	left int // values still allowed
+	max  int
+}
+
 // skip returns the offset just past the msgpack value that starts at off, checking it as
 // Check describes. depth is how many more levels of containers are allowed.
 func skip(b []byte, off, depth int) (int, error) {
+	s := scanner{b: b, left: len(b), max: len(b)}
+	return s.skip(off, depth)
+}
+
+func (s *scanner) skip(off, depth int) (int, error) {
+	b := s.b
 	if off >= len(b) {
 		return 0, newError(b, off, "msgpack value cut short: the frame ends where a value should start")
+	}
+	if s.left--; s.left < 0 {
+		e := newError(b, off, "the frame holds more than %d msgpack values (the receiver's limit, POLYFORK_MAX_VALUES)", s.max)
+		e.Err = ErrTooManyValues
+		return 0, e
 	}
 	c := b[off]
 	off++
@@ -30,9 +64,9 @@ func skip(b []byte, off, depth int) (int, error) {
 	case c <= 0x7f, c >= 0xe0, c == 0xc0, c == 0xc2, c == 0xc3:
 		return off, nil // fixints, nil, bool
 	case c >= 0x80 && c <= 0x8f:
-		return skipContainer(b, off, int(c&0x0f), 2, depth)
+		return s.skipContainer(off, int(c&0x0f), 2, depth)
 	case c >= 0x90 && c <= 0x9f:
-		return skipContainer(b, off, int(c&0x0f), 1, depth)
+		return s.skipContainer(off, int(c&0x0f), 1, depth)
 	case c >= 0xa0 && c <= 0xbf:
 		return skipBytes(b, off, int(c&0x1f), "str", 0)
 	}
@@ -94,9 +128,9 @@ func skip(b []byte, off, depth int) (int, error) {
 	case 0xc7, 0xc8, 0xc9:
 		return skipBytes(b, off, n, "ext", 1) // type byte, then data
 	case 0xdc, 0xdd:
-		return skipContainer(b, off, n, 1, depth)
+		return s.skipContainer(off, n, 1, depth)
 	default: // 0xde, 0xdf
-		return skipContainer(b, off, n, 2, depth)
+		return s.skipContainer(off, n, 2, depth)
 	}
 }
 
@@ -116,7 +150,8 @@ func skipBytes(b []byte, off, n int, what string, extra int) (int, error) {
 }
 
 // skipContainer skips n elements (per = 1) or n key/value pairs (per = 2).
-func skipContainer(b []byte, off, n, per, depth int) (int, error) {
+func (s *scanner) skipContainer(off, n, per, depth int) (int, error) {
+	b := s.b
 	if depth <= 0 {
 		return 0, newError(b, off-1, "containers nest deeper than %d levels", MaxDepth)
 	}
@@ -130,7 +165,7 @@ func skipContainer(b []byte, off, n, per, depth int) (int, error) {
 	}
 	var err error
 	for i := 0; i < n*per; i++ {
-		if off, err = skip(b, off, depth-1); err != nil {
+		if off, err = s.skip(off, depth-1); err != nil {
 			return 0, err
 		}
 	}

@@ -225,7 +225,7 @@ func TestMessageVectors(t *testing.T) {
 			frame := mustHex(t, vec.Hex)
 			body, err := NewFrameReader(bytesReader(frame)).ReadFrame()
 			require.NoError(t, err)
-			m, err := DecodeMessage(body)
+			m, err := DecodeMessage(body, 0)
 			require.NoError(t, err)
 			want := vec.Message
 			require.Equal(t, want.Kind, m.Kind)
@@ -280,7 +280,7 @@ func TestInvalidVectors(t *testing.T) {
 			fr := NewFrameReader(bytesReader(mustHex(t, vec.Hex)))
 			body, err := fr.ReadFrame()
 			if err == nil {
-				_, err = DecodeMessage(body)
+				_, err = DecodeMessage(body, 0)
 			}
 			require.Error(t, err, "must be rejected: %s", vec.Reason)
 			var perr *Error

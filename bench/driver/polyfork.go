@@ -41,8 +41,8 @@ type pool struct {
 }
 
 func startPool(argv, env []string, workers, concurrency int) (*pool, error) {
-	p, err := bridge.NewPool(context.Background(), argv, bridge.Workers(workers), bridge.Concurrency(concurrency),
-		bridge.WorkerOptions(bridge.WithEnv(env...), bridge.WithStderr(os.Stderr)))
+	p, err := bridge.NewPool(context.Background(), argv, bridge.WithWorkers(workers), bridge.WithConcurrency(concurrency),
+		bridge.WithEnv(env...), bridge.WithStderr(os.Stderr))
 	if err != nil {
 		return nil, err
 	}
@@ -61,7 +61,7 @@ func (c *pool) throughput(payload string, d time.Duration, conc int) (int64, tim
 	return callers(conc, d, func() error { return c.roundTrip(payload) })
 }
 
-func (c *pool) close() error { return c.p.Close(context.Background()) }
+func (c *pool) close() error { return c.p.Close() }
 
 // spawn starts a new child for every call, as the seed's /get-sum does: Start, one Call,
 // Close (which waits for the child to exit).

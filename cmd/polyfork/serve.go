@@ -64,16 +64,16 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) int {
 		return exitUsage
 	}
 
-	opts := []bridge.PoolOption{
-		bridge.Workers(f.workers), bridge.Concurrency(f.concurrency), bridge.QueueSize(f.queue),
-		bridge.ExecTimeout(f.timeout), bridge.MaxJobs(f.maxJobs), bridge.MaxLifetime(f.maxLifetime),
-		bridge.MaxIdle(f.maxIdle), bridge.MaxRSS(int64(f.maxRSS)),
-		bridge.WorkerOptions(bridge.WithStderr(stderr), bridge.WithStartTimeout(f.startTimeout)),
+	opts := []bridge.Option{
+		bridge.WithWorkers(f.workers), bridge.WithConcurrency(f.concurrency), bridge.WithQueueSize(f.queue),
+		bridge.WithExecTimeout(f.timeout), bridge.WithMaxJobs(f.maxJobs), bridge.WithMaxLifetime(f.maxLifetime),
+		bridge.WithMaxIdle(f.maxIdle), bridge.WithMaxRSS(int64(f.maxRSS)),
+		bridge.WithStderr(stderr), bridge.WithStartTimeout(f.startTimeout),
 	}
 	pool, err := bridge.NewPool(ctx, command, opts...)
 	if err != nil {
 		fmt.Fprintf(stderr, "polyfork serve: %v\n", err)
-		if strings.Contains(err.Error(), "invalid pool options") {
+		if errors.Is(err, bridge.ErrInvalidOption) {
 			return exitUsage
 		}
 		return exitFailure
@@ -103,7 +103,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "polyfork serve: %v\n", err)
 		code = exitFailure
 	}
-	if err := pool.Close(drainCtx); err != nil {
+	if err := pool.Shutdown(drainCtx); err != nil {
 		fmt.Fprintf(stderr, "polyfork serve: %v\n", err)
 		code = exitFailure
 	}

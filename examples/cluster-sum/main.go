@@ -70,9 +70,9 @@ func newCluster(ctx context.Context, lang string, workers int, logs io.Writer) (
 		return nil, nil, err
 	}
 	pool, err := bridge.NewPool(ctx, argv,
-		bridge.Workers(workers),
-		bridge.ExecTimeout(10*time.Second),
-		bridge.WorkerOptions(bridge.WithEnv(envv...), bridge.WithStderr(logs)))
+		bridge.WithWorkers(workers),
+		bridge.WithExecTimeout(10*time.Second),
+		bridge.WithEnv(envv...), bridge.WithStderr(logs))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -126,7 +126,7 @@ func main() {
 	if err := srv.Shutdown(drain); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Printf("cluster-sum: %v", err)
 	}
-	if err := pool.Close(drain); err != nil {
+	if err := pool.Shutdown(drain); err != nil {
 		log.Printf("cluster-sum: %v", err)
 	}
 }

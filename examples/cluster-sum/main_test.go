@@ -65,7 +65,7 @@ func TestClusterSurvivesKill9(t *testing.T) {
 
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			require.NoError(t, pool.Close(ctx))
+			require.NoError(t, pool.Shutdown(ctx))
 		})
 	}
 }

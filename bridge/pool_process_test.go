@@ -16,9 +16,13 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func newPool(t *testing.T, argv []string, opts ...PoolOption) *Pool {
+// These tests run pools of real child processes (this test binary playing the child); the
+// supervision and dispatch rules themselves are tested with fake workers and a fake clock
+// in pool_test.go.
+
+func newPool(t *testing.T, argv []string, opts ...Option) *Pool {
 	t.Helper()
-	opts = append([]PoolOption{WorkerOptions(WithStderr(nil))}, opts...)
+	opts = append([]Option{WithStderr(nil)}, opts...)
 	p, err := NewPool(context.Background(), argv, opts...)
 	require.NoError(t, err)
 	t.Cleanup(func() { p.Kill() })
@@ -36,12 +40,12 @@ func closePool(t *testing.T, p *Pool) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	require.NoError(t, p.Close(ctx))
+	require.NoError(t, p.Shutdown(ctx))
 }
 
 func TestPoolSpreadsCalls(t *testing.T) {
 	checkNoLeaks(t)
-	p := newPool(t, raw("serve"), Workers(3))
+	p := newPool(t, child("serve"), WithWorkers(3))
 	st := p.Stats()
 	require.Len(t, st.Workers, 3)
 	assert.Equal(t, 3, st.Ready)
@@ -91,7 +95,7 @@ func TestPoolSpreadsCalls(t *testing.T) {
 func TestPoolBroadcastAndSend(t *testing.T) {
 	checkNoLeaks(t)
 	got := make(chan any, 10)
-	p := newPool(t, raw("serve"), Workers(3), WorkerOptions(OnMessage(func(v any) { got <- v })))
+	p := newPool(t, child("serve"), WithWorkers(3), OnMessage(func(v any) { got <- v }))
 	require.NoError(t, p.Broadcast(context.Background(), "all"))
 	for i := 0; i < 3; i++ {
 		select {
@@ -108,8 +112,8 @@ func TestPoolBroadcastAndSend(t *testing.T) {
 
 func TestPoolSurvivesRandomKills(t *testing.T) {
 	checkNoLeaks(t)
-	p := newPool(t, raw("serve"), Workers(3), RestartBackoff(10*time.Millisecond, 50*time.Millisecond, time.Second),
-		CrashLoop(1000, time.Second))
+	p := newPool(t, child("serve"), WithWorkers(3), WithRestartBackoff(10*time.Millisecond, 50*time.Millisecond, time.Second),
+		WithCrashLoop(1000, time.Second))
 	ctx := context.Background()
 	var ok, failed atomic.Int64
 	stop := make(chan struct{})
@@ -170,8 +174,8 @@ func TestPoolSurvivesRandomKills(t *testing.T) {
 func TestPoolCrashLoopFailsFastAndRecovers(t *testing.T) {
 	checkNoLeaks(t)
 	flag := filepath.Join(t.TempDir(), "broken")
-	p := newPool(t, raw("flaky", flag), Workers(1),
-		RestartBackoff(10*time.Millisecond, 100*time.Millisecond, time.Minute), CrashLoop(2, time.Minute))
+	p := newPool(t, child("flaky", flag), WithWorkers(1),
+		WithRestartBackoff(10*time.Millisecond, 100*time.Millisecond, time.Minute), WithCrashLoop(2, time.Minute))
 	pid := callPid(t, p)
 
 	// Break the command, then kill the worker: restarts fail until the pool crash-loops.
@@ -198,20 +202,20 @@ func TestPoolCrashLoopFailsFastAndRecovers(t *testing.T) {
 
 func TestPoolNoWorkerCanStart(t *testing.T) {
 	checkNoLeaks(t)
-	_, err := NewPool(context.Background(), raw("die_before_ready"), Workers(2), WorkerOptions(WithStderr(nil)))
+	_, err := NewPool(context.Background(), child("die_before_ready"), WithWorkers(2), WithStderr(nil))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "no worker of the pool could start")
 	assert.Contains(t, err.Error(), "fatal: cannot load model")
 	var ee *ExitError
 	assert.ErrorAs(t, err, &ee)
 
-	_, err = NewPool(context.Background(), raw("serve"), Workers(0), ExecTimeout(-time.Second))
-	requireContains(t, err, "Workers: 0", "ExecTimeout: -1s")
+	_, err = NewPool(context.Background(), child("serve"), WithWorkers(0), WithExecTimeout(-time.Second))
+	requireContains(t, err, "WithWorkers: 0 is less than 1", "WithExecTimeout: -1s is negative")
 }
 
 func TestPoolSaturation(t *testing.T) {
 	checkNoLeaks(t)
-	p := newPool(t, raw("serve"), Workers(1), QueueSize(1))
+	p := newPool(t, child("serve"), WithWorkers(1), WithQueueSize(1))
 	ctx := context.Background()
 	running := make(chan error, 1)
 	go func() { running <- p.Call(ctx, "sleep", []any{500}, nil) }()
@@ -241,7 +245,7 @@ func TestPoolSaturation(t *testing.T) {
 
 func TestPoolConcurrencyPerWorker(t *testing.T) {
 	checkNoLeaks(t)
-	p := newPool(t, raw("serve"), Workers(1), Concurrency(4))
+	p := newPool(t, child("serve"), WithWorkers(1), WithConcurrency(4))
 	var wg sync.WaitGroup
 	for i := 0; i < 4; i++ {
 		wg.Add(1)
@@ -257,7 +261,7 @@ func TestPoolConcurrencyPerWorker(t *testing.T) {
 
 func TestPoolMaxJobsRecyclesWithoutFailures(t *testing.T) {
 	checkNoLeaks(t)
-	p := newPool(t, raw("serve"), Workers(1), MaxJobs(5))
+	p := newPool(t, child("serve"), WithWorkers(1), WithMaxJobs(5))
 	pids := map[int]int{}
 	for i := 0; i < 40; i++ {
 		pids[callPid(t, p)]++
@@ -272,12 +276,12 @@ func TestPoolMaxJobsRecyclesWithoutFailures(t *testing.T) {
 
 func TestPoolMaxLifetimeAndIdle(t *testing.T) {
 	checkNoLeaks(t)
-	p := newPool(t, raw("serve"), Workers(1), MaxLifetime(300*time.Millisecond))
+	p := newPool(t, child("serve"), WithWorkers(1), WithMaxLifetime(300*time.Millisecond))
 	first := callPid(t, p)
 	eventually(t, "recycled after its lifetime", func() bool { return callPid(t, p) != first })
 	closePool(t, p)
 
-	p = newPool(t, raw("serve"), Workers(1), MaxIdle(300*time.Millisecond))
+	p = newPool(t, child("serve"), WithWorkers(1), WithMaxIdle(300*time.Millisecond))
 	first = p.Stats().Workers[0].Pid
 	eventually(t, "recycled when idle", func() bool {
 		w := p.Stats().Workers[0]
@@ -286,9 +290,9 @@ func TestPoolMaxLifetimeAndIdle(t *testing.T) {
 	closePool(t, p)
 }
 
-func TestPoolMaxRSS(t *testing.T) {
+func TestPoolWithMaxRSS(t *testing.T) {
 	checkNoLeaks(t)
-	p := newPool(t, raw("serve"), Workers(1), MaxRSS(200<<20))
+	p := newPool(t, child("serve"), WithWorkers(1), WithMaxRSS(200<<20))
 	pid := callPid(t, p)
 	require.NoError(t, p.Call(context.Background(), "hog", []any{300}, nil))
 	eventually(t, "recycled above its memory limit", func() bool {
@@ -301,7 +305,7 @@ func TestPoolMaxRSS(t *testing.T) {
 
 func TestPoolExecTimeoutKillsOnlyThatWorker(t *testing.T) {
 	checkNoLeaks(t)
-	p := newPool(t, raw("serve"), Workers(2), ExecTimeout(300*time.Millisecond))
+	p := newPool(t, child("serve"), WithWorkers(2), WithExecTimeout(300*time.Millisecond))
 	ctx := context.Background()
 	// Hold one worker busy with a short call, time out on the other.
 	var other int
@@ -336,7 +340,7 @@ func TestPoolExecTimeoutKillsOnlyThatWorker(t *testing.T) {
 
 func TestPoolIdempotentRetry(t *testing.T) {
 	checkNoLeaks(t)
-	p := newPool(t, raw("serve"), Workers(2), RestartBackoff(10*time.Millisecond, 50*time.Millisecond, time.Second))
+	p := newPool(t, child("serve"), WithWorkers(2), WithRestartBackoff(10*time.Millisecond, 50*time.Millisecond, time.Second))
 	ctx := context.Background()
 
 	marker := filepath.Join(t.TempDir(), "first")
@@ -352,7 +356,7 @@ func TestPoolIdempotentRetry(t *testing.T) {
 
 func TestPoolCloseDrainsAndReloadDropsNothing(t *testing.T) {
 	checkNoLeaks(t)
-	p := newPool(t, raw("serve"), Workers(2), Concurrency(2))
+	p := newPool(t, child("serve"), WithWorkers(2), WithConcurrency(2))
 	ctx := context.Background()
 	before := map[int]bool{}
 	for _, w := range p.Stats().Workers {

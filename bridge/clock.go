@@ -1,0 +1,29 @@
+package bridge
+
+import "time"
+
+// clock is the time a Pool's supervision, backoff and limits run on. Tests replace it with
+// a fake that they advance by hand (as thejerf/suture injects its clock), so backoff,
+// crash-loop, lifetime and idle tests take milliseconds.
+type clock interface {
+	Now() time.Time
+	// AfterFunc calls f on a goroutine of its own after d, unless stopped first.
+	AfterFunc(d time.Duration, f func()) stopper
+	// NewTimer returns a channel that receives once after d, and a stopper.
+	NewTimer(d time.Duration) (<-chan time.Time, stopper)
+}
+
+// stopper stops a timer; Stop reports whether it stopped it before it fired.
+type stopper interface{ Stop() bool }
+
+// realClock is the wall clock.
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+
+func (realClock) AfterFunc(d time.Duration, f func()) stopper { return time.AfterFunc(d, f) }
+
+func (realClock) NewTimer(d time.Duration) (<-chan time.Time, stopper) {
+	t := time.NewTimer(d)
+	return t.C, t
+}

@@ -1,0 +1,509 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/polyfork/polyfork/protocol"
+)
+
+// Conn is one polyfork session over a byte stream: calls both ways, messages, notifications
+// and cancellation (protocol/SPEC.md sections 2 to 6), knowing nothing about processes. A
+// Process is a Conn over a child's pipes; a Conn can as well run over a socket or a
+// net.Pipe, with a Go program on either side (package bridge/child is the child's side).
+//
+// NewConn is given everything the session needs once, as options (handlers, callbacks,
+// limits, what to do when the stream ends), and starts at once. Handle and OnMessage can
+// add handlers later.
+//
+// A Conn owns two goroutines (one reads frames and delivers responses; one runs
+// notification handlers, in order) plus, briefly, goroutines that write frames queued
+// behind a write in progress. Each request from the other side runs on a goroutine of its
+// own, at most 1024 at once. Done is closed when the session has ended and the Conn's own
+// goroutines have returned; a request handler still running then has its context
+// cancelled, and its answer goes nowhere. Every method is safe for concurrent use.
+//
+// The reader never stops delivering responses: when notification handlers fall behind by
+// more than 1024 notifications or 64 MiB of params, the reader stops reading (the other
+// side's writes block) only while no call of this side waits for a response; while one
+// does, it reads on, and the session ends with an error naming the backlog if handlers fall
+// behind by 64 times as much.
+type Conn struct {
+	cfg      connConfig
+	r        io.Reader
+	w        io.Writer
+	fr       *protocol.FrameReader
+	out      *frameWriter
+	calls    *callTable
+	in       *inbox
+	encoders sync.Pool
+	wake     atomic.Pointer[chan struct{}] // the reader's wake-up when a call is added
+	quietCh  atomic.Pointer[chan struct{}] // closed when no call is in flight either way
+
+	hmu      sync.RWMutex
+	handlers map[string]Handler
+	notify   map[string]NotificationHandler
+
+	smu      sync.Mutex
+	serving  map[uint32]context.CancelFunc // requests from the other side not yet answered
+	stopping bool                          // later requests get the Stopping error
+	idle     chan struct{}                 // closed when serving empties while stopping
+
+	base       context.Context // parent of handler contexts, cancelled when the session ends
+	cancelBase context.CancelFunc
+
+	endOnce sync.Once
+	ended   chan struct{} // closed when the session has ended; err is set
+	err     error
+	closing atomic.Bool // Close began the end
+	wg      sync.WaitGroup
+	done    chan struct{} // closed when the Conn's goroutines have returned
+}
+
+// NewConn starts a session that reads frames from r and writes frames to w. Close closes r
+// and w if they implement io.Closer (r should: a read blocked on a stream that cannot be
+// closed keeps Close waiting until the read returns). It returns an error only for invalid
+// options (matching ErrInvalidOption); options that concern only a Process or a Pool are
+// invalid here.
+func NewConn(r io.Reader, w io.Writer, opts ...Option) (*Conn, error) {
+	cfg, err := newConfig(scopeConn, opts)
+	if err != nil {
+		return nil, err
+	}
+	return newConn(r, w, cfg.conn), nil
+}
+
+func newConn(r io.Reader, w io.Writer, cfg connConfig) *Conn {
+	c := &Conn{
+		cfg:      cfg,
+		r:        r,
+		w:        w,
+		fr:       protocol.NewFrameReader(r),
+		calls:    newCallTable(),
+		in:       newInbox(),
+		handlers: make(map[string]Handler, len(cfg.handlers)),
+		notify:   make(map[string]NotificationHandler, len(cfg.notify)),
+		serving:  map[uint32]context.CancelFunc{},
+		ended:    make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+	for k, v := range cfg.handlers {
+		c.handlers[k] = v
+	}
+	for k, v := range cfg.notify {
+		c.notify[k] = v
+	}
+	c.fr.SetMaxFrameSize(cfg.maxFrame)
+	c.encoders.New = func() any {
+		e := protocol.NewEncoder()
+		e.SetMaxFrameSize(cfg.maxFrame)
+		e.SetMaxValues(cfg.maxValues)
+		return e
+	}
+	c.calls.onAdd = c.wakeReader
+	c.base, c.cancelBase = context.WithCancel(context.Background())
+	c.out = newFrameWriter(w, func(err error) {
+		c.goTracked(func() { c.streamEnded(&writeError{err}) })
+	})
+	if cfg.child != nil {
+		c.sendReady(cfg.child.ready)
+	}
+	c.wg.Add(2)
+	go c.readLoop()
+	go c.notifyLoop()
+	go func() {
+		<-c.ended
+		c.wg.Wait()
+		c.out.wg.Wait()
+		close(c.done)
+	}()
+	return c
+}
+
+// writeError marks a cause that came from writing, for OnEnd callbacks and messages.
+type writeError struct{ err error }
+
+func (e *writeError) Error() string { return "writing: " + e.err.Error() }
+func (e *writeError) Unwrap() error { return e.err }
+
+// goTracked runs fn on a goroutine that Done waits for.
+func (c *Conn) goTracked(fn func()) {
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		fn()
+	}()
+}
+
+// sendReady writes the $ready handshake before anything else (child role).
+func (c *Conn) sendReady(info ReadyInfo) {
+	if info.Pid == 0 {
+		info.Pid = currentPid()
+	}
+	enc := c.encoders.Get().(*protocol.Encoder)
+	defer c.encoders.Put(enc)
+	frame, err := enc.Notification(protocol.MethodReady, []any{info})
+	if err == nil {
+		err = c.out.send(context.Background(), frame)
+	}
+	if err != nil {
+		c.logf(slog.LevelError, "sending $ready failed", "err", err)
+	}
+}
+
+// Call calls method on the other side; see Caller. Calls are safe from many goroutines and
+// answered in any order. If ctx ends first, Call sends $cancel and returns an error matching
+// ctx.Err(). If the other side's handler raised, the error is a *RemoteError. If the
+// session ends while the call is in flight, the call fails at once with the session's
+// error (for a Process: the child's *ExitError or *ProtocolError). A call whose params
+// cannot be sent fails with an error matching ErrUnsendable, and the session is unharmed.
+//
+// The result is decoded as protocol.Unmarshal does.
+func (c *Conn) Call(ctx context.Context, method string, params, result any, opts ...CallOption) error {
+	cl := newCall(method)
+	id, err := c.calls.add(cl)
+	if err != nil {
+		cl.recycle()
+		return err
+	}
+	enc := c.encoders.Get().(*protocol.Encoder)
+	frame, err := enc.Request(id, method, params)
+	if err != nil {
+		c.encoders.Put(enc)
+		if c.calls.forget(id, cl) {
+			cl.recycle()
+		}
+		return fmt.Errorf("bridge: call %q: %w", method, err)
+	}
+	err = c.out.send(ctx, frame)
+	c.encoders.Put(enc)
+	switch {
+	case err == nil:
+	case errors.Is(err, errNotSent):
+		if c.calls.forget(id, cl) {
+			cl.recycle()
+		}
+		c.checkQuiet()
+		return fmt.Errorf("bridge: call %q: %w", method, ctx.Err())
+	case errors.Is(err, errPartlySent):
+		c.giveUp(id, cl)
+		return fmt.Errorf("bridge: call %q: %w", method, ctx.Err())
+	default:
+		// The stream is broken: the session ends with the reason (a child's exit status,
+		// usually), which is more useful than EPIPE, and fails this call with it.
+		<-cl.done
+		err := cl.err
+		cl.recycle()
+		return err
+	}
+
+	if done := ctx.Done(); done == nil {
+		<-cl.done
+	} else {
+		select {
+		case <-cl.done:
+		case <-done:
+			if c.giveUp(id, cl) {
+				return fmt.Errorf("bridge: call %q: %w", method, ctx.Err())
+			}
+			<-cl.done // the response won the race
+		}
+	}
+	res, err := cl.result, cl.err
+	cl.recycle()
+	if err != nil {
+		return err
+	}
+	if result != nil {
+		if err := protocol.Unmarshal(res, result); err != nil {
+			return fmt.Errorf("bridge: call %q: decoding the result: %w", method, err)
+		}
+	}
+	return nil
+}
+
+// giveUp abandons a call the other side has seen and tells it with $cancel; it recycles
+// the call and reports true, or reports false if the response won the race.
+func (c *Conn) giveUp(id uint32, cl *call) bool {
+	if !c.calls.abandon(id, cl) {
+		return false
+	}
+	cl.recycle()
+	c.checkQuiet()
+	c.goTracked(func() {
+		_ = c.sendNotification(c.base, protocol.MethodCancel, []any{id})
+	})
+	return true
+}
+
+// Send sends v to the other side's on('message') listeners, like process.send in Node. It
+// returns once the message is written, or queued behind a write in progress (messages from
+// one goroutine arrive in order); an error means it will not arrive.
+func (c *Conn) Send(ctx context.Context, v any) error {
+	return c.sendNotification(ctx, protocol.MethodMessage, []any{v})
+}
+
+// Notify sends the notification method with params. Names starting with '$' are reserved
+// for the protocol.
+func (c *Conn) Notify(ctx context.Context, method string, params ...any) error {
+	if method == "" || reserved(method) {
+		return fmt.Errorf("bridge: notification name %q is empty or reserved (names starting with '$' are the protocol's)", method)
+	}
+	return c.sendNotification(ctx, method, params)
+}
+
+// sendNotification writes a notification; params as for protocol.Encoder.Notification.
+func (c *Conn) sendNotification(ctx context.Context, method string, params any) error {
+	if err := c.Err(); err != nil {
+		return err
+	}
+	enc := c.encoders.Get().(*protocol.Encoder)
+	defer c.encoders.Put(enc)
+	frame, err := enc.Notification(method, params)
+	if err != nil {
+		return fmt.Errorf("bridge: %w", err)
+	}
+	err = c.out.send(ctx, frame)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, errNotSent), errors.Is(err, errPartlySent):
+		return fmt.Errorf("bridge: notification %q: %w", method, ctx.Err())
+	}
+	<-c.ended
+	return c.err
+}
+
+// Handle registers (or, with h nil, removes) a method the other side can call. To be sure
+// the other side cannot call it before it exists, use the option WithHandler.
+func (c *Conn) Handle(method string, h Handler) {
+	c.hmu.Lock()
+	defer c.hmu.Unlock()
+	if h == nil {
+		delete(c.handlers, method)
+	} else {
+		c.handlers[method] = h
+	}
+}
+
+// OnMessage registers (or, with fn nil, removes) the listener for values the other side
+// sends, replacing the one given by the option OnMessage.
+func (c *Conn) OnMessage(fn func(v any)) {
+	if fn == nil {
+		c.OnNotification(protocol.MethodMessage, nil)
+		return
+	}
+	c.OnNotification(protocol.MethodMessage, messageHandler(fn))
+}
+
+// OnNotification registers (or, with fn nil, removes) the handler for the other side's
+// notifications named method.
+func (c *Conn) OnNotification(method string, fn NotificationHandler) {
+	c.hmu.Lock()
+	defer c.hmu.Unlock()
+	if fn == nil {
+		delete(c.notify, method)
+	} else {
+		c.notify[method] = fn
+	}
+}
+
+// InFlight returns the number of calls to the other side waiting for their answer.
+func (c *Conn) InFlight() int { return c.calls.len() }
+
+// Drain stops running new requests from the other side (they are answered with the
+// Stopping error, so the other side may send them elsewhere) and waits until the requests
+// already running have been answered, or ctx ends. Calls, messages and notifications to the
+// other side go on as before.
+func (c *Conn) Drain(ctx context.Context) error {
+	idle := c.beginStop()
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Flush waits until every frame this side sent has been written to the stream (a frame
+// sent while another write was in progress is queued and written by a goroutine of the
+// Conn), or ctx ends. A child calls it before it exits.
+func (c *Conn) Flush(ctx context.Context) error { return c.out.flush(ctx) }
+
+// beginStop makes later requests get the Stopping error and returns a channel closed once
+// no request is running.
+func (c *Conn) beginStop() <-chan struct{} {
+	c.smu.Lock()
+	defer c.smu.Unlock()
+	c.stopping = true
+	if c.idle == nil {
+		c.idle = make(chan struct{})
+		if len(c.serving) == 0 {
+			close(c.idle)
+		}
+	}
+	return c.idle
+}
+
+// Close ends the session: calls in flight and later calls fail with ErrClosed, running
+// handlers see their context cancelled, notifications not yet handled are dropped, and r
+// and w are closed if they are io.Closers. It returns once the Conn's goroutines have
+// returned, and is safe to call more than once and concurrently; it returns nil.
+func (c *Conn) Close() error { return c.CloseWithError(ErrClosed) }
+
+// CloseWithError is Close, but calls in flight and later calls fail with err (which must
+// not be nil) instead of ErrClosed. Only the first Close or CloseWithError chooses the
+// error.
+func (c *Conn) CloseWithError(err error) error {
+	if err == nil {
+		err = ErrClosed
+	}
+	c.closing.Store(true)
+	c.end(err, true)
+	<-c.done
+	return nil
+}
+
+// Done is closed when the session has ended and the Conn's goroutines have returned.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// Err returns why the session ended, or nil while it runs: ErrClosed after Close, what
+// OnEnd decided when the stream ended by itself (by default a *ProtocolError, or the read
+// or write error; io.EOF at a clean end of input).
+func (c *Conn) Err() error {
+	select {
+	case <-c.ended:
+		return c.err
+	default:
+		return nil
+	}
+}
+
+// streamEnded ends the session because the stream ended by itself (cause: io.EOF, a
+// *protocol.Error, a read or *writeError), unless Close got there first.
+func (c *Conn) streamEnded(cause error) {
+	if c.closing.Load() {
+		c.end(ErrClosed, true)
+		return
+	}
+	var err error
+	if c.cfg.onEnd != nil {
+		err = c.cfg.onEnd(cause)
+	} else {
+		err = c.defaultEnd(cause)
+	}
+	if err == nil {
+		err = io.EOF
+	}
+	c.end(err, false)
+}
+
+// defaultEnd is what the session ends with when OnEnd was not given.
+func (c *Conn) defaultEnd(cause error) error {
+	var pe *protocol.Error
+	if errors.As(cause, &pe) {
+		return &ProtocolError{Name: c.cfg.name, Err: cause}
+	}
+	if errors.Is(cause, io.EOF) {
+		return io.EOF
+	}
+	return fmt.Errorf("bridge: %w", cause)
+}
+
+// end ends the session with err once: fails every pending call, cancels running handlers,
+// ends the writer and closes the streams. With drop, notifications not yet handled are
+// dropped; otherwise notifyLoop handles them first (what the other side sent before a clean
+// end is not lost).
+func (c *Conn) end(err error, drop bool) {
+	c.endOnce.Do(func() {
+		c.err = err
+		close(c.ended)
+		c.calls.failAll(err)
+		c.cancelBase()
+		for _, r := range c.in.end(drop) {
+			c.forgetServing(r.id)
+		}
+		c.out.fail(errWriterClosed)
+		c.closeStreams()
+		c.wakeReader()
+	})
+}
+
+// closeStreams closes r and w if they can be closed.
+func (c *Conn) closeStreams() {
+	if rc, ok := c.r.(io.Closer); ok {
+		_ = rc.Close()
+	}
+	if wc, ok := c.w.(io.Closer); ok && any(c.w) != any(c.r) {
+		_ = wc.Close()
+	}
+}
+
+// closeOutput ends this side's output (the other side reads end of file, which means $stop
+// to a child) while reading goes on. Later writes fail quietly; the session is unharmed.
+func (c *Conn) closeOutput() {
+	c.out.fail(errWriterClosed)
+	if wc, ok := c.w.(io.Closer); ok && any(c.w) != any(c.r) {
+		_ = wc.Close()
+	}
+}
+
+// quiet returns a channel closed once no call of this side waits for an answer and no
+// request of the other side is being handled.
+func (c *Conn) quiet() <-chan struct{} {
+	ch := make(chan struct{})
+	c.quietCh.Store(&ch)
+	c.checkQuiet()
+	return ch
+}
+
+// checkQuiet closes the quiet channel if someone waits for it and no call is in flight.
+func (c *Conn) checkQuiet() {
+	if c.quietCh.Load() == nil || c.calls.len() != 0 {
+		return
+	}
+	c.smu.Lock()
+	n := len(c.serving)
+	c.smu.Unlock()
+	if n == 0 {
+		if p := c.quietCh.Swap(nil); p != nil {
+			close(*p)
+		}
+	}
+}
+
+// wakeReader wakes the reader if it waits for handlers to catch up (a call was added).
+func (c *Conn) wakeReader() {
+	if c.wake.Load() != nil {
+		if p := c.wake.Swap(nil); p != nil {
+			close(*p)
+		}
+	}
+}
+
+func (c *Conn) wakeChan() <-chan struct{} {
+	ch := make(chan struct{})
+	c.wake.Store(&ch)
+	return ch
+}
+
+// logf logs at level through the configured logger; without one, only errors are logged,
+// to slog.Default().
+func (c *Conn) logf(level slog.Level, msg string, args ...any) {
+	l := c.cfg.logger
+	if l == nil {
+		if level < slog.LevelError {
+			return
+		}
+		l = slog.Default()
+	}
+	if c.cfg.name != "" {
+		args = append(args, "name", c.cfg.name)
+	}
+	l.Log(context.Background(), level, "polyfork: "+msg, args...)
+}

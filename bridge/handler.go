@@ -1,0 +1,62 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+
+	"github.com/polyfork/polyfork/protocol"
+)
+
+// MethodMessage is the notification that carries send(value) / on('message').
+const MethodMessage = protocol.MethodMessage
+
+// Handler serves a request from the other side. Its result is encoded as the response; a
+// returned error becomes an error map (a *RemoteError keeps its type, message, traceback and
+// data; an error with an ErrorType() string method gets that type; any other error has type
+// "Error"). ctx is cancelled when the other side sends $cancel for the request or the
+// session ends. A panic is recovered and reported to the other side as an error of type
+// "panic". Each request runs on a goroutine of its own, so handlers may call the other side.
+type Handler func(ctx context.Context, args Args) (any, error)
+
+// NotificationHandler receives a notification from the other side. Notification handlers
+// run one at a time, in the order the other side sent them, on one goroutine: a slow handler
+// delays later notifications, never responses to calls (see Conn for how far notifications
+// may fall behind).
+type NotificationHandler func(args Args)
+
+// messageHandler adapts a func(any) to the "message" notification ([value]).
+func messageHandler(fn func(v any)) NotificationHandler {
+	return func(args Args) {
+		v, err := args.Value(0)
+		if err != nil {
+			v = nil
+		}
+		fn(v)
+	}
+}
+
+// runHandler calls h, turning a panic into an error.
+func runHandler(ctx context.Context, h Handler, args Args) (result any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &RemoteError{Type: "panic", Message: fmt.Sprint(r), Traceback: string(debug.Stack())}
+		}
+	}()
+	return h(ctx, args)
+}
+
+// errorValue turns a handler's error into an error map.
+func errorValue(err error) *protocol.ErrorValue {
+	var re *RemoteError
+	if errors.As(err, &re) {
+		return &protocol.ErrorValue{Type: re.Type, Message: re.Message, Traceback: re.Traceback, Data: re.Data}
+	}
+	typ := "Error"
+	var typed interface{ ErrorType() string }
+	if errors.As(err, &typed) {
+		typ = typed.ErrorType()
+	}
+	return &protocol.ErrorValue{Type: typ, Message: err.Error()}
+}

@@ -1,0 +1,328 @@
+package bridge
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/polyfork/polyfork/protocol"
+)
+
+// helperChild is the test binary playing a child: well-behaved ("serve") or misbehaving on
+// purpose, in ways a client library never would. It writes raw frames where a mode must
+// break the rules.
+func helperChild(mode string, args []string) {
+	arg := func(i int) string {
+		if i < len(args) {
+			return args[i]
+		}
+		return ""
+	}
+	out := os.Stdout
+	raw := func(b []byte) { _, _ = out.Write(b) }
+	send := func(frame []byte, err error) {
+		if err != nil {
+			panic(err)
+		}
+		raw(frame)
+	}
+	enc := protocol.NewEncoder()
+	ready := func(version int) {
+		send(enc.Notification(protocol.MethodReady, []any{map[string]any{
+			"protocol": version, "lang": "go-test", "pid": os.Getpid(), "lib": "helperchild"}}))
+	}
+	switch mode {
+	case "serve":
+		serveHelper(os.Stdin, os.Stdout)
+	case "serve_fds":
+		serveHelperFDs()
+	case "flaky": // serves, unless the file arg exists: then dies before $ready, like a broken deploy
+		if _, err := os.Stat(arg(0)); err == nil {
+			fmt.Fprintf(os.Stderr, "flaky: %s exists, refusing to start\n", arg(0))
+			os.Exit(2)
+		}
+		serveHelper(os.Stdin, os.Stdout)
+	case "garbage":
+		raw([]byte("Hello, I am printing to stdout like a normal program\n"))
+		sleepForever()
+	case "garbage_after_ready":
+		ready(1)
+		raw([]byte("oops, a stray print\n"))
+		sleepForever()
+	case "huge_prefix":
+		ready(1)
+		raw([]byte{0xff, 0xff, 0xff, 0xff})
+		sleepForever()
+	case "half_frame":
+		ready(1)
+		raw(append([]byte{0, 0, 0, 100, 0x94, 0x01, 0x01, 0xc0}, make([]byte, 6)...))
+		os.Exit(0)
+	case "bomb":
+		ready(1)
+		body, _ := hex.DecodeString(arg(0))
+		raw(binary.BigEndian.AppendUint32(nil, uint32(len(body))))
+		raw(body)
+		sleepForever()
+	case "not_rpc":
+		ready(1)
+		body, _ := protocol.Marshal([]any{5, "what", []any{}})
+		raw(binary.BigEndian.AppendUint32(nil, uint32(len(body))))
+		raw(body)
+		sleepForever()
+	case "no_ready":
+		sleepForever()
+	case "die_before_ready":
+		fmt.Fprint(os.Stderr, "loading model...\nfatal: cannot load model weights.bin\n")
+		os.Exit(3)
+	case "wrong_version":
+		ready(2)
+		// wait for the host to stop us, as a child of another version would
+		_, _ = bufio.NewReader(os.Stdin).ReadString(0)
+		os.Exit(0)
+	case "bad_ready":
+		send(enc.Notification(protocol.MethodReady, []any{"not a map"}))
+		sleepForever()
+	case "request_first":
+		send(enc.Request(1, "hello", nil))
+		sleepForever()
+	case "ignore_term":
+		signal.Ignore(syscall.SIGTERM)
+		ready(1)
+		sleepForever()
+	case "close_stdout":
+		ready(1)
+		os.Stdout.Close()
+		sleepForever()
+	case "close_stdin":
+		ready(1)
+		os.Stdin.Close()
+		serveHelper(devNull(), os.Stdout)
+	case "unknown_response":
+		ready(1)
+		send(enc.Result(999, "surprise"))
+		sleepForever()
+	case "exit_after_ready":
+		ready(1)
+		fmt.Fprintf(os.Stderr, "something went wrong, exiting with %s\n", arg(0))
+		code, _ := strconv.Atoi(arg(0))
+		os.Exit(code)
+	case "spam_stderr":
+		n, _ := strconv.Atoi(arg(0))
+		w := bufio.NewWriter(os.Stderr)
+		for i := 0; i < n; i++ {
+			fmt.Fprintf(w, "line %d\n", i)
+		}
+		fmt.Fprint(w, "no newline at the end")
+		w.Flush()
+		serveHelper(os.Stdin, os.Stdout)
+	case "eof_only":
+		// A minimal child: it ignores $stop and exits at end of stdin, after writing what it
+		// buffered, as a child written in a new language often does.
+		ready(1)
+		_, _ = bufio.NewReader(os.Stdin).ReadString(0) // until end of file; frames ignored
+		fmt.Fprint(os.Stderr, "buffered until exit\n")
+		os.Exit(0)
+	default:
+		fmt.Fprintf(os.Stderr, "helperChild: unknown mode %q\n", mode)
+		os.Exit(99)
+	}
+}
+
+func sleepForever() {
+	for {
+		time.Sleep(time.Hour)
+	}
+}
+
+func devNull() *os.File {
+	f, err := os.Open(os.DevNull)
+	if err != nil {
+		panic(err)
+	}
+	return f
+}
+
+// serveHelperFDs serves on the channel of POLYFORK_CHANNEL_FDS.
+func serveHelperFDs() {
+	var r, w int
+	if _, err := fmt.Sscanf(os.Getenv(protocol.EnvChannelFDs), "%d,%d", &r, &w); err != nil {
+		fmt.Fprintln(os.Stderr, "no channel descriptors:", err)
+		os.Exit(2)
+	}
+	fmt.Println("a print to stdout, which is only a log in this mode")
+	serveHelper(os.NewFile(uintptr(r), "in"), os.NewFile(uintptr(w), "out"))
+}
+
+// serveHelper serves the test handlers with the library's child role and exits 0 after a
+// clean stop.
+func serveHelper(in, out *os.File) {
+	var connP atomic.Pointer[Conn]
+	haveConn := make(chan struct{})
+	// Requests can arrive as soon as $ready is out, before NewConn has returned.
+	session := func() *Conn {
+		<-haveConn
+		return connP.Load()
+	}
+	stop := make(chan struct{}, 1)
+	hog := [][]byte{}
+	h := map[string]Handler{
+		"echo": func(ctx context.Context, a Args) (any, error) { return a.Value(0) },
+		"add": func(ctx context.Context, a Args) (any, error) {
+			var x, y int64
+			if err := a.Decode(&x, &y); err != nil {
+				return nil, err
+			}
+			return x + y, nil
+		},
+		"fail": func(ctx context.Context, a Args) (any, error) {
+			var msg string
+			_ = a.Decode(&msg)
+			return nil, &RemoteError{Type: "ValueError", Message: msg, Traceback: "helper traceback"}
+		},
+		"sleep": func(ctx context.Context, a Args) (any, error) {
+			var ms int64
+			_ = a.Decode(&ms)
+			select {
+			case <-time.After(time.Duration(ms) * time.Millisecond):
+				return "slept", nil
+			case <-ctx.Done():
+				_ = session().Notify(context.Background(), "cancelled", ms)
+				return nil, ctx.Err()
+			}
+		},
+		"block": func(ctx context.Context, a Args) (any, error) { // ignores cancellation
+			var ms int64
+			_ = a.Decode(&ms)
+			time.Sleep(time.Duration(ms) * time.Millisecond)
+			return "blocked", nil
+		},
+		"call_host": func(ctx context.Context, a Args) (any, error) {
+			var method string
+			var params []any
+			if err := a.Decode(&method, &params); err != nil {
+				return nil, err
+			}
+			var res any
+			err := session().Call(ctx, method, params, &res)
+			return res, err
+		},
+		"pid": func(ctx context.Context, a Args) (any, error) { return os.Getpid(), nil },
+		"exit": func(ctx context.Context, a Args) (any, error) {
+			var code int
+			_ = a.Decode(&code)
+			fmt.Fprintf(os.Stderr, "exiting with %d on request\n", code)
+			os.Exit(code)
+			return nil, nil
+		},
+		"stderr": func(ctx context.Context, a Args) (any, error) {
+			var s string
+			_ = a.Decode(&s)
+			fmt.Fprintln(os.Stderr, s)
+			return true, nil
+		},
+		"spawn_grandchild": func(ctx context.Context, a Args) (any, error) {
+			cmd := exec.Command("sleep", "1000")
+			if err := cmd.Start(); err != nil {
+				return nil, err
+			}
+			return cmd.Process.Pid, nil
+		},
+		"big": func(ctx context.Context, a Args) (any, error) {
+			var n int
+			_ = a.Decode(&n)
+			return make([]byte, n), nil
+		},
+		"hog": func(ctx context.Context, a Args) (any, error) {
+			var mib int
+			_ = a.Decode(&mib)
+			b := make([]byte, mib<<20)
+			for i := range b {
+				b[i] = 1
+			}
+			hog = append(hog, b)
+			return len(hog), nil
+		},
+		"crash_if_first": func(ctx context.Context, a Args) (any, error) {
+			var path string
+			_ = a.Decode(&path)
+			f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+			if errors.Is(err, os.ErrExist) {
+				return "ok", nil
+			}
+			f.Close()
+			os.Exit(1)
+			return nil, nil
+		},
+		"env": func(ctx context.Context, a Args) (any, error) {
+			var name string
+			_ = a.Decode(&name)
+			v, ok := os.LookupEnv(name)
+			if !ok {
+				return nil, nil
+			}
+			return v, nil
+		},
+		"fds": func(ctx context.Context, a Args) (any, error) {
+			entries, err := os.ReadDir("/proc/self/fd")
+			if err != nil {
+				return nil, err
+			}
+			var fds []int
+			for _, e := range entries {
+				if n, err := strconv.Atoi(e.Name()); err == nil {
+					fds = append(fds, n)
+				}
+			}
+			return fds, nil
+		},
+	}
+	opts := []Option{
+		WithChildRole(ReadyInfo{Lang: "go-test", Lib: "helperchild"}, func() { stop <- struct{}{} }),
+		OnMessage(func(v any) { _ = session().Send(context.Background(), v) }),
+	}
+	for name, fn := range h {
+		opts = append(opts, WithHandler(name, fn))
+	}
+	conn, err := NewConn(in, out, opts...)
+	if err != nil {
+		panic(err)
+	}
+	connP.Store(conn)
+	close(haveConn)
+	select {
+	case <-stop:
+		_ = conn.Drain(context.Background())
+		_ = conn.Flush(context.Background())
+		conn.Close()
+	case <-conn.Done():
+	}
+	os.Exit(0)
+}
+
+// helperHost is this test binary playing a host that starts a child with a grandchild,
+// prints their pids and waits to be killed.
+func helperHost() {
+	ctx := context.Background()
+	p, err := Start(ctx, child("serve"), WithStderr(nil))
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(1)
+	}
+	var grandchild int
+	if err := p.Call(ctx, "spawn_grandchild", nil, &grandchild); err != nil {
+		fmt.Println("error", err)
+		os.Exit(1)
+	}
+	fmt.Println(p.Pid(), grandchild)
+	select {}
+}

@@ -1,0 +1,123 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+)
+
+// errExecTimeout is the cause of a call context ended by WithExecTimeout.
+var errExecTimeout = errors.New("execution timeout")
+
+// callOn runs one call on worker r, bounded by the execution timeout: past it the worker
+// is ended and replaced, and the call fails with ErrExecTimeout.
+func (p *Pool) callOn(ctx context.Context, r *running, method string, params, result any) error {
+	d := p.cfg.execTimeout
+	if d <= 0 {
+		return r.w.Call(ctx, method, params, result)
+	}
+	cctx, cancel := context.WithCancelCause(ctx)
+	t := p.clk.AfterFunc(d, func() { cancel(errExecTimeout) })
+	err := r.w.Call(cctx, method, params, result)
+	t.Stop()
+	timedOut := context.Cause(cctx) == errExecTimeout && ctx.Err() == nil
+	cancel(nil)
+	if !timedOut || err == nil {
+		return err
+	}
+	p.log(slog.LevelWarn, "call exceeded the execution timeout; ending its worker", "method", method,
+		"worker", r.slot.index, "pid", r.w.Pid(), "timeout", d)
+	p.mu.Lock()
+	p.recycleLocked(r, "execution timeout")
+	p.mu.Unlock()
+	r.w.Terminate()
+	return fmt.Errorf("%w: %q ran longer than %v on worker %s, which was ended: %w",
+		ErrExecTimeout, method, d, r.w.Name(), context.DeadlineExceeded)
+}
+
+// sample reads the workers' resident memory for Stats and applies the limits that need
+// watching: resident memory, idle time and lifetime.
+func (p *Pool) sample() {
+	defer p.wg.Done()
+	for {
+		c, t := p.clk.NewTimer(p.cfg.sampleEvery)
+		select {
+		case <-p.ctx.Done():
+			t.Stop()
+			return
+		case <-c:
+		}
+		p.checkLimits()
+	}
+}
+
+// checkLimits recycles the workers past a limit.
+func (p *Pool) checkLimits() {
+	var rs []*running
+	p.mu.Lock()
+	for _, s := range p.slots {
+		if s.current != nil {
+			rs = append(rs, s.current)
+		}
+	}
+	p.mu.Unlock()
+	for _, r := range rs {
+		var rss int64 = -1
+		if n, err := r.w.RSS(); err == nil {
+			rss = n
+		}
+		now := p.clk.Now()
+		p.mu.Lock()
+		if rss >= 0 {
+			r.rss = rss
+		}
+		switch {
+		case r.retiring:
+		case p.cfg.maxRSS > 0 && r.rss > p.cfg.maxRSS:
+			p.recycleLocked(r, fmt.Sprintf("resident memory %d bytes over the limit %d", r.rss, p.cfg.maxRSS))
+		case p.cfg.maxIdle > 0 && r.inflight == 0 && now.Sub(r.lastUsed) >= p.cfg.maxIdle:
+			p.recycleLocked(r, "idle")
+		case r.lifetime > 0 && now.Sub(r.started) >= r.lifetime:
+			p.recycleLocked(r, "lifetime")
+		}
+		p.mu.Unlock()
+	}
+}
+
+// retireLocked stops giving calls to r and stops it once its calls in flight have
+// finished.
+func (p *Pool) retireLocked(r *running) {
+	if r.retiring {
+		return
+	}
+	r.retiring = true
+	if r.slot.current == r {
+		r.slot.current = nil
+	}
+	p.retiring[r] = struct{}{}
+	if r.inflight == 0 {
+		go r.w.Shutdown(context.Background())
+	}
+	go func() {
+		<-r.w.Done()
+		p.mu.Lock()
+		delete(p.retiring, r)
+		p.checkDrainedLocked()
+		p.mu.Unlock()
+	}()
+}
+
+// recycleLocked takes r out of rotation at once, for a limit: it finishes its calls in
+// flight and stops, while its slot starts a replacement.
+func (p *Pool) recycleLocked(r *running, why string) {
+	if r.retiring || p.closed {
+		return
+	}
+	p.log(slog.LevelInfo, "recycling worker", "worker", r.slot.index, "pid", r.w.Pid(), "why", why)
+	p.retireLocked(r)
+	select {
+	case r.slot.kick <- r:
+	default:
+	}
+}

@@ -1,0 +1,213 @@
+package bridge
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime/debug"
+
+	"github.com/polyfork/polyfork/protocol"
+)
+
+// readLoop reads frames until the stream ends, delivering responses itself and handing
+// requests and notifications on.
+func (c *Conn) readLoop() {
+	defer c.wg.Done()
+	for {
+		frame, err := c.fr.ReadFrame()
+		if err == nil {
+			if err = c.dispatch(frame); err != nil {
+				err = asProtocolError(err, frame)
+			}
+		}
+		if err == nil {
+			continue
+		}
+		if c.cfg.child != nil && errors.Is(err, io.EOF) && !c.closing.Load() {
+			// End of input means $stop to a child (SPEC 6): running handlers finish and
+			// their answers go out before the session ends.
+			c.stopped()
+			select {
+			case <-c.beginStop():
+				_ = c.Flush(c.base)
+			case <-c.ended:
+			}
+		}
+		c.streamEnded(err)
+		return
+	}
+}
+
+// asProtocolError turns what dispatch refused into a *protocol.Error quoting the frame, so
+// that it reads, and is handled, as the protocol violation it is.
+func asProtocolError(err error, frame []byte) error {
+	var pe *protocol.Error
+	if errors.As(err, &pe) {
+		return err
+	}
+	q := frame[:min(len(frame), 64)]
+	return &protocol.Error{Reason: err.Error(), Offset: -1, Size: len(frame), Quote: bytes.Clone(q)}
+}
+
+// dispatch handles one frame; an error ends the session.
+func (c *Conn) dispatch(frame []byte) error {
+	m, err := protocol.DecodeMessage(frame, c.cfg.maxValues)
+	if err != nil {
+		return err
+	}
+	switch m.Kind {
+	case protocol.KindResponse:
+		return c.deliver(m)
+	case protocol.KindRequest:
+		if err := c.waitRoom(); err != nil {
+			return err
+		}
+		return c.admitRequest(m)
+	}
+	return c.notification(m)
+}
+
+// waitRoom applies the backpressure described on Conn.
+func (c *Conn) waitRoom() error {
+	return c.in.waitRoom(func() bool { return c.calls.len() > 0 }, c.wakeChan, c.ended)
+}
+
+// deliver hands a response to its pending call.
+func (c *Conn) deliver(m protocol.Message) error {
+	cl, err := c.calls.take(m.ID)
+	if cl == nil {
+		return err // nil for a late answer to a call given up on: dropped
+	}
+	if m.Error != nil {
+		cl.err = &RemoteError{
+			Method:    cl.method,
+			Type:      m.Error.Type,
+			Message:   m.Error.Message,
+			Traceback: m.Error.Traceback,
+			Data:      c.keep(m.Error.Data),
+		}
+	} else {
+		cl.result = c.keep(m.Result)
+	}
+	cl.done <- struct{}{}
+	c.checkQuiet()
+	return nil
+}
+
+// detachAt is the size from which keep takes over the frame's memory instead of copying.
+const detachAt = 32 << 10
+
+// keep returns b, a part of the frame the reader just read, in memory that stays valid:
+// a copy when b is small (the reader reuses its buffer), the frame's own memory when it is
+// large (the reader then reads the next frame into new memory, which saves a copy). It
+// must be called on the reader goroutine.
+func (c *Conn) keep(b []byte) []byte {
+	if len(b) >= detachAt {
+		c.fr.Detach()
+		return b
+	}
+	return bytes.Clone(b)
+}
+
+// notification handles the protocol's notifications at once and queues the rest for
+// notifyLoop.
+func (c *Conn) notification(m protocol.Message) error {
+	switch m.Method {
+	case protocol.MethodCancel:
+		args, err := newArgs(c.keep(m.Params))
+		if err != nil {
+			return err
+		}
+		var id uint32
+		if args.Len() != 1 || args.Decode(&id) != nil {
+			return fmt.Errorf("%s params must be [id] with a uint32 id, got %s", protocol.MethodCancel, quoteValue(m.Params))
+		}
+		c.cancelServing(id)
+		return nil
+	case protocol.MethodReady:
+		return fmt.Errorf("an unexpected %s notification (the handshake is the first frame only)", protocol.MethodReady)
+	case protocol.MethodStop:
+		if c.cfg.child != nil {
+			c.stopped()
+		}
+		return nil
+	}
+	if reserved(m.Method) {
+		return nil // reserved names we do not know: ignored, as SPEC 4.3 says
+	}
+	args, err := newArgs(c.keep(m.Params))
+	if err != nil {
+		return err
+	}
+	if m.Method == protocol.MethodMessage && args.Len() != 1 {
+		return fmt.Errorf("%q params must be [value], exactly one element, got %s", protocol.MethodMessage, quoteValue(m.Params))
+	}
+	if err := c.waitRoom(); err != nil {
+		return err
+	}
+	c.in.pushNote(notification{m.Method, args})
+	return nil
+}
+
+// stopped handles $stop (or end of input) in the child role: later requests get the
+// Stopping error, and the callback of WithChildRole runs once.
+func (c *Conn) stopped() {
+	c.smu.Lock()
+	first := !c.stopping
+	c.smu.Unlock()
+	c.beginStop()
+	if first && c.cfg.child.onStop != nil {
+		c.cfg.child.onStop()
+	}
+}
+
+// quoteValue renders raw msgpack for an error message.
+func quoteValue(b []byte) string {
+	if v, err := protocol.DecodeValue(b); err == nil {
+		s := fmt.Sprintf("%v", v)
+		if len(s) > 100 {
+			s = s[:100] + "..."
+		}
+		return s
+	}
+	return protocol.QuoteBytes(b[:min(len(b), 32)], len(b))
+}
+
+// notifyLoop runs notification handlers one at a time, in order, until the session has
+// ended and nothing is left to run.
+func (c *Conn) notifyLoop() {
+	defer c.wg.Done()
+	for {
+		for {
+			n, ok := c.in.popNote()
+			if !ok {
+				break
+			}
+			c.hmu.RLock()
+			h := c.notify[n.method]
+			c.hmu.RUnlock()
+			if h != nil {
+				c.runNotify(n.method, h, n.args)
+			}
+		}
+		select {
+		case <-c.in.kick:
+		case <-c.ended:
+			if c.in.empty() {
+				return
+			}
+		}
+	}
+}
+
+func (c *Conn) runNotify(method string, h NotificationHandler, args Args) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.logf(slog.LevelError, "a notification handler panicked", "notification", method,
+				"panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+		}
+	}()
+	h(args)
+}

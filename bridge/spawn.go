@@ -1,0 +1,144 @@
+package bridge
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+
+	"github.com/polyfork/polyfork/protocol"
+)
+
+// spawned is a child just started, with the host's ends of its streams.
+type spawned struct {
+	cmd    *exec.Cmd
+	fromCh *os.File // frames from the child
+	toCh   *os.File // frames to the child
+	stderr *os.File // the child's stderr, to relay
+	stdout *os.File // the child's stdout, to relay (channel on descriptors), or nil
+}
+
+// spawn starts argv as cfg says. On failure nothing is left open or running.
+func spawn(argv []string, conn connConfig, cfg procConfig) (*spawned, error) {
+	var files []*os.File // every pipe end, closed on failure
+	pipe := func() (r, w *os.File, err error) {
+		r, w, err = os.Pipe()
+		if err == nil {
+			files = append(files, r, w)
+		}
+		return r, w, err
+	}
+	closeAll := func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}
+	fail := func(err error) (*spawned, error) {
+		closeAll()
+		return nil, &StartError{Argv: argv, Err: err}
+	}
+
+	toR, toW, err := pipe() // host -> child
+	if err != nil {
+		return fail(errors.New("cannot create pipes (out of file descriptors?)"))
+	}
+	fromR, fromW, err := pipe() // child -> host
+	if err != nil {
+		return fail(errors.New("cannot create pipes (out of file descriptors?)"))
+	}
+	errR, errW, err := pipe()
+	if err != nil {
+		return fail(errors.New("cannot create pipes (out of file descriptors?)"))
+	}
+	growPipe(toW)
+	growPipe(fromW)
+
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Dir = cfg.dir
+	cmd.Stderr = errW
+	cmd.ExtraFiles = append(cmd.ExtraFiles, cfg.extraFiles...)
+	childSide := []*os.File{toR, fromW, errW}
+	env := []string{
+		protocol.EnvProtocol + "=" + strconv.Itoa(protocol.Version),
+		protocol.EnvMaxFrameSize + "=" + strconv.Itoa(conn.maxFrame),
+		protocol.EnvMaxValues + "=" + strconv.Itoa(conn.maxValues),
+	}
+	s := &spawned{cmd: cmd, fromCh: fromR, toCh: toW, stderr: errR}
+	switch cfg.channel {
+	case ChannelFDs:
+		outR, outW, err := pipe()
+		if err != nil {
+			return fail(errors.New("cannot create pipes (out of file descriptors?)"))
+		}
+		devnull, err := os.Open(os.DevNull)
+		if err != nil {
+			return fail(err)
+		}
+		files = append(files, devnull)
+		childSide = append(childSide, outW, devnull)
+		cmd.Stdin, cmd.Stdout = devnull, outW
+		first := 3 + len(cmd.ExtraFiles)
+		cmd.ExtraFiles = append(cmd.ExtraFiles, toR, fromW)
+		env = append(env, protocol.EnvChannelFDs+"="+strconv.Itoa(first)+","+strconv.Itoa(first+1))
+		s.stdout = outR
+	default:
+		cmd.Stdin, cmd.Stdout = toR, fromW
+	}
+	cmd.Env = childEnv(cfg, env)
+	cmd.SysProcAttr = sysProcAttr(cfg.sysAttr)
+	if cfg.listenPID {
+		wrapListenPID(cmd)
+	}
+	err = startCmd(cmd)
+	for _, f := range childSide {
+		f.Close()
+	}
+	if err != nil {
+		return fail(err)
+	}
+	return s, nil
+}
+
+// childEnv builds the child's environment: the host's (or, with WithCleanEnv, only the
+// allowed variables), the protocol's variables, the pool's, then WithEnv's. Variables the
+// host got from a polyfork host of its own (POLYFORK_CHANNEL_FDS, LISTEN_*) are not passed
+// on, so a child never mistakes them for its own.
+func childEnv(cfg procConfig, protocolVars []string) []string {
+	var env []string
+	inherit := func(kv string) bool {
+		name, _, _ := strings.Cut(kv, "=")
+		switch {
+		case name == protocol.EnvChannelFDs, strings.HasPrefix(name, "LISTEN_"):
+			return false
+		case !cfg.cleanEnv:
+			return true
+		}
+		for _, a := range cfg.allowEnv {
+			if a == name {
+				return true
+			}
+		}
+		return false
+	}
+	for _, kv := range os.Environ() {
+		if inherit(kv) {
+			env = append(env, kv)
+		}
+	}
+	env = append(env, protocolVars...)
+	env = append(env, cfg.extraEnv...)
+	return append(env, cfg.env...)
+}
+
+// wrapListenPID runs cmd through /bin/sh so that LISTEN_PID is the child's own pid, as the
+// socket-activation convention requires and as only the child itself can know: the shell
+// exports its pid and execs the command, which keeps that pid. (Go cannot run code between
+// fork and exec.) cmd.Path must already be resolved; a lookup error stays in cmd.Err.
+func wrapListenPID(cmd *exec.Cmd) {
+	if cmd.Err != nil {
+		return
+	}
+	args := append([]string{"sh", "-c", `LISTEN_PID=$$; export LISTEN_PID; exec "$0" "$@"`, cmd.Path}, cmd.Args[1:]...)
+	cmd.Path, cmd.Args = "/bin/sh", args
+}

@@ -1,0 +1,106 @@
+package bridge
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"syscall"
+	"time"
+
+	"github.com/polyfork/polyfork/protocol"
+)
+
+// Close stops the child gracefully and waits until it is gone (Shutdown without a
+// deadline of its own): the grace periods bound it. It returns nil if the child exited with
+// status 0, else the error that describes how it ended (the same as Wait). It is safe to
+// call more than once, and concurrently.
+func (p *Process) Close() error { return p.Shutdown(context.Background()) }
+
+// Shutdown stops the child gracefully and waits until it is gone. It sends $stop, so the
+// child finishes the work in flight and exits; it closes the child's stdin (end of file,
+// which a child must also take as $stop) as soon as no call to the child is unanswered and
+// no call from the child is being handled; if the child is still running after the first
+// grace period (WithGracePeriods), it sends SIGTERM to the child's process group, and after
+// the second, SIGKILL. If ctx ends first, SIGKILL at once. Calls made after Shutdown began
+// fail with ErrClosed; calls in flight get their answers if the child gives them in time.
+//
+// It returns nil if the child exited with status 0, else the error that describes how it
+// ended (the same as Wait), or ctx's error if ctx ended first. It is safe to call more than
+// once, and concurrently.
+func (p *Process) Shutdown(ctx context.Context) error {
+	p.markClosing()
+	p.stopOnce.Do(func() { go p.stop() })
+	select {
+	case <-p.done:
+		return p.err
+	case <-ctx.Done():
+		p.signal(syscall.SIGKILL)
+		<-p.done
+		return fmt.Errorf("bridge: shutting down %s (pid %d): %w", p.name, p.pid, ctx.Err())
+	}
+}
+
+// stop asks the child to finish, then forces it; see Shutdown.
+func (p *Process) stop() {
+	defer close(p.stopDone)
+	deadline := time.Now().Add(p.cfg.stopGrace)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	if err := p.conn.sendNotification(ctx, protocol.MethodStop, nil); err != nil {
+		p.log(slog.LevelDebug, "could not send $stop", "err", err)
+	}
+	select {
+	case <-p.exited:
+		return
+	case <-p.conn.quiet():
+		p.closeInput()
+	case <-ctx.Done():
+	}
+	select {
+	case <-p.exited:
+		return
+	case <-ctx.Done():
+	}
+	p.closeInput()
+	p.log(slog.LevelWarn, "child did not exit after $stop; sending SIGTERM", "grace", p.cfg.stopGrace)
+	p.signal(syscall.SIGTERM)
+	if !p.waitExit(p.cfg.killGrace) {
+		p.log(slog.LevelWarn, "child did not exit after SIGTERM; sending SIGKILL", "grace", p.cfg.killGrace)
+		p.signal(syscall.SIGKILL)
+	}
+}
+
+// closeInput closes the child's channel input: end of file, which means $stop.
+func (p *Process) closeInput() { p.conn.closeOutput() }
+
+// markClosing makes later calls fail with ErrClosed and a clean exit count as expected.
+func (p *Process) markClosing() {
+	p.mu.Lock()
+	p.closing = true
+	p.mu.Unlock()
+}
+
+// Terminate ends the child without asking: SIGTERM to its process group now, SIGKILL after
+// the second grace period (WithGracePeriods) if it is still running. It does not wait;
+// use Wait or Done. A Pool uses it for a call past its execution timeout.
+func (p *Process) Terminate() {
+	p.markClosing()
+	p.signal(syscall.SIGTERM)
+	go func() {
+		if !p.waitExit(p.cfg.killGrace) {
+			p.signal(syscall.SIGKILL)
+		}
+	}()
+}
+
+// Kill sends SIGKILL to the child's process group at once, without waiting; use Wait or
+// Done to learn when everything is released. It returns nil.
+func (p *Process) Kill() error {
+	p.markClosing()
+	p.signal(syscall.SIGKILL)
+	return nil
+}
+
+// Signal sends sig to the child's process group (on Windows, any signal kills the child).
+// It does not change how later calls behave.
+func (p *Process) Signal(sig syscall.Signal) { p.signal(sig) }

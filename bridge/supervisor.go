@@ -1,0 +1,287 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"time"
+)
+
+// slot is one worker position: its goroutine keeps a worker running in it, restarting it
+// with backoff.
+type slot struct {
+	index    int
+	current  *running // ready to take calls, or nil
+	state    workerState
+	restarts int
+	failures int // consecutive, for the backoff
+	lastExit string
+	replace  chan chan error // Reload: start a new worker, then retire the current one
+	kick     chan *running   // this worker was retired: start a replacement now
+}
+
+// failureCount counts failures with a decay that halves the count every halfLife, as
+// thejerf/suture does: a pool that fails now and then never adds up to a crash loop, one
+// that fails in a burst does.
+type failureCount struct {
+	value    float64
+	last     time.Time
+	halfLife time.Duration
+}
+
+func (f *failureCount) at(now time.Time) float64 {
+	if !f.last.IsZero() && f.value > 0 {
+		f.value *= math.Exp2(-float64(now.Sub(f.last)) / float64(f.halfLife))
+	}
+	f.last = now
+	return f.value
+}
+
+func (f *failureCount) add(now time.Time) { f.value = f.at(now) + 1 }
+
+// supervise keeps one worker running in slot s until the pool stops. first receives the
+// outcome of the first start.
+func (p *Pool) supervise(s *slot, first chan<- error) {
+	defer p.wg.Done()
+	var r *running
+	for {
+		if r == nil {
+			nr, err := p.startWorker(s)
+			if err == nil {
+				r = nr
+				p.install(s, r)
+			}
+			if first != nil {
+				first <- err // after install: NewPool returns with its workers in place
+				first = nil
+			}
+			if err != nil {
+				if errors.Is(err, ErrClosed) || !p.sleep(p.startFailed(s, err)) {
+					p.setState(s, stateStopped)
+					return
+				}
+				continue
+			}
+		}
+		select {
+		case <-r.w.Done():
+			delay, unexpected := p.exited(s, r)
+			r = nil
+			if unexpected && !p.sleep(delay) {
+				p.setState(s, stateStopped)
+				return
+			}
+		case k := <-s.kick:
+			if k == r {
+				r = nil // retired by a limit: start its replacement now
+			}
+		case reply := <-s.replace:
+			nr, err := p.startWorker(s)
+			if err != nil {
+				reply <- err
+				continue
+			}
+			old := r
+			r = nr
+			p.install(s, r)
+			p.mu.Lock()
+			p.retireLocked(old)
+			p.mu.Unlock()
+			reply <- nil
+		case <-p.ctx.Done():
+			p.setState(s, stateStopped)
+			return
+		}
+	}
+}
+
+// startWorker starts one worker for slot s.
+func (p *Pool) startWorker(s *slot) (*running, error) {
+	if p.ctx.Err() != nil {
+		return nil, ErrClosed
+	}
+	p.setState(s, stateStarting)
+	name := fmt.Sprintf("%s#%d", p.name, s.index)
+	var w worker
+	var err error
+	if p.cfg.starter != nil {
+		w, err = p.cfg.starter(p.ctx, name)
+	} else {
+		cc := p.connCfg
+		cc.name = name
+		var proc *Process
+		if proc, err = startProcess(p.ctx, p.argv, cc, p.procCfg); err == nil {
+			w = proc
+		}
+	}
+	if err != nil {
+		if p.ctx.Err() != nil {
+			if w != nil {
+				_ = w.Kill()
+			}
+			return nil, ErrClosed
+		}
+		return nil, err
+	}
+	now := p.clk.Now()
+	r := &running{slot: s, w: w, started: now, lastUsed: now}
+	if n := p.cfg.maxJobs; n > 0 {
+		r.maxJobs = n + rand.IntN(n/10+1)
+	}
+	if d := p.cfg.maxLifetime; d > 0 {
+		r.lifetime = d + time.Duration(rand.Int64N(int64(d)/10+1))
+	}
+	return r, nil
+}
+
+// install makes r the slot's ready worker and gives it waiting calls.
+func (p *Pool) install(s *slot, r *running) {
+	rss, rssErr := r.w.RSS()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if rssErr == nil {
+		r.rss = rss
+	}
+	s.current = r
+	s.state = stateReady
+	p.startErr = nil
+	p.log(slog.LevelInfo, "worker started", "worker", s.index, "pid", r.w.Pid())
+	if p.looping {
+		p.looping = false
+		p.log(slog.LevelInfo, "pool recovered from its crash loop: a worker started")
+	}
+	if p.closed && p.ctx.Err() != nil {
+		// Closing: this worker is only here to be stopped.
+		go r.w.Shutdown(context.Background())
+		return
+	}
+	p.dispatchLocked()
+}
+
+// startFailed records a failed start and returns the delay before the next one.
+func (p *Pool) startFailed(s *slot, err error) time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s.lastExit = err.Error()
+	p.startErr = err
+	p.noteFailureLocked(s, err)
+	delay := p.backoffLocked(s, 0)
+	s.state = stateBackoff
+	p.log(slog.LevelWarn, "worker failed to start", "worker", s.index, "err", err.Error(), "retry_in", delay)
+	if !p.anyReadyLocked() {
+		p.failWaitersLocked(p.unavailableLocked())
+	}
+	return delay
+}
+
+// exited handles the end of worker r: it reports whether the exit was unexpected (then the
+// slot backs off for the returned delay).
+func (p *Pool) exited(s *slot, r *running) (time.Duration, bool) {
+	err := r.w.Wait()
+	uptime := p.elapsed(r.started)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if s.current == r {
+		s.current = nil
+	}
+	if err != nil {
+		s.lastExit = err.Error()
+	} else {
+		s.lastExit = "exited with status 0"
+	}
+	if r.retiring || p.ctx.Err() != nil {
+		return 0, false
+	}
+	s.restarts++
+	if err == nil {
+		err = fmt.Errorf("bridge: worker %s exited with status 0 on its own", r.w.Name())
+	}
+	p.noteFailureLocked(s, err)
+	s.state = stateBackoff
+	delay := p.backoffLocked(s, uptime)
+	p.log(slog.LevelWarn, "worker exited; restarting", "worker", s.index, "pid", r.w.Pid(), "err", err.Error(),
+		"uptime", uptime, "retry_in", delay)
+	if !p.anyReadyLocked() {
+		p.failWaitersLocked(p.unavailableLocked())
+	}
+	p.checkDrainedLocked()
+	return delay, true
+}
+
+// noteFailureLocked counts a failure toward the crash-loop threshold, which scales with
+// the number of workers: the pool is crash-looping once the decayed count passes it, until
+// a worker starts again.
+func (p *Pool) noteFailureLocked(s *slot, err error) {
+	now := p.clk.Now()
+	p.lastFail = err
+	p.failures.add(now)
+	if !p.looping && p.failures.at(now) > float64(p.cfg.crashRestarts*len(p.slots)) {
+		p.looping = true
+		p.log(slog.LevelError, "pool is crash-looping", "failures", int(p.failures.value), "last", err.Error())
+	}
+}
+
+// loopingLocked reports whether the pool is crash-looping.
+func (p *Pool) loopingLocked(time.Time) bool { return p.looping }
+
+// backoffLocked returns the delay before restarting slot s: none after a healthy run, then
+// doubling from the minimum to the maximum, with jitter.
+func (p *Pool) backoffLocked(s *slot, uptime time.Duration) time.Duration {
+	if uptime >= p.cfg.healthyAfter {
+		s.failures = 0
+	}
+	s.failures++
+	if s.failures == 1 {
+		return 0
+	}
+	d := p.cfg.minBackoff << min(s.failures-2, 30)
+	if d > p.cfg.maxBackoff || d <= 0 {
+		d = p.cfg.maxBackoff
+	}
+	return jitter(d)
+}
+
+// jitter spreads d over [0.75d, 1.25d).
+func jitter(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	return d*3/4 + time.Duration(rand.Int64N(int64(d)/2+1))
+}
+
+// sleep waits d on the pool's clock, or until the pool stops (then it returns false).
+func (p *Pool) sleep(d time.Duration) bool {
+	if d <= 0 {
+		return p.ctx.Err() == nil
+	}
+	c, t := p.clk.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-c:
+		return true
+	case <-p.ctx.Done():
+		return false
+	}
+}
+
+func (p *Pool) setState(s *slot, state workerState) {
+	p.mu.Lock()
+	s.state = state
+	p.mu.Unlock()
+}
+
+// unavailableLocked is the error for calls when no worker is ready, or nil if they should
+// wait (workers are starting).
+func (p *Pool) unavailableLocked() error {
+	now := p.clk.Now()
+	if p.loopingLocked(now) {
+		return &CrashLoopError{Failures: int(p.failures.at(now)), Window: p.cfg.crashWindow, Last: p.lastFail}
+	}
+	if p.startErr != nil {
+		return fmt.Errorf("%w: the last worker start failed: %w", ErrUnavailable, p.startErr)
+	}
+	return nil
+}

@@ -1,0 +1,63 @@
+package bridge
+
+import (
+	"context"
+	"time"
+)
+
+// worker is what a Pool needs of one of its workers: the exported surface of a Process,
+// which satisfies it. Tests give the Pool fake workers instead.
+type worker interface {
+	Caller
+	Done() <-chan struct{}
+	Exited() <-chan struct{}
+	Wait() error
+	Shutdown(ctx context.Context) error
+	Terminate()
+	Kill() error
+	Pid() int
+	Name() string
+	RSS() (int64, error)
+}
+
+var _ worker = (*Process)(nil)
+
+// workerState is where a worker slot stands.
+type workerState int
+
+const (
+	stateStarting workerState = iota // a worker is being started
+	stateReady                       // a worker takes calls
+	stateBackoff                     // the last worker failed; waiting to restart
+	stateStopped                     // the pool is closed
+)
+
+func (s workerState) String() string {
+	switch s {
+	case stateStarting:
+		return "starting"
+	case stateReady:
+		return "ready"
+	case stateBackoff:
+		return "backoff"
+	case stateStopped:
+		return "stopped"
+	}
+	return "unknown"
+}
+
+// running is one worker process of a slot and what the pool tracks about it.
+type running struct {
+	slot     *slot
+	w        worker
+	started  time.Time
+	maxJobs  int           // 0: no limit
+	lifetime time.Duration // 0: no limit
+
+	// under Pool.mu
+	inflight int
+	jobs     int64
+	lastUsed time.Time
+	retiring bool
+	rss      int64
+}
