@@ -62,7 +62,7 @@ type config struct {
 	proc procConfig
 	pool poolConfig
 
-	widest scope      // the widest scope among the options given
+	widest     scope  // the widest scope among the options given
 	widestName string // an option of that scope, for the error
 	errs       []error
 }

@@ -40,9 +40,9 @@ type Pool struct {
 	waiters  list.List // of *waiter, oldest first
 	closed   bool
 	failures failureCount
-	looping  bool // the failure count passed the threshold and no worker has started since
-	lastFail error // the last exit or start failure
-	startErr error // the last start failure, cleared by a successful start
+	looping  bool          // the failure count passed the threshold and no worker has started since
+	lastFail error         // the last exit or start failure
+	startErr error         // the last start failure, cleared by a successful start
 	drained  chan struct{} // closed when closed and no call runs or waits; nil until asked
 }
 
