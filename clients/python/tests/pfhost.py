@@ -165,6 +165,21 @@ class Child:
         self._stderr_thread.join(GUARD)
         return code
 
+    def wait_rusage(self):
+        """Waits for the child to exit; returns (exit status, resource usage of the child)."""
+        deadline = time.monotonic() + GUARD
+        while True:
+            pid, status, usage = os.wait4(self.proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() > deadline:
+                raise HostError("guard: the child did not exit within %ss; stderr:\n%s"
+                                % (GUARD, self.stderr))
+            time.sleep(0.01)
+        self.proc.returncode = os.waitstatus_to_exitcode(status)
+        self._stderr_thread.join(GUARD)
+        return self.proc.returncode, usage
+
     # --- protocol --------------------------------------------------------------------------
 
     def expect_ready(self):

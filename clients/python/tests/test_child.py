@@ -518,3 +518,20 @@ def test_the_instance_api():
         c.close_stdin()
         assert c.read_msg() is None
         assert c.wait() == 0
+
+
+def test_value_count_limit_both_ways():
+    with worker("sync", env={"POLYFORK_MAX_VALUES": "200"}) as c:
+        # [1, id, nil, [0 .. 299]]: 305 values, above 200: an error response, not a crash.
+        c.request(1, "many", 300)
+        err, _ = c.response(1)
+        assert err["type"] == "ProtocolError", err
+        assert "more than 200 msgpack values" in err["message"]
+        assert 'the result of handler "many"' in err["message"]
+        r = c.call("send_many", 300)
+        assert r == {"type": "TooManyValuesError", "count": 305, "limit": 200}
+        assert c.call("many", 150) == list(range(150))  # still usable
+        c.write([2, "message", [list(range(300))]])  # too many for the child: protocol error
+        assert c.read_msg() is None
+        assert c.wait() == 1
+        assert "more than 200 values in one frame (POLYFORK_MAX_VALUES)" in c.stderr

@@ -30,7 +30,8 @@ from typing import Any, Callable, Optional
 from ._channel import take_over_stdio
 from ._session import LIB, Session
 from .errors import (BridgeError, ChannelClosedError, DecodeError, EncodeError,
-                     FrameTooLargeError, MethodNotFoundError, ProtocolError, RemoteError)
+                     FrameTooLargeError, MethodNotFoundError, ProtocolError, RemoteError,
+                     TooManyValuesError)
 
 __all__ = [
     "__version__",
@@ -51,6 +52,7 @@ __all__ = [
     "ChannelClosedError",
     "EncodeError",
     "FrameTooLargeError",
+    "TooManyValuesError",
     "DecodeError",
     "RemoteError",
     "MethodNotFoundError",

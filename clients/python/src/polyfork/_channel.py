@@ -15,11 +15,13 @@ from typing import Any, Callable, Optional, Tuple
 
 from .errors import BridgeError, ProtocolError
 from ._malloc import tune_once
+from ._scan import DEFAULT_MAX_VALUES
 
 __all__ = [
     "DEFAULT_MAX_FRAME_SIZE",
     "FrameReader",
     "max_frame_size_from_env",
+    "max_values_from_env",
     "take_over_stdio",
 ]
 
@@ -48,6 +50,21 @@ def max_frame_size_from_env() -> int:
     if value < 1:
         raise BridgeError("polyfork: POLYFORK_MAX_FRAME_SIZE=%r is not a positive number of "
                           "bytes" % raw)
+    return value
+
+
+def max_values_from_env() -> int:
+    """Returns POLYFORK_MAX_VALUES as an int, or the default (4194304) when it is unset."""
+    raw = os.environ.get("POLYFORK_MAX_VALUES", "").strip()
+    if not raw:
+        return DEFAULT_MAX_VALUES
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise BridgeError("polyfork: POLYFORK_MAX_VALUES=%r is not a positive number of "
+                          "values" % raw)
     return value
 
 

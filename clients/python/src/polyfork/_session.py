@@ -23,13 +23,13 @@ import threading
 from typing import Any, Callable, Deque, Dict, Optional, Set
 
 from . import _errormap
-from ._channel import FrameReader, max_frame_size_from_env, take_over_stdio
+from ._channel import FrameReader, max_frame_size_from_env, max_values_from_env, take_over_stdio
 from ._codec import ValueProblem, decode_message
 from ._pending import PendingCalls, settle
 from ._registry import Registry
 from ._writer import FrameWriter
 from .errors import (BridgeError, ChannelClosedError, DecodeError, EncodeError,
-                     FrameTooLargeError, ProtocolError)
+                     FrameTooLargeError, ProtocolError, TooManyValuesError)
 
 __all__ = ["Session", "LIB"]
 
@@ -77,7 +77,8 @@ class Session:
 
     ``Session()`` uses the process's stdin/stdout, moved off file descriptors 0 and 1 (see
     ``take_over_stdio``); ``read_fd``/``write_fd`` give it other blocking descriptors.
-    ``max_frame_size`` defaults to POLYFORK_MAX_FRAME_SIZE, or 64 MiB. The module-level
+    ``max_frame_size`` defaults to POLYFORK_MAX_FRAME_SIZE, or 64 MiB, and ``max_values`` (the
+    most msgpack values in one frame, both ways) to POLYFORK_MAX_VALUES, or 4194304. The module-level
     functions of ``polyfork`` use one default Session.
 
     Registering handlers and listeners is meant for start-up (before ``run()``). ``send``,
@@ -85,7 +86,7 @@ class Session:
     """
 
     def __init__(self, read_fd: Optional[int] = None, write_fd: Optional[int] = None, *,
-                 max_frame_size: Optional[int] = None) -> None:
+                 max_frame_size: Optional[int] = None, max_values: Optional[int] = None) -> None:
         if (read_fd is None) != (write_fd is None):
             raise ValueError("polyfork: give both read_fd and write_fd, or neither")
         if read_fd is None or write_fd is None:
@@ -93,6 +94,10 @@ class Session:
         limit = max_frame_size if max_frame_size is not None else max_frame_size_from_env()
         if limit < 1:
             raise ValueError("polyfork: max_frame_size must be positive, got %r" % limit)
+        values = max_values if max_values is not None else max_values_from_env()
+        if values < 1:
+            raise ValueError("polyfork: max_values must be positive, got %r" % values)
+        self._max_values = values
         self._read_fd = read_fd
         self._registry = Registry()
         self._handlers = self._registry.handlers  # read on the hot path
@@ -112,7 +117,7 @@ class Session:
         self._eof = False
         self._finished = False
         self._fatal: Optional[ProtocolError] = None
-        self._writer = FrameWriter(write_fd, limit, self._ready_message)
+        self._writer = FrameWriter(write_fd, limit, self._ready_message, values)
         self._reader = FrameReader(read_fd, limit, self._on_frame, self._writer.flush)
 
     # --- registration ------------------------------------------------------------------------
@@ -388,7 +393,7 @@ class Session:
 
     def _on_frame(self, body: Any, more: bool = False) -> None:
         try:
-            msg = decode_message(body)
+            msg = decode_message(body, self._max_values)
         except ValueProblem as p:
             self._on_value_problem(p)
             return
@@ -623,7 +628,7 @@ class Session:
             self._respond_failed(msgid, method, result, e)
 
     def _respond_failed(self, msgid: int, method: str, result: Any, e: BridgeError) -> None:
-        if isinstance(e, FrameTooLargeError):
+        if isinstance(e, (FrameTooLargeError, TooManyValuesError)):
             self._send_error_map(msgid, _errormap.protocol_error_map(str(e)))
         elif isinstance(e, EncodeError):
             if inspect.isawaitable(result):

@@ -17,7 +17,7 @@ import threading
 from typing import Any, Callable, Optional
 
 from .errors import ChannelClosedError, FrameTooLargeError
-from ._codec import MAX_DEPTH, check_depth, encode_error, new_packer
+from ._codec import DEFAULT_MAX_VALUES, MAX_DEPTH, check_depth, check_values, encode_error, new_packer
 from ._malloc import tune_once
 
 __all__ = ["FrameWriter"]
@@ -49,15 +49,17 @@ class FrameWriter:
     order of the calls. A kept frame waits at most about _MAX_DELAY for the caller's flush.
     """
 
-    __slots__ = ("_fd", "_max", "_check_from", "_pack", "_lock", "_first", "_closed",
+    __slots__ = ("_fd", "_max", "_max_values", "_check_from", "_pack", "_lock", "_first", "_closed",
                  "_out", "_out_n", "_cond", "_batch", "_armed", "_watching")
 
     def __init__(self, fd: int, max_frame_size: int,
-                 first: Optional[Callable[[], Any]] = None) -> None:
+                 first: Optional[Callable[[], Any]] = None,
+                 max_values: int = DEFAULT_MAX_VALUES) -> None:
         self._fd = fd
         self._max = max_frame_size
-        # Bodies up to this size need neither the depth check nor the size check.
-        self._check_from = min(MAX_DEPTH, max_frame_size)
+        self._max_values = max_values
+        # Bodies up to this size need none of the checks: depth, size, value count.
+        self._check_from = min(MAX_DEPTH, max_frame_size, max_values)
         self._pack = new_packer()
         self._lock = threading.Lock()
         self._first: Optional[Callable[[], Any]] = first
@@ -74,7 +76,8 @@ class FrameWriter:
 
         ``what`` (``what % name`` when name is not None) describes obj in error messages; it is
         formatted only on error. Raises EncodeError (FrameTooLargeError when the body is above
-        the maximum frame size) without writing anything, and ChannelClosedError when the host
+        the maximum frame size, TooManyValuesError when it holds more values than the maximum
+        per frame) without writing anything, and ChannelClosedError when the host
         stopped reading.
         """
         lock = self._lock
@@ -164,6 +167,8 @@ class FrameWriter:
                                                                 self._max), n, self._max)
         if n > MAX_DEPTH:
             check_depth(obj, body, what, name)
+        if n > self._max_values:  # a shorter body cannot hold more values than it has bytes
+            check_values(body, self._max_values, what, name)
 
     def _write_body(self, body: bytes) -> None:
         # The handshake if due, the kept frames, then this frame, in as few writes as can be.

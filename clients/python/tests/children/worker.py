@@ -76,6 +76,20 @@ def send_big(n):
     return "sent"
 
 
+@polyfork.handle("many")
+def many(n):
+    return list(range(n))
+
+
+@polyfork.handle("send_many")
+def send_many(n):
+    try:
+        polyfork.send(list(range(n)))
+    except polyfork.TooManyValuesError as e:
+        return {"type": type(e).__name__, "count": e.count, "limit": e.limit}
+    return "sent"
+
+
 @polyfork.handle("host_error")
 def host_error():
     try:
