@@ -322,11 +322,11 @@ def test_undecodable_params_fail_only_that_request():
         # echo("\xff\xfe" as a str): not UTF-8.
         c.write_raw(raw_frame("940001a46563686f91a2fffe"))
         err, _ = c.response(1)
-        assert err["type"] == "ProtocolError" and "not valid UTF-8" in err["message"]
+        assert err["type"] == "DecodeError" and "not valid UTF-8" in err["message"]
         # echo({[1]: 2}): an array as a map key, which Python cannot hash.
         c.write_raw(raw_frame("940002a46563686f9181910102"))
         err, _ = c.response(2)
-        assert err["type"] == "ProtocolError" and "map key" in err["message"]
+        assert err["type"] == "DecodeError" and "map key" in err["message"]
         assert c.call("echo", {1: "int keys are fine"}) == {1: "int keys are fine"}
         c.close_stdin()
         assert c.wait() == 0
@@ -535,3 +535,50 @@ def test_value_count_limit_both_ways():
         assert c.read_msg() is None
         assert c.wait() == 1
         assert "more than 200 values in one frame (POLYFORK_MAX_VALUES)" in c.stderr
+
+
+# Malformed timestamps (SPEC section 3, Ext): an ext -1 whose data is not 4, 8 or 12 bytes, or
+# whose nanoseconds exceed 999999999, fails that one value, never the session.
+BAD_TIMESTAMPS = [
+    ("d5ff0000", "ext -1 with 2 bytes of data"),
+    ("c703ff000000", "ext -1 with 3 bytes of data"),
+    ("d8ff" + "00" * 16, "ext -1 with 16 bytes of data"),
+    ("d7ff" + ((1 << 30) - 1 << 34).to_bytes(8, "big").hex(), "nanoseconds 1073741823"),
+    ("c70cff" + (10 ** 9).to_bytes(4, "big").hex() + "00" * 8, "nanoseconds 1000000000"),
+]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("ts,words", BAD_TIMESTAMPS, ids=[w for _, w in BAD_TIMESTAMPS])
+def test_a_malformed_timestamp_fails_only_its_message(mode, ts, words):
+    with worker(mode) as c:
+        # echo(["ok", <bad timestamp>]): an error response naming the problem.
+        c.write_raw(raw_frame("940001a46563686f9192a26f6b" + ts))
+        err, result = c.response(1)
+        assert result is None and err["type"] == "DecodeError", err
+        assert "malformed timestamp" in err["message"] and words in err["message"], err
+        assert 'the params of "echo"' in err["message"]
+        # A message carrying one is dropped with one log line; the next one is delivered.
+        c.write_raw(raw_frame("9302a76d65737361676591" + ts))
+        c.write([2, "message", ["after"]])
+        assert c.next_msg() == [2, "message", [{"got": "after"}]]
+        assert c.call("echo", "still here") == "still here"
+        c.close_stdin()
+        assert c.wait() == 0
+        lines = [l for l in c.stderr.splitlines() if "malformed timestamp" in l]
+        assert len(lines) == 1 and 'dropping notification "message"' in lines[0], c.stderr
+
+
+def test_a_malformed_timestamp_in_a_response_fails_only_that_call():
+    with worker("sync") as c:
+        c.host_handlers.clear()
+        c.request(1, "host_error")  # calls host_fail and reports the exception it gets
+        req = c.wait_for(lambda m: m[0] == 0 and m[2] == "host_fail")
+        body = bytes.fromhex("9401") + bytes([req[1]]) + bytes.fromhex("c0d5ff0000")
+        c.write_raw(len(body).to_bytes(4, "big") + body)
+        err, _ = c.response(1)
+        assert err["type"] == "DecodeError", err
+        assert "malformed timestamp" in err["message"] and "host_fail" in err["message"]
+        assert c.call("echo", 1) == 1
+        c.close_stdin()
+        assert c.wait() == 0

@@ -236,3 +236,18 @@ def test_encoded_depth_is_checked_inside_objects_a_hook_expands():
     body = msgpack.packb([1, 1, None, deep])
     with pytest.raises(EncodeError, match="nested deeper than 128"):
         check_depth([1, 1, None, Box()], body, "the result")
+
+
+@pytest.mark.parametrize("raw,words", [
+    (b"\xd5\xff\x00\x00", "ext -1 with 2 bytes of data"),
+    (b"\xc7\x05\xff" + b"\x00" * 5, "ext -1 with 5 bytes of data"),
+    (b"\xd7\xff" + (((1 << 30) - 1) << 34).to_bytes(8, "big"), "nanoseconds 1073741823"),
+    (b"\xc7\x0c\xff" + (10 ** 9).to_bytes(4, "big") + b"\x00" * 8, "nanoseconds 1000000000"),
+])
+def test_malformed_timestamps_fail_the_value_not_the_frame(raw, words):
+    with pytest.raises(DecodeError, match="malformed timestamp .*" + words):
+        decode_value(b"\x92\x01" + raw)
+    with pytest.raises(ValueProblem) as info:
+        decode_message(b"\x94\x00\x07\xa4echo\x91" + raw)
+    assert info.value.message[:3] == [0, 7, "echo"] and words in info.value.reason
+    assert decode_value(ts64(5, 999999999)) == msgpack.Timestamp(5, 999999999)  # the edge is fine

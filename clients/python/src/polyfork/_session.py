@@ -449,9 +449,11 @@ class Session:
     def _on_value_problem(self, p: ValueProblem) -> None:
         msg = p.message
         if msg[0] == 0:
-            self._send_error_map(msg[1], _errormap.protocol_error_map(
-                'polyfork-python cannot decode the params of "%s": they hold %s'
-                % (_safe_text(msg[2]), p.reason)))
+            # SPEC section 7: the type names the receiver's exception class.
+            self._send_error_map(msg[1], {
+                "type": "DecodeError",
+                "message": 'polyfork-python cannot decode the params of "%s": they hold %s'
+                           % (_safe_text(msg[2]), p.reason)})
         elif msg[0] == 1:
             item = self._calls.pop(msg[1])
             if item is not None:
