@@ -209,8 +209,24 @@ def test_requests_after_stop_are_refused():
         c.write([2, "$stop", []])
         c.request(2, "echo", "late")
         err, _ = c.response(2)
-        assert err["type"] == "ProtocolError" and "after $stop" in err["message"]
+        assert err == {"type": "Stopping", "message": 'request "echo" arrived after $stop: '
+                       'the child starts no new handlers, so it was not run'}
         assert c.response(1) == (None, "slept")
+        assert c.wait() == 0
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_messages_after_stop_still_reach_listeners(mode):
+    with worker(mode) as c:
+        assert c.call("echo", 1) == 1
+        # Crossing $stop on the way (one read): the message is delivered, the request refused.
+        c.write_raw(frame([2, "$stop", []]) + frame([2, "message", ["late"]])
+                    + frame([0, 3, "aecho" if mode == "async" else "echo", ["late"]]))
+        assert c.next_msg() == [2, "message", [{"got": "late"}]]
+        err, _ = c.response(3)
+        assert err["type"] == "Stopping" and '"%s"' % ("aecho" if mode == "async" else "echo") \
+            in err["message"]
+        assert c.read_msg() is None
         assert c.wait() == 0
 
 

@@ -501,8 +501,7 @@ class Session:
 
     def _reject(self, msgid: int, method: str) -> None:
         if self._stopping:
-            m = _errormap.protocol_error_map(
-                'request "%s" arrived after $stop: the child starts no new handlers' % method)
+            m = _errormap.stopping(method)
         else:
             m = _errormap.method_not_found(method)
         self._send_error_map(msgid, m)
@@ -548,9 +547,6 @@ class Session:
         entry = self._listeners.get(method)
         if entry is None:
             log.debug('polyfork: no listener for notification "%s"; dropped', method)
-            return
-        if self._stopping:
-            log.debug('polyfork: notification "%s" after stop; dropped', method)
             return
         if method == "message" and len(params) != 1:
             log.warning('polyfork: dropping a "message" notification with %d params; it '
