@@ -433,10 +433,14 @@ def test_garbage_while_a_handler_waits_on_the_host(mode):
         c.request(1, "sum_host", 1, 2)
         c.wait_for(lambda m: m[0] == 0 and m[2] == "host_add")
         c.write_raw(b"\x00\x00\x00\x01\xc1")
-        while c.read_msg() is not None:  # the handler's error response, if any
-            pass
+        # SPEC section 6: the session is over. The child's call fails with the protocol
+        # error, nothing more is sent (no response to the request that was waiting), one line
+        # names the error, and the exit status is not 0.
+        assert c.read_msg() is None
         assert c.wait() == 1
-        assert "polyfork: protocol error" in c.stderr and "0xc1" in c.stderr
+        lines = c.stderr.splitlines()
+        assert len(lines) == 1, c.stderr
+        assert "polyfork: protocol error" in lines[0] and "0xc1" in lines[0]
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -598,3 +602,20 @@ def test_a_malformed_timestamp_in_a_response_fails_only_that_call():
         assert c.call("echo", 1) == 1
         c.close_stdin()
         assert c.wait() == 0
+
+
+def test_a_protocol_error_ends_the_session_without_fabricated_answers():
+    with Child(os.path.join(os.path.dirname(__file__), "conformance_child.py")) as c:
+        c.expect_ready()
+        c.request(1, "sleep", 3_600_000)  # a handler in flight
+        c.request(2, "call_host", "never_answered", [])  # a call from the child, pending
+        c.wait_for(lambda m: m[0] == 0 and m[2] == "never_answered")
+        c.write_raw(b"\x00\x00\x00\x05hello")
+        # No CancelledError for request 1 (no $cancel was sent), no answer to request 2 (its
+        # call to the host failed with the protocol error), no "cancelled" notification.
+        assert c.read_msg() is None
+        assert c.inbox == []
+        assert c.wait() == 1
+        lines = c.stderr.splitlines()
+        assert len(lines) == 1, c.stderr
+        assert "polyfork: protocol error" in lines[0] and "68 65 6c 6c 6f" in lines[0]

@@ -339,10 +339,13 @@ class Session:
         finally:
             self._stop_reading()
             self._serving = False
+            left = list(self._tasks.values()) + list(self._bg)
+            for t in left:
+                t.cancel()
+            if left:  # let them end here, where their outcome is handled, not in asyncio.run
+                await asyncio.wait(left)
             self._loop = None
             self._done = None
-            for t in list(self._tasks.values()) + list(self._bg):
-                t.cancel()
 
     def _begin_reading(self) -> None:
         self._drain_backlog()
@@ -516,7 +519,10 @@ class Session:
     def _on_task_done(self, msgid: int, method: str, task: "asyncio.Task[Any]") -> None:
         if self._tasks.get(msgid) is task:
             del self._tasks[msgid]
-        if task.cancelled():
+        if self._fatal is not None:  # the session is over: nothing is answered any more
+            if not task.cancelled():
+                task.exception()  # retrieved, so asyncio does not log it
+        elif task.cancelled():
             self._send_error_map(msgid, _errormap.cancelled(method))
         else:
             exc = task.exception()
@@ -579,7 +585,7 @@ class Session:
                           task: "asyncio.Task[Any]") -> None:
         self._bg.discard(task)
         exc = None if task.cancelled() else task.exception()
-        if exc is not None:
+        if exc is not None and not (self._fatal is not None and isinstance(exc, BridgeError)):
             log.error('polyfork: listener %s of notification "%s" raised',
                       _name_of(fn), method, exc_info=exc)
         self._maybe_finish()
@@ -607,9 +613,15 @@ class Session:
         self._maybe_finish()
 
     def _fail(self, exc: ProtocolError) -> None:
-        """The host broke the protocol: fail everything and stop reading."""
+        """The host broke the protocol: the session is over (SPEC section 6).
+
+        Stops reading, fails the child's own calls to the host with the error and writes
+        nothing more: no answers to the requests being handled (the handlers are cancelled
+        when serving ends), no sends. ``run()`` then logs one line and exits with status 1.
+        """
         if self._fatal is None:
             self._fatal = exc
+        self._writer.close("the host broke the protocol (%s)" % exc)
         self._calls.close(str(exc), ProtocolError)
         self._stopping = True
         self._stop_reading()

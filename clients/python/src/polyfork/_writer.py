@@ -49,8 +49,8 @@ class FrameWriter:
     order of the calls. A kept frame waits at most about _MAX_DELAY for the caller's flush.
     """
 
-    __slots__ = ("_fd", "_max", "_max_values", "_check_from", "_pack", "_lock", "_first", "_closed",
-                 "_out", "_out_n", "_cond", "_batch", "_armed", "_watching")
+    __slots__ = ("_fd", "_max", "_max_values", "_check_from", "_pack", "_lock", "_first",
+                 "_closed", "_out", "_out_n", "_cond", "_batch", "_armed", "_watching")
 
     def __init__(self, fd: int, max_frame_size: int,
                  first: Optional[Callable[[], Any]] = None,
@@ -91,7 +91,7 @@ class FrameWriter:
             n = len(body)
             if n > self._check_from:
                 self._check(obj, body, what, name)
-            if n > _BIG or self._out or self._first is not None:
+            if n > _BIG or self._out or self._first is not None or self._closed is not None:
                 self._write_body(body)
                 return
             data = _hdr_pack(n) + body
@@ -120,7 +120,8 @@ class FrameWriter:
         try:
             body = self._encode(obj, what, name)
             n = len(body)
-            if n > _DEFER_MAX or self._first is not None or self._out_n + n >= _FLUSH_AT:
+            if (n > _DEFER_MAX or self._first is not None or self._out_n + n >= _FLUSH_AT
+                    or self._closed is not None):
                 self._write_body(body)
                 return
             if not self._out:
@@ -137,6 +138,16 @@ class FrameWriter:
             return
         with self._lock:
             self._flush_locked()
+
+    def close(self, reason: str) -> None:
+        """Refuses every later write and defer with ChannelClosedError naming reason, and
+        drops the kept frames. Idempotent; the descriptor itself stays open."""
+        with self._lock:
+            if self._closed is None:
+                self._closed = reason
+            self._out = []
+            self._out_n = 0
+            self._first = None
 
     def ensure_first(self) -> None:
         """Writes the first frame now if it has not been written yet."""
@@ -172,6 +183,8 @@ class FrameWriter:
 
     def _write_body(self, body: bytes) -> None:
         # The handshake if due, the kept frames, then this frame, in as few writes as can be.
+        if self._closed is not None:
+            raise ChannelClosedError("polyfork: cannot write to the host: %s" % self._closed)
         n = len(body)
         if n > _BIG:
             tune_once()
