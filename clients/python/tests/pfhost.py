@@ -40,13 +40,16 @@ class Child:
     """One child process. Use as a context manager: it is killed and reaped on exit."""
 
     def __init__(self, script, *args, unbuffered=False, max_frame=None, env=None,
-                 protocol_env=True):
+                 protocol_env=True, python=None, library_path=True):
         path = script if os.path.isabs(script) else os.path.join(CHILDREN, script)
         e = dict(os.environ)
         e.pop("PYTHONUNBUFFERED", None)
         if unbuffered:
             e["PYTHONUNBUFFERED"] = "1"
-        e["PYTHONPATH"] = SRC + os.pathsep + e.get("PYTHONPATH", "")
+        if library_path:  # the library from this checkout; False: as installed
+            e["PYTHONPATH"] = SRC + os.pathsep + e.get("PYTHONPATH", "")
+        else:
+            e.pop("PYTHONPATH", None)
         if protocol_env:
             e["POLYFORK_PROTOCOL"] = "1"
         else:
@@ -55,7 +58,7 @@ class Child:
             e["POLYFORK_MAX_FRAME_SIZE"] = str(max_frame)
         if env:
             e.update(env)
-        self.proc = subprocess.Popen([PYTHON, path] + list(args), stdin=subprocess.PIPE,
+        self.proc = subprocess.Popen([python or PYTHON, path] + list(args), stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=e)
         self._rfd = self.proc.stdout.fileno()
         self._buf = b""

@@ -33,7 +33,7 @@ def test_ready_is_the_first_frame(unbuffered):
     with Child("worker.py", "sync", unbuffered=unbuffered) as c:
         ready = c.expect_ready()
         assert ready == {"protocol": 1, "lang": "python", "pid": c.proc.pid,
-                         "lib": "polyfork-python/0.1.0"}
+                         "lib": "polyfork-python/0.2.0"}
         c.close_stdin()
         assert c.read_msg() is None
         assert c.wait() == 0

@@ -28,6 +28,7 @@ import threading
 from typing import Any, Callable, Optional
 
 from ._channel import take_over_stdio
+from ._version import __version__
 from ._session import LIB, Session
 from .errors import (BridgeError, ChannelClosedError, DecodeError, EncodeError,
                      FrameTooLargeError, MethodNotFoundError, ProtocolError, RemoteError,
@@ -58,8 +59,6 @@ __all__ = [
     "MethodNotFoundError",
 ]
 
-#: The version of this package.
-__version__ = "0.1.0"
 
 _default: Optional[Session] = None
 _default_lock = threading.Lock()

@@ -27,6 +27,7 @@ from ._channel import FrameReader, max_frame_size_from_env, max_values_from_env,
 from ._codec import ValueProblem, decode_message
 from ._pending import PendingCalls, settle
 from ._registry import Registry
+from ._version import __version__
 from ._writer import FrameWriter
 from .errors import (BridgeError, ChannelClosedError, DecodeError, EncodeError,
                      FrameTooLargeError, ProtocolError, TooManyValuesError)
@@ -36,7 +37,7 @@ __all__ = ["Session", "LIB"]
 log = logging.getLogger(__name__)
 
 #: The library name and version sent in the $ready handshake.
-LIB = "polyfork-python/0.1.0"
+LIB = "polyfork-python/" + __version__
 
 _EOF = object()  # backlog marker: the host closed stdin here
 _RESULT_OF = 'the result of handler "%s"'
