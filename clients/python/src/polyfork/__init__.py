@@ -14,11 +14,12 @@ A worker in five lines::
 
     polyfork.run()
 
-The module-level functions use one default :class:`Session` on the process's stdin/stdout.
-Importing the package under a polyfork host (POLYFORK_PROTOCOL set) moves the protocol to
-private copies of file descriptors 0 and 1 at once and points descriptor 1 at stderr, so
-``print()`` and subprocesses cannot corrupt the channel; otherwise that happens when the
-default session is first used. See README.md for the value mapping and the rules of
+The module-level functions use one default :class:`Session` on the channel the host gave.
+Importing the package under a polyfork host (POLYFORK_PROTOCOL set) opens it at once: the
+descriptors named by POLYFORK_CHANNEL_FDS when the host set it (descriptors 0 and 1 are then
+left alone), else private copies of file descriptors 0 and 1, with descriptor 1 pointed at
+stderr, so ``print()`` and subprocesses cannot corrupt the channel. Otherwise that happens
+when the default session is first used. See README.md for the value mapping and the rules of
 ``call`` (blocking or awaitable), cancellation and stopping.
 """
 from __future__ import annotations
@@ -27,7 +28,8 @@ import os
 import threading
 from typing import Any, Callable, Optional
 
-from ._channel import take_over_stdio
+from ._channel import CHANNEL_FDS, open_channel
+from ._listen import listen_socket, listen_socket_names, listen_sockets
 from ._version import __version__
 from ._session import LIB, Session
 from .errors import (BridgeError, ChannelClosedError, DecodeError, EncodeError,
@@ -48,6 +50,9 @@ __all__ = [
     "handle",
     "run",
     "serve",
+    "listen_sockets",
+    "listen_socket",
+    "listen_socket_names",
     "BridgeError",
     "ProtocolError",
     "ChannelClosedError",
@@ -121,5 +126,8 @@ async def serve() -> None:
     await default_session().serve()
 
 
-if os.environ.get("POLYFORK_PROTOCOL"):
-    take_over_stdio()
+if os.environ.get("POLYFORK_PROTOCOL") or CHANNEL_FDS in os.environ:
+    try:
+        open_channel()
+    except BridgeError as e:  # a start-up error (SPEC 1.1): one line on stderr, status 1
+        raise SystemExit(str(e)) from None

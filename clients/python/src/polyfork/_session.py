@@ -23,7 +23,7 @@ import threading
 from typing import Any, Callable, Deque, Dict, Optional, Set
 
 from . import _errormap
-from ._channel import FrameReader, max_frame_size_from_env, max_values_from_env, take_over_stdio
+from ._channel import FrameReader, max_frame_size_from_env, max_values_from_env, open_channel
 from ._codec import ValueProblem, decode_message
 from ._pending import PendingCalls, settle
 from ._registry import Registry
@@ -76,8 +76,9 @@ class _Await:
 class Session:
     """One polyfork channel to the host: handlers, listeners, sends and calls.
 
-    ``Session()`` uses the process's stdin/stdout, moved off file descriptors 0 and 1 (see
-    ``take_over_stdio``); ``read_fd``/``write_fd`` give it other blocking descriptors.
+    ``Session()`` uses the channel the host gave: the descriptors named by
+    POLYFORK_CHANNEL_FDS, or else the process's stdin/stdout, moved off file descriptors 0
+    and 1 (see ``open_channel``); ``read_fd``/``write_fd`` give it other blocking descriptors.
     ``max_frame_size`` defaults to POLYFORK_MAX_FRAME_SIZE, or 64 MiB, and ``max_values`` (the
     most msgpack values in one frame, both ways) to POLYFORK_MAX_VALUES, or 4194304. The module-level
     functions of ``polyfork`` use one default Session.
@@ -91,7 +92,7 @@ class Session:
         if (read_fd is None) != (write_fd is None):
             raise ValueError("polyfork: give both read_fd and write_fd, or neither")
         if read_fd is None or write_fd is None:
-            read_fd, write_fd = take_over_stdio()
+            read_fd, write_fd = open_channel()
         limit = max_frame_size if max_frame_size is not None else max_frame_size_from_env()
         if limit < 1:
             raise ValueError("polyfork: max_frame_size must be positive, got %r" % limit)

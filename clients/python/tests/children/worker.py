@@ -139,6 +139,18 @@ def stdio():
     return {"subprocess_fds": out.stdout.decode().strip(), "stdin": sys.stdin.read()}
 
 
+@polyfork.handle("subprocess_view")
+def subprocess_view():
+    # What a process started by this child sees: its descriptors and the polyfork variables.
+    code = ("import json, os; "
+            "fds = sorted(int(f) for f in os.listdir('/proc/self/fd') "
+            "if os.path.exists('/proc/self/fd/' + f)); "
+            "print(json.dumps([fds, {k: v for k, v in os.environ.items() "
+            "if k.startswith(('POLYFORK_CHANNEL', 'LISTEN_'))}]))")
+    out = subprocess.run([sys.executable, "-c", code], stdout=subprocess.PIPE, check=True)
+    return out.stdout.decode()
+
+
 @polyfork.handle("time")
 def time_(iso):
     return datetime.datetime.fromisoformat(iso)
