@@ -194,13 +194,10 @@ def test_the_wsgi_example_without_a_host_on_a_unix_socket(sockets):
         p.stderr.close()
 
 
-@pytest.fixture(scope="session")
-def gunicorn(tmp_path_factory):
-    """A venv with gunicorn from PyPI (it adopts systemd's LISTEN_FDS sockets)."""
-    path = tmp_path_factory.mktemp("gunicorn-venv")
-    python = venvs.create(path, system_site_packages=True)
-    venvs.pip_install(python, "gunicorn")
-    return os.path.join(str(path), "bin", "gunicorn")
+@pytest.fixture
+def gunicorn(extras):
+    """gunicorn from PyPI: it adopts systemd's LISTEN_FDS sockets."""
+    return os.path.join(extras, "bin", "gunicorn")
 
 
 def test_gunicorn_serves_the_example_app_on_an_inherited_socket(sockets, gunicorn):

@@ -24,14 +24,15 @@ when the default session is first used. See README.md for the value mapping and 
 """
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, overload
 
 from ._channel import CHANNEL_FDS, open_channel
 from ._listen import listen_socket, listen_socket_names, listen_sockets
 from ._version import __version__
-from ._session import LIB, Session
+from ._session import LIB, F, H, Session
 from .errors import (BridgeError, ChannelClosedError, DecodeError, EncodeError,
                      FrameTooLargeError, MethodNotFoundError, ProtocolError, RemoteError,
                      TooManyValuesError)
@@ -48,6 +49,7 @@ __all__ = [
     "on",
     "off",
     "handle",
+    "encoder",
     "run",
     "serve",
     "listen_sockets",
@@ -96,12 +98,20 @@ def call(method: str, *params: Any) -> Any:
     return default_session().call(method, *params)
 
 
-def call_async(method: str, *params: Any) -> Any:
+def call_async(method: str, *params: Any) -> "asyncio.Future[Any]":
     """Calls the host's ``method`` and returns an awaitable; see :meth:`Session.call_async`."""
     return default_session().call_async(method, *params)
 
 
-def on(name: Any, fn: Optional[Callable[..., Any]] = None) -> Any:
+@overload
+def on(name: F) -> F: ...
+@overload
+def on(name: str) -> Callable[[F], F]: ...
+@overload
+def on(name: str, fn: F) -> F: ...
+
+
+def on(name: Any, fn: Any = None) -> Any:
     """Adds a listener for notifications ``name`` (decorator); see :meth:`Session.on`."""
     return default_session().on(name, fn)
 
@@ -111,9 +121,23 @@ def off(name: str, fn: Callable[..., Any]) -> None:
     default_session().off(name, fn)
 
 
-def handle(name: Any = None, fn: Optional[Callable[..., Any]] = None) -> Any:
+@overload
+def handle(name: F) -> F: ...
+@overload
+def handle(name: str) -> Callable[[F], F]: ...
+@overload
+def handle(name: str, fn: F) -> F: ...
+
+
+def handle(name: Any = None, fn: Any = None) -> Any:
     """Registers the handler of method ``name`` (decorator); see :meth:`Session.handle`."""
     return default_session().handle(name, fn)
+
+
+def encoder(fn: H) -> H:
+    """Sets the encoder hook for values msgpack cannot pack (decorator); see
+    :meth:`Session.encoder`."""
+    return default_session().encoder(fn)
 
 
 def run() -> None:

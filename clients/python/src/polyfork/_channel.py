@@ -87,7 +87,7 @@ def open_channel() -> Tuple[int, int]:
     the variable and its value when it is not two descriptor numbers or one is not open.
     Idempotent, also across two copies of the package in one process.
     """
-    state = getattr(sys, _STATE_ATTR, None)
+    state: Optional[Tuple[int, int]] = getattr(sys, _STATE_ATTR, None)
     if state is not None:
         return state
     raw = os.environ.get(CHANNEL_FDS)
@@ -140,7 +140,7 @@ def take_over_stdio() -> Tuple[int, int]:
     printed lines reach the host's log relay promptly. Idempotent, also across two copies of
     the package in one process.
     """
-    state = getattr(sys, _STATE_ATTR, None)
+    state: Optional[Tuple[int, int]] = getattr(sys, _STATE_ATTR, None)
     if state is not None:
         return state
     try:

@@ -13,9 +13,10 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Any, Callable, List, Optional, Tuple
 
-import msgpack
+import msgpack  # type: ignore[import-untyped]
 
 from . import _scan
+from ._convert import Hook, make_default
 from ._scan import DEFAULT_MAX_VALUES
 from .errors import DecodeError, EncodeError, ProtocolError, TooManyValuesError
 
@@ -64,7 +65,7 @@ class ValueProblem(Exception):
     says what was wrong. The session fails just that message (SPEC section 3).
     """
 
-    def __init__(self, message: list, reason: str) -> None:
+    def __init__(self, message: List[Any], reason: str) -> None:
         super().__init__(reason)
         self.message = message
         self.reason = reason
@@ -359,7 +360,7 @@ def _check_envelope(body: Any, msg: Any) -> None:
                                     "1 (response) and 2 (notification)" % kind)
 
 
-def decode_message(body: Any, max_values: int = DEFAULT_MAX_VALUES) -> list:
+def decode_message(body: Any, max_values: int = DEFAULT_MAX_VALUES) -> List[Any]:
     """Decodes and validates one frame body (SPEC section 4); returns the message list.
 
     The list is ``[0, id, method, params]``, ``[1, id, error, result]`` or
@@ -396,10 +397,11 @@ def decode_message(body: Any, max_values: int = DEFAULT_MAX_VALUES) -> list:
         if _too_deep_decoded(msg, body):
             raise _protocol_error(body, "containers nested deeper than %d" % MAX_DEPTH)
     _check_envelope(body, msg)
-    return msg
+    checked: List[Any] = msg
+    return checked
 
 
-def _decode_message_slow(body: Any) -> list:
+def _decode_message_slow(body: Any) -> List[Any]:
     try:
         msg = _unpack(body)
     except ValueProblem as p:
@@ -413,7 +415,8 @@ def _decode_message_slow(body: Any) -> list:
                 raise _protocol_error(body, "the method name is not valid UTF-8") from None
         raise
     _check_envelope(body, msg)
-    return msg
+    checked: List[Any] = msg
+    return checked
 
 
 # --- encoding ---------------------------------------------------------------------------------
@@ -422,20 +425,6 @@ _CONTAINERS = (list, tuple, dict)
 _SCALARS = frozenset((str, int, float, bool, bytes, type(None)))
 _INT_MIN = -(1 << 63)
 _INT_MAX = (1 << 64) - 1
-
-
-def _default(obj: Any) -> Any:
-    if isinstance(obj, _dt.datetime):
-        if obj.tzinfo is None or obj.utcoffset() is None:
-            raise EncodeError("a datetime without a timezone (%s): give it one, such as "
-                              "datetime.timezone.utc, to send it as a msgpack timestamp" % obj)
-        return _Timestamp.from_datetime(obj)
-    if isinstance(obj, int):  # msgpack hands ints that overflow 64 bits to default
-        raise EncodeError("the int %d, outside the range msgpack can carry (-2**63 to 2**64-1)"
-                          % obj)
-    raise TypeError("an object of type %s; polyfork sends None, bool, int, float, str, bytes, "
-                    "list, tuple, dict, datetime (with a timezone), msgpack.Timestamp and "
-                    "msgpack.ExtType" % type(obj).__qualname__)
 
 
 def _find_big_int(obj: Any, depth: int = 0) -> Optional[int]:
@@ -500,7 +489,7 @@ def _encode_reason(obj: Any, e: BaseException) -> str:
     if isinstance(e, ValueError) and "tzinfo" in str(e):
         return ("a datetime without a timezone: give it one, such as datetime.timezone.utc, "
                 "to send it as a msgpack timestamp")
-    if isinstance(e, TypeError) and str(e).startswith("an object of type"):
+    if isinstance(e, TypeError) and str(e).startswith(("an object of type", "an awaitable")):
         return str(e)
     return "%s: %s" % (type(e).__name__, e)
 
@@ -550,13 +539,16 @@ def check_values(body: bytes, max_values: int, what: str, name: Any = None) -> N
             % (what, max_values, count), count, max_values)
 
 
-def new_packer() -> Callable[[Any], bytes]:
+def new_packer(hook_of: Optional[Callable[[], Optional[Hook]]] = None) -> Callable[[Any], bytes]:
     """Returns the pack function of a msgpack Packer set up for the profile (not thread-safe).
 
     Aware datetimes pack as timestamps (msgpack >= 1.0), tuples as arrays, str as str and
-    bytes as bin. It raises msgpack's own exceptions; see encode_error and check_depth.
+    bytes as bin; other types as _convert.py says, ``hook_of()`` giving the user's encoder
+    hook. It raises msgpack's own exceptions; see encode_error and check_depth.
     """
-    return msgpack.Packer(use_bin_type=True, datetime=True, default=_default).pack
+    packer = msgpack.Packer(use_bin_type=True, datetime=True, default=make_default(hook_of))
+    pack: Callable[[Any], bytes] = packer.pack
+    return pack
 
 
 class Encoder:
@@ -568,8 +560,9 @@ class Encoder:
 
     __slots__ = ("_pack", "_max_values")
 
-    def __init__(self, max_values: int = DEFAULT_MAX_VALUES) -> None:
-        self._pack = new_packer()
+    def __init__(self, max_values: int = DEFAULT_MAX_VALUES,
+                 default: Optional[Hook] = None) -> None:
+        self._pack = new_packer(lambda: default)
         self._max_values = max_values
 
     def encode(self, obj: Any, what: str = "the value") -> bytes:

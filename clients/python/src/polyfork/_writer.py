@@ -14,10 +14,11 @@ import os
 import select
 import struct
 import threading
-from typing import Any, Callable, Optional
+from typing import Any, Callable, List, Optional
 
 from .errors import ChannelClosedError, FrameTooLargeError
-from ._codec import DEFAULT_MAX_VALUES, MAX_DEPTH, check_depth, check_values, encode_error, new_packer
+from ._codec import (DEFAULT_MAX_VALUES, MAX_DEPTH, check_depth, check_values, encode_error,
+                     new_packer)
 from ._malloc import tune_once
 
 __all__ = ["FrameWriter"]
@@ -50,7 +51,7 @@ class FrameWriter:
     """
 
     __slots__ = ("_fd", "_max", "_max_values", "_check_from", "_pack", "_lock", "_first",
-                 "_closed", "_out", "_out_n", "_cond", "_batch", "_armed", "_watching")
+                 "_closed", "_out", "_out_n", "_cond", "_batch", "_armed", "_watching", "hook")
 
     def __init__(self, fd: int, max_frame_size: int,
                  first: Optional[Callable[[], Any]] = None,
@@ -60,11 +61,13 @@ class FrameWriter:
         self._max_values = max_values
         # Bodies up to this size need none of the checks: depth, size, value count.
         self._check_from = min(MAX_DEPTH, max_frame_size, max_values)
-        self._pack = new_packer()
+        #: The user's encoder hook (see _convert.py), or None.
+        self.hook: Optional[Callable[[Any], Any]] = None
+        self._pack = new_packer(self._hook)
         self._lock = threading.Lock()
         self._first: Optional[Callable[[], Any]] = first
         self._closed: Optional[str] = None
-        self._out: list = []  # kept frames, headers included
+        self._out: List[bytes] = []  # kept frames, headers included
         self._out_n = 0  # their total size in bytes
         self._cond = threading.Condition(self._lock)  # wakes the watchdog
         self._batch = 0  # counts the times _out went from empty to not empty
@@ -139,6 +142,9 @@ class FrameWriter:
         with self._lock:
             self._flush_locked()
 
+    def _hook(self) -> Optional[Callable[[Any], Any]]:
+        return self.hook
+
     def close(self, reason: str) -> None:
         """Refuses every later write and defer with ChannelClosedError naming reason, and
         drops the kept frames. Idempotent; the descriptor itself stays open."""
@@ -206,7 +212,7 @@ class FrameWriter:
         except OSError as e:
             raise self._broken(e) from e
 
-    def _take_out(self) -> list:
+    def _take_out(self) -> List[bytes]:
         out = self._out
         self._out = []
         self._out_n = 0
@@ -228,7 +234,7 @@ class FrameWriter:
         body = self._pack(make())
         self._write_views([memoryview(_hdr_pack(len(body)) + body)])
 
-    def _write_views(self, views: list) -> None:
+    def _write_views(self, views: List[memoryview]) -> None:
         fd = self._fd
         while views:
             try:

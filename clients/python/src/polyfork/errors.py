@@ -131,7 +131,7 @@ class RemoteError(BridgeError):
         #: Structured data attached by the host, or None.
         self.data = data
 
-    def __reduce__(self):  # keeps the attributes through pickling (multiprocessing, logging)
+    def __reduce__(self) -> Any:  # keeps the attributes through pickling (multiprocessing, logging)
         return (type(self), (self.type, self.message, self.traceback, self.data))
 
 
