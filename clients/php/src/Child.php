@@ -275,6 +275,9 @@ final class Child
                     $this->dispatch($message);
                 }
             }
+            if ($this->stopping) {
+                $this->afterStop();
+            }
             $this->flush();
         } catch (ConnectionClosed $e) {
             fwrite(STDERR, 'polyfork: ' . $e->getMessage() . "; stopping\n");
@@ -287,6 +290,33 @@ final class Child
             } catch (ConnectionClosed) {
             }
             throw $e;
+        }
+    }
+
+    /**
+     * After `$stop`: what has arrived by now is still handled (SPEC 6). Requests are answered
+     * `Stopping` without running, messages and notifications reach their listeners. Frames
+     * that have not arrived yet are not waited for.
+     *
+     * @throws ProtocolError when one of them breaks the protocol
+     */
+    private function afterStop(): void
+    {
+        while (true) {
+            if ($this->queue !== []) {
+                $message = $this->next();
+            } else {
+                $frame = $this->closed ? null : $this->reader->poll(0.0);
+                if ($frame === null) {
+                    $this->closed = true;
+                    return;
+                }
+                if ($frame === false) {
+                    return;
+                }
+                $message = $this->codec->decode($frame);
+            }
+            $this->dispatch($message);
         }
     }
 
@@ -518,7 +548,7 @@ final class Child
             unset($this->cancelled[$id]);
             $this->respond($id, ErrorMap::cancelled($id), null);
         } elseif ($this->stopping) {
-            $this->respond($id, ErrorMap::protocolError('the child is stopping ($stop received)'), null);
+            $this->respond($id, ErrorMap::stopping($id, $request->method), null);
         } else {
             $this->respond($id, ErrorMap::fromThrowable($request->unsupported), null);
         }

@@ -130,6 +130,23 @@ final class TestHost
         return $ids;
     }
 
+    /**
+     * The bytes of several frames, to be written at once with writeRaw() so that the child
+     * reads them together: each message is ['request', id, method, params] or
+     * ['notify', method, params].
+     *
+     * @param list<array> $messages
+     */
+    public function frames(array $messages): string
+    {
+        $bytes = '';
+        foreach ($messages as $m) {
+            $body = $m[0] === 'request' ? $this->codec->request($m[1], $m[2], $m[3]) : $this->codec->notification($m[1], $m[2]);
+            $bytes .= pack('N', strlen($body)) . $body;
+        }
+        return $bytes;
+    }
+
     /** Sends a notification. */
     public function notify(string $method, array $params = []): void
     {
