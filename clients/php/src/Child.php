@@ -9,6 +9,7 @@ use Polyfork\Exception\ConnectionClosed;
 use Polyfork\Exception\EncodingFailed;
 use Polyfork\Exception\ProtocolError;
 use Polyfork\Exception\RemoteError;
+use Polyfork\Exception\StartupError;
 use Polyfork\Exception\UnsupportedValue;
 use Polyfork\Frame\FrameReader;
 use Polyfork\Frame\FrameWriter;
@@ -42,6 +43,12 @@ final class Child
 
     /** The maximum frame size when POLYFORK_MAX_FRAME_SIZE is not set: 64 MiB (SPEC 2). */
     public const DEFAULT_MAX_FRAME_SIZE = 67_108_864;
+
+    /** The maximum number of values in one frame when POLYFORK_MAX_VALUES is not set (SPEC 3). */
+    public const DEFAULT_MAX_VALUES = Codec\Decoder::MAX_VALUES;
+
+    /** The least POLYFORK_MAX_VALUES accepted: the `$ready` message alone holds 13 values. */
+    public const MIN_MAX_VALUES = 16;
 
     /**
      * Default of $quickNs: a handler that last ran for less than 20 us counts as quick, and
@@ -104,6 +111,7 @@ final class Child
      *                               handlers that last ran for less than this many ns
      * @param int      $maxQueuedNs  ... and only while the oldest of them waited less than this;
      *                               0 writes every answer at once (no queueing)
+     * @param int      $maxValues    the maximum number of values in one frame, both ways
      */
     public function __construct(
         $in,
@@ -111,36 +119,32 @@ final class Child
         int $maxFrameSize = self::DEFAULT_MAX_FRAME_SIZE,
         private readonly int $quickNs = self::QUICK_NS,
         private readonly int $maxQueuedNs = self::MAX_QUEUED_NS,
+        int $maxValues = self::DEFAULT_MAX_VALUES,
     ) {
         if ($maxFrameSize < 1) {
             throw new \InvalidArgumentException(sprintf('the maximum frame size must be at least 1 byte, got %d', $maxFrameSize));
         }
+        if ($maxValues < self::MIN_MAX_VALUES) {
+            throw new \InvalidArgumentException(sprintf('the maximum number of values must be at least %d, got %d', self::MIN_MAX_VALUES, $maxValues));
+        }
         $this->reader = new FrameReader($in, $maxFrameSize);
         $this->writer = new FrameWriter($out, $maxFrameSize);
-        $this->codec = new MessageCodec();
+        $this->codec = new MessageCodec($maxValues);
     }
 
     /**
      * The child of a polyfork host: frames on stdin and on a private copy of stdout, with
-     * stdout itself moved to stderr (see StdoutGuard), and the maximum frame size from
-     * POLYFORK_MAX_FRAME_SIZE (64 MiB when unset). POLYFORK_PHP_BATCH=0 in the environment
-     * writes every answer at once ($maxQueuedNs 0).
+     * stdout itself moved to stderr (see StdoutGuard), the maximum frame size from
+     * POLYFORK_MAX_FRAME_SIZE (64 MiB when unset) and the maximum number of values in a
+     * frame from POLYFORK_MAX_VALUES (4194304 when unset). POLYFORK_PHP_BATCH=0 in the
+     * environment writes every answer at once ($maxQueuedNs 0).
      *
-     * @throws \UnexpectedValueException when POLYFORK_MAX_FRAME_SIZE is not a positive integer
+     * @throws StartupError when one of those variables has a bad value
      */
     public static function fromStdio(int $quickNs = self::QUICK_NS, int $maxQueuedNs = self::MAX_QUEUED_NS): self
     {
-        $env = getenv('POLYFORK_MAX_FRAME_SIZE');
-        $max = self::DEFAULT_MAX_FRAME_SIZE;
-        if ($env !== false && $env !== '') {
-            if (!ctype_digit($env) || (int) $env < 1 || \strlen($env) > 18) {
-                throw new \UnexpectedValueException(sprintf(
-                    'polyfork: POLYFORK_MAX_FRAME_SIZE must be a positive number of bytes, got "%s"',
-                    $env
-                ));
-            }
-            $max = (int) $env;
-        }
+        $maxFrameSize = self::limit('POLYFORK_MAX_FRAME_SIZE', self::DEFAULT_MAX_FRAME_SIZE, 1, 'a positive number of bytes');
+        $maxValues = self::limit('POLYFORK_MAX_VALUES', self::DEFAULT_MAX_VALUES, self::MIN_MAX_VALUES, sprintf('a number of values of at least %d', self::MIN_MAX_VALUES));
         $in = fopen('php://stdin', 'rb');
         if ($in === false) {
             throw new \RuntimeException('polyfork: cannot open stdin');
@@ -148,7 +152,24 @@ final class Child
         if (getenv('POLYFORK_PHP_BATCH') === '0') {
             $maxQueuedNs = 0;
         }
-        return new self($in, StdoutGuard::install(), $max, $quickNs, $maxQueuedNs);
+        return new self($in, StdoutGuard::install(), $maxFrameSize, $quickNs, $maxQueuedNs, $maxValues);
+    }
+
+    /**
+     * The integer in the environment variable $name, $default when it is unset or empty.
+     *
+     * @throws StartupError when it is not an integer of at least $min
+     */
+    private static function limit(string $name, int $default, int $min, string $what): int
+    {
+        $value = getenv($name);
+        if ($value === false || $value === '') {
+            return $default;
+        }
+        if (!ctype_digit($value) || \strlen($value) > 18 || (int) $value < $min) {
+            throw StartupError::badVariable($name, $value, $what);
+        }
+        return (int) $value;
     }
 
     /**

@@ -5,6 +5,7 @@ declare(strict_types=1);
 namespace Polyfork;
 
 use Polyfork\Exception\ProtocolError;
+use Polyfork\Exception\StartupError;
 
 /**
  * The static facade for a PHP child of a polyfork host, mirroring the Python and Node
@@ -26,10 +27,22 @@ final class Polyfork
 {
     private static ?Child $child = null;
 
-    /** The shared Child behind the facade, created on first use. */
+    /**
+     * The shared Child behind the facade, created on first use. When the environment the
+     * host gave cannot be used (a bad POLYFORK_* value), writes one line naming the variable
+     * and its value to stderr and exits with status 2.
+     */
     public static function instance(): Child
     {
-        return self::$child ??= Child::fromStdio();
+        if (self::$child === null) {
+            try {
+                self::$child = Child::fromStdio();
+            } catch (StartupError $e) {
+                fwrite(STDERR, $e->getMessage() . "\n");
+                exit(2);
+            }
+        }
+        return self::$child;
     }
 
     /** Sends $value to the host's message handler. See Child::send(). */

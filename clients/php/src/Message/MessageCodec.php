@@ -36,11 +36,18 @@ final class MessageCodec
     /** Packs responses whose result needs none of the Encoder's checks (the hot path). */
     private readonly \MessagePack $msgpack;
 
-    public function __construct()
+    /** Whether a response with a scalar result (5 values) is within the value limit. */
+    private readonly bool $scalarResults;
+
+    /**
+     * @param int $maxValues the most values one message may hold, both ways (SPEC 3)
+     */
+    public function __construct(int $maxValues = Decoder::MAX_VALUES)
     {
-        $this->decoder = new Decoder();
-        $this->encoder = new Encoder();
+        $this->decoder = new Decoder($maxValues);
+        $this->encoder = new Encoder($maxValues);
         $this->msgpack = new \MessagePack(false);
+        $this->scalarResults = $maxValues >= 5;
     }
 
     /**
@@ -171,7 +178,7 @@ final class MessageCodec
      */
     public function response(int $id, ?array $error, mixed $result): string
     {
-        if ($error === null && ($result === null || \is_scalar($result)) && (!\is_string($result)
+        if ($error === null && ($result === null || \is_scalar($result)) && $this->scalarResults && (!\is_string($result)
             || (\strlen($result) < 128 ? mb_check_encoding($result, 'UTF-8') : preg_match('//u', $result) === 1))) {
             return $this->msgpack->pack([1, $id, null, $result]);
         }

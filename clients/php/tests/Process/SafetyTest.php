@@ -103,15 +103,6 @@ final class SafetyTest extends TestCase
         $this->assertSame(str_repeat('x', 100), $host->nextNotification()->params[0]);
     }
 
-    public function testBadMaxFrameSizeEnvironmentIsAClearError(): void
-    {
-        $host = new TestHost(self::CHILD, ['POLYFORK_MAX_FRAME_SIZE' => 'lots'], [], false);
-        $this->hosts[] = $host;
-        $this->assertNull($host->readMessage());
-        $this->assertNotSame(0, $host->wait());
-        $this->assertStringContainsString('POLYFORK_MAX_FRAME_SIZE must be a positive number of bytes, got "lots"', $host->stderr());
-    }
-
     /** @return array<string, array{list<string>}> */
     public static function phpOnlySettings(): array
     {
