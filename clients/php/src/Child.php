@@ -13,6 +13,8 @@ use Polyfork\Exception\StartupError;
 use Polyfork\Exception\UnsupportedValue;
 use Polyfork\Frame\FrameReader;
 use Polyfork\Frame\FrameWriter;
+use Polyfork\Io\ChannelFds;
+use Polyfork\Io\Descriptors;
 use Polyfork\Io\StdoutGuard;
 use Polyfork\Message\MessageCodec;
 use Polyfork\Message\Notification;
@@ -133,26 +135,46 @@ final class Child
     }
 
     /**
-     * The child of a polyfork host: frames on stdin and on a private copy of stdout, with
-     * stdout itself moved to stderr (see StdoutGuard), the maximum frame size from
-     * POLYFORK_MAX_FRAME_SIZE (64 MiB when unset) and the maximum number of values in a
-     * frame from POLYFORK_MAX_VALUES (4194304 when unset). POLYFORK_PHP_BATCH=0 in the
-     * environment writes every answer at once ($maxQueuedNs 0).
+     * The child of a polyfork host, set up from its environment (SPEC 1):
      *
-     * @throws StartupError when one of those variables has a bad value
+     * - the channel: the descriptors of POLYFORK_CHANNEL_FDS when it is set (see
+     *   Io\ChannelFds; stdin, stdout and output buffering are then left alone), else stdin
+     *   and a private copy of stdout, with stdout itself moved to stderr (see StdoutGuard);
+     * - the maximum frame size from POLYFORK_MAX_FRAME_SIZE (64 MiB when unset) and the
+     *   maximum number of values in a frame from POLYFORK_MAX_VALUES (4194304 when unset);
+     * - POLYFORK_PHP_BATCH=0 writes every answer at once ($maxQueuedNs 0).
+     *
+     * @throws StartupError when one of those variables has a bad value, or names a
+     *                      descriptor that is not open
      */
-    public static function fromStdio(int $quickNs = self::QUICK_NS, int $maxQueuedNs = self::MAX_QUEUED_NS): self
+    public static function fromEnvironment(int $quickNs = self::QUICK_NS, int $maxQueuedNs = self::MAX_QUEUED_NS): self
     {
         $maxFrameSize = self::limit('POLYFORK_MAX_FRAME_SIZE', self::DEFAULT_MAX_FRAME_SIZE, 1, 'a positive number of bytes');
         $maxValues = self::limit('POLYFORK_MAX_VALUES', self::DEFAULT_MAX_VALUES, self::MIN_MAX_VALUES, sprintf('a number of values of at least %d', self::MIN_MAX_VALUES));
-        $in = fopen('php://stdin', 'rb');
-        if ($in === false) {
-            throw new \RuntimeException('polyfork: cannot open stdin');
-        }
         if (getenv('POLYFORK_PHP_BATCH') === '0') {
             $maxQueuedNs = 0;
         }
-        return new self($in, StdoutGuard::install(), $maxFrameSize, $quickNs, $maxQueuedNs, $maxValues);
+        $channel = ChannelFds::open();
+        if ($channel !== null) {
+            [$in, $out] = $channel;
+        } else {
+            $in = Descriptors::take(0, 'rb');
+            if ($in === null) {
+                throw new \RuntimeException('polyfork: cannot open stdin');
+            }
+            $out = StdoutGuard::install();
+        }
+        return new self($in, $out, $maxFrameSize, $quickNs, $maxQueuedNs, $maxValues);
+    }
+
+    /**
+     * The former name of fromEnvironment(), which also finds a channel on descriptors.
+     *
+     * @throws StartupError
+     */
+    public static function fromStdio(int $quickNs = self::QUICK_NS, int $maxQueuedNs = self::MAX_QUEUED_NS): self
+    {
+        return self::fromEnvironment($quickNs, $maxQueuedNs);
     }
 
     /**

@@ -20,8 +20,9 @@ use Polyfork\Exception\StartupError;
  * Polyfork::run(); // serves until the host sends $stop or closes stdin, then returns
  * ```
  *
- * The first call creates the shared Child (see Child::fromStdio()), which moves stdout to
- * stderr so that echo and print cannot corrupt the channel.
+ * The first call creates the shared Child (see Child::fromEnvironment()), which finds the
+ * channel and, when it is stdin and stdout, moves stdout to stderr so that echo and print
+ * cannot corrupt the channel.
  */
 final class Polyfork
 {
@@ -36,7 +37,7 @@ final class Polyfork
     {
         if (self::$child === null) {
             try {
-                self::$child = Child::fromStdio();
+                self::$child = Child::fromEnvironment();
             } catch (StartupError $e) {
                 fwrite(STDERR, $e->getMessage() . "\n");
                 exit(2);

@@ -27,6 +27,6 @@ final class StartupError extends \UnexpectedValueException implements PolyforkEx
     private static function printable(string $value): string
     {
         $cut = \strlen($value) > 100 ? substr($value, 0, 100) . '...' : $value;
-        return preg_match('/^[\x20-\x7e]*$/', $cut) === 1 ? $cut : addcslashes($cut, "\0..\37\177..\377");
+        return preg_match('/^[\x20-\x7e]*$/D', $cut) === 1 ? $cut : addcslashes($cut, "\0..\37\177..\377");
     }
 }
