@@ -68,6 +68,13 @@ final class Child
     private readonly FrameWriter $writer;
     private readonly MessageCodec $codec;
 
+    /** @var resource the stream frames arrive on */
+    private $in;
+
+    /** @var array<int, array{resource, callable}> streams watched by run(), by key */
+    private array $watched = [];
+    private int $nextWatch = 0;
+
     /** @var array<string, callable> */
     private array $handlers = [];
 
@@ -129,6 +136,7 @@ final class Child
         if ($maxValues < self::MIN_MAX_VALUES) {
             throw new \InvalidArgumentException(sprintf('the maximum number of values must be at least %d, got %d', self::MIN_MAX_VALUES, $maxValues));
         }
+        $this->in = $in;
         $this->reader = new FrameReader($in, $maxFrameSize);
         $this->writer = new FrameWriter($out, $maxFrameSize);
         $this->codec = new MessageCodec($maxValues);
@@ -219,6 +227,27 @@ final class Child
     }
 
     /**
+     * Calls $onReadable($stream) whenever $stream has something to read (or, for a listening
+     * socket, a connection to accept) while run() waits for the next frame, so a worker can
+     * serve a socket and the host in one loop. Returns a function that stops watching it.
+     *
+     * Only run() watches, between frames: not while a handler runs or waits in call(). The
+     * callback runs like a listener: queued answers are written first, and a Throwable it
+     * throws is written to stderr and the loop goes on. Another process may take a shared
+     * socket's connection first: accept with a timeout of 0 and return when there is none.
+     *
+     * @param resource $stream
+     */
+    public function watch($stream, callable $onReadable): \Closure
+    {
+        $key = $this->nextWatch++;
+        $this->watched[$key] = [$stream, $onReadable];
+        return function () use ($key): void {
+            unset($this->watched[$key]);
+        };
+    }
+
+    /**
      * Serves requests for $method with $handler: it gets the params as arguments, its return
      * value is the result, and a Throwable it throws becomes the error (type: class name,
      * message, traceback). Replaces an earlier handler for the same method.
@@ -299,6 +328,9 @@ final class Child
             $this->ready();
             while (!$this->stopping) {
                 if ($this->queue === [] && !$this->closed) {
+                    if ($this->watched !== [] && !$this->reader->hasFrame() && !$this->waitForFrame()) {
+                        continue; // a watched stream was served; the channel has nothing yet
+                    }
                     // next(), inlined: this loop runs once per frame.
                     $frame = $this->reader->read();
                     if ($frame === null) {
@@ -334,6 +366,39 @@ final class Child
             }
             throw $e;
         }
+    }
+
+    /**
+     * Waits until the channel or a watched stream is readable, and runs the callbacks of the
+     * watched ones. True when the channel is readable (a read will not block long).
+     */
+    private function waitForFrame(): bool
+    {
+        $this->flush(); // about to block
+        $read = [-1 => $this->in];
+        foreach ($this->watched as $key => [$stream]) {
+            $read[$key] = $stream;
+        }
+        $none = null;
+        if (@stream_select($read, $none, $none, null) === false) {
+            return false; // interrupted by a signal: look again
+        }
+        $channel = false;
+        foreach ($read as $key => $stream) {
+            if ($key === -1) {
+                $channel = true;
+            } elseif (isset($this->watched[$key])) {
+                try {
+                    ($this->watched[$key][1])($stream);
+                } catch (\Throwable $e) {
+                    if ($this->failure !== null) {
+                        throw $this->failure;
+                    }
+                    fwrite(STDERR, sprintf("polyfork: callback watching a stream threw %s\n", (string) $e));
+                }
+            }
+        }
+        return $channel;
     }
 
     /**

@@ -101,6 +101,55 @@ final class Polyfork
     }
 
     /**
+     * Calls $onReadable($stream) whenever $stream (a listening socket, a connection, a pipe)
+     * has something to read while run() waits for the host. Returns a function that stops
+     * watching it. See Child::watch().
+     *
+     * @param resource $stream
+     */
+    public static function watch($stream, callable $onReadable): \Closure
+    {
+        return self::instance()->watch($stream, $onReadable);
+    }
+
+    /**
+     * The listening sockets this process inherited (SPEC 1.2: from a polyfork cluster, or
+     * systemd socket activation), in order, as ListenSocket objects whose `socket` works with
+     * stream_socket_accept(); [] when there are none, or when LISTEN_PID is not this process.
+     * Needs no polyfork host. The first call takes them and removes LISTEN_FDS, LISTEN_PID and
+     * LISTEN_FDNAMES from the environment; later calls return the same objects.
+     *
+     * @return list<ListenSocket>
+     * @throws Exception\StartupError when the LISTEN_* variables are malformed or a
+     *                                descriptor is not a listening socket
+     */
+    public static function listenSockets(): array
+    {
+        return Io\ListenSockets::take();
+    }
+
+    /**
+     * The socket stream of the first inherited listening socket, or of the first one named
+     * $name (LISTEN_FDNAMES); null when there is none:
+     *
+     * ```php
+     * $server = Polyfork::listenSocket() ?? stream_socket_server('tcp://127.0.0.1:8080');
+     * ```
+     *
+     * @return resource|null
+     * @throws Exception\StartupError see listenSockets()
+     */
+    public static function listenSocket(?string $name = null): mixed
+    {
+        foreach (self::listenSockets() as $listener) {
+            if ($name === null || $listener->name === $name) {
+                return $listener->socket;
+            }
+        }
+        return null;
+    }
+
+    /**
      * Serves the host until `$stop` or end of stdin, then returns so the script exits 0.
      * When the host breaks the protocol it writes the error to stderr and exits with status 1.
      */

@@ -94,6 +94,8 @@ Polyfork::handle('fds', function (): array {
     return $fds;
 });
 
+Polyfork::handle('listeners', fn (): array => array_map(static fn ($listener): string => $listener->name, Polyfork::listenSockets()));
+
 Polyfork::on('message', fn (mixed $value) => Polyfork::send($value));
 
 Polyfork::run();
