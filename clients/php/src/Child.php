@@ -40,8 +40,11 @@ final class Child
     /** The wire protocol version spoken (SPEC 5). */
     public const PROTOCOL = 1;
 
+    /** This library's version (also the "version" of composer.json). */
+    public const VERSION = '0.2.0';
+
     /** The library name and version sent in `$ready`. */
-    public const LIB = 'polyfork-php/0.1.0';
+    public const LIB = 'polyfork-php/' . self::VERSION;
 
     /** The maximum frame size when POLYFORK_MAX_FRAME_SIZE is not set: 64 MiB (SPEC 2). */
     public const DEFAULT_MAX_FRAME_SIZE = 67_108_864;

@@ -38,7 +38,7 @@ final class ConformanceChildTest extends TestCase
         $this->assertSame(1, $ready['protocol']);
         $this->assertSame('php', $ready['lang']);
         $this->assertSame($this->host->pid(), $ready['pid']);
-        $this->assertSame('polyfork-php/0.1.0', $ready['lib']);
+        $this->assertSame('polyfork-php/0.2.0', $ready['lib']);
     }
 
     public function testEveryValueVectorRoundTripsThroughEcho(): void
