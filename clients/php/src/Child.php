@@ -49,6 +49,9 @@ final class Child
     /** The maximum frame size when POLYFORK_MAX_FRAME_SIZE is not set: 64 MiB (SPEC 2). */
     public const DEFAULT_MAX_FRAME_SIZE = 67_108_864;
 
+    /** The largest frame a uint32 length prefix can announce (SPEC 2). */
+    private const MAX_LENGTH_PREFIX = 0xffffffff;
+
     /** The maximum number of values in one frame when POLYFORK_MAX_VALUES is not set (SPEC 3). */
     public const DEFAULT_MAX_VALUES = Codec\Decoder::MAX_VALUES;
 
@@ -139,6 +142,7 @@ final class Child
         if ($maxValues < self::MIN_MAX_VALUES) {
             throw new \InvalidArgumentException(sprintf('the maximum number of values must be at least %d, got %d', self::MIN_MAX_VALUES, $maxValues));
         }
+        $maxFrameSize = min($maxFrameSize, self::MAX_LENGTH_PREFIX); // what a length prefix can say
         $this->in = $in;
         $this->reader = new FrameReader($in, $maxFrameSize);
         $this->writer = new FrameWriter($out, $maxFrameSize);
@@ -632,6 +636,19 @@ final class Child
         if ($error !== null) {
             $this->respond($id, $error, null);
             return;
+        }
+        if (\is_string($result) && \strlen($result) >= FrameWriter::JOIN_LIMIT) {
+            // A large string result goes out after its head, without a copy into one body.
+            $head = $this->codec->stringResultHead($id, $result);
+            if ($head !== null) {
+                try {
+                    $this->writer->writeSplit($head, $result); // queued answers first
+                } catch (EncodingFailed) {
+                    $this->respond($id, null, $result); // answers with the error
+                }
+                $this->queuedAt = 0;
+                return;
+            }
         }
         // respond(), inlined for a result (this runs once per request).
         try {

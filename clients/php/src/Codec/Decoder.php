@@ -151,6 +151,73 @@ final class Decoder
     }
 
     /**
+     * `[v]` for a message whose last element (its params) is an array of one scalar that
+     * starts at $at and ends with $bytes: nil, bool, int (not a uint64 above PHP_INT_MAX),
+     * float, str or bin. Null for anything else, which decode() then handles. Decoding these
+     * by hand spares ext-msgpack, its warning handler and the whole message array; the
+     * values are those ext-msgpack gives (a str is delivered as its bytes, a float32 as
+     * float). The caller has checked the message's envelope (the bytes before $at - 1).
+     *
+     * @return array{mixed}|null
+     */
+    public function lone(string $bytes, int $at): ?array
+    {
+        $n = \strlen($bytes) - $at;
+        if ($n < 1 || $this->maxValues < 6) {
+            return null;
+        }
+        $c = \ord($bytes[$at]);
+        if ($c <= 0x7f || $c >= 0xe0) {
+            return $n === 1 ? [$c <= 0x7f ? $c : $c - 0x100] : null;
+        }
+        if (($c & 0xe0) === 0xa0) {
+            return $n === 1 + ($c & 0x1f) ? [substr($bytes, $at + 1)] : null;
+        }
+        switch ($c) {
+            case 0xd9:
+            case 0xc4:
+                return $n >= 2 && $n === 2 + \ord($bytes[$at + 1]) ? [substr($bytes, $at + 2)] : null;
+            case 0xda:
+            case 0xc5:
+                return $n >= 3 && $n === 3 + unpack('n', $bytes, $at + 1)[1] ? [substr($bytes, $at + 3)] : null;
+            case 0xdb:
+            case 0xc6:
+                return $n >= 5 && $n === 5 + unpack('N', $bytes, $at + 1)[1] ? [substr($bytes, $at + 5)] : null;
+            case 0xc0:
+                return $n === 1 ? [null] : null;
+            case 0xc2:
+            case 0xc3:
+                return $n === 1 ? [$c === 0xc3] : null;
+            case 0xcc:
+                return $n === 2 ? [\ord($bytes[$at + 1])] : null;
+            case 0xcd:
+                return $n === 3 ? [unpack('n', $bytes, $at + 1)[1]] : null;
+            case 0xce:
+                return $n === 5 ? [unpack('N', $bytes, $at + 1)[1]] : null;
+            case 0xd0:
+                return $n === 2 ? [unpack('c', $bytes, $at + 1)[1]] : null;
+            case 0xd1:
+                return $n === 3 ? [(unpack('n', $bytes, $at + 1)[1] ^ 0x8000) - 0x8000] : null;
+            case 0xd2:
+                return $n === 5 ? [(unpack('N', $bytes, $at + 1)[1] ^ 0x80000000) - 0x80000000] : null;
+            case 0xd3:
+                return $n === 9 ? [unpack('J', $bytes, $at + 1)[1]] : null;
+            case 0xcf: // a uint64 that fits an int; one that does not is the Scanner's to refuse
+                if ($n !== 9) {
+                    return null;
+                }
+                $int = unpack('J', $bytes, $at + 1)[1];
+                return $int >= 0 ? [$int] : null;
+            case 0xca:
+                return $n === 5 ? [unpack('G', $bytes, $at + 1)[1]] : null;
+            case 0xcb:
+                return $n === 9 ? [unpack('E', $bytes, $at + 1)[1]] : null;
+            default:
+                return null;
+        }
+    }
+
+    /**
      * Decodes the element $index of the last scanned top-level array on its own (used to read
      * a message's kind, id and method when its parameters are unsupported).
      *

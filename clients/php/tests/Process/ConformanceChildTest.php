@@ -268,6 +268,9 @@ final class ConformanceChildTest extends TestCase
     {
         $big = random_bytes(1 << 20);
         $this->assertSame($big, $this->host->call('echo', [$big])->result);
+        $text = str_repeat("h\u{e9}llo ", 200000); // 1.2 MB of UTF-8: a str result
+        $this->assertSame(md5($text), md5($this->host->call('echo', [$text])->result ?? ''));
+        $this->assertSame(bin2hex("\x94\x01" . "\x02" . "\xc0\xdb" . pack('N', strlen($text))), bin2hex(substr($this->host->rawResponses[2], 0, 9)), 'as str');
         $this->host->send(str_repeat('x', 3 << 20));
         $this->assertSame(str_repeat('x', 3 << 20), $this->host->nextNotification()->params[0]);
     }

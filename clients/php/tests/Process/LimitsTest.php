@@ -82,6 +82,16 @@ final class LimitsTest extends TestCase
         $this->assertSame(range(1, 95), $host->call('make_list', [95])->result, 'the session goes on');
     }
 
+    public function testALargeStringResultOverTheFrameSizeIsAnErrorResponse(): void
+    {
+        // Results of 64 KiB and more are written after their head, without a copy.
+        $host = $this->start(self::CHILD, ['POLYFORK_MAX_FRAME_SIZE' => '100000']);
+        $this->assertSame(md5(str_repeat('ab', 40000)), md5($host->call('repeat', ['ab', 40000])->result ?? ''));
+        $error = $host->call('repeat', ['ab', 60000])->error;
+        $this->assertSame(['type' => 'ProtocolError', 'message' => 'refusing to send a frame of 120009 bytes: the maximum frame size is 100000 bytes (POLYFORK_MAX_FRAME_SIZE); nothing was sent'], $error);
+        $this->assertSame(md5(str_repeat('é', 40000)), md5($host->call('repeat', ['é', 40000])->result ?? ''), 'the session goes on');
+    }
+
     public function testASendWithTooManyValuesThrowsEncodingFailed(): void
     {
         $host = $this->start(self::CHILD, ['POLYFORK_MAX_VALUES' => '100']);
