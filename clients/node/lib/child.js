@@ -16,8 +16,8 @@ const { Connection } = require('./connection');
 const { DEFAULT_MAX_FRAME_SIZE } = require('./encode');
 const { takeStdio } = require('./stdio');
 
-/** The library name and version sent in `$ready`. */
-const LIB = 'polyfork-node/0.1.0';
+/** The library name and version sent in `$ready`: the package's own version. */
+const LIB = `polyfork-node/${require('../package.json').version}`;
 /** The protocol version this library speaks. */
 const PROTOCOL = 1;
 /** Exit status after a protocol error. */
@@ -50,6 +50,15 @@ function logLine(text) {
   } catch {
     // stderr is gone too: nothing left to tell.
   }
+}
+
+/**
+ * Returns text with its line breaks escaped, so that it is one log line.
+ * @param {string} text
+ * @returns {string}
+ */
+function oneLine(text) {
+  return String(text).replace(/\r?\n/g, '\\n');
 }
 
 /**
@@ -108,8 +117,8 @@ class ChildRuntime {
   }
 
   onProtocolError(err) {
-    logLine(`polyfork: ${err.message}`);
-    logLine('polyfork: the session with the host is over; exiting with status 2');
+    // SPEC section 6: one line naming the error (the status says the session is over).
+    logLine(`polyfork: ${oneLine(err.message)}`);
     this.exit(EXIT_PROTOCOL_ERROR);
   }
 

@@ -375,7 +375,8 @@ class Connection {
       throw new ProtocolError(`request id ${id} is already in flight; ids must be unique among a side's requests in flight`);
     }
     if (this.stopping) {
-      this.respondError(id, { type: 'CancelledError', message: `the child is stopping: request "${method}" was not started` });
+      // SPEC section 6: never run, so the sender may safely send it elsewhere.
+      this.respondError(id, { type: 'Stopping', message: `request ${id} for ${JSON.stringify(method)} arrived after $stop and was not run: the child is stopping` });
       return;
     }
     const fn = this.handlers.get(method);
