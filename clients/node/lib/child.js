@@ -75,7 +75,7 @@ class ChildRuntime {
     this.output.unref();
     /** The Connection to the host; it reads the input with onread, straight into frame memory. */
     this.connection = new Connection((onread) => new net.Socket({ fd: inFd, readable: true, writable: false, onread }),
-      this.output, { maxFrameSize, hold: true });
+      this.output, { maxFrameSize, hold: true, log: logLine });
     /** The input socket. */
     this.input = this.connection.readable;
     /** Whether the process exits by itself on $stop / end of input (register.js turns it off). */

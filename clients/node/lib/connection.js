@@ -91,8 +91,12 @@ class Connection {
    * @param {object} [options]
    * @param {number} [options.maxFrameSize] for what is read and what is sent (default 64 MiB)
    * @param {boolean} [options.hold] queue outgoing frames until `open(firstFrame)`
+   * @param {(line: string) => void} [options.log] where the one line about a dropped
+   *   notification goes (default: process.stderr)
    */
-  constructor(readable, writable, { maxFrameSize = DEFAULT_MAX_FRAME_SIZE, hold = false } = {}) {
+  constructor(readable, writable, { maxFrameSize = DEFAULT_MAX_FRAME_SIZE, hold = false, log = logToStderr } = {}) {
+    /** Writes one log line (no trailing newline needed). */
+    this.log = log;
     this.encoder = new Encoder({ maxFrameSize });
     // A plain net.Socket has copied a write to the OS when it reports nothing buffered.
     const copies = writable instanceof net.Socket && Object.getPrototypeOf(writable) === net.Socket.prototype;
@@ -385,7 +389,9 @@ class Connection {
       return;
     }
     if (msg.valueError) {
-      this.respondError(id, { type: 'ProtocolError', message: `cannot decode the params of "${method}": ${msg.valueError.message}` });
+      // SPEC sections 3 and 7: a value this side cannot represent (a malformed timestamp,
+      // invalid UTF-8) fails this one request, named, never the session.
+      this.respondError(id, { type: msg.valueError.name, message: `cannot decode the params of ${JSON.stringify(method)}: ${msg.valueError.message}` });
       return;
     }
     const ctx = new RequestContext(this, id, method);
@@ -461,13 +467,18 @@ class Connection {
       }
       return; // $ready from a peer, and $ names we do not know, are ignored
     }
-    const list = this.listeners.get(method);
-    if (list === undefined || list.length === 0) return;
     if (msg.valueError) {
-      process.emitWarning(`polyfork: dropped notification "${method}": ${msg.valueError.message}`);
+      // SPEC section 3: the one notification is dropped, with one log line.
+      this.log(`polyfork: dropped notification ${JSON.stringify(method)}: ${msg.valueError.message}`);
       return;
     }
     const single = method === 'message';
+    if (single && params.length !== 1) {
+      this.log(`polyfork: dropped notification "message" with ${params.length} params; it carries exactly one value`);
+      return;
+    }
+    const list = this.listeners.get(method);
+    if (list === undefined || list.length === 0) return;
     for (const fn of list.length === 1 ? list : list.slice()) {
       try {
         if (single) fn(params[0]);
@@ -544,6 +555,11 @@ class Connection {
       if (call) call.reject(err);
     }
   }
+}
+
+/** The default log of a Connection: one line to stderr. */
+function logToStderr(line) {
+  process.stderr.write(`${line}\n`);
 }
 
 /**
