@@ -10,6 +10,7 @@
 
 const { ProtocolError, ValueError } = require('./errors');
 const { check } = require('./scan');
+const { MAX_DEPTH, DEFAULT_MAX_VALUES } = require('./encode');
 const { decodeChecked } = require('./decode');
 
 /** Message kinds. */
@@ -43,11 +44,12 @@ let frameEnd;
  * @param {Buffer} buf
  * @param {number} [start]
  * @param {number} [end]
+ * @param {number} [maxValues] the most msgpack values the frame may hold (default 4194304)
  * @returns {Message}
  * @throws {ProtocolError} when the body is not one well-formed message
  */
-function parseMessage(buf, start = 0, end = buf.length) {
-  const flags = check(buf, start, end);
+function parseMessage(buf, start = 0, end = buf.length, maxValues = DEFAULT_MAX_VALUES) {
+  const flags = check(buf, start, end, MAX_DEPTH, maxValues);
   src = buf;
   pos = start;
   frameStart = start;
