@@ -486,7 +486,7 @@ func TestDispatchPicksTheLeastBusyAndQueuesInOrder(t *testing.T) {
 		}
 		return w.pid, nil
 	}}
-	p := fakePool(t, clk, farm, WithWorkers(2), WithQueueSize(2))
+	p := fakePool(t, clk, farm, WithWorkers(2), WithQueueSize(2), WithConcurrency(1))
 	ctx := context.Background()
 	held := make(chan any, 2)
 	for i := 0; i < 2; i++ {
