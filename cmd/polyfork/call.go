@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/polyfork/polyfork/bridge"
@@ -30,14 +31,13 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	method, paramsJSON := fs.Arg(0), fs.Arg(1)
-	params, err := parseJSON([]byte(paramsJSON))
-	if err != nil {
-		fmt.Fprintf(stderr, "polyfork call: PARAMS_JSON %q: %v\n", clip(paramsJSON), err)
+	if err := checkMethod(method); err != nil {
+		fmt.Fprintf(stderr, "polyfork call: METHOD: %v\n", err)
 		return exitUsage
 	}
-	list, isList := params.([]any)
-	if !isList {
-		fmt.Fprintf(stderr, "polyfork call: PARAMS_JSON must be a JSON array such as [1, 2], got %q\n", clip(paramsJSON))
+	params, err := paramsFromJSON(strings.NewReader(paramsJSON), cliParamsLimits)
+	if err != nil {
+		fmt.Fprintf(stderr, "polyfork call: PARAMS_JSON %q: %v\n", clip(paramsJSON), err)
 		return exitUsage
 	}
 
@@ -49,7 +49,7 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFailure
 	}
 	var raw msgpack.RawMessage
-	callErr := p.Call(ctx, method, list, &raw)
+	callErr := p.Call(ctx, method, params, &raw)
 	if callErr != nil {
 		// The call failed: a stuck child is not worth waiting for.
 		p.Kill()

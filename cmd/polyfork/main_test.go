@@ -62,6 +62,15 @@ func TestCall(t *testing.T) {
 		{"integer too large", "echo", `[18446744073709551616]`, nil, raw("serve"), exitUsage, "", []string{"outside the int64 and uint64 ranges"}},
 		{"two JSON values", "echo", `[1] [2]`, nil, raw("serve"), exitUsage, "", []string{"more than one value"}},
 		{"no command", "echo", `[1]`, nil, nil, exitUsage, "", []string{"want METHOD PARAMS_JSON -- COMMAND"}},
+		{"method not UTF-8", "\xff", `[]`, nil, raw("serve"), exitUsage, "", []string{`"\xff" is not valid UTF-8 (byte 0xff at offset 0)`}},
+		{"method empty", "", `[]`, nil, raw("serve"), exitUsage, "", []string{"the method name is empty"}},
+		{"method reserved", "$stop", `[]`, nil, raw("serve"), exitUsage, "", []string{"starts with '$'"}},
+		{"params at the deepest", "echo", nested(127), nil, raw("serve"), exitOK, nested(126) + "\n", nil},
+		{"params too deep", "echo", nested(128), nil, raw("serve"), exitUsage, "",
+			[]string{"arrays and objects nest deeper than 127 levels (the wire allows 128, counting the message array around the params) (at byte 128)"}},
+		{"params not UTF-8", "echo", "[\"\xff\"]", nil, raw("serve"), exitUsage, "", []string{"not valid UTF-8 (at byte 2)"}},
+		{"duplicate keys", "echo", `[{"a": 1, "a": 2}]`, nil, raw("serve"), exitUsage, "", []string{`the key "a" appears twice`}},
+		{"no HTML escaping", "echo", `["<h1>Tom & Jerry</h1>"]`, nil, raw("serve"), exitOK, "\"<h1>Tom & Jerry</h1>\"\n", nil},
 		{"bad timeout", "echo", `[1]`, []string{"-timeout", "-1s"}, raw("serve"), exitUsage, "", []string{"-timeout must be positive"}},
 		{"child cannot start", "echo", `[1]`, nil, []string{"/no/such/binary"}, exitFailure, "", []string{"cannot start", "/no/such/binary"}},
 		{"child exits", "exit", `[4]`, nil, raw("serve"), exitFailure, "", []string{"exited with status 4", "exiting with 4 on request"}},
@@ -102,6 +111,14 @@ func TestSend(t *testing.T) {
 
 	r = polyfork(t, "", "send", "extra", "--", "x")
 	assert.Equal(t, exitUsage, r.code)
+
+	r = polyfork(t, "\"<b>&</b>\"\n"+nested(126)+"\n", append([]string{"send", "--"}, raw("serve")...)...)
+	assert.Equal(t, exitOK, r.code, r.stderr)
+	assert.Equal(t, "\"<b>&</b>\"\n"+nested(126)+"\n", r.stdout, "no HTML escaping; the deepest value the wire allows")
+
+	r = polyfork(t, "1\n"+nested(127)+"\n", append([]string{"send", "--"}, raw("serve")...)...)
+	assert.Equal(t, exitUsage, r.code)
+	assert.Contains(t, r.stderr, "stdin line 2: arrays and objects nest deeper than 126 levels")
 }
 
 func TestUsage(t *testing.T) {

@@ -106,7 +106,7 @@ loop:
 			if len(bytes.TrimSpace(l.text)) == 0 {
 				continue
 			}
-			v, err := parseJSON(l.text)
+			v, err := valueFromJSON(bytes.NewReader(l.text), sendLimits)
 			if err != nil {
 				fmt.Fprintf(stderr, "polyfork send: stdin line %d: %v\n", l.n, err)
 				code = exitUsage

@@ -133,6 +133,7 @@ func newService(pool *bridge.Pool) *service {
 	reg.MustRegister(s.calls, s.duration, poolCollector{pool},
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	s.mux.HandleFunc("POST /call/{method}", s.call)
+	s.mux.HandleFunc("POST /call/{$}", s.call) // an empty method name: 400, not 404
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /workers", s.workers)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
@@ -152,21 +153,12 @@ func (s *service) call(w http.ResponseWriter, r *http.Request) {
 
 func (s *service) answer(w http.ResponseWriter, r *http.Request) int {
 	method := r.PathValue("method")
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, protocol.DefaultMaxFrameSize))
-	if err != nil {
-		return writeError(w, http.StatusBadRequest, "BadRequest", fmt.Sprintf("reading the body: %v", err), "")
+	if err := checkMethod(method); err != nil {
+		return writeError(w, http.StatusBadRequest, "BadMethod", err.Error(), "")
 	}
-	params := []any{}
-	if len(strings.TrimSpace(string(body))) > 0 {
-		v, err := parseJSON(body)
-		if err != nil {
-			return writeError(w, http.StatusBadRequest, "BadRequest", "the body must be a JSON array of params: "+err.Error(), "")
-		}
-		list, ok := v.([]any)
-		if !ok {
-			return writeError(w, http.StatusBadRequest, "BadRequest", fmt.Sprintf("the body must be a JSON array of params, such as [1, 2]; got %q", clip(string(body))), "")
-		}
-		params = list
+	params, err := paramsFromJSON(http.MaxBytesReader(w, r.Body, protocol.DefaultMaxFrameSize), wireParamsLimits)
+	if err != nil {
+		return writeError(w, paramsErrorStatus(err), "BadRequest", "the body must be a JSON array of params: "+err.Error(), "")
 	}
 	var opts []bridge.CallOption
 	if r.Header.Get("Idempotency") == "true" || r.Header.Get("X-Polyfork-Idempotent") == "1" {
@@ -225,10 +217,33 @@ func writeError(w http.ResponseWriter, code int, typ, message, traceback string)
 	if traceback != "" {
 		e["traceback"] = traceback
 	}
+	writeJSONResponse(w, code, map[string]any{"error": e}, false)
+	return code
+}
+
+// writeJSONResponse writes v as JSON, without escaping <, > and &.
+func writeJSONResponse(w http.ResponseWriter, code int, v any, indent bool) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(map[string]any{"error": e})
-	return code
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	if indent {
+		enc.SetIndent("", "  ")
+	}
+	_ = enc.Encode(v)
+}
+
+// wireParamsLimits are the wire's limits for the params of a request.
+var wireParamsLimits = jsonLimits{maxDepth: paramsMaxDepth, depthWhy: paramsDepthWhy, maxValues: requestMaxValues, valuesWhy: cliParamsLimits.valuesWhy}
+
+// paramsErrorStatus is the status for an error of paramsFromJSON: 413 for a body past its
+// size, else 400.
+func paramsErrorStatus(err error) int {
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return http.StatusRequestEntityTooLarge
+	}
+	return http.StatusBadRequest
 }
 
 func (s *service) healthz(w http.ResponseWriter, r *http.Request) {
@@ -237,19 +252,14 @@ func (s *service) healthz(w http.ResponseWriter, r *http.Request) {
 	if st.Ready == 0 {
 		code = http.StatusServiceUnavailable
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(map[string]any{
+	writeJSONResponse(w, code, map[string]any{
 		"ready": st.Ready, "workers": len(st.Workers), "queued": st.Queued,
 		"crash_looping": st.CrashLooping, "last_failure": st.LastFailure,
-	})
+	}, false)
 }
 
 func (s *service) workers(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "application/json")
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(s.pool.Stats())
+	writeJSONResponse(w, http.StatusOK, s.pool.Stats(), true)
 }
 
 // poolCollector reads the pool's stats at scrape time.

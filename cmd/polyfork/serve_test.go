@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -131,6 +132,13 @@ func TestServe(t *testing.T) {
 		assert.Equal(t, "BadRequest", v["error"].(map[string]any)["type"], bad)
 	}
 
+	code, _, body = post(t, base+"/call/echo", `["<h1>Tom & Jerry</h1>"]`)
+	assert.Equal(t, 200, code)
+	assert.Equal(t, "\"<h1>Tom & Jerry</h1>\"\n", body, "no HTML escaping")
+	code, _, body = post(t, base+"/call/fail", `["<b>&</b>"]`)
+	assert.Equal(t, 500, code)
+	assert.Contains(t, body, `"message":"<b>&</b>"`, "no HTML escaping in errors either")
+
 	code, v, _ = post(t, base+"/call/sleep", "[60000]")
 	assert.Equal(t, 504, code)
 	assert.Equal(t, "Timeout", v["error"].(map[string]any)["type"])
@@ -241,4 +249,82 @@ func TestByteSize(t *testing.T) {
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	testutil.Eventually(t, what, cond)
+}
+
+// workerPids returns the pid and restart count of every worker.
+func workerPids(t *testing.T, base string) (pids []int, restarts int) {
+	t.Helper()
+	var st struct {
+		Workers []struct {
+			Pid      int `json:"pid"`
+			Restarts int `json:"restarts"`
+		} `json:"workers"`
+	}
+	_, body := getURL(t, base+"/workers")
+	require.NoError(t, json.Unmarshal([]byte(body), &st))
+	for _, w := range st.Workers {
+		pids = append(pids, w.Pid)
+		restarts += w.Restarts
+	}
+	return pids, restarts
+}
+
+func errorOf(t *testing.T, v map[string]any) (typ, message string) {
+	t.Helper()
+	e, ok := v["error"].(map[string]any)
+	require.True(t, ok, "no error object in %v", v)
+	typ, _ = e["type"].(string)
+	message, _ = e["message"].(string)
+	return typ, message
+}
+
+// conformance is the Python client's conformance child (protocol/SPEC.md section 9).
+func conformance() []string {
+	return []string{testutil.Python(), filepath.Join("..", "..", "clients", "python", "tests", "conformance_child.py")}
+}
+
+// TestServeRefusesDeepParams sends params nested past the wire's depth to a worker on the
+// Python client, which treats such a frame as a protocol error: it must not reach it.
+func TestServeRefusesDeepParams(t *testing.T) {
+	base, _, _ := serveFor(t, serveArgs([]string{"-workers", "1"}, conformance())...)
+	pids, _ := workerPids(t, base)
+	code, v, _ := post(t, base+"/call/echo", "["+nested(127)+"]")
+	assert.Equal(t, 400, code)
+	typ, msg := errorOf(t, v)
+	assert.Equal(t, "BadRequest", typ)
+	assert.Contains(t, msg, "nest deeper than 127 levels (the wire allows 128, counting the message array around the params)")
+	code, _, body := post(t, base+"/call/echo", "["+nested(126)+"]")
+	assert.Equal(t, 200, code, "the deepest params the wire allows")
+	assert.Equal(t, nested(126)+"\n", body)
+	after, restarts := workerPids(t, base)
+	assert.Equal(t, pids, after, "no worker died")
+	assert.Zero(t, restarts)
+}
+
+// TestServeRefusesBadMethods checks that method names the wire cannot carry are refused
+// before they reach the pool: a worker on the Python client dies of a method name that is
+// not UTF-8.
+func TestServeRefusesBadMethods(t *testing.T) {
+	base, _, _ := serveFor(t, serveArgs([]string{"-workers", "1"}, conformance())...)
+	pids, _ := workerPids(t, base)
+	for path, want := range map[string]string{
+		"/call/%FF":     `the method name "\xff" is not valid UTF-8 (byte 0xff at offset 0)`,
+		"/call/ab%C3":   `the method name "ab\xc3" is not valid UTF-8 (byte 0xc3 at offset 2)`,
+		"/call/%24stop": `the method name "$stop" starts with '$'`,
+		"/call/":        "the method name is empty",
+	} {
+		for i := 0; i < 3; i++ {
+			code, v, _ := post(t, base+path, "[]")
+			assert.Equal(t, 400, code, path)
+			typ, msg := errorOf(t, v)
+			assert.Equal(t, "BadMethod", typ, path)
+			assert.Contains(t, msg, want, path)
+		}
+	}
+	code, _, body := post(t, base+"/call/echo", `["still here"]`)
+	assert.Equal(t, 200, code)
+	assert.Equal(t, "\"still here\"\n", body)
+	after, restarts := workerPids(t, base)
+	assert.Equal(t, pids, after, "no worker died")
+	assert.Zero(t, restarts)
 }
