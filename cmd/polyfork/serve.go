@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -36,9 +35,31 @@ type serveFlags struct {
 	drain        time.Duration
 }
 
-func runServe(ctx context.Context, args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("polyfork serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+const serveAbout = `Run a supervised pool of COMMAND workers behind HTTP.
+
+  POST /call/METHOD  The body is a JSON array of params (empty: no params). Answers:
+                     200 the JSON result; 500 {"error": {"type", "message", "traceback"}}
+                     when the method raised; 400 a bad method name (not UTF-8, empty,
+                     starting with '$') or body (not one JSON array, nested deeper than
+                     127 levels); 502 the worker died or broke the protocol; 503 saturated
+                     or crash-looping; 504 the call ran longer than -timeout.
+                     "Idempotency: true" lets a call whose worker died be retried once on
+                     another worker.
+  GET /healthz       200 when a worker is ready, else 503.
+  GET /workers       The pool's stats as JSON.
+  GET /metrics       Prometheus metrics.
+
+On SIGTERM or SIGINT serve drains: the calls in flight finish (up to -drain), then the
+workers stop.
+
+example:
+  polyfork serve -addr 127.0.0.1:3000 -workers 4 -- python3 worker.py
+  curl -d '[40, 2]' localhost:3000/call/add                 # 42
+`
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cmd := newCommand("serve", "polyfork serve [flags] -- COMMAND [ARG...]", serveAbout)
+	fs := cmd.flags
 	var f serveFlags
 	fs.StringVar(&f.addr, "addr", "127.0.0.1:3000", "address to listen on")
 	fs.IntVar(&f.workers, "workers", runtime.NumCPU(), "number of workers")
@@ -51,17 +72,17 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) int {
 	fs.Var(&f.maxRSS, "max-rss", "recycle a worker whose resident memory exceeds this, e.g. 512MiB (0: no limit)")
 	fs.DurationVar(&f.startTimeout, "start-timeout", 10*time.Second, "longest a worker may take to become ready")
 	fs.DurationVar(&f.drain, "drain", 30*time.Second, "on SIGTERM or SIGINT, how long calls in flight may take to finish")
-	before, command, ok := splitCommand(args)
-	if err := fs.Parse(before); err != nil {
-		return exitUsage
-	}
-	if !ok || fs.NArg() != 0 {
-		fmt.Fprintf(stderr, "polyfork serve: want [flags] -- COMMAND [ARG...]\n\n%s", usage)
-		return exitUsage
-	}
-	if f.timeout < 0 || f.drain <= 0 || f.startTimeout <= 0 {
-		fmt.Fprintf(stderr, "polyfork serve: -timeout must not be negative, -drain and -start-timeout must be positive\n")
-		return exitUsage
+	var code int
+	positional, command, ok := cmd.parse(args, stdout, stderr, &code)
+	switch {
+	case !ok:
+		return code
+	case len(positional) != 0:
+		return cmd.usageError(stderr, "unexpected argument %q before \"--\"", positional[0])
+	case len(command) == 0:
+		return cmd.usageError(stderr, "want \"-- COMMAND [ARG...]\"")
+	case f.timeout < 0 || f.drain <= 0 || f.startTimeout <= 0:
+		return cmd.usageError(stderr, "-timeout must not be negative, -drain and -start-timeout must be positive")
 	}
 
 	opts := []bridge.PoolOption{
@@ -72,7 +93,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	pool, err := bridge.NewPool(ctx, command, opts...)
 	if err != nil {
-		fmt.Fprintf(stderr, "polyfork serve: %v\n", err)
+		fmt.Fprintf(stderr, "polyfork serve: %s\n", describe(err, 0))
 		if strings.Contains(err.Error(), "invalid pool options") {
 			return exitUsage
 		}
@@ -89,7 +110,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) int {
 	go func() { served <- srv.Serve(ln) }()
 	fmt.Fprintf(stderr, "polyfork serve: listening on http://%s with %d workers of %q\n", ln.Addr(), f.workers, command)
 
-	code := exitOK
+	code = exitOK
 	select {
 	case <-ctx.Done():
 		fmt.Fprintf(stderr, "polyfork serve: draining (up to %v)\n", f.drain)
