@@ -1,14 +1,17 @@
 package main
 
 import (
+	"bufio"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/polyfork/polyfork/internal/testutil"
 	"github.com/stretchr/testify/require"
@@ -48,6 +51,75 @@ func buildPolyfork(t *testing.T) string {
 // worker is the Python worker of the serve tests, on the Python client.
 func worker() []string {
 	return []string{testutil.Python(), filepath.Join("testdata", "worker.py")}
+}
+
+// conformance is the Python client's conformance child (protocol/SPEC.md section 9).
+func conformance() []string {
+	return []string{testutil.Python(), filepath.Join("..", "..", "clients", "python", "tests", "conformance_child.py")}
+}
+
+// listenRE finds the address in serve's "listening" record, text or JSON.
+var listenRE = regexp.MustCompile(`url"?[=:]"?(http://[^ "]+)`)
+
+// servingBinary is a polyfork serve process started from the built binary.
+type servingBinary struct {
+	cmd  *exec.Cmd
+	base string
+	logs *testutil.Buffer
+	done chan struct{} // closed when the process has exited and its stderr is read
+	err  error         // Wait's error, set before done is closed
+}
+
+// startServeBinary runs the built binary as "polyfork serve -addr 127.0.0.1:0 ARGS..." and
+// waits until it listens. The process is killed at the end of the test if it still runs.
+func startServeBinary(t *testing.T, args ...string) *servingBinary {
+	t.Helper()
+	s := &servingBinary{logs: &testutil.Buffer{}, done: make(chan struct{})}
+	s.cmd = exec.Command(buildPolyfork(t), append([]string{"serve", "-addr", "127.0.0.1:0"}, args...)...)
+	stderr, err := s.cmd.StderrPipe()
+	require.NoError(t, err)
+	require.NoError(t, s.cmd.Start())
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			s.logs.Write([]byte(line + "\n"))
+			if m := listenRE.FindStringSubmatch(line); m != nil {
+				select {
+				case addr <- m[1]:
+				default:
+				}
+			}
+		}
+		s.err = s.cmd.Wait()
+		close(s.done)
+	}()
+	t.Cleanup(func() {
+		_ = s.cmd.Process.Kill()
+		<-s.done
+	})
+	select {
+	case s.base = <-addr:
+	case <-s.done:
+		t.Fatalf("serve exited before listening: %v\n%s", s.err, s.logs)
+	case <-time.After(30 * time.Second):
+		t.Fatalf("serve never listened:\n%s", s.logs)
+	}
+	return s
+}
+
+// wait waits for the process to exit (at most limit, a safety bound, not a speed
+// assertion) and returns its exit status.
+func (s *servingBinary) wait(t *testing.T, limit time.Duration) int {
+	t.Helper()
+	select {
+	case <-s.done:
+	case <-time.After(limit):
+		t.Fatalf("serve still running after %v:\n%s", limit, s.logs)
+	}
+	return s.cmd.ProcessState.ExitCode()
 }
 
 // openFDs counts the descriptors a process has open.

@@ -193,7 +193,7 @@ func TestCommandHelp(t *testing.T) {
 	for cmd, want := range map[string][]string{
 		"call":  {"usage: polyfork call [-timeout 30s] METHOD PARAMS_JSON -- COMMAND [ARG...]", "PARAMS_JSON  a JSON array", "-timeout duration"},
 		"send":  {"usage: polyfork send [-timeout D] -- COMMAND [ARG...]", "-timeout duration"},
-		"serve": {"usage: polyfork serve [flags] -- COMMAND [ARG...]", "POST /call/METHOD", "-workers int"},
+		"serve": {"usage: polyfork serve [flags] -- COMMAND [ARG...]", "POST /call/METHOD", "-max-body value", "-max-conns int", "-log-format string"},
 	} {
 		for _, args := range [][]string{{cmd, "-h"}, {cmd, "--help"}, {"help", cmd}, {cmd, "x", "-h", "--", "y"}} {
 			r := polyfork(t, "", args...)
