@@ -48,6 +48,9 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := checkMethod(method); err != nil {
 		return cmd.usageError(stderr, "METHOD: %v", err)
 	}
+	if strings.TrimSpace(paramsJSON) == "" {
+		return cmd.usageError(stderr, "PARAMS_JSON is empty; give [] for no params")
+	}
 	params, err := paramsFromJSON(strings.NewReader(paramsJSON), cliParamsLimits)
 	if err != nil {
 		fmt.Fprintf(stderr, "polyfork call: PARAMS_JSON %q: %v\n", clip(paramsJSON), err)

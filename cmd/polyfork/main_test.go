@@ -64,6 +64,7 @@ func TestCall(t *testing.T) {
 		{"no command", "echo", `[1]`, nil, nil, exitUsage, "", []string{`want "-- COMMAND [ARG...]"`, "usage: polyfork call"}},
 		{"method not UTF-8", "\xff", `[]`, nil, raw("serve"), exitUsage, "", []string{`"\xff" is not valid UTF-8 (byte 0xff at offset 0)`}},
 		{"method empty", "", `[]`, nil, raw("serve"), exitUsage, "", []string{"the method name is empty"}},
+		{"params empty", "echo", " ", nil, raw("serve"), exitUsage, "", []string{"PARAMS_JSON is empty; give [] for no params"}},
 		{"method reserved", "$stop", `[]`, nil, raw("serve"), exitUsage, "", []string{"starts with '$'"}},
 		{"params at the deepest", "echo", nested(127), nil, raw("serve"), exitOK, nested(126) + "\n", nil},
 		{"params too deep", "echo", nested(128), nil, raw("serve"), exitUsage, "",
