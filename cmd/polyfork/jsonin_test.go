@@ -306,3 +306,37 @@ func sameValue(want, got any) error {
 	}
 	return nil
 }
+
+// BenchmarkParamsFromJSON converts bodies of numbers, strings and small objects, against
+// encoding/json decoding the same text into Go values (what serve did before it streamed).
+func BenchmarkParamsFromJSON(b *testing.B) {
+	var body strings.Builder
+	body.WriteString("[")
+	for i := 0; i < 20000; i++ {
+		fmt.Fprintf(&body, `%d, 1.5, "name %d", {"k": [true, null]}, `, i, i)
+	}
+	body.WriteString("0]")
+	data := []byte(body.String())
+	lim := jsonLimits{maxDepth: paramsMaxDepth, maxValues: requestMaxValues}
+	b.Run("stream-to-msgpack", func(b *testing.B) {
+		b.SetBytes(int64(len(data)))
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			if _, err := paramsFromJSON(bytes.NewReader(data), lim); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("encoding-json-to-any", func(b *testing.B) {
+		b.SetBytes(int64(len(data)))
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			dec := json.NewDecoder(bytes.NewReader(data))
+			dec.UseNumber()
+			var v any
+			if err := dec.Decode(&v); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
