@@ -73,9 +73,9 @@ func valueFromJSON(r io.Reader, lim jsonLimits) (msgpack.RawMessage, error) {
 }
 
 // fromJSONText converts one JSON text to msgpack token by token, never holding the text
-// nor a tree of Go values: the memory it takes is the msgpack it returns (no larger than
-// the JSON, but for floats: 9 bytes each), the longest single string or number, and one
-// small record per container.
+// nor a tree of Go values: the memory it takes is the msgpack it builds (about the size of
+// the JSON, but 9 bytes per float, and 5 per container until compact shortens them), the
+// longest single string or number, and a small record per container still open.
 //
 // JSON integers become msgpack integers (uint64 above the int64 range; beyond both, an
 // error, never a silent float); other numbers float64. Objects become maps with their keys
@@ -138,7 +138,7 @@ func (c *converter) readError(err error) error {
 		return &jsonError{Kind: jsonSyntax, Offset: c.offset(), Reason: "invalid JSON: " + syn.Error()}
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return &jsonError{Kind: jsonSyntax, Offset: c.offset(), Reason: "invalid JSON: the text ends inside a value"}
-	case errors.Is(err, c.in.readErr) && c.in.readErr != nil:
+	case c.in.readErr != nil && errors.Is(err, c.in.readErr):
 		return &jsonError{Kind: jsonRead, Offset: c.in.read + c.in.skipped, Err: c.in.readErr}
 	}
 	// Grammar errors from Token ("expected comma after array element") are not
