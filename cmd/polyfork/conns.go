@@ -177,3 +177,10 @@ func (t *connTracker) openConns() int {
 	defer t.mu.Unlock()
 	return t.open
 }
+
+// arrivingBodies returns the number of requests whose body is still arriving.
+func (t *connTracker) arrivingBodies() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.bodies)
+}

@@ -122,12 +122,19 @@ func (s *servingBinary) wait(t *testing.T, limit time.Duration) int {
 	return s.cmd.ProcessState.ExitCode()
 }
 
-// openFDs counts the descriptors a process has open.
-func openFDs(t *testing.T, pid int) int {
+// openSockets counts the sockets a process has open.
+func openSockets(t *testing.T, pid int) int {
 	t.Helper()
-	entries, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/fd")
+	dir := "/proc/" + strconv.Itoa(pid) + "/fd"
+	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
-	return len(entries)
+	n := 0
+	for _, e := range entries {
+		if target, err := os.Readlink(dir + "/" + e.Name()); err == nil && strings.HasPrefix(target, "socket:") {
+			n++
+		}
+	}
+	return n
 }
 
 // peakRSS returns a process's peak resident memory (VmHWM) in bytes.
