@@ -2,13 +2,13 @@
 
     taskset -c 1 python3 clients/python/bench/per_frame.py [--batch 64] [--size 16]
 
-Times are CPU time of this thread (time.thread_time), so other processes on the machine
-barely move them. A Session reads --batch echo requests from a pipe in one read_once (as a child does with
+A Session reads --batch echo requests from a pipe in one read_once (as a child does with
 that many calls in flight; --batch 1 is the sequential case), runs the handler and writes
-the answers to /dev/null, 1024 requests per repetition. It prints the best time per
-request over the repetitions,
-beside the bare loop's (unpackb, packb, a write per message, as bench/children/bare.py
-does). It leaves out the host and the scheduler, so it is steady on a busy machine.
+the answers to /dev/null, 1024 requests per repetition. It prints the best time per request
+over the repetitions, beside the bare loop's (one read per batch, then unpackb, packb and a
+write per message, as bench/children/bare.py does). Times are CPU time of this thread
+(time.thread_time) and leave out the host and the scheduler, so other processes on the
+machine barely move them. --src measures another checkout's client.
 """
 import argparse
 import os
