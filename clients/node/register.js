@@ -171,7 +171,9 @@ function install() {
   function markDisconnected() {
     connected = false;
     channel = null;
-    runtime.input.destroy();
+    // Stop reading; a socket used both ways stays open for what is still to be written.
+    if (runtime.input === runtime.output) runtime.input.pause();
+    else runtime.input.destroy();
     connection.close();
     process.nextTick(() => process.emit('disconnect'));
   }
