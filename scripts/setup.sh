@@ -14,8 +14,8 @@ command -v go >/dev/null || { say "Go is missing: install Go 1.26 from https://g
 # Debian packages, only those missing.
 missing=()
 command -v php >/dev/null || missing+=(php-cli)
-{ command -v php >/dev/null && php -m 2>/dev/null | grep -qi '^msgpack$'; } || missing+=(php-msgpack)
-{ command -v php >/dev/null && php -m 2>/dev/null | grep -qi '^mbstring$'; } || missing+=(php-mbstring)
+{ command -v php >/dev/null && php -m 2>/dev/null | grep -i '^msgpack$' >/dev/null; } || missing+=(php-msgpack)
+{ command -v php >/dev/null && php -m 2>/dev/null | grep -i '^mbstring$' >/dev/null; } || missing+=(php-mbstring)
 command -v phpunit >/dev/null || missing+=(phpunit)
 if [ -x /usr/bin/python3 ] && ! /usr/bin/python3 -c 'import msgpack' 2>/dev/null; then missing+=(python3-msgpack); fi
 if [ -x /usr/bin/python3 ] && ! /usr/bin/python3 -c 'import pytest' 2>/dev/null; then missing+=(python3-pytest); fi
