@@ -2,7 +2,7 @@
 GO      ?= go
 PYTHON  ?= python3
 
-.PHONY: test lint test-go test-python test-php test-node demo setup fuzz
+.PHONY: test lint test-go test-python test-php test-node demo setup install fuzz
 
 ## test: every test of every language (Go with -race, Python on both interpreters, PHP, Node),
 ## and a short run of every fuzz target
@@ -38,6 +38,14 @@ test-php:
 
 test-node:
 	cd clients/node && npm test && npm run test:types
+
+## install: the polyfork command into $(go env GOBIN), or else the first $(go env GOPATH)/bin;
+## says where it went, and how to put that directory on PATH when it is not
+install:
+	$(GO) install ./cmd/polyfork
+	@bin=$$($(GO) env GOBIN); [ -n "$$bin" ] || bin=$$($(GO) env GOPATH | cut -d: -f1)/bin; \
+	echo "installed $$bin/polyfork"; \
+	case ":$$PATH:" in *":$$bin:"*) ;; *) echo "$$bin is not on PATH; add it with:  export PATH=\"$$bin:\$$PATH\"" ;; esac
 
 ## setup: install what the demos and tests need and is missing
 setup:

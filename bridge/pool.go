@@ -114,6 +114,7 @@ func (p *Pool) Call(ctx context.Context, method string, params, result any, opts
 		if err != nil {
 			return err
 		}
+		co.report(t.r.w.Name(), t.r.w.Pid())
 		err = p.callOn(ctx, t, method, params, result)
 		var re *RemoteError
 		answered := err == nil || errors.As(err, &re)

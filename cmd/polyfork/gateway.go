@@ -110,14 +110,19 @@ func (g *gateway) call(w http.ResponseWriter, r *http.Request) {
 	}
 	defer release()
 
-	var opts []bridge.CallOption
+	var worker bridge.Worker
+	opts := []bridge.CallOption{bridge.ReportWorker(&worker)}
 	if r.Header.Get("Idempotency") == "true" || r.Header.Get("X-Polyfork-Idempotent") == "1" {
 		opts = append(opts, bridge.Idempotent())
 	}
 	var raw msgpack.RawMessage
-	if err := g.pool.Call(r.Context(), method, params, &raw, opts...); err != nil {
+	err := g.pool.Call(r.Context(), method, params, &raw, opts...)
+	rec.pid = worker.Pid
+	if pid := workerPid(err); pid != 0 {
+		rec.pid = pid
+	}
+	if err != nil {
 		code, typ := classify(err)
-		rec.pid = workerPid(err)
 		var re *bridge.RemoteError
 		if errors.As(err, &re) {
 			g.writeError(w, code, re.Type, re.Message, re.Traceback)
@@ -307,8 +312,7 @@ func classify(err error) (int, string) {
 	return http.StatusBadGateway, "Error"
 }
 
-// workerPid returns the pid of the worker an error names, or 0. (A successful call does
-// not say which worker ran it: the bridge has no way to tell yet.)
+// workerPid returns the pid of the worker an error names, or 0.
 func workerPid(err error) int {
 	var ee *bridge.ExitError
 	var pe *bridge.ProtocolError

@@ -14,14 +14,15 @@ package main
 import (
 	"context"
 	"fmt"
+	pf "github.com/polyfork/polyfork"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
 )
 
-// version is polyfork's version. (It moves to a place the libraries share later.)
-const version = "0.2.0"
+// version is polyfork's version, the one the module and the clients share.
+const version = pf.Version
 
 // Exit statuses.
 const (

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/polyfork/polyfork/bridge"
@@ -159,6 +160,9 @@ func (f *serveFlags) validate(set map[string]bool) []string {
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	// serve's own log records and the workers' relayed lines go to stderr from many
+	// goroutines: one lock keeps each line whole.
+	stderr = &syncWriter{w: stderr}
 	cmd := newCommand("serve", "polyfork serve [flags] -- COMMAND [ARG...]", serveAbout)
 	var f serveFlags
 	f.define(cmd.flags)
@@ -268,4 +272,16 @@ func drain(log *slog.Logger, srv *http.Server, conns *connTracker, pool *bridge.
 	}
 	log.Info("drained", "took", time.Since(start), "exit_status", status)
 	return ok
+}
+
+// syncWriter serializes writes to a writer shared by goroutines.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }
