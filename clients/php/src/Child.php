@@ -637,22 +637,19 @@ final class Child
             $this->respond($id, $error, null);
             return;
         }
-        if (\is_string($result) && \strlen($result) >= FrameWriter::JOIN_LIMIT) {
-            // A large string result goes out after its head, without a copy into one body.
-            $head = $this->codec->stringResultHead($id, $result);
-            if ($head !== null) {
-                try {
-                    $this->writer->writeSplit($head, $result); // queued answers first
-                } catch (EncodingFailed) {
-                    $this->respond($id, null, $result); // answers with the error
-                }
+        // respond(), inlined for a result (this runs once per request).
+        $head = \is_string($result) ? $this->codec->stringResultHead($id, $result) : null;
+        try {
+            if ($head === null) {
+                $frame = $this->codec->response($id, null, $result);
+            } elseif (\strlen($result) < FrameWriter::JOIN_LIMIT) {
+                $frame = $head . $result;
+            } else {
+                // A large string result goes out after its head, without a copy into one body.
+                $this->writer->writeSplit($head, $result); // queued answers first
                 $this->queuedAt = 0;
                 return;
             }
-        }
-        // respond(), inlined for a result (this runs once per request).
-        try {
-            $frame = $this->codec->response($id, null, $result);
         } catch (EncodingFailed) {
             $this->respond($id, null, $result); // answers with the error
             return;
