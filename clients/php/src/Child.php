@@ -324,7 +324,7 @@ final class Child
     }
 
     /**
-     * Serves the host until it sends `$stop` or closes stdin, then returns (the script then
+     * Serves the host until it sends `$stop` or closes the channel (end of file), then returns (the script then
      * ends with status 0). Sends `$ready` first if nothing was sent yet.
      *
      * @throws ProtocolError when the host breaks the protocol (the session is over)
@@ -546,7 +546,7 @@ final class Child
         }
     }
 
-    /** The next message: read ahead first, else blocking on stdin; null at end of file. */
+    /** The next message: read ahead first, else blocking on the channel; null at end of file. */
     private function next(): Request|Response|Notification|null
     {
         if ($this->queue !== []) {
