@@ -324,8 +324,9 @@ final class Child
     }
 
     /**
-     * Serves the host until it sends `$stop` or closes the channel (end of file), then returns (the script then
-     * ends with status 0). Sends `$ready` first if nothing was sent yet.
+     * Serves the host until it sends `$stop` or closes the channel (end of file), then
+     * returns (the script then ends with status 0). Sends `$ready` first if nothing was sent
+     * yet. Streams given to watch() are served while it waits for the next frame.
      *
      * @throws ProtocolError when the host breaks the protocol (the session is over)
      */
