@@ -48,10 +48,14 @@ type Agent struct {
 	cancelSub *nats.Subscription
 	durable   *durableLoop
 
-	base       context.Context // parent of every call's context; cancelled by Kill
+	base       context.Context // cancelled by Kill: ends the durable messages in progress
 	cancelBase context.CancelFunc
+	idle       chan request  // idle server goroutines wait here (dispatch)
+	quit       chan struct{} // closed when the agent has stopped: idle servers return
+	quitOnce   sync.Once
 
 	mu        sync.Mutex
+	killed    bool                          // Kill ran: calls still arriving are cancelled at once
 	running   map[string]context.CancelFunc // calls in flight, by reply subject
 	cancelled map[string]time.Time          // $cancel that came before its call, by reply subject
 	lastErr   string
@@ -63,7 +67,7 @@ type Agent struct {
 	saturated atomic.Int64
 	notified  atomic.Int64
 	events    atomic.Int64
-	stopping  atomic.Bool
+	stopping  bool // under mu: Shutdown or Kill began
 	stopOnce  sync.Once
 	stopErr   error
 }
@@ -91,6 +95,7 @@ func NewAgent(ctx context.Context, nc *nats.Conn, name string, argv []string, op
 		nc: nc, service: name, subj: subjectsOf(name), cfg: cfg, objects: newObjects(nc, name),
 		host: fmt.Sprintf("%s[%d]", hostname, os.Getpid()), log: cfg.logger,
 		running: map[string]context.CancelFunc{}, cancelled: map[string]time.Time{},
+		idle: make(chan request), quit: make(chan struct{}),
 	}
 	a.base, a.cancelBase = context.WithCancel(context.Background())
 	if a.log == nil {
@@ -220,7 +225,9 @@ func (a *Agent) statsData(e *micro.Endpoint) any {
 // is safe to call more than once.
 func (a *Agent) Shutdown(ctx context.Context) error {
 	a.stopOnce.Do(func() {
-		a.stopping.Store(true)
+		a.mu.Lock()
+		a.stopping = true
+		a.mu.Unlock()
 		var errs []error
 		if a.svc != nil {
 			if err := a.svc.Stop(); err != nil {
@@ -241,9 +248,10 @@ func (a *Agent) Shutdown(ctx context.Context) error {
 		select {
 		case <-done:
 		case <-ctx.Done():
-			a.cancelBase()
+			a.cancelAll()
 			<-done
 		}
+		a.stopServers()
 		if p := a.pool.Load(); p != nil {
 			if err := p.Shutdown(ctx); err != nil {
 				errs = append(errs, err)
@@ -264,7 +272,9 @@ func (a *Agent) Close() error {
 
 // Kill ends the agent at once: its workers get SIGKILL, its calls in flight fail.
 func (a *Agent) Kill() {
-	a.stopping.Store(true)
+	a.mu.Lock()
+	a.stopping = true
+	a.mu.Unlock()
 	if a.svc != nil {
 		_ = a.svc.Stop()
 	}
@@ -274,12 +284,28 @@ func (a *Agent) Kill() {
 	if a.durable != nil {
 		a.durable.stop()
 	}
-	a.cancelBase()
+	a.cancelAll()
 	if p := a.pool.Load(); p != nil {
 		p.Kill()
 	}
 	a.calls.Wait()
+	a.stopServers()
 }
+
+// cancelAll cancels every call in flight, and those still arriving, and the durable
+// messages in progress.
+func (a *Agent) cancelAll() {
+	a.cancelBase()
+	a.mu.Lock()
+	a.killed = true
+	for _, cancel := range a.running {
+		cancel()
+	}
+	a.mu.Unlock()
+}
+
+// stopServers ends the idle server goroutines once no call runs.
+func (a *Agent) stopServers() { a.quitOnce.Do(func() { close(a.quit) }) }
 
 // publishEvent returns the pool listener that publishes a worker's notification method to
 // the service's events subject.

@@ -19,6 +19,7 @@ const cancelMemory = time.Minute
 
 // request is what the agent reads from a call or notify message before it runs it.
 type request struct {
+	notify  bool // a message or notification, not a call
 	reply   string
 	data    []byte
 	object  string
@@ -35,55 +36,88 @@ func (a *Agent) take(req micro.Request, what string) (request, bool) {
 		a.log.Warn("polyfork: remote: dropped a " + what + " without a reply subject")
 		return r, false
 	}
-	if a.stopping.Load() {
-		a.answerError(r.reply, CodeNotRun, TypeStopping, "agent "+a.host+" is stopping; the "+what+" was not run", "")
-		return r, false
-	}
-	if n := a.inFlight.Add(1); n > a.max.Load() {
-		a.inFlight.Add(-1)
-		a.saturated.Add(1)
-		a.answerError(r.reply, CodeNotRun, TypeSaturated,
-			fmt.Sprintf("agent %s has %d calls in flight, its maximum; the %s was not run", a.host, n-1, what), "")
-		return r, false
-	}
 	h := nats.Header(req.Headers())
 	var err error
 	if r.timeout, err = parseMillis(h.Get(HeaderTimeout)); err == nil {
 		r.beat, err = parseMillis(h.Get(HeaderBeat))
 	}
 	if err != nil {
-		a.inFlight.Add(-1)
 		a.answerError(r.reply, CodeBadRequest, TypeBadRequest, "a header of the "+what+": "+err.Error(), "")
 		return r, false
 	}
 	r.object = h.Get(HeaderObject)
-	a.calls.Add(1)
-	return r, true
+	a.mu.Lock()
+	stopping := a.stopping // read with the Add below, so that Shutdown's Wait sees every call
+	n := a.inFlight.Add(1)
+	ok := !stopping && n <= a.max.Load()
+	if ok {
+		a.calls.Add(1)
+	} else {
+		a.inFlight.Add(-1)
+	}
+	a.mu.Unlock()
+	switch {
+	case stopping:
+		a.answerError(r.reply, CodeNotRun, TypeStopping, "agent "+a.host+" is stopping; the "+what+" was not run", "")
+	case !ok:
+		a.saturated.Add(1)
+		a.answerError(r.reply, CodeNotRun, TypeSaturated,
+			fmt.Sprintf("agent %s has %d calls in flight, its maximum; the %s was not run", a.host, n-1, what), "")
+	}
+	return r, ok
 }
 
 // onCall serves the call endpoint.
 func (a *Agent) onCall(req micro.Request) {
 	if r, ok := a.take(req, "call"); ok {
-		go a.runCall(r)
+		a.dispatch(r)
 	}
 }
 
 // onNotify serves the notify endpoint: a message or notification for one worker.
 func (a *Agent) onNotify(req micro.Request) {
 	if r, ok := a.take(req, "notification"); ok {
-		go a.runNotify(r)
+		r.notify = true
+		a.dispatch(r)
+	}
+}
+
+// dispatch hands r to an idle server goroutine, or starts one. Server goroutines stay for
+// the next requests (their stacks have grown to what a call needs), at most one per
+// request in flight, until the agent stops.
+func (a *Agent) dispatch(r request) {
+	select {
+	case a.idle <- r:
+	default:
+		go a.serve(r)
+	}
+}
+
+func (a *Agent) serve(r request) {
+	for {
+		if r.notify {
+			a.runNotify(r)
+		} else {
+			a.runCall(r)
+		}
+		select {
+		case r = <-a.idle:
+		case <-a.quit:
+			return
+		}
 	}
 }
 
 // begin gives a request its context (with the caller's deadline, cancelled by $cancel) and
 // starts its beats. end must be called when it is answered.
 func (a *Agent) begin(r request) (ctx context.Context, end func()) {
-	ctx, cancel := context.WithCancel(a.base)
+	// Not derived from a context of the agent's: Kill cancels what is in running.
+	ctx, cancel := context.WithCancel(context.Background())
 	if r.timeout > 0 {
-		ctx, cancel = context.WithTimeout(a.base, r.timeout)
+		ctx, cancel = context.WithTimeout(context.Background(), r.timeout)
 	}
 	a.mu.Lock()
-	if _, early := a.cancelled[r.reply]; early {
+	if _, early := a.cancelled[r.reply]; early || a.killed {
 		delete(a.cancelled, r.reply)
 		cancel()
 	}

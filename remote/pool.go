@@ -135,7 +135,7 @@ func (p *Pool) Call(ctx context.Context, method string, params, result any, opts
 	if err != nil {
 		return fmt.Errorf("remote: call %q: %w", method, err)
 	}
-	m, err := p.exchange(ctx, p.subj.call, method, frame[4:], idempotent(opts), "params of "+quote(method))
+	m, err := p.exchange(ctx, p.subj.call, method, frame[4:], idempotent(opts), "params of ")
 	if err != nil {
 		return err
 	}
@@ -173,7 +173,7 @@ func (p *Pool) notify(ctx context.Context, method string, params []any) error {
 	if p.js != nil && method == protocol.MethodMessage {
 		return p.sendDurable(ctx, body)
 	}
-	m, err := p.exchange(ctx, p.subj.notify, method, body, false, "a notification "+quote(method))
+	m, err := p.exchange(ctx, p.subj.notify, method, body, false, "a notification ")
 	if err != nil {
 		return err
 	}
@@ -182,13 +182,14 @@ func (p *Pool) notify(ctx context.Context, method string, params []any) error {
 
 // exchange sends body to subject and returns the final answer, sending it again as the
 // retry rules of Call say. It returns an error for everything but an answer: a failure
-// answer is decoded by decodeAnswer.
+// answer is decoded by decodeAnswer. what, followed by the quoted method, names the body
+// in errors.
 func (p *Pool) exchange(ctx context.Context, subject, method string, body []byte, idem bool, what string) (*nats.Msg, error) {
 	object := ""
 	if !p.objects.fits(len(body)) {
 		name, err := p.objects.put(ctx, body)
 		if err != nil {
-			return nil, &PayloadError{What: what, Size: int64(len(body)), Limit: p.objects.limit(), Err: err}
+			return nil, &PayloadError{What: what + quote(method), Size: int64(len(body)), Limit: p.objects.limit(), Err: err}
 		}
 		object = name
 		defer p.objects.remove(name)
