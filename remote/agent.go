@@ -153,6 +153,11 @@ func NewAgent(ctx context.Context, nc *nats.Conn, name string, argv []string, op
 	if err == nil && cfg.durable {
 		a.durable, err = startDurable(ctx, a)
 	}
+	if err == nil {
+		// The server has the subscriptions once the flush returns: calls from other
+		// connections reach the agent from then on.
+		err = flush(ctx, nc)
+	}
 	if err != nil {
 		a.Kill()
 		return nil, fmt.Errorf("remote: serving %s on NATS: %w", name, err)

@@ -70,7 +70,7 @@ func Agents(ctx context.Context, nc *nats.Conn, service string) ([]AgentInfo, er
 	if err := nc.PublishRequest(subject, inbox, nil); err != nil {
 		return nil, fmt.Errorf("remote: listing agents: %w", err)
 	}
-	if err := nc.FlushWithContext(ctx); err != nil {
+	if err := flush(ctx, nc); err != nil {
 		return nil, fmt.Errorf("remote: listing agents: %w", err)
 	}
 	heard := false

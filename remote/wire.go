@@ -1,10 +1,13 @@
 package remote
 
 import (
+	"context"
 	"fmt"
 	"regexp"
 	"strconv"
 	"time"
+
+	"github.com/nats-io/nats.go"
 )
 
 // What travels on NATS, as protocol/SPEC.md section 10 writes it down. Every subject of a
@@ -123,6 +126,20 @@ func parseMillis(s string) (time.Duration, error) {
 		return 0, fmt.Errorf("%q is not a positive count of milliseconds", s)
 	}
 	return time.Duration(n) * time.Millisecond, nil
+}
+
+// flushTimeout bounds a flush whose context has no deadline.
+const flushTimeout = 10 * time.Second
+
+// flush waits until the server has processed what nc sent (subscriptions included), within
+// ctx, or flushTimeout when ctx has no deadline.
+func flush(ctx context.Context, nc *nats.Conn) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, flushTimeout)
+		defer cancel()
+	}
+	return nc.FlushWithContext(ctx)
 }
 
 // resultPrefix starts the body of a successful answer, [1, 0, nil, result].
