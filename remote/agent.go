@@ -179,7 +179,7 @@ func (a *Agent) Pool() *bridge.Pool { return a.pool.Load() }
 type AgentStats struct {
 	InFlight    int64            `json:"in_flight"`     // calls taken and not yet answered
 	MaxInFlight int64            `json:"max_in_flight"` // past it, calls are handed to another agent
-	Served      int64            `json:"served"`        // calls answered
+	Served      int64            `json:"served"`        // calls run and answered, with a result or an error
 	Failed      int64            `json:"failed"`        // calls answered with an error, the handler's included
 	Saturated   int64            `json:"saturated"`     // calls handed on because the agent was full
 	Notified    int64            `json:"notified"`      // messages and notifications handed to a worker

@@ -283,6 +283,7 @@ func (a *Agent) answer(ctx context.Context, reply, method string, body []byte) {
 
 // answerFailure answers with the error a pool call failed with.
 func (a *Agent) answerFailure(reply, method string, err error) {
+	a.served.Add(1)
 	code, typ, worker := classify(err)
 	var re *bridge.RemoteError
 	if code == CodeRaised && errors.As(err, &re) {

@@ -137,3 +137,18 @@ func (e *PayloadError) Is(target error) bool { return target == ErrPayloadTooLar
 
 // Unwrap returns why the object store could not take the body.
 func (e *PayloadError) Unwrap() error { return e.Err }
+
+// callErr is an error of a call that names the call's method.
+type callErr struct {
+	method string
+	err    error
+}
+
+// callError wraps err with the method of the call it ended.
+func callError(method string, err error) error { return &callErr{method, err} }
+
+func (e *callErr) Error() string {
+	return fmt.Sprintf("remote: call %q: %s", e.method, strings.TrimPrefix(e.err.Error(), "remote: "))
+}
+
+func (e *callErr) Unwrap() error { return e.err }

@@ -52,10 +52,11 @@ func newConfig(opts []Option) (config, error) {
 	return c, nil
 }
 
-// WithHeartbeat bounds how long a call waits for a sign of life from the agent that took it
-// (default 2 s): the agent sends a beat every quarter of it while the call runs, and a call
-// that hears nothing for that long fails with ErrAgentLost (an Idempotent one is retried on
-// another agent), long before its context's deadline.
+// WithHeartbeat bounds how long a call waits for a sign of life from the agent that took
+// it (default 2 s): the agent sends a beat every quarter of it while the call runs, and a
+// call that hears nothing for three quarters of it fails with ErrAgentLost (an Idempotent
+// one is sent to another agent), within the bound of the last sign of life, long before its
+// context's deadline.
 func WithHeartbeat(d time.Duration) Option {
 	return func(c *config) {
 		if d < 20*time.Millisecond {

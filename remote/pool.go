@@ -133,7 +133,7 @@ func (p *Pool) Call(ctx context.Context, method string, params, result any, opts
 	defer p.encoders.Put(enc)
 	frame, err := enc.Request(0, method, params)
 	if err != nil {
-		return fmt.Errorf("remote: call %q: %w", method, err)
+		return callError(method, err)
 	}
 	m, err := p.exchange(ctx, p.subj.call, method, frame[4:], idempotent(opts), "params of ")
 	if err != nil {
@@ -251,7 +251,7 @@ func (p *Pool) attempt(ctx context.Context, subject, method string, body []byte,
 	if dl, ok := ctx.Deadline(); ok {
 		left := time.Until(dl)
 		if left <= 0 {
-			return nil, fmt.Errorf("remote: call %q: %w", method, context.DeadlineExceeded)
+			return nil, callError(method, context.DeadlineExceeded)
 		}
 		msg.Header[HeaderTimeout] = []string{millis(left)}
 	}
@@ -287,7 +287,7 @@ func (p *Pool) attempt(ctx context.Context, subject, method string, body []byte,
 				if errors.Is(ctx.Err(), context.Canceled) {
 					p.cancel(msg.Reply)
 				} // a deadline travelled with the call: the agent ends it by itself
-				return nil, fmt.Errorf("remote: call %q: %w", method, ctx.Err())
+				return nil, callError(method, ctx.Err())
 			}
 			<-c.done // the answer won the race
 		}
@@ -295,10 +295,10 @@ func (p *Pool) attempt(ctx context.Context, subject, method string, body []byte,
 	m, err := c.msg, c.err
 	c.recycle()
 	if err != nil {
-		return nil, fmt.Errorf("remote: call %q: %w", method, err)
+		return nil, callError(method, err)
 	}
 	if len(m.Data) == 0 && m.Header.Get(headerNATSStatus) == "503" {
-		return nil, fmt.Errorf("remote: call %q: %w %q (NATS: no responders on %s)", method, ErrNoAgents, p.service, subject)
+		return nil, callError(method, fmt.Errorf("%w %q (NATS: no responders on %s)", ErrNoAgents, p.service, subject))
 	}
 	return m, nil
 }
@@ -336,11 +336,11 @@ func (p *Pool) waitUp(ctx context.Context, method string) error {
 	}
 	select {
 	case <-p.closed:
-		return fmt.Errorf("remote: call %q: %w", method, bridge.ErrClosed)
+		return callError(method, bridge.ErrClosed)
 	default:
 	}
 	if p.nc.IsClosed() {
-		return fmt.Errorf("remote: call %q: %w: the NATS connection is closed", method, ErrDisconnected)
+		return callError(method, fmt.Errorf("%w: the NATS connection is closed", ErrDisconnected))
 	}
 	t := time.NewTimer(p.cfg.heartbeat)
 	defer t.Stop()
@@ -348,11 +348,11 @@ func (p *Pool) waitUp(ctx context.Context, method string) error {
 	case <-up:
 		return nil
 	case <-t.C:
-		return fmt.Errorf("remote: call %q: %w: still reconnecting after %v", method, ErrDisconnected, p.cfg.heartbeat)
+		return callError(method, fmt.Errorf("%w: still reconnecting after %v", ErrDisconnected, p.cfg.heartbeat))
 	case <-ctx.Done():
-		return fmt.Errorf("remote: call %q: %w", method, ctx.Err())
+		return callError(method, ctx.Err())
 	case <-p.closed:
-		return fmt.Errorf("remote: call %q: %w", method, bridge.ErrClosed)
+		return callError(method, bridge.ErrClosed)
 	}
 }
 
@@ -385,17 +385,19 @@ func agentOf(h nats.Header) string {
 // down, until Close.
 func (p *Pool) watch() {
 	defer p.wg.Done()
-	tick := time.NewTicker(p.cfg.heartbeat / 4)
+	// Beats come every quarter of the bound; a call is lost after three quarters of silence
+	// (two beats missed), checked every eighth, so that it fails within the bound.
+	tick := time.NewTicker(p.cfg.heartbeat / 8)
 	defer tick.Stop()
-	bound := p.cfg.heartbeat
+	silence := p.cfg.heartbeat * 3 / 4
 	for {
 		select {
 		case now := <-tick.C:
-			p.calls.expire(now.Add(-bound), func(agent string) error {
+			p.calls.expire(now.Add(-silence), func(agent string) error {
 				if agent == "" {
-					return fmt.Errorf("%w: no answer and no heartbeat for %v (remote.WithHeartbeat): the agent that took the call died, hangs, or could not be reached", ErrAgentLost, bound)
+					return fmt.Errorf("%w: no answer and no heartbeat for %v (remote.WithHeartbeat %v): the agent that took the call died, hangs, or could not be reached", ErrAgentLost, silence, p.cfg.heartbeat)
 				}
-				return fmt.Errorf("%w: agent %s sent no answer and no heartbeat for %v (remote.WithHeartbeat)", ErrAgentLost, agent, bound)
+				return fmt.Errorf("%w: agent %s sent no answer and no heartbeat for %v (remote.WithHeartbeat %v)", ErrAgentLost, agent, silence, p.cfg.heartbeat)
 			})
 		case st, ok := <-p.status:
 			if !ok {

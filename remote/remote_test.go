@@ -387,7 +387,7 @@ func TestAgents(t *testing.T) {
 		served += ag.Stats.Served
 		failed += ag.Stats.Failed
 	}
-	assert.Equal(t, int64(10), served)
+	assert.Equal(t, int64(11), served)
 	assert.Equal(t, int64(1), failed)
 
 	all, err := remote.Agents(ctx, nc, "")

@@ -14,6 +14,9 @@ import (
 )
 
 func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if usesNATS(args) {
+		return runCallRemote(ctx, args, stdout, stderr)
+	}
 	fs := flag.NewFlagSet("polyfork call", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	timeout := fs.Duration("timeout", 30*time.Second, "give up after this long, start-up included")

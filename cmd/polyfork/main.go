@@ -4,6 +4,9 @@
 //	polyfork call [-timeout 30s] METHOD PARAMS_JSON -- COMMAND [ARG...]
 //	polyfork send [-timeout D] -- COMMAND [ARG...]
 //	polyfork serve [-addr 127.0.0.1:3000] [-workers N] [limits...] -- COMMAND [ARG...]
+//	polyfork agent (-nats URL | -embed-nats [ADDR]) -service NAME [pool flags] -- COMMAND [ARG...]
+//	polyfork agents -nats URL [-service NAME]
+//	polyfork call|serve -nats URL -service NAME ...   (workers of agents, through NATS)
 //
 // Exit status: 0 on success, 1 when the called method raised, 2 for usage errors and bad
 // input, 3 when the child failed (could not start, exited, broke the protocol, or the
@@ -37,6 +40,15 @@ const usage = `usage:
   polyfork serve [-addr 127.0.0.1:3000] [-workers N] [limits...] -- COMMAND [ARG...]
       Run a supervised pool of COMMAND workers behind HTTP: POST /call/METHOD with a JSON
       array body; GET /healthz, /workers, /metrics. "polyfork serve -h" lists the limits.
+  polyfork agent (-nats URL | -embed-nats [ADDR]) -service NAME [pool flags] -- COMMAND [ARG...]
+      Run a pool of COMMAND workers and serve it on NATS as the service NAME; agents of one
+      NAME on several machines share its calls. "polyfork agent -h" lists the flags.
+  polyfork agents -nats URL [-service NAME] [-json]
+      List the agents of NAME (or of every service): workers, calls in flight, errors.
+  polyfork call -nats URL -service NAME [-timeout 30s] [-idempotent] METHOD PARAMS_JSON
+  polyfork serve -nats URL -service NAME [-addr 127.0.0.1:3000] [-timeout 30s]
+      call and serve with the workers of the agents of NAME, through NATS (also -creds,
+      -nkey, -tls-ca, -tls-cert, -tls-key).
 
 Exit status: 0 success, 1 the method raised, 2 usage or bad input, 3 the child failed
 (could not start, exited, broke the protocol, or the timeout passed).
@@ -62,6 +74,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runSend(ctx, args[1:], stdin, stdout, stderr)
 	case "serve":
 		return runServe(ctx, args[1:], stderr)
+	case "agent":
+		return runAgent(ctx, args[1:], stderr)
+	case "agents":
+		return runAgents(ctx, args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return exitOK

@@ -37,6 +37,9 @@ type serveFlags struct {
 }
 
 func runServe(ctx context.Context, args []string, stderr io.Writer) int {
+	if usesNATS(args) {
+		return runServeRemote(ctx, args, stderr)
+	}
 	fs := flag.NewFlagSet("polyfork serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var f serveFlags
