@@ -387,12 +387,22 @@ func (p *Pool) watch() {
 	defer p.wg.Done()
 	// Beats come every quarter of the bound; a call is lost after three quarters of silence
 	// (two beats missed), checked every eighth, so that it fails within the bound.
-	tick := time.NewTicker(p.cfg.heartbeat / 8)
+	every := p.cfg.heartbeat / 8
+	tick := time.NewTicker(every)
 	defer tick.Stop()
 	silence := p.cfg.heartbeat * 3 / 4
+	last := time.Now()
 	for {
 		select {
 		case now := <-tick.C:
+			stalled := now.Sub(last) > 2*every
+			last = now
+			if stalled {
+				// This process did not run for a while (an overloaded machine, a long GC
+				// pause): beats that came meanwhile may not have been read yet. Judge at
+				// the next tick instead of failing calls for this process's own silence.
+				continue
+			}
 			p.calls.expire(now.Add(-silence), func(agent string) error {
 				if agent == "" {
 					return fmt.Errorf("%w: no answer and no heartbeat for %v (remote.WithHeartbeat %v): the agent that took the call died, hangs, or could not be reached", ErrAgentLost, silence, p.cfg.heartbeat)
