@@ -46,7 +46,7 @@ type Agent struct {
 	log     *slog.Logger
 
 	cancelSub *nats.Subscription
-	durable   *durableLoop
+	durable   atomic.Pointer[durableLoop] // with AgentDurable, once it has started
 
 	base       context.Context // cancelled by Kill: ends the durable messages in progress
 	cancelBase context.CancelFunc
@@ -151,7 +151,10 @@ func NewAgent(ctx context.Context, nc *nats.Conn, name string, argv []string, op
 		a.cancelSub, err = nc.Subscribe(a.subj.cancel, a.onCancel)
 	}
 	if err == nil && cfg.durable {
-		a.durable, err = startDurable(ctx, a)
+		var d *durableLoop
+		if d, err = startDurable(ctx, a); err == nil {
+			a.durable.Store(d)
+		}
 	}
 	if err == nil {
 		// The server has the subscriptions once the flush returns: calls from other
@@ -208,9 +211,9 @@ func (a *Agent) Stats() AgentStats {
 	if p := a.pool.Load(); p != nil {
 		st.Pool = p.Stats()
 	}
-	if a.durable != nil {
-		d := a.durable.stats()
-		st.Durable = &d
+	if d := a.durable.Load(); d != nil {
+		ds := d.stats()
+		st.Durable = &ds
 	}
 	return st
 }
@@ -242,11 +245,11 @@ func (a *Agent) Shutdown(ctx context.Context) error {
 		if a.cancelSub != nil {
 			_ = a.cancelSub.Unsubscribe()
 		}
-		if a.durable != nil {
-			a.durable.stop()
-		}
 		done := make(chan struct{})
 		go func() {
+			if d := a.durable.Load(); d != nil {
+				d.stop() // lets the durable messages in progress finish
+			}
 			a.calls.Wait()
 			close(done)
 		}()
@@ -286,10 +289,10 @@ func (a *Agent) Kill() {
 	if a.cancelSub != nil {
 		_ = a.cancelSub.Unsubscribe()
 	}
-	if a.durable != nil {
-		a.durable.stop()
-	}
 	a.cancelAll()
+	if d := a.durable.Load(); d != nil {
+		d.stop() // its messages in progress were cancelled: they go back to the stream
+	}
 	if p := a.pool.Load(); p != nil {
 		p.Kill()
 	}
