@@ -67,10 +67,7 @@ func TestAgentKilledUnderLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts three agents and nine Python workers")
 	}
-	bin := filepath.Join(t.TempDir(), "polyfork")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Stderr = os.Stderr
-	require.NoError(t, build.Run())
+	bin := buildPolyfork(t)
 
 	addr := "127.0.0.1:" + freePort(t)
 	common := []string{"-service", "load", "-workers", "2", "-concurrency", "4", "-durable", "-durable-method", "job", "-ack-wait", "2s"}

@@ -93,6 +93,11 @@ func TestAgentCallAgentsServe(t *testing.T) {
 	assert.Equal(t, exitFailure, r.code)
 	assert.Contains(t, r.stderr, "timed out after 300ms")
 
+	// The agent ends the call at the deadline that came with it, a moment after the caller.
+	testutil.Eventually(t, "the timed out call to end at the agent", func() bool {
+		r := polyfork(t, "", "agents", "-nats", url, "-json")
+		return strings.Contains(r.stdout, `"in_flight": 0`)
+	})
 	r = polyfork(t, "", "agents", "-nats", url, "-service", "calc")
 	assert.Equal(t, exitOK, r.code, r.stderr)
 	assert.Contains(t, r.stdout, "calc")
@@ -164,7 +169,7 @@ func TestAgentUsage(t *testing.T) {
 		{"no service", []string{"agent", "-nats", "nats://127.0.0.1:1", "--", "x"}, "-service NAME is required"},
 		{"no server", []string{"agent", "-service", "s", "--", "x"}, "give -nats URL"},
 		{"both servers", []string{"agent", "-nats", "nats://x", "-embed-nats", "-service", "s", "--", "x"}, "not both"},
-		{"no command", []string{"agent", "-nats", "nats://x", "-service", "s"}, "want [flags] -- COMMAND"},
+		{"no command", []string{"agent", "-nats", "nats://x", "-service", "s"}, `want "-- COMMAND [ARG...]"`},
 		{"half a certificate", []string{"agent", "-nats", "nats://x", "-service", "s", "-tls-cert", "c.pem", "--", "x"}, "-tls-cert and -tls-key go together"},
 		{"durable method without durable", []string{"agent", "-nats", "nats://x", "-service", "s", "-durable-method", "job", "--", "x"}, "-durable-method needs -durable"},
 		{"bad service name", []string{"call", "-nats", "nats://127.0.0.1:1", "-service", "a.b", "add", "[]"}, ""},
@@ -188,6 +193,16 @@ func TestAgentUsage(t *testing.T) {
 	r := polyfork(t, "", "call", "-nats", "nats://127.0.0.1:1", "-service", "s", "add", "[1]")
 	assert.Equal(t, exitFailure, r.code)
 	assert.Contains(t, r.stderr, "connecting to NATS at nats://127.0.0.1:1")
+
+	for _, c := range []string{"agent", "agents"} {
+		r = polyfork(t, "", "help", c)
+		assert.Equal(t, exitOK, r.code)
+		assert.Contains(t, r.stdout, "usage: polyfork "+c)
+		assert.Contains(t, r.stdout, "-service")
+	}
+	r = polyfork(t, "", "call", "-nats", "nats://x", "-h")
+	assert.Equal(t, exitOK, r.code)
+	assert.Contains(t, r.stdout, "usage: polyfork call -nats URL -service NAME")
 }
 
 func httpDo(t *testing.T, method, url, body string) (int, string) {

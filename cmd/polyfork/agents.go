@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -13,19 +12,26 @@ import (
 	"github.com/polyfork/polyfork/remote"
 )
 
+const agentsAbout = `List the polyfork agents of the service NAME, or of every service: where they run, their
+workers (pid, state, calls in flight, jobs, restarts, memory, last exit), the calls they
+have in flight, served and failed, the calls they handed on, and their last error. It asks
+NATS micro's $SRV.STATS, so "nats micro stats NAME" shows the same numbers.
+`
+
 func runAgents(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("polyfork agents", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	cmd := newCommand("agents", "polyfork agents -nats URL [-service NAME] [-json] [-timeout 5s]", agentsAbout)
 	var nf natsFlags
-	nf.add(fs)
-	timeout := fs.Duration("timeout", 5*time.Second, "how long to wait for the first answer")
-	asJSON := fs.Bool("json", false, "print the agents' stats as JSON")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	nf.add(cmd.flags)
+	timeout := cmd.flags.Duration("timeout", 5*time.Second, "how long to wait for the first answer")
+	asJSON := cmd.flags.Bool("json", false, "print the agents' stats as JSON")
+	var code int
+	positional, argv, ok := cmd.parse(args, stdout, stderr, &code)
+	if !ok {
+		return code
 	}
 	var problems []string
-	if fs.NArg() != 0 {
-		problems = append(problems, fmt.Sprintf("unexpected arguments %q", fs.Args()))
+	if len(positional) != 0 || len(argv) != 0 {
+		problems = append(problems, "agents takes no arguments, only flags")
 	}
 	if nf.url == "" {
 		problems = append(problems, "-nats URL is required")
@@ -37,8 +43,7 @@ func runAgents(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		problems = append(problems, "-timeout must be positive")
 	}
 	if len(problems) > 0 {
-		fmt.Fprintf(stderr, "polyfork agents: %s\n\nusage: polyfork agents -nats URL [-service NAME] [-json] [-timeout 5s]\n", strings.Join(problems, "; "))
-		return exitUsage
+		return cmd.usageError(stderr, "%s", strings.Join(problems, "\n  "))
 	}
 	nc, err := nf.connect("polyfork agents", io.Discard)
 	if err != nil {
@@ -58,12 +63,7 @@ func runAgents(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return exitFailure
 	}
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(agents); err != nil {
-			fmt.Fprintf(stderr, "polyfork agents: %v\n", err)
-			return exitFailure
-		}
+		writeJSONTo(stdout, agents)
 		return exitOK
 	}
 	writeAgents(stdout, agents)
@@ -94,6 +94,14 @@ func writeAgents(w io.Writer, agents []remote.AgentInfo) {
 			fmt.Fprintf(w, "  durable: %d done, %d redelivered, %d terminated\n", d.Done, d.Redelivered, d.Terminated)
 		}
 	}
+}
+
+// writeJSONTo writes v as indented JSON, without escaping <, > and &.
+func writeJSONTo(w io.Writer, v any) {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
 }
 
 func mib(n int64) string {

@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -19,32 +17,49 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 )
 
-// runServeRemote is polyfork serve -nats: the HTTP gateway in front of a service's agents,
-// with the routes of polyfork serve (POST /call/{method}, GET /healthz) plus GET /agents.
-func runServeRemote(ctx context.Context, args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("polyfork serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+const serveRemoteAbout = `Put the workers of the agents of the service NAME behind HTTP, through NATS: the routes
+of "polyfork serve" (POST /call/{method} with a JSON array body, GET /healthz) plus
+GET /agents, the agents' stats. The workers run under "polyfork agent" anywhere on the
+NATS network; this process runs none.
+
+Statuses as "polyfork serve" gives them, plus 503 NoAgents (no agent serves NAME), 502
+AgentLost (the agent went silent during the call) and 502 Disconnected (the NATS
+connection dropped during the call). "Idempotency: true" lets a call be sent to another
+agent if its agent dies.
+
+example:
+  polyfork serve -nats nats://127.0.0.1:4222 -service sum -addr 127.0.0.1:3000
+`
+
+// runServeRemote is polyfork serve -nats: the HTTP gateway in front of a service's agents.
+func runServeRemote(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	stderr = &syncWriter{w: stderr}
+	cmd := newCommand("serve", "polyfork serve -nats URL -service NAME [flags]", serveRemoteAbout)
 	var nf natsFlags
-	nf.add(fs)
-	addr := fs.String("addr", "127.0.0.1:3000", "address to listen on")
-	timeout := fs.Duration("timeout", 30*time.Second, "longest a call may take; the agent applies it too (504 past it)")
-	drain := fs.Duration("drain", 30*time.Second, "on SIGTERM or SIGINT, how long calls in flight may take to finish")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	nf.add(cmd.flags)
+	addr := cmd.flags.String("addr", "127.0.0.1:3000", "address to listen on")
+	timeout := cmd.flags.Duration("timeout", 30*time.Second, "longest a call may take; the agent applies it too (504 past it)")
+	drain := cmd.flags.Duration("drain", 30*time.Second, "on SIGTERM or SIGINT, how long the calls in flight may take to finish")
+	maxBody := byteSize(8 << 20)
+	cmd.flags.Var(&maxBody, "max-body", "largest request body; past it: 413")
+	headerTimeout := cmd.flags.Duration("read-header-timeout", 10*time.Second, "longest a client may take to send a request's headers")
+	var code int
+	positional, argv, ok := cmd.parse(args, stdout, stderr, &code)
+	if !ok {
+		return code
 	}
 	var problems []string
-	if fs.NArg() != 0 {
+	if len(positional) != 0 || len(argv) != 0 {
 		problems = append(problems, "with -nats, serve takes no command: the agents of -service run the workers")
 	}
 	if err := nf.check(true); err != nil {
 		problems = append(problems, err.Error())
 	}
-	if *timeout <= 0 || *drain <= 0 {
-		problems = append(problems, "-timeout and -drain must be positive")
+	if *timeout <= 0 || *drain <= 0 || *headerTimeout <= 0 || maxBody <= 0 {
+		problems = append(problems, "-timeout, -drain, -read-header-timeout and -max-body must be positive")
 	}
 	if len(problems) > 0 {
-		fmt.Fprintf(stderr, "polyfork serve: %s\n\n%s", strings.Join(problems, "; "), usage)
-		return exitUsage
+		return cmd.usageError(stderr, "%s", strings.Join(problems, "\n  "))
 	}
 	nc, err := nf.connect("polyfork serve "+nf.service, stderr)
 	if err != nil {
@@ -54,8 +69,7 @@ func runServeRemote(ctx context.Context, args []string, stderr io.Writer) int {
 	defer nc.Close()
 	pool, err := remote.Dial(ctx, nc, nf.service)
 	if err != nil {
-		fmt.Fprintf(stderr, "polyfork serve: %v\n", err)
-		return exitUsage
+		return cmd.usageError(stderr, "%v", err)
 	}
 	defer pool.Close()
 	ln, err := net.Listen("tcp", *addr)
@@ -63,12 +77,17 @@ func runServeRemote(ctx context.Context, args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "polyfork serve: %v\n", err)
 		return exitFailure
 	}
-	srv := &http.Server{Handler: newGateway(nc, pool, *timeout), ReadHeaderTimeout: 10 * time.Second}
+	gw := &natsGateway{nc: nc, pool: pool, timeout: *timeout, maxBody: int64(maxBody), mux: http.NewServeMux()}
+	gw.mux.HandleFunc("POST /call/{method}", gw.call)
+	gw.mux.HandleFunc("POST /call/{$}", gw.call) // an empty method name: 400, not 404
+	gw.mux.HandleFunc("GET /healthz", gw.healthz)
+	gw.mux.HandleFunc("GET /agents", gw.agents)
+	srv := &http.Server{Handler: gw.mux, ReadHeaderTimeout: *headerTimeout}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	fmt.Fprintf(stderr, "polyfork serve: listening on http://%s for the agents of %q on %s\n", ln.Addr(), nf.service, redact(nc.ConnectedUrl()))
 
-	code := exitOK
+	code = exitOK
 	select {
 	case <-ctx.Done():
 		fmt.Fprintf(stderr, "polyfork serve: draining (up to %v)\n", *drain)
@@ -85,45 +104,32 @@ func runServeRemote(ctx context.Context, args []string, stderr io.Writer) int {
 	return code
 }
 
-// gateway is the HTTP face of a remote pool.
-type gateway struct {
+// natsGateway is the HTTP face of a remote pool.
+type natsGateway struct {
 	nc      *nats.Conn
 	pool    *remote.Pool
 	timeout time.Duration
+	maxBody int64
 	mux     *http.ServeMux
 }
 
-func newGateway(nc *nats.Conn, pool *remote.Pool, timeout time.Duration) *gateway {
-	g := &gateway{nc: nc, pool: pool, timeout: timeout, mux: http.NewServeMux()}
-	g.mux.HandleFunc("POST /call/{method}", g.call)
-	g.mux.HandleFunc("GET /healthz", g.healthz)
-	g.mux.HandleFunc("GET /agents", g.agents)
-	return g
-}
-
-func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.mux.ServeHTTP(w, r) }
-
 // call serves POST /call/{method} as polyfork serve does, through the agents.
-func (g *gateway) call(w http.ResponseWriter, r *http.Request) {
+func (g *natsGateway) call(w http.ResponseWriter, r *http.Request) {
 	method := r.PathValue("method")
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, protocol.DefaultMaxFrameSize))
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "BadRequest", fmt.Sprintf("reading the body: %v", err), "")
+	if err := checkMethod(method); err != nil {
+		writeGatewayError(w, http.StatusBadRequest, "BadMethod", err.Error(), "")
 		return
 	}
-	params := []any{}
-	if len(strings.TrimSpace(string(body))) > 0 {
-		v, err := parseJSON(body)
+	params := msgpack.RawMessage{0x90} // no body: no params
+	if r.ContentLength != 0 {
+		var err error
+		params, err = paramsFromJSON(http.MaxBytesReader(w, r.Body, g.maxBody), jsonLimits{
+			maxDepth: paramsMaxDepth, depthWhy: paramsDepthWhy, maxValues: requestMaxValues, valuesWhy: "the wire's limit"})
 		if err != nil {
-			writeError(w, http.StatusBadRequest, "BadRequest", "the body must be a JSON array of params: "+err.Error(), "")
+			w.Header().Set("Connection", "close")
+			writeGatewayError(w, paramsErrorStatus(err), "BadRequest", "the body must be a JSON array of params: "+err.Error(), "")
 			return
 		}
-		list, ok := v.([]any)
-		if !ok {
-			writeError(w, http.StatusBadRequest, "BadRequest", fmt.Sprintf("the body must be a JSON array of params, such as [1, 2]; got %q", clip(string(body))), "")
-			return
-		}
-		params = list
 	}
 	var opts []bridge.CallOption
 	if r.Header.Get("Idempotency") == "true" || r.Header.Get("X-Polyfork-Idempotent") == "1" {
@@ -136,10 +142,10 @@ func (g *gateway) call(w http.ResponseWriter, r *http.Request) {
 		code, typ := classifyRemote(err)
 		var re *bridge.RemoteError
 		if errors.As(err, &re) {
-			writeError(w, code, re.Type, err.Error(), re.Traceback)
+			writeGatewayError(w, code, re.Type, err.Error(), re.Traceback)
 			return
 		}
-		writeError(w, code, typ, err.Error(), "")
+		writeGatewayError(w, code, typ, err.Error(), "")
 		return
 	}
 	v, err := protocol.DecodeValue(raw)
@@ -148,12 +154,21 @@ func (g *gateway) call(w http.ResponseWriter, r *http.Request) {
 		out, err = toJSON(v)
 	}
 	if err != nil {
-		writeError(w, http.StatusBadGateway, "BadResult", fmt.Sprintf("the result of %s cannot be written as JSON: %v", method, err), "")
+		writeGatewayError(w, http.StatusBadGateway, "BadResult", fmt.Sprintf("the result of %s cannot be written as JSON: %v", method, err), "")
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
-	w.Write(append(out, '\n'))
+	_, _ = w.Write(append(out, '\n'))
+}
+
+// writeGatewayError writes {"error": {"type", "message", "traceback"}}.
+func writeGatewayError(w http.ResponseWriter, code int, typ, message, traceback string) {
+	e := map[string]string{"type": typ, "message": message}
+	if traceback != "" {
+		e["traceback"] = traceback
+	}
+	writeJSONResponse(w, code, map[string]any{"error": e}, false)
 }
 
 // classifyRemote maps a remote pool's error to an HTTP status and an error type: the
@@ -173,7 +188,7 @@ func classifyRemote(err error) (int, string) {
 }
 
 // healthz answers 200 when at least one agent has a ready worker.
-func (g *gateway) healthz(w http.ResponseWriter, r *http.Request) {
+func (g *natsGateway) healthz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
 	defer cancel()
 	agents, err := remote.Agents(ctx, g.nc, g.pool.Service())
@@ -189,22 +204,17 @@ func (g *gateway) healthz(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		out["error"] = err.Error()
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(out)
+	writeJSONResponse(w, code, out, false)
 }
 
 // agents answers the agents' stats, as polyfork agents -json prints them.
-func (g *gateway) agents(w http.ResponseWriter, r *http.Request) {
+func (g *natsGateway) agents(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	agents, err := remote.Agents(ctx, g.nc, g.pool.Service())
 	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, "NoAgents", err.Error(), "")
+		writeGatewayError(w, http.StatusServiceUnavailable, "NoAgents", err.Error(), "")
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(agents)
+	writeJSONResponse(w, http.StatusOK, agents, true)
 }

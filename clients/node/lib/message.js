@@ -10,7 +10,8 @@
 
 const { ProtocolError, ValueError } = require('./errors');
 const { check } = require('./scan');
-const { decodeChecked } = require('./decode');
+const { MAX_DEPTH, DEFAULT_MAX_VALUES } = require('./encode');
+const { decodeExact } = require('./decode');
 
 /** Message kinds. */
 const REQUEST = 0;
@@ -43,23 +44,24 @@ let frameEnd;
  * @param {Buffer} buf
  * @param {number} [start]
  * @param {number} [end]
+ * @param {number} [maxValues] the most msgpack values the frame may hold (default 4194304)
  * @returns {Message}
  * @throws {ProtocolError} when the body is not one well-formed message
  */
-function parseMessage(buf, start = 0, end = buf.length) {
-  const flags = check(buf, start, end);
+function parseMessage(buf, start = 0, end = buf.length, maxValues = DEFAULT_MAX_VALUES) {
+  check(buf, start, end, MAX_DEPTH, maxValues);
   src = buf;
   pos = start;
   frameStart = start;
   frameEnd = end;
   try {
-    return envelope(flags, start);
+    return envelope(start);
   } finally {
     src = undefined;
   }
 }
 
-function envelope(flags, start) {
+function envelope(start) {
   const c = src[pos];
   let n;
   if (c >= 0x90 && c <= 0x9f) {
@@ -88,21 +90,21 @@ function envelope(flags, start) {
     }
     if (kind === REQUEST) {
       const msg = { kind, id, method: '', params: undefined, valueError: undefined };
-      methodAndParams(msg, flags, name);
+      methodAndParams(msg, name);
       return msg;
     }
-    return errorAndResult({ kind, id, error: null, result: undefined, valueError: undefined }, flags);
+    return errorAndResult({ kind, id, error: null, result: undefined, valueError: undefined });
   }
   if (kind === NOTIFICATION) {
     if (n !== 3) fail(start, `a notification is an array of 3 elements, got ${n}`);
     const msg = { kind, method: '', params: undefined, valueError: undefined };
-    methodAndParams(msg, flags, 'notification');
+    methodAndParams(msg, 'notification');
     return msg;
   }
   return fail(at, `message kind must be 0, 1 or 2, got ${kind}`);
 }
 
-function methodAndParams(msg, flags, name) {
+function methodAndParams(msg, name) {
   let at = pos;
   const c = src[pos];
   let len;
@@ -137,7 +139,7 @@ function methodAndParams(msg, flags, name) {
     fail(at, `${name} params must be an array, got ${describe(p)}`);
   }
   try {
-    msg.params = decodeChecked(src, pos, frameEnd, flags);
+    msg.params = decodeExact(src, pos);
   } catch (e) {
     if (!(e instanceof ValueError)) throw e;
     msg.valueError = e.within('params');
@@ -145,7 +147,7 @@ function methodAndParams(msg, flags, name) {
   return msg;
 }
 
-function errorAndResult(msg, flags) {
+function errorAndResult(msg) {
   const at = pos;
   if (src[pos] === 0xc0) {
     pos++;
@@ -157,10 +159,15 @@ function errorAndResult(msg, flags) {
     const end = skipValue(pos);
     let map;
     try {
-      map = decodeChecked(src, pos, end, flags);
+      map = decodeExact(src, pos);
     } catch (e) {
       if (!(e instanceof ValueError)) throw e;
-      fail(at, `response error map cannot be decoded: ${e.message}`);
+      // A well-formed error map holding a value JavaScript cannot represent (a malformed
+      // timestamp in its data, say) fails the one call, not the session.
+      checkErrorMapShape(at);
+      msg.valueError = e.within('error');
+      pos = end;
+      return msg;
     }
     const get = map instanceof Map ? (k) => map.get(k) : (k) => map[k];
     if (typeof get('type') !== 'string') fail(at, 'an error map has a str "type"');
@@ -172,12 +179,46 @@ function errorAndResult(msg, flags) {
   }
   if (msg.error) return msg; // the result is ignored
   try {
-    msg.result = decodeChecked(src, pos, frameEnd, flags);
+    msg.result = decodeExact(src, pos);
   } catch (e) {
     if (!(e instanceof ValueError)) throw e;
     msg.valueError = e.within('result');
   }
   return msg;
+}
+
+/**
+ * Checks, without decoding values, that the map at `at` has a str "type" and a str
+ * "message" (SPEC section 4.2); fails the frame otherwise.
+ */
+function checkErrorMapShape(at) {
+  let p = at;
+  const c = src[p];
+  let n;
+  if (c <= 0x8f) {
+    n = c & 0x0f;
+    p += 1;
+  } else if (c === 0xde) {
+    n = src.readUInt16BE(p + 1);
+    p += 3;
+  } else {
+    n = src.readUInt32BE(p + 1);
+    p += 5;
+  }
+  let hasType = false;
+  let hasMessage = false;
+  for (let i = 0; i < n; i++) {
+    const keyAt = p;
+    p = skipValue(p);
+    const v = src[p];
+    const isStr = (v >= 0xa0 && v <= 0xbf) || v === 0xd9 || v === 0xda || v === 0xdb;
+    const k = src[keyAt];
+    if (k === 0xa4 && src.latin1Slice(keyAt + 1, keyAt + 5) === 'type') hasType = isStr;
+    else if (k === 0xa7 && src.latin1Slice(keyAt + 1, keyAt + 8) === 'message') hasMessage = isStr;
+    p = skipValue(p);
+  }
+  if (!hasType) fail(at, 'an error map has a str "type"');
+  if (!hasMessage) fail(at, 'an error map has a str "message"');
 }
 
 /** Method names seen lately, by a hash of their bytes: [bytes, string] or undefined. */
