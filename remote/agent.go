@@ -138,7 +138,7 @@ func NewAgent(ctx context.Context, nc *nats.Conn, name string, argv []string, op
 	a.pool.Store(pool)
 	max := int64(cfg.maxInFlight)
 	if max == 0 {
-		max = int64(4 * len(pool.Stats().Workers))
+		max = int64(8 * len(pool.Stats().Workers))
 	}
 	a.max.Store(max)
 	err = a.svc.AddEndpoint("call", micro.HandlerFunc(a.onCall), micro.WithEndpointSubject(a.subj.call),

@@ -17,7 +17,7 @@ type AgentOption func(*agentConfig)
 
 type agentConfig struct {
 	pool        []bridge.Option
-	maxInFlight int // 0: four calls per worker
+	maxInFlight int // 0: eight calls per worker
 	forward     []string
 	durable     bool
 	durableCall string
@@ -56,10 +56,11 @@ func AgentPool(opts ...bridge.Option) AgentOption {
 }
 
 // AgentMaxInFlight bounds the calls the agent takes at once, running or waiting for a
-// worker (default: four per worker). Past it, the agent answers at once that it did not run
-// the call, and the caller sends it to another agent: a saturated agent hands calls on
-// instead of queueing them without bound. Set it to the workers' concurrency times their
-// number, plus the queue you accept.
+// worker (default: eight per worker). Past it, the agent answers at once that it did not
+// run the call, and the caller sends it to another agent: a saturated agent hands calls on
+// instead of queueing them without bound. Set it to what the workers take at once (their
+// number times their concurrency) plus the queue you accept; the pool's own queue
+// (bridge.WithQueueSize) should be at least that.
 func AgentMaxInFlight(n int) AgentOption {
 	return func(c *agentConfig) {
 		if n < 1 {
