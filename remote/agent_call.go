@@ -20,6 +20,7 @@ const cancelMemory = time.Minute
 // request is what the agent reads from a call or notify message before it runs it.
 type request struct {
 	notify  bool // a message or notification, not a call
+	report  bool // HeaderReport: name the worker on a successful answer too
 	reply   string
 	data    []byte
 	object  string
@@ -46,6 +47,7 @@ func (a *Agent) take(req micro.Request, what string) (request, bool) {
 		return r, false
 	}
 	r.object = h.Get(HeaderObject)
+	r.report = h.Get(HeaderReport) == reportWorkerValue
 	a.mu.Lock()
 	stopping := a.stopping // read with the Add below, so that Shutdown's Wait sees every call
 	n := a.inFlight.Add(1)
@@ -193,14 +195,22 @@ func (a *Agent) runCall(r request) {
 		return
 	}
 	result := msgpack.RawMessage(make([]byte, 0, 64))
-	err = a.pool.Load().Call(ctx, m.Method, msgpack.RawMessage(m.Params), &result)
+	var w bridge.Worker
+	err = a.pool.Load().Call(ctx, m.Method, msgpack.RawMessage(m.Params), &result, bridge.ReportWorker(&w))
+	worker := ""
+	if w.Name != "" {
+		worker = fmt.Sprintf("%s[%d]", w.Name, w.Pid)
+	}
 	if err != nil {
-		a.answerFailure(r.reply, m.Method, err)
+		a.answerFailure(r.reply, m.Method, err, worker)
 		return
 	}
 	answer := make([]byte, 0, len(resultPrefix)+len(result))
 	answer = append(append(answer, resultPrefix...), result...)
-	a.answer(ctx, r.reply, m.Method, answer)
+	if !r.report {
+		worker = ""
+	}
+	a.answer(ctx, r.reply, m.Method, answer, worker)
 }
 
 // runNotify hands a message or notification to one worker and acknowledges it.
@@ -224,11 +234,11 @@ func (a *Agent) runNotify(r request) {
 		return
 	}
 	if err := a.deliver(ctx, m.Method, items); err != nil {
-		a.answerFailure(r.reply, m.Method, err)
+		a.answerFailure(r.reply, m.Method, err, "")
 		return
 	}
 	a.notified.Add(1)
-	a.answer(ctx, r.reply, m.Method, append(resultPrefix[:len(resultPrefix):len(resultPrefix)], 0xc0))
+	a.answer(ctx, r.reply, m.Method, append(resultPrefix[:len(resultPrefix):len(resultPrefix)], 0xc0), "")
 }
 
 // deliver hands the notification method with raw params to one worker.
@@ -263,33 +273,43 @@ func (a *Agent) onCancel(m *nats.Msg) {
 	}
 }
 
-// answer publishes a successful answer, through the object store if it is too large.
-func (a *Agent) answer(ctx context.Context, reply, method string, body []byte) {
+// answer publishes a successful answer, through the object store if it is too large, and
+// naming the worker that ran it if worker is not "".
+func (a *Agent) answer(ctx context.Context, reply, method string, body []byte, worker string) {
 	a.served.Add(1)
-	if a.objects.fits(len(body)) {
-		if err := a.nc.Publish(reply, body); err != nil {
-			a.log.Warn("polyfork: remote: an answer was not published", "method", method, "err", err)
+	msg := &nats.Msg{Subject: reply, Data: body}
+	if worker != "" {
+		msg.Header = nats.Header{HeaderWorker: []string{worker}, HeaderAgent: []string{a.id}, HeaderHost: []string{a.host}}
+	}
+	if !a.objects.fits(len(body)) {
+		name, err := a.objects.put(ctx, body)
+		if err != nil {
+			pe := &PayloadError{What: "the result of " + quote(method), Size: int64(len(body)), Limit: a.objects.limit(), Err: err}
+			a.answerError(reply, CodeTooLarge, TypeTooLarge, pe.Error(), worker)
+			return
 		}
-		return
+		if msg.Header == nil {
+			msg.Header = nats.Header{}
+		}
+		msg.Header[HeaderObject] = []string{name}
+		msg.Data = nil
 	}
-	name, err := a.objects.put(ctx, body)
-	if err != nil {
-		pe := &PayloadError{What: "the result of " + quote(method), Size: int64(len(body)), Limit: a.objects.limit(), Err: err}
-		a.answerError(reply, CodeTooLarge, TypeTooLarge, pe.Error(), "")
-		return
-	}
-	a.publish(&nats.Msg{Subject: reply, Header: nats.Header{HeaderObject: []string{name}}}, method)
+	a.publish(msg, method)
 }
 
-// answerFailure answers with the error a pool call failed with.
-func (a *Agent) answerFailure(reply, method string, err error) {
+// answerFailure answers with the error a pool call failed with; worker is the one that
+// ran it, when known.
+func (a *Agent) answerFailure(reply, method string, err error, worker string) {
 	a.served.Add(1)
-	code, typ, worker := classify(err)
+	code, typ, named := classify(err)
+	if named != "" {
+		worker = named
+	}
 	var re *bridge.RemoteError
 	if code == CodeRaised && errors.As(err, &re) {
 		a.failed.Add(1)
 		a.setLastError(fmt.Sprintf("%q raised %s: %s", method, re.Type, re.Message))
-		a.publishError(reply, code, "", &protocol.ErrorValue{Type: re.Type, Message: re.Message, Traceback: re.Traceback, Data: re.Data})
+		a.publishError(reply, code, worker, &protocol.ErrorValue{Type: re.Type, Message: re.Message, Traceback: re.Traceback, Data: re.Data})
 		return
 	}
 	if code != CodeCancelled {

@@ -7,11 +7,16 @@ import (
 )
 
 // The bridge keeps call options unexported; this pins the way they are read here.
-func TestIdempotentIsRead(t *testing.T) {
-	if idempotent(nil) || idempotent([]bridge.CallOption{nil}) {
-		t.Fatal("no option read as Idempotent")
+func TestCallOptionsAreRead(t *testing.T) {
+	if co := readCallOptions([]bridge.CallOption{nil}); co.idempotent || co.worker != nil {
+		t.Fatal("no option read as something")
 	}
-	if !idempotent([]bridge.CallOption{nil, bridge.Idempotent()}) {
+	var w bridge.Worker
+	co := readCallOptions([]bridge.CallOption{nil, bridge.Idempotent(), bridge.ReportWorker(&w)})
+	if !co.idempotent {
 		t.Fatal("bridge.Idempotent() not recognised: the bridge's callOptions changed")
+	}
+	if co.worker != &w {
+		t.Fatal("bridge.ReportWorker(&w) not recognised: the bridge's callOptions changed")
 	}
 }

@@ -135,11 +135,31 @@ func (p *Pool) Call(ctx context.Context, method string, params, result any, opts
 	if err != nil {
 		return callError(method, err)
 	}
-	m, err := p.exchange(ctx, p.subj.call, method, frame[4:], idempotent(opts), "params of ")
+	co := readCallOptions(opts)
+	m, err := p.exchange(ctx, p.subj.call, method, frame[4:], co, "params of ")
+	if co.worker != nil {
+		reportWorker(co.worker, m, err)
+	}
 	if err != nil {
 		return err
 	}
 	return p.decodeAnswer(ctx, method, m, result)
+}
+
+// reportWorker fills w (bridge.ReportWorker) with the worker an answer names, or the one
+// a failure names: "host[pid]/name[pid]", Pid 0 since it is not a local process.
+func reportWorker(w *bridge.Worker, m *nats.Msg, err error) {
+	var host, worker string
+	var e *Error
+	switch {
+	case m != nil:
+		host, worker = m.Header.Get(HeaderHost), m.Header.Get(HeaderWorker)
+	case errors.As(err, &e):
+		host, worker = e.Host, e.Worker
+	}
+	if worker != "" {
+		*w = bridge.Worker{Name: host + "/" + worker}
+	}
 }
 
 // Send sends v to the on('message') listeners of one worker of one agent (the agent NATS
@@ -173,7 +193,7 @@ func (p *Pool) notify(ctx context.Context, method string, params []any) error {
 	if p.js != nil && method == protocol.MethodMessage {
 		return p.sendDurable(ctx, body)
 	}
-	m, err := p.exchange(ctx, p.subj.notify, method, body, false, "a notification ")
+	m, err := p.exchange(ctx, p.subj.notify, method, body, callOptions{}, "a notification ")
 	if err != nil {
 		return err
 	}
@@ -184,7 +204,8 @@ func (p *Pool) notify(ctx context.Context, method string, params []any) error {
 // retry rules of Call say. It returns an error for everything but an answer: a failure
 // answer is decoded by decodeAnswer. what, followed by the quoted method, names the body
 // in errors.
-func (p *Pool) exchange(ctx context.Context, subject, method string, body []byte, idem bool, what string) (*nats.Msg, error) {
+func (p *Pool) exchange(ctx context.Context, subject, method string, body []byte, co callOptions, what string) (*nats.Msg, error) {
+	idem := co.idempotent
 	object := ""
 	if !p.objects.fits(len(body)) {
 		name, err := p.objects.put(ctx, body)
@@ -197,7 +218,7 @@ func (p *Pool) exchange(ctx context.Context, subject, method string, body []byte
 	notRun, lost, drops := 0, 0, 0
 	var regroup time.Time // after a drop: until then, agents may still be reconnecting
 	for {
-		m, err := p.attempt(ctx, subject, method, body, object)
+		m, err := p.attempt(ctx, subject, method, body, object, co.worker != nil)
 		if err == nil {
 			code := answerCode(m)
 			switch {
@@ -243,7 +264,7 @@ func (p *Pool) exchange(ctx context.Context, subject, method string, body []byte
 const maxDrops = 5
 
 // attempt sends body once and waits for the final answer.
-func (p *Pool) attempt(ctx context.Context, subject, method string, body []byte, object string) (*nats.Msg, error) {
+func (p *Pool) attempt(ctx context.Context, subject, method string, body []byte, object string, report bool) (*nats.Msg, error) {
 	if err := p.waitUp(ctx, method); err != nil {
 		return nil, err
 	}
@@ -258,6 +279,9 @@ func (p *Pool) attempt(ctx context.Context, subject, method string, body []byte,
 	if object != "" {
 		msg.Header[HeaderObject] = []string{object}
 		msg.Data = nil
+	}
+	if report {
+		msg.Header[HeaderReport] = []string{reportWorkerValue}
 	}
 	c, token, err := p.calls.add(time.Now())
 	if err != nil {

@@ -55,8 +55,11 @@ func TestCall(t *testing.T) {
 	assert.Equal(t, []any{int64(-9223372036854775808), uint64(18446744073709551615), int64(0)}, got["ints"])
 
 	var c bridge.Caller = p // the same interface as a local pool
-	require.NoError(t, c.Call(ctx, "add", []any{1, 2}, &sum, bridge.Idempotent()))
+	var w bridge.Worker
+	require.NoError(t, c.Call(ctx, "add", []any{1, 2}, &sum, bridge.Idempotent(), bridge.ReportWorker(&w)))
 	assert.Equal(t, int64(3), sum)
+	assert.Regexp(t, `^.+\[\d+\]/worker\.py#0\[\d+\]$`, w.Name, "the agent's host and the worker")
+	assert.Zero(t, w.Pid, "not a local process")
 }
 
 func TestErrors(t *testing.T) {
@@ -78,6 +81,7 @@ func TestErrors(t *testing.T) {
 	assert.Equal(t, a.ID(), e.Agent)
 	assert.Equal(t, a.Host(), e.Host)
 	assert.Contains(t, err.Error(), a.Host())
+	assert.Contains(t, e.Worker, "worker.py#0[", "the worker that raised")
 
 	err = p.Call(ctx, "nope", nil, nil)
 	require.ErrorAs(t, err, &re)

@@ -26,13 +26,17 @@ const (
 	// HeaderBeat (request): ask the agent for a beat on the reply subject every so many
 	// milliseconds while the call runs.
 	HeaderBeat = "Polyfork-Beat"
+	// HeaderReport (request): "worker" asks for HeaderWorker, HeaderAgent and HeaderHost
+	// on a successful answer too (bridge.ReportWorker).
+	HeaderReport = "Polyfork-Report"
 	// HeaderStatus (reply): "beat" on a heartbeat, absent on the answer.
 	HeaderStatus = "Polyfork-Status"
 	// HeaderAgent (reply, event): the agent's id, its NATS micro service id.
 	HeaderAgent = "Polyfork-Agent"
 	// HeaderHost (reply, event): where the agent runs, "hostname[pid]".
 	HeaderHost = "Polyfork-Host"
-	// HeaderWorker (error reply): the worker that failed, "name[pid]", when known.
+	// HeaderWorker (error answer, or any answer with HeaderReport): the worker that ran the
+	// call, "name[pid]", when the agent knows it.
 	HeaderWorker = "Polyfork-Worker"
 	// HeaderObject (request, answer): the body is the object of that name in the
 	// service's object store bucket, and the message body is empty.
@@ -48,6 +52,9 @@ const (
 
 // statusBeat is the value of HeaderStatus on a heartbeat.
 const statusBeat = "beat"
+
+// reportWorkerValue is the value of HeaderReport that asks for the worker.
+const reportWorkerValue = "worker"
 
 // Codes an agent puts in HeaderErrorCode. They follow HTTP's meanings.
 const (
