@@ -259,6 +259,10 @@ func (p *Pool) exchange(ctx context.Context, subject, method string, body []byte
 	}
 }
 
+// maxBacklogTicks bounds how many ticks in a row the watchdog waits for the inbox to catch
+// up before it judges calls anyway.
+const maxBacklogTicks = 4
+
 // maxDrops bounds how many times an Idempotent call is sent again after the connection
 // dropped under it.
 const maxDrops = 5
@@ -416,6 +420,7 @@ func (p *Pool) watch() {
 	defer tick.Stop()
 	silence := p.cfg.heartbeat * 3 / 4
 	last := time.Now()
+	backlog := 0 // ticks skipped in a row because the inbox had messages waiting
 	for {
 		select {
 		case now := <-tick.C:
@@ -427,6 +432,12 @@ func (p *Pool) watch() {
 				// the next tick instead of failing calls for this process's own silence.
 				continue
 			}
+			if n, _, err := p.sub.Pending(); err == nil && n > 0 && backlog < maxBacklogTicks {
+				// Answers and beats wait to be handled here: give them up to a few ticks.
+				backlog++
+				continue
+			}
+			backlog = 0
 			p.calls.expire(now.Add(-silence), func(agent string) error {
 				if agent == "" {
 					return fmt.Errorf("%w: no answer and no heartbeat for %v (remote.WithHeartbeat %v): the agent that took the call died, hangs, or could not be reached", ErrAgentLost, silence, p.cfg.heartbeat)
