@@ -160,6 +160,9 @@ func (f *serveFlags) validate(set map[string]bool) []string {
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if usesNATS(args) {
+		return runServeRemote(ctx, args, stdout, stderr)
+	}
 	// serve's own log records and the workers' relayed lines go to stderr from many
 	// goroutines: one lock keeps each line whole.
 	stderr = &syncWriter{w: stderr}
