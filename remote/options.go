@@ -23,14 +23,14 @@ type config struct {
 	lostTries   int
 	durable     bool
 	onMessage   func(v any)
-	notify      map[string]func(params []any)
+	notify      map[string]bridge.NotificationHandler
 	logger      *slog.Logger
 	errs        []error
 }
 
 func defaultConfig() config {
 	return config{heartbeat: 2 * time.Second, maxValues: protocol.DefaultMaxValues, notRunTries: 10, lostTries: 2,
-		notify: map[string]func([]any){}}
+		notify: map[string]bridge.NotificationHandler{}}
 }
 
 func (c *config) fail(name, format string, args ...any) {
@@ -113,10 +113,10 @@ func OnMessage(fn func(v any)) Option {
 	}
 }
 
-// OnNotification registers fn for the workers' notifications named method, with their params
-// decoded as protocol.DecodeValue does. An agent forwards only the notifications it was told
-// to (AgentForward, polyfork agent -forward), besides messages.
-func OnNotification(method string, fn func(params []any)) Option {
+// OnNotification registers fn for the workers' notifications named method, as
+// bridge.OnNotification does for a local pool. An agent forwards only the notifications it
+// was told to (AgentForward, polyfork agent -forward), besides messages.
+func OnNotification(method string, fn bridge.NotificationHandler) Option {
 	return func(c *config) {
 		if method == "" || method[0] == '$' || fn == nil {
 			c.fail("OnNotification", "method %q must be non-empty, not start with '$', and have a handler", method)

@@ -1,6 +1,7 @@
 package remote
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -511,12 +512,12 @@ func (p *Pool) onEvent(m *nats.Msg) {
 	if fn == nil {
 		return
 	}
-	var params []any
-	if err := protocol.Unmarshal(msg.Params, &params); err != nil {
+	args, err := bridge.NewArgs(bytes.Clone(msg.Params))
+	if err != nil {
 		p.log.Warn("polyfork: remote: dropped a notification", "service", p.service, "method", msg.Method, "err", err)
 		return
 	}
-	fn(params)
+	fn(args)
 }
 
 // decodeAnswer turns an answer into result or an error.

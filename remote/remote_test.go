@@ -120,7 +120,7 @@ func TestMessagesAndNotifications(t *testing.T) {
 	var msgs, notes inbox
 	p := dial(t, s.ClientURL(), "chat",
 		remote.OnMessage(msgs.add),
-		remote.OnNotification("noted", func(params []any) { notes.add(params) }))
+		remote.OnNotification("noted", func(a bridge.Args) { v, _ := a.Values(); notes.add(v) }))
 	other := dial(t, s.ClientURL(), "chat") // no callbacks: no subscription
 	ctx := ctxFor(t, 20*time.Second)
 
@@ -139,7 +139,7 @@ func TestCancellation(t *testing.T) {
 	s := runServer(t, remote.ServerConfig{})
 	a := startAgent(t, s.ClientURL(), "slow", remote.AgentForward("cancelled"))
 	var cancelled inbox
-	p := dial(t, s.ClientURL(), "slow", remote.OnNotification("cancelled", func(params []any) { cancelled.add(params[0]) }))
+	p := dial(t, s.ClientURL(), "slow", remote.OnNotification("cancelled", func(a bridge.Args) { v, _ := a.Value(0); cancelled.add(v) }))
 
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
@@ -158,7 +158,7 @@ func TestDeadline(t *testing.T) {
 	s := runServer(t, remote.ServerConfig{})
 	a := startAgent(t, s.ClientURL(), "late", remote.AgentForward("cancelled"))
 	var cancelled inbox
-	p := dial(t, s.ClientURL(), "late", remote.OnNotification("cancelled", func(params []any) { cancelled.add(params[0]) }))
+	p := dial(t, s.ClientURL(), "late", remote.OnNotification("cancelled", func(a bridge.Args) { v, _ := a.Value(0); cancelled.add(v) }))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
