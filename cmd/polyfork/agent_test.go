@@ -62,7 +62,7 @@ func background(t *testing.T, args ...string) (*syncLog, func() int) {
 
 type syncLog struct{ testutil.Buffer }
 
-var gatewayRE = regexp.MustCompile(`listening on (http://[^ ]+)`)
+var gatewayRE = regexp.MustCompile(`msg=listening url=(http://[^ ]+)`)
 
 func TestAgentCallAgentsServe(t *testing.T) {
 	withPythonPath(t)
