@@ -86,8 +86,8 @@ func (t *callTable) add(c *call) (uint32, error) {
 	s.gen = (s.gen + 1) & (1<<(32-slotBits) - 1)
 	s.c = c
 	id := s.gen<<slotBits | idx
-	t.mu.Unlock()
 	t.waiting.Add(1)
+	t.mu.Unlock()
 	if t.onAdd != nil {
 		t.onAdd()
 	}
@@ -124,11 +124,13 @@ func (t *callTable) take(id uint32) (*call, error) {
 	}
 	c, gaveUp := s.c, s.abandoned
 	t.releaseLocked(s, id)
+	if !gaveUp {
+		t.waiting.Add(-1)
+	}
 	t.mu.Unlock()
 	if gaveUp {
 		return nil, nil
 	}
-	t.waiting.Add(-1)
 	return c, nil
 }
 

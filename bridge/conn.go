@@ -22,9 +22,9 @@ import (
 // limits, what to do when the stream ends), and starts at once. Handle and OnMessage can
 // add handlers later.
 //
-// A Conn owns two goroutines (one reads frames and delivers responses; one runs
-// notification handlers, in order) plus, briefly, goroutines that write frames queued
-// behind a write in progress. On a stream with read deadlines, a caller whose call is the
+// A Conn owns three goroutines (one reads frames and delivers responses; one runs
+// notification handlers, in order; one closes Done when the others have returned) plus,
+// briefly, goroutines that write frames queued behind a write in progress. On a stream with read deadlines, a caller whose call is the
 // only one in flight reads its own answer instead of waiting for the reader (see lead.go). Each request from the other side runs on a goroutine of its
 // own, at most 1024 at once. Done is closed when the session has ended and the Conn's own
 // goroutines have returned; a request handler still running then has its context
@@ -32,9 +32,11 @@ import (
 //
 // The reader never stops delivering responses: when notification handlers fall behind by
 // more than 1024 notifications or 64 MiB of params, the reader stops reading (the other
-// side's writes block) only while no call of this side waits for a response; while one
-// does, it reads on, and the session ends with an error naming the backlog if handlers fall
-// behind by 64 times as much.
+// side's writes block) only while no call of this side waits for a response and no sender
+// of this side waits for room to write (the other side may be blocked writing to us); else
+// it reads on, and the session ends with an error naming the backlog if handlers fall behind
+// by 64 times as much. A handler that sends should still give Send a context with a
+// deadline.
 type Conn struct {
 	cfg      connConfig
 	r        io.Reader
@@ -117,8 +119,8 @@ func newConn(r io.Reader, w io.Writer, cfg connConfig) *Conn {
 	}
 	c.calls.onAdd = c.wakeReader
 	c.resume = make(chan struct{}, 1)
-	if d, ok := r.(readDeadliner); ok && cfg.child == nil {
-		c.rdl = d
+	if d, ok := r.(readDeadliner); ok && cfg.child == nil && d.SetReadDeadline(time.Time{}) == nil {
+		c.rdl = d // (a blocking *os.File has the method but no deadlines)
 		c.parkTimer = time.AfterFunc(time.Hour, c.unpark)
 		c.parkTimer.Stop()
 	}
@@ -126,6 +128,7 @@ func newConn(r io.Reader, w io.Writer, cfg connConfig) *Conn {
 	c.out = newFrameWriter(w, func(err error) {
 		c.goTracked(func() { c.streamEnded(&writeError{err}) })
 	})
+	c.out.onBlock = c.wakeReader
 	if cfg.child != nil {
 		c.sendReady(cfg.child.ready)
 	}
@@ -211,11 +214,20 @@ func (c *Conn) Call(ctx context.Context, method string, params, result any, opts
 		return fmt.Errorf("bridge: call %q: %w", method, ctx.Err())
 	case errors.Is(err, errPartlySent):
 		c.giveUp(id, cl)
-		return fmt.Errorf("bridge: call %q: %w", method, ctx.Err())
+		return fmt.Errorf("bridge: call %q: %w: %w", method, ctx.Err(), ErrPartlySent)
 	default:
 		// The stream is broken: the session ends with the reason (a child's exit status,
-		// usually), which is more useful than EPIPE, and fails this call with it.
-		<-cl.done
+		// usually), which is more useful than EPIPE, and fails this call with it; unless
+		// ctx ends first.
+		select {
+		case <-cl.done:
+		case <-ctx.Done():
+			if c.calls.forget(id, cl) {
+				cl.recycle()
+				return fmt.Errorf("bridge: call %q: %w (writing it had failed: %v)", method, ctx.Err(), err)
+			}
+			<-cl.done
+		}
 		err := cl.err
 		cl.recycle()
 		return err
@@ -262,7 +274,9 @@ func (c *Conn) giveUp(id uint32, cl *call) bool {
 
 // Send sends v to the other side's on('message') listeners, like process.send in Node. It
 // returns once the message is written, or queued behind a write in progress (messages from
-// one goroutine arrive in order); an error means it will not arrive.
+// one goroutine arrive in order). An error means it will not arrive, except one matching
+// ErrPartlySent: ctx ended while the message was being written, and the rest of it is
+// written anyway.
 func (c *Conn) Send(ctx context.Context, v any) error {
 	return c.sendNotification(ctx, protocol.MethodMessage, []any{v})
 }
@@ -291,11 +305,17 @@ func (c *Conn) sendNotification(ctx context.Context, method string, params any) 
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, errNotSent), errors.Is(err, errPartlySent):
+	case errors.Is(err, errNotSent):
 		return fmt.Errorf("bridge: notification %q: %w", method, ctx.Err())
+	case errors.Is(err, errPartlySent):
+		return fmt.Errorf("bridge: notification %q: %w: %w", method, ctx.Err(), ErrPartlySent)
 	}
-	<-c.ended
-	return c.err
+	select {
+	case <-c.ended:
+		return c.err
+	case <-ctx.Done():
+		return fmt.Errorf("bridge: notification %q: %w (writing it had failed: %v)", method, ctx.Err(), err)
+	}
 }
 
 // Handle registers (or, with h nil, removes) a method the other side can call. To be sure
@@ -337,16 +357,18 @@ func (c *Conn) InFlight() int { return c.calls.len() }
 
 // Drain stops running new requests from the other side (they are answered with the
 // Stopping error, so the other side may send them elsewhere) and waits until the requests
-// already running have been answered, or ctx ends. Calls, messages and notifications to the
-// other side go on as before.
+// already running have been answered and the messages and notifications already received
+// have been handled, or ctx ends. Calls, messages and notifications to the other side go on
+// as before. A child calls it on $stop, then Flush, then Close.
 func (c *Conn) Drain(ctx context.Context) error {
-	idle := c.beginStop()
-	select {
-	case <-idle:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+	for _, idle := range []func() <-chan struct{}{c.beginStop, c.in.notesIdle} {
+		select {
+		case <-idle():
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
+	return nil
 }
 
 // Flush waits until every frame this side sent has been written to the stream (a frame

@@ -31,6 +31,10 @@ var (
 	// fault is the caller's input; nothing was sent and the connection is unharmed. It is
 	// protocol.ErrUnsendable.
 	ErrUnsendable = protocol.ErrUnsendable
+	// ErrPartlySent is matched, with the context's error, when a call, message or
+	// notification's context ended while its frame was being written: the rest is written
+	// in the background, so it may still arrive (a call is then given up with $cancel).
+	ErrPartlySent = errors.New("bridge: the context ended while the frame was being written; it may still arrive")
 )
 
 // Pool errors, matched with errors.Is.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/polyfork/polyfork/protocol"
 )
@@ -42,7 +43,12 @@ func ReadReady(r io.Reader, maxFrame int) (ReadyInfo, error) {
 		maxFrame = protocol.DefaultMaxFrameSize
 	}
 	if size == 0 || uint64(size) > uint64(maxFrame) {
-		// Read a little more to show what the child wrote: usually text on stdout.
+		// Read a little more to show what the child wrote (usually text on stdout, already
+		// in the pipe), but do not wait for more than a moment.
+		if d, ok := r.(readDeadliner); ok {
+			_ = d.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+			defer d.SetReadDeadline(time.Time{})
+		}
 		more := make([]byte, 60)
 		m, _ := io.ReadAtLeast(r, more, 1)
 		return info, &ProtocolError{Err: &protocol.Error{

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -125,6 +126,32 @@ func helperChild(mode string, args []string) {
 		fmt.Fprint(w, "no newline at the end")
 		w.Flush()
 		serveHelper(os.Stdin, os.Stdout)
+	case "count_messages": // counts the messages it gets, says how many at exit
+		countMessages(os.Stdin, os.Stdout)
+	case "close_stdin_stay": // closes its input and keeps running
+		ready(1)
+		os.Stdin.Close()
+		sleepForever()
+	case "serial": // runs one request at a time, like a blocking PHP or a sync Python child
+		serialize = true
+		serveHelper(os.Stdin, os.Stdout)
+	case "flood_no_read": // writes a burst of messages before it reads, as a blocking PHP loop does
+		ready(1)
+		n, _ := strconv.Atoi(arg(0))
+		for i := 0; i < n; i++ {
+			send(enc.Notification(protocol.MethodMessage, []any{string(make([]byte, 4096))}))
+		}
+		fmt.Fprintln(os.Stderr, "flood written")
+		fr := protocol.NewFrameReader(os.Stdin)
+		got := 0
+		for {
+			if _, err := fr.ReadFrame(); err != nil {
+				break
+			}
+			got++
+		}
+		fmt.Fprintf(os.Stderr, "read %d frames\n", got)
+		os.Exit(0)
 	case "deaf":
 		// It never reads its input again: whatever the host writes piles up.
 		ready(1)
@@ -337,7 +364,12 @@ func serveHelper(in, out *os.File) {
 		WithChildRole(ReadyInfo{Lang: "go-test", Lib: "helperchild"}, func() { stop <- struct{}{} }),
 		OnMessage(func(v any) { _ = session().Send(context.Background(), v) }),
 	}
+	var one sync.Mutex
 	for name, fn := range h {
+		if serialize {
+			inner := fn
+			fn = func(ctx context.Context, a Args) (any, error) { one.Lock(); defer one.Unlock(); return inner(ctx, a) }
+		}
 		opts = append(opts, WithHandler(name, fn))
 	}
 	conn, err := NewConn(in, out, opts...)
@@ -372,4 +404,25 @@ func helperHost() {
 	}
 	fmt.Println(p.Pid(), grandchild)
 	select {}
+}
+
+// serialize makes serveHelper run one request at a time.
+var serialize bool
+
+// countMessages serves nothing but counts the messages it gets; it reports the count on
+// stderr when the session ends.
+func countMessages(in, out *os.File) {
+	var n atomic.Int64
+	conn, err := NewConn(in, out,
+		WithChildRole(ReadyInfo{Lang: "go-test", Lib: "helperchild"}, nil),
+		OnMessage(func(v any) { n.Add(1) }))
+	if err != nil {
+		panic(err)
+	}
+	<-conn.Done()
+	fmt.Fprintf(os.Stderr, "got %d messages; session ended with: %v\n", n.Load(), conn.Err())
+	if errors.Is(conn.Err(), ErrProtocol) {
+		os.Exit(1)
+	}
+	os.Exit(0)
 }

@@ -36,6 +36,9 @@ type inbox struct {
 	kick    chan struct{} // capacity 1: notes is not empty, or the inbox ended
 	room    chan struct{} // closed when the backlog shrinks; nil if the reader is not waiting
 	running int           // request goroutines
+
+	handling  bool            // notifyLoop is running a handler
+	noteIdles []chan struct{} // closed once no notification waits or runs
 }
 
 type notification struct {
@@ -139,7 +142,34 @@ func (in *inbox) popNote() (notification, bool) {
 	in.items--
 	in.bytes -= len(n.args.raw)
 	in.shrankLocked()
+	in.handling = true
 	return n, true
+}
+
+// handled is called by notifyLoop after a handler returned.
+func (in *inbox) handled() {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.handling = false
+	if len(in.notes) == 0 {
+		for _, ch := range in.noteIdles {
+			close(ch)
+		}
+		in.noteIdles = nil
+	}
+}
+
+// notesIdle returns a channel closed once no notification waits for its handler or runs.
+func (in *inbox) notesIdle() <-chan struct{} {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	ch := make(chan struct{})
+	if len(in.notes) == 0 && !in.handling {
+		close(ch)
+	} else {
+		in.noteIdles = append(in.noteIdles, ch)
+	}
+	return ch
 }
 
 // startRequest reports whether a request goroutine may start for r now; otherwise r is
@@ -200,6 +230,12 @@ func (in *inbox) end(drop bool) []request {
 	in.items, in.bytes = len(in.notes), 0
 	for _, n := range in.notes {
 		in.bytes += len(n.args.raw)
+	}
+	if drop {
+		for _, ch := range in.noteIdles {
+			close(ch)
+		}
+		in.noteIdles = nil
 	}
 	if in.room != nil {
 		close(in.room)

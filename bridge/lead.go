@@ -11,11 +11,13 @@ import (
 // or busy with many calls. But a caller whose call is the only one in flight reads its own
 // answer (leader/follower): it then wakes once per call, from the poller, instead of the
 // reader waking and then waking it. To leave the stream to such callers, the background
-// reader parks when no call is in flight and nothing is buffered; parkFor after the last
-// read, if no call has come to lead, it reads again, so the other side's messages and
-// requests wait at most that long while the session is idle. A leader whose context ends
-// stops its read with a read deadline, so only streams with deadlines (os.File pipes,
-// net.Conn) have leaders.
+// reader parks when the answer it just delivered was the last one awaited and nothing more
+// is buffered (never after a request or a notification: then the other side is talking);
+// parkFor after that, if no call has come to lead, it reads again. So the other side's
+// first message or request after a call may wait that long (a timer's real resolution: on
+// a busy machine a millisecond or more), and none after it. A leader whose context ends
+// stops its read with a read deadline, so only streams with working read deadlines (pipes,
+// sockets) have leaders.
 const parkFor = 100 * time.Microsecond
 
 type readerState int
@@ -101,7 +103,7 @@ func (c *Conn) lead(ctx context.Context, cl *call) {
 	for len(cl.done) == 0 {
 		frame, err := c.fr.ReadFrame()
 		if err == nil {
-			if err = c.dispatch(frame); err != nil {
+			if _, err = c.dispatch(frame); err != nil {
 				err = asProtocolError(err, frame)
 			}
 		}

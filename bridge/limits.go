@@ -58,6 +58,7 @@ func (p *Pool) callOn(ctx context.Context, t *ticket, method string, params, res
 	p.log(slog.LevelWarn, "call exceeded the execution timeout; ending its worker", "method", method,
 		"worker", r.slot.index, "pid", r.w.Pid(), "timeout", d)
 	p.mu.Lock()
+	r.ended = fmt.Sprintf("call %q on it exceeded the execution timeout of %v", method, d)
 	p.recycleLocked(r, "execution timeout")
 	p.mu.Unlock()
 	r.w.Terminate()

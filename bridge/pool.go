@@ -116,6 +116,9 @@ func (p *Pool) Call(ctx context.Context, method string, params, result any, opts
 		}
 		co.report(t.r.w.Name(), t.r.w.Pid())
 		err = p.callOn(ctx, t, method, params, result)
+		if err != nil && errors.Is(err, ErrExited) && !errors.Is(err, ErrExecTimeout) {
+			err = p.explainEnd(t.r, err)
+		}
 		var re *RemoteError
 		answered := err == nil || errors.As(err, &re)
 		p.release(t, err == nil || !errors.Is(err, ErrStopping), answered)
@@ -131,6 +134,18 @@ func (p *Pool) Call(ctx context.Context, method string, params, result any, opts
 		}
 		tried = t.r
 	}
+}
+
+// explainEnd adds to err, a call's failure because its worker exited, why the pool ended
+// that worker, if it did (another call's execution timeout ends the calls queued with it).
+func (p *Pool) explainEnd(r *running, err error) error {
+	p.mu.Lock()
+	why := r.ended
+	p.mu.Unlock()
+	if why == "" {
+		return err
+	}
+	return fmt.Errorf("%w (the pool ended this worker: %s)", err, why)
 }
 
 // Send sends v to one ready worker's on('message') listeners (the least busy one, as for
@@ -243,6 +258,7 @@ func (p *Pool) Shutdown(ctx context.Context) error {
 		return fmt.Errorf("bridge: closing the pool: %w", ctx.Err())
 	}
 	p.cancel()
+	p.wg.Wait() // no supervisor installs a worker after this: allWorkers lists them all
 	var wg sync.WaitGroup
 	for _, w := range p.allWorkers() {
 		wg.Add(1)
@@ -254,7 +270,6 @@ func (p *Pool) Shutdown(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
 		wg.Wait()
-		p.wg.Wait()
 		close(done)
 	}()
 	select {

@@ -17,17 +17,22 @@ func (c *Conn) readLoop() {
 	defer c.wg.Done()
 	for {
 		err := c.takeReadErr() // what a leader's read hit, if it did
+		answered := false
 		if err == nil {
 			var frame []byte
 			frame, err = c.fr.ReadFrame()
 			if err == nil {
-				if err = c.dispatch(frame); err != nil {
+				answered, err = c.dispatch(frame)
+				if err != nil {
 					err = asProtocolError(err, frame)
 				}
 			}
 		}
 		if err == nil {
-			if !c.maybePark() {
+			// Park only when the answer just delivered was the last one awaited: then the
+			// next call may read its own answer. After a request or a notification the
+			// other side is talking: read on.
+			if answered && !c.maybePark() {
 				return
 			}
 			continue
@@ -58,27 +63,28 @@ func asProtocolError(err error, frame []byte) error {
 	return &protocol.Error{Reason: err.Error(), Offset: -1, Size: len(frame), Quote: bytes.Clone(q)}
 }
 
-// dispatch handles one frame; an error ends the session.
-func (c *Conn) dispatch(frame []byte) error {
+// dispatch handles one frame and reports whether it was a response; an error ends the
+// session.
+func (c *Conn) dispatch(frame []byte) (response bool, err error) {
 	m, err := protocol.DecodeMessage(frame, c.cfg.maxValues)
 	if err != nil {
-		return err
+		return false, err
 	}
 	switch m.Kind {
 	case protocol.KindResponse:
-		return c.deliver(m)
+		return true, c.deliver(m)
 	case protocol.KindRequest:
 		if err := c.waitRoom(); err != nil {
-			return err
+			return false, err
 		}
-		return c.admitRequest(m)
+		return false, c.admitRequest(m)
 	}
-	return c.notification(m)
+	return false, c.notification(m)
 }
 
 // waitRoom applies the backpressure described on Conn.
 func (c *Conn) waitRoom() error {
-	return c.in.waitRoom(func() bool { return c.calls.len() > 0 }, c.wakeChan, c.ended)
+	return c.in.waitRoom(func() bool { return c.calls.len() > 0 || c.out.busy() }, c.wakeChan, c.ended)
 }
 
 // deliver hands a response to its pending call.
@@ -198,6 +204,7 @@ func (c *Conn) notifyLoop() {
 			if h != nil {
 				c.runNotify(n.method, h, n.args)
 			}
+			c.in.handled()
 		}
 		select {
 		case <-c.in.kick:

@@ -35,7 +35,7 @@ func (p *Pool) Stats() PoolStats {
 	now := p.clk.Now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	st := PoolStats{Retiring: len(p.retiring), Queued: p.waiters.Len(), CrashLooping: p.loopingLocked(now)}
+	st := PoolStats{Retiring: len(p.retiring), Queued: p.waiters.Len(), CrashLooping: p.looping}
 	if p.lastFail != nil {
 		st.LastFailure = p.lastFail.Error()
 	}

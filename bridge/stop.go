@@ -53,6 +53,9 @@ func (p *Process) stop() {
 	case <-p.exited:
 		return
 	case <-p.conn.quiet():
+		// What was sent ($stop, messages, answers to the child's calls) reaches the pipe
+		// before its end, within the grace period.
+		_ = p.conn.Flush(ctx)
 		p.closeInput()
 	case <-ctx.Done():
 	}

@@ -229,9 +229,6 @@ func (p *Pool) noteFailureLocked(s *slot, err error) {
 	}
 }
 
-// loopingLocked reports whether the pool is crash-looping.
-func (p *Pool) loopingLocked(time.Time) bool { return p.looping }
-
 // healthyJobs is how many calls a worker must have answered for its run to count as
 // healthy whatever its uptime: it was working, so its death says nothing about the command
 // being broken (it was killed, it ran out of memory), and it neither backs off nor counts
@@ -288,7 +285,7 @@ func (p *Pool) setState(s *slot, state workerState) {
 // wait (workers are starting).
 func (p *Pool) unavailableLocked() error {
 	now := p.clk.Now()
-	if p.loopingLocked(now) {
+	if p.looping {
 		return &CrashLoopError{Failures: int(p.failures.at(now)), Window: p.cfg.crashWindow, Last: p.lastFail}
 	}
 	if p.startErr != nil {

@@ -64,4 +64,5 @@ type running struct {
 	gap      time.Duration // moving average of the time between its answers while busy
 	progress time.Time     // its last answer, or when it became busy
 	queue    tickets       // its calls in flight, oldest first
+	ended    string        // why the pool ended it, for the other calls it fails
 }

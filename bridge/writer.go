@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"os"
+	"reflect"
 	"sync"
 	"time"
 )
@@ -16,7 +18,7 @@ const maxQueued = 8 << 20
 
 var (
 	errNotSent    = errors.New("the context ended before the frame was written")
-	errPartlySent = errors.New("the context ended while the frame was being written; the rest is written in the background")
+	errPartlySent = ErrPartlySent
 )
 
 // frameWriter writes whole frames to one stream, never interleaved, coalescing the frames
@@ -40,6 +42,10 @@ type frameWriter struct {
 	limit int // maxQueued, or smaller in tests
 	wg    sync.WaitGroup
 
+	// onBlock is called when a write starts or a sender starts waiting for room: the
+	// reader must then read on (see busy).
+	onBlock func()
+
 	mu       sync.Mutex
 	room     chan struct{} // closed when queued bytes were written or the writer failed; nil if nobody waits
 	queue    []byte        // frames waiting behind the write in progress
@@ -54,10 +60,26 @@ type writeDeadliner interface {
 
 func newFrameWriter(w io.Writer, onErr func(error)) *frameWriter {
 	fw := &frameWriter{w: w, onErr: onErr, limit: maxQueued}
-	if d, ok := w.(writeDeadliner); ok {
-		fw.dl = d
-	}
+	fw.dl = safeWriteDeadline(w)
 	return fw
+}
+
+// safeWriteDeadline returns w's write deadline control if a write that times out leaves
+// the stream usable: pipes and files, TCP and Unix sockets, net.Pipe. (A timed-out write
+// corrupts a tls.Conn, for one; streams not known to be safe get writeDetachable.)
+func safeWriteDeadline(w io.Writer) writeDeadliner {
+	switch v := w.(type) {
+	case *os.File:
+		return v
+	case *net.TCPConn:
+		return v
+	case *net.UnixConn:
+		return v
+	}
+	if d, ok := w.(writeDeadliner); ok && reflect.TypeOf(w).String() == "*net.pipe" {
+		return d
+	}
+	return nil
 }
 
 // send writes frame, or queues it behind the write in progress. frame may be reused as
@@ -70,6 +92,9 @@ func (fw *frameWriter) send(ctx context.Context, frame []byte) error {
 		}
 		room := fw.room
 		fw.mu.Unlock()
+		if fw.onBlock != nil {
+			fw.onBlock()
+		}
 		select {
 		case <-room:
 		case <-ctx.Done():
@@ -89,6 +114,9 @@ func (fw *frameWriter) send(ctx context.Context, frame []byte) error {
 	}
 	fw.flushing = true
 	fw.mu.Unlock()
+	if fw.onBlock != nil {
+		fw.onBlock() // a write in progress: the reader must not stop reading now (see busy)
+	}
 
 	if fw.dl == nil && ctx.Done() != nil {
 		return fw.writeDetachable(ctx, frame)
@@ -209,6 +237,14 @@ func (fw *frameWriter) flushQueue() {
 			return
 		}
 	}
+}
+
+// busy reports whether a write is in progress or frames wait for one: the other side may
+// then be blocked writing to this side, so this side's reader must read on.
+func (fw *frameWriter) busy() bool {
+	fw.mu.Lock()
+	defer fw.mu.Unlock()
+	return fw.flushing && fw.err == nil
 }
 
 // wakeLocked wakes the senders waiting for room. fw.mu must be held.

@@ -123,6 +123,9 @@ func (e *Encoder) Result(id uint32, result any) ([]byte, error) {
 	e.enc.EncodeUint(uint64(KindResponse))
 	e.enc.EncodeUint(uint64(id))
 	e.enc.EncodeNil()
+	if err := checkNesting(result, MaxDepth-1); err != nil {
+		return nil, unsendable("the result", nil, "%v", err)
+	}
 	if err := e.enc.Encode(result); err != nil {
 		return nil, unsendable("the result", nil, "cannot encode a value of type %T: %v", result, err)
 	}
@@ -186,6 +189,9 @@ func (e *Encoder) params(params any) error {
 			return err
 		}
 		for i, v := range list {
+			if err := checkNesting(v, MaxDepth-2); err != nil {
+				return fmt.Errorf("param %d: %w", i, err)
+			}
 			if err := e.enc.Encode(v); err != nil {
 				return fmt.Errorf("cannot encode param %d of type %T: %w", i, v, err)
 			}
@@ -201,6 +207,9 @@ func (e *Encoder) params(params any) error {
 	}
 	if rv := reflect.ValueOf(params); rv.Kind() == reflect.Slice && rv.IsNil() {
 		return e.enc.EncodeArrayLen(0)
+	}
+	if err := checkNesting(params, MaxDepth-1); err != nil {
+		return err
 	}
 	start := e.buf.Len()
 	if err := e.enc.Encode(params); err != nil {
@@ -247,6 +256,9 @@ func Marshal(v any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := msgpack.NewEncoder(&buf)
 	configureEncoder(enc)
+	if err := checkNesting(v, MaxDepth); err != nil {
+		return nil, fmt.Errorf("%w: cannot encode %T: %w", ErrUnsendable, v, err)
+	}
 	if err := enc.Encode(v); err != nil {
 		return nil, fmt.Errorf("protocol: cannot encode %T: %w", v, err)
 	}

@@ -196,3 +196,25 @@ func TestDecodeMessageCountsValues(t *testing.T) {
 	require.ErrorIs(t, err, ErrTooManyValues)
 	assert.Contains(t, err.Error(), "more than 104 msgpack values")
 }
+
+func TestEncoderRefusesCyclicValuesWithoutOverflowingTheStack(t *testing.T) {
+	m := map[string]any{}
+	m["self"] = m
+	l := []any{nil}
+	l[0] = l
+	type node struct{ Next *node }
+	n := &node{}
+	n.Next = n
+	enc := NewEncoder()
+	for name, v := range map[string]any{"map": m, "list": l, "struct pointers": n} {
+		_, err := enc.Request(1, "m", []any{v})
+		require.ErrorIs(t, err, ErrUnsendable, name)
+		assert.Contains(t, err.Error(), "deeper than 128 levels", name)
+		_, err = enc.Result(1, v)
+		require.ErrorIs(t, err, ErrUnsendable, name)
+		_, err = Marshal(v)
+		require.ErrorIs(t, err, ErrUnsendable, name)
+	}
+	_, err := enc.Request(1, "m", []any{[]int{1, 2, 3}, map[string]any{"a": []any{1}}, node{}})
+	require.NoError(t, err)
+}

@@ -34,13 +34,22 @@ func walks(t reflect.Type) bool {
 	if v, ok := needsWalk.Load(t); ok {
 		return v.(bool)
 	}
-	needsWalk.Store(t, false) // recursive types: assume no until known
-	w := computeWalks(t)
+	w := computeWalks(t, map[reflect.Type]bool{})
 	needsWalk.Store(t, w)
 	return w
 }
 
-func computeWalks(t reflect.Type) bool {
+// computeWalks answers walks for t; visiting holds the types being answered further up,
+// so that a recursive type does not recurse for ever. Only final answers are cached.
+func computeWalks(t reflect.Type, visiting map[reflect.Type]bool) bool {
+	if v, ok := needsWalk.Load(t); ok {
+		return v.(bool)
+	}
+	if visiting[t] {
+		return false // decided by the outer call, which sees the whole type
+	}
+	visiting[t] = true
+	defer delete(visiting, t)
 	if t == timeType || reflect.PointerTo(t).Implements(customDecoder) || reflect.PointerTo(t).Implements(msgpackUnmarshl) ||
 		t.Implements(customDecoder) || t.Implements(msgpackUnmarshl) {
 		return false
@@ -48,10 +57,8 @@ func computeWalks(t reflect.Type) bool {
 	switch t.Kind() {
 	case reflect.Struct:
 		return !planFor(t).asArray
-	case reflect.Pointer, reflect.Slice, reflect.Array:
-		return walks(t.Elem())
-	case reflect.Map:
-		return walks(t.Elem())
+	case reflect.Pointer, reflect.Slice, reflect.Array, reflect.Map:
+		return computeWalks(t.Elem(), visiting)
 	}
 	return false
 }

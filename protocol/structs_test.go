@@ -1,6 +1,10 @@
 package protocol
 
 import (
+	"fmt"
+	"reflect"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -89,4 +93,36 @@ func TestMarshalNamesStructFieldsLikeJSON(t *testing.T) {
 	assert.Contains(t, m, "sd")
 	assert.Contains(t, m, "Count")
 	assert.NotContains(t, m, "Label")
+}
+
+// The first concurrent decodes into a struct type never seen before must all follow the
+// struct rules (here: a key that matches a field only up to case), none the library's.
+func TestFirstConcurrentDecodesIntoANewStructAgree(t *testing.T) {
+	b, _ := Marshal(map[string]any{"SUM": 5})
+	var wrong atomic.Int64
+	for i := 0; i < 3000; i++ {
+		typ := reflect.StructOf([]reflect.StructField{
+			{Name: "Sum", Type: reflect.TypeOf(0), Tag: `json:"sum"`},
+			{Name: fmt.Sprintf("X%d", i), Type: reflect.TypeOf(0)},
+		})
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for g := 0; g < 4; g++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				v := reflect.New(typ)
+				<-start
+				err := Unmarshal(b, v.Interface())
+				if err == nil && v.Elem().Field(0).Int() != 5 {
+					wrong.Add(1)
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+	}
+	if wrong.Load() > 0 {
+		t.Errorf("%d decodes left Sum at 0 with a nil error", wrong.Load())
+	}
 }

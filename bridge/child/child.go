@@ -49,16 +49,15 @@ const Version = polyfork.Version
 // methods that talk to the host (Send, Call, Notify) work once serving has started. Every
 // method is safe for concurrent use.
 type Child struct {
-	mu       sync.Mutex
-	opts     []bridge.Option
-	conn     *bridge.Conn
-	started  chan struct{}
-	handlers map[string]bridge.Handler
+	mu      sync.Mutex
+	opts    []bridge.Option
+	conn    *bridge.Conn
+	started chan struct{}
 }
 
 // New returns a Child with no handlers.
 func New() *Child {
-	return &Child{started: make(chan struct{}), handlers: map[string]bridge.Handler{}}
+	return &Child{started: make(chan struct{})}
 }
 
 var std = New()
@@ -100,7 +99,6 @@ func Run() error { return std.Run() }
 func (c *Child) Handle(method string, h bridge.Handler) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.handlers[method] = h
 	if c.conn != nil {
 		c.conn.Handle(method, h)
 	} else {

@@ -1,0 +1,169 @@
+package bridge
+
+import (
+	"context"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/polyfork/polyfork/protocol"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// Faults a review of the rebuilt package found, each pinned by the test that showed it.
+
+func TestCloseWritesEverySentMessageBeforeTheChildsInputEnds(t *testing.T) {
+	checkNoLeaks(t)
+	for round := 0; round < 3; round++ {
+		var stderr syncBuffer
+		p, err := Start(context.Background(), child("count_messages"), WithStderr(&stderr))
+		require.NoError(t, err)
+		const senders, each = 8, 50
+		payload := strings.Repeat("x", 32<<10)
+		var wg sync.WaitGroup
+		var failed atomic.Int64
+		for g := 0; g < senders; g++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < each; i++ {
+					if p.Send(context.Background(), payload) != nil {
+						failed.Add(1)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		require.Zero(t, failed.Load())
+		require.NoError(t, p.Close(), "the child got whole frames and exited 0: %s", stderr.String())
+		assert.Contains(t, stderr.String(), "got 400 messages", "every Send that returned nil arrived")
+	}
+}
+
+func TestAHandlerThatSendsCannotDeadlockWithAChildThatWritesBeforeItReads(t *testing.T) {
+	checkNoLeaks(t)
+	var stderr syncBuffer
+	var pp atomic.Pointer[Process]
+	ready := make(chan struct{})
+	p, err := Start(context.Background(), child("flood_no_read", "5000"), WithStderr(&stderr),
+		OnMessage(func(v any) {
+			<-ready
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			_ = pp.Load().Send(ctx, v) // the echo of Node's fork pattern
+		}))
+	require.NoError(t, err)
+	pp.Store(p)
+	close(ready)
+	eventually(t, "the child to write its whole burst (the host reads on while it has echoes to write)",
+		func() bool { return strings.Contains(stderr.String(), "flood written") })
+	p.Kill()
+	p.Wait()
+}
+
+func TestACallWhoseWriteFailedStillHonoursItsContext(t *testing.T) {
+	checkNoLeaks(t)
+	p := start(t, child("close_stdin_stay"), WithGracePeriods(3*time.Second, time.Second))
+	time.Sleep(100 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	begun := time.Now()
+	err := p.Call(ctx, "echo", []any{1}, nil)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Less(t, time.Since(begun), 2*time.Second, "it returned at its context's end, not after the stop grace period")
+}
+
+func TestASendCutByItsContextSaysItMayStillArrive(t *testing.T) {
+	toPeerR, toPeerW := io.Pipe()
+	fromPeerR, fromPeerW := io.Pipe()
+	c, err := NewConn(fromPeerR, toPeerW)
+	require.NoError(t, err)
+	defer c.Close()
+	defer fromPeerW.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	sendErr := c.Send(ctx, "hello")
+	require.ErrorIs(t, sendErr, context.DeadlineExceeded)
+	require.ErrorIs(t, sendErr, ErrPartlySent, "io.Pipe has no write deadline: the frame goes on in the background")
+	frame, err := protocol.NewFrameReader(toPeerR).ReadFrame()
+	require.NoError(t, err)
+	m, err := protocol.DecodeMessage(frame, 0)
+	require.NoError(t, err)
+	assert.Equal(t, protocol.MethodMessage, m.Method, "and it did arrive, as the error said it might")
+}
+
+func TestCallsEndedByAnotherCallsTimeoutSayWhy(t *testing.T) {
+	checkNoLeaks(t)
+	p, err := NewPool(context.Background(), child("serial"), WithWorkers(1), WithStderr(nil),
+		WithExecTimeout(300*time.Millisecond), WithConcurrency(4))
+	require.NoError(t, err)
+	defer p.Kill()
+	blocked := make(chan error, 1)
+	go func() { blocked <- p.Call(context.Background(), "block", []any{5000}, nil) }()
+	eventually(t, "the blocking call on the worker", func() bool { return p.Stats().Workers[0].InFlight == 1 })
+	behind := make(chan error, 1)
+	go func() { behind <- p.Call(context.Background(), "echo", []any{1}, nil) }()
+	require.ErrorIs(t, <-blocked, ErrExecTimeout)
+	err = <-behind
+	require.ErrorIs(t, err, ErrExited)
+	assert.Contains(t, err.Error(), `the pool ended this worker: call "block" on it exceeded the execution timeout`)
+}
+
+// slowStopWorker takes a while to stop, as a child finishing its work after $stop does.
+type slowStopWorker struct{ *fakeWorker }
+
+func (w slowStopWorker) Shutdown(ctx context.Context) error {
+	time.Sleep(300 * time.Millisecond)
+	return w.fakeWorker.Shutdown(ctx)
+}
+
+func TestShutdownWaitsForAWorkerThatFinishedStartingMeanwhile(t *testing.T) {
+	gate := make(chan struct{})
+	started := make(chan *fakeWorker, 4)
+	var n atomic.Int32
+	starter := func(ctx context.Context, name string) (worker, error) {
+		if n.Add(1) > 1 {
+			<-gate // a start in progress whose $ready arrives just as the pool closes
+		}
+		w := newFakeWorker(name, func(ctx context.Context, w *fakeWorker, method string) (any, error) { return 1, nil })
+		started <- w
+		return slowStopWorker{w}, nil
+	}
+	p, err := NewPool(context.Background(), []string{"fake"}, withClock(newFakeClock()), withStarter(starter), WithWorkers(1))
+	require.NoError(t, err)
+	(<-started).crash(1) // restarted at once, and the start blocks
+	eventually(t, "the restart under way", func() bool { return n.Load() == 2 })
+	done := make(chan error, 1)
+	go func() { done <- p.Shutdown(context.Background()) }()
+	time.Sleep(50 * time.Millisecond)
+	close(gate)
+	second := <-started
+	require.NoError(t, <-done)
+	select {
+	case <-second.Done():
+	default:
+		t.Fatal("Shutdown returned while a worker it started was still running")
+	}
+}
+
+func TestNoLeaderOnAStreamWhoseDeadlinesDoNotWork(t *testing.T) {
+	// A blocking descriptor wrapped by os.NewFile has SetReadDeadline, which fails: a leader
+	// there could not be stopped by its context.
+	var fds [2]int
+	require.NoError(t, syscall.Pipe(fds[:]))
+	r, w := os.NewFile(uintptr(fds[0]), "r"), os.NewFile(uintptr(fds[1]), "w")
+	c, err := NewConn(r, io.Discard)
+	require.NoError(t, err)
+	assert.Nil(t, c.rdl)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	require.ErrorIs(t, c.Call(ctx, "x", nil, nil), context.DeadlineExceeded)
+	w.Close() // end of input: a blocking read can be ended no other way
+	c.Close()
+}
