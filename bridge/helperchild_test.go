@@ -133,6 +133,10 @@ func helperChild(mode string, args []string) {
 		fmt.Fprint(os.Stderr, "buffered until exit\n")
 		os.Exit(0)
 	default:
+		if fn := moreHelperModes[mode]; fn != nil {
+			fn(args)
+			return
+		}
 		fmt.Fprintf(os.Stderr, "helperChild: unknown mode %q\n", mode)
 		os.Exit(99)
 	}
