@@ -13,10 +13,13 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 )
 
-func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func runCall(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("polyfork call", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	timeout := fs.Duration("timeout", 30*time.Second, "give up after this long, start-up included")
+	timeout := fs.Duration("timeout", 30*time.Second, "give up after this long, start-up included (with -console on a terminal: no limit unless given)")
+	console := fs.Bool("console", false, "give the child a terminal; when stdin is one, connect it to the child's for the call (Ctrl-] abandons the call)")
+	var cf childFlags
+	cf.register(fs)
 	before, command, ok := splitCommand(args)
 	if err := fs.Parse(before); err != nil {
 		return exitUsage
@@ -27,6 +30,11 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if *timeout <= 0 {
 		fmt.Fprintf(stderr, "polyfork call: -timeout must be positive, got %v\n", *timeout)
+		return exitUsage
+	}
+	opts, err := cf.options(fs, *console)
+	if err != nil {
+		fmt.Fprintf(stderr, "polyfork call: %v\n", err)
 		return exitUsage
 	}
 	method, paramsJSON := fs.Arg(0), fs.Arg(1)
@@ -41,11 +49,28 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
-	defer cancel()
-	p, err := bridge.Start(ctx, command, bridge.WithStderr(stderr))
+	opts = append(opts, bridge.WithStderr(stderr))
+	ctx, cancelCause := context.WithCancelCause(ctx)
+	defer cancelCause(nil)
+	var term *terminalSession
+	if *console {
+		term = newTerminalSession(stdin, cancelCause)
+		defer term.end()
+		opts = append(opts, term.options(cf.consoleOptions())...)
+	}
+	if !term.interactive() || isSet(fs, "timeout") {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, *timeout)
+		defer cancel()
+	}
+	if err := term.begin(); err != nil {
+		fmt.Fprintf(stderr, "polyfork call: cannot put the terminal in raw mode: %v\n", err)
+		return exitFailure
+	}
+	p, err := bridge.Start(ctx, command, opts...)
 	if err != nil {
-		fmt.Fprintf(stderr, "polyfork call: %v\n", describeTimeout(err, *timeout))
+		term.end()
+		fmt.Fprintf(stderr, "polyfork call: %v\n", describeEnd(ctx, err, *timeout))
 		return exitFailure
 	}
 	var raw msgpack.RawMessage
@@ -55,6 +80,7 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		p.Kill()
 	}
 	_ = p.Close()
+	term.end() // the terminal's modes are back before anything is printed
 
 	var re *bridge.RemoteError
 	switch {
@@ -66,7 +92,7 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return exitRaised
 	default:
-		fmt.Fprintf(stderr, "polyfork call: %v\n", describeTimeout(callErr, *timeout))
+		fmt.Fprintf(stderr, "polyfork call: %v\n", describeEnd(ctx, callErr, *timeout))
 		return exitFailure
 	}
 	v, err := protocol.DecodeValue(raw)
@@ -90,6 +116,22 @@ func describeTimeout(err error, timeout time.Duration) error {
 		return fmt.Errorf("timed out after %v (-timeout): %w", timeout, err)
 	}
 	return err
+}
+
+// describeEnd says why the call's context ended, when it did: the timeout, or the detach
+// key.
+func describeEnd(ctx context.Context, err error, timeout time.Duration) error {
+	if errors.Is(context.Cause(ctx), errDetached) {
+		return fmt.Errorf("%w: the call was abandoned and the child stopped", errDetached)
+	}
+	return describeTimeout(err, timeout)
+}
+
+// isSet reports whether the flag name was given on the command line.
+func isSet(fs *flag.FlagSet, name string) bool {
+	found := false
+	fs.Visit(func(f *flag.Flag) { found = found || f.Name == name })
+	return found
 }
 
 func clip(s string) string {

@@ -4,6 +4,11 @@
 //	polyfork call [-timeout 30s] METHOD PARAMS_JSON -- COMMAND [ARG...]
 //	polyfork send [-timeout D] -- COMMAND [ARG...]
 //	polyfork serve [-addr 127.0.0.1:3000] [-workers N] [limits...] -- COMMAND [ARG...]
+//	polyfork attach DIR [WORKER]
+//
+// Every command that starts children takes -channel stdio|fd, -console, the environment
+// flags (-clean-env, -allow-env, -env) and resource limits (-rlimit-as, -rlimit-cpu,
+// -rlimit-nofile, -rlimit-nproc); see childflags.go.
 //
 // Exit status: 0 on success, 1 when the called method raised, 2 for usage errors and bad
 // input, 3 when the child failed (could not start, exited, broke the protocol, or the
@@ -28,7 +33,7 @@ const (
 )
 
 const usage = `usage:
-  polyfork call [-timeout 30s] METHOD PARAMS_JSON -- COMMAND [ARG...]
+  polyfork call [-timeout 30s] [-console] METHOD PARAMS_JSON -- COMMAND [ARG...]
       Start COMMAND, call METHOD with PARAMS_JSON (a JSON array) as its params, and print
       the result as one line of JSON.
   polyfork send [-timeout D] -- COMMAND [ARG...]
@@ -37,6 +42,14 @@ const usage = `usage:
   polyfork serve [-addr 127.0.0.1:3000] [-workers N] [limits...] -- COMMAND [ARG...]
       Run a supervised pool of COMMAND workers behind HTTP: POST /call/METHOD with a JSON
       array body; GET /healthz, /workers, /metrics. "polyfork serve -h" lists the limits.
+  polyfork attach DIR [WORKER]
+      Connect this terminal to the console of a worker of "polyfork serve -console DIR"
+      (WORKER: its index or name; Ctrl-] detaches).
+
+Children: -channel fd puts the frames on descriptors of their own (the child's stdout is
+then a log); -console gives the child a terminal (call: yours, when stdin is one);
+-clean-env, -allow-env PATH,HOME, -env KEY=VALUE; -rlimit-as, -rlimit-cpu, -rlimit-nofile,
+-rlimit-nproc. "polyfork call -h" lists them.
 
 Exit status: 0 success, 1 the method raised, 2 usage or bad input, 3 the child failed
 (could not start, exited, broke the protocol, or the timeout passed).
@@ -57,11 +70,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	switch args[0] {
 	case "call":
-		return runCall(ctx, args[1:], stdout, stderr)
+		return runCall(ctx, args[1:], stdin, stdout, stderr)
 	case "send":
 		return runSend(ctx, args[1:], stdin, stdout, stderr)
 	case "serve":
 		return runServe(ctx, args[1:], stderr)
+	case "attach":
+		return runAttach(ctx, args[1:], stdin, stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return exitOK

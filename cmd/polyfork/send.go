@@ -20,6 +20,9 @@ func runSend(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	fs := flag.NewFlagSet("polyfork send", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	timeout := fs.Duration("timeout", 0, "give up after this long, start-up included (0: no limit)")
+	console := fs.Bool("console", false, "give the child a terminal (its output is relayed to stderr)")
+	var cf childFlags
+	cf.register(fs)
 	before, command, ok := splitCommand(args)
 	if err := fs.Parse(before); err != nil {
 		return exitUsage
@@ -31,6 +34,14 @@ func runSend(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if *timeout < 0 {
 		fmt.Fprintf(stderr, "polyfork send: -timeout must not be negative, got %v\n", *timeout)
 		return exitUsage
+	}
+	opts, err := cf.options(fs, *console)
+	if err != nil {
+		fmt.Fprintf(stderr, "polyfork send: %v\n", err)
+		return exitUsage
+	}
+	if *console {
+		opts = append(opts, bridge.WithConsole(cf.consoleOptions()))
 	}
 	if *timeout > 0 {
 		var cancel context.CancelFunc
@@ -55,7 +66,7 @@ func runSend(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			printErr = err
 		}
 	}
-	p, err := bridge.Start(ctx, command, bridge.WithStderr(stderr), bridge.OnMessage(onMessage))
+	p, err := bridge.Start(ctx, command, append(opts, bridge.WithStderr(stderr), bridge.OnMessage(onMessage))...)
 	if err != nil {
 		fmt.Fprintf(stderr, "polyfork send: %v\n", describeTimeout(err, *timeout))
 		return exitFailure

@@ -51,6 +51,9 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) int {
 	fs.Var(&f.maxRSS, "max-rss", "recycle a worker whose resident memory exceeds this, e.g. 512MiB (0: no limit)")
 	fs.DurationVar(&f.startTimeout, "start-timeout", 10*time.Second, "longest a worker may take to become ready")
 	fs.DurationVar(&f.drain, "drain", 30*time.Second, "on SIGTERM or SIGINT, how long calls in flight may take to finish")
+	consoles := fs.String("console", "", "give each worker a terminal, reachable with polyfork attach through a socket per worker in this directory (made mode 0700)")
+	var cf childFlags
+	cf.register(fs)
 	before, command, ok := splitCommand(args)
 	if err := fs.Parse(before); err != nil {
 		return exitUsage
@@ -64,13 +67,32 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) int {
 		return exitUsage
 	}
 
+	childOpts, err := cf.options(fs, *consoles != "")
+	if err != nil {
+		fmt.Fprintf(stderr, "polyfork serve: %v\n", err)
+		return exitUsage
+	}
+	if *consoles != "" {
+		dir, err := openConsoleDir(*consoles, func(format string, args ...any) {
+			fmt.Fprintf(stderr, "polyfork serve: "+format+"\n", args...)
+		})
+		if err != nil {
+			fmt.Fprintf(stderr, "polyfork serve: %v\n", err)
+			return exitUsage
+		}
+		defer dir.Close()
+		co := cf.consoleOptions()
+		co.OnStart = dir.add
+		childOpts = append(childOpts, bridge.WithConsole(co))
+	}
+
 	opts := []bridge.Option{
 		bridge.WithWorkers(f.workers), bridge.WithConcurrency(f.concurrency), bridge.WithQueueSize(f.queue),
 		bridge.WithExecTimeout(f.timeout), bridge.WithMaxJobs(f.maxJobs), bridge.WithMaxLifetime(f.maxLifetime),
 		bridge.WithMaxIdle(f.maxIdle), bridge.WithMaxRSS(int64(f.maxRSS)),
 		bridge.WithStderr(stderr), bridge.WithStartTimeout(f.startTimeout),
 	}
-	pool, err := bridge.NewPool(ctx, command, opts...)
+	pool, err := bridge.NewPool(ctx, command, append(opts, childOpts...)...)
 	if err != nil {
 		fmt.Fprintf(stderr, "polyfork serve: %v\n", err)
 		if errors.Is(err, bridge.ErrInvalidOption) {
@@ -88,6 +110,9 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) int {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	fmt.Fprintf(stderr, "polyfork serve: listening on http://%s with %d workers of %q\n", ln.Addr(), f.workers, command)
+	if *consoles != "" {
+		fmt.Fprintf(stderr, "polyfork serve: worker consoles in %s: polyfork attach %s WORKER\n", *consoles, *consoles)
+	}
 
 	code := exitOK
 	select {
