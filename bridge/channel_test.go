@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestChannelOnDescriptors(t *testing.T) {
+func TestChannelOnDescriptorsTagsStreams(t *testing.T) {
 	ctx := context.Background()
 	var logs lines
 	p := start(t, child("serve_fds"), WithChannel(ChannelFDs), WithLogFunc(logs.add))

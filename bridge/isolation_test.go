@@ -79,7 +79,7 @@ func TestHostDescriptorsStayInTheHost(t *testing.T) {
 	}
 }
 
-func TestCleanEnvironment(t *testing.T) {
+func TestCleanEnvironmentAllowList(t *testing.T) {
 	ctx := context.Background()
 	t.Setenv("POLYFORK_TEST_SECRET", "hunter2")
 	t.Setenv("POLYFORK_TEST_ALLOWED", "yes")
