@@ -408,3 +408,19 @@ func TestConsoleWireFormat(t *testing.T) {
 	_, _, err = parseHeader("HTTP/1.1 400 Bad Request\n")
 	assert.ErrorContains(t, err, "not a polyfork console")
 }
+
+// TestCallChannelFD runs a child that writes to stdout before its client is loaded: it
+// breaks the channel over stdio, and is only logging with -channel fd.
+func TestCallChannelFD(t *testing.T) {
+	debugWorker(t) // PYTHONPATH
+	early := []string{testutil.Python(), filepath.Join("..", "..", "conformance", "testdata", "early_stdout.py")}
+	r := polyfork(t, "", callArgs("noisy", "[]", []string{"-channel", "fd"}, early)...)
+	assert.Equal(t, exitOK, r.code, r.stderr)
+	assert.Equal(t, "\"ok\"\n", r.stdout)
+	for _, line := range []string{"early bytes before the client", "from os.write", "from a shell", "from print"} {
+		assert.Regexp(t, `early_stdout\.py\[\d+\] `+line+"\n", r.stderr)
+	}
+	r = polyfork(t, "", callArgs("noisy", "[]", nil, early)...)
+	assert.Equal(t, exitFailure, r.code)
+	assert.Contains(t, r.stderr, "something wrote to stdout")
+}
