@@ -62,6 +62,9 @@ func runCall(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, *timeout)
 		defer cancel()
+	} else {
+		// A debugger may stop the child before its $ready for as long as the user wants.
+		opts = append(opts, bridge.WithStartTimeout(interactiveStartTimeout))
 	}
 	if err := term.begin(); err != nil {
 		fmt.Fprintf(stderr, "polyfork call: cannot put the terminal in raw mode: %v\n", err)
@@ -117,6 +120,10 @@ func describeTimeout(err error, timeout time.Duration) error {
 	}
 	return err
 }
+
+// interactiveStartTimeout is the start timeout of a call whose child's console is the
+// user's terminal: no limit, in effect, since a debugger may be stopped in start-up code.
+const interactiveStartTimeout = 1000 * time.Hour
 
 // describeEnd says why the call's context ended, when it did: the timeout, or the detach
 // key.

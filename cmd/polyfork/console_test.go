@@ -424,3 +424,54 @@ func TestCallChannelFD(t *testing.T) {
 	assert.Equal(t, exitFailure, r.code)
 	assert.Contains(t, r.stderr, "something wrote to stdout")
 }
+
+// TestCallConsolePrompts answers readline prompts of PHP and Node handlers on the
+// console.
+func TestCallConsolePrompts(t *testing.T) {
+	for _, argv := range [][]string{
+		{testutil.Interpreter("POLYFORK_PHP", "php"), filepath.Join("testdata", "prompt_worker.php")},
+		{testutil.Interpreter("POLYFORK_NODE", "node"), filepath.Join("testdata", "debug_worker.js")},
+	} {
+		t.Run(filepath.Base(argv[1]), func(t *testing.T) {
+			keys, tty, shown := fakeTerminal(t)
+			before := termios(t, tty)
+			done := callOnTerminal(context.Background(), tty, append([]string{"-console", "ask", `["name? "]`, "--"}, argv...)...)
+			shown.waitFor(t, "name? ")
+			_, err := keys.Write([]byte("Ada\r"))
+			require.NoError(t, err)
+			r := <-done
+			assert.Equal(t, exitOK, r.code, r.stderr)
+			assert.Equal(t, "\"you said: Ada\"\n", r.stdout)
+			assert.Contains(t, shown.String(), "Ada", "echoed by the terminal or by readline")
+			assert.Equal(t, before, termios(t, tty))
+		})
+	}
+}
+
+// TestCallConsoleNodeInspect stops a Node handler at `debugger` under node inspect, in
+// the console. node inspect runs the script as a child of its own that gets descriptors
+// 0 to 2 only, so the worker starts with --inspect-brk beside the debugger instead, and
+// keeps its channel.
+func TestCallConsoleNodeInspect(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	ln.Close()
+	node := testutil.Interpreter("POLYFORK_NODE", "node")
+	script := "$0 --inspect-brk=" + addr + " testdata/debug_worker.js & exec $0 inspect " + addr
+	keys, tty, shown := fakeTerminal(t)
+	done := callOnTerminal(context.Background(), tty, "-console", "debug", "[4321]", "--", "sh", "-c", script, node)
+	shown.waitFor(t, "Break on start")
+	shown.waitFor(t, "debug> ")
+	_, err = keys.Write([]byte("c\r"))
+	require.NoError(t, err)
+	shown.waitFor(t, "break in")
+	_, err = keys.Write([]byte("exec value\r"))
+	require.NoError(t, err)
+	shown.waitFor(t, "4321")
+	_, err = keys.Write([]byte("c\r"))
+	require.NoError(t, err)
+	r := <-done
+	assert.Equal(t, exitOK, r.code, r.stderr)
+	assert.Equal(t, "8642\n", r.stdout)
+}
