@@ -172,3 +172,13 @@ func TestUlimitScript(t *testing.T) {
 	assert.Equal(t, "ulimit -v 1024 && ulimit -t 1 && ulimit -n 10 && { ulimit -u 5 2>/dev/null || ulimit -p 5; }",
 		ulimitScript(Rlimits{AddressSpace: 1<<20 + 1023, CPUTime: time.Millisecond, OpenFiles: 10, Processes: 5}))
 }
+
+func TestRlimitThatCannotBeSetFailsTheStart(t *testing.T) {
+	// More descriptors than Linux allows anyone (fs.nr_open is at most 2^30 - 8).
+	_, err := Start(context.Background(), child("serve"), WithStderr(nil), WithRlimits(Rlimits{OpenFiles: 1 << 30}))
+	var ee *ExitError
+	require.ErrorAs(t, err, &ee)
+	assert.Equal(t, 126, ee.Code)
+	assert.Contains(t, ee.Stderr, "polyfork: the resource limits cannot be set")
+	assert.Contains(t, strings.Join(ee.Stderr, "\n"), "polyfork-rlimits")
+}

@@ -87,7 +87,9 @@ func wrapRlimits(cmd *exec.Cmd, l Rlimits) {
 	if script == "" || cmd.Err != nil {
 		return
 	}
-	script += ` || { echo "polyfork: the resource limits cannot be set" >&2; exit 126; }; exec "$0" "$@"`
-	args := append([]string{"sh", "-c", script, cmd.Path}, cmd.Args[1:]...)
+	// $0 names the shell in its own messages ("polyfork-rlimits: 1: ulimit: error setting
+	// limit"); the command and its arguments follow.
+	script += ` || { echo "polyfork: the resource limits cannot be set" >&2; exit 126; }; exec "$@"`
+	args := append([]string{"sh", "-c", script, "polyfork-rlimits", cmd.Path}, cmd.Args[1:]...)
 	cmd.Path, cmd.Args = "/bin/sh", args
 }
