@@ -143,7 +143,9 @@ func (c *Console) Resize(cols, rows int) error {
 // in has a SetReadDeadline method (a net.Conn, a pipe or terminal opened by os), Attach
 // interrupts the read in progress with it before returning (in's deadline is then in
 // the past); otherwise the goroutine reading in ends only when that Read returns, and
-// drops what it read. Only one terminal is attached at a time: ErrAttached otherwise.
+// drops what it read. Typed input waits in the terminal's buffer until the child reads
+// it; if the child never does and the buffer fills, Attach returns only when the child
+// reads or exits. Only one terminal is attached at a time: ErrAttached otherwise.
 func (c *Console) Attach(ctx context.Context, in io.Reader, out io.Writer) error {
 	c.mu.Lock()
 	select {
