@@ -2,10 +2,19 @@
 GO      ?= go
 PYTHON  ?= python3
 
-.PHONY: test lint test-go test-python test-php test-node demo setup
+.PHONY: test lint test-go test-python test-php test-node demo setup install fuzz
 
-## test: every test of every language (Go with -race, Python on both interpreters, PHP, Node)
-test: lint test-go test-python test-php test-node
+## test: every test of every language (Go with -race, Python on both interpreters, PHP, Node),
+## and a short run of every fuzz target
+test: lint test-go test-python test-php test-node fuzz
+
+FUZZTIME ?= 5s
+## fuzz: each Go fuzz target for FUZZTIME (5s; the committed corpus in testdata/fuzz runs in
+## every go test too). Longer: make fuzz FUZZTIME=10m
+fuzz:
+	@for t in FuzzDecodeMessage FuzzDecodeValue FuzzFrameReader FuzzEncoder; do \
+		echo "go test -fuzz=$$t -fuzztime=$(FUZZTIME) ./protocol"; \
+		$(GO) test -run='^$$' -fuzz="^$$t\$$" -fuzztime=$(FUZZTIME) ./protocol || exit 1; done
 
 ## lint: gofmt and go vet must be clean
 lint:
@@ -29,6 +38,14 @@ test-php:
 
 test-node:
 	cd clients/node && npm test && npm run test:types
+
+## install: the polyfork command into $(go env GOBIN), or else the first $(go env GOPATH)/bin;
+## says where it went, and how to put that directory on PATH when it is not
+install:
+	$(GO) install ./cmd/polyfork
+	@bin=$$($(GO) env GOBIN); [ -n "$$bin" ] || bin=$$($(GO) env GOPATH | cut -d: -f1)/bin; \
+	echo "installed $$bin/polyfork"; \
+	case ":$$PATH:" in *":$$bin:"*) ;; *) echo "$$bin is not on PATH; add it with:  export PATH=\"$$bin:\$$PATH\"" ;; esac
 
 ## setup: install what the demos and tests need and is missing
 setup:

@@ -110,12 +110,15 @@ func (p *Pool) Call(ctx context.Context, method string, params, result any, opts
 	var tried *running
 	retried := false
 	for attempt := 0; ; attempt++ {
-		r, err := p.acquire(ctx, tried)
+		t, err := p.acquire(ctx, tried)
 		if err != nil {
 			return err
 		}
-		err = p.callOn(ctx, r, method, params, result)
-		p.release(r, err == nil || !errors.Is(err, ErrStopping))
+		co.report(t.r.w.Name(), t.r.w.Pid())
+		err = p.callOn(ctx, t, method, params, result)
+		var re *RemoteError
+		answered := err == nil || errors.As(err, &re)
+		p.release(t, err == nil || !errors.Is(err, ErrStopping), answered)
 		switch {
 		case err == nil, ctx.Err() != nil:
 			return err
@@ -126,30 +129,30 @@ func (p *Pool) Call(ctx context.Context, method string, params, result any, opts
 		default:
 			return err
 		}
-		tried = r
+		tried = t.r
 	}
 }
 
 // Send sends v to one ready worker's on('message') listeners (the least busy one, as for
 // calls; it waits in the queue like a call when all are busy).
 func (p *Pool) Send(ctx context.Context, v any) error {
-	r, err := p.acquire(ctx, nil)
+	t, err := p.acquire(ctx, nil)
 	if err != nil {
 		return err
 	}
-	defer p.release(r, false)
-	return r.w.Send(ctx, v)
+	defer p.release(t, false, false)
+	return t.r.w.Send(ctx, v)
 }
 
 // Notify sends the notification method with params to one ready worker, chosen as Send
 // chooses.
 func (p *Pool) Notify(ctx context.Context, method string, params ...any) error {
-	r, err := p.acquire(ctx, nil)
+	t, err := p.acquire(ctx, nil)
 	if err != nil {
 		return err
 	}
-	defer p.release(r, false)
-	return r.w.Notify(ctx, method, params...)
+	defer p.release(t, false, false)
+	return t.r.w.Notify(ctx, method, params...)
 }
 
 // Broadcast sends v to every ready worker's on('message') listeners and returns the

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -16,22 +15,43 @@ import (
 	"time"
 )
 
+const attachAbout = `Connect this terminal to the console of one worker of "polyfork serve -console DIR",
+while it serves: see what the worker's terminal shows (its last 4 KiB first) and type
+into it, to answer a breakpoint() or a prompt in a handler. Ctrl-] detaches; the worker
+carries on. One terminal per worker at a time.
+
+  DIR     the directory given to serve -console
+  WORKER  the worker's index (0 for NAME#0) or full name; may be left out when DIR holds
+          one worker's socket
+  SOCKET  a worker's socket itself
+
+Without a terminal on stdin, attach copies stdin to the worker's console and its output
+to stdout, and detaches at the end of stdin.
+
+example:
+  polyfork serve -timeout 0 -console /tmp/consoles -- python3 worker.py &
+  polyfork attach /tmp/consoles 0
+`
+
 // runAttach connects the user's terminal to the console of one worker of polyfork serve
 // -console DIR: polyfork attach DIR [WORKER], or polyfork attach SOCKET.
 func runAttach(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("polyfork attach", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	cmd := newCommand("attach", "polyfork attach DIR [WORKER] | SOCKET", attachAbout)
+	var code int
+	positional, _, ok := cmd.parse(args, stdout, stderr, &code)
+	if !ok {
+		return code
 	}
-	if fs.NArg() < 1 || fs.NArg() > 2 {
-		fmt.Fprintf(stderr, "polyfork attach: want DIR [WORKER] or SOCKET\n\n%s", usage)
-		return exitUsage
+	if len(positional) < 1 || len(positional) > 2 {
+		return cmd.usageError(stderr, "want DIR [WORKER] or SOCKET")
 	}
-	path, err := consoleSocketPath(fs.Arg(0), fs.Arg(1))
+	worker := ""
+	if len(positional) == 2 {
+		worker = positional[1]
+	}
+	path, err := consoleSocketPath(positional[0], worker)
 	if err != nil {
-		fmt.Fprintf(stderr, "polyfork attach: %v\n", err)
-		return exitUsage
+		return cmd.usageError(stderr, "%v", err)
 	}
 	conn, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: path, Net: "unix"})
 	if err != nil {

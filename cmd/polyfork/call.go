@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/polyfork/polyfork/bridge"
@@ -13,39 +14,61 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 )
 
+const callAbout = `Start COMMAND, call METHOD with PARAMS_JSON as its params, print the result as one line
+of JSON, and stop the child. The child's stderr is relayed to stderr as it comes.
+
+  METHOD       the handler to call: UTF-8, not empty, not starting with '$'
+  PARAMS_JSON  a JSON array of the handler's arguments, such as '[40, 2]' or '[]'
+
+JSON integers stay integers up to the int64 and uint64 limits (beyond them: a usage
+error, never a silent float); other numbers are floats, printed with a decimal point.
+Bytes print as base64, NaN and the infinities as "NaN", "Infinity", "-Infinity".
+PARAMS_JSON may nest 127 levels deep (the wire's 128, less the message around it).
+
+With -console the child's stdin, stdout and stderr are a terminal, and when polyfork's
+stdin is a terminal it is connected to the child's for the call (raw mode, window size
+followed, modes restored however the call ends; Ctrl-] abandons the call): a
+breakpoint() or a readline prompt in the handler is yours to answer. The timeouts are
+then lifted unless -timeout is given.
+
+example:
+  polyfork call add '[40, 2]' -- python3 worker.py      # prints 42
+  polyfork call -console debug '[21]' -- python3 worker.py
+`
+
 func runCall(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("polyfork call", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	timeout := fs.Duration("timeout", 30*time.Second, "give up after this long, start-up included (with -console on a terminal: no limit unless given)")
-	console := fs.Bool("console", false, "give the child a terminal; when stdin is one, connect it to the child's for the call (Ctrl-] abandons the call)")
+	cmd := newCommand("call", "polyfork call [-timeout 30s] METHOD PARAMS_JSON -- COMMAND [ARG...]", callAbout)
+	timeout := cmd.flags.Duration("timeout", 30*time.Second, "give up after this long, start-up included (with -console on a terminal: no limit unless given)")
+	console := cmd.flags.Bool("console", false, "give the child a terminal; when stdin is one, connect it to the child's for the call (Ctrl-] abandons the call)")
 	var cf childFlags
-	cf.register(fs)
-	before, command, ok := splitCommand(args)
-	if err := fs.Parse(before); err != nil {
-		return exitUsage
+	cf.register(cmd.flags)
+	var code int
+	positional, argv, ok := cmd.parse(args, stdout, stderr, &code)
+	if !ok {
+		return code
 	}
-	if !ok || fs.NArg() != 2 {
-		fmt.Fprintf(stderr, "polyfork call: want METHOD PARAMS_JSON -- COMMAND [ARG...]\n\n%s", usage)
-		return exitUsage
+	switch {
+	case len(positional) != 2:
+		return cmd.usageError(stderr, "want METHOD and PARAMS_JSON before \"--\", got %d arguments", len(positional))
+	case len(argv) == 0:
+		return cmd.usageError(stderr, "want \"-- COMMAND [ARG...]\" after PARAMS_JSON")
+	case *timeout <= 0:
+		return cmd.usageError(stderr, "-timeout must be positive, got %v", *timeout)
 	}
-	if *timeout <= 0 {
-		fmt.Fprintf(stderr, "polyfork call: -timeout must be positive, got %v\n", *timeout)
-		return exitUsage
-	}
-	opts, err := cf.options(fs, *console)
+	opts, err := cf.options(cmd.flags, *console)
 	if err != nil {
-		fmt.Fprintf(stderr, "polyfork call: %v\n", err)
-		return exitUsage
+		return cmd.usageError(stderr, "%v", err)
 	}
-	method, paramsJSON := fs.Arg(0), fs.Arg(1)
-	params, err := parseJSON([]byte(paramsJSON))
+	method, paramsJSON := positional[0], positional[1]
+	if err := checkMethod(method); err != nil {
+		return cmd.usageError(stderr, "METHOD: %v", err)
+	}
+	if strings.TrimSpace(paramsJSON) == "" {
+		return cmd.usageError(stderr, "PARAMS_JSON is empty; give [] for no params")
+	}
+	params, err := paramsFromJSON(strings.NewReader(paramsJSON), cliParamsLimits)
 	if err != nil {
 		fmt.Fprintf(stderr, "polyfork call: PARAMS_JSON %q: %v\n", clip(paramsJSON), err)
-		return exitUsage
-	}
-	list, isList := params.([]any)
-	if !isList {
-		fmt.Fprintf(stderr, "polyfork call: PARAMS_JSON must be a JSON array such as [1, 2], got %q\n", clip(paramsJSON))
 		return exitUsage
 	}
 
@@ -58,26 +81,26 @@ func runCall(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		defer term.end()
 		opts = append(opts, term.options(cf.consoleOptions())...)
 	}
-	if !term.interactive() || isSet(fs, "timeout") {
+	if !term.interactive() || isSet(cmd.flags, "timeout") {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, *timeout)
 		defer cancel()
 	} else {
-		// A debugger may stop the child before its $ready for as long as the user wants.
+		// A debugger may hold the child before its $ready for as long as the user likes.
 		opts = append(opts, bridge.WithStartTimeout(interactiveStartTimeout))
 	}
 	if err := term.begin(); err != nil {
 		fmt.Fprintf(stderr, "polyfork call: cannot put the terminal in raw mode: %v\n", err)
 		return exitFailure
 	}
-	p, err := bridge.Start(ctx, command, opts...)
+	p, err := bridge.Start(ctx, argv, opts...)
 	if err != nil {
 		term.end()
-		fmt.Fprintf(stderr, "polyfork call: %v\n", describeEnd(ctx, err, *timeout))
+		fmt.Fprintf(stderr, "polyfork call: %s\n", describeEnd(ctx, err, *timeout))
 		return exitFailure
 	}
 	var raw msgpack.RawMessage
-	callErr := p.Call(ctx, method, list, &raw)
+	callErr := p.Call(ctx, method, params, &raw)
 	if callErr != nil {
 		// The call failed: a stuck child is not worth waiting for.
 		p.Kill()
@@ -95,7 +118,7 @@ func runCall(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		}
 		return exitRaised
 	default:
-		fmt.Fprintf(stderr, "polyfork call: %v\n", describeEnd(ctx, callErr, *timeout))
+		fmt.Fprintf(stderr, "polyfork call: %s\n", describeEnd(ctx, callErr, *timeout))
 		return exitFailure
 	}
 	v, err := protocol.DecodeValue(raw)
@@ -113,25 +136,16 @@ func runCall(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	return exitOK
 }
 
-// describeTimeout says which limit passed when err is a timeout.
-func describeTimeout(err error, timeout time.Duration) error {
-	if errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("timed out after %v (-timeout): %w", timeout, err)
-	}
-	return err
-}
-
 // interactiveStartTimeout is the start timeout of a call whose child's console is the
 // user's terminal: no limit, in effect, since a debugger may be stopped in start-up code.
 const interactiveStartTimeout = 1000 * time.Hour
 
-// describeEnd says why the call's context ended, when it did: the timeout, or the detach
-// key.
-func describeEnd(ctx context.Context, err error, timeout time.Duration) error {
+// describeEnd is describe, or what the detach key did when it ended the call.
+func describeEnd(ctx context.Context, err error, timeout time.Duration) string {
 	if errors.Is(context.Cause(ctx), errDetached) {
-		return fmt.Errorf("%w: the call was abandoned and the child stopped", errDetached)
+		return errDetached.Error() + ": the call was abandoned and the child stopped"
 	}
-	return describeTimeout(err, timeout)
+	return describe(err, timeout)
 }
 
 // isSet reports whether the flag name was given on the command line.

@@ -1,14 +1,15 @@
 // Command polyfork runs a child that speaks the polyfork protocol from the shell: make one
-// call, or exchange messages over stdin and stdout.
+// call, exchange messages over stdin and stdout, or serve a pool of workers over HTTP.
 //
 //	polyfork call [-timeout 30s] METHOD PARAMS_JSON -- COMMAND [ARG...]
 //	polyfork send [-timeout D] -- COMMAND [ARG...]
 //	polyfork serve [-addr 127.0.0.1:3000] [-workers N] [limits...] -- COMMAND [ARG...]
 //	polyfork attach DIR [WORKER]
+//	polyfork version
 //
-// Every command that starts children takes -channel stdio|fd, -console, the environment
-// flags (-clean-env, -allow-env, -env) and resource limits (-rlimit-as, -rlimit-cpu,
-// -rlimit-nofile, -rlimit-nproc); see childflags.go.
+// Every command that starts children takes the flags of childflags.go: -channel stdio|fd,
+// -console, the environment (-clean-env, -allow-env, -env) and resource limits
+// (-rlimit-as, -rlimit-cpu, -rlimit-nofile, -rlimit-nproc).
 //
 // Exit status: 0 on success, 1 when the called method raised, 2 for usage errors and bad
 // input, 3 when the child failed (could not start, exited, broke the protocol, or the
@@ -18,11 +19,15 @@ package main
 import (
 	"context"
 	"fmt"
+	pf "github.com/polyfork/polyfork"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
 )
+
+// version is polyfork's version, the one the module and the clients share.
+const version = pf.Version
 
 // Exit statuses.
 const (
@@ -32,28 +37,45 @@ const (
 	exitFailure = 3
 )
 
-const usage = `usage:
-  polyfork call [-timeout 30s] [-console] METHOD PARAMS_JSON -- COMMAND [ARG...]
-      Start COMMAND, call METHOD with PARAMS_JSON (a JSON array) as its params, and print
-      the result as one line of JSON.
-  polyfork send [-timeout D] -- COMMAND [ARG...]
-      Start COMMAND, send each JSON value read from stdin (one per line) as a message, and
-      print each message the child sends as one line of JSON.
-  polyfork serve [-addr 127.0.0.1:3000] [-workers N] [limits...] -- COMMAND [ARG...]
-      Run a supervised pool of COMMAND workers behind HTTP: POST /call/METHOD with a JSON
-      array body; GET /healthz, /workers, /metrics. "polyfork serve -h" lists the limits.
-  polyfork attach DIR [WORKER]
-      Connect this terminal to the console of a worker of "polyfork serve -console DIR"
-      (WORKER: its index or name; Ctrl-] detaches).
-
-Children: -channel fd puts the frames on descriptors of their own (the child's stdout is
-then a log); -console gives the child a terminal (call: yours, when stdin is one);
--clean-env, -allow-env PATH,HOME, -env KEY=VALUE; -rlimit-as, -rlimit-cpu, -rlimit-nofile,
--rlimit-nproc. "polyfork call -h" lists them.
-
-Exit status: 0 success, 1 the method raised, 2 usage or bad input, 3 the child failed
+const exitStatusText = `Exit status: 0 success, 1 the method raised, 2 usage or bad input, 3 the child failed
 (could not start, exited, broke the protocol, or the timeout passed).
 `
+
+// commandText explains COMMAND, which every subcommand takes.
+const commandText = `COMMAND is the child to run, with its interpreter, exactly as you would start it
+yourself: python3 worker.py, php worker.php, node worker.js, or any program that speaks
+the protocol. It is run directly, not through a shell. To pick an interpreter, name it:
+-- /usr/bin/python3.12 worker.py, -- .venv/bin/python worker.py, -- ~/php83/bin/php w.php.
+`
+
+const usage = `polyfork ` + version + `: run a child process that speaks the polyfork protocol.
+
+usage:
+  polyfork call [flags] METHOD PARAMS_JSON -- COMMAND [ARG...]
+      Start COMMAND, call METHOD with PARAMS_JSON (a JSON array) as its params, and print
+      the result as one line of JSON.
+  polyfork send [flags] -- COMMAND [ARG...]
+      Start COMMAND, send each JSON value read from stdin (one per line) as a message, and
+      print each message the child sends as one line of JSON.
+  polyfork serve [flags] -- COMMAND [ARG...]
+      Run a supervised pool of COMMAND workers behind HTTP: POST /call/METHOD with a JSON
+      array body; GET /healthz, /workers, /metrics.
+  polyfork attach DIR [WORKER]
+      Connect this terminal to the console of a worker of "polyfork serve -console DIR"
+      (WORKER: its index or name). Ctrl-] detaches.
+  polyfork version
+      Print the version.
+
+Every command that starts children takes -channel fd (the frames on descriptors of their
+own; the child's stdout is then a log), -console (a terminal for the child: with call,
+yours), -clean-env, -allow-env, -env, and -rlimit-as, -rlimit-cpu, -rlimit-nofile,
+-rlimit-nproc.
+
+"polyfork COMMAND -h" (or "polyfork help COMMAND") describes a command and its flags.
+Flags go anywhere before "--"; everything after "--" is the child's command line.
+
+` + commandText + `
+` + exitStatusText
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -74,23 +96,22 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "send":
 		return runSend(ctx, args[1:], stdin, stdout, stderr)
 	case "serve":
-		return runServe(ctx, args[1:], stderr)
+		return runServe(ctx, args[1:], stdout, stderr)
 	case "attach":
 		return runAttach(ctx, args[1:], stdin, stdout, stderr)
-	case "-h", "-help", "--help", "help":
+	case "version", "-version", "--version":
+		fmt.Fprintf(stdout, "polyfork %s\n", version)
+		return exitOK
+	case "help", "-h", "-help", "--help":
+		if len(args) > 1 && args[0] == "help" {
+			switch args[1] {
+			case "call", "send", "serve", "attach":
+				return run(ctx, []string{args[1], "-h"}, stdin, stdout, stderr)
+			}
+		}
 		fmt.Fprint(stdout, usage)
 		return exitOK
 	}
 	fmt.Fprintf(stderr, "polyfork: unknown command %q\n\n%s", args[0], usage)
 	return exitUsage
-}
-
-// splitCommand splits "ARGS... -- COMMAND [ARG...]" at the first "--".
-func splitCommand(args []string) (before, command []string, ok bool) {
-	for i, a := range args {
-		if a == "--" {
-			return args[:i], args[i+1:], len(args) > i+1
-		}
-	}
-	return args, nil, false
 }
