@@ -17,6 +17,7 @@ command -v php >/dev/null || missing+=(php-cli)
 { command -v php >/dev/null && php -m 2>/dev/null | grep -i '^msgpack$' >/dev/null; } || missing+=(php-msgpack)
 { command -v php >/dev/null && php -m 2>/dev/null | grep -i '^mbstring$' >/dev/null; } || missing+=(php-mbstring)
 command -v phpunit >/dev/null || missing+=(phpunit)
+command -v composer >/dev/null || missing+=(composer)
 if [ -x /usr/bin/python3 ] && ! /usr/bin/python3 -c 'import msgpack' 2>/dev/null; then missing+=(python3-msgpack); fi
 if [ -x /usr/bin/python3 ] && ! /usr/bin/python3 -c 'import pytest' 2>/dev/null; then missing+=(python3-pytest); fi
 command -v node >/dev/null || missing+=(nodejs npm)

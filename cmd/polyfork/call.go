@@ -37,6 +37,9 @@ example:
 `
 
 func runCall(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if usesNATS(args) {
+		return runCallRemote(ctx, args, stdout, stderr)
+	}
 	cmd := newCommand("call", "polyfork call [-timeout 30s] METHOD PARAMS_JSON -- COMMAND [ARG...]", callAbout)
 	timeout := cmd.flags.Duration("timeout", 30*time.Second, "give up after this long, start-up included (with -console on a terminal: no limit unless given)")
 	console := cmd.flags.Bool("console", false, "give the child a terminal; when stdin is one, connect it to the child's for the call (Ctrl-] abandons the call)")

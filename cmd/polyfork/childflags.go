@@ -63,6 +63,17 @@ func (f *childFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.rlimitNproc, "rlimit-nproc", 0, "limit the processes of the child's user (0: no limit; root is exempt)")
 }
 
+// childFlagNames lists the flags register defines, for commands that refuse them in some
+// mode (serve -nats runs no child).
+func childFlagNames(fs *flag.FlagSet) []string {
+	var probe childFlags
+	own := flag.NewFlagSet("", flag.ContinueOnError)
+	probe.register(own)
+	var names []string
+	own.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+	return names
+}
+
 // options checks the flags fs parsed and returns the bridge options they ask for.
 // console says whether the command gives the child a console; the caller adds
 // bridge.WithConsole with consoleOptions (and its OnStart).

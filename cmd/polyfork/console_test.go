@@ -465,3 +465,12 @@ func TestCallConsoleNodeInspect(t *testing.T) {
 	assert.Equal(t, exitOK, r.code, r.stderr)
 	assert.Equal(t, "8642\n", r.stdout)
 }
+
+func TestServeNATSRefusesChildFlags(t *testing.T) {
+	for _, flags := range [][]string{{"-console", t.TempDir()}, {"-channel", "fd"}, {"-rlimit-nofile", "64"}} {
+		args := append([]string{"serve", "-nats", "nats://127.0.0.1:1", "-service", "s"}, flags...)
+		r := polyfork(t, "", args...)
+		assert.Equal(t, exitUsage, r.code, r.stderr)
+		assert.Contains(t, r.stderr, flags[0]+" concerns the workers' processes", flags)
+	}
+}

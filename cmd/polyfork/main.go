@@ -5,6 +5,9 @@
 //	polyfork send [-timeout D] -- COMMAND [ARG...]
 //	polyfork serve [-addr 127.0.0.1:3000] [-workers N] [limits...] -- COMMAND [ARG...]
 //	polyfork attach DIR [WORKER]
+//	polyfork agent (-nats URL | -embed-nats [ADDR]) -service NAME [flags] -- COMMAND [ARG...]
+//	polyfork agents -nats URL [-service NAME]
+//	polyfork call|serve -nats URL -service NAME ...   (the workers of agents, through NATS)
 //	polyfork version
 //
 // Every command that starts children takes the flags of childflags.go: -channel stdio|fd,
@@ -63,6 +66,14 @@ usage:
   polyfork attach DIR [WORKER]
       Connect this terminal to the console of a worker of "polyfork serve -console DIR"
       (WORKER: its index or name). Ctrl-] detaches.
+  polyfork agent (-nats URL | -embed-nats [ADDR]) -service NAME [flags] -- COMMAND [ARG...]
+      Run a pool of COMMAND workers and serve it on NATS as the service NAME; agents of one
+      NAME on several machines share its calls.
+  polyfork agents -nats URL [-service NAME]
+      List the agents of NAME (or of every service): workers, calls in flight, errors.
+  polyfork call -nats URL -service NAME [flags] METHOD PARAMS_JSON
+  polyfork serve -nats URL -service NAME [flags]
+      call and serve with the workers of the agents of NAME, through NATS.
   polyfork version
       Print the version.
 
@@ -99,13 +110,17 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runServe(ctx, args[1:], stdout, stderr)
 	case "attach":
 		return runAttach(ctx, args[1:], stdin, stdout, stderr)
+	case "agent":
+		return runAgent(ctx, args[1:], stdout, stderr)
+	case "agents":
+		return runAgents(ctx, args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintf(stdout, "polyfork %s\n", version)
 		return exitOK
 	case "help", "-h", "-help", "--help":
 		if len(args) > 1 && args[0] == "help" {
 			switch args[1] {
-			case "call", "send", "serve", "attach":
+			case "call", "send", "serve", "attach", "agent", "agents":
 				return run(ctx, []string{args[1], "-h"}, stdin, stdout, stderr)
 			}
 		}
