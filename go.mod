@@ -3,6 +3,7 @@ module github.com/polyfork/polyfork
 go 1.26.0
 
 require (
+	github.com/creack/pty v1.1.24
 	github.com/nats-io/nats-server/v2 v2.15.3
 	github.com/nats-io/nats.go v1.56.0
 	github.com/nats-io/nuid v1.0.1

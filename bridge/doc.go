@@ -36,9 +36,10 @@
 // Linux is the reference: children get a parent-death signal (so a host killed with
 // SIGKILL leaves no child), descriptors the host opened without close-on-exec are kept
 // from children, pipes are enlarged to 1 MiB, and RSS limits read /proc. On macOS and the
-// BSDs the same code runs without those four. On Windows the package builds and runs
+// BSDs the same code runs without those four; consoles (WithConsole) and resource limits
+// (WithRlimits) work on every Unix system. On Windows the package builds and runs
 // children, but there are no process groups to signal (a child's own children are not
-// ended with it) and every signal kills at once.
+// ended with it), every signal kills at once, and WithConsole and WithRlimits are invalid.
 //
 // # Files
 //
@@ -62,6 +63,11 @@
 //	spawn.go            building and starting the child's command and pipes
 //	stop.go             Close, Shutdown, Terminate, Kill: asking, then forcing
 //	relay.go            the child's stderr (and stdout) relayed line by line
+//	console.go          WithConsole and Console: a pseudo-terminal for the child, attachable
+//	console_text.go     what a terminal shows of a line: control sequences removed
+//	console_unix.go     opening the pseudo-terminal (creack/pty), the child's session
+//	console_windows.go  Windows: no consoles
+//	rlimit.go           WithRlimits: resource limits set by a shell before the program runs
 //	sys_linux.go        Linux: parent-death signal, group kill after waitid, pipe size
 //	sys_unix.go         other Unix systems
 //	sys_windows.go      Windows

@@ -207,6 +207,10 @@ func helperChild(mode string, args []string) {
 		os.Setenv("GRANDCHILD_PID", strconv.Itoa(cmd.Process.Pid))
 		serveHelper(os.Stdin, os.Stdout)
 	default:
+		if fn := moreHelperModes[mode]; fn != nil {
+			fn(args)
+			return
+		}
 		fmt.Fprintf(os.Stderr, "helperChild: unknown mode %q\n", mode)
 		os.Exit(99)
 	}

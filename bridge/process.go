@@ -25,17 +25,18 @@ import (
 // the exit and one supervising, plus one per request from the child being handled. All but
 // the handlers' have ended when Done is closed. Every method is safe for concurrent use.
 type Process struct {
-	cfg   procConfig
-	conn  *Conn
-	argv  []string
-	name  string
-	cmd   *exec.Cmd
-	pid   int
-	ready ReadyInfo
-	tail  *tail
-	logs  []*lineRelay
-	files []*os.File // the host's ends of the child's pipes
-	log   func(level slog.Level, msg string, args ...any)
+	cfg     procConfig
+	conn    *Conn
+	argv    []string
+	name    string
+	cmd     *exec.Cmd
+	pid     int
+	ready   ReadyInfo
+	tail    *tail
+	logs    []*lineRelay
+	files   []*os.File // the host's ends of the child's pipes (and terminal)
+	console *Console   // WithConsole, or nil
+	log     func(level slog.Level, msg string, args ...any)
 
 	exited chan struct{} // closed when the child has been reaped
 	done   chan struct{} // closed when everything is released
@@ -86,20 +87,32 @@ func startProcess(ctx context.Context, argv []string, connCfg connConfig, cfg pr
 		cmd:      sp.cmd,
 		pid:      sp.cmd.Process.Pid,
 		tail:     &tail{},
-		files:    []*os.File{sp.fromCh, sp.toCh, sp.stderr},
+		files:    []*os.File{sp.fromCh, sp.toCh},
 		exited:   make(chan struct{}),
 		done:     make(chan struct{}),
 		stopDone: make(chan struct{}),
 	}
 	p.log = loggerFor(connCfg.logger, name, p.pid)
-	p.logs = append(p.logs, newLineRelay(sp.stderr, name, p.pid, "stderr", cfg.stderr, cfg.logFunc, p.tail))
+	out := cfg.stderr // for stdout and the console
+	if cfg.stdoutSet {
+		out = cfg.stdout
+	}
+	if sp.stderr != nil {
+		p.files = append(p.files, sp.stderr)
+		p.logs = append(p.logs, newLineRelay(sp.stderr, name, p.pid, "stderr", cfg.stderr, cfg.logFunc, p.tail))
+	}
 	if sp.stdout != nil {
 		p.files = append(p.files, sp.stdout)
-		out := cfg.stderr
-		if cfg.stdoutSet {
-			out = cfg.stdout
-		}
 		p.logs = append(p.logs, newLineRelay(sp.stdout, name, p.pid, "stdout", out, cfg.logFunc, p.tail))
+	}
+	if sp.console != nil {
+		var relay *lineRelay
+		p.files = append(p.files, sp.console)
+		p.console, relay = newConsole(sp.console, name, p.pid, cfg.console, out, cfg.logFunc, p.tail)
+		p.logs = append(p.logs, relay)
+		if cfg.console.OnStart != nil {
+			cfg.console.OnStart(p.console)
+		}
 	}
 	go p.reap()
 

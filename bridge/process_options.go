@@ -15,7 +15,7 @@ import (
 type LogLine struct {
 	Name   string // the child's name
 	Pid    int
-	Stream string // "stderr" or "stdout"
+	Stream string // "stderr", "stdout", or "console" (the child's terminal: WithConsole)
 	Text   string // the line, without its newline
 }
 
@@ -69,9 +69,11 @@ type procConfig struct {
 	logFunc      func(LogLine)
 	sysAttr      *syscall.SysProcAttr
 	channel      Channel
-	extraFiles   []*os.File // passed first, from descriptor 3 (listening sockets)
-	extraEnv     []string   // set by the Pool for its listeners (LISTEN_*)
-	listenPID    bool       // set LISTEN_PID to the child's own pid
+	extraFiles   []*os.File      // passed first, from descriptor 3 (listening sockets)
+	extraEnv     []string        // set by the Pool for its listeners (LISTEN_*)
+	listenPID    bool            // set LISTEN_PID to the child's own pid
+	console      *ConsoleOptions // a terminal for the child (console.go), or nil
+	rlimits      Rlimits         // set by a shell before the program runs (rlimit.go)
 }
 
 func defaultProcConfig() procConfig {

@@ -24,6 +24,7 @@ type lineRelay struct {
 	stream string
 	out    io.Writer
 	fn     func(LogLine)
+	filter func([]byte) []byte // rewrites each line first (a console's control sequences), or nil
 	tail   *tail
 	done   chan struct{}
 }
@@ -59,6 +60,9 @@ func (s *lineRelay) run(r io.Reader) {
 
 // emit relays one line and remembers it.
 func (s *lineRelay) emit(line []byte, buf *bytes.Buffer) {
+	if s.filter != nil {
+		line = s.filter(line)
+	}
 	text := string(line)
 	s.tail.add(text)
 	switch {

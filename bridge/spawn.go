@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"strconv"
@@ -12,11 +13,12 @@ import (
 
 // spawned is a child just started, with the host's ends of its streams.
 type spawned struct {
-	cmd    *exec.Cmd
-	fromCh *os.File // frames from the child
-	toCh   *os.File // frames to the child
-	stderr *os.File // the child's stderr, to relay
-	stdout *os.File // the child's stdout, to relay (channel on descriptors), or nil
+	cmd     *exec.Cmd
+	fromCh  *os.File // frames from the child
+	toCh    *os.File // frames to the child
+	stderr  *os.File // the child's stderr, to relay, or nil (console)
+	stdout  *os.File // the child's stdout, to relay (channel on descriptors), or nil
+	console *os.File // the host's end of the child's terminal (console), or nil
 }
 
 // spawn starts argv as cfg says. On failure nothing is left open or running.
@@ -47,26 +49,39 @@ func spawn(argv []string, conn connConfig, cfg procConfig) (*spawned, error) {
 	if err != nil {
 		return fail(errors.New("cannot create pipes (out of file descriptors?)"))
 	}
-	errR, errW, err := pipe()
-	if err != nil {
-		return fail(errors.New("cannot create pipes (out of file descriptors?)"))
-	}
 	growPipe(toW)
 	growPipe(fromW)
 
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = cfg.dir
-	cmd.Stderr = errW
 	cmd.ExtraFiles = append(cmd.ExtraFiles, cfg.extraFiles...)
-	childSide := []*os.File{toR, fromW, errW}
+	childSide := []*os.File{toR, fromW}
 	env := []string{
 		protocol.EnvProtocol + "=" + strconv.Itoa(protocol.Version),
 		protocol.EnvMaxFrameSize + "=" + strconv.Itoa(conn.maxFrame),
 		protocol.EnvMaxValues + "=" + strconv.Itoa(conn.maxValues),
 	}
-	s := &spawned{cmd: cmd, fromCh: fromR, toCh: toW, stderr: errR}
-	switch cfg.channel {
-	case ChannelFDs:
+	s := &spawned{cmd: cmd, fromCh: fromR, toCh: toW}
+	if cfg.console == nil {
+		errR, errW, err := pipe()
+		if err != nil {
+			return fail(errors.New("cannot create pipes (out of file descriptors?)"))
+		}
+		cmd.Stderr, s.stderr = errW, errR
+		childSide = append(childSide, errW)
+	}
+	switch {
+	case cfg.console != nil:
+		master, tty, err := openConsole(cfg.console)
+		if err != nil {
+			return fail(fmt.Errorf("cannot open a pseudo-terminal: %w", err))
+		}
+		files = append(files, master, tty)
+		childSide = append(childSide, tty)
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
+		env = append(env, passChannel(cmd, toR, fromW))
+		s.console = master
+	case cfg.channel == ChannelFDs:
 		outR, outW, err := pipe()
 		if err != nil {
 			return fail(errors.New("cannot create pipes (out of file descriptors?)"))
@@ -78,18 +93,20 @@ func spawn(argv []string, conn connConfig, cfg procConfig) (*spawned, error) {
 		files = append(files, devnull)
 		childSide = append(childSide, outW, devnull)
 		cmd.Stdin, cmd.Stdout = devnull, outW
-		first := 3 + len(cmd.ExtraFiles)
-		cmd.ExtraFiles = append(cmd.ExtraFiles, toR, fromW)
-		env = append(env, protocol.EnvChannelFDs+"="+strconv.Itoa(first)+","+strconv.Itoa(first+1))
+		env = append(env, passChannel(cmd, toR, fromW))
 		s.stdout = outR
 	default:
 		cmd.Stdin, cmd.Stdout = toR, fromW
 	}
 	cmd.Env = childEnv(cfg, env)
 	cmd.SysProcAttr = sysProcAttr(cfg.sysAttr)
+	if cfg.console != nil {
+		consoleProcAttr(cmd.SysProcAttr)
+	}
 	if cfg.listenPID {
 		wrapListenPID(cmd)
 	}
+	wrapRlimits(cmd, cfg.rlimits)
 	err = startCmd(cmd)
 	for _, f := range childSide {
 		f.Close()
@@ -98,6 +115,14 @@ func spawn(argv []string, conn connConfig, cfg procConfig) (*spawned, error) {
 		return fail(err)
 	}
 	return s, nil
+}
+
+// passChannel passes the child's ends of the channel after the descriptors already passed
+// (SPEC 1.2) and returns the variable that names them.
+func passChannel(cmd *exec.Cmd, r, w *os.File) string {
+	first := 3 + len(cmd.ExtraFiles)
+	cmd.ExtraFiles = append(cmd.ExtraFiles, r, w)
+	return protocol.EnvChannelFDs + "=" + strconv.Itoa(first) + "," + strconv.Itoa(first+1)
 }
 
 // childEnv builds the child's environment: the host's (or, with WithCleanEnv, only the

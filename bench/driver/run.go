@@ -99,6 +99,9 @@ func open(sys bench.System, root, profileDir string) (channel, error) {
 	}
 	switch sys.Group {
 	case bench.GroupPolyfork:
+		if ch := sys.Params["channel"]; ch != "" {
+			return startOnChannel(argv, env, ch)
+		}
 		return startProcess(argv, env)
 	case bench.GroupPool:
 		workers, _ := strconv.Atoi(sys.Params["workers"])

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -24,16 +25,26 @@ error, never a silent float); other numbers are floats, printed with a decimal p
 Bytes print as base64, NaN and the infinities as "NaN", "Infinity", "-Infinity".
 PARAMS_JSON may nest 127 levels deep (the wire's 128, less the message around it).
 
+With -console the child's stdin, stdout and stderr are a terminal, and when polyfork's
+stdin is a terminal it is connected to the child's for the call (raw mode, window size
+followed, modes restored however the call ends; Ctrl-] abandons the call): a
+breakpoint() or a readline prompt in the handler is yours to answer. The timeouts are
+then lifted unless -timeout is given.
+
 example:
   polyfork call add '[40, 2]' -- python3 worker.py      # prints 42
+  polyfork call -console debug '[21]' -- python3 worker.py
 `
 
-func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func runCall(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if usesNATS(args) {
 		return runCallRemote(ctx, args, stdout, stderr)
 	}
 	cmd := newCommand("call", "polyfork call [-timeout 30s] METHOD PARAMS_JSON -- COMMAND [ARG...]", callAbout)
-	timeout := cmd.flags.Duration("timeout", 30*time.Second, "give up after this long, start-up included")
+	timeout := cmd.flags.Duration("timeout", 30*time.Second, "give up after this long, start-up included (with -console on a terminal: no limit unless given)")
+	console := cmd.flags.Bool("console", false, "give the child a terminal; when stdin is one, connect it to the child's for the call (Ctrl-] abandons the call)")
+	var cf childFlags
+	cf.register(cmd.flags)
 	var code int
 	positional, argv, ok := cmd.parse(args, stdout, stderr, &code)
 	if !ok {
@@ -46,6 +57,10 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmd.usageError(stderr, "want \"-- COMMAND [ARG...]\" after PARAMS_JSON")
 	case *timeout <= 0:
 		return cmd.usageError(stderr, "-timeout must be positive, got %v", *timeout)
+	}
+	opts, err := cf.options(cmd.flags, *console)
+	if err != nil {
+		return cmd.usageError(stderr, "%v", err)
 	}
 	method, paramsJSON := positional[0], positional[1]
 	if err := checkMethod(method); err != nil {
@@ -60,11 +75,31 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
-	defer cancel()
-	p, err := bridge.Start(ctx, argv, bridge.WithStderr(stderr))
+	opts = append(opts, bridge.WithStderr(stderr))
+	ctx, cancelCause := context.WithCancelCause(ctx)
+	defer cancelCause(nil)
+	var term *terminalSession
+	if *console {
+		term = newTerminalSession(stdin, cancelCause)
+		defer term.end()
+		opts = append(opts, term.options(cf.consoleOptions())...)
+	}
+	if !term.interactive() || isSet(cmd.flags, "timeout") {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, *timeout)
+		defer cancel()
+	} else {
+		// A debugger may hold the child before its $ready for as long as the user likes.
+		opts = append(opts, bridge.WithStartTimeout(interactiveStartTimeout))
+	}
+	if err := term.begin(); err != nil {
+		fmt.Fprintf(stderr, "polyfork call: cannot put the terminal in raw mode: %v\n", err)
+		return exitFailure
+	}
+	p, err := bridge.Start(ctx, argv, opts...)
 	if err != nil {
-		fmt.Fprintf(stderr, "polyfork call: %s\n", describe(err, *timeout))
+		term.end()
+		fmt.Fprintf(stderr, "polyfork call: %s\n", describeEnd(ctx, err, *timeout))
 		return exitFailure
 	}
 	var raw msgpack.RawMessage
@@ -74,6 +109,7 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		p.Kill()
 	}
 	_ = p.Close()
+	term.end() // the terminal's modes are back before anything is printed
 
 	var re *bridge.RemoteError
 	switch {
@@ -85,7 +121,7 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return exitRaised
 	default:
-		fmt.Fprintf(stderr, "polyfork call: %s\n", describe(callErr, *timeout))
+		fmt.Fprintf(stderr, "polyfork call: %s\n", describeEnd(ctx, callErr, *timeout))
 		return exitFailure
 	}
 	v, err := protocol.DecodeValue(raw)
@@ -101,6 +137,25 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFailure
 	}
 	return exitOK
+}
+
+// interactiveStartTimeout is the start timeout of a call whose child's console is the
+// user's terminal: no limit, in effect, since a debugger may be stopped in start-up code.
+const interactiveStartTimeout = 1000 * time.Hour
+
+// describeEnd is describe, or what the detach key did when it ended the call.
+func describeEnd(ctx context.Context, err error, timeout time.Duration) string {
+	if errors.Is(context.Cause(ctx), errDetached) {
+		return errDetached.Error() + ": the call was abandoned and the child stopped"
+	}
+	return describe(err, timeout)
+}
+
+// isSet reports whether the flag name was given on the command line.
+func isSet(fs *flag.FlagSet, name string) bool {
+	found := false
+	fs.Visit(func(f *flag.Flag) { found = found || f.Name == name })
+	return found
 }
 
 func clip(s string) string {

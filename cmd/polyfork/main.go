@@ -4,10 +4,15 @@
 //	polyfork call [-timeout 30s] METHOD PARAMS_JSON -- COMMAND [ARG...]
 //	polyfork send [-timeout D] -- COMMAND [ARG...]
 //	polyfork serve [-addr 127.0.0.1:3000] [-workers N] [limits...] -- COMMAND [ARG...]
+//	polyfork attach DIR [WORKER]
 //	polyfork agent (-nats URL | -embed-nats [ADDR]) -service NAME [flags] -- COMMAND [ARG...]
 //	polyfork agents -nats URL [-service NAME]
 //	polyfork call|serve -nats URL -service NAME ...   (the workers of agents, through NATS)
 //	polyfork version
+//
+// Every command that starts children takes the flags of childflags.go: -channel stdio|fd,
+// -console, the environment (-clean-env, -allow-env, -env) and resource limits
+// (-rlimit-as, -rlimit-cpu, -rlimit-nofile, -rlimit-nproc).
 //
 // Exit status: 0 on success, 1 when the called method raised, 2 for usage errors and bad
 // input, 3 when the child failed (could not start, exited, broke the protocol, or the
@@ -58,6 +63,9 @@ usage:
   polyfork serve [flags] -- COMMAND [ARG...]
       Run a supervised pool of COMMAND workers behind HTTP: POST /call/METHOD with a JSON
       array body; GET /healthz, /workers, /metrics.
+  polyfork attach DIR [WORKER]
+      Connect this terminal to the console of a worker of "polyfork serve -console DIR"
+      (WORKER: its index or name). Ctrl-] detaches.
   polyfork agent (-nats URL | -embed-nats [ADDR]) -service NAME [flags] -- COMMAND [ARG...]
       Run a pool of COMMAND workers and serve it on NATS as the service NAME; agents of one
       NAME on several machines share its calls.
@@ -68,6 +76,11 @@ usage:
       call and serve with the workers of the agents of NAME, through NATS.
   polyfork version
       Print the version.
+
+Every command that starts children takes -channel fd (the frames on descriptors of their
+own; the child's stdout is then a log), -console (a terminal for the child: with call,
+yours), -clean-env, -allow-env, -env, and -rlimit-as, -rlimit-cpu, -rlimit-nofile,
+-rlimit-nproc.
 
 "polyfork COMMAND -h" (or "polyfork help COMMAND") describes a command and its flags.
 Flags go anywhere before "--"; everything after "--" is the child's command line.
@@ -90,11 +103,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	switch args[0] {
 	case "call":
-		return runCall(ctx, args[1:], stdout, stderr)
+		return runCall(ctx, args[1:], stdin, stdout, stderr)
 	case "send":
 		return runSend(ctx, args[1:], stdin, stdout, stderr)
 	case "serve":
 		return runServe(ctx, args[1:], stdout, stderr)
+	case "attach":
+		return runAttach(ctx, args[1:], stdin, stdout, stderr)
 	case "agent":
 		return runAgent(ctx, args[1:], stdout, stderr)
 	case "agents":
@@ -105,7 +120,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "help", "-h", "-help", "--help":
 		if len(args) > 1 && args[0] == "help" {
 			switch args[1] {
-			case "call", "send", "serve", "agent", "agents":
+			case "call", "send", "serve", "attach", "agent", "agents":
 				return run(ctx, []string{args[1], "-h"}, stdin, stdout, stderr)
 			}
 		}

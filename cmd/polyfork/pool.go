@@ -12,11 +12,12 @@ import (
 //
 // With -log-format json the workers' stderr lines become log records too, so that every
 // line serve writes is JSON; with text they are relayed as they are ("name[pid] line").
-func newPool(ctx context.Context, f *serveFlags, argv []string, log *slog.Logger, stderr io.Writer) (*bridge.Pool, error) {
+// more are the options of the workers' channel, console and isolation (childflags.go).
+func newPool(ctx context.Context, f *serveFlags, argv []string, log *slog.Logger, stderr io.Writer, more ...bridge.Option) (*bridge.Pool, error) {
 	workerOpts := []bridge.Option{bridge.WithStartTimeout(f.startTimeout)}
 	if f.logFormat == "json" {
 		workerOpts = append(workerOpts, bridge.WithLogFunc(func(l bridge.LogLine) {
-			log.Info("worker stderr", "worker", l.Name, "pid", l.Pid, "line", l.Text)
+			log.Info("worker stderr", "worker", l.Name, "pid", l.Pid, "stream", l.Stream, "line", l.Text)
 		}))
 	} else {
 		workerOpts = append(workerOpts, bridge.WithStderr(stderr))
@@ -31,5 +32,5 @@ func newPool(ctx context.Context, f *serveFlags, argv []string, log *slog.Logger
 	if f.concurrency > 0 {
 		opts = append(opts, bridge.WithConcurrency(f.concurrency))
 	}
-	return bridge.NewPool(ctx, argv, opts...)
+	return bridge.NewPool(ctx, argv, append(opts, more...)...)
 }

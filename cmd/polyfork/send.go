@@ -30,6 +30,9 @@ example:
 func runSend(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cmd := newCommand("send", "polyfork send [-timeout D] -- COMMAND [ARG...]", sendAbout)
 	timeout := cmd.flags.Duration("timeout", 0, "give up after this long, start-up included (0: no limit)")
+	console := cmd.flags.Bool("console", false, "give the child a terminal (its lines are relayed to stderr)")
+	var cf childFlags
+	cf.register(cmd.flags)
 	var code int
 	positional, command, ok := cmd.parse(args, stdout, stderr, &code)
 	switch {
@@ -41,6 +44,13 @@ func runSend(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return cmd.usageError(stderr, "want \"-- COMMAND [ARG...]\"")
 	case *timeout < 0:
 		return cmd.usageError(stderr, "-timeout must not be negative, got %v", *timeout)
+	}
+	opts, err := cf.options(cmd.flags, *console)
+	if err != nil {
+		return cmd.usageError(stderr, "%v", err)
+	}
+	if *console {
+		opts = append(opts, bridge.WithConsole(cf.consoleOptions()))
 	}
 	if *timeout > 0 {
 		var cancel context.CancelFunc
@@ -65,7 +75,7 @@ func runSend(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			printErr = err
 		}
 	}
-	p, err := bridge.Start(ctx, command, bridge.WithStderr(stderr), bridge.OnMessage(onMessage))
+	p, err := bridge.Start(ctx, command, append(opts, bridge.WithStderr(stderr), bridge.OnMessage(onMessage))...)
 	if err != nil {
 		fmt.Fprintf(stderr, "polyfork send: %s\n", describe(err, *timeout))
 		return exitFailure

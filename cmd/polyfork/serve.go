@@ -54,6 +54,12 @@ GET /agents (their stats) instead of /workers. It adds 503 NoAgents (no agent se
 connection dropped during the call); "Idempotency: true" lets such a call go to another
 agent. The pool flags belong to polyfork agent then.
 
+With -console DIR every worker gets a terminal, reachable while it serves through a Unix
+socket DIR/NAME#i: "polyfork attach DIR i" connects yours to worker i, to answer a
+breakpoint() in a handler (give -timeout 0, or the debugged call times out). DIR is made
+mode 0700 (an existing one others can reach is refused), each socket is 0600, and on
+Linux a connection from another user is refused.
+
 examples:
   polyfork serve -addr 127.0.0.1:3000 -workers 4 -- python3 worker.py
   curl -d '[40, 2]' localhost:3000/call/add                 # 42
@@ -177,6 +183,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	f.define(cmd.flags)
 	var nf natsFlags
 	nf.add(cmd.flags)
+	consoles := cmd.flags.String("console", "", "give each worker a terminal, reachable with polyfork attach through a socket per worker in this directory")
+	var cf childFlags
+	cf.register(cmd.flags)
 	var code int
 	positional, argv, ok := cmd.parse(args, stdout, stderr, &code)
 	remoteMode := nf.url != ""
@@ -194,6 +203,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	cmd.flags.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
 	errs := f.validate(set)
 	if remoteMode {
+		for _, name := range append(childFlagNames(cmd.flags), "console") {
+			if set[name] {
+				errs = append(errs, fmt.Sprintf("-%s concerns the workers' processes: with -nats, the agents run them", name))
+			}
+		}
 		for _, name := range poolOnlyFlags {
 			if set[name] {
 				errs = append(errs, fmt.Sprintf("-%s concerns a local pool: with -nats, the agents run the workers (give it to polyfork agent)", name))
@@ -227,7 +241,24 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 		b = remoteBackend{nc: nc, pool: pool, timeout: f.timeout}
 	} else {
-		pool, err := newPool(ctx, &f, argv, log, stderr)
+		childOpts, err := cf.options(cmd.flags, *consoles != "")
+		if err != nil {
+			return cmd.usageError(stderr, "%v", err)
+		}
+		if *consoles != "" {
+			dir, err := openConsoleDir(*consoles, func(format string, args ...any) {
+				log.Warn(fmt.Sprintf(format, args...), "component", "console")
+			})
+			if err != nil {
+				return cmd.usageError(stderr, "%v", err)
+			}
+			defer dir.Close()
+			co := cf.consoleOptions()
+			co.OnStart = dir.add
+			childOpts = append(childOpts, bridge.WithConsole(co))
+			log.Info("worker consoles", "dir", *consoles, "attach", "polyfork attach "+*consoles+" WORKER")
+		}
+		pool, err := newPool(ctx, &f, argv, log, stderr, childOpts...)
 		if err != nil {
 			log.Error("the pool could not start", "err", describe(err, 0))
 			if errors.Is(err, bridge.ErrInvalidOption) {

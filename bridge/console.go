@@ -1,0 +1,276 @@
+package bridge
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+)
+
+// ConsoleOptions configures the terminal WithConsole gives a child.
+type ConsoleOptions struct {
+	// Cols and Rows are the terminal's window size, 80 columns and 24 rows by default.
+	// Console.Resize changes it while the child runs.
+	Cols, Rows int
+	// KeepControls relays the terminal's lines as the child wrote them, escape sequences
+	// (colours, cursor movement) and carriage returns included. By default they are
+	// removed, carriage returns and backspaces applied as a terminal would: a progress bar
+	// redrawn in place is relayed as its last state.
+	KeepControls bool
+	// OnStart, if not nil, is called with the child's Console as soon as the child runs,
+	// before its $ready, so that a debugger stopped in start-up code can be reached. It
+	// runs on the goroutine that starts the child (Start's caller, or a Pool's worker
+	// slot) and should return quickly: attach from a goroutine of your own.
+	OnStart func(*Console)
+}
+
+const (
+	defaultCols = 80
+	defaultRows = 24
+	recentMax   = 4 << 10 // bytes of output replayed to a terminal that attaches
+)
+
+// WithConsole gives the child a pseudo-terminal as its stdin, stdout and stderr, so that
+// it sees a terminal (isatty is true: line-buffered output, colours, progress bars, and
+// debuggers such as pdb, node inspect or PHP's readline have a terminal to talk to). The
+// frames travel on descriptors of their own (ChannelFDs), whatever WithChannel says.
+//
+// The terminal's output is relayed line by line like stderr, with LogLine.Stream
+// "console", to the sink of WithStdout if it was given, else to that of WithStderr; the
+// last lines also go into errors. Process.Console (or OnStart, for a Pool's workers) gives
+// the Console, to which a terminal can be attached.
+//
+// The child runs in a session of its own whose controlling terminal is the console, so a
+// Ctrl-C typed into an attached terminal interrupts it; it is still ended with its whole
+// process group. Consoles need a Unix system (creack/pty): on Windows the option is
+// invalid.
+func WithConsole(o ConsoleOptions) Option {
+	return func(c *config) {
+		c.use("WithConsole", scopeProcess)
+		if !consoleSupported {
+			c.fail("WithConsole", "pseudo-terminals need a Unix system")
+			return
+		}
+		if o.Cols == 0 {
+			o.Cols = defaultCols
+		}
+		if o.Rows == 0 {
+			o.Rows = defaultRows
+		}
+		if o.Cols < 1 || o.Cols > 0xffff || o.Rows < 1 || o.Rows > 0xffff {
+			c.fail("WithConsole", "window size %dx%d is outside 1x1 .. 65535x65535", o.Cols, o.Rows)
+			return
+		}
+		c.proc.console = &o
+	}
+}
+
+// ErrAttached is returned by Console.Attach while another terminal is attached.
+var ErrAttached = errors.New("bridge: a terminal is already attached to this console")
+
+// Console is a child's pseudo-terminal (WithConsole), seen from the host. Its output is
+// relayed as log lines for as long as the child runs; a terminal can be attached to it,
+// one at a time, to see that output as it comes and type into it.
+//
+// A Console owns no goroutine of its own: its output is read by the Process's relay, and
+// Attach runs on its caller's goroutine plus one reading the attached input. Every method
+// is safe for concurrent use.
+type Console struct {
+	name   string
+	pid    int
+	master *os.File
+	done   chan struct{} // closed when the output has ended: the relay's done
+
+	mu     sync.Mutex
+	att    *attachment // the attached terminal, or nil
+	recent []byte      // the last output, for a terminal that attaches
+}
+
+// attachment is one attached terminal.
+type attachment struct {
+	out     io.Writer
+	failed  chan error // receives the first error writing to out
+	stopped bool       // detached: input read after this is dropped (under Console.mu)
+}
+
+// Name returns the child's name (WithName; "NAME#i" for a Pool's workers).
+func (c *Console) Name() string { return c.name }
+
+// Pid returns the child's process id.
+func (c *Console) Pid() int { return c.pid }
+
+// Done is closed when the terminal's output has ended: the child and every process that
+// shared its terminal have exited, or the Process released it.
+func (c *Console) Done() <-chan struct{} { return c.done }
+
+// Write types p into the child's terminal, as if from a keyboard (the terminal echoes it
+// and turns a Ctrl-C byte into SIGINT for the child, unless the child changed its modes).
+func (c *Console) Write(p []byte) (int, error) {
+	select {
+	case <-c.done:
+		return 0, fmt.Errorf("bridge: typing into the console of %s (pid %d): %w", c.name, c.pid, os.ErrClosed)
+	default:
+	}
+	n, err := c.master.Write(p)
+	if err != nil {
+		err = fmt.Errorf("bridge: typing into the console of %s (pid %d): %w", c.name, c.pid, err)
+	}
+	return n, err
+}
+
+// Resize sets the terminal's window size; the child gets SIGWINCH.
+func (c *Console) Resize(cols, rows int) error {
+	if cols < 1 || cols > 0xffff || rows < 1 || rows > 0xffff {
+		return fmt.Errorf("bridge: window size %dx%d is outside 1x1 .. 65535x65535", cols, rows)
+	}
+	if err := setWinsize(c.master, cols, rows); err != nil {
+		return fmt.Errorf("bridge: resizing the console of %s (pid %d): %w", c.name, c.pid, err)
+	}
+	return nil
+}
+
+// Attach connects a terminal to the console: the last output (up to 4 KiB, from a line
+// start) is written to out, then everything the child's terminal shows as it comes, and
+// what is read from in is typed into it. The log relay goes on meanwhile.
+//
+// Attach returns when ctx ends (ctx's error), when in reaches end of file (nil) or fails,
+// when a write to out fails, or when the console closes (nil). While out's Write blocks,
+// the child's output waits: a terminal across a network should have a write deadline. If
+// in has a SetReadDeadline method (a net.Conn, a pipe or terminal opened by os), Attach
+// interrupts the read in progress with it before returning (in's deadline is then in
+// the past); otherwise the goroutine reading in ends only when that Read returns, and
+// drops what it read. Typed input waits in the terminal's buffer until the child reads
+// it; if the child never does and the buffer fills, Attach returns only when the child
+// reads or exits. Only one terminal is attached at a time: ErrAttached otherwise.
+func (c *Console) Attach(ctx context.Context, in io.Reader, out io.Writer) error {
+	c.mu.Lock()
+	select {
+	case <-c.done:
+		c.mu.Unlock()
+		return nil
+	default:
+	}
+	if c.att != nil {
+		c.mu.Unlock()
+		return ErrAttached
+	}
+	a := &attachment{out: out, failed: make(chan error, 1)}
+	if replay := fromLineStart(c.recent); len(replay) > 0 {
+		if _, err := out.Write(replay); err != nil {
+			c.mu.Unlock()
+			return err
+		}
+	}
+	c.att = a
+	c.mu.Unlock()
+
+	input := make(chan error, 1)
+	go func() { input <- c.copyInput(in, a) }()
+	var err error
+	inputDone := false
+	select {
+	case <-ctx.Done():
+		err = ctx.Err()
+	case err = <-input:
+		inputDone = true
+	case err = <-a.failed:
+	case <-c.done:
+	}
+	c.mu.Lock()
+	a.stopped = true
+	if c.att == a {
+		c.att = nil
+	}
+	c.mu.Unlock()
+	if d, ok := in.(interface{ SetReadDeadline(time.Time) error }); ok && !inputDone {
+		if d.SetReadDeadline(time.Unix(1, 0)) == nil {
+			<-input
+		}
+	}
+	return err
+}
+
+// copyInput types what in gives into the console until in ends or the attachment stops.
+func (c *Console) copyInput(in io.Reader, a *attachment) error {
+	buf := make([]byte, 4<<10)
+	for {
+		n, err := in.Read(buf)
+		if n > 0 {
+			c.mu.Lock()
+			stopped := a.stopped
+			c.mu.Unlock()
+			if stopped {
+				return nil
+			}
+			if _, werr := c.master.Write(buf[:n]); werr != nil {
+				return werr
+			}
+		}
+		switch {
+		case err == io.EOF:
+			return nil
+		case err != nil:
+			return err
+		}
+	}
+}
+
+// mirror hands output the relay just read to the attached terminal and keeps the last of
+// it for the next one.
+func (c *Console) mirror(p []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.recent = append(c.recent, p...)
+	if over := len(c.recent) - recentMax; over > 0 {
+		c.recent = append(c.recent[:0], c.recent[over:]...)
+	}
+	if a := c.att; a != nil {
+		if _, err := a.out.Write(p); err != nil {
+			c.att = nil
+			a.failed <- err
+		}
+	}
+}
+
+// fromLineStart returns b from its first line start: b itself if it holds all the output
+// so far, else what follows its first newline (so a replay never starts mid-line, nor in
+// the middle of an escape sequence that a line holds).
+func fromLineStart(b []byte) []byte {
+	if len(b) < recentMax {
+		return b
+	}
+	if i := bytes.IndexByte(b, '\n'); i >= 0 {
+		return b[i+1:]
+	}
+	return nil
+}
+
+// consoleReader is what the relay reads: the console's output, mirrored on its way.
+type consoleReader struct{ c *Console }
+
+func (r consoleReader) Read(p []byte) (int, error) {
+	n, err := r.c.master.Read(p)
+	if n > 0 {
+		r.c.mirror(p[:n])
+	}
+	return n, err
+}
+
+// newConsole wraps the host's end of a child's terminal and starts relaying its output.
+func newConsole(master *os.File, name string, pid int, opts *ConsoleOptions, out io.Writer, fn func(LogLine), t *tail) (*Console, *lineRelay) {
+	c := &Console{name: name, pid: pid, master: master}
+	s := &lineRelay{name: name, pid: pid, stream: "console", out: out, fn: fn, tail: t, done: make(chan struct{})}
+	if !opts.KeepControls {
+		s.filter = visibleText
+	}
+	c.done = s.done
+	go s.run(consoleReader{c})
+	return c, s
+}
+
+// Console returns the child's terminal, or nil without WithConsole.
+func (p *Process) Console() *Console { return p.console }

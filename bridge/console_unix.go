@@ -1,0 +1,67 @@
+//go:build unix
+
+package bridge
+
+import (
+	"os"
+	"syscall"
+
+	"github.com/creack/pty"
+	"golang.org/x/sys/unix"
+)
+
+const consoleSupported = true
+
+// openConsole opens a pseudo-terminal of the size o says: the host's end (master) and the
+// child's (tty).
+func openConsole(o *ConsoleOptions) (master, tty *os.File, err error) {
+	m, tty, err := pty.Open()
+	if err != nil {
+		return nil, nil, err
+	}
+	// pty.Open leaves the master in blocking mode (its ioctls go through File.Fd), and a
+	// Read blocked on a blocking descriptor outlives Close. A close-on-exec duplicate in
+	// non-blocking mode goes through the runtime's poller instead, so Close interrupts it.
+	fd, err := unix.FcntlInt(m.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+	m.Close()
+	if err == nil {
+		err = unix.SetNonblock(fd, true)
+		if err != nil {
+			unix.Close(fd)
+		}
+	}
+	if err != nil {
+		tty.Close()
+		return nil, nil, err
+	}
+	master = os.NewFile(uintptr(fd), "/dev/ptmx")
+	if err := setWinsize(master, o.Cols, o.Rows); err != nil {
+		master.Close()
+		tty.Close()
+		return nil, nil, err
+	}
+	return master, tty, nil
+}
+
+// consoleProcAttr makes the child the leader of a session of its own whose controlling
+// terminal is its stdin (the console). A session leader leads its process group too, so
+// the group signals reach it as they would with Setpgid, which cannot go with Setsid.
+func consoleProcAttr(attr *syscall.SysProcAttr) {
+	attr.Setpgid, attr.Pgid = false, 0
+	attr.Setsid, attr.Setctty, attr.Ctty = true, true, 0
+}
+
+// setWinsize sets a terminal's window size without leaving blocking mode (which
+// File.Fd, and so pty.Setsize, would).
+func setWinsize(f *os.File, cols, rows int) error {
+	sc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	ws := &unix.Winsize{Col: uint16(cols), Row: uint16(rows)}
+	var ioErr error
+	if err := sc.Control(func(fd uintptr) { ioErr = unix.IoctlSetWinsize(int(fd), unix.TIOCSWINSZ, ws) }); err != nil {
+		return err
+	}
+	return ioErr
+}

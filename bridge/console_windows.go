@@ -1,0 +1,19 @@
+//go:build windows
+
+package bridge
+
+import (
+	"errors"
+	"os"
+	"syscall"
+)
+
+const consoleSupported = false
+
+var errNoConsole = errors.New("pseudo-terminals need a Unix system")
+
+func openConsole(*ConsoleOptions) (master, tty *os.File, err error) { return nil, nil, errNoConsole }
+
+func consoleProcAttr(*syscall.SysProcAttr) {}
+
+func setWinsize(*os.File, int, int) error { return errNoConsole }

@@ -1,0 +1,476 @@
+//go:build linux
+
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+	"github.com/polyfork/polyfork/internal/testutil"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+)
+
+// debugWorker returns the argv of testdata/debug_worker.py, a Python worker with a
+// breakpoint, and lets children find the Python client.
+func debugWorker(t *testing.T) []string {
+	t.Helper()
+	src, err := filepath.Abs(filepath.Join("..", "..", "clients", "python", "src"))
+	require.NoError(t, err)
+	t.Setenv("PYTHONPATH", src)
+	return []string{testutil.Python(), filepath.Join("testdata", "debug_worker.py")}
+}
+
+// screen is what the user's terminal shows.
+type screen struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (s *screen) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
+}
+
+func (s *screen) waitFor(t *testing.T, text string) {
+	t.Helper()
+	testutil.Eventually(t, "the terminal shows "+text, func() bool { return strings.Contains(s.String(), text) })
+}
+
+// fakeTerminal opens a pseudo-terminal that plays the user's: polyfork gets tty as its
+// stdin; the test types into keys and reads what the terminal shows.
+func fakeTerminal(t *testing.T) (keys io.Writer, tty *os.File, shown *screen) {
+	t.Helper()
+	master, tty, err := pty.Open()
+	require.NoError(t, err)
+	require.NoError(t, pty.Setsize(tty, &pty.Winsize{Cols: 100, Rows: 30}))
+	shown = &screen{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 4096)
+		for {
+			n, err := master.Read(buf)
+			shown.mu.Lock()
+			shown.buf.Write(buf[:n])
+			shown.mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		tty.Close() // the reader gets EIO
+		<-done
+		master.Close()
+		if t.Failed() {
+			t.Logf("the terminal showed:\n%s", shown.String())
+		}
+	})
+	return master, tty, shown
+}
+
+func termios(t *testing.T, tty *os.File) unix.Termios {
+	t.Helper()
+	tio, err := unix.IoctlGetTermios(int(tty.Fd()), unix.TCGETS)
+	require.NoError(t, err)
+	return *tio
+}
+
+// callOnTerminal runs polyfork call with tty as its stdin, in the background.
+func callOnTerminal(ctx context.Context, tty *os.File, args ...string) <-chan result {
+	done := make(chan result, 1)
+	go func() {
+		var out, errb bytes.Buffer
+		code := run(ctx, append([]string{"call"}, args...), tty, &out, &errb)
+		done <- result{code, out.String(), errb.String()}
+	}()
+	return done
+}
+
+func isRaw(t *testing.T, tty *os.File) bool { return termios(t, tty).Lflag&unix.ECHO == 0 }
+
+func TestCallConsoleIsATerminal(t *testing.T) {
+	worker := debugWorker(t)
+	for _, c := range []struct {
+		flags []string
+		want  string
+	}{
+		{[]string{"-console"}, "true\n"},
+		{nil, "false\n"},
+		{[]string{"-channel", "fd"}, "false\n"},
+	} {
+		r := polyfork(t, "", callArgs("stdout_isatty", "[]", c.flags, worker)...)
+		assert.Equal(t, exitOK, r.code, r.stderr)
+		assert.Equal(t, c.want, r.stdout, "flags %v", c.flags)
+	}
+}
+
+// TestCallConsolePdb drives pdb through the console: the handler stops at breakpoint(),
+// the user prints a variable and continues, and the call's result is printed.
+func TestCallConsolePdb(t *testing.T) {
+	worker := debugWorker(t)
+	keys, tty, shown := fakeTerminal(t)
+	before := termios(t, tty)
+	done := callOnTerminal(context.Background(), tty, append([]string{"-console", "debug", "[4321]", "--"}, worker...)...)
+
+	shown.waitFor(t, "(Pdb) ")
+	assert.True(t, isRaw(t, tty), "the user's terminal is raw while attached")
+	_, err := keys.Write([]byte("p value\r"))
+	require.NoError(t, err)
+	shown.waitFor(t, "4321")
+	_, err = keys.Write([]byte("c\r"))
+	require.NoError(t, err)
+	r := <-done
+	assert.Equal(t, exitOK, r.code, r.stderr)
+	assert.Equal(t, "8642\n", r.stdout)
+	assert.Equal(t, before, termios(t, tty), "terminal modes restored")
+}
+
+// TestCallConsoleRestoresTheTerminal ends attached calls every way they can end and
+// checks that the user's terminal gets its modes back each time.
+func TestCallConsoleRestoresTheTerminal(t *testing.T) {
+	worker := debugWorker(t)
+	cases := []struct {
+		name   string
+		method string
+		params string
+		end    func(keys io.Writer, cancel context.CancelFunc)
+		code   []int
+		stderr string
+	}{
+		{"normal end", "stdout_isatty", "[]", nil, []int{exitOK}, ""},
+		{"child crash", "crash", "[7]", nil, []int{exitFailure}, "exited with status 7"},
+		{"Ctrl-C typed: SIGINT for the child", "sleep", "[60]",
+			func(keys io.Writer, _ context.CancelFunc) { keys.Write([]byte{3}) }, []int{exitRaised, exitFailure}, ""},
+		{"SIGINT or SIGTERM for polyfork", "sleep", "[60]",
+			func(_ io.Writer, cancel context.CancelFunc) { cancel() }, []int{exitFailure}, "context canceled"},
+		{"detach key", "sleep", "[60]",
+			func(keys io.Writer, _ context.CancelFunc) { keys.Write([]byte{detachKey}) }, []int{exitFailure}, "detached with Ctrl-]"},
+		{"the child cannot start", "x", "[]", nil, []int{exitFailure}, "cannot start"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			keys, tty, shown := fakeTerminal(t)
+			before := termios(t, tty)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			argv := worker
+			if c.name == "the child cannot start" {
+				argv = []string{"/no/such/interpreter"}
+			}
+			done := callOnTerminal(ctx, tty, append([]string{"-console", c.method, c.params, "--"}, argv...)...)
+			if c.end != nil {
+				shown.waitFor(t, "sleeping")
+				c.end(keys, cancel)
+			}
+			r := <-done
+			assert.Contains(t, c.code, r.code, r.stderr)
+			assert.Contains(t, r.stderr, c.stderr)
+			assert.Equal(t, before, termios(t, tty), "terminal modes restored")
+		})
+	}
+}
+
+// TestCallConsoleSignalRestoresTheTerminal sends SIGINT to the real binary while its
+// terminal is raw.
+func TestCallConsoleSignalRestoresTheTerminal(t *testing.T) {
+	worker := debugWorker(t)
+	bin := filepath.Join(t.TempDir(), "polyfork")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Stderr = os.Stderr
+	require.NoError(t, build.Run())
+
+	_, tty, shown := fakeTerminal(t)
+	before := termios(t, tty)
+	cmd := exec.Command(bin, append([]string{"call", "-console", "sleep", "[60]", "--"}, worker...)...)
+	var stderr bytes.Buffer
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, io.Discard, &stderr
+	require.NoError(t, cmd.Start())
+	shown.waitFor(t, "sleeping")
+	assert.True(t, isRaw(t, tty))
+	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee, stderr.String())
+	assert.Equal(t, exitFailure, ee.ExitCode(), stderr.String())
+	assert.Equal(t, before, termios(t, tty), "terminal modes restored")
+}
+
+func TestCallConsoleWithoutATerminal(t *testing.T) {
+	worker := debugWorker(t)
+	r := polyfork(t, "", callArgs("crash", "[5]", []string{"-console"}, worker)...)
+	assert.Equal(t, exitFailure, r.code)
+	assert.Contains(t, r.stderr, "] crashing on purpose\n", "the console's lines are relayed, tagged")
+	assert.Contains(t, r.stderr, "exited with status 5")
+}
+
+func TestChildFlags(t *testing.T) {
+	worker := debugWorker(t)
+	for _, c := range []struct {
+		flags  []string
+		stderr string
+	}{
+		{[]string{"-channel", "pipe"}, `-channel "pipe": want stdio or fd`},
+		{[]string{"-console", "-channel", "stdio"}, "cannot go with -channel stdio"},
+		{[]string{"-console-size", "80x24"}, "-console-size needs -console"},
+		{[]string{"-console", "-console-size", "80"}, "want COLSxROWS"},
+		{[]string{"-env", "NOVALUE"}, `-env "NOVALUE": want KEY=VALUE`},
+		{[]string{"-rlimit-nofile", "-1"}, "must not be negative"},
+		{[]string{"-rlimit-as", "lots"}, "is not a size"},
+	} {
+		r := polyfork(t, "", callArgs("stdout_isatty", "[]", c.flags, worker)...)
+		assert.Equal(t, exitUsage, r.code, "%v: %s", c.flags, r.stderr)
+		assert.Contains(t, r.stderr, c.stderr, c.flags)
+	}
+}
+
+// serveConsoles starts polyfork serve -console with one debug worker and returns its base
+// URL and console directory.
+func serveConsoles(t *testing.T) (string, string) {
+	worker := debugWorker(t)
+	dir := filepath.Join(t.TempDir(), "consoles")
+	base, _, _ := serveFor(t, serveArgs([]string{"-workers", "1", "-timeout", "0", "-console", dir}, worker)...)
+	return base, dir
+}
+
+// TestAttachToAPoolWorker debugs a live pool worker: a call stops at breakpoint(),
+// polyfork attach reaches the worker's console, and pdb answers there.
+func TestAttachToAPoolWorker(t *testing.T) {
+	base, dir := serveConsoles(t)
+	fi, err := os.Stat(dir)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o700), fi.Mode().Perm(), "the directory is private")
+	sock := filepath.Join(dir, "debug_worker.py#0")
+	fi, err = os.Stat(sock)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+
+	answer := make(chan string, 1)
+	go func() {
+		_, _, body := post(t, base+"/call/debug", "[4321]")
+		answer <- body
+	}()
+
+	keys, typist := io.Pipe()
+	out := &screen{}
+	attached := make(chan result, 1)
+	go func() {
+		var errb bytes.Buffer
+		code := run(context.Background(), []string{"attach", dir, "0"}, keys, &lockedWriter{s: out}, &errb)
+		attached <- result{code, "", errb.String()}
+	}()
+	out.waitFor(t, "(Pdb) ") // replayed if pdb printed it before we attached
+	_, err = typist.Write([]byte("p value\n"))
+	require.NoError(t, err)
+	out.waitFor(t, "4321")
+	_, err = typist.Write([]byte("c\n"))
+	require.NoError(t, err)
+	assert.Equal(t, "8642\n", <-answer)
+	typist.Close()
+	r := <-attached
+	assert.Equal(t, exitOK, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "detached")
+}
+
+// lockedWriter lets a test read a screen while attach writes to it.
+type lockedWriter struct{ s *screen }
+
+func (w *lockedWriter) Write(p []byte) (int, error) {
+	w.s.mu.Lock()
+	defer w.s.mu.Unlock()
+	return w.s.buf.Write(p)
+}
+
+func TestAttachErrors(t *testing.T) {
+	_, dir := serveConsoles(t)
+	for _, c := range []struct {
+		args   []string
+		code   int
+		stderr string
+	}{
+		{nil, exitUsage, "want DIR [WORKER]"},
+		{[]string{dir, "7"}, exitUsage, `no worker "7"`},
+		{[]string{filepath.Join(dir, "nothing")}, exitUsage, "no such file"},
+		{[]string{t.TempDir()}, exitUsage, "no worker console"},
+	} {
+		r := polyfork(t, "", append([]string{"attach"}, c.args...)...)
+		assert.Equal(t, c.code, r.code, r.stderr)
+		assert.Contains(t, r.stderr, c.stderr)
+	}
+
+	// One terminal at a time: the test holds the worker's console, attach is refused.
+	conn, err := net.Dial("unix", filepath.Join(dir, "debug_worker.py#0"))
+	require.NoError(t, err)
+	defer conn.Close()
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(10*time.Second)))
+	header, err := bufio.NewReader(conn).ReadString('\n')
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(header, consoleHeader), header)
+	r := polyfork(t, "", "attach", dir)
+	assert.Equal(t, exitFailure, r.code)
+	assert.Contains(t, r.stderr, "another terminal is attached to debug_worker.py#0")
+}
+
+// TestConsoleSocketsAreTheUsersOnly tries the console socket as another user: the
+// directory's permissions stop it, and when they are opened up the peer-credential check
+// still refuses it.
+func TestConsoleSocketsAreTheUsersOnly(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to act as another user")
+	}
+	python := "/usr/bin/python3" // one that another user can run
+	if _, err := os.Stat(python); err != nil {
+		t.Skip("needs /usr/bin/python3 to act as another user")
+	}
+	_, dir := serveConsoles(t)
+	sock := filepath.Join(dir, "debug_worker.py#0")
+	const nobody = 65534
+	connectAs := func() string {
+		cmd := exec.Command(python, "-c", `
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+try:
+    s.connect(sys.argv[1])
+except OSError as e:
+    print("connect:", e.strerror)
+    sys.exit(0)
+print(s.recv(200).decode())
+`, sock)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, string(out))
+		return string(out)
+	}
+	assert.Contains(t, connectAs(), "connect: Permission denied", "the directory is 0700")
+
+	for d := dir; d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
+		require.NoError(t, os.Chmod(d, 0o755)) // the test's own directories too
+	}
+	require.NoError(t, os.Chmod(sock, 0o666))
+	assert.Contains(t, connectAs(), "refused: uid 65534 is not the user who started polyfork serve")
+
+	// Its owner still gets in.
+	conn, err := net.Dial("unix", sock)
+	require.NoError(t, err)
+	defer conn.Close()
+	b := make([]byte, 100)
+	n, _ := conn.Read(b)
+	assert.True(t, strings.HasPrefix(string(b[:n]), consoleHeader+"debug_worker.py#0 "), string(b[:n]))
+}
+
+func TestServeConsoleDirMustBePrivate(t *testing.T) {
+	worker := debugWorker(t)
+	dir := t.TempDir()
+	require.NoError(t, os.Chmod(dir, 0o755))
+	r := polyfork(t, "", append([]string{"serve", "-addr", "127.0.0.1:0", "-console", dir, "--"}, worker...)...)
+	assert.Equal(t, exitUsage, r.code)
+	assert.Contains(t, r.stderr, "lets other users in")
+}
+
+func TestConsoleWireFormat(t *testing.T) {
+	assert.Equal(t, []byte{'k', 0, 2, 'h', 'i'}, appendMessage(nil, msgKeys, []byte("hi")))
+	w := windowMessage(120, 40)
+	assert.Equal(t, byte('w'), w[0])
+	assert.Equal(t, uint16(4), binary.BigEndian.Uint16(w[1:3]))
+	assert.Equal(t, []uint16{120, 40}, []uint16{binary.BigEndian.Uint16(w[3:5]), binary.BigEndian.Uint16(w[5:7])})
+	name, pid, err := parseHeader("polyfork-console 1 w.py#0 42\n")
+	require.NoError(t, err)
+	assert.Equal(t, "w.py#0", name)
+	assert.Equal(t, 42, pid)
+	_, _, err = parseHeader("polyfork-console refused: go away\n")
+	assert.EqualError(t, err, "go away")
+	_, _, err = parseHeader("HTTP/1.1 400 Bad Request\n")
+	assert.ErrorContains(t, err, "not a polyfork console")
+}
+
+// TestCallChannelFD runs a child that writes to stdout before its client is loaded: it
+// breaks the channel over stdio, and is only logging with -channel fd.
+func TestCallChannelFD(t *testing.T) {
+	debugWorker(t) // PYTHONPATH
+	early := []string{testutil.Python(), filepath.Join("..", "..", "conformance", "testdata", "early_stdout.py")}
+	r := polyfork(t, "", callArgs("noisy", "[]", []string{"-channel", "fd"}, early)...)
+	assert.Equal(t, exitOK, r.code, r.stderr)
+	assert.Equal(t, "\"ok\"\n", r.stdout)
+	for _, line := range []string{"early bytes before the client", "from os.write", "from a shell", "from print"} {
+		assert.Regexp(t, `early_stdout\.py\[\d+\] `+line+"\n", r.stderr)
+	}
+	r = polyfork(t, "", callArgs("noisy", "[]", nil, early)...)
+	assert.Equal(t, exitFailure, r.code)
+	assert.Contains(t, r.stderr, "something wrote to stdout")
+}
+
+// TestCallConsolePrompts answers readline prompts of PHP and Node handlers on the
+// console.
+func TestCallConsolePrompts(t *testing.T) {
+	for _, argv := range [][]string{
+		{testutil.Interpreter("POLYFORK_PHP", "php"), filepath.Join("testdata", "prompt_worker.php")},
+		{testutil.Interpreter("POLYFORK_NODE", "node"), filepath.Join("testdata", "debug_worker.js")},
+	} {
+		t.Run(filepath.Base(argv[1]), func(t *testing.T) {
+			keys, tty, shown := fakeTerminal(t)
+			before := termios(t, tty)
+			done := callOnTerminal(context.Background(), tty, append([]string{"-console", "ask", `["name? "]`, "--"}, argv...)...)
+			shown.waitFor(t, "name? ")
+			_, err := keys.Write([]byte("Ada\r"))
+			require.NoError(t, err)
+			r := <-done
+			assert.Equal(t, exitOK, r.code, r.stderr)
+			assert.Equal(t, "\"you said: Ada\"\n", r.stdout)
+			assert.Contains(t, shown.String(), "Ada", "echoed by the terminal or by readline")
+			assert.Equal(t, before, termios(t, tty))
+		})
+	}
+}
+
+// TestCallConsoleNodeInspect stops a Node handler at `debugger` under node inspect, in
+// the console. node inspect runs the script as a child of its own that gets descriptors
+// 0 to 2 only, so the worker starts with --inspect-brk beside the debugger instead, and
+// keeps its channel.
+func TestCallConsoleNodeInspect(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	ln.Close()
+	node := testutil.Interpreter("POLYFORK_NODE", "node")
+	script := "$0 --inspect-brk=" + addr + " testdata/debug_worker.js & exec $0 inspect " + addr
+	keys, tty, shown := fakeTerminal(t)
+	done := callOnTerminal(context.Background(), tty, "-console", "debug", "[4321]", "--", "sh", "-c", script, node)
+	shown.waitFor(t, "Break on start")
+	shown.waitFor(t, "debug> ")
+	_, err = keys.Write([]byte("c\r"))
+	require.NoError(t, err)
+	shown.waitFor(t, "break in")
+	_, err = keys.Write([]byte("exec value\r"))
+	require.NoError(t, err)
+	shown.waitFor(t, "4321")
+	_, err = keys.Write([]byte("c\r"))
+	require.NoError(t, err)
+	r := <-done
+	assert.Equal(t, exitOK, r.code, r.stderr)
+	assert.Equal(t, "8642\n", r.stdout)
+}
+
+func TestServeNATSRefusesChildFlags(t *testing.T) {
+	for _, flags := range [][]string{{"-console", t.TempDir()}, {"-channel", "fd"}, {"-rlimit-nofile", "64"}} {
+		args := append([]string{"serve", "-nats", "nats://127.0.0.1:1", "-service", "s"}, flags...)
+		r := polyfork(t, "", args...)
+		assert.Equal(t, exitUsage, r.code, r.stderr)
+		assert.Contains(t, r.stderr, flags[0]+" concerns the workers' processes", flags)
+	}
+}

@@ -1,0 +1,12 @@
+//go:build windows
+
+package main
+
+import "os"
+
+// resizeSignal is nil: Windows has no SIGWINCH.
+var resizeSignal os.Signal
+
+const noCtty = 0
+
+func ownerOf(os.FileInfo) (int, bool) { return 0, false }
