@@ -58,6 +58,7 @@
 //	handshake.go        ReadyInfo and ReadReady: the $ready handshake
 //	process.go          Process: start, supervision of one child, accessors
 //	process_options.go  the Process's options (environment, channel, grace periods...)
+//	nochannel.go        ChannelNone: children that do not speak the protocol
 //	spawn.go            building and starting the child's command and pipes
 //	stop.go             Close, Shutdown, Terminate, Kill: asking, then forcing
 //	relay.go            the child's stderr (and stdout) relayed line by line

@@ -58,6 +58,9 @@ func NewPool(ctx context.Context, argv []string, opts ...Option) (*Pool, error) 
 	if len(argv) == 0 || argv[0] == "" {
 		return nil, errors.Join(&OptionError{Option: "argv", Reason: "the command is empty"})
 	}
+	if err := checkChannelNone(cfg); err != nil {
+		return nil, err
+	}
 	p := &Pool{
 		cfg: cfg.pool, connCfg: cfg.conn, procCfg: cfg.proc, argv: argv, clk: cfg.pool.clock,
 		retiring: map[*running]struct{}{},
@@ -106,6 +109,9 @@ func NewPool(ctx context.Context, argv []string, opts ...Option) (*Pool, error) 
 // sent to another worker; with Idempotent, a call whose worker died is retried once on
 // another worker.
 func (p *Pool) Call(ctx context.Context, method string, params, result any, opts ...CallOption) error {
+	if err := p.takesCalls(); err != nil {
+		return err
+	}
 	co := collectCallOptions(opts)
 	var tried *running
 	retried := false
@@ -133,6 +139,9 @@ func (p *Pool) Call(ctx context.Context, method string, params, result any, opts
 // Send sends v to one ready worker's on('message') listeners (the least busy one, as for
 // calls; it waits in the queue like a call when all are busy).
 func (p *Pool) Send(ctx context.Context, v any) error {
+	if err := p.takesCalls(); err != nil {
+		return err
+	}
 	r, err := p.acquire(ctx, nil)
 	if err != nil {
 		return err
@@ -144,6 +153,9 @@ func (p *Pool) Send(ctx context.Context, v any) error {
 // Notify sends the notification method with params to one ready worker, chosen as Send
 // chooses.
 func (p *Pool) Notify(ctx context.Context, method string, params ...any) error {
+	if err := p.takesCalls(); err != nil {
+		return err
+	}
 	r, err := p.acquire(ctx, nil)
 	if err != nil {
 		return err
@@ -155,6 +167,9 @@ func (p *Pool) Notify(ctx context.Context, method string, params ...any) error {
 // Broadcast sends v to every ready worker's on('message') listeners and returns the
 // errors, joined.
 func (p *Pool) Broadcast(ctx context.Context, v any) error {
+	if err := p.takesCalls(); err != nil {
+		return err
+	}
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -335,6 +350,14 @@ func (p *Pool) Kill() {
 		_ = w.Kill()
 		_ = w.Wait()
 	}
+}
+
+// takesCalls returns ErrNoChannel for a pool of workers started with ChannelNone.
+func (p *Pool) takesCalls() error {
+	if p.procCfg.channel == ChannelNone {
+		return fmt.Errorf("%w: pool %s", ErrNoChannel, p.name)
+	}
+	return nil
 }
 
 // poolLogger returns a log function tagging records with the pool's name; nil discards.
