@@ -44,12 +44,16 @@ type Pool struct {
 	lastFail error         // the last exit or start failure
 	startErr error         // the last start failure, cleared by a successful start
 	drained  chan struct{} // closed when closed and no call runs or waits; nil until asked
+
+	sockets poolSockets // the listening sockets passed to the workers (pool_listen.go)
 }
 
 // NewPool starts a pool of workers running argv. It returns once every worker has made its
 // first start: the pool if at least one worker is ready, else the first start's error
 // (and nothing is left running). Workers that failed keep being restarted in the
-// background. Invalid options give an error matching ErrInvalidOption.
+// background. Invalid options give an error matching ErrInvalidOption. With
+// WithListeners, the sockets are bound (or adopted) before any worker starts; one that
+// cannot be gives a *ListenError and nothing is started.
 func NewPool(ctx context.Context, argv []string, opts ...Option) (*Pool, error) {
 	cfg, err := newConfig(scopePool, opts)
 	if err != nil {
@@ -58,7 +62,7 @@ func NewPool(ctx context.Context, argv []string, opts ...Option) (*Pool, error) 
 	if len(argv) == 0 || argv[0] == "" {
 		return nil, errors.Join(&OptionError{Option: "argv", Reason: "the command is empty"})
 	}
-	if err := checkChannelNone(cfg); err != nil {
+	if err := errors.Join(checkChannelNone(cfg), checkListenConfig(cfg.pool.listen)); err != nil {
 		return nil, err
 	}
 	p := &Pool{
@@ -72,6 +76,9 @@ func NewPool(ctx context.Context, argv []string, opts ...Option) (*Pool, error) 
 	}
 	p.log = poolLogger(cfg.conn.logger, p.name)
 	p.ctx, p.cancel = context.WithCancel(context.Background())
+	if err := p.openListeners(); err != nil {
+		return nil, err
+	}
 
 	first := make(chan error, p.cfg.workers)
 	for i := 0; i < p.cfg.workers; i++ {
@@ -245,7 +252,9 @@ func (p *Pool) Close() error {
 // Shutdown drains the pool: new calls fail with ErrClosed, calls in flight and queued
 // finish, then every worker stops as Process.Shutdown says ($stop, then signals). If ctx
 // ends first, the workers are killed and Shutdown returns ctx's error. It returns once
-// every worker is gone, and is safe to call more than once, and concurrently.
+// every worker is gone, and is safe to call more than once, and concurrently. The
+// listening sockets of WithListeners are closed last, once every worker is gone: until
+// then the kernel queues new connections, which are reset when the sockets close.
 func (p *Pool) Shutdown(ctx context.Context) error {
 	drained := p.beginClose()
 	select {
@@ -271,6 +280,7 @@ func (p *Pool) Shutdown(ctx context.Context) error {
 	}()
 	select {
 	case <-done:
+		p.closeListeners()
 		return nil
 	case <-ctx.Done():
 		p.Kill()
@@ -338,7 +348,7 @@ func (p *Pool) allWorkers() []worker {
 }
 
 // Kill ends the pool at once: every worker gets SIGKILL, every call fails. It waits until
-// every worker is gone.
+// every worker is gone, then closes the listening sockets.
 func (p *Pool) Kill() {
 	p.mu.Lock()
 	p.closed = true
@@ -350,6 +360,7 @@ func (p *Pool) Kill() {
 		_ = w.Kill()
 		_ = w.Wait()
 	}
+	p.closeListeners()
 }
 
 // takesCalls returns ErrNoChannel for a pool of workers started with ChannelNone.
