@@ -388,8 +388,7 @@ func (c *Conn) Err() error {
 // *protocol.Error, a read or *writeError), unless Close got there first.
 func (c *Conn) streamEnded(cause error) {
 	if c.closing.Load() {
-		c.end(ErrClosed, true)
-		return
+		return // CloseWithError ends the session, with its own error
 	}
 	var err error
 	if c.cfg.onEnd != nil {

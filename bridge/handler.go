@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"strings"
 
 	"github.com/polyfork/polyfork/protocol"
 )
@@ -58,5 +59,30 @@ func errorValue(err error) *protocol.ErrorValue {
 	if errors.As(err, &typed) {
 		typ = typed.ErrorType()
 	}
-	return &protocol.ErrorValue{Type: typ, Message: err.Error()}
+	return &protocol.ErrorValue{Type: typ, Message: err.Error(), Traceback: errorChain(err)}
+}
+
+// errorChain describes an error and the errors it wraps, one per line with its Go type: a
+// Go error's equivalent of a traceback.
+func errorChain(err error) string {
+	var b strings.Builder
+	for depth := 0; err != nil && depth < 16; depth++ {
+		if depth > 0 {
+			b.WriteString("\ncaused by ")
+		}
+		fmt.Fprintf(&b, "%T: %s", err, err.Error())
+		switch u := err.(type) {
+		case interface{ Unwrap() error }:
+			err = u.Unwrap()
+		case interface{ Unwrap() []error }:
+			if es := u.Unwrap(); len(es) > 0 {
+				err = es[0]
+			} else {
+				err = nil
+			}
+		default:
+			err = nil
+		}
+	}
+	return b.String()
 }

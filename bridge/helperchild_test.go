@@ -125,6 +125,10 @@ func helperChild(mode string, args []string) {
 		fmt.Fprint(w, "no newline at the end")
 		w.Flush()
 		serveHelper(os.Stdin, os.Stdout)
+	case "deaf":
+		// It never reads its input again: whatever the host writes piles up.
+		ready(1)
+		sleepForever()
 	case "eof_only":
 		// A minimal child: it ignores $stop and exits at end of stdin, after writing what it
 		// buffered, as a child written in a new language often does.

@@ -448,3 +448,102 @@ func TestMaxFrameSize(t *testing.T) {
 	require.ErrorIs(t, err, ErrProtocol, "too big to receive: the child broke the limit it was told")
 	require.ErrorIs(t, err, protocol.ErrFrameTooLarge)
 }
+
+func TestSendAndCloseFinishWhenTheChildStopsReading(t *testing.T) {
+	checkNoLeaks(t)
+	p := start(t, child("deaf"), WithGracePeriods(200*time.Millisecond, 200*time.Millisecond))
+	big := make([]byte, 1<<20)
+	var sent int
+	for i := 0; i < 32; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		err := p.Send(ctx, big)
+		cancel()
+		if err != nil {
+			require.ErrorIs(t, err, context.DeadlineExceeded)
+			break
+		}
+		sent++
+	}
+	assert.Less(t, sent, 32, "Send gives up at its deadline instead of queueing without bound")
+	closed := make(chan error, 1)
+	go func() { closed <- p.Close() }()
+	select {
+	case err := <-closed:
+		var ee *ExitError
+		require.ErrorAs(t, err, &ee, "a child that reads nothing is ended by the signals")
+	case <-time.After(20 * time.Second):
+		t.Fatal("Close hung on a child that stopped reading")
+	}
+	assert.False(t, alive(p.Pid()))
+}
+
+func TestStopClosesInputForAChildThatOnlyWatchesEndOfFile(t *testing.T) {
+	checkNoLeaks(t)
+	var logs syncBuffer
+	p, err := Start(context.Background(), child("eof_only"), WithStderr(&logs), WithName("minimal"))
+	require.NoError(t, err)
+	require.NoError(t, p.Close(), "it exits 0 at end of input, before any signal")
+	assert.Equal(t, 0, p.ExitCode())
+	assert.Contains(t, logs.String(), "minimal["+strconv.Itoa(p.Pid())+"] buffered until exit",
+		"what it wrote on its way out was relayed")
+}
+
+func TestUnsendableCallsLeaveTheChildUp(t *testing.T) {
+	checkNoLeaks(t)
+	p := start(t, child("serve"))
+	ctx := context.Background()
+	for name, err := range map[string]error{
+		"method not UTF-8": p.Call(ctx, "\xff", nil, nil),
+		"params 200 deep":  p.Call(ctx, "echo", []any{deepList(200)}, nil),
+		"message 200 deep": p.Send(ctx, deepList(200)),
+	} {
+		require.ErrorIs(t, err, ErrUnsendable, name)
+	}
+	var n int
+	require.NoError(t, p.Call(ctx, "add", []any{1, 2}, &n))
+	assert.Equal(t, 3, n)
+	require.NoError(t, p.Close())
+}
+
+func TestChannelOnDescriptors(t *testing.T) {
+	checkNoLeaks(t)
+	var logs syncBuffer
+	p := start(t, child("serve_fds"), WithChannel(ChannelFDs), WithStderr(&logs), WithName("fdchild"))
+	ctx := context.Background()
+	var n int
+	require.NoError(t, p.Call(ctx, "add", []any{2, 3}, &n))
+	assert.Equal(t, 5, n)
+	var v any
+	require.NoError(t, p.Call(ctx, "env", []any{protocol.EnvChannelFDs}, &v))
+	assert.Equal(t, "3,4", v)
+	require.NoError(t, p.Close())
+	assert.Contains(t, logs.String(), "fdchild["+strconv.Itoa(p.Pid())+"] a print to stdout, which is only a log in this mode")
+}
+
+func TestChildInheritsNoStrayDescriptor(t *testing.T) {
+	checkNoLeaks(t)
+	// A descriptor opened without close-on-exec, as C code or an old library would.
+	fd, err := syscall.Open(os.DevNull, syscall.O_RDONLY, 0)
+	require.NoError(t, err)
+	defer syscall.Close(fd)
+	p := start(t, child("serve"))
+	var fds []int
+	require.NoError(t, p.Call(context.Background(), "fds", nil, &fds))
+	assert.NotContains(t, fds, fd, "the child sees only 0, 1, 2 and what the runtime opens itself")
+	require.NoError(t, p.Close())
+}
+
+func TestCleanEnvironment(t *testing.T) {
+	checkNoLeaks(t)
+	t.Setenv("POLYFORK_TEST_SECRET", "s3cret")
+	p := start(t, child("serve"), WithCleanEnv("PATH"), WithEnv("GIVEN=yes"))
+	ctx := context.Background()
+	var v any
+	require.NoError(t, p.Call(ctx, "env", []any{"POLYFORK_TEST_SECRET"}, &v))
+	assert.Nil(t, v)
+	require.NoError(t, p.Call(ctx, "env", []any{"GIVEN"}, &v))
+	assert.Equal(t, "yes", v)
+	require.NoError(t, p.Call(ctx, "env", []any{"PATH"}, &v))
+	assert.NotNil(t, v)
+	require.NoError(t, p.Close())
+}

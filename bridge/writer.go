@@ -90,6 +90,9 @@ func (fw *frameWriter) send(ctx context.Context, frame []byte) error {
 	fw.flushing = true
 	fw.mu.Unlock()
 
+	if fw.dl == nil && ctx.Done() != nil {
+		return fw.writeDetachable(ctx, frame)
+	}
 	n, err := fw.write(ctx, frame)
 	switch {
 	case err == nil:
@@ -135,6 +138,31 @@ func (fw *frameWriter) write(ctx context.Context, b []byte) (int, error) {
 	}
 	_ = fw.dl.SetWriteDeadline(time.Time{})
 	return n, err
+}
+
+// writeDetachable writes frame on a goroutine, for a stream with no write deadline, so
+// that the sender can leave when ctx ends (errPartlySent: the frame is still written, whole,
+// in the background) while the stream stays well-formed.
+func (fw *frameWriter) writeDetachable(ctx context.Context, frame []byte) error {
+	buf := bytes.Clone(frame)
+	done := make(chan error, 1)
+	fw.wg.Add(1)
+	go func() {
+		defer fw.wg.Done()
+		if _, err := fw.w.Write(buf); err != nil {
+			fw.fail(err)
+			done <- err
+			return
+		}
+		done <- nil
+		fw.flushQueue()
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return errPartlySent
+	}
 }
 
 // finish ends a sender's own write. Frames queued meanwhile are written by a goroutine of

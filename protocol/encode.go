@@ -40,9 +40,12 @@ func NewEncoder() *Encoder {
 	return e
 }
 
+// configureEncoder sets the profile: shortest integers, sorted string keys, and struct
+// fields named by their msgpack tag, else their json tag, else their name.
 func configureEncoder(enc *msgpack.Encoder) {
 	enc.UseCompactInts(true)
 	enc.SetSortMapKeys(true)
+	enc.SetCustomStructTag("json")
 }
 
 // SetMaxFrameSize sets the largest frame body the Encoder produces; n <= 0 restores the

@@ -51,10 +51,15 @@ func DecodeValue(b []byte) (any, error) {
 }
 
 // Unmarshal decodes one msgpack value into v, which must be a non-nil pointer. A
-// *msgpack.RawMessage receives a copy of the bytes. For *any,
-// *[]any and *map[string]any it uses the mapping of DecodeValue; for other types it uses
-// github.com/vmihailenco/msgpack/v5 (struct tags `msgpack:"name"`), whose own rules apply to
-// interface values nested inside them. b is checked first as DecodeValue does, and a panic
+// *msgpack.RawMessage receives a copy of the bytes. For *any, *[]any and *map[string]any it
+// uses the mapping of DecodeValue (as it does for interface values anywhere inside v).
+//
+// A map fills a struct field by field: each key goes to the field whose `msgpack:"..."` tag
+// names it, else whose `json:"..."` tag names it, else whose name it is, else whose name it
+// is up to case, as encoding/json matches; embedded structs are flattened. Keys that match
+// no field are ignored, but a non-empty map none of whose keys matches a field is an error
+// naming the keys and the fields, never a struct silently left zero. Other types follow
+// github.com/vmihailenco/msgpack/v5. b is checked first as DecodeValue does, and a panic
 // in the decoder becomes an error.
 func Unmarshal(b []byte, v any) (err error) {
 	if err := Check(b, MaxDepth); err != nil {
@@ -86,6 +91,16 @@ func Unmarshal(b []byte, v any) (err error) {
 		reflect.ValueOf(v).Elem().Set(xv)
 		return nil
 	}
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() {
+		return fmt.Errorf("protocol: cannot decode into %T: want a non-nil pointer", v)
+	}
+	if walks(rv.Elem().Type()) {
+		if err := decodeInto(b, rv.Elem(), "the value"); err != nil {
+			return fmt.Errorf("protocol: %w", err)
+		}
+		return nil
+	}
 	d := getDecoder(b)
 	defer putDecoder(d)
 	defer func() {
@@ -108,6 +123,7 @@ var decoderPool = sync.Pool{New: func() any {
 	d := &decoder{}
 	d.Decoder = msgpack.NewDecoder(&d.r)
 	d.SetMapDecoder(func(md *msgpack.Decoder) (any, error) { return decodeMap(md) })
+	d.SetCustomStructTag("json")
 	return d
 }}
 

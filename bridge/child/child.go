@@ -62,6 +62,12 @@ func New() *Child {
 
 var std = New()
 
+var (
+	listenOnce sync.Once
+	listeners  []Listener
+	listenErr  error
+)
+
 // Handle registers the handler for method on the default Child.
 func Handle(method string, h bridge.Handler) { std.Handle(method, h) }
 

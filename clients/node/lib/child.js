@@ -1,44 +1,31 @@
 'use strict';
 
 /**
- * The child runtime: the one Connection of a process started by a polyfork host, on the
- * process's stdin and stdout. It moves the channel off descriptors 0 and 1 (stdio.js),
- * sends `$ready` as the first frame once the script has loaded, and exits with status 0
- * after `$stop` or the end of stdin once running handlers have finished and their
- * responses are written. A protocol error is reported on stderr and ends the process with
- * status 2.
+ * The child runtime: the one Connection of a process started by a polyfork host. The channel
+ * is the process's stdin and stdout, moved off descriptors 0 and 1 (stdio.js), or the
+ * descriptors named by POLYFORK_CHANNEL_FDS (channel.js), which leaves stdio alone. It sends
+ * `$ready` as the first frame once the script is ready to serve (see ChildRuntime), and
+ * exits with status 0 after `$stop` or the end of input once running handlers have finished
+ * and their responses are written. A protocol error is reported on stderr in one line and
+ * ends the process with status 2; so does a bad setting in the environment, at start.
  * @module polyfork/child
  */
 
 const net = require('node:net');
 const fs = require('node:fs');
 const { Connection } = require('./connection');
-const { DEFAULT_MAX_FRAME_SIZE } = require('./encode');
+const { readConfig } = require('./config');
+const { openChannelFds } = require('./channel');
 const { takeStdio } = require('./stdio');
 
-/** The library name and version sent in `$ready`. */
-const LIB = 'polyfork-node/0.1.0';
+/** The library name and version sent in `$ready`: the package's own version. */
+const LIB = `polyfork-node/${require('../package.json').version}`;
 /** The protocol version this library speaks. */
 const PROTOCOL = 1;
-/** Exit status after a protocol error. */
+/** Exit status after a protocol error, or a start-up error (a bad POLYFORK_* variable). */
 const EXIT_PROTOCOL_ERROR = 2;
 
 let runtime = null;
-
-/**
- * Reads POLYFORK_MAX_FRAME_SIZE (bytes); absent or empty means 64 MiB.
- * @returns {number}
- * @throws {Error} naming the variable and its value when it is not a positive integer
- */
-function maxFrameSizeFromEnv() {
-  const raw = process.env.POLYFORK_MAX_FRAME_SIZE;
-  if (raw === undefined || raw === '') return DEFAULT_MAX_FRAME_SIZE;
-  const n = Number(raw);
-  if (!/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(n) || n < 1) {
-    throw new Error(`polyfork: POLYFORK_MAX_FRAME_SIZE must be a positive integer number of bytes, got ${JSON.stringify(raw)}`);
-  }
-  return n;
-}
 
 /**
  * Writes one line to stderr, synchronously (the process may be about to exit).
@@ -53,24 +40,84 @@ function logLine(text) {
 }
 
 /**
+ * Returns text with its line breaks escaped, so that it is one log line.
+ * @param {string} text
+ * @returns {string}
+ */
+function oneLine(text) {
+  return String(text).replace(/\r?\n/g, '\\n');
+}
+
+/**
+ * Calls cb once the main module has finished loading: a CommonJS main when its code has run
+ * (the turn that loads it ends), an ES module main once its evaluation settled, top-level
+ * await included. Node runs an ES module main inside a `process.on('exit',
+ * handleProcessExit)` that it removes when the main module's promise settles (Node 20 to 24,
+ * lib/internal/modules/run_main.js); when that listener is not there, the main module has
+ * loaded.
+ * @param {() => void} cb
+ */
+function afterMainModule(cb) {
+  setImmediate(() => {
+    const esm = process.listeners('exit').find((fn) => fn.name === 'handleProcessExit');
+    if (esm === undefined) {
+      cb();
+      return;
+    }
+    const onRemove = (event, fn) => {
+      if (event !== 'exit' || fn !== esm) return;
+      process.off('removeListener', onRemove);
+      setImmediate(cb);
+    };
+    process.on('removeListener', onRemove);
+  });
+}
+
+/**
  * The process-wide child runtime.
+ *
+ * When `$ready` goes out: at the first of
+ * - the main module has finished loading (an ES module: after its top-level await), unless
+ *   the script called `run()` before: the automatic start;
+ * - `ready()`, or the end of the `setup` given to `run(setup)`;
+ * - the first call to the host (`call`, `request`), which could get no answer before it.
  */
 class ChildRuntime {
-  constructor() {
-    const maxFrameSize = maxFrameSizeFromEnv();
-    const { inFd, outFd, mode } = takeStdio();
-    /** How stdout was taken over: 'fd' or 'js' (see stdio.js). */
-    this.stdioMode = mode;
-    this.output = new net.Socket({ fd: outFd, readable: false, writable: true });
-    // The output socket must never keep the process alive on its own.
-    this.output.unref();
+  /**
+   * @param {import('./config').Config} config
+   */
+  constructor(config) {
+    const { maxFrameSize, maxValues, channelFds } = config;
+    let inFd;
+    let outFd;
+    if (channelFds !== null) {
+      ({ inFd, outFd } = openChannelFds(channelFds));
+      // SPEC section 1.1: so that subprocesses do not take themselves for polyfork children.
+      delete process.env.POLYFORK_CHANNEL_FDS;
+      /** How the channel was set up: 'channel' (its own descriptors), or 'fd', 'fd+js', 'js' (stdio.js). */
+      this.stdioMode = 'channel';
+    } else {
+      let mode;
+      ({ inFd, outFd, mode } = takeStdio());
+      this.stdioMode = mode;
+    }
+    const both = inFd === outFd; // one socket both ways
     /** The Connection to the host; it reads the input with onread, straight into frame memory. */
-    this.connection = new Connection((onread) => new net.Socket({ fd: inFd, readable: true, writable: false, onread }),
-      this.output, { maxFrameSize, hold: true });
+    this.connection = new Connection(
+      (onread) => new net.Socket({ fd: inFd, readable: true, writable: both, onread }),
+      (input) => {
+        this.output = both ? input : new net.Socket({ fd: outFd, readable: false, writable: true });
+        // The output socket must never keep the process alive on its own.
+        if (!both) this.output.unref();
+        return this.output;
+      },
+      { maxFrameSize, maxValues, hold: true, log: logLine });
     /** The input socket. */
     this.input = this.connection.readable;
     /** Whether the process exits by itself on $stop / end of input (register.js turns it off). */
     this.exitOnStop = true;
+    /** Whether `$ready` goes out by itself once the main module has loaded (see run()). */
+    this.autoStart = true;
     this.stopHooks = [];
     this.started = false;
     this.exiting = false;
@@ -81,16 +128,36 @@ class ChildRuntime {
     this.connection.onClose((err) => {
       if (err) this.onProtocolError(err);
     });
-    setImmediate(() => this.start());
+    afterMainModule(() => {
+      if (this.autoStart) this.start();
+    });
   }
 
-  /** Sends `$ready` (then anything sent before it) and starts reading requests. */
+  /** Sends `$ready` (then anything sent before it) and starts reading requests, once. */
   start() {
     if (this.started) return;
     this.started = true;
     const c = this.connection;
     c.open(c.encoder.notification('$ready', [{ protocol: PROTOCOL, lang: 'node', pid: process.pid, lib: LIB }]));
     c.listen();
+  }
+
+  /**
+   * Turns the automatic start off, waits for `setup` (a function, run now, or a promise),
+   * then starts. A setup that throws or rejects rejects the returned promise and sends no
+   * `$ready`.
+   * @param {(() => unknown) | Promise<unknown>} [setup]
+   * @returns {Promise<void>}
+   */
+  run(setup) {
+    this.autoStart = false;
+    if (setup === undefined) {
+      this.start();
+      return Promise.resolve();
+    }
+    return Promise.resolve()
+      .then(() => (typeof setup === 'function' ? setup() : setup))
+      .then(() => { this.start(); });
   }
 
   /**
@@ -108,8 +175,8 @@ class ChildRuntime {
   }
 
   onProtocolError(err) {
-    logLine(`polyfork: ${err.message}`);
-    logLine('polyfork: the session with the host is over; exiting with status 2');
+    // SPEC section 6: one line naming the error (the status says the session is over).
+    logLine(`polyfork: ${oneLine(err.message)}`);
     this.exit(EXIT_PROTOCOL_ERROR);
   }
 
@@ -120,17 +187,30 @@ class ChildRuntime {
   exit(code) {
     if (this.exiting) return;
     this.exiting = true;
-    this.input.destroy();
+    // Stop reading; a socket used both ways must stay open until the answers are out.
+    if (this.input === this.output) this.input.pause();
+    else this.input.destroy();
     this.connection.flush(() => process.exit(code));
   }
 }
 
 /**
- * Returns the process's child runtime, creating it (and taking over stdio) on first use.
+ * Returns the process's child runtime, creating it (and taking over the channel) on first
+ * use. A bad POLYFORK_* variable is a start-up error: one line on stderr, exit status 2.
  * @returns {ChildRuntime}
  */
 function getRuntime() {
-  if (runtime === null) runtime = new ChildRuntime();
+  if (runtime === null) {
+    let config;
+    try {
+      config = readConfig();
+      runtime = new ChildRuntime(config);
+    } catch (e) {
+      if (e.code !== 'POLYFORK_CONFIG') throw e;
+      logLine(oneLine(e.message));
+      process.exit(EXIT_PROTOCOL_ERROR);
+    }
+  }
   return runtime;
 }
 
@@ -142,4 +222,4 @@ function hasRuntime() {
   return runtime !== null;
 }
 
-module.exports = { getRuntime, hasRuntime, maxFrameSizeFromEnv, LIB, PROTOCOL, EXIT_PROTOCOL_ERROR };
+module.exports = { getRuntime, hasRuntime, afterMainModule, LIB, PROTOCOL, EXIT_PROTOCOL_ERROR };

@@ -8,7 +8,7 @@
  */
 
 const net = require('node:net');
-const { Encoder, DEFAULT_MAX_FRAME_SIZE } = require('./encode');
+const { Encoder, DEFAULT_MAX_FRAME_SIZE, DEFAULT_MAX_VALUES } = require('./encode');
 const { FrameReader } = require('./reader');
 const { FrameWriter } = require('./writer');
 const { parseMessage, REQUEST, RESPONSE } = require('./message');
@@ -87,16 +87,25 @@ class Connection {
    *   where frames come from: a stream, or a function that opens a net.Socket with the given
    *   `onread` option (see net.Socket), which lets the reader read straight into its own
    *   memory: no buffer allocated per read, and a large frame read in place, not copied
-   * @param {import('node:stream').Writable} writable where frames go
+   * @param {import('node:stream').Writable | ((readable: import('node:stream').Readable) => import('node:stream').Writable)} writable
+   *   where frames go; or a function that gets the readable once opened and returns it (a
+   *   socket used both ways, say)
    * @param {object} [options]
    * @param {number} [options.maxFrameSize] for what is read and what is sent (default 64 MiB)
+   * @param {number} [options.maxValues] the most msgpack values in one frame, for what is read
+   *   and what is sent (default 4194304)
    * @param {boolean} [options.hold] queue outgoing frames until `open(firstFrame)`
+   * @param {(line: string) => void} [options.log] where the one line about a dropped
+   *   notification goes (default: process.stderr)
    */
-  constructor(readable, writable, { maxFrameSize = DEFAULT_MAX_FRAME_SIZE, hold = false } = {}) {
-    this.encoder = new Encoder({ maxFrameSize });
-    // A plain net.Socket has copied a write to the OS when it reports nothing buffered.
-    const copies = writable instanceof net.Socket && Object.getPrototypeOf(writable) === net.Socket.prototype;
-    this.writer = new FrameWriter(writable, { hold, recycle: copies ? () => this.encoder.recycle() : null });
+  constructor(readable, writable, {
+    maxFrameSize = DEFAULT_MAX_FRAME_SIZE, maxValues = DEFAULT_MAX_VALUES, hold = false, log = logToStderr,
+  } = {}) {
+    /** Writes one log line (no trailing newline needed). */
+    this.log = log;
+    /** The most msgpack values a frame may hold, both ways. */
+    this.maxValues = maxValues;
+    this.encoder = new Encoder({ maxFrameSize, maxValues });
     this.reader = new FrameReader((buf, start, end) => this.onFrame(buf, start, end), { maxFrameSize, ranges: true });
     /** True when frames are read with net.Socket's onread (readable was a function). */
     this.direct = typeof readable === 'function';
@@ -109,6 +118,10 @@ class Connection {
     } else {
       this.readable = readable;
     }
+    if (typeof writable === 'function') writable = writable(this.readable);
+    // A plain net.Socket has copied a write to the OS when it reports nothing buffered.
+    const copies = writable instanceof net.Socket && Object.getPrototypeOf(writable) === net.Socket.prototype;
+    this.writer = new FrameWriter(writable, { hold, recycle: copies ? () => this.encoder.recycle() : null });
     /** @type {Map<string, Function>} */
     this.handlers = new Map();
     /** @type {Map<string, Function[]>} */
@@ -363,7 +376,7 @@ class Connection {
    * @param {number} [end]
    */
   onFrame(buf, start = 0, end = buf.length) {
-    const msg = parseMessage(buf, start, end);
+    const msg = parseMessage(buf, start, end, this.maxValues);
     if (msg.kind === REQUEST) this.onRequest(msg);
     else if (msg.kind === RESPONSE) this.onResponse(msg);
     else this.onNotification(msg);
@@ -375,7 +388,8 @@ class Connection {
       throw new ProtocolError(`request id ${id} is already in flight; ids must be unique among a side's requests in flight`);
     }
     if (this.stopping) {
-      this.respondError(id, { type: 'CancelledError', message: `the child is stopping: request "${method}" was not started` });
+      // SPEC section 6: never run, so the sender may safely send it elsewhere.
+      this.respondError(id, { type: 'Stopping', message: `request ${id} for ${JSON.stringify(method)} arrived after $stop and was not run: the child is stopping` });
       return;
     }
     const fn = this.handlers.get(method);
@@ -384,7 +398,9 @@ class Connection {
       return;
     }
     if (msg.valueError) {
-      this.respondError(id, { type: 'ProtocolError', message: `cannot decode the params of "${method}": ${msg.valueError.message}` });
+      // SPEC sections 3 and 7: a value this side cannot represent (a malformed timestamp,
+      // invalid UTF-8) fails this one request, named, never the session.
+      this.respondError(id, { type: msg.valueError.name, message: `cannot decode the params of ${JSON.stringify(method)}: ${msg.valueError.message}` });
       return;
     }
     const ctx = new RequestContext(this, id, method);
@@ -420,7 +436,9 @@ class Connection {
     try {
       this.encoder.putResponse(id, null, result);
     } catch (e) {
-      const type = e instanceof FrameTooLargeError ? 'ProtocolError' : e.name;
+      // Over a limit of the protocol (size, value count): the request could not be answered
+      // (SPEC section 4.2's ProtocolError); a value that cannot be encoded: its error's name.
+      const type = e instanceof FrameTooLargeError || e.code === 'POLYFORK_TOO_MANY_VALUES' ? 'ProtocolError' : e.name;
       this.respondError(id, { type, message: `cannot send the result of "${method}": ${e.message}` });
       return;
     }
@@ -433,7 +451,7 @@ class Connection {
     } catch (e) {
       // The error map itself cannot go out (its data, or its size): send the bare minimum.
       this.encoder.putResponse(id, {
-        type: e instanceof FrameTooLargeError ? 'ProtocolError' : map.type,
+        type: e instanceof FrameTooLargeError || e.code === 'POLYFORK_TOO_MANY_VALUES' ? 'ProtocolError' : map.type,
         message: `${String(map.message).slice(0, 1000)} (and the error could not be sent whole: ${e.message})`,
       }, null);
     }
@@ -460,13 +478,18 @@ class Connection {
       }
       return; // $ready from a peer, and $ names we do not know, are ignored
     }
-    const list = this.listeners.get(method);
-    if (list === undefined || list.length === 0) return;
     if (msg.valueError) {
-      process.emitWarning(`polyfork: dropped notification "${method}": ${msg.valueError.message}`);
+      // SPEC section 3: the one notification is dropped, with one log line.
+      this.log(`polyfork: dropped notification ${JSON.stringify(method)}: ${msg.valueError.message}`);
       return;
     }
     const single = method === 'message';
+    if (single && params.length !== 1) {
+      this.log(`polyfork: dropped notification "message" with ${params.length} params; it carries exactly one value`);
+      return;
+    }
+    const list = this.listeners.get(method);
+    if (list === undefined || list.length === 0) return;
     for (const fn of list.length === 1 ? list : list.slice()) {
       try {
         if (single) fn(params[0]);
@@ -545,6 +568,11 @@ class Connection {
   }
 }
 
+/** The default log of a Connection: one line to stderr. */
+function logToStderr(line) {
+  process.stderr.write(`${line}\n`);
+}
+
 /**
  * Turns what a handler threw into an error map (SPEC.md section 4.2).
  * @param {any} e
@@ -582,7 +610,7 @@ function safeString(v) {
 }
 
 function renamePath(e, to, cut) {
-  return new ValueError(e.reason, to + e.path.slice(cut));
+  return new ValueError(e.reason, to + e.path.slice(cut), e.code);
 }
 
 module.exports = { Connection, RequestContext, errorMap };

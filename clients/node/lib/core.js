@@ -8,7 +8,7 @@
  */
 
 const { Connection, RequestContext } = require('./connection');
-const { Encoder, DEFAULT_MAX_FRAME_SIZE, MAX_DEPTH } = require('./encode');
+const { Encoder, DEFAULT_MAX_FRAME_SIZE, DEFAULT_MAX_VALUES, MAX_DEPTH } = require('./encode');
 const { decode } = require('./decode');
 const { parseMessage } = require('./message');
 const { FrameReader } = require('./reader');
@@ -35,6 +35,7 @@ module.exports = {
   decode,
   parseMessage,
   DEFAULT_MAX_FRAME_SIZE,
+  DEFAULT_MAX_VALUES,
   MAX_DEPTH,
   RemoteError: errors.RemoteError,
   ProtocolError: errors.ProtocolError,

@@ -3,7 +3,7 @@ import core from './core.js';
 
 export const {
   Connection, RequestContext, Encoder, FrameReader, FrameWriter, encode, decode, parseMessage,
-  DEFAULT_MAX_FRAME_SIZE, MAX_DEPTH,
+  DEFAULT_MAX_FRAME_SIZE, DEFAULT_MAX_VALUES, MAX_DEPTH,
   RemoteError, ProtocolError, FrameTooLargeError, ValueError, CancelledError, ConnectionClosedError,
   Ext, Float32, Float64, float32, float64,
 } = core;

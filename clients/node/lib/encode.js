@@ -20,6 +20,12 @@ const { Ext, Float32, Float64 } = require('./values');
 const DEFAULT_MAX_FRAME_SIZE = 64 * 1024 * 1024;
 /** The deepest nesting of containers, counting the message array itself. */
 const MAX_DEPTH = 128;
+/**
+ * The default maximum number of msgpack values in one frame (SPEC section 3, "Value count"):
+ * every nil, bool, number, str, bin, ext, array and map counts one, the message array and
+ * its fields included; a map pair counts two.
+ */
+const DEFAULT_MAX_VALUES = 4194304;
 
 const SLAB = 64 * 1024;
 /** A buffer grown for a large frame is kept for the next frames up to this size. */
@@ -41,10 +47,15 @@ class Encoder {
   /**
    * @param {object} [options]
    * @param {number} [options.maxFrameSize] the largest frame body to produce (default 64 MiB)
+   * @param {number} [options.maxValues] the most msgpack values in one frame (default 4194304)
    */
-  constructor({ maxFrameSize = DEFAULT_MAX_FRAME_SIZE } = {}) {
+  constructor({ maxFrameSize = DEFAULT_MAX_FRAME_SIZE, maxValues = DEFAULT_MAX_VALUES } = {}) {
     /** The largest frame body this Encoder produces. */
     this.maxFrameSize = maxFrameSize;
+    /** The most msgpack values this Encoder puts in one frame. */
+    this.maxValues = maxValues;
+    /** Values in the frame being encoded so far. */
+    this.count = 0;
     this.buf = Buffer.allocUnsafeSlow(SLAB);
     this.pos = 0;
     this.start = 0;
@@ -103,6 +114,7 @@ class Encoder {
       this.buf[this.pos++] = 0x00;
       this.int(id);
       this.str(method);
+      this.count = 4;
       this.params(params);
     } catch (e) {
       this.pos = this.start;
@@ -124,6 +136,7 @@ class Encoder {
       this.buf[this.pos++] = 0x94;
       this.buf[this.pos++] = 0x01;
       this.int(id);
+      this.count = 4; // the array, kind, id, and the nil error or the nil result
       if (error) {
         this.errorMap(error);
         this.buf[this.pos++] = 0xc0;
@@ -154,6 +167,7 @@ class Encoder {
       this.buf[this.pos++] = 0x93;
       this.buf[this.pos++] = 0x02;
       this.str(method);
+      this.count = 3;
       this.params(params);
     } catch (e) {
       this.pos = this.start;
@@ -178,6 +192,7 @@ class Encoder {
   encodeValue(value) {
     this.begin();
     try {
+      this.count = 0;
       this.value(value, 1);
     } catch (e) {
       this.pos = this.start;
@@ -211,6 +226,10 @@ class Encoder {
   }
 
   end() {
+    if (this.count > this.maxValues) {
+      this.pos = this.start;
+      throw tooManyValues(this.maxValues);
+    }
     const size = this.pos - this.start - 4;
     if (size > this.maxFrameSize) {
       this.pos = this.start;
@@ -246,6 +265,7 @@ class Encoder {
 
   params(params) {
     if (!Array.isArray(params)) throw new ValueError(`params must be an array, got ${kindOf(params)}`, 'params');
+    this.count++;
     try {
       this.array(params, 2);
     } catch (e) {
@@ -257,7 +277,9 @@ class Encoder {
     const hasTb = typeof err.traceback === 'string';
     const hasData = err.data !== undefined;
     this.ensure(1);
-    this.buf[this.pos++] = 0x80 | (2 + (hasTb ? 1 : 0) + (hasData ? 1 : 0));
+    const pairs = 2 + (hasTb ? 1 : 0) + (hasData ? 1 : 0);
+    this.count += 1 + 2 * pairs - (hasData ? 1 : 0); // the map, its keys and str values; data counts itself
+    this.buf[this.pos++] = 0x80 | pairs;
     this.str('type');
     this.str(String(err.type));
     this.str('message');
@@ -280,6 +302,7 @@ class Encoder {
    * Writes any value. depth is the nesting level the value would have if it is a container.
    */
   value(v, depth) {
+    if (++this.count > this.maxValues) throw tooManyValues(this.maxValues);
     switch (typeof v) {
       case 'number':
         if (Number.isSafeInteger(v) && (v !== 0 || 1 / v > 0)) this.int(v);
@@ -395,6 +418,7 @@ class Encoder {
   plainObject(o, depth) {
     const keys = Object.keys(o);
     const n = keys.length;
+    this.count += n; // the keys; each value counts itself
     this.mapHeader(n);
     const d = depth + 1;
     let i = 0;
@@ -707,6 +731,11 @@ function loneSurrogate(s, i) {
   return new ValueError(`string has a lone UTF-16 surrogate 0x${s.charCodeAt(i).toString(16)} at index ${i}, which UTF-8 cannot encode`);
 }
 
+function tooManyValues(max) {
+  return new ValueError(`refusing to send a frame of more than ${max} msgpack values: the peer's maximum (POLYFORK_MAX_VALUES); nothing was sent`,
+    '', 'POLYFORK_TOO_MANY_VALUES');
+}
+
 function propPath(k) {
   return /^[A-Za-z_$][\w$]*$/.test(k) ? `.${k}` : `[${JSON.stringify(k)}]`;
 }
@@ -722,4 +751,4 @@ function kindOf(v) {
   return v.constructor ? v.constructor.name : 'object';
 }
 
-module.exports = { Encoder, DEFAULT_MAX_FRAME_SIZE, MAX_DEPTH, timestampBytes, kindOf };
+module.exports = { Encoder, DEFAULT_MAX_FRAME_SIZE, DEFAULT_MAX_VALUES, MAX_DEPTH, timestampBytes, kindOf };

@@ -76,18 +76,21 @@ class FrameTooLargeError extends ProtocolError {
 
 /**
  * A value that cannot be encoded (a function, a symbol, a bigint out of the 64-bit range, a
- * string with a lone surrogate, nesting deeper than 128) or decoded into JavaScript exactly.
+ * string with a lone surrogate, nesting deeper than 128, more values in one frame than the
+ * peer accepts: code POLYFORK_TOO_MANY_VALUES) or decoded into JavaScript exactly.
  * `path` says where it is, for example `params[1].items[3]`.
  */
 class ValueError extends TypeError {
   /**
    * @param {string} reason what was wrong
    * @param {string} [path] where, relative to the top value
+   * @param {string} [code] POLYFORK_VALUE, or POLYFORK_TOO_MANY_VALUES for a frame over the
+   *   value-count limit
    */
-  constructor(reason, path = '') {
+  constructor(reason, path = '', code = 'POLYFORK_VALUE') {
     super(path ? `${reason} at ${path}` : reason);
     this.name = 'ValueError';
-    this.code = 'POLYFORK_VALUE';
+    this.code = code;
     /** What was wrong, without the path. */
     this.reason = reason;
     /** Where the bad value is, for example `params[0].user`; '' for the top value. */
@@ -102,7 +105,7 @@ class ValueError extends TypeError {
   within(segment) {
     const p = this.path;
     const next = p === '' ? segment : p[0] === '[' || p[0] === '.' ? segment + p : `${segment}.${p}`;
-    return new ValueError(this.reason, next);
+    return new ValueError(this.reason, next, this.code);
   }
 }
 

@@ -5,15 +5,18 @@
  * child of a polyfork host (Go, or any other): it serves requests with `handle`, listens
  * with `on`, and talks back with `send`, `notify` and `call`.
  *
- * Under a host (POLYFORK_PROTOCOL set) the library takes over stdin and stdout as soon as
- * it is loaded, so that console.log goes to stderr; without it, on the first call of
- * any function below. `$ready` goes out once the script has finished loading (on
- * setImmediate), so register handlers at the top level of the script.
+ * Under a host (POLYFORK_PROTOCOL or POLYFORK_CHANNEL_FDS set) the library takes the
+ * channel as soon as it is loaded (from stdin and stdout, so that console.log goes to
+ * stderr; or from descriptors of its own, leaving stdio alone); without it, on the first
+ * call of any function below. `$ready` goes out once the main module has finished loading
+ * (an ES module: after its top-level await), or when the script says so with ready() or
+ * run(setup).
  * @module polyfork
  */
 
 const core = require('./core');
 const { getRuntime } = require('./child');
+const { listenFds, listenHandle } = require('./listen');
 
 function conn() {
   return getRuntime().connection;
@@ -58,7 +61,7 @@ function handle(method, fn) {
  * @returns {Promise<any>}
  */
 function call(method, ...params) {
-  return conn().request(method, params);
+  return ready().request(method, params);
 }
 
 /**
@@ -69,7 +72,7 @@ function call(method, ...params) {
  * @returns {Promise<any>}
  */
 function request(method, params, options) {
-  return conn().request(method, params, options);
+  return ready().request(method, params, options);
 }
 
 /**
@@ -82,12 +85,44 @@ function notify(method, ...params) {
 }
 
 /**
- * Takes over stdio and schedules `$ready` now, if that has not happened yet. Useful to
- * move console output off the channel before other modules load.
+ * Takes the channel now (moving console output off stdout before other modules load), if
+ * that has not happened yet. `$ready` goes out as usual.
  * @returns {import('./connection').Connection} the connection to the host
  */
 function start() {
   return conn();
+}
+
+/**
+ * Sends `$ready` now, if it has not gone out: the host may call from then on. For a script
+ * whose handlers are in place before the main module has finished loading, or after it (a
+ * set-up in a callback: call `run()` first, during the first turn, to hold the automatic
+ * `$ready` back, or use `run(setup)`). A call to the host sends it too, since the host
+ * answers nothing before it.
+ * @returns {import('./connection').Connection} the connection to the host
+ */
+function ready() {
+  const rt = getRuntime();
+  rt.start();
+  return rt.connection;
+}
+
+/**
+ * Holds the automatic `$ready` back until `setup` is done: `setup` is a function (run now;
+ * it may return a Promise) or a Promise. `$ready` goes out when it resolves; when it throws
+ * or rejects, the returned Promise rejects and no `$ready` is sent (unhandled, the process
+ * ends as for any unhandled rejection). Without `setup`, the same as ready().
+ *
+ *     polyfork.run(async () => {
+ *       const db = await connect();
+ *       polyfork.handle('query', (q) => db.query(q));
+ *     });
+ *
+ * @param {(() => unknown) | Promise<unknown>} [setup]
+ * @returns {Promise<void>} resolves once `$ready` went out
+ */
+function run(setup) {
+  return getRuntime().run(setup);
 }
 
 /**
@@ -106,8 +141,12 @@ module.exports = {
   request,
   notify,
   start,
+  ready,
+  run,
   onStop,
+  listenFds,
+  listenHandle,
   ...core,
 };
 
-if (process.env.POLYFORK_PROTOCOL) getRuntime();
+if (process.env.POLYFORK_PROTOCOL || process.env.POLYFORK_CHANNEL_FDS !== undefined) getRuntime();

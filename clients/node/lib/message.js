@@ -10,6 +10,7 @@
 
 const { ProtocolError, ValueError } = require('./errors');
 const { check } = require('./scan');
+const { MAX_DEPTH, DEFAULT_MAX_VALUES } = require('./encode');
 const { decodeChecked } = require('./decode');
 
 /** Message kinds. */
@@ -43,11 +44,12 @@ let frameEnd;
  * @param {Buffer} buf
  * @param {number} [start]
  * @param {number} [end]
+ * @param {number} [maxValues] the most msgpack values the frame may hold (default 4194304)
  * @returns {Message}
  * @throws {ProtocolError} when the body is not one well-formed message
  */
-function parseMessage(buf, start = 0, end = buf.length) {
-  const flags = check(buf, start, end);
+function parseMessage(buf, start = 0, end = buf.length, maxValues = DEFAULT_MAX_VALUES) {
+  const flags = check(buf, start, end, MAX_DEPTH, maxValues);
   src = buf;
   pos = start;
   frameStart = start;
@@ -160,7 +162,12 @@ function errorAndResult(msg, flags) {
       map = decodeChecked(src, pos, end, flags);
     } catch (e) {
       if (!(e instanceof ValueError)) throw e;
-      fail(at, `response error map cannot be decoded: ${e.message}`);
+      // A well-formed error map holding a value JavaScript cannot represent (a malformed
+      // timestamp in its data, say) fails the one call, not the session.
+      checkErrorMapShape(at);
+      msg.valueError = e.within('error');
+      pos = end;
+      return msg;
     }
     const get = map instanceof Map ? (k) => map.get(k) : (k) => map[k];
     if (typeof get('type') !== 'string') fail(at, 'an error map has a str "type"');
@@ -178,6 +185,40 @@ function errorAndResult(msg, flags) {
     msg.valueError = e.within('result');
   }
   return msg;
+}
+
+/**
+ * Checks, without decoding values, that the map at `at` has a str "type" and a str
+ * "message" (SPEC section 4.2); fails the frame otherwise.
+ */
+function checkErrorMapShape(at) {
+  let p = at;
+  const c = src[p];
+  let n;
+  if (c <= 0x8f) {
+    n = c & 0x0f;
+    p += 1;
+  } else if (c === 0xde) {
+    n = src.readUInt16BE(p + 1);
+    p += 3;
+  } else {
+    n = src.readUInt32BE(p + 1);
+    p += 5;
+  }
+  let hasType = false;
+  let hasMessage = false;
+  for (let i = 0; i < n; i++) {
+    const keyAt = p;
+    p = skipValue(p);
+    const v = src[p];
+    const isStr = (v >= 0xa0 && v <= 0xbf) || v === 0xd9 || v === 0xda || v === 0xdb;
+    const k = src[keyAt];
+    if (k === 0xa4 && src.latin1Slice(keyAt + 1, keyAt + 5) === 'type') hasType = isStr;
+    else if (k === 0xa7 && src.latin1Slice(keyAt + 1, keyAt + 8) === 'message') hasMessage = isStr;
+    p = skipValue(p);
+  }
+  if (!hasType) fail(at, 'an error map has a str "type"');
+  if (!hasMessage) fail(at, 'an error map has a str "message"');
 }
 
 /** Method names seen lately, by a hash of their bytes: [bytes, string] or undefined. */

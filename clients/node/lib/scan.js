@@ -10,7 +10,7 @@
 
 const { isUtf8 } = require('node:buffer');
 const { ProtocolError } = require('./errors');
-const { MAX_DEPTH } = require('./encode');
+const { MAX_DEPTH, DEFAULT_MAX_VALUES } = require('./encode');
 
 /**
  * Flag returned by check: the value holds something msgpackr cannot decode exactly (a map
@@ -32,22 +32,30 @@ let frameStart;
 let frameEnd;
 let flags;
 let longBytes;
+/** How many more values the frame may hold. */
+let left;
+let maxValues;
 
 /**
- * Checks that `buf[start, end)` is one complete, well-formed msgpack value.
+ * Checks that `buf[start, end)` is one complete, well-formed msgpack value of at most
+ * `maxValuesIn` values (SPEC section 3, "Value count": every scalar, str, bin, ext, array and
+ * map counts one; a map pair two), checked as it goes, before anything is decoded.
  * @param {Uint8Array} buf
  * @param {number} [start]
  * @param {number} [end]
  * @param {number} [maxDepth] how many containers may nest (default 128)
- * @returns {number} 0, or NEEDS_EXACT
+ * @param {number} [maxValuesIn] how many values the frame may hold (default 4194304)
+ * @returns {number} 0, or NEEDS_EXACT and LONG_STRINGS flags
  * @throws {ProtocolError} naming what is wrong and the byte offset (relative to start)
  */
-function check(buf, start = 0, end = buf.length, maxDepth = MAX_DEPTH) {
+function check(buf, start = 0, end = buf.length, maxDepth = MAX_DEPTH, maxValuesIn = DEFAULT_MAX_VALUES) {
   src = buf;
   frameStart = start;
   frameEnd = end;
   flags = 0;
   longBytes = 0;
+  left = maxValuesIn;
+  maxValues = maxValuesIn;
   try {
     const at = skip(start, maxDepth);
     if (at !== end) fail(at, `${end - at} bytes left over after the msgpack value; a frame holds exactly one value`);
@@ -66,6 +74,7 @@ function check(buf, start = 0, end = buf.length, maxDepth = MAX_DEPTH) {
  */
 function skip(at, depth) {
   if (at >= frameEnd) fail(at, 'msgpack value cut short: the frame ends where a value should start');
+  if (--left < 0) fail(at, `more than ${maxValues} msgpack values in one frame, the maximum (POLYFORK_MAX_VALUES)`);
   const c = src[at++];
   if (c < 0x80 || c >= 0xe0) return at; // fixints
   if (c < 0x90) return container(at, c & 0x0f, 2, depth);
@@ -187,4 +196,17 @@ function fail(at, reason) {
   });
 }
 
-module.exports = { check, NEEDS_EXACT, LONG_STRINGS, LONG_STR };
+/**
+ * Returns how many msgpack values `buf[start, end)` holds, as SPEC section 3 counts them
+ * (for tests and tools; it checks the value like check()).
+ * @param {Uint8Array} buf
+ * @param {number} [start]
+ * @param {number} [end]
+ * @returns {number}
+ */
+function countValues(buf, start = 0, end = buf.length) {
+  check(buf, start, end, MAX_DEPTH, Number.MAX_SAFE_INTEGER);
+  return Number.MAX_SAFE_INTEGER - left;
+}
+
+module.exports = { check, countValues, NEEDS_EXACT, LONG_STRINGS, LONG_STR };

@@ -26,7 +26,7 @@ for (const transport of ['socket', 'fifo']) {
     it('sends $ready first, with protocol, lang, pid and lib', async () => {
       const h = start([CONFORMANCE], { transport });
       const ready = await h.start();
-      assert.deepEqual(ready, { protocol: 1, lang: 'node', pid: h.proc.pid, lib: 'polyfork-node/0.1.0' });
+      assert.deepEqual(ready, { protocol: 1, lang: 'node', pid: h.proc.pid, lib: 'polyfork-node/0.2.0' });
       assert.equal(await h.call('pid'), h.proc.pid);
       h.closeStdin();
       assert.deepEqual(await h.wait(), { code: 0, signal: null });
@@ -146,6 +146,21 @@ for (const transport of ['socket', 'fifo']) {
       assert.deepEqual(await h.wait(), { code: 0, signal: null });
     });
 
+    it('answers a request that arrives after $stop with Stopping, without running it', async () => {
+      const h = start([MISBEHAVE, 'slow-stop'], { transport });
+      await h.start();
+      const slow = h.call('slow', 300);
+      h.stop();
+      const late = await h.call('slow', 1).catch((e) => e);
+      assert.ok(late instanceof RemoteError, String(late));
+      assert.equal(late.type, 'Stopping');
+      assert.match(late.message, /^request \d+ for "slow" arrived after \$stop and was not run/);
+      assert.equal(await slow, 'done');
+      assert.equal(await h.nextMessage(), 'finishing'); // only the first one ran
+      assert.deepEqual(await h.wait(), { code: 0, signal: null });
+      assert.equal(h.messages.length, 0);
+    });
+
     it('exits at once with the code given, failing calls in flight', async () => {
       const h = start([CONFORMANCE], { transport });
       await h.start();
@@ -228,8 +243,8 @@ describe('misbehaving children and bad input', () => {
   it('a bad POLYFORK_MAX_FRAME_SIZE is refused with a clear error', async () => {
     const h = start([CONFORMANCE], { env: { POLYFORK_MAX_FRAME_SIZE: '12abc' } });
     await h.start().catch(() => {});
-    assert.notEqual((await h.wait()).code, 0);
-    assert.match(h.stderr, /POLYFORK_MAX_FRAME_SIZE must be a positive integer number of bytes, got "12abc"/);
+    assert.equal((await h.wait()).code, 2);
+    assert.equal(h.stderr, 'polyfork: POLYFORK_MAX_FRAME_SIZE must be a positive integer number of bytes, got "12abc"\n');
   });
 
   for (const transport of ['socket', 'fifo']) {
@@ -241,7 +256,8 @@ describe('misbehaving children and bad input', () => {
         h.closeStdin(); // the truncated ones only show at end of file
         const st = await h.wait();
         assert.equal(st.code, 2, `${v.name}: ${h.stderr}`);
-        assert.match(h.stderr, /^polyfork: protocol: .+/m, v.name);
+        // SPEC section 6: one line naming the error, nothing else.
+        assert.match(h.stderr, /^polyfork: protocol: [^\n]+\n$/, v.name);
       }));
     });
   }

@@ -7,6 +7,8 @@
 // that looks up child_process functions after it loaded.
 const polyfork = require('..');
 const { spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const tty = require('node:tty');
 const { setTimeout: delay } = require('node:timers/promises');
 
 /** The user-defined error class the `fail` method raises. */
@@ -54,5 +56,30 @@ polyfork.handle('exit', (code) => {
 });
 
 polyfork.handle('pid', () => process.pid);
+
+polyfork.handle('isatty', () => [0, 1, 2].map((fd) => tty.isatty(fd)));
+
+polyfork.handle('write_fd1', (text) => {
+  fs.writeSync(1, Buffer.from(text, 'utf8'));
+  return true;
+});
+
+polyfork.handle('env', (name) => process.env[name] ?? null);
+
+polyfork.handle('fds', () => {
+  // Listing /proc/self/fd opens a descriptor of its own, closed again by the time the
+  // list is back: keep only those still open.
+  const listed = fs.readdirSync('/proc/self/fd').map(Number);
+  return listed.filter((fd) => {
+    try {
+      fs.fstatSync(fd);
+      return true;
+    } catch {
+      return false;
+    }
+  }).sort((a, b) => a - b);
+});
+
+polyfork.handle('listeners', () => polyfork.listenFds().map((s) => s.name));
 
 polyfork.on('message', (value) => polyfork.send(value));

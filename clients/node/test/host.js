@@ -49,27 +49,65 @@ class TestHost {
   /**
    * @param {string[]} args node arguments (script and its args)
    * @param {object} [opts]
-   * @param {'socket' | 'fifo'} [opts.transport]
-   * @param {Record<string, string>} [opts.env] extra environment
+   * @param {'socket' | 'fifo'} [opts.transport] stdio pipes: socketpairs (Node's) or real pipes
+   * @param {'stdio' | 'fds' | 'socket-fd'} [opts.channel] frames over stdin/stdout, or over
+   *   two pipes of their own after the listening sockets (SPEC section 1.1,
+   *   POLYFORK_CHANNEL_FDS), or over one socket passed as both (`r,r`); with either of the
+   *   last two, stdin is /dev/null and stdout a pipe read as a log (`stdoutLog`), like stderr
+   * @param {number[]} [opts.listen] descriptors of listening sockets, passed as 3, 4, ...
+   * @param {Record<string, string | undefined>} [opts.env] extra environment (undefined
+   *   removes a variable)
    * @param {string} [opts.cmd] the program (default: node)
    */
-  constructor(args, { transport = 'socket', env = {}, cmd = NODE } = {}) {
+  constructor(args, { transport = 'socket', channel = 'stdio', listen = [], env = {}, cmd = NODE } = {}) {
     this.stderr = '';
+    this.stdoutLog = '';
     this.frames = [];
     this.messages = [];
     this.messageWaiters = [];
     this.notifications = [];
-    const fullEnv = { ...process.env, POLYFORK_PROTOCOL: '1', ...env };
+    const chanFds = `${3 + listen.length},${4 + listen.length}`;
+    const fullEnv = { ...process.env, POLYFORK_PROTOCOL: '1', ...(channel === 'fds' ? { POLYFORK_CHANNEL_FDS: chanFds } : {}), ...env };
     for (const [k, v] of Object.entries(fullEnv)) if (v === undefined) delete fullEnv[k];
+    if (channel === 'socket-fd' && env.POLYFORK_CHANNEL_FDS === undefined) delete fullEnv.POLYFORK_CHANNEL_FDS;
     let stdin;
     let stdout;
-    if (transport === 'fifo') {
+    if (channel === 'socket-fd') {
+      const fd = 3 + listen.length;
+      fullEnv.POLYFORK_CHANNEL_FDS = `${fd},${fd}`;
+      this.proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe', ...listen, 'pipe'], env: fullEnv });
+      stdin = this.proc.stdio[fd];
+      stdout = this.proc.stdio[fd];
+      this.stderrStream = this.proc.stderr;
+      this.logStream = this.proc.stdout;
+      this.logStream.setEncoding('utf8');
+      this.logStream.on('data', (d) => { this.stdoutLog += d; });
+      this.logDone = new Promise((resolve) => this.logStream.on('close', resolve));
+    } else if (channel === 'fds') {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'polyfork-test-'));
+      const a = fifo(dir, 'in', 'toChild');
+      const b = fifo(dir, 'out', 'fromChild');
+      const log = fifo(dir, 'log', 'fromChild');
+      const c = fifo(dir, 'err', 'fromChild');
+      fs.rmdirSync(dir);
+      this.proc = spawn(cmd, args, { stdio: ['ignore', log.child, c.child, ...listen, a.child, b.child], env: fullEnv });
+      for (const x of [a, b, log, c]) fs.closeSync(x.child);
+      /** [dev, ino] of the channel's two pipes, to find them in other processes. */
+      this.channelIds = [a.parent, b.parent].map((fd) => { const st = fs.fstatSync(fd); return [st.dev, st.ino]; });
+      stdin = new net.Socket({ fd: a.parent, readable: false, writable: true });
+      stdout = new net.Socket({ fd: b.parent, readable: true, writable: false });
+      this.stderrStream = new net.Socket({ fd: c.parent, readable: true, writable: false });
+      this.logStream = new net.Socket({ fd: log.parent, readable: true, writable: false });
+      this.logStream.setEncoding('utf8');
+      this.logStream.on('data', (d) => { this.stdoutLog += d; });
+      this.logDone = new Promise((resolve) => this.logStream.on('close', resolve));
+    } else if (transport === 'fifo') {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'polyfork-test-'));
       const a = fifo(dir, 'in', 'toChild');
       const b = fifo(dir, 'out', 'fromChild');
       const c = fifo(dir, 'err', 'fromChild');
       fs.rmdirSync(dir);
-      this.proc = spawn(cmd, args, { stdio: [a.child, b.child, c.child], env: fullEnv });
+      this.proc = spawn(cmd, args, { stdio: [a.child, b.child, c.child, ...listen], env: fullEnv });
       fs.closeSync(a.child);
       fs.closeSync(b.child);
       fs.closeSync(c.child);
@@ -77,7 +115,7 @@ class TestHost {
       stdout = new net.Socket({ fd: b.parent, readable: true, writable: false });
       this.stderrStream = new net.Socket({ fd: c.parent, readable: true, writable: false });
     } else {
-      this.proc = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: fullEnv });
+      this.proc = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe', ...listen], env: fullEnv });
       stdin = this.proc.stdin;
       stdout = this.proc.stdout;
       this.stderrStream = this.proc.stderr;
@@ -177,6 +215,7 @@ class TestHost {
   async wait() {
     const st = await this.exited;
     await this.stderrDone;
+    if (this.logDone) await this.logDone;
     return st;
   }
 
@@ -186,6 +225,7 @@ class TestHost {
     this.stdout.destroy();
     this.stdin.destroy();
     this.stderrStream.destroy();
+    if (this.logStream) this.logStream.destroy();
   }
 }
 

@@ -9,9 +9,12 @@ use Polyfork\Exception\ConnectionClosed;
 use Polyfork\Exception\EncodingFailed;
 use Polyfork\Exception\ProtocolError;
 use Polyfork\Exception\RemoteError;
+use Polyfork\Exception\StartupError;
 use Polyfork\Exception\UnsupportedValue;
 use Polyfork\Frame\FrameReader;
 use Polyfork\Frame\FrameWriter;
+use Polyfork\Io\ChannelFds;
+use Polyfork\Io\Descriptors;
 use Polyfork\Io\StdoutGuard;
 use Polyfork\Message\MessageCodec;
 use Polyfork\Message\Notification;
@@ -37,11 +40,23 @@ final class Child
     /** The wire protocol version spoken (SPEC 5). */
     public const PROTOCOL = 1;
 
+    /** This library's version (also the "version" of composer.json). */
+    public const VERSION = '0.2.0';
+
     /** The library name and version sent in `$ready`. */
-    public const LIB = 'polyfork-php/0.1.0';
+    public const LIB = 'polyfork-php/' . self::VERSION;
 
     /** The maximum frame size when POLYFORK_MAX_FRAME_SIZE is not set: 64 MiB (SPEC 2). */
     public const DEFAULT_MAX_FRAME_SIZE = 67_108_864;
+
+    /** The largest frame a uint32 length prefix can announce (SPEC 2). */
+    private const MAX_LENGTH_PREFIX = 0xffffffff;
+
+    /** The maximum number of values in one frame when POLYFORK_MAX_VALUES is not set (SPEC 3). */
+    public const DEFAULT_MAX_VALUES = Codec\Decoder::MAX_VALUES;
+
+    /** The least POLYFORK_MAX_VALUES accepted: the `$ready` message alone holds 13 values. */
+    public const MIN_MAX_VALUES = 16;
 
     /**
      * Default of $quickNs: a handler that last ran for less than 20 us counts as quick, and
@@ -58,6 +73,13 @@ final class Child
     private readonly FrameReader $reader;
     private readonly FrameWriter $writer;
     private readonly MessageCodec $codec;
+
+    /** @var resource the stream frames arrive on */
+    private $in;
+
+    /** @var array<int, array{resource, callable}> streams watched by run(), by key */
+    private array $watched = [];
+    private int $nextWatch = 0;
 
     /** @var array<string, callable> */
     private array $handlers = [];
@@ -104,6 +126,7 @@ final class Child
      *                               handlers that last ran for less than this many ns
      * @param int      $maxQueuedNs  ... and only while the oldest of them waited less than this;
      *                               0 writes every answer at once (no queueing)
+     * @param int      $maxValues    the maximum number of values in one frame, both ways
      */
     public function __construct(
         $in,
@@ -111,44 +134,79 @@ final class Child
         int $maxFrameSize = self::DEFAULT_MAX_FRAME_SIZE,
         private readonly int $quickNs = self::QUICK_NS,
         private readonly int $maxQueuedNs = self::MAX_QUEUED_NS,
+        int $maxValues = self::DEFAULT_MAX_VALUES,
     ) {
         if ($maxFrameSize < 1) {
             throw new \InvalidArgumentException(sprintf('the maximum frame size must be at least 1 byte, got %d', $maxFrameSize));
         }
+        if ($maxValues < self::MIN_MAX_VALUES) {
+            throw new \InvalidArgumentException(sprintf('the maximum number of values must be at least %d, got %d', self::MIN_MAX_VALUES, $maxValues));
+        }
+        $maxFrameSize = min($maxFrameSize, self::MAX_LENGTH_PREFIX); // what a length prefix can say
+        $this->in = $in;
         $this->reader = new FrameReader($in, $maxFrameSize);
         $this->writer = new FrameWriter($out, $maxFrameSize);
-        $this->codec = new MessageCodec();
+        $this->codec = new MessageCodec($maxValues);
     }
 
     /**
-     * The child of a polyfork host: frames on stdin and on a private copy of stdout, with
-     * stdout itself moved to stderr (see StdoutGuard), and the maximum frame size from
-     * POLYFORK_MAX_FRAME_SIZE (64 MiB when unset). POLYFORK_PHP_BATCH=0 in the environment
-     * writes every answer at once ($maxQueuedNs 0).
+     * The child of a polyfork host, set up from its environment (SPEC 1):
      *
-     * @throws \UnexpectedValueException when POLYFORK_MAX_FRAME_SIZE is not a positive integer
+     * - the channel: the descriptors of POLYFORK_CHANNEL_FDS when it is set (see
+     *   Io\ChannelFds; stdin, stdout and output buffering are then left alone), else stdin
+     *   and a private copy of stdout, with stdout itself moved to stderr (see StdoutGuard);
+     * - the maximum frame size from POLYFORK_MAX_FRAME_SIZE (64 MiB when unset) and the
+     *   maximum number of values in a frame from POLYFORK_MAX_VALUES (4194304 when unset);
+     * - POLYFORK_PHP_BATCH=0 writes every answer at once ($maxQueuedNs 0).
+     *
+     * @throws StartupError when one of those variables has a bad value, or names a
+     *                      descriptor that is not open
      */
-    public static function fromStdio(int $quickNs = self::QUICK_NS, int $maxQueuedNs = self::MAX_QUEUED_NS): self
+    public static function fromEnvironment(int $quickNs = self::QUICK_NS, int $maxQueuedNs = self::MAX_QUEUED_NS): self
     {
-        $env = getenv('POLYFORK_MAX_FRAME_SIZE');
-        $max = self::DEFAULT_MAX_FRAME_SIZE;
-        if ($env !== false && $env !== '') {
-            if (!ctype_digit($env) || (int) $env < 1 || \strlen($env) > 18) {
-                throw new \UnexpectedValueException(sprintf(
-                    'polyfork: POLYFORK_MAX_FRAME_SIZE must be a positive number of bytes, got "%s"',
-                    $env
-                ));
-            }
-            $max = (int) $env;
-        }
-        $in = fopen('php://stdin', 'rb');
-        if ($in === false) {
-            throw new \RuntimeException('polyfork: cannot open stdin');
-        }
+        $maxFrameSize = self::limit('POLYFORK_MAX_FRAME_SIZE', self::DEFAULT_MAX_FRAME_SIZE, 1, 'a positive number of bytes');
+        $maxValues = self::limit('POLYFORK_MAX_VALUES', self::DEFAULT_MAX_VALUES, self::MIN_MAX_VALUES, sprintf('a number of values of at least %d', self::MIN_MAX_VALUES));
         if (getenv('POLYFORK_PHP_BATCH') === '0') {
             $maxQueuedNs = 0;
         }
-        return new self($in, StdoutGuard::install(), $max, $quickNs, $maxQueuedNs);
+        $channel = ChannelFds::open();
+        if ($channel !== null) {
+            [$in, $out] = $channel;
+        } else {
+            $in = Descriptors::take(0, 'rb');
+            if ($in === null) {
+                throw new \RuntimeException('polyfork: cannot open stdin');
+            }
+            $out = StdoutGuard::install();
+        }
+        return new self($in, $out, $maxFrameSize, $quickNs, $maxQueuedNs, $maxValues);
+    }
+
+    /**
+     * The former name of fromEnvironment(), which also finds a channel on descriptors.
+     *
+     * @throws StartupError
+     */
+    public static function fromStdio(int $quickNs = self::QUICK_NS, int $maxQueuedNs = self::MAX_QUEUED_NS): self
+    {
+        return self::fromEnvironment($quickNs, $maxQueuedNs);
+    }
+
+    /**
+     * The integer in the environment variable $name, $default when it is unset or empty.
+     *
+     * @throws StartupError when it is not an integer of at least $min
+     */
+    private static function limit(string $name, int $default, int $min, string $what): int
+    {
+        $value = getenv($name);
+        if ($value === false || $value === '') {
+            return $default;
+        }
+        if (!ctype_digit($value) || \strlen($value) > 18 || (int) $value < $min) {
+            throw StartupError::badVariable($name, $value, $what);
+        }
+        return (int) $value;
     }
 
     /**
@@ -173,6 +231,27 @@ final class Child
                 unset($this->listeners[$name][$key]);
             }
         }
+    }
+
+    /**
+     * Calls $onReadable($stream) whenever $stream has something to read (or, for a listening
+     * socket, a connection to accept) while run() waits for the next frame, so a worker can
+     * serve a socket and the host in one loop. Returns a function that stops watching it.
+     *
+     * Only run() watches, between frames: not while a handler runs or waits in call(). The
+     * callback runs like a listener: queued answers are written first, and a Throwable it
+     * throws is written to stderr and the loop goes on. Another process may take a shared
+     * socket's connection first: accept with a timeout of 0 and return when there is none.
+     *
+     * @param resource $stream
+     */
+    public function watch($stream, callable $onReadable): \Closure
+    {
+        $key = $this->nextWatch++;
+        $this->watched[$key] = [$stream, $onReadable];
+        return function () use ($key): void {
+            unset($this->watched[$key]);
+        };
     }
 
     /**
@@ -256,6 +335,9 @@ final class Child
             $this->ready();
             while (!$this->stopping) {
                 if ($this->queue === [] && !$this->closed) {
+                    if ($this->watched !== [] && !$this->reader->hasFrame() && !$this->waitForFrame()) {
+                        continue; // a watched stream was served; the channel has nothing yet
+                    }
                     // next(), inlined: this loop runs once per frame.
                     $frame = $this->reader->read();
                     if ($frame === null) {
@@ -275,6 +357,9 @@ final class Child
                     $this->dispatch($message);
                 }
             }
+            if ($this->stopping) {
+                $this->afterStop();
+            }
             $this->flush();
         } catch (ConnectionClosed $e) {
             fwrite(STDERR, 'polyfork: ' . $e->getMessage() . "; stopping\n");
@@ -287,6 +372,66 @@ final class Child
             } catch (ConnectionClosed) {
             }
             throw $e;
+        }
+    }
+
+    /**
+     * Waits until the channel or a watched stream is readable, and runs the callbacks of the
+     * watched ones. True when the channel is readable (a read will not block long).
+     */
+    private function waitForFrame(): bool
+    {
+        $this->flush(); // about to block
+        $read = [-1 => $this->in];
+        foreach ($this->watched as $key => [$stream]) {
+            $read[$key] = $stream;
+        }
+        $none = null;
+        if (@stream_select($read, $none, $none, null) === false) {
+            return false; // interrupted by a signal: look again
+        }
+        $channel = false;
+        foreach ($read as $key => $stream) {
+            if ($key === -1) {
+                $channel = true;
+            } elseif (isset($this->watched[$key])) {
+                try {
+                    ($this->watched[$key][1])($stream);
+                } catch (\Throwable $e) {
+                    if ($this->failure !== null) {
+                        throw $this->failure;
+                    }
+                    fwrite(STDERR, sprintf("polyfork: callback watching a stream threw %s\n", (string) $e));
+                }
+            }
+        }
+        return $channel;
+    }
+
+    /**
+     * After `$stop`: what has arrived by now is still handled (SPEC 6). Requests are answered
+     * `Stopping` without running, messages and notifications reach their listeners. Frames
+     * that have not arrived yet are not waited for.
+     *
+     * @throws ProtocolError when one of them breaks the protocol
+     */
+    private function afterStop(): void
+    {
+        while (true) {
+            if ($this->queue !== []) {
+                $message = $this->next();
+            } else {
+                $frame = $this->closed ? null : $this->reader->poll(0.0);
+                if ($frame === null) {
+                    $this->closed = true;
+                    return;
+                }
+                if ($frame === false) {
+                    return;
+                }
+                $message = $this->codec->decode($frame);
+            }
+            $this->dispatch($message);
         }
     }
 
@@ -492,6 +637,19 @@ final class Child
             $this->respond($id, $error, null);
             return;
         }
+        if (\is_string($result) && \strlen($result) >= FrameWriter::JOIN_LIMIT) {
+            // A large string result goes out after its head, without a copy into one body.
+            $head = $this->codec->stringResultHead($id, $result);
+            if ($head !== null) {
+                try {
+                    $this->writer->writeSplit($head, $result); // queued answers first
+                } catch (EncodingFailed) {
+                    $this->respond($id, null, $result); // answers with the error
+                }
+                $this->queuedAt = 0;
+                return;
+            }
+        }
         // respond(), inlined for a result (this runs once per request).
         try {
             $frame = $this->codec->response($id, null, $result);
@@ -518,7 +676,7 @@ final class Child
             unset($this->cancelled[$id]);
             $this->respond($id, ErrorMap::cancelled($id), null);
         } elseif ($this->stopping) {
-            $this->respond($id, ErrorMap::protocolError('the child is stopping ($stop received)'), null);
+            $this->respond($id, ErrorMap::stopping($id, $request->method), null);
         } else {
             $this->respond($id, ErrorMap::fromThrowable($request->unsupported), null);
         }

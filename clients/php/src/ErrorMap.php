@@ -49,6 +49,21 @@ final class ErrorMap
     }
 
     /**
+     * The reserved `Stopping` error for request $id to $method, which arrived after `$stop`
+     * and was not run, so the host may send it to another child (SPEC 4.2, 6).
+     *
+     * @return array{type: string, message: string}
+     */
+    public static function stopping(int $id, string $method): array
+    {
+        return ['type' => 'Stopping', 'message' => sprintf(
+            'request %d for "%s" arrived after $stop and was not run: the child is stopping',
+            $id,
+            self::text($method)
+        )];
+    }
+
+    /**
      * The reserved `ProtocolError`: the request could not be dispatched or answered.
      *
      * @return array{type: string, message: string}

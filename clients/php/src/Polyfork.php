@@ -5,6 +5,7 @@ declare(strict_types=1);
 namespace Polyfork;
 
 use Polyfork\Exception\ProtocolError;
+use Polyfork\Exception\StartupError;
 
 /**
  * The static facade for a PHP child of a polyfork host, mirroring the Python and Node
@@ -19,17 +20,30 @@ use Polyfork\Exception\ProtocolError;
  * Polyfork::run(); // serves until the host sends $stop or closes stdin, then returns
  * ```
  *
- * The first call creates the shared Child (see Child::fromStdio()), which moves stdout to
- * stderr so that echo and print cannot corrupt the channel.
+ * The first call creates the shared Child (see Child::fromEnvironment()), which finds the
+ * channel and, when it is stdin and stdout, moves stdout to stderr so that echo and print
+ * cannot corrupt the channel.
  */
 final class Polyfork
 {
     private static ?Child $child = null;
 
-    /** The shared Child behind the facade, created on first use. */
+    /**
+     * The shared Child behind the facade, created on first use. When the environment the
+     * host gave cannot be used (a bad POLYFORK_* value), writes one line naming the variable
+     * and its value to stderr and exits with status 2.
+     */
     public static function instance(): Child
     {
-        return self::$child ??= Child::fromStdio();
+        if (self::$child === null) {
+            try {
+                self::$child = Child::fromEnvironment();
+            } catch (StartupError $e) {
+                fwrite(STDERR, $e->getMessage() . "\n");
+                exit(2);
+            }
+        }
+        return self::$child;
     }
 
     /** Sends $value to the host's message handler. See Child::send(). */
@@ -84,6 +98,55 @@ final class Polyfork
     public static function throwIfCancelled(): void
     {
         self::instance()->throwIfCancelled();
+    }
+
+    /**
+     * Calls $onReadable($stream) whenever $stream (a listening socket, a connection, a pipe)
+     * has something to read while run() waits for the host. Returns a function that stops
+     * watching it. See Child::watch().
+     *
+     * @param resource $stream
+     */
+    public static function watch($stream, callable $onReadable): \Closure
+    {
+        return self::instance()->watch($stream, $onReadable);
+    }
+
+    /**
+     * The listening sockets this process inherited (SPEC 1.2: from a polyfork cluster, or
+     * systemd socket activation), in order, as ListenSocket objects whose `socket` works with
+     * stream_socket_accept(); [] when there are none, or when LISTEN_PID is not this process.
+     * Needs no polyfork host. The first call takes them and removes LISTEN_FDS, LISTEN_PID and
+     * LISTEN_FDNAMES from the environment; later calls return the same objects.
+     *
+     * @return list<ListenSocket>
+     * @throws Exception\StartupError when the LISTEN_* variables are malformed or a
+     *                                descriptor is not a listening socket
+     */
+    public static function listenSockets(): array
+    {
+        return Io\ListenSockets::take();
+    }
+
+    /**
+     * The socket stream of the first inherited listening socket, or of the first one named
+     * $name (LISTEN_FDNAMES); null when there is none:
+     *
+     * ```php
+     * $server = Polyfork::listenSocket() ?? stream_socket_server('tcp://127.0.0.1:8080');
+     * ```
+     *
+     * @return resource|null
+     * @throws Exception\StartupError see listenSockets()
+     */
+    public static function listenSocket(?string $name = null): mixed
+    {
+        foreach (self::listenSockets() as $listener) {
+            if ($name === null || $listener->name === $name) {
+                return $listener->socket;
+            }
+        }
+        return null;
     }
 
     /**

@@ -11,7 +11,6 @@ declare(strict_types=1);
 
 require dirname(__DIR__) . '/autoload.php';
 
-use Polyfork\Io\StdoutGuard;
 use Polyfork\Polyfork;
 
 /** The exception `fail` raises; its error type is exactly "ConformanceError". */
@@ -44,8 +43,8 @@ Polyfork::handle('print', function (string $text): bool {
     echo $text, "\n";
     print $text . "\n";
     printf("%s\n", $text);
-    if (StdoutGuard::mode() === 'ffi') {
-        fwrite(STDOUT, $text . "\n"); // closed (and so refused) in the "reopen" fallback
+    if (is_resource(STDOUT)) {
+        fwrite(STDOUT, $text . "\n"); // closed (and so refused) in StdoutGuard's "reopen" fallback
     }
     $out = fopen('php://stdout', 'wb');
     fwrite($out, $text . "\n");
@@ -65,6 +64,37 @@ Polyfork::handle('exit', function (int $code): never {
 });
 
 Polyfork::handle('pid', fn (): int => getmypid());
+
+Polyfork::handle('isatty', fn (): array => array_map(static function (int $fd): bool {
+    if (function_exists('posix_isatty')) {
+        return posix_isatty($fd);
+    }
+    $stream = @fopen('php://fd/' . $fd, 'rb');
+    return $stream !== false && stream_isatty($stream);
+}, [0, 1, 2]));
+
+Polyfork::handle('write_fd1', function (string $text): bool {
+    $fd1 = fopen('php://fd/1', 'wb');
+    fwrite($fd1, $text);
+    fclose($fd1);
+    return true;
+});
+
+Polyfork::handle('env', fn (string $name): ?string => getenv($name) === false ? null : getenv($name));
+
+Polyfork::handle('fds', function (): array {
+    $fds = [];
+    foreach (scandir('/proc/self/fd') as $name) {
+        // The listing's own descriptor is closed by now: readlink() fails for it.
+        if (ctype_digit($name) && @readlink('/proc/self/fd/' . $name) !== false) {
+            $fds[] = (int) $name;
+        }
+    }
+    sort($fds);
+    return $fds;
+});
+
+Polyfork::handle('listeners', fn (): array => array_map(static fn ($listener): string => $listener->name, Polyfork::listenSockets()));
 
 Polyfork::on('message', fn (mixed $value) => Polyfork::send($value));
 

@@ -76,6 +76,37 @@ def pid():
     return os.getpid()
 
 
+@polyfork.handle("isatty")
+def isatty():
+    return [os.isatty(0), os.isatty(1), os.isatty(2)]
+
+
+@polyfork.handle("write_fd1")
+def write_fd1(text):
+    data = text.encode("utf-8")
+    while data:
+        data = data[os.write(1, data):]
+    return True
+
+
+@polyfork.handle("env")
+def env(name):
+    return os.environ.get(name)
+
+
+@polyfork.handle("fds")
+def fds():
+    # listdir opens a descriptor of its own to list them and closes it before returning:
+    # that entry no longer exists, the child's do.
+    return sorted(int(f) for f in os.listdir("/proc/self/fd")
+                  if os.path.exists("/proc/self/fd/" + f))
+
+
+@polyfork.handle("listeners")
+def listeners():
+    return polyfork.listen_socket_names()
+
+
 @polyfork.on("message")
 def on_message(value):
     polyfork.send(value)

@@ -40,13 +40,26 @@ class Child:
     """One child process. Use as a context manager: it is killed and reaped on exit."""
 
     def __init__(self, script, *args, unbuffered=False, max_frame=None, env=None,
-                 protocol_env=True):
+                 protocol_env=True, python=None, library_path=True, channel_fds=None,
+                 pass_fds=(), listen_pid=False):
+        """Starts script (a path, or a name in children/) with the library on its path.
+
+        channel_fds: None for the channel on stdin/stdout; (r, w) to put it on those
+        descriptor numbers of the child, through fdexec.py, with POLYFORK_CHANNEL_FDS set
+        (stdin is then /dev/null and stdout a pipe read as a log, ``self.stdout``); "any"
+        for descriptors of whatever numbers the pipes have here. pass_fds: a mapping
+        {child fd: our fd} also moved in place (listening sockets); listen_pid sets
+        LISTEN_PID to the child's pid.
+        """
         path = script if os.path.isabs(script) else os.path.join(CHILDREN, script)
         e = dict(os.environ)
         e.pop("PYTHONUNBUFFERED", None)
         if unbuffered:
             e["PYTHONUNBUFFERED"] = "1"
-        e["PYTHONPATH"] = SRC + os.pathsep + e.get("PYTHONPATH", "")
+        if library_path:  # the library from this checkout; False: as installed
+            e["PYTHONPATH"] = SRC + os.pathsep + e.get("PYTHONPATH", "")
+        else:
+            e.pop("PYTHONPATH", None)
         if protocol_env:
             e["POLYFORK_PROTOCOL"] = "1"
         else:
@@ -55,26 +68,63 @@ class Child:
             e["POLYFORK_MAX_FRAME_SIZE"] = str(max_frame)
         if env:
             e.update(env)
-        self.proc = subprocess.Popen([PYTHON, path] + list(args), stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=e)
-        self._rfd = self.proc.stdout.fileno()
+        argv = [python or PYTHON, path] + list(args)
+        moves = dict(pass_fds) if pass_fds else {}
+        ours = []  # the child's ends of the channel pipes, closed here once it started
+        if channel_fds is not None:
+            to_child_r, to_child_w = os.pipe()
+            from_child_r, from_child_w = os.pipe()
+            ours = [to_child_r, from_child_w]
+            if channel_fds == "any":
+                e["POLYFORK_CHANNEL_FDS"] = "%d,%d" % (to_child_r, from_child_w)
+            else:
+                moves[channel_fds[0]] = to_child_r
+                moves[channel_fds[1]] = from_child_w
+                e["POLYFORK_CHANNEL_FDS"] = "%d,%d" % tuple(channel_fds)
+        if moves or listen_pid:
+            argv = ([PYTHON, os.path.join(HERE, "fdexec.py")]
+                    + (["--listen-pid"] if listen_pid else [])
+                    + ["%d=%d" % kv for kv in sorted(moves.items())] + ["--"] + argv)
+        inherit = sorted(set(moves.values()) | set(ours))
+        self.proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL if channel_fds is not None else subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=e, pass_fds=inherit)
+        for fd in ours:
+            os.close(fd)
+        if channel_fds is not None:
+            self._rfd, self._wfd = from_child_r, to_child_w
+            self._stdout = []
+            self._stdout_thread = threading.Thread(target=self._drain, daemon=True,
+                                                   args=(self.proc.stdout, self._stdout))
+            self._stdout_thread.start()
+        else:
+            self._rfd, self._wfd = self.proc.stdout.fileno(), self.proc.stdin.fileno()
+            self._stdout, self._stdout_thread = None, None
+        self._channel_fds = channel_fds
         self._buf = b""
         self._stderr = []
-        self._stderr_thread = threading.Thread(target=self._drain_stderr, daemon=True)
+        self._stderr_thread = threading.Thread(target=self._drain, daemon=True,
+                                               args=(self.proc.stderr, self._stderr))
         self._stderr_thread.start()
         self.inbox = []  # messages read while waiting for something else
         self.host_handlers = {}
         self.ready = None
         self._ids = itertools.count(1000)
 
-    def _drain_stderr(self):
-        for line in self.proc.stderr:
-            self._stderr.append(line.decode("utf-8", "replace"))
+    @staticmethod
+    def _drain(f, lines):
+        for line in f:
+            lines.append(line.decode("utf-8", "replace"))
 
     @property
     def stderr(self):
         """Everything the child wrote to stderr so far (complete after wait())."""
         return "".join(self._stderr)
+
+    @property
+    def stdout(self):
+        """With the channel on descriptors: everything the child wrote to its stdout, a log."""
+        return "".join(self._stdout)
 
     def __enter__(self):
         return self
@@ -86,9 +136,17 @@ class Child:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait()
+        if self._channel_fds is not None:
+            for fd in (self._rfd, self._wfd):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+            self._stdout_thread.join(GUARD)
         for f in (self.proc.stdin, self.proc.stdout):
             try:
-                f.close()
+                if f is not None:
+                    f.close()
             except OSError:
                 pass
         self._stderr_thread.join(GUARD)
@@ -133,7 +191,7 @@ class Child:
 
     def write_raw(self, data):
         """Writes bytes to the child's stdin; fails (never hangs) if it stops reading."""
-        fd = self.proc.stdin.fileno()
+        fd = self._wfd
         os.set_blocking(fd, False)
         view = memoryview(data)
         deadline = time.monotonic() + GUARD
@@ -153,7 +211,13 @@ class Child:
         self.write_raw(frame(obj))
 
     def close_stdin(self):
-        self.proc.stdin.close()
+        """Closes the channel's host-to-child side (stdin, or its descriptor): end of file."""
+        if self._channel_fds is not None:
+            if self._wfd >= 0:
+                os.close(self._wfd)
+                self._wfd = -1
+        else:
+            self.proc.stdin.close()
 
     def wait(self):
         """Waits for the child to exit; returns the exit status."""
@@ -163,7 +227,26 @@ class Child:
             raise HostError("guard: the child did not exit within %ss; stderr:\n%s"
                             % (GUARD, self.stderr))
         self._stderr_thread.join(GUARD)
+        if self._stdout_thread is not None:
+            self._stdout_thread.join(GUARD)
         return code
+
+    def wait_rusage(self):
+        """Waits for the child to exit; returns (exit status, resource usage of the child)."""
+        deadline = time.monotonic() + GUARD
+        while True:
+            pid, status, usage = os.wait4(self.proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() > deadline:
+                raise HostError("guard: the child did not exit within %ss; stderr:\n%s"
+                                % (GUARD, self.stderr))
+            time.sleep(0.01)
+        self.proc.returncode = os.waitstatus_to_exitcode(status)
+        self._stderr_thread.join(GUARD)
+        if self._stdout_thread is not None:
+            self._stdout_thread.join(GUARD)
+        return self.proc.returncode, usage
 
     # --- protocol --------------------------------------------------------------------------
 

@@ -33,7 +33,7 @@ def test_ready_is_the_first_frame(unbuffered):
     with Child("worker.py", "sync", unbuffered=unbuffered) as c:
         ready = c.expect_ready()
         assert ready == {"protocol": 1, "lang": "python", "pid": c.proc.pid,
-                         "lib": "polyfork-python/0.1.0"}
+                         "lib": "polyfork-python/0.2.0"}
         c.close_stdin()
         assert c.read_msg() is None
         assert c.wait() == 0
@@ -209,8 +209,24 @@ def test_requests_after_stop_are_refused():
         c.write([2, "$stop", []])
         c.request(2, "echo", "late")
         err, _ = c.response(2)
-        assert err["type"] == "ProtocolError" and "after $stop" in err["message"]
+        assert err == {"type": "Stopping", "message": 'request "echo" arrived after $stop: '
+                       'the child starts no new handlers, so it was not run'}
         assert c.response(1) == (None, "slept")
+        assert c.wait() == 0
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_messages_after_stop_still_reach_listeners(mode):
+    with worker(mode) as c:
+        assert c.call("echo", 1) == 1
+        # Crossing $stop on the way (one read): the message is delivered, the request refused.
+        c.write_raw(frame([2, "$stop", []]) + frame([2, "message", ["late"]])
+                    + frame([0, 3, "aecho" if mode == "async" else "echo", ["late"]]))
+        assert c.next_msg() == [2, "message", [{"got": "late"}]]
+        err, _ = c.response(3)
+        assert err["type"] == "Stopping" and '"%s"' % ("aecho" if mode == "async" else "echo") \
+            in err["message"]
+        assert c.read_msg() is None
         assert c.wait() == 0
 
 
@@ -322,11 +338,11 @@ def test_undecodable_params_fail_only_that_request():
         # echo("\xff\xfe" as a str): not UTF-8.
         c.write_raw(raw_frame("940001a46563686f91a2fffe"))
         err, _ = c.response(1)
-        assert err["type"] == "ProtocolError" and "not valid UTF-8" in err["message"]
+        assert err["type"] == "DecodeError" and "not valid UTF-8" in err["message"]
         # echo({[1]: 2}): an array as a map key, which Python cannot hash.
         c.write_raw(raw_frame("940002a46563686f9181910102"))
         err, _ = c.response(2)
-        assert err["type"] == "ProtocolError" and "map key" in err["message"]
+        assert err["type"] == "DecodeError" and "map key" in err["message"]
         assert c.call("echo", {1: "int keys are fine"}) == {1: "int keys are fine"}
         c.close_stdin()
         assert c.wait() == 0
@@ -417,10 +433,14 @@ def test_garbage_while_a_handler_waits_on_the_host(mode):
         c.request(1, "sum_host", 1, 2)
         c.wait_for(lambda m: m[0] == 0 and m[2] == "host_add")
         c.write_raw(b"\x00\x00\x00\x01\xc1")
-        while c.read_msg() is not None:  # the handler's error response, if any
-            pass
+        # SPEC section 6: the session is over. The child's call fails with the protocol
+        # error, nothing more is sent (no response to the request that was waiting), one line
+        # names the error, and the exit status is not 0.
+        assert c.read_msg() is None
         assert c.wait() == 1
-        assert "polyfork: protocol error" in c.stderr and "0xc1" in c.stderr
+        lines = c.stderr.splitlines()
+        assert len(lines) == 1, c.stderr
+        assert "polyfork: protocol error" in lines[0] and "0xc1" in lines[0]
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -518,3 +538,84 @@ def test_the_instance_api():
         c.close_stdin()
         assert c.read_msg() is None
         assert c.wait() == 0
+
+
+def test_value_count_limit_both_ways():
+    with worker("sync", env={"POLYFORK_MAX_VALUES": "200"}) as c:
+        # [1, id, nil, [0 .. 299]]: 305 values, above 200: an error response, not a crash.
+        c.request(1, "many", 300)
+        err, _ = c.response(1)
+        assert err["type"] == "ProtocolError", err
+        assert "more than 200 msgpack values" in err["message"]
+        assert 'the result of handler "many"' in err["message"]
+        r = c.call("send_many", 300)
+        assert r == {"type": "TooManyValuesError", "count": 305, "limit": 200}
+        assert c.call("many", 150) == list(range(150))  # still usable
+        c.write([2, "message", [list(range(300))]])  # too many for the child: protocol error
+        assert c.read_msg() is None
+        assert c.wait() == 1
+        assert "more than 200 values in one frame (POLYFORK_MAX_VALUES)" in c.stderr
+
+
+# Malformed timestamps (SPEC section 3, Ext): an ext -1 whose data is not 4, 8 or 12 bytes, or
+# whose nanoseconds exceed 999999999, fails that one value, never the session.
+BAD_TIMESTAMPS = [
+    ("d5ff0000", "ext -1 with 2 bytes of data"),
+    ("c703ff000000", "ext -1 with 3 bytes of data"),
+    ("d8ff" + "00" * 16, "ext -1 with 16 bytes of data"),
+    ("d7ff" + ((1 << 30) - 1 << 34).to_bytes(8, "big").hex(), "nanoseconds 1073741823"),
+    ("c70cff" + (10 ** 9).to_bytes(4, "big").hex() + "00" * 8, "nanoseconds 1000000000"),
+]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("ts,words", BAD_TIMESTAMPS, ids=[w for _, w in BAD_TIMESTAMPS])
+def test_a_malformed_timestamp_fails_only_its_message(mode, ts, words):
+    with worker(mode) as c:
+        # echo(["ok", <bad timestamp>]): an error response naming the problem.
+        c.write_raw(raw_frame("940001a46563686f9192a26f6b" + ts))
+        err, result = c.response(1)
+        assert result is None and err["type"] == "DecodeError", err
+        assert "malformed timestamp" in err["message"] and words in err["message"], err
+        assert 'the params of "echo"' in err["message"]
+        # A message carrying one is dropped with one log line; the next one is delivered.
+        c.write_raw(raw_frame("9302a76d65737361676591" + ts))
+        c.write([2, "message", ["after"]])
+        assert c.next_msg() == [2, "message", [{"got": "after"}]]
+        assert c.call("echo", "still here") == "still here"
+        c.close_stdin()
+        assert c.wait() == 0
+        lines = [l for l in c.stderr.splitlines() if "malformed timestamp" in l]
+        assert len(lines) == 1 and 'dropping notification "message"' in lines[0], c.stderr
+
+
+def test_a_malformed_timestamp_in_a_response_fails_only_that_call():
+    with worker("sync") as c:
+        c.host_handlers.clear()
+        c.request(1, "host_error")  # calls host_fail and reports the exception it gets
+        req = c.wait_for(lambda m: m[0] == 0 and m[2] == "host_fail")
+        body = bytes.fromhex("9401") + bytes([req[1]]) + bytes.fromhex("c0d5ff0000")
+        c.write_raw(len(body).to_bytes(4, "big") + body)
+        err, _ = c.response(1)
+        assert err["type"] == "DecodeError", err
+        assert "malformed timestamp" in err["message"] and "host_fail" in err["message"]
+        assert c.call("echo", 1) == 1
+        c.close_stdin()
+        assert c.wait() == 0
+
+
+def test_a_protocol_error_ends_the_session_without_fabricated_answers():
+    with Child(os.path.join(os.path.dirname(__file__), "conformance_child.py")) as c:
+        c.expect_ready()
+        c.request(1, "sleep", 3_600_000)  # a handler in flight
+        c.request(2, "call_host", "never_answered", [])  # a call from the child, pending
+        c.wait_for(lambda m: m[0] == 0 and m[2] == "never_answered")
+        c.write_raw(b"\x00\x00\x00\x05hello")
+        # No CancelledError for request 1 (no $cancel was sent), no answer to request 2 (its
+        # call to the host failed with the protocol error), no "cancelled" notification.
+        assert c.read_msg() is None
+        assert c.inbox == []
+        assert c.wait() == 1
+        lines = c.stderr.splitlines()
+        assert len(lines) == 1, c.stderr
+        assert "polyfork: protocol error" in lines[0] and "68 65 6c 6c 6f" in lines[0]

@@ -6,8 +6,9 @@ import struct
 import msgpack
 import pytest
 
-from polyfork import BridgeError, DecodeError, EncodeError, FrameTooLargeError, ProtocolError
-from polyfork._channel import max_frame_size_from_env
+from polyfork import (BridgeError, DecodeError, EncodeError, FrameTooLargeError, ProtocolError,
+                      TooManyValuesError)
+from polyfork._channel import max_frame_size_from_env, max_values_from_env
 from polyfork._writer import FrameWriter
 from polyfork._codec import Encoder, ValueProblem, decode_message, decode_value
 
@@ -149,3 +150,104 @@ def test_max_frame_size_from_env(monkeypatch):
         monkeypatch.setenv("POLYFORK_MAX_FRAME_SIZE", bad)
         with pytest.raises(BridgeError, match="POLYFORK_MAX_FRAME_SIZE"):
             max_frame_size_from_env()
+
+
+# --- the value count (SPEC section 3) ----------------------------------------------------------
+
+# [2, "message", [[1, 2], {"a": 1}]]: the message array and its 3 fields (4), the 2 params
+# (6), the array's 2 elements (8) and the map's pair (10).
+TEN_VALUES = msgpack.packb([2, "message", [[1, 2], {"a": 1}]])
+
+
+def test_value_count_counts_every_value_and_map_pairs_twice():
+    assert decode_message(TEN_VALUES, max_values=10) == [2, "message", [[1, 2], {"a": 1}]]
+    with pytest.raises(ProtocolError, match=r"more than 9 values in one frame "
+                                            r"\(POLYFORK_MAX_VALUES\): the headers read so far "
+                                            r"announce 10"):
+        decode_message(TEN_VALUES, max_values=9)
+    with pytest.raises(ProtocolError, match="more than 9 values"):
+        decode_value(TEN_VALUES, max_values=9)
+
+
+def test_value_count_is_checked_before_decoding():
+    # 16 MiB of empty arrays would decode to 16 million lists; the header announcing them is
+    # enough to refuse the frame.
+    n = 16 << 20
+    body = b"\x93\x02\xa7message\x91\xdd" + n.to_bytes(4, "big") + b"\x90" * n
+    with pytest.raises(ProtocolError) as info:
+        decode_message(body)
+    assert "more than 4194304 values in one frame" in str(info.value)
+    assert "announce %d" % (n + 5) in str(info.value)
+
+
+def test_bodies_with_few_values_are_not_refused_for_their_size():
+    big = b"x" * (1 << 20)
+    assert decode_message(msgpack.packb([2, "message", [big]]), max_values=5) == [
+        2, "message", [big]]
+    with pytest.raises(ProtocolError, match="more than 5 values"):
+        decode_message(msgpack.packb([2, "message", [big, 1]]), max_values=5)
+
+
+def test_encoder_refuses_more_values_than_the_limit():
+    with pytest.raises(TooManyValuesError) as info:
+        Encoder(max_values=9).encode([2, "message", [[1, 2], {"a": 1}]], "the message")
+    e = info.value
+    assert isinstance(e, EncodeError) and e.limit == 9 and e.count == 10
+    assert "cannot send the message: it holds more than 9 msgpack values" in str(e)
+    assert Encoder(max_values=10).encode([2, "message", [[1, 2], {"a": 1}]]) == TEN_VALUES
+
+
+def test_writer_refuses_more_values_and_stays_usable():
+    r, w = os.pipe()
+    try:
+        fw = FrameWriter(w, 1 << 20, max_values=100)
+        with pytest.raises(TooManyValuesError, match='the params of call "x"'):
+            fw.write([0, 1, "x", [list(range(200))]], 'the params of call "%s"', "x")
+        fw.write([2, "message", [1]], "the value given to send()")
+        os.close(w)
+        w = None
+        assert os.read(r, 100) == b"\x00\x00\x00\x0c\x93\x02\xa7message\x91\x01"
+    finally:
+        os.close(r)
+        if w is not None:
+            os.close(w)
+
+
+def test_max_values_from_env(monkeypatch):
+    monkeypatch.delenv("POLYFORK_MAX_VALUES", raising=False)
+    assert max_values_from_env() == 4194304
+    monkeypatch.setenv("POLYFORK_MAX_VALUES", "1000")
+    assert max_values_from_env() == 1000
+    for bad in ["abc", "0", "-5"]:
+        monkeypatch.setenv("POLYFORK_MAX_VALUES", bad)
+        with pytest.raises(BridgeError, match="POLYFORK_MAX_VALUES"):
+            max_values_from_env()
+
+
+def test_encoded_depth_is_checked_inside_objects_a_hook_expands():
+    from polyfork._codec import check_depth
+
+    class Box:  # stands for what an encoder hook turns into containers
+        pass
+
+    deep = []
+    for _ in range(200):
+        deep = [deep]
+    body = msgpack.packb([1, 1, None, deep])
+    with pytest.raises(EncodeError, match="nested deeper than 128"):
+        check_depth([1, 1, None, Box()], body, "the result")
+
+
+@pytest.mark.parametrize("raw,words", [
+    (b"\xd5\xff\x00\x00", "ext -1 with 2 bytes of data"),
+    (b"\xc7\x05\xff" + b"\x00" * 5, "ext -1 with 5 bytes of data"),
+    (b"\xd7\xff" + (((1 << 30) - 1) << 34).to_bytes(8, "big"), "nanoseconds 1073741823"),
+    (b"\xc7\x0c\xff" + (10 ** 9).to_bytes(4, "big") + b"\x00" * 8, "nanoseconds 1000000000"),
+])
+def test_malformed_timestamps_fail_the_value_not_the_frame(raw, words):
+    with pytest.raises(DecodeError, match="malformed timestamp .*" + words):
+        decode_value(b"\x92\x01" + raw)
+    with pytest.raises(ValueProblem) as info:
+        decode_message(b"\x94\x00\x07\xa4echo\x91" + raw)
+    assert info.value.message[:3] == [0, 7, "echo"] and words in info.value.reason
+    assert decode_value(ts64(5, 999999999)) == msgpack.Timestamp(5, 999999999)  # the edge is fine

@@ -43,3 +43,20 @@ def test_thresholds_the_user_chose_are_kept(env):
         assert c.call("faults_per_cycle") > 100
         c.close_stdin()
         assert c.wait() == 0
+
+
+def test_a_frame_full_of_empty_arrays_is_refused_before_it_is_decoded():
+    # 16 MiB of `90` (an empty array) would decode to 16 million lists, over a gigabyte in
+    # CPython. The count in the array's header is enough to refuse the frame (SPEC section 3:
+    # at most 4194304 values per frame), so the child exits with a protocol error having
+    # allocated little more than the frame itself. A bound on memory, not a timing.
+    n = 16 << 20
+    body = b"\x93\x02\xa7message\x91\xdd" + n.to_bytes(4, "big") + b"\x90" * n
+    with Child("worker.py", "sync") as c:
+        c.expect_ready()
+        c.write_raw(len(body).to_bytes(4, "big") + body)
+        assert c.read_msg() is None
+        code, usage = c.wait_rusage()
+        assert code == 1
+        assert "more than 4194304 values in one frame" in c.stderr
+        assert usage.ru_maxrss * 1024 < 256 << 20, usage.ru_maxrss  # ru_maxrss is in KiB

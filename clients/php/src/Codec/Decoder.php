@@ -18,14 +18,21 @@ use Polyfork\Ext;
  *   UnsupportedValue instead of turning into a string or a coerced key;
  * - a timestamp (ext -1) becomes a DateTimeImmutable in UTC, any other ext a Polyfork\Ext.
  *
+ * - at most $maxValues values (SPEC 3, value count) are decoded from one frame: the Scanner
+ *   counts them before ext-msgpack builds anything.
+ *
  * Small values with no byte that could start an ext or a uint64 skip the Scanner: ext-msgpack
- * already refuses truncated input, and fewer bytes than the depth limit cannot nest too deep.
+ * already refuses truncated input, and fewer bytes than the depth limit or the value limit
+ * cannot nest too deep or hold too many values (each value takes at least one byte).
  * Not safe for concurrent use (PHP has none).
  */
 final class Decoder
 {
     /** Default nesting limit, counting the outermost container (SPEC 3). */
     public const MAX_DEPTH = 128;
+
+    /** Default limit of the values in one frame (SPEC 3, value count). */
+    public const MAX_VALUES = 4_194_304;
 
     /**
      * Bytes that can start an ext (c7-c9, d4-d8) or a uint64 (cf): these need the Scanner.
@@ -65,8 +72,15 @@ final class Decoder
      */
     public array $lastTop = [];
 
-    public function __construct()
+    /**
+     * @param int $maxValues the most values one decoded value may hold (every nil, bool,
+     *                       number, str, bin, ext, array and map counts one)
+     */
+    public function __construct(private readonly int $maxValues = self::MAX_VALUES)
     {
+        if ($maxValues < 1) {
+            throw new \InvalidArgumentException(sprintf('the maximum number of values must be at least 1, got %d', $maxValues));
+        }
         ini_set('msgpack.php_only', '0');
         $this->msgpack = new \MessagePack(false);
         $this->scanner = new Scanner();
@@ -82,19 +96,21 @@ final class Decoder
      * containers.
      *
      * $tail (a message's params or result) is for a caller that parsed the bytes before it:
-     * they hold a top-level array whose last element starts at $tail, and none of them starts
-     * an ext, a uint64 or another container. Then only the bytes from $tail on are looked at,
-     * and a last element that is an array of one scalar (`[v]`: str, bin, int, float, bool,
-     * whatever its size) needs no Scanner: ext-msgpack checks its length.
+     * they hold a top-level array of at most 4 elements whose last element starts at $tail,
+     * and none of them starts an ext, a uint64 or another container. Then only the bytes from
+     * $tail on are looked at, and a last element that is an array of one scalar (`[v]`: str,
+     * bin, int, float, bool, whatever its size; 6 values in all) needs no Scanner: ext-msgpack
+     * checks its length.
      *
      * @throws ProtocolError    when the bytes are not one well-formed value within the limits
      * @throws UnsupportedValue when the value is well-formed but PHP cannot hold it exactly
      */
     public function decode(string $bytes, int $maxDepth = self::MAX_DEPTH, int $tail = 0): mixed
     {
-        if (\strlen($bytes) <= $maxDepth
+        $n = \strlen($bytes);
+        if ($n <= $maxDepth && $n <= $this->maxValues
             ? preg_match(self::SUSPECT, $bytes, $none, 0, $tail) === 0
-            : $tail !== 0 && $maxDepth >= 2 && $bytes[$tail] === "\x91" && isset(self::SCALAR[$bytes[$tail + 1] ?? ''])) {
+            : $tail !== 0 && $maxDepth >= 2 && $this->maxValues >= 6 && $bytes[$tail] === "\x91" && isset(self::SCALAR[$bytes[$tail + 1] ?? ''])) {
             $this->warning = null; // inlined unpack(): this is the path of most small frames
             set_error_handler($this->recordWarning);
             try {
@@ -109,7 +125,7 @@ final class Decoder
         }
         $this->lastTop = [];
         $scanner = $this->scanner;
-        $scanner->scan($bytes, $maxDepth);
+        $scanner->scan($bytes, $maxDepth, $this->maxValues);
         $this->lastTop = $scanner->top;
         if ($scanner->unsupported !== null) {
             [$offset, $kind, $detail] = $scanner->unsupported;
@@ -132,6 +148,73 @@ final class Decoder
         $value = $this->unpack($spliced);
         $this->failOnWarning($bytes);
         return $this->restore($value, $objects);
+    }
+
+    /**
+     * `[v]` for a message whose last element (its params) is an array of one scalar that
+     * starts at $at and ends with $bytes: nil, bool, int (not a uint64 above PHP_INT_MAX),
+     * float, str or bin. Null for anything else, which decode() then handles. Decoding these
+     * by hand spares ext-msgpack, its warning handler and the whole message array; the
+     * values are those ext-msgpack gives (a str is delivered as its bytes, a float32 as
+     * float). The caller has checked the message's envelope (the bytes before $at - 1).
+     *
+     * @return array{mixed}|null
+     */
+    public function lone(string $bytes, int $at): ?array
+    {
+        $n = \strlen($bytes) - $at;
+        if ($n < 1 || $this->maxValues < 6) {
+            return null;
+        }
+        $c = \ord($bytes[$at]);
+        if ($c <= 0x7f || $c >= 0xe0) {
+            return $n === 1 ? [$c <= 0x7f ? $c : $c - 0x100] : null;
+        }
+        if (($c & 0xe0) === 0xa0) {
+            return $n === 1 + ($c & 0x1f) ? [substr($bytes, $at + 1)] : null;
+        }
+        switch ($c) {
+            case 0xd9:
+            case 0xc4:
+                return $n >= 2 && $n === 2 + \ord($bytes[$at + 1]) ? [substr($bytes, $at + 2)] : null;
+            case 0xda:
+            case 0xc5:
+                return $n >= 3 && $n === 3 + unpack('n', $bytes, $at + 1)[1] ? [substr($bytes, $at + 3)] : null;
+            case 0xdb:
+            case 0xc6:
+                return $n >= 5 && $n === 5 + unpack('N', $bytes, $at + 1)[1] ? [substr($bytes, $at + 5)] : null;
+            case 0xc0:
+                return $n === 1 ? [null] : null;
+            case 0xc2:
+            case 0xc3:
+                return $n === 1 ? [$c === 0xc3] : null;
+            case 0xcc:
+                return $n === 2 ? [\ord($bytes[$at + 1])] : null;
+            case 0xcd:
+                return $n === 3 ? [unpack('n', $bytes, $at + 1)[1]] : null;
+            case 0xce:
+                return $n === 5 ? [unpack('N', $bytes, $at + 1)[1]] : null;
+            case 0xd0:
+                return $n === 2 ? [unpack('c', $bytes, $at + 1)[1]] : null;
+            case 0xd1:
+                return $n === 3 ? [(unpack('n', $bytes, $at + 1)[1] ^ 0x8000) - 0x8000] : null;
+            case 0xd2:
+                return $n === 5 ? [(unpack('N', $bytes, $at + 1)[1] ^ 0x80000000) - 0x80000000] : null;
+            case 0xd3:
+                return $n === 9 ? [unpack('J', $bytes, $at + 1)[1]] : null;
+            case 0xcf: // a uint64 that fits an int; one that does not is the Scanner's to refuse
+                if ($n !== 9) {
+                    return null;
+                }
+                $int = unpack('J', $bytes, $at + 1)[1];
+                return $int >= 0 ? [$int] : null;
+            case 0xca:
+                return $n === 5 ? [unpack('G', $bytes, $at + 1)[1]] : null;
+            case 0xcb:
+                return $n === 9 ? [unpack('E', $bytes, $at + 1)[1]] : null;
+            default:
+                return null;
+        }
     }
 
     /**

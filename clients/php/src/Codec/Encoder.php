@@ -17,7 +17,9 @@ use Polyfork\Ext;
  * - Polyfork\Bin is `bin`, Polyfork\Ext an ext, DateTimeInterface a timestamp (ext -1);
  * - stdClass is a map (an empty one is `80`), JsonSerializable its jsonSerialize(),
  *   BackedEnum its value; any other object, a resource or a closure is refused;
- * - nesting deeper than the limit (or an array that contains itself) is refused.
+ * - nesting deeper than the limit (or an array that contains itself) is refused;
+ * - more than $maxValues values in all (SPEC 3, value count: every nil, bool, number, string,
+ *   array and map counts one, a map pair two) are refused, counted as the value is walked.
  *
  * Those values are replaced by unique placeholder strings before packing, and the
  * placeholders' bytes are then swapped for the hand-built bytes. Values with none of them
@@ -34,11 +36,21 @@ final class Encoder
 
     private int $maxDepth = self::MAX_DEPTH;
 
+    /** Values counted so far in the value being encoded. */
+    private int $count = 0;
+
     /** @var array<string, string> packed placeholder => replacement bytes */
     private array $replace = [];
 
-    public function __construct()
+    /**
+     * @param int $maxValues the most values one encoded value may hold (the receiver's
+     *                       POLYFORK_MAX_VALUES)
+     */
+    public function __construct(private readonly int $maxValues = Decoder::MAX_VALUES)
     {
+        if ($maxValues < 1) {
+            throw new \InvalidArgumentException(sprintf('the maximum number of values must be at least 1, got %d', $maxValues));
+        }
         $this->msgpack = new \MessagePack(false);
         $this->nonce = random_bytes(16);
     }
@@ -48,11 +60,13 @@ final class Encoder
      * name the elements of a top-level array instead (a message: [3 => 'params']).
      *
      * @param array<int, string> $labels
-     * @throws EncodingFailed when the value has no msgpack form
+     * @throws EncodingFailed when the value has no msgpack form, nests too deeply or holds too
+     *                        many values
      */
     public function encode(mixed $value, int $maxDepth = self::MAX_DEPTH, string $path = 'value', array $labels = []): string
     {
         if (\is_array($value)) {
+            $this->count = 1;
             if (!$this->plain($value, $maxDepth - 1)) {
                 return $this->encodeFixed($value, $maxDepth, $path, $labels);
             }
@@ -68,13 +82,18 @@ final class Encoder
 
     /**
      * True when $array needs no fix-up: only scalars, UTF-8 strings, UTF-8 keys and arrays
-     * nesting less than $depth more levels.
+     * nesting less than $depth more levels, and the values counted stay within the limit.
+     * (False also when they do not: prepare() then says where.)
      *
      * @param array<array-key, mixed> $array
      */
     private function plain(array $array, int $depth): bool
     {
         if ($depth < 0) {
+            return false;
+        }
+        $this->count += array_is_list($array) ? \count($array) : 2 * \count($array);
+        if ($this->count > $this->maxValues) {
             return false;
         }
         foreach ($array as $k => $v) {
@@ -101,8 +120,10 @@ final class Encoder
     {
         $this->replace = [];
         $this->maxDepth = $maxDepth;
+        $this->count = 1;
         try {
             if ($labels !== [] && \is_array($value)) {
+                $this->count += \count($value); // a message: a list
                 $prepared = [];
                 foreach ($value as $k => $item) {
                     $prepared[$k] = $this->prepare($item, $maxDepth - 1, $labels[$k] ?? $path . '[' . $k . ']');
@@ -130,6 +151,7 @@ final class Encoder
             if ($depth <= 0) {
                 throw EncodingFailed::tooDeep($path, $this->maxDepth);
             }
+            $this->countValues(array_is_list($value) ? \count($value) : 2 * \count($value), $path);
             $out = [];
             foreach ($value as $k => $item) {
                 if (\is_string($k) && !mb_check_encoding($k, 'UTF-8')) {
@@ -171,6 +193,7 @@ final class Encoder
             throw EncodingFailed::tooDeep($path, $this->maxDepth);
         }
         $n = \count($vars);
+        $this->countValues(2 * $n, $path);
         $out = $n <= 15 ? \chr(0x80 | $n) : ($n <= 0xffff ? "\xde" . pack('n', $n) : "\xdf" . pack('N', $n));
         foreach ($vars as $k => $item) {
             if (\is_string($k) && !mb_check_encoding($k, 'UTF-8')) {
@@ -180,6 +203,15 @@ final class Encoder
             $out .= $this->msgpack->pack($this->prepare($item, $depth - 1, $path . '->' . $k));
         }
         return $out;
+    }
+
+    /** Counts the $n elements of the container at $path. */
+    private function countValues(int $n, string $path): void
+    {
+        $this->count += $n;
+        if ($this->count > $this->maxValues) {
+            throw EncodingFailed::tooManyValues($this->count, $this->maxValues, $path);
+        }
     }
 
     private function placeholder(string $bytes): string

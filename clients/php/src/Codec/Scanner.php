@@ -9,7 +9,10 @@ use Polyfork\Exception\ProtocolError;
 /**
  * Walks msgpack bytes without building values, before ext-msgpack sees them (SPEC 3):
  * exactly one complete value, no byte 0xc1, every count and length within the bytes left (so
- * `dd ff ff ff ff` cannot become a huge allocation), nesting at most $maxDepth containers.
+ * `dd ff ff ff ff` cannot become a huge allocation), nesting at most $maxDepth containers,
+ * and at most $maxValues values in all (so 16 MiB of empty arrays cannot become 16 million
+ * PHP arrays). A container's elements are counted when its header is read, before any of
+ * them is walked.
  * It also finds what ext-msgpack would silently change: ext values (ext-msgpack turns them
  * into null), integers above PHP_INT_MAX (it turns them into strings) and map keys that are
  * neither strings nor integers (it coerces them).
@@ -62,17 +65,24 @@ final class Scanner
 
     private string $b = '';
     private int $maxDepth = 0;
+    private int $maxValues = 0;
     private int $len = 0;
 
+    /** Values counted so far: the outermost one, plus the elements of every container read. */
+    private int $count = 0;
+
     /**
-     * Checks that $bytes holds exactly one value nesting at most $maxDepth containers.
+     * Checks that $bytes holds exactly one value nesting at most $maxDepth containers and
+     * counting at most $maxValues values (a map pair counts two).
      *
      * @throws ProtocolError when it does not, naming the byte where it goes wrong
      */
-    public function scan(string $bytes, int $maxDepth): void
+    public function scan(string $bytes, int $maxDepth, int $maxValues = PHP_INT_MAX): void
     {
         $this->b = $bytes;
         $this->maxDepth = $maxDepth;
+        $this->maxValues = $maxValues;
+        $this->count = 1;
         $this->len = \strlen($bytes);
         $this->exts = [];
         $this->unsupported = null;
@@ -256,6 +266,10 @@ final class Scanner
                 $isMap ? 'pairs' : 'elements',
                 $this->len - $at
             ), $this->b, $off);
+        }
+        $this->count += $items;
+        if ($this->count > $this->maxValues) {
+            throw ProtocolError::tooManyValues(sprintf('%s of %d %s', $isMap ? 'map' : 'array', $n, $isMap ? 'pairs' : 'elements'), $this->count, $this->maxValues, $this->b, $off);
         }
         $record = $isTop && !$isMap && $n <= 4;
         $b = $this->b;

@@ -5,8 +5,9 @@ declare(strict_types=1);
 namespace Polyfork\Exception;
 
 /**
- * A PHP value could not be sent: its type has no msgpack form, it nests too deeply, or the
- * frame would be larger than the peer accepts. Nothing was written; the connection stays usable.
+ * A PHP value could not be sent: its type has no msgpack form, it nests too deeply, it holds
+ * more values than the peer accepts, or the frame would be larger than the peer accepts.
+ * Nothing was written; the connection stays usable.
  */
 final class EncodingFailed extends \RuntimeException implements PolyforkException
 {
@@ -17,6 +18,24 @@ final class EncodingFailed extends \RuntimeException implements PolyforkExceptio
             'refusing to send a frame of %d bytes: the maximum frame size is %d bytes (POLYFORK_MAX_FRAME_SIZE); nothing was sent',
             $size,
             $max
+        ));
+    }
+
+    /**
+     * The container at $path brings the message to $count values, more than the peer's
+     * maximum $max (SPEC 3, value count).
+     */
+    public static function tooManyValues(int $count, int $max, string $path): self
+    {
+        if (\strlen($path) > 60) {
+            $path = substr($path, 0, 40) . '...' . substr($path, -12);
+        }
+        return new self(sprintf(
+            'refusing to send a message of more than %d values (POLYFORK_MAX_VALUES; every nil, bool, number, string, '
+            . 'array and map counts one, a map pair two): the container at %s brings the count to %d; nothing was sent',
+            $max,
+            $path,
+            $count
         ));
     }
 

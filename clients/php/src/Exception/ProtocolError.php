@@ -44,6 +44,22 @@ final class ProtocolError extends \RuntimeException implements PolyforkException
         return new self(sprintf('malformed msgpack at byte %d: %s (%s)', $offset, $why, self::quote($bytes, $offset)));
     }
 
+    /**
+     * The $container at byte $offset brings the values in the frame to $count, more than the
+     * maximum $max (SPEC 3, value count).
+     */
+    public static function tooManyValues(string $container, int $count, int $max, string $bytes, int $offset): self
+    {
+        return new self(sprintf(
+            'frame holds more than the maximum of %d values (POLYFORK_MAX_VALUES): the %s at byte %d brings the count to %d (%s)',
+            $max,
+            $container,
+            $offset,
+            $count,
+            self::quote($bytes, $offset)
+        ));
+    }
+
     /** The value decoded fine but is not a msgpack-rpc message (SPEC 4). */
     public static function invalidMessage(string $why, string $bytes): self
     {

@@ -29,6 +29,12 @@ final class FrameReader
 
     private bool $eof = false;
 
+    /**
+     * The length read by hasFrame() of the frame at $pos, so that read() does not unpack it
+     * again (under load both run once per frame); -1 when not known.
+     */
+    private int $peeked = -1;
+
     /** How much one read asks for: a pipe holds 64 KiB, so one read takes all that waits. */
     private const READ_SIZE = 65536;
 
@@ -73,7 +79,8 @@ final class FrameReader
             $have = \strlen($buffer) - 4;
         }
         if ($have >= 0) {
-            $size = unpack('N', $buffer, $pos)[1];
+            $size = $this->peeked >= 0 ? $this->peeked : unpack('N', $buffer, $pos)[1];
+            $this->peeked = -1;
             if ($size <= $have && $size !== 0 && $size <= $this->maxFrame) {
                 if ($size === $have) {
                     $this->buffer = '';
@@ -97,7 +104,7 @@ final class FrameReader
         if ($have < 0) {
             return false;
         }
-        $size = unpack('N', $this->buffer, $this->pos)[1];
+        $size = $this->peeked = unpack('N', $this->buffer, $this->pos)[1];
         return $size <= $have || $size === 0 || $size > $this->maxFrame;
     }
 
@@ -107,6 +114,7 @@ final class FrameReader
         $buffer = $this->pos === 0 ? $this->buffer : substr($this->buffer, $this->pos);
         $this->buffer = '';
         $this->pos = 0;
+        $this->peeked = -1;
         while (\strlen($buffer) < 4) {
             $chunk = $this->eof ? '' : fread($this->stream, self::READ_SIZE);
             if ($chunk === false || $chunk === '') {
@@ -190,6 +198,7 @@ final class FrameReader
             }
             $this->buffer = ($this->pos === 0 ? $this->buffer : substr($this->buffer, $this->pos)) . $chunk;
             $this->pos = 0;
+            $this->peeked = -1;
         }
     }
 }

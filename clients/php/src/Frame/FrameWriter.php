@@ -20,7 +20,7 @@ use Polyfork\Exception\EncodingFailed;
 final class FrameWriter
 {
     /** Bodies up to this size are written in one call with their prefix (one copy, one syscall). */
-    private const JOIN_LIMIT = 65536;
+    public const JOIN_LIMIT = 65536;
 
     /** Queued bytes that trigger a write: a pipe takes 64 KiB at once, more saves nothing. */
     private const QUEUE_LIMIT = 65536;
@@ -68,6 +68,25 @@ final class FrameWriter
         $this->queued = '';
         $this->writeAll($head);
         $this->writeAll($body);
+    }
+
+    /**
+     * Writes the queued frames and one frame holding $head . $tail, without joining them:
+     * for a large $tail (a string result) that saves a copy of it.
+     *
+     * @throws EncodingFailed   when the frame is larger than the maximum frame size
+     * @throws ConnectionClosed when the peer no longer reads
+     */
+    public function writeSplit(string $head, string $tail): void
+    {
+        $size = \strlen($head) + \strlen($tail);
+        if ($size > $this->maxFrame) {
+            throw EncodingFailed::frameTooLarge($size, $this->maxFrame);
+        }
+        $first = $this->queued . pack('N', $size) . $head;
+        $this->queued = '';
+        $this->writeAll($first);
+        $this->writeAll($tail);
     }
 
     /**

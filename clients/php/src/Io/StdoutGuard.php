@@ -7,7 +7,8 @@ namespace Polyfork\Io;
 /**
  * Keeps everything but frames off the child's stdout (SPEC 1). install():
  *
- * 1. opens `php://fd/1`, which is a private duplicate of descriptor 1: frames go there;
+ * 1. opens `php://fd/1`, which is a private duplicate of descriptor 1: frames go there (it
+ *    is close-on-exec when FFI is usable, so processes the child starts do not inherit it);
  * 2. points descriptor 1 at stderr, so fwrite(STDOUT), `php://stdout` and subprocesses that
  *    inherit stdout (system(), passthru(), exec(), proc_open() without a stdout spec) write
  *    to the log. It uses FFI's dup2() when ext-ffi is usable (the CLI default); otherwise it
@@ -37,8 +38,8 @@ final class StdoutGuard
         if (self::$protocol !== null) {
             return self::$protocol;
         }
-        $protocol = fopen('php://fd/1', 'wb');
-        if ($protocol === false) {
+        $protocol = Descriptors::take(1, 'wb');
+        if ($protocol === null) {
             throw new \RuntimeException('polyfork: cannot duplicate descriptor 1 (stdout) for the protocol');
         }
         self::$mode = self::redirectDescriptor1();
@@ -63,15 +64,8 @@ final class StdoutGuard
 
     private static function redirectDescriptor1(): string
     {
-        if (extension_loaded('ffi')) {
-            try {
-                $libc = \FFI::cdef('int dup2(int oldfd, int newfd);');
-                if ($libc->dup2(2, 1) === 1) {
-                    return 'ffi';
-                }
-            } catch (\Throwable) {
-                // ffi.enable=false, or no dup2 in the process: fall back below.
-            }
+        if (Descriptors::libc()?->dup2(2, 1) === 1) {
+            return 'ffi';
         }
         if (\defined('STDOUT')) {
             fclose(STDOUT);

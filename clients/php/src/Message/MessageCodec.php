@@ -36,11 +36,18 @@ final class MessageCodec
     /** Packs responses whose result needs none of the Encoder's checks (the hot path). */
     private readonly \MessagePack $msgpack;
 
-    public function __construct()
+    /** Whether a response with a scalar result (5 values) is within the value limit. */
+    private readonly bool $scalarResults;
+
+    /**
+     * @param int $maxValues the most values one message may hold, both ways (SPEC 3)
+     */
+    public function __construct(int $maxValues = Decoder::MAX_VALUES)
     {
-        $this->decoder = new Decoder();
-        $this->encoder = new Encoder();
+        $this->decoder = new Decoder($maxValues);
+        $this->encoder = new Encoder($maxValues);
         $this->msgpack = new \MessagePack(false);
+        $this->scalarResults = $maxValues >= 5;
     }
 
     /**
@@ -69,6 +76,19 @@ final class MessageCodec
                 $c = isset($body[$p]) ? \ord($body[$p]) : 0;
                 if (($c & 0xf0) === 0x90 || $c === 0xdc || $c === 0xdd) {
                     $params = $p;
+                    // Params of one scalar (the commonest call): no ext-msgpack at all.
+                    $one = $c === 0x91 ? $this->decoder->lone($body, $p + 1) : null;
+                    if ($one !== null) {
+                        $method = substr($body, $at + 1, $p - $at - 1);
+                        if (mb_check_encoding($method, 'UTF-8')) {
+                            if ($at === 2) {
+                                return new Notification($method, $one);
+                            }
+                            $c = \ord($body[2]);
+                            $id = $c < 0x80 ? $c : ($c === 0xcc ? \ord($body[3]) : unpack($c === 0xcd ? 'n' : 'N', $body, 3)[1]);
+                            return new Request($id, $method, $one);
+                        }
+                    }
                 }
             }
         }
@@ -171,11 +191,33 @@ final class MessageCodec
      */
     public function response(int $id, ?array $error, mixed $result): string
     {
-        if ($error === null && ($result === null || \is_scalar($result)) && (!\is_string($result)
-            || (\strlen($result) < 128 ? mb_check_encoding($result, 'UTF-8') : preg_match('//u', $result) === 1))) {
-            return $this->msgpack->pack([1, $id, null, $result]);
+        if ($error === null && $this->scalarResults) {
+            if (\is_string($result)) {
+                // The commonest result, built by hand: [1, id, nil, str].
+                $head = $this->stringResultHead($id, $result);
+                if ($head !== null) {
+                    return $head . $result;
+                }
+            } elseif ($result === null || \is_scalar($result)) {
+                return $this->msgpack->pack([1, $id, null, $result]);
+            }
         }
         return $this->encoder->encode([1, $id, $error, $result], Decoder::MAX_DEPTH, 'response', [2 => 'error', 3 => 'result']);
+    }
+
+    /**
+     * The bytes of the response `[1, $id, nil, $result]` that come before $result, when
+     * $result is a string sent as `str` (valid UTF-8); null otherwise. For a large result,
+     * which is then written after them without being copied into one body.
+     */
+    public function stringResultHead(int $id, string $result): ?string
+    {
+        $n = \strlen($result);
+        if (!$this->scalarResults || ($n < 128 ? !mb_check_encoding($result, 'UTF-8') : preg_match('//u', $result) !== 1)) {
+            return null;
+        }
+        return "\x94\x01" . ($id < 0x80 ? \chr($id) : ($id < 0x10000 ? ($id < 0x100 ? "\xcc" . \chr($id) : "\xcd" . pack('n', $id)) : "\xce" . pack('N', $id))) . "\xc0"
+            . ($n < 0x20 ? \chr(0xa0 | $n) : ($n < 0x100 ? "\xd9" . \chr($n) : ($n < 0x10000 ? "\xda" . pack('n', $n) : "\xdb" . pack('N', $n))));
     }
 
     /**

@@ -38,7 +38,7 @@ final class ConformanceChildTest extends TestCase
         $this->assertSame(1, $ready['protocol']);
         $this->assertSame('php', $ready['lang']);
         $this->assertSame($this->host->pid(), $ready['pid']);
-        $this->assertSame('polyfork-php/0.1.0', $ready['lib']);
+        $this->assertSame('polyfork-php/0.2.0', $ready['lib']);
     }
 
     public function testEveryValueVectorRoundTripsThroughEcho(): void
@@ -174,6 +174,58 @@ final class ConformanceChildTest extends TestCase
         $this->assertSame(0, $this->host->wait());
     }
 
+    public function testARequestAfterStopIsAnsweredStoppingAndNotRun(): void
+    {
+        $host = $this->host;
+        // One write: the child reads all four together, so the last two arrive after $stop.
+        $host->writeRaw($host->frames([
+            ['request', 100, 'sleep', [20]],
+            ['notify', '$stop', []],
+            ['request', 101, 'fail', ['must not run']],
+            ['notify', 'message', ['after $stop']],
+        ]));
+        $this->assertSame('slept', $host->waitResponse(100)->result, 'in-flight work finishes');
+        $this->assertSame(
+            ['type' => 'Stopping', 'message' => 'request 101 for "fail" arrived after $stop and was not run: the child is stopping'],
+            $host->waitResponse(101)->error
+        );
+        $note = $host->nextNotification();
+        $this->assertSame(['message', ['after $stop']], [$note->method, $note->params], 'messages after $stop still reach listeners');
+        $this->assertNull($host->readMessage(), 'then the child exits');
+        $this->assertSame(0, $host->wait());
+    }
+
+    public function testARequestReadWhileAHandlerPollsAfterStopIsAnsweredStopping(): void
+    {
+        $host = $this->host;
+        $sleep = $host->request('sleep', [600000]); // polls cancelled(), which queues the rest
+        $host->notify('$stop');
+        $late = $host->request('echo', ['late']);
+        $host->notify('$cancel', [$sleep]);
+        $this->assertSame('CancelledError', $host->waitResponse($sleep)->error['type']);
+        $error = $host->waitResponse($late)->error;
+        $this->assertSame('Stopping', $error['type']);
+        $this->assertStringContainsString('"echo"', $error['message']);
+        $this->assertNull($host->readMessage(), 'then the child exits');
+        $this->assertSame(0, $host->wait());
+    }
+
+    public function testARequestAfterStopWhileTheChildWaitsForTheHostIsAnsweredStopping(): void
+    {
+        $host = $this->host;
+        $late = null;
+        $host->handlers['slow'] = function () use ($host, &$late): string {
+            $host->notify('$stop');
+            $late = $host->request('add', [1, 2]);
+            return 'done';
+        };
+        $this->assertSame('done', $host->call('call_host', ['slow', []])->result, 'the running handler finishes');
+        $error = $host->waitResponse($late)->error;
+        $this->assertSame(['Stopping', true], [$error['type'], str_contains($error['message'], '"add"')]);
+        $this->assertNull($host->readMessage());
+        $this->assertSame(0, $host->wait());
+    }
+
     public function testEndOfStdinExitsZero(): void
     {
         $this->host->closeStdin();
@@ -216,6 +268,9 @@ final class ConformanceChildTest extends TestCase
     {
         $big = random_bytes(1 << 20);
         $this->assertSame($big, $this->host->call('echo', [$big])->result);
+        $text = str_repeat("h\u{e9}llo ", 200000); // 1.2 MB of UTF-8: a str result
+        $this->assertSame(md5($text), md5($this->host->call('echo', [$text])->result ?? ''));
+        $this->assertSame(bin2hex("\x94\x01" . "\x02" . "\xc0\xdb" . pack('N', strlen($text))), bin2hex(substr($this->host->rawResponses[2], 0, 9)), 'as str');
         $this->host->send(str_repeat('x', 3 << 20));
         $this->assertSame(str_repeat('x', 3 << 20), $this->host->nextNotification()->params[0]);
     }

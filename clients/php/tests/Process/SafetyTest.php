@@ -103,15 +103,6 @@ final class SafetyTest extends TestCase
         $this->assertSame(str_repeat('x', 100), $host->nextNotification()->params[0]);
     }
 
-    public function testBadMaxFrameSizeEnvironmentIsAClearError(): void
-    {
-        $host = new TestHost(self::CHILD, ['POLYFORK_MAX_FRAME_SIZE' => 'lots'], [], false);
-        $this->hosts[] = $host;
-        $this->assertNull($host->readMessage());
-        $this->assertNotSame(0, $host->wait());
-        $this->assertStringContainsString('POLYFORK_MAX_FRAME_SIZE must be a positive number of bytes, got "lots"', $host->stderr());
-    }
-
     /** @return array<string, array{list<string>}> */
     public static function phpOnlySettings(): array
     {
@@ -149,6 +140,50 @@ final class SafetyTest extends TestCase
         $this->assertSame(UnsupportedValue::class, $error['type']);
         $this->assertStringContainsString('integer 18446744073709551615', $error['message']);
         $this->assertSame(3, $host->call('add', [1, 2])->result);
+    }
+
+    /** @return array<string, array{string, string}> */
+    public static function malformedTimestamps(): array
+    {
+        return [
+            '5 bytes' => ['c705ff0000000001', 'a timestamp has 4, 8 or 12 bytes, not 5'],
+            'timestamp64 with 1000000000 ns' => ['d7ffee6b280000000001', 'nanoseconds 1000000000 are above 999999999'],
+            'timestamp96 with 2^32-1 ns' => ['c70cffffffffff0000000000000001', 'nanoseconds 4294967295 are above 999999999'],
+        ];
+    }
+
+    /**
+     * SPEC 3: a malformed timestamp fails the one value. The request gets an error response
+     * naming the problem, the notification is dropped with one log line, a response makes
+     * that call fail; the session goes on each time.
+     *
+     * @dataProvider malformedTimestamps
+     */
+    public function testAMalformedTimestampFailsOnlyItsValue(string $ext, string $problem): void
+    {
+        $host = $this->start();
+        $body = "\x94\x00\x07\xa4echo\x91" . hex2bin($ext);
+        $host->writeRaw(pack('N', strlen($body)) . $body);
+        $this->assertSame(['type' => UnsupportedValue::class, 'message' => "timestamp at byte 9: $problem"], array_diff_key($host->waitResponse(7)->error, ['traceback' => 0]));
+
+        $note = "\x93\x02\xa7message\x91" . hex2bin($ext);
+        $host->writeRaw(pack('N', strlen($note)) . $note);
+        $this->assertSame(3, $host->call('add', [1, 2])->result, 'the session goes on');
+
+        // The host answers the child's call with a malformed timestamp as the result.
+        $host->handlers['when'] = fn () => null;
+        $id = $host->request('call_host', ['when', []]);
+        $call = $host->readMessage();
+        $this->assertSame('when', $call->method);
+        $answer = "\x94\x01" . chr($call->id) . "\xc0" . hex2bin($ext);
+        $host->writeRaw(pack('N', strlen($answer)) . $answer);
+        $error = $host->waitResponse($id)->error;
+        $this->assertSame(UnsupportedValue::class, $error['type']);
+        $this->assertSame("timestamp at byte 4: $problem", $error['message']);
+        $this->assertSame(3, $host->call('add', [1, 2])->result, 'still');
+
+        $this->assertSame(0, $host->wait());
+        $this->assertSame("polyfork: dropped notification \"message\": timestamp at byte 11: $problem\n", $host->stderr(), 'one log line');
     }
 
     public function testFallbackWithoutFfiStillKeepsStdoutClean(): void

@@ -16,6 +16,10 @@ use Polyfork\Message\Response;
  * frames on its stdin/stdout, its stderr in a temporary file. Every read is bounded by a
  * hang guard (HANG_SECONDS): a child that never answers fails the test instead of hanging
  * it; it is not a timing assertion.
+ *
+ * With $channelFds the channel is on two pipes of its own (SPEC 1.1), the descriptors after
+ * those in $passFds (3 and 4 when there are none), named in POLYFORK_CHANNEL_FDS; the
+ * child's stdin is then /dev/null and its stdout a second log file (stdout()).
  */
 final class TestHost
 {
@@ -29,6 +33,7 @@ final class TestHost
     /** @var resource */
     private $stdout;
     private string $stderrFile;
+    private ?string $stdoutFile = null;
     private FrameReader $reader;
     private FrameWriter $writer;
     private MessageCodec $codec;
@@ -50,34 +55,59 @@ final class TestHost
     /** The child's `$ready` map. */
     public array $ready = [];
 
+    /** The descriptors of the channel in the child, [r, w]; [0, 1] on stdio. */
+    public readonly array $channel;
+
     /**
      * Starts `php $script` (POLYFORK_PHP, default php) and reads its `$ready`.
      *
-     * @param array<string, string> $env       extra environment variables
-     * @param list<string>          $phpArgs   arguments for php before the script (e.g. -d)
-     * @param bool                  $handshake read and check `$ready` first
+     * @param array<string, string|null>  $env        environment variables to set (null: unset)
+     * @param list<string>                $phpArgs    arguments for php before the script (e.g. -d)
+     * @param bool                        $handshake  read and check `$ready` first
+     * @param bool                        $channelFds the channel on descriptors of its own
+     * @param array<int, resource|array>  $passFds    more descriptors for the child, by number
+     *                                                (a stream, or a proc_open spec)
+     * @param list<string>                $prefix     argv before php (e.g. a shell that sets
+     *                                                LISTEN_PID=$$ and execs php)
      */
-    public function __construct(string $script, array $env = [], array $phpArgs = [], bool $handshake = true)
-    {
+    public function __construct(
+        string $script,
+        array $env = [],
+        array $phpArgs = [],
+        bool $handshake = true,
+        bool $channelFds = false,
+        array $passFds = [],
+        array $prefix = [],
+    ) {
         $php = getenv('POLYFORK_PHP') ?: 'php';
         $this->stderrFile = tempnam(sys_get_temp_dir(), 'polyfork-php-stderr-');
         $environment = getenv() + ['POLYFORK_PROTOCOL' => '1'];
-        unset($environment['PYTHONUNBUFFERED']);
-        foreach ($env as $k => $v) {
-            $environment[$k] = $v;
+        unset($environment['PYTHONUNBUFFERED'], $environment['POLYFORK_CHANNEL_FDS']);
+        $spec = [2 => ['file', $this->stderrFile, 'w']] + $passFds;
+        if ($channelFds) {
+            $r = max([2, ...array_keys($passFds)]) + 1;
+            $this->channel = [$r, $r + 1];
+            $environment['POLYFORK_CHANNEL_FDS'] = $r . ',' . ($r + 1);
+            $this->stdoutFile = tempnam(sys_get_temp_dir(), 'polyfork-php-stdout-');
+            $spec += [0 => ['file', '/dev/null', 'r'], 1 => ['file', $this->stdoutFile, 'w'], $r => ['pipe', 'r'], $r + 1 => ['pipe', 'w']];
+        } else {
+            $this->channel = [0, 1];
+            $spec += [0 => ['pipe', 'r'], 1 => ['pipe', 'w']];
         }
-        $process = proc_open(
-            array_merge([$php], $phpArgs, [$script]),
-            [0 => ['pipe', 'r'], 1 => ['pipe', 'w'], 2 => ['file', $this->stderrFile, 'w']],
-            $pipes,
-            null,
-            $environment
-        );
+        foreach ($env as $k => $v) {
+            if ($v === null) {
+                unset($environment[$k]);
+            } else {
+                $environment[$k] = $v;
+            }
+        }
+        ksort($spec);
+        $process = proc_open(array_merge($prefix, [$php], $phpArgs, [$script]), $spec, $pipes, null, $environment);
         if ($process === false) {
             throw new \RuntimeException('cannot start ' . $php . ' ' . $script);
         }
         $this->process = $process;
-        [$this->stdin, $this->stdout] = [$pipes[0], $pipes[1]];
+        [$this->stdin, $this->stdout] = [$pipes[$this->channel[0]], $pipes[$this->channel[1]]];
         $this->reader = new FrameReader($this->stdout, 1 << 30);
         $this->writer = new FrameWriter($this->stdin, 1 << 30);
         $this->codec = new MessageCodec();
@@ -128,6 +158,23 @@ final class TestHost
         }
         $this->writeRaw($frames);
         return $ids;
+    }
+
+    /**
+     * The bytes of several frames, to be written at once with writeRaw() so that the child
+     * reads them together: each message is ['request', id, method, params] or
+     * ['notify', method, params].
+     *
+     * @param list<array> $messages
+     */
+    public function frames(array $messages): string
+    {
+        $bytes = '';
+        foreach ($messages as $m) {
+            $body = $m[0] === 'request' ? $this->codec->request($m[1], $m[2], $m[3]) : $this->codec->notification($m[1], $m[2]);
+            $bytes .= pack('N', strlen($body)) . $body;
+        }
+        return $bytes;
     }
 
     /** Sends a notification. */
@@ -243,14 +290,25 @@ final class TestHost
         return (string) file_get_contents($this->stderrFile);
     }
 
+    /** Everything the child wrote to stdout so far, when the channel is on descriptors. */
+    public function stdout(): string
+    {
+        if ($this->stdoutFile === null) {
+            throw new \LogicException('stdout is the channel: start the host with $channelFds');
+        }
+        return (string) file_get_contents($this->stdoutFile);
+    }
+
     /** Stops the child (closing stdin) and removes the stderr file; safe to call twice. */
     public function close(): void
     {
         if ($this->exitCode === null) {
             $this->wait();
         }
-        if (is_file($this->stderrFile)) {
-            unlink($this->stderrFile);
+        foreach ([$this->stderrFile, $this->stdoutFile] as $file) {
+            if ($file !== null && is_file($file)) {
+                unlink($file);
+            }
         }
     }
 

@@ -27,6 +27,9 @@ final class FastPathTest extends TestCase
             'fixint id, small' => ['940005a46563686f91a3616263', 5, 'echo', ['abc']],
             'uint16 id made of ext and uint64 bytes' => ['9400cdc7cfa46563686f91a3616263', 0xc7cf, 'echo', ['abc']],
             'uint32 id' => ['9400ced4d5d6d7a46563686f90', 0xd4d5d6d7, 'echo', []],
+            'uint32 id, one int param' => ['9400ceffffffffa46563686f91d0ff', 0xffffffff, 'echo', [-1]],
+            'uint8 id, one float param' => ['9400ccc8a46563686f91cb3ff8000000000000', 200, 'echo', [1.5]],
+            'empty method, one nil param' => ['940005a091c0', 5, '', [null]],
             'str16 param of 1 KiB' => ['940005a46563686f91da0400' . bin2hex($kib), 5, 'echo', [$kib]],
             'bin16 param of 1 KiB' => ['940005a46563686f91c50400' . bin2hex($kib), 5, 'echo', [$kib]],
             'str32 param of 64 KiB' => ['940005a46563686f91db00010000' . str_repeat('79', 65536), 5, 'echo', [str_repeat('y', 65536)]],
@@ -63,6 +66,87 @@ final class FastPathTest extends TestCase
         $this->assertInstanceOf(Request::class, $message);
         $this->assertSame([7, 'echo', []], [$message->id, $message->method, $message->params]);
         $this->assertInstanceOf(UnsupportedValue::class, $message->unsupported);
+    }
+
+    /** @return array<string, array{string}> msgpack hex of one scalar */
+    public static function scalars(): array
+    {
+        $str = static fn (string $head, int $n): string => $head . str_repeat('61', $n);
+        $cases = [
+            'fixint 0' => '00', 'fixint 127' => '7f', 'negative fixint -1' => 'ff', 'negative fixint -32' => 'e0',
+            'nil' => 'c0', 'false' => 'c2', 'true' => 'c3',
+            'fixstr empty' => 'a0', 'fixstr 31' => $str('bf', 31), 'str not UTF-8' => 'a2fffe',
+            'str8 0' => 'd900', 'str8 255' => $str('d9ff', 255), 'str16 256' => $str('da0100', 256),
+            'str32 70000' => $str('db00011170', 70000), 'bin8 3' => 'c403000102', 'bin16 0' => 'c50000',
+            'bin32 2' => 'c600000002ffff',
+            'uint8 255' => 'ccff', 'uint16 65535' => 'cdffff', 'uint32 max' => 'ceffffffff',
+            'uint64 2^63-1' => 'cf7fffffffffffffff', 'uint64 0' => 'cf0000000000000000',
+            'int8 -128' => 'd080', 'int8 127' => 'd07f', 'int16 -32768' => 'd18000', 'int16 -1' => 'd1ffff',
+            'int32 min' => 'd280000000', 'int32 -1' => 'd2ffffffff', 'int32 max' => 'd27fffffff',
+            'int64 min' => 'd38000000000000000', 'int64 max' => 'd37fffffffffffffff', 'int64 -2' => 'd3fffffffffffffffe',
+            'float32 1.5' => 'ca3fc00000', 'float32 NaN' => 'ca7fc00000', 'float32 -0' => 'ca80000000',
+            'float64 1.0' => 'cb3ff0000000000000', 'float64 -inf' => 'cbfff0000000000000', 'float64 -0' => 'cb8000000000000000',
+            // Not for lone(): the full path decides.
+            'uint64 2^63' => 'cf8000000000000000', 'uint64 max' => 'cfffffffffffffffff',
+            'array' => '90', 'map' => '80', 'ext' => 'd40501', 'timestamp' => 'd6ff00000000', '0xc1' => 'c1',
+        ];
+        $out = [];
+        foreach ($cases as $name => $hex) {
+            $out[$name] = [$hex];
+            if (\strlen($hex) > 2) {
+                $out["$name, cut short"] = [substr($hex, 0, -2)];
+            }
+            $out["$name, a byte after it"] = [$hex . '00'];
+        }
+        return $out;
+    }
+
+    /**
+     * Decoder::lone() (params of one scalar, decoded by hand) gives what ext-msgpack gives
+     * for `[v]`, or leaves the value to the full path (null); and a request carrying it
+     * decodes to the same params, or fails the same way, either way.
+     *
+     * @dataProvider scalars
+     */
+    public function testOneScalarByHandIsWhatTheFullPathGives(string $hex): void
+    {
+        $scalar = hex2bin($hex);
+        $decoder = new \Polyfork\Codec\Decoder();
+        $lone = $decoder->lone("\x94\x00\x05\xa4echo\x91" . $scalar, 9);
+        $reference = static function () use ($scalar): string {
+            try {
+                // Scanner first (a frame over 128 bytes takes it), then ext-msgpack.
+                return serialize((new \Polyfork\Codec\Decoder())->decode("\x92\xda\x00\x80" . str_repeat('x', 128) . $scalar)[1]);
+            } catch (\Throwable $e) {
+                return \get_class($e);
+            }
+        };
+        if ($lone !== null) {
+            $this->assertSame($reference(), serialize($lone[0]));
+        }
+        $viaCodec = static function () use ($scalar): string {
+            try {
+                $message = (new MessageCodec())->decode("\x94\x00\x05\xa4echo\x91" . $scalar);
+                return $message->unsupported !== null ? \get_class($message->unsupported) : (array_key_exists(0, $message->params) ? serialize($message->params[0]) : 'no param');
+            } catch (\Throwable $e) {
+                return \get_class($e);
+            }
+        };
+        $this->assertSame($reference(), $viaCodec());
+    }
+
+    /** A str result, built by hand, is the bytes ext-msgpack packs, at every length and id boundary. */
+    public function testAStringResultIsEncodedAsExtMsgpackWould(): void
+    {
+        $codec = new MessageCodec();
+        $msgpack = new \MessagePack(false);
+        foreach ([0, 127, 128, 255, 256, 65535, 65536, 0xffffffff] as $id) {
+            foreach ([0, 31, 32, 255, 256, 65535, 65536, 70000] as $n) {
+                $s = str_repeat('é', intdiv($n, 2)) . str_repeat('a', $n % 2);
+                $this->assertSame(bin2hex($msgpack->pack([1, $id, null, $s])), bin2hex($codec->response($id, null, $s)), "id $id, $n bytes");
+            }
+        }
+        $this->assertSame('940101c0c402fffe', bin2hex($codec->response(1, null, "\xff\xfe")), 'not UTF-8: bin');
     }
 
     /** @return array<string, array{string, string}> */

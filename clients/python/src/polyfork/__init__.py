@@ -14,23 +14,28 @@ A worker in five lines::
 
     polyfork.run()
 
-The module-level functions use one default :class:`Session` on the process's stdin/stdout.
-Importing the package under a polyfork host (POLYFORK_PROTOCOL set) moves the protocol to
-private copies of file descriptors 0 and 1 at once and points descriptor 1 at stderr, so
-``print()`` and subprocesses cannot corrupt the channel; otherwise that happens when the
-default session is first used. See README.md for the value mapping and the rules of
+The module-level functions use one default :class:`Session` on the channel the host gave.
+Importing the package under a polyfork host (POLYFORK_PROTOCOL set) opens it at once: the
+descriptors named by POLYFORK_CHANNEL_FDS when the host set it (descriptors 0 and 1 are then
+left alone), else private copies of file descriptors 0 and 1, with descriptor 1 pointed at
+stderr, so ``print()`` and subprocesses cannot corrupt the channel. Otherwise that happens
+when the default session is first used. See README.md for the value mapping and the rules of
 ``call`` (blocking or awaitable), cancellation and stopping.
 """
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, overload
 
-from ._channel import take_over_stdio
-from ._session import LIB, Session
+from ._channel import CHANNEL_FDS, open_channel
+from ._listen import listen_socket, listen_socket_names, listen_sockets
+from ._version import __version__
+from ._session import LIB, F, H, Session
 from .errors import (BridgeError, ChannelClosedError, DecodeError, EncodeError,
-                     FrameTooLargeError, MethodNotFoundError, ProtocolError, RemoteError)
+                     FrameTooLargeError, MethodNotFoundError, ProtocolError, RemoteError,
+                     TooManyValuesError)
 
 __all__ = [
     "__version__",
@@ -44,20 +49,23 @@ __all__ = [
     "on",
     "off",
     "handle",
+    "encoder",
     "run",
     "serve",
+    "listen_sockets",
+    "listen_socket",
+    "listen_socket_names",
     "BridgeError",
     "ProtocolError",
     "ChannelClosedError",
     "EncodeError",
     "FrameTooLargeError",
+    "TooManyValuesError",
     "DecodeError",
     "RemoteError",
     "MethodNotFoundError",
 ]
 
-#: The version of this package.
-__version__ = "0.1.0"
 
 _default: Optional[Session] = None
 _default_lock = threading.Lock()
@@ -90,12 +98,20 @@ def call(method: str, *params: Any) -> Any:
     return default_session().call(method, *params)
 
 
-def call_async(method: str, *params: Any) -> Any:
+def call_async(method: str, *params: Any) -> "asyncio.Future[Any]":
     """Calls the host's ``method`` and returns an awaitable; see :meth:`Session.call_async`."""
     return default_session().call_async(method, *params)
 
 
-def on(name: Any, fn: Optional[Callable[..., Any]] = None) -> Any:
+@overload
+def on(name: F) -> F: ...
+@overload
+def on(name: str) -> Callable[[F], F]: ...
+@overload
+def on(name: str, fn: F) -> F: ...
+
+
+def on(name: Any, fn: Any = None) -> Any:
     """Adds a listener for notifications ``name`` (decorator); see :meth:`Session.on`."""
     return default_session().on(name, fn)
 
@@ -105,9 +121,23 @@ def off(name: str, fn: Callable[..., Any]) -> None:
     default_session().off(name, fn)
 
 
-def handle(name: Any = None, fn: Optional[Callable[..., Any]] = None) -> Any:
+@overload
+def handle(name: F) -> F: ...
+@overload
+def handle(name: str) -> Callable[[F], F]: ...
+@overload
+def handle(name: str, fn: F) -> F: ...
+
+
+def handle(name: Any = None, fn: Any = None) -> Any:
     """Registers the handler of method ``name`` (decorator); see :meth:`Session.handle`."""
     return default_session().handle(name, fn)
+
+
+def encoder(fn: H) -> H:
+    """Sets the encoder hook for values msgpack cannot pack (decorator); see
+    :meth:`Session.encoder`."""
+    return default_session().encoder(fn)
 
 
 def run() -> None:
@@ -120,5 +150,8 @@ async def serve() -> None:
     await default_session().serve()
 
 
-if os.environ.get("POLYFORK_PROTOCOL"):
-    take_over_stdio()
+if os.environ.get("POLYFORK_PROTOCOL") or CHANNEL_FDS in os.environ:
+    try:
+        open_channel()
+    except BridgeError as e:  # a start-up error (SPEC 1.1): one line on stderr, status 1
+        raise SystemExit(str(e)) from None

@@ -1,4 +1,7 @@
-"""The byte stream: taking the protocol off stdio, and reading frames (writing: _writer.py).
+"""The byte stream: finding the channel, and reading frames (writing: _writer.py).
+
+The channel is stdin and stdout, moved to private descriptors (``take_over_stdio``), unless
+the host put it on descriptors of its own and said so in POLYFORK_CHANNEL_FDS (SPEC 1.1).
 
 Frames are a 4-byte big-endian length and that many bytes of msgpack (SPEC section 2). The
 file descriptors stay blocking: the asyncio loop learns readiness from ``add_reader`` and
@@ -15,11 +18,14 @@ from typing import Any, Callable, Optional, Tuple
 
 from .errors import BridgeError, ProtocolError
 from ._malloc import tune_once
+from ._scan import DEFAULT_MAX_VALUES
 
 __all__ = [
     "DEFAULT_MAX_FRAME_SIZE",
     "FrameReader",
     "max_frame_size_from_env",
+    "max_values_from_env",
+    "open_channel",
     "take_over_stdio",
 ]
 
@@ -51,6 +57,79 @@ def max_frame_size_from_env() -> int:
     return value
 
 
+def max_values_from_env() -> int:
+    """Returns POLYFORK_MAX_VALUES as an int, or the default (4194304) when it is unset."""
+    raw = os.environ.get("POLYFORK_MAX_VALUES", "").strip()
+    if not raw:
+        return DEFAULT_MAX_VALUES
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise BridgeError("polyfork: POLYFORK_MAX_VALUES=%r is not a positive number of "
+                          "values" % raw)
+    return value
+
+
+CHANNEL_FDS = "POLYFORK_CHANNEL_FDS"
+
+
+def open_channel() -> Tuple[int, int]:
+    """Returns the channel's (read_fd, write_fd), opening it the first time.
+
+    With POLYFORK_CHANNEL_FDS=r,w (SPEC section 1.1) the channel is on those descriptors:
+    they are made close-on-exec and blocking, the variable leaves os.environ (so processes
+    this one starts neither inherit the channel nor take themselves for polyfork children),
+    and descriptors 0 and 1 stay as they are (the host relays descriptor 1 as a log; only
+    sys.stdout is made line-buffered, so printed lines reach it promptly). Otherwise the
+    channel is stdin/stdout, taken over by ``take_over_stdio``. Raises BridgeError naming
+    the variable and its value when it is not two descriptor numbers or one is not open.
+    Idempotent, also across two copies of the package in one process.
+    """
+    state: Optional[Tuple[int, int]] = getattr(sys, _STATE_ATTR, None)
+    if state is not None:
+        return state
+    raw = os.environ.get(CHANNEL_FDS)
+    if raw is None:
+        return take_over_stdio()
+    r, w = _parse_channel_fds(raw)
+    for fd in (r, w):
+        try:
+            os.fstat(fd)
+        except OSError as e:
+            raise BridgeError("polyfork: %s=%r: descriptor %d is not open (%s)"
+                              % (CHANNEL_FDS, raw, fd, e.strerror or e)) from None
+    for fd in (r, w):
+        os.set_inheritable(fd, False)
+        try:
+            os.set_blocking(fd, True)
+        except OSError:
+            pass
+    del os.environ[CHANNEL_FDS]
+    _line_buffer_stdout()
+    state = (r, w)
+    setattr(sys, _STATE_ATTR, state)
+    return state
+
+
+def _parse_channel_fds(raw: str) -> Tuple[int, int]:
+    parts = raw.split(",")
+    if len(parts) == 2 and all(p.strip().isdigit() for p in parts):
+        return int(parts[0]), int(parts[1])
+    raise BridgeError("polyfork: %s=%r is not two descriptor numbers \"<read>,<write>\", "
+                      "such as \"3,4\"" % (CHANNEL_FDS, raw))
+
+
+def _line_buffer_stdout() -> None:
+    out = sys.stdout
+    if out is not None and hasattr(out, "reconfigure"):
+        try:
+            out.reconfigure(line_buffering=True)
+        except (OSError, ValueError, AttributeError):
+            pass
+
+
 def take_over_stdio() -> Tuple[int, int]:
     """Moves the protocol off file descriptors 0 and 1; returns (read_fd, write_fd).
 
@@ -61,7 +140,7 @@ def take_over_stdio() -> Tuple[int, int]:
     printed lines reach the host's log relay promptly. Idempotent, also across two copies of
     the package in one process.
     """
-    state = getattr(sys, _STATE_ATTR, None)
+    state: Optional[Tuple[int, int]] = getattr(sys, _STATE_ATTR, None)
     if state is not None:
         return state
     try:
@@ -87,11 +166,7 @@ def take_over_stdio() -> Tuple[int, int]:
             out.flush()
     except (OSError, ValueError):
         pass
-    if out is not None and hasattr(out, "reconfigure"):
-        try:
-            out.reconfigure(line_buffering=True)
-        except (OSError, ValueError, AttributeError):
-            pass
+    _line_buffer_stdout()
     state = (read_fd, write_fd)
     setattr(sys, _STATE_ATTR, state)
     return state

@@ -13,12 +13,15 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Any, Callable, List, Optional, Tuple
 
-import msgpack
+import msgpack  # type: ignore[import-untyped]
 
-from .errors import DecodeError, EncodeError, ProtocolError
+from . import _scan
+from ._convert import Hook, make_default
+from ._scan import DEFAULT_MAX_VALUES
+from .errors import DecodeError, EncodeError, ProtocolError, TooManyValuesError
 
-__all__ = ["MAX_DEPTH", "Encoder", "check_depth", "decode_message", "decode_value",
-           "describe_frame", "encode_error", "new_packer"]
+__all__ = ["MAX_DEPTH", "DEFAULT_MAX_VALUES", "Encoder", "check_depth", "check_values",
+           "decode_message", "decode_value", "describe_frame", "encode_error", "new_packer"]
 
 #: The deepest nesting of containers a message may have, the message array counting as 1.
 MAX_DEPTH = 128
@@ -62,7 +65,7 @@ class ValueProblem(Exception):
     says what was wrong. The session fails just that message (SPEC section 3).
     """
 
-    def __init__(self, message: list, reason: str) -> None:
+    def __init__(self, message: List[Any], reason: str) -> None:
         super().__init__(reason)
         self.message = message
         self.reason = reason
@@ -202,12 +205,26 @@ def _fix_timestamps(v: Any) -> Any:
     return v
 
 
+def _check_count(body: Any, max_values: int) -> None:
+    """Raises ProtocolError when body holds more than max_values values or nests too deep.
+
+    Called only for bodies longer than max_values bytes: a shorter one cannot hold more.
+    """
+    outcome, detail = _scan.scan(body, max_values, MAX_DEPTH)
+    if outcome == _scan.TOO_MANY:
+        raise _protocol_error(body, "more than %d values in one frame (POLYFORK_MAX_VALUES): "
+                                    "the headers read so far announce %d"
+                              % (max_values, detail))
+    if outcome == _scan.TOO_DEEP:
+        raise _protocol_error(body, "containers nested deeper than %d" % MAX_DEPTH)
+
+
 def _unpack(body: Any) -> Any:
     """Decodes one msgpack value that fills body, enforcing the profile's safety limits.
 
     Raises ProtocolError for bytes that are not exactly one valid msgpack value within the
     limits, and ValueProblem (with the value decoded leniently) when the value is valid msgpack
-    that Python cannot hold exactly.
+    that Python cannot hold exactly. The value count is the caller's to check first.
     """
     wide_ts = 255 in body and any(p in body for p in _WIDE_TIMESTAMPS)
     try:
@@ -218,7 +235,7 @@ def _unpack(body: Any) -> Any:
         else:
             v = _unpackb(body, raw=False, strict_map_key=False, timestamp=3)
     except (UnicodeDecodeError, TypeError) as e:
-        return _unpack_lenient(body, e)
+        return _unpack_lenient(body, _lenient_reason(e))
     except msgpack.ExtraData:
         raise _protocol_error(body, "bytes left over after the first msgpack value; "
                                     "a frame holds exactly one value") from None
@@ -227,6 +244,10 @@ def _unpack(body: Any) -> Any:
     except msgpack.FormatError:
         raise _protocol_error(body, "invalid msgpack (a reserved type code such as 0xc1)") from None
     except Exception as e:
+        if 255 in body:
+            bad = _scan.bad_timestamps(body, MAX_DEPTH)
+            if bad:  # well-formed msgpack with a malformed value: fail only that value
+                return _unpack_lenient(body, bad[0][1])
         raise _protocol_error(
             body, "invalid msgpack: %s (a value cut short, a count larger than the bytes "
                   "left, or a malformed ext)" % (str(e) or type(e).__name__)) from None
@@ -238,13 +259,22 @@ def _unpack(body: Any) -> Any:
     return v
 
 
-def _unpack_lenient(body: Any, first: Exception) -> Any:
+def _lenient_reason(first: Exception) -> str:
     if isinstance(first, UnicodeDecodeError):
-        reason = "a str that is not valid UTF-8 (%s)" % first.reason
-    elif isinstance(first, TypeError):
-        reason = "a map key Python cannot hold (%s)" % first
-    else:
-        reason = str(first)
+        return "a str that is not valid UTF-8 (%s)" % first.reason
+    if isinstance(first, TypeError):
+        return "a map key Python cannot hold (%s)" % first
+    return str(first)
+
+
+def _unpack_lenient(body: Any, reason: str) -> Any:
+    """Decodes body with every value Python cannot hold replaced, and raises ValueProblem."""
+    bad = _scan.bad_timestamps(body, MAX_DEPTH) if 255 in body else []
+    if bad:  # make each malformed timestamp an opaque ext, which msgpack-python accepts
+        patched = bytearray(body)
+        for offset, _ in bad:
+            patched[offset] = 0
+        body = patched
     try:
         v = _unpackb(body, raw=False, strict_map_key=False, timestamp=0,
                      unicode_errors="surrogateescape", object_pairs_hook=_lenient_pairs)
@@ -257,12 +287,15 @@ def _unpack_lenient(body: Any, first: Exception) -> Any:
     raise ValueProblem(v, reason)
 
 
-def decode_value(data: Any) -> Any:
+def decode_value(data: Any, max_values: int = DEFAULT_MAX_VALUES) -> Any:
     """Decodes one msgpack value that fills data, with the profile's mapping and limits.
 
-    Raises ProtocolError for invalid msgpack and DecodeError for valid msgpack that has no
-    exact Python equivalent (an unhashable map key, a str that is not UTF-8).
+    Raises ProtocolError for invalid msgpack (and more than max_values values) and
+    DecodeError for valid msgpack that has no exact Python equivalent (an unhashable map key,
+    a str that is not UTF-8, a malformed timestamp).
     """
+    if len(data) > max_values:
+        _check_count(data, max_values)
     try:
         return _unpack(data)
     except ValueProblem as p:
@@ -327,13 +360,16 @@ def _check_envelope(body: Any, msg: Any) -> None:
                                     "1 (response) and 2 (notification)" % kind)
 
 
-def decode_message(body: Any) -> list:
+def decode_message(body: Any, max_values: int = DEFAULT_MAX_VALUES) -> List[Any]:
     """Decodes and validates one frame body (SPEC section 4); returns the message list.
 
     The list is ``[0, id, method, params]``, ``[1, id, error, result]`` or
-    ``[2, method, params]``. Raises ProtocolError when the body is not a valid message and
-    ValueProblem when it is but one of its values cannot be represented in Python.
+    ``[2, method, params]``. Raises ProtocolError when the body is not a valid message (or
+    holds more than max_values values) and ValueProblem when it is but one of its values
+    cannot be represented in Python.
     """
+    if len(body) > max_values:  # a shorter body cannot hold more values than it has bytes
+        _check_count(body, max_values)
     # The hot path: one C call and a few type checks. Anything unusual (a failure, a wide
     # timestamp) takes _decode_message_slow, which decodes again with full diagnostics.
     if 255 in body and any(p in body for p in _WIDE_TIMESTAMPS):
@@ -361,10 +397,11 @@ def decode_message(body: Any) -> list:
         if _too_deep_decoded(msg, body):
             raise _protocol_error(body, "containers nested deeper than %d" % MAX_DEPTH)
     _check_envelope(body, msg)
-    return msg
+    checked: List[Any] = msg
+    return checked
 
 
-def _decode_message_slow(body: Any) -> list:
+def _decode_message_slow(body: Any) -> List[Any]:
     try:
         msg = _unpack(body)
     except ValueProblem as p:
@@ -378,7 +415,8 @@ def _decode_message_slow(body: Any) -> list:
                 raise _protocol_error(body, "the method name is not valid UTF-8") from None
         raise
     _check_envelope(body, msg)
-    return msg
+    checked: List[Any] = msg
+    return checked
 
 
 # --- encoding ---------------------------------------------------------------------------------
@@ -387,20 +425,6 @@ _CONTAINERS = (list, tuple, dict)
 _SCALARS = frozenset((str, int, float, bool, bytes, type(None)))
 _INT_MIN = -(1 << 63)
 _INT_MAX = (1 << 64) - 1
-
-
-def _default(obj: Any) -> Any:
-    if isinstance(obj, _dt.datetime):
-        if obj.tzinfo is None or obj.utcoffset() is None:
-            raise EncodeError("a datetime without a timezone (%s): give it one, such as "
-                              "datetime.timezone.utc, to send it as a msgpack timestamp" % obj)
-        return _Timestamp.from_datetime(obj)
-    if isinstance(obj, int):  # msgpack hands ints that overflow 64 bits to default
-        raise EncodeError("the int %d, outside the range msgpack can carry (-2**63 to 2**64-1)"
-                          % obj)
-    raise TypeError("an object of type %s; polyfork sends None, bool, int, float, str, bytes, "
-                    "list, tuple, dict, datetime (with a timezone), msgpack.Timestamp and "
-                    "msgpack.ExtType" % type(obj).__qualname__)
 
 
 def _find_big_int(obj: Any, depth: int = 0) -> Optional[int]:
@@ -426,7 +450,9 @@ def _find_big_int(obj: Any, depth: int = 0) -> Optional[int]:
 def _too_deep_out(root: Any, limit: int, budget: float = float("inf")) -> Optional[bool]:
     """Like _too_deep, for values about to be sent (tuples, subclasses, dict keys count).
 
-    Returns None when that takes visiting more than budget elements.
+    Returns None when that takes visiting more than budget elements, or when it meets an
+    object that is neither a container nor a scalar (an encoder hook turns it into something
+    whose depth only the encoded bytes tell).
     """
     stack = [(root, 1)]
     while stack:
@@ -439,8 +465,12 @@ def _too_deep_out(root: Any, limit: int, budget: float = float("inf")) -> Option
         if budget < 0:
             return None
         for x in items:
+            if type(x) in _SCALARS:
+                continue
             if isinstance(x, (list, tuple, dict)):
                 stack.append((x, d))
+            else:
+                return None
     return False
 
 
@@ -459,7 +489,7 @@ def _encode_reason(obj: Any, e: BaseException) -> str:
     if isinstance(e, ValueError) and "tzinfo" in str(e):
         return ("a datetime without a timezone: give it one, such as datetime.timezone.utc, "
                 "to send it as a msgpack timestamp")
-    if isinstance(e, TypeError) and str(e).startswith("an object of type"):
+    if isinstance(e, TypeError) and str(e).startswith(("an object of type", "an awaitable")):
         return str(e)
     return "%s: %s" % (type(e).__name__, e)
 
@@ -476,7 +506,7 @@ def check_depth(obj: Any, body: bytes, what: str, name: Any = None) -> None:
     """
     if isinstance(obj, (list, tuple)):
         for x in obj:  # a response with a scalar result, for one, is settled here
-            if type(x) not in _SCALARS and isinstance(x, _CONTAINERS):
+            if type(x) not in _SCALARS:
                 break
         else:
             return
@@ -485,7 +515,7 @@ def check_depth(obj: Any, body: bytes, what: str, name: Any = None) -> None:
     deep = _too_deep_out(obj, MAX_DEPTH, (len(body) >> _WALK_BYTES_SHIFT) + _WALK_MIN)
     if deep is None:  # many elements: count the bytes that may be headers first (see above)
         deep = (len(body.translate(None, _NOT_CONTAINER)) > MAX_DEPTH
-                and _too_deep_out(obj, MAX_DEPTH))
+                and _scan.scan(body, len(body) + 1, MAX_DEPTH, full=True)[0] == _scan.TOO_DEEP)
     if deep:
         if name is not None:
             what = what % (name,)
@@ -493,13 +523,32 @@ def check_depth(obj: Any, body: bytes, what: str, name: Any = None) -> None:
                           "than %d (the message array counts as 1)" % (what, MAX_DEPTH))
 
 
-def new_packer() -> Callable[[Any], bytes]:
+def check_values(body: bytes, max_values: int, what: str, name: Any = None) -> None:
+    """Raises TooManyValuesError when body holds more than max_values msgpack values.
+
+    Only bodies longer than max_values bytes can; the walk stops at the first container that
+    takes the count over the limit.
+    """
+    outcome, count = _scan.scan(body, max_values, MAX_DEPTH)
+    if outcome == _scan.TOO_MANY:
+        if name is not None:
+            what = what % (name,)
+        raise TooManyValuesError(
+            "polyfork: cannot send %s: it holds more than %d msgpack values, the maximum "
+            "for one frame (POLYFORK_MAX_VALUES): the count reached %d before it stopped"
+            % (what, max_values, count), count, max_values)
+
+
+def new_packer(hook_of: Optional[Callable[[], Optional[Hook]]] = None) -> Callable[[Any], bytes]:
     """Returns the pack function of a msgpack Packer set up for the profile (not thread-safe).
 
     Aware datetimes pack as timestamps (msgpack >= 1.0), tuples as arrays, str as str and
-    bytes as bin. It raises msgpack's own exceptions; see encode_error and check_depth.
+    bytes as bin; other types as _convert.py says, ``hook_of()`` giving the user's encoder
+    hook. It raises msgpack's own exceptions; see encode_error and check_depth.
     """
-    return msgpack.Packer(use_bin_type=True, datetime=True, default=_default).pack
+    packer = msgpack.Packer(use_bin_type=True, datetime=True, default=make_default(hook_of))
+    pack: Callable[[Any], bytes] = packer.pack
+    return pack
 
 
 class Encoder:
@@ -509,10 +558,12 @@ class Encoder:
     reads ``cannot encode <what>: ...``.
     """
 
-    __slots__ = ("_pack",)
+    __slots__ = ("_pack", "_max_values")
 
-    def __init__(self) -> None:
-        self._pack = new_packer()
+    def __init__(self, max_values: int = DEFAULT_MAX_VALUES,
+                 default: Optional[Hook] = None) -> None:
+        self._pack = new_packer(lambda: default)
+        self._max_values = max_values
 
     def encode(self, obj: Any, what: str = "the value") -> bytes:
         """Returns the msgpack encoding of obj; see the class doc."""
@@ -522,4 +573,6 @@ class Encoder:
             raise encode_error(obj, what, e) from e
         if len(body) > MAX_DEPTH:
             check_depth(obj, body, what)
+        if len(body) > self._max_values:
+            check_values(body, self._max_values, what)
         return body

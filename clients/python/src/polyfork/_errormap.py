@@ -6,7 +6,8 @@ from typing import Any, Dict
 
 from .errors import MethodNotFoundError, RemoteError
 
-__all__ = ["error_map", "remote_error", "method_not_found", "cancelled", "protocol_error_map"]
+__all__ = ["error_map", "remote_error", "method_not_found", "cancelled", "stopping",
+           "protocol_error_map"]
 
 
 def error_map(exc: BaseException, skip_frames: int = 0) -> Dict[str, Any]:
@@ -51,6 +52,13 @@ def cancelled(method: str) -> Dict[str, Any]:
     """The error map for a handler that ended by $cancel."""
     return {"type": "CancelledError",
             "message": 'the handler of "%s" was cancelled by the host ($cancel)' % method}
+
+
+def stopping(method: str) -> Dict[str, Any]:
+    """The error map for a request that arrived after $stop: it was never run (SPEC 4.2)."""
+    return {"type": "Stopping",
+            "message": 'request "%s" arrived after $stop: the child starts no new handlers, '
+                       'so it was not run' % method}
 
 
 def protocol_error_map(message: str) -> Dict[str, Any]:

@@ -1,12 +1,15 @@
 """The calls this child made to the host and awaits answers for, by request id."""
 from __future__ import annotations
 
+import logging
 import threading
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Generator, Optional, Tuple
 
 from .errors import ChannelClosedError
 
-__all__ = ["PendingCalls", "settle"]
+__all__ = ["CallInCoroutine", "PendingCalls", "settle"]
+
+log = logging.getLogger(__name__)
 
 _MASK = 0xFFFFFFFF
 
@@ -65,3 +68,34 @@ class PendingCalls:
         for msgid, (fut, method) in pending.items():
             settle(fut, None, cls('polyfork: call "%s" (id %d) will not be answered: %s'
                                   % (method, msgid, reason)))
+
+
+class CallInCoroutine:
+    """What ``call()`` returns in a coroutine: the call is sent; await this for its result.
+
+    It is awaitable once (``await``, ``asyncio.wait_for``, ``gather``), and cancelling the
+    await cancels the call (``$cancel``). One that is dropped without being awaited logs a
+    warning saying so, since a call used as if it were its result is a common slip: the
+    encoder, too, refuses it with a hint to await.
+    """
+
+    __slots__ = ("_future", "_method", "_awaited")
+
+    def __init__(self, future: Any, method: str) -> None:
+        self._future = future
+        self._method = method
+        self._awaited = False
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        self._awaited = True
+        return self._future.__await__()  # type: ignore[no-any-return]
+
+    def __repr__(self) -> str:
+        return "<polyfork call %r: await it for its result>" % (self._method,)
+
+    def __del__(self) -> None:
+        if not self._awaited:
+            log.warning('polyfork: the result of polyfork.call("%s") in a coroutine was never '
+                        'awaited: write `await polyfork.call(...)` or `await '
+                        'polyfork.call_async(...)`; the call was sent, its answer is lost',
+                        self._method)

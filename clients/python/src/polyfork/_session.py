@@ -20,23 +20,27 @@ import inspect
 import logging
 import os
 import threading
-from typing import Any, Callable, Deque, Dict, Optional, Set
+from typing import Any, Callable, Deque, Dict, List, Optional, Set, Tuple, TypeVar, overload
 
 from . import _errormap
-from ._channel import FrameReader, max_frame_size_from_env, take_over_stdio
+from ._channel import FrameReader, max_frame_size_from_env, max_values_from_env, open_channel
 from ._codec import ValueProblem, decode_message
-from ._pending import PendingCalls, settle
+from ._pending import CallInCoroutine, PendingCalls, settle
 from ._registry import Registry
+from ._version import __version__
 from ._writer import FrameWriter
 from .errors import (BridgeError, ChannelClosedError, DecodeError, EncodeError,
-                     FrameTooLargeError, ProtocolError)
+                     FrameTooLargeError, ProtocolError, TooManyValuesError)
 
 __all__ = ["Session", "LIB"]
+
+F = TypeVar("F", bound=Callable[..., Any])  # a handler or listener, returned as it came
+H = TypeVar("H", bound=Callable[[Any], Any])  # an encoder hook
 
 log = logging.getLogger(__name__)
 
 #: The library name and version sent in the $ready handshake.
-LIB = "polyfork-python/0.1.0"
+LIB = "polyfork-python/" + __version__
 
 _EOF = object()  # backlog marker: the host closed stdin here
 _RESULT_OF = 'the result of handler "%s"'
@@ -47,7 +51,8 @@ _CFuture = concurrent.futures.Future
 
 def _running_loop() -> Optional[asyncio.AbstractEventLoop]:
     if _get_running_loop is not None:
-        return _get_running_loop()
+        loop: Optional[asyncio.AbstractEventLoop] = _get_running_loop()
+        return loop
     try:
         return asyncio.get_running_loop()
     except RuntimeError:
@@ -60,7 +65,8 @@ def _name_of(fn: Callable[..., Any]) -> str:
 
 def _safe_text(s: Any, limit: int = 65536) -> str:
     s = s if isinstance(s, str) else repr(s)
-    return s[:limit].encode("utf-8", "backslashreplace").decode("utf-8")
+    text: str = s[:limit]
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 class _Await:
@@ -75,9 +81,12 @@ class _Await:
 class Session:
     """One polyfork channel to the host: handlers, listeners, sends and calls.
 
-    ``Session()`` uses the process's stdin/stdout, moved off file descriptors 0 and 1 (see
-    ``take_over_stdio``); ``read_fd``/``write_fd`` give it other blocking descriptors.
-    ``max_frame_size`` defaults to POLYFORK_MAX_FRAME_SIZE, or 64 MiB. The module-level
+    ``Session()`` uses the channel the host gave: the descriptors named by
+    POLYFORK_CHANNEL_FDS, or else the process's stdin/stdout, moved off file descriptors 0
+    and 1 (see ``open_channel``); ``read_fd``/``write_fd`` give it other blocking descriptors.
+    ``max_frame_size`` defaults to POLYFORK_MAX_FRAME_SIZE, or 64 MiB, and ``max_values`` (the
+    most msgpack values in one frame, both ways) to POLYFORK_MAX_VALUES, or 4194304.
+    ``default`` is an encoder hook (see ``encoder``). The module-level
     functions of ``polyfork`` use one default Session.
 
     Registering handlers and listeners is meant for start-up (before ``run()``). ``send``,
@@ -85,14 +94,19 @@ class Session:
     """
 
     def __init__(self, read_fd: Optional[int] = None, write_fd: Optional[int] = None, *,
-                 max_frame_size: Optional[int] = None) -> None:
+                 max_frame_size: Optional[int] = None, max_values: Optional[int] = None,
+                 default: Optional[Callable[[Any], Any]] = None) -> None:
         if (read_fd is None) != (write_fd is None):
             raise ValueError("polyfork: give both read_fd and write_fd, or neither")
         if read_fd is None or write_fd is None:
-            read_fd, write_fd = take_over_stdio()
+            read_fd, write_fd = open_channel()
         limit = max_frame_size if max_frame_size is not None else max_frame_size_from_env()
         if limit < 1:
             raise ValueError("polyfork: max_frame_size must be positive, got %r" % limit)
+        values = max_values if max_values is not None else max_values_from_env()
+        if values < 1:
+            raise ValueError("polyfork: max_values must be positive, got %r" % values)
+        self._max_values = values
         self._read_fd = read_fd
         self._registry = Registry()
         self._handlers = self._registry.handlers  # read on the hot path
@@ -103,60 +117,92 @@ class Session:
         self._serving = False
         self._switch = False  # the blocking loop must hand over to asyncio
         self._loop: Optional[asyncio.AbstractEventLoop] = None
-        self._done: Optional[asyncio.Future] = None
+        self._done: "Optional[asyncio.Future[None]]" = None
         self._reading: Optional[str] = None  # "selector" or "poll" while asyncio reads
         self._backlog: Deque[Any] = collections.deque()
-        self._tasks: Dict[int, asyncio.Task] = {}
-        self._bg: Set[asyncio.Task] = set()
+        self._tasks: "Dict[int, asyncio.Task[Any]]" = {}
+        self._bg: "Set[asyncio.Task[Any]]" = set()
         self._stopping = False
         self._eof = False
         self._finished = False
         self._fatal: Optional[ProtocolError] = None
-        self._writer = FrameWriter(write_fd, limit, self._ready_message)
+        self._writer = FrameWriter(write_fd, limit, self._ready_message, values)
         self._reader = FrameReader(read_fd, limit, self._on_frame, self._writer.flush)
+        if default is not None:
+            self.encoder(default)
 
     # --- registration ------------------------------------------------------------------------
 
-    def handle(self, name: Any = None, fn: Optional[Callable[..., Any]] = None) -> Any:
+    @overload
+    def handle(self, name: F) -> F: ...
+    @overload
+    def handle(self, name: str) -> Callable[[F], F]: ...
+    @overload
+    def handle(self, name: str, fn: F) -> F: ...
+
+    def handle(self, name: Any = None, fn: Any = None) -> Any:
         """Registers fn as the handler of requests for method ``name``.
 
         Usable as ``@session.handle("name")``, ``@session.handle`` (the function's name) or
-        ``session.handle("name", fn)``. The handler gets the request's params as positional
-        arguments; its return value is the result and an exception it raises becomes an error
-        map (type = class qualname, message = str(e), traceback). ``async def`` handlers run
-        as asyncio tasks, so several can be in flight and ``$cancel`` reaches them as
-        ``asyncio.CancelledError``; plain handlers run inline, one at a time, and cannot be
-        interrupted. A later registration for the same name replaces the earlier one.
+        ``session.handle("name", fn)``; each returns fn unchanged, so its type is kept. The
+        handler gets the request's params as positional arguments; its return value is the
+        result and an exception it raises becomes an error map (type = class qualname,
+        message = str(e), traceback). ``async def`` handlers run as asyncio tasks, so several
+        can be in flight and ``$cancel`` reaches them as ``asyncio.CancelledError``; plain
+        handlers run inline, one at a time, and cannot be interrupted. A later registration
+        for the same name replaces the earlier one.
         """
         if callable(name) and fn is None:
             return self.handle(name.__name__, name)
         if not isinstance(name, str):
             raise TypeError("polyfork: a method name is a str, got %r" % (name,))
 
-        def register(f: Callable[..., Any]) -> Callable[..., Any]:
+        def register(f: F) -> F:
             self._registry.add_handler(name, f)
             return f
 
         return register(fn) if fn is not None else register
 
-    def on(self, name: Any, fn: Optional[Callable[..., Any]] = None) -> Any:
+    @overload
+    def on(self, name: F) -> F: ...
+    @overload
+    def on(self, name: str) -> Callable[[F], F]: ...
+    @overload
+    def on(self, name: str, fn: F) -> F: ...
+
+    def on(self, name: Any, fn: Any = None) -> Any:
         """Adds fn as a listener of notifications called ``name``.
 
         ``@session.on("message")`` receives each value the host sends with ``send``; any other
         name receives that notification's params as positional arguments. Listeners may be
-        ``async def``. Exceptions they raise are logged, never sent. Names starting with ``$``
-        are reserved by the protocol.
+        ``async def``. An exception a listener does not catch (a ``send`` that failed, say)
+        is logged once with the listener's name; nothing is sent to the host. Names starting
+        with ``$`` are reserved by the protocol. Returns fn unchanged, like ``handle``.
         """
         if callable(name) and fn is None:
             return self.on(name.__name__, name)
         if not isinstance(name, str):
             raise TypeError("polyfork: a notification name is a str, got %r" % (name,))
 
-        def register(f: Callable[..., Any]) -> Callable[..., Any]:
+        def register(f: F) -> F:
             self._registry.add_listener(name, f)
             return f
 
         return register(fn) if fn is not None else register
+
+    def encoder(self, fn: H) -> H:
+        """Sets fn as the encoder hook, for values msgpack cannot pack by itself.
+
+        Like ``json.dumps(default=...)``: fn(obj) returns something encodable in obj's place
+        (it is encoded in turn, so it may hold more such objects) or raises TypeError to
+        decline, and then the built-in conversions apply (sets, Enums, dataclasses, numpy;
+        README "Values"), else an EncodeError naming the type. Usable as a decorator; it
+        replaces any earlier hook and returns fn. Set it at start-up.
+        """
+        if not callable(fn):
+            raise TypeError("polyfork: an encoder hook must be callable, got %r" % (fn,))
+        self._writer.hook = fn
+        return fn
 
     def off(self, name: str, fn: Callable[..., Any]) -> None:
         """Removes a listener added with ``on``; does nothing if it is not there."""
@@ -186,15 +232,16 @@ class Session:
           thread): blocks until the response arrives;
         - in a plain handler or listener (they run on the serving thread, and its loop waits
           for them): blocks, reading the channel itself meanwhile;
-        - in a coroutine: returns an awaitable (use ``await``); cancelling it sends
-          ``$cancel`` to the host.
+        - in a coroutine: the request is sent and an awaitable returned (``await`` it; one
+          never awaited logs a warning); cancelling the await sends ``$cancel`` to the host.
+          ``call_async`` says the same in a way type checkers see.
 
         Raises RemoteError when the host's handler raised, ChannelClosedError when the host
         stopped or closed the channel first, EncodeError when the params cannot be sent.
         """
         loop = _running_loop()
         if loop is not None and (loop is not self._loop or _current_task(loop) is not None):
-            return self.call_async(method, *params)
+            return CallInCoroutine(self.call_async(method, *params), method)
         return self._call_blocking(method, params)
 
     def call_async(self, method: str, *params: Any) -> "asyncio.Future[Any]":
@@ -289,7 +336,7 @@ class Session:
         with self._cv:
             self._cv.notify_all()
 
-    def _ready_message(self) -> list:
+    def _ready_message(self) -> List[Any]:
         return [2, "$ready", [{"protocol": 1, "lang": "python", "pid": os.getpid(), "lib": LIB}]]
 
     # --- internals: the blocking loop --------------------------------------------------------
@@ -334,10 +381,13 @@ class Session:
         finally:
             self._stop_reading()
             self._serving = False
+            left = list(self._tasks.values()) + list(self._bg)
+            for t in left:
+                t.cancel()
+            if left:  # let them end here, where their outcome is handled, not in asyncio.run
+                await asyncio.wait(left)
             self._loop = None
             self._done = None
-            for t in list(self._tasks.values()) + list(self._bg):
-                t.cancel()
 
     def _begin_reading(self) -> None:
         self._drain_backlog()
@@ -388,7 +438,7 @@ class Session:
 
     def _on_frame(self, body: Any, more: bool = False) -> None:
         try:
-            msg = decode_message(body)
+            msg = decode_message(body, self._max_values)
         except ValueProblem as p:
             self._on_value_problem(p)
             return
@@ -444,9 +494,11 @@ class Session:
     def _on_value_problem(self, p: ValueProblem) -> None:
         msg = p.message
         if msg[0] == 0:
-            self._send_error_map(msg[1], _errormap.protocol_error_map(
-                'polyfork-python cannot decode the params of "%s": they hold %s'
-                % (_safe_text(msg[2]), p.reason)))
+            # SPEC section 7: the type names the receiver's exception class.
+            self._send_error_map(msg[1], {
+                "type": "DecodeError",
+                "message": 'polyfork-python cannot decode the params of "%s": they hold %s'
+                           % (_safe_text(msg[2]), p.reason)})
         elif msg[0] == 1:
             item = self._calls.pop(msg[1])
             if item is not None:
@@ -468,7 +520,7 @@ class Session:
         else:
             settle(item[0], None, _errormap.remote_error(err))
 
-    def _on_request(self, msgid: int, method: str, params: list) -> None:
+    def _on_request(self, msgid: int, method: str, params: List[Any]) -> None:
         entry = self._handlers.get(method)
         if entry is None or self._stopping:
             self._reject(msgid, method)
@@ -494,8 +546,7 @@ class Session:
 
     def _reject(self, msgid: int, method: str) -> None:
         if self._stopping:
-            m = _errormap.protocol_error_map(
-                'request "%s" arrived after $stop: the child starts no new handlers' % method)
+            m = _errormap.stopping(method)
         else:
             m = _errormap.method_not_found(method)
         self._send_error_map(msgid, m)
@@ -510,7 +561,10 @@ class Session:
     def _on_task_done(self, msgid: int, method: str, task: "asyncio.Task[Any]") -> None:
         if self._tasks.get(msgid) is task:
             del self._tasks[msgid]
-        if task.cancelled():
+        if self._fatal is not None:  # the session is over: nothing is answered any more
+            if not task.cancelled():
+                task.exception()  # retrieved, so asyncio does not log it
+        elif task.cancelled():
             self._send_error_map(msgid, _errormap.cancelled(method))
         else:
             exc = task.exception()
@@ -526,7 +580,7 @@ class Session:
         else:
             self._start_task(msgid, method, awaitable)
 
-    def _on_notification(self, method: str, params: list) -> None:
+    def _on_notification(self, method: str, params: List[Any]) -> None:
         if method[:1] == "$":
             if method == "$cancel":
                 self._on_cancel(params)
@@ -541,9 +595,6 @@ class Session:
         entry = self._listeners.get(method)
         if entry is None:
             log.debug('polyfork: no listener for notification "%s"; dropped', method)
-            return
-        if self._stopping:
-            log.debug('polyfork: notification "%s" after stop; dropped', method)
             return
         if method == "message" and len(params) != 1:
             log.warning('polyfork: dropping a "message" notification with %d params; it '
@@ -576,12 +627,12 @@ class Session:
                           task: "asyncio.Task[Any]") -> None:
         self._bg.discard(task)
         exc = None if task.cancelled() else task.exception()
-        if exc is not None:
+        if exc is not None and not (self._fatal is not None and isinstance(exc, BridgeError)):
             log.error('polyfork: listener %s of notification "%s" raised',
                       _name_of(fn), method, exc_info=exc)
         self._maybe_finish()
 
-    def _on_cancel(self, params: list) -> None:
+    def _on_cancel(self, params: List[Any]) -> None:
         if len(params) != 1 or type(params[0]) is not int:
             log.warning("polyfork: ignoring a malformed $cancel %r; it carries [id]", params)
             return
@@ -604,9 +655,15 @@ class Session:
         self._maybe_finish()
 
     def _fail(self, exc: ProtocolError) -> None:
-        """The host broke the protocol: fail everything and stop reading."""
+        """The host broke the protocol: the session is over (SPEC section 6).
+
+        Stops reading, fails the child's own calls to the host with the error and writes
+        nothing more: no answers to the requests being handled (the handlers are cancelled
+        when serving ends), no sends. ``run()`` then logs one line and exits with status 1.
+        """
         if self._fatal is None:
             self._fatal = exc
+        self._writer.close("the host broke the protocol (%s)" % exc)
         self._calls.close(str(exc), ProtocolError)
         self._stopping = True
         self._stop_reading()
@@ -623,7 +680,7 @@ class Session:
             self._respond_failed(msgid, method, result, e)
 
     def _respond_failed(self, msgid: int, method: str, result: Any, e: BridgeError) -> None:
-        if isinstance(e, FrameTooLargeError):
+        if isinstance(e, (FrameTooLargeError, TooManyValuesError)):
             self._send_error_map(msgid, _errormap.protocol_error_map(str(e)))
         elif isinstance(e, EncodeError):
             if inspect.isawaitable(result):
@@ -652,7 +709,7 @@ class Session:
 
     # --- internals: calls out ----------------------------------------------------------------
 
-    def _start_call(self, method: str, params: tuple, fut: Any) -> int:
+    def _start_call(self, method: str, params: Tuple[Any, ...], fut: Any) -> int:
         if type(method) is not str:
             raise TypeError("polyfork: a method name is a str, got %r" % (method,))
         msgid = self._calls.add(fut, method)
@@ -670,8 +727,8 @@ class Session:
             except BridgeError as e:
                 log.debug("polyfork: cannot send $cancel for id %d: %s", msgid, e)
 
-    def _call_blocking(self, method: str, params: tuple) -> Any:
-        cf: concurrent.futures.Future = _CFuture()
+    def _call_blocking(self, method: str, params: Tuple[Any, ...]) -> Any:
+        cf: "concurrent.futures.Future[Any]" = _CFuture()
         self._start_call(method, params, cf)
         me = threading.get_ident()
         if self._owner == me:
@@ -694,7 +751,7 @@ class Session:
             raise exc.with_traceback(None)  # without concurrent.futures' frames
         return cf.result()
 
-    def _pump(self, cf: concurrent.futures.Future) -> None:
+    def _pump(self, cf: "concurrent.futures.Future[Any]") -> None:
         reader = self._reader
         while not cf.done():
             if self._eof or self._fatal is not None:

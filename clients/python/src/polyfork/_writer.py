@@ -14,10 +14,11 @@ import os
 import select
 import struct
 import threading
-from typing import Any, Callable, Optional
+from typing import Any, Callable, List, Optional
 
 from .errors import ChannelClosedError, FrameTooLargeError
-from ._codec import MAX_DEPTH, check_depth, encode_error, new_packer
+from ._codec import (DEFAULT_MAX_VALUES, MAX_DEPTH, check_depth, check_values, encode_error,
+                     new_packer)
 from ._malloc import tune_once
 
 __all__ = ["FrameWriter"]
@@ -49,20 +50,24 @@ class FrameWriter:
     order of the calls. A kept frame waits at most about _MAX_DELAY for the caller's flush.
     """
 
-    __slots__ = ("_fd", "_max", "_check_from", "_pack", "_lock", "_first", "_closed",
-                 "_out", "_out_n", "_cond", "_batch", "_armed", "_watching")
+    __slots__ = ("_fd", "_max", "_max_values", "_check_from", "_pack", "_lock", "_first",
+                 "_closed", "_out", "_out_n", "_cond", "_batch", "_armed", "_watching", "hook")
 
     def __init__(self, fd: int, max_frame_size: int,
-                 first: Optional[Callable[[], Any]] = None) -> None:
+                 first: Optional[Callable[[], Any]] = None,
+                 max_values: int = DEFAULT_MAX_VALUES) -> None:
         self._fd = fd
         self._max = max_frame_size
-        # Bodies up to this size need neither the depth check nor the size check.
-        self._check_from = min(MAX_DEPTH, max_frame_size)
-        self._pack = new_packer()
+        self._max_values = max_values
+        # Bodies up to this size need none of the checks: depth, size, value count.
+        self._check_from = min(MAX_DEPTH, max_frame_size, max_values)
+        #: The user's encoder hook (see _convert.py), or None.
+        self.hook: Optional[Callable[[Any], Any]] = None
+        self._pack = new_packer(self._hook)
         self._lock = threading.Lock()
         self._first: Optional[Callable[[], Any]] = first
         self._closed: Optional[str] = None
-        self._out: list = []  # kept frames, headers included
+        self._out: List[bytes] = []  # kept frames, headers included
         self._out_n = 0  # their total size in bytes
         self._cond = threading.Condition(self._lock)  # wakes the watchdog
         self._batch = 0  # counts the times _out went from empty to not empty
@@ -74,7 +79,8 @@ class FrameWriter:
 
         ``what`` (``what % name`` when name is not None) describes obj in error messages; it is
         formatted only on error. Raises EncodeError (FrameTooLargeError when the body is above
-        the maximum frame size) without writing anything, and ChannelClosedError when the host
+        the maximum frame size, TooManyValuesError when it holds more values than the maximum
+        per frame) without writing anything, and ChannelClosedError when the host
         stopped reading.
         """
         lock = self._lock
@@ -88,7 +94,7 @@ class FrameWriter:
             n = len(body)
             if n > self._check_from:
                 self._check(obj, body, what, name)
-            if n > _BIG or self._out or self._first is not None:
+            if n > _BIG or self._out or self._first is not None or self._closed is not None:
                 self._write_body(body)
                 return
             data = _hdr_pack(n) + body
@@ -117,7 +123,8 @@ class FrameWriter:
         try:
             body = self._encode(obj, what, name)
             n = len(body)
-            if n > _DEFER_MAX or self._first is not None or self._out_n + n >= _FLUSH_AT:
+            if (n > _DEFER_MAX or self._first is not None or self._out_n + n >= _FLUSH_AT
+                    or self._closed is not None):
                 self._write_body(body)
                 return
             if not self._out:
@@ -134,6 +141,19 @@ class FrameWriter:
             return
         with self._lock:
             self._flush_locked()
+
+    def _hook(self) -> Optional[Callable[[Any], Any]]:
+        return self.hook
+
+    def close(self, reason: str) -> None:
+        """Refuses every later write and defer with ChannelClosedError naming reason, and
+        drops the kept frames. Idempotent; the descriptor itself stays open."""
+        with self._lock:
+            if self._closed is None:
+                self._closed = reason
+            self._out = []
+            self._out_n = 0
+            self._first = None
 
     def ensure_first(self) -> None:
         """Writes the first frame now if it has not been written yet."""
@@ -164,9 +184,13 @@ class FrameWriter:
                                                                 self._max), n, self._max)
         if n > MAX_DEPTH:
             check_depth(obj, body, what, name)
+        if n > self._max_values:  # a shorter body cannot hold more values than it has bytes
+            check_values(body, self._max_values, what, name)
 
     def _write_body(self, body: bytes) -> None:
         # The handshake if due, the kept frames, then this frame, in as few writes as can be.
+        if self._closed is not None:
+            raise ChannelClosedError("polyfork: cannot write to the host: %s" % self._closed)
         n = len(body)
         if n > _BIG:
             tune_once()
@@ -188,7 +212,7 @@ class FrameWriter:
         except OSError as e:
             raise self._broken(e) from e
 
-    def _take_out(self) -> list:
+    def _take_out(self) -> List[bytes]:
         out = self._out
         self._out = []
         self._out_n = 0
@@ -210,7 +234,7 @@ class FrameWriter:
         body = self._pack(make())
         self._write_views([memoryview(_hdr_pack(len(body)) + body)])
 
-    def _write_views(self, views: list) -> None:
+    def _write_views(self, views: List[memoryview]) -> None:
         fd = self._fd
         while views:
             try:

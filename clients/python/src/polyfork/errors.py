@@ -7,7 +7,8 @@ failure of the channel to the host, and nothing else::
     ├── ProtocolError        the host broke the wire protocol; the session is over
     ├── ChannelClosedError   the host closed the channel or sent $stop; the call is not answered
     ├── EncodeError          a value cannot be sent (type, int range, nesting)
-    │   └── FrameTooLargeError   the encoded message is above the maximum frame size
+    │   ├── FrameTooLargeError   the encoded message is above the maximum frame size
+    │   └── TooManyValuesError   the encoded message holds more values than the maximum
     ├── DecodeError          a value from the host cannot be represented in Python
     └── RemoteError          the host's handler raised: type, message, traceback, data
         └── MethodNotFoundError  the host has no handler for the method
@@ -22,6 +23,7 @@ __all__ = [
     "ChannelClosedError",
     "EncodeError",
     "FrameTooLargeError",
+    "TooManyValuesError",
     "DecodeError",
     "RemoteError",
     "MethodNotFoundError",
@@ -79,6 +81,23 @@ class FrameTooLargeError(EncodeError):
         self.limit = limit
 
 
+class TooManyValuesError(EncodeError):
+    """The encoded message holds more msgpack values than one frame may, so it was not sent.
+
+    Every nil, bool, number, str, bin, ext, array and map counts one, a map pair two, the
+    message array and its fields included (SPEC section 3). ``count`` is how far the count
+    got before it stopped (more than ``limit``), ``limit`` the maximum
+    (``POLYFORK_MAX_VALUES``, 4194304 by default). The session stays usable.
+    """
+
+    def __init__(self, message: str, count: int, limit: int) -> None:
+        super().__init__(message)
+        #: How many values the count had reached when it passed the limit.
+        self.count = count
+        #: The maximum number of values per frame in force.
+        self.limit = limit
+
+
 class DecodeError(BridgeError):
     """A value sent by the host has no exact Python equivalent.
 
@@ -112,7 +131,7 @@ class RemoteError(BridgeError):
         #: Structured data attached by the host, or None.
         self.data = data
 
-    def __reduce__(self):  # keeps the attributes through pickling (multiprocessing, logging)
+    def __reduce__(self) -> Any:  # keeps the attributes through pickling (multiprocessing, logging)
         return (type(self), (self.type, self.message, self.traceback, self.data))
 
 

@@ -76,6 +76,20 @@ def send_big(n):
     return "sent"
 
 
+@polyfork.handle("many")
+def many(n):
+    return list(range(n))
+
+
+@polyfork.handle("send_many")
+def send_many(n):
+    try:
+        polyfork.send(list(range(n)))
+    except polyfork.TooManyValuesError as e:
+        return {"type": type(e).__name__, "count": e.count, "limit": e.limit}
+    return "sent"
+
+
 @polyfork.handle("host_error")
 def host_error():
     try:
@@ -123,6 +137,18 @@ def stdio():
         [sys.executable, "-c", "import os; print(sorted(int(f) for f in os.listdir('/proc/self/fd')))"],
         stdout=subprocess.PIPE, check=True)
     return {"subprocess_fds": out.stdout.decode().strip(), "stdin": sys.stdin.read()}
+
+
+@polyfork.handle("subprocess_view")
+def subprocess_view():
+    # What a process started by this child sees: its descriptors and the polyfork variables.
+    code = ("import json, os; "
+            "fds = sorted(int(f) for f in os.listdir('/proc/self/fd') "
+            "if os.path.exists('/proc/self/fd/' + f)); "
+            "print(json.dumps([fds, {k: v for k, v in os.environ.items() "
+            "if k.startswith(('POLYFORK_CHANNEL', 'LISTEN_'))}]))")
+    out = subprocess.run([sys.executable, "-c", code], stdout=subprocess.PIPE, check=True)
+    return out.stdout.decode()
 
 
 @polyfork.handle("time")

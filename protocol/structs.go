@@ -1,0 +1,317 @@
+package protocol
+
+import (
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// Go structs meet maps from other languages here. A map fills a struct field by field,
+// matching each key to the field whose msgpack tag names it, else whose json tag names it,
+// else whose name it is; each of these also up to case (as encoding/json matches), so the
+// structs users already have for JSON work unchanged. Keys that match no field are
+// ignored, but a map none of whose keys matches a field is an error: a struct left all
+// zeros with a nil error is the silent failure this exists to prevent.
+
+// needsWalk caches, per type, whether decoding into it involves a struct that we fill
+// ourselves (directly, or as an element of a slice, array, map or pointer).
+var needsWalk sync.Map // reflect.Type -> bool
+
+var (
+	timeType        = reflect.TypeOf(time.Time{})
+	customDecoder   = reflect.TypeOf((*msgpack.CustomDecoder)(nil)).Elem()
+	msgpackUnmarshl = reflect.TypeOf((*msgpack.Unmarshaler)(nil)).Elem()
+)
+
+// walks reports whether values of t are decoded by decodeInto rather than by the msgpack
+// library directly.
+func walks(t reflect.Type) bool {
+	if v, ok := needsWalk.Load(t); ok {
+		return v.(bool)
+	}
+	needsWalk.Store(t, false) // recursive types: assume no until known
+	w := computeWalks(t)
+	needsWalk.Store(t, w)
+	return w
+}
+
+func computeWalks(t reflect.Type) bool {
+	if t == timeType || reflect.PointerTo(t).Implements(customDecoder) || reflect.PointerTo(t).Implements(msgpackUnmarshl) ||
+		t.Implements(customDecoder) || t.Implements(msgpackUnmarshl) {
+		return false
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		return !planFor(t).asArray
+	case reflect.Pointer, reflect.Slice, reflect.Array:
+		return walks(t.Elem())
+	case reflect.Map:
+		return walks(t.Elem())
+	}
+	return false
+}
+
+// fieldPlan is where one key goes.
+type fieldPlan struct {
+	index []int
+	name  string // the Go field name, for errors
+}
+
+// structPlan is how a struct type is filled from a map.
+type structPlan struct {
+	exact   map[string]*fieldPlan // msgpack tag, then json tag, then field name
+	folded  map[string]*fieldPlan // the same, lower-cased
+	names   []string              // the keys it takes, for errors
+	asArray bool                  // msgpack:",as_array": the library's own format
+}
+
+var plans sync.Map // reflect.Type -> *structPlan
+
+func planFor(t reflect.Type) *structPlan {
+	if p, ok := plans.Load(t); ok {
+		return p.(*structPlan)
+	}
+	p := &structPlan{exact: map[string]*fieldPlan{}, folded: map[string]*fieldPlan{}}
+	addFields(p, t, nil)
+	sort.Strings(p.names)
+	plans.Store(t, p)
+	return p
+}
+
+// addFields adds t's fields to p, flattening embedded structs as encoding/json does.
+func addFields(p *structPlan, t reflect.Type, prefix []int) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		index := append(append([]int(nil), prefix...), i)
+		mp, mpOpts := splitTag(f.Tag.Get("msgpack"))
+		js, _ := splitTag(f.Tag.Get("json"))
+		if f.Name == "_msgpack" && strings.Contains(mpOpts, "as_array") {
+			p.asArray = true
+		}
+		if mp == "-" || (mp == "" && js == "-") {
+			continue
+		}
+		if f.Anonymous && mp == "" && js == "" {
+			ft := f.Type
+			if ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			if ft.Kind() == reflect.Struct {
+				addFields(p, ft, index)
+				continue
+			}
+		}
+		if !f.IsExported() {
+			continue
+		}
+		fp := &fieldPlan{index: index, name: f.Name}
+		key := f.Name
+		switch {
+		case mp != "":
+			key = mp
+		case js != "":
+			key = js
+		}
+		if _, taken := p.exact[key]; !taken {
+			p.exact[key] = fp
+			p.names = append(p.names, key)
+		}
+		if _, taken := p.folded[strings.ToLower(key)]; !taken {
+			p.folded[strings.ToLower(key)] = fp
+		}
+	}
+}
+
+func splitTag(tag string) (name, opts string) {
+	name, opts, _ = strings.Cut(tag, ",")
+	return name, opts
+}
+
+func (p *structPlan) lookup(key string) *fieldPlan {
+	if f, ok := p.exact[key]; ok {
+		return f
+	}
+	return p.folded[strings.ToLower(key)]
+}
+
+// decodeInto fills v from the checked msgpack value b; path names v in errors.
+func decodeInto(b []byte, v reflect.Value, path string) error {
+	t := v.Type()
+	if !walks(t) {
+		return decodeLeaf(b, v, path)
+	}
+	isNil := b[0] == 0xc0
+	switch t.Kind() {
+	case reflect.Pointer:
+		if isNil {
+			v.SetZero()
+			return nil
+		}
+		if v.IsNil() {
+			v.Set(reflect.New(t.Elem()))
+		}
+		return decodeInto(b, v.Elem(), path)
+	case reflect.Struct:
+		if isNil {
+			v.SetZero()
+			return nil
+		}
+		return decodeStruct(b, v, path)
+	case reflect.Slice:
+		if isNil {
+			v.SetZero()
+			return nil
+		}
+		c := cursor{b: b}
+		n, ok := c.arrayLen()
+		if !ok {
+			return fmt.Errorf("%s: cannot decode %s into %s", path, describe(b[0]), t)
+		}
+		s := reflect.MakeSlice(t, n, n)
+		for i := 0; i < n; i++ {
+			if err := decodeInto(c.value(), s.Index(i), fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				return err
+			}
+		}
+		v.Set(s)
+		return nil
+	case reflect.Array:
+		c := cursor{b: b}
+		n, ok := c.arrayLen()
+		if !ok || n != t.Len() {
+			return fmt.Errorf("%s: cannot decode %s into %s", path, describeLen(b), t)
+		}
+		for i := 0; i < n; i++ {
+			if err := decodeInto(c.value(), v.Index(i), fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	case reflect.Map:
+		if isNil {
+			v.SetZero()
+			return nil
+		}
+		c := cursor{b: b}
+		n, ok := c.mapLen()
+		if !ok {
+			return fmt.Errorf("%s: cannot decode %s into %s", path, describe(b[0]), t)
+		}
+		m := reflect.MakeMapWithSize(t, n)
+		for i := 0; i < n; i++ {
+			k := reflect.New(t.Key()).Elem()
+			kb := c.value()
+			if err := decodeLeaf(kb, k, path+" key"); err != nil {
+				return err
+			}
+			e := reflect.New(t.Elem()).Elem()
+			if err := decodeInto(c.value(), e, fmt.Sprintf("%s[%v]", path, k.Interface())); err != nil {
+				return err
+			}
+			m.SetMapIndex(k, e)
+		}
+		v.Set(m)
+		return nil
+	}
+	return decodeLeaf(b, v, path)
+}
+
+func describeLen(b []byte) string {
+	c := cursor{b: b}
+	if n, ok := c.arrayLen(); ok {
+		return fmt.Sprintf("an array of %d elements", n)
+	}
+	return describe(b[0])
+}
+
+// decodeStruct fills the struct v from a map.
+func decodeStruct(b []byte, v reflect.Value, path string) error {
+	t := v.Type()
+	c := cursor{b: b}
+	n, ok := c.mapLen()
+	if !ok {
+		return fmt.Errorf("%s: cannot decode %s into struct %s: a struct is filled from a map", path, describe(b[0]), t)
+	}
+	p := planFor(t)
+	matched := 0
+	var unknown []string
+	for i := 0; i < n; i++ {
+		k, isStr := c.str()
+		if !isStr {
+			c.value() // the key
+			c.value()
+			continue
+		}
+		val := c.value()
+		f := p.lookup(string(k))
+		if f == nil {
+			if len(unknown) < 8 {
+				unknown = append(unknown, fmt.Sprintf("%q", k))
+			}
+			continue
+		}
+		fv, err := fieldForSet(v, f.index)
+		if err != nil {
+			return fmt.Errorf("%s.%s: %w", path, f.name, err)
+		}
+		if err := decodeInto(val, fv, path+"."+f.name); err != nil {
+			return err
+		}
+		matched++
+	}
+	if n > 0 && matched == 0 {
+		return fmt.Errorf("%s: none of the keys %s matches a field of %s, which takes %s; "+
+			"name the fields with `msgpack:\"key\"` or `json:\"key\"` tags",
+			path, strings.Join(unknown, ", "), t, strings.Join(p.names, ", "))
+	}
+	return nil
+}
+
+// fieldForSet returns the field at index, allocating embedded struct pointers on the way.
+func fieldForSet(v reflect.Value, index []int) (reflect.Value, error) {
+	for i, x := range index {
+		if i > 0 && v.Kind() == reflect.Pointer {
+			if v.IsNil() {
+				if !v.CanSet() {
+					return v, fmt.Errorf("cannot set an embedded pointer to an unexported struct")
+				}
+				v.Set(reflect.New(v.Type().Elem()))
+			}
+			v = v.Elem()
+		}
+		v = v.Field(x)
+	}
+	return v, nil
+}
+
+// decodeLeaf decodes b into v with the msgpack library (struct tags msgpack, then json).
+func decodeLeaf(b []byte, v reflect.Value, path string) (err error) {
+	d := getDecoder(b)
+	defer putDecoder(d)
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%s: cannot decode into %s: %v", path, v.Type(), r)
+		}
+	}()
+	if v.Kind() == reflect.Interface && v.NumMethod() == 0 {
+		x, err := decodeAny(d.Decoder)
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		if x == nil {
+			v.SetZero()
+		} else {
+			v.Set(reflect.ValueOf(x))
+		}
+		return nil
+	}
+	if err := d.DecodeValue(v); err != nil {
+		return fmt.Errorf("%s: cannot decode %s into %s: %w", path, describe(b[0]), v.Type(), err)
+	}
+	return nil
+}
