@@ -252,9 +252,12 @@ func (p *Pool) Close() error {
 // Shutdown drains the pool: new calls fail with ErrClosed, calls in flight and queued
 // finish, then every worker stops as Process.Shutdown says ($stop, then signals). If ctx
 // ends first, the workers are killed and Shutdown returns ctx's error. It returns once
-// every worker is gone, and is safe to call more than once, and concurrently. The
-// listening sockets of WithListeners are closed last, once every worker is gone: until
-// then the kernel queues new connections, which are reset when the sockets close.
+// every worker is gone, and is safe to call more than once, and concurrently.
+//
+// The pool closes its descriptors of the sockets of WithListeners as soon as no worker
+// can start any more, while the workers finish: the sockets close when the last worker
+// has closed its own, so new connections are refused from then on, and those the kernel
+// queued that no worker took are reset.
 func (p *Pool) Shutdown(ctx context.Context) error {
 	drained := p.beginClose()
 	select {
@@ -274,13 +277,13 @@ func (p *Pool) Shutdown(ctx context.Context) error {
 	}
 	done := make(chan struct{})
 	go func() {
-		wg.Wait()
 		p.wg.Wait()
+		p.closeListeners() // no worker starts any more: stop accepting as soon as the workers do
+		wg.Wait()
 		close(done)
 	}()
 	select {
 	case <-done:
-		p.closeListeners()
 		return nil
 	case <-ctx.Done():
 		p.Kill()
