@@ -17,7 +17,6 @@ import (
 	"github.com/polyfork/polyfork/bridge"
 	"github.com/polyfork/polyfork/protocol"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -120,7 +119,6 @@ type service struct {
 
 func newService(pool *bridge.Pool) *service {
 	s := &service{pool: pool, mux: http.NewServeMux()}
-	reg := prometheus.NewRegistry()
 	s.calls = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "polyfork_calls_total",
 		Help: "Calls answered, by HTTP status code.",
@@ -130,12 +128,8 @@ func newService(pool *bridge.Pool) *service {
 		Help:    "Time from request to answer, queueing included, by HTTP status code.",
 		Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
 	}, []string{"code"})
-	reg.MustRegister(s.calls, s.duration, poolCollector{pool},
-		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	s.mux.HandleFunc("POST /call/{method}", s.call)
-	s.mux.HandleFunc("GET /healthz", s.healthz)
-	s.mux.HandleFunc("GET /workers", s.workers)
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	handlePoolViews(s.mux, pool, s.calls, s.duration) // poolhttp.go
 	return s
 }
 
@@ -229,64 +223,6 @@ func writeError(w http.ResponseWriter, code int, typ, message, traceback string)
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(map[string]any{"error": e})
 	return code
-}
-
-func (s *service) healthz(w http.ResponseWriter, r *http.Request) {
-	st := s.pool.Stats()
-	code := http.StatusOK
-	if st.Ready == 0 {
-		code = http.StatusServiceUnavailable
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(map[string]any{
-		"ready": st.Ready, "workers": len(st.Workers), "queued": st.Queued,
-		"crash_looping": st.CrashLooping, "last_failure": st.LastFailure,
-	})
-}
-
-func (s *service) workers(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "application/json")
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(s.pool.Stats())
-}
-
-// poolCollector reads the pool's stats at scrape time.
-type poolCollector struct{ pool *bridge.Pool }
-
-var (
-	descReady    = prometheus.NewDesc("polyfork_workers_ready", "Workers ready to take calls.", nil, nil)
-	descQueued   = prometheus.NewDesc("polyfork_queue_length", "Calls waiting for a free worker.", nil, nil)
-	descLooping  = prometheus.NewDesc("polyfork_crash_looping", "1 while the pool is crash-looping.", nil, nil)
-	descRestarts = prometheus.NewDesc("polyfork_worker_restarts_total", "Unexpected worker exits that were replaced.", []string{"worker"}, nil)
-	descJobs     = prometheus.NewDesc("polyfork_worker_jobs_done", "Calls done by the worker's current process.", []string{"worker"}, nil)
-	descInFlight = prometheus.NewDesc("polyfork_worker_in_flight", "Calls running on the worker.", []string{"worker"}, nil)
-	descRSS      = prometheus.NewDesc("polyfork_worker_rss_bytes", "Resident memory of the worker's process.", []string{"worker"}, nil)
-)
-
-func (c poolCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descReady, descQueued, descLooping, descRestarts, descJobs, descInFlight, descRSS} {
-		ch <- d
-	}
-}
-
-func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
-	st := c.pool.Stats()
-	looping := 0.0
-	if st.CrashLooping {
-		looping = 1
-	}
-	ch <- prometheus.MustNewConstMetric(descReady, prometheus.GaugeValue, float64(st.Ready))
-	ch <- prometheus.MustNewConstMetric(descQueued, prometheus.GaugeValue, float64(st.Queued))
-	ch <- prometheus.MustNewConstMetric(descLooping, prometheus.GaugeValue, looping)
-	for _, w := range st.Workers {
-		i := strconv.Itoa(w.Index)
-		ch <- prometheus.MustNewConstMetric(descRestarts, prometheus.CounterValue, float64(w.Restarts), i)
-		ch <- prometheus.MustNewConstMetric(descJobs, prometheus.GaugeValue, float64(w.JobsDone), i)
-		ch <- prometheus.MustNewConstMetric(descInFlight, prometheus.GaugeValue, float64(w.InFlight), i)
-		ch <- prometheus.MustNewConstMetric(descRSS, prometheus.GaugeValue, float64(w.RSS), i)
-	}
 }
 
 // byteSize is a flag value such as 512MiB, 1GB or 1048576.
