@@ -4,6 +4,7 @@
 //	polyfork call [-timeout 30s] METHOD PARAMS_JSON -- COMMAND [ARG...]
 //	polyfork send [-timeout D] -- COMMAND [ARG...]
 //	polyfork serve [-addr 127.0.0.1:3000] [-workers N] [limits...] -- COMMAND [ARG...]
+//	polyfork cluster -listen ADDR [-listen ADDR2...] [-workers N] [-admin ADDR] -- COMMAND [ARG...]
 //
 // Exit status: 0 on success, 1 when the called method raised, 2 for usage errors and bad
 // input, 3 when the child failed (could not start, exited, broke the protocol, or the
@@ -37,6 +38,10 @@ const usage = `usage:
   polyfork serve [-addr 127.0.0.1:3000] [-workers N] [limits...] -- COMMAND [ARG...]
       Run a supervised pool of COMMAND workers behind HTTP: POST /call/METHOD with a JSON
       array body; GET /healthz, /workers, /metrics. "polyfork serve -h" lists the limits.
+  polyfork cluster -listen ADDR [-listen ADDR2...] [-workers N] [-admin ADDR] -- COMMAND [ARG...]
+      Bind ADDR once and run N workers of COMMAND that all serve it (descriptor 3,
+      LISTEN_FDS), restarted when they exit; SIGHUP reloads them one by one, SIGTERM
+      drains. "polyfork cluster -h" tells more.
 
 Exit status: 0 success, 1 the method raised, 2 usage or bad input, 3 the child failed
 (could not start, exited, broke the protocol, or the timeout passed).
@@ -62,6 +67,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runSend(ctx, args[1:], stdin, stdout, stderr)
 	case "serve":
 		return runServe(ctx, args[1:], stderr)
+	case "cluster":
+		return runCluster(ctx, args[1:], stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
