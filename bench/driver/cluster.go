@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"sort"
 	"strconv"
 	"sync"
@@ -230,6 +231,7 @@ func (c *httpCluster) recordShares() {
 	}
 	fmt.Fprintf(os.Stderr, "%s: answers per worker, most first: %v%% of %d\n", c.sys.Name, percent, total)
 	line, _ := json.Marshal(map[string]any{"system": c.sys.Name, "answers": total, "shares_percent": percent,
+		"cpus": runtime.NumCPU(), // 1 when pinned: NumCPU counts the CPUs this process may run on
 		"date": time.Now().UTC().Format(time.RFC3339)})
 	f, err := os.OpenFile(filepath.Join(c.root, "bench", "out", "cluster-shares.jsonl"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
