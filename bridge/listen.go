@@ -17,7 +17,8 @@ const (
 	// worker takes connections from. The socket belongs to the host, so while a worker
 	// restarts, is reloaded or is killed, the workers that are up take every connection
 	// and none waits for the one that is down. How evenly the kernel spreads connections
-	// depends on how the workers wait (docs/cluster.md has the measurements). The default.
+	// depends on how and when the workers wait (the README's cluster section has the
+	// measurements). The default.
 	ListenShared ListenMode = iota
 	// ListenReusePort binds one socket per worker slot on the same address with
 	// SO_REUSEPORT, and the kernel spreads new connections over them by a hash of the
