@@ -2,10 +2,19 @@
 GO      ?= go
 PYTHON  ?= python3
 
-.PHONY: test lint test-go test-python test-php test-node demo setup
+.PHONY: test lint test-go test-python test-php test-node demo setup fuzz
 
-## test: every test of every language (Go with -race, Python on both interpreters, PHP, Node)
-test: lint test-go test-python test-php test-node
+## test: every test of every language (Go with -race, Python on both interpreters, PHP, Node),
+## and a short run of every fuzz target
+test: lint test-go test-python test-php test-node fuzz
+
+FUZZTIME ?= 5s
+## fuzz: each Go fuzz target for FUZZTIME (5s; the committed corpus in testdata/fuzz runs in
+## every go test too). Longer: make fuzz FUZZTIME=10m
+fuzz:
+	@for t in FuzzDecodeMessage FuzzDecodeValue FuzzFrameReader FuzzEncoder; do \
+		echo "go test -fuzz=$$t -fuzztime=$(FUZZTIME) ./protocol"; \
+		$(GO) test -run='^$$' -fuzz="^$$t\$$" -fuzztime=$(FUZZTIME) ./protocol || exit 1; done
 
 ## lint: gofmt and go vet must be clean
 lint:

@@ -30,6 +30,13 @@ type CallOption func(*callOptions)
 
 type callOptions struct {
 	idempotent bool
+	worker     *Worker
+}
+
+// Worker names the process that ran a call (see ReportWorker).
+type Worker struct {
+	Name string // the child's name, such as "compute.py#1" in a pool
+	Pid  int    // its process id, or 0 when it is not a local process
 }
 
 func collectCallOptions(opts []CallOption) callOptions {
@@ -47,3 +54,15 @@ func collectCallOptions(opts []CallOption) callOptions {
 // other worker, ignores it. A call that never started (refused with Stopping because its
 // worker was stopping) is retried whether or not it is idempotent.
 func Idempotent() CallOption { return func(o *callOptions) { o.idempotent = true } }
+
+// ReportWorker makes a call fill *w with the worker that ran it (the one that answered, or
+// the last one tried when it failed): for access logs and debugging. A Conn has no worker
+// and leaves *w alone.
+func ReportWorker(w *Worker) CallOption { return func(o *callOptions) { o.worker = w } }
+
+// report fills the caller's Worker, if it asked for one.
+func (o callOptions) report(name string, pid int) {
+	if o.worker != nil {
+		*o.worker = Worker{Name: name, Pid: pid}
+	}
+}

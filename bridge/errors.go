@@ -176,6 +176,22 @@ func (e *VersionError) Error() string {
 	return fmt.Sprintf("bridge: child %s (pid %d) speaks polyfork protocol %d; this host speaks %v", e.Name, e.Pid, e.Child, e.Host)
 }
 
+// StartTimeoutError reports a child that sent no $ready within the start timeout; it was
+// killed. It matches ErrStartTimeout.
+type StartTimeoutError struct {
+	Name    string
+	Pid     int
+	Timeout time.Duration
+	Stderr  []string // the last lines it wrote to stderr, oldest first
+}
+
+func (e *StartTimeoutError) Error() string {
+	return fmt.Sprintf("bridge: child %s (pid %d) sent no %s within %v%s", e.Name, e.Pid, protocol.MethodReady, e.Timeout, stderrTail(e.Stderr))
+}
+
+// Is makes errors.Is(err, ErrStartTimeout) true.
+func (e *StartTimeoutError) Is(target error) bool { return target == ErrStartTimeout }
+
 // StartError reports a child that could not be started at all: the executable is missing,
 // not executable, or the working directory does not exist.
 type StartError struct {

@@ -5,22 +5,51 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
+	"time"
 )
 
 // errExecTimeout is the cause of a call context ended by WithExecTimeout.
 var errExecTimeout = errors.New("execution timeout")
 
-// callOn runs one call on worker r, bounded by the execution timeout: past it the worker
-// is ended and replaced, and the call fails with ErrExecTimeout.
-func (p *Pool) callOn(ctx context.Context, r *running, method string, params, result any) error {
+// callOn runs one call on t's worker, bounded by the execution timeout: past it the worker
+// is ended and replaced, and the call fails with ErrExecTimeout. The timeout counts from
+// when the call became the worker's oldest call in flight, not from when it was sent: time
+// spent waiting behind other calls in the worker's input is not the call's (for a worker
+// that runs calls concurrently, this makes the bound more lenient, never stricter).
+func (p *Pool) callOn(ctx context.Context, t *ticket, method string, params, result any) error {
+	r := t.r
 	d := p.cfg.execTimeout
 	if d <= 0 {
 		return r.w.Call(ctx, method, params, result)
 	}
 	cctx, cancel := context.WithCancelCause(ctx)
-	t := p.clk.AfterFunc(d, func() { cancel(errExecTimeout) })
+	var arm func(after time.Duration)
+	var mu sync.Mutex
+	var timer stopper
+	arm = func(after time.Duration) {
+		mu.Lock()
+		defer mu.Unlock()
+		timer = p.clk.AfterFunc(after, func() {
+			p.mu.Lock()
+			started, done := t.startedAt, t.done
+			p.mu.Unlock()
+			switch {
+			case done:
+			case started.IsZero(): // still waiting behind other calls
+				arm(d)
+			case p.elapsed(started) < d:
+				arm(d - p.elapsed(started))
+			default:
+				cancel(errExecTimeout)
+			}
+		})
+	}
+	arm(d)
 	err := r.w.Call(cctx, method, params, result)
-	t.Stop()
+	mu.Lock()
+	timer.Stop()
+	mu.Unlock()
 	timedOut := context.Cause(cctx) == errExecTimeout && ctx.Err() == nil
 	cancel(nil)
 	if !timedOut || err == nil {

@@ -123,12 +123,15 @@ func (p *Pool) Call(ctx context.Context, method string, params, result any, opts
 	var tried *running
 	retried := false
 	for attempt := 0; ; attempt++ {
-		r, err := p.acquire(ctx, tried)
+		t, err := p.acquire(ctx, tried)
 		if err != nil {
 			return err
 		}
-		err = p.callOn(ctx, r, method, params, result)
-		p.release(r, err == nil || !errors.Is(err, ErrStopping))
+		co.report(t.r.w.Name(), t.r.w.Pid())
+		err = p.callOn(ctx, t, method, params, result)
+		var re *RemoteError
+		answered := err == nil || errors.As(err, &re)
+		p.release(t, err == nil || !errors.Is(err, ErrStopping), answered)
 		switch {
 		case err == nil, ctx.Err() != nil:
 			return err
@@ -139,7 +142,7 @@ func (p *Pool) Call(ctx context.Context, method string, params, result any, opts
 		default:
 			return err
 		}
-		tried = r
+		tried = t.r
 	}
 }
 
@@ -149,12 +152,12 @@ func (p *Pool) Send(ctx context.Context, v any) error {
 	if err := p.takesCalls(); err != nil {
 		return err
 	}
-	r, err := p.acquire(ctx, nil)
+	t, err := p.acquire(ctx, nil)
 	if err != nil {
 		return err
 	}
-	defer p.release(r, false)
-	return r.w.Send(ctx, v)
+	defer p.release(t, false, false)
+	return t.r.w.Send(ctx, v)
 }
 
 // Notify sends the notification method with params to one ready worker, chosen as Send
@@ -163,12 +166,12 @@ func (p *Pool) Notify(ctx context.Context, method string, params ...any) error {
 	if err := p.takesCalls(); err != nil {
 		return err
 	}
-	r, err := p.acquire(ctx, nil)
+	t, err := p.acquire(ctx, nil)
 	if err != nil {
 		return err
 	}
-	defer p.release(r, false)
-	return r.w.Notify(ctx, method, params...)
+	defer p.release(t, false, false)
+	return t.r.w.Notify(ctx, method, params...)
 }
 
 // Broadcast sends v to every ready worker's on('message') listeners and returns the

@@ -9,7 +9,7 @@ import (
 // poolConfig is what NewPool needs beyond the workers' own settings.
 type poolConfig struct {
 	workers       int
-	concurrency   int // 0: adaptive
+	concurrency   int // 0: an adaptive window per worker; else a fixed number of calls
 	queue         int
 	minBackoff    time.Duration
 	maxBackoff    time.Duration
@@ -31,7 +31,7 @@ type poolConfig struct {
 func defaultPoolConfig() poolConfig {
 	return poolConfig{
 		workers:       runtime.NumCPU(),
-		concurrency:   1,
+		concurrency:   0,
 		queue:         1024,
 		minBackoff:    100 * time.Millisecond,
 		maxBackoff:    10 * time.Second,
@@ -55,10 +55,13 @@ func WithWorkers(n int) Option {
 	}
 }
 
-// WithConcurrency sets how many calls one worker takes at once (default 1). Raise it for
-// workers whose handlers are asynchronous (asyncio, Node promises), or to keep a
-// synchronous worker's input from running dry: the calls beyond the first wait in the
-// worker's stdin instead of the pool's queue, at the price of waiting behind a slow call.
+// WithConcurrency fixes how many calls one worker takes at once. By default a pool
+// pipelines: each worker's window of calls in flight starts at one and grows while its
+// answers stay quick (up to 64), and halves when an answer is slow, and a worker whose
+// oldest call is running long gets no new calls until it answers; so a busy worker's input
+// never runs dry, and quick calls are seldom caught behind a slow one. WithConcurrency(1)
+// gives a synchronous worker one call at a time (no call ever waits behind another in its
+// input); a larger k is a fixed window.
 func WithConcurrency(k int) Option {
 	return func(c *config) {
 		c.use("WithConcurrency", scopePool)

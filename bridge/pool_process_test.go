@@ -45,7 +45,7 @@ func closePool(t *testing.T, p *Pool) {
 
 func TestPoolSpreadsCalls(t *testing.T) {
 	checkNoLeaks(t)
-	p := newPool(t, child("serve"), WithWorkers(3))
+	p := newPool(t, child("serve"), WithWorkers(3), WithConcurrency(1))
 	st := p.Stats()
 	require.Len(t, st.Workers, 3)
 	assert.Equal(t, 3, st.Ready)
@@ -215,7 +215,7 @@ func TestPoolNoWorkerCanStart(t *testing.T) {
 
 func TestPoolSaturation(t *testing.T) {
 	checkNoLeaks(t)
-	p := newPool(t, child("serve"), WithWorkers(1), WithQueueSize(1))
+	p := newPool(t, child("serve"), WithWorkers(1), WithQueueSize(1), WithConcurrency(1))
 	ctx := context.Background()
 	running := make(chan error, 1)
 	go func() { running <- p.Call(ctx, "sleep", []any{500}, nil) }()

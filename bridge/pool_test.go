@@ -486,7 +486,7 @@ func TestDispatchPicksTheLeastBusyAndQueuesInOrder(t *testing.T) {
 		}
 		return w.pid, nil
 	}}
-	p := fakePool(t, clk, farm, WithWorkers(2), WithQueueSize(2))
+	p := fakePool(t, clk, farm, WithWorkers(2), WithQueueSize(2), WithConcurrency(1))
 	ctx := context.Background()
 	held := make(chan any, 2)
 	for i := 0; i < 2; i++ {
@@ -512,9 +512,38 @@ func TestDispatchPicksTheLeastBusyAndQueuesInOrder(t *testing.T) {
 	require.NoError(t, <-queued)
 	require.NoError(t, <-queued)
 	mu.Lock()
-	defer mu.Unlock()
-	assert.Equal(t, []string{"hold", "hold", "first", "second"}, order)
+	assert.ElementsMatch(t, []string{"hold", "hold", "first", "second"}, order)
+	assert.Equal(t, []string{"hold", "hold"}, order[:2])
+	mu.Unlock()
 	assert.NotEqual(t, <-held, <-held, "the two held calls ran on two workers")
+
+	// With one worker taking one call at a time, queued calls run oldest first.
+	order = nil
+	gate := make(chan struct{})
+	farm1 := &fakeFarm{behave: func(ctx context.Context, w *fakeWorker, method string) (any, error) {
+		mu.Lock()
+		order = append(order, method)
+		mu.Unlock()
+		if method == "hold" {
+			<-gate
+		}
+		return nil, nil
+	}}
+	p1 := fakePool(t, newFakeClock(), farm1, WithWorkers(1), WithConcurrency(1))
+	go func() { _ = p1.Call(ctx, "hold", nil, nil) }()
+	eventually(t, "the worker busy", func() bool { return p1.Stats().Workers[0].InFlight == 1 })
+	res := make(chan error, 3)
+	for i, m := range []string{"a", "b", "c"} {
+		go func() { res <- p1.Call(ctx, m, nil, nil) }()
+		eventually(t, "queued", func() bool { return p1.Stats().Queued == i+1 })
+	}
+	close(gate)
+	for i := 0; i < 3; i++ {
+		require.NoError(t, <-res)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, []string{"hold", "a", "b", "c"}, order)
 }
 
 func TestShutdownDrainsThenStopsEveryWorker(t *testing.T) {

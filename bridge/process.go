@@ -147,8 +147,7 @@ func (p *Process) handshake(ctx context.Context, from *os.File, maxFrame int) (R
 	case ctx.Err() != nil && errors.Is(err, os.ErrDeadlineExceeded):
 		return info, fmt.Errorf("bridge: starting %s (pid %d): %w", p.name, p.pid, ctx.Err())
 	case timedOut && errors.Is(err, os.ErrDeadlineExceeded):
-		return info, fmt.Errorf("%w: %s (pid %d) sent no %s within %v%s", ErrStartTimeout, p.name, p.pid,
-			protocol.MethodReady, p.cfg.startTimeout, stderrTail(p.tail.get()))
+		return info, &StartTimeoutError{Name: p.name, Pid: p.pid, Timeout: p.cfg.startTimeout, Stderr: p.tail.get()}
 	}
 	// End of input: the child exited (or closed its channel) before $ready.
 	if !p.waitExit(time.Second) {
@@ -435,6 +434,7 @@ func (p *Process) usable() error {
 // Shutdown, Terminate or Kill was called, and with the child's *ExitError or
 // *ProtocolError when the child exits or breaks the protocol while the call is in flight.
 func (p *Process) Call(ctx context.Context, method string, params, result any, opts ...CallOption) error {
+	collectCallOptions(opts).report(p.name, p.pid)
 	if err := p.usable(); err != nil {
 		return err
 	}

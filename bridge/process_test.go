@@ -547,3 +547,12 @@ func TestCleanEnvironment(t *testing.T) {
 	assert.NotNil(t, v)
 	require.NoError(t, p.Close())
 }
+
+func TestReportWorkerNamesWhoRanTheCall(t *testing.T) {
+	checkNoLeaks(t)
+	p := start(t, child("serve"), WithName("named"))
+	var w Worker
+	require.NoError(t, p.Call(context.Background(), "pid", nil, nil, ReportWorker(&w)))
+	assert.Equal(t, Worker{Name: "named", Pid: p.Pid()}, w)
+	require.NoError(t, p.Close())
+}

@@ -13,6 +13,7 @@ type WorkerStats struct {
 	State    string        `json:"state"` // starting, ready, busy, backoff, stopped
 	JobsDone int64         `json:"jobs_done"`
 	InFlight int           `json:"in_flight"`
+	Window   int           `json:"window"`   // calls it may take at once now`
 	Restarts int           `json:"restarts"` // unexpected exits replaced
 	RSS      int64         `json:"rss_bytes"`
 	Uptime   time.Duration `json:"uptime_ns"`
@@ -44,6 +45,7 @@ func (p *Pool) Stats() PoolStats {
 			ws.Pid = r.w.Pid()
 			ws.JobsDone = r.jobs
 			ws.InFlight = r.inflight
+			ws.Window = p.capacityLocked(r, now)
 			ws.RSS = r.rss
 			ws.Uptime = now.Sub(r.started)
 			if r.inflight > 0 {

@@ -127,7 +127,7 @@ func (p *Pool) startWorker(s *slot) (*running, error) {
 		return nil, err
 	}
 	now := p.clk.Now()
-	r := &running{slot: s, w: w, started: now, lastUsed: now}
+	r := &running{slot: s, w: w, started: now, lastUsed: now, window: 1}
 	if n := p.cfg.maxJobs; n > 0 {
 		r.maxJobs = n + rand.IntN(n/10+1)
 	}

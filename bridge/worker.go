@@ -60,4 +60,8 @@ type running struct {
 	lastUsed time.Time
 	retiring bool
 	rss      int64
+	window   float64       // calls it may take at once (adaptive pipelining)
+	gap      time.Duration // moving average of the time between its answers while busy
+	progress time.Time     // its last answer, or when it became busy
+	queue    tickets       // its calls in flight, oldest first
 }

@@ -68,6 +68,14 @@ func (e *Encoder) SetMaxValues(n int) {
 	e.maxValues = n
 }
 
+// name names a message for an error: its kind, and its method when it has one.
+func name(kind, method string) string {
+	if method == "" {
+		return kind
+	}
+	return fmt.Sprintf("%s %q", kind, method)
+}
+
 // unsendable builds an Encoder error: it matches ErrUnsendable and, if cause is a sentinel,
 // that too.
 func unsendable(what string, cause error, format string, args ...any) error {
@@ -82,33 +90,31 @@ func unsendable(what string, cause error, format string, args ...any) error {
 // array (a slice or array other than []byte, or a type that encodes itself as one); nil
 // means no params.
 func (e *Encoder) Request(id uint32, method string, params any) ([]byte, error) {
-	what := fmt.Sprintf("request %q", method)
 	if !utf8.ValidString(method) {
-		return nil, unsendable(what, nil, "the method name is not valid UTF-8")
+		return nil, unsendable(fmt.Sprintf("request %q", method), nil, "the method name is not valid UTF-8")
 	}
 	e.begin(4)
 	e.enc.EncodeUint(uint64(KindRequest))
 	e.enc.EncodeUint(uint64(id))
 	e.enc.EncodeString(method)
 	if err := e.params(params); err != nil {
-		return nil, unsendable(what, nil, "%v", err)
+		return nil, unsendable(fmt.Sprintf("request %q", method), nil, "%v", err)
 	}
-	return e.finish(what)
+	return e.finish("request", method)
 }
 
 // Notification returns the frame for [2, method, params]; params as for Request.
 func (e *Encoder) Notification(method string, params any) ([]byte, error) {
-	what := fmt.Sprintf("notification %q", method)
 	if !utf8.ValidString(method) {
-		return nil, unsendable(what, nil, "the notification name is not valid UTF-8")
+		return nil, unsendable(fmt.Sprintf("notification %q", method), nil, "the notification name is not valid UTF-8")
 	}
 	e.begin(3)
 	e.enc.EncodeUint(uint64(KindNotification))
 	e.enc.EncodeString(method)
 	if err := e.params(params); err != nil {
-		return nil, unsendable(what, nil, "%v", err)
+		return nil, unsendable(fmt.Sprintf("notification %q", method), nil, "%v", err)
 	}
-	return e.finish(what)
+	return e.finish("notification", method)
 }
 
 // Result returns the frame for the successful response [1, id, nil, result].
@@ -120,7 +126,7 @@ func (e *Encoder) Result(id uint32, result any) ([]byte, error) {
 	if err := e.enc.Encode(result); err != nil {
 		return nil, unsendable("the result", nil, "cannot encode a value of type %T: %v", result, err)
 	}
-	return e.finish("the result")
+	return e.finish("the result", "")
 }
 
 // Failure returns the frame for the failed response [1, id, error map, nil]. The map's
@@ -154,7 +160,7 @@ func (e *Encoder) Failure(id uint32, ev *ErrorValue) ([]byte, error) {
 		e.buf.Write(ev.Data)
 	}
 	e.enc.EncodeNil()
-	return e.finish("the error map")
+	return e.finish("the error map", "")
 }
 
 // begin starts a frame: room for the length prefix, then the message array header.
@@ -201,13 +207,15 @@ func describeRaw(b []byte) string {
 }
 
 // finish checks the frame against the receiver's rules and fills in the length prefix.
-func (e *Encoder) finish(what string) ([]byte, error) {
+// kind and method name the message in errors (they are formatted only on error).
+func (e *Encoder) finish(kind, method string) ([]byte, error) {
 	b := e.buf.Bytes()
 	n := len(b) - 4
 	if n > e.max {
-		return nil, unsendable(what, ErrFrameTooLarge, "the message is %d bytes, above the maximum frame size %d", n, e.max)
+		return nil, unsendable(name(kind, method), ErrFrameTooLarge, "the message is %d bytes, above the maximum frame size %d", n, e.max)
 	}
 	if err := CheckFrame(b[4:], e.maxValues); err != nil {
+		what := name(kind, method)
 		var pe *Error
 		if !errors.As(err, &pe) {
 			return nil, unsendable(what, nil, "%v", err)

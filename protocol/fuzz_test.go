@@ -3,7 +3,9 @@ package protocol
 import (
 	"bytes"
 	"encoding/hex"
+	"errors"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -117,3 +119,54 @@ func FuzzFrameReader(f *testing.F) {
 }
 
 func rawParams(b []byte) any { return msgpack.RawMessage(b) }
+
+// FuzzEncoder: whatever value and method name a caller gives, the Encoder either refuses it
+// with ErrUnsendable (nothing is sent, SPEC section 3) or produces a frame that every
+// receiver must accept: one message with a UTF-8 method, within the nesting depth and the
+// value count, that decodes to the same method.
+func FuzzEncoder(f *testing.F) {
+	for _, v := range loadJSON[valueVector](f, "values.json") {
+		if len(v.Hex) < 4096 {
+			b, _ := hex.DecodeString(v.Hex)
+			f.Add("echo", b, uint16(0))
+		}
+	}
+	f.Add("\xff", []byte{0x90}, uint16(0))
+	f.Add("m", bytes.Repeat([]byte{0x91}, 127), uint16(0))
+	f.Add("m", append(bytes.Repeat([]byte{0x91}, 126), 0xc0), uint16(0))
+	f.Add("m", []byte{0xdc, 0x00, 0x20}, uint16(20))
+	enc := NewEncoder()
+	f.Fuzz(func(t *testing.T, method string, raw []byte, maxValues uint16) {
+		v, err := DecodeValue(raw)
+		if err != nil {
+			return
+		}
+		limit := int(maxValues)
+		if limit < 16 {
+			limit = DefaultMaxValues
+		}
+		enc.SetMaxValues(limit)
+		for _, build := range []func() ([]byte, error){
+			func() ([]byte, error) { return enc.Request(7, method, []any{v}) },
+			func() ([]byte, error) { return enc.Notification(method, []any{v}) },
+		} {
+			frame, err := build()
+			if err != nil {
+				if !errors.Is(err, ErrUnsendable) {
+					t.Fatalf("an Encoder error that is not ErrUnsendable: %v", err)
+				}
+				continue
+			}
+			if !utf8.ValidString(method) {
+				t.Fatalf("sent a method name that is not UTF-8: %q", method)
+			}
+			m, err := DecodeMessage(frame[4:], limit)
+			if err != nil {
+				t.Fatalf("the Encoder produced a frame the receiver must reject: %v", err)
+			}
+			if m.Method != method {
+				t.Fatalf("method %q came back as %q", method, m.Method)
+			}
+		}
+	})
+}

@@ -43,7 +43,13 @@ export declare class Connection {
    * `readable` is a stream, or a function that opens a net.Socket with the given `onread`
    * option, so that frames are read straight into the reader's memory.
    */
-  constructor(readable: Readable | ((onread: OnReadOpts) => Socket), writable: Writable, options?: { maxFrameSize?: number; hold?: boolean });
+  constructor(
+    readable: Readable | ((onread: OnReadOpts) => Socket),
+    writable: Writable | ((readable: Readable) => Writable),
+    options?: { maxFrameSize?: number; maxValues?: number; hold?: boolean; log?: (line: string) => void },
+  );
+  /** The most msgpack values in one frame, both ways. */
+  readonly maxValues: number;
   /** Starts reading frames. */
   listen(): void;
   /** Writes `firstFrame`, then the frames held back (option `hold`). */
@@ -67,8 +73,10 @@ export declare class Connection {
 
 /** Encodes messages into frames with polyfork's msgpack profile. */
 export declare class Encoder {
-  constructor(options?: { maxFrameSize?: number });
+  constructor(options?: { maxFrameSize?: number; maxValues?: number });
   maxFrameSize: number;
+  /** A frame over it is refused with a ValueError whose code is POLYFORK_TOO_MANY_VALUES. */
+  maxValues: number;
   request(id: number, method: string, params: unknown[]): Buffer;
   response(id: number, error: ErrorMap | null, result: unknown): Buffer;
   notification(method: string, params: unknown[]): Buffer;
@@ -125,10 +133,12 @@ export interface Message {
 export declare function encode(value: unknown): Buffer;
 /** Checks and decodes one msgpack value. */
 export declare function decode(buf: Uint8Array, start?: number, end?: number): any;
-/** Parses a frame body into a message. */
-export declare function parseMessage(buf: Buffer, start?: number, end?: number): Message;
+/** Parses a frame body into a message; more than `maxValues` values is a ProtocolError. */
+export declare function parseMessage(buf: Buffer, start?: number, end?: number, maxValues?: number): Message;
 
 export declare const DEFAULT_MAX_FRAME_SIZE: number;
+/** The default maximum number of msgpack values in one frame (4194304). */
+export declare const DEFAULT_MAX_VALUES: number;
 export declare const MAX_DEPTH: number;
 
 /** The peer broke the wire protocol; ends the session. */
@@ -142,9 +152,12 @@ export declare class FrameTooLargeError extends ProtocolError {
   readonly size: number;
   readonly max: number;
 }
-/** A value that cannot be encoded, or decoded exactly; `path` says where. */
+/**
+ * A value that cannot be encoded, or decoded exactly; `path` says where. `code` is
+ * POLYFORK_VALUE, or POLYFORK_TOO_MANY_VALUES for a frame over the value-count limit.
+ */
 export declare class ValueError extends TypeError {
-  readonly code: string;
+  readonly code: 'POLYFORK_VALUE' | 'POLYFORK_TOO_MANY_VALUES';
   readonly reason: string;
   readonly path: string;
 }

@@ -16,7 +16,30 @@ export declare function call(method: string, ...params: unknown[]): Promise<any>
 export declare function request(method: string, params?: unknown[], options?: RequestOptions): Promise<any>;
 /** Sends the notification `method` with `params` as its arguments. */
 export declare function notify(method: string, ...params: unknown[]): void;
-/** Takes over stdio and schedules `$ready` now; returns the connection to the host. */
+/** Takes the channel now (stdio, or POLYFORK_CHANNEL_FDS); returns the connection to the host. */
 export declare function start(): Connection;
+/**
+ * Sends `$ready` now, if it has not gone out. It goes out by itself once the main module has
+ * loaded (an ES module: after its top-level await), and at the first call to the host.
+ */
+export declare function ready(): Connection;
+/**
+ * Holds the automatic `$ready` back until `setup` (a function, run now, or a promise) is done;
+ * then sends it. A setup that fails rejects the returned promise and sends no `$ready`.
+ */
+export declare function run(setup?: (() => unknown) | Promise<unknown>): Promise<void>;
+/** An inherited listening socket (SPEC.md section 1.2). */
+export interface ListenFd {
+  fd: number;
+  name: string;
+}
+/**
+ * The listening sockets inherited with LISTEN_FDS / LISTEN_PID / LISTEN_FDNAMES, in order;
+ * `[]` when none, or when LISTEN_PID is another process's. Takes them (LISTEN_* leave
+ * process.env) on the first call.
+ */
+export declare function listenFds(): ListenFd[];
+/** `{fd}` of the inherited socket named `name` (or the first), for `server.listen()`; null when none. */
+export declare function listenHandle(name?: string): { fd: number } | null;
 /** Runs fn on `$stop` or the end of stdin, before the process exits. */
 export declare function onStop(fn: () => void): void;

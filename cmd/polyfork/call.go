@@ -3,9 +3,9 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/polyfork/polyfork/bridge"
@@ -13,43 +13,59 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 )
 
+const callAbout = `Start COMMAND, call METHOD with PARAMS_JSON as its params, print the result as one line
+of JSON, and stop the child. The child's stderr is relayed to stderr as it comes.
+
+  METHOD       the handler to call: UTF-8, not empty, not starting with '$'
+  PARAMS_JSON  a JSON array of the handler's arguments, such as '[40, 2]' or '[]'
+
+JSON integers stay integers up to the int64 and uint64 limits (beyond them: a usage
+error, never a silent float); other numbers are floats, printed with a decimal point.
+Bytes print as base64, NaN and the infinities as "NaN", "Infinity", "-Infinity".
+PARAMS_JSON may nest 127 levels deep (the wire's 128, less the message around it).
+
+example:
+  polyfork call add '[40, 2]' -- python3 worker.py      # prints 42
+`
+
 func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("polyfork call", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	timeout := fs.Duration("timeout", 30*time.Second, "give up after this long, start-up included")
-	before, command, ok := splitCommand(args)
-	if err := fs.Parse(before); err != nil {
-		return exitUsage
+	cmd := newCommand("call", "polyfork call [-timeout 30s] METHOD PARAMS_JSON -- COMMAND [ARG...]", callAbout)
+	timeout := cmd.flags.Duration("timeout", 30*time.Second, "give up after this long, start-up included")
+	var code int
+	positional, argv, ok := cmd.parse(args, stdout, stderr, &code)
+	if !ok {
+		return code
 	}
-	if !ok || fs.NArg() != 2 {
-		fmt.Fprintf(stderr, "polyfork call: want METHOD PARAMS_JSON -- COMMAND [ARG...]\n\n%s", usage)
-		return exitUsage
+	switch {
+	case len(positional) != 2:
+		return cmd.usageError(stderr, "want METHOD and PARAMS_JSON before \"--\", got %d arguments", len(positional))
+	case len(argv) == 0:
+		return cmd.usageError(stderr, "want \"-- COMMAND [ARG...]\" after PARAMS_JSON")
+	case *timeout <= 0:
+		return cmd.usageError(stderr, "-timeout must be positive, got %v", *timeout)
 	}
-	if *timeout <= 0 {
-		fmt.Fprintf(stderr, "polyfork call: -timeout must be positive, got %v\n", *timeout)
-		return exitUsage
+	method, paramsJSON := positional[0], positional[1]
+	if err := checkMethod(method); err != nil {
+		return cmd.usageError(stderr, "METHOD: %v", err)
 	}
-	method, paramsJSON := fs.Arg(0), fs.Arg(1)
-	params, err := parseJSON([]byte(paramsJSON))
+	if strings.TrimSpace(paramsJSON) == "" {
+		return cmd.usageError(stderr, "PARAMS_JSON is empty; give [] for no params")
+	}
+	params, err := paramsFromJSON(strings.NewReader(paramsJSON), cliParamsLimits)
 	if err != nil {
 		fmt.Fprintf(stderr, "polyfork call: PARAMS_JSON %q: %v\n", clip(paramsJSON), err)
-		return exitUsage
-	}
-	list, isList := params.([]any)
-	if !isList {
-		fmt.Fprintf(stderr, "polyfork call: PARAMS_JSON must be a JSON array such as [1, 2], got %q\n", clip(paramsJSON))
 		return exitUsage
 	}
 
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	p, err := bridge.Start(ctx, command, bridge.WithStderr(stderr))
+	p, err := bridge.Start(ctx, argv, bridge.WithStderr(stderr))
 	if err != nil {
-		fmt.Fprintf(stderr, "polyfork call: %v\n", describeTimeout(err, *timeout))
+		fmt.Fprintf(stderr, "polyfork call: %s\n", describe(err, *timeout))
 		return exitFailure
 	}
 	var raw msgpack.RawMessage
-	callErr := p.Call(ctx, method, list, &raw)
+	callErr := p.Call(ctx, method, params, &raw)
 	if callErr != nil {
 		// The call failed: a stuck child is not worth waiting for.
 		p.Kill()
@@ -66,7 +82,7 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return exitRaised
 	default:
-		fmt.Fprintf(stderr, "polyfork call: %v\n", describeTimeout(callErr, *timeout))
+		fmt.Fprintf(stderr, "polyfork call: %s\n", describe(callErr, *timeout))
 		return exitFailure
 	}
 	v, err := protocol.DecodeValue(raw)
@@ -82,14 +98,6 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFailure
 	}
 	return exitOK
-}
-
-// describeTimeout says which limit passed when err is a timeout.
-func describeTimeout(err error, timeout time.Duration) error {
-	if errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("timed out after %v (-timeout): %w", timeout, err)
-	}
-	return err
 }
 
 func clip(s string) string {

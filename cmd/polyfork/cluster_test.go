@@ -29,8 +29,8 @@ import (
 
 var root = filepath.Join("..", "..")
 
-// worker returns the example's worker command for lang, and the -channel it runs with.
-func worker(t *testing.T, lang string) (channel string, argv []string) {
+// httpWorker returns the example's worker command for lang, and the -channel it runs with.
+func httpWorker(t *testing.T, lang string) (channel string, argv []string) {
 	t.Helper()
 	dir, err := filepath.Abs(filepath.Join(root, "examples", "cluster-http"))
 	require.NoError(t, err)
@@ -55,8 +55,8 @@ type clusterLog struct {
 	addr chan string
 }
 
-var clusterListenRE = regexp.MustCompile(`listening on tcp:([^ ]+) `)
-var adminRE = regexp.MustCompile(`admin on (http://[^ ]+) `)
+var clusterListenRE = regexp.MustCompile(`msg=listening address=tcp:(\S+) `)
+var adminRE = regexp.MustCompile(`msg="admin listening" url=(http://\S+) `)
 
 func (l *clusterLog) Write(p []byte) (int, error) {
 	l.mu.Lock()
@@ -260,19 +260,6 @@ func (l *loadGen) end() {
 	l.wg.Wait()
 }
 
-func alive(pid int) bool {
-	if syscall.Kill(pid, 0) != nil {
-		return false
-	}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	s := string(stat)
-	i := strings.LastIndexByte(s, ')')
-	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
-}
-
 func needCommand(t *testing.T, name string) {
 	t.Helper()
 	_, err := exec.LookPath(name)
@@ -284,7 +271,7 @@ var languages = []string{"python", "php", "node"}
 func TestClusterServesFromSeveralWorkers(t *testing.T) {
 	for _, lang := range languages {
 		t.Run(lang, func(t *testing.T) {
-			channel, argv := worker(t, lang)
+			channel, argv := httpWorker(t, lang)
 			needCommand(t, argv[0])
 			c := startCluster(t, []string{"-workers", "2", "-channel", channel}, argv...)
 			warmUp(t, c)
@@ -298,7 +285,7 @@ func TestClusterServesFromSeveralWorkers(t *testing.T) {
 			for _, pid := range pids {
 				assert.False(t, alive(pid), "worker %d stopped", pid)
 			}
-			assert.Contains(t, c.logs.String(), "drained, every worker stopped")
+			assert.Contains(t, c.logs.String(), "msg=drained")
 		})
 	}
 }
@@ -306,7 +293,7 @@ func TestClusterServesFromSeveralWorkers(t *testing.T) {
 func TestClusterKill9UnderLoad(t *testing.T) {
 	for _, lang := range languages {
 		t.Run(lang, func(t *testing.T) {
-			channel, argv := worker(t, lang)
+			channel, argv := httpWorker(t, lang)
 			needCommand(t, argv[0])
 			c := startCluster(t, []string{"-workers", "2", "-channel", channel}, argv...)
 			l := startLoad(c.addr, 4)
@@ -337,7 +324,7 @@ func TestClusterKill9UnderLoad(t *testing.T) {
 func TestClusterSIGHUPReloadsWithoutFailure(t *testing.T) {
 	for _, lang := range languages {
 		t.Run(lang, func(t *testing.T) {
-			channel, argv := worker(t, lang)
+			channel, argv := httpWorker(t, lang)
 			needCommand(t, argv[0])
 			c := startCluster(t, []string{"-workers", "2", "-channel", channel}, argv...)
 			reloadUnderLoad(t, c)
@@ -347,14 +334,23 @@ func TestClusterSIGHUPReloadsWithoutFailure(t *testing.T) {
 }
 
 // reloadUnderLoad sends SIGHUP while requests keep coming and checks that every worker was
-// replaced and that no request failed.
+// replaced, that nothing was refused, and that no request failed.
 func reloadUnderLoad(t *testing.T, c *runningCluster) {
+	t.Helper()
+	l := reloadUnderLoadFailing(t, c)
+	assert.Empty(t, l.failed, "a reload fails no request")
+}
+
+// reloadUnderLoadFailing is reloadUnderLoad for workers that may drop a connection they
+// accepted when they stop: it returns the load's results, checking only that nothing was
+// refused and that what failed was a dropped connection.
+func reloadUnderLoadFailing(t *testing.T, c *runningCluster) *loadGen {
 	t.Helper()
 	old := c.workerPids(t)
 	l := startLoad(c.addr, 4)
 	testutil.Eventually(t, "requests served", func() bool { return l.total() > 50 })
 	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGHUP)) // the cluster runs in this process
-	testutil.Eventually(t, "the reload done", func() bool { return strings.Contains(c.logs.String(), "reload done") })
+	testutil.Eventually(t, "the reload done", func() bool { return strings.Contains(c.logs.String(), "msg=reloaded") })
 	fresh := c.workerPids(t)
 	testutil.Eventually(t, "the new workers serving", func() bool {
 		for _, pid := range fresh {
@@ -371,9 +367,12 @@ func reloadUnderLoad(t *testing.T, c *runningCluster) {
 	for _, pid := range old {
 		assert.False(t, alive(pid), "old worker %d stopped", pid)
 	}
-	assert.Zero(t, l.refused)
-	assert.Empty(t, l.failed, "a reload fails no request")
-	t.Logf("%d answered during the reload, by pid %v (old %v, new %v)", l.total(), l.byPid, old, fresh)
+	assert.Zero(t, l.refused, "a reload refuses nothing")
+	for _, f := range l.failed {
+		assert.Regexp(t, "connection reset by peer|EOF", f)
+	}
+	t.Logf("%d answered during the reload, %d failed, by pid %v (old %v, new %v)", l.total(), len(l.failed), l.byPid, old, fresh)
+	return l
 }
 
 func TestClusterUnmodifiedNodeServer(t *testing.T) {
@@ -413,7 +412,10 @@ func TestClusterUvicornFromPyPI(t *testing.T) {
 	warmUp(t, c)
 	counts := requests(t, c.addr, "uvicorn", 200)
 	assert.GreaterOrEqual(t, len(counts), 2, "%v", counts)
-	reloadUnderLoad(t, c) // uvicorn stops gracefully on SIGTERM
+	// uvicorn stops on SIGTERM, but closes a connection it accepted and has not yet read a
+	// request from (its h11 protocol's shutdown), so a reload may fail a few requests;
+	// nothing is refused.
+	reloadUnderLoadFailing(t, c)
 	require.Equal(t, exitOK, c.stop())
 }
 
@@ -421,10 +423,10 @@ func TestClusterBadInput(t *testing.T) {
 	t.Run("usage", func(t *testing.T) {
 		for args, want := range map[string]string{
 			"cluster -- node x.js":                                            "at least one -listen ADDR is needed",
-			"cluster -listen :0":                                              "want [flags] -- COMMAND",
+			"cluster -listen :0":                                              `want "-- COMMAND [ARG...]"`,
 			"cluster -listen nonsense -- node x.js":                           `WithListeners: "nonsense": not an address; want tcp:HOST:PORT`,
-			"cluster -listen :0 -channel tcp -- node x.js":                    `-channel "tcp": want none, fd or stdio`,
-			"cluster -listen :0 -listen-mode x -- node x.js":                  `-listen-mode "x": want shared or reuseport`,
+			"cluster -listen :0 -channel tcp -- node x.js":                    `-channel must be none, fd or stdio, got "tcp"`,
+			"cluster -listen :0 -listen-mode x -- node x.js":                  `-listen-mode must be shared or reuseport, got "x"`,
 			"cluster -listen unix:/tmp/x -listen-mode reuseport -- node x.js": "ListenReusePort binds one socket per worker, so it needs TCP addresses",
 		} {
 			r := polyfork(t, "", strings.Fields(args)...)
@@ -438,7 +440,7 @@ func TestClusterBadInput(t *testing.T) {
 		defer taken.Close()
 		r := polyfork(t, "", "cluster", "-listen", taken.Addr().String(), "--", "sleep", "100")
 		assert.Equal(t, exitFailure, r.code)
-		assert.Contains(t, r.stderr, "polyfork cluster: bridge: cannot listen on tcp:"+taken.Addr().String()+": bind: address already in use (another process listens there)")
+		assert.Contains(t, r.stderr, "bridge: cannot listen on tcp:"+taken.Addr().String()+": bind: address already in use (another process listens there)")
 		assert.NotContains(t, r.stderr, "worker started")
 	})
 	t.Run("a plain server run as if it spoke the protocol", func(t *testing.T) {
@@ -498,20 +500,11 @@ func TestClusterBadInput(t *testing.T) {
 	})
 }
 
-// buildPolyfork builds the command into a temporary directory.
-func buildPolyfork(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "polyfork")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	require.NoError(t, err, "%s", out)
-	return bin
-}
-
 // TestClusterSignals runs the built command and sends it real signals: SIGTERM drains
 // while requests keep coming, and nothing is left running.
 func TestClusterSignals(t *testing.T) {
 	bin := buildPolyfork(t)
-	channel, argv := worker(t, "python")
+	channel, argv := httpWorker(t, "python")
 	needCommand(t, argv[0])
 	var logs testutil.Buffer
 	cmd := exec.Command(bin, append([]string{"cluster", "-listen", "127.0.0.1:0", "-workers", "2", "-channel", channel, "--"}, argv...)...)
@@ -532,7 +525,7 @@ func TestClusterSignals(t *testing.T) {
 	}
 
 	require.NoError(t, cmd.Process.Signal(syscall.SIGHUP))
-	testutil.Eventually(t, "reloaded", func() bool { return strings.Contains(logs.String(), "reload done") })
+	testutil.Eventually(t, "reloaded", func() bool { return strings.Contains(logs.String(), "msg=reloaded") })
 
 	l := startLoad(addr, 4)
 	testutil.Eventually(t, "requests served", func() bool { return l.total() > 20 })
@@ -540,7 +533,7 @@ func TestClusterSignals(t *testing.T) {
 	err := cmd.Wait()
 	l.end()
 	require.NoError(t, err, "exit status 0 after the drain: %s", logs.String())
-	assert.Contains(t, logs.String(), "drained, every worker stopped")
+	assert.Contains(t, logs.String(), "msg=drained")
 	for _, m := range regexp.MustCompile(`worker started.* pid=(\d+)`).FindAllStringSubmatch(logs.String(), -1) {
 		pid, _ := strconv.Atoi(m[1])
 		assert.False(t, alive(pid), "worker %d left running", pid)
@@ -575,7 +568,7 @@ func TestClusterUnderSystemd(t *testing.T) {
 	defer cmd.Process.Kill()
 	testutil.Eventually(t, "listening", func() bool { return clusterListenRE.MatchString(logs.String()) })
 	out := logs.String()
-	assert.Contains(t, out, "(web)", "the name systemd gave")
+	assert.Contains(t, out, "socket=web", "the name systemd gave")
 	hostport := clusterListenRE.FindStringSubmatch(out)[1]
 	counts := requests(t, hostport, "node", 50)
 	assert.GreaterOrEqual(t, len(counts), 1)

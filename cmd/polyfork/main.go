@@ -1,10 +1,11 @@
 // Command polyfork runs a child that speaks the polyfork protocol from the shell: make one
-// call, or exchange messages over stdin and stdout.
+// call, exchange messages over stdin and stdout, or serve a pool of workers over HTTP.
 //
 //	polyfork call [-timeout 30s] METHOD PARAMS_JSON -- COMMAND [ARG...]
 //	polyfork send [-timeout D] -- COMMAND [ARG...]
 //	polyfork serve [-addr 127.0.0.1:3000] [-workers N] [limits...] -- COMMAND [ARG...]
 //	polyfork cluster -listen ADDR [-listen ADDR2...] [-workers N] [-admin ADDR] -- COMMAND [ARG...]
+//	polyfork version
 //
 // Exit status: 0 on success, 1 when the called method raised, 2 for usage errors and bad
 // input, 3 when the child failed (could not start, exited, broke the protocol, or the
@@ -20,6 +21,9 @@ import (
 	"syscall"
 )
 
+// version is polyfork's version. (It moves to a place the libraries share later.)
+const version = "0.2.0"
+
 // Exit statuses.
 const (
 	exitOK      = 0
@@ -28,24 +32,41 @@ const (
 	exitFailure = 3
 )
 
-const usage = `usage:
-  polyfork call [-timeout 30s] METHOD PARAMS_JSON -- COMMAND [ARG...]
-      Start COMMAND, call METHOD with PARAMS_JSON (a JSON array) as its params, and print
-      the result as one line of JSON.
-  polyfork send [-timeout D] -- COMMAND [ARG...]
-      Start COMMAND, send each JSON value read from stdin (one per line) as a message, and
-      print each message the child sends as one line of JSON.
-  polyfork serve [-addr 127.0.0.1:3000] [-workers N] [limits...] -- COMMAND [ARG...]
-      Run a supervised pool of COMMAND workers behind HTTP: POST /call/METHOD with a JSON
-      array body; GET /healthz, /workers, /metrics. "polyfork serve -h" lists the limits.
-  polyfork cluster -listen ADDR [-listen ADDR2...] [-workers N] [-admin ADDR] -- COMMAND [ARG...]
-      Bind ADDR once and run N workers of COMMAND that all serve it (descriptor 3,
-      LISTEN_FDS), restarted when they exit; SIGHUP reloads them one by one, SIGTERM
-      drains. "polyfork cluster -h" tells more.
-
-Exit status: 0 success, 1 the method raised, 2 usage or bad input, 3 the child failed
+const exitStatusText = `Exit status: 0 success, 1 the method raised, 2 usage or bad input, 3 the child failed
 (could not start, exited, broke the protocol, or the timeout passed).
 `
+
+// commandText explains COMMAND, which every subcommand takes.
+const commandText = `COMMAND is the child to run, with its interpreter, exactly as you would start it
+yourself: python3 worker.py, php worker.php, node worker.js, or any program that speaks
+the protocol. It is run directly, not through a shell. To pick an interpreter, name it:
+-- /usr/bin/python3.12 worker.py, -- .venv/bin/python worker.py, -- ~/php83/bin/php w.php.
+`
+
+const usage = `polyfork ` + version + `: run a child process that speaks the polyfork protocol.
+
+usage:
+  polyfork call [flags] METHOD PARAMS_JSON -- COMMAND [ARG...]
+      Start COMMAND, call METHOD with PARAMS_JSON (a JSON array) as its params, and print
+      the result as one line of JSON.
+  polyfork send [flags] -- COMMAND [ARG...]
+      Start COMMAND, send each JSON value read from stdin (one per line) as a message, and
+      print each message the child sends as one line of JSON.
+  polyfork serve [flags] -- COMMAND [ARG...]
+      Run a supervised pool of COMMAND workers behind HTTP: POST /call/METHOD with a JSON
+      array body; GET /healthz, /workers, /metrics.
+  polyfork cluster -listen ADDR [-listen ADDR2...] [flags] -- COMMAND [ARG...]
+      Bind ADDR once and run N workers of COMMAND that all serve it (descriptor 3,
+      LISTEN_FDS), restarted when they exit; SIGHUP reloads them one by one, SIGTERM
+      drains.
+  polyfork version
+      Print the version.
+
+"polyfork COMMAND -h" (or "polyfork help COMMAND") describes a command and its flags.
+Flags go anywhere before "--"; everything after "--" is the child's command line.
+
+` + commandText + `
+` + exitStatusText
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -66,23 +87,22 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "send":
 		return runSend(ctx, args[1:], stdin, stdout, stderr)
 	case "serve":
-		return runServe(ctx, args[1:], stderr)
+		return runServe(ctx, args[1:], stdout, stderr)
 	case "cluster":
-		return runCluster(ctx, args[1:], stderr)
-	case "-h", "-help", "--help", "help":
+		return runCluster(ctx, args[1:], stdout, stderr)
+	case "version", "-version", "--version":
+		fmt.Fprintf(stdout, "polyfork %s\n", version)
+		return exitOK
+	case "help", "-h", "-help", "--help":
+		if len(args) > 1 && args[0] == "help" {
+			switch args[1] {
+			case "call", "send", "serve", "cluster":
+				return run(ctx, []string{args[1], "-h"}, stdin, stdout, stderr)
+			}
+		}
 		fmt.Fprint(stdout, usage)
 		return exitOK
 	}
 	fmt.Fprintf(stderr, "polyfork: unknown command %q\n\n%s", args[0], usage)
 	return exitUsage
-}
-
-// splitCommand splits "ARGS... -- COMMAND [ARG...]" at the first "--".
-func splitCommand(args []string) (before, command []string, ok bool) {
-	for i, a := range args {
-		if a == "--" {
-			return args[:i], args[i+1:], len(args) > i+1
-		}
-	}
-	return args, nil, false
 }

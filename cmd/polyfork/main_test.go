@@ -58,10 +58,20 @@ func TestCall(t *testing.T) {
 		{"method raised", "fail", `["bad value"]`, nil, raw("serve"), exitRaised, "", []string{"fail raised ValueError: bad value"}},
 		{"no such method", "nope", `[]`, nil, raw("serve"), exitRaised, "", []string{"MethodNotFound"}},
 		{"params not JSON", "echo", `[1`, nil, raw("serve"), exitUsage, "", []string{`PARAMS_JSON "[1": invalid JSON`}},
-		{"params not an array", "echo", `{"a": 1}`, nil, raw("serve"), exitUsage, "", []string{"must be a JSON array"}},
+		{"params not an array", "echo", `{"a": 1}`, nil, raw("serve"), exitUsage, "", []string{"must be a JSON array such as [1, 2], not an object"}},
 		{"integer too large", "echo", `[18446744073709551616]`, nil, raw("serve"), exitUsage, "", []string{"outside the int64 and uint64 ranges"}},
 		{"two JSON values", "echo", `[1] [2]`, nil, raw("serve"), exitUsage, "", []string{"more than one value"}},
-		{"no command", "echo", `[1]`, nil, nil, exitUsage, "", []string{"want METHOD PARAMS_JSON -- COMMAND"}},
+		{"no command", "echo", `[1]`, nil, nil, exitUsage, "", []string{`want "-- COMMAND [ARG...]"`, "usage: polyfork call"}},
+		{"method not UTF-8", "\xff", `[]`, nil, raw("serve"), exitUsage, "", []string{`"\xff" is not valid UTF-8 (byte 0xff at offset 0)`}},
+		{"method empty", "", `[]`, nil, raw("serve"), exitUsage, "", []string{"the method name is empty"}},
+		{"params empty", "echo", " ", nil, raw("serve"), exitUsage, "", []string{"PARAMS_JSON is empty; give [] for no params"}},
+		{"method reserved", "$stop", `[]`, nil, raw("serve"), exitUsage, "", []string{"starts with '$'"}},
+		{"params at the deepest", "echo", nested(127), nil, raw("serve"), exitOK, nested(126) + "\n", nil},
+		{"params too deep", "echo", nested(128), nil, raw("serve"), exitUsage, "",
+			[]string{"arrays and objects nest deeper than 127 levels (the wire allows 128, counting the message array around the params) (at byte 128)"}},
+		{"params not UTF-8", "echo", "[\"\xff\"]", nil, raw("serve"), exitUsage, "", []string{"not valid UTF-8 (at byte 2)"}},
+		{"duplicate keys", "echo", `[{"a": 1, "a": 2}]`, nil, raw("serve"), exitUsage, "", []string{`the key "a" appears twice`}},
+		{"no HTML escaping", "echo", `["<h1>Tom & Jerry</h1>"]`, nil, raw("serve"), exitOK, "\"<h1>Tom & Jerry</h1>\"\n", nil},
 		{"bad timeout", "echo", `[1]`, []string{"-timeout", "-1s"}, raw("serve"), exitUsage, "", []string{"-timeout must be positive"}},
 		{"child cannot start", "echo", `[1]`, nil, []string{"/no/such/binary"}, exitFailure, "", []string{"cannot start", "/no/such/binary"}},
 		{"child exits", "exit", `[4]`, nil, raw("serve"), exitFailure, "", []string{"exited with status 4", "exiting with 4 on request"}},
@@ -83,6 +93,61 @@ func TestCall(t *testing.T) {
 	}
 }
 
+func TestCallFlagsAnywhereBeforeTheCommand(t *testing.T) {
+	for _, args := range [][]string{
+		{"call", "add", "[40, 2]", "-timeout", "20s", "--"},
+		{"call", "add", "-timeout=20s", "[40, 2]", "--"},
+		{"call", "-timeout", "20s", "add", "[40, 2]", "--"},
+	} {
+		r := polyfork(t, "", append(args, raw("serve")...)...)
+		assert.Equal(t, exitOK, r.code, "%q: %s", args, r.stderr)
+		assert.Equal(t, "42\n", r.stdout, "%q", args)
+	}
+	// After "--" everything belongs to the child, flags included.
+	r := polyfork(t, "", append(append([]string{"call", "echo", "[1]", "--"}, worker()...), "-timeout")...)
+	assert.Equal(t, exitOK, r.code, r.stderr)
+}
+
+// TestChildStderrShownOnce checks that a failing child's stderr, relayed as it comes, is not
+// repeated in the error message.
+func TestChildStderrShownOnce(t *testing.T) {
+	r := polyfork(t, "", callArgs("exit", "[4]", nil, raw("serve"))...)
+	assert.Equal(t, exitFailure, r.code)
+	assert.Equal(t, 1, strings.Count(r.stderr, "exiting with 4 on request"), r.stderr)
+	assert.Contains(t, r.stderr, "exited with status 4; its stderr is above")
+
+	r = polyfork(t, "", callArgs("echo", "[1]", nil, raw("die_before_ready"))...)
+	assert.Equal(t, exitFailure, r.code)
+	assert.Equal(t, 1, strings.Count(r.stderr, "fatal: cannot load model weights.bin"), r.stderr)
+	assert.Contains(t, r.stderr, "exited with status 3 before $ready; its stderr is above")
+
+	r = polyfork(t, "", append([]string{"send", "--"}, raw("exit_after_ready", "5")...)...)
+	assert.Equal(t, exitFailure, r.code)
+	assert.Equal(t, 1, strings.Count(r.stderr, "something went wrong, exiting with 5"), r.stderr)
+}
+
+// TestStdoutHint runs PHP scripts that write to stdout before the library starts: a blank
+// line before <?php, and a byte order mark.
+func TestStdoutHint(t *testing.T) {
+	php := testutil.Interpreter("POLYFORK_PHP", "php")
+	if _, err := exec.LookPath(php); err != nil {
+		t.Skipf("no %s: %v", php, err)
+	}
+	for script, want := range map[string]string{
+		"blank_line.php": "hint: the child's stdout starts with white space (0a)",
+		"bom.php":        "hint: the child's stdout starts with a UTF-8 byte order mark (ef bb bf)",
+	} {
+		r := polyfork(t, "", "call", "add", "[1, 2]", "--", php, filepath.Join("testdata", script))
+		assert.Equal(t, exitFailure, r.code, script)
+		assert.Contains(t, r.stderr, "broke the protocol", script)
+		assert.Contains(t, r.stderr, want, script)
+	}
+	// A child that breaks the protocol otherwise gets no hint.
+	r := polyfork(t, "", callArgs("echo", "[1]", nil, raw("garbage"))...)
+	assert.Equal(t, exitFailure, r.code)
+	assert.NotContains(t, r.stderr, "hint:")
+}
+
 func TestSend(t *testing.T) {
 	r := polyfork(t, "\"start\"\n{\"n\": 18446744073709551615}\n\n  [1, 2.5]  \n", append([]string{"send", "--"}, raw("serve")...)...)
 	assert.Equal(t, exitOK, r.code, r.stderr)
@@ -102,23 +167,62 @@ func TestSend(t *testing.T) {
 
 	r = polyfork(t, "", "send", "extra", "--", "x")
 	assert.Equal(t, exitUsage, r.code)
+
+	r = polyfork(t, "\"<b>&</b>\"\n"+nested(126)+"\n", append([]string{"send", "--"}, raw("serve")...)...)
+	assert.Equal(t, exitOK, r.code, r.stderr)
+	assert.Equal(t, "\"<b>&</b>\"\n"+nested(126)+"\n", r.stdout, "no HTML escaping; the deepest value the wire allows")
+
+	r = polyfork(t, "1\n"+nested(127)+"\n", append([]string{"send", "--"}, raw("serve")...)...)
+	assert.Equal(t, exitUsage, r.code)
+	assert.Contains(t, r.stderr, "stdin line 2: arrays and objects nest deeper than 126 levels")
 }
 
 func TestUsage(t *testing.T) {
 	assert.Equal(t, exitUsage, polyfork(t, "").code)
 	assert.Equal(t, exitUsage, polyfork(t, "", "frobnicate").code)
-	r := polyfork(t, "", "help")
-	assert.Equal(t, exitOK, r.code)
-	assert.Contains(t, r.stdout, "polyfork call")
+	for _, arg := range []string{"help", "-h", "--help"} {
+		r := polyfork(t, "", arg)
+		assert.Equal(t, exitOK, r.code)
+		assert.Contains(t, r.stdout, "polyfork call [flags] METHOD PARAMS_JSON -- COMMAND")
+		assert.Contains(t, r.stdout, "To pick an interpreter, name it")
+		assert.Empty(t, r.stderr)
+	}
+}
+
+// TestCommandHelp checks that every command explains itself in full on -h and --help.
+func TestCommandHelp(t *testing.T) {
+	for cmd, want := range map[string][]string{
+		"call":  {"usage: polyfork call [-timeout 30s] METHOD PARAMS_JSON -- COMMAND [ARG...]", "PARAMS_JSON  a JSON array", "-timeout duration"},
+		"send":  {"usage: polyfork send [-timeout D] -- COMMAND [ARG...]", "-timeout duration"},
+		"serve": {"usage: polyfork serve [flags] -- COMMAND [ARG...]", "POST /call/METHOD", "-max-body value", "-max-conns int", "-log-format string"},
+	} {
+		for _, args := range [][]string{{cmd, "-h"}, {cmd, "--help"}, {"help", cmd}, {cmd, "x", "-h", "--", "y"}} {
+			r := polyfork(t, "", args...)
+			assert.Equal(t, exitOK, r.code, "%q", args)
+			assert.Empty(t, r.stderr, "%q", args)
+			for _, w := range append(want, "COMMAND is the child to run", "To pick an interpreter, name it", "Exit status:") {
+				assert.Contains(t, r.stdout, w, "%q", args)
+			}
+		}
+		r := polyfork(t, "", cmd, "-no-such-flag", "--", "x")
+		assert.Equal(t, exitUsage, r.code)
+		assert.Contains(t, r.stderr, "flag provided but not defined: -no-such-flag")
+		assert.Contains(t, r.stderr, "usage: polyfork "+cmd)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	for _, arg := range []string{"version", "--version", "-version"} {
+		r := polyfork(t, "", arg)
+		assert.Equal(t, exitOK, r.code)
+		assert.Equal(t, "polyfork 0.2.0\n", r.stdout)
+	}
 }
 
 // TestSignalLeavesNothingRunning runs the real binary, stops it with SIGTERM while a child
 // runs, and checks that the child is gone.
 func TestSignalLeavesNothingRunning(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "polyfork")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Stderr = os.Stderr
-	require.NoError(t, build.Run())
+	bin := buildPolyfork(t)
 
 	cmd := exec.Command(bin, append([]string{"call", "sleep", "[60000]", "--"}, raw("serve")...)...)
 	var stderr bytes.Buffer

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"sync"
@@ -16,21 +15,32 @@ import (
 // maxLine is the longest line of JSON accepted on stdin.
 const maxLine = 64 << 20
 
+const sendAbout = `Start COMMAND, send each JSON value read from stdin (one per line; blank lines are
+skipped) as a message to the child's on('message') handler, and print each message the
+child sends as one line of JSON. At the end of stdin, stop the child and exit 0 if it
+exited cleanly. The child's stderr is relayed to stderr as it comes.
+
+A value may nest 126 levels deep (the wire's 128, less the message around it); lines may
+be up to 64 MiB long.
+
+example:
+  printf '"start"\n{"n": 1}\n' | polyfork send -- node worker.js
+`
+
 func runSend(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("polyfork send", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	timeout := fs.Duration("timeout", 0, "give up after this long, start-up included (0: no limit)")
-	before, command, ok := splitCommand(args)
-	if err := fs.Parse(before); err != nil {
-		return exitUsage
-	}
-	if !ok || fs.NArg() != 0 {
-		fmt.Fprintf(stderr, "polyfork send: want [-timeout D] -- COMMAND [ARG...]\n\n%s", usage)
-		return exitUsage
-	}
-	if *timeout < 0 {
-		fmt.Fprintf(stderr, "polyfork send: -timeout must not be negative, got %v\n", *timeout)
-		return exitUsage
+	cmd := newCommand("send", "polyfork send [-timeout D] -- COMMAND [ARG...]", sendAbout)
+	timeout := cmd.flags.Duration("timeout", 0, "give up after this long, start-up included (0: no limit)")
+	var code int
+	positional, command, ok := cmd.parse(args, stdout, stderr, &code)
+	switch {
+	case !ok:
+		return code
+	case len(positional) != 0:
+		return cmd.usageError(stderr, "unexpected argument %q before \"--\"", positional[0])
+	case len(command) == 0:
+		return cmd.usageError(stderr, "want \"-- COMMAND [ARG...]\"")
+	case *timeout < 0:
+		return cmd.usageError(stderr, "-timeout must not be negative, got %v", *timeout)
 	}
 	if *timeout > 0 {
 		var cancel context.CancelFunc
@@ -57,7 +67,7 @@ func runSend(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	}
 	p, err := bridge.Start(ctx, command, bridge.WithStderr(stderr), bridge.OnMessage(onMessage))
 	if err != nil {
-		fmt.Fprintf(stderr, "polyfork send: %v\n", describeTimeout(err, *timeout))
+		fmt.Fprintf(stderr, "polyfork send: %s\n", describe(err, *timeout))
 		return exitFailure
 	}
 
@@ -90,7 +100,7 @@ func runSend(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		}
 	}()
 
-	code := exitOK
+	code = exitOK
 loop:
 	for {
 		select {
@@ -106,24 +116,24 @@ loop:
 			if len(bytes.TrimSpace(l.text)) == 0 {
 				continue
 			}
-			v, err := parseJSON(l.text)
+			v, err := valueFromJSON(bytes.NewReader(l.text), sendLimits)
 			if err != nil {
 				fmt.Fprintf(stderr, "polyfork send: stdin line %d: %v\n", l.n, err)
 				code = exitUsage
 				break loop
 			}
 			if err := p.Send(ctx, v); err != nil {
-				fmt.Fprintf(stderr, "polyfork send: sending stdin line %d: %v\n", l.n, describeTimeout(err, *timeout))
+				fmt.Fprintf(stderr, "polyfork send: sending stdin line %d: %s\n", l.n, describe(err, *timeout))
 				code = exitFailure
 				break loop
 			}
 		case <-p.Done():
-			fmt.Fprintf(stderr, "polyfork send: the child ended before the input did: %v\n", p.Wait())
+			fmt.Fprintf(stderr, "polyfork send: the child ended before the input did: %s\n", describe(p.Wait(), *timeout))
 			return exitFailure
 		case <-ctx.Done():
 			p.Kill()
 			p.Wait()
-			fmt.Fprintf(stderr, "polyfork send: %v\n", describeTimeout(ctx.Err(), *timeout))
+			fmt.Fprintf(stderr, "polyfork send: %s\n", describe(ctx.Err(), *timeout))
 			return exitFailure
 		}
 	}
@@ -140,11 +150,11 @@ loop:
 	case <-ctx.Done():
 		p.Kill()
 		<-closed
-		fmt.Fprintf(stderr, "polyfork send: %v\n", describeTimeout(ctx.Err(), *timeout))
+		fmt.Fprintf(stderr, "polyfork send: %s\n", describe(ctx.Err(), *timeout))
 		return exitFailure
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "polyfork send: %v\n", err)
+		fmt.Fprintf(stderr, "polyfork send: %s\n", describe(err, *timeout))
 		return exitFailure
 	}
 	outMu.Lock()

@@ -2,23 +2,53 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"runtime"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/polyfork/polyfork/bridge"
-	"github.com/polyfork/polyfork/protocol"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/vmihailenco/msgpack/v5"
 )
+
+const serveAbout = `Run a supervised pool of COMMAND workers behind HTTP.
+
+  POST /call/METHOD  The body is a JSON array of params (empty: no params). Answers:
+                     200 the JSON result; 500 {"error": {"type", "message", "traceback"}}
+                     when the method raised; 400 a bad method name (not UTF-8, empty,
+                     starting with '$') or body (not one JSON array, nested deeper than
+                     127 levels, more than -max-values values); 408 the body took longer
+                     than -body-timeout; 413 the body is over -max-body; 502 the worker
+                     died or broke the protocol; 503 saturated, crash-looping, draining, or
+                     no room for the body within -max-body-inflight; 504 the call ran
+                     longer than -timeout. "Idempotency: true" lets a call whose worker
+                     died be retried once on another worker.
+  GET /healthz       200 when a worker is ready, else 503.
+  GET /workers       The pool's stats as JSON.
+  GET /metrics       Prometheus metrics.
+
+What one request may cost is bounded: its body's size, depth and value count; and the
+bytes of the bodies over 64 KiB held at once (-max-body-inflight), from the first byte
+read until the answer: such a request finding no room waits, up to -body-timeout, then
+gets 503 (smaller bodies never wait; -max-conns bounds them). Connections are capped by
+-max-conns (more wait in the kernel's listen backlog) and timed by the -*-timeout flags.
+
+On SIGTERM or SIGINT serve drains: it stops accepting, closes connections that have not
+sent a request, answers 503 to requests whose body is still arriving, lets the calls it
+has read finish (up to -drain), stops the workers with $stop, and exits 0.
+
+Logs go to stderr: serve's events (listening, draining, drained), the workers' stderr,
+and with -access-log one line per request; -log-format json makes them all JSON.
+
+example:
+  polyfork serve -addr 127.0.0.1:3000 -workers 4 -- python3 worker.py
+  curl -d '[40, 2]' localhost:3000/call/add                 # 42
+`
 
 // serveFlags are the options of polyfork serve.
 type serveFlags struct {
@@ -33,15 +63,24 @@ type serveFlags struct {
 	maxRSS       byteSize
 	startTimeout time.Duration
 	drain        time.Duration
+
+	maxBody         byteSize
+	maxValues       int
+	maxBodyInflight byteSize
+	maxConns        int
+	headerTimeout   time.Duration
+	bodyTimeout     time.Duration
+	idleTimeout     time.Duration
+	writeTimeout    time.Duration
+
+	logFormat string
+	accessLog bool
 }
 
-func runServe(ctx context.Context, args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("polyfork serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var f serveFlags
+func (f *serveFlags) define(fs *flag.FlagSet) {
 	fs.StringVar(&f.addr, "addr", "127.0.0.1:3000", "address to listen on")
 	fs.IntVar(&f.workers, "workers", runtime.NumCPU(), "number of workers")
-	fs.IntVar(&f.concurrency, "concurrency", 1, "calls one worker takes at once (raise it for async workers)")
+	fs.IntVar(&f.concurrency, "concurrency", 0, "calls one worker takes at once; 0 (the default): a window that adapts, pipelining while answers come quickly")
 	fs.IntVar(&f.queue, "queue", 1024, "calls that may wait for a free worker; past it: 503")
 	fs.DurationVar(&f.timeout, "timeout", 30*time.Second, "longest a call may run; past it the worker is replaced and the answer is 504 (0: no limit)")
 	fs.IntVar(&f.maxJobs, "max-jobs", 0, "recycle a worker after about this many calls (0: no limit)")
@@ -49,203 +88,185 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) int {
 	fs.DurationVar(&f.maxIdle, "max-idle", 0, "recycle a worker idle this long (0: no limit)")
 	fs.Var(&f.maxRSS, "max-rss", "recycle a worker whose resident memory exceeds this, e.g. 512MiB (0: no limit)")
 	fs.DurationVar(&f.startTimeout, "start-timeout", 10*time.Second, "longest a worker may take to become ready")
-	fs.DurationVar(&f.drain, "drain", 30*time.Second, "on SIGTERM or SIGINT, how long calls in flight may take to finish")
-	before, command, ok := splitCommand(args)
-	if err := fs.Parse(before); err != nil {
-		return exitUsage
+	fs.DurationVar(&f.drain, "drain", 30*time.Second, "on SIGTERM or SIGINT, how long the calls in flight may take to finish")
+
+	f.maxBody = 8 << 20
+	fs.Var(&f.maxBody, "max-body", "largest request body; past it: 413")
+	fs.IntVar(&f.maxValues, "max-values", 1<<20, fmt.Sprintf("most values in one body, counting every array, object, key and scalar; past it: 400 (at most %d, the wire's limit)", requestMaxValues))
+	f.maxBodyInflight = 64 << 20
+	fs.Var(&f.maxBodyInflight, "max-body-inflight", "bytes of request bodies over 64KiB held at once, from reading to answer; a request finding no room waits, up to -body-timeout, then gets 503 (at least -max-body)")
+	fs.IntVar(&f.maxConns, "max-conns", 1024, "most HTTP connections open at once; more wait in the listen backlog")
+	fs.DurationVar(&f.headerTimeout, "read-header-timeout", 10*time.Second, "longest a client may take to send a request's headers")
+	fs.DurationVar(&f.bodyTimeout, "body-timeout", 30*time.Second, "longest a request's body may take to arrive, waiting for room in -max-body-inflight included; past it: 408")
+	fs.DurationVar(&f.idleTimeout, "idle-timeout", 60*time.Second, "longest a kept-alive connection may stay idle")
+	fs.DurationVar(&f.writeTimeout, "write-timeout", 30*time.Second, "longest a client may take to read an answer once it is ready")
+
+	fs.StringVar(&f.logFormat, "log-format", "text", "log record format on stderr: text or json")
+	fs.BoolVar(&f.accessLog, "access-log", false, "log one line per request: method, status, duration, bytes, worker pid when known")
+}
+
+// validate returns every problem with the flags, one per line; set tells which flags the
+// user gave.
+func (f *serveFlags) validate(set map[string]bool) []string {
+	var errs []string
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
+	for _, d := range []struct {
+		name     string
+		v        time.Duration
+		positive bool
+	}{
+		{"timeout", f.timeout, false}, {"max-lifetime", f.maxLifetime, false}, {"max-idle", f.maxIdle, false},
+		{"start-timeout", f.startTimeout, true}, {"drain", f.drain, true},
+		{"read-header-timeout", f.headerTimeout, true}, {"body-timeout", f.bodyTimeout, true},
+		{"idle-timeout", f.idleTimeout, true}, {"write-timeout", f.writeTimeout, true},
+	} {
+		switch {
+		case d.positive && d.v <= 0:
+			bad("-%s must be positive, got %v", d.name, d.v)
+		case d.v < 0:
+			bad("-%s must not be negative, got %v", d.name, d.v)
+		}
 	}
-	if !ok || fs.NArg() != 0 {
-		fmt.Fprintf(stderr, "polyfork serve: want [flags] -- COMMAND [ARG...]\n\n%s", usage)
-		return exitUsage
+	for _, n := range []struct {
+		name string
+		v    int
+		min  int
+	}{{"workers", f.workers, 1}, {"concurrency", f.concurrency, 0}, {"queue", f.queue, 0}, {"max-jobs", f.maxJobs, 0}, {"max-conns", f.maxConns, 1}} {
+		if n.v < n.min {
+			bad("-%s must be at least %d, got %d", n.name, n.min, n.v)
+		}
 	}
-	if f.timeout < 0 || f.drain <= 0 || f.startTimeout <= 0 {
-		fmt.Fprintf(stderr, "polyfork serve: -timeout must not be negative, -drain and -start-timeout must be positive\n")
-		return exitUsage
+	if f.maxBody <= 0 {
+		bad("-max-body must be positive, got %d", f.maxBody)
+	}
+	if f.maxBodyInflight < f.maxBody {
+		bad("-max-body-inflight (%s) must be at least -max-body (%s)", f.maxBodyInflight.String(), f.maxBody.String())
+	}
+	if f.maxValues < 1 || f.maxValues > requestMaxValues {
+		bad("-max-values must be between 1 and %d (the wire's limit less the message around the params), got %d", requestMaxValues, f.maxValues)
+	}
+	if f.logFormat != "text" && f.logFormat != "json" {
+		bad("-log-format must be text or json, got %q", f.logFormat)
+	}
+	if room, ok := descriptorRoom(f.workers); ok && f.maxConns > room {
+		if set["max-conns"] {
+			bad("-max-conns %d does not fit in the descriptor limit (ulimit -n) with %d workers: at most %d", f.maxConns, f.workers, room)
+		} else {
+			f.maxConns = max(room, 1)
+		}
+	}
+	return errs
+}
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cmd := newCommand("serve", "polyfork serve [flags] -- COMMAND [ARG...]", serveAbout)
+	var f serveFlags
+	f.define(cmd.flags)
+	var code int
+	positional, argv, ok := cmd.parse(args, stdout, stderr, &code)
+	switch {
+	case !ok:
+		return code
+	case len(positional) != 0:
+		return cmd.usageError(stderr, "unexpected argument %q before \"--\"", positional[0])
+	case len(argv) == 0:
+		return cmd.usageError(stderr, "want \"-- COMMAND [ARG...]\"")
+	}
+	set := map[string]bool{}
+	cmd.flags.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	if errs := f.validate(set); len(errs) > 0 {
+		return cmd.usageError(stderr, "%s", strings.Join(errs, "\n  "))
+	}
+	stderr = newSyncWriter(stderr) // the logger and the workers' relays share it (syncwriter.go)
+	log, err := newLogger(f.logFormat, stderr)
+	if err != nil {
+		return cmd.usageError(stderr, "%v", err)
 	}
 
-	opts := []bridge.Option{
-		bridge.WithWorkers(f.workers), bridge.WithConcurrency(f.concurrency), bridge.WithQueueSize(f.queue),
-		bridge.WithExecTimeout(f.timeout), bridge.WithMaxJobs(f.maxJobs), bridge.WithMaxLifetime(f.maxLifetime),
-		bridge.WithMaxIdle(f.maxIdle), bridge.WithMaxRSS(int64(f.maxRSS)),
-		bridge.WithStderr(stderr), bridge.WithStartTimeout(f.startTimeout),
-	}
-	pool, err := bridge.NewPool(ctx, command, opts...)
+	pool, err := newPool(ctx, &f, argv, log, stderr)
 	if err != nil {
-		fmt.Fprintf(stderr, "polyfork serve: %v\n", err)
+		log.Error("the pool could not start", "err", describe(err, 0))
 		if errors.Is(err, bridge.ErrInvalidOption) {
 			return exitUsage
 		}
 		return exitFailure
 	}
-	ln, err := net.Listen("tcp", f.addr)
+	tcp, err := net.Listen("tcp", f.addr)
 	if err != nil {
-		fmt.Fprintf(stderr, "polyfork serve: %v\n", err)
+		log.Error("cannot listen", "addr", f.addr, "err", err)
 		pool.Kill()
 		return exitFailure
 	}
-	srv := &http.Server{Handler: newService(pool), ReadHeaderTimeout: 10 * time.Second}
+	ln := newLimitListener(tcp, f.maxConns)
+	conns := newConnTracker()
+	var access *slog.Logger
+	if f.accessLog {
+		access = log
+	}
+	gw := newGateway(pool, gatewayLimits{
+		maxBody:      int64(f.maxBody),
+		params:       jsonLimits{maxDepth: paramsMaxDepth, depthWhy: paramsDepthWhy, maxValues: f.maxValues, valuesWhy: "the limit set by -max-values"},
+		bodyTimeout:  f.bodyTimeout,
+		writeTimeout: f.writeTimeout,
+	}, newByteBudget(int64(f.maxBodyInflight)), conns, access)
+	srv := &http.Server{
+		Handler:           gw,
+		ReadHeaderTimeout: f.headerTimeout,
+		IdleTimeout:       f.idleTimeout,
+		ConnState:         conns.connState,
+		ConnContext:       conns.connContext,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	fmt.Fprintf(stderr, "polyfork serve: listening on http://%s with %d workers of %q\n", ln.Addr(), f.workers, command)
+	log.Info("listening", "url", "http://"+tcp.Addr().String(), "workers", f.workers,
+		"command", argv, "max_conns", f.maxConns, "max_body", int64(f.maxBody))
 
-	code := exitOK
+	code = exitOK
 	select {
 	case <-ctx.Done():
-		fmt.Fprintf(stderr, "polyfork serve: draining (up to %v)\n", f.drain)
 	case err := <-served:
-		fmt.Fprintf(stderr, "polyfork serve: %v\n", err)
+		log.Error("serving failed", "err", err)
 		code = exitFailure
 	}
-	drainCtx, cancel := context.WithTimeout(context.Background(), f.drain)
-	defer cancel()
-	if err := srv.Shutdown(drainCtx); err != nil {
-		fmt.Fprintf(stderr, "polyfork serve: %v\n", err)
-		code = exitFailure
-	}
-	if err := pool.Shutdown(drainCtx); err != nil {
-		fmt.Fprintf(stderr, "polyfork serve: %v\n", err)
+
+	if !drain(log, srv, conns, pool, f.drain) {
 		code = exitFailure
 	}
 	return code
 }
 
-// service is the HTTP face of a pool.
-type service struct {
-	pool     *bridge.Pool
-	mux      *http.ServeMux
-	calls    *prometheus.CounterVec
-	duration *prometheus.HistogramVec
-}
+// stopWorkersWithin bounds stopping the workers once the calls are done: $stop, then the
+// bridge's grace periods (2 s to exit, 2 s after SIGTERM) before SIGKILL.
+const stopWorkersWithin = 10 * time.Second
 
-func newService(pool *bridge.Pool) *service {
-	s := &service{pool: pool, mux: http.NewServeMux()}
-	s.calls = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "polyfork_calls_total",
-		Help: "Calls answered, by HTTP status code.",
-	}, []string{"code"})
-	s.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "polyfork_call_duration_seconds",
-		Help:    "Time from request to answer, queueing included, by HTTP status code.",
-		Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
-	}, []string{"code"})
-	s.mux.HandleFunc("POST /call/{method}", s.call)
-	handlePoolViews(s.mux, pool, s.calls, s.duration) // poolhttp.go
-	return s
-}
-
-func (s *service) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
-
-// call serves POST /call/{method}: a JSON array body in, the JSON result out.
-func (s *service) call(w http.ResponseWriter, r *http.Request) {
+// drain ends serve: it cuts what would only hold the drain up (connections that sent no
+// request, bodies still arriving, requests waiting for room), lets the calls that were read
+// finish within limit, then stops the workers with $stop. It reports whether all of that
+// went as planned.
+func drain(log *slog.Logger, srv *http.Server, conns *connTracker, pool *bridge.Pool, limit time.Duration) bool {
 	start := time.Now()
-	code := s.answer(w, r)
-	label := strconv.Itoa(code)
-	s.calls.WithLabelValues(label).Inc()
-	s.duration.WithLabelValues(label).Observe(time.Since(start).Seconds())
-}
-
-func (s *service) answer(w http.ResponseWriter, r *http.Request) int {
-	method := r.PathValue("method")
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, protocol.DefaultMaxFrameSize))
-	if err != nil {
-		return writeError(w, http.StatusBadRequest, "BadRequest", fmt.Sprintf("reading the body: %v", err), "")
+	ok := true
+	fresh, bodies := conns.drain()
+	log.Info("draining", "timeout", limit, "closed_conns_without_request", fresh, "cut_bodies", bodies,
+		"calls_queued", pool.Stats().Queued)
+	callsCtx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	if err := srv.Shutdown(callsCtx); err != nil {
+		log.Error("calls still running after -drain; closing their connections", "drain", limit, "err", err)
+		srv.Close() // cancels their calls
+		ok = false
 	}
-	params := []any{}
-	if len(strings.TrimSpace(string(body))) > 0 {
-		v, err := parseJSON(body)
-		if err != nil {
-			return writeError(w, http.StatusBadRequest, "BadRequest", "the body must be a JSON array of params: "+err.Error(), "")
-		}
-		list, ok := v.([]any)
-		if !ok {
-			return writeError(w, http.StatusBadRequest, "BadRequest", fmt.Sprintf("the body must be a JSON array of params, such as [1, 2]; got %q", clip(string(body))), "")
-		}
-		params = list
+	stopCtx, cancelStop := context.WithTimeout(context.Background(), stopWorkersWithin)
+	defer cancelStop()
+	if err := pool.Shutdown(stopCtx); err != nil {
+		log.Error("the workers did not stop in time; they were killed", "err", describe(err, 0))
+		ok = false
 	}
-	var opts []bridge.CallOption
-	if r.Header.Get("Idempotency") == "true" || r.Header.Get("X-Polyfork-Idempotent") == "1" {
-		opts = append(opts, bridge.Idempotent())
+	status := exitOK
+	if !ok {
+		status = exitFailure
 	}
-	var raw msgpack.RawMessage
-	err = s.pool.Call(r.Context(), method, params, &raw, opts...)
-	if err != nil {
-		code, typ := classify(err)
-		var re *bridge.RemoteError
-		if errors.As(err, &re) {
-			return writeError(w, code, re.Type, re.Message, re.Traceback)
-		}
-		return writeError(w, code, typ, err.Error(), "")
-	}
-	v, err := protocol.DecodeValue(raw)
-	var out []byte
-	if err == nil {
-		out, err = toJSON(v)
-	}
-	if err != nil {
-		return writeError(w, http.StatusBadGateway, "BadResult", fmt.Sprintf("the result of %s cannot be written as JSON: %v", method, err), "")
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
-	w.Write(append(out, '\n'))
-	return http.StatusOK
-}
-
-// classify maps a pool error to an HTTP status and an error type.
-func classify(err error) (int, string) {
-	var re *bridge.RemoteError
-	switch {
-	case errors.As(err, &re):
-		return http.StatusInternalServerError, re.Type
-	case errors.Is(err, bridge.ErrExecTimeout), errors.Is(err, context.DeadlineExceeded):
-		return http.StatusGatewayTimeout, "Timeout"
-	case errors.Is(err, bridge.ErrCrashLooping):
-		return http.StatusServiceUnavailable, "CrashLooping"
-	case errors.Is(err, bridge.ErrSaturated):
-		return http.StatusServiceUnavailable, "Saturated"
-	case errors.Is(err, bridge.ErrUnavailable), errors.Is(err, bridge.ErrClosed):
-		return http.StatusServiceUnavailable, "Unavailable"
-	case errors.Is(err, bridge.ErrExited):
-		return http.StatusBadGateway, "WorkerExited"
-	case errors.Is(err, bridge.ErrProtocol):
-		return http.StatusBadGateway, "ProtocolError"
-	case errors.Is(err, context.Canceled):
-		return 499, "ClientClosedRequest" // nginx's code: the client went away
-	}
-	return http.StatusBadGateway, "Error"
-}
-
-func writeError(w http.ResponseWriter, code int, typ, message, traceback string) int {
-	e := map[string]string{"type": typ, "message": message}
-	if traceback != "" {
-		e["traceback"] = traceback
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(map[string]any{"error": e})
-	return code
-}
-
-// byteSize is a flag value such as 512MiB, 1GB or 1048576.
-type byteSize int64
-
-func (b *byteSize) String() string { return strconv.FormatInt(int64(*b), 10) }
-
-func (b *byteSize) Set(s string) error {
-	units := []struct {
-		suffix string
-		mult   int64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}}
-	num, mult := strings.TrimSpace(s), int64(1)
-	for _, u := range units {
-		if strings.HasSuffix(num, u.suffix) {
-			num, mult = strings.TrimSpace(strings.TrimSuffix(num, u.suffix)), u.mult
-			break
-		}
-	}
-	n, err := strconv.ParseInt(num, 10, 64)
-	if err != nil || n < 0 {
-		return fmt.Errorf("%q is not a size such as 512MiB, 2GB or 1048576", s)
-	}
-	*b = byteSize(n * mult)
-	return nil
+	log.Info("drained", "took", time.Since(start), "exit_status", status)
+	return ok
 }

@@ -1,11 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
-	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -23,8 +24,6 @@ type logWriter struct {
 	sb   strings.Builder
 	addr chan string
 }
-
-var listenRE = regexp.MustCompile(`listening on (http://[^ ]+)`)
 
 func (l *logWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
@@ -130,6 +129,13 @@ func TestServe(t *testing.T) {
 		assert.Equal(t, 400, code, bad)
 		assert.Equal(t, "BadRequest", v["error"].(map[string]any)["type"], bad)
 	}
+
+	code, _, body = post(t, base+"/call/echo", `["<h1>Tom & Jerry</h1>"]`)
+	assert.Equal(t, 200, code)
+	assert.Equal(t, "\"<h1>Tom & Jerry</h1>\"\n", body, "no HTML escaping")
+	code, _, body = post(t, base+"/call/fail", `["<b>&</b>"]`)
+	assert.Equal(t, 500, code)
+	assert.Contains(t, body, `"message":"<b>&</b>"`, "no HTML escaping in errors either")
 
 	code, v, _ = post(t, base+"/call/sleep", "[60000]")
 	assert.Equal(t, 504, code)
@@ -241,4 +247,252 @@ func TestByteSize(t *testing.T) {
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	testutil.Eventually(t, what, cond)
+}
+
+// workerPids returns the pid and restart count of every worker.
+func workerPids(t *testing.T, base string) (pids []int, restarts int) {
+	t.Helper()
+	var st struct {
+		Workers []struct {
+			Pid      int `json:"pid"`
+			Restarts int `json:"restarts"`
+		} `json:"workers"`
+	}
+	_, body := getURL(t, base+"/workers")
+	require.NoError(t, json.Unmarshal([]byte(body), &st))
+	for _, w := range st.Workers {
+		pids = append(pids, w.Pid)
+		restarts += w.Restarts
+	}
+	return pids, restarts
+}
+
+func errorOf(t *testing.T, v map[string]any) (typ, message string) {
+	t.Helper()
+	e, ok := v["error"].(map[string]any)
+	require.True(t, ok, "no error object in %v", v)
+	typ, _ = e["type"].(string)
+	message, _ = e["message"].(string)
+	return typ, message
+}
+
+// chunked hides a body's length, so that the client sends it chunked.
+type chunked struct{ r io.Reader }
+
+func (c chunked) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// TestServeBodyLimits sends bodies past each limit to a worker on the Python client, which
+// treats a frame nested too deep as a protocol error: none of them may reach it.
+func TestServeBodyLimits(t *testing.T) {
+	base, _, _ := serveFor(t, serveArgs([]string{"-workers", "1", "-max-body", "4KiB", "-max-values", "200"}, conformance())...)
+	pids, _ := workerPids(t, base)
+
+	big := `["` + strings.Repeat("x", 5000) + `"]`
+	code, v, _ := post(t, base+"/call/echo", big)
+	assert.Equal(t, 413, code)
+	typ, msg := errorOf(t, v)
+	assert.Equal(t, "BodyTooLarge", typ)
+	assert.Contains(t, msg, "the body (5004 bytes) is larger than the limit of 4096 bytes set by -max-body")
+
+	resp, err := http.Post(base+"/call/echo", "application/json", chunked{strings.NewReader(big)})
+	require.NoError(t, err)
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, 413, resp.StatusCode, "a chunked body is cut at the limit too")
+	assert.Contains(t, string(raw), "larger than the limit of 4096 bytes set by -max-body")
+
+	code, v, _ = post(t, base+"/call/echo", "["+nested(127)+"]")
+	assert.Equal(t, 400, code)
+	typ, msg = errorOf(t, v)
+	assert.Equal(t, "BadRequest", typ)
+	assert.Contains(t, msg, "nest deeper than 127 levels (the wire allows 128, counting the message array around the params)")
+	code, _, body := post(t, base+"/call/echo", "["+nested(126)+"]")
+	assert.Equal(t, 200, code, "the deepest params the wire allows")
+	assert.Equal(t, nested(126)+"\n", body)
+
+	values := `[{"k": [` + strings.TrimSuffix(strings.Repeat("0,", 196), ",") + "]}]" // 4 + 196 values
+	code, _, _ = post(t, base+"/call/echo", values)
+	assert.Equal(t, 200, code, "200 values pass")
+	code, v, _ = post(t, base+"/call/echo", strings.Replace(values, "[0,", "[0,0,", 1))
+	assert.Equal(t, 400, code)
+	_, msg = errorOf(t, v)
+	assert.Contains(t, msg, "more than 200 values, counting every array, object, key and scalar (the limit set by -max-values)")
+
+	for body, want := range map[string]string{
+		"[\"\xff\"]":              "not valid UTF-8 (at byte 2)",
+		`[{"a": 1, "a": 2}]`:      `the key "a" appears twice in one object`,
+		"[1e999]":                 "the number 1e999 does not fit in a float64",
+		"\xef\xbb\xbf[1, 2] x":    "invalid JSON",
+		`[1, 2`:                   "invalid JSON",
+		`{"params": [1]}`:         "must be a JSON array such as [1, 2], not an object",
+		"[\"\\ud800\", \"\xe2\"]": "not valid UTF-8",
+	} {
+		code, v, _ = post(t, base+"/call/echo", body)
+		assert.Equal(t, 400, code, body)
+		_, msg = errorOf(t, v)
+		assert.Contains(t, msg, want, body)
+	}
+	code, _, body = post(t, base+"/call/echo", "\xef\xbb\xbf[\"a byte order mark is skipped\"]")
+	assert.Equal(t, 200, code)
+	assert.Equal(t, "\"a byte order mark is skipped\"\n", body)
+
+	after, restarts := workerPids(t, base)
+	assert.Equal(t, pids, after, "no worker died")
+	assert.Zero(t, restarts)
+}
+
+// TestServeRefusesBadMethods checks that method names the wire cannot carry are refused
+// before they reach the pool: a worker on the Python client dies of a method name that is
+// not UTF-8.
+func TestServeRefusesBadMethods(t *testing.T) {
+	base, _, _ := serveFor(t, serveArgs([]string{"-workers", "1"}, conformance())...)
+	pids, _ := workerPids(t, base)
+	for path, want := range map[string]string{
+		"/call/%FF":     `the method name "\xff" is not valid UTF-8 (byte 0xff at offset 0)`,
+		"/call/ab%C3":   `the method name "ab\xc3" is not valid UTF-8 (byte 0xc3 at offset 2)`,
+		"/call/%24stop": `the method name "$stop" starts with '$'`,
+		"/call/":        "the method name is empty",
+	} {
+		for i := 0; i < 3; i++ {
+			code, v, _ := post(t, base+path, "[]")
+			assert.Equal(t, 400, code, path)
+			typ, msg := errorOf(t, v)
+			assert.Equal(t, "BadMethod", typ, path)
+			assert.Contains(t, msg, want, path)
+		}
+	}
+	code, _, body := post(t, base+"/call/echo", `["still here"]`)
+	assert.Equal(t, 200, code)
+	assert.Equal(t, "\"still here\"\n", body)
+	after, restarts := workerPids(t, base)
+	assert.Equal(t, pids, after, "no worker died")
+	assert.Zero(t, restarts)
+}
+
+// TestServeBodyBudget fills the bytes allowed for bodies in flight with one slow call: a
+// large body that does not fit waits for room until its deadline, then gets 503, while
+// small bodies go through; once the slow call ends, the room is back.
+func TestServeBodyBudget(t *testing.T) {
+	base, _, _ := serveFor(t, serveArgs([]string{"-workers", "2", "-max-body", "256KiB", "-max-body-inflight", "256KiB",
+		"-body-timeout", "1s"}, raw("serve"))...)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	holder := make(chan error, 1)
+	go func() {
+		body := `[60000, "` + strings.Repeat("x", 200<<10) + `"]` // sleep, holding 200 KiB of the 256
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/call/sleep", strings.NewReader(body))
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		holder <- err
+	}()
+	eventually(t, "the slow call runs", func() bool {
+		_, body := getURL(t, base+"/workers")
+		return strings.Contains(body, `"in_flight": 1`)
+	})
+	_, metrics := getURL(t, base+"/metrics")
+	assert.Contains(t, metrics, "polyfork_body_bytes_in_flight 204811")
+
+	large := `["` + strings.Repeat("y", 100<<10) + `"]`
+	code, v, _ := post(t, base+"/call/echo", large)
+	assert.Equal(t, 503, code)
+	typ, msg := errorOf(t, v)
+	assert.Equal(t, "Busy", typ)
+	assert.Contains(t, msg, "request bodies in flight hold 204811 of the 262144 bytes allowed (-max-body-inflight); this one (102404 bytes) waited 1s (-body-timeout)")
+	small := `["` + strings.Repeat("z", smallBody-4) + `"]`
+	code, _, _ = post(t, base+"/call/echo", small)
+	assert.Equal(t, 200, code, "a small body does not wait for room")
+
+	cancel() // the client gives up: the call is cancelled and its bytes are given back
+	require.Error(t, <-holder)
+	eventually(t, "the room is back", func() bool {
+		code, _, _ := post(t, base+"/call/echo", large)
+		return code == 200
+	})
+	_, metrics = getURL(t, base+"/metrics")
+	assert.Contains(t, metrics, "polyfork_body_bytes_in_flight 0")
+}
+
+// TestServeBodyTimeout sends a body that stops halfway: the answer is 408.
+func TestServeBodyTimeout(t *testing.T) {
+	base, _, _ := serveFor(t, serveArgs([]string{"-workers", "1", "-body-timeout", "300ms"}, raw("serve"))...)
+	c, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = io.WriteString(c, "POST /call/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n[1, ")
+	require.NoError(t, err)
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(20*time.Second))) // a safety bound
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	require.NoError(t, err)
+	raw, _ := io.ReadAll(resp.Body)
+	assert.Equal(t, 408, resp.StatusCode)
+	assert.Contains(t, string(raw), "the body did not arrive within 300ms (-body-timeout)")
+}
+
+// TestServeLogs checks the JSON log: serve's events, the workers' stderr and the access
+// log, every line one JSON object.
+func TestServeLogs(t *testing.T) {
+	base, logs, stop := serveFor(t, serveArgs([]string{"-workers", "1", "-log-format", "json", "-access-log"}, raw("serve"))...)
+	code, _, _ := post(t, base+"/call/add", "[1, 2]")
+	require.Equal(t, 200, code)
+	code, _, _ = post(t, base+"/call/stderr", `["a line from the worker"]`)
+	require.Equal(t, 200, code)
+	code, _, _ = post(t, base+"/call/exit", "[7]")
+	require.Equal(t, 502, code)
+	require.Equal(t, exitOK, stop())
+
+	byMsg := map[string][]map[string]any{}
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var rec map[string]any
+		require.NoError(t, json.Unmarshal([]byte(line), &rec), "not JSON: %s", line)
+		msg, _ := rec["msg"].(string)
+		byMsg[msg] = append(byMsg[msg], rec)
+	}
+	for _, msg := range []string{"listening", "draining", "drained", "request", "worker stderr"} {
+		assert.NotEmpty(t, byMsg[msg], "no %q record in:\n%s", msg, logs)
+	}
+	assert.Equal(t, 0.0, byMsg["drained"][0]["exit_status"])
+
+	var add, exit map[string]any
+	for _, rec := range byMsg["request"] {
+		switch rec["method"] {
+		case "add":
+			add = rec
+		case "exit":
+			exit = rec
+		}
+	}
+	require.NotNil(t, add, "no access record for add")
+	assert.Equal(t, "POST", add["http_method"])
+	assert.Equal(t, "/call/add", add["path"])
+	assert.Equal(t, 200.0, add["status"])
+	assert.Equal(t, 6.0, add["bytes_in"])
+	assert.Equal(t, 2.0, add["bytes_out"])
+	assert.Contains(t, add, "duration")
+	require.NotNil(t, exit, "no access record for exit")
+	assert.Equal(t, 502.0, exit["status"])
+	assert.NotZero(t, exit["pid"], "the pid of the worker that died")
+
+	var found bool
+	for _, rec := range byMsg["worker stderr"] {
+		found = found || rec["line"] == "a line from the worker"
+	}
+	assert.True(t, found, "the worker's stderr line as a record")
+}
+
+func TestServeTextLogs(t *testing.T) {
+	base, logs, stop := serveFor(t, serveArgs([]string{"-workers", "1", "-access-log"}, raw("serve"))...)
+	code, _, _ := post(t, base+"/call/add", "[1, 2]")
+	require.Equal(t, 200, code)
+	require.Equal(t, exitOK, stop())
+	assert.Regexp(t, `level=INFO msg=request http_method=POST path=/call/add status=200 duration=\S+ bytes_in=6 bytes_out=2 remote=\S+ method=add`, logs.String())
+	assert.Regexp(t, `level=INFO msg=drained took=\S+ exit_status=0`, logs.String())
+
+	r := polyfork(t, "", "serve", "-log-format", "xml", "-max-body-inflight", "1KiB", "-max-values", "0", "--", "x")
+	assert.Equal(t, exitUsage, r.code)
+	assert.Contains(t, r.stderr, `-log-format must be text or json, got "xml"`)
+	assert.Contains(t, r.stderr, "-max-body-inflight (1KiB) must be at least -max-body (8MiB)")
+	assert.Contains(t, r.stderr, "-max-values must be between 1 and 4194300")
 }

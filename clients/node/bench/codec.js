@@ -4,8 +4,7 @@
 const { Packr, Unpackr } = require('msgpackr');
 const msgpack = require('@msgpack/msgpack');
 const { Encoder } = require('../lib/encode');
-const { decode, decodeExact } = require('../lib/decode');
-const { check } = require('../lib/scan');
+const { decode } = require('../lib/decode');
 
 const cases = {
   'request add(1, 2)': [0, 1, 'add', [1, 2]],
@@ -35,8 +34,8 @@ function time(fn, minMs = 300) {
 }
 const fmt = (ns) => (ns < 1000 ? `${ns.toFixed(0)} ns` : ns < 1e6 ? `${(ns / 1000).toFixed(1)} us` : `${(ns / 1e6).toFixed(2)} ms`);
 
-console.log('| message | encode: polyfork | msgpackr | @msgpack/msgpack | decode: polyfork (scan, then msgpackr or own) | polyfork exact decoder (scan + own) | msgpackr alone | @msgpack/msgpack |');
-console.log('|---|---|---|---|---|---|---|---|');
+console.log('| message | encode: polyfork | msgpackr | @msgpack/msgpack | decode: polyfork (SPEC 3 check + decoder) | msgpackr (no check) | @msgpack/msgpack |');
+console.log('|---|---|---|---|---|---|---|');
 for (const [name, msg] of Object.entries(cases)) {
   const bytes = Buffer.from(packr.pack(msg));
   const row = [name];
@@ -45,7 +44,6 @@ for (const [name, msg] of Object.entries(cases)) {
   row.push(fmt(time(() => packr.pack(msg))));
   row.push(fmt(time(() => mpEnc.encode(msg))));
   row.push(fmt(time(() => decode(bytes))));
-  row.push(fmt(time(() => { check(bytes); return decodeExact(bytes, 0); })));
   row.push(fmt(time(() => unpackr.unpack(bytes))));
   row.push(fmt(time(() => mpDec.decode(bytes))));
   console.log(`| ${row.join(' | ')} |`);

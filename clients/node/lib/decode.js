@@ -9,12 +9,13 @@
  *   ext -1 (timestamp) -> Date when a Date holds it exactly, else Ext; other ext -> Ext.
  *
  * The bytes must have passed scan.check first: this module trusts counts and lengths and
- * does no bounds checks of its own.
+ * does no bounds checks of its own. It is the only decoder: with its cache of map keys it
+ * decodes lists of records as fast as msgpackr did (see README.md), and it needs no
+ * package beside Node.
  * @module polyfork/decode
  */
 
 const { isAscii, isUtf8, transcode } = require('node:buffer');
-const { Unpackr } = require('msgpackr');
 const { ValueError } = require('./errors');
 const { Ext } = require('./values');
 const { check } = require('./scan');
@@ -33,27 +34,6 @@ const canTranscode = (() => {
     return false;
   }
 })();
-
-/**
- * msgpackr decodes the common frames (measured 1.5-2x faster than the exact decoder below
- * on maps, thanks to its key cache): standard msgpack only (no records), str-keyed maps as
- * objects, 64-bit integers as numbers up to 2^53 in magnitude and bigint beyond, bin copied
- * out of the frame. scan.check sends every frame it cannot decode exactly to the exact
- * decoder below, and so the frames that are mostly long strings, which it decodes faster.
- */
-const unpackr = new Unpackr({
-  useRecords: false,
-  mapsAsObjects: true,
-  int64AsType: 'auto',
-  copyBuffers: true,
-});
-
-/**
- * Values smaller than this many bytes skip msgpackr: its fixed cost per call (state,
- * native string extraction) is more than the whole exact decode of a few numbers or short
- * strings (measured: [42] 43 vs 13 ns, ["16 chars"] 88 vs 58 ns, a 10-field record equal).
- */
-const MSGPACKR_MIN = 256;
 
 const TWO32 = 4294967296;
 const MAX_DATE_MS = 8.64e15;
@@ -74,39 +54,12 @@ let pos;
  */
 function decode(buf, start = 0, end = buf.length) {
   if (!Buffer.isBuffer(buf)) buf = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
-  return decodeChecked(buf, start, end, check(buf, start, end));
-}
-
-/**
- * Decodes the value in `buf[start, end)`, which scan.check accepted and returned `flags`
- * for.
- * @param {Buffer} buf
- * @param {number} start
- * @param {number} end
- * @param {number} flags
- * @returns {any}
- */
-function decodeChecked(buf, start, end, flags) {
-  if (flags === 0 && end - start >= MSGPACKR_MIN) return unpackr.unpack(buf, { start, end });
+  check(buf, start, end);
   return decodeExact(buf, start);
 }
 
 /**
- * Decodes the value in `buf[start, end)` with msgpackr, as decodeChecked does for values of
- * MSGPACKR_MIN bytes and more: only for bytes scan.check returned 0 for. Exported so that
- * the tests run every vector through this path too.
- * @param {Buffer} buf
- * @param {number} [start]
- * @param {number} [end]
- * @returns {any}
- */
-function decodeCommon(buf, start = 0, end = buf.length) {
-  return unpackr.unpack(buf, { start, end });
-}
-
-/**
- * Decodes the value at `start` with the exact decoder of this module, bypassing msgpackr.
- * The bytes must have passed scan.check.
+ * Decodes the value at `start`, which scan.check accepted: it trusts counts and lengths.
  * @param {Buffer} buf
  * @param {number} start
  * @returns {any}
@@ -291,8 +244,15 @@ function readMap(n) {
   const o = {};
   for (let i = 0; i < n; i++) {
     const c = src[pos];
-    if (!(c >= 0xa0 && c < 0xc0) && c !== 0xd9 && c !== 0xda && c !== 0xdb) return finishAsMap(o, n - i);
-    const k = read();
+    let k;
+    if (c >= 0xa0 && c < 0xb0) {
+      pos++;
+      k = key(c & 0x0f);
+    } else if (!(c >= 0xb0 && c < 0xc0) && c !== 0xd9 && c !== 0xda && c !== 0xdb) {
+      return finishAsMap(o, n - i);
+    } else {
+      k = read();
+    }
     if (k === '__proto__') {
       Object.defineProperty(o, k, { value: read(), enumerable: true, writable: true, configurable: true });
     } else {
@@ -300,6 +260,38 @@ function readMap(n) {
     }
   }
   return o;
+}
+
+/** Map keys of up to 15 bytes seen lately, by a hash of their bytes: [bytes, string]. */
+const keys = new Array(4096);
+
+/**
+ * Returns the map key of the n < 16 bytes at pos (advancing pos): from `keys` when the same
+ * ASCII bytes were seen before, which spares making the string and V8 hashing a fresh
+ * key for every record of a list (msgpackr's key cache does the same).
+ */
+function key(n) {
+  const at = pos;
+  let h = n;
+  for (let i = at; i < at + n; i++) {
+    const b = src[i];
+    if (b >= 0x80) return readStr(n);
+    h = (h * 31 + b) | 0;
+  }
+  pos = at + n;
+  const slot = (h ^ (h >>> 12)) & 4095;
+  const seen = keys[slot];
+  if (seen !== undefined) {
+    const b = seen[0];
+    if (b.length === n) {
+      let i = 0;
+      while (i < n && b[i] === src[at + i]) i++;
+      if (i === n) return seen[1];
+    }
+  }
+  const k = n < 8 ? tinyAscii(at, n) : src.latin1Slice(at, at + n);
+  keys[slot] = [Buffer.from(src.subarray(at, at + n)), k];
+  return k;
 }
 
 /** Finishes a map that has a key other than str as a Map, keeping the entries read so far. */
@@ -344,4 +336,4 @@ function timestamp(at, n) {
   return new Ext(-1, Buffer.from(src.subarray(at, at + n)));
 }
 
-module.exports = { decode, decodeChecked, decodeExact, decodeCommon };
+module.exports = { decode, decodeExact };

@@ -11,7 +11,7 @@
 const { ProtocolError, ValueError } = require('./errors');
 const { check } = require('./scan');
 const { MAX_DEPTH, DEFAULT_MAX_VALUES } = require('./encode');
-const { decodeChecked } = require('./decode');
+const { decodeExact } = require('./decode');
 
 /** Message kinds. */
 const REQUEST = 0;
@@ -49,19 +49,19 @@ let frameEnd;
  * @throws {ProtocolError} when the body is not one well-formed message
  */
 function parseMessage(buf, start = 0, end = buf.length, maxValues = DEFAULT_MAX_VALUES) {
-  const flags = check(buf, start, end, MAX_DEPTH, maxValues);
+  check(buf, start, end, MAX_DEPTH, maxValues);
   src = buf;
   pos = start;
   frameStart = start;
   frameEnd = end;
   try {
-    return envelope(flags, start);
+    return envelope(start);
   } finally {
     src = undefined;
   }
 }
 
-function envelope(flags, start) {
+function envelope(start) {
   const c = src[pos];
   let n;
   if (c >= 0x90 && c <= 0x9f) {
@@ -90,21 +90,21 @@ function envelope(flags, start) {
     }
     if (kind === REQUEST) {
       const msg = { kind, id, method: '', params: undefined, valueError: undefined };
-      methodAndParams(msg, flags, name);
+      methodAndParams(msg, name);
       return msg;
     }
-    return errorAndResult({ kind, id, error: null, result: undefined, valueError: undefined }, flags);
+    return errorAndResult({ kind, id, error: null, result: undefined, valueError: undefined });
   }
   if (kind === NOTIFICATION) {
     if (n !== 3) fail(start, `a notification is an array of 3 elements, got ${n}`);
     const msg = { kind, method: '', params: undefined, valueError: undefined };
-    methodAndParams(msg, flags, 'notification');
+    methodAndParams(msg, 'notification');
     return msg;
   }
   return fail(at, `message kind must be 0, 1 or 2, got ${kind}`);
 }
 
-function methodAndParams(msg, flags, name) {
+function methodAndParams(msg, name) {
   let at = pos;
   const c = src[pos];
   let len;
@@ -139,7 +139,7 @@ function methodAndParams(msg, flags, name) {
     fail(at, `${name} params must be an array, got ${describe(p)}`);
   }
   try {
-    msg.params = decodeChecked(src, pos, frameEnd, flags);
+    msg.params = decodeExact(src, pos);
   } catch (e) {
     if (!(e instanceof ValueError)) throw e;
     msg.valueError = e.within('params');
@@ -147,7 +147,7 @@ function methodAndParams(msg, flags, name) {
   return msg;
 }
 
-function errorAndResult(msg, flags) {
+function errorAndResult(msg) {
   const at = pos;
   if (src[pos] === 0xc0) {
     pos++;
@@ -159,7 +159,7 @@ function errorAndResult(msg, flags) {
     const end = skipValue(pos);
     let map;
     try {
-      map = decodeChecked(src, pos, end, flags);
+      map = decodeExact(src, pos);
     } catch (e) {
       if (!(e instanceof ValueError)) throw e;
       // A well-formed error map holding a value JavaScript cannot represent (a malformed
@@ -179,7 +179,7 @@ function errorAndResult(msg, flags) {
   }
   if (msg.error) return msg; // the result is ignored
   try {
-    msg.result = decodeChecked(src, pos, frameEnd, flags);
+    msg.result = decodeExact(src, pos);
   } catch (e) {
     if (!(e instanceof ValueError)) throw e;
     msg.valueError = e.within('result');

@@ -18,8 +18,7 @@ const KEEP_BODY_MAX = 8 * 1024 * 1024;
  * A frame parser that is either fed chunks (push) or reads straight into its own memory
  * (readTarget / wrote, for net.Socket's `onread` option). It calls onFrame(body) for every
  * complete frame, in order; with the option `ranges`, onFrame(buf, start, end) instead,
- * the body being buf[start, end), which spares a Buffer object per frame (and lets a
- * decoder keep what it caches per buffer, such as msgpackr's DataView).
+ * the body being buf[start, end), which spares a Buffer object per frame.
  *
  * With push, a body that lies within one chunk is a view of that chunk (no copy); it is
  * valid for as long as the chunk is, which for stream chunks is forever. With direct reads,

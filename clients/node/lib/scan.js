@@ -8,30 +8,12 @@
  * @module polyfork/scan
  */
 
-const { isUtf8 } = require('node:buffer');
 const { ProtocolError } = require('./errors');
 const { MAX_DEPTH, DEFAULT_MAX_VALUES } = require('./encode');
-
-/**
- * Flag returned by check: the value holds something msgpackr cannot decode exactly (a map
- * key other than str, a `__proto__` key, an ext, the integers +-2^53 in 64-bit form, a str
- * that is not UTF-8), so it must go through the exact decoder.
- */
-const NEEDS_EXACT = 1;
-/**
- * Flag returned by check: most of the frame is long strings (LONG_STR bytes and up), which
- * the exact decoder turns into JavaScript strings faster than msgpackr (measured 1.8x for
- * ASCII, 5x to 8x for other text at 64 KiB; see decode.js readStr).
- */
-const LONG_STRINGS = 2;
-/** A str this long or longer counts as long. */
-const LONG_STR = 1024;
 
 let src;
 let frameStart;
 let frameEnd;
-let flags;
-let longBytes;
 /** How many more values the frame may hold. */
 let left;
 let maxValues;
@@ -45,22 +27,17 @@ let maxValues;
  * @param {number} [end]
  * @param {number} [maxDepth] how many containers may nest (default 128)
  * @param {number} [maxValuesIn] how many values the frame may hold (default 4194304)
- * @returns {number} 0, or NEEDS_EXACT and LONG_STRINGS flags
  * @throws {ProtocolError} naming what is wrong and the byte offset (relative to start)
  */
 function check(buf, start = 0, end = buf.length, maxDepth = MAX_DEPTH, maxValuesIn = DEFAULT_MAX_VALUES) {
   src = buf;
   frameStart = start;
   frameEnd = end;
-  flags = 0;
-  longBytes = 0;
   left = maxValuesIn;
   maxValues = maxValuesIn;
   try {
     const at = skip(start, maxDepth);
     if (at !== end) fail(at, `${end - at} bytes left over after the msgpack value; a frame holds exactly one value`);
-    if (longBytes * 2 >= end - start && longBytes > 0) flags |= LONG_STRINGS;
-    return flags;
   } finally {
     src = undefined;
   }
@@ -91,22 +68,13 @@ function skip(at, depth) {
       return fixed(at, 2);
     case 0xce: case 0xd2: case 0xca:
       return fixed(at, 4);
-    case 0xcb:
+    case 0xcf: case 0xd3: case 0xcb:
       return fixed(at, 8);
-    case 0xcf: case 0xd3:
-      fixed(at, 8);
-      // msgpackr's int64AsType 'auto' returns +-2^53 as numbers; SPEC wants bigint there.
-      if ((src[at] === 0 || src[at] === 0xff) && (src[at + 1] === 0x20 || src[at + 1] === 0xe0) &&
-          src[at + 2] === 0 && src[at + 3] === 0 && src[at + 4] === 0 && src[at + 5] === 0 &&
-          src[at + 6] === 0 && src[at + 7] === 0) {
-        flags |= NEEDS_EXACT;
-      }
-      return at + 8;
-    case 0xd4: flags |= NEEDS_EXACT; return fixed(at, 2);
-    case 0xd5: flags |= NEEDS_EXACT; return fixed(at, 3);
-    case 0xd6: flags |= NEEDS_EXACT; return fixed(at, 5);
-    case 0xd7: flags |= NEEDS_EXACT; return fixed(at, 9);
-    case 0xd8: flags |= NEEDS_EXACT; return fixed(at, 17);
+    case 0xd4: return fixed(at, 2);
+    case 0xd5: return fixed(at, 3);
+    case 0xd6: return fixed(at, 5);
+    case 0xd7: return fixed(at, 9);
+    case 0xd8: return fixed(at, 17);
     case 0xc4: return bytes(at + 1, head(at, 1), 'bin', 0);
     case 0xc5: return bytes(at + 2, head(at, 2), 'bin', 0);
     case 0xc6: return bytes(at + 4, head(at, 4), 'bin', 0);
@@ -140,22 +108,6 @@ function bytes(at, n, what, extra) {
   if (n > frameEnd - at - extra) {
     fail(at, `${what} length ${n} is larger than the ${Math.max(0, frameEnd - at - extra)} bytes left in the frame`);
   }
-  if (what === 'str') {
-    if (n < 64) {
-      // Short: a loop beats a native call; only text that is not ASCII needs the check.
-      for (let i = at; i < at + n; i++) {
-        if (src[i] >= 0x80) {
-          if (!isUtf8(src.subarray(at, at + n))) flags |= NEEDS_EXACT;
-          break;
-        }
-      }
-    } else {
-      if (!isUtf8(src.subarray(at, at + n))) flags |= NEEDS_EXACT;
-      if (n >= LONG_STR) longBytes += n;
-    }
-  } else if (what === 'ext') {
-    flags |= NEEDS_EXACT;
-  }
   return at + extra + n;
 }
 
@@ -169,24 +121,9 @@ function container(at, n, per, depth) {
   if (per === 1) {
     for (let i = n; i > 0; i--) at = skip(at, d);
   } else {
-    for (let i = n; i > 0; i--) {
-      const k = src[at];
-      if (k === 0xa9 ? isProto(at + 1) : !((k >= 0xa0 && k < 0xc0) || k === 0xd9 || k === 0xda || k === 0xdb)) {
-        flags |= NEEDS_EXACT;
-      }
-      at = skip(skip(at, d), d);
-    }
+    for (let i = n; i > 0; i--) at = skip(skip(at, d), d);
   }
   return at;
-}
-
-const PROTO = Buffer.from('__proto__');
-
-/** Reports whether the 9 bytes at `at` (if present) spell __proto__. */
-function isProto(at) {
-  if (at + 9 > frameEnd) return false;
-  for (let i = 0; i < 9; i++) if (src[at + i] !== PROTO[i]) return false;
-  return true;
 }
 
 function fail(at, reason) {
@@ -209,4 +146,4 @@ function countValues(buf, start = 0, end = buf.length) {
   return Number.MAX_SAFE_INTEGER - left;
 }
 
-module.exports = { check, countValues, NEEDS_EXACT, LONG_STRINGS, LONG_STR };
+module.exports = { check, countValues };

@@ -7,9 +7,8 @@
 const { describe, it } = require('node:test');
 const assert = require('node:assert/strict');
 const { Encoder } = require('../lib/encode');
-const { decode, decodeExact, decodeCommon } = require('../lib/decode');
+const { decode, decodeExact } = require('../lib/decode');
 const { Ext } = require('../lib/values');
-const { check } = require('../lib/scan');
 const { expected, toEncode, assertSame } = require('./helpers/tagged');
 
 const file = require('../../../protocol/testdata/msgpack-test-suite.json');
@@ -27,7 +26,6 @@ describe(`msgpack-test-suite ${file.source.version}`, () => {
         const bytes = Buffer.from(a.hex, 'hex');
         assertSame(decode(bytes), expected(a.value), `${a.hex}`);
         assertSame(decodeExact(bytes, 0), expected(a.value), `${a.hex}`);
-        if (check(bytes) === 0) assertSame(decodeCommon(bytes), expected(a.value), `msgpackr: ${a.hex}`);
       }
       const enc = new Encoder();
       assert.equal(enc.encodeValue(toEncode(v.value)).toString('hex'), v.hex);

@@ -39,10 +39,19 @@ def test_methods():
         c.write([2, "message", [{"x": [1, 2]}]])
         assert c.next_msg() == [2, "message", [{"x": [1, 2]}]]
         assert c.call("stderr", "to the log") is True
+        # SPEC 9's newer methods, with the channel on stdin/stdout: 0 is /dev/null, 1 is
+        # stderr, both moved there by the library.
+        assert c.call("isatty") == [False, False, False]
+        assert c.call("write_fd1", "straight to fd 1 \u00e9\n") is True
+        assert c.call("env", "POLYFORK_PROTOCOL") == "1"
+        assert c.call("env", "NO_SUCH_VARIABLE_HERE") is None
+        assert {0, 1, 2} <= set(c.call("fds"))
+        assert c.call("listeners") == []
         c.close_stdin()
         assert c.read_msg() is None
         assert c.wait() == 0
         assert "to the log\n" in c.stderr
+        assert "straight to fd 1 \u00e9\n" in c.stderr
 
 
 @pytest.mark.parametrize("unbuffered", [False, True])

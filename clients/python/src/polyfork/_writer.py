@@ -32,6 +32,7 @@ _DEFER_MAX = 1 << 14  # defer writes larger frames at once: batching them gains 
 _FLUSH_AT = 1 << 16  # defer writes everything once this many bytes are kept
 _MAX_DELAY = 0.002  # seconds a kept frame waits for a slow handler before the watchdog writes it
 _WATCH_IDLE = 10.0  # seconds without deferred frames after which the watchdog thread ends
+_SCALARS = frozenset((str, int, float, bool, bytes, type(None)))
 
 
 def _describe(what: str, name: Any) -> str:
@@ -67,7 +68,7 @@ class FrameWriter:
         self._lock = threading.Lock()
         self._first: Optional[Callable[[], Any]] = first
         self._closed: Optional[str] = None
-        self._out: List[bytes] = []  # kept frames, headers included
+        self._out: List[bytes] = []  # kept frames: each header, then its body
         self._out_n = 0  # their total size in bytes
         self._cond = threading.Condition(self._lock)  # wakes the watchdog
         self._batch = 0  # counts the times _out went from empty to not empty
@@ -121,15 +122,23 @@ class FrameWriter:
         lock = self._lock
         lock.acquire()
         try:
-            body = self._encode(obj, what, name)
+            # _encode inlined, as in write: this runs once per answer under load.
+            try:
+                body = self._pack(obj)
+            except Exception as e:
+                raise encode_error(obj, _describe(what, name), e) from e
             n = len(body)
+            if n > self._check_from:
+                self._check(obj, body, what, name)
             if (n > _DEFER_MAX or self._first is not None or self._out_n + n >= _FLUSH_AT
                     or self._closed is not None):
                 self._write_body(body)
                 return
-            if not self._out:
+            out = self._out
+            if not out:
                 self._start_batch()
-            self._out.append(_hdr_pack(n) + body)
+            out.append(_hdr_pack(n))  # header and body apart: the one copy is the join
+            out.append(body)
             self._out_n += n + 4
         finally:
             lock.release()
@@ -183,7 +192,13 @@ class FrameWriter:
                 "size of %d bytes (POLYFORK_MAX_FRAME_SIZE)" % (_describe(what, name), n,
                                                                 self._max), n, self._max)
         if n > MAX_DEPTH:
-            check_depth(obj, body, what, name)
+            if type(obj) is list:  # a message of scalars only (a usual answer) is 1 deep
+                for x in obj:
+                    if type(x) not in _SCALARS:
+                        check_depth(obj, body, what, name)
+                        break
+            else:
+                check_depth(obj, body, what, name)
         if n > self._max_values:  # a shorter body cannot hold more values than it has bytes
             check_values(body, self._max_values, what, name)
 
@@ -222,7 +237,7 @@ class FrameWriter:
         out = self._take_out()
         if not out:
             return
-        data = out[0] if len(out) == 1 else b"".join(out)
+        data = b"".join(out)
         try:
             self._write_views([memoryview(data)])
         except OSError as e:

@@ -47,10 +47,12 @@ def unquote(lit):
 
 
 _LINE = re.compile(r"^\s*\[\]byte\((.*)\)\s*$")
+_OTHER = re.compile(r"^\s*(string|u?int(8|16|32|64)?|bool|float(32|64)|rune|byte)\(.*\)\s*$")
 
 
 def read(path):
-    """The []byte arguments of one corpus file, in order."""
+    """The []byte arguments of one corpus file, in order; arguments of other types (a fuzz
+    target may also take a string or a number) are skipped."""
     with open(path, encoding="utf-8") as f:
         lines = f.read().splitlines()
     if not lines or lines[0].strip() != HEADER:
@@ -61,7 +63,9 @@ def read(path):
             continue
         m = _LINE.match(line)
         if not m:
-            raise CorpusError("%s: not a []byte argument: %r" % (path, line[:60]))
+            if _OTHER.match(line):
+                continue
+            raise CorpusError("%s: not a Go fuzz argument: %r" % (path, line[:60]))
         args.append(unquote(m.group(1)))
     return args
 

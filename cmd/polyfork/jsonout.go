@@ -3,75 +3,16 @@ package main
 import (
 	"bytes"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/polyfork/polyfork/protocol"
 )
-
-// parseJSON decodes one JSON text into values for msgpack: integers become int64 (uint64
-// above math.MaxInt64), other numbers float64. An integer outside both ranges is an error,
-// never a silent float.
-func parseJSON(data []byte) (any, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, fmt.Errorf("invalid JSON: %w", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, fmt.Errorf("invalid JSON: more than one value")
-	}
-	return fromJSON(v)
-}
-
-func fromJSON(v any) (any, error) {
-	switch x := v.(type) {
-	case json.Number:
-		return jsonNumber(x)
-	case []any:
-		for i := range x {
-			var err error
-			if x[i], err = fromJSON(x[i]); err != nil {
-				return nil, err
-			}
-		}
-		return x, nil
-	case map[string]any:
-		for k := range x {
-			var err error
-			if x[k], err = fromJSON(x[k]); err != nil {
-				return nil, err
-			}
-		}
-		return x, nil
-	}
-	return v, nil
-}
-
-func jsonNumber(n json.Number) (any, error) {
-	s := string(n)
-	if !strings.ContainsAny(s, ".eE") {
-		if i, err := strconv.ParseInt(s, 10, 64); err == nil {
-			return i, nil
-		}
-		if u, err := strconv.ParseUint(s, 10, 64); err == nil {
-			return u, nil
-		}
-		return nil, fmt.Errorf("the integer %s is outside the int64 and uint64 ranges msgpack can carry", s)
-	}
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil {
-		return nil, fmt.Errorf("the number %s does not fit in a float64", s)
-	}
-	return f, nil
-}
 
 // toJSON renders a value decoded by protocol.DecodeValue as one line of JSON. Integers are
 // exact; floats always carry a decimal point or exponent, so they read back as floats;
@@ -168,7 +109,49 @@ func writeFloat(buf *bytes.Buffer, f float64, bits int) {
 	}
 }
 
+// writeString writes s as a JSON string. Unlike encoding/json's default it leaves <, > and
+// & alone: the output is data, not HTML. Bytes that are not UTF-8 become U+FFFD.
 func writeString(buf *bytes.Buffer, s string) {
-	b, _ := json.Marshal(s) // strings always marshal
-	buf.Write(b)
+	const hex = "0123456789abcdef"
+	buf.WriteByte('"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			buf.WriteString(s[start:i])
+			switch c {
+			case '"', '\\':
+				buf.WriteByte('\\')
+				buf.WriteByte(c)
+			case '\n':
+				buf.WriteString(`\n`)
+			case '\r':
+				buf.WriteString(`\r`)
+			case '\t':
+				buf.WriteString(`\t`)
+			default:
+				buf.WriteString(`\u00`)
+				buf.WriteByte(hex[c>>4])
+				buf.WriteByte(hex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			buf.WriteString(s[start:i])
+			buf.WriteString(`\ufffd`)
+			i++
+			start = i
+			continue
+		}
+		i += size
+	}
+	buf.WriteString(s[start:])
+	buf.WriteByte('"')
 }

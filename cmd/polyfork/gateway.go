@@ -1,0 +1,349 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/polyfork/polyfork/bridge"
+	"github.com/polyfork/polyfork/protocol"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// gatewayLimits bound what one request may cost.
+type gatewayLimits struct {
+	maxBody      int64         // bytes of one body
+	params       jsonLimits    // depth and value count of one body
+	bodyTimeout  time.Duration // from the request's start to the end of its body
+	writeTimeout time.Duration // to write an answer once it is ready
+}
+
+// gateway is the HTTP face of a pool: POST /call/{method}, GET /healthz, /workers and
+// /metrics. It is safe for concurrent use, as http.Handler requires.
+type gateway struct {
+	pool   *bridge.Pool
+	lim    gatewayLimits
+	budget *byteBudget
+	conns  *connTracker
+	access *slog.Logger // nil: no access log
+	mux    *http.ServeMux
+
+	calls    *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+func newGateway(pool *bridge.Pool, lim gatewayLimits, budget *byteBudget, conns *connTracker, access *slog.Logger) *gateway {
+	g := &gateway{pool: pool, lim: lim, budget: budget, conns: conns, access: access, mux: http.NewServeMux()}
+	reg := prometheus.NewRegistry()
+	g.calls = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "polyfork_calls_total",
+		Help: "Calls answered, by HTTP status code.",
+	}, []string{"code"})
+	g.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "polyfork_call_duration_seconds",
+		Help:    "Time from request to answer, body and queueing included, by HTTP status code.",
+		Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
+	}, []string{"code"})
+	reg.MustRegister(g.calls, g.duration, poolCollector{pool}, gatewayCollector{g},
+		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	g.mux.HandleFunc("POST /call/{method}", g.call)
+	g.mux.HandleFunc("POST /call/{$}", g.call) // an empty method name: 400, not 404
+	g.mux.HandleFunc("GET /healthz", g.healthz)
+	g.mux.HandleFunc("GET /workers", g.workers)
+	g.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	return g
+}
+
+// ServeHTTP records the request for the access log and the metrics around the mux.
+func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rec := &accessRecord{}
+	r = r.WithContext(context.WithValue(r.Context(), accessKey{}, rec))
+	sw := &statusWriter{ResponseWriter: w}
+	if r.Method == http.MethodPost {
+		// No deadline while the call runs (one may be left from the connection's last
+		// answer); the call handler sets one when its answer is ready.
+		_ = http.NewResponseController(sw).SetWriteDeadline(time.Time{})
+	} else {
+		g.setWriteDeadline(sw) // quick answers from serve itself
+	}
+	g.mux.ServeHTTP(sw, r)
+	took := time.Since(start)
+	if rec.call {
+		label := strconv.Itoa(sw.status)
+		g.calls.WithLabelValues(label).Inc()
+		g.duration.WithLabelValues(label).Observe(took.Seconds())
+	}
+	if g.access != nil {
+		logAccess(g.access, r, sw, rec, took)
+	}
+}
+
+// setWriteDeadline bounds how long the client may take to read the answer.
+func (g *gateway) setWriteDeadline(w http.ResponseWriter) {
+	if g.lim.writeTimeout > 0 {
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(g.lim.writeTimeout))
+	}
+}
+
+// call serves POST /call/{method}: a JSON array body in, the JSON result out.
+func (g *gateway) call(w http.ResponseWriter, r *http.Request) {
+	rec := recordOf(r)
+	method := r.PathValue("method")
+	rec.call, rec.method = true, method
+	if err := checkMethod(method); err != nil {
+		g.refuse(w, r, http.StatusBadRequest, "BadMethod", err.Error())
+		return
+	}
+	params, release, ok := g.readParams(w, r, rec)
+	if !ok {
+		return
+	}
+	defer release()
+
+	var worker bridge.Worker
+	opts := []bridge.CallOption{bridge.ReportWorker(&worker)}
+	if r.Header.Get("Idempotency") == "true" || r.Header.Get("X-Polyfork-Idempotent") == "1" {
+		opts = append(opts, bridge.Idempotent())
+	}
+	var raw msgpack.RawMessage
+	err := g.pool.Call(r.Context(), method, params, &raw, opts...)
+	rec.pid = worker.Pid
+	if pid := workerPid(err); pid != 0 {
+		rec.pid = pid
+	}
+	if err != nil {
+		code, typ := classify(err)
+		var re *bridge.RemoteError
+		if errors.As(err, &re) {
+			g.writeError(w, code, re.Type, re.Message, re.Traceback)
+			return
+		}
+		g.writeError(w, code, typ, err.Error(), "")
+		return
+	}
+	v, err := protocol.DecodeValue(raw)
+	var out []byte
+	if err == nil {
+		out, err = toJSON(v)
+	}
+	if err != nil {
+		g.writeError(w, http.StatusBadGateway, "BadResult", fmt.Sprintf("the result of %s cannot be written as JSON: %v", method, err), "")
+		return
+	}
+	g.setWriteDeadline(w)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(append(out, '\n'))
+}
+
+// smallBody is the largest body, declared with Content-Length, that is read without
+// waiting for room in the byte budget. At most one per connection is held, so -max-conns
+// bounds their total (64 MiB with the default cap), and small calls keep flowing while
+// large bodies, slow ones included, wait for room.
+const smallBody = 64 << 10
+
+// readParams reads the body as the params within the limits. A body that is not small
+// takes its share of the byte budget first (its declared length, or -max-body when it is
+// sent chunked), and keeps it until the caller calls release, once the call is answered:
+// the params live that long. readParams writes the error answer itself and returns false
+// when the body is refused.
+func (g *gateway) readParams(w http.ResponseWriter, r *http.Request, rec *accessRecord) (params msgpack.RawMessage, release func(), ok bool) {
+	release = func() {}
+	if r.ContentLength > g.lim.maxBody {
+		g.refuse(w, r, http.StatusRequestEntityTooLarge, "BodyTooLarge", g.tooLarge(r.ContentLength))
+		return nil, nil, false
+	}
+	if r.ContentLength == 0 {
+		return msgpack.RawMessage{0x90}, release, true // no body: no params
+	}
+	deadline := time.Now().Add(g.lim.bodyTimeout)
+	bodyDone, ok := g.conns.beginBody(connOf(r), deadline)
+	if !ok {
+		g.refuse(w, r, http.StatusServiceUnavailable, "Draining", "the server is shutting down and takes no new calls")
+		return nil, nil, false
+	}
+	if weight := r.ContentLength; weight < 0 || weight > smallBody {
+		if weight < 0 {
+			weight = g.lim.maxBody
+		}
+		if !g.reserve(w, r, weight, deadline) {
+			return nil, nil, false
+		}
+		release = func() { g.budget.release(weight) }
+	}
+	body := &countingReader{r: http.MaxBytesReader(w, r.Body, g.lim.maxBody), n: &rec.bytesIn, atEOF: bodyDone}
+	params, err := paramsFromJSON(body, g.lim.params)
+	if err != nil {
+		release()
+		code, typ, msg := g.bodyError(err)
+		g.refuse(w, r, code, typ, msg)
+		return nil, nil, false
+	}
+	return params, release, true
+}
+
+// reserve takes weight bytes of the budget, waiting for room until the body's deadline or
+// the drain. It answers the request itself and returns false when it could not.
+//
+// Waiting rather than answering 503 at once: bodies come in bursts, and a request that
+// waits costs a goroutine and a connection (both capped by -max-conns), not memory, since
+// its body stays in the kernel's socket buffer until it is read.
+func (g *gateway) reserve(w http.ResponseWriter, r *http.Request, weight int64, deadline time.Time) bool {
+	wait, cancel := context.WithDeadline(r.Context(), deadline)
+	defer cancel()
+	stop := context.AfterFunc(g.conns.drained, cancel)
+	defer stop()
+	if err := g.budget.acquire(wait, weight); err != nil {
+		switch {
+		case g.conns.isDraining():
+			g.refuse(w, r, http.StatusServiceUnavailable, "Draining", "the server is shutting down and takes no new calls")
+		case r.Context().Err() != nil:
+			g.refuse(w, r, 499, "ClientClosedRequest", "the client went away")
+		default:
+			w.Header().Set("Retry-After", "1")
+			g.refuse(w, r, http.StatusServiceUnavailable, "Busy", fmt.Sprintf(
+				"request bodies in flight hold %d of the %d bytes allowed (-max-body-inflight); this one (%d bytes) waited %v (-body-timeout)",
+				g.budget.inUse(), g.budget.size, weight, g.lim.bodyTimeout))
+		}
+		return false
+	}
+	return true
+}
+
+// bodyError maps an error from reading the params to an HTTP answer: 413 past the body
+// size, 408 past the body timeout, 503 when a drain cut the body, else 400.
+func (g *gateway) bodyError(err error) (code int, typ, msg string) {
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return http.StatusRequestEntityTooLarge, "BodyTooLarge", g.tooLarge(-1)
+	case errors.Is(err, os.ErrDeadlineExceeded) && g.conns.isDraining():
+		return http.StatusServiceUnavailable, "Draining", "the server is shutting down; the body was still arriving"
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return http.StatusRequestTimeout, "BodyTimeout", fmt.Sprintf("the body did not arrive within %v (-body-timeout)", g.lim.bodyTimeout)
+	}
+	return paramsErrorStatus(err), "BadRequest", "the body must be a JSON array of params: " + err.Error()
+}
+
+// paramsErrorStatus is the status for an error of paramsFromJSON that is not about time:
+// 413 for a body past its size, else 400.
+func paramsErrorStatus(err error) int {
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return http.StatusRequestEntityTooLarge
+	}
+	return http.StatusBadRequest
+}
+
+func (g *gateway) tooLarge(declared int64) string {
+	what := "the body is larger"
+	if declared >= 0 {
+		what = fmt.Sprintf("the body (%d bytes) is larger", declared)
+	}
+	return fmt.Sprintf("%s than the limit of %d bytes set by -max-body", what, g.lim.maxBody)
+}
+
+// refuse answers a request whose body is not (or not entirely) read, and closes the
+// connection afterwards: what is left of the body is of no use.
+func (g *gateway) refuse(w http.ResponseWriter, r *http.Request, code int, typ, message string) {
+	if r.ContentLength != 0 {
+		w.Header().Set("Connection", "close")
+	}
+	g.writeError(w, code, typ, message, "")
+}
+
+// writeError writes {"error": {"type", "message", "traceback"}}.
+func (g *gateway) writeError(w http.ResponseWriter, code int, typ, message, traceback string) {
+	e := map[string]string{"type": typ, "message": message}
+	if traceback != "" {
+		e["traceback"] = traceback
+	}
+	g.setWriteDeadline(w)
+	writeJSONResponse(w, code, map[string]any{"error": e}, false)
+}
+
+// writeJSONResponse writes v as JSON, without escaping <, > and &.
+func writeJSONResponse(w http.ResponseWriter, code int, v any, indent bool) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	if indent {
+		enc.SetIndent("", "  ")
+	}
+	_ = enc.Encode(v)
+}
+
+// classify maps a pool error to an HTTP status and an error type.
+func classify(err error) (int, string) {
+	var re *bridge.RemoteError
+	switch {
+	case errors.As(err, &re):
+		return http.StatusInternalServerError, re.Type
+	case errors.Is(err, bridge.ErrUnsendable) && errors.Is(err, protocol.ErrFrameTooLarge):
+		return http.StatusRequestEntityTooLarge, "FrameTooLarge"
+	case errors.Is(err, bridge.ErrUnsendable):
+		return http.StatusBadRequest, "BadParams" // the caller's input; nothing reached a worker
+	case errors.Is(err, bridge.ErrExecTimeout), errors.Is(err, context.DeadlineExceeded):
+		return http.StatusGatewayTimeout, "Timeout"
+	case errors.Is(err, bridge.ErrCrashLooping):
+		return http.StatusServiceUnavailable, "CrashLooping"
+	case errors.Is(err, bridge.ErrSaturated):
+		return http.StatusServiceUnavailable, "Saturated"
+	case errors.Is(err, bridge.ErrUnavailable), errors.Is(err, bridge.ErrClosed):
+		return http.StatusServiceUnavailable, "Unavailable"
+	case errors.Is(err, bridge.ErrExited):
+		return http.StatusBadGateway, "WorkerExited"
+	case errors.Is(err, bridge.ErrProtocol):
+		return http.StatusBadGateway, "ProtocolError"
+	case errors.Is(err, context.Canceled):
+		return 499, "ClientClosedRequest" // nginx's code: the client went away
+	}
+	return http.StatusBadGateway, "Error"
+}
+
+// workerPid returns the pid of the worker an error names, or 0.
+func workerPid(err error) int {
+	var ee *bridge.ExitError
+	var pe *bridge.ProtocolError
+	switch {
+	case errors.As(err, &ee):
+		return ee.Pid
+	case errors.As(err, &pe):
+		return pe.Pid
+	}
+	return 0
+}
+
+func (g *gateway) healthz(w http.ResponseWriter, r *http.Request) { writeHealth(w, g.pool) } // poolhttp.go
+
+func (g *gateway) workers(w http.ResponseWriter, r *http.Request) { writeWorkers(w, g.pool) }
+
+// countingReader counts the bytes read and calls atEOF once, when the reader ends. Like
+// the body it reads, it is for one goroutine.
+type countingReader struct {
+	r     io.Reader
+	n     *int64
+	atEOF func()
+	ended bool
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	*c.n += int64(n)
+	if err == io.EOF && !c.ended {
+		c.ended = true
+		c.atEOF()
+	}
+	return n, err
+}

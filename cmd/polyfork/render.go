@@ -1,0 +1,79 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/polyfork/polyfork/bridge"
+	"github.com/polyfork/polyfork/protocol"
+)
+
+// describe renders an error from a child for a terminal or log whose reader has already
+// seen the child's stderr (the commands relay it line by line as it comes), so the lines
+// the error carries are not printed again. A timeout names its flag; a protocol error that
+// starts with white space or a byte order mark gets a hint.
+func describe(err error, timeout time.Duration) string {
+	msg := err.Error()
+	var ee *bridge.ExitError
+	if errors.As(err, &ee) {
+		msg = strings.Replace(msg, ee.Error(), exitWithoutStderr(ee), 1)
+	} else if errors.Is(err, bridge.ErrStartTimeout) {
+		// The bridge writes the stderr tail into this message as text.
+		if i := strings.Index(msg, "; last stderr lines:"); i >= 0 {
+			msg = msg[:i] + "; its stderr is above"
+		}
+	}
+	if timeout > 0 && errors.Is(err, context.DeadlineExceeded) {
+		msg = fmt.Sprintf("timed out after %v (-timeout): %s", timeout, msg)
+	}
+	if hint := stdoutHint(err); hint != "" {
+		msg += "\n" + hint
+	}
+	return msg
+}
+
+// exitWithoutStderr says how a child ended, pointing at its stderr instead of quoting it.
+func exitWithoutStderr(e *bridge.ExitError) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "bridge: child %s (pid %d) ", e.Name, e.Pid)
+	if e.Signal != 0 {
+		fmt.Fprintf(&b, "was killed by signal %d (%s)", int(e.Signal), e.Signal)
+	} else {
+		fmt.Fprintf(&b, "exited with status %d", e.Code)
+	}
+	if e.Phase != "" {
+		b.WriteString(" " + e.Phase)
+	}
+	if len(e.Stderr) == 0 {
+		b.WriteString("; it wrote nothing to stderr")
+	} else {
+		b.WriteString("; its stderr is above")
+	}
+	return b.String()
+}
+
+// stdoutHint recognises the usual reason why a child's very first bytes on stdout are not
+// a frame: a script that prints white space or a byte order mark before the library takes
+// stdout over (a blank line before <?php is the classic).
+func stdoutHint(err error) string {
+	var pe *protocol.Error
+	if !errors.As(err, &pe) || len(pe.Quote) == 0 {
+		return ""
+	}
+	var what string
+	switch q := pe.Quote; {
+	case bytes.HasPrefix(q, []byte("\xef\xbb\xbf")):
+		what = "a UTF-8 byte order mark (ef bb bf)"
+	case q[0] == ' ' || q[0] == '\t' || q[0] == '\n' || q[0] == '\r':
+		what = fmt.Sprintf("white space (%02x)", q[0])
+	default:
+		return ""
+	}
+	return "hint: the child's stdout starts with " + what + ", written before the polyfork library " +
+		"took stdout over: look for a blank line or a space before <?php, a byte order mark at the " +
+		"start of the script (save it as UTF-8 without BOM), or a print before the library is loaded."
+}

@@ -1,0 +1,45 @@
+"""A worker for serve's tests, on the Python client's public API.
+
+At a clean exit (after $stop or at end of stdin) it writes "worker PID stopped cleanly" to
+stderr; a worker ended by a signal never does, so the tests can tell a drain from a kill.
+"""
+import asyncio
+import atexit
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "clients", "python", "src"))
+
+import polyfork  # noqa: E402
+
+
+@polyfork.handle("echo")
+def echo(v):
+    return v
+
+
+@polyfork.handle("sleep")
+async def sleep(ms):
+    await asyncio.sleep(ms / 1000)
+    return "slept"
+
+
+@polyfork.handle("pid")
+def pid():
+    return os.getpid()
+
+
+@polyfork.handle("stderr")
+def stderr(text):
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+    return True
+
+
+def _bye():
+    sys.stderr.write("worker %d stopped cleanly\n" % os.getpid())
+    sys.stderr.flush()
+
+
+atexit.register(_bye)
+polyfork.run()
