@@ -44,6 +44,10 @@ accepted and exit; the sockets close with the last of them; polyfork exits 0.
 -admin serves GET /healthz (200 when a worker runs, else 503), /workers (their stats
 and the sockets' accept queues, as JSON) and /metrics (Prometheus).
 
+It exits 0 after a drain, 2 for usage errors (a bad -listen address included), and 3
+when a socket cannot be bound or adopted, no worker could start, or the drain ran out
+of time (the workers were killed).
+
 example:
   polyfork cluster -listen 127.0.0.1:3000 -workers 4 -admin 127.0.0.1:3001 -- node server.js
 `
