@@ -25,6 +25,10 @@ import (
 // a Pool of children, started with ChannelNone.
 var ErrNoChannel = errors.New("bridge: the child has no channel (ChannelNone): it takes no calls, messages or notifications")
 
+// hasChannel reports whether the child speaks the protocol (and so has a Conn). It reads
+// the configuration, not p.conn, which the Conn's own reader may not see assigned yet.
+func (p *Process) hasChannel() bool { return p.cfg.channel != ChannelNone }
+
 // noChannelError is what Call, Send and Notify return for a child without a channel.
 func (p *Process) noChannelError() error {
 	return fmt.Errorf("%w: %s (pid %d)", ErrNoChannel, p.name, p.pid)
@@ -44,7 +48,7 @@ func (p *Process) stopWithoutChannel() {
 // diedOfAskedStop reports whether a child without a channel died of the SIGTERM that a
 // stop sent it: the server's way to stop, not a failure.
 func (p *Process) diedOfAskedStop(exit *ExitError, closing bool) bool {
-	return p.conn == nil && closing && exit.Signal == syscall.SIGTERM
+	return !p.hasChannel() && closing && exit.Signal == syscall.SIGTERM
 }
 
 // checkChannelNone refuses the options that need a channel when the channel is

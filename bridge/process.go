@@ -252,7 +252,7 @@ func (p *Process) streamEnded(cause error) error {
 // settles the final error and releases everything.
 func (p *Process) supervise() {
 	<-p.exited
-	if p.conn != nil {
+	if p.hasChannel() {
 		t := time.NewTimer(time.Second)
 		select {
 		case <-p.conn.Done():
@@ -399,7 +399,7 @@ func (p *Process) StderrTail() []string { return p.tail.get() }
 
 // InFlight returns the number of calls to the child waiting for their answer.
 func (p *Process) InFlight() int {
-	if p.conn == nil {
+	if !p.hasChannel() {
 		return 0
 	}
 	return p.conn.InFlight()
@@ -418,7 +418,7 @@ func (p *Process) RSS() (int64, error) {
 // usable returns ErrNoChannel for a child without a channel, and ErrClosed once a stop
 // was asked for; once the child is gone, calls get the final error from the Conn.
 func (p *Process) usable() error {
-	if p.conn == nil {
+	if !p.hasChannel() {
 		return p.noChannelError()
 	}
 	p.mu.Lock()
@@ -462,7 +462,7 @@ func (p *Process) Notify(ctx context.Context, method string, params ...any) erro
 // the child cannot call it before it exists, use WithHandler at Start. It does nothing for
 // a child without a channel (ChannelNone).
 func (p *Process) Handle(method string, h Handler) {
-	if p.conn != nil {
+	if p.hasChannel() {
 		p.conn.Handle(method, h)
 	}
 }
@@ -470,7 +470,7 @@ func (p *Process) Handle(method string, h Handler) {
 // OnMessage registers (or, with fn nil, removes) the listener for values the child sends.
 // It does nothing for a child without a channel (ChannelNone).
 func (p *Process) OnMessage(fn func(v any)) {
-	if p.conn != nil {
+	if p.hasChannel() {
 		p.conn.OnMessage(fn)
 	}
 }
@@ -478,7 +478,7 @@ func (p *Process) OnMessage(fn func(v any)) {
 // OnNotification registers (or, with fn nil, removes) the handler for the child's
 // notifications named method. It does nothing for a child without a channel (ChannelNone).
 func (p *Process) OnNotification(method string, fn NotificationHandler) {
-	if p.conn != nil {
+	if p.hasChannel() {
 		p.conn.OnNotification(method, fn)
 	}
 }

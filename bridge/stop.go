@@ -46,7 +46,7 @@ func (p *Process) Shutdown(ctx context.Context) error {
 // stop asks the child to finish, then forces it; see Shutdown.
 func (p *Process) stop() {
 	defer close(p.stopDone)
-	if p.conn == nil {
+	if !p.hasChannel() {
 		p.stopWithoutChannel()
 		return
 	}
