@@ -41,7 +41,7 @@ type httpCluster struct {
 }
 
 var (
-	polyforkListenRE = regexp.MustCompile(`listening on tcp:(\S+) `)
+	polyforkListenRE = regexp.MustCompile(`msg=listening address=tcp:(\S+) `)
 	nodeListenRE     = regexp.MustCompile(`^listening (\d+)$`)
 )
 
