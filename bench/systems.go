@@ -13,6 +13,15 @@ const (
 	GroupPool     = "pool"     // a polyfork pool of workers under concurrent load
 	GroupSpawn    = "spawn"    // a new process per request
 	GroupCluster  = "cluster"  // HTTP workers sharing one port (the seed's cluster), driven over HTTP
+	GroupRemote   = "remote"   // calls through NATS (issue 12), beside plain NATS and the local pool
+)
+
+// The kinds of the remote group's systems (their Params["kind"]).
+const (
+	RemoteNATS      = "nats"     // plain NATS request/reply with a Go responder: the reference
+	RemoteAgent     = "agent"    // remote.Pool -> NATS -> an agent's pool of one Python worker
+	RemoteLocalPool = "pool1w"   // the agent's pool, called locally: bridge.Pool of one worker
+	RemoteNATSPool  = "natspool" // a NATS responder calling that pool: the floor of a remote call
 )
 
 // The languages drivers are written in.
@@ -101,6 +110,22 @@ var Catalog = []System{
 	{Name: "cluster-node-2-close", Group: GroupCluster, Lang: "node", Driver: DriverGo, Pinned: true,
 		Params: map[string]string{"server": "node-cluster", "workers": "2", "conn": "close"},
 		About:  "Node's cluster with a new connection per request"},
+	{Name: "nats-reqrep", Group: GroupRemote, Lang: "python", Driver: DriverGo, Params: map[string]string{"kind": RemoteNATS, "conc": "32"}, Pinned: true,
+		About: "plain NATS request/reply of the payload: nats.Conn.Request to a Go responder that answers with the request's bytes, through a nats-server in the driver's process on loopback (no worker: the reference of issue 12); 32 in flight"},
+	{Name: "nats-reqrep-c1", Group: GroupRemote, Lang: "python", Driver: DriverGo, Params: map[string]string{"kind": RemoteNATS, "conc": "1"}, Pinned: true,
+		About: "nats-reqrep with 1 call in flight"},
+	{Name: "remote-python", Group: GroupRemote, Lang: "python", Driver: DriverGo, Params: map[string]string{"kind": RemoteAgent, "conc": "32"}, Pinned: true,
+		About: "remote.Pool.Call -> nats-server (in the driver's process, loopback) -> remote.NewAgent (in the driver's process, its own connection) -> bridge.Pool of one echo.py worker with Concurrency(32); 32 in flight"},
+	{Name: "remote-python-c1", Group: GroupRemote, Lang: "python", Driver: DriverGo, Params: map[string]string{"kind": RemoteAgent, "conc": "1"}, Pinned: true,
+		About: "remote-python with 1 call in flight"},
+	{Name: "nats-pool-python", Group: GroupRemote, Lang: "python", Driver: DriverGo, Params: map[string]string{"kind": RemoteNATSPool, "conc": "32"}, Pinned: true,
+		About: "the floor of a remote call: a NATS responder whose callback calls pool-python-1w's pool with the request's msgpack and responds with the result's (no headers, no deadline, no heartbeat, no retries); 32 in flight"},
+	{Name: "nats-pool-python-c1", Group: GroupRemote, Lang: "python", Driver: DriverGo, Params: map[string]string{"kind": RemoteNATSPool, "conc": "1"}, Pinned: true,
+		About: "nats-pool-python with 1 call in flight"},
+	{Name: "pool-python-1w", Group: GroupRemote, Lang: "python", Driver: DriverGo, Params: map[string]string{"kind": RemoteLocalPool, "conc": "32"}, Pinned: true,
+		About: "the agent's pool called locally: bridge.NewPool of one echo.py worker with Concurrency(32), no NATS; 32 in flight"},
+	{Name: "pool-python-1w-c1", Group: GroupRemote, Lang: "python", Driver: DriverGo, Params: map[string]string{"kind": RemoteLocalPool, "conc": "1"}, Pinned: true,
+		About: "pool-python-1w with 1 call in flight"},
 	{Name: "spawn-python", Group: GroupSpawn, Lang: "python", Driver: DriverGo, Slow: true,
 		About: "the seed's /get-sum pattern: bridge.Start of echo.py, one Call, Close, per request; 4 at once for throughput, unpinned"},
 }

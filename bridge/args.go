@@ -13,7 +13,12 @@ type Args struct {
 	raw   []byte   // the whole array
 }
 
-// newArgs splits a params array that the Args may keep (see peer.keep).
+// NewArgs returns the Args of a params array in raw msgpack, checked as the reader checks
+// what it receives: for Callers written outside this package that hand params to
+// handlers (package remote). The Args keep raw, which must not change afterwards.
+func NewArgs(raw []byte) (Args, error) { return newArgs(raw) }
+
+// newArgs splits a params array that the Args may keep (see Conn.keep).
 func newArgs(raw []byte) (Args, error) {
 	items, err := protocol.SplitArray(raw)
 	if err != nil {

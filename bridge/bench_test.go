@@ -75,3 +75,16 @@ func sizeLabel(n int) string {
 	}
 	return strconv.Itoa(n) + "B"
 }
+
+// BenchmarkCallTable measures the bookkeeping of one call: add, then take.
+func BenchmarkCallTable(b *testing.B) {
+	t := newCallTable()
+	c := newCall("m")
+	b.ReportAllocs()
+	for b.Loop() {
+		id, _ := t.add(c)
+		if got, _ := t.take(id); got != c {
+			b.Fatal("wrong call")
+		}
+	}
+}

@@ -66,3 +66,16 @@ func (o callOptions) report(name string, pid int) {
 		*o.worker = Worker{Name: name, Pid: pid}
 	}
 }
+
+// CallSettings is what a list of CallOptions asks for: for Callers written outside this
+// package (package remote) that must honour the same options.
+type CallSettings struct {
+	Idempotent bool    // Idempotent was given
+	Worker     *Worker // ReportWorker's target, or nil
+}
+
+// ReadCallOptions returns what opts ask for.
+func ReadCallOptions(opts ...CallOption) CallSettings {
+	co := collectCallOptions(opts)
+	return CallSettings{Idempotent: co.idempotent, Worker: co.worker}
+}

@@ -30,26 +30,37 @@ func (c *call) recycle() {
 	callPool.Put(c)
 }
 
-// callTable holds the calls this side made that wait for their response, keyed by id. Ids
-// count up and wrap at 2^32, skipping ids still in use (SPEC 4.1). An id given up on stays
-// reserved until its late response arrives, which is then dropped.
-type callTable struct {
-	mu        sync.Mutex
-	nextID    uint32
-	pending   map[uint32]*call
-	abandoned map[uint32]struct{}
-	err       error // set once by failAll: every later add fails with it
+// An id is a slot's index in its low slotBits bits and the slot's generation above them,
+// so finding a call is an index, not a hash, and a late answer to an id given up on never
+// reaches the slot's next call: the generation differs. Ids stay unique among the calls in
+// flight and wrap at 2^32 as SPEC 4.1 asks.
+const (
+	slotBits = 20 // at most 2^20 calls in flight on one Conn
+	slotMask = 1<<slotBits - 1
+)
 
-	// waiting mirrors len(pending) for readers that must not take mu (the reader's
-	// backpressure check).
+// callSlot holds one call in flight, or waits for the late answer of a call given up on.
+type callSlot struct {
+	c         *call
+	gen       uint32 // the generation of the id it serves (12 bits)
+	abandoned bool   // the caller gave up; the answer, when it comes, is dropped
+}
+
+// callTable holds the calls this side made that wait for their response.
+type callTable struct {
+	mu    sync.Mutex
+	slots []callSlot
+	free  []uint32 // indices of free slots
+	err   error    // set once by failAll: every later add fails with it
+
+	// waiting counts the calls in flight, for readers that must not take mu (the
+	// reader's backpressure check).
 	waiting atomic.Int32
 	// onAdd, if set, is called after a call was added, outside mu (wakes the reader).
 	onAdd func()
 }
 
-func newCallTable() *callTable {
-	return &callTable{pending: map[uint32]*call{}, abandoned: map[uint32]struct{}{}}
-}
+func newCallTable() *callTable { return &callTable{} }
 
 // add registers c and returns its id, or the table's terminal error.
 func (t *callTable) add(c *call) (uint32, error) {
@@ -59,49 +70,66 @@ func (t *callTable) add(c *call) (uint32, error) {
 		t.mu.Unlock()
 		return 0, err
 	}
-	id := t.allocLocked()
-	t.pending[id] = c
-	t.waiting.Add(1)
+	var idx uint32
+	if n := len(t.free); n > 0 {
+		idx = t.free[n-1]
+		t.free = t.free[:n-1]
+	} else {
+		if len(t.slots) > slotMask {
+			t.mu.Unlock()
+			return 0, fmt.Errorf("bridge: %d calls in flight on one connection, the most it can track", slotMask+1)
+		}
+		idx = uint32(len(t.slots))
+		t.slots = append(t.slots, callSlot{})
+	}
+	s := &t.slots[idx]
+	s.gen = (s.gen + 1) & (1<<(32-slotBits) - 1)
+	s.c = c
+	id := s.gen<<slotBits | idx
 	t.mu.Unlock()
+	t.waiting.Add(1)
 	if t.onAdd != nil {
 		t.onAdd()
 	}
 	return id, nil
 }
 
-// allocLocked returns an id not in use. t.mu must be held.
-func (t *callTable) allocLocked() uint32 {
-	for {
-		t.nextID++
-		id := t.nextID
-		if _, busy := t.pending[id]; busy {
-			continue
-		}
-		if _, busy := t.abandoned[id]; busy {
-			continue
-		}
-		return id
+// lookupLocked returns the slot id names, or nil if id is not in use. t.mu must be held.
+func (t *callTable) lookupLocked(id uint32) *callSlot {
+	idx := id & slotMask
+	if int(idx) >= len(t.slots) {
+		return nil
 	}
+	s := &t.slots[idx]
+	if s.gen != id>>slotBits || (s.c == nil && !s.abandoned) {
+		return nil
+	}
+	return s
+}
+
+// releaseLocked frees callSlot idx. t.mu must be held.
+func (t *callTable) releaseLocked(s *callSlot, id uint32) {
+	s.c, s.abandoned = nil, false
+	t.free = append(t.free, id&slotMask)
 }
 
 // take removes the call for a response with id. It returns nil and no error for a late
 // response to a call given up on (to be dropped), and an error for an id never sent.
 func (t *callTable) take(id uint32) (*call, error) {
 	t.mu.Lock()
-	c, ok := t.pending[id]
-	if ok {
-		delete(t.pending, id)
-		t.waiting.Add(-1)
+	s := t.lookupLocked(id)
+	if s == nil {
 		t.mu.Unlock()
-		return c, nil
+		return nil, fmt.Errorf("a response for id %d, which is not a request in flight", id)
 	}
-	_, gaveUp := t.abandoned[id]
-	delete(t.abandoned, id)
+	c, gaveUp := s.c, s.abandoned
+	t.releaseLocked(s, id)
 	t.mu.Unlock()
 	if gaveUp {
 		return nil, nil
 	}
-	return nil, fmt.Errorf("a response for id %d, which is not a request in flight", id)
+	t.waiting.Add(-1)
+	return c, nil
 }
 
 // forget removes a call that never reached the other side. It reports false if the call
@@ -109,27 +137,26 @@ func (t *callTable) take(id uint32) (*call, error) {
 func (t *callTable) forget(id uint32, c *call) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.pending[id] != c {
+	s := t.lookupLocked(id)
+	if s == nil || s.c != c || s.abandoned {
 		return false
 	}
-	delete(t.pending, id)
+	t.releaseLocked(s, id)
 	t.waiting.Add(-1)
 	return true
 }
 
-// abandon removes a call the other side has seen: its response will be dropped when it
-// comes. It reports false if the call was already answered.
+// abandon gives up a call the other side has seen: its callSlot waits for the response, which
+// is dropped when it comes. It reports false if the call was already answered.
 func (t *callTable) abandon(id uint32, c *call) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.pending[id] != c {
+	s := t.lookupLocked(id)
+	if s == nil || s.c != c || s.abandoned {
 		return false
 	}
-	delete(t.pending, id)
+	s.c, s.abandoned = nil, true
 	t.waiting.Add(-1)
-	if t.err == nil {
-		t.abandoned[id] = struct{}{}
-	}
 	return true
 }
 
@@ -142,9 +169,13 @@ func (t *callTable) failAll(err error) {
 		return
 	}
 	t.err = err
-	pending := t.pending
-	t.pending = map[uint32]*call{}
-	t.abandoned = map[uint32]struct{}{}
+	var pending []*call
+	for i := range t.slots {
+		if c := t.slots[i].c; c != nil {
+			pending = append(pending, c)
+		}
+	}
+	t.slots, t.free = nil, nil
 	t.waiting.Store(0)
 	t.mu.Unlock()
 	for _, c := range pending {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/polyfork/polyfork/protocol"
 )
@@ -23,7 +24,8 @@ import (
 //
 // A Conn owns two goroutines (one reads frames and delivers responses; one runs
 // notification handlers, in order) plus, briefly, goroutines that write frames queued
-// behind a write in progress. Each request from the other side runs on a goroutine of its
+// behind a write in progress. On a stream with read deadlines, a caller whose call is the
+// only one in flight reads its own answer instead of waiting for the reader (see lead.go). Each request from the other side runs on a goroutine of its
 // own, at most 1024 at once. Done is closed when the session has ended and the Conn's own
 // goroutines have returned; a request handler still running then has its context
 // cancelled, and its answer goes nowhere. Every method is safe for concurrent use.
@@ -56,6 +58,14 @@ type Conn struct {
 
 	base       context.Context // parent of handler contexts, cancelled when the session ends
 	cancelBase context.CancelFunc
+
+	// the reader role (lead.go)
+	rdl       readDeadliner // r's read deadline, or nil: then only readLoop reads
+	rmu       sync.Mutex
+	rstate    readerState
+	resume    chan struct{} // capacity 1: the background reader may read again
+	parkTimer *time.Timer
+	readErr   error // what a leader's read hit, for readLoop to act on
 
 	endOnce sync.Once
 	ended   chan struct{} // closed when the session has ended; err is set
@@ -106,6 +116,12 @@ func newConn(r io.Reader, w io.Writer, cfg connConfig) *Conn {
 		return e
 	}
 	c.calls.onAdd = c.wakeReader
+	c.resume = make(chan struct{}, 1)
+	if d, ok := r.(readDeadliner); ok && cfg.child == nil {
+		c.rdl = d
+		c.parkTimer = time.AfterFunc(time.Hour, c.unpark)
+		c.parkTimer.Stop()
+	}
 	c.base, c.cancelBase = context.WithCancel(context.Background())
 	c.out = newFrameWriter(w, func(err error) {
 		c.goTracked(func() { c.streamEnded(&writeError{err}) })
@@ -184,6 +200,9 @@ func (c *Conn) Call(ctx context.Context, method string, params, result any, opts
 	c.encoders.Put(enc)
 	switch {
 	case err == nil:
+		if c.tryLead() {
+			c.lead(ctx, cl)
+		}
 	case errors.Is(err, errNotSent):
 		if c.calls.forget(id, cl) {
 			cl.recycle()
@@ -430,6 +449,9 @@ func (c *Conn) end(err error, drop bool) {
 		c.out.fail(errWriterClosed)
 		c.closeStreams()
 		c.wakeReader()
+		if c.parkTimer != nil {
+			c.parkTimer.Stop()
+		}
 	})
 }
 

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net"
 	"os"
 	"sync"
@@ -212,24 +211,39 @@ func TestConnIDsWrapAroundAndSkipIDsInUse(t *testing.T) {
 			WithHandler("hold", func(ctx context.Context, a Args) (any, error) { <-release; return "held", nil }),
 		})
 		ctx := context.Background()
-		host.calls.mu.Lock()
-		host.calls.nextID = math.MaxUint32 - 2
-		host.calls.mu.Unlock()
+		// A call given up on keeps its id reserved until its late answer comes.
+		short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+		require.ErrorIs(t, host.Call(short, "hold", nil, nil), context.DeadlineExceeded)
+		cancel()
 		held := make(chan error, 1)
-		go func() { held <- host.Call(ctx, "hold", nil, nil) }() // takes id MaxUint32-1
+		go func() { held <- host.Call(ctx, "hold", nil, nil) }()
 		eventually(t, "the held call in flight", func() bool { return host.InFlight() == 1 })
-		for i := 0; i < 5; i++ { // ids MaxUint32, 0, 1, 2, 3
+		// Push a free slot's generation to the end of its range: the next ids wrap.
+		host.calls.mu.Lock()
+		for i := range host.calls.slots {
+			if host.calls.slots[i].c == nil && !host.calls.slots[i].abandoned {
+				host.calls.slots[i].gen = 1<<(32-slotBits) - 2
+			}
+		}
+		host.calls.mu.Unlock()
+		seen := map[uint32]bool{}
+		for i := 0; i < 5; i++ {
+			c := newCall("probe")
+			id, err := host.calls.add(c)
+			require.NoError(t, err)
+			assert.False(t, seen[id], "id %d given twice while in flight", id)
+			seen[id] = true
+			defer host.calls.forget(id, c)
 			var v int
-			require.NoError(t, host.Call(ctx, "echo", []any{i}, &v))
+			require.NoError(t, host.Call(ctx, "echo", []any{i}, &v), "calls go on across the wrap")
 			assert.Equal(t, i, v)
 		}
-		host.calls.mu.Lock()
-		host.calls.nextID = math.MaxUint32 - 2 // the next id would be the held one
-		id := host.calls.allocLocked()
-		host.calls.mu.Unlock()
-		assert.Equal(t, uint32(math.MaxUint32), id, "an id in flight is skipped")
-		close(release)
+		close(release) // the late answer to the abandoned call arrives now and is dropped
 		require.NoError(t, <-held)
+		var v int
+		require.NoError(t, host.Call(ctx, "echo", []any{9}, &v))
+		assert.Equal(t, 9, v)
+		assert.NoError(t, host.Err())
 	})
 }
 

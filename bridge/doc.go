@@ -55,6 +55,7 @@
 //	conn.go             Conn: construction, Call, Send, Notify, Close, the session's end
 //	calls.go            the table of this side's calls waiting for their answers
 //	read.go             the reader: frames in, responses delivered, notifications queued
+//	lead.go             who reads: the background reader, or a caller reading its own answer
 //	serve.go            running the other side's requests and answering them
 //	inbox.go            what waits for handlers, and the reader's backpressure
 //	writer.go           frames out: one writer, coalesced, bounded, context-aware

@@ -136,6 +136,49 @@ func helperChild(mode string, args []string) {
 		_, _ = bufio.NewReader(os.Stdin).ReadString(0) // until end of file; frames ignored
 		fmt.Fprint(os.Stderr, "buffered until exit\n")
 		os.Exit(0)
+	case "die_on_stop":
+		// It takes requests and answers none; $stop makes it crash on its way out.
+		ready(1)
+		fr := protocol.NewFrameReader(os.Stdin)
+		for {
+			frame, err := fr.ReadFrame()
+			if err != nil {
+				os.Exit(0)
+			}
+			if m, err := protocol.DecodeMessage(frame, 0); err == nil && m.Method == protocol.MethodStop {
+				fmt.Fprint(os.Stderr, "crashing while stopping\n")
+				os.Exit(3)
+			}
+		}
+	case "stderr_flood":
+		// One line of arg(0) MiB without a break, then arg(1) short lines; then it serves.
+		mib, _ := strconv.Atoi(arg(0))
+		lines, _ := strconv.Atoi(arg(1))
+		w := bufio.NewWriterSize(os.Stderr, 1<<20)
+		chunk := make([]byte, 1<<20)
+		for i := range chunk {
+			chunk[i] = 'x'
+		}
+		for i := 0; i < mib; i++ {
+			_, _ = w.Write(chunk)
+		}
+		_ = w.WriteByte('\n')
+		for i := 0; i < lines; i++ {
+			fmt.Fprintf(w, "short line %d\n", i)
+		}
+		w.Flush()
+		serveHelper(os.Stdin, os.Stdout)
+	case "setsid_grandchild":
+		// A grandchild that leaves the child's process group for a session of its own, as a
+		// daemonizing program does; its pid is in the child's environment for the test.
+		cmd := exec.Command("sleep", "1000")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		cmd.Stderr = os.Stderr // it holds the stderr pipe open, too
+		if err := cmd.Start(); err != nil {
+			panic(err)
+		}
+		os.Setenv("GRANDCHILD_PID", strconv.Itoa(cmd.Process.Pid))
+		serveHelper(os.Stdin, os.Stdout)
 	default:
 		if !helperListenChild(mode, args) { // helperlisten_test.go
 			fmt.Fprintf(os.Stderr, "helperChild: unknown mode %q\n", mode)

@@ -86,8 +86,9 @@ func WithQueueSize(n int) Option {
 
 // WithRestartBackoff sets the delays between restarts of a worker that keeps failing: the
 // first restart after a healthy run is immediate, then min, doubling up to max, with
-// jitter (defaults 100 ms and 10 s). A worker that stays up for healthyAfter (default 10 s)
-// counts as healthy again.
+// jitter (defaults 100 ms and 10 s). A worker that stays up for healthyAfter (default 10 s),
+// or answers 100 calls, counts as healthy: its death is restarted at once and does not count
+// toward a crash loop.
 func WithRestartBackoff(min, max, healthyAfter time.Duration) Option {
 	return func(c *config) {
 		c.use("WithRestartBackoff", scopePool)
@@ -99,8 +100,9 @@ func WithRestartBackoff(min, max, healthyAfter time.Duration) Option {
 }
 
 // WithCrashLoop sets when a Pool reports that it is crash-looping: when its worker failures
-// (exits and failed starts), counted with a decay that halves the count every window,
-// exceed restarts per worker (default 5 per worker, window 30 s). While it is crash-looping
+// (failed starts, and exits of workers that had not yet run healthily: see
+// WithRestartBackoff), counted with a decay that halves the count every window, exceed
+// restarts per worker (default 5 per worker, window 30 s). While it is crash-looping
 // and no worker is ready, calls fail at once with a *CrashLoopError instead of waiting.
 func WithCrashLoop(restarts int, window time.Duration) Option {
 	return func(c *config) {

@@ -157,13 +157,23 @@ func TestPoolSurvivesRandomKills(t *testing.T) {
 		require.NoError(t, syscall.Kill(pids[rand.IntN(len(pids))], syscall.SIGKILL))
 		deaths++
 	}
-	eventually(t, "every slot restarted", func() bool {
+	deadline := time.Now().Add(20 * time.Second)
+	for {
 		restarts := 0
-		for _, w := range p.Stats().Workers {
+		st := p.Stats()
+		for _, w := range st.Workers {
 			restarts += w.Restarts
 		}
-		return restarts == deaths && p.Stats().Ready == 3
-	})
+		if restarts == deaths && st.Ready == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			close(stop)
+			wg.Wait()
+			t.Fatalf("not every slot restarted: %d deaths, stats %+v", deaths, st)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	close(stop)
 	wg.Wait()
 	t.Logf("%d calls answered, %d failed with a typed error, %d workers killed", ok.Load(), failed.Load(), deaths)

@@ -627,3 +627,19 @@ func TestPoolOptionsAreValidatedTogether(t *testing.T) {
 	_, err = NewPool(context.Background(), nil)
 	requireContains(t, err, "the command is empty")
 }
+
+func TestAWorkerThatWasWorkingIsRestartedAtOnceAndNeverCountsTowardACrashLoop(t *testing.T) {
+	clk, farm := newFakeClock(), &fakeFarm{}
+	p := fakePool(t, clk, farm, WithWorkers(1), WithCrashLoop(1, time.Hour),
+		WithRestartBackoff(time.Second, time.Minute, time.Hour))
+	for i := 0; i < 5; i++ {
+		for j := 0; j < healthyJobs; j++ {
+			require.NoError(t, p.Call(context.Background(), "x", nil, nil))
+		}
+		n := len(farm.all())
+		farm.last().crash(137) // killed after it answered its calls
+		eventually(t, "restarted at once, no backoff", func() bool { return len(farm.all()) == n+1 && p.Stats().Ready == 1 })
+	}
+	assert.False(t, p.Stats().CrashLooping)
+	assert.Equal(t, 5, p.Stats().Workers[0].Restarts)
+}

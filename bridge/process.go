@@ -244,6 +244,7 @@ func (p *Process) streamEnded(cause error) error {
 		}
 	}
 	<-p.exited
+	p.waitRelays() // so that the error carries the child's last stderr lines
 	_, forCalls := p.finalError()
 	return forCalls
 }

@@ -16,13 +16,20 @@ import (
 func (c *Conn) readLoop() {
 	defer c.wg.Done()
 	for {
-		frame, err := c.fr.ReadFrame()
+		err := c.takeReadErr() // what a leader's read hit, if it did
 		if err == nil {
-			if err = c.dispatch(frame); err != nil {
-				err = asProtocolError(err, frame)
+			var frame []byte
+			frame, err = c.fr.ReadFrame()
+			if err == nil {
+				if err = c.dispatch(frame); err != nil {
+					err = asProtocolError(err, frame)
+				}
 			}
 		}
 		if err == nil {
+			if !c.maybePark() {
+				return
+			}
 			continue
 		}
 		if c.cfg.child != nil && errors.Is(err, io.EOF) && !c.closing.Load() {

@@ -168,7 +168,7 @@ func (p *Pool) startFailed(s *slot, err error) time.Duration {
 	s.lastExit = err.Error()
 	p.startErr = err
 	p.noteFailureLocked(s, err)
-	delay := p.backoffLocked(s, 0)
+	delay := p.backoffLocked(s, false)
 	s.state = stateBackoff
 	p.log(slog.LevelWarn, "worker failed to start", "worker", s.index, "err", err.Error(), "retry_in", delay)
 	if !p.anyReadyLocked() {
@@ -199,9 +199,14 @@ func (p *Pool) exited(s *slot, r *running) (time.Duration, bool) {
 	if err == nil {
 		err = fmt.Errorf("bridge: worker %s exited with status 0 on its own", r.w.Name())
 	}
-	p.noteFailureLocked(s, err)
+	healthy := uptime >= p.cfg.healthyAfter || r.jobs >= healthyJobs
+	if healthy {
+		p.lastFail = err // a working worker that died: restarted at once, no crash loop
+	} else {
+		p.noteFailureLocked(s, err)
+	}
 	s.state = stateBackoff
-	delay := p.backoffLocked(s, uptime)
+	delay := p.backoffLocked(s, healthy)
 	p.log(slog.LevelWarn, "worker exited; restarting", "worker", s.index, "pid", r.w.Pid(), "err", err.Error(),
 		"uptime", uptime, "retry_in", delay)
 	if !p.anyReadyLocked() {
@@ -227,10 +232,16 @@ func (p *Pool) noteFailureLocked(s *slot, err error) {
 // loopingLocked reports whether the pool is crash-looping.
 func (p *Pool) loopingLocked(time.Time) bool { return p.looping }
 
+// healthyJobs is how many calls a worker must have answered for its run to count as
+// healthy whatever its uptime: it was working, so its death says nothing about the command
+// being broken (it was killed, it ran out of memory), and it neither backs off nor counts
+// toward a crash loop.
+const healthyJobs = 100
+
 // backoffLocked returns the delay before restarting slot s: none after a healthy run, then
 // doubling from the minimum to the maximum, with jitter.
-func (p *Pool) backoffLocked(s *slot, uptime time.Duration) time.Duration {
-	if uptime >= p.cfg.healthyAfter {
+func (p *Pool) backoffLocked(s *slot, healthy bool) time.Duration {
+	if healthy {
 		s.failures = 0
 	}
 	s.failures++

@@ -55,6 +55,9 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
+	if code == 0 {
+		code = noLeakedGoroutines()
+	}
 	os.Exit(code)
 }
 

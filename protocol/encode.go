@@ -179,6 +179,19 @@ func (e *Encoder) params(params any) error {
 	if params == nil {
 		return e.enc.EncodeArrayLen(0)
 	}
+	if list, ok := params.([]any); ok {
+		// The usual params: the envelope without reflection; each element through the
+		// library's fast paths for common types.
+		if err := e.enc.EncodeArrayLen(len(list)); err != nil {
+			return err
+		}
+		for i, v := range list {
+			if err := e.enc.Encode(v); err != nil {
+				return fmt.Errorf("cannot encode param %d of type %T: %w", i, v, err)
+			}
+		}
+		return nil
+	}
 	if raw, ok := params.(msgpack.RawMessage); ok {
 		if len(raw) == 0 || !isArray(raw[0]) {
 			return fmt.Errorf("params must be a msgpack array, got raw %s", describeRaw(raw))

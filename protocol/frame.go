@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 )
 
 // keepBuffer is the largest body buffer a FrameReader keeps between frames; larger frames
@@ -26,12 +27,17 @@ type FrameReader struct {
 	max int
 	buf []byte
 	hdr [4]byte
+
+	// A frame cut by a read deadline: what of it was read, so that the next call resumes.
+	hdrN int    // length-prefix bytes read
+	body []byte // the body's buffer once the prefix is in; len = bytes read
+	size int    // the body's length once the prefix is in, else -1
 }
 
 // NewFrameReader returns a FrameReader that reads from r through a 64 KiB buffer, with the
 // default maximum frame size.
 func NewFrameReader(r io.Reader) *FrameReader {
-	return &FrameReader{r: bufio.NewReaderSize(r, 64<<10), max: DefaultMaxFrameSize}
+	return &FrameReader{r: bufio.NewReaderSize(r, 64<<10), max: DefaultMaxFrameSize, size: -1}
 }
 
 // SetMaxFrameSize sets the largest frame body ReadFrame accepts. n <= 0 restores the
@@ -46,6 +52,10 @@ func (fr *FrameReader) SetMaxFrameSize(n int) {
 // MaxFrameSize returns the largest frame body ReadFrame accepts.
 func (fr *FrameReader) MaxFrameSize() int { return fr.max }
 
+// Buffered returns how many bytes are read from the stream but not yet returned in a
+// frame: when it is not 0, the next ReadFrame may not need to read at all.
+func (fr *FrameReader) Buffered() int { return fr.r.Buffered() }
+
 // Detach hands the body that ReadFrame last returned over to the caller: it stays valid
 // after later calls, and the FrameReader reads the next frames into new memory. It saves
 // copying a large body that the caller wants to keep.
@@ -57,10 +67,22 @@ func (fr *FrameReader) Detach() { fr.buf = nil }
 // It returns io.EOF, unwrapped, when the stream ends cleanly between frames. A stream that
 // ends inside a frame, a length of zero and a length above the maximum are reported as an
 // *Error (the last one also matches ErrFrameTooLarge); the length is checked before any
-// memory is allocated for the body. Other read errors are returned as they are.
+// memory is allocated for the body. Other read errors are returned as they are. After an
+// error matching os.ErrDeadlineExceeded (a read deadline passed), ReadFrame may be called
+// again: it resumes the frame where it stopped.
 func (fr *FrameReader) ReadFrame() ([]byte, error) {
-	if got, err := io.ReadFull(fr.r, fr.hdr[:]); err != nil {
-		if err == io.ErrUnexpectedEOF {
+	for fr.hdrN < 4 {
+		m, err := fr.r.Read(fr.hdr[fr.hdrN:])
+		fr.hdrN += m
+		if err == nil {
+			continue
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil, err
+		}
+		got := fr.hdrN
+		fr.hdrN = 0
+		if err == io.EOF && got > 0 {
 			return nil, &Error{
 				Reason: fmt.Sprintf("truncated frame: the stream ended after %d of the 4 length-prefix bytes", got),
 				Offset: -1, Size: -1, Quote: append([]byte(nil), fr.hdr[:got]...),
@@ -68,55 +90,74 @@ func (fr *FrameReader) ReadFrame() ([]byte, error) {
 		}
 		return nil, err
 	}
-	n := binary.BigEndian.Uint32(fr.hdr[:])
-	if n == 0 {
-		return nil, fr.streamError(-1, "frame length is 0; a frame holds one msgpack value, at least 1 byte")
+	if fr.size < 0 {
+		n := binary.BigEndian.Uint32(fr.hdr[:])
+		if n == 0 {
+			fr.hdrN = 0
+			return nil, fr.streamError(-1, "frame length is 0; a frame holds one msgpack value, at least 1 byte")
+		}
+		if uint64(n) > uint64(fr.max) {
+			fr.hdrN = 0
+			e := fr.streamError(-1, fmt.Sprintf("frame length %d is above the maximum frame size %d", n, fr.max))
+			e.Err = ErrFrameTooLarge
+			return nil, e
+		}
+		fr.size = int(n)
+		if fr.size <= cap(fr.buf) {
+			fr.body = fr.buf[:0]
+		} else {
+			fr.body = make([]byte, 0, min(fr.size, max(firstChunk, cap(fr.buf))))
+		}
 	}
-	if uint64(n) > uint64(fr.max) {
-		e := fr.streamError(-1, fmt.Sprintf("frame length %d is above the maximum frame size %d", n, fr.max))
-		e.Err = ErrFrameTooLarge
-		return nil, e
-	}
-	size := int(n)
-	body, err := fr.readBody(size)
-	if err != nil {
+	if err := fr.readBody(); err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil, err
+		}
+		body, size := fr.body, fr.size
+		fr.reset()
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			got := len(body)
-			e := newError(body, -1, "truncated frame: the stream ended after %d of %d body bytes", got, size)
+			e := newError(body, -1, "truncated frame: the stream ended after %d of %d body bytes", len(body), size)
 			e.Quote = append(append([]byte(nil), fr.hdr[:]...), e.Quote...)
 			e.Size = -1
 			return nil, e
 		}
 		return nil, err
 	}
+	body := fr.body
+	if cap(body) <= keepBuffer {
+		fr.buf = body[:0]
+	}
+	fr.reset()
 	return body, nil
 }
 
-// readBody reads size bytes, growing the buffer as bytes arrive. On error it returns what
-// it has read so far.
-func (fr *FrameReader) readBody(size int) ([]byte, error) {
-	if size <= cap(fr.buf) {
-		b := fr.buf[:size]
-		m, err := io.ReadFull(fr.r, b)
-		return b[:m], err
-	}
-	b := make([]byte, 0, min(size, max(firstChunk, cap(fr.buf))))
-	for len(b) < size {
+// reset forgets the frame in progress.
+func (fr *FrameReader) reset() { fr.hdrN, fr.body, fr.size = 0, nil, -1 }
+
+// readBody reads the rest of the body into fr.body, growing it as bytes arrive, so that a
+// peer that announces a huge frame and sends little costs little.
+func (fr *FrameReader) readBody() error {
+	b := fr.body
+	for len(b) < fr.size {
 		if len(b) == cap(b) {
-			nb := make([]byte, len(b), min(size, 2*cap(b)))
+			nb := make([]byte, len(b), min(fr.size, 2*cap(b)))
 			copy(nb, b)
 			b = nb
 		}
-		m, err := io.ReadFull(fr.r, b[len(b):cap(b)])
+		m, err := fr.r.Read(b[len(b):min(cap(b), fr.size)])
 		b = b[:len(b)+m]
+		fr.body = b
 		if err != nil {
-			return b, err
+			if err == io.EOF && len(b) < fr.size {
+				return io.ErrUnexpectedEOF
+			}
+			if len(b) < fr.size {
+				return err
+			}
 		}
 	}
-	if cap(b) <= keepBuffer {
-		fr.buf = b
-	}
-	return b, nil
+	fr.body = b
+	return nil
 }
 
 // streamError builds an *Error for a bad length prefix, quoting the prefix and whatever

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"os"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -125,4 +126,60 @@ func TestQuoteBytesNamesInvisibleText(t *testing.T) {
 	assert.Contains(t, QuoteBytes([]byte("\n<?php echo"), -1), "blank line or spaces before <?php")
 	assert.Contains(t, QuoteBytes([]byte("\xef\xbb\xbf<?php"), -1), "byte-order mark")
 	assert.NotContains(t, QuoteBytes([]byte("hello world"), -1), "<?php")
+}
+
+// stutterReader hands out its bytes a few at a time and returns a deadline error between
+// pieces, as a stream with a read deadline that keeps passing would.
+type stutterReader struct {
+	data  []byte
+	steps []int
+	i     int
+	fail  bool
+}
+
+func (s *stutterReader) Read(p []byte) (int, error) {
+	if s.fail {
+		s.fail = false
+		return 0, os.ErrDeadlineExceeded
+	}
+	if len(s.data) == 0 {
+		return 0, io.EOF
+	}
+	n := s.steps[s.i%len(s.steps)]
+	s.i++
+	n = min(n, len(p), len(s.data))
+	copy(p, s.data[:n])
+	s.data = s.data[n:]
+	s.fail = true
+	return n, nil
+}
+
+func TestFrameReaderResumesAfterADeadline(t *testing.T) {
+	var stream []byte
+	var want [][]byte
+	for _, n := range []int{1, 3, 200, 70000, 5} {
+		body := bytes.Repeat([]byte{byte(n)}, n)
+		want = append(want, body)
+		stream = append(stream, binary.BigEndian.AppendUint32(nil, uint32(n))...)
+		stream = append(stream, body...)
+	}
+	for _, steps := range [][]int{{1}, {2, 3}, {7, 1, 4096}} {
+		fr := NewFrameReader(&stutterReader{data: append([]byte(nil), stream...), steps: steps})
+		var got [][]byte
+		deadlines := 0
+		for {
+			b, err := fr.ReadFrame()
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				deadlines++
+				continue
+			}
+			if err == io.EOF {
+				break
+			}
+			require.NoError(t, err)
+			got = append(got, bytes.Clone(b))
+		}
+		require.Equal(t, want, got, "steps %v", steps)
+		assert.Greater(t, deadlines, 0)
+	}
 }

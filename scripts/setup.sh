@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what polyfork's demos and tests need and is missing on this machine, and nothing
 # else: Debian packages (PHP with ext-msgpack, PHPUnit, Debian's python3-msgpack), msgpack
-# and pytest for the python3 on PATH, and the Node client's npm packages. Safe to run twice.
+# and pytest (and numpy, for examples/polyglot) for the python3 on PATH, and the npm packages
+# of the Node client and of examples/polyglot. Safe to run twice.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,9 +14,10 @@ command -v go >/dev/null || { say "Go is missing: install Go 1.26 from https://g
 # Debian packages, only those missing.
 missing=()
 command -v php >/dev/null || missing+=(php-cli)
-{ command -v php >/dev/null && php -m 2>/dev/null | grep -qi '^msgpack$'; } || missing+=(php-msgpack)
-{ command -v php >/dev/null && php -m 2>/dev/null | grep -qi '^mbstring$'; } || missing+=(php-mbstring)
+{ command -v php >/dev/null && php -m 2>/dev/null | grep -i '^msgpack$' >/dev/null; } || missing+=(php-msgpack)
+{ command -v php >/dev/null && php -m 2>/dev/null | grep -i '^mbstring$' >/dev/null; } || missing+=(php-mbstring)
 command -v phpunit >/dev/null || missing+=(phpunit)
+command -v composer >/dev/null || missing+=(composer)
 if [ -x /usr/bin/python3 ] && ! /usr/bin/python3 -c 'import msgpack' 2>/dev/null; then missing+=(python3-msgpack); fi
 if [ -x /usr/bin/python3 ] && ! /usr/bin/python3 -c 'import pytest' 2>/dev/null; then missing+=(python3-pytest); fi
 command -v node >/dev/null || missing+=(nodejs npm)
@@ -37,11 +39,22 @@ if ! "$py" -c 'import msgpack, pytest' 2>/dev/null; then
     || "$py" -m pip install --quiet --disable-pip-version-check --break-system-packages 'msgpack>=1.0' pytest
 fi
 
-# The Node client's packages, exactly as locked.
-if [ -f clients/node/package-lock.json ]; then
-  if [ ! -d clients/node/node_modules ] || [ clients/node/package-lock.json -nt clients/node/node_modules ]; then
-    say "installing the Node client's packages (npm ci)"
-    (cd clients/node && npm ci --no-audit --no-fund --loglevel=error)
-  fi
+# numpy for examples/polyglot's Python stage.
+if ! "$py" -c 'import numpy' 2>/dev/null; then
+  say "installing numpy for $py (examples/polyglot)"
+  "$py" -m pip install --quiet --disable-pip-version-check -r examples/polyglot/requirements.txt 2>/dev/null \
+    || "$py" -m pip install --quiet --disable-pip-version-check --break-system-packages -r examples/polyglot/requirements.txt
 fi
+
+# The npm packages of the Node client and of examples/polyglot's Node stage, exactly as locked.
+# A node_modules that is a symbolic link (shared with another checkout) is left alone: npm ci
+# would empty the directory it points to.
+for dir in clients/node examples/polyglot; do
+  if [ -f "$dir/package-lock.json" ] && [ ! -L "$dir/node_modules" ]; then
+    if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules" ]; then
+      say "installing the npm packages of $dir (npm ci)"
+      (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    fi
+  fi
+done
 say "ready"

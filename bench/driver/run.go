@@ -109,6 +109,8 @@ func open(sys bench.System, root, profileDir string) (channel, error) {
 		return startPool(argv, env, workers, max(conc, 1))
 	case bench.GroupSpawn:
 		return &spawn{argv: argv, env: env}, nil
+	case bench.GroupRemote:
+		return openRemote(sys, argv, env)
 	case bench.GroupBare:
 		return startFramed(argv, env, true)
 	case bench.GroupLimit:

@@ -31,6 +31,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/polyfork/polyfork"
 	"io"
 	"os"
 	"strconv"
@@ -41,8 +42,8 @@ import (
 	"github.com/polyfork/polyfork/protocol"
 )
 
-// Version is this library's version, announced in $ready.
-const Version = "0.2.0"
+// Version is this library's version, announced in $ready: the module's.
+const Version = polyfork.Version
 
 // Child is the child's side of one session. Register handlers before Serve or Run; the
 // methods that talk to the host (Send, Call, Notify) work once serving has started. Every

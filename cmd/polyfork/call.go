@@ -29,6 +29,9 @@ example:
 `
 
 func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if usesNATS(args) {
+		return runCallRemote(ctx, args, stdout, stderr)
+	}
 	cmd := newCommand("call", "polyfork call [-timeout 30s] METHOD PARAMS_JSON -- COMMAND [ARG...]", callAbout)
 	timeout := cmd.flags.Duration("timeout", 30*time.Second, "give up after this long, start-up included")
 	var code int

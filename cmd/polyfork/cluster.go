@@ -141,7 +141,7 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if errs := f.validate(); len(errs) > 0 {
 		return cmd.usageError(stderr, "%s", strings.Join(errs, "\n  "))
 	}
-	stderr = newSyncWriter(stderr) // the logger and the workers' relays share it
+	stderr = &syncWriter{w: stderr} // the logger and the workers' relays share it (serve.go)
 	log, err := newLogger(f.logFormat, stderr)
 	if err != nil {
 		return cmd.usageError(stderr, "%v", err)
@@ -194,7 +194,7 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			return exitFailure
 		}
 		mux := http.NewServeMux()
-		handlePoolViews(mux, pool) // poolhttp.go
+		handleClusterAdmin(mux, pool) // clusteradmin.go
 		admin = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go func() { adminDone <- admin.Serve(ln) }()
 		log.Info("admin listening", "url", "http://"+ln.Addr().String(), "paths", "/healthz /workers /metrics")

@@ -27,10 +27,11 @@ type gatewayLimits struct {
 	writeTimeout time.Duration // to write an answer once it is ready
 }
 
-// gateway is the HTTP face of a pool: POST /call/{method}, GET /healthz, /workers and
-// /metrics. It is safe for concurrent use, as http.Handler requires.
+// gateway is the HTTP face of a backend (a pool, or a NATS service's agents):
+// POST /call/{method}, GET /healthz, /workers (or /agents) and /metrics. It is safe for
+// concurrent use, as http.Handler requires.
 type gateway struct {
-	pool   *bridge.Pool
+	b      backend
 	lim    gatewayLimits
 	budget *byteBudget
 	conns  *connTracker
@@ -41,8 +42,8 @@ type gateway struct {
 	duration *prometheus.HistogramVec
 }
 
-func newGateway(pool *bridge.Pool, lim gatewayLimits, budget *byteBudget, conns *connTracker, access *slog.Logger) *gateway {
-	g := &gateway{pool: pool, lim: lim, budget: budget, conns: conns, access: access, mux: http.NewServeMux()}
+func newGateway(b backend, lim gatewayLimits, budget *byteBudget, conns *connTracker, access *slog.Logger) *gateway {
+	g := &gateway{b: b, lim: lim, budget: budget, conns: conns, access: access, mux: http.NewServeMux()}
 	reg := prometheus.NewRegistry()
 	g.calls = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "polyfork_calls_total",
@@ -53,12 +54,15 @@ func newGateway(pool *bridge.Pool, lim gatewayLimits, budget *byteBudget, conns 
 		Help:    "Time from request to answer, body and queueing included, by HTTP status code.",
 		Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
 	}, []string{"code"})
-	reg.MustRegister(g.calls, g.duration, poolCollector{pool}, gatewayCollector{g},
+	reg.MustRegister(g.calls, g.duration, gatewayCollector{g},
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	if c := b.collector(); c != nil {
+		reg.MustRegister(c)
+	}
 	g.mux.HandleFunc("POST /call/{method}", g.call)
 	g.mux.HandleFunc("POST /call/{$}", g.call) // an empty method name: 400, not 404
 	g.mux.HandleFunc("GET /healthz", g.healthz)
-	g.mux.HandleFunc("GET /workers", g.workers)
+	g.mux.HandleFunc("GET "+b.statusRoute(), g.workers)
 	g.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	return g
 }
@@ -116,13 +120,13 @@ func (g *gateway) call(w http.ResponseWriter, r *http.Request) {
 		opts = append(opts, bridge.Idempotent())
 	}
 	var raw msgpack.RawMessage
-	err := g.pool.Call(r.Context(), method, params, &raw, opts...)
+	err := g.b.Call(r.Context(), method, params, &raw, opts...)
 	rec.pid = worker.Pid
 	if pid := workerPid(err); pid != 0 {
 		rec.pid = pid
 	}
 	if err != nil {
-		code, typ := classify(err)
+		code, typ := g.b.classify(err)
 		var re *bridge.RemoteError
 		if errors.As(err, &re) {
 			g.writeError(w, code, re.Type, re.Message, re.Traceback)
@@ -284,7 +288,7 @@ func writeJSONResponse(w http.ResponseWriter, code int, v any, indent bool) {
 	_ = enc.Encode(v)
 }
 
-// classify maps a pool error to an HTTP status and an error type.
+// classify maps a local pool's error to an HTTP status and an error type.
 func classify(err error) (int, string) {
 	var re *bridge.RemoteError
 	switch {
@@ -325,9 +329,24 @@ func workerPid(err error) int {
 	return 0
 }
 
-func (g *gateway) healthz(w http.ResponseWriter, r *http.Request) { writeHealth(w, g.pool) } // poolhttp.go
+func (g *gateway) healthz(w http.ResponseWriter, r *http.Request) {
+	ok, body := g.b.health(r.Context())
+	code := http.StatusOK
+	if !ok {
+		code = http.StatusServiceUnavailable
+	}
+	writeJSONResponse(w, code, body, false)
+}
 
-func (g *gateway) workers(w http.ResponseWriter, r *http.Request) { writeWorkers(w, g.pool) }
+// workers serves the backend's stats: the pool's workers, or the service's agents.
+func (g *gateway) workers(w http.ResponseWriter, r *http.Request) {
+	st, err := g.b.status(r.Context())
+	if err != nil {
+		g.writeError(w, http.StatusServiceUnavailable, "Unavailable", err.Error(), "")
+		return
+	}
+	writeJSONResponse(w, http.StatusOK, st, true)
+}
 
 // countingReader counts the bytes read and calls atEOF once, when the reader ends. Like
 // the body it reads, it is for one goroutine.

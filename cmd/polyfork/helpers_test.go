@@ -29,6 +29,9 @@ func TestMain(m *testing.M) {
 	if binDir != "" {
 		os.RemoveAll(binDir)
 	}
+	if code == 0 {
+		code = noLeakedGoroutines()
+	}
 	os.Exit(code)
 }
 

@@ -5,6 +5,9 @@
 //	polyfork send [-timeout D] -- COMMAND [ARG...]
 //	polyfork serve [-addr 127.0.0.1:3000] [-workers N] [limits...] -- COMMAND [ARG...]
 //	polyfork cluster -listen ADDR [-listen ADDR2...] [-workers N] [-admin ADDR] -- COMMAND [ARG...]
+//	polyfork agent (-nats URL | -embed-nats [ADDR]) -service NAME [flags] -- COMMAND [ARG...]
+//	polyfork agents -nats URL [-service NAME]
+//	polyfork call|serve -nats URL -service NAME ...   (the workers of agents, through NATS)
 //	polyfork version
 //
 // Exit status: 0 on success, 1 when the called method raised, 2 for usage errors and bad
@@ -15,14 +18,15 @@ package main
 import (
 	"context"
 	"fmt"
+	pf "github.com/polyfork/polyfork"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
 )
 
-// version is polyfork's version. (It moves to a place the libraries share later.)
-const version = "0.2.0"
+// version is polyfork's version, the one the module and the clients share.
+const version = pf.Version
 
 // Exit statuses.
 const (
@@ -59,6 +63,14 @@ usage:
       Bind ADDR once and run N workers of COMMAND that all serve it (descriptor 3,
       LISTEN_FDS), restarted when they exit; SIGHUP reloads them one by one, SIGTERM
       drains.
+  polyfork agent (-nats URL | -embed-nats [ADDR]) -service NAME [flags] -- COMMAND [ARG...]
+      Run a pool of COMMAND workers and serve it on NATS as the service NAME; agents of one
+      NAME on several machines share its calls.
+  polyfork agents -nats URL [-service NAME]
+      List the agents of NAME (or of every service): workers, calls in flight, errors.
+  polyfork call -nats URL -service NAME [flags] METHOD PARAMS_JSON
+  polyfork serve -nats URL -service NAME [flags]
+      call and serve with the workers of the agents of NAME, through NATS.
   polyfork version
       Print the version.
 
@@ -90,13 +102,17 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runServe(ctx, args[1:], stdout, stderr)
 	case "cluster":
 		return runCluster(ctx, args[1:], stdout, stderr)
+	case "agent":
+		return runAgent(ctx, args[1:], stdout, stderr)
+	case "agents":
+		return runAgents(ctx, args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintf(stdout, "polyfork %s\n", version)
 		return exitOK
 	case "help", "-h", "-help", "--help":
 		if len(args) > 1 && args[0] == "help" {
 			switch args[1] {
-			case "call", "send", "serve", "cluster":
+			case "call", "send", "serve", "cluster", "agent", "agents":
 				return run(ctx, []string{args[1], "-h"}, stdin, stdout, stderr)
 			}
 		}

@@ -11,9 +11,11 @@ import (
 	"net/http"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/polyfork/polyfork/bridge"
+	"github.com/polyfork/polyfork/remote"
 )
 
 const serveAbout = `Run a supervised pool of COMMAND workers behind HTTP.
@@ -45,9 +47,17 @@ has read finish (up to -drain), stops the workers with $stop, and exits 0.
 Logs go to stderr: serve's events (listening, draining, drained), the workers' stderr,
 and with -access-log one line per request; -log-format json makes them all JSON.
 
-example:
+With -nats URL -service NAME, serve runs no worker: it fronts the agents of the service NAME
+(polyfork agent, anywhere on the NATS network) with the same routes, limits and drain, and
+GET /agents (their stats) instead of /workers. It adds 503 NoAgents (no agent serves NAME),
+502 AgentLost (the agent went silent during the call) and 502 Disconnected (the NATS
+connection dropped during the call); "Idempotency: true" lets such a call go to another
+agent. The pool flags belong to polyfork agent then.
+
+examples:
   polyfork serve -addr 127.0.0.1:3000 -workers 4 -- python3 worker.py
   curl -d '[40, 2]' localhost:3000/call/add                 # 42
+  polyfork serve -nats nats://127.0.0.1:4222 -service sum -addr 127.0.0.1:3000
 `
 
 // serveFlags are the options of polyfork serve.
@@ -159,42 +169,78 @@ func (f *serveFlags) validate(set map[string]bool) []string {
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	cmd := newCommand("serve", "polyfork serve [flags] -- COMMAND [ARG...]", serveAbout)
+	// serve's own log records and the workers' relayed lines go to stderr from many
+	// goroutines: one lock keeps each line whole.
+	stderr = &syncWriter{w: stderr}
+	cmd := newCommand("serve", "polyfork serve [flags] -- COMMAND [ARG...]\n  polyfork serve -nats URL -service NAME [flags]", serveAbout)
 	var f serveFlags
 	f.define(cmd.flags)
+	var nf natsFlags
+	nf.add(cmd.flags)
 	var code int
 	positional, argv, ok := cmd.parse(args, stdout, stderr, &code)
+	remoteMode := nf.url != ""
 	switch {
 	case !ok:
 		return code
 	case len(positional) != 0:
 		return cmd.usageError(stderr, "unexpected argument %q before \"--\"", positional[0])
-	case len(argv) == 0:
-		return cmd.usageError(stderr, "want \"-- COMMAND [ARG...]\"")
+	case remoteMode && len(argv) != 0:
+		return cmd.usageError(stderr, "with -nats, serve takes no command: the agents of -service run the workers")
+	case !remoteMode && len(argv) == 0:
+		return cmd.usageError(stderr, "want \"-- COMMAND [ARG...]\" (or -nats URL -service NAME)")
 	}
 	set := map[string]bool{}
 	cmd.flags.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
-	if errs := f.validate(set); len(errs) > 0 {
+	errs := f.validate(set)
+	if remoteMode {
+		for _, name := range poolOnlyFlags {
+			if set[name] {
+				errs = append(errs, fmt.Sprintf("-%s concerns a local pool: with -nats, the agents run the workers (give it to polyfork agent)", name))
+			}
+		}
+		if err := nf.check(true); err != nil {
+			errs = append(errs, err.Error())
+		}
+	} else if nf.service != "" || nf.creds != "" || nf.nkey != "" || nf.tlsCA != "" || nf.tlsCert != "" {
+		errs = append(errs, "-service, -creds, -nkey and -tls-* go with -nats")
+	}
+	if len(errs) > 0 {
 		return cmd.usageError(stderr, "%s", strings.Join(errs, "\n  "))
 	}
-	stderr = newSyncWriter(stderr) // the logger and the workers' relays share it (syncwriter.go)
 	log, err := newLogger(f.logFormat, stderr)
 	if err != nil {
 		return cmd.usageError(stderr, "%v", err)
 	}
 
-	pool, err := newPool(ctx, &f, argv, log, stderr)
-	if err != nil {
-		log.Error("the pool could not start", "err", describe(err, 0))
-		if errors.Is(err, bridge.ErrInvalidOption) {
-			return exitUsage
+	var b backend
+	if remoteMode {
+		nc, err := nf.connect("polyfork serve "+nf.service, stderr)
+		if err != nil {
+			log.Error("cannot reach NATS", "err", err)
+			return exitFailure
 		}
-		return exitFailure
+		defer nc.Close()
+		pool, err := remote.Dial(ctx, nc, nf.service)
+		if err != nil {
+			return cmd.usageError(stderr, "%v", err)
+		}
+		b = remoteBackend{nc: nc, pool: pool, timeout: f.timeout}
+	} else {
+		pool, err := newPool(ctx, &f, argv, log, stderr)
+		if err != nil {
+			log.Error("the pool could not start", "err", describe(err, 0))
+			if errors.Is(err, bridge.ErrInvalidOption) {
+				return exitUsage
+			}
+			return exitFailure
+		}
+		b = localBackend{pool}
 	}
 	tcp, err := net.Listen("tcp", f.addr)
 	if err != nil {
 		log.Error("cannot listen", "addr", f.addr, "err", err)
-		pool.Kill()
+		stopNow(b)
 		return exitFailure
 	}
 	ln := newLimitListener(tcp, f.maxConns)
@@ -203,7 +249,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if f.accessLog {
 		access = log
 	}
-	gw := newGateway(pool, gatewayLimits{
+	gw := newGateway(b, gatewayLimits{
 		maxBody:      int64(f.maxBody),
 		params:       jsonLimits{maxDepth: paramsMaxDepth, depthWhy: paramsDepthWhy, maxValues: f.maxValues, valuesWhy: "the limit set by -max-values"},
 		bodyTimeout:  f.bodyTimeout,
@@ -219,8 +265,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	log.Info("listening", "url", "http://"+tcp.Addr().String(), "workers", f.workers,
-		"command", argv, "max_conns", f.maxConns, "max_body", int64(f.maxBody))
+	if remoteMode {
+		log.Info("listening", "url", "http://"+tcp.Addr().String(), "service", nf.service, "nats", redact(nf.url),
+			"max_conns", f.maxConns, "max_body", int64(f.maxBody))
+	} else {
+		log.Info("listening", "url", "http://"+tcp.Addr().String(), "workers", f.workers,
+			"command", argv, "max_conns", f.maxConns, "max_body", int64(f.maxBody))
+	}
 
 	code = exitOK
 	select {
@@ -230,10 +281,20 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		code = exitFailure
 	}
 
-	if !drain(log, srv, conns, pool, f.drain) {
+	if !drain(log, srv, conns, b, f.drain) {
 		code = exitFailure
 	}
 	return code
+}
+
+// poolOnlyFlags are serve's flags that concern a local pool, refused with -nats.
+var poolOnlyFlags = []string{"workers", "concurrency", "queue", "max-jobs", "max-lifetime", "max-idle", "max-rss", "start-timeout"}
+
+// stopNow ends a backend at once (its start went wrong).
+func stopNow(b backend) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_ = b.stop(ctx)
 }
 
 // stopWorkersWithin bounds stopping the workers once the calls are done: $stop, then the
@@ -244,12 +305,12 @@ const stopWorkersWithin = 10 * time.Second
 // request, bodies still arriving, requests waiting for room), lets the calls that were read
 // finish within limit, then stops the workers with $stop. It reports whether all of that
 // went as planned.
-func drain(log *slog.Logger, srv *http.Server, conns *connTracker, pool *bridge.Pool, limit time.Duration) bool {
+func drain(log *slog.Logger, srv *http.Server, conns *connTracker, b backend, limit time.Duration) bool {
 	start := time.Now()
 	ok := true
 	fresh, bodies := conns.drain()
 	log.Info("draining", "timeout", limit, "closed_conns_without_request", fresh, "cut_bodies", bodies,
-		"calls_queued", pool.Stats().Queued)
+		"calls_queued", b.queued())
 	callsCtx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	if err := srv.Shutdown(callsCtx); err != nil {
@@ -259,7 +320,7 @@ func drain(log *slog.Logger, srv *http.Server, conns *connTracker, pool *bridge.
 	}
 	stopCtx, cancelStop := context.WithTimeout(context.Background(), stopWorkersWithin)
 	defer cancelStop()
-	if err := pool.Shutdown(stopCtx); err != nil {
+	if err := b.stop(stopCtx); err != nil {
 		log.Error("the workers did not stop in time; they were killed", "err", describe(err, 0))
 		ok = false
 	}
@@ -269,4 +330,16 @@ func drain(log *slog.Logger, srv *http.Server, conns *connTracker, pool *bridge.
 	}
 	log.Info("drained", "took", time.Since(start), "exit_status", status)
 	return ok
+}
+
+// syncWriter serializes writes to a writer shared by goroutines.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }

@@ -324,8 +324,9 @@ final class Child
     }
 
     /**
-     * Serves the host until it sends `$stop` or closes stdin, then returns (the script then
-     * ends with status 0). Sends `$ready` first if nothing was sent yet.
+     * Serves the host until it sends `$stop` or closes the channel (end of file), then
+     * returns (the script then ends with status 0). Sends `$ready` first if nothing was sent
+     * yet. Streams given to watch() are served while it waits for the next frame.
      *
      * @throws ProtocolError when the host breaks the protocol (the session is over)
      */
@@ -546,7 +547,7 @@ final class Child
         }
     }
 
-    /** The next message: read ahead first, else blocking on stdin; null at end of file. */
+    /** The next message: read ahead first, else blocking on the channel; null at end of file. */
     private function next(): Request|Response|Notification|null
     {
         if ($this->queue !== []) {
@@ -637,22 +638,19 @@ final class Child
             $this->respond($id, $error, null);
             return;
         }
-        if (\is_string($result) && \strlen($result) >= FrameWriter::JOIN_LIMIT) {
-            // A large string result goes out after its head, without a copy into one body.
-            $head = $this->codec->stringResultHead($id, $result);
-            if ($head !== null) {
-                try {
-                    $this->writer->writeSplit($head, $result); // queued answers first
-                } catch (EncodingFailed) {
-                    $this->respond($id, null, $result); // answers with the error
-                }
+        // respond(), inlined for a result (this runs once per request).
+        $head = \is_string($result) ? $this->codec->stringResultHead($id, $result) : null;
+        try {
+            if ($head === null) {
+                $frame = $this->codec->response($id, null, $result);
+            } elseif (\strlen($result) < FrameWriter::JOIN_LIMIT) {
+                $frame = $head . $result;
+            } else {
+                // A large string result goes out after its head, without a copy into one body.
+                $this->writer->writeSplit($head, $result); // queued answers first
                 $this->queuedAt = 0;
                 return;
             }
-        }
-        // respond(), inlined for a result (this runs once per request).
-        try {
-            $frame = $this->codec->response($id, null, $result);
         } catch (EncodingFailed) {
             $this->respond($id, null, $result); // answers with the error
             return;

@@ -17,7 +17,7 @@ use Polyfork\Exception\StartupError;
  *
  * Polyfork::handle('add', fn (int $a, int $b) => $a + $b);
  * Polyfork::on('message', fn ($value) => Polyfork::send($value));
- * Polyfork::run(); // serves until the host sends $stop or closes stdin, then returns
+ * Polyfork::run(); // serves until the host sends $stop or closes the channel, then returns
  * ```
  *
  * The first call creates the shared Child (see Child::fromEnvironment()), which finds the
@@ -150,7 +150,7 @@ final class Polyfork
     }
 
     /**
-     * Serves the host until `$stop` or end of stdin, then returns so the script exits 0.
+     * Serves the host until `$stop` or end of file on the channel, then returns so the script exits 0.
      * When the host breaks the protocol it writes the error to stderr and exits with status 1.
      */
     public static function run(): void

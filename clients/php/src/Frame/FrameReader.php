@@ -45,7 +45,7 @@ final class FrameReader
      * Turns off PHP's read buffering on $stream: this class buffers itself, and large bodies
      * are then read straight into their string (64 KiB per read, no copy through 8 KiB chunks).
      *
-     * @param resource $stream   the readable stream (the child's stdin)
+     * @param resource $stream   the readable stream (the child's stdin, or the channel's read descriptor)
      * @param int      $maxFrame the maximum frame size in bytes
      */
     public function __construct(private $stream, private readonly int $maxFrame)

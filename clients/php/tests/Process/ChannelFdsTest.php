@@ -48,6 +48,20 @@ final class ChannelFdsTest extends TestCase
         $this->assertSame('', $host->stderr());
     }
 
+    public function testOneSocketAsBothDescriptors(): void
+    {
+        $host = $this->hosts[] = new TestHost(self::CONFORMANCE, channelSocket: true);
+        $this->assertSame([3, 3], $host->channel);
+        $this->assertSame(3, $host->call('add', [1, 2])->result);
+        $this->assertSame(md5($big = str_repeat('x', 1 << 20)), md5($host->call('echo', [$big])->result));
+        $this->assertNull($host->call('env', ['POLYFORK_CHANNEL_FDS'])->result);
+        $this->assertTrue($host->call('print', ['on stdout'])->result);
+        $host->closeStdin(); // shuts down the host's writing side: end of file for the child
+        $this->assertNull($host->readMessage());
+        $this->assertSame(0, $host->wait());
+        $this->assertSame(str_repeat("on stdout\n", 7), $host->stdout());
+    }
+
     public function testEndOfFileOnTheReadDescriptorStopsTheChild(): void
     {
         $host = $this->start();

@@ -19,7 +19,8 @@ use Polyfork\Message\Response;
  *
  * With $channelFds the channel is on two pipes of its own (SPEC 1.1), the descriptors after
  * those in $passFds (3 and 4 when there are none), named in POLYFORK_CHANNEL_FDS; the
- * child's stdin is then /dev/null and its stdout a second log file (stdout()).
+ * child's stdin is then /dev/null and its stdout a second log file (stdout()). With
+ * $channelSocket it is one Unix socket passed as both (`3,3`).
  */
 final class TestHost
 {
@@ -34,6 +35,9 @@ final class TestHost
     private $stdout;
     private string $stderrFile;
     private ?string $stdoutFile = null;
+
+    /** @var resource|null the host's end of the channel when it is one socket */
+    private $socket = null;
     private FrameReader $reader;
     private FrameWriter $writer;
     private MessageCodec $codec;
@@ -69,6 +73,7 @@ final class TestHost
      *                                                (a stream, or a proc_open spec)
      * @param list<string>                $prefix     argv before php (e.g. a shell that sets
      *                                                LISTEN_PID=$$ and execs php)
+     * @param bool                        $channelSocket the channel on one socket, both ways
      */
     public function __construct(
         string $script,
@@ -78,13 +83,23 @@ final class TestHost
         bool $channelFds = false,
         array $passFds = [],
         array $prefix = [],
+        bool $channelSocket = false,
     ) {
         $php = getenv('POLYFORK_PHP') ?: 'php';
         $this->stderrFile = tempnam(sys_get_temp_dir(), 'polyfork-php-stderr-');
         $environment = getenv() + ['POLYFORK_PROTOCOL' => '1'];
         unset($environment['PYTHONUNBUFFERED'], $environment['POLYFORK_CHANNEL_FDS']);
         $spec = [2 => ['file', $this->stderrFile, 'w']] + $passFds;
-        if ($channelFds) {
+        $theirs = null;
+        if ($channelSocket) {
+            $r = max([2, ...array_keys($passFds)]) + 1;
+            [$mine, $theirs] = stream_socket_pair(STREAM_PF_UNIX, STREAM_SOCK_STREAM, STREAM_IPPROTO_IP);
+            $this->socket = $mine;
+            $this->channel = [$r, $r];
+            $environment['POLYFORK_CHANNEL_FDS'] = $r . ',' . $r;
+            $this->stdoutFile = tempnam(sys_get_temp_dir(), 'polyfork-php-stdout-');
+            $spec += [0 => ['file', '/dev/null', 'r'], 1 => ['file', $this->stdoutFile, 'w'], $r => $theirs];
+        } elseif ($channelFds) {
             $r = max([2, ...array_keys($passFds)]) + 1;
             $this->channel = [$r, $r + 1];
             $environment['POLYFORK_CHANNEL_FDS'] = $r . ',' . ($r + 1);
@@ -107,7 +122,12 @@ final class TestHost
             throw new \RuntimeException('cannot start ' . $php . ' ' . $script);
         }
         $this->process = $process;
-        [$this->stdin, $this->stdout] = [$pipes[$this->channel[0]], $pipes[$this->channel[1]]];
+        if ($theirs !== null) {
+            fclose($theirs);
+            $this->stdin = $this->stdout = $this->socket;
+        } else {
+            [$this->stdin, $this->stdout] = [$pipes[$this->channel[0]], $pipes[$this->channel[1]]];
+        }
         $this->reader = new FrameReader($this->stdout, 1 << 30);
         $this->writer = new FrameWriter($this->stdin, 1 << 30);
         $this->codec = new MessageCodec();
@@ -250,7 +270,11 @@ final class TestHost
     /** Closes the child's stdin (end of file: the child must stop). */
     public function closeStdin(): void
     {
-        if (is_resource($this->stdin)) {
+        if ($this->socket !== null) {
+            if (is_resource($this->socket)) {
+                stream_socket_shutdown($this->socket, STREAM_SHUT_WR);
+            }
+        } elseif (is_resource($this->stdin)) {
             fclose($this->stdin);
         }
     }

@@ -1,0 +1,149 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"os"
+	"time"
+)
+
+// Who reads the stream. A background goroutine (readLoop) reads while the session is idle
+// or busy with many calls. But a caller whose call is the only one in flight reads its own
+// answer (leader/follower): it then wakes once per call, from the poller, instead of the
+// reader waking and then waking it. To leave the stream to such callers, the background
+// reader parks when no call is in flight and nothing is buffered; parkFor after the last
+// read, if no call has come to lead, it reads again, so the other side's messages and
+// requests wait at most that long while the session is idle. A leader whose context ends
+// stops its read with a read deadline, so only streams with deadlines (os.File pipes,
+// net.Conn) have leaders.
+const parkFor = 100 * time.Microsecond
+
+type readerState int
+
+const (
+	readerBackground readerState = iota // readLoop reads
+	readerParked                        // nobody reads; a caller may lead
+	readerLeader                        // a caller reads
+)
+
+type readDeadliner interface {
+	SetReadDeadline(t time.Time) error
+}
+
+// maybePark parks the background reader if no call is in flight and no frame is buffered,
+// until a leader hands the stream back or parkFor passes. It returns false when the session
+// ended meanwhile.
+func (c *Conn) maybePark() bool {
+	if c.rdl == nil {
+		return true
+	}
+	c.rmu.Lock()
+	if c.calls.len() != 0 || c.fr.Buffered() != 0 || c.readErr != nil {
+		c.rmu.Unlock()
+		return true
+	}
+	c.rstate = readerParked
+	c.parkTimer.Reset(parkFor)
+	c.rmu.Unlock()
+	select {
+	case <-c.resume:
+		return true
+	case <-c.ended:
+		return false
+	}
+}
+
+// unpark ends a park that lasted parkFor: the background reader reads again.
+func (c *Conn) unpark() {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	if c.rstate == readerParked {
+		c.rstate = readerBackground
+		c.signalResume()
+	}
+}
+
+func (c *Conn) signalResume() {
+	select {
+	case c.resume <- struct{}{}:
+	default:
+	}
+}
+
+// tryLead makes the caller the reader if nobody reads now.
+func (c *Conn) tryLead() bool {
+	if c.rdl == nil {
+		return false
+	}
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	if c.rstate != readerParked || c.readErr != nil {
+		return false
+	}
+	c.rstate = readerLeader
+	c.parkTimer.Stop()
+	return true
+}
+
+// lead reads frames, dispatching them as the background reader would, until cl is
+// answered, ctx ends or the stream fails (the failure is left to the background reader,
+// which ends the session as it always does). Then it gives the stream back.
+func (c *Conn) lead(ctx context.Context, cl *call) {
+	var stop func() bool
+	var fired chan struct{}
+	if ctx.Done() != nil {
+		fired = make(chan struct{})
+		stop = context.AfterFunc(ctx, func() {
+			_ = c.rdl.SetReadDeadline(time.Unix(1, 0))
+			close(fired)
+		})
+	}
+	for len(cl.done) == 0 {
+		frame, err := c.fr.ReadFrame()
+		if err == nil {
+			if err = c.dispatch(frame); err != nil {
+				err = asProtocolError(err, frame)
+			}
+		}
+		if err != nil {
+			if !(errors.Is(err, os.ErrDeadlineExceeded) && ctx.Err() != nil) {
+				c.rmu.Lock()
+				c.readErr = err
+				c.rmu.Unlock()
+			}
+			break
+		}
+	}
+	if stop != nil && !stop() {
+		<-fired
+		_ = c.rdl.SetReadDeadline(time.Time{})
+	}
+	c.handBack()
+}
+
+// handBack ends a leader's turn: the background reader reads again if calls are still in
+// flight, a frame is buffered or the leader hit an error; otherwise the stream stays free
+// for the next leader, for parkFor.
+func (c *Conn) handBack() {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	if c.calls.len() > 0 || c.fr.Buffered() > 0 || c.readErr != nil {
+		c.rstate = readerBackground
+		c.signalResume()
+		return
+	}
+	c.rstate = readerParked
+	c.parkTimer.Reset(parkFor)
+}
+
+// takeReadErr returns (and clears) the error a leader hit, for the background reader.
+func (c *Conn) takeReadErr() error {
+	if c.rdl == nil {
+		return nil
+	}
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	err := c.readErr
+	c.readErr = nil
+	return err
+}

@@ -1,0 +1,218 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/polyfork/polyfork/bridge"
+	"github.com/polyfork/polyfork/internal/testutil"
+	"github.com/polyfork/polyfork/remote"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// agentProc is a polyfork agent running as a process of its own.
+type agentProc struct {
+	tag    string
+	cmd    *exec.Cmd
+	stderr *testutil.Buffer
+}
+
+func startAgentProc(t *testing.T, bin, tag string, args ...string) *agentProc {
+	t.Helper()
+	src, err := filepath.Abs(filepath.Join("..", "..", "clients", "python", "src"))
+	require.NoError(t, err)
+	a := &agentProc{tag: tag, stderr: &testutil.Buffer{}}
+	a.cmd = exec.Command(bin, append(append([]string{"agent"}, args...), append([]string{"--"}, remoteWorker()...)...)...)
+	a.cmd.Env = append(os.Environ(), "AGENT_TAG="+tag, "PYTHONPATH="+src)
+	a.cmd.Stderr = a.stderr
+	require.NoError(t, a.cmd.Start())
+	t.Cleanup(func() {
+		_ = a.cmd.Process.Signal(syscall.SIGTERM)
+		_ = a.cmd.Wait()
+		if t.Failed() {
+			t.Logf("agent %s's stderr:\n%s", tag, a.stderr.String())
+		}
+	})
+	testutil.Eventually(t, "agent "+tag+" to serve", func() bool { return strings.Contains(a.stderr.String(), "serving \"load\"") })
+	return a
+}
+
+// outcome is what one call of the load ended with.
+type outcome struct {
+	idempotent bool
+	agent      string
+	pid        int64
+	err        error
+	end        time.Time
+}
+
+// TestAgentKilledUnderLoad runs three agents as processes (the first with the NATS server
+// inside), spreads calls over them, and kills one with SIGKILL in the middle: every call
+// succeeds or fails with a reason, the idempotent ones all succeed, and durable sends are
+// all done, the killed agent's included.
+func TestAgentKilledUnderLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three agents and nine Python workers")
+	}
+	bin := buildPolyfork(t)
+
+	addr := "127.0.0.1:" + freePort(t)
+	common := []string{"-service", "load", "-workers", "2", "-concurrency", "4", "-durable", "-durable-method", "job", "-ack-wait", "2s"}
+	startAgentProc(t, bin, "A", append([]string{"-embed-nats", addr}, common...)...)
+	b := startAgentProc(t, bin, "B", append([]string{"-nats", "nats://" + addr}, common...)...)
+	startAgentProc(t, bin, "C", append([]string{"-nats", "nats://" + addr}, common...)...)
+
+	nc, err := nats.Connect("nats://"+addr, nats.MaxReconnects(-1))
+	require.NoError(t, err)
+	defer nc.Close()
+	var doneMu sync.Mutex
+	done := map[int64]string{} // durable job -> the agent that did it (the last one)
+	redone := 0
+	pool, err := remote.Dial(context.Background(), nc, "load", remote.WithDurableSends(), remote.OnMessage(func(v any) {
+		m, _ := v.(map[string]any)
+		job, _ := m["done"].(int64)
+		doneMu.Lock()
+		if _, again := done[job]; again {
+			redone++
+		}
+		done[job], _ = m["agent"].(string)
+		doneMu.Unlock()
+	}))
+	require.NoError(t, err)
+	defer pool.Close()
+	agents, err := remote.Agents(ctxFor(t, 10*time.Second), nc, "load")
+	require.NoError(t, err)
+	require.Len(t, agents, 3)
+
+	const calls, callers, jobs = 900, 32, 300
+	outcomes := make([]outcome, calls)
+	var next, finished atomic.Int64
+	var killedAt time.Time
+	killed := make(chan struct{})
+	var wg sync.WaitGroup
+	for range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= calls {
+					return
+				}
+				o := &outcomes[i]
+				o.idempotent = i%2 == 0
+				var opts []bridge.CallOption
+				if o.idempotent {
+					opts = append(opts, bridge.Idempotent())
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				var res struct {
+					Pid   int64  `msgpack:"pid"`
+					Agent string `msgpack:"agent"`
+				}
+				o.err = pool.Call(ctx, "whoami", []any{15}, &res, opts...)
+				cancel()
+				o.agent, o.pid, o.end = res.Agent, res.Pid, time.Now()
+				if finished.Add(1) == calls/3 {
+					killedAt = time.Now()
+					assert.NoError(t, b.cmd.Process.Signal(syscall.SIGKILL))
+					close(killed)
+				}
+			}
+		}()
+	}
+	sendCtx := ctxFor(t, time.Minute)
+	for j := range jobs {
+		require.NoError(t, pool.Send(sendCtx, int64(j)))
+		if j == jobs/2 {
+			<-killed // half the durable sends before the kill, half after
+		}
+	}
+	wg.Wait()
+
+	shares := map[string]int{}
+	pids := map[string]map[int64]bool{}
+	var failures []string
+	var slowest time.Duration
+	for i, o := range outcomes {
+		switch {
+		case o.err == nil:
+			shares[o.agent]++
+			if pids[o.agent] == nil {
+				pids[o.agent] = map[int64]bool{}
+			}
+			pids[o.agent][o.pid] = true
+		case o.idempotent:
+			t.Errorf("idempotent call %d failed: %v", i, o.err)
+		case errors.Is(o.err, context.DeadlineExceeded):
+			t.Errorf("call %d waited for its deadline instead of failing with a reason: %v", i, o.err)
+		case errors.Is(o.err, remote.ErrAgentLost), errors.Is(o.err, bridge.ErrExited):
+			failures = append(failures, o.err.Error())
+			slowest = max(slowest, o.end.Sub(killedAt))
+		default:
+			t.Errorf("call %d failed with an unexpected error: %v", i, o.err)
+		}
+	}
+	t.Logf("%d calls from %d goroutines, half idempotent; agent B killed (SIGKILL) after %d had finished", calls, callers, calls/3)
+	t.Logf("shares: A %d, B %d, C %d (%d failed with a reason)", shares["A"], shares["B"], shares["C"], len(failures))
+	if len(failures) > 0 {
+		t.Logf("the last failure came %v after the kill (heartbeat bound 2s); one of them: %s", slowest.Round(time.Millisecond), failures[0])
+	}
+	for _, tag := range []string{"A", "B", "C"} {
+		assert.Positive(t, shares[tag], "agent %s served no call", tag)
+	}
+	assert.Equal(t, calls, shares["A"]+shares["B"]+shares["C"]+len(failures))
+
+	// The killed agent's workers went with it.
+	for pid := range pids["B"] {
+		testutil.Eventually(t, fmt.Sprint("B's worker ", pid, " to be gone"), func() bool {
+			return syscall.Kill(int(pid), 0) != nil
+		})
+	}
+
+	// Every durable send was done, at least once: those B had taken when it died were
+	// redelivered after the ack wait.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		doneMu.Lock()
+		n := len(done)
+		doneMu.Unlock()
+		if n == jobs || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	doneMu.Lock()
+	defer doneMu.Unlock()
+	by := map[string]int{}
+	var missing []int64
+	for j := range int64(jobs) {
+		if tag, ok := done[j]; ok {
+			by[tag]++
+		} else {
+			missing = append(missing, j)
+		}
+	}
+	sort.Slice(missing, func(i, j int) bool { return missing[i] < missing[j] })
+	t.Logf("durable jobs: %d of %d done (last done by A %d, B %d, C %d), %d done more than once", len(done), jobs, by["A"], by["B"], by["C"], redone)
+	assert.Empty(t, missing, "durable jobs never done")
+}
+
+func ctxFor(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}

@@ -1,0 +1,225 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/polyfork/polyfork/internal/testutil"
+	"github.com/polyfork/polyfork/remote"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// remoteWorker is the command of the remote package's test worker.
+func remoteWorker() []string {
+	return []string{testutil.Python(), filepath.Join("..", "..", "remote", "testdata", "worker.py")}
+}
+
+// withPythonPath lets workers started by in-process agents import the Python client.
+func withPythonPath(t *testing.T) {
+	src, err := filepath.Abs(filepath.Join("..", "..", "clients", "python", "src"))
+	require.NoError(t, err)
+	t.Setenv("PYTHONPATH", src)
+}
+
+// natsServer starts an embedded NATS server for one test.
+func natsServer(t *testing.T, cfg remote.ServerConfig) *remote.Server {
+	t.Helper()
+	s, err := remote.RunServer(cfg)
+	require.NoError(t, err)
+	t.Cleanup(s.Shutdown)
+	return s
+}
+
+// background runs the command args in-process until the test ends; it returns its stderr
+// and a function that stops it (as SIGTERM does) and returns its exit status.
+func background(t *testing.T, args ...string) (*syncLog, func() int) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	logs := &syncLog{}
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, args, strings.NewReader(""), io.Discard, logs) }()
+	code, stopped := 0, false
+	stop := func() int {
+		if !stopped {
+			stopped = true
+			cancel()
+			code = <-done
+		}
+		return code
+	}
+	t.Cleanup(func() { stop() })
+	return logs, stop
+}
+
+type syncLog struct{ testutil.Buffer }
+
+var gatewayRE = regexp.MustCompile(`msg=listening url=(http://[^ ]+)`)
+
+func TestAgentCallAgentsServe(t *testing.T) {
+	withPythonPath(t)
+	s := natsServer(t, remote.ServerConfig{})
+	url := s.ClientURL()
+	agentLog, stopAgent := background(t, append([]string{"agent", "-nats", url, "-service", "calc", "-workers", "1",
+		"-concurrency", "4", "--"}, remoteWorker()...)...)
+	testutil.Eventually(t, "the agent to serve", func() bool { return strings.Contains(agentLog.String(), "serving \"calc\"") })
+
+	r := polyfork(t, "", "call", "-nats", url, "-service", "calc", "add", "[40, 2]")
+	assert.Equal(t, exitOK, r.code, r.stderr)
+	assert.Equal(t, "42\n", r.stdout)
+
+	r = polyfork(t, "", "call", "-nats", url, "-service", "calc", "-idempotent", "echo", `[{"b": [1, 2.5, null]}]`)
+	assert.Equal(t, exitOK, r.code, r.stderr)
+	assert.Equal(t, `{"b":[1,2.5,null]}`+"\n", r.stdout)
+
+	r = polyfork(t, "", "call", "-nats", url, "-service", "calc", "fail", `["bad value"]`)
+	assert.Equal(t, exitRaised, r.code)
+	assert.Contains(t, r.stderr, `"fail" raised WorkerError: bad value`)
+	assert.Contains(t, r.stderr, "raise WorkerError(message)", "the traceback")
+
+	r = polyfork(t, "", "call", "-nats", url, "-service", "nobody", "add", "[1, 2]")
+	assert.Equal(t, exitFailure, r.code)
+	assert.Contains(t, r.stderr, `no agent serves the service "nobody"`)
+
+	r = polyfork(t, "", "call", "-nats", url, "-service", "calc", "-timeout", "300ms", "sleep", "[60000]")
+	assert.Equal(t, exitFailure, r.code)
+	assert.Contains(t, r.stderr, "timed out after 300ms")
+
+	// The agent ends the call at the deadline that came with it, a moment after the caller.
+	testutil.Eventually(t, "the timed out call to end at the agent", func() bool {
+		r := polyfork(t, "", "agents", "-nats", url, "-json")
+		return strings.Contains(r.stdout, `"in_flight": 0`)
+	})
+	r = polyfork(t, "", "agents", "-nats", url, "-service", "calc")
+	assert.Equal(t, exitOK, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "calc")
+	assert.Contains(t, r.stdout, "1/1 ready")
+	assert.Contains(t, r.stdout, `Timeout: bridge: call "sleep": context deadline exceeded`, "the last error")
+	assert.Contains(t, r.stdout, "worker.py")
+
+	r = polyfork(t, "", "agents", "-nats", url, "-json")
+	assert.Equal(t, exitOK, r.code, r.stderr)
+	var listed []remote.AgentInfo
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &listed))
+	require.Len(t, listed, 1)
+	assert.Equal(t, int64(4), listed[0].Stats.Served) // add, echo, and the two that failed
+	assert.NotZero(t, listed[0].Stats.Pool.Workers[0].Pid)
+
+	// The HTTP gateway in front of the agents.
+	gwLog, stopGateway := background(t, "serve", "-nats", url, "-service", "calc", "-addr", "127.0.0.1:0")
+	var base string
+	testutil.Eventually(t, "the gateway to listen", func() bool {
+		m := gatewayRE.FindStringSubmatch(gwLog.String())
+		if m != nil {
+			base = m[1]
+		}
+		return m != nil
+	})
+	code, body := httpDo(t, http.MethodPost, base+"/call/add", "[2, 3]")
+	assert.Equal(t, http.StatusOK, code)
+	assert.Equal(t, "5\n", body)
+	code, body = httpDo(t, http.MethodPost, base+"/call/fail", `["nope"]`)
+	assert.Equal(t, http.StatusInternalServerError, code)
+	assert.Contains(t, body, `"type":"WorkerError"`)
+	assert.Contains(t, body, "raise WorkerError(message)")
+	code, body = httpDo(t, http.MethodPost, base+"/call/add", `{"a": 1}`)
+	assert.Equal(t, http.StatusBadRequest, code, body)
+	code, body = httpDo(t, http.MethodGet, base+"/healthz", "")
+	assert.Equal(t, http.StatusOK, code, body)
+	assert.Contains(t, body, `"ready_workers":1`)
+	code, body = httpDo(t, http.MethodGet, base+"/agents", "")
+	assert.Equal(t, http.StatusOK, code, body)
+	assert.Contains(t, body, `"service": "calc"`)
+
+	assert.Equal(t, exitOK, stopAgent(), agentLog.String())
+	code, body = httpDo(t, http.MethodPost, base+"/call/add", "[2, 3]")
+	assert.Equal(t, http.StatusServiceUnavailable, code)
+	assert.Contains(t, body, "NoAgents")
+	assert.Equal(t, exitOK, stopGateway(), gwLog.String())
+}
+
+func TestAgentEmbedsNATS(t *testing.T) {
+	withPythonPath(t)
+	port := freePort(t)
+	addr := "127.0.0.1:" + port
+	logs, stop := background(t, append([]string{"agent", "-embed-nats", addr, "-service", "solo", "-workers", "1", "--"},
+		remoteWorker()...)...)
+	testutil.Eventually(t, "the agent to serve", func() bool { return strings.Contains(logs.String(), "serving \"solo\"") })
+	assert.Contains(t, logs.String(), "NATS server listening on nats://"+addr+" (loopback only")
+	r := polyfork(t, "", "call", "-nats", "nats://"+addr, "-service", "solo", "add", "[1, 2]")
+	assert.Equal(t, exitOK, r.code, r.stderr)
+	assert.Equal(t, "3\n", r.stdout)
+	assert.Equal(t, exitOK, stop(), logs.String())
+}
+
+func TestAgentUsage(t *testing.T) {
+	cases := []struct {
+		name   string
+		args   []string
+		stderr string
+	}{
+		{"no service", []string{"agent", "-nats", "nats://127.0.0.1:1", "--", "x"}, "-service NAME is required"},
+		{"no server", []string{"agent", "-service", "s", "--", "x"}, "give -nats URL"},
+		{"both servers", []string{"agent", "-nats", "nats://x", "-embed-nats", "-service", "s", "--", "x"}, "not both"},
+		{"no command", []string{"agent", "-nats", "nats://x", "-service", "s"}, `want "-- COMMAND [ARG...]"`},
+		{"half a certificate", []string{"agent", "-nats", "nats://x", "-service", "s", "-tls-cert", "c.pem", "--", "x"}, "-tls-cert and -tls-key go together"},
+		{"durable method without durable", []string{"agent", "-nats", "nats://x", "-service", "s", "-durable-method", "job", "--", "x"}, "-durable-method needs -durable"},
+		{"bad service name", []string{"call", "-nats", "nats://127.0.0.1:1", "-service", "a.b", "add", "[]"}, ""},
+		{"call without service", []string{"call", "-nats", "nats://x", "add", "[]"}, "-service NAME is required"},
+		{"call params not an array", []string{"call", "-nats", "nats://x", "-service", "s", "add", "{}"}, "must be a JSON array"},
+		{"serve with a command", []string{"serve", "-nats", "nats://x", "-service", "s", "--", "python3"}, ""},
+		{"agents without a server", []string{"agents"}, "-nats URL is required"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := polyfork(t, "", c.args...)
+			if c.name == "bad service name" {
+				// Not a usage error until NATS is reached: the server does not exist here.
+				assert.NotEqual(t, exitOK, r.code)
+				return
+			}
+			assert.Equal(t, exitUsage, r.code, r.stderr)
+			assert.Contains(t, r.stderr, c.stderr)
+		})
+	}
+	r := polyfork(t, "", "call", "-nats", "nats://127.0.0.1:1", "-service", "s", "add", "[1]")
+	assert.Equal(t, exitFailure, r.code)
+	assert.Contains(t, r.stderr, "connecting to NATS at nats://127.0.0.1:1")
+
+	for _, c := range []string{"agent", "agents"} {
+		r = polyfork(t, "", "help", c)
+		assert.Equal(t, exitOK, r.code)
+		assert.Contains(t, r.stdout, "usage: polyfork "+c)
+		assert.Contains(t, r.stdout, "-service")
+	}
+	r = polyfork(t, "", "call", "-nats", "nats://x", "-h")
+	assert.Equal(t, exitOK, r.code)
+	assert.Contains(t, r.stdout, "usage: polyfork call -nats URL -service NAME")
+}
+
+func httpDo(t *testing.T, method, url, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(raw)
+}
+
+// freePort returns a port that was free a moment ago.
+func freePort(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+}

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// natsFlags are the flags that reach workers through NATS (package remote): where the NATS
+// server is, which service, and the credentials and TLS files of the connection. call,
+// serve, agent and agents take them.
+type natsFlags struct {
+	url     string
+	service string
+	creds   string
+	nkey    string
+	tlsCA   string
+	tlsCert string
+	tlsKey  string
+}
+
+// add registers the flags on fs.
+func (f *natsFlags) add(fs *flag.FlagSet) {
+	fs.StringVar(&f.url, "nats", "", "NATS server URL(s), comma-separated, such as nats://127.0.0.1:4222")
+	fs.StringVar(&f.service, "service", "", "the service name of the agents (letters, digits, '-' and '_')")
+	fs.StringVar(&f.creds, "creds", "", "NATS credentials file (JWT and nkey seed)")
+	fs.StringVar(&f.nkey, "nkey", "", "NATS nkey seed file")
+	fs.StringVar(&f.tlsCA, "tls-ca", "", "CA certificate file that the NATS server's certificate must chain to")
+	fs.StringVar(&f.tlsCert, "tls-cert", "", "client certificate file for NATS (with -tls-key)")
+	fs.StringVar(&f.tlsKey, "tls-key", "", "client key file for NATS (with -tls-cert)")
+}
+
+// check reports flags that do not go together.
+func (f *natsFlags) check(serviceRequired bool) error {
+	var errs []error
+	if serviceRequired && f.service == "" {
+		errs = append(errs, errors.New("-service NAME is required"))
+	}
+	if (f.tlsCert == "") != (f.tlsKey == "") {
+		errs = append(errs, errors.New("-tls-cert and -tls-key go together"))
+	}
+	if f.creds != "" && f.nkey != "" {
+		errs = append(errs, errors.New("-creds and -nkey are two ways to authenticate: give one"))
+	}
+	return errors.Join(errs...)
+}
+
+// connect opens the NATS connection: it reconnects for ever (calls in flight when it drops
+// fail with a reason; see package remote), and logs its state changes to logs.
+func (f *natsFlags) connect(name string, logs io.Writer) (*nats.Conn, error) {
+	opts := []nats.Option{
+		nats.Name(name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250 * time.Millisecond),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				fmt.Fprintf(logs, "%s: NATS connection lost: %v\n", name, err)
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			fmt.Fprintf(logs, "%s: NATS connection back (%s)\n", name, nc.ConnectedUrlRedacted())
+		}),
+	}
+	if f.creds != "" {
+		opts = append(opts, nats.UserCredentials(f.creds))
+	}
+	if f.nkey != "" {
+		o, err := nats.NkeyOptionFromSeed(f.nkey)
+		if err != nil {
+			return nil, fmt.Errorf("-nkey %s: %w", f.nkey, err)
+		}
+		opts = append(opts, o)
+	}
+	if f.tlsCA != "" {
+		opts = append(opts, nats.RootCAs(f.tlsCA))
+	}
+	if f.tlsCert != "" {
+		opts = append(opts, nats.ClientCert(f.tlsCert, f.tlsKey))
+	}
+	nc, err := nats.Connect(f.url, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to NATS at %s: %w", redact(f.url), err)
+	}
+	return nc, nil
+}
+
+// redact hides the passwords and tokens of NATS URLs, for messages.
+func redact(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, u := range parts {
+		if at := strings.LastIndex(u, "@"); at >= 0 {
+			if s := strings.Index(u, "://"); s >= 0 && s < at {
+				parts[i] = u[:s+3] + "***" + u[at:]
+			}
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+// usesNATS reports whether args (before any "--") ask for -nats: then call and serve reach
+// workers through NATS instead of starting them.
+func usesNATS(args []string) bool {
+	for _, a := range args {
+		if a == "--" {
+			return false
+		}
+		name := strings.TrimLeft(a, "-")
+		if len(name) < len(a) && (name == "nats" || strings.HasPrefix(name, "nats=")) {
+			return true
+		}
+	}
+	return false
+}

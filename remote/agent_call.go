@@ -1,0 +1,403 @@
+package remote
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+	"github.com/polyfork/polyfork/bridge"
+	"github.com/polyfork/polyfork/protocol"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// cancelMemory is how long a $cancel that arrived before its call is remembered.
+const cancelMemory = time.Minute
+
+// request is what the agent reads from a call or notify message before it runs it.
+type request struct {
+	notify  bool // a message or notification, not a call
+	report  bool // HeaderReport: name the worker on a successful answer too
+	reply   string
+	data    []byte
+	object  string
+	timeout time.Duration
+	beat    time.Duration
+}
+
+// take reads a request and reserves a place for it, or answers it at once (bad headers, a
+// stopping or saturated agent) and reports false. It runs on the endpoint's subscription
+// goroutine, so it never blocks.
+func (a *Agent) take(req micro.Request, what string) (request, bool) {
+	r := request{reply: req.Reply(), data: req.Data()}
+	if r.reply == "" {
+		a.log.Warn("polyfork: remote: dropped a " + what + " without a reply subject")
+		return r, false
+	}
+	h := nats.Header(req.Headers())
+	var err error
+	if r.timeout, err = parseMillis(h.Get(HeaderTimeout)); err == nil {
+		r.beat, err = parseMillis(h.Get(HeaderBeat))
+	}
+	if err != nil {
+		a.answerError(r.reply, CodeBadRequest, TypeBadRequest, "a header of the "+what+": "+err.Error(), "")
+		return r, false
+	}
+	r.object = h.Get(HeaderObject)
+	r.report = h.Get(HeaderReport) == reportWorkerValue
+	a.mu.Lock()
+	stopping := a.stopping // read with the Add below, so that Shutdown's Wait sees every call
+	n := a.inFlight.Add(1)
+	ok := !stopping && n <= a.max.Load()
+	if ok {
+		a.calls.Add(1)
+	} else {
+		a.inFlight.Add(-1)
+	}
+	a.mu.Unlock()
+	switch {
+	case stopping:
+		a.answerError(r.reply, CodeNotRun, TypeStopping, "agent "+a.host+" is stopping; the "+what+" was not run", "")
+	case !ok:
+		a.saturated.Add(1)
+		a.answerError(r.reply, CodeNotRun, TypeSaturated,
+			fmt.Sprintf("agent %s has %d calls in flight, its maximum; the %s was not run", a.host, n-1, what), "")
+	}
+	return r, ok
+}
+
+// onCall serves the call endpoint.
+func (a *Agent) onCall(req micro.Request) {
+	if r, ok := a.take(req, "call"); ok {
+		a.dispatch(r)
+	}
+}
+
+// onNotify serves the notify endpoint: a message or notification for one worker.
+func (a *Agent) onNotify(req micro.Request) {
+	if r, ok := a.take(req, "notification"); ok {
+		r.notify = true
+		a.dispatch(r)
+	}
+}
+
+// dispatch hands r to an idle server goroutine, or starts one. Server goroutines stay for
+// the next requests (their stacks have grown to what a call needs), at most one per
+// request in flight, until the agent stops.
+func (a *Agent) dispatch(r request) {
+	select {
+	case a.idle <- r:
+	default:
+		go a.serve(r)
+	}
+}
+
+func (a *Agent) serve(r request) {
+	for {
+		if r.notify {
+			a.runNotify(r)
+		} else {
+			a.runCall(r)
+		}
+		select {
+		case r = <-a.idle:
+		case <-a.quit:
+			return
+		}
+	}
+}
+
+// begin gives a request its context (with the caller's deadline, cancelled by $cancel) and
+// starts its beats. end must be called when it is answered.
+func (a *Agent) begin(r request) (ctx context.Context, end func()) {
+	// Not derived from a context of the agent's: Kill cancels what is in running.
+	ctx, cancel := context.WithCancel(context.Background())
+	if r.timeout > 0 {
+		ctx, cancel = context.WithTimeout(context.Background(), r.timeout)
+	}
+	a.mu.Lock()
+	if _, early := a.cancelled[r.reply]; early || a.killed {
+		delete(a.cancelled, r.reply)
+		cancel()
+	}
+	a.running[r.reply] = cancel
+	a.mu.Unlock()
+	var stopBeats func()
+	if r.beat > 0 {
+		stopBeats = a.beats(r.reply, r.beat)
+	}
+	return ctx, func() {
+		if stopBeats != nil {
+			stopBeats()
+		}
+		a.mu.Lock()
+		delete(a.running, r.reply)
+		a.mu.Unlock()
+		cancel()
+		a.inFlight.Add(-1)
+		a.calls.Done()
+	}
+}
+
+// beats sends a beat to reply every interval, from the first interval on, until the
+// returned function is called.
+func (a *Agent) beats(reply string, every time.Duration) (stop func()) {
+	done := make(chan struct{})
+	t := time.AfterFunc(every, func() {
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			_ = a.nc.PublishMsg(&nats.Msg{Subject: reply,
+				Header: nats.Header{HeaderStatus: []string{statusBeat}, HeaderAgent: []string{a.id}, HeaderHost: []string{a.host}}})
+			select {
+			case <-tick.C:
+			case <-done:
+				return
+			}
+		}
+	})
+	return func() {
+		t.Stop()
+		close(done)
+	}
+}
+
+// body returns the request's body, from the object store if it travelled there.
+func (a *Agent) body(ctx context.Context, r request) ([]byte, error) {
+	if r.object == "" {
+		return r.data, nil
+	}
+	b, err := a.objects.get(ctx, r.object)
+	if err != nil {
+		return nil, fmt.Errorf("reading the body %s from the object store %s: %w", r.object, a.objects.bucket, err)
+	}
+	return b, nil
+}
+
+// runCall runs one call on the pool and answers it.
+func (a *Agent) runCall(r request) {
+	ctx, end := a.begin(r)
+	defer end()
+	body, err := a.body(ctx, r)
+	if err != nil {
+		a.answerError(r.reply, CodeBadRequest, TypeBadRequest, err.Error(), "")
+		return
+	}
+	m, err := protocol.DecodeMessage(body, a.cfg.maxValues)
+	if err == nil && m.Kind != protocol.KindRequest {
+		err = fmt.Errorf("want a request [0, 0, method, params], got a %s", m.Kind)
+	}
+	if err != nil {
+		a.answerError(r.reply, CodeBadRequest, TypeBadRequest, "the call's body: "+err.Error(), "")
+		return
+	}
+	result := msgpack.RawMessage(make([]byte, 0, 64))
+	var w bridge.Worker
+	err = a.pool.Load().Call(ctx, m.Method, msgpack.RawMessage(m.Params), &result, bridge.ReportWorker(&w))
+	worker := ""
+	if w.Name != "" {
+		worker = fmt.Sprintf("%s[%d]", w.Name, w.Pid)
+	}
+	if err != nil {
+		a.answerFailure(r.reply, m.Method, err, worker)
+		return
+	}
+	answer := make([]byte, 0, len(resultPrefix)+len(result))
+	answer = append(append(answer, resultPrefix...), result...)
+	if !r.report {
+		worker = ""
+	}
+	a.answer(ctx, r.reply, m.Method, answer, worker)
+}
+
+// runNotify hands a message or notification to one worker and acknowledges it.
+func (a *Agent) runNotify(r request) {
+	ctx, end := a.begin(r)
+	defer end()
+	body, err := a.body(ctx, r)
+	var m protocol.Message
+	if err == nil {
+		m, err = protocol.DecodeMessage(body, a.cfg.maxValues)
+	}
+	if err == nil && m.Kind != protocol.KindNotification {
+		err = fmt.Errorf("want a notification [2, method, params], got a %s", m.Kind)
+	}
+	var items [][]byte
+	if err == nil {
+		items, err = protocol.SplitArray(m.Params)
+	}
+	if err != nil {
+		a.answerError(r.reply, CodeBadRequest, TypeBadRequest, "the notification's body: "+err.Error(), "")
+		return
+	}
+	if err := a.deliver(ctx, m.Method, items); err != nil {
+		a.answerFailure(r.reply, m.Method, err, "")
+		return
+	}
+	a.notified.Add(1)
+	a.answer(ctx, r.reply, m.Method, append(resultPrefix[:len(resultPrefix):len(resultPrefix)], 0xc0), "")
+}
+
+// deliver hands the notification method with raw params to one worker.
+func (a *Agent) deliver(ctx context.Context, method string, items [][]byte) error {
+	params := make([]any, len(items))
+	for i, it := range items {
+		params[i] = msgpack.RawMessage(it)
+	}
+	return a.pool.Load().Notify(ctx, method, params...)
+}
+
+// onCancel serves the cancel subject: the caller gave up on the call answering to the
+// reply subject in the body.
+func (a *Agent) onCancel(m *nats.Msg) {
+	reply := string(m.Data)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if cancel := a.running[reply]; cancel != nil {
+		cancel()
+		return
+	}
+	// Not here (yet): the call may be on its way, since the cancel came on another
+	// subscription. Remember it for a while, and forget old ones.
+	now := time.Now()
+	a.cancelled[reply] = now
+	if len(a.cancelled) > 64 {
+		for k, t := range a.cancelled {
+			if now.Sub(t) > cancelMemory {
+				delete(a.cancelled, k)
+			}
+		}
+	}
+}
+
+// answer publishes a successful answer, through the object store if it is too large, and
+// naming the worker that ran it if worker is not "".
+func (a *Agent) answer(ctx context.Context, reply, method string, body []byte, worker string) {
+	a.served.Add(1)
+	msg := &nats.Msg{Subject: reply, Data: body}
+	if worker != "" {
+		msg.Header = nats.Header{HeaderWorker: []string{worker}, HeaderAgent: []string{a.id}, HeaderHost: []string{a.host}}
+	}
+	if !a.objects.fits(len(body)) {
+		name, err := a.objects.put(ctx, body)
+		if err != nil {
+			pe := &PayloadError{What: "the result of " + quote(method), Size: int64(len(body)), Limit: a.objects.limit(), Err: err}
+			a.answerError(reply, CodeTooLarge, TypeTooLarge, pe.Error(), worker)
+			return
+		}
+		if msg.Header == nil {
+			msg.Header = nats.Header{}
+		}
+		msg.Header[HeaderObject] = []string{name}
+		msg.Data = nil
+	}
+	a.publish(msg, method)
+}
+
+// answerFailure answers with the error a pool call failed with; worker is the one that
+// ran it, when known.
+func (a *Agent) answerFailure(reply, method string, err error, worker string) {
+	a.served.Add(1)
+	code, typ, named := classify(err)
+	if named != "" {
+		worker = named
+	}
+	var re *bridge.RemoteError
+	if code == CodeRaised && errors.As(err, &re) {
+		a.failed.Add(1)
+		a.setLastError(fmt.Sprintf("%q raised %s: %s", method, re.Type, re.Message))
+		a.publishError(reply, code, worker, &protocol.ErrorValue{Type: re.Type, Message: re.Message, Traceback: re.Traceback, Data: re.Data})
+		return
+	}
+	if code != CodeCancelled {
+		a.log.Warn("polyfork: remote: call failed", "method", method, "code", code, "err", err)
+	}
+	a.answerError(reply, code, typ, err.Error(), worker)
+}
+
+// answerError answers with an error of the agent's own.
+func (a *Agent) answerError(reply string, code int, typ, message, worker string) {
+	if code != CodeNotRun {
+		a.failed.Add(1)
+		a.setLastError(typ + ": " + message)
+	}
+	a.publishError(reply, code, worker, &protocol.ErrorValue{Type: typ, Message: message})
+}
+
+func (a *Agent) publishError(reply string, code int, worker string, ev *protocol.ErrorValue) {
+	enc := protocol.NewEncoder()
+	frame, err := enc.Failure(0, ev)
+	if err != nil { // the worker's error data was unusable: keep the rest
+		ev = &protocol.ErrorValue{Type: ev.Type, Message: ev.Message, Traceback: ev.Traceback}
+		frame, _ = enc.Failure(0, ev)
+	}
+	h := nats.Header{
+		HeaderErrorCode: []string{strconv.Itoa(code)},
+		HeaderError:     []string{firstLine(ev.Type + ": " + ev.Message)},
+		HeaderAgent:     []string{a.id},
+		HeaderHost:      []string{a.host},
+	}
+	if worker != "" {
+		h[HeaderWorker] = []string{worker}
+	}
+	a.publish(&nats.Msg{Subject: reply, Header: h, Data: frame[4:]}, "")
+}
+
+func (a *Agent) publish(m *nats.Msg, method string) {
+	if err := a.nc.PublishMsg(m); err != nil {
+		a.log.Warn("polyfork: remote: an answer was not published", "method", method, "err", err)
+	}
+}
+
+// classify maps a pool call's error to a code, an error type and the worker it names.
+func classify(err error) (code int, typ, worker string) {
+	var re *bridge.RemoteError
+	var ee *bridge.ExitError
+	var pe *bridge.ProtocolError
+	switch {
+	case errors.As(err, &ee):
+		worker = fmt.Sprintf("%s[%d]", ee.Name, ee.Pid)
+	case errors.As(err, &pe) && pe.Pid != 0:
+		worker = fmt.Sprintf("%s[%d]", pe.Name, pe.Pid)
+	}
+	switch {
+	case errors.Is(err, bridge.ErrStopping):
+		return CodeNotRun, TypeStopping, worker
+	case errors.As(err, &re):
+		return CodeRaised, re.Type, worker
+	case errors.Is(err, bridge.ErrExecTimeout):
+		return CodeTimeout, TypeExecTimeout, worker
+	case errors.Is(err, context.DeadlineExceeded):
+		return CodeTimeout, TypeTimeout, worker
+	case errors.Is(err, context.Canceled):
+		return CodeCancelled, TypeCancelled, worker
+	case errors.Is(err, bridge.ErrCrashLooping):
+		return CodeNotRun, TypeCrashLooping, worker
+	case errors.Is(err, bridge.ErrSaturated):
+		return CodeNotRun, TypeSaturated, worker
+	case errors.Is(err, bridge.ErrUnavailable):
+		return CodeNotRun, TypeUnavailable, worker
+	case errors.Is(err, bridge.ErrClosed):
+		return CodeNotRun, TypeStopping, worker
+	case errors.Is(err, bridge.ErrProtocol):
+		return CodeWorkerDied, TypeProtocol, worker
+	case errors.Is(err, bridge.ErrExited):
+		return CodeWorkerDied, TypeWorkerExited, worker
+	case errors.Is(err, bridge.ErrUnsendable):
+		return CodeBadRequest, TypeBadRequest, worker
+	}
+	return CodeWorkerDied, "Error", worker
+}
+
+// firstLine keeps a header value on one line.
+func firstLine(s string) string {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\n' || s[i] == '\r' {
+			return s[:i]
+		}
+	}
+	return s
+}

@@ -1,0 +1,101 @@
+package remote
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+)
+
+// headerRoom is what a body leaves of the NATS maximum payload for headers.
+const headerRoom = 1024
+
+// objectTTL is how long a large body stays in the object store if nobody deletes it (a
+// caller that gave up before fetching its result).
+const objectTTL = 15 * time.Minute
+
+// objects is a service's JetStream object store bucket, where bodies above the NATS
+// maximum payload travel: the sender puts the body there under a fresh name and sends the
+// name in HeaderObject; the caller deletes its params when the call is over and the result
+// once it has read it. The bucket is created on first use.
+type objects struct {
+	nc     *nats.Conn
+	bucket string
+
+	mu    sync.Mutex
+	store jetstream.ObjectStore
+}
+
+func newObjects(nc *nats.Conn, service string) *objects {
+	return &objects{nc: nc, bucket: bucketName(service)}
+}
+
+// fits reports whether a body of n bytes can travel as a NATS message.
+func (o *objects) fits(n int) bool {
+	return int64(n) <= o.nc.MaxPayload()-headerRoom
+}
+
+// limit returns the server's maximum payload, for errors.
+func (o *objects) limit() int64 { return o.nc.MaxPayload() }
+
+// open returns the bucket, creating it if needed.
+func (o *objects) open(ctx context.Context) (jetstream.ObjectStore, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.store != nil {
+		return o.store, nil
+	}
+	js, err := jetstream.New(o.nc)
+	if err != nil {
+		return nil, err
+	}
+	s, err := js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+		Bucket:      o.bucket,
+		Description: "polyfork: bodies above the NATS maximum payload",
+		TTL:         objectTTL,
+		Storage:     jetstream.MemoryStorage,
+	})
+	if errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrJetStreamNotEnabled) {
+		return nil, errors.New("JetStream is not enabled on the NATS server")
+	}
+	if err != nil {
+		return nil, err
+	}
+	o.store = s
+	return s, nil
+}
+
+// put stores body under a fresh name and returns the name.
+func (o *objects) put(ctx context.Context, body []byte) (string, error) {
+	s, err := o.open(ctx)
+	if err != nil {
+		return "", err
+	}
+	name := nuid.Next()
+	if _, err := s.PutBytes(ctx, name, body); err != nil {
+		return "", err
+	}
+	return name, nil
+}
+
+// get reads the object name.
+func (o *objects) get(ctx context.Context, name string) ([]byte, error) {
+	s, err := o.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.GetBytes(ctx, name)
+}
+
+// remove deletes the object name; the bucket's TTL removes what a failed delete leaves.
+func (o *objects) remove(name string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if s, err := o.open(ctx); err == nil {
+		_ = s.Delete(ctx, name)
+	}
+}
