@@ -12,6 +12,7 @@ const (
 	GroupBare     = "bare"     // a minimal hand-written Go <-> child msgpack exchange
 	GroupPool     = "pool"     // a polyfork pool of workers under concurrent load
 	GroupSpawn    = "spawn"    // a new process per request
+	GroupCluster  = "cluster"  // HTTP workers sharing one port (the seed's cluster), driven over HTTP
 	GroupRemote   = "remote"   // calls through NATS (issue 12), beside plain NATS and the local pool
 )
 
@@ -94,6 +95,27 @@ var Catalog = []System{
 		About: "the same pool of echo.js"},
 	{Name: "polyfork-pool-python-k32", Group: GroupPool, Lang: "python", Driver: DriverGo, Params: map[string]string{"workers": "2", "concurrency": "32"},
 		About: "the pool of echo.py with Concurrency(32): each worker takes up to 32 calls at once, so calls are pipelined"},
+	{Name: "cluster-node-single", Group: GroupCluster, Lang: "node", Driver: DriverGo, Pinned: true,
+		Params: map[string]string{"server": "node-single"},
+		About:  "one Node process, http.createServer(handler).listen(port), the handler of bench/peers/node_http.js (echo the body, X-Pid); a Go load generator posting the payload, sequentially for latency and on 64 keep-alive connections for throughput"},
+	{Name: "cluster-polyfork-1", Group: GroupCluster, Lang: "node", Driver: DriverGo, Pinned: true,
+		Params: map[string]string{"server": "polyfork", "workers": "1"},
+		About:  "polyfork cluster -workers 1 -channel none -- node node_http.js fd: the same handler, listen({fd: 3}) on the socket polyfork binds"},
+	{Name: "cluster-polyfork-2", Group: GroupCluster, Lang: "node", Driver: DriverGo, Pinned: true,
+		Params: map[string]string{"server": "polyfork", "workers": "2"},
+		About:  "polyfork cluster -workers 2: two such workers on one shared socket (one accept queue)"},
+	{Name: "cluster-node-2", Group: GroupCluster, Lang: "node", Driver: DriverGo, Pinned: true,
+		Params: map[string]string{"server": "node-cluster", "workers": "2"},
+		About:  "Node's own cluster with two workers and its default scheduling (the primary accepts and passes connections round-robin): the anchor"},
+	{Name: "cluster-polyfork-2-close", Group: GroupCluster, Lang: "node", Driver: DriverGo, Pinned: true,
+		Params: map[string]string{"server": "polyfork", "workers": "2", "conn": "close"},
+		About:  "cluster-polyfork-2 with a new connection per request (Connection: close), so that every request is an accept"},
+	{Name: "cluster-polyfork-2-reuseport-close", Group: GroupCluster, Lang: "node", Driver: DriverGo, Pinned: true,
+		Params: map[string]string{"server": "polyfork", "workers": "2", "mode": "reuseport", "conn": "close"},
+		About:  "the same with -listen-mode reuseport: one SO_REUSEPORT socket per worker, spread by the kernel's hash"},
+	{Name: "cluster-node-2-close", Group: GroupCluster, Lang: "node", Driver: DriverGo, Pinned: true,
+		Params: map[string]string{"server": "node-cluster", "workers": "2", "conn": "close"},
+		About:  "Node's cluster with a new connection per request"},
 	{Name: "nats-reqrep", Group: GroupRemote, Lang: "python", Driver: DriverGo, Params: map[string]string{"kind": RemoteNATS, "conc": "32"}, Pinned: true,
 		About: "plain NATS request/reply of the payload: nats.Conn.Request to a Go responder that answers with the request's bytes, through a nats-server in the driver's process on loopback (no worker: the reference of issue 12); 32 in flight"},
 	{Name: "nats-reqrep-c1", Group: GroupRemote, Lang: "python", Driver: DriverGo, Params: map[string]string{"kind": RemoteNATS, "conc": "1"}, Pinned: true,

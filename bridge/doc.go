@@ -11,7 +11,10 @@
 //     the child's stderr, and the stop that asks, then forces.
 //   - Pool runs N Processes from one command behind one Call, like Node's cluster:
 //     least-busy dispatch with a bounded queue, supervision with backoff and crash-loop
-//     detection, and limits (jobs, lifetime, idle time, memory, execution time).
+//     detection, and limits (jobs, lifetime, idle time, memory, execution time). With
+//     WithListeners it is also the seed's cluster for any language: it binds listening
+//     sockets once and passes them to every worker (systemd's LISTEN_FDS convention), and
+//     its workers may be ordinary servers that do not speak the protocol (ChannelNone).
 //
 // A Process is one child:
 //
@@ -60,6 +63,7 @@
 //	handshake.go        ReadyInfo and ReadReady: the $ready handshake
 //	process.go          Process: start, supervision of one child, accessors
 //	process_options.go  the Process's options (environment, channel, grace periods...)
+//	nochannel.go        ChannelNone: children that do not speak the protocol
 //	spawn.go            building and starting the child's command and pipes
 //	stop.go             Close, Shutdown, Terminate, Kill: asking, then forcing
 //	relay.go            the child's stderr (and stdout) relayed line by line
@@ -73,6 +77,11 @@
 //	sys_windows.go      Windows
 //	pool.go             Pool: construction, Call, Send, Broadcast, Reload, Close
 //	pool_options.go     the Pool's options
+//	listen.go           WithListeners: the listening sockets a Pool shares with its workers
+//	listen_unix.go      binding, adopting (fd:N, systemd) and holding them; Unix systems
+//	listen_linux.go     SO_REUSEPORT and the accept queue, on Linux (listen_other.go elsewhere)
+//	listen_windows.go   Windows: no sockets to pass
+//	pool_listen.go      the Pool's sockets: opened in NewPool, passed to each slot, closed last
 //	supervisor.go       one goroutine per worker slot: start, restart, backoff, crash loop
 //	dispatch.go         choosing a worker, the wait queue
 //	limits.go           execution timeout, memory, idle and lifetime limits

@@ -44,12 +44,16 @@ type Pool struct {
 	lastFail error         // the last exit or start failure
 	startErr error         // the last start failure, cleared by a successful start
 	drained  chan struct{} // closed when closed and no call runs or waits; nil until asked
+
+	sockets poolSockets // the listening sockets passed to the workers (pool_listen.go)
 }
 
 // NewPool starts a pool of workers running argv. It returns once every worker has made its
 // first start: the pool if at least one worker is ready, else the first start's error
 // (and nothing is left running). Workers that failed keep being restarted in the
-// background. Invalid options give an error matching ErrInvalidOption.
+// background. Invalid options give an error matching ErrInvalidOption. With
+// WithListeners, the sockets are bound (or adopted) before any worker starts; one that
+// cannot be gives a *ListenError and nothing is started.
 func NewPool(ctx context.Context, argv []string, opts ...Option) (*Pool, error) {
 	cfg, err := newConfig(scopePool, opts)
 	if err != nil {
@@ -57,6 +61,9 @@ func NewPool(ctx context.Context, argv []string, opts ...Option) (*Pool, error) 
 	}
 	if len(argv) == 0 || argv[0] == "" {
 		return nil, errors.Join(&OptionError{Option: "argv", Reason: "the command is empty"})
+	}
+	if err := errors.Join(checkChannelNone(cfg), checkListenConfig(cfg.pool.listen)); err != nil {
+		return nil, err
 	}
 	p := &Pool{
 		cfg: cfg.pool, connCfg: cfg.conn, procCfg: cfg.proc, argv: argv, clk: cfg.pool.clock,
@@ -69,6 +76,9 @@ func NewPool(ctx context.Context, argv []string, opts ...Option) (*Pool, error) 
 	}
 	p.log = poolLogger(cfg.conn.logger, p.name)
 	p.ctx, p.cancel = context.WithCancel(context.Background())
+	if err := p.openListeners(); err != nil {
+		return nil, err
+	}
 
 	first := make(chan error, p.cfg.workers)
 	for i := 0; i < p.cfg.workers; i++ {
@@ -106,6 +116,9 @@ func NewPool(ctx context.Context, argv []string, opts ...Option) (*Pool, error) 
 // sent to another worker; with Idempotent, a call whose worker died is retried once on
 // another worker.
 func (p *Pool) Call(ctx context.Context, method string, params, result any, opts ...CallOption) error {
+	if err := p.takesCalls(); err != nil {
+		return err
+	}
 	co := collectCallOptions(opts)
 	var tried *running
 	retried := false
@@ -151,6 +164,9 @@ func (p *Pool) explainEnd(r *running, err error) error {
 // Send sends v to one ready worker's on('message') listeners (the least busy one, as for
 // calls; it waits in the queue like a call when all are busy).
 func (p *Pool) Send(ctx context.Context, v any) error {
+	if err := p.takesCalls(); err != nil {
+		return err
+	}
 	t, err := p.acquire(ctx, nil)
 	if err != nil {
 		return err
@@ -162,6 +178,9 @@ func (p *Pool) Send(ctx context.Context, v any) error {
 // Notify sends the notification method with params to one ready worker, chosen as Send
 // chooses.
 func (p *Pool) Notify(ctx context.Context, method string, params ...any) error {
+	if err := p.takesCalls(); err != nil {
+		return err
+	}
 	t, err := p.acquire(ctx, nil)
 	if err != nil {
 		return err
@@ -173,6 +192,9 @@ func (p *Pool) Notify(ctx context.Context, method string, params ...any) error {
 // Broadcast sends v to every ready worker's on('message') listeners and returns the
 // errors, joined.
 func (p *Pool) Broadcast(ctx context.Context, v any) error {
+	if err := p.takesCalls(); err != nil {
+		return err
+	}
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -249,6 +271,11 @@ func (p *Pool) Close() error {
 // finish, then every worker stops as Process.Shutdown says ($stop, then signals). If ctx
 // ends first, the workers are killed and Shutdown returns ctx's error. It returns once
 // every worker is gone, and is safe to call more than once, and concurrently.
+//
+// The pool closes its descriptors of the sockets of WithListeners as soon as no worker
+// can start any more, while the workers finish: the sockets close when the last worker
+// has closed its own, so new connections are refused from then on, and those the kernel
+// queued that no worker took are reset.
 func (p *Pool) Shutdown(ctx context.Context) error {
 	drained := p.beginClose()
 	select {
@@ -258,7 +285,8 @@ func (p *Pool) Shutdown(ctx context.Context) error {
 		return fmt.Errorf("bridge: closing the pool: %w", ctx.Err())
 	}
 	p.cancel()
-	p.wg.Wait() // no supervisor installs a worker after this: allWorkers lists them all
+	p.wg.Wait()        // no supervisor installs a worker after this: allWorkers lists them all
+	p.closeListeners() // no worker starts any more: stop accepting as soon as the workers do
 	var wg sync.WaitGroup
 	for _, w := range p.allWorkers() {
 		wg.Add(1)
@@ -341,7 +369,7 @@ func (p *Pool) allWorkers() []worker {
 }
 
 // Kill ends the pool at once: every worker gets SIGKILL, every call fails. It waits until
-// every worker is gone.
+// every worker is gone, then closes the listening sockets.
 func (p *Pool) Kill() {
 	p.mu.Lock()
 	p.closed = true
@@ -353,6 +381,15 @@ func (p *Pool) Kill() {
 		_ = w.Kill()
 		_ = w.Wait()
 	}
+	p.closeListeners()
+}
+
+// takesCalls returns ErrNoChannel for a pool of workers started with ChannelNone.
+func (p *Pool) takesCalls() error {
+	if p.procCfg.channel == ChannelNone {
+		return fmt.Errorf("%w: pool %s", ErrNoChannel, p.name)
+	}
+	return nil
 }
 
 // poolLogger returns a log function tagging records with the pool's name; nil discards.

@@ -23,6 +23,7 @@ type poolConfig struct {
 	execTimeout   time.Duration
 	drainTimeout  time.Duration
 	sampleEvery   time.Duration
+	listen        listenConfig // WithListeners, WithListener, WithListenMode (listen.go)
 	clock         clock
 	starter       func(ctx context.Context, name string) (worker, error) // tests: fake workers
 }

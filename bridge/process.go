@@ -65,6 +65,9 @@ func Start(ctx context.Context, argv []string, opts ...Option) (*Process, error)
 	if err != nil {
 		return nil, err
 	}
+	if err := checkChannelNone(cfg); err != nil {
+		return nil, err
+	}
 	return startProcess(ctx, argv, cfg.conn, cfg.proc)
 }
 
@@ -115,6 +118,11 @@ func startProcess(ctx context.Context, argv []string, connCfg connConfig, cfg pr
 		}
 	}
 	go p.reap()
+	if cfg.channel == ChannelNone { // nothing to wait for: see nochannel.go
+		go p.supervise()
+		p.log(slog.LevelInfo, "child started", "channel", "none")
+		return p, nil
+	}
 
 	info, err := p.handshake(ctx, sp.fromCh, connCfg.maxFrame)
 	if err != nil {
@@ -258,15 +266,17 @@ func (p *Process) streamEnded(cause error) error {
 // settles the final error and releases everything.
 func (p *Process) supervise() {
 	<-p.exited
-	t := time.NewTimer(time.Second)
-	select {
-	case <-p.conn.Done():
-	case <-t.C:
-		p.files[0].Close() // a grandchild holds the channel open: stop reading
+	if p.hasChannel() {
+		t := time.NewTimer(time.Second)
+		select {
+		case <-p.conn.Done():
+		case <-t.C:
+			p.files[0].Close() // a grandchild holds the channel open: stop reading
+		}
+		t.Stop()
+		_, forCalls := p.finalError()
+		p.conn.CloseWithError(forCalls)
 	}
-	t.Stop()
-	_, forCalls := p.finalError()
-	p.conn.CloseWithError(forCalls)
 	p.waitRelays()
 	for _, f := range p.files {
 		f.Close()
@@ -283,6 +293,8 @@ func (p *Process) supervise() {
 func (p *Process) logExit(final error) {
 	var ee *ExitError
 	switch {
+	case final == nil && p.exitError().Signal != 0:
+		p.log(slog.LevelInfo, "child exited", "signal", p.exitError().Signal.String())
 	case final == nil:
 		p.log(slog.LevelInfo, "child exited", "status", 0)
 	case errors.As(final, &ee) && ee.Signal != 0:
@@ -328,7 +340,7 @@ func (p *Process) finalError() (final, forCalls error) {
 		return reason, reason
 	}
 	exit := p.exitError()
-	if exit.Code == 0 {
+	if exit.Code == 0 || p.diedOfAskedStop(exit, closing) {
 		if closing {
 			return nil, ErrClosed
 		}
@@ -400,7 +412,12 @@ func (p *Process) Ready() ReadyInfo { return p.ready }
 func (p *Process) StderrTail() []string { return p.tail.get() }
 
 // InFlight returns the number of calls to the child waiting for their answer.
-func (p *Process) InFlight() int { return p.conn.InFlight() }
+func (p *Process) InFlight() int {
+	if !p.hasChannel() {
+		return 0
+	}
+	return p.conn.InFlight()
+}
 
 // RSS returns the child's resident memory in bytes (Linux only: read from /proc). It counts
 // the child itself, not processes it started.
@@ -412,9 +429,12 @@ func (p *Process) RSS() (int64, error) {
 	return n, nil
 }
 
-// usable returns ErrClosed once a stop was asked for; once the child is gone, calls get
-// the final error from the Conn.
+// usable returns ErrNoChannel for a child without a channel, and ErrClosed once a stop
+// was asked for; once the child is gone, calls get the final error from the Conn.
 func (p *Process) usable() error {
+	if !p.hasChannel() {
+		return p.noChannelError()
+	}
 	p.mu.Lock()
 	closing := p.closing
 	p.mu.Unlock()
@@ -453,16 +473,28 @@ func (p *Process) Notify(ctx context.Context, method string, params ...any) erro
 }
 
 // Handle registers (or, with h nil, removes) a host method the child can call. To be sure
-// the child cannot call it before it exists, use WithHandler at Start.
-func (p *Process) Handle(method string, h Handler) { p.conn.Handle(method, h) }
+// the child cannot call it before it exists, use WithHandler at Start. It does nothing for
+// a child without a channel (ChannelNone).
+func (p *Process) Handle(method string, h Handler) {
+	if p.hasChannel() {
+		p.conn.Handle(method, h)
+	}
+}
 
 // OnMessage registers (or, with fn nil, removes) the listener for values the child sends.
-func (p *Process) OnMessage(fn func(v any)) { p.conn.OnMessage(fn) }
+// It does nothing for a child without a channel (ChannelNone).
+func (p *Process) OnMessage(fn func(v any)) {
+	if p.hasChannel() {
+		p.conn.OnMessage(fn)
+	}
+}
 
 // OnNotification registers (or, with fn nil, removes) the handler for the child's
-// notifications named method.
+// notifications named method. It does nothing for a child without a channel (ChannelNone).
 func (p *Process) OnNotification(method string, fn NotificationHandler) {
-	p.conn.OnNotification(method, fn)
+	if p.hasChannel() {
+		p.conn.OnNotification(method, fn)
+	}
 }
 
 // scriptExts are the file name endings that name a child better than its interpreter.

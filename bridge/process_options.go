@@ -31,6 +31,11 @@ const (
 	// /dev/null, and its stdout is relayed line by line like its stderr, so nothing it or a
 	// library or a subprocess prints can corrupt the channel.
 	ChannelFDs
+	// ChannelNone starts a child that does not speak the protocol at all, such as an
+	// ordinary HTTP server given listening sockets by a Pool (WithListeners): it is ready
+	// once started, stopped with SIGTERM (then SIGKILL), and takes no calls; see
+	// ErrNoChannel. Its stdin is /dev/null and its stdout is relayed like its stderr.
+	ChannelNone
 )
 
 func (ch Channel) String() string {
@@ -39,17 +44,21 @@ func (ch Channel) String() string {
 		return "stdio"
 	case ChannelFDs:
 		return "fd"
+	case ChannelNone:
+		return "none"
 	}
 	return "Channel(" + strconv.Itoa(int(ch)) + ")"
 }
 
-// ParseChannel turns "stdio" or "fd" into a Channel.
+// ParseChannel turns "stdio", "fd" or "none" into a Channel.
 func ParseChannel(s string) (Channel, bool) {
 	switch s {
 	case "stdio":
 		return ChannelStdio, true
 	case "fd", "fds":
 		return ChannelFDs, true
+	case "none":
+		return ChannelNone, true
 	}
 	return 0, false
 }
@@ -136,6 +145,7 @@ func WithStartTimeout(d time.Duration) Option {
 
 // WithGracePeriods sets how long a stop waits after $stop before SIGTERM, and after
 // SIGTERM before SIGKILL (2 s each by default). A Pool's execution timeout uses the second.
+// A child without a channel (ChannelNone) gets SIGTERM at once and SIGKILL after the first.
 func WithGracePeriods(stop, term time.Duration) Option {
 	return func(c *config) {
 		c.use("WithGracePeriods", scopeProcess)
@@ -214,7 +224,7 @@ func WithSysProcAttr(attr *syscall.SysProcAttr) Option {
 func WithChannel(ch Channel) Option {
 	return func(c *config) {
 		c.use("WithChannel", scopeProcess)
-		if ch != ChannelStdio && ch != ChannelFDs {
+		if ch != ChannelStdio && ch != ChannelFDs && ch != ChannelNone {
 			c.fail("WithChannel", "%v is not a channel", ch)
 		}
 		c.proc.channel = ch

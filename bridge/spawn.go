@@ -14,10 +14,10 @@ import (
 // spawned is a child just started, with the host's ends of its streams.
 type spawned struct {
 	cmd     *exec.Cmd
-	fromCh  *os.File // frames from the child
-	toCh    *os.File // frames to the child
+	fromCh  *os.File // frames from the child (nil with ChannelNone)
+	toCh    *os.File // frames to the child (nil with ChannelNone)
 	stderr  *os.File // the child's stderr, to relay, or nil (console)
-	stdout  *os.File // the child's stdout, to relay (channel on descriptors), or nil
+	stdout  *os.File // the child's stdout, to relay (channel on descriptors, or none), or nil
 	console *os.File // the host's end of the child's terminal (console), or nil
 }
 
@@ -41,25 +41,32 @@ func spawn(argv []string, conn connConfig, cfg procConfig) (*spawned, error) {
 		return nil, &StartError{Argv: argv, Err: err}
 	}
 
-	toR, toW, err := pipe() // host -> child
-	if err != nil {
-		return fail(errors.New("cannot create pipes (out of file descriptors?)"))
+	var toR, toW, fromR, fromW *os.File
+	var err error
+	hasChannel := cfg.channel != ChannelNone
+	if hasChannel {
+		if toR, toW, err = pipe(); err != nil { // host -> child
+			return fail(errors.New("cannot create pipes (out of file descriptors?)"))
+		}
+		if fromR, fromW, err = pipe(); err != nil { // child -> host
+			return fail(errors.New("cannot create pipes (out of file descriptors?)"))
+		}
+		growPipe(toW)
+		growPipe(fromW)
 	}
-	fromR, fromW, err := pipe() // child -> host
-	if err != nil {
-		return fail(errors.New("cannot create pipes (out of file descriptors?)"))
-	}
-	growPipe(toW)
-	growPipe(fromW)
 
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = cfg.dir
 	cmd.ExtraFiles = append(cmd.ExtraFiles, cfg.extraFiles...)
-	childSide := []*os.File{toR, fromW}
-	env := []string{
-		protocol.EnvProtocol + "=" + strconv.Itoa(protocol.Version),
-		protocol.EnvMaxFrameSize + "=" + strconv.Itoa(conn.maxFrame),
-		protocol.EnvMaxValues + "=" + strconv.Itoa(conn.maxValues),
+	var childSide []*os.File
+	var env []string
+	if hasChannel {
+		childSide = append(childSide, toR, fromW)
+		env = []string{
+			protocol.EnvProtocol + "=" + strconv.Itoa(protocol.Version),
+			protocol.EnvMaxFrameSize + "=" + strconv.Itoa(conn.maxFrame),
+			protocol.EnvMaxValues + "=" + strconv.Itoa(conn.maxValues),
+		}
 	}
 	s := &spawned{cmd: cmd, fromCh: fromR, toCh: toW}
 	if cfg.console == nil {
@@ -79,9 +86,11 @@ func spawn(argv []string, conn connConfig, cfg procConfig) (*spawned, error) {
 		files = append(files, master, tty)
 		childSide = append(childSide, tty)
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
-		env = append(env, passChannel(cmd, toR, fromW))
+		if hasChannel {
+			env = append(env, passChannel(cmd, toR, fromW))
+		}
 		s.console = master
-	case cfg.channel == ChannelFDs:
+	case cfg.channel == ChannelFDs, cfg.channel == ChannelNone:
 		outR, outW, err := pipe()
 		if err != nil {
 			return fail(errors.New("cannot create pipes (out of file descriptors?)"))
@@ -93,7 +102,9 @@ func spawn(argv []string, conn connConfig, cfg procConfig) (*spawned, error) {
 		files = append(files, devnull)
 		childSide = append(childSide, outW, devnull)
 		cmd.Stdin, cmd.Stdout = devnull, outW
-		env = append(env, passChannel(cmd, toR, fromW))
+		if hasChannel {
+			env = append(env, passChannel(cmd, toR, fromW))
+		}
 		s.stdout = outR
 	default:
 		cmd.Stdin, cmd.Stdout = toR, fromW
@@ -158,8 +169,13 @@ func childEnv(cfg procConfig, protocolVars []string) []string {
 
 // wrapListenPID runs cmd through /bin/sh so that LISTEN_PID is the child's own pid, as the
 // socket-activation convention requires and as only the child itself can know: the shell
-// exports its pid and execs the command, which keeps that pid. (Go cannot run code between
-// fork and exec.) cmd.Path must already be resolved; a lookup error stays in cmd.Err.
+// exports its pid and execs the command, which keeps that pid, its process group, its
+// parent-death signal and its descriptors. Go cannot run code between fork and exec, and
+// the alternatives are worse: re-executing the host's own binary needs a hook in the
+// user's main, and the pid cannot be known before the fork. The costs: one exec of the
+// shell per start (about a millisecond), the program sees its resolved path as argv[0]
+// (dash has no exec -a), and a system without /bin/sh cannot pass sockets. cmd.Path must
+// already be resolved; a lookup error stays in cmd.Err.
 func wrapListenPID(cmd *exec.Cmd) {
 	if cmd.Err != nil {
 		return

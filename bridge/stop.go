@@ -24,6 +24,9 @@ func (p *Process) Close() error { return p.Shutdown(context.Background()) }
 // the second, SIGKILL. If ctx ends first, SIGKILL at once. Calls made after Shutdown began
 // fail with ErrClosed; calls in flight get their answers if the child gives them in time.
 //
+// A child without a channel (ChannelNone) is asked with SIGTERM instead of $stop, and gets
+// SIGKILL after the first grace period.
+//
 // It returns nil if the child exited with status 0, else the error that describes how it
 // ended (the same as Wait), or ctx's error if ctx ended first. It is safe to call more than
 // once, and concurrently.
@@ -43,6 +46,10 @@ func (p *Process) Shutdown(ctx context.Context) error {
 // stop asks the child to finish, then forces it; see Shutdown.
 func (p *Process) stop() {
 	defer close(p.stopDone)
+	if !p.hasChannel() {
+		p.stopWithoutChannel()
+		return
+	}
 	deadline := time.Now().Add(p.cfg.stopGrace)
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()

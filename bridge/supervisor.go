@@ -113,7 +113,7 @@ func (p *Pool) startWorker(s *slot) (*running, error) {
 		cc := p.connCfg
 		cc.name = name
 		var proc *Process
-		if proc, err = startProcess(p.ctx, p.argv, cc, p.procCfg); err == nil {
+		if proc, err = startProcess(p.ctx, p.argv, cc, p.procConfigFor(s)); err == nil {
 			w = proc
 		}
 	}

@@ -118,6 +118,8 @@ func open(sys bench.System, root, profileDir string) (channel, error) {
 		return startFramed(argv, env, true)
 	case bench.GroupLimit:
 		return startFramed(argv, env, false)
+	case bench.GroupCluster:
+		return startCluster(sys, root) // cluster.go
 	}
 	return nil, fmt.Errorf("no Go driver for group %s", sys.Group)
 }

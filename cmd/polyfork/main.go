@@ -5,6 +5,7 @@
 //	polyfork send [-timeout D] -- COMMAND [ARG...]
 //	polyfork serve [-addr 127.0.0.1:3000] [-workers N] [limits...] -- COMMAND [ARG...]
 //	polyfork attach DIR [WORKER]
+//	polyfork cluster -listen ADDR [-listen ADDR2...] [-workers N] [-admin ADDR] -- COMMAND [ARG...]
 //	polyfork agent (-nats URL | -embed-nats [ADDR]) -service NAME [flags] -- COMMAND [ARG...]
 //	polyfork agents -nats URL [-service NAME]
 //	polyfork call|serve -nats URL -service NAME ...   (the workers of agents, through NATS)
@@ -66,6 +67,10 @@ usage:
   polyfork attach DIR [WORKER]
       Connect this terminal to the console of a worker of "polyfork serve -console DIR"
       (WORKER: its index or name). Ctrl-] detaches.
+  polyfork cluster -listen ADDR [-listen ADDR2...] [flags] -- COMMAND [ARG...]
+      Bind ADDR once and run N workers of COMMAND that all serve it (descriptor 3,
+      LISTEN_FDS), restarted when they exit; SIGHUP reloads them one by one, SIGTERM
+      drains.
   polyfork agent (-nats URL | -embed-nats [ADDR]) -service NAME [flags] -- COMMAND [ARG...]
       Run a pool of COMMAND workers and serve it on NATS as the service NAME; agents of one
       NAME on several machines share its calls.
@@ -110,6 +115,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runServe(ctx, args[1:], stdout, stderr)
 	case "attach":
 		return runAttach(ctx, args[1:], stdin, stdout, stderr)
+	case "cluster":
+		return runCluster(ctx, args[1:], stdout, stderr)
 	case "agent":
 		return runAgent(ctx, args[1:], stdout, stderr)
 	case "agents":
@@ -120,7 +127,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "help", "-h", "-help", "--help":
 		if len(args) > 1 && args[0] == "help" {
 			switch args[1] {
-			case "call", "send", "serve", "attach", "agent", "agents":
+			case "call", "send", "serve", "attach", "cluster", "agent", "agents":
 				return run(ctx, []string{args[1], "-h"}, stdin, stdout, stderr)
 			}
 		}

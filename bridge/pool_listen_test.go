@@ -1,0 +1,386 @@
+package bridge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// dropped matches what Go's HTTP client says of a connection the server accepted and
+// closed without an answer (a worker killed, or one that drops fresh connections when it
+// stops): the only failure a cluster may cause.
+const dropped = "connection reset by peer|EOF|server closed idle connection"
+
+// These tests run clusters: pools of this test binary playing HTTP servers on the
+// sockets the pool passes (helperlisten_test.go).
+
+// httpClient opens a new connection per request, so that each request is a new accept.
+var httpClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
+
+func fetchBody(url string) (string, error) {
+	resp, err := httpClient.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("status %d: %s", resp.StatusCode, b)
+	}
+	return string(b), err
+}
+
+func get(t *testing.T, url string) string {
+	t.Helper()
+	body, err := fetchBody(url)
+	require.NoError(t, err)
+	return body
+}
+
+func getUnix(t *testing.T, path, target string) string {
+	t.Helper()
+	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true,
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", path)
+		}}, Timeout: 10 * time.Second}
+	resp, err := c.Get("http://unix" + target)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return string(b)
+}
+
+// cluster starts a pool of n HTTP workers (a mode of helperlisten_test.go, with args) on
+// a free port and returns it with the base URL. Only http_protocol speaks the protocol.
+func cluster(t *testing.T, mode string, n int, opts ...Option) (*Pool, string) {
+	t.Helper()
+	return clusterOf(t, child(mode), n, opts...)
+}
+
+func clusterOf(t *testing.T, argv []string, n int, opts ...Option) (*Pool, string) {
+	t.Helper()
+	opts = append([]Option{WithWorkers(n), WithListeners("127.0.0.1:0")}, opts...)
+	if argv[2] != "http_protocol" {
+		opts = append(opts, WithChannel(ChannelNone))
+	}
+	p := newPool(t, argv, opts...)
+	return p, "http://" + p.ListenSockets()[0].Addr.String()
+}
+
+func workerPids(p *Pool) map[int]bool {
+	pids := map[int]bool{}
+	for _, w := range p.Stats().Workers {
+		if w.Pid != 0 {
+			pids[w.Pid] = true
+		}
+	}
+	return pids
+}
+
+// spread makes n requests and counts them by the pid that answered.
+func spread(t *testing.T, url string, n int) map[int]int {
+	t.Helper()
+	counts := map[int]int{}
+	for i := 0; i < n; i++ {
+		pid, err := strconv.Atoi(strings.TrimSpace(get(t, url)))
+		require.NoError(t, err)
+		counts[pid]++
+	}
+	return counts
+}
+
+func TestClusterSpreadsOverWorkers(t *testing.T) {
+	for _, mode := range []ListenMode{ListenShared, ListenReusePort} {
+		t.Run(mode.String(), func(t *testing.T) {
+			checkNoLeaks(t)
+			p, url := cluster(t, "http", 2, WithListenMode(mode))
+			counts := spread(t, url+"/", 200)
+			assert.GreaterOrEqual(t, len(counts), 2, "200 requests over one port answered by several workers: %v", counts)
+			pids := workerPids(p)
+			for pid := range counts {
+				assert.True(t, pids[pid], "pid %d is a worker of the pool %v", pid, pids)
+			}
+			socks := p.ListenSockets()
+			require.Len(t, socks, 1)
+			assert.Equal(t, map[ListenMode]int{ListenShared: 1, ListenReusePort: 2}[mode], socks[0].Sockets)
+			assert.Equal(t, 0, socks[0].Queued)
+			assert.Positive(t, socks[0].Backlog)
+			require.NoError(t, p.Close())
+		})
+	}
+}
+
+func TestClusterWorkerEnvironment(t *testing.T) {
+	checkNoLeaks(t)
+	// The host's own LISTEN_* (from systemd, or inherited) are never passed on.
+	t.Setenv("LISTEN_FDS", "7")
+	t.Setenv("LISTEN_PID", "1")
+	t.Setenv("LISTEN_FDNAMES", "stale")
+	p, url := cluster(t, "http", 1)
+	pid := strconv.Itoa(p.Stats().Workers[0].Pid)
+	assert.Equal(t, pid, get(t, url+"/env?name=LISTEN_PID"), "LISTEN_PID is the worker's own pid")
+	assert.Equal(t, "1", get(t, url+"/env?name=LISTEN_FDS"))
+	assert.Equal(t, socketName(p.ListenSockets()[0].Addr), get(t, url+"/env?name=LISTEN_FDNAMES"))
+	assert.Equal(t, "(unset)", get(t, url+"/env?name=POLYFORK_PROTOCOL"), "ChannelNone: no protocol variables")
+	assert.Equal(t, "true", get(t, url+"/nonblock"), "the socket is passed non-blocking")
+	var kinds []string
+	require.NoError(t, json.Unmarshal([]byte(get(t, url+"/fds")), &kinds))
+	assert.Equal(t, []string{"socket"}, kinds, "descriptor 3 is the socket, and nothing else is passed")
+
+	err := p.Call(context.Background(), "pid", nil, nil)
+	assert.ErrorIs(t, err, ErrNoChannel)
+	assert.ErrorIs(t, p.Send(context.Background(), 1), ErrNoChannel)
+	assert.ErrorIs(t, p.Broadcast(context.Background(), 1), ErrNoChannel)
+	require.NoError(t, p.Close())
+
+	// Without listeners a worker gets no LISTEN_* at all.
+	q := newPool(t, child("serve"), WithWorkers(1))
+	var v string
+	require.NoError(t, q.Call(context.Background(), "env", []any{"LISTEN_FDS"}, &v))
+	assert.Empty(t, v)
+	require.NoError(t, q.Close())
+}
+
+func TestClusterSocketsBeforeChannelDescriptors(t *testing.T) {
+	checkNoLeaks(t)
+	p := newPool(t, child("http_protocol"), WithWorkers(1), WithChannel(ChannelFDs),
+		WithListeners("web=127.0.0.1:0", "api=127.0.0.1:0"))
+	ctx := context.Background()
+	env := func(name string) string {
+		var v string
+		require.NoError(t, p.Call(ctx, "env", []any{name}, &v))
+		return v
+	}
+	assert.Equal(t, "2", env("LISTEN_FDS"))
+	assert.Equal(t, "web:api", env("LISTEN_FDNAMES"))
+	assert.Equal(t, strconv.Itoa(p.Stats().Workers[0].Pid), env("LISTEN_PID"))
+	assert.Equal(t, "5,6", env("POLYFORK_CHANNEL_FDS"), "SPEC 1.2: the channel after the sockets")
+	var kinds []string
+	require.NoError(t, p.Call(ctx, "fds", nil, &kinds))
+	assert.Equal(t, []string{"socket", "socket", "pipe", "pipe"}, kinds, "3 and 4 the sockets, 5 and 6 the channel, nothing else")
+	socks := p.ListenSockets()
+	require.Len(t, socks, 2)
+	for _, s := range socks {
+		assert.Equal(t, strconv.Itoa(p.Stats().Workers[0].Pid)+"\n", get(t, "http://"+s.Addr.String()+"/"))
+	}
+	require.NoError(t, p.Close())
+}
+
+// load runs goroutines making requests until stop is called, and counts the answers by
+// pid and the failures by kind.
+type load struct {
+	mu      sync.Mutex
+	byPid   map[int]int
+	refused int
+	failed  []string
+	stop    chan struct{}
+	wg      sync.WaitGroup
+}
+
+func startLoad(url string, workers int) *load {
+	l := &load{byPid: map[int]int{}, stop: make(chan struct{})}
+	for i := 0; i < workers; i++ {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			for {
+				select {
+				case <-l.stop:
+					return
+				default:
+				}
+				body, err := fetchBody(url)
+				l.mu.Lock()
+				switch {
+				case errors.Is(err, syscall.ECONNREFUSED):
+					l.refused++
+				case err != nil:
+					l.failed = append(l.failed, err.Error())
+				default:
+					pid, _ := strconv.Atoi(strings.TrimSpace(body))
+					l.byPid[pid]++
+				}
+				l.mu.Unlock()
+			}
+		}()
+	}
+	return l
+}
+
+func (l *load) served(pid int) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.byPid[pid]
+}
+
+func (l *load) total() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, c := range l.byPid {
+		n += c
+	}
+	return n
+}
+
+func (l *load) end() {
+	close(l.stop)
+	l.wg.Wait()
+}
+
+func TestClusterKill9RefusesNothing(t *testing.T) {
+	for _, mode := range []ListenMode{ListenShared, ListenReusePort} {
+		t.Run(mode.String(), func(t *testing.T) {
+			checkNoLeaks(t)
+			p, url := cluster(t, "http", 2, WithListenMode(mode))
+			l := startLoad(url+"/", 4)
+			eventually(t, "some requests served", func() bool { return l.total() > 50 })
+			victim := p.Stats().Workers[0].Pid
+			require.NoError(t, syscall.Kill(victim, syscall.SIGKILL))
+			var replacement int
+			eventually(t, "a new worker in the victim's slot, serving", func() bool {
+				w := p.Stats().Workers[0]
+				if w.Pid != 0 && w.Pid != victim {
+					replacement = w.Pid
+				}
+				return replacement != 0 && l.served(replacement) > 0
+			})
+			before := l.total()
+			eventually(t, "more requests served", func() bool { return l.total() > before+50 })
+			l.end()
+			assert.Zero(t, l.refused, "no connection is refused while a worker is killed and replaced")
+			// Connections the killed worker had accepted may fail; nothing else.
+			for _, f := range l.failed {
+				assert.Regexp(t, dropped, f)
+			}
+			t.Logf("%s: %d requests, %d failed (accepted by the killed worker), pids %v", mode, l.total(), len(l.failed), l.byPid)
+			assert.Equal(t, 1, p.Stats().Workers[0].Restarts)
+			require.NoError(t, p.Close())
+		})
+	}
+}
+
+func TestClusterReloadFailsNothing(t *testing.T) {
+	for _, mode := range []string{"http", "http_protocol"} {
+		t.Run(mode, func(t *testing.T) {
+			checkNoLeaks(t)
+			var logs syncBuffer
+			p, url := cluster(t, mode, 2, WithStderr(&logs), WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+			defer func() {
+				if t.Failed() {
+					t.Log(logs.String())
+				}
+			}()
+			old := workerPids(p)
+			l := startLoad(url+"/slow?ms=5", 4)
+			eventually(t, "some requests served", func() bool { return l.total() > 20 })
+			require.NoError(t, p.Reload(context.Background()))
+			fresh := workerPids(p)
+			eventually(t, "the new workers serving", func() bool {
+				for pid := range fresh {
+					if l.served(pid) == 0 {
+						return false
+					}
+				}
+				return true
+			})
+			l.end()
+			for pid := range fresh {
+				assert.False(t, old[pid], "every worker was replaced")
+			}
+			assert.Zero(t, l.refused)
+			assert.Empty(t, l.failed, "a reload fails no request")
+			t.Logf("%s: %d requests, pids %v", mode, l.total(), l.byPid)
+			require.NoError(t, p.Close())
+		})
+	}
+}
+
+func TestClusterCloseReleasesThePort(t *testing.T) {
+	checkNoLeaks(t)
+	p, url := cluster(t, "http", 2)
+	pids := workerPids(p)
+	get(t, url+"/")
+	require.NoError(t, p.Close())
+	for pid := range pids {
+		assert.False(t, alive(pid), "worker %d stopped", pid)
+	}
+	_, err := fetchBody(url + "/")
+	assert.ErrorIs(t, err, syscall.ECONNREFUSED, "once the pool is closed nothing listens")
+	assert.Nil(t, p.ListenSockets())
+}
+
+func TestClusterWorkerThatNeverAccepts(t *testing.T) {
+	checkNoLeaks(t)
+	// One of two workers never accepts: the other takes every connection.
+	flag := filepath.Join(t.TempDir(), "first")
+	p, url := clusterOf(t, child("http_first_noaccept", flag), 2)
+	counts := spread(t, url+"/", 50)
+	assert.Len(t, counts, 1, "only the accepting worker answers: %v", counts)
+	require.NoError(t, p.Close())
+
+	// The only worker never accepts: connections are not refused; they wait in the
+	// kernel's queue (Pool.ListenSockets shows it) until the client gives up.
+	p, url = cluster(t, "http_noaccept", 1)
+	c, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
+	require.NoError(t, err, "the kernel accepts on the pool's behalf")
+	defer c.Close()
+	eventually(t, "the connection counted in the queue", func() bool { return p.ListenSockets()[0].Queued == 1 })
+	require.NoError(t, p.Close())
+}
+
+func TestClusterWorkerThatClosesTheSocket(t *testing.T) {
+	checkNoLeaks(t)
+	// The socket belongs to the host: a worker closing its descriptor closes nothing for
+	// the others, nor the port.
+	p, url := cluster(t, "http_close", 1)
+	c, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
+	require.NoError(t, err)
+	c.Close()
+	require.NoError(t, p.Close())
+}
+
+func TestClusterSharedListenerAcrossPools(t *testing.T) {
+	checkNoLeaks(t)
+	// Two pools (in practice: two languages) behind one listener the caller bound.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	a := newPool(t, child("http"), WithChannel(ChannelNone), WithWorkers(1), WithListener("web", ln))
+	b := newPool(t, child("http"), WithChannel(ChannelNone), WithWorkers(1), WithListener("web", ln))
+	require.NoError(t, ln.Close(), "the caller may close its listener: the pools hold the socket")
+	pids := map[int]bool{a.Stats().Workers[0].Pid: true, b.Stats().Workers[0].Pid: true}
+	url := "http://" + ln.Addr().String()
+	var n atomic.Int32
+	eventually(t, "both pools answer", func() bool {
+		pid, _ := strconv.Atoi(strings.TrimSpace(get(t, url+"/")))
+		require.True(t, pids[pid])
+		if pid == a.Stats().Workers[0].Pid {
+			n.Add(1)
+		} else {
+			n.Add(1 << 16)
+		}
+		return n.Load()&0xffff > 0 && n.Load()>>16 > 0
+	})
+	require.NoError(t, a.Close())
+	assert.Equal(t, strconv.Itoa(b.Stats().Workers[0].Pid)+"\n", get(t, url+"/"), "the port stays open while one pool has it")
+	require.NoError(t, b.Close())
+	_, err = fetchBody(url + "/")
+	assert.ErrorIs(t, err, syscall.ECONNREFUSED)
+}

@@ -1,0 +1,585 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/polyfork/polyfork/internal/testutil"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// dropped matches what Go's HTTP client says of a connection the server accepted and
+// closed without an answer (a worker killed, or one that drops fresh connections when it
+// stops): the only failure a cluster may cause.
+const dropped = "connection reset by peer|EOF|server closed idle connection"
+
+// droppedOrRefused adds what a client sees once the sockets closed at the end of a drain.
+const droppedOrRefused = dropped + "|refused"
+
+// These tests run polyfork cluster with real workers: the example's workers in Python,
+// PHP and Node (examples/cluster-http), an unmodified Node server, and uvicorn from PyPI.
+
+var root = filepath.Join("..", "..")
+
+// httpWorker returns the example's worker command for lang, and the -channel it runs with.
+func httpWorker(t *testing.T, lang string) (channel string, argv []string) {
+	t.Helper()
+	dir, err := filepath.Abs(filepath.Join(root, "examples", "cluster-http"))
+	require.NoError(t, err)
+	src, _ := filepath.Abs(filepath.Join(root, "clients", "python", "src"))
+	t.Setenv("PYTHONPATH", src)
+	switch lang {
+	case "python":
+		return "fd", []string{testutil.Python(), filepath.Join(dir, "worker.py")}
+	case "php":
+		return "fd", []string{testutil.Interpreter("POLYFORK_PHP", "php"), filepath.Join(dir, "worker.php")}
+	case "node":
+		return "none", []string{testutil.Interpreter("POLYFORK_NODE", "node"), filepath.Join(dir, "worker.js")}
+	}
+	t.Fatalf("no worker in %s", lang)
+	return "", nil
+}
+
+// clusterLog collects polyfork cluster's stderr and reports the address it listens on.
+type clusterLog struct {
+	mu   sync.Mutex
+	sb   strings.Builder
+	addr chan string
+}
+
+var clusterListenRE = regexp.MustCompile(`msg=listening address=tcp:(\S+) `)
+var adminRE = regexp.MustCompile(`msg="admin listening" url=(http://\S+) `)
+
+func (l *clusterLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.sb.Write(p)
+	if m := clusterListenRE.FindStringSubmatch(string(p)); m != nil {
+		select {
+		case l.addr <- m[1]:
+		default:
+		}
+	}
+	return len(p), nil
+}
+
+func (l *clusterLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.sb.String()
+}
+
+// runningCluster is polyfork cluster run in-process.
+type runningCluster struct {
+	addr  string // host:port of the shared socket
+	admin string // base URL of the admin server, if asked for
+	logs  *clusterLog
+	stop  func() int // SIGTERM's drain (cancelling run's context), then the exit status
+}
+
+// startCluster runs polyfork cluster in-process on 127.0.0.1:0 with flags, and stops it
+// when the test ends.
+func startCluster(t *testing.T, flags []string, command ...string) *runningCluster {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	logs := &clusterLog{addr: make(chan string, 1)}
+	args := append([]string{"cluster", "-listen", "127.0.0.1:0", "-admin", "127.0.0.1:0"}, flags...)
+	args = append(append(args, "--"), command...)
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, args, strings.NewReader(""), io.Discard, logs) }()
+	c := &runningCluster{logs: logs}
+	select {
+	case c.addr = <-logs.addr:
+	case code := <-done:
+		cancel()
+		t.Fatalf("polyfork cluster exited with %d: %s", code, logs.String())
+	case <-time.After(30 * time.Second):
+		cancel()
+		t.Fatalf("polyfork cluster never listened: %s", logs.String())
+	}
+	testutil.Eventually(t, "the admin server", func() bool { return adminRE.MatchString(logs.String()) })
+	c.admin = adminRE.FindStringSubmatch(logs.String())[1]
+	stopped, code := false, -1
+	c.stop = func() int {
+		if !stopped {
+			stopped = true
+			cancel()
+			code = <-done
+		}
+		return code
+	}
+	t.Cleanup(func() { c.stop() })
+	return c
+}
+
+// workerPids asks the admin server for the pids of the workers.
+func (c *runningCluster) workerPids(t *testing.T) []int {
+	t.Helper()
+	resp, err := http.Get(c.admin + "/workers")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var st struct {
+		Workers []struct {
+			Pid int `json:"pid"`
+		} `json:"workers"`
+		Listeners []struct {
+			Address string `json:"address"`
+			Queued  int    `json:"queued"`
+		} `json:"listeners"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&st))
+	var pids []int
+	for _, w := range st.Workers {
+		pids = append(pids, w.Pid)
+	}
+	return pids
+}
+
+// freshClient opens a new connection per request, so that each request is a new accept.
+var freshClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
+
+var answerRE = regexp.MustCompile(`^hello from (\w+) worker (\d+)\n$`)
+
+// hit makes one request and returns the language and pid that answered.
+func hit(addr string) (lang string, pid int, err error) {
+	resp, err := freshClient.Get("http://" + addr + "/")
+	if err != nil {
+		return "", 0, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", 0, err
+	}
+	m := answerRE.FindStringSubmatch(string(body))
+	if resp.StatusCode != http.StatusOK || m == nil {
+		return "", 0, fmt.Errorf("status %d, body %q", resp.StatusCode, body)
+	}
+	pid, _ = strconv.Atoi(m[2])
+	return m[1], pid, nil
+}
+
+// warmUp makes requests until every worker has answered one: a worker without a channel
+// counts as ready once started, before its server listens (connections wait in the
+// queue meanwhile, for the workers that are up).
+func warmUp(t *testing.T, c *runningCluster) {
+	t.Helper()
+	seen := map[int]bool{}
+	testutil.Eventually(t, "every worker answering", func() bool {
+		_, pid, err := hit(c.addr)
+		require.NoError(t, err)
+		seen[pid] = true
+		for _, p := range c.workerPids(t) {
+			if !seen[p] {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// requests makes n requests and counts them by pid, checking the language.
+func requests(t *testing.T, addr, lang string, n int) map[int]int {
+	t.Helper()
+	counts := map[int]int{}
+	for i := 0; i < n; i++ {
+		got, pid, err := hit(addr)
+		require.NoError(t, err, "request %d", i)
+		require.Equal(t, lang, got)
+		counts[pid]++
+	}
+	return counts
+}
+
+// loadGen makes requests from several goroutines until stopped, counting answers by pid
+// and failures by kind.
+type loadGen struct {
+	mu      sync.Mutex
+	byPid   map[int]int
+	refused int
+	failed  []string
+	stop    chan struct{}
+	wg      sync.WaitGroup
+}
+
+func startLoad(addr string, goroutines int) *loadGen {
+	l := &loadGen{byPid: map[int]int{}, stop: make(chan struct{})}
+	for i := 0; i < goroutines; i++ {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			for {
+				select {
+				case <-l.stop:
+					return
+				default:
+				}
+				_, pid, err := hit(addr)
+				l.mu.Lock()
+				switch {
+				case errors.Is(err, syscall.ECONNREFUSED):
+					l.refused++
+				case err != nil:
+					l.failed = append(l.failed, err.Error())
+				default:
+					l.byPid[pid]++
+				}
+				l.mu.Unlock()
+			}
+		}()
+	}
+	return l
+}
+
+func (l *loadGen) served(pid int) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.byPid[pid]
+}
+
+func (l *loadGen) total() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, c := range l.byPid {
+		n += c
+	}
+	return n
+}
+
+func (l *loadGen) end() {
+	close(l.stop)
+	l.wg.Wait()
+}
+
+func needCommand(t *testing.T, name string) {
+	t.Helper()
+	_, err := exec.LookPath(name)
+	require.NoError(t, err, "%s is needed: run scripts/setup.sh", name)
+}
+
+var languages = []string{"python", "php", "node"}
+
+func TestClusterServesFromSeveralWorkers(t *testing.T) {
+	for _, lang := range languages {
+		t.Run(lang, func(t *testing.T) {
+			channel, argv := httpWorker(t, lang)
+			needCommand(t, argv[0])
+			c := startCluster(t, []string{"-workers", "2", "-channel", channel}, argv...)
+			warmUp(t, c)
+			counts := requests(t, c.addr, lang, 200)
+			assert.GreaterOrEqual(t, len(counts), 2, "200 requests over one port answered by several pids: %v", counts)
+			pids := c.workerPids(t)
+			for pid := range counts {
+				assert.Contains(t, pids, pid, "answered by a worker of the cluster")
+			}
+			require.Equal(t, exitOK, c.stop(), c.logs.String())
+			for _, pid := range pids {
+				assert.False(t, alive(pid), "worker %d stopped", pid)
+			}
+			assert.Contains(t, c.logs.String(), "msg=drained")
+		})
+	}
+}
+
+func TestClusterKill9UnderLoad(t *testing.T) {
+	for _, lang := range languages {
+		t.Run(lang, func(t *testing.T) {
+			channel, argv := httpWorker(t, lang)
+			needCommand(t, argv[0])
+			c := startCluster(t, []string{"-workers", "2", "-channel", channel}, argv...)
+			l := startLoad(c.addr, 4)
+			testutil.Eventually(t, "requests served", func() bool { return l.total() > 50 })
+			victim := c.workerPids(t)[0]
+			require.NoError(t, syscall.Kill(victim, syscall.SIGKILL))
+			var replacement int
+			testutil.Eventually(t, "a new worker serving", func() bool {
+				if pid := c.workerPids(t)[0]; pid != victim && pid != 0 {
+					replacement = pid
+				}
+				return replacement != 0 && l.served(replacement) > 0
+			})
+			l.end()
+			assert.Zero(t, l.refused, "no connection refused while the worker was killed and replaced")
+			for _, f := range l.failed { // only connections the killed worker had accepted
+				assert.Regexp(t, dropped, f)
+			}
+			t.Logf("%s: %d answered, %d failed (accepted by the killed worker), by pid %v", lang, l.total(), len(l.failed), l.byPid)
+			logs := c.logs.String()
+			assert.Regexp(t, `worker exited; restarting.* pid=`+strconv.Itoa(victim)+` .*killed by signal 9`, logs)
+			assert.Regexp(t, `worker started.* worker=0 pid=`+strconv.Itoa(replacement), logs)
+			require.Equal(t, exitOK, c.stop())
+		})
+	}
+}
+
+func TestClusterSIGHUPReloadsWithoutFailure(t *testing.T) {
+	for _, lang := range languages {
+		t.Run(lang, func(t *testing.T) {
+			channel, argv := httpWorker(t, lang)
+			needCommand(t, argv[0])
+			c := startCluster(t, []string{"-workers", "2", "-channel", channel}, argv...)
+			reloadUnderLoad(t, c)
+			require.Equal(t, exitOK, c.stop())
+		})
+	}
+}
+
+// reloadUnderLoad sends SIGHUP while requests keep coming and checks that every worker was
+// replaced, that nothing was refused, and that no request failed.
+func reloadUnderLoad(t *testing.T, c *runningCluster) {
+	t.Helper()
+	l := reloadUnderLoadFailing(t, c)
+	assert.Empty(t, l.failed, "a reload fails no request")
+}
+
+// reloadUnderLoadFailing is reloadUnderLoad for workers that may drop a connection they
+// accepted when they stop: it returns the load's results, checking only that nothing was
+// refused and that what failed was a dropped connection.
+func reloadUnderLoadFailing(t *testing.T, c *runningCluster) *loadGen {
+	t.Helper()
+	old := c.workerPids(t)
+	l := startLoad(c.addr, 4)
+	testutil.Eventually(t, "requests served", func() bool { return l.total() > 50 })
+	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGHUP)) // the cluster runs in this process
+	testutil.Eventually(t, "the reload done", func() bool { return strings.Contains(c.logs.String(), "msg=reloaded") })
+	fresh := c.workerPids(t)
+	testutil.Eventually(t, "the new workers serving", func() bool {
+		for _, pid := range fresh {
+			if l.served(pid) == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	l.end()
+	for _, pid := range fresh {
+		assert.NotContains(t, old, pid, "every worker was replaced")
+	}
+	for _, pid := range old {
+		assert.False(t, alive(pid), "old worker %d stopped", pid)
+	}
+	assert.Zero(t, l.refused, "a reload refuses nothing")
+	for _, f := range l.failed {
+		assert.Regexp(t, dropped, f)
+	}
+	t.Logf("%d answered during the reload, %d failed, by pid %v (old %v, new %v)", l.total(), len(l.failed), l.byPid, old, fresh)
+	return l
+}
+
+func TestClusterUnmodifiedNodeServer(t *testing.T) {
+	node := testutil.Interpreter("POLYFORK_NODE", "node")
+	needCommand(t, node)
+	server, _ := filepath.Abs(filepath.Join("testdata", "plain_server.js"))
+	c := startCluster(t, []string{"-workers", "2"}, node, server)
+	warmUp(t, c)
+	counts := requests(t, c.addr, "node", 200)
+	assert.GreaterOrEqual(t, len(counts), 2, "%v", counts)
+	require.Equal(t, exitOK, c.stop(), "it dies of SIGTERM, which is how it stops")
+}
+
+// uvicornVenv installs uvicorn from PyPI into a virtual environment kept in the user's
+// cache directory (so later runs skip the download) and returns its python.
+func uvicornVenv(t *testing.T) string {
+	t.Helper()
+	cache, err := os.UserCacheDir()
+	require.NoError(t, err)
+	venv := filepath.Join(cache, "polyfork-tests", "venv-uvicorn")
+	python := filepath.Join(venv, "bin", "python")
+	if exec.Command(python, "-c", "import uvicorn").Run() == nil {
+		return python
+	}
+	out, err := exec.Command(testutil.Python(), "-m", "venv", "--clear", venv).CombinedOutput()
+	require.NoError(t, err, "creating %s: %s", venv, out)
+	out, err = exec.Command(python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "uvicorn>=0.30").CombinedOutput()
+	require.NoError(t, err, "pip install uvicorn (this test needs PyPI): %s", out)
+	return python
+}
+
+func TestClusterUvicornFromPyPI(t *testing.T) {
+	python := uvicornVenv(t)
+	app, _ := filepath.Abs("testdata")
+	c := startCluster(t, []string{"-workers", "2"},
+		python, "-m", "uvicorn", "--fd", "3", "--app-dir", app, "--no-access-log", "asgi_app:app")
+	warmUp(t, c)
+	counts := requests(t, c.addr, "uvicorn", 200)
+	assert.GreaterOrEqual(t, len(counts), 2, "%v", counts)
+	// uvicorn stops on SIGTERM, but closes a connection it accepted and has not yet read a
+	// request from (its h11 protocol's shutdown), so a reload may fail a few requests;
+	// nothing is refused.
+	reloadUnderLoadFailing(t, c)
+	require.Equal(t, exitOK, c.stop())
+}
+
+func TestClusterBadInput(t *testing.T) {
+	t.Run("usage", func(t *testing.T) {
+		for args, want := range map[string]string{
+			"cluster -- node x.js":                                            "at least one -listen ADDR is needed",
+			"cluster -listen :0":                                              `want "-- COMMAND [ARG...]"`,
+			"cluster -listen nonsense -- node x.js":                           `WithListeners: "nonsense": not an address; want tcp:HOST:PORT`,
+			"cluster -listen :0 -channel tcp -- node x.js":                    `-channel must be none, fd or stdio, got "tcp"`,
+			"cluster -listen :0 -listen-mode x -- node x.js":                  `-listen-mode must be shared or reuseport, got "x"`,
+			"cluster -listen unix:/tmp/x -listen-mode reuseport -- node x.js": "ListenReusePort binds one socket per worker, so it needs TCP addresses",
+		} {
+			r := polyfork(t, "", strings.Fields(args)...)
+			assert.Equal(t, exitUsage, r.code, args)
+			assert.Contains(t, r.stderr, want, args)
+		}
+	})
+	t.Run("a port already in use", func(t *testing.T) {
+		taken, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		defer taken.Close()
+		r := polyfork(t, "", "cluster", "-listen", taken.Addr().String(), "--", "sleep", "100")
+		assert.Equal(t, exitFailure, r.code)
+		assert.Contains(t, r.stderr, "bridge: cannot listen on tcp:"+taken.Addr().String()+": bind: address already in use (another process listens there)")
+		assert.NotContains(t, r.stderr, "worker started")
+	})
+	t.Run("a plain server run as if it spoke the protocol", func(t *testing.T) {
+		node := testutil.Interpreter("POLYFORK_NODE", "node")
+		needCommand(t, node)
+		server, _ := filepath.Abs(filepath.Join("testdata", "plain_server.js"))
+		r := polyfork(t, "", "cluster", "-listen", "127.0.0.1:0", "-workers", "1", "-channel", "fd", "-start-timeout", "1s", "--", node, server)
+		assert.Equal(t, exitFailure, r.code)
+		assert.Contains(t, r.stderr, "sent no $ready within 1s")
+		assert.Contains(t, r.stderr, "a server that does not speak the polyfork protocol needs -channel none")
+	})
+	t.Run("a worker that never accepts", func(t *testing.T) {
+		// Connections are not refused: the kernel queues them (the admin server shows how
+		// many) until the client gives up. Nothing hangs: the drain stops the worker.
+		c := startCluster(t, []string{"-workers", "1"}, "sleep", "1000")
+		conn, err := net.Dial("tcp", c.addr)
+		require.NoError(t, err)
+		defer conn.Close()
+		testutil.Eventually(t, "the connection in the queue", func() bool {
+			resp, err := http.Get(c.admin + "/metrics")
+			if err != nil {
+				return false
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			return strings.Contains(string(b), "polyfork_listen_queue_length{socket=") &&
+				regexp.MustCompile(`polyfork_listen_queue_length\{socket="[^"]+"\} 1\n`).Match(b)
+		})
+		pid := c.workerPids(t)[0]
+		require.Equal(t, exitOK, c.stop())
+		assert.False(t, alive(pid))
+	})
+	t.Run("a worker that closes the inherited socket", func(t *testing.T) {
+		// The socket is the host's: the port stays open; a lone worker that closed it
+		// leaves connections queued, as above.
+		c := startCluster(t, []string{"-workers", "1"}, "sh", "-c", "exec 3<&-; exec sleep 1000")
+		conn, err := net.Dial("tcp", c.addr)
+		require.NoError(t, err)
+		conn.Close()
+		require.Equal(t, exitOK, c.stop())
+	})
+	t.Run("LISTEN variables in the host's environment", func(t *testing.T) {
+		// Not ours (another pid): the workers never see them, they get the cluster's own.
+		t.Setenv("LISTEN_FDS", "4")
+		t.Setenv("LISTEN_PID", "1")
+		t.Setenv("LISTEN_FDNAMES", "a:b:c:d")
+		node := testutil.Interpreter("POLYFORK_NODE", "node")
+		needCommand(t, node)
+		server, _ := filepath.Abs(filepath.Join("testdata", "plain_server.js"))
+		c := startCluster(t, []string{"-workers", "1"}, node, server)
+		requests(t, c.addr, "node", 5)
+		require.Equal(t, exitOK, c.stop())
+		// And -listen systemd refuses them.
+		r := polyfork(t, "", "cluster", "-listen", "systemd", "--", "sleep", "100")
+		assert.Equal(t, exitFailure, r.code)
+		assert.Contains(t, r.stderr, "cannot listen on systemd: LISTEN_PID=1 is not this process")
+	})
+}
+
+// TestClusterSignals runs the built command and sends it real signals: SIGTERM drains
+// while requests keep coming, and nothing is left running.
+func TestClusterSignals(t *testing.T) {
+	bin := buildPolyfork(t)
+	channel, argv := httpWorker(t, "python")
+	needCommand(t, argv[0])
+	var logs testutil.Buffer
+	cmd := exec.Command(bin, append([]string{"cluster", "-listen", "127.0.0.1:0", "-workers", "2", "-channel", channel, "--"}, argv...)...)
+	cmd.Stderr = &logs
+	require.NoError(t, cmd.Start())
+	defer cmd.Process.Kill()
+	var addr string
+	testutil.Eventually(t, "listening", func() bool {
+		m := clusterListenRE.FindStringSubmatch(logs.String())
+		if m != nil {
+			addr = m[1]
+		}
+		return m != nil
+	})
+	pids := map[int]bool{}
+	for pid := range requests(t, addr, "python", 20) {
+		pids[pid] = true
+	}
+
+	require.NoError(t, cmd.Process.Signal(syscall.SIGHUP))
+	testutil.Eventually(t, "reloaded", func() bool { return strings.Contains(logs.String(), "msg=reloaded") })
+
+	l := startLoad(addr, 4)
+	testutil.Eventually(t, "requests served", func() bool { return l.total() > 20 })
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	err := cmd.Wait()
+	l.end()
+	require.NoError(t, err, "exit status 0 after the drain: %s", logs.String())
+	assert.Contains(t, logs.String(), "msg=drained")
+	for _, m := range regexp.MustCompile(`worker started.* pid=(\d+)`).FindAllStringSubmatch(logs.String(), -1) {
+		pid, _ := strconv.Atoi(m[1])
+		assert.False(t, alive(pid), "worker %d left running", pid)
+	}
+	// Once the drain begins, new connections may be refused; answered requests were whole.
+	for _, f := range l.failed {
+		assert.Regexp(t, droppedOrRefused, f)
+	}
+	t.Logf("%d answered, %d refused after the drain began, %d failed", l.total(), l.refused, len(l.failed))
+}
+
+// TestClusterUnderSystemd runs polyfork as systemd would start it from a .socket unit:
+// the socket as descriptor 3, LISTEN_FDS, LISTEN_PID (polyfork's own pid) and
+// LISTEN_FDNAMES; -listen systemd adopts it.
+func TestClusterUnderSystemd(t *testing.T) {
+	bin := buildPolyfork(t)
+	node := testutil.Interpreter("POLYFORK_NODE", "node")
+	needCommand(t, node)
+	server, _ := filepath.Abs(filepath.Join("testdata", "plain_server.js"))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	f, err := ln.(*net.TCPListener).File()
+	require.NoError(t, err)
+	ln.Close()
+	defer f.Close()
+	var logs testutil.Buffer
+	cmd := exec.Command("sh", "-c", `LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=web exec "$@"`, "sh",
+		bin, "cluster", "-listen", "systemd:web", "-workers", "2", "--", node, server)
+	cmd.ExtraFiles = []*os.File{f} // descriptor 3
+	cmd.Stderr = &logs
+	require.NoError(t, cmd.Start())
+	defer cmd.Process.Kill()
+	testutil.Eventually(t, "listening", func() bool { return clusterListenRE.MatchString(logs.String()) })
+	out := logs.String()
+	assert.Contains(t, out, "socket=web", "the name systemd gave")
+	hostport := clusterListenRE.FindStringSubmatch(out)[1]
+	counts := requests(t, hostport, "node", 50)
+	assert.GreaterOrEqual(t, len(counts), 1)
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, cmd.Wait())
+}
