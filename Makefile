@@ -5,8 +5,9 @@ PYTHON  ?= python3
 .PHONY: test lint test-go test-python test-php test-node demo setup install fuzz
 
 ## test: every test of every language (Go with -race, Python on both interpreters, PHP, Node),
-## and a short run of every fuzz target
-test: lint test-go test-python test-php test-node fuzz
+## and a short run of every fuzz target; installs what is missing first (scripts/setup.sh)
+test: setup
+	$(MAKE) lint test-go test-python test-php test-node fuzz
 
 FUZZTIME ?= 5s
 ## fuzz: each Go fuzz target for FUZZTIME (5s; the committed corpus in testdata/fuzz runs in
