@@ -56,7 +56,16 @@ def _take() -> List[Tuple[str, socket.socket]]:
                 raise BridgeError("polyfork: LISTEN_FDS=%d passes descriptor %d, which is not "
                                   "a socket" % (n, fd))
             os.set_inheritable(fd, False)
-            taken.append((name, socket.socket(fileno=fd)))  # family and type from the fd
+            sock = socket.socket(fileno=fd)  # family and type from the fd
+            # A polyfork host passes the socket non-blocking, and that mode belongs to the
+            # open socket every worker shares: Python's view must match it (socket() assumes
+            # blocking), and nothing here may switch it (the other workers' accept loops
+            # would stall). A launcher that passes a blocking socket (systemd's default)
+            # keeps it blocking.
+            import fcntl  # POSIX only, like LISTEN_FDS itself
+            if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_NONBLOCK:
+                sock.setblocking(False)
+            taken.append((name, sock))
         for var in _VARS:
             env.pop(var, None)
         _taken = taken
