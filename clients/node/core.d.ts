@@ -61,7 +61,7 @@ export declare class Connection {
   notify(method: string, ...params: unknown[]): void;
   call(method: string, ...params: unknown[]): Promise<any>;
   request(method: string, params?: unknown[], options?: RequestOptions): Promise<any>;
-  onStop(fn: () => void): void;
+  onStop(fn: () => void | Promise<unknown>): void;
   onClose(fn: (error: Error | null) => void): void;
   whenIdle(cb: () => void): void;
   flush(cb: () => void): void;

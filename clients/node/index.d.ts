@@ -42,4 +42,4 @@ export declare function listenFds(): ListenFd[];
 /** `{fd}` of the inherited socket named `name` (or the first), for `server.listen()`; null when none. */
 export declare function listenHandle(name?: string): { fd: number } | null;
 /** Runs fn on `$stop` or the end of stdin, before the process exits. */
-export declare function onStop(fn: () => void): void;
+export declare function onStop(fn: () => void | Promise<unknown>): void;

@@ -161,17 +161,27 @@ class ChildRuntime {
   }
 
   /**
-   * Runs fn on $stop or end of input, before the process exits.
-   * @param {() => void} fn
+   * Runs fn on $stop or end of input, before the process exits. If fn returns a promise
+   * (an HTTP server finishing the requests it accepted, say), the process exits once it
+   * settles and the calls in flight are answered.
+   * @param {() => (void | Promise<unknown>)} fn
    */
   onStop(fn) {
     this.stopHooks.push(fn);
   }
 
   handleStop() {
-    for (const fn of this.stopHooks) fn();
+    const pending = [];
+    for (const fn of this.stopHooks) {
+      try {
+        const r = fn();
+        if (r && typeof r.then === 'function') pending.push(Promise.resolve(r).catch((err) => logLine(`polyfork: an onStop hook failed: ${oneLine(String(err && err.message || err))}`)));
+      } catch (err) {
+        logLine(`polyfork: an onStop hook threw: ${oneLine(String(err && err.message || err))}`);
+      }
+    }
     if (!this.exitOnStop) return;
-    this.connection.whenIdle(() => this.exit(0));
+    Promise.all(pending).then(() => this.connection.whenIdle(() => this.exit(0)));
   }
 
   onProtocolError(err) {
