@@ -178,7 +178,9 @@ func (e *env) workdir(t *testing.T) string {
 func (e *env) environ(extra ...string) []string {
 	var out []string
 	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "PATH=") {
+		// A make that runs this test passes its jobserver to its children: not to the
+		// blocks' own make.
+		if strings.HasPrefix(kv, "PATH=") || strings.HasPrefix(kv, "MAKEFLAGS=") || strings.HasPrefix(kv, "MFLAGS=") || strings.HasPrefix(kv, "MAKELEVEL=") {
 			continue
 		}
 		out = append(out, kv)
@@ -546,16 +548,51 @@ func TestREADMELinks(t *testing.T) {
 		n := 0
 		for _, m := range linkRe.FindAllStringSubmatch(string(data), -1) {
 			target := m[1]
-			if strings.Contains(target, "://") || strings.HasPrefix(target, "#") || strings.HasPrefix(target, "mailto:") {
+			if strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") {
 				continue
 			}
-			target, _, _ = strings.Cut(target, "#")
+			if strings.HasPrefix(target, "#") {
+				assert.Contains(t, anchors(t, filepath.Join(root, readme)), target[1:], "%s links to %s: no such heading", readme, target)
+				continue
+			}
+			target, anchor, _ := strings.Cut(target, "#")
 			n++
-			_, err := os.Stat(filepath.Join(root, filepath.Dir(readme), target))
-			assert.NoError(t, err, "%s links to %s", readme, m[1])
+			path := filepath.Join(root, filepath.Dir(readme), target)
+			_, err := os.Stat(path)
+			if assert.NoError(t, err, "%s links to %s", readme, m[1]) && anchor != "" && strings.HasSuffix(path, ".md") {
+				assert.Contains(t, anchors(t, path), anchor, "%s links to %s: no such heading", readme, m[1])
+			}
 		}
 		t.Logf("%s: %d relative links", readme, n)
 	}
+}
+
+var slugDrop = regexp.MustCompile(`[^\p{L}\p{N}\- _]`)
+
+// anchors returns the anchors of a Markdown file's headings, as GitHub makes them.
+func anchors(t *testing.T, path string) []string {
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	var out []string
+	seen := map[string]int{}
+	fence := false
+	for _, l := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(strings.TrimSpace(l), "```") {
+			fence = !fence
+		}
+		if fence || !strings.HasPrefix(l, "#") {
+			continue
+		}
+		h := strings.TrimSpace(strings.TrimLeft(l, "#"))
+		slug := strings.ReplaceAll(slugDrop.ReplaceAllString(strings.ToLower(h), ""), " ", "-")
+		if n := seen[slug]; n > 0 {
+			out = append(out, fmt.Sprintf("%s-%d", slug, n))
+		} else {
+			out = append(out, slug)
+		}
+		seen[slug]++
+	}
+	return out
 }
 
 // TestEveryBlockHasAMarker is the rule on its own, quick and without interpreters.
@@ -575,4 +612,34 @@ func TestEveryBlockHasAMarker(t *testing.T) {
 		}
 	}
 	t.Log(kinds, runtime.GOOS)
+}
+
+var pathRe = regexp.MustCompile("`([A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)+/?)`")
+
+// TestREADMEPaths checks that the repository paths the READMEs name in backquotes exist:
+// a path whose first part is an entry of the root, or of the README's own directory.
+func TestREADMEPaths(t *testing.T) {
+	root := repoRoot(t)
+	for _, readme := range readmes {
+		data, err := os.ReadFile(filepath.Join(root, readme))
+		require.NoError(t, err)
+		n := 0
+		for _, m := range pathRe.FindAllStringSubmatch(string(data), -1) {
+			first, _, _ := strings.Cut(m[1], "/")
+			ours, found := false, false
+			for _, base := range []string{filepath.Join(root, filepath.Dir(readme)), root} {
+				if _, err := os.Stat(filepath.Join(base, first)); err == nil {
+					ours = true
+					if _, err := os.Stat(filepath.Join(base, m[1])); err == nil {
+						found = true
+					}
+				}
+			}
+			if ours {
+				n++
+				assert.True(t, found, "%s names %s, which does not exist", readme, m[1])
+			}
+		}
+		t.Logf("%s: %d paths", readme, n)
+	}
 }
