@@ -31,5 +31,5 @@
 //	                                 test logs how many were skipped.
 //
 // Every relative link of the four READMEs must name a file or directory that exists.
-// "/path/to/polyfork" in a block stands for the repository's root, as in internal/installtest.
+// "/path/to/polyfork", "<repo>" and "<clone>" in a block stand for the repository's root.
 package readmetest

@@ -34,8 +34,8 @@ var readmes = []string{
 	"clients/node/README.md",
 }
 
-// placeholder is how the READMEs name the clone.
-const placeholder = "/path/to/polyfork"
+// placeholders are how the READMEs name the clone.
+var placeholders = []string{"/path/to/polyfork", "<repo>", "<clone>"}
 
 type block struct {
 	readme string // relative to the root
@@ -173,6 +173,14 @@ func (e *env) workdir(t *testing.T) string {
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, "node_modules"), 0o755))
 	require.NoError(t, os.Symlink(filepath.Join(e.root, "clients", "node"), filepath.Join(dir, "node_modules", "polyfork")))
 	return dir
+}
+
+// fill puts the repository's root in place of the placeholders.
+func (e *env) fill(s string) string {
+	for _, p := range placeholders {
+		s = strings.ReplaceAll(s, p, e.root)
+	}
+	return s
 }
 
 func (e *env) environ(extra ...string) []string {
@@ -359,7 +367,7 @@ curl() {
 
 func runShell(t *testing.T, e *env, b *block, opts []string) {
 	dir := e.workdir(t)
-	script := strings.ReplaceAll(b.body, placeholder, e.root)
+	script := e.fill(b.body)
 	var extraEnv []string
 	for _, o := range opts {
 		switch {
@@ -430,7 +438,7 @@ func runShell(t *testing.T, e *env, b *block, opts []string) {
 func runChild(t *testing.T, e *env, b *block, interp, file string, opts []string) {
 	e.need(t, interp)
 	dir := e.workdir(t)
-	src := strings.ReplaceAll(b.body, placeholder, e.root)
+	src := e.fill(b.body)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, file), []byte(src), 0o644))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
