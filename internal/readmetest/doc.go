@@ -24,6 +24,8 @@
 //	                                 region between "// readme:start NAME" and
 //	                                 "// readme:end" in it (one common indentation removed).
 //	                                 The file is run by its own tests.
+//	<!-- output -->                  after a run: sh block, lines its stdout (or stderr, with
+//	                                 "output: stderr") must have, in order; "..." is any text.
 //	<!-- layout -->                  a directory listing: each path in its first column must
 //	                                 exist.
 //	<!-- skip: REASON -->            blocks that cannot run here (what they need, or which

@@ -216,7 +216,8 @@ func TestREADMEBlocks(t *testing.T) {
 					skipped.Add(1)
 					t.Skipf("%s: %s", b, arg)
 				case "output":
-					require.NotNil(t, b.prevRun(blocks), "%s: an <!-- output --> block must follow a run block", b)
+					require.NotNil(t, b.prevRun(blocks), "%s: an <!-- output --> block must follow a run: sh block", b)
+					require.Contains(t, []string{"", "stdout", "stderr"}, arg, "%s: <!-- output -->, <!-- output: stdout --> or <!-- output: stderr -->", b)
 				case "layout":
 					checkLayout(t, root, b)
 				case "file":
@@ -368,13 +369,14 @@ curl() {
 func runShell(t *testing.T, e *env, b *block, opts []string) {
 	dir := e.workdir(t)
 	script := e.fill(b.body)
-	var extraEnv []string
+	var extraEnv, ports []string
 	for _, o := range opts {
 		switch {
 		case o == "ports":
 			for _, p := range []string{"3000", "3001", "4222"} {
-				script = strings.ReplaceAll(script, ":"+p, ":"+freePort(t))
+				ports = append(ports, ":"+p, ":"+freePort(t))
 			}
+			script = strings.NewReplacer(ports...).Replace(script)
 		case strings.HasPrefix(o, "first "):
 			n, err := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(o, "first ")))
 			require.NoError(t, err, "%s: option %q", b, o)
@@ -403,8 +405,22 @@ func runShell(t *testing.T, e *env, b *block, opts []string) {
 			want = append(want, m[1])
 		}
 	}
-	if b.next != nil && b.next.marker == "output" {
-		want = append(want, strings.Split(strings.TrimRight(b.next.body, "\n"), "\n")...)
+	// An output block that follows: each of its lines, "..." standing for any text, is a
+	// line of the block's stdout (or stderr, with "output: stderr"), in order.
+	var patterns []*regexp.Regexp
+	stream := "stdout"
+	if b.next != nil && strings.HasPrefix(b.next.marker, "output") {
+		if _, s, ok := strings.Cut(b.next.marker, ":"); ok {
+			stream = strings.TrimSpace(s)
+		}
+		body := e.fill(b.next.body)
+		if len(ports) > 0 {
+			body = strings.NewReplacer(ports...).Replace(body)
+		}
+		for _, l := range strings.Split(strings.TrimRight(body, "\n"), "\n") {
+			re := strings.ReplaceAll(regexp.QuoteMeta(strings.TrimSpace(l)), `\.\.\.`, ".*")
+			patterns = append(patterns, regexp.MustCompile("^"+re+"$"))
+		}
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -431,6 +447,19 @@ func runShell(t *testing.T, e *env, b *block, opts []string) {
 			return
 		}
 		rest = rest[i+len(w):]
+	}
+	lines := strings.Split(out, "\n")
+	if stream == "stderr" {
+		lines = strings.Split(stderr.String(), "\n")
+	}
+	for _, re := range patterns {
+		for len(lines) > 0 && !re.MatchString(strings.TrimSpace(lines[0])) {
+			lines = lines[1:]
+		}
+		if !assert.NotEmpty(t, lines, "%s: no line of its %s matches %s (in order)\nstdout:\n%s\nstderr:\n%s", b, stream, re, out, stderr.String()) {
+			return
+		}
+		lines = lines[1:]
 	}
 }
 
