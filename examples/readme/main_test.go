@@ -8,8 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/polyfork/polyfork/bridge"
 	"github.com/polyfork/polyfork/internal/testutil"
+	"github.com/polyfork/polyfork/remote"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -70,4 +72,33 @@ func TestGoChild(t *testing.T) {
 		t.Fatal("the Go child did not send the message back")
 	}
 	require.NoError(t, p.Shutdown(ctx), "the Go child stops cleanly at $stop")
+}
+
+// TestRemoteSum runs README.md's remote pool against an embedded NATS server and an agent
+// of examples/remote-sum/compute.py.
+func TestRemoteSum(t *testing.T) {
+	python, err := exec.LookPath(testutil.Python())
+	if err != nil {
+		t.Skipf("no Python interpreter (POLYFORK_PYTHON): %v", err)
+	}
+	src, err := filepath.Abs("../../clients/python/src")
+	require.NoError(t, err)
+	s, err := remote.RunServer(remote.ServerConfig{})
+	require.NoError(t, err)
+	defer s.Shutdown()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	nc, err := nats.Connect(s.ClientURL())
+	require.NoError(t, err)
+	defer nc.Close()
+	agent, err := remote.NewAgent(ctx, nc, "sum", []string{python, "../remote-sum/compute.py"},
+		remote.AgentPool(bridge.WithWorkers(1), bridge.WithEnv("PYTHONPATH="+src)))
+	require.NoError(t, err)
+	defer agent.Kill()
+
+	res, err := remoteSum(ctx, s.ClientURL())
+	require.NoError(t, err)
+	assert.Equal(t, int64(4999950000), res.Sum)
+	assert.Positive(t, res.Pid)
 }
