@@ -78,6 +78,9 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.StringVar(&f.durableCall, "durable-method", "", "with -durable: deliver each durable message v as the call METHOD(v), acknowledged when it returns (default: as a message)")
 	fs.DurationVar(&f.ackWait, "ack-wait", 30*time.Second, "with -durable: how long JetStream waits for an acknowledgement before it redelivers")
 
+	var cf childFlags
+	cf.register(fs)
+
 	before, argv, _ := splitCommand(args)
 	embedGiven := false
 	before = embedDefault(before, &embedGiven)
@@ -110,6 +113,10 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	if f.durableCall != "" && !f.durable {
 		problems = append(problems, "-durable-method needs -durable")
+	}
+	childOpts, err := cf.options(fs, false)
+	if err != nil {
+		problems = append(problems, err.Error())
 	}
 	if len(problems) > 0 {
 		return cmd.usageError(stderr, "%s", strings.Join(problems, "\n  "))
@@ -145,6 +152,7 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		bridge.WithMaxIdle(f.maxIdle), bridge.WithMaxRSS(int64(f.maxRSS)), bridge.WithStartTimeout(f.startTimeout),
 		bridge.WithStderr(stderr), bridge.WithLogger(logger.With("component", "pool")),
 	}
+	poolOpts = append(poolOpts, childOpts...)
 	if f.concurrency > 0 {
 		poolOpts = append(poolOpts, bridge.WithConcurrency(f.concurrency))
 	}

@@ -160,6 +160,29 @@ func TestAgentEmbedsNATS(t *testing.T) {
 	assert.Equal(t, exitOK, stop(), logs.String())
 }
 
+// TestAgentChildFlags: the agent starts its workers with the flags every command that
+// starts children takes (environment, channel, limits), as serve does.
+func TestAgentChildFlags(t *testing.T) {
+	withPythonPath(t)
+	t.Setenv("POLYFORK_TEST_SECRET", "host-only")
+	port := freePort(t)
+	addr := "127.0.0.1:" + port
+	logs, stop := background(t, append([]string{"agent", "-embed-nats", addr, "-service", "envy", "-workers", "1",
+		"-channel", "fd", "-allow-env", "PATH,PYTHONPATH", "-env", "GREETING=hi", "-rlimit-nofile", "256", "--"},
+		remoteWorker()...)...)
+	testutil.Eventually(t, "the agent to serve", func() bool { return strings.Contains(logs.String(), "serving \"envy\"") })
+	for name, want := range map[string]string{"GREETING": "\"hi\"\n", "POLYFORK_TEST_SECRET": "null\n", "POLYFORK_CHANNEL_FDS": "null\n"} {
+		r := polyfork(t, "", "call", "-nats", "nats://"+addr, "-service", "envy", "getenv", `["`+name+`"]`)
+		assert.Equal(t, exitOK, r.code, r.stderr)
+		assert.Equal(t, want, r.stdout, name)
+	}
+	assert.Equal(t, exitOK, stop(), logs.String())
+
+	r := polyfork(t, "", "agent", "-nats", "nats://x", "-service", "s", "-channel", "pigeon", "--", "x")
+	assert.Equal(t, exitUsage, r.code, r.stderr)
+	assert.Contains(t, r.stderr, `-channel "pigeon": want stdio or fd`)
+}
+
 func TestAgentUsage(t *testing.T) {
 	cases := []struct {
 		name   string

@@ -50,10 +50,16 @@ func (l *listFlag) Set(s string) error {
 }
 
 func (f *childFlags) register(fs *flag.FlagSet) {
-	f.allowEnv.commas = true
 	fs.StringVar(&f.channel, "channel", "stdio", "where frames travel: stdio (the child's stdin and stdout) or fd (descriptors of their own; the child's stdout is then a log, like stderr)")
 	fs.StringVar(&f.consoleSize, "console-size", "", "the console's window as COLSxROWS, e.g. 120x40 (default: the terminal's, else 80x24)")
 	fs.BoolVar(&f.consoleControls, "console-controls", false, "relay the console's lines with their escape sequences (colours...) instead of removing them")
+	f.registerIsolation(fs)
+}
+
+// registerIsolation registers only the environment and resource-limit flags, for a
+// command with a -channel of its own (cluster).
+func (f *childFlags) registerIsolation(fs *flag.FlagSet) {
+	f.allowEnv.commas = true
 	fs.BoolVar(&f.cleanEnv, "clean-env", false, "start the child from an empty environment (plus -allow-env, -env and the POLYFORK_* variables)")
 	fs.Var(&f.allowEnv, "allow-env", "host variables passed on to a child with a clean environment, comma-separated, e.g. PATH,HOME (implies -clean-env)")
 	fs.Var(&f.env, "env", "set KEY=VALUE in the child's environment (repeatable)")
@@ -97,6 +103,16 @@ func (f *childFlags) options(fs *flag.FlagSet, console bool) ([]bridge.Option, e
 	if _, _, err := f.windowSize(); err != nil {
 		return nil, err
 	}
+	iso, err := f.isolationOptions()
+	if err != nil {
+		return nil, err
+	}
+	return append([]bridge.Option{bridge.WithChannel(ch)}, iso...), nil
+}
+
+// isolationOptions checks the environment and resource-limit flags and returns the
+// bridge options they ask for.
+func (f *childFlags) isolationOptions() ([]bridge.Option, error) {
 	for _, kv := range f.env.values {
 		if i := strings.IndexByte(kv, '='); i <= 0 {
 			return nil, fmt.Errorf("-env %q: want KEY=VALUE", kv)
@@ -106,7 +122,7 @@ func (f *childFlags) options(fs *flag.FlagSet, console bool) ([]bridge.Option, e
 		return nil, fmt.Errorf("-rlimit-cpu, -rlimit-nofile and -rlimit-nproc must not be negative")
 	}
 
-	opts := []bridge.Option{bridge.WithChannel(ch)}
+	var opts []bridge.Option
 	if f.cleanEnv || len(f.allowEnv.values) > 0 {
 		opts = append(opts, bridge.WithCleanEnv(f.allowEnv.values...))
 	}

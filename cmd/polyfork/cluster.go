@@ -118,6 +118,8 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	cmd := newCommand("cluster", "polyfork cluster -listen ADDR [-listen ADDR2...] [flags] -- COMMAND [ARG...]", clusterAbout)
 	var f clusterFlags
 	f.define(cmd.flags)
+	var cf childFlags
+	cf.registerIsolation(cmd.flags)
 	var code int
 	positional, argv, ok := cmd.parse(args, stdout, stderr, &code)
 	switch {
@@ -128,7 +130,12 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	case len(argv) == 0:
 		return cmd.usageError(stderr, "want \"-- COMMAND [ARG...]\"")
 	}
-	if errs := f.validate(); len(errs) > 0 {
+	errs := f.validate()
+	iso, err := cf.isolationOptions()
+	if err != nil {
+		errs = append(errs, err.Error())
+	}
+	if len(errs) > 0 {
 		return cmd.usageError(stderr, "%s", strings.Join(errs, "\n  "))
 	}
 	stderr = &syncWriter{w: stderr} // the logger and the workers' relays share it (serve.go)
@@ -152,6 +159,7 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		// Pool events: worker started, exited, restarted, crash-looping, recovered.
 		bridge.WithLogger(log.With("component", "pool")),
 	}
+	opts = append(opts, iso...)
 	if f.logFormat == "json" {
 		opts = append(opts, bridge.WithLogFunc(func(l bridge.LogLine) {
 			log.Info("worker "+l.Stream, "worker", l.Name, "pid", l.Pid, "line", l.Text)

@@ -435,6 +435,7 @@ func TestClusterBadInput(t *testing.T) {
 			"cluster -listen nonsense -- node x.js":                           `WithListeners: "nonsense": not an address; want tcp:HOST:PORT`,
 			"cluster -listen :0 -channel tcp -- node x.js":                    `-channel must be none, fd or stdio, got "tcp"`,
 			"cluster -listen :0 -listen-mode x -- node x.js":                  `-listen-mode must be shared or reuseport, got "x"`,
+			"cluster -listen :0 -env novalue -- node x.js":                    `-env "novalue": want KEY=VALUE`,
 			"cluster -listen unix:/tmp/x -listen-mode reuseport -- node x.js": "ListenReusePort binds one socket per worker, so it needs TCP addresses",
 		} {
 			r := polyfork(t, "", strings.Fields(args)...)
@@ -506,6 +507,22 @@ func TestClusterBadInput(t *testing.T) {
 		assert.Equal(t, exitFailure, r.code)
 		assert.Contains(t, r.stderr, "cannot listen on systemd: LISTEN_PID=1 is not this process")
 	})
+}
+
+// TestClusterIsolationFlags: the cluster's workers get the environment and limits every
+// command that starts children offers.
+func TestClusterIsolationFlags(t *testing.T) {
+	t.Setenv("POLYFORK_TEST_SECRET", "host-only")
+	out := filepath.Join(t.TempDir(), "env")
+	c := startCluster(t, []string{"-workers", "1", "-clean-env", "-allow-env", "PATH", "-env", "GREETING=hi", "-rlimit-nofile", "64"},
+		"sh", "-c", `echo "$GREETING/${POLYFORK_TEST_SECRET:-unset}/$(ulimit -n)" > `+out+`; exec sleep 1000`)
+	testutil.Eventually(t, "the worker to write its environment", func() bool {
+		b, err := os.ReadFile(out)
+		return err == nil && strings.HasSuffix(string(b), "\n")
+	})
+	b, _ := os.ReadFile(out)
+	assert.Equal(t, "hi/unset/64\n", string(b))
+	require.Equal(t, exitOK, c.stop())
 }
 
 // TestClusterSignals runs the built command and sends it real signals: SIGTERM drains

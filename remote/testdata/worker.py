@@ -20,6 +20,11 @@ def add(a, b):
     return a + b
 
 
+@polyfork.handle("getenv")
+def getenv(name):
+    return os.environ.get(name)
+
+
 @polyfork.handle("fail")
 def fail(message):
     raise WorkerError(message)
