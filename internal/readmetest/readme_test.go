@@ -236,6 +236,7 @@ func TestREADMEBlocks(t *testing.T) {
 				switch kind {
 				case "skip":
 					require.NotEmpty(t, arg, "%s: <!-- skip: REASON -->: the reason is required", b)
+					checkReason(t, root, b, arg)
 					skipped.Add(1)
 					t.Skipf("%s: %s", b, arg)
 				case "output":
@@ -256,6 +257,35 @@ func TestREADMEBlocks(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+var (
+	reasonPathRe = regexp.MustCompile(`[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)+`)
+	makeTargetRe = regexp.MustCompile(`make ([a-z][a-z-]*)`)
+)
+
+// checkReason holds a skip's reason to what it says: the files it names as running the
+// block exist (in the repository or beside the README), and so do the make targets.
+func checkReason(t *testing.T, root string, b *block, reason string) {
+	t.Helper()
+	for _, p := range reasonPathRe.FindAllString(reason, -1) {
+		first, _, _ := strings.Cut(p, "/")
+		found, ours := false, false
+		for _, base := range []string{filepath.Join(root, filepath.Dir(b.readme)), root} {
+			if _, err := os.Stat(filepath.Join(base, first)); err == nil {
+				ours = true
+				if _, err := os.Stat(filepath.Join(base, p)); err == nil {
+					found = true
+				}
+			}
+		}
+		assert.True(t, !ours || found, "%s: the skip's reason names %s, which does not exist", b, p)
+	}
+	makefile, err := os.ReadFile(filepath.Join(root, "Makefile"))
+	require.NoError(t, err)
+	for _, m := range makeTargetRe.FindAllStringSubmatch(reason, -1) {
+		assert.Regexp(t, regexp.MustCompile(`(?m)^`+regexp.QuoteMeta(m[1])+`:`), string(makefile), "%s: the skip's reason names make %s, which the Makefile does not have", b, m[1])
 	}
 }
 
