@@ -58,8 +58,12 @@ demo: setup
 
 .PHONY: bench bench-quick soak
 
-## bench-quick: polyfork and its peers at 4 payload sizes, interleaved, in under a minute:
-## writes bench/out/quick.json (needs gcc and taskset; scripts/setup.sh for the rest)
+## bench-quick: under a minute, 3 short interleaved rounds at 16 B, 1 KiB, 64 KiB and 1 MiB of
+## polyfork-{python,php,node}, the bare exchanges bare-{python,php,node}, raw-pipe (the limit),
+## the peers (node fork json/advanced, python mp pipe / ProcessPoolExecutor), all pinned to one
+## CPU, and the default pool of 2 Python workers (unpinned); prints a summary table (p50, p99,
+## calls/s, ratios to the bare exchange and to raw-pipe) and writes bench/out/quick.json
+## (needs gcc and taskset; scripts/setup.sh for the rest)
 bench-quick:
 	cd bench && $(GO) build -o out/bin/benchrun ./cmd/benchrun
 	bench/out/bin/benchrun -quick

@@ -25,11 +25,12 @@ type Config struct {
 	Seed    uint64   // of the per-round shuffle
 }
 
-// QuickConfig is `make bench-quick`: the eight systems of quick.json, 5 rounds, short
-// measurements; under a minute on the 2-CPU machine.
+// QuickConfig is `make bench-quick`: the twelve Quick systems (polyfork, its peers, the
+// bare exchanges, raw-pipe and the default pool) at every payload size, 3 short rounds,
+// pinned throughput only; under a minute on the 2-CPU machine.
 func QuickConfig() Config {
 	s := DefaultSpec("")
-	return Config{Name: "quick", Systems: QuickSystems(), Rounds: 5, Spec: s, Seed: 1}
+	return Config{Name: "quick", Systems: QuickSystems(), Rounds: 3, Spec: s, Seed: 1}
 }
 
 // FullConfig is `make bench`: every system, 10 rounds, longer measurements, and

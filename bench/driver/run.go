@@ -109,7 +109,7 @@ func open(sys bench.System, root, profileDir string) (channel, error) {
 			workers = runtime.NumCPU()
 		}
 		conc, _ := strconv.Atoi(sys.Params["concurrency"])
-		return startPool(argv, env, workers, max(conc, 1))
+		return startPool(argv, env, workers, conc) // no concurrency=: the default
 	case bench.GroupSpawn:
 		return &spawn{argv: argv, env: env}, nil
 	case bench.GroupRemote:

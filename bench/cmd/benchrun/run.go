@@ -106,6 +106,14 @@ func run(o options) error {
 		}
 	}
 	fmt.Fprintf(os.Stderr, "benchrun: done in %.0fs\n", time.Since(started).Seconds())
+	if o.quick {
+		// The summary goes to stdout, the progress above to stderr.
+		fmt.Printf("\n%s run, %s UTC, median of %d rounds; p50/p99: sequential calls, one in flight; calls/s: %d in flight.\n",
+			cfg.Name, r.Date, cfg.Rounds, cfg.Spec.Conc)
+		fmt.Printf("Pinned systems run parent and child on CPU %s (calls/s on one CPU); unpinned ones (pools) use both CPUs.\n", bench.PinnedCPU)
+		fmt.Printf("Ratios: system ÷ the bare exchange of its language, and ÷ raw-pipe (the limit): p50 below 1 is sooner, calls/s above 1 is more.\n\n")
+		fmt.Print(bench.Summary(rows))
+	}
 	if len(failures) > 0 {
 		return fmt.Errorf("%d of %d driver runs failed (listed in %s-run.json%s); the results leave them out",
 			len(failures), len(entries), filepath.Join(o.out, cfg.Name), map[bool]string{true: " and the report", false: ""}[o.full && o.docs != ""])
