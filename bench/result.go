@@ -26,6 +26,11 @@ type Row struct {
 	Samples int    `json:"samples"` // latency samples, all rounds together
 	// P50Range is the lowest and highest per-round p50: how much the rounds disagreed.
 	P50Range [2]float64 `json:"p50_us_range"`
+	// WakeupsPerCall and HostCPUusPerCall: the host's cost of one call with one in flight
+	// (the host-cost systems only): goroutine wake-ups counted from a runtime trace, and
+	// the host process's user+system CPU time (getrusage) per call, in microseconds.
+	WakeupsPerCall   float64 `json:"wakeups_per_call,omitempty"`
+	HostCPUusPerCall float64 `json:"host_cpu_us_per_call,omitempty"`
 }
 
 // Observation is the outcome of one driver run: its trial, or the error it failed with.

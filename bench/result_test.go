@@ -57,7 +57,7 @@ func TestAggregateOrdersByCatalogThenSize(t *testing.T) {
 	}
 }
 
-func TestRowsJSONHasTheFieldsIssue5Fixes(t *testing.T) {
+func TestRowsJSONHasItsFields(t *testing.T) {
 	b, err := MarshalRows([]Row{{System: "raw-pipe", PayloadBytes: 16, P50us: 4.4, P99us: 5, CallsPerS: 590000, Pinning: "cpu1"}})
 	if err != nil {
 		t.Fatal(err)

@@ -13,7 +13,7 @@ const (
 	GroupPool     = "pool"     // a polyfork pool of workers under concurrent load
 	GroupSpawn    = "spawn"    // a new process per request
 	GroupCluster  = "cluster"  // HTTP workers sharing one port (the seed's cluster), driven over HTTP
-	GroupRemote   = "remote"   // calls through NATS (issue 12), beside plain NATS and the local pool
+	GroupRemote   = "remote"   // calls through NATS, beside plain NATS and the local pool
 )
 
 // The kinds of the remote group's systems (their Params["kind"]).
@@ -51,7 +51,7 @@ type System struct {
 }
 
 // Catalog lists every system in report order. The quick run measures the Quick ones;
-// their names are the ones issue 5 fixes for bench/out/quick.json.
+// their names are the systems of bench/out/quick.json.
 var Catalog = []System{
 	{Name: "polyfork-python", Group: GroupPolyfork, Lang: "python", Driver: DriverGo, Quick: true, Pinned: true,
 		About: "Go host (bridge.Start, Process.Call) <-> bench/children/echo.py through the polyfork Python client; 64 goroutines calling for throughput"},
@@ -117,7 +117,7 @@ var Catalog = []System{
 		Params: map[string]string{"server": "node-cluster", "workers": "2", "conn": "close"},
 		About:  "Node's cluster with a new connection per request"},
 	{Name: "nats-reqrep", Group: GroupRemote, Lang: "python", Driver: DriverGo, Params: map[string]string{"kind": RemoteNATS, "conc": "32"}, Pinned: true,
-		About: "plain NATS request/reply of the payload: nats.Conn.Request to a Go responder that answers with the request's bytes, through a nats-server in the driver's process on loopback (no worker: the reference of issue 12); 32 in flight"},
+		About: "plain NATS request/reply of the payload: nats.Conn.Request to a Go responder that answers with the request's bytes, through a nats-server in the driver's process on loopback (no worker: the reference for remote calls); 32 in flight"},
 	{Name: "nats-reqrep-c1", Group: GroupRemote, Lang: "python", Driver: DriverGo, Params: map[string]string{"kind": RemoteNATS, "conc": "1"}, Pinned: true,
 		About: "nats-reqrep with 1 call in flight"},
 	{Name: "remote-python", Group: GroupRemote, Lang: "python", Driver: DriverGo, Params: map[string]string{"kind": RemoteAgent, "conc": "32"}, Pinned: true,

@@ -1,4 +1,4 @@
-// Command benchrun is polyfork's benchmark runner (issue 5): it measures polyfork and its
+// Command benchrun is polyfork's benchmark runner: it measures polyfork and its
 // peers in one interleaved run and writes the results as JSON, and for a full run the
 // report docs/benchmarks.md and its chart.
 //
