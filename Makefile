@@ -68,8 +68,11 @@ bench-quick:
 	cd bench && $(GO) build -o out/bin/benchrun ./cmd/benchrun
 	bench/out/bin/benchrun -quick
 
-## bench: every system, 10 rounds, Go micro-benchmarks (~12 min): writes bench/out/full.json
-## and regenerates docs/benchmarks.md and docs/benchmarks.png (installs matplotlib for the chart)
+## bench: every system, 10 rounds, Go micro-benchmarks (~15 min), including the mixed workload
+## (a pool of 2 Python workers, 1% of calls sleep 50 ms) and the host cost per call (goroutine
+## wake-ups from a runtime trace, host CPU from getrusage; also: bench/out/bin/benchrun hostcost):
+## writes bench/out/full.json and regenerates docs/benchmarks.md and docs/benchmarks.png
+## (installs matplotlib for the chart)
 bench:
 	@$(PYTHON) -c 'import matplotlib' 2>/dev/null || $(PYTHON) -m pip install --quiet --disable-pip-version-check matplotlib \
 		|| $(PYTHON) -m pip install --quiet --disable-pip-version-check --break-system-packages matplotlib

@@ -26,6 +26,7 @@ func Markdown(r Run, before *Run) string {
 	if len(r.Failures) > 0 {
 		w("**%d driver runs failed** in this run (listed [below](#failures)); the numbers leave their rounds out.\n\n", len(r.Failures))
 	}
+	writeInShort(w, r.Rows)
 	writeMachine(w, r.Machine)
 	w("![p50 latency and throughput per system and payload size](benchmarks.png)\n\n")
 
@@ -45,6 +46,8 @@ func Markdown(r Run, before *Run) string {
 
 	writePeerRatios(w, r.Rows)
 	writePools(w, r.Rows)
+	writeMixed(w, r.Rows)
+	writeHostCost(w, r.Rows)
 	writeReference(w, r.Rows)
 	writeGoBench(w, r.GoBench)
 	if before != nil && !isBefore {
@@ -109,7 +112,7 @@ func writeSizeTable(w writer, rows []Row, n int) {
 	w("| system | p50 µs | p99 µs | calls/s 1 CPU | calls/s 2 CPUs | p50 ÷ raw-pipe | calls/s ÷ raw-pipe | p50 range µs |\n")
 	w("|---|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, row := range rows {
-		if row.PayloadBytes != n {
+		if row.PayloadBytes != n || !inSizeTables(row.System) {
 			continue
 		}
 		name := row.System
@@ -186,7 +189,7 @@ func div(a, b *Row, f func(*Row) float64) string {
 func writePools(w writer, rows []Row) {
 	var pools []Row
 	for _, r := range rows {
-		if s, ok := Lookup(r.System); ok && (s.Group == GroupPool || s.Group == GroupSpawn) {
+		if s, ok := Lookup(r.System); ok && (s.Group == GroupPool || s.Group == GroupSpawn) && s.Params["mix"] == "" {
 			pools = append(pools, r)
 		}
 	}
@@ -194,7 +197,7 @@ func writePools(w writer, rows []Row) {
 		return
 	}
 	w("## Pools and a process per request\n\n")
-	w("Unpinned: these are about using the machine. Pools: `bridge.NewPool(..., Workers(2))` (the default `Concurrency(1)`; `-k32`: `Concurrency(32)`), `Pool.Call` from 64 goroutines; ")
+	w("Unpinned: these are about using the machine. Pools: `bridge.NewPool(..., WithWorkers(2))` with the default options (each worker pipelines, with an adaptive window of calls in flight; `-k32`: `WithConcurrency(32)`, a fixed window), `Pool.Call` from 64 goroutines; ")
 	w("compared with one polyfork child on 2 CPUs. spawn-python: the seed's `/get-sum` pattern, a new Python child per request ")
 	w("(Start, one Call, Close), 4 requests at once.\n\n")
 	w("| system | size | p50 µs | p99 µs | calls/s | one child, 2 CPUs | pool ÷ one child |\n|---|---|--:|--:|--:|--:|--:|\n")
@@ -247,11 +250,20 @@ func writeGoBench(w writer, gb []GoBench) {
 
 func writeBefore(w writer, before, now Run) {
 	w("## Before and now\n\n")
-	w("Before: the first full run (%s, `bench/results/before.json`). Now: this run. Ratios now ÷ before.\n\n", before.Date)
+	w("Before: the first full run (%s, `bench/results/before.json`), before the bridge was rebuilt around `bridge.Conn` and pools were made to pipeline. ", before.Date)
+	w("Now: this run. Ratios now ÷ before (p50: below 1 is faster; calls/s: above 1 is more). Every system of both runs; systems new since are marked *new*. ")
+	w("The pool rows compare the old default (one call per worker) with the new one (an adaptive window per worker).\n\n")
 	w("| system | size | p50 before | p50 now | ratio | calls/s before | calls/s now | ratio |\n|---|---|--:|--:|--:|--:|--:|--:|\n")
+	inBefore := map[string]bool{}
+	for _, r := range before.Rows {
+		inBefore[r.System] = true
+	}
+	var added []string
 	for _, r := range now.Rows {
-		s, ok := Lookup(r.System)
-		if !ok || (s.Group != GroupPolyfork && s.Group != GroupPool) {
+		if !inBefore[r.System] {
+			if len(added) == 0 || added[len(added)-1] != r.System {
+				added = append(added, r.System)
+			}
 			continue
 		}
 		b := Find(before.Rows, r.System, r.PayloadBytes)
@@ -261,6 +273,64 @@ func writeBefore(w writer, before, now Run) {
 		w("| %s | %s | %s | %s | %s | %s | %s | %s |\n", r.System, SizeLabel(r.PayloadBytes),
 			fmtUs(b.P50us), fmtUs(r.P50us), div(&r, b, func(x *Row) float64 { return x.P50us }),
 			fmtRate(b.CallsPerS), fmtRate(r.CallsPerS), div(&r, b, func(x *Row) float64 { return x.CallsPerS }))
+	}
+	for _, name := range added {
+		w("| %s | *new* | | | | | | |\n", name)
+	}
+	w("\n")
+}
+
+// inSizeTables: the mixed workload and the host cost have sections of their own.
+func inSizeTables(system string) bool {
+	s, ok := Lookup(system)
+	return !ok || (s.Group != GroupHostCost && s.Params["mix"] == "")
+}
+
+func writeMixed(w writer, rows []Row) {
+	var mixed []Row
+	for _, r := range rows {
+		if s, ok := Lookup(r.System); ok && s.Params["mix"] != "" {
+			mixed = append(mixed, r)
+		}
+	}
+	if len(mixed) == 0 {
+		return
+	}
+	w("## Mixed workload\n\n")
+	w("A pool of 2 Python echo workers (unpinned), 64 goroutines calling for %s per round: 99%% quick 16 B echoes, ", "4 × the latency time")
+	w("1%% `sleep` calls that block their worker 50 ms. p50 and p99 are those of the quick calls under that load (not sequential); ")
+	w("calls/s counts every call, slow ones included (the sleeps bound it: 2 workers × 50 ms per slow call). ")
+	w("What it shows: how often a quick call is caught behind a slow one in a worker's input.\n\n")
+	w("| system | pool option | quick p50 µs | quick p99 µs | calls/s | p50 range µs |\n|---|---|--:|--:|--:|--:|\n")
+	for _, r := range mixed {
+		s, _ := Lookup(r.System)
+		opt := "default (adaptive window)"
+		if k := s.Params["concurrency"]; k != "" {
+			opt = "WithConcurrency(" + k + ")"
+		}
+		w("| %s | %s | %s | %s | %s | %s–%s |\n", r.System, opt, fmtUs(r.P50us), fmtUs(r.P99us), fmtRate(r.CallsPerS),
+			fmtUs(r.P50Range[0]), fmtUs(r.P50Range[1]))
+	}
+	w("\n")
+}
+
+func writeHostCost(w writer, rows []Row) {
+	pf, bare := Find(rows, HostCostPF, HostCostBytes), Find(rows, HostCostBare, HostCostBytes)
+	if pf == nil && bare == nil {
+		return
+	}
+	w("## Host cost per call\n\n")
+	w("What one call costs the Go host with one call in flight, at %s, parent and child pinned to CPU %s (`taskset -c %s`, so GOMAXPROCS=1) like the latency rows. ", SizeLabel(HostCostBytes), PinnedCPU, PinnedCPU)
+	w("**Host CPU per call**: the host process's user+system CPU time (getrusage RUSAGE_SELF, every thread) over sequential calls for the latency time, ÷ the calls. ")
+	w("**Wake-ups per call**: goroutines going from waiting to runnable in a runtime/trace of 2000 more sequential calls (read with golang.org/x/exp/trace), ÷ 2000; ")
+	w("a parked reader woken by the poller counts one, a caller woken by a channel one more. Medians over the rounds.\n\n")
+	w("| system | wake-ups per call | host CPU µs per call | CPU ÷ bare |\n|---|--:|--:|--:|\n")
+	for _, r := range []*Row{pf, bare} {
+		if r == nil {
+			continue
+		}
+		w("| %s | %.2f | %.1f | %s |\n", r.System, r.WakeupsPerCall, r.HostCPUusPerCall,
+			div(r, bare, func(x *Row) float64 { return x.HostCPUusPerCall }))
 	}
 	w("\n")
 }

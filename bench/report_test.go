@@ -10,6 +10,9 @@ import (
 func fullRows() []Row {
 	var rows []Row
 	for _, s := range Catalog {
+		if !inSizeTables(s.Name) {
+			continue // the mixed workload and host cost: tests add their own rows
+		}
 		for _, n := range Payloads {
 			p50, tput := 20.0, 50000.0
 			switch s.Group {
@@ -176,6 +179,49 @@ func TestMarkdownBefore(t *testing.T) {
 	md := Markdown(r, &old)
 	if !strings.Contains(md, "## Before and now") || !strings.Contains(md, "| polyfork-php | 16 B | 20.0 | 10.0 | 0.50 |") {
 		t.Errorf("before and now table missing or wrong:\n%s", md[strings.Index(md, "## Before"):])
+	}
+
+	// Systems that are not in the before run are listed as new, once each.
+	var kept []Row
+	for _, row := range old.Rows {
+		if row.System != "polyfork-python-fd" {
+			kept = append(kept, row)
+		}
+	}
+	old.Rows = kept
+	md = Markdown(r, &old)
+	if strings.Count(md, "| polyfork-python-fd | *new* |") != 1 || strings.Contains(md, "| polyfork-python-fd | 16 B | 10.0 | 10.0 |") {
+		t.Errorf("a new system is not marked new:\n%s", md[strings.Index(md, "## Before"):])
+	}
+}
+
+func TestMarkdownMixedAndHostCost(t *testing.T) {
+	r := testRun()
+	r.Rows = append(r.Rows,
+		Row{System: MixedDefault, PayloadBytes: 16, P50us: 40, P99us: 900, CallsPerS: 3000},
+		Row{System: MixedK1, PayloadBytes: 16, P50us: 60, P99us: 40000, CallsPerS: 2500},
+		Row{System: HostCostPF, PayloadBytes: 16, WakeupsPerCall: 0.75, HostCPUusPerCall: 6, Pinning: "cpu1"},
+		Row{System: HostCostBare, PayloadBytes: 16, WakeupsPerCall: 1, HostCPUusPerCall: 5, Pinning: "cpu1"})
+	SortRows(r.Rows)
+	md := Markdown(r, nil)
+	for _, want := range []string{
+		"## In short",
+		"## Mixed workload",
+		"| polyfork-pool-python-mixed | default (adaptive window) | 40.0 | 900 | 3\u202f000 |",
+		"| polyfork-pool-python-mixed-k1 | WithConcurrency(1) | 60.0 | 40\u202f000 | 2\u202f500 |",
+		"## Host cost per call",
+		"| hostcost-polyfork-python | 0.75 | 6.0 | 1.20 |",
+		"| hostcost-bare-python | 1.00 | 5.0 | 1.00 |",
+		"wake-ups/call: 0.75 (bare 1.00) ✓; host CPU/call: 6.0 µs vs 5.0 µs (1.20x) ✓ | **met** |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("the report lacks %q", want)
+		}
+	}
+	// They stay out of the per-size tables.
+	sizes := md[strings.Index(md, "## Results"):strings.Index(md, "## polyfork against")]
+	if strings.Contains(sizes, "mixed") || strings.Contains(sizes, "hostcost") {
+		t.Error("the per-size tables list the mixed workload or the host cost")
 	}
 }
 

@@ -113,3 +113,16 @@ func TestCatalogIsConsistent(t *testing.T) {
 		}
 	}
 }
+
+func TestAggregateHostCost(t *testing.T) {
+	sys, _ := Lookup(HostCostPF)
+	var obs []Observation
+	for round, cpu := range []int64{0, 10000, 12000, 30000} { // round 0 is the warm-up
+		obs = append(obs, Observation{Round: round, System: sys, Mode: ModeLatency, Trial: Trial{System: sys.Name,
+			Payloads: []PayloadTrial{{Bytes: 16, HostCalls: 1000, HostCPUNs: cpu * 1000, TracedCalls: 2000, Wakeups: 2000 + int64(round)*200}}}})
+	}
+	rows := Aggregate(obs)
+	if len(rows) != 1 || rows[0].HostCPUusPerCall != 12 || rows[0].WakeupsPerCall != 1.2 || rows[0].Rounds != 3 {
+		t.Fatalf("rows %+v", rows)
+	}
+}

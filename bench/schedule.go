@@ -61,6 +61,13 @@ func (c Config) SpecFor(e Entry) Spec {
 	if e.Mode == ModeTwoCPU {
 		s.Lat = false
 	}
+	switch {
+	case e.System.Group == GroupHostCost:
+		s.Sizes, s.Lat, s.Tput, s.HostCost = []int{HostCostBytes}, false, false, true
+		s.LatMin = 1000
+	case e.System.Params["mix"] != "":
+		s.Sizes = []int{MixedBytes}
+	}
 	if e.System.Slow {
 		s.WarmMax, s.LatMin, s.Conc = 1, 3, 4
 		s.LatMax = 50
@@ -82,7 +89,7 @@ func (c Config) Schedule() []Entry {
 		var round []Entry
 		for _, s := range c.Systems {
 			round = append(round, Entry{Round: r, System: s, Mode: ModeLatency})
-			if c.TwoCPU && s.Pinned && r > 0 {
+			if c.TwoCPU && s.Pinned && s.Group != GroupHostCost && r > 0 {
 				round = append(round, Entry{Round: r, System: s, Mode: ModeTwoCPU})
 			}
 		}

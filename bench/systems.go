@@ -14,6 +14,7 @@ const (
 	GroupSpawn    = "spawn"    // a new process per request
 	GroupCluster  = "cluster"  // HTTP workers sharing one port (the seed's cluster), driven over HTTP
 	GroupRemote   = "remote"   // calls through NATS, beside plain NATS and the local pool
+	GroupHostCost = "hostcost" // what one call costs the Go host: wake-ups and CPU time
 )
 
 // The kinds of the remote group's systems (their Params["kind"]).
@@ -95,6 +96,16 @@ var Catalog = []System{
 		About: "the same default pool of echo.js"},
 	{Name: "polyfork-pool-python-k32", Group: GroupPool, Lang: "python", Driver: DriverGo, Params: map[string]string{"workers": "2", "concurrency": "32"},
 		About: "the pool of echo.py with WithConcurrency(32): a fixed window of up to 32 calls per worker"},
+	{Name: MixedDefault, Group: GroupPool, Lang: "python", Driver: DriverGo, Params: map[string]string{"workers": "2", "mix": "1"},
+		About: "mixed workload: the default pool of 2 echo.py workers, 64 goroutines calling, 99% quick 16 B echoes and 1% `sleep` calls that block the worker 50 ms; p50/p99 of the quick calls under that load, calls/s of all calls; unpinned"},
+	{Name: MixedK1, Group: GroupPool, Lang: "python", Driver: DriverGo, Params: map[string]string{"workers": "2", "mix": "1", "concurrency": "1"},
+		About: "the mixed workload on the pool with WithConcurrency(1): one call per worker at a time"},
+	{Name: "polyfork-pool-python-mixed-k32", Group: GroupPool, Lang: "python", Driver: DriverGo, Params: map[string]string{"workers": "2", "mix": "1", "concurrency": "32"},
+		About: "the mixed workload on the pool with WithConcurrency(32): a fixed window of 32 calls per worker"},
+	{Name: HostCostPF, Group: GroupHostCost, Lang: "python", Driver: DriverGo, Params: map[string]string{"kind": "polyfork"}, Pinned: true,
+		About: "the Go host's cost of one call, one in flight, 16 B, parent and child on one CPU: host CPU time (getrusage RUSAGE_SELF user+system) over sequential Process.Call to echo.py, divided by the calls; goroutine wake-ups (waiting -> runnable) counted in a runtime/trace of 2000 more calls"},
+	{Name: HostCostBare, Group: GroupHostCost, Lang: "python", Driver: DriverGo, Params: map[string]string{"kind": "bare"}, Pinned: true,
+		About: "the same for the bare exchange (bare-python's minimal Go parent and bare.py): the floor"},
 	{Name: "cluster-node-single", Group: GroupCluster, Lang: "node", Driver: DriverGo, Pinned: true,
 		Params: map[string]string{"server": "node-single"},
 		About:  "one Node process, http.createServer(handler).listen(port), the handler of bench/peers/node_http.js (echo the body, X-Pid); a Go load generator posting the payload, sequentially for latency and on 64 keep-alive connections for throughput"},
