@@ -46,7 +46,7 @@ func Markdown(r Run, before *Run) string {
 
 	writePeerRatios(w, r.Rows)
 	writePools(w, r.Rows)
-	writeMixed(w, r.Rows)
+	writeMixed(w, r.Rows, r.Spec.LatMs*4)
 	writeHostCost(w, r.Rows)
 	writeReference(w, r.Rows)
 	writeGoBench(w, r.GoBench)
@@ -252,7 +252,13 @@ func writeBefore(w writer, before, now Run) {
 	w("## Before and now\n\n")
 	w("Before: the first full run (%s, `bench/results/before.json`), before the bridge was rebuilt around `bridge.Conn` and pools were made to pipeline. ", before.Date)
 	w("Now: this run. Ratios now ÷ before (p50: below 1 is faster; calls/s: above 1 is more). Every system of both runs; systems new since are marked *new*. ")
-	w("The pool rows compare the old default (one call per worker) with the new one (an adaptive window per worker).\n\n")
+	w("The pool rows compare the old default (one call per worker) with the new one (an adaptive window per worker).")
+	if rb, rn := Find(before.Rows, "raw-pipe", 16), Find(now.Rows, "raw-pipe", 16); rb != nil && rn != nil && rb.P50us > 0 && rb.CallsPerS > 0 {
+		w(" **Read the ratios against the machine's drift**: raw-pipe, C on both sides, which no change touched, is at %.2fx its p50 and %.2fx its calls/s of before (16 B); ",
+			rn.P50us/rb.P50us, rn.CallsPerS/rb.CallsPerS)
+		w("that much of every ratio is the machine (its load during the run), not the code. Within one run, every system met the same machine: the other tables compare within this run.")
+	}
+	w("\n\n")
 	w("| system | size | p50 before | p50 now | ratio | calls/s before | calls/s now | ratio |\n|---|---|--:|--:|--:|--:|--:|--:|\n")
 	inBefore := map[string]bool{}
 	for _, r := range before.Rows {
@@ -286,7 +292,9 @@ func inSizeTables(system string) bool {
 	return !ok || (s.Group != GroupHostCost && s.Params["mix"] == "")
 }
 
-func writeMixed(w writer, rows []Row) {
+// writeMixed writes the mixed workload's rows; runMs is how long each round ran it (the
+// driver runs it for 4 × lat_ms).
+func writeMixed(w writer, rows []Row, runMs int) {
 	var mixed []Row
 	for _, r := range rows {
 		if s, ok := Lookup(r.System); ok && s.Params["mix"] != "" {
@@ -297,7 +305,7 @@ func writeMixed(w writer, rows []Row) {
 		return
 	}
 	w("## Mixed workload\n\n")
-	w("A pool of 2 Python echo workers (unpinned), 64 goroutines calling for %s per round: 99%% quick 16 B echoes, ", "4 × the latency time")
+	w("A pool of 2 Python echo workers (unpinned), 64 goroutines calling for %d ms per round: 99%% quick 16 B echoes, ", runMs)
 	w("1%% `sleep` calls that block their worker 50 ms. p50 and p99 are those of the quick calls under that load (not sequential); ")
 	w("calls/s counts every call, slow ones included (the sleeps bound it: 2 workers × 50 ms per slow call). ")
 	w("What it shows: how often a quick call is caught behind a slow one in a worker's input.\n\n")
@@ -323,7 +331,7 @@ func writeHostCost(w writer, rows []Row) {
 	w("What one call costs the Go host with one call in flight, at %s, parent and child pinned to CPU %s (`taskset -c %s`, so GOMAXPROCS=1) like the latency rows. ", SizeLabel(HostCostBytes), PinnedCPU, PinnedCPU)
 	w("**Host CPU per call**: the host process's user+system CPU time (getrusage RUSAGE_SELF, every thread) over sequential calls for the latency time, ÷ the calls. ")
 	w("**Wake-ups per call**: goroutines going from waiting to runnable in a runtime/trace of 2000 more sequential calls (read with golang.org/x/exp/trace), ÷ 2000; ")
-	w("a parked reader woken by the poller counts one, a caller woken by a channel one more. Medians over the rounds.\n\n")
+	w("a parked reader woken by the poller counts one, a caller woken by a channel one more; below 1, some reads find the answer already there and never park. Medians over the rounds.\n\n")
 	w("| system | wake-ups per call | host CPU µs per call | CPU ÷ bare |\n|---|--:|--:|--:|\n")
 	for _, r := range []*Row{pf, bare} {
 		if r == nil {
