@@ -58,14 +58,21 @@ demo: setup
 
 .PHONY: bench bench-quick soak
 
-## bench-quick: polyfork and its peers at 4 payload sizes, interleaved, in under a minute:
-## writes bench/out/quick.json (needs gcc and taskset; scripts/setup.sh for the rest)
+## bench-quick: under a minute, 3 short interleaved rounds at 16 B, 1 KiB, 64 KiB and 1 MiB of
+## polyfork-{python,php,node}, the bare exchanges bare-{python,php,node}, raw-pipe (the limit),
+## the peers (node fork json/advanced, python mp pipe / ProcessPoolExecutor), all pinned to one
+## CPU, and the default pool of 2 Python workers (unpinned); prints a summary table (p50, p99,
+## calls/s, ratios to the bare exchange and to raw-pipe) and writes bench/out/quick.json
+## (needs gcc and taskset; scripts/setup.sh for the rest)
 bench-quick:
 	cd bench && $(GO) build -o out/bin/benchrun ./cmd/benchrun
 	bench/out/bin/benchrun -quick
 
-## bench: every system, 10 rounds, Go micro-benchmarks (~12 min): writes bench/out/full.json
-## and regenerates docs/benchmarks.md and docs/benchmarks.png (installs matplotlib for the chart)
+## bench: every system, 10 rounds, Go micro-benchmarks (~15 min), including the mixed workload
+## (a pool of 2 Python workers, 1% of calls sleep 50 ms) and the host cost per call (goroutine
+## wake-ups from a runtime trace, host CPU from getrusage; also: bench/out/bin/benchrun hostcost):
+## writes bench/out/full.json and regenerates docs/benchmarks.md and docs/benchmarks.png
+## (installs matplotlib for the chart)
 bench:
 	@$(PYTHON) -c 'import matplotlib' 2>/dev/null || $(PYTHON) -m pip install --quiet --disable-pip-version-check matplotlib \
 		|| $(PYTHON) -m pip install --quiet --disable-pip-version-check --break-system-packages matplotlib

@@ -1,6 +1,6 @@
-// Package bench is the pure logic of polyfork's benchmark harness (issue 5): the catalog
+// Package bench is the pure logic of polyfork's benchmark harness: the catalog
 // of systems, the settings every driver takes, the trials drivers print, percentiles and
-// medians, the interleaved schedule, the issue's targets and the Markdown report.
+// medians, the interleaved schedule, the judged goals and the Markdown report.
 //
 // Nothing here measures: the runner (bench/cmd/benchrun) starts one driver process per
 // system and round, pinned with taskset where the catalog says so, reads the Trial it

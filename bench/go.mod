@@ -6,6 +6,7 @@ require (
 	github.com/nats-io/nats.go v1.56.0
 	github.com/polyfork/polyfork v0.0.0
 	github.com/vmihailenco/msgpack/v5 v5.4.1
+	golang.org/x/exp v0.0.0-20261113113407-e3970619a1a4
 )
 
 require (

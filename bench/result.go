@@ -26,6 +26,11 @@ type Row struct {
 	Samples int    `json:"samples"` // latency samples, all rounds together
 	// P50Range is the lowest and highest per-round p50: how much the rounds disagreed.
 	P50Range [2]float64 `json:"p50_us_range"`
+	// WakeupsPerCall and HostCPUusPerCall: the host's cost of one call with one in flight
+	// (the host-cost systems only): goroutine wake-ups counted from a runtime trace, and
+	// the host process's user+system CPU time (getrusage) per call, in microseconds.
+	WakeupsPerCall   float64 `json:"wakeups_per_call,omitempty"`
+	HostCPUusPerCall float64 `json:"host_cpu_us_per_call,omitempty"`
 }
 
 // Observation is the outcome of one driver run: its trial, or the error it failed with.
@@ -68,6 +73,7 @@ func Aggregate(obs []Observation) []Row {
 	type acc struct {
 		sys                   System
 		p50, p99, tput, tput2 []float64
+		cpu, wake             []float64 // host cost per call
 		samples               int
 	}
 	accs := map[key]*acc{}
@@ -101,6 +107,10 @@ func Aggregate(obs []Observation) []Row {
 				if tput > 0 {
 					a.tput = append(a.tput, tput)
 				}
+				if p.HostCalls > 0 && p.TracedCalls > 0 {
+					a.cpu = append(a.cpu, float64(p.HostCPUNs)/float64(p.HostCalls)/1e3)
+					a.wake = append(a.wake, float64(p.Wakeups)/float64(p.TracedCalls))
+				}
 			}
 		}
 	}
@@ -108,7 +118,10 @@ func Aggregate(obs []Observation) []Row {
 	for k, a := range accs {
 		r := Row{System: k.system, PayloadBytes: k.bytes, Pinning: "none",
 			P50us: round3(Median(a.p50)), P99us: round3(Median(a.p99)), CallsPerS: round3(Median(a.tput)),
-			Rounds: max(len(a.p50), len(a.tput)), Samples: a.samples}
+			Rounds: max(len(a.p50), len(a.tput), len(a.cpu)), Samples: a.samples}
+		if len(a.cpu) > 0 {
+			r.HostCPUusPerCall, r.WakeupsPerCall = round3(Median(a.cpu)), round3(Median(a.wake))
+		}
 		if a.sys.Pinned {
 			r.Pinning = "cpu1"
 		}

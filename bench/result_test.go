@@ -57,7 +57,7 @@ func TestAggregateOrdersByCatalogThenSize(t *testing.T) {
 	}
 }
 
-func TestRowsJSONHasTheFieldsIssue5Fixes(t *testing.T) {
+func TestRowsJSONHasItsFields(t *testing.T) {
 	b, err := MarshalRows([]Row{{System: "raw-pipe", PayloadBytes: 16, P50us: 4.4, P99us: 5, CallsPerS: 590000, Pinning: "cpu1"}})
 	if err != nil {
 		t.Fatal(err)
@@ -79,13 +79,13 @@ func TestRowsJSONHasTheFieldsIssue5Fixes(t *testing.T) {
 	}
 }
 
-func TestQuickSystemsAreExactlyIssue5s(t *testing.T) {
+func TestQuickSystems(t *testing.T) {
 	var got []string
 	for _, s := range QuickSystems() {
 		got = append(got, s.Name)
 	}
 	sort.Strings(got)
-	want := []string{"node-fork-advanced", "node-fork-json", "polyfork-node", "polyfork-php", "polyfork-python", "python-mp-pipe", "python-ppe", "raw-pipe"}
+	want := []string{"bare-node", "bare-php", "bare-python", "node-fork-advanced", "node-fork-json", "polyfork-node", "polyfork-php", "polyfork-pool-python", "polyfork-python", "python-mp-pipe", "python-ppe", "raw-pipe"}
 	if strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("quick systems %v, want %v", got, want)
 	}
@@ -111,5 +111,18 @@ func TestCatalogIsConsistent(t *testing.T) {
 				t.Errorf("no %s%s", prefix, lang)
 			}
 		}
+	}
+}
+
+func TestAggregateHostCost(t *testing.T) {
+	sys, _ := Lookup(HostCostPF)
+	var obs []Observation
+	for round, cpu := range []int64{0, 10000, 12000, 30000} { // round 0 is the warm-up
+		obs = append(obs, Observation{Round: round, System: sys, Mode: ModeLatency, Trial: Trial{System: sys.Name,
+			Payloads: []PayloadTrial{{Bytes: 16, HostCalls: 1000, HostCPUNs: cpu * 1000, TracedCalls: 2000, Wakeups: 2000 + int64(round)*200}}}})
+	}
+	rows := Aggregate(obs)
+	if len(rows) != 1 || rows[0].HostCPUusPerCall != 12 || rows[0].WakeupsPerCall != 1.2 || rows[0].Rounds != 3 {
+		t.Fatalf("rows %+v", rows)
 	}
 }

@@ -25,11 +25,12 @@ type Config struct {
 	Seed    uint64   // of the per-round shuffle
 }
 
-// QuickConfig is `make bench-quick`: the eight systems of quick.json, 5 rounds, short
-// measurements; under a minute on the 2-CPU machine.
+// QuickConfig is `make bench-quick`: the twelve Quick systems (polyfork, its peers, the
+// bare exchanges, raw-pipe and the default pool) at every payload size, 3 short rounds,
+// pinned throughput only; under a minute on the 2-CPU machine.
 func QuickConfig() Config {
 	s := DefaultSpec("")
-	return Config{Name: "quick", Systems: QuickSystems(), Rounds: 5, Spec: s, Seed: 1}
+	return Config{Name: "quick", Systems: QuickSystems(), Rounds: 3, Spec: s, Seed: 1}
 }
 
 // FullConfig is `make bench`: every system, 10 rounds, longer measurements, and
@@ -60,6 +61,13 @@ func (c Config) SpecFor(e Entry) Spec {
 	if e.Mode == ModeTwoCPU {
 		s.Lat = false
 	}
+	switch {
+	case e.System.Group == GroupHostCost:
+		s.Sizes, s.Lat, s.Tput, s.HostCost = []int{HostCostBytes}, false, false, true
+		s.LatMin = 1000
+	case e.System.Params["mix"] != "":
+		s.Sizes = []int{MixedBytes}
+	}
 	if e.System.Slow {
 		s.WarmMax, s.LatMin, s.Conc = 1, 3, 4
 		s.LatMax = 50
@@ -81,7 +89,7 @@ func (c Config) Schedule() []Entry {
 		var round []Entry
 		for _, s := range c.Systems {
 			round = append(round, Entry{Round: r, System: s, Mode: ModeLatency})
-			if c.TwoCPU && s.Pinned && r > 0 {
+			if c.TwoCPU && s.Pinned && s.Group != GroupHostCost && r > 0 {
 				round = append(round, Entry{Round: r, System: s, Mode: ModeTwoCPU})
 			}
 		}

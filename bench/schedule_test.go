@@ -17,8 +17,9 @@ func TestScheduleRunsEverySystemOncePerRoundShuffled(t *testing.T) {
 		t.Fatalf("want a warm-up round and 6 rounds, got %d", len(perRound))
 	}
 	pinned := 0
+	twoCPU := func(s System) bool { return s.Pinned && s.Group != GroupHostCost } // host cost: one CPU only
 	for _, s := range cfg.Systems {
-		if s.Pinned {
+		if twoCPU(s) {
 			pinned++
 		}
 	}
@@ -39,7 +40,7 @@ func TestScheduleRunsEverySystemOncePerRoundShuffled(t *testing.T) {
 			if count[s.Name+"/"+ModeLatency] != 1 {
 				t.Errorf("round %d: %s latency %d times", r, s.Name, count[s.Name+"/"+ModeLatency])
 			}
-			if want := map[bool]int{true: 1, false: 0}[s.Pinned]; count[s.Name+"/"+ModeTwoCPU] != want {
+			if want := map[bool]int{true: 1, false: 0}[twoCPU(s)]; count[s.Name+"/"+ModeTwoCPU] != want {
 				t.Errorf("round %d: %s 2cpu %d times, want %d", r, s.Name, count[s.Name+"/"+ModeTwoCPU], want)
 			}
 		}
@@ -88,5 +89,22 @@ func TestSelect(t *testing.T) {
 	}
 	if _, err := QuickConfig().Select("raw-pipe,nope"); err == nil || !strings.Contains(err.Error(), `no system "nope"`) || !strings.Contains(err.Error(), "polyfork-python") {
 		t.Fatalf("unknown system: %v", err)
+	}
+}
+
+func TestSpecForMixedAndHostCost(t *testing.T) {
+	cfg := FullConfig()
+	for _, name := range []string{MixedDefault, HostCostPF} {
+		sys, ok := Lookup(name)
+		if !ok {
+			t.Fatalf("%s is not in the catalog", name)
+		}
+		s := cfg.SpecFor(Entry{Round: 1, System: sys, Mode: ModeLatency})
+		if len(s.Sizes) != 1 || s.Sizes[0] != 16 {
+			t.Errorf("%s: sizes %v, want [16]", name, s.Sizes)
+		}
+		if hc := name == HostCostPF; s.HostCost != hc || s.Lat == hc || s.Tput == hc {
+			t.Errorf("%s: lat %v tput %v hostcost %v", name, s.Lat, s.Tput, s.HostCost)
+		}
 	}
 }

@@ -19,18 +19,20 @@ import (
 //	tput_ms   throughput: keep conc calls in flight for tput_ms, then wait for the rest
 //	conc
 //	lat, tput 1 to measure latency / throughput, 0 to skip it
+//	hostcost  1 to measure the host's cost per call instead (the host-cost systems)
 type Spec struct {
-	System  string
-	Sizes   []int
-	WarmMs  int
-	WarmMax int
-	LatMs   int
-	LatMin  int
-	LatMax  int
-	TputMs  int
-	Conc    int
-	Lat     bool
-	Tput    bool
+	System   string
+	Sizes    []int
+	WarmMs   int
+	WarmMax  int
+	LatMs    int
+	LatMin   int
+	LatMax   int
+	TputMs   int
+	Conc     int
+	Lat      bool
+	Tput     bool
+	HostCost bool
 }
 
 // DefaultSpec returns the settings of a quick run for system.
@@ -51,7 +53,7 @@ func (s Spec) Args() []string {
 		}
 		return "0"
 	}
-	return []string{
+	args := []string{
 		"system=" + s.System,
 		"sizes=" + strings.Join(sizes, ","),
 		"warm_ms=" + strconv.Itoa(s.WarmMs),
@@ -64,6 +66,10 @@ func (s Spec) Args() []string {
 		"lat=" + b(s.Lat),
 		"tput=" + b(s.Tput),
 	}
+	if s.HostCost { // only the Go driver measures host cost
+		args = append(args, "hostcost=1")
+	}
+	return args
 }
 
 // ParseSpec reads KEY=VALUE arguments over DefaultSpec(""). Keys that are not Spec's are
@@ -90,15 +96,11 @@ func ParseSpec(args []string) (s Spec, extra map[string]string, err error) {
 				}
 				s.Sizes = append(s.Sizes, n)
 			}
-		case k == "lat" || k == "tput":
+		case k == "lat" || k == "tput" || k == "hostcost":
 			if v != "0" && v != "1" {
 				return s, nil, fmt.Errorf("bench: %s=%s: want 0 or 1", k, v)
 			}
-			if k == "lat" {
-				s.Lat = v == "1"
-			} else {
-				s.Tput = v == "1"
-			}
+			*map[string]*bool{"lat": &s.Lat, "tput": &s.Tput, "hostcost": &s.HostCost}[k] = v == "1"
 		case ints[k] != nil:
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 0 {

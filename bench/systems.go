@@ -13,7 +13,8 @@ const (
 	GroupPool     = "pool"     // a polyfork pool of workers under concurrent load
 	GroupSpawn    = "spawn"    // a new process per request
 	GroupCluster  = "cluster"  // HTTP workers sharing one port (the seed's cluster), driven over HTTP
-	GroupRemote   = "remote"   // calls through NATS (issue 12), beside plain NATS and the local pool
+	GroupRemote   = "remote"   // calls through NATS, beside plain NATS and the local pool
+	GroupHostCost = "hostcost" // what one call costs the Go host: wake-ups and CPU time
 )
 
 // The kinds of the remote group's systems (their Params["kind"]).
@@ -51,7 +52,7 @@ type System struct {
 }
 
 // Catalog lists every system in report order. The quick run measures the Quick ones;
-// their names are the ones issue 5 fixes for bench/out/quick.json.
+// their names are the systems of bench/out/quick.json.
 var Catalog = []System{
 	{Name: "polyfork-python", Group: GroupPolyfork, Lang: "python", Driver: DriverGo, Quick: true, Pinned: true,
 		About: "Go host (bridge.Start, Process.Call) <-> bench/children/echo.py through the polyfork Python client; 64 goroutines calling for throughput"},
@@ -81,20 +82,30 @@ var Catalog = []System{
 		About: "raw-pipe over one AF_UNIX stream socketpair as the child's stdin and stdout"},
 	{Name: "raw-pipe-go", Group: GroupLimit, Lang: "c", Driver: DriverGo, Pinned: true,
 		About: "a Go parent (os.File pipes through the runtime poller, bufio reads) driving the C echo child: the limit for any Go host"},
-	{Name: "bare-python", Group: GroupBare, Lang: "python", Driver: DriverGo, Pinned: true,
+	{Name: "bare-python", Group: GroupBare, Lang: "python", Driver: DriverGo, Quick: true, Pinned: true,
 		About: "minimal Go parent (vmihailenco/msgpack, no ids) <-> bench/children/bare.py (sys.stdin.buffer.read, msgpack.unpackb/packb, sys.stdout.buffer write and flush)"},
-	{Name: "bare-php", Group: GroupBare, Lang: "php", Driver: DriverGo, Pinned: true,
+	{Name: "bare-php", Group: GroupBare, Lang: "php", Driver: DriverGo, Quick: true, Pinned: true,
 		About: "minimal Go parent <-> bench/children/bare.php (stream_get_contents, msgpack_unpack/msgpack_pack, fwrite)"},
-	{Name: "bare-node", Group: GroupBare, Lang: "node", Driver: DriverGo, Pinned: true,
+	{Name: "bare-node", Group: GroupBare, Lang: "node", Driver: DriverGo, Quick: true, Pinned: true,
 		About: "minimal Go parent <-> bench/children/bare.js (stdin 'data', msgpackr unpack/pack, one fs.writeSync for all the answers to one chunk)"},
-	{Name: "polyfork-pool-python", Group: GroupPool, Lang: "python", Driver: DriverGo, Params: map[string]string{"workers": "2"},
-		About: "bridge.NewPool(Workers(2)) of echo.py, Pool.Call from 64 goroutines, unpinned"},
+	{Name: "polyfork-pool-python", Group: GroupPool, Lang: "python", Driver: DriverGo, Params: map[string]string{"workers": "2"}, Quick: true,
+		About: "bridge.NewPool(WithWorkers(2)) of echo.py with the default options (each worker pipelines with an adaptive window), Pool.Call from 64 goroutines, unpinned"},
 	{Name: "polyfork-pool-php", Group: GroupPool, Lang: "php", Driver: DriverGo, Params: map[string]string{"workers": "2"},
-		About: "the same pool of echo.php"},
+		About: "the same default pool of echo.php"},
 	{Name: "polyfork-pool-node", Group: GroupPool, Lang: "node", Driver: DriverGo, Params: map[string]string{"workers": "2"},
-		About: "the same pool of echo.js"},
+		About: "the same default pool of echo.js"},
 	{Name: "polyfork-pool-python-k32", Group: GroupPool, Lang: "python", Driver: DriverGo, Params: map[string]string{"workers": "2", "concurrency": "32"},
-		About: "the pool of echo.py with Concurrency(32): each worker takes up to 32 calls at once, so calls are pipelined"},
+		About: "the pool of echo.py with WithConcurrency(32): a fixed window of up to 32 calls per worker"},
+	{Name: MixedDefault, Group: GroupPool, Lang: "python", Driver: DriverGo, Params: map[string]string{"workers": "2", "mix": "1"},
+		About: "mixed workload: the default pool of 2 echo.py workers, 64 goroutines calling, 99% quick 16 B echoes and 1% `sleep` calls that block the worker 50 ms; p50/p99 of the quick calls under that load, calls/s of all calls; unpinned"},
+	{Name: MixedK1, Group: GroupPool, Lang: "python", Driver: DriverGo, Params: map[string]string{"workers": "2", "mix": "1", "concurrency": "1"},
+		About: "the mixed workload on the pool with WithConcurrency(1): one call per worker at a time"},
+	{Name: "polyfork-pool-python-mixed-k32", Group: GroupPool, Lang: "python", Driver: DriverGo, Params: map[string]string{"workers": "2", "mix": "1", "concurrency": "32"},
+		About: "the mixed workload on the pool with WithConcurrency(32): a fixed window of 32 calls per worker"},
+	{Name: HostCostPF, Group: GroupHostCost, Lang: "python", Driver: DriverGo, Params: map[string]string{"kind": "polyfork"}, Pinned: true,
+		About: "the Go host's cost of one call, one in flight, 16 B, parent and child on one CPU: host CPU time (getrusage RUSAGE_SELF user+system) over sequential Process.Call to echo.py, divided by the calls; goroutine wake-ups (waiting -> runnable) counted in a runtime/trace of 2000 more calls"},
+	{Name: HostCostBare, Group: GroupHostCost, Lang: "python", Driver: DriverGo, Params: map[string]string{"kind": "bare"}, Pinned: true,
+		About: "the same for the bare exchange (bare-python's minimal Go parent and bare.py): the floor"},
 	{Name: "cluster-node-single", Group: GroupCluster, Lang: "node", Driver: DriverGo, Pinned: true,
 		Params: map[string]string{"server": "node-single"},
 		About:  "one Node process, http.createServer(handler).listen(port), the handler of bench/peers/node_http.js (echo the body, X-Pid); a Go load generator posting the payload, sequentially for latency and on 64 keep-alive connections for throughput"},
@@ -117,7 +128,7 @@ var Catalog = []System{
 		Params: map[string]string{"server": "node-cluster", "workers": "2", "conn": "close"},
 		About:  "Node's cluster with a new connection per request"},
 	{Name: "nats-reqrep", Group: GroupRemote, Lang: "python", Driver: DriverGo, Params: map[string]string{"kind": RemoteNATS, "conc": "32"}, Pinned: true,
-		About: "plain NATS request/reply of the payload: nats.Conn.Request to a Go responder that answers with the request's bytes, through a nats-server in the driver's process on loopback (no worker: the reference of issue 12); 32 in flight"},
+		About: "plain NATS request/reply of the payload: nats.Conn.Request to a Go responder that answers with the request's bytes, through a nats-server in the driver's process on loopback (no worker: the reference for remote calls); 32 in flight"},
 	{Name: "nats-reqrep-c1", Group: GroupRemote, Lang: "python", Driver: DriverGo, Params: map[string]string{"kind": RemoteNATS, "conc": "1"}, Pinned: true,
 		About: "nats-reqrep with 1 call in flight"},
 	{Name: "remote-python", Group: GroupRemote, Lang: "python", Driver: DriverGo, Params: map[string]string{"kind": RemoteAgent, "conc": "32"}, Pinned: true,

@@ -20,6 +20,13 @@ type PayloadTrial struct {
 	// TputCalls calls completed with Spec.Conc in flight, in TputNs nanoseconds.
 	TputCalls int64 `json:"tput_calls,omitempty"`
 	TputNs    int64 `json:"tput_ns,omitempty"`
+	// The host-cost systems only: HostCPUNs of the host's CPU time (user+system) over
+	// HostCalls sequential calls, and Wakeups goroutine wake-ups over TracedCalls calls
+	// under runtime/trace.
+	HostCalls   int64 `json:"host_calls,omitempty"`
+	HostCPUNs   int64 `json:"host_cpu_ns,omitempty"`
+	TracedCalls int64 `json:"traced_calls,omitempty"`
+	Wakeups     int64 `json:"wakeups,omitempty"`
 }
 
 // ParseTrial decodes a driver's output and checks it against what was asked: the system's
@@ -41,6 +48,8 @@ func ParseTrial(out []byte, spec Spec) (Trial, error) {
 			return t, fmt.Errorf("bench: %s: size %d is %d bytes, want %d", spec.System, i, p.Bytes, spec.Sizes[i])
 		case spec.Lat && len(p.LatNs) == 0:
 			return t, fmt.Errorf("bench: %s: no latency samples at %d bytes", spec.System, p.Bytes)
+		case spec.HostCost && (p.HostCalls <= 0 || p.HostCPUNs <= 0 || p.TracedCalls <= 0):
+			return t, fmt.Errorf("bench: %s: no host cost at %d bytes (%d ns over %d calls, %d traced)", spec.System, p.Bytes, p.HostCPUNs, p.HostCalls, p.TracedCalls)
 		case spec.Tput && (p.TputCalls <= 0 || p.TputNs <= 0):
 			return t, fmt.Errorf("bench: %s: no throughput at %d bytes (%d calls in %d ns)", spec.System, p.Bytes, p.TputCalls, p.TputNs)
 		}

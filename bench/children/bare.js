@@ -2,7 +2,7 @@
 
 // A bare length-prefixed msgpack echo: the least a Node child can do per message. No
 // handshake, no ids, no handlers: read frames, unpack each, pack the value, write it back.
-// The floor that the polyfork Node client is compared with (issue 5's "bare exchange").
+// The floor that the polyfork Node client is compared with (the "bare exchange").
 // It uses msgpackr, the codec of the Node client.
 const fs = require('node:fs');
 const { pack, unpack } = require('../../clients/node/node_modules/msgpackr');

@@ -3,7 +3,7 @@
 /*
  * A bare length-prefixed msgpack echo: the least a PHP child can do per message. No
  * handshake, no ids, no handlers: read a frame, unpack it, pack the value, write it back.
- * The floor that the polyfork PHP client is compared with (issue 5's "bare exchange").
+ * The floor that the polyfork PHP client is compared with (the "bare exchange").
  */
 
 declare(strict_types=1);

@@ -2,7 +2,7 @@
 
 No handshake, no ids, no handlers: read a frame, unpack it, pack the value, write it back,
 through the buffered stdin and stdout every Python program has. It is the floor that the
-polyfork Python client is compared with (issue 5's "bare exchange").
+polyfork Python client is compared with (the "bare exchange").
 """
 import struct
 import sys

@@ -40,9 +40,14 @@ type pool struct {
 	p *bridge.Pool
 }
 
+// startPool starts a pool of workers; concurrency 0 keeps the default (an adaptive window
+// per worker), n > 0 fixes it with WithConcurrency(n).
 func startPool(argv, env []string, workers, concurrency int) (*pool, error) {
-	p, err := bridge.NewPool(context.Background(), argv, bridge.WithWorkers(workers), bridge.WithConcurrency(concurrency),
-		bridge.WithEnv(env...), bridge.WithStderr(os.Stderr))
+	opts := []bridge.Option{bridge.WithWorkers(workers), bridge.WithEnv(env...), bridge.WithStderr(os.Stderr)}
+	if concurrency > 0 {
+		opts = append(opts, bridge.WithConcurrency(concurrency))
+	}
+	p, err := bridge.NewPool(context.Background(), argv, opts...)
 	if err != nil {
 		return nil, err
 	}

@@ -54,7 +54,15 @@ func Run(args []string, out io.Writer) error {
 			return err
 		}
 	}
-	trial, err := measure(spec, ch)
+	var trial bench.Trial
+	switch {
+	case sys.Group == bench.GroupHostCost:
+		trial, err = measureHostCost(spec, ch)
+	case sys.Params["mix"] != "":
+		trial, err = measureMixed(spec, ch.(*pool))
+	default:
+		trial, err = measure(spec, ch)
+	}
 	if extra["cpuprofile"] != "" {
 		pprof.StopCPUProfile()
 	}
@@ -84,7 +92,7 @@ func writeHeap(file string) error {
 // open starts the system's child (or pool).
 func open(sys bench.System, root, profileDir string) (channel, error) {
 	kind := "echo"
-	if sys.Group == bench.GroupBare {
+	if sys.Group == bench.GroupBare || (sys.Group == bench.GroupHostCost && sys.Params["kind"] == "bare") {
 		kind = "bare"
 	}
 	argv, env, err := bench.ChildCommand(root, sys.Lang, kind, os.Getenv)
@@ -109,13 +117,18 @@ func open(sys bench.System, root, profileDir string) (channel, error) {
 			workers = runtime.NumCPU()
 		}
 		conc, _ := strconv.Atoi(sys.Params["concurrency"])
-		return startPool(argv, env, workers, max(conc, 1))
+		return startPool(argv, env, workers, conc) // no concurrency=: the default
 	case bench.GroupSpawn:
 		return &spawn{argv: argv, env: env}, nil
 	case bench.GroupRemote:
 		return openRemote(sys, argv, env)
 	case bench.GroupBare:
 		return startFramed(argv, env, true)
+	case bench.GroupHostCost:
+		if kind == "bare" {
+			return startFramed(argv, env, true)
+		}
+		return startProcess(argv, env)
 	case bench.GroupLimit:
 		return startFramed(argv, env, false)
 	case bench.GroupCluster:

@@ -1,4 +1,4 @@
-// Command benchrun is polyfork's benchmark runner (issue 5): it measures polyfork and its
+// Command benchrun is polyfork's benchmark runner: it measures polyfork and its
 // peers in one interleaved run and writes the results as JSON, and for a full run the
 // report docs/benchmarks.md and its chart.
 //
@@ -6,6 +6,7 @@
 //	benchrun -full                       # bench/out/full.json, docs/benchmarks.md, docs/benchmarks.png
 //	benchrun -full -systems raw-pipe,polyfork-python -rounds 3 -docs ""
 //	benchrun report [-run bench/out/full-run.json]   # rewrite the docs from a saved run
+//	benchrun hostcost [-rounds 5]        # host cost per call, polyfork-python and bare-python, one CPU
 //	benchrun drive KEY=VALUE...          # the Go driver of one trial (started by the runner)
 //
 // Run it from the repository's root (make bench, make bench-quick do).
@@ -23,6 +24,12 @@ func main() {
 		case "drive":
 			if err := drive(os.Args[2:]); err != nil {
 				fmt.Fprintln(os.Stderr, "benchrun drive:", err)
+				os.Exit(1)
+			}
+			return
+		case "hostcost":
+			if err := hostCostCmd(os.Args[2:]); err != nil {
+				fmt.Fprintln(os.Stderr, "benchrun hostcost:", err)
 				os.Exit(1)
 			}
 			return
@@ -54,7 +61,7 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	if err := run(o); err != nil {
+	if _, err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "benchrun:", err)
 		os.Exit(1)
 	}

@@ -11,7 +11,7 @@ import (
 	"github.com/polyfork/polyfork/bench"
 )
 
-// writeRun writes <out>/<kind>.json (the rows, the format issue 5 fixes) and
+// writeRun writes <out>/<kind>.json (the rows) and
 // <out>/<kind>-run.json (the whole run, for the report).
 func writeRun(r bench.Run, out string) error {
 	b, err := bench.MarshalRows(r.Rows)

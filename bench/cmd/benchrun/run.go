@@ -28,31 +28,32 @@ type options struct {
 // trialTimeout bounds one driver run; past it the driver's process group is killed.
 const trialTimeout = 3 * time.Minute
 
-func run(o options) error {
+// run measures, writes the results and returns the rows.
+func run(o options) ([]bench.Row, error) {
 	cfg := bench.QuickConfig()
 	if o.full {
 		cfg = bench.FullConfig()
 	}
 	cfg, err := cfg.Select(o.systems)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if o.rounds > 0 {
 		cfg.Rounds = o.rounds
 	}
 	root, err := os.Getwd()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if _, err := os.Stat(filepath.Join(root, "bench", "children", "raw_echo.c")); err != nil {
-		return fmt.Errorf("run benchrun from the repository's root (no bench/children/raw_echo.c in %s)", root)
+		return nil, fmt.Errorf("run benchrun from the repository's root (no bench/children/raw_echo.c in %s)", root)
 	}
 	if _, err := exec.LookPath("taskset"); err != nil {
-		return fmt.Errorf("taskset (util-linux) is needed to pin latency runs to one CPU: %w", err)
+		return nil, fmt.Errorf("taskset (util-linux) is needed to pin latency runs to one CPU: %w", err)
 	}
 	paths, err := prepare(root, o.out)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	started := time.Now()
 	machine := collectMachine(root, paths)
@@ -89,28 +90,36 @@ func run(o options) error {
 		fmt.Fprintln(os.Stderr, "benchrun: Go micro-benchmarks (go test -bench . -benchmem ./protocol ./bridge)")
 		r.GoBench, err = goBench(root)
 		if err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if err := writeRun(r, o.out); err != nil {
-		return err
+		return nil, err
 	}
 	if o.saveBefore {
 		if err := saveJSON(o.before, r); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if o.full && o.docs != "" {
 		if err := writeDocs(r, o.docs, o.before, o.out, o.plotPython, paths); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	fmt.Fprintf(os.Stderr, "benchrun: done in %.0fs\n", time.Since(started).Seconds())
+	if o.quick {
+		// The summary goes to stdout, the progress above to stderr.
+		fmt.Printf("\n%s run, %s UTC, median of %d rounds; p50/p99: sequential calls, one in flight; calls/s: %d in flight.\n",
+			cfg.Name, r.Date, cfg.Rounds, cfg.Spec.Conc)
+		fmt.Printf("Pinned systems run parent and child on CPU %s (calls/s on one CPU); unpinned ones (pools) use both CPUs.\n", bench.PinnedCPU)
+		fmt.Printf("Ratios: system ÷ the bare exchange of its language, and ÷ raw-pipe (the limit): p50 below 1 is sooner, calls/s above 1 is more.\n\n")
+		fmt.Print(bench.Summary(rows))
+	}
 	if len(failures) > 0 {
-		return fmt.Errorf("%d of %d driver runs failed (listed in %s-run.json%s); the results leave them out",
+		return rows, fmt.Errorf("%d of %d driver runs failed (listed in %s-run.json%s); the results leave them out",
 			len(failures), len(entries), filepath.Join(o.out, cfg.Name), map[bool]string{true: " and the report", false: ""}[o.full && o.docs != ""])
 	}
-	return nil
+	return rows, nil
 }
 
 // prepare builds the C raw echo and finds the interpreters and this binary.

@@ -1,4 +1,4 @@
-// Command soak is polyfork's soak test (issue 9): a long stream of calls through pools of
+// Command soak is polyfork's soak test: a long stream of calls through pools of
 // Python, PHP and Node workers behind polyfork serve, one serve per language, while a
 // worker is killed with SIGKILL every few thousand calls and HTTP clients send a share of
 // hostile requests (method names that are not UTF-8, bodies nested 129 deep, bodies over
