@@ -68,7 +68,7 @@ bench-quick:
 	cd bench && $(GO) build -o out/bin/benchrun ./cmd/benchrun
 	bench/out/bin/benchrun -quick
 
-## bench: every system, 10 rounds, Go micro-benchmarks (~15 min), including the mixed workload
+## bench: every system, 10 rounds, Go micro-benchmarks (~25 min on 2 vCPUs), including the mixed workload
 ## (a pool of 2 Python workers, 1% of calls sleep 50 ms) and the host cost per call (goroutine
 ## wake-ups from a runtime trace, host CPU from getrusage; also: bench/out/bin/benchrun hostcost):
 ## writes bench/out/full.json and regenerates docs/benchmarks.md and docs/benchmarks.png
