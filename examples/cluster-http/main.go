@@ -239,7 +239,11 @@ func demo(ctx context.Context, c *cluster, d time.Duration, out io.Writer) (repo
 	p := c.pools[victimLang]
 	r.Killed = p.Stats().Workers[0].Pid
 	fmt.Fprintf(out, "kill -9 %s worker %d\n", victimLang, r.Killed)
-	if err := syscall.Kill(r.Killed, syscall.SIGKILL); err != nil {
+	victim, err := os.FindProcess(r.Killed)
+	if err != nil {
+		return r, err
+	}
+	if err := victim.Kill(); err != nil { // SIGKILL on Unix
 		return r, err
 	}
 	killedAt := time.Now()
