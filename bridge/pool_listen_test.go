@@ -3,7 +3,6 @@ package bridge
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,12 +11,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/polyfork/polyfork/internal/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -183,66 +182,15 @@ func TestClusterSocketsBeforeChannelDescriptors(t *testing.T) {
 	require.NoError(t, p.Close())
 }
 
-// load runs goroutines making requests until stop is called, and counts the answers by
-// pid and the failures by kind.
-type load struct {
-	mu      sync.Mutex
-	byPid   map[int]int
-	refused int
-	failed  []string
-	stop    chan struct{}
-	wg      sync.WaitGroup
-}
-
-func startLoad(url string, workers int) *load {
-	l := &load{byPid: map[int]int{}, stop: make(chan struct{})}
-	for i := 0; i < workers; i++ {
-		l.wg.Add(1)
-		go func() {
-			defer l.wg.Done()
-			for {
-				select {
-				case <-l.stop:
-					return
-				default:
-				}
-				body, err := fetchBody(url)
-				l.mu.Lock()
-				switch {
-				case errors.Is(err, syscall.ECONNREFUSED):
-					l.refused++
-				case err != nil:
-					l.failed = append(l.failed, err.Error())
-				default:
-					pid, _ := strconv.Atoi(strings.TrimSpace(body))
-					l.byPid[pid]++
-				}
-				l.mu.Unlock()
-			}
-		}()
-	}
-	return l
-}
-
-func (l *load) served(pid int) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.byPid[pid]
-}
-
-func (l *load) total() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	n := 0
-	for _, c := range l.byPid {
-		n += c
-	}
-	return n
-}
-
-func (l *load) end() {
-	close(l.stop)
-	l.wg.Wait()
+// startLoad requests url from several goroutines until End; the answer is the pid.
+func startLoad(url string, goroutines int) *testutil.Load {
+	return testutil.StartLoad(goroutines, func() (int, error) {
+		body, err := fetchBody(url)
+		if err != nil {
+			return 0, err
+		}
+		return strconv.Atoi(strings.TrimSpace(body))
+	})
 }
 
 func TestClusterKill9RefusesNothing(t *testing.T) {
@@ -251,7 +199,7 @@ func TestClusterKill9RefusesNothing(t *testing.T) {
 			checkNoLeaks(t)
 			p, url := cluster(t, "http", 2, WithListenMode(mode))
 			l := startLoad(url+"/", 4)
-			eventually(t, "some requests served", func() bool { return l.total() > 50 })
+			eventually(t, "some requests served", func() bool { return l.Total() > 50 })
 			victim := p.Stats().Workers[0].Pid
 			require.NoError(t, syscall.Kill(victim, syscall.SIGKILL))
 			var replacement int
@@ -260,17 +208,17 @@ func TestClusterKill9RefusesNothing(t *testing.T) {
 				if w.Pid != 0 && w.Pid != victim {
 					replacement = w.Pid
 				}
-				return replacement != 0 && l.served(replacement) > 0
+				return replacement != 0 && l.Served(replacement) > 0
 			})
-			before := l.total()
-			eventually(t, "more requests served", func() bool { return l.total() > before+50 })
-			l.end()
-			assert.Zero(t, l.refused, "no connection is refused while a worker is killed and replaced")
+			before := l.Total()
+			eventually(t, "more requests served", func() bool { return l.Total() > before+50 })
+			l.End()
+			assert.Zero(t, l.Refused, "no connection is refused while a worker is killed and replaced")
 			// Connections the killed worker had accepted may fail; nothing else.
-			for _, f := range l.failed {
+			for _, f := range l.Failed {
 				assert.Regexp(t, dropped, f)
 			}
-			t.Logf("%s: %d requests, %d failed (accepted by the killed worker), pids %v", mode, l.total(), len(l.failed), l.byPid)
+			t.Logf("%s: %d requests, %d failed (accepted by the killed worker), pids %v", mode, l.Total(), len(l.Failed), l.ByPid)
 			assert.Equal(t, 1, p.Stats().Workers[0].Restarts)
 			require.NoError(t, p.Close())
 		})
@@ -290,24 +238,24 @@ func TestClusterReloadFailsNothing(t *testing.T) {
 			}()
 			old := workerPids(p)
 			l := startLoad(url+"/slow?ms=5", 4)
-			eventually(t, "some requests served", func() bool { return l.total() > 20 })
+			eventually(t, "some requests served", func() bool { return l.Total() > 20 })
 			require.NoError(t, p.Reload(context.Background()))
 			fresh := workerPids(p)
 			eventually(t, "the new workers serving", func() bool {
 				for pid := range fresh {
-					if l.served(pid) == 0 {
+					if l.Served(pid) == 0 {
 						return false
 					}
 				}
 				return true
 			})
-			l.end()
+			l.End()
 			for pid := range fresh {
 				assert.False(t, old[pid], "every worker was replaced")
 			}
-			assert.Zero(t, l.refused)
-			assert.Empty(t, l.failed, "a reload fails no request")
-			t.Logf("%s: %d requests, pids %v", mode, l.total(), l.byPid)
+			assert.Zero(t, l.Refused)
+			assert.Empty(t, l.Failed, "a reload fails no request")
+			t.Logf("%s: %d requests, pids %v", mode, l.Total(), l.ByPid)
 			require.NoError(t, p.Close())
 		})
 	}

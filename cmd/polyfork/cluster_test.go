@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -207,65 +206,12 @@ func requests(t *testing.T, addr, lang string, n int) map[int]int {
 	return counts
 }
 
-// loadGen makes requests from several goroutines until stopped, counting answers by pid
-// and failures by kind.
-type loadGen struct {
-	mu      sync.Mutex
-	byPid   map[int]int
-	refused int
-	failed  []string
-	stop    chan struct{}
-	wg      sync.WaitGroup
-}
-
-func startLoad(addr string, goroutines int) *loadGen {
-	l := &loadGen{byPid: map[int]int{}, stop: make(chan struct{})}
-	for i := 0; i < goroutines; i++ {
-		l.wg.Add(1)
-		go func() {
-			defer l.wg.Done()
-			for {
-				select {
-				case <-l.stop:
-					return
-				default:
-				}
-				_, pid, err := hit(addr)
-				l.mu.Lock()
-				switch {
-				case errors.Is(err, syscall.ECONNREFUSED):
-					l.refused++
-				case err != nil:
-					l.failed = append(l.failed, err.Error())
-				default:
-					l.byPid[pid]++
-				}
-				l.mu.Unlock()
-			}
-		}()
-	}
-	return l
-}
-
-func (l *loadGen) served(pid int) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.byPid[pid]
-}
-
-func (l *loadGen) total() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	n := 0
-	for _, c := range l.byPid {
-		n += c
-	}
-	return n
-}
-
-func (l *loadGen) end() {
-	close(l.stop)
-	l.wg.Wait()
+// startLoad requests addr from several goroutines until End, counting answers by pid.
+func startLoad(addr string, goroutines int) *testutil.Load {
+	return testutil.StartLoad(goroutines, func() (int, error) {
+		_, pid, err := hit(addr)
+		return pid, err
+	})
 }
 
 func needCommand(t *testing.T, name string) {
@@ -305,7 +251,7 @@ func TestClusterKill9UnderLoad(t *testing.T) {
 			needCommand(t, argv[0])
 			c := startCluster(t, []string{"-workers", "2", "-channel", channel}, argv...)
 			l := startLoad(c.addr, 4)
-			testutil.Eventually(t, "requests served", func() bool { return l.total() > 50 })
+			testutil.Eventually(t, "requests served", func() bool { return l.Total() > 50 })
 			victim := c.workerPids(t)[0]
 			require.NoError(t, syscall.Kill(victim, syscall.SIGKILL))
 			var replacement int
@@ -313,14 +259,14 @@ func TestClusterKill9UnderLoad(t *testing.T) {
 				if pid := c.workerPids(t)[0]; pid != victim && pid != 0 {
 					replacement = pid
 				}
-				return replacement != 0 && l.served(replacement) > 0
+				return replacement != 0 && l.Served(replacement) > 0
 			})
-			l.end()
-			assert.Zero(t, l.refused, "no connection refused while the worker was killed and replaced")
-			for _, f := range l.failed { // only connections the killed worker had accepted
+			l.End()
+			assert.Zero(t, l.Refused, "no connection refused while the worker was killed and replaced")
+			for _, f := range l.Failed { // only connections the killed worker had accepted
 				assert.Regexp(t, dropped, f)
 			}
-			t.Logf("%s: %d answered, %d failed (accepted by the killed worker), by pid %v", lang, l.total(), len(l.failed), l.byPid)
+			t.Logf("%s: %d answered, %d failed (accepted by the killed worker), by pid %v", lang, l.Total(), len(l.Failed), l.ByPid)
 			logs := c.logs.String()
 			assert.Regexp(t, `worker exited; restarting.* pid=`+strconv.Itoa(victim)+` .*killed by signal 9`, logs)
 			assert.Regexp(t, `worker started.* worker=0 pid=`+strconv.Itoa(replacement), logs)
@@ -346,40 +292,40 @@ func TestClusterSIGHUPReloadsWithoutFailure(t *testing.T) {
 func reloadUnderLoad(t *testing.T, c *runningCluster) {
 	t.Helper()
 	l := reloadUnderLoadFailing(t, c)
-	assert.Empty(t, l.failed, "a reload fails no request")
+	assert.Empty(t, l.Failed, "a reload fails no request")
 }
 
 // reloadUnderLoadFailing is reloadUnderLoad for workers that may drop a connection they
 // accepted when they stop: it returns the load's results, checking only that nothing was
 // refused and that what failed was a dropped connection.
-func reloadUnderLoadFailing(t *testing.T, c *runningCluster) *loadGen {
+func reloadUnderLoadFailing(t *testing.T, c *runningCluster) *testutil.Load {
 	t.Helper()
 	old := c.workerPids(t)
 	l := startLoad(c.addr, 4)
-	testutil.Eventually(t, "requests served", func() bool { return l.total() > 50 })
+	testutil.Eventually(t, "requests served", func() bool { return l.Total() > 50 })
 	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGHUP)) // the cluster runs in this process
 	testutil.Eventually(t, "the reload done", func() bool { return strings.Contains(c.logs.String(), "msg=reloaded") })
 	fresh := c.workerPids(t)
 	testutil.Eventually(t, "the new workers serving", func() bool {
 		for _, pid := range fresh {
-			if l.served(pid) == 0 {
+			if l.Served(pid) == 0 {
 				return false
 			}
 		}
 		return true
 	})
-	l.end()
+	l.End()
 	for _, pid := range fresh {
 		assert.NotContains(t, old, pid, "every worker was replaced")
 	}
 	for _, pid := range old {
 		assert.False(t, alive(pid), "old worker %d stopped", pid)
 	}
-	assert.Zero(t, l.refused, "a reload refuses nothing")
-	for _, f := range l.failed {
+	assert.Zero(t, l.Refused, "a reload refuses nothing")
+	for _, f := range l.Failed {
 		assert.Regexp(t, dropped, f)
 	}
-	t.Logf("%d answered during the reload, %d failed, by pid %v (old %v, new %v)", l.total(), len(l.failed), l.byPid, old, fresh)
+	t.Logf("%d answered during the reload, %d failed, by pid %v (old %v, new %v)", l.Total(), len(l.Failed), l.ByPid, old, fresh)
 	return l
 }
 
@@ -553,10 +499,10 @@ func TestClusterSignals(t *testing.T) {
 	testutil.Eventually(t, "reloaded", func() bool { return strings.Contains(logs.String(), "msg=reloaded") })
 
 	l := startLoad(addr, 4)
-	testutil.Eventually(t, "requests served", func() bool { return l.total() > 20 })
+	testutil.Eventually(t, "requests served", func() bool { return l.Total() > 20 })
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	err := cmd.Wait()
-	l.end()
+	l.End()
 	require.NoError(t, err, "exit status 0 after the drain: %s", logs.String())
 	assert.Contains(t, logs.String(), "msg=drained")
 	for _, m := range regexp.MustCompile(`worker started.* pid=(\d+)`).FindAllStringSubmatch(logs.String(), -1) {
@@ -564,10 +510,10 @@ func TestClusterSignals(t *testing.T) {
 		assert.False(t, alive(pid), "worker %d left running", pid)
 	}
 	// Once the drain begins, new connections may be refused; answered requests were whole.
-	for _, f := range l.failed {
+	for _, f := range l.Failed {
 		assert.Regexp(t, droppedOrRefused, f)
 	}
-	t.Logf("%d answered, %d refused after the drain began, %d failed", l.total(), l.refused, len(l.failed))
+	t.Logf("%d answered, %d refused after the drain began, %d failed", l.Total(), l.Refused, len(l.Failed))
 }
 
 // TestClusterUnderSystemd runs polyfork as systemd would start it from a .socket unit:
