@@ -13,7 +13,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -55,40 +54,14 @@ func httpWorker(t *testing.T, lang string) (channel string, argv []string) {
 	return "", nil
 }
 
-// clusterLog collects polyfork cluster's stderr and reports the address it listens on.
-type clusterLog struct {
-	mu   sync.Mutex
-	sb   strings.Builder
-	addr chan string
-}
-
 var clusterListenRE = regexp.MustCompile(`msg=listening address=tcp:(\S+) `)
 var adminRE = regexp.MustCompile(`msg="admin listening" url=(http://\S+) `)
-
-func (l *clusterLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.sb.Write(p)
-	if m := clusterListenRE.FindStringSubmatch(string(p)); m != nil {
-		select {
-		case l.addr <- m[1]:
-		default:
-		}
-	}
-	return len(p), nil
-}
-
-func (l *clusterLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.sb.String()
-}
 
 // runningCluster is polyfork cluster run in-process.
 type runningCluster struct {
 	addr  string // host:port of the shared socket
 	admin string // base URL of the admin server, if asked for
-	logs  *clusterLog
+	logs  *logWriter
 	stop  func() int // SIGTERM's drain (cancelling run's context), then the exit status
 }
 
@@ -97,7 +70,7 @@ type runningCluster struct {
 func startCluster(t *testing.T, flags []string, command ...string) *runningCluster {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	logs := &clusterLog{addr: make(chan string, 1)}
+	logs := &logWriter{addr: make(chan string, 1), addrRE: clusterListenRE}
 	args := append([]string{"cluster", "-listen", "127.0.0.1:0", "-admin", "127.0.0.1:0"}, flags...)
 	args = append(append(args, "--"), command...)
 	done := make(chan int, 1)

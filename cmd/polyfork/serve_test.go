@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,18 +19,24 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// logWriter collects the serve command's stderr and reports the address it listens on.
+// logWriter collects a command's stderr and reports the first address that addrRE (by
+// default listenRE, serve's) finds in it.
 type logWriter struct {
-	mu   sync.Mutex
-	sb   strings.Builder
-	addr chan string
+	mu     sync.Mutex
+	sb     strings.Builder
+	addr   chan string
+	addrRE *regexp.Regexp
 }
 
 func (l *logWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.sb.Write(p)
-	if m := listenRE.FindStringSubmatch(string(p)); m != nil {
+	re := l.addrRE
+	if re == nil {
+		re = listenRE
+	}
+	if m := re.FindStringSubmatch(string(p)); m != nil {
 		select {
 		case l.addr <- m[1]:
 		default:
