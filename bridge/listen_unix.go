@@ -228,13 +228,8 @@ func adoptListener(ln net.Listener, name string) (*heldSocket, error) {
 	default:
 		return nil, fmt.Errorf("a %T is not a *net.TCPListener or *net.UnixListener", ln)
 	}
-	fd, err := dupListener(ln)
+	f, err := listenerFile(ln)
 	if err != nil {
-		return nil, err
-	}
-	f, err := socketFile(fd, "listener "+ln.Addr().String())
-	if err != nil {
-		unix.Close(fd)
 		return nil, err
 	}
 	s := &heldSocket{addr: ln.Addr(), name: name, files: []*os.File{f}, network: ln.Addr().Network()}
@@ -392,8 +387,14 @@ func (s *heldSocket) closeFiles() {
 // detach takes a descriptor of its own for a listener this package bound, and closes the
 // listener, which leaves Go's poller watching nothing: the host never accepts.
 func detach(ln net.Listener) (*os.File, error) {
-	fd, err := dupListener(ln)
+	f, err := listenerFile(ln)
 	ln.Close()
+	return f, err
+}
+
+// listenerFile returns a descriptor of its own for ln's socket, as a file.
+func listenerFile(ln net.Listener) (*os.File, error) {
+	fd, err := dupListener(ln)
 	if err != nil {
 		return nil, err
 	}
