@@ -29,11 +29,8 @@ func measureHostCost(spec bench.Spec, ch channel) (bench.Trial, error) {
 	}
 	n := spec.Sizes[0]
 	payload := strings.Repeat("x", n)
-	start := time.Now()
-	for i := 0; i < spec.WarmMax && (i < 3 || time.Since(start) < ms(spec.WarmMs)); i++ {
-		if err := ch.roundTrip(payload); err != nil {
-			return t, fmt.Errorf("%s, warming up: %w", spec.System, err)
-		}
+	if err := warmUp(spec, payload, ch.roundTrip); err != nil {
+		return t, fmt.Errorf("%s, warming up: %w", spec.System, err)
 	}
 	pt := bench.PayloadTrial{Bytes: n}
 

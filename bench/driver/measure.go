@@ -18,22 +18,31 @@ type channel interface {
 	close() error
 }
 
+// warmUp makes round trips of payload until spec.WarmMs has passed (at least 3) or
+// spec.WarmMax were made.
+func warmUp(spec bench.Spec, payload string, roundTrip func(string) error) error {
+	start := time.Now()
+	for i := 0; i < spec.WarmMax && (i < 3 || time.Since(start) < ms(spec.WarmMs)); i++ {
+		if err := roundTrip(payload); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // measure runs spec over ch: for each size a warm-up, then the timed sequential round
 // trips, then the throughput.
 func measure(spec bench.Spec, ch channel) (bench.Trial, error) {
 	t := bench.Trial{System: spec.System}
 	for _, n := range spec.Sizes {
 		payload := strings.Repeat("x", n)
-		start := time.Now()
-		for i := 0; i < spec.WarmMax && (i < 3 || time.Since(start) < ms(spec.WarmMs)); i++ {
-			if err := ch.roundTrip(payload); err != nil {
-				return t, fmt.Errorf("%s, warming up at %d bytes: %w", spec.System, n, err)
-			}
+		if err := warmUp(spec, payload, ch.roundTrip); err != nil {
+			return t, fmt.Errorf("%s, warming up at %d bytes: %w", spec.System, n, err)
 		}
 		p := bench.PayloadTrial{Bytes: n}
 		if spec.Lat {
 			p.LatNs = make([]int64, 0, min(spec.LatMax, 1<<16))
-			start = time.Now()
+			start := time.Now()
 			for len(p.LatNs) < spec.LatMax && (len(p.LatNs) < spec.LatMin || time.Since(start) < ms(spec.LatMs)) {
 				a := time.Now()
 				if err := ch.roundTrip(payload); err != nil {

@@ -30,17 +30,14 @@ func measureMixed(spec bench.Spec, p *pool) (bench.Trial, error) {
 	}
 	n := spec.Sizes[0]
 	payload := strings.Repeat("x", n)
-	start := time.Now()
-	for i := 0; i < spec.WarmMax && (i < 3 || time.Since(start) < ms(spec.WarmMs)); i++ {
-		if err := p.roundTrip(payload); err != nil {
-			return t, fmt.Errorf("%s, warming up: %w", spec.System, err)
-		}
+	if err := warmUp(spec, payload, p.roundTrip); err != nil {
+		return t, fmt.Errorf("%s, warming up: %w", spec.System, err)
 	}
 	conc := spec.Conc
 	lat := make([][]int64, conc)
 	calls := make([]int64, conc)
 	errs := make([]error, conc)
-	start = time.Now()
+	start := time.Now()
 	deadline := start.Add(ms(spec.LatMs * mixedRunFactor))
 	var wg sync.WaitGroup
 	for g := 0; g < conc; g++ {
