@@ -92,6 +92,20 @@ def test_a_child_takes_its_sockets_under_a_host(sockets, channel):
         assert c.wait() == 0
 
 
+@pytest.mark.parametrize("nonblocking", [True, False])
+def test_a_socket_reports_the_mode_it_was_passed_in(sockets, nonblocking):
+    # A polyfork host passes its sockets non-blocking (a mode every worker shares); a
+    # launcher such as systemd passes them blocking by default. Python must see each as it is.
+    for _, s, _ in sockets:
+        s.setblocking(not nonblocking)
+    with Child("listen.py", env=listen_env(sockets), pass_fds=passed(sockets), listen_pid=True) as c:
+        c.expect_ready()
+        got = c.call("sockets")
+        assert [s[5] for s in got["sockets"]] == [0.0 if nonblocking else None] * len(sockets)
+        c.close_stdin()
+        assert c.wait() == 0
+
+
 def test_sockets_meant_for_another_pid_are_left_alone(sockets):
     with Child("listen.py", env=listen_env(sockets, LISTEN_PID="1"),
                pass_fds=passed(sockets)) as c:

@@ -16,7 +16,8 @@ def describe():
     socks = polyfork.listen_sockets()
     assert polyfork.listen_sockets() == socks  # the same objects every time
     return {
-        "sockets": [[name, s.family.name, s.type.name, s.fileno(), os.get_inheritable(s.fileno())]
+        "sockets": [[name, s.family.name, s.type.name, s.fileno(), os.get_inheritable(s.fileno()),
+                     s.gettimeout()]
                     for name, s in zip(polyfork.listen_socket_names(), socks)],
         "env": {k: v for k, v in os.environ.items() if k.startswith("LISTEN_")},
     }
