@@ -146,6 +146,15 @@ for (const transport of ['socket', 'fifo']) {
       assert.deepEqual(await h.wait(), { code: 0, signal: null });
     });
 
+    it('waits for onStop hooks that return promises before it exits', async () => {
+      const h = start([MISBEHAVE, 'async-stop-hook'], { transport });
+      await h.start();
+      h.stop();
+      assert.equal(await h.nextMessage(), 'cleaned up');
+      assert.deepEqual(await h.wait(), { code: 0, signal: null });
+      assert.match(h.stderr, /polyfork: an onStop hook failed: cleanup failed/);
+    });
+
     it('answers a request that arrives after $stop with Stopping, without running it', async () => {
       const h = start([MISBEHAVE, 'slow-stop'], { transport });
       await h.start();
