@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"container/list"
 	"context"
 	"fmt"
 	"time"
@@ -8,25 +9,42 @@ import (
 
 // How a pool pipelines (see WithConcurrency): a busy worker's progress is the time between
 // its answers. Its window grows by one call with each answer that came quickly, up to
-// maxWindow, and halves when an answer came slowly: slowFactor times the worker's average
-// gap, and at least slowFloor. A worker that has answered nothing for that long is
-// stalled: it gets no new call until it answers, so that quick calls go to the other
-// workers instead of waiting behind a slow one. A worker that runs calls concurrently keeps
-// answering while one call is slow, so it is neither stalled nor shrunk.
+// maxWindow, and halves when an answer came slowly (slowFactor times the worker's average
+// gap, and at least slowFloor) while other calls waited behind it. A worker that has
+// answered nothing for that long is stalled: it gets no new call until it answers, so that
+// quick calls go to the other workers instead of waiting behind a slow one. A worker that
+// runs calls concurrently keeps answering while one call is slow, so it is neither stalled
+// nor shrunk.
+//
+// Stalling stops new calls, but the calls already in a stalled worker's input wait for the
+// slow one. So methods whose answers came slowly lately (see slowness) are expected to be
+// slow again: a worker given such a call takes no other call until it answers, so nothing
+// queues behind it in its input; quick calls go to the other workers, or wait in the
+// pool's queue, where whichever worker frees up first takes them. Only the first slow
+// calls of a method (before any has answered) can still catch the calls sent after them.
+//
+// Slow is relative to the worker's own pace, so in a pool whose every call is long, or
+// whose workers run calls concurrently and keep answering, nothing is slow.
 const (
 	maxWindow  = 64
 	slowFactor = 8
 	slowFloor  = 10 * time.Millisecond
+	// slowPatience: how long a call expected to be slow lets quick ones go first.
+	slowPatience = 2 * time.Second
 )
 
 // ticket is one call (or message) given to a worker: its place in the worker's queue of
 // calls in flight, for the window and for the execution timeout.
 type ticket struct {
-	r          *running
-	sentAt     time.Time
-	startedAt  time.Time // when it became the worker's oldest call in flight: its time in the worker begins
-	prev, next *ticket
-	done       bool
+	r           *running
+	method      string // "" for a message or notification
+	slow        bool   // method was expected to be slow: r takes nothing else until it answers
+	seq         int64  // r.sent when it was given: calls with a larger seq were sent after it
+	sentAt      time.Time
+	startedAt   time.Time // when it became the worker's oldest call in flight: its time in the worker begins
+	overtakenAt time.Time // when a call sent after it was first answered before it, or zero
+	prev, next  *ticket
+	done        bool
 }
 
 // tickets is a worker's calls in flight, oldest first.
@@ -58,8 +76,10 @@ func (q *tickets) remove(t *ticket) {
 
 // waiter is a call waiting in the queue for a worker.
 type waiter struct {
-	ch  chan acquired // buffered: one hand-over
-	not *running      // a worker to avoid (the one a retried call failed on), or nil
+	ch     chan acquired // buffered: one hand-over
+	since  time.Time     // when it began to wait
+	method string        // the call's method ("" for a message or notification)
+	not    *running      // a worker to avoid (the one a retried call failed on), or nil
 }
 
 type acquired struct {
@@ -82,8 +102,8 @@ func (p *Pool) capacityLocked(r *running, now time.Time) int {
 	if p.cfg.concurrency > 0 {
 		return p.cfg.concurrency
 	}
-	if r.inflight > 0 && now.Sub(r.progress) > p.slowAfter(r) {
-		return r.inflight // stalled: no new call until it answers
+	if r.inflight > 0 && (r.slowInFlight > 0 || now.Sub(r.progress) > p.slowAfter(r)) {
+		return r.inflight // running a slow call: no new call until it answers
 	}
 	return int(r.window)
 }
@@ -94,12 +114,15 @@ func (p *Pool) slowAfter(r *running) time.Duration {
 }
 
 // pickLocked returns the least busy ready worker with room, other than not if possible.
-func (p *Pool) pickLocked(not *running) *running {
+// A call expected to be slow (slow) goes only to an idle worker: the calls given to a
+// worker are written by their callers' goroutines in no set order, so a call given before
+// it could otherwise reach the worker after it and wait for it there.
+func (p *Pool) pickLocked(not *running, slow bool) *running {
 	var best *running
 	now := p.clk.Now()
 	for _, s := range p.slots {
 		r := s.current
-		if r == nil || r.retiring || r.inflight >= p.capacityLocked(r, now) {
+		if r == nil || r.retiring || r.inflight >= p.capacityLocked(r, now) || (slow && r.inflight > 0) {
 			continue
 		}
 		select {
@@ -114,10 +137,20 @@ func (p *Pool) pickLocked(not *running) *running {
 	return best
 }
 
-// takeLocked gives r one more call.
-func (p *Pool) takeLocked(r *running) *ticket {
+// expectSlowLocked reports whether a call of method is expected to be slow (see slowness);
+// never with a fixed window (WithConcurrency).
+func (p *Pool) expectSlowLocked(method string) bool {
+	return p.cfg.concurrency == 0 && p.slowness.expected(method)
+}
+
+// takeLocked gives r one more call of method (slow: expected to be slow).
+func (p *Pool) takeLocked(r *running, method string, slow bool) *ticket {
 	now := p.clk.Now()
-	t := &ticket{r: r, sentAt: now}
+	r.sent++
+	t := &ticket{r: r, method: method, slow: slow, seq: r.sent, sentAt: now}
+	if slow {
+		r.slowInFlight++
+	}
 	if r.queue.head == nil {
 		r.progress, t.startedAt = now, now
 	}
@@ -126,19 +159,50 @@ func (p *Pool) takeLocked(r *running) *ticket {
 	return t
 }
 
-// dispatchLocked hands free workers to waiting calls, oldest first.
+// dispatchLocked hands free workers to waiting calls, oldest first, except that calls
+// expected to be slow let the others go first until they have waited slowPatience: a
+// worker freed by a slow call serves the quick calls that queued meanwhile before it
+// starts the next slow one. A call that cannot be placed yet (none has room, or it is
+// expected to be slow and no worker is idle) holds the ones behind it.
 func (p *Pool) dispatchLocked() {
+	if p.waiters.Len() == 0 {
+		return
+	}
+	now := p.clk.Now()
+	held := false // a call expected to be slow let the others go first
 	for e := p.waiters.Front(); e != nil; {
 		next := e.Next()
 		wt := e.Value.(*waiter)
-		r := p.pickLocked(wt.not)
-		if r == nil {
+		slow := p.expectSlowLocked(wt.method)
+		if slow && now.Sub(wt.since) < slowPatience {
+			held = true
+			e = next
+			continue
+		}
+		if !p.giveLocked(e, wt, slow) {
 			return
 		}
-		p.waiters.Remove(e)
-		wt.ch <- acquired{t: p.takeLocked(r)}
 		e = next
 	}
+	for e := p.waiters.Front(); held && e != nil; {
+		next := e.Next()
+		wt := e.Value.(*waiter)
+		if !p.giveLocked(e, wt, p.expectSlowLocked(wt.method)) {
+			return
+		}
+		e = next
+	}
+}
+
+// giveLocked gives waiter wt (list element e) a place on a worker, if one has room.
+func (p *Pool) giveLocked(e *list.Element, wt *waiter, slow bool) bool {
+	r := p.pickLocked(wt.not, slow)
+	if r == nil {
+		return false
+	}
+	p.waiters.Remove(e)
+	wt.ch <- acquired{t: p.takeLocked(r, wt.method, slow)}
+	return true
 }
 
 func (p *Pool) failWaitersLocked(err error) {
@@ -151,17 +215,21 @@ func (p *Pool) failWaitersLocked(err error) {
 	}
 }
 
-// acquire reserves a place on a worker for one call, waiting in the queue if none has room.
-func (p *Pool) acquire(ctx context.Context, not *running) (*ticket, error) {
+// acquire reserves a place on a worker for one call of method ("" for a message or
+// notification), waiting in the queue if none has room.
+func (p *Pool) acquire(ctx context.Context, method string, not *running) (*ticket, error) {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
 		return nil, ErrClosed
 	}
-	if r := p.pickLocked(not); r != nil {
-		t := p.takeLocked(r)
-		p.mu.Unlock()
-		return t, nil
+	// Calls already waiting go first.
+	if slow := p.expectSlowLocked(method); p.waiters.Len() == 0 {
+		if r := p.pickLocked(not, slow); r != nil {
+			t := p.takeLocked(r, method, slow)
+			p.mu.Unlock()
+			return t, nil
+		}
 	}
 	if !p.anyReadyLocked() {
 		if err := p.unavailableLocked(); err != nil {
@@ -174,8 +242,9 @@ func (p *Pool) acquire(ctx context.Context, not *running) (*ticket, error) {
 		p.mu.Unlock()
 		return nil, fmt.Errorf("%w: all %d workers are busy and %d calls are queued (WithQueueSize)", ErrSaturated, len(p.slots), n)
 	}
-	wt := &waiter{ch: make(chan acquired, 1), not: not}
+	wt := &waiter{ch: make(chan acquired, 1), since: p.clk.Now(), method: method, not: not}
 	e := p.waiters.PushBack(wt)
+	p.dispatchLocked() // it may go before calls that wait
 	p.mu.Unlock()
 
 	select {
@@ -209,17 +278,26 @@ func (p *Pool) release(t *ticket, job, answered bool) {
 	t.done = true
 	r := t.r
 	now := p.clk.Now()
-	if r.queue.head == t && t.next != nil {
+	head := r.queue.head
+	if head == t && t.next != nil {
 		t.next.startedAt = now
+	}
+	// t overtook the calls sent before it: r runs calls concurrently, or answered several
+	// at once. The calls marked overtaken are always the oldest ones.
+	for x := t.prev; x != nil && x.overtakenAt.IsZero(); x = x.prev {
+		x.overtakenAt = now
 	}
 	r.queue.remove(t)
 	r.inflight--
+	if t.slow {
+		r.slowInFlight--
+	}
 	r.lastUsed = now
 	if job {
 		r.jobs++
 	}
 	if answered {
-		p.adaptLocked(r, now.Sub(r.progress))
+		p.adaptLocked(r, t, now, head == t)
 		r.progress = now
 	}
 	if r.retiring {
@@ -236,18 +314,92 @@ func (p *Pool) release(t *ticket, job, answered bool) {
 	p.checkDrainedLocked()
 }
 
-// adaptLocked grows r's window by one after an answer that came quickly (gap: the time
-// since r last made progress) and halves it after one that came slowly.
-func (p *Pool) adaptLocked(r *running, gap time.Duration) {
-	slow := r.gap > 0 && gap > p.slowAfter(r)
+// adaptLocked learns from the answer to t at now (head: t was r's oldest call in flight).
+// An answer is slow when t was the oldest call and ran longer than slowAfter since it
+// became so. It held other calls up when calls sent after it were waiting for it: some
+// were sent, and none of them was answered well before it (a worker that runs calls
+// concurrently answers the others meanwhile; one that writes its answers together answers
+// them at about the same time). After a quick answer the window grows by one and t's
+// method counts as quick; after a slow one that held others up, the window halves and the
+// method counts as slow; a slow answer that held nothing up changes neither. An answer
+// that overtook an older call says nothing of its method (it may have been written
+// together with the older one's, and its caller woken first).
+func (p *Pool) adaptLocked(r *running, t *ticket, now time.Time, head bool) {
+	gap := now.Sub(r.progress)
+	after := p.slowAfter(r)
+	slow := head && r.gap > 0 && now.Sub(t.startedAt) > after
+	held := r.sent > t.seq && (t.overtakenAt.IsZero() || now.Sub(t.overtakenAt) < after/4)
+	if dbg && t.method == "sleep" {
+		println("sleep", "slow", slow, "held", held, "head", head, "service", now.Sub(t.startedAt).String(), "after", after.String(), "sentafter", r.sent-t.seq, "overtaken", t.overtakenAt.IsZero(), now.Sub(t.overtakenAt).String(), "expected", t.slow, "score", p.slowness["sleep"])
+	}
+	if head && (!slow || held) {
+		p.slowness.observe(t.method, slow)
+	}
 	if r.gap == 0 {
 		r.gap = max(gap, time.Microsecond)
 	} else {
-		r.gap += (gap - r.gap) / 16
+		// A long gap moves the average by at most 1/16 of itself: the average is the
+		// worker's pace, which the slow calls it measures against must not set (were they
+		// 1% of calls, they would soon make themselves look quick). A lasting change of
+		// pace still gets there, doubling every eleven answers.
+		r.gap += min(gap-r.gap, r.gap) / 16
 	}
-	if slow {
+	switch {
+	case slow && held:
 		r.window = max(1, r.window/2)
-	} else if r.window < maxWindow {
+	case !slow && r.window < maxWindow:
 		r.window++
 	}
 }
+
+// slowness remembers, per method, whether its calls have lately blocked a worker for long
+// (answered slowly, in the sense of slowAfter, while other calls waited behind them): a
+// moving average of 1 for a slow answer and 0 for a quick one, over about the last four
+// answers. A method whose average is at least
+// slowExpected is expected to be slow. It remembers at most maxSlowMethods methods, and
+// only those with a slow answer: a pool whose calls are all quick keeps none.
+type slowness map[string]float64
+
+const (
+	slowExpected   = 0.25
+	maxSlowMethods = 1024
+)
+
+func (s *slowness) expected(method string) bool {
+	return method != "" && (*s)[method] >= slowExpected
+}
+
+func (s *slowness) observe(method string, slow bool) {
+	if method == "" {
+		return
+	}
+	v, known := (*s)[method]
+	switch {
+	case slow && !known:
+		if *s == nil {
+			*s = make(slowness)
+		}
+		if len(*s) >= maxSlowMethods {
+			for m, x := range *s { // forget the least slow, or any
+				if x < slowExpected {
+					delete(*s, m)
+					break
+				}
+			}
+			if len(*s) >= maxSlowMethods {
+				return
+			}
+		}
+		(*s)[method] = 0.5
+	case slow:
+		(*s)[method] = v + (1-v)/4
+	case known:
+		if v -= v / 4; v < 0.01 {
+			delete(*s, method)
+		} else {
+			(*s)[method] = v
+		}
+	}
+}
+
+var dbg = false

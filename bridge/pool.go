@@ -38,6 +38,7 @@ type Pool struct {
 	slots    []*slot
 	retiring map[*running]struct{}
 	waiters  list.List // of *waiter, oldest first
+	slowness slowness  // which methods block a worker for long (dispatch.go)
 	closed   bool
 	failures failureCount
 	looping  bool          // the failure count passed the threshold and no worker has started since
@@ -123,7 +124,7 @@ func (p *Pool) Call(ctx context.Context, method string, params, result any, opts
 	var tried *running
 	retried := false
 	for attempt := 0; ; attempt++ {
-		t, err := p.acquire(ctx, tried)
+		t, err := p.acquire(ctx, method, tried)
 		if err != nil {
 			return err
 		}
@@ -167,7 +168,7 @@ func (p *Pool) Send(ctx context.Context, v any) error {
 	if err := p.takesCalls(); err != nil {
 		return err
 	}
-	t, err := p.acquire(ctx, nil)
+	t, err := p.acquire(ctx, "", nil)
 	if err != nil {
 		return err
 	}
@@ -181,7 +182,7 @@ func (p *Pool) Notify(ctx context.Context, method string, params ...any) error {
 	if err := p.takesCalls(); err != nil {
 		return err
 	}
-	t, err := p.acquire(ctx, nil)
+	t, err := p.acquire(ctx, "", nil)
 	if err != nil {
 		return err
 	}

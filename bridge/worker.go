@@ -55,14 +55,16 @@ type running struct {
 	lifetime time.Duration // 0: no limit
 
 	// under Pool.mu
-	inflight int
-	jobs     int64
-	lastUsed time.Time
-	retiring bool
-	rss      int64
-	window   float64       // calls it may take at once (adaptive pipelining)
-	gap      time.Duration // moving average of the time between its answers while busy
-	progress time.Time     // its last answer, or when it became busy
-	queue    tickets       // its calls in flight, oldest first
-	ended    string        // why the pool ended it, for the other calls it fails
+	inflight     int
+	jobs         int64
+	lastUsed     time.Time
+	retiring     bool
+	rss          int64
+	window       float64       // calls it may take at once (adaptive pipelining)
+	gap          time.Duration // moving average of the time between its answers while busy
+	slowInFlight int           // its calls in flight of methods expected to be slow
+	sent         int64         // calls given to it so far (ticket.seq)
+	progress     time.Time     // its last answer, or when it became busy
+	queue        tickets       // its calls in flight, oldest first
+	ended        string        // why the pool ended it, for the other calls it fails
 }

@@ -1,0 +1,268 @@
+package bridge
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// A slow answer that held other calls up teaches the pool that its method is slow; one
+// that held nothing up (a lone call) does not, and quick answers make it forget.
+func TestAPoolLearnsWhichMethodsBlockAWorker(t *testing.T) {
+	clk := newFakeClock()
+	var serial sync.Mutex // the worker runs one call at a time, as a Python or PHP child does
+	gate, behind := make(chan struct{}), make(chan struct{})
+	farm := &fakeFarm{behave: func(ctx context.Context, w *fakeWorker, method string) (any, error) {
+		switch method {
+		case "lone":
+			clk.Advance(time.Second)
+		case "slow":
+			<-gate
+		case "behind":
+			<-behind
+		}
+		serial.Lock()
+		defer serial.Unlock()
+		return w.pid, nil
+	}}
+	p := fakePool(t, clk, farm, WithWorkers(1))
+	ctx := context.Background()
+	for i := 0; i < 4; i++ {
+		require.NoError(t, p.Call(ctx, "quick", nil, nil))
+	}
+	expected := func(m string) bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.slowness.expected(m)
+	}
+	require.NoError(t, p.Call(ctx, "lone", nil, nil))
+	assert.False(t, expected("lone"), "a lone slow call held nothing up")
+
+	done := make(chan error, 2)
+	go func() { done <- p.Call(ctx, "slow", nil, nil) }()
+	eventually(t, "the slow call running", func() bool { return p.Stats().Workers[0].InFlight == 1 })
+	go func() { done <- p.Call(ctx, "behind", nil, nil) }()
+	eventually(t, "a call behind it", func() bool { return p.Stats().Workers[0].InFlight == 2 })
+	clk.Advance(time.Second)
+	close(gate)
+	eventually(t, "the slow call answered", func() bool { return p.Stats().Workers[0].InFlight == 1 })
+	assert.Equal(t, 2, p.Stats().Workers[0].Window, "the window halved, from 5 (one and four quick answers)")
+	close(behind)
+	require.NoError(t, <-done)
+	require.NoError(t, <-done)
+	assert.True(t, expected("slow"), "a slow call held another up")
+	assert.False(t, expected("behind"))
+}
+
+// A method expected to be slow runs alone on an idle worker: the worker takes no other call
+// until it answers, so quick calls do not queue behind it in its input, even where the
+// least busy worker would otherwise be that one; and while calls wait for a worker, quick
+// ones go first.
+func TestAMethodExpectedToBeSlowRunsAloneAndQuickCallsGoFirst(t *testing.T) {
+	clk := newFakeClock()
+	gates := map[string]chan struct{}{"slow": make(chan struct{}), "hold": make(chan struct{})}
+	var mu sync.Mutex
+	var started []string
+	farm := &fakeFarm{behave: func(ctx context.Context, w *fakeWorker, method string) (any, error) {
+		mu.Lock()
+		started = append(started, method)
+		mu.Unlock()
+		if g := gates[method]; g != nil {
+			<-g
+		}
+		return w.pid, nil
+	}}
+	p := fakePool(t, clk, farm, WithWorkers(2))
+	ctx := context.Background()
+	call := func(method string) int {
+		// Bounded: a quick call stuck behind a slow one fails the test instead of hanging it.
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		var pid any
+		require.NoError(t, p.Call(cctx, method, nil, &pid))
+		return pid.(int)
+	}
+	eventually(t, "both workers ready", func() bool { return p.Stats().Ready == 2 })
+	p.mu.Lock()
+	p.slowness.observe("slow", true) // as TestAPoolLearnsWhichMethodsBlockAWorker teaches it
+	for _, s := range p.slots {      // as after many quick answers
+		s.current.window = 8
+	}
+	p.mu.Unlock()
+
+	var wg sync.WaitGroup
+	async := func(method string) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			assert.NoError(t, p.Call(ctx, method, nil, nil), method)
+		}()
+	}
+	inFlight := func() map[int]int {
+		m := map[int]int{}
+		for _, w := range p.Stats().Workers {
+			m[w.Pid] = w.InFlight
+		}
+		return m
+	}
+	busy := func(n int) func() bool { return func() bool { return sum(inFlight()) == n } }
+	async("hold")
+	eventually(t, "a held call", busy(1))
+	holdOn := 0
+	for pid, n := range inFlight() {
+		if n == 1 {
+			holdOn = pid
+		}
+	}
+	async("slow")
+	eventually(t, "the slow call running", busy(2))
+	assert.Equal(t, 1, inFlight()[holdOn], "the slow call went to the busy worker, not the idle one")
+	async("hold")
+	eventually(t, "two held calls", busy(3))
+	assert.Equal(t, 2, inFlight()[holdOn], "a held call went to the worker running the slow one")
+	// The least busy worker runs the slow call, but quick calls go to the other.
+	for i := 0; i < 5; i++ {
+		assert.Equal(t, holdOn, call("quick"), "a quick call went to the worker running a slow one")
+	}
+	for _, w := range p.Stats().Workers {
+		if w.Pid != holdOn {
+			assert.Equal(t, 1, w.Window, "the worker running a slow call takes nothing else")
+		}
+	}
+
+	// A second slow call waits for an idle worker; a quick call does not wait behind it.
+	async("slow")
+	eventually(t, "the second slow call waiting", func() bool { return p.Stats().Queued == 1 })
+	assert.Equal(t, holdOn, call("quick"))
+	assert.Equal(t, 1, p.Stats().Queued)
+	close(gates["hold"])
+	eventually(t, "the second slow call running", func() bool {
+		m := inFlight()
+		return p.Stats().Queued == 0 && m[holdOn] == 1 && sum(m) == 2
+	})
+
+	// Both workers run a slow call: a quick call and a third slow one wait; when a worker
+	// frees up, the quick call goes first though it came later.
+	async("slow")
+	eventually(t, "a slow call waiting", func() bool { return p.Stats().Queued == 1 })
+	quick := make(chan int, 1)
+	go func() { quick <- call("quick") }()
+	eventually(t, "a quick call waiting too", func() bool { return p.Stats().Queued == 2 })
+	mu.Lock()
+	started = nil
+	mu.Unlock()
+	close(gates["slow"])
+	<-quick
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, "quick", started[0], "the order calls started in once a worker was free: %v", started)
+}
+
+// A call expected to be slow lets quick calls go first for slowPatience at most; then it
+// takes the next free worker before them.
+func TestASlowCallWaitsForQuickOnesOnlySoLong(t *testing.T) {
+	clk := newFakeClock()
+	gate := make(chan struct{})
+	var mu sync.Mutex
+	var started []string
+	farm := &fakeFarm{behave: func(ctx context.Context, w *fakeWorker, method string) (any, error) {
+		mu.Lock()
+		started = append(started, method)
+		mu.Unlock()
+		if method == "hold" {
+			<-gate
+		}
+		return w.pid, nil
+	}}
+	p := fakePool(t, clk, farm, WithWorkers(1))
+	eventually(t, "the worker ready", func() bool { return p.Stats().Ready == 1 })
+	p.mu.Lock()
+	p.slowness.observe("slow", true)
+	p.mu.Unlock()
+	ctx := context.Background()
+	held := make(chan error, 1)
+	go func() { held <- p.Call(ctx, "hold", nil, nil) }() // window 1: the worker is full
+	eventually(t, "the worker busy", func() bool { return p.Stats().Workers[0].InFlight == 1 })
+	res := make(chan error, 2)
+	go func() { res <- p.Call(ctx, "slow", nil, nil) }()
+	eventually(t, "the slow call waiting", func() bool { return p.Stats().Queued == 1 })
+	clk.Advance(slowPatience + time.Millisecond)
+	go func() { res <- p.Call(ctx, "quick", nil, nil) }()
+	eventually(t, "the quick call waiting", func() bool { return p.Stats().Queued == 2 })
+	close(gate)
+	require.NoError(t, <-held)
+	require.NoError(t, <-res)
+	require.NoError(t, <-res)
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, []string{"hold", "slow", "quick"}, started)
+}
+
+func sum(m map[int]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+// With WithConcurrency the window is fixed: calls expected to be slow do not change it.
+func TestAFixedConcurrencyIgnoresSlowness(t *testing.T) {
+	clk := newFakeClock()
+	gate := make(chan struct{})
+	farm := &fakeFarm{behave: func(ctx context.Context, w *fakeWorker, method string) (any, error) {
+		if method == "slow" {
+			<-gate
+		}
+		return w.pid, nil
+	}}
+	p := fakePool(t, clk, farm, WithWorkers(1), WithConcurrency(3))
+	p.mu.Lock()
+	p.slowness.observe("slow", true)
+	p.mu.Unlock()
+	done := make(chan error, 1)
+	go func() { done <- p.Call(context.Background(), "slow", nil, nil) }()
+	eventually(t, "the slow call running", func() bool { return p.Stats().Workers[0].InFlight == 1 })
+	require.NoError(t, p.Call(context.Background(), "quick", nil, nil), "the fixed window has room")
+	close(gate)
+	require.NoError(t, <-done)
+}
+
+func TestSlownessIsLearnedAndForgotten(t *testing.T) {
+	var s slowness
+	assert.False(t, s.expected("m"))
+	s.observe("m", false)
+	assert.Empty(t, s, "quick methods are not remembered")
+	s.observe("m", true)
+	assert.True(t, s.expected("m"), "one slow answer")
+	s.observe("", true)
+	assert.False(t, s.expected(""), "messages have no method")
+	s.observe("m", false)
+	assert.True(t, s.expected("m"), "one quick answer after a slow one: still expected slow")
+	for i := 0; i < 3; i++ {
+		s.observe("m", false)
+	}
+	assert.False(t, s.expected("m"), "quick again for a few answers")
+	for i := 0; i < 20; i++ {
+		s.observe("m", false)
+	}
+	assert.NotContains(t, s, "m", "forgotten")
+
+	// At most maxSlowMethods methods are remembered; one that is no longer slow makes room.
+	for i := 0; i < maxSlowMethods+10; i++ {
+		s.observe(fmt.Sprint("m", i), true)
+	}
+	assert.Len(t, s, maxSlowMethods)
+	s.observe("m0", false)
+	s.observe("m0", false)
+	s.observe("m0", false)
+	s.observe("new", true)
+	assert.True(t, s.expected("new"))
+	assert.Len(t, s, maxSlowMethods)
+}
