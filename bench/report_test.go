@@ -44,8 +44,8 @@ func targetStatus(ts []Target) map[string]string {
 func TestTargets(t *testing.T) {
 	rows := fullRows()
 	rows = append(rows,
-		Row{System: MixedDefault, PayloadBytes: 16, P50us: 40, P99us: 900, CallsPerS: 3000},
-		Row{System: MixedK1, PayloadBytes: 16, P50us: 60, P99us: 40000, CallsPerS: 2500},
+		Row{System: MixedDefault, PayloadBytes: 16, P50us: 40, P99us: 900, CallsPerS: 3000, SlowP50us: 1_500_000, SlowP99us: 1_700_000},
+		Row{System: MixedK1, PayloadBytes: 16, P50us: 60, P99us: 40000, CallsPerS: 2500, SlowP50us: 55_000, SlowP99us: 104_000},
 		Row{System: HostCostPF, PayloadBytes: 16, WakeupsPerCall: 1.1, HostCPUusPerCall: 6},
 		Row{System: HostCostBare, PayloadBytes: 16, WakeupsPerCall: 1, HostCPUusPerCall: 5})
 	st := targetStatus(Targets(rows, []GoBench{{Name: "BenchmarkCallInMemory/16B", AllocsPerOp: 9, BytesPerOp: 700}}))
@@ -198,8 +198,8 @@ func TestMarkdownBefore(t *testing.T) {
 func TestMarkdownMixedAndHostCost(t *testing.T) {
 	r := testRun()
 	r.Rows = append(r.Rows,
-		Row{System: MixedDefault, PayloadBytes: 16, P50us: 40, P99us: 900, CallsPerS: 3000},
-		Row{System: MixedK1, PayloadBytes: 16, P50us: 60, P99us: 40000, CallsPerS: 2500},
+		Row{System: MixedDefault, PayloadBytes: 16, P50us: 40, P99us: 900, CallsPerS: 3000, SlowP50us: 1_500_000, SlowP99us: 1_700_000},
+		Row{System: MixedK1, PayloadBytes: 16, P50us: 60, P99us: 40000, CallsPerS: 2500, SlowP50us: 55_000, SlowP99us: 104_000},
 		Row{System: HostCostPF, PayloadBytes: 16, WakeupsPerCall: 0.75, HostCPUusPerCall: 6, Pinning: "cpu1"},
 		Row{System: HostCostBare, PayloadBytes: 16, WakeupsPerCall: 1, HostCPUusPerCall: 5, Pinning: "cpu1"})
 	SortRows(r.Rows)
@@ -207,8 +207,8 @@ func TestMarkdownMixedAndHostCost(t *testing.T) {
 	for _, want := range []string{
 		"## In short",
 		"## Mixed workload",
-		"| polyfork-pool-python-mixed | default (adaptive window) | 40.0 | 900 | 3\u202f000 |",
-		"| polyfork-pool-python-mixed-k1 | WithConcurrency(1) | 60.0 | 40\u202f000 | 2\u202f500 |",
+		"| polyfork-pool-python-mixed | default (adaptive window) | 40.0 | 900 | 1500 | 1700 | 3\u202f000 |",
+		"| polyfork-pool-python-mixed-k1 | WithConcurrency(1) | 60.0 | 40\u202f000 | 55 | 104 | 2\u202f500 |",
 		"## Host cost per call",
 		"| hostcost-polyfork-python | 0.75 | 6.0 | 1.20 |",
 		"| hostcost-bare-python | 1.00 | 5.0 | 1.00 |",

@@ -31,6 +31,10 @@ type Row struct {
 	// the host process's user+system CPU time (getrusage) per call, in microseconds.
 	WakeupsPerCall   float64 `json:"wakeups_per_call,omitempty"`
 	HostCPUusPerCall float64 `json:"host_cpu_us_per_call,omitempty"`
+	// SlowP50us and SlowP99us (the mixed workload only): latency of the slow calls, from
+	// the call to its answer (waiting for a worker included), in microseconds.
+	SlowP50us float64 `json:"slow_p50_us,omitempty"`
+	SlowP99us float64 `json:"slow_p99_us,omitempty"`
 }
 
 // Observation is the outcome of one driver run: its trial, or the error it failed with.
@@ -74,6 +78,7 @@ func Aggregate(obs []Observation) []Row {
 		sys                   System
 		p50, p99, tput, tput2 []float64
 		cpu, wake             []float64 // host cost per call
+		sp50, sp99            []float64 // the mixed workload's slow calls
 		samples               int
 	}
 	accs := map[key]*acc{}
@@ -104,6 +109,11 @@ func Aggregate(obs []Observation) []Row {
 					a.p99 = append(a.p99, p99)
 					a.samples += len(p.LatNs)
 				}
+				if len(p.SlowLatNs) > 0 {
+					p50, p99 := LatencyMicros(p.SlowLatNs)
+					a.sp50 = append(a.sp50, p50)
+					a.sp99 = append(a.sp99, p99)
+				}
 				if tput > 0 {
 					a.tput = append(a.tput, tput)
 				}
@@ -119,6 +129,9 @@ func Aggregate(obs []Observation) []Row {
 		r := Row{System: k.system, PayloadBytes: k.bytes, Pinning: "none",
 			P50us: round3(Median(a.p50)), P99us: round3(Median(a.p99)), CallsPerS: round3(Median(a.tput)),
 			Rounds: max(len(a.p50), len(a.tput), len(a.cpu)), Samples: a.samples}
+		if len(a.sp50) > 0 {
+			r.SlowP50us, r.SlowP99us = round3(Median(a.sp50)), round3(Median(a.sp99))
+		}
 		if len(a.cpu) > 0 {
 			r.HostCPUusPerCall, r.WakeupsPerCall = round3(Median(a.cpu)), round3(Median(a.wake))
 		}
