@@ -29,8 +29,8 @@ const (
 	maxWindow  = 64
 	slowFactor = 8
 	slowFloor  = 10 * time.Millisecond
-	// slowPatience: how long a call expected to be slow lets quick ones go first.
-	slowPatience = 2 * time.Second
+	// maxYield: the longest a call expected to be slow lets quick ones go first.
+	maxYield = 2 * time.Second
 )
 
 // ticket is one call (or message) given to a worker: its place in the worker's queue of
@@ -116,13 +116,14 @@ func (p *Pool) slowAfter(r *running) time.Duration {
 // pickLocked returns the least busy ready worker with room, other than not if possible.
 // A call expected to be slow (slow) goes only to an idle worker: the calls given to a
 // worker are written by their callers' goroutines in no set order, so a call given before
-// it could otherwise reach the worker after it and wait for it there.
+// it could otherwise reach the worker after it and wait for it there. Other calls do not
+// go to the worker being emptied for a slow call (p.drain).
 func (p *Pool) pickLocked(not *running, slow bool) *running {
 	var best *running
 	now := p.clk.Now()
 	for _, s := range p.slots {
 		r := s.current
-		if r == nil || r.retiring || r.inflight >= p.capacityLocked(r, now) || (slow && r.inflight > 0) {
+		if r == nil || r.retiring || r.inflight >= p.capacityLocked(r, now) || (slow && r.inflight > 0) || (!slow && r == p.drain) {
 			continue
 		}
 		select {
@@ -159,38 +160,55 @@ func (p *Pool) takeLocked(r *running, method string, slow bool) *ticket {
 	return t
 }
 
-// dispatchLocked hands free workers to waiting calls, oldest first, except that calls
-// expected to be slow let the others go first until they have waited slowPatience: a
-// worker freed by a slow call serves the quick calls that queued meanwhile before it
-// starts the next slow one. A call that cannot be placed yet (none has room, or it is
-// expected to be slow and no worker is idle) holds the ones behind it.
+// dispatchLocked hands free workers to waiting calls, oldest first, except that a call
+// expected to be slow lets the others go first for as long as such a call usually takes
+// (see slowness.yield): a worker freed by a slow call serves the quick calls that queued
+// meanwhile before it starts the next slow one. After that, the slow call has a worker
+// emptied for it (p.drain: it gets no new calls until it is idle). A call that cannot be
+// placed yet (none has room) holds the ones behind it.
 func (p *Pool) dispatchLocked() {
 	if p.waiters.Len() == 0 {
+		p.drain = nil
 		return
 	}
 	now := p.clk.Now()
-	held := false // a call expected to be slow let the others go first
+	var due *waiter // the oldest slow call that has let others go first long enough
 	for e := p.waiters.Front(); e != nil; {
 		next := e.Next()
 		wt := e.Value.(*waiter)
-		slow := p.expectSlowLocked(wt.method)
-		if slow && now.Sub(wt.since) < slowPatience {
-			held = true
+		if p.expectSlowLocked(wt.method) {
+			if due == nil && now.Sub(wt.since) >= p.slowness.yield(wt.method) {
+				due = wt
+			}
 			e = next
 			continue
 		}
-		if !p.giveLocked(e, wt, slow) {
-			return
+		if !p.giveLocked(e, wt, false) {
+			break
 		}
 		e = next
 	}
-	for e := p.waiters.Front(); held && e != nil; {
+	// The slow calls, oldest first, on idle workers.
+	for e := p.waiters.Front(); e != nil; {
 		next := e.Next()
 		wt := e.Value.(*waiter)
-		if !p.giveLocked(e, wt, p.expectSlowLocked(wt.method)) {
-			return
+		if p.expectSlowLocked(wt.method) {
+			if !p.giveLocked(e, wt, true) {
+				break
+			}
+			if wt == due {
+				due = nil
+			}
 		}
 		e = next
+	}
+	p.drain = nil
+	if due != nil { // empty the least busy worker that runs no slow call
+		for _, s := range p.slots {
+			if r := s.current; r != nil && !r.retiring && r.slowInFlight == 0 && (p.drain == nil || r.inflight < p.drain.inflight) {
+				p.drain = r
+			}
+		}
 	}
 }
 
@@ -329,11 +347,11 @@ func (p *Pool) adaptLocked(r *running, t *ticket, now time.Time, head bool) {
 	after := p.slowAfter(r)
 	slow := head && r.gap > 0 && now.Sub(t.startedAt) > after
 	held := r.sent > t.seq && (t.overtakenAt.IsZero() || now.Sub(t.overtakenAt) < after/4)
-	if dbg && t.method == "sleep" {
-		println("sleep", "slow", slow, "held", held, "head", head, "service", now.Sub(t.startedAt).String(), "after", after.String(), "sentafter", r.sent-t.seq, "overtaken", t.overtakenAt.IsZero(), now.Sub(t.overtakenAt).String(), "expected", t.slow, "score", p.slowness["sleep"])
-	}
 	if head && (!slow || held) {
 		p.slowness.observe(t.method, slow)
+	}
+	if slow {
+		p.slowness.took(t.method, now.Sub(t.startedAt))
 	}
 	if r.gap == 0 {
 		r.gap = max(gap, time.Microsecond)
@@ -355,34 +373,51 @@ func (p *Pool) adaptLocked(r *running, t *ticket, now time.Time, head bool) {
 // slowness remembers, per method, whether its calls have lately blocked a worker for long
 // (answered slowly, in the sense of slowAfter, while other calls waited behind them): a
 // moving average of 1 for a slow answer and 0 for a quick one, over about the last four
-// answers. A method whose average is at least
+// answers, and how long its slow answers took. A method whose average is at least
 // slowExpected is expected to be slow. It remembers at most maxSlowMethods methods, and
 // only those with a slow answer: a pool whose calls are all quick keeps none.
-type slowness map[string]float64
+type slowness map[string]*methodSlowness
+
+type methodSlowness struct {
+	score float64
+	took  time.Duration // moving average of its slow answers' time in the worker
+}
 
 const (
 	slowExpected   = 0.25
 	maxSlowMethods = 1024
 )
 
-func (s *slowness) expected(method string) bool {
-	return method != "" && (*s)[method] >= slowExpected
+func (s slowness) expected(method string) bool {
+	m := s[method]
+	return m != nil && m.score >= slowExpected
+}
+
+// yield is how long a call of method, expected to be slow, lets quick calls go first: as
+// long as such a call usually takes, at least slowFloor and at most maxYield. So a slow call
+// waits at most about twice as long as it runs while quick calls keep the workers busy.
+func (s slowness) yield(method string) time.Duration {
+	d := slowFloor
+	if m := s[method]; m != nil {
+		d = m.took
+	}
+	return min(max(d, slowFloor), maxYield)
 }
 
 func (s *slowness) observe(method string, slow bool) {
 	if method == "" {
 		return
 	}
-	v, known := (*s)[method]
+	m := (*s)[method]
 	switch {
-	case slow && !known:
+	case slow && m == nil:
 		if *s == nil {
 			*s = make(slowness)
 		}
 		if len(*s) >= maxSlowMethods {
-			for m, x := range *s { // forget the least slow, or any
-				if x < slowExpected {
-					delete(*s, m)
+			for k, x := range *s { // forget one that is no longer slow, if any
+				if x.score < slowExpected {
+					delete(*s, k)
 					break
 				}
 			}
@@ -390,16 +425,23 @@ func (s *slowness) observe(method string, slow bool) {
 				return
 			}
 		}
-		(*s)[method] = 0.5
+		(*s)[method] = &methodSlowness{score: 0.5}
 	case slow:
-		(*s)[method] = v + (1-v)/4
-	case known:
-		if v -= v / 4; v < 0.01 {
+		m.score += (1 - m.score) / 4
+	case m != nil:
+		if m.score -= m.score / 4; m.score < 0.01 {
 			delete(*s, method)
-		} else {
-			(*s)[method] = v
 		}
 	}
 }
 
-var dbg = false
+// took records that a call of method took d in the worker and was slow.
+func (s slowness) took(method string, d time.Duration) {
+	if m := s[method]; m != nil {
+		if m.took == 0 {
+			m.took = d
+		} else {
+			m.took += (d - m.took) / 4
+		}
+	}
+}

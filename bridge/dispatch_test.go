@@ -164,8 +164,8 @@ func TestAMethodExpectedToBeSlowRunsAloneAndQuickCallsGoFirst(t *testing.T) {
 	assert.Equal(t, "quick", started[0], "the order calls started in once a worker was free: %v", started)
 }
 
-// A call expected to be slow lets quick calls go first for slowPatience at most; then it
-// takes the next free worker before them.
+// A call expected to be slow lets quick calls go first for about as long as such a call
+// takes; then a worker is emptied for it, and it runs there before the quick calls.
 func TestASlowCallWaitsForQuickOnesOnlySoLong(t *testing.T) {
 	clk := newFakeClock()
 	gate := make(chan struct{})
@@ -192,7 +192,11 @@ func TestASlowCallWaitsForQuickOnesOnlySoLong(t *testing.T) {
 	res := make(chan error, 2)
 	go func() { res <- p.Call(ctx, "slow", nil, nil) }()
 	eventually(t, "the slow call waiting", func() bool { return p.Stats().Queued == 1 })
-	clk.Advance(slowPatience + time.Millisecond)
+	p.mu.Lock()
+	yield := p.slowness.yield("slow")
+	p.mu.Unlock()
+	assert.Equal(t, slowFloor, yield, "no slow call has run yet: the least")
+	clk.Advance(yield + time.Millisecond)
 	go func() { res <- p.Call(ctx, "quick", nil, nil) }()
 	eventually(t, "the quick call waiting", func() bool { return p.Stats().Queued == 2 })
 	close(gate)
@@ -253,6 +257,16 @@ func TestSlownessIsLearnedAndForgotten(t *testing.T) {
 		s.observe("m", false)
 	}
 	assert.NotContains(t, s, "m", "forgotten")
+
+	// How long a slow method lets quick calls go first: as long as it takes, within bounds.
+	s.observe("long", true)
+	assert.Equal(t, slowFloor, s.yield("long"))
+	s.took("long", 100*time.Millisecond)
+	assert.Equal(t, 100*time.Millisecond, s.yield("long"))
+	s.took("long", time.Hour)
+	assert.Equal(t, maxYield, s.yield("long"))
+	s.took("quick", time.Hour) // not known to be slow: nothing to remember
+	assert.NotContains(t, s, "quick")
 
 	// At most maxSlowMethods methods are remembered; one that is no longer slow makes room.
 	for i := 0; i < maxSlowMethods+10; i++ {

@@ -39,6 +39,7 @@ type Pool struct {
 	retiring map[*running]struct{}
 	waiters  list.List // of *waiter, oldest first
 	slowness slowness  // which methods block a worker for long (dispatch.go)
+	drain    *running  // a worker being emptied for a slow call, or nil (dispatch.go)
 	closed   bool
 	failures failureCount
 	looping  bool          // the failure count passed the threshold and no worker has started since
