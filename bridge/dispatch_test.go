@@ -59,6 +59,37 @@ func TestAPoolLearnsWhichMethodsBlockAWorker(t *testing.T) {
 	assert.False(t, expected("behind"))
 }
 
+// A worker that runs calls concurrently (a Node child awaiting I/O) answers the calls sent
+// after a slow one meanwhile: the slow one held nothing up, and its method is not learned.
+func TestAConcurrentWorkerTeachesNoSlowness(t *testing.T) {
+	clk := newFakeClock()
+	gate := make(chan struct{})
+	farm := &fakeFarm{behave: func(ctx context.Context, w *fakeWorker, method string) (any, error) {
+		if method == "io" {
+			<-gate
+		}
+		return w.pid, nil
+	}}
+	p := fakePool(t, clk, farm, WithWorkers(1))
+	ctx := context.Background()
+	for i := 0; i < 4; i++ {
+		require.NoError(t, p.Call(ctx, "quick", nil, nil))
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.Call(ctx, "io", nil, nil) }()
+	eventually(t, "the io call running", func() bool { return p.Stats().Workers[0].InFlight == 1 })
+	for i := 0; i < 3; i++ {
+		require.NoError(t, p.Call(ctx, "quick", nil, nil), "answered while the io call runs")
+	}
+	clk.Advance(time.Second)
+	close(gate)
+	require.NoError(t, <-done)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	assert.False(t, p.slowness.expected("io"))
+	assert.Empty(t, p.slowness)
+}
+
 // A method expected to be slow runs alone on an idle worker: the worker takes no other call
 // until it answers, so quick calls do not queue behind it in its input, even where the
 // least busy worker would otherwise be that one; and while calls wait for a worker, quick
