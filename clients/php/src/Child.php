@@ -335,8 +335,8 @@ final class Child
         try {
             $this->ready();
             while (!$this->stopping) {
-                if ($this->queue === [] && !$this->closed) {
-                    if ($this->watched !== [] && !$this->reader->hasFrame() && !$this->waitForFrame()) {
+                if (!$this->queue && !$this->closed) { // (`=== []` would call zend_is_identical())
+                    if ($this->watched && !$this->reader->hasFrame() && !$this->waitForFrame()) {
                         continue; // a watched stream was served; the channel has nothing yet
                     }
                     // next(), inlined: this loop runs once per frame.
@@ -590,7 +590,7 @@ final class Child
     private function serve(Request $request): void
     {
         $id = $request->id;
-        if ($this->queued !== []) {
+        if ($this->queued) {
             unset($this->queued[$id]);
         }
         if ($this->stopping || $request->unsupported !== null || isset($this->cancelled[$id])) {
@@ -624,7 +624,7 @@ final class Child
             $error = ErrorMap::fromThrowable($e);
         } finally {
             array_pop($this->running);
-            if ($this->cancelled !== []) {
+            if ($this->cancelled) {
                 unset($this->cancelled[$id]);
             }
         }
