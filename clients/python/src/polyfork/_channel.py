@@ -258,7 +258,7 @@ class FrameReader:
                         tune_once()
                         big = bytearray(n)
                         have = avail - 4
-                        big[:have] = buf[pos + 4:]
+                        big[:have] = memoryview(buf)[pos + 4:]  # no copy of the slice first
                         self._big, self._fill = big, have
                         self._buf, self._pos = b"", 0
                     return True
