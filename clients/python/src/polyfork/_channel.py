@@ -219,12 +219,20 @@ class FrameReader:
         except BlockingIOError:  # someone made the fd non-blocking: wait for data
             select.select([self._fd], [], [])
             return True
-        if not data:
-            left = len(self._buf) - self._pos
-            if left:
-                raise self._truncated(left)
-            return False
-        if self._pos < len(self._buf):
+        if self._pos == len(self._buf):
+            # Nothing was buffered. A lone frame (one call in flight) goes straight out.
+            size = len(data)
+            if size > 4:
+                n = _unpack_from(data)[0]
+                if n + 4 == size and n <= self._max:
+                    self._buf, self._pos = data, size
+                    self._on_frame(data[4:], False)
+                    return True
+            elif not size:
+                return False
+        elif not data:
+            raise self._truncated(len(self._buf) - self._pos)
+        else:
             data = self._buf[self._pos:] + data
         self._buf = data
         self._pos = 0
@@ -250,7 +258,7 @@ class FrameReader:
                         tune_once()
                         big = bytearray(n)
                         have = avail - 4
-                        big[:have] = buf[pos + 4:]
+                        big[:have] = memoryview(buf)[pos + 4:]  # no copy of the slice first
                         self._big, self._fill = big, have
                         self._buf, self._pos = b"", 0
                     return True

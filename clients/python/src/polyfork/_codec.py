@@ -219,6 +219,12 @@ def _check_count(body: Any, max_values: int) -> None:
         raise _protocol_error(body, "containers nested deeper than %d" % MAX_DEPTH)
 
 
+def _has_wide_timestamp(body: Any) -> bool:
+    # Apart from the callers, so that they keep body in a plain local (a generator
+    # expression over it there would make it a cell, built on every call).
+    return any(p in body for p in _WIDE_TIMESTAMPS)
+
+
 def _unpack(body: Any) -> Any:
     """Decodes one msgpack value that fills body, enforcing the profile's safety limits.
 
@@ -226,7 +232,7 @@ def _unpack(body: Any) -> Any:
     limits, and ValueProblem (with the value decoded leniently) when the value is valid msgpack
     that Python cannot hold exactly. The value count is the caller's to check first.
     """
-    wide_ts = 255 in body and any(p in body for p in _WIDE_TIMESTAMPS)
+    wide_ts = 255 in body and _has_wide_timestamp(body)
     try:
         # msgpack >= 1.0 bounds every container and string count by len(body) here, so a
         # header that claims more than the frame holds fails before anything is allocated.
@@ -368,23 +374,24 @@ def decode_message(body: Any, max_values: int = DEFAULT_MAX_VALUES) -> List[Any]
     holds more than max_values values) and ValueProblem when it is but one of its values
     cannot be represented in Python.
     """
-    if len(body) > max_values:  # a shorter body cannot hold more values than it has bytes
+    size = len(body)
+    if size > max_values:  # a shorter body cannot hold more values than it has bytes
         _check_count(body, max_values)
     # The hot path: one C call and a few type checks. Anything unusual (a failure, a wide
     # timestamp) takes _decode_message_slow, which decodes again with full diagnostics.
-    if 255 in body and any(p in body for p in _WIDE_TIMESTAMPS):
+    if 255 in body and _has_wide_timestamp(body):
         return _decode_message_slow(body)
     try:
         msg = _unpackb(body, raw=False, strict_map_key=False, timestamp=3)
     except Exception:
         return _decode_message_slow(body)
-    if type(msg) is list and len(msg) == 4 and msg[0] == 0 and type(msg[0]) is int:
-        i = msg[1]
-        params = msg[3]
-        if (type(i) is int and 0 <= i <= _UINT32_MAX and type(msg[2]) is str
-                and type(params) is list):
+    if type(msg) is list and len(msg) == 4:
+        kind, i, method, params = msg
+        # i >> 32 is 0 exactly for ints from 0 to 4294967295 (negative ones shift to -1).
+        if (kind == 0 and type(kind) is int and type(i) is int and not i >> 32
+                and type(method) is str and type(params) is list):
             # A request nests deeper than 2 only through a param that is a container.
-            if len(body) > MAX_DEPTH:
+            if size > MAX_DEPTH:
                 for x in params:
                     t = type(x)
                     if t is list or t is dict:
@@ -393,7 +400,7 @@ def decode_message(body: Any, max_values: int = DEFAULT_MAX_VALUES) -> List[Any]
                                                   % MAX_DEPTH)
                         break
             return msg
-    if len(body) > MAX_DEPTH and type(msg) is list:
+    if size > MAX_DEPTH and type(msg) is list:
         if _too_deep_decoded(msg, body):
             raise _protocol_error(body, "containers nested deeper than %d" % MAX_DEPTH)
     _check_envelope(body, msg)
