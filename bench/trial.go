@@ -19,9 +19,9 @@ type PayloadTrial struct {
 	LatNs []int64 `json:"lat_ns,omitempty"`
 	// TputCalls calls completed with Spec.Conc in flight, in TputNs nanoseconds.
 	TputCalls int64 `json:"tput_calls,omitempty"`
+	TputNs    int64 `json:"tput_ns,omitempty"`
 	// SlowLatNs (the mixed workload only): the latency of each slow call, in nanoseconds.
 	SlowLatNs []int64 `json:"slow_lat_ns,omitempty"`
-	TputNs    int64   `json:"tput_ns,omitempty"`
 	// The host-cost systems only: HostCPUNs of the host's CPU time (user+system) over
 	// HostCalls sequential calls, and Wakeups goroutine wake-ups over TracedCalls calls
 	// under runtime/trace.
