@@ -187,8 +187,9 @@ func TestAMethodExpectedToBeSlowRunsAloneAndQuickCallsGoFirst(t *testing.T) {
 	mu.Lock()
 	started = nil
 	mu.Unlock()
-	close(gates["slow"])
+	gates["slow"] <- struct{}{} // one of the two running slow calls answers
 	<-quick
+	close(gates["slow"])
 	wg.Wait()
 	mu.Lock()
 	defer mu.Unlock()
