@@ -20,8 +20,9 @@ import (
 // slow one. So methods whose answers came slowly lately (see slowness) are expected to be
 // slow again: a worker given such a call takes no other call until it answers, so nothing
 // queues behind it in its input; quick calls go to the other workers, or wait in the
-// pool's queue, where whichever worker frees up first takes them. Only the first slow
-// calls of a method (before any has answered) can still catch the calls sent after them.
+// pool's queue, where whichever worker frees up first takes them, before the slow calls
+// waiting there (for a while: see dispatchLocked). Only the first slow calls of a method
+// (before any has answered) can still catch the calls sent after them.
 //
 // Slow is relative to the worker's own pace, so in a pool whose every call is long, or
 // whose workers run calls concurrently and keep answering, nothing is slow.
@@ -165,7 +166,8 @@ func (p *Pool) takeLocked(r *running, method string, slow bool) *ticket {
 // (see slowness.yield): a worker freed by a slow call serves the quick calls that queued
 // meanwhile before it starts the next slow one. After that, the slow call has a worker
 // emptied for it (p.drain: it gets no new calls until it is idle). A call that cannot be
-// placed yet (none has room) holds the ones behind it.
+// placed yet (none has room) holds the ones behind it. It runs whenever a call is released
+// or queued, so under traffic a slow call's turn comes without a timer of its own.
 func (p *Pool) dispatchLocked() {
 	if p.waiters.Len() == 0 {
 		p.drain = nil
