@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -98,7 +99,10 @@ func TestConsoleAttach(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "polyfork", <-answer)
 	out.waitFor(t, "name? polyfork") // the terminal echoes what is typed
-	assert.Contains(t, logs.texts("console"), "name? polyfork", "the relay goes on while attached")
+	// The relay goes on while attached (it logs the line a moment after the screen shows it).
+	eventually(t, "the relay to log the line while attached", func() bool {
+		return slices.Contains(logs.texts("console"), "name? polyfork")
+	})
 
 	detach()
 	assert.ErrorIs(t, <-attached, context.Canceled)
