@@ -38,10 +38,9 @@ const (
 // calls in flight, for the window and for the execution timeout.
 type ticket struct {
 	r           *running
-	method      string // "" for a message or notification
-	slow        bool   // method was expected to be slow: r takes nothing else until it answers
-	seq         int64  // r.sent when it was given: calls with a larger seq were sent after it
-	sentAt      time.Time
+	method      string    // "" for a message or notification
+	slow        bool      // method was expected to be slow: r takes nothing else until it answers
+	seq         int64     // r.sent when it was given: calls with a larger seq were sent after it
 	startedAt   time.Time // when it became the worker's oldest call in flight: its time in the worker begins
 	overtakenAt time.Time // when a call sent after it was first answered before it, or zero
 	prev, next  *ticket
@@ -149,7 +148,7 @@ func (p *Pool) expectSlowLocked(method string) bool {
 func (p *Pool) takeLocked(r *running, method string, slow bool) *ticket {
 	now := p.clk.Now()
 	r.sent++
-	t := &ticket{r: r, method: method, slow: slow, seq: r.sent, sentAt: now}
+	t := &ticket{r: r, method: method, slow: slow, seq: r.sent}
 	if slow {
 		r.slowInFlight++
 	}
@@ -165,32 +164,31 @@ func (p *Pool) takeLocked(r *running, method string, slow bool) *ticket {
 // expected to be slow lets the others go first for as long as such a call usually takes
 // (see slowness.yield): a worker freed by a slow call serves the quick calls that queued
 // meanwhile before it starts the next slow one. After that, the slow call has a worker
-// emptied for it (p.drain: it gets no new calls until it is idle). A call that cannot be
-// placed yet (none has room) holds the ones behind it. It runs whenever a call is released
-// or queued, so under traffic a slow call's turn comes without a timer of its own.
+// emptied for it (p.drain: it gets no new quick calls, and takes the slow call once idle).
+// It runs whenever a call is released or a worker starts, so under traffic a slow call's
+// turn comes without a timer of its own.
 func (p *Pool) dispatchLocked() {
+	p.drain = nil
 	if p.waiters.Len() == 0 {
-		p.drain = nil
 		return
 	}
-	now := p.clk.Now()
-	var due *waiter // the oldest slow call that has let others go first long enough
+	p.drainForDueLocked()
+	slowWaiting := false
 	for e := p.waiters.Front(); e != nil; {
 		next := e.Next()
 		wt := e.Value.(*waiter)
 		if p.expectSlowLocked(wt.method) {
-			if due == nil && now.Sub(wt.since) >= p.slowness.yield(wt.method) {
-				due = wt
-			}
-			e = next
-			continue
-		}
-		if !p.giveLocked(e, wt, false) {
-			break
+			slowWaiting = true
+		} else if !p.giveLocked(e, wt, false) {
+			break // no room for quick calls: none for the ones behind it either
 		}
 		e = next
 	}
+	if !slowWaiting {
+		return
+	}
 	// The slow calls, oldest first, on idle workers.
+	placed := false
 	for e := p.waiters.Front(); e != nil; {
 		next := e.Next()
 		wt := e.Value.(*waiter)
@@ -198,18 +196,34 @@ func (p *Pool) dispatchLocked() {
 			if !p.giveLocked(e, wt, true) {
 				break
 			}
-			if wt == due {
-				due = nil
-			}
+			placed = true
 		}
 		e = next
 	}
-	p.drain = nil
-	if due != nil { // empty the least busy worker that runs no slow call
-		for _, s := range p.slots {
-			if r := s.current; r != nil && !r.retiring && r.slowInFlight == 0 && (p.drain == nil || r.inflight < p.drain.inflight) {
-				p.drain = r
-			}
+	if placed && p.drain != nil {
+		p.drain = nil
+		p.drainForDueLocked()
+	}
+}
+
+// drainForDueLocked sets p.drain when a waiting call expected to be slow has let quick ones
+// go first long enough: to the least busy worker that runs no slow call.
+func (p *Pool) drainForDueLocked() {
+	if len(p.slowness) == 0 {
+		return
+	}
+	now := p.clk.Now()
+	due := false
+	for e := p.waiters.Front(); e != nil && !due; e = e.Next() {
+		wt := e.Value.(*waiter)
+		due = p.expectSlowLocked(wt.method) && now.Sub(wt.since) >= p.slowness.yield(wt.method)
+	}
+	if !due {
+		return
+	}
+	for _, s := range p.slots {
+		if r := s.current; r != nil && !r.retiring && r.slowInFlight == 0 && (p.drain == nil || r.inflight < p.drain.inflight) {
+			p.drain = r
 		}
 	}
 }
@@ -243,13 +257,13 @@ func (p *Pool) acquire(ctx context.Context, method string, not *running) (*ticke
 		p.mu.Unlock()
 		return nil, ErrClosed
 	}
-	// Calls already waiting go first.
-	if slow := p.expectSlowLocked(method); p.waiters.Len() == 0 {
-		if r := p.pickLocked(not, slow); r != nil {
-			t := p.takeLocked(r, method, slow)
-			p.mu.Unlock()
-			return t, nil
-		}
+	// A worker with room now would have been given to the calls waiting, had they fitted
+	// (dispatchLocked runs whenever room appears): taking it goes before none of them.
+	slow := p.expectSlowLocked(method)
+	if r := p.pickLocked(not, slow); r != nil {
+		t := p.takeLocked(r, method, slow)
+		p.mu.Unlock()
+		return t, nil
 	}
 	if !p.anyReadyLocked() {
 		if err := p.unavailableLocked(); err != nil {
@@ -264,7 +278,6 @@ func (p *Pool) acquire(ctx context.Context, method string, not *running) (*ticke
 	}
 	wt := &waiter{ch: make(chan acquired, 1), since: p.clk.Now(), method: method, not: not}
 	e := p.waiters.PushBack(wt)
-	p.dispatchLocked() // it may go before calls that wait
 	p.mu.Unlock()
 
 	select {
