@@ -64,13 +64,7 @@ func TestAPoolLearnsWhichMethodsBlockAWorker(t *testing.T) {
 func TestAConcurrentWorkerTeachesNoSlowness(t *testing.T) {
 	clk := newFakeClock()
 	gate := make(chan struct{})
-	farm := &fakeFarm{behave: func(ctx context.Context, w *fakeWorker, method string) (any, error) {
-		if method == "io" {
-			<-gate
-		}
-		return w.pid, nil
-	}}
-	p := fakePool(t, clk, farm, WithWorkers(1))
+	p := fakePool(t, clk, newGatedFarm(map[string]chan struct{}{"io": gate}).fakeFarm, WithWorkers(1))
 	ctx := context.Background()
 	for i := 0; i < 4; i++ {
 		require.NoError(t, p.Call(ctx, "quick", nil, nil))
@@ -97,18 +91,8 @@ func TestAConcurrentWorkerTeachesNoSlowness(t *testing.T) {
 func TestAMethodExpectedToBeSlowRunsAloneAndQuickCallsGoFirst(t *testing.T) {
 	clk := newFakeClock()
 	gates := map[string]chan struct{}{"slow": make(chan struct{}), "hold": make(chan struct{})}
-	var mu sync.Mutex
-	var started []string
-	farm := &fakeFarm{behave: func(ctx context.Context, w *fakeWorker, method string) (any, error) {
-		mu.Lock()
-		started = append(started, method)
-		mu.Unlock()
-		if g := gates[method]; g != nil {
-			<-g
-		}
-		return w.pid, nil
-	}}
-	p := fakePool(t, clk, farm, WithWorkers(2))
+	farm := newGatedFarm(gates)
+	p := fakePool(t, clk, farm.fakeFarm, WithWorkers(2))
 	ctx := context.Background()
 	call := func(method string) int {
 		// Bounded: a quick call stuck behind a slow one fails the test instead of hanging it.
@@ -184,15 +168,12 @@ func TestAMethodExpectedToBeSlowRunsAloneAndQuickCallsGoFirst(t *testing.T) {
 	quick := make(chan int, 1)
 	go func() { quick <- call("quick") }()
 	eventually(t, "a quick call waiting too", func() bool { return p.Stats().Queued == 2 })
-	mu.Lock()
-	started = nil
-	mu.Unlock()
+	farm.order()                // forget the calls started so far
 	gates["slow"] <- struct{}{} // one of the two running slow calls answers
 	<-quick
 	close(gates["slow"])
 	wg.Wait()
-	mu.Lock()
-	defer mu.Unlock()
+	started := farm.order()
 	assert.Equal(t, "quick", started[0], "the order calls started in once a worker was free: %v", started)
 }
 
@@ -201,18 +182,8 @@ func TestAMethodExpectedToBeSlowRunsAloneAndQuickCallsGoFirst(t *testing.T) {
 func TestASlowCallWaitsForQuickOnesOnlySoLong(t *testing.T) {
 	clk := newFakeClock()
 	gate := make(chan struct{})
-	var mu sync.Mutex
-	var started []string
-	farm := &fakeFarm{behave: func(ctx context.Context, w *fakeWorker, method string) (any, error) {
-		mu.Lock()
-		started = append(started, method)
-		mu.Unlock()
-		if method == "hold" {
-			<-gate
-		}
-		return w.pid, nil
-	}}
-	p := fakePool(t, clk, farm, WithWorkers(1))
+	farm := newGatedFarm(map[string]chan struct{}{"hold": gate})
+	p := fakePool(t, clk, farm.fakeFarm, WithWorkers(1))
 	eventually(t, "the worker ready", func() bool { return p.Stats().Ready == 1 })
 	p.mu.Lock()
 	p.slowness.observe("slow", true)
@@ -235,9 +206,7 @@ func TestASlowCallWaitsForQuickOnesOnlySoLong(t *testing.T) {
 	require.NoError(t, <-held)
 	require.NoError(t, <-res)
 	require.NoError(t, <-res)
-	mu.Lock()
-	defer mu.Unlock()
-	assert.Equal(t, []string{"hold", "slow", "quick"}, started)
+	assert.Equal(t, []string{"hold", "slow", "quick"}, farm.order())
 }
 
 func sum(m map[int]int) int {
@@ -252,13 +221,7 @@ func sum(m map[int]int) int {
 func TestAFixedConcurrencyIgnoresSlowness(t *testing.T) {
 	clk := newFakeClock()
 	gate := make(chan struct{})
-	farm := &fakeFarm{behave: func(ctx context.Context, w *fakeWorker, method string) (any, error) {
-		if method == "slow" {
-			<-gate
-		}
-		return w.pid, nil
-	}}
-	p := fakePool(t, clk, farm, WithWorkers(1), WithConcurrency(3))
+	p := fakePool(t, clk, newGatedFarm(map[string]chan struct{}{"slow": gate}).fakeFarm, WithWorkers(1), WithConcurrency(3))
 	p.mu.Lock()
 	p.slowness.observe("slow", true)
 	p.mu.Unlock()

@@ -263,6 +263,37 @@ func (f *fakeFarm) last() *fakeWorker {
 	return ws[len(ws)-1]
 }
 
+// gatedFarm is a fakeFarm whose calls of a method with a gate wait until that gate is
+// closed or sent to, and which records the methods in the order their calls started.
+type gatedFarm struct {
+	*fakeFarm
+	mu      sync.Mutex
+	started []string
+}
+
+func newGatedFarm(gates map[string]chan struct{}) *gatedFarm {
+	g := &gatedFarm{}
+	g.fakeFarm = &fakeFarm{behave: func(ctx context.Context, w *fakeWorker, method string) (any, error) {
+		g.mu.Lock()
+		g.started = append(g.started, method)
+		g.mu.Unlock()
+		if c := gates[method]; c != nil {
+			<-c
+		}
+		return w.pid, nil
+	}}
+	return g
+}
+
+// order returns the methods started so far, and forgets them.
+func (g *gatedFarm) order() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	o := g.started
+	g.started = nil
+	return o
+}
+
 func fakePool(t *testing.T, clk *fakeClock, farm *fakeFarm, opts ...Option) *Pool {
 	t.Helper()
 	p, err := NewPool(context.Background(), []string{"fake"}, append([]Option{withClock(clk), withStarter(farm.start)}, opts...)...)
@@ -475,18 +506,8 @@ func TestCallsRefusedWithStoppingGoElsewhere(t *testing.T) {
 func TestDispatchPicksTheLeastBusyAndQueuesInOrder(t *testing.T) {
 	clk := newFakeClock()
 	release := make(chan struct{})
-	var order []string
-	var mu sync.Mutex
-	farm := &fakeFarm{behave: func(ctx context.Context, w *fakeWorker, method string) (any, error) {
-		mu.Lock()
-		order = append(order, method)
-		mu.Unlock()
-		if method == "hold" {
-			<-release
-		}
-		return w.pid, nil
-	}}
-	p := fakePool(t, clk, farm, WithWorkers(2), WithQueueSize(2), WithConcurrency(1))
+	farm := newGatedFarm(map[string]chan struct{}{"hold": release})
+	p := fakePool(t, clk, farm.fakeFarm, WithWorkers(2), WithQueueSize(2), WithConcurrency(1))
 	ctx := context.Background()
 	held := make(chan any, 2)
 	for i := 0; i < 2; i++ {
@@ -511,25 +532,15 @@ func TestDispatchPicksTheLeastBusyAndQueuesInOrder(t *testing.T) {
 	close(release)
 	require.NoError(t, <-queued)
 	require.NoError(t, <-queued)
-	mu.Lock()
+	order := farm.order()
 	assert.ElementsMatch(t, []string{"hold", "hold", "first", "second"}, order)
 	assert.Equal(t, []string{"hold", "hold"}, order[:2])
-	mu.Unlock()
 	assert.NotEqual(t, <-held, <-held, "the two held calls ran on two workers")
 
 	// With one worker taking one call at a time, queued calls run oldest first.
-	order = nil
 	gate := make(chan struct{})
-	farm1 := &fakeFarm{behave: func(ctx context.Context, w *fakeWorker, method string) (any, error) {
-		mu.Lock()
-		order = append(order, method)
-		mu.Unlock()
-		if method == "hold" {
-			<-gate
-		}
-		return nil, nil
-	}}
-	p1 := fakePool(t, newFakeClock(), farm1, WithWorkers(1), WithConcurrency(1))
+	farm1 := newGatedFarm(map[string]chan struct{}{"hold": gate})
+	p1 := fakePool(t, newFakeClock(), farm1.fakeFarm, WithWorkers(1), WithConcurrency(1))
 	go func() { _ = p1.Call(ctx, "hold", nil, nil) }()
 	eventually(t, "the worker busy", func() bool { return p1.Stats().Workers[0].InFlight == 1 })
 	res := make(chan error, 3)
@@ -541,9 +552,7 @@ func TestDispatchPicksTheLeastBusyAndQueuesInOrder(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		require.NoError(t, <-res)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	assert.Equal(t, []string{"hold", "a", "b", "c"}, order)
+	assert.Equal(t, []string{"hold", "a", "b", "c"}, farm1.order())
 }
 
 func TestShutdownDrainsThenStopsEveryWorker(t *testing.T) {
