@@ -39,9 +39,6 @@ final class MessageCodec
     /** Whether a response with a scalar result (5 values) is within the value limit. */
     private readonly bool $scalarResults;
 
-    /** Whether a request with params of one scalar (6 values) is within the value limit. */
-    private readonly bool $scalarParams;
-
     /**
      * @param int $maxValues the most values one message may hold, both ways (SPEC 3)
      */
@@ -51,7 +48,6 @@ final class MessageCodec
         $this->encoder = new Encoder($maxValues);
         $this->msgpack = new \MessagePack(false);
         $this->scalarResults = $maxValues >= 5;
-        $this->scalarParams = $maxValues >= 6;
     }
 
     /**
@@ -80,18 +76,8 @@ final class MessageCodec
                 $c = isset($body[$p]) ? \ord($body[$p]) : 0;
                 if (($c & 0xf0) === 0x90 || $c === 0xdc || $c === 0xdd) {
                     $params = $p;
-                    // Params of one scalar (the commonest call): no ext-msgpack at all; one
-                    // str (the commonest of those) without even a call.
-                    $one = null;
-                    if ($c === 0x91 && $this->scalarParams) {
-                        $c = isset($body[$p + 1]) ? \ord($body[$p + 1]) : 0;
-                        $n = \strlen($body) - $p - 2;
-                        if (($c & 0xe0) === 0xa0 ? $n === ($c & 0x1f) : $c === 0xd9 && $n > 0 && $n - 1 === \ord($body[$p + 2])) {
-                            $one = [substr($body, $c === 0xd9 ? $p + 3 : $p + 2)];
-                        } else {
-                            $one = $this->decoder->lone($body, $p + 1);
-                        }
-                    }
+                    // Params of one scalar (the commonest call): no ext-msgpack at all.
+                    $one = $c === 0x91 ? $this->decoder->lone($body, $p + 1) : null;
                     if ($one !== null) {
                         $method = substr($body, $at + 1, $p - $at - 1);
                         if (mb_check_encoding($method, 'UTF-8')) {
