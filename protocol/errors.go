@@ -87,8 +87,8 @@ func QuoteBytes(b []byte, total int) string {
 	if total > len(b) || total < 0 {
 		s.WriteString(" ...")
 	}
-	if looksLikeText(b) {
-		fmt.Fprintf(&s, " (text %q: something wrote to stdout, which belongs to the protocol%s)", string(b), textHint(b))
+	if t := strayText(b); t != nil {
+		fmt.Fprintf(&s, " (text %q: something wrote to stdout, which belongs to the protocol%s)", string(t), textHint(t))
 	}
 	return s.String()
 }
@@ -105,19 +105,26 @@ func textHint(b []byte) string {
 	return ""
 }
 
-// looksLikeText reports whether b is printable UTF-8 with at least 4 bytes, as a stray print
-// would be.
-func looksLikeText(b []byte) bool {
-	if len(b) < 4 || !utf8.Valid(b) {
-		return false
-	}
-	for _, r := range string(b) {
-		if r == '\n' || r == '\r' || r == '\t' || r == '\ufeff' {
-			continue
+// strayText returns the text a stray print left at the start of b, or nil: all of b when
+// it is printable UTF-8, else its whole lines of text before the first byte that is not
+// (the frames the child wrote after them may already be in the pipe); at least 4 bytes.
+func strayText(b []byte) []byte {
+	end, line := 0, 0 // the text's length; the length up to its last newline
+	for end < len(b) {
+		r, n := utf8.DecodeRune(b[end:])
+		if r == utf8.RuneError || (r < 0x20 && r != '\n' && r != '\r' && r != '\t') || r == 0x7f {
+			break
 		}
-		if r < 0x20 || r == 0x7f || r == utf8.RuneError {
-			return false
+		end += n
+		if r == '\n' {
+			line = end
 		}
 	}
-	return true
+	if end < len(b) {
+		end = line
+	}
+	if end < 4 {
+		return nil
+	}
+	return b[:end]
 }
