@@ -78,6 +78,7 @@ func TestAConcurrentWorkerTeachesNoSlowness(t *testing.T) {
 	clk.Advance(time.Second)
 	close(gate)
 	require.NoError(t, <-done)
+	assert.Equal(t, 8, p.Stats().Workers[0].Window, "one and seven quick answers; the io answer kept the window")
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	assert.False(t, p.slowness.expected("io"))
