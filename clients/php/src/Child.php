@@ -361,7 +361,7 @@ final class Child
                     // method, [fixstr]], for a method with a handler. It skips MessageCodec::
                     // decode() and the Request object: without opcache every PHP operation costs
                     // 100 to 300 instructions, and this saves a quarter of the client's per call
-                    // (docs/performance-notes.md). Anything else, or anything unusual about it,
+                    // (README, Performance). Anything else, or anything unusual about it,
                     // takes the general path below, which checks and answers it in full.
                     $n = \strlen($frame);
                     if ($n <= self::FAST_LANE_MAX && str_starts_with($frame, "\x94\x00")) {
