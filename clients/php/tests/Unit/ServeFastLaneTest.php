@@ -8,6 +8,7 @@ use PHPUnit\Framework\TestCase;
 use Polyfork\Child;
 use Polyfork\Exception\ProtocolError;
 use Polyfork\Message\MessageCodec;
+use Polyfork\Message\Request;
 use Polyfork\Message\Response;
 
 /**
@@ -92,6 +93,59 @@ final class ServeFastLaneTest extends TestCase
     {
         $body = "\x94\x00\xd3" . str_repeat("\x00", 7) . "\x05\xa4echo\x91\xa1x"; // 5 as an int64
         $this->assertSame([[5, null, 'x']], $this->serve(pack('N', \strlen($body)) . $body, 0));
+    }
+
+    /**
+     * Mutated lane frames (bytes changed, cut, added), each served alone: whatever the lane
+     * does must agree with what MessageCodec::decode() makes of the same bytes.
+     */
+    public function testMutatedFramesAgreeWithTheDecoder(): void
+    {
+        mt_srand(20261204);
+        $seeds = [
+            self::request(5, 'echo', 'abc', false), self::request(300, 'echo', 'x', false),
+            self::request(70000, 'echo', '', false), self::request(0xffffffff, 'echo', str_repeat('z', 31), false),
+        ];
+        $codec = new MessageCodec();
+        for ($i = 0; $i < 2000; $i++) {
+            $body = substr($seeds[$i % 4], 4);
+            for ($k = mt_rand(1, 3); $k > 0; $k--) {
+                $at = mt_rand(0, \strlen($body) - 1);
+                $body = match (mt_rand(0, 3)) {
+                    0 => substr_replace($body, \chr(mt_rand(0, 255)), $at, 1),
+                    1 => substr($body, 0, max(1, $at)),
+                    2 => $body . \chr(mt_rand(0, 255)),
+                    3 => substr_replace($body, \chr(mt_rand(0, 255)), $at, 0),
+                };
+            }
+            $case = 'body ' . bin2hex($body);
+            try {
+                $message = $codec->decode($body);
+                $expected = null;
+            } catch (ProtocolError $e) {
+                $message = null;
+                $expected = $e->getMessage();
+            }
+            try {
+                $answers = $this->serve(pack('N', \strlen($body)) . $body, 0);
+                $got = null;
+            } catch (ProtocolError $e) {
+                $answers = [];
+                $got = $e->getMessage();
+            }
+            $this->assertSame($expected, $got, $case);
+            if (!$message instanceof Request) {
+                $this->assertSame([], $answers, $case); // a response or notification: no answer
+                continue;
+            }
+            $this->assertCount(1, $answers, $case);
+            $this->assertSame($message->id, $answers[0][0], $case);
+            if ($message->method === 'echo' && $message->unsupported === null && \is_string($message->params[0] ?? null)) {
+                $this->assertSame([null, $message->params[0]], [$answers[0][1], $answers[0][2]], $case);
+            } elseif ($message->method === 'echo') {
+                $this->assertNotNull($answers[0][1], $case); // not one str: the handler's TypeError
+            }
+        }
     }
 
     public function testHandleRefusesAMethodNameThatIsNotUtf8(): void
