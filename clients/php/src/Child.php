@@ -269,8 +269,8 @@ final class Child
     {
         if (!mb_check_encoding($method, 'UTF-8')) {
             throw new \InvalidArgumentException(sprintf(
-                'handle(): the method name %s is not valid UTF-8, so no host can call it (SPEC 3)',
-                json_encode($method, JSON_INVALID_UTF8_SUBSTITUTE)
+                'handle(): the method name "%s" is not valid UTF-8, so no host can call it (SPEC 3)',
+                preg_replace_callback('/[^\x20-\x7e]/', fn (array $b): string => sprintf('\\x%02x', \ord($b[0])), $method)
             ));
         }
         $this->handlers[$method] = $handler;

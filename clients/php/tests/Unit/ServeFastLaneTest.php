@@ -152,8 +152,8 @@ final class ServeFastLaneTest extends TestCase
     {
         $child = new Child(fopen('php://memory', 'rb'), fopen('php://memory', 'w+b'));
         $this->expectException(\InvalidArgumentException::class);
-        $this->expectExceptionMessage('not valid UTF-8');
-        $child->handle("\xff", fn () => null);
+        $this->expectExceptionMessage('the method name "ab\\xff" is not valid UTF-8');
+        $child->handle("ab\xff", fn () => null);
     }
 
     /** The frame of [0, $id, $method, [$param]], with the method as a fixstr or a str8. */
