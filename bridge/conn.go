@@ -129,6 +129,7 @@ func newConn(r io.Reader, w io.Writer, cfg connConfig) *Conn {
 		c.goTracked(func() { c.streamEnded(&writeError{err}) })
 	})
 	c.out.onBlock = c.wakeReader
+	c.out.others = func() bool { return c.calls.len() > 1 }
 	if cfg.child != nil {
 		c.sendReady(cfg.child.ready)
 	}

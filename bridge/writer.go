@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"reflect"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -45,6 +46,11 @@ type frameWriter struct {
 	// onBlock is called when a write starts or a sender starts waiting for room: the
 	// reader must then read on (see busy).
 	onBlock func()
+
+	// others reports whether other senders are likely to send any moment now (the Conn:
+	// more than one call in flight). A sender that finds no write in progress then lets
+	// them run first, so that their frames leave in its write (see coalesce). Nil: never.
+	others func() bool
 
 	mu       sync.Mutex
 	room     chan struct{} // closed when queued bytes were written or the writer failed; nil if nobody waits
@@ -118,6 +124,9 @@ func (fw *frameWriter) send(ctx context.Context, frame []byte) error {
 		fw.onBlock() // a write in progress: the reader must not stop reading now (see busy)
 	}
 
+	if ctx.Done() == nil && len(frame) <= coalesceMax && fw.others != nil && fw.others() {
+		return fw.coalesce(frame)
+	}
 	if fw.dl == nil && ctx.Done() != nil {
 		return fw.writeDetachable(ctx, frame)
 	}
@@ -145,6 +154,41 @@ func (fw *frameWriter) send(ctx context.Context, frame []byte) error {
 	}
 	fw.fail(err)
 	return err
+}
+
+// coalesceMax is the largest frame a sender holds back to gather others' (see coalesce):
+// beyond it a write's cost is the bytes', not the system call's.
+const coalesceMax = 4 << 10
+
+// coalesce writes frame together with the frames other senders queue meanwhile, for a
+// sender that owns the flush and cannot be cancelled (no ctx to give way to: its write
+// would block the same). It yields once first: under load the callers woken by the last
+// batch of responses are ready to run, and on one CPU each would otherwise make its own
+// write system call, one after the other (measured: 64 callers, one CPU, a PHP child,
+// about one write per call). Frames keep the order in which their senders queued them;
+// this sender's comes first.
+func (fw *frameWriter) coalesce(frame []byte) error {
+	fw.mu.Lock()
+	fw.queue = append(fw.queue, frame...) // empty before: nobody flushed
+	fw.mu.Unlock()
+	runtime.Gosched()
+	fw.mu.Lock()
+	batch := fw.queue
+	fw.queue, fw.spare = fw.spare[:0], nil
+	fw.mu.Unlock()
+	_, err := fw.w.Write(batch)
+	fw.mu.Lock()
+	if cap(batch) <= fw.limit {
+		fw.spare = batch[:0]
+	}
+	fw.wakeLocked()
+	fw.mu.Unlock()
+	if err != nil {
+		fw.fail(err)
+		return err
+	}
+	fw.finish() // frames queued during the write: written by a goroutine of their own
+	return nil
 }
 
 // write writes b, unblocking when ctx ends if the stream supports deadlines.
