@@ -172,19 +172,7 @@ func (fw *frameWriter) coalesce(frame []byte) error {
 	fw.queue = append(fw.queue, frame...) // empty before: nobody flushed
 	fw.mu.Unlock()
 	runtime.Gosched()
-	fw.mu.Lock()
-	batch := fw.queue
-	fw.queue, fw.spare = fw.spare[:0], nil
-	fw.mu.Unlock()
-	_, err := fw.w.Write(batch)
-	fw.mu.Lock()
-	if cap(batch) <= fw.limit {
-		fw.spare = batch[:0]
-	}
-	fw.wakeLocked()
-	fw.mu.Unlock()
-	if err != nil {
-		fw.fail(err)
+	if err := fw.writeQueue(); err != nil {
 		return err
 	}
 	fw.finish() // frames queued during the write: written by a goroutine of their own
@@ -266,21 +254,31 @@ func (fw *frameWriter) flushQueue() {
 			fw.mu.Unlock()
 			return
 		}
-		batch := fw.queue
-		fw.queue, fw.spare = fw.spare[:0], nil // the spare now belongs to the queue
 		fw.mu.Unlock()
-		_, err := fw.w.Write(batch)
-		fw.mu.Lock()
-		if cap(batch) <= fw.limit {
-			fw.spare = batch[:0]
-		}
-		fw.wakeLocked()
-		fw.mu.Unlock()
-		if err != nil {
-			fw.fail(err)
+		if fw.writeQueue() != nil {
 			return
 		}
 	}
+}
+
+// writeQueue writes the frames queued so far in one write (the flush's owner only), and
+// keeps their buffer as the next queue's. A failed write fails the writer.
+func (fw *frameWriter) writeQueue() error {
+	fw.mu.Lock()
+	batch := fw.queue
+	fw.queue, fw.spare = fw.spare[:0], nil // the spare now belongs to the queue
+	fw.mu.Unlock()
+	_, err := fw.w.Write(batch)
+	fw.mu.Lock()
+	if cap(batch) <= fw.limit {
+		fw.spare = batch[:0]
+	}
+	fw.wakeLocked()
+	fw.mu.Unlock()
+	if err != nil {
+		fw.fail(err)
+	}
+	return err
 }
 
 // busy reports whether a write is in progress or frames wait for one: the other side may
