@@ -67,9 +67,6 @@ final class Child
     /** The longest frame run() serves straight from its bytes: [0, uint32 id, fixstr, [fixstr]]. */
     private const FAST_LANE_MAX = 2 + 5 + 32 + 1 + 32;
 
-    /** Where the method starts after a request's id of the first byte given (uint8/16/32). */
-    private const AFTER_ID = [0xcc => 4, 0xcd => 5, 0xce => 7];
-
     /**
      * Default of $maxQueuedNs: the longest (200 us) a queued answer waits before the next
      * handler starts without it.
@@ -366,7 +363,7 @@ final class Child
                     $n = \strlen($frame);
                     if ($n <= self::FAST_LANE_MAX && str_starts_with($frame, "\x94\x00")) {
                         $c = \ord($frame[2] ?? "\xc1");
-                        $at = $c < 0x80 ? 3 : (self::AFTER_ID[$c] ?? 0); // 0: not an id in range
+                        $at = $c < 0x80 ? 3 : (MessageCodec::METHOD_AFTER_UINT[$c] ?? 0); // 0: no id in range
                         $m = \ord($frame[$at] ?? "\x00");
                         $p = $at + 1 + ($m & 0x1f); // the params' header, after a fixstr method
                         if (($m & 0xe0) === 0xa0 && ($frame[$p] ?? '') === "\x91") {

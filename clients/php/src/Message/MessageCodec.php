@@ -25,7 +25,7 @@ final class MessageCodec
     private const INT_SIZE = [0xcc => 2, 0xd0 => 2, 0xcd => 3, 0xd1 => 3, 0xce => 5, 0xd2 => 5, 0xcf => 9, 0xd3 => 9];
 
     /** Offset of the method in a request whose id is a uint8, uint16 or uint32, by that id's first byte. */
-    private const METHOD_AFTER_UINT = [0xcc => 4, 0xcd => 5, 0xce => 7];
+    public const METHOD_AFTER_UINT = [0xcc => 4, 0xcd => 5, 0xce => 7];
 
     /** Header size of a msgpack str by its first byte, beyond the fixstrs. */
     private const STR_HEAD = [0xd9 => 2, 0xda => 3, 0xdb => 5];
