@@ -30,11 +30,7 @@ func measureMixed(spec bench.Spec, p *pool) (bench.Trial, error) {
 	if len(spec.Sizes) != 1 {
 		return t, fmt.Errorf("%s: the mixed workload takes one size, got %v", spec.System, spec.Sizes)
 	}
-	n := spec.Sizes[0]
-	payload := strings.Repeat("x", n)
-	if err := warmUp(spec, payload, p.roundTrip); err != nil {
-		return t, fmt.Errorf("%s, warming up: %w", spec.System, err)
-	}
+	payload := strings.Repeat("x", spec.Sizes[0])
 	warm := max(ms(spec.WarmMs), mixedWarmSlow*ms(MixedSlowMs))
 	if _, err := runMixed(spec.Conc, payload, p, warm, 1); err != nil {
 		return t, fmt.Errorf("%s, warming up: %w", spec.System, err)
