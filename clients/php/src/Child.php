@@ -147,7 +147,9 @@ final class Child
         }
         $maxFrameSize = min($maxFrameSize, self::MAX_LENGTH_PREFIX); // what a length prefix can say
         $this->in = $in;
-        $this->reader = new FrameReader($in, $maxFrameSize);
+        // A call whose one parameter is a large string gets it straight from the stream, not as
+        // a copy out of the body (see FrameReader, on the Zend allocator).
+        $this->reader = new FrameReader($in, $maxFrameSize, MessageCodec::tailAt(...));
         $this->writer = new FrameWriter($out, $maxFrameSize);
         $this->codec = new MessageCodec($maxValues);
     }
@@ -380,7 +382,7 @@ final class Child
                             }
                         }
                     }
-                    $message = $this->codec->decode($frame);
+                    $message = $this->reader->tail === null ? $this->codec->decode($frame) : $this->decodeWithTail($frame);
                     $frame = null; // a large body should not live on while its request runs
                 } else {
                     $message = $this->next();
@@ -602,11 +604,19 @@ final class Child
                 $this->closed = true;
                 return null;
             }
-            return $this->codec->decode($frame);
+            return $this->reader->tail === null ? $this->codec->decode($frame) : $this->decodeWithTail($frame);
         } catch (ProtocolError $e) {
             $this->failure = $e;
             throw $e;
         }
+    }
+
+    /** Decodes the frame read() just returned with its trailing string (FrameReader::$tail). */
+    private function decodeWithTail(string $head): Request|Response|Notification
+    {
+        $tail = $this->reader->tail;
+        $this->reader->tail = null; // the message is its only holder
+        return $this->codec->decodeWithTail($head, $tail);
     }
 
     private function dispatch(Request|Response|Notification $message): void

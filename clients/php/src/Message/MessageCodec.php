@@ -50,6 +50,91 @@ final class MessageCodec
         $this->scalarResults = $maxValues >= 5;
     }
 
+    /** Header size of a msgpack str or bin of 8, 16 or 32 bits of length, by its first byte. */
+    private const STRING_HEAD = [0xd9 => 2, 0xda => 3, 0xdb => 5, 0xc4 => 2, 0xc5 => 3, 0xc6 => 5];
+
+    /**
+     * Where a message's last value, a string, starts and how long it is, when the message is
+     * one of the shapes whose last value can be handed out on its own: a request
+     * `[0, id, fixstr, [string]]`, a notification `[2, fixstr, [string]]`, or a response
+     * `[1, id, nil, string]`, string being a str or a bin with an 8, 16 or 32-bit length.
+     *
+     * @return array{int, int, int}|null the string's header offset, its bytes' offset (both
+     *                                   from $from) and its length; null for any other bytes
+     */
+    private static function tailShape(string $bytes, int $from): ?array
+    {
+        $head = substr($bytes, $from, 2);
+        if ($head === "\x94\x00" || $head === "\x94\x01") {
+            $c = \ord($bytes[$from + 2] ?? "\xc1");
+            $at = $c < 0x80 ? 3 : (self::METHOD_AFTER_UINT[$c] ?? 0); // after the id
+            if ($at === 0) {
+                return null;
+            }
+            if ($head === "\x94\x01") {
+                $s = ($bytes[$from + $at] ?? '') === "\xc0" ? $at + 1 : 0; // nil error
+            } else {
+                $m = \ord($bytes[$from + $at] ?? "\x00");
+                $p = $at + 1 + ($m & 0x1f);
+                $s = ($m & 0xe0) === 0xa0 && ($bytes[$from + $p] ?? '') === "\x91" ? $p + 1 : 0;
+            }
+        } elseif ($head === "\x93\x02") {
+            $m = \ord($bytes[$from + 2] ?? "\x00");
+            $p = 3 + ($m & 0x1f);
+            $s = ($m & 0xe0) === 0xa0 && ($bytes[$from + $p] ?? '') === "\x91" ? $p + 1 : 0;
+        } else {
+            return null;
+        }
+        $h = $s === 0 ? 0 : (self::STRING_HEAD[\ord($bytes[$from + $s] ?? "\x00")] ?? 0);
+        if ($h === 0 || \strlen($bytes) < $from + $s + $h) {
+            return null;
+        }
+        $n = $h === 2 ? \ord($bytes[$from + $s + 1]) : unpack($h === 3 ? 'n' : 'N', $bytes, $from + $s + 1)[1];
+        return [$s, $s + $h, $n];
+    }
+
+    /**
+     * The tail finder of FrameReader: given the first bytes of a frame's body (from offset
+     * $from of $bytes) and the body's size, the offset at which the string that ends the
+     * message starts, when the message is one decodeWithTail() takes; -1 otherwise.
+     */
+    public static function tailAt(string $bytes, int $from, int $size): int
+    {
+        $shape = self::tailShape($bytes, $from);
+        return $shape !== null && $shape[1] + $shape[2] === $size ? $shape[1] : -1;
+    }
+
+    /**
+     * Decodes a frame body handed out in two parts (FrameReader::$tail): $head, which ends
+     * where the message's last value, a string, starts, and $tail, that string. The message
+     * is the one decode($head . $tail) returns, with $tail as its last value, not a copy of
+     * it; so are the errors.
+     *
+     * @throws ProtocolError when the body is not a well-formed message
+     */
+    public function decodeWithTail(string $head, string $tail): Request|Response|Notification
+    {
+        $shape = self::tailShape($head, 0);
+        if ($shape !== null && $shape[1] === \strlen($head) && $shape[2] === \strlen($tail)) {
+            // The same message with nil in the string's place: every check of decode() runs.
+            try {
+                $message = $this->decode(substr($head, 0, $shape[0]) . "\xc0");
+            } catch (ProtocolError) {
+                $message = null; // reported below, quoting the real bytes
+            }
+            if ($message instanceof Request && $message->params === [null]) {
+                return new Request($message->id, $message->method, [$tail]);
+            }
+            if ($message instanceof Notification && $message->params === [null]) {
+                return new Notification($message->method, [$tail]);
+            }
+            if ($message instanceof Response && $message->error === null && $message->result === null) {
+                return new Response($message->id, null, $tail);
+            }
+        }
+        return $this->decode($head . $tail);
+    }
+
     /**
      * Decodes one frame body into a message.
      *

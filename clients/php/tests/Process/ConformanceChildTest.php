@@ -274,4 +274,24 @@ final class ConformanceChildTest extends TestCase
         $this->host->send(str_repeat('x', 3 << 20));
         $this->assertSame(str_repeat('x', 3 << 20), $this->host->nextNotification()->params[0]);
     }
+
+    /**
+     * Large strings in every place the child reads one: the one parameter of a call and of a
+     * message (handed over straight from the stream), the result of the child's own call to
+     * the host (the same), and a parameter among others (from the body, as before).
+     */
+    public function testLargeStringsArriveWholeWhereverTheyAre(): void
+    {
+        $text = str_repeat("\u{e9}t\u{e9} ", 150000); // 1.05 MB of UTF-8
+        $bytes = random_bytes(3 << 20);
+        $this->host->handlers['big'] = fn (string $which): string => $which === 'text' ? $text : $bytes;
+        $this->host->handlers['echo_back'] = fn (string $v): string => $v;
+        $this->assertSame(md5($text), md5($this->host->call('call_host', ['big', ['text']])->result ?? ''), 'a str result of the host');
+        $this->assertSame(md5($bytes), md5($this->host->call('call_host', ['big', ['bytes']])->result ?? ''), 'a bin result of the host');
+        $this->assertSame(md5($bytes), md5($this->host->call('call_host', ['echo_back', [$bytes]])->result ?? ''), 'a parameter among others');
+        $this->assertSame(md5($text), md5($this->host->call('echo', [$text])->result ?? ''), 'the one parameter');
+        $this->host->send($bytes);
+        $this->assertSame(md5($bytes), md5($this->host->nextNotification()->params[0]), 'a message');
+        $this->assertSame(42, $this->host->call('add', [40, 2])->result, 'and the session goes on');
+    }
 }
