@@ -112,6 +112,12 @@ final class Child
     /** @var array<string, int> how long (ns) each method's handler last ran, when measured */
     private array $took = [];
 
+    /**
+     * The large string parameter of the request being served, when it arrived as a `str`
+     * (see decodeWithTail()); run() drops it with the request.
+     */
+    private ?string $text = null;
+
     /** hrtime(true) when the oldest answer still queued in the writer was queued; 0: none. */
     private int $queuedAt = 0;
 
@@ -389,7 +395,7 @@ final class Child
                 }
                 if ($message instanceof Request) {
                     $this->serve($message);
-                    $message = null; // nor should its params live on while the next frame is read
+                    $message = $this->text = null; // nor should its params live on while the next frame is read
                 } elseif ($message === null) {
                     break;
                 } else {
@@ -611,12 +617,19 @@ final class Child
         }
     }
 
-    /** Decodes the frame read() just returned with its trailing string (FrameReader::$tail). */
+    /**
+     * Decodes the frame read() just returned with its trailing string (FrameReader::$tail).
+     * A request's string that arrived as a `str` is also kept in $text.
+     */
     private function decodeWithTail(string $head): Request|Response|Notification
     {
         $tail = $this->reader->tail;
         $this->reader->tail = null; // the message is its only holder
-        return $this->codec->decodeWithTail($head, $tail);
+        $message = $this->codec->decodeWithTail($head, $tail, $text);
+        if ($text && $message instanceof Request) {
+            $this->text = $tail;
+        }
+        return $message;
     }
 
     private function dispatch(Request|Response|Notification $message): void
@@ -654,7 +667,8 @@ final class Child
 
     /**
      * Runs the handler of a request that is to run (not cancelled, not refused) and sends its
-     * answer: the result, or the error it threw.
+     * answer: the result, or the error it threw. A large string parameter that arrived as a
+     * `str` ($text) and comes back as the result goes back as a str without another check.
      */
     private function answer(int $id, string $method, callable $handler, array $params): void
     {
@@ -694,7 +708,7 @@ final class Child
             return;
         }
         // respond(), inlined for a result (this runs once per request).
-        $head = \is_string($result) ? $this->codec->stringResultHead($id, $result) : null;
+        $head = \is_string($result) ? $this->codec->stringResultHead($id, $result, $this->text) : null;
         try {
             if ($head === null) {
                 $frame = $this->codec->response($id, null, $result);

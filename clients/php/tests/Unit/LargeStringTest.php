@@ -1,0 +1,89 @@
+<?php
+
+declare(strict_types=1);
+
+namespace Polyfork\Tests\Unit;
+
+use PHPUnit\Framework\TestCase;
+use Polyfork\Child;
+use Polyfork\Message\MessageCodec;
+use Polyfork\Message\Response;
+
+/**
+ * A call whose one parameter is a large string (a frame of 64 KiB or more) gets that string
+ * straight from the stream (FrameReader::$tail). Returned as it is (or the same bytes), a
+ * string that arrived as `str` goes back as `str` without being checked again; anything else
+ * is checked as always.
+ */
+final class LargeStringTest extends TestCase
+{
+    /**
+     * Serves the requests [method, param bytes, header byte of the param] with a Child over
+     * in-memory streams; returns each response's raw body.
+     *
+     * @param list<array{string, string, string}> $requests
+     * @return list<string>
+     */
+    private static function serve(array $requests): array
+    {
+        $in = fopen('php://memory', 'w+b');
+        foreach ($requests as $i => [$method, $param, $header]) {
+            $body = "\x94\x00" . \chr($i + 1) . \chr(0xa0 | \strlen($method)) . $method . "\x91" . $header . pack('N', \strlen($param)) . $param;
+            fwrite($in, pack('N', \strlen($body)) . $body);
+        }
+        rewind($in);
+        $out = fopen('php://memory', 'w+b');
+        $child = new Child($in, $out);
+        $child->handle('echo', fn (string $v): string => $v);
+        $child->handle('edit', fn (string $v): string => substr($v, 0, -1) . "\xff");
+        $child->handle('copy', fn (string $v): string => substr($v, 0, -1) . $v[-1]);
+        $child->handle('length', fn (string $v): int => \strlen($v));
+        $child->run();
+        rewind($out);
+        $frames = stream_get_contents($out);
+        $bodies = [];
+        for ($at = 0; $at < \strlen($frames); $at += 4 + $n) {
+            $n = unpack('N', $frames, $at)[1];
+            $bodies[] = substr($frames, $at + 4, $n);
+        }
+        array_shift($bodies); // $ready
+        return $bodies;
+    }
+
+    /** The type byte of the result in response $body (to a request whose id is under 128). */
+    private static function resultType(string $body): string
+    {
+        return bin2hex($body[4]);
+    }
+
+    public function testAStrReturnedAsItIsGoesBackAsStrWithoutAnotherLook(): void
+    {
+        $text = str_repeat("\u{e9}t\u{e9} ", 30000); // 210 kB of UTF-8
+        // Bytes that are not UTF-8 in a str break SPEC 3; returned as they are, they are the
+        // host's own bytes back, with the type it gave them.
+        $notText = str_repeat('x', 100000) . "\xff";
+        [$a, $b] = self::serve([['echo', $text, "\xdb"], ['echo', $notText, "\xdb"]]);
+        $this->assertSame('db', self::resultType($a));
+        $this->assertSame(md5($text), md5(substr($a, 9)));
+        $this->assertSame('db', self::resultType($b));
+        $this->assertSame(md5($notText), md5(substr($b, 9)));
+    }
+
+    public function testEveryOtherStringIsCheckedAsAlways(): void
+    {
+        $text = str_repeat('t', 100000);
+        $codec = new MessageCodec();
+        $answers = self::serve([
+            ['edit', $text, "\xdb"],    // a new string, not UTF-8: bin
+            ['copy', $text, "\xdb"],    // a new string with the str's bytes: str
+            ['echo', $text, "\xc6"],    // a bin that is UTF-8: str, as for any PHP string
+            ['echo', "\xfe" . $text, "\xc6"], // a bin that is not: bin
+            ['length', $text, "\xdb"],  // not a string
+        ]);
+        $this->assertSame(['c6', 'db', 'db', 'c6', 'ce'], array_map(self::resultType(...), $answers));
+        $response = $codec->decode($answers[0]);
+        $this->assertInstanceOf(Response::class, $response);
+        $this->assertSame(substr($text, 0, -1) . "\xff", $response->result);
+        $this->assertSame(100000, $codec->decode($answers[4])->result);
+    }
+}
