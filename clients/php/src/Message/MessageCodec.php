@@ -110,22 +110,23 @@ final class MessageCodec
      * is the one decode($head . $tail) returns, with $tail as its last value, not a copy of
      * it; so are the errors.
      *
-     * @param bool|null $text set to true when the string arrived as a `str`, false otherwise
+     * @param bool|null $text set to true when $tail is the message's last value and arrived as a
+     *                        `str`, false otherwise
      * @param-out bool $text
      * @throws ProtocolError when the body is not a well-formed message
      */
     public function decodeWithTail(string $head, string $tail, ?bool &$text = null): Request|Response|Notification
     {
-        $shape = self::tailShape($head, 0);
         $text = false;
+        $shape = self::tailShape($head, 0);
         if ($shape !== null && $shape[1] === \strlen($head) && $shape[2] === \strlen($tail)) {
-            $text = \ord($head[$shape[0]]) >= 0xd9; // str8/16/32 (d9-db), not bin8/16/32 (c4-c6)
             // The same message with nil in the string's place: every check of decode() runs.
             try {
                 $message = $this->decode(substr($head, 0, $shape[0]) . "\xc0");
             } catch (ProtocolError) {
                 $message = null; // reported below, quoting the real bytes
             }
+            $text = \ord($head[$shape[0]]) >= 0xd9; // str8/16/32 (d9-db), not bin8/16/32 (c4-c6)
             if ($message instanceof Request && $message->params === [null]) {
                 return new Request($message->id, $message->method, [$tail]);
             }
@@ -135,6 +136,7 @@ final class MessageCodec
             if ($message instanceof Response && $message->error === null && $message->result === null) {
                 return new Response($message->id, null, $tail);
             }
+            $text = false;
         }
         return $this->decode($head . $tail);
     }

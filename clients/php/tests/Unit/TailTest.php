@@ -30,7 +30,7 @@ final class TailTest extends TestCase
     /**
      * Bodies of every shape decodeWithTail() takes, with an id of every width.
      *
-     * @return array<string, array{string}>
+     * @return array<string, array{string, bool}> the body, and whether its string is a str
      */
     public static function bodies(): array
     {
@@ -41,7 +41,7 @@ final class TailTest extends TestCase
      * bodies(), with strings of $length bytes each (0: 200, 3000 and 70000 bytes, each one
      * needing its header's width).
      *
-     * @return array<string, array{string}>
+     * @return array<string, array{string, bool}>
      */
     private static function bodiesOf(int $length): array
     {
@@ -51,15 +51,16 @@ final class TailTest extends TestCase
             foreach ([8 => 200, 16 => 3000, 32 => 70000] as $bits => $n) {
                 $n = $length ?: $n;
                 $string = self::header($kind, $bits, $n) . str_repeat('v', $n);
+                $text = $kind === 'str';
                 foreach ($ids as $width => $id) {
-                    $cases["request, $width id, $kind$bits"] = ["\x94\x00" . $id . "\xa4echo\x91" . $string];
-                    $cases["response, $width id, $kind$bits"] = ["\x94\x01" . $id . "\xc0" . $string];
+                    $cases["request, $width id, $kind$bits"] = ["\x94\x00" . $id . "\xa4echo\x91" . $string, $text];
+                    $cases["response, $width id, $kind$bits"] = ["\x94\x01" . $id . "\xc0" . $string, $text];
                 }
-                $cases["notification, $kind$bits"] = ["\x93\x02\xa7message\x91" . $string];
-                $cases["request, empty method, $kind$bits"] = ["\x94\x00\x01\xa0\x91" . $string];
+                $cases["notification, $kind$bits"] = ["\x93\x02\xa7message\x91" . $string, $text];
+                $cases["request, empty method, $kind$bits"] = ["\x94\x00\x01\xa0\x91" . $string, $text];
             }
         }
-        $cases['request, empty string'] = ["\x94\x00\x01\xa4echo\x91\xdb\x00\x00\x00\x00"];
+        $cases['request, empty string'] = ["\x94\x00\x01\xa4echo\x91\xdb\x00\x00\x00\x00", true];
         return $cases;
     }
 
@@ -74,13 +75,14 @@ final class TailTest extends TestCase
     }
 
     /** @dataProvider bodies */
-    public function testTheTailIsFoundAndTheMessageIsTheWholeBodys(string $body): void
+    public function testTheTailIsFoundAndTheMessageIsTheWholeBodys(string $body, bool $str): void
     {
         $codec = new MessageCodec();
         $at = MessageCodec::tailAt($body, 0, \strlen($body));
         $this->assertGreaterThan(0, $at, 'a shape with a tail');
         $this->assertSame(str_repeat('v', \strlen($body) - $at), substr($body, $at), 'the tail is the string\'s bytes');
-        $this->assertEquals($codec->decode($body), $codec->decodeWithTail(substr($body, 0, $at), substr($body, $at)));
+        $this->assertEquals($codec->decode($body), $codec->decodeWithTail(substr($body, 0, $at), substr($body, $at), $text));
+        $this->assertSame($str, $text, 'whether the string arrived as a str');
         // The same with the body after other bytes (a buffer holding the length prefix).
         $this->assertSame($at, MessageCodec::tailAt("\x00\x00\x00\x00" . $body, 4, \strlen($body)));
     }
@@ -138,8 +140,14 @@ final class TailTest extends TestCase
                 $cut = $at > 0 && mt_rand(0, 1) === 1 ? $at : mt_rand(0, \strlen($body));
                 $split += $cut === $at ? 1 : 0;
                 $want = self::outcome(fn () => $codec->decode($body));
-                $got = self::outcome(fn () => $codec->decodeWithTail(substr($body, 0, $cut), substr($body, $cut)));
+                $text = null;
+                $got = self::outcome(function () use ($codec, $body, $cut, &$text) {
+                    return $codec->decodeWithTail(substr($body, 0, $cut), substr($body, $cut), $text);
+                });
                 $this->assertEquals($want, $got, sprintf('body %s split at %d', bin2hex($body), $cut));
+                if ($cut !== $at) {
+                    $this->assertFalse($text, 'no str tail in a split tailAt() would not make');
+                }
                 $checked++;
             }
         }
