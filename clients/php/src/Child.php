@@ -97,7 +97,10 @@ final class Child
     /** @var array<int, true> ids of queued requests */
     private array $queued = [];
 
-    /** @var list<int> ids of the requests whose handlers run, innermost last */
+    /**
+     * @var array<int, true> ids of the requests whose handlers run, innermost last (a handler
+     *                       that calls the host can be asked to run another meanwhile)
+     */
     private array $running = [];
 
     /** @var array<int, true> ids of in-flight requests the host cancelled */
@@ -491,7 +494,7 @@ final class Child
     public function cancelled(float $wait = 0.0): bool
     {
         $this->flush(); // a handler that takes this long should not hold back answers
-        $id = $this->running === [] ? null : $this->running[\count($this->running) - 1];
+        $id = array_key_last($this->running);
         if ($id === null) {
             if ($wait > 0) {
                 usleep((int) ($wait * 1e6));
@@ -551,7 +554,7 @@ final class Child
     public function throwIfCancelled(): void
     {
         if ($this->cancelled()) {
-            throw CancelledError::request($this->running[\count($this->running) - 1]);
+            throw CancelledError::request(array_key_last($this->running));
         }
     }
 
@@ -681,7 +684,7 @@ final class Child
                 $this->flush();
             }
         }
-        $this->running[] = $id;
+        $this->running[$id] = true;
         try {
             $result = $handler(...$params);
             $error = null;
@@ -692,7 +695,7 @@ final class Child
             $result = null;
             $error = ErrorMap::fromThrowable($e);
         } finally {
-            array_pop($this->running);
+            unset($this->running[$id]);
             if ($this->cancelled) {
                 unset($this->cancelled[$id]);
             }
@@ -813,7 +816,7 @@ final class Child
     private function cancel(Notification $note): void
     {
         $id = $note->params[0] ?? null;
-        if (\is_int($id) && (isset($this->queued[$id]) || \in_array($id, $this->running, true))) {
+        if (\is_int($id) && (isset($this->queued[$id]) || isset($this->running[$id]))) {
             $this->cancelled[$id] = true;
         }
     }
