@@ -38,6 +38,7 @@ final class LargeStringTest extends TestCase
         $child->handle('edit', fn (string $v): string => substr($v, 0, -1) . "\xff");
         $child->handle('copy', fn (string $v): string => substr($v, 0, -1) . $v[-1]);
         $child->handle('length', fn (string $v): int => \strlen($v));
+        $child->handle('memory', fn (string $v): int => memory_get_usage());
         $child->run();
         rewind($out);
         $frames = stream_get_contents($out);
@@ -67,6 +68,18 @@ final class LargeStringTest extends TestCase
         $this->assertSame(md5($text), md5(substr($a, 9)));
         $this->assertSame('db', self::resultType($b));
         $this->assertSame(md5($notText), md5(substr($b, 9)));
+    }
+
+    public function testTheStringDoesNotOutliveItsRequest(): void
+    {
+        $codec = new MessageCodec();
+        $answers = self::serve([
+            ['memory', 'x', "\xdb"],
+            ['length', str_repeat('t', 1 << 20), "\xdb"], // a str kept for its request only
+            ['memory', 'x', "\xdb"],
+        ]);
+        $grown = $codec->decode($answers[2])->result - $codec->decode($answers[0])->result;
+        $this->assertLessThan(256 << 10, $grown, 'memory held after a 1 MiB call whose handler kept nothing');
     }
 
     public function testEveryOtherStringIsCheckedAsAlways(): void
