@@ -116,8 +116,8 @@ final class Child
     private array $took = [];
 
     /**
-     * The large string parameter of the request being served, when it arrived as a `str`
-     * (see decodeWithTail()); run() drops it with the request.
+     * The large string parameter of the request just decoded, when it arrived as a `str`
+     * (see decodeWithTail()); serve() takes it for that request at once.
      */
     private ?string $text = null;
 
@@ -398,7 +398,7 @@ final class Child
                 }
                 if ($message instanceof Request) {
                     $this->serve($message);
-                    $message = $this->text = null; // nor should its params live on while the next frame is read
+                    $message = null; // nor should its params live on while the next frame is read
                 } elseif ($message === null) {
                     break;
                 } else {
@@ -622,16 +622,15 @@ final class Child
 
     /**
      * Decodes the frame read() just returned with its trailing string (FrameReader::$tail).
-     * A request's string that arrived as a `str` is also kept in $text.
+     * A request's string that arrived as a `str` is also kept in $text, for serve(), which
+     * follows at once (run() and call() serve a request as soon as it is decoded).
      */
     private function decodeWithTail(string $head): Request|Response|Notification
     {
         $tail = $this->reader->tail;
         $this->reader->tail = null; // the message is its only holder
         $message = $this->codec->decodeWithTail($head, $tail, $text);
-        if ($text && $message instanceof Request) {
-            $this->text = $tail;
-        }
+        $this->text = $text && $message instanceof Request ? $tail : null;
         return $message;
     }
 
@@ -651,6 +650,10 @@ final class Child
 
     private function serve(Request $request): void
     {
+        $text = $this->text; // this request's own: a request served inside its handler has its own
+        if ($text !== null) {
+            $this->text = null;
+        }
         $id = $request->id;
         if ($this->queued) {
             unset($this->queued[$id]);
@@ -665,15 +668,18 @@ final class Child
             $this->respond($id, ErrorMap::methodNotFound($method), null);
             return;
         }
-        $this->answer($id, $method, $handler, $request->params);
+        $this->answer($id, $method, $handler, $request->params, $text);
     }
 
     /**
      * Runs the handler of a request that is to run (not cancelled, not refused) and sends its
-     * answer: the result, or the error it threw. A large string parameter that arrived as a
-     * `str` ($text) and comes back as the result goes back as a str without another check.
+     * answer: the result, or the error it threw.
+     *
+     * @param string|null $text the request's large string parameter when it arrived as a `str`
+     *                          (decodeWithTail()): returned as it came, it goes back as a str
+     *                          without another UTF-8 check
      */
-    private function answer(int $id, string $method, callable $handler, array $params): void
+    private function answer(int $id, string $method, callable $handler, array $params, ?string $text = null): void
     {
         // Answers queued under load (see respond()) wait for this handler only when it was
         // quick last time and they have not waited long; else they go out first.
@@ -711,7 +717,7 @@ final class Child
             return;
         }
         // respond(), inlined for a result (this runs once per request).
-        $head = \is_string($result) ? $this->codec->stringResultHead($id, $result, $this->text) : null;
+        $head = \is_string($result) ? $this->codec->stringResultHead($id, $result, $text) : null;
         try {
             if ($head === null) {
                 $frame = $this->codec->response($id, null, $result);

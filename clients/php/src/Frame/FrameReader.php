@@ -53,15 +53,17 @@ final class FrameReader
     private const TAIL_MIN = 65536;
 
     /**
-     * A trailing string under this size is grown in place (`.=`), inside the Zend allocator's
-     * 2 MiB chunks; a larger one is mapped on its own whatever is done, and is joined once.
+     * A trailing string under this size is grown with `.=` as the pieces arrive (a realloc,
+     * in place when the pages after it are free), inside the Zend allocator's 2 MiB chunks;
+     * a larger one is mapped on its own whatever is done, and is joined once.
      */
-    private const TAIL_APPEND_MAX = 2 << 20;
+    private const TAIL_APPEND_MAX = (2 << 20) - 8192;
 
     /**
      * The trailing string of the frame that read() just returned, when the tail finder cut it
      * off (the body then ends just before the string's bytes); null otherwise. The caller
-     * takes it and sets it back to null before the next read().
+     * takes it and sets it back to null before the next read(). poll() never cuts one: it
+     * returns only frames that have wholly arrived.
      */
     public ?string $tail = null;
 
@@ -207,8 +209,8 @@ final class FrameReader
         $tail = substr($buffer, 4 + $at);
         $buffer = '';
         if ($size - $at < self::TAIL_APPEND_MAX) {
-            // Grown in place as the pieces arrive (a realloc into the pages that follow), so
-            // that it and the piece being read are the only large strings alive.
+            // Grown as the pieces arrive (a realloc, into the pages that follow when they are
+            // free), so that it and the piece being read are the only large strings alive.
             while ($need > 0 && !$this->eof) {
                 $chunk = fread($this->stream, min($need, self::BODY_READ_SIZE));
                 if ($chunk === false || $chunk === '') {

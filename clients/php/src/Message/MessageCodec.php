@@ -301,10 +301,11 @@ final class MessageCodec
      * $result is a string sent as `str` (valid UTF-8); null otherwise. For a large result,
      * which is then written after them without being copied into one body.
      *
-     * @param string|null $text a string known to be text, because it arrived as a `str` (SPEC 3:
-     *                          a str is UTF-8): a long $result with its bytes is not checked
-     *                          again. Checking 1 MiB costs PHP about 0.6 ms, half of such a
-     *                          call's time.
+     * @param string|null $text a string that arrived as a `str`: a long $result with its bytes
+     *                          is sent as a str without being checked (SPEC 3 says a str is
+     *                          UTF-8; checking 1 MiB costs PHP about 0.6 ms, half of such a
+     *                          call's time). A peer that sent a str that is not UTF-8 gets its
+     *                          bytes back as the str they came as.
      */
     public function stringResultHead(int $id, string $result, ?string $text = null): ?string
     {

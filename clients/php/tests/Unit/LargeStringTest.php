@@ -18,22 +18,34 @@ use Polyfork\Message\Response;
 final class LargeStringTest extends TestCase
 {
     /**
-     * Serves the requests [method, param bytes, header byte of the param] with a Child over
-     * in-memory streams; returns each response's raw body.
+     * Serves the requests [method, param bytes, header byte of the param] (ids 1, 2, ... in
+     * order) with a Child over in-memory streams; returns each response's raw body. An entry
+     * ['answer'] is the host's answer, "ok", to the child's first call (made by `host`).
      *
-     * @param list<array{string, string, string}> $requests
+     * @param list<array{string, string, string}|array{string}> $requests
      * @return list<string>
      */
     private static function serve(array $requests): array
     {
         $in = fopen('php://memory', 'w+b');
-        foreach ($requests as $i => [$method, $param, $header]) {
-            $body = "\x94\x00" . \chr($i + 1) . \chr(0xa0 | \strlen($method)) . $method . "\x91" . $header . pack('N', \strlen($param)) . $param;
+        foreach ($requests as $i => $request) {
+            if ($request === ['answer']) {
+                $body = "\x94\x01\x01\xc0\xa2ok";
+            } else {
+                [$method, $param, $header] = $request;
+                $body = "\x94\x00" . \chr($i + 1) . \chr(0xa0 | \strlen($method)) . $method . "\x91" . $header . pack('N', \strlen($param)) . $param;
+            }
             fwrite($in, pack('N', \strlen($body)) . $body);
         }
         rewind($in);
         $out = fopen('php://memory', 'w+b');
         $child = new Child($in, $out);
+        // Calls the host and returns how much memory the requests served meanwhile left held.
+        $child->handle('host', function (string $v) use ($child): int {
+            $before = memory_get_usage();
+            $child->call('host');
+            return memory_get_usage() - $before;
+        });
         $child->handle('echo', fn (string $v): string => $v);
         $child->handle('edit', fn (string $v): string => substr($v, 0, -1) . "\xff");
         $child->handle('copy', fn (string $v): string => substr($v, 0, -1) . $v[-1]);
@@ -48,7 +60,7 @@ final class LargeStringTest extends TestCase
             $bodies[] = substr($frames, $at + 4, $n);
         }
         array_shift($bodies); // $ready
-        return $bodies;
+        return array_values(array_filter($bodies, fn (string $b): bool => !str_starts_with($b, "\x94\x00"))); // not the child's call
     }
 
     /** The type byte of the result in response $body (to a request whose id is under 128). */
@@ -80,6 +92,24 @@ final class LargeStringTest extends TestCase
         ]);
         $grown = $codec->decode($answers[2])->result - $codec->decode($answers[0])->result;
         $this->assertLessThan(256 << 10, $grown, 'memory held after a 1 MiB call whose handler kept nothing');
+    }
+
+    /**
+     * A request served while a handler waits for the host (inside call()) has its own string:
+     * it does not inherit the waiting request's, and its own does not outlive it.
+     */
+    public function testARequestServedInsideAHandlerHasItsOwnString(): void
+    {
+        $notText = str_repeat('x', 100000) . "\xff";
+        $codec = new MessageCodec();
+        // The waiting request got the bytes as a str; the one served meanwhile, as a bin.
+        $answers = self::serve([['host', $notText, "\xdb"], ['echo', $notText, "\xc6"], ['answer']]);
+        $this->assertSame(2, $codec->decode($answers[0])->id);
+        $this->assertSame('c6', self::resultType($answers[0]), 'a bin comes back as bin');
+        // A 1 MiB str served meanwhile is not held once it is answered.
+        $answers = self::serve([['host', 'x', "\xdb"], ['length', str_repeat('t', 1 << 20), "\xdb"], ['answer']]);
+        $this->assertSame(1 << 20, $codec->decode($answers[0])->result);
+        $this->assertLessThan(256 << 10, $codec->decode($answers[1])->result, 'memory held after the inner request');
     }
 
     public function testEveryOtherStringIsCheckedAsAlways(): void
