@@ -53,9 +53,9 @@ final class FrameReader
     private const TAIL_MIN = 65536;
 
     /**
-     * A trailing string under this size is grown with `.=` as the pieces arrive (a realloc,
-     * in place when the pages after it are free), inside the Zend allocator's 2 MiB chunks;
-     * a larger one is mapped on its own whatever is done, and is joined once.
+     * A trailing string under this size is grown as the pieces arrive (readRest()), inside the
+     * Zend allocator's 2 MiB chunks; a larger one is mapped on its own whatever is done, and
+     * is joined once.
      */
     private const TAIL_APPEND_MAX = (2 << 20) - 8192;
 
@@ -174,21 +174,16 @@ final class FrameReader
         $need = $size - $have;
         if ($this->tailAt !== null && $size >= self::TAIL_MIN
             && ($at = ($this->tailAt)($buffer, 4, $size)) > 0 && $at <= $have) {
-            return $this->readTail($buffer, $at, $size, $need);
-        }
-        // Collect the rest in pieces and join once: stream_get_contents() would grow one
-        // string 8 KiB at a time, a realloc (and, under the Zend allocator, a copy) each.
-        $pieces = [substr($buffer, 4)];
-        while ($need > 0 && !$this->eof) {
-            $chunk = fread($this->stream, min($need, self::BODY_READ_SIZE));
-            if ($chunk === false || $chunk === '') {
-                $this->eof = true;
-                break;
+            // A string runs from body offset $at to the end: the body before it is returned,
+            // the string is completed from the stream on its own, in $tail.
+            $tail = $this->readRest(substr($buffer, 4 + $at), $need, $size - $at < self::TAIL_APPEND_MAX);
+            if (\strlen($tail) < $size - $at) {
+                throw ProtocolError::truncatedFrame('body', $at + \strlen($tail), $size);
             }
-            $pieces[] = $chunk;
-            $need -= \strlen($chunk);
+            $this->tail = $tail;
+            return substr($buffer, 4, $at);
         }
-        $body = implode('', $pieces);
+        $body = $this->readRest(substr($buffer, 4), $need, false);
         if (\strlen($body) < $size) {
             throw ProtocolError::truncatedFrame('body', \strlen($body), $size);
         }
@@ -196,50 +191,29 @@ final class FrameReader
     }
 
     /**
-     * readSlowly() for a frame whose string from body offset $at runs to its end: returns the
-     * body before it and leaves the string, completed from the stream, in $tail.
-     *
-     * @param string $buffer the frame's first bytes, length prefix included
-     * @param int    $need   how many of the frame's bytes are still in the stream
-     * @throws ProtocolError on end of file inside the frame
+     * $first followed by the next $need bytes of the stream, fewer at end of file. The pieces
+     * read are joined once (stream_get_contents() would grow one string 8 KiB at a time, a
+     * realloc, and under the Zend allocator a copy, each); with $grow, $first is grown as they
+     * arrive instead (a realloc, into the pages that follow when they are free), so that it and
+     * the piece being read are the only large strings alive (see $tail).
      */
-    private function readTail(string $buffer, int $at, int $size, int $need): string
+    private function readRest(string $first, int $need, bool $grow): string
     {
-        $body = substr($buffer, 4, $at);
-        $tail = substr($buffer, 4 + $at);
-        $buffer = '';
-        if ($size - $at < self::TAIL_APPEND_MAX) {
-            // Grown as the pieces arrive (a realloc, into the pages that follow when they are
-            // free), so that it and the piece being read are the only large strings alive.
-            while ($need > 0 && !$this->eof) {
-                $chunk = fread($this->stream, min($need, self::BODY_READ_SIZE));
-                if ($chunk === false || $chunk === '') {
-                    $this->eof = true;
-                    break;
-                }
-                $need -= \strlen($chunk);
-                $tail .= $chunk;
-                $chunk = '';
+        $pieces = $grow ? [] : [$first];
+        while ($need > 0 && !$this->eof) {
+            $chunk = fread($this->stream, min($need, self::BODY_READ_SIZE));
+            if ($chunk === false || $chunk === '') {
+                $this->eof = true;
+                break;
             }
-        } else {
-            $pieces = [$tail];
-            $tail = '';
-            while ($need > 0 && !$this->eof) {
-                $chunk = fread($this->stream, min($need, self::BODY_READ_SIZE));
-                if ($chunk === false || $chunk === '') {
-                    $this->eof = true;
-                    break;
-                }
+            $need -= \strlen($chunk);
+            if ($grow) {
+                $first .= $chunk;
+            } else {
                 $pieces[] = $chunk;
-                $need -= \strlen($chunk);
             }
-            $tail = implode('', $pieces);
         }
-        if ($need > 0) {
-            throw ProtocolError::truncatedFrame('body', $size - $need, $size);
-        }
-        $this->tail = $tail;
-        return $body;
+        return $grow ? $first : implode('', $pieces);
     }
 
     /**
