@@ -68,22 +68,18 @@ final class MessageCodec
         if ($head === "\x94\x00" || $head === "\x94\x01") {
             $c = \ord($bytes[$from + 2] ?? "\xc1");
             $at = $c < 0x80 ? 3 : (self::METHOD_AFTER_UINT[$c] ?? 0); // after the id
-            if ($at === 0) {
-                return null;
-            }
-            if ($head === "\x94\x01") {
-                $s = ($bytes[$from + $at] ?? '') === "\xc0" ? $at + 1 : 0; // nil error
-            } else {
-                $m = \ord($bytes[$from + $at] ?? "\x00");
-                $p = $at + 1 + ($m & 0x1f);
-                $s = ($m & 0xe0) === 0xa0 && ($bytes[$from + $p] ?? '') === "\x91" ? $p + 1 : 0;
-            }
-        } elseif ($head === "\x93\x02") {
-            $m = \ord($bytes[$from + 2] ?? "\x00");
-            $p = 3 + ($m & 0x1f);
-            $s = ($m & 0xe0) === 0xa0 && ($bytes[$from + $p] ?? '') === "\x91" ? $p + 1 : 0;
         } else {
+            $at = $head === "\x93\x02" ? 2 : 0;
+        }
+        if ($at === 0) {
             return null;
+        }
+        if ($head === "\x94\x01") {
+            $s = ($bytes[$from + $at] ?? '') === "\xc0" ? $at + 1 : 0; // nil error
+        } else {
+            $m = \ord($bytes[$from + $at] ?? "\x00"); // a fixstr method, then [ (one param)
+            $p = $at + 1 + ($m & 0x1f);
+            $s = ($m & 0xe0) === 0xa0 && ($bytes[$from + $p] ?? '') === "\x91" ? $p + 1 : 0;
         }
         $h = $s === 0 ? 0 : (self::STRING_HEAD[\ord($bytes[$from + $s] ?? "\x00")] ?? 0);
         if ($h === 0 || \strlen($bytes) < $from + $s + $h) {
@@ -126,17 +122,16 @@ final class MessageCodec
             } catch (ProtocolError) {
                 $message = null; // reported below, quoting the real bytes
             }
-            $text = \ord($head[$shape[0]]) >= 0xd9; // str8/16/32 (d9-db), not bin8/16/32 (c4-c6)
-            if ($message instanceof Request && $message->params === [null]) {
-                return new Request($message->id, $message->method, [$tail]);
+            $whole = match (true) {
+                $message instanceof Request && $message->params === [null] => new Request($message->id, $message->method, [$tail]),
+                $message instanceof Notification && $message->params === [null] => new Notification($message->method, [$tail]),
+                $message instanceof Response && $message->error === null && $message->result === null => new Response($message->id, null, $tail),
+                default => null,
+            };
+            if ($whole !== null) {
+                $text = \ord($head[$shape[0]]) >= 0xd9; // str8/16/32 (d9-db), not bin8/16/32 (c4-c6)
+                return $whole;
             }
-            if ($message instanceof Notification && $message->params === [null]) {
-                return new Notification($message->method, [$tail]);
-            }
-            if ($message instanceof Response && $message->error === null && $message->result === null) {
-                return new Response($message->id, null, $tail);
-            }
-            $text = false;
         }
         return $this->decode($head . $tail);
     }
