@@ -3,6 +3,7 @@ package protocol
 import (
 	"encoding/hex"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -132,6 +133,30 @@ func TestUnmarshal(t *testing.T) {
 	var mm map[any]any
 	err = Unmarshal([]byte{0x81, 0x91, 0x01, 0x02}, &mm)
 	require.Error(t, err)
+}
+
+// Unmarshal into a *string takes a short way for a str; it must decode every value as the
+// library's decoder does, and refuse what it refuses.
+func TestUnmarshalStringAgreesWithTheDecoder(t *testing.T) {
+	long := strings.Repeat("é", 40000) // str32
+	inputs := [][]byte{{0xa0}, {0xc0}, {0x01}, {0xc4, 0x01, 'b'}, {0x91, 0xa1, 'x'}, {0xa2, 0xff, 0xfe}}
+	for _, v := range []string{"x", strings.Repeat("y", 31), strings.Repeat("z", 32), strings.Repeat("w", 300), long} {
+		b, err := Marshal(v)
+		require.NoError(t, err)
+		inputs = append(inputs, b)
+	}
+	inputs = append(inputs, []byte{0xd9, 0x01, 'a'}, []byte{0xda, 0x00, 0x01, 'a'}, []byte{0xdb, 0, 0, 0, 1, 'a'})
+	for _, b := range inputs {
+		var got, want string
+		err := Unmarshal(b, &got)
+		werr := msgpack.Unmarshal(b, &want)
+		require.Equal(t, werr == nil, err == nil, "% x: %v, the decoder: %v", b[:min(len(b), 8)], err, werr)
+		require.Equal(t, want, got, "% x", b[:min(len(b), 8)])
+	}
+	// A string cut short is refused before either way is taken.
+	var s string
+	require.Error(t, Unmarshal([]byte{0xa3, 'a'}, &s))
+	require.Error(t, Unmarshal([]byte{0xda, 0x00}, &s))
 }
 
 func TestDecodeBombsDoNotAllocate(t *testing.T) {

@@ -99,6 +99,13 @@ func FuzzDecodeValue(f *testing.F) {
 			M map[string]any `msgpack:"m"`
 		}
 		_ = Unmarshal(b, &x)
+		var s, want string // Unmarshal's short way for *string agrees with the decoder
+		if Check(b, MaxDepth) != nil {
+			return // (the decoder alone would take a value followed by more bytes)
+		}
+		if err, werr := Unmarshal(b, &s), msgpack.Unmarshal(b, &want); (err == nil) != (werr == nil) || s != want {
+			t.Fatalf("Unmarshal(% x, *string) = %q, %v; the decoder: %q, %v", b, s, err, want, werr)
+		}
 	})
 }
 
