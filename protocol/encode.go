@@ -30,6 +30,9 @@ type Encoder struct {
 	enc       *msgpack.Encoder
 	max       int
 	maxValues int
+	// flat is how many values the frame being built holds when it holds only values the
+	// library cannot encode wrongly (see isFlat), so that finish need not scan it; else 0.
+	flat int
 }
 
 // NewEncoder returns an Encoder with the default maximum frame size and value count.
@@ -97,8 +100,12 @@ func (e *Encoder) Request(id uint32, method string, params any) ([]byte, error) 
 	e.enc.EncodeUint(uint64(KindRequest))
 	e.enc.EncodeUint(uint64(id))
 	e.enc.EncodeString(method)
-	if err := e.params(params); err != nil {
+	flat, err := e.params(params)
+	if err != nil {
 		return nil, unsendable(fmt.Sprintf("request %q", method), nil, "%v", err)
+	}
+	if flat > 0 {
+		e.flat = 4 + flat // the envelope, kind, id, method
 	}
 	return e.finish("request", method)
 }
@@ -111,8 +118,12 @@ func (e *Encoder) Notification(method string, params any) ([]byte, error) {
 	e.begin(3)
 	e.enc.EncodeUint(uint64(KindNotification))
 	e.enc.EncodeString(method)
-	if err := e.params(params); err != nil {
+	flat, err := e.params(params)
+	if err != nil {
 		return nil, unsendable(fmt.Sprintf("notification %q", method), nil, "%v", err)
+	}
+	if flat > 0 {
+		e.flat = 3 + flat // the envelope, kind, method
 	}
 	return e.finish("notification", method)
 }
@@ -123,6 +134,9 @@ func (e *Encoder) Result(id uint32, result any) ([]byte, error) {
 	e.enc.EncodeUint(uint64(KindResponse))
 	e.enc.EncodeUint(uint64(id))
 	e.enc.EncodeNil()
+	if isFlat(result) {
+		e.flat = 5 // the envelope, kind, id, nil, result
+	}
 	if err := checkNesting(result, MaxDepth-1); err != nil {
 		return nil, unsendable("the result", nil, "%v", err)
 	}
@@ -176,49 +190,67 @@ func (e *Encoder) begin(n int) {
 	e.buf.Reset()
 	e.buf.Write([]byte{0, 0, 0, 0})
 	e.enc.EncodeArrayLen(n)
+	e.flat = 0
 }
 
-func (e *Encoder) params(params any) error {
+// isFlat reports whether v is a value the library encodes as one msgpack value of the
+// profile without any container: what finish then need not check.
+func isFlat(v any) bool {
+	switch v.(type) {
+	case nil, bool, string, []byte, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64,
+		float32, float64:
+		return true
+	}
+	return false
+}
+
+// params encodes params. It returns how many values they are if they are an array of
+// values isFlat takes, else 0.
+func (e *Encoder) params(params any) (flat int, err error) {
 	if params == nil {
-		return e.enc.EncodeArrayLen(0)
+		return 1, e.enc.EncodeArrayLen(0)
 	}
 	if list, ok := params.([]any); ok {
 		// The usual params: the envelope without reflection; each element through the
 		// library's fast paths for common types.
 		if err := e.enc.EncodeArrayLen(len(list)); err != nil {
-			return err
+			return 0, err
 		}
+		flat = 1 + len(list)
 		for i, v := range list {
-			if err := checkNesting(v, MaxDepth-2); err != nil {
-				return fmt.Errorf("param %d: %w", i, err)
+			if !isFlat(v) {
+				flat = 0
+				if err := checkNesting(v, MaxDepth-2); err != nil {
+					return 0, fmt.Errorf("param %d: %w", i, err)
+				}
 			}
 			if err := e.enc.Encode(v); err != nil {
-				return fmt.Errorf("cannot encode param %d of type %T: %w", i, v, err)
+				return 0, fmt.Errorf("cannot encode param %d of type %T: %w", i, v, err)
 			}
 		}
-		return nil
+		return flat, nil
 	}
 	if raw, ok := params.(msgpack.RawMessage); ok {
 		if len(raw) == 0 || !isArray(raw[0]) {
-			return fmt.Errorf("params must be a msgpack array, got raw %s", describeRaw(raw))
+			return 0, fmt.Errorf("params must be a msgpack array, got raw %s", describeRaw(raw))
 		}
 		_, err := e.buf.Write(raw)
-		return err
+		return 0, err
 	}
 	if rv := reflect.ValueOf(params); rv.Kind() == reflect.Slice && rv.IsNil() {
-		return e.enc.EncodeArrayLen(0)
+		return 1, e.enc.EncodeArrayLen(0)
 	}
 	if err := checkNesting(params, MaxDepth-1); err != nil {
-		return err
+		return 0, err
 	}
 	start := e.buf.Len()
 	if err := e.enc.Encode(params); err != nil {
-		return fmt.Errorf("cannot encode params of type %T: %w", params, err)
+		return 0, fmt.Errorf("cannot encode params of type %T: %w", params, err)
 	}
 	if b := e.buf.Bytes()[start]; !isArray(b) {
-		return fmt.Errorf("params must encode as an array (a slice such as []any{1, 2}), but %T encodes as %s", params, describe(b))
+		return 0, fmt.Errorf("params must encode as an array (a slice such as []any{1, 2}), but %T encodes as %s", params, describe(b))
 	}
-	return nil
+	return 0, nil
 }
 
 func describeRaw(b []byte) string {
@@ -236,19 +268,27 @@ func (e *Encoder) finish(kind, method string) ([]byte, error) {
 	if n > e.max {
 		return nil, unsendable(name(kind, method), ErrFrameTooLarge, "the message is %d bytes, above the maximum frame size %d", n, e.max)
 	}
-	if err := CheckFrame(b[4:], e.maxValues); err != nil {
-		what := name(kind, method)
-		var pe *Error
-		if !errors.As(err, &pe) {
-			return nil, unsendable(what, nil, "%v", err)
+	// A frame of scalars the library encoded, in an envelope this Encoder wrote, is well
+	// formed and two levels deep: only its count can break the receiver's rules.
+	if e.flat == 0 || e.flat > e.maxValues {
+		if err := CheckFrame(b[4:], e.maxValues); err != nil {
+			return nil, e.refused(name(kind, method), err)
 		}
-		if errors.Is(err, ErrTooManyValues) {
-			return nil, unsendable(what, ErrTooManyValues, "it holds more than %d msgpack values, the receiver's limit (POLYFORK_MAX_VALUES)", e.maxValues)
-		}
-		return nil, unsendable(what, nil, "%s", pe.Reason)
 	}
 	binary.BigEndian.PutUint32(b, uint32(n))
 	return b, nil
+}
+
+// refused turns what CheckFrame found in a frame about to be sent into the Encoder's error.
+func (e *Encoder) refused(what string, err error) error {
+	var pe *Error
+	if !errors.As(err, &pe) {
+		return unsendable(what, nil, "%v", err)
+	}
+	if errors.Is(err, ErrTooManyValues) {
+		return unsendable(what, ErrTooManyValues, "it holds more than %d msgpack values, the receiver's limit (POLYFORK_MAX_VALUES)", e.maxValues)
+	}
+	return unsendable(what, nil, "%s", pe.Reason)
 }
 
 // Marshal encodes v as one msgpack value with the profile Encoder uses.

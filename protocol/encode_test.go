@@ -211,6 +211,45 @@ func TestEncoderRefusesWhatTheReceiverMustReject(t *testing.T) {
 	require.NoError(t, err)
 }
 
+// Frames of scalars are not scanned before they go (Encoder.finish counts them instead):
+// each must still be accepted or refused exactly as the scanner would, whatever the limit.
+func TestEncoderCountsFramesOfScalarsAsTheScannerDoes(t *testing.T) {
+	scalars := []any{nil, true, "s", strings.Repeat("é", 100), []byte{1, 2}, -1, int8(-3), int16(300),
+		int32(-70000), int64(1 << 40), uint(7), uint8(200), uint16(65535), uint32(1 << 31), uint64(1 << 63),
+		float32(1.5), 2.25}
+	for limit := 1; limit <= 10; limit++ {
+		for n := 0; n <= 6; n++ {
+			params := make([]any, n)
+			for i := range params {
+				params[i] = scalars[(limit*7+n*3+i)%len(scalars)]
+			}
+			for kind, encode := range map[string]func(e *Encoder) ([]byte, error){
+				"request":      func(e *Encoder) ([]byte, error) { return e.Request(1, "m", params) },
+				"notification": func(e *Encoder) ([]byte, error) { return e.Notification("m", params) },
+				"no params":    func(e *Encoder) ([]byte, error) { return e.Request(1, "m", nil) },
+				"result":       func(e *Encoder) ([]byte, error) { return e.Result(1, params) },
+				"scalar result": func(e *Encoder) ([]byte, error) {
+					return e.Result(1, scalars[(limit+n)%len(scalars)])
+				},
+			} {
+				free := NewEncoder()
+				frame, err := encode(free)
+				require.NoError(t, err, kind)
+				want := CheckFrame(frame[4:], limit)
+				limited := NewEncoder()
+				limited.SetMaxValues(limit)
+				got, err := encode(limited)
+				if want != nil {
+					require.ErrorIs(t, err, ErrTooManyValues, "%s of %d params, limit %d", kind, n, limit)
+					continue
+				}
+				require.NoError(t, err, "%s of %d params, limit %d", kind, n, limit)
+				require.Equal(t, frame, got)
+			}
+		}
+	}
+}
+
 func TestDecodeMessageCountsValues(t *testing.T) {
 	enc := NewEncoder()
 	frame, err := enc.Notification("message", []any{make([]any, 100)})
