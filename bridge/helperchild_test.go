@@ -195,6 +195,17 @@ func helperChild(mode string, args []string) {
 		}
 		w.Flush()
 		serveHelper(os.Stdin, os.Stdout)
+	case "setsid_stdout_grandchild":
+		// The same, holding the channel (stdout) open: after the child's exit the host reads
+		// no end of file until it gives up on the stream.
+		cmd := exec.Command("sleep", "1000")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		cmd.Stdout = os.Stdout
+		if err := cmd.Start(); err != nil {
+			panic(err)
+		}
+		os.Setenv("GRANDCHILD_PID", strconv.Itoa(cmd.Process.Pid))
+		serveHelper(os.Stdin, os.Stdout)
 	case "setsid_grandchild":
 		// A grandchild that leaves the child's process group for a session of its own, as a
 		// daemonizing program does; its pid is in the child's environment for the test.

@@ -1,0 +1,100 @@
+package bridge
+
+import (
+	"context"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// Tests of callers that read their own answer (lead.go). A caller whose call is the only
+// one in flight leads; sequential calls each lead, as these do.
+
+// A leader whose context ends is stopped by a read deadline; the deadline must not be left
+// for the next leader, whose read would then fail at once with no context ended, which
+// ends the session.
+func TestALeaderLeftByItsContextLeavesNothingForTheNext(t *testing.T) {
+	checkNoLeaks(t)
+	p := start(t, child("serve"))
+	for i := range 20 {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+		err := p.Call(ctx, "sleep", []any{5000}, nil)
+		cancel()
+		require.ErrorIs(t, err, context.DeadlineExceeded, "round %d", i)
+		for j := range 5 {
+			var s string
+			require.NoError(t, p.Call(context.Background(), "echo", []any{"after"}, &s), "round %d, call %d", i, j)
+			require.Equal(t, "after", s)
+		}
+	}
+	require.NoError(t, p.Close())
+}
+
+// A child that exits while a grandchild holds its stdout open: the host reads no end of
+// file, and after a second gives up on the stream by closing it. A leader waiting then must
+// end with the session, not wait for an answer that cannot come.
+func TestALeaderWaitingWhenTheChildDiesBehindAGrandchildHoldingItsOutput(t *testing.T) {
+	checkNoLeaks(t)
+	p := start(t, child("setsid_stdout_grandchild"))
+	var s string
+	require.NoError(t, p.Call(context.Background(), "env", []any{"GRANDCHILD_PID"}, &s))
+	gc, err := strconv.Atoi(s)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = syscall.Kill(gc, syscall.SIGKILL) })
+
+	done := make(chan error, 1)
+	go func() { done <- p.Call(context.Background(), "exit", []any{3}, nil) }()
+	select {
+	case err := <-done:
+		require.Error(t, err)
+		var ee *ExitError
+		require.ErrorAs(t, err, &ee, "the call fails with the child's exit")
+		assert.Equal(t, 3, ee.Code)
+	case <-time.After(20 * time.Second):
+		t.Fatal("the call did not return after the child's exit")
+	}
+	require.Error(t, p.Wait())
+	_ = syscall.Kill(gc, syscall.SIGKILL)
+}
+
+// Many goroutines calling one child: leaders come and go, cancelled or not, among calls
+// the background reader answers. Every call ends with its own answer or its context's
+// error, and the session survives.
+func TestLeadersAmongConcurrentCallsAndCancellations(t *testing.T) {
+	checkNoLeaks(t)
+	p := start(t, child("serve"))
+	errs := make(chan error, 8)
+	for g := range 8 {
+		go func() {
+			for i := range 200 {
+				want := strconv.Itoa(g*1000 + i)
+				ctx, cancel := context.WithCancel(context.Background())
+				if i%7 == 0 {
+					go cancel()
+				}
+				var got string
+				err := p.Call(ctx, "echo", []any{want}, &got)
+				cancel()
+				if err != nil && ctx.Err() == nil {
+					errs <- err
+					return
+				}
+				if err == nil && got != want {
+					errs <- assert.AnError
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 8 {
+		require.NoError(t, <-errs)
+	}
+	var s string
+	require.NoError(t, p.Call(context.Background(), "echo", []any{"still"}, &s))
+	require.NoError(t, p.Close())
+}
