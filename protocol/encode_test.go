@@ -153,6 +153,11 @@ func TestUnmarshalStringAgreesWithTheDecoder(t *testing.T) {
 		require.Equal(t, werr == nil, err == nil, "% x: %v, the decoder: %v", b[:min(len(b), 8)], err, werr)
 		require.Equal(t, want, got, "% x", b[:min(len(b), 8)])
 	}
+	// A nil *string is refused, not written through.
+	var none *string
+	err := Unmarshal([]byte{0xa1, 'x'}, none)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "want a non-nil pointer")
 	// A string cut short is refused before either way is taken.
 	var s string
 	require.Error(t, Unmarshal([]byte{0xa3, 'a'}, &s))

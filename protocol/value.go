@@ -70,7 +70,7 @@ func Unmarshal(b []byte, v any) (err error) {
 		// The commonest result, without a decoder: b is one checked value, so a str
 		// header's length is the rest of b. Anything else (bin, nil, a mismatch) goes the
 		// general way below, with its conversions and errors.
-		if s, ok := strBody(b); ok {
+		if s, ok := strBody(b); ok && p != nil {
 			*p = string(s)
 			return nil
 		}
