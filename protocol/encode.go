@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"unicode/utf8"
 
@@ -52,11 +53,14 @@ func configureEncoder(enc *msgpack.Encoder) {
 }
 
 // SetMaxFrameSize sets the largest frame body the Encoder produces; n <= 0 restores the
-// default. A message that would be larger is refused with an error matching
-// ErrFrameTooLarge.
+// default, and n is at most 4 GiB - 1, what a length prefix can say. A message that would be
+// larger is refused with an error matching ErrFrameTooLarge.
 func (e *Encoder) SetMaxFrameSize(n int) {
 	if n <= 0 {
 		n = DefaultMaxFrameSize
+	}
+	if uint64(n) > math.MaxUint32 {
+		n = math.MaxUint32 // (a str or bin of 4 GiB would not fit its 32-bit length either)
 	}
 	e.max = n
 }

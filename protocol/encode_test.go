@@ -120,8 +120,16 @@ func TestUnmarshal(t *testing.T) {
 	require.NoError(t, Unmarshal([]byte{0xc0}, &m))
 	assert.Nil(t, m)
 
+	// Maps inside a typed target decode as DecodeValue decodes them, integer keys included.
+	b, _ = Marshal([]any{map[string]any{"a": map[any]any{1: 2}}})
+	var ms []map[string]any
+	require.NoError(t, Unmarshal(b, &ms))
+	whole, err := DecodeValue(b)
+	require.NoError(t, err)
+	assert.Equal(t, whole.([]any)[0], any(ms[0]))
+
 	var n int
-	err := Unmarshal([]byte{0xa1, 'x'}, &n)
+	err = Unmarshal([]byte{0xa1, 'x'}, &n)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "cannot decode into *int")
 
@@ -253,6 +261,34 @@ func TestEncoderCountsFramesOfScalarsAsTheScannerDoes(t *testing.T) {
 			}
 		}
 	}
+}
+
+// Only the scalars isFlat names skip the scan: raw bytes, extensions, times and named types
+// are checked, and a frame of another kind on the same Encoder is never counted with the
+// last frame's count.
+func TestEncoderScansWhatIsNotAPlainScalar(t *testing.T) {
+	enc := NewEncoder()
+	_, err := enc.Request(1, "m", []any{msgpack.RawMessage{0x91}})
+	require.ErrorIs(t, err, ErrUnsendable, "raw bytes that are no whole value")
+	_, err = enc.Result(1, msgpack.RawMessage{0x92, 0x01})
+	require.ErrorIs(t, err, ErrUnsendable)
+	type name string
+	for _, v := range []any{name("x"), Ext{Type: 5, Data: []byte{1}}, time.Unix(1, 0), msgpack.RawMessage{0x01}} {
+		frame, err := enc.Request(2, "m", []any{v})
+		require.NoError(t, err, "%T", v)
+		require.NoError(t, CheckFrame(frame[4:], DefaultMaxValues), "%T", v)
+	}
+
+	enc.SetMaxValues(6)
+	_, err = enc.Request(3, "m", []any{"one"}) // 6 values: counted, not scanned
+	require.NoError(t, err)
+	_, err = enc.Failure(3, &ErrorValue{Type: "T", Message: "m"}) // 9 values
+	require.ErrorIs(t, err, ErrTooManyValues, "a failure after a counted request")
+	_, err = enc.Request(4, "m", msgpack.RawMessage{0x93, 1, 2, 3}) // 8 values
+	require.ErrorIs(t, err, ErrTooManyValues, "raw params after a counted request")
+
+	enc.SetMaxFrameSize(math.MaxInt)
+	assert.Equal(t, math.MaxUint32, enc.max, "no frame limit beyond what a length prefix can say")
 }
 
 func TestDecodeMessageCountsValues(t *testing.T) {

@@ -149,7 +149,6 @@ type decoder struct {
 var decoderPool = sync.Pool{New: func() any {
 	d := &decoder{}
 	d.Decoder = msgpack.NewDecoder(&d.r)
-	d.SetMapDecoder(func(md *msgpack.Decoder) (any, error) { return decodeMap(md) })
 	d.SetCustomStructTag("json")
 	return d
 }}
@@ -158,6 +157,7 @@ func getDecoder(b []byte) *decoder {
 	d := decoderPool.Get().(*decoder)
 	d.r.Reset(b)
 	d.ResetReader(&d.r)
+	d.SetMapDecoder(decodeMap) // after ResetReader, which clears it
 	return d
 }
 
