@@ -67,12 +67,14 @@ func Unmarshal(b []byte, v any) (err error) {
 	}
 	switch p := v.(type) {
 	case *string:
-		// The commonest result, without a decoder: b is one checked value, so a str
-		// header's length is the rest of b. Anything else (bin, nil, a mismatch) goes the
-		// general way below, with its conversions and errors.
-		if s, ok := strBody(b); ok && p != nil {
-			*p = string(s)
-			return nil
+		// The commonest result, without a decoder: b is one checked value, so a str is read
+		// as DecodeMessage reads one. Anything else (bin, nil, a mismatch) goes the general
+		// way below, with its conversions and errors.
+		if c := (cursor{b: b}); p != nil {
+			if s, ok := c.str(); ok {
+				*p = string(s)
+				return nil
+			}
 		}
 	case *msgpack.RawMessage:
 		*p = append((*p)[:0], b...)
@@ -120,25 +122,6 @@ func Unmarshal(b []byte, v any) (err error) {
 		return fmt.Errorf("protocol: cannot decode into %T: %w", v, err)
 	}
 	return nil
-}
-
-// strBody returns the string bytes of b if b, one checked msgpack value (see Check), is a
-// str: then its header's length is the rest of b.
-func strBody(b []byte) ([]byte, bool) {
-	var head int
-	switch c := b[0]; {
-	case c >= 0xa0 && c <= 0xbf:
-		head = 1
-	case c == 0xd9:
-		head = 2
-	case c == 0xda:
-		head = 3
-	case c == 0xdb:
-		head = 5
-	default:
-		return nil, false
-	}
-	return b[head:], true
 }
 
 type decoder struct {
