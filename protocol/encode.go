@@ -31,9 +31,10 @@ type Encoder struct {
 	enc       *msgpack.Encoder
 	max       int
 	maxValues int
-	// flat is how many values the frame being built holds when it holds only values the
-	// library cannot encode wrongly (see isFlat), so that finish need not scan it; else 0.
-	flat int
+	// head is how many values begin wrote (the envelope and the elements before the last);
+	// flat is how many the last element holds when it holds only values the library cannot
+	// encode wrongly (see isFlat), so that finish need not scan the frame; else 0.
+	head, flat int
 }
 
 // NewEncoder returns an Encoder with the default maximum frame size and value count.
@@ -108,9 +109,7 @@ func (e *Encoder) Request(id uint32, method string, params any) ([]byte, error) 
 	if err != nil {
 		return nil, unsendable(fmt.Sprintf("request %q", method), nil, "%v", err)
 	}
-	if flat > 0 {
-		e.flat = 4 + flat // the envelope, kind, id, method
-	}
+	e.flat = flat
 	return e.finish("request", method)
 }
 
@@ -126,9 +125,7 @@ func (e *Encoder) Notification(method string, params any) ([]byte, error) {
 	if err != nil {
 		return nil, unsendable(fmt.Sprintf("notification %q", method), nil, "%v", err)
 	}
-	if flat > 0 {
-		e.flat = 3 + flat // the envelope, kind, method
-	}
+	e.flat = flat
 	return e.finish("notification", method)
 }
 
@@ -139,7 +136,7 @@ func (e *Encoder) Result(id uint32, result any) ([]byte, error) {
 	e.enc.EncodeUint(uint64(id))
 	e.enc.EncodeNil()
 	if isFlat(result) {
-		e.flat = 5 // the envelope, kind, id, nil, result
+		e.flat = 1
 	}
 	if err := checkNesting(result, MaxDepth-1); err != nil {
 		return nil, unsendable("the result", nil, "%v", err)
@@ -194,7 +191,7 @@ func (e *Encoder) begin(n int) {
 	e.buf.Reset()
 	e.buf.Write([]byte{0, 0, 0, 0})
 	e.enc.EncodeArrayLen(n)
-	e.flat = 0
+	e.head, e.flat = n, 0 // the envelope and n-1 elements; the last one's encoder sets flat
 }
 
 // isFlat reports whether v is a value the library encodes as one msgpack value of the
@@ -274,7 +271,7 @@ func (e *Encoder) finish(kind, method string) ([]byte, error) {
 	}
 	// A frame of scalars the library encoded, in an envelope this Encoder wrote, is well
 	// formed and two levels deep: only its count can break the receiver's rules.
-	if e.flat == 0 || e.flat > e.maxValues {
+	if e.flat == 0 || e.head+e.flat > e.maxValues {
 		if err := CheckFrame(b[4:], e.maxValues); err != nil {
 			return nil, e.refused(name(kind, method), err)
 		}
