@@ -64,9 +64,6 @@ final class Child
      */
     public const QUICK_NS = 20_000;
 
-    /** The longest frame run() serves straight from its bytes: [0, uint32 id, fixstr, [fixstr]]. */
-    private const FAST_LANE_MAX = 2 + 5 + 32 + 1 + 32;
-
     /**
      * Default of $maxQueuedNs: the longest (200 us) a queued answer waits before the next
      * handler starts without it.
@@ -366,26 +363,42 @@ final class Child
                         break;
                     }
                     // The commonest request, served straight from its bytes: [0, id, fixstr
-                    // method, [fixstr]], for a method with a handler. It skips MessageCodec::
-                    // decode() and the Request object: without opcache every PHP operation costs
-                    // 100 to 300 instructions, and this saves a quarter of the client's per call
-                    // (README, Performance). Anything else, or anything unusual about it,
-                    // takes the general path below, which checks and answers it in full.
-                    $n = \strlen($frame);
-                    if ($n <= self::FAST_LANE_MAX && str_starts_with($frame, "\x94\x00")) {
+                    // method, [str]], for a method with a handler, where the str (fixstr, str8
+                    // or str16) ends the frame. It skips MessageCodec::decode() and the Request
+                    // object: without opcache every PHP operation costs 100 to 300
+                    // instructions, and this saves a quarter of the client's per call (README,
+                    // Performance). The str goes to answer() as the request's $text too: a
+                    // handler that returns it as it came sends it back without a UTF-8 check.
+                    // Anything else, or anything unusual about it, takes the general path
+                    // below, which checks and answers it in full.
+                    if (str_starts_with($frame, "\x94\x00")) {
                         $c = \ord($frame[2] ?? "\xc1");
                         $at = $c < 0x80 ? 3 : (MessageCodec::METHOD_AFTER_UINT[$c] ?? 0); // 0: no id in range
                         $m = \ord($frame[$at] ?? "\x00");
                         $p = $at + 1 + ($m & 0x1f); // the params' header, after a fixstr method
                         if (($m & 0xe0) === 0xa0 && ($frame[$p] ?? '') === "\x91") {
                             $m = \ord($frame[$p + 1] ?? "\x00");
-                            if (($m & 0xe0) === 0xa0 && $n === $p + 2 + ($m & 0x1f)) {
+                            if (($m & 0xe0) === 0xa0) {
+                                $from = $p + 2;
+                                $size = $m & 0x1f;
+                            } elseif ($m === 0xd9) {
+                                $from = $p + 3;
+                                $size = \ord($frame[$p + 2] ?? "\x00");
+                            } elseif ($m === 0xda) {
+                                $from = $p + 4;
+                                $size = \ord($frame[$p + 2] ?? "\x00") << 8 | \ord($frame[$p + 3] ?? "\x00");
+                            } else {
+                                $from = $size = -1;
+                            }
+                            // (A frame read with a $tail ends where its str starts: never equal.)
+                            if (\strlen($frame) === $from + $size) {
                                 $method = substr($frame, $at + 1, $p - $at - 1);
                                 // A method with a handler is valid UTF-8 (handle() checked it).
                                 $handler = $this->handlers[$method] ?? null;
                                 $id = $at === 3 ? $c : ($at === 4 ? \ord($frame[3]) : unpack($at === 5 ? 'n' : 'N', $frame, 3)[1]);
                                 if ($handler !== null && (!$this->cancelled || !isset($this->cancelled[$id]))) {
-                                    $this->answer($id, $method, $handler, [substr($frame, $p + 2)]);
+                                    $text = substr($frame, $from);
+                                    $this->answer($id, $method, $handler, [$text], $text);
                                     continue;
                                 }
                             }

@@ -296,8 +296,8 @@ final class MessageCodec
      * $result is a string sent as `str` (valid UTF-8); null otherwise. For a large result,
      * which is then written after them without being copied into one body.
      *
-     * @param string|null $text a string that arrived as a `str`: a long $result with its bytes
-     *                          is sent as a str without being checked (SPEC 3 says a str is
+     * @param string|null $text a string that arrived as a `str`: a $result equal to it is
+     *                          sent as a str without being checked (SPEC 3 says a str is
      *                          UTF-8; checking 1 MiB costs PHP about 0.6 ms, half of such a
      *                          call's time). A peer that sent a str that is not UTF-8 gets its
      *                          bytes back as the str they came as.
@@ -305,7 +305,7 @@ final class MessageCodec
     public function stringResultHead(int $id, string $result, ?string $text = null): ?string
     {
         $n = \strlen($result);
-        if (!$this->scalarResults || ($n < 128 ? !mb_check_encoding($result, 'UTF-8') : $result !== $text && preg_match('//u', $result) !== 1)) {
+        if (!$this->scalarResults || $result !== $text && ($n < Encoder::SHORT ? !mb_check_encoding($result, 'UTF-8') : !Encoder::isUtf8($result))) {
             return null;
         }
         return "\x94\x01" . ($id < 0x80 ? \chr($id) : ($id < 0x10000 ? ($id < 0x100 ? "\xcc" . \chr($id) : "\xcd" . pack('n', $id)) : "\xce" . pack('N', $id))) . "\xc0"

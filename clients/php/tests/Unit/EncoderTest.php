@@ -109,4 +109,64 @@ final class EncoderTest extends TestCase
         }
         $this->assertSame(str_repeat('91', 125) . '90', bin2hex((new Encoder())->encode($deep)));
     }
+
+    /**
+     * Strings for isUtf8(): every length around the thresholds (mbstring under SHORT, the
+     * ASCII match, then PCRE's check), with a non-ASCII or an invalid sequence first, in the
+     * middle and as the last bytes.
+     *
+     * @return list<string>
+     */
+    public static function utf8Cases(): array
+    {
+        $bad = ["\x80", "\xc3", "\xc0\xaf", "\xe0\x80\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xf8\x88\x80\x80\x80", "\xff", "\xe2\x82"];
+        $good = ["\x00", "\x7f", "\u{e9}", "\u{20ac}", "\u{1f600}", "\u{10ffff}", "\u{d7ff}", "\u{e000}"];
+        $cases = ['', "\x00"];
+        foreach ([1, 30, 31, 32, 33, 127, 128, 1024, 70000] as $n) {
+            $ascii = substr(str_repeat("The quick brown fox.\x01\x7f ", intdiv($n, 20) + 1), 0, $n);
+            $cases[] = $ascii;
+            foreach (array_merge($bad, $good) as $seq) {
+                $cases[] = $seq . $ascii;
+                $cases[] = substr($ascii, 0, intdiv($n, 2)) . $seq . substr($ascii, intdiv($n, 2));
+                $cases[] = $ascii . $seq;
+            }
+        }
+        return $cases;
+    }
+
+    public function testIsUtf8AgreesWithMbstring(): void
+    {
+        foreach (self::utf8Cases() as $s) {
+            $fresh = substr(' ' . $s, 1); // a new string: PHP remembers what PCRE found valid
+            $this->assertSame(mb_check_encoding($s, 'UTF-8'), Encoder::isUtf8($fresh), bin2hex(substr($s, 0, 40)) . ', ' . \strlen($s) . ' bytes');
+        }
+    }
+
+    public function testIsUtf8AgreesWithMbstringWithoutPcresJit(): void
+    {
+        // The ASCII match is skipped without the JIT; pcre.jit is read when isUtf8() is first
+        // used, so this runs in a PHP of its own.
+        $script = 'require ' . var_export(\dirname(__DIR__, 2) . '/autoload.php', true) . ';'
+            . '$n = 0; foreach (unserialize(stream_get_contents(STDIN)) as $s) {'
+            . ' if (Polyfork\Codec\Encoder::isUtf8(substr(" " . $s, 1)) !== mb_check_encoding($s, "UTF-8")) { echo bin2hex($s), "\n"; } $n++; }'
+            . ' echo "checked $n";';
+        $php = proc_open([PHP_BINARY, '-d', 'pcre.jit=0', '-r', $script], [['pipe', 'r'], ['pipe', 'w'], STDERR], $pipes);
+        $this->assertIsResource($php);
+        fwrite($pipes[0], serialize(self::utf8Cases()));
+        fclose($pipes[0]);
+        $out = stream_get_contents($pipes[1]);
+        fclose($pipes[1]);
+        $this->assertSame(0, proc_close($php));
+        $this->assertSame('checked ' . \count(self::utf8Cases()), $out);
+    }
+
+    public function testLongStringsAreStrOrBinAsTheirBytesAre(): void
+    {
+        $encoder = new Encoder();
+        $ascii = str_repeat('a', 40);
+        $this->assertSame("\xd9\x28" . $ascii, $encoder->encode($ascii));
+        $this->assertSame("\xc4\x29" . $ascii . "\xff", $encoder->encode($ascii . "\xff"));
+        $this->assertSame("\xd9\x2a" . $ascii . "\u{e9}", $encoder->encode($ascii . "\u{e9}"));
+        $this->assertSame("\x92\xc4\x29" . $ascii . "\xff\xa1x", $encoder->encode([$ascii . "\xff", 'x']));
+    }
 }

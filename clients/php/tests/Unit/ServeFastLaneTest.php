@@ -12,8 +12,8 @@ use Polyfork\Message\Request;
 use Polyfork\Message\Response;
 
 /**
- * Child::run() serves the commonest request, `[0, id, fixstr method, [fixstr]]`, straight from
- * its bytes. These tests hold that lane to the general one: each request is also sent with its
+ * Child::run() serves the commonest request, `[0, id, fixstr method, [str]]` (a fixstr, str8 or
+ * str16 param), straight from its bytes. These tests hold that lane to the general one: each request is also sent with its
  * method as a str8 (the same message in bytes the lane does not take), and both must get the
  * same answer. Frames that only look like the common shape must get the general path's error.
  */
@@ -32,7 +32,16 @@ final class ServeFastLaneTest extends TestCase
             'empty param' => [7, 'echo', ''],
             'param of 31 bytes (the longest fixstr)' => [7, 'echo', str_repeat('p', 31)],
             'non-ASCII param' => [7, 'echo', "h\u{e9}llo \u{1f600}"],
-            'param that is not UTF-8 (returned: becomes bin)' => [7, 'echo', "\xff\xfe"],
+            'param that is not UTF-8' => [7, 'echo', "\xff\xfe"],
+            'param of 32 bytes (a str8)' => [7, 'echo', str_repeat('p', 32)],
+            'param of 255 bytes' => [7, 'echo', str_repeat('p', 255)],
+            'param of 256 bytes (a str16)' => [7, 'echo', str_repeat('p', 256)],
+            'param of 1 KiB, non-ASCII' => [300, 'echo', str_repeat("\u{e9}t\u{e9} ", 170)],
+            'param of 65535 bytes (the longest str16)' => [70000, 'echo', str_repeat('q', 65535)],
+            'param of 65536 bytes (a str32)' => [7, 'echo', str_repeat('q', 65536)],
+            'str8 param that is not UTF-8' => [7, 'echo', str_repeat("\xff", 40)],
+            'str8 param, handler returns an int' => [7, 'len', str_repeat('p', 40)],
+            'str16 param, no handler for the method' => [7, 'nope', str_repeat('p', 300)],
             'method of 31 bytes' => [7, str_repeat('m', 31), 'x'],
             'non-ASCII method' => [7, "\u{e9}t\u{e9}", 'x'],
             'empty method' => [7, '', 'x'],
@@ -57,6 +66,72 @@ final class ServeFastLaneTest extends TestCase
         }
     }
 
+    /** @return array<string, array{string, string}> the param's header kind, param */
+    public static function paramHeads(): array
+    {
+        return [
+            'empty str8' => ['str8', ''],
+            'short str8' => ['str8', 'abc'],
+            'short str16' => ['str16', 'abc'],
+            'str16 of 300 bytes' => ['str16', str_repeat('x', 300)],
+            'str32' => ['str32', str_repeat('x', 40)],
+            'bin8' => ['bin', str_repeat('x', 40)],
+            'bin8, not UTF-8' => ['bin', "\xff\xfe"],
+            'bin16' => ['bin', str_repeat("\x80", 300)],
+        ];
+    }
+
+    /**
+     * The lane takes any str up to a str16; other headers (str in more bytes than needed,
+     * str32, bin) take the general path. Both answer alike.
+     *
+     * @dataProvider paramHeads
+     */
+    public function testEveryParamHeaderAnswersAsTheGeneralPathDoes(string $head, string $param): void
+    {
+        $fast = $this->serve(self::request(9, 'echo', $param, false, $head), 0);
+        $general = $this->serve(self::request(9, 'echo', $param, true, $head), 0);
+        $this->assertSame([[9, null, $param]], $fast);
+        $this->assertSame($general, $fast);
+    }
+
+    /**
+     * On the wire: a result equal to the str param goes back as the str it came as, without a
+     * UTF-8 check (SPEC 3: a str is UTF-8; a peer that broke that gets its str back); any
+     * other string goes as str when it is UTF-8 and as bin when it is not, whatever its length.
+     */
+    public function testAStrReturnedAsItCameGoesBackAsAStr(): void
+    {
+        $long = str_repeat('a', 40);
+        $cases = [
+            // handler, param, the response's bytes after [1, 9, nil
+            ['echo', "\xff\xfe", "\xa2\xff\xfe"],
+            ['echo', $long . "\xff", "\xd9\x29" . $long . "\xff"],
+            ['copy', "\xff\xfe", "\xa2\xff\xfe"], // the same bytes as the str that came
+            ['more', "\xff\xfe", "\xc4\x03\xff\xfez"],
+            ['more', $long . "\xff", "\xc4\x2a" . $long . "\xffz"],
+            ['more', $long . "\u{e9}", "\xd9\x2b" . $long . "\u{e9}z"],
+            ['more', $long, "\xd9\x29" . $long . 'z'],
+            ['more', "\u{e9}", "\xa3\u{e9}z"],
+        ];
+        foreach ($cases as [$method, $param, $want]) {
+            $in = fopen('php://memory', 'w+b');
+            fwrite($in, self::request(9, $method, $param, false));
+            rewind($in);
+            $out = fopen('php://memory', 'w+b');
+            $child = new Child($in, $out, maxQueuedNs: 0);
+            $child->handle('echo', fn (string $v): string => $v);
+            $child->handle('copy', fn (string $v): string => strrev(strrev($v))); // a new string, equal
+            $child->handle('more', fn (string $v): string => $v . 'z');
+            $child->run();
+            rewind($out);
+            $bytes = stream_get_contents($out);
+            $size = unpack('N', $bytes)[1];
+            $response = substr($bytes, 4 + $size); // after `$ready`
+            $this->assertSame(bin2hex(pack('N', 4 + \strlen($want)) . "\x94\x01\x09\xc0" . $want), bin2hex($response), "$method " . bin2hex($param));
+        }
+    }
+
     public function testManyRequestsInOneReadAreAnsweredInOrder(): void
     {
         $frames = '';
@@ -78,6 +153,11 @@ final class ServeFastLaneTest extends TestCase
             'a byte after the param of the empty method' => ["\x94\x00\x05\xa0\x91\xa1xZ", '1 bytes left over'],
             'param shorter than its header says' => ["\x94\x00\x05\xa4echo\x91\xa5x", 'str length 5'],
             'method not UTF-8' => ["\x94\x00\x05\xa2\xff\xfe\x91\xa1x", 'not valid UTF-8'],
+            'str8 param with no length' => ["\x94\x00\x05\xa4echo\x91\xd9", 'cut short'],
+            'str16 param with half a length' => ["\x94\x00\x05\xa4echo\x91\xda\x00", 'cut short'],
+            'str8 param shorter than its header says' => ["\x94\x00\x05\xa4echo\x91\xd9\x03ab", 'str length 3'],
+            'str16 param shorter than its header says' => ["\x94\x00\x05\xa4echo\x91\xda\x01\x00ab", 'str length 256'],
+            'a byte after a str16 param' => ["\x94\x00\x05\xa4echo\x91\xda\x00\x01aZ", '1 bytes left over'],
         ];
     }
 
@@ -156,12 +236,23 @@ final class ServeFastLaneTest extends TestCase
         $child->handle("ab\xff", fn () => null);
     }
 
-    /** The frame of [0, $id, $method, [$param]], with the method as a fixstr or a str8. */
-    private static function request(int $id, string $method, string $param, bool $str8Method): string
+    /**
+     * The frame of [0, $id, $method, [$param]], with the method as a fixstr or a str8, and the
+     * param as the shortest str that holds it, or as $paramHead says ('bin' for a bin).
+     */
+    private static function request(int $id, string $method, string $param, bool $str8Method, string $paramHead = 'str'): string
     {
+        $n = \strlen($param);
+        $head = match ($paramHead) {
+            'str' => $n < 0x20 ? \chr(0xa0 | $n) : ($n < 0x100 ? "\xd9" . \chr($n) : ($n < 0x10000 ? "\xda" . pack('n', $n) : "\xdb" . pack('N', $n))),
+            'str8' => "\xd9" . \chr($n),
+            'str16' => "\xda" . pack('n', $n),
+            'str32' => "\xdb" . pack('N', $n),
+            'bin' => $n < 0x100 ? "\xc4" . \chr($n) : ($n < 0x10000 ? "\xc5" . pack('n', $n) : "\xc6" . pack('N', $n)),
+        };
         $body = "\x94\x00" . ($id < 0x80 ? \chr($id) : ($id < 0x100 ? "\xcc" . \chr($id) : ($id < 0x10000 ? "\xcd" . pack('n', $id) : "\xce" . pack('N', $id))))
             . ($str8Method ? "\xd9" . \chr(\strlen($method)) : \chr(0xa0 | \strlen($method))) . $method
-            . "\x91" . \chr(0xa0 | \strlen($param)) . $param;
+            . "\x91" . $head . $param;
         return pack('N', \strlen($body)) . $body;
     }
 
