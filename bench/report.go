@@ -310,7 +310,7 @@ func writeMixed(w writer, rows []Row, runMs int) {
 	w("calls/s counts every call, slow ones included (the sleeps bound it: 2 workers × 50 ms per slow call); ")
 	w("slow p50 and p99 are those of the sleep calls, waiting for a worker included. ")
 	w("The workers spend nearly all their time in sleeps, so every call waits: the pool's policy decides who. ")
-	w("The default pool learns that `sleep` is slow, runs each alone on an idle worker, and lets waiting quick calls go first for about as long as a sleep takes; ")
+	w("The default pool learns that `sleep` is slow, runs each alone on an idle worker, lets waiting quick calls go first for about as long as a sleep takes, and never gives a sleep the last worker free of sleeps while quick calls wait; ")
 	w("with WithConcurrency(1) calls wait in the order they came. The warm-up runs the same workload.\n\n")
 	w("| system | pool option | quick p50 µs | quick p99 µs | slow p50 ms | slow p99 ms | calls/s | p50 range µs |\n|---|---|--:|--:|--:|--:|--:|--:|\n")
 	for _, r := range mixed {

@@ -167,19 +167,24 @@ func (p *Pool) takeLocked(r *running, method string, slow bool) *ticket {
 // emptied for it (p.drain: it gets no new quick calls, and takes the slow call once idle).
 // It runs whenever a call is released or a worker starts, so under traffic a slow call's
 // turn comes without a timer of its own.
+//
+// A slow call never takes, nor has emptied for it, the last worker that runs no slow call
+// while quick calls wait (see slowMayTakeLocked): slow calls that are all due would
+// otherwise take every worker in turn, and the quick calls wait for them.
 func (p *Pool) dispatchLocked() {
 	p.drain = nil
 	if p.waiters.Len() == 0 {
 		return
 	}
 	p.drainForDueLocked()
-	slowWaiting := false
+	slowWaiting, quickWaiting := false, false
 	for e := p.waiters.Front(); e != nil; {
 		next := e.Next()
 		wt := e.Value.(*waiter)
 		if p.expectSlowLocked(wt.method) {
 			slowWaiting = true
 		} else if !p.giveLocked(e, wt, false) {
+			quickWaiting = true
 			break // no room for quick calls: none for the ones behind it either
 		}
 		e = next
@@ -193,7 +198,7 @@ func (p *Pool) dispatchLocked() {
 		next := e.Next()
 		wt := e.Value.(*waiter)
 		if p.expectSlowLocked(wt.method) {
-			if !p.giveLocked(e, wt, true) {
+			if !p.slowMayTakeLocked(quickWaiting) || !p.giveLocked(e, wt, true) {
 				break
 			}
 			placed = true
@@ -206,19 +211,44 @@ func (p *Pool) dispatchLocked() {
 	}
 }
 
+// slowMayTakeLocked reports whether a call expected to be slow may take one more worker
+// (or have one emptied for it) now: always when no quick call waits (quickWaiting false),
+// else only if a worker that runs no slow call would be left for the quick ones. A pool
+// with a single ready worker has none to keep: there, slow and quick calls take turns.
+func (p *Pool) slowMayTakeLocked(quickWaiting bool) bool {
+	if !quickWaiting {
+		return true
+	}
+	ready, free := 0, 0
+	for _, s := range p.slots {
+		if r := s.current; r != nil && !r.retiring {
+			ready++
+			if r.slowInFlight == 0 {
+				free++
+			}
+		}
+	}
+	return ready < 2 || free >= 2
+}
+
 // drainForDueLocked sets p.drain when a waiting call expected to be slow has let quick ones
-// go first long enough: to the least busy worker that runs no slow call.
+// go first long enough: to the least busy worker that runs no slow call, unless that would
+// leave quick calls that wait with no worker (see slowMayTakeLocked).
 func (p *Pool) drainForDueLocked() {
 	if len(p.slowness) == 0 {
 		return
 	}
 	now := p.clk.Now()
-	due := false
-	for e := p.waiters.Front(); e != nil && !due; e = e.Next() {
+	due, quickWaiting := false, false
+	for e := p.waiters.Front(); e != nil && !(due && quickWaiting); e = e.Next() {
 		wt := e.Value.(*waiter)
-		due = p.expectSlowLocked(wt.method) && now.Sub(wt.since) >= p.slowness.yield(wt.method)
+		if p.expectSlowLocked(wt.method) {
+			due = due || now.Sub(wt.since) >= p.slowness.yield(wt.method)
+		} else {
+			quickWaiting = true
+		}
 	}
-	if !due {
+	if !due || !p.slowMayTakeLocked(quickWaiting) {
 		return
 	}
 	for _, s := range p.slots {

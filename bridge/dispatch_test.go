@@ -210,6 +210,72 @@ func TestASlowCallWaitsForQuickOnesOnlySoLong(t *testing.T) {
 	assert.Equal(t, []string{"hold", "slow", "quick"}, farm.order())
 }
 
+// A slow call that has waited its turn does not take the last worker free of slow calls
+// while quick calls wait: with one worker running a slow call and the other freed, the
+// quick calls get the freed worker, and the slow call waits for an idle worker with no
+// quick call waiting. (When slow calls were due one after the other, they took every worker
+// in turn and quick calls waited for them: under the mixed workload, 1% of quick calls
+// waited half a second.)
+func TestDueSlowCallsLeaveAWorkerToTheQuickOnes(t *testing.T) {
+	clk := newFakeClock()
+	gates := map[string]chan struct{}{"slow": make(chan struct{}), "hold": make(chan struct{})}
+	farm := newGatedFarm(gates)
+	p := fakePool(t, clk, farm.fakeFarm, WithWorkers(2))
+	ctx := context.Background()
+	eventually(t, "both workers ready", func() bool { return p.Stats().Ready == 2 })
+	p.mu.Lock()
+	p.slowness.observe("slow", true)
+	for _, s := range p.slots {
+		s.current.window = 8
+		s.current.gap = time.Second // a held call counts as slow only after 8 s
+	}
+	p.mu.Unlock()
+	call := func(method string) error {
+		// Bounded: a quick call stuck behind a slow one fails the test instead of hanging it.
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		return p.Call(cctx, method, nil, nil)
+	}
+	queued := func(n int) func() bool { return func() bool { return p.Stats().Queued == n } }
+	var wg sync.WaitGroup
+	async := func(method string) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			assert.NoError(t, p.Call(ctx, method, nil, nil), method)
+		}()
+	}
+	inFlight := func() int {
+		n := 0
+		for _, w := range p.Stats().Workers {
+			n += w.InFlight
+		}
+		return n
+	}
+	async("slow") // on one worker (A), until the end
+	eventually(t, "a slow call running", func() bool { return inFlight() == 1 })
+	async("hold") // on the other (B)
+	eventually(t, "a held call", func() bool { return inFlight() == 2 })
+	async("slow") // no idle worker: it waits
+	eventually(t, "a second slow call waiting", queued(1))
+	clk.Advance(time.Second) // long past its turn (10 ms: no slow call has answered yet)
+	require.NoError(t, call("quick"), "B has room")
+	quick := make(chan error, 1)
+	go func() { quick <- call("quick") }()
+	eventually(t, "a quick call waiting behind the due slow one", queued(2))
+	farm.order()
+	close(gates["hold"]) // B frees up: the quick call takes it, not the slow one
+	require.NoError(t, <-quick, "the quick call waited for a slow one")
+	eventually(t, "then the slow call on B", func() bool {
+		farm.mu.Lock()
+		defer farm.mu.Unlock()
+		return len(farm.started) == 2
+	})
+	assert.Equal(t, []string{"quick", "slow"}, farm.order())
+	close(gates["slow"])
+	wg.Wait()
+}
+
 func sum(m map[int]int) int {
 	n := 0
 	for _, v := range m {

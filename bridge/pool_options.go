@@ -61,8 +61,9 @@ func WithWorkers(n int) Option {
 // whose oldest call is running long gets no new calls until it answers; and methods whose
 // calls held a worker up are learned: such a call runs alone on an idle worker, and waiting
 // quick calls go before it for about as long as it usually takes (10 ms to 2 s), after which
-// a worker is emptied for it. So a busy worker's input never runs dry, and quick calls are
-// seldom caught behind a slow one. WithConcurrency(1) gives a synchronous worker
+// a worker is emptied for it (never the last one running no slow call while quick calls
+// wait). So a busy worker's input never runs dry, and quick calls are seldom caught behind
+// a slow one. WithConcurrency(1) gives a synchronous worker
 // one call at a time, in arrival order (no call ever waits behind another in its input);
 // a larger k is a fixed window. With a fixed window nothing is learned.
 func WithConcurrency(k int) Option {
