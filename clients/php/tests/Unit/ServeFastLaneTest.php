@@ -185,10 +185,12 @@ final class ServeFastLaneTest extends TestCase
         $seeds = [
             self::request(5, 'echo', 'abc', false), self::request(300, 'echo', 'x', false),
             self::request(70000, 'echo', '', false), self::request(0xffffffff, 'echo', str_repeat('z', 31), false),
+            self::request(9, 'echo', str_repeat('y', 40), false), self::request(300, 'echo', str_repeat('w', 300), false),
+            self::request(9, 'echo', 'ab', false, 'str16'),
         ];
         $codec = new MessageCodec();
-        for ($i = 0; $i < 2000; $i++) {
-            $body = substr($seeds[$i % 4], 4);
+        for ($i = 0; $i < 4000; $i++) {
+            $body = substr($seeds[$i % \count($seeds)], 4);
             for ($k = mt_rand(1, 3); $k > 0; $k--) {
                 $at = mt_rand(0, \strlen($body) - 1);
                 $body = match (mt_rand(0, 3)) {
