@@ -195,27 +195,15 @@ func helperChild(mode string, args []string) {
 		}
 		w.Flush()
 		serveHelper(os.Stdin, os.Stdout)
+	case "setsid_grandchild":
+		// A grandchild that leaves the child's process group for a session of its own, as a
+		// daemonizing program does; it holds the stderr pipe open, too.
+		startSetsidGrandchild(os.Stderr, nil)
+		serveHelper(os.Stdin, os.Stdout)
 	case "setsid_stdout_grandchild":
 		// The same, holding the channel (stdout) open: after the child's exit the host reads
 		// no end of file until it gives up on the stream.
-		cmd := exec.Command("sleep", "1000")
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-		cmd.Stdout = os.Stdout
-		if err := cmd.Start(); err != nil {
-			panic(err)
-		}
-		os.Setenv("GRANDCHILD_PID", strconv.Itoa(cmd.Process.Pid))
-		serveHelper(os.Stdin, os.Stdout)
-	case "setsid_grandchild":
-		// A grandchild that leaves the child's process group for a session of its own, as a
-		// daemonizing program does; its pid is in the child's environment for the test.
-		cmd := exec.Command("sleep", "1000")
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-		cmd.Stderr = os.Stderr // it holds the stderr pipe open, too
-		if err := cmd.Start(); err != nil {
-			panic(err)
-		}
-		os.Setenv("GRANDCHILD_PID", strconv.Itoa(cmd.Process.Pid))
+		startSetsidGrandchild(nil, os.Stdout)
 		serveHelper(os.Stdin, os.Stdout)
 	default:
 		if fn := moreHelperModes[mode]; fn != nil {
@@ -442,4 +430,21 @@ func countMessages(in, out *os.File) {
 		os.Exit(1)
 	}
 	os.Exit(0)
+}
+
+// startSetsidGrandchild starts a grandchild in a session of its own, holding stderr and
+// stdout (either may be nil), and puts its pid in GRANDCHILD_PID for the test to read.
+func startSetsidGrandchild(stderr, stdout *os.File) {
+	cmd := exec.Command("sleep", "1000")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if stderr != nil {
+		cmd.Stderr = stderr
+	}
+	if stdout != nil {
+		cmd.Stdout = stdout
+	}
+	if err := cmd.Start(); err != nil {
+		panic(err)
+	}
+	os.Setenv("GRANDCHILD_PID", strconv.Itoa(cmd.Process.Pid))
 }
