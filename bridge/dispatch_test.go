@@ -90,41 +90,12 @@ func TestAConcurrentWorkerTeachesNoSlowness(t *testing.T) {
 // least busy worker would otherwise be that one; and while calls wait for a worker, quick
 // ones go first.
 func TestAMethodExpectedToBeSlowRunsAloneAndQuickCallsGoFirst(t *testing.T) {
-	clk := newFakeClock()
-	gates := map[string]chan struct{}{"slow": make(chan struct{}), "hold": make(chan struct{})}
-	farm := newGatedFarm(gates)
-	p := fakePool(t, clk, farm.fakeFarm, WithWorkers(2))
-	ctx := context.Background()
+	f := newSlowFixture(t, 2)
+	p, farm, gates, async, inFlight := f.p, f.farm, f.gates, f.async, f.inFlight
 	call := func(method string) int {
-		// Bounded: a quick call stuck behind a slow one fails the test instead of hanging it.
-		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		var pid any
-		require.NoError(t, p.Call(cctx, method, nil, &pid))
-		return pid.(int)
-	}
-	eventually(t, "both workers ready", func() bool { return p.Stats().Ready == 2 })
-	p.mu.Lock()
-	p.slowness.observe("slow", true) // as TestAPoolLearnsWhichMethodsBlockAWorker teaches it
-	for _, s := range p.slots {      // as after many quick answers
-		s.current.window = 8
-	}
-	p.mu.Unlock()
-
-	var wg sync.WaitGroup
-	async := func(method string) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			assert.NoError(t, p.Call(ctx, method, nil, nil), method)
-		}()
-	}
-	inFlight := func() map[int]int {
-		m := map[int]int{}
-		for _, w := range p.Stats().Workers {
-			m[w.Pid] = w.InFlight
-		}
-		return m
+		pid, err := f.call(method)
+		require.NoError(t, err)
+		return pid
 	}
 	busy := func(n int) func() bool { return func() bool { return sum(inFlight()) == n } }
 	async("hold")
@@ -166,14 +137,17 @@ func TestAMethodExpectedToBeSlowRunsAloneAndQuickCallsGoFirst(t *testing.T) {
 	// frees up, the quick call goes first though it came later.
 	async("slow")
 	eventually(t, "a slow call waiting", func() bool { return p.Stats().Queued == 1 })
-	quick := make(chan int, 1)
-	go func() { quick <- call("quick") }()
+	quick := make(chan error, 1)
+	go func() {
+		_, err := f.call("quick")
+		quick <- err
+	}()
 	eventually(t, "a quick call waiting too", func() bool { return p.Stats().Queued == 2 })
 	farm.order()                // forget the calls started so far
 	gates["slow"] <- struct{}{} // one of the two running slow calls answers
-	<-quick
+	require.NoError(t, <-quick)
 	close(gates["slow"])
-	wg.Wait()
+	f.wg.Wait()
 	started := farm.order()
 	assert.Equal(t, "quick", started[0], "the order calls started in once a worker was free: %v", started)
 }
@@ -217,41 +191,19 @@ func TestASlowCallWaitsForQuickOnesOnlySoLong(t *testing.T) {
 // in turn and quick calls waited for them: under the mixed workload, 1% of quick calls
 // waited half a second.)
 func TestDueSlowCallsLeaveAWorkerToTheQuickOnes(t *testing.T) {
-	clk := newFakeClock()
-	gates := map[string]chan struct{}{"slow": make(chan struct{}), "hold": make(chan struct{})}
-	farm := newGatedFarm(gates)
-	p := fakePool(t, clk, farm.fakeFarm, WithWorkers(2))
-	ctx := context.Background()
-	eventually(t, "both workers ready", func() bool { return p.Stats().Ready == 2 })
+	f := newSlowFixture(t, 2)
+	p, clk, farm, gates, async := f.p, f.clk, f.farm, f.gates, f.async
 	p.mu.Lock()
-	p.slowness.observe("slow", true)
 	for _, s := range p.slots {
-		s.current.window = 8
 		s.current.gap = time.Second // a held call counts as slow only after 8 s
 	}
 	p.mu.Unlock()
 	call := func(method string) error {
-		// Bounded: a quick call stuck behind a slow one fails the test instead of hanging it.
-		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		return p.Call(cctx, method, nil, nil)
+		_, err := f.call(method)
+		return err
 	}
 	queued := func(n int) func() bool { return func() bool { return p.Stats().Queued == n } }
-	var wg sync.WaitGroup
-	async := func(method string) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			assert.NoError(t, p.Call(ctx, method, nil, nil), method)
-		}()
-	}
-	inFlight := func() int {
-		n := 0
-		for _, w := range p.Stats().Workers {
-			n += w.InFlight
-		}
-		return n
-	}
+	inFlight := func() int { return sum(f.inFlight()) }
 	async("slow") // on one worker (A), until the end
 	eventually(t, "a slow call running", func() bool { return inFlight() == 1 })
 	async("hold") // on the other (B)
@@ -273,7 +225,63 @@ func TestDueSlowCallsLeaveAWorkerToTheQuickOnes(t *testing.T) {
 	})
 	assert.Equal(t, []string{"quick", "slow"}, farm.order())
 	close(gates["slow"])
-	wg.Wait()
+	f.wg.Wait()
+}
+
+// slowFixture is a pool of fake workers that expects "slow" to be slow, as after
+// TestAPoolLearnsWhichMethodsBlockAWorker, with windows of 8, as after many quick answers.
+// Calls of "slow" and "hold" wait for their gates.
+type slowFixture struct {
+	t     *testing.T
+	clk   *fakeClock
+	farm  *gatedFarm
+	gates map[string]chan struct{}
+	p     *Pool
+	wg    sync.WaitGroup // the calls of async
+}
+
+func newSlowFixture(t *testing.T, workers int) *slowFixture {
+	f := &slowFixture{t: t, clk: newFakeClock(), gates: map[string]chan struct{}{"slow": make(chan struct{}), "hold": make(chan struct{})}}
+	f.farm = newGatedFarm(f.gates)
+	f.p = fakePool(t, f.clk, f.farm.fakeFarm, WithWorkers(workers))
+	eventually(t, "the workers ready", func() bool { return f.p.Stats().Ready == workers })
+	f.p.mu.Lock()
+	f.p.slowness.observe("slow", true)
+	for _, s := range f.p.slots {
+		s.current.window = 8
+	}
+	f.p.mu.Unlock()
+	return f
+}
+
+// call makes a call within 5 s, and returns the pid of the worker that answered: a quick
+// call stuck behind a slow one fails the test instead of hanging it.
+func (f *slowFixture) call(method string) (int, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var pid any
+	if err := f.p.Call(ctx, method, nil, &pid); err != nil {
+		return 0, err
+	}
+	return pid.(int), nil
+}
+
+// async makes a call on a goroutine of its own, which f.wg waits for.
+func (f *slowFixture) async(method string) {
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		assert.NoError(f.t, f.p.Call(context.Background(), method, nil, nil), method)
+	}()
+}
+
+// inFlight is each worker's calls in flight, by pid.
+func (f *slowFixture) inFlight() map[int]int {
+	m := map[int]int{}
+	for _, w := range f.p.Stats().Workers {
+		m[w.Pid] = w.InFlight
+	}
+	return m
 }
 
 func sum(m map[int]int) int {
