@@ -70,11 +70,10 @@ func Unmarshal(b []byte, v any) (err error) {
 		// The commonest result, without a decoder: b is one checked value, so a str is read
 		// as DecodeMessage reads one. Anything else (bin, nil, a mismatch) goes the general
 		// way below, with its conversions and errors.
-		if c := (cursor{b: b}); p != nil {
-			if s, ok := c.str(); ok {
-				*p = string(s)
-				return nil
-			}
+		c := cursor{b: b}
+		if s, ok := c.str(); ok && p != nil {
+			*p = string(s)
+			return nil
 		}
 	case *msgpack.RawMessage:
 		*p = append((*p)[:0], b...)
