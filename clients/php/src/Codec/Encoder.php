@@ -24,7 +24,7 @@ use Polyfork\Ext;
  * Those values are replaced by unique placeholder strings before packing, and the
  * placeholders' bytes are then swapped for the hand-built bytes. Values with none of them
  * (the usual case) cost one read-only walk plus ext-msgpack. Strings are checked for UTF-8
- * as Encoder::isUtf8() says (the hot paths inline the same test).
+ * as Encoder::isUtf8() says (the hot paths inline its test of short strings).
  */
 final class Encoder
 {
@@ -71,7 +71,7 @@ final class Encoder
                 return $this->encodeFixed($value, $maxDepth, $path, $labels);
             }
         } elseif (\is_string($value)) {
-            if (!(\strlen($value) < self::SHORT ? mb_check_encoding($value, 'UTF-8') : ((self::$ascii ??= self::jit()) && preg_match(self::ASCII, $value) === 1) || preg_match('//u', $value) === 1)) {
+            if (!(\strlen($value) < self::SHORT ? mb_check_encoding($value, 'UTF-8') : self::isUtf8($value))) {
                 return self::bin($value);
             }
         } elseif (\is_object($value) || \is_resource($value)) {
@@ -98,7 +98,7 @@ final class Encoder
         }
         foreach ($array as $k => $v) {
             if (\is_string($v)) {
-                if (!(\strlen($v) < self::SHORT ? mb_check_encoding($v, 'UTF-8') : ((self::$ascii ??= self::jit()) && preg_match(self::ASCII, $v) === 1) || preg_match('//u', $v) === 1)) {
+                if (!(\strlen($v) < self::SHORT ? mb_check_encoding($v, 'UTF-8') : self::isUtf8($v))) {
                     return false;
                 }
             } elseif (\is_array($v)) {
