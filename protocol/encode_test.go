@@ -323,3 +323,52 @@ func TestEncoderRefusesCyclicValuesWithoutOverflowingTheStack(t *testing.T) {
 	_, err := enc.Request(1, "m", []any{[]int{1, 2, 3}, map[string]any{"a": []any{1}}, node{}})
 	require.NoError(t, err)
 }
+
+// Every value the decoder accepts can be encoded again: checkNesting counts the levels the
+// wire holds, as Check does, whatever Go types carry them (map[any]any from int keys, structs
+// behind pointers, interfaces). A fuzzer found map[any]any counted twice.
+func TestNestingIsCountedAsTheWireCountsIt(t *testing.T) {
+	wraps := map[string]func(inner []byte) []byte{
+		"array":        func(in []byte) []byte { return append([]byte{0x91}, in...) },
+		"map, str key": func(in []byte) []byte { return append([]byte{0x81, 0xa1, 'k'}, in...) },
+		"map, int key": func(in []byte) []byte { return append([]byte{0x81, 0x30}, in...) },
+	}
+	for name, wrap := range wraps {
+		for _, depth := range []int{MaxDepth, MaxDepth + 1} {
+			b := []byte{0xc0}
+			for i := 0; i < depth; i++ {
+				if i == depth/2 {
+					b = wrap(b) // one level of the kind under test, amid arrays
+				} else {
+					b = append([]byte{0x91}, b...)
+				}
+			}
+			v, err := DecodeValue(b)
+			if depth > MaxDepth {
+				require.Error(t, err, "%s, %d levels", name, depth)
+				continue
+			}
+			require.NoError(t, err, "%s, %d levels", name, depth)
+			again, err := Marshal(v)
+			require.NoError(t, err, "%s, %d levels", name, depth)
+			assert.Equal(t, b, again, name)
+		}
+	}
+
+	type node struct{ Next *node }
+	chain := func(n int) *node {
+		var head *node
+		for i := 0; i < n; i++ {
+			head = &node{Next: head}
+		}
+		return head
+	}
+	_, err := Marshal(chain(MaxDepth)) // 128 maps on the wire, each behind a pointer
+	require.NoError(t, err)
+	_, err = Marshal(chain(MaxDepth + 1))
+	require.ErrorIs(t, err, ErrUnsendable)
+	var loop any
+	loop = &loop // pointers and interfaces alone, around a cycle
+	_, err = Marshal(loop)
+	require.ErrorIs(t, err, ErrUnsendable)
+}

@@ -76,19 +76,34 @@ func nests(t reflect.Type) bool {
 	return n
 }
 
+// checkValue is checkNesting by reflection. It counts a level where the encoder writes a
+// container (slice, array, map, struct), as Check counts them when the value comes back,
+// so a value decoded from a frame can always be sent again.
 func checkValue(rv reflect.Value, depth int) error {
 	if !rv.IsValid() || !nests(rv.Type()) {
 		return nil
 	}
 	switch rv.Kind() {
-	case reflect.Interface, reflect.Pointer:
+	case reflect.Interface:
 		if rv.IsNil() {
 			return nil
 		}
-		if depth <= 0 {
-			return errTooDeep // a pointer cycle with no container in it
+		// An interface adds no level on the wire, and cannot hold itself without a pointer.
+		return checkValue(rv.Elem(), depth)
+	case reflect.Pointer:
+		if rv.IsNil() {
+			return nil
 		}
-		return checkValue(rv.Elem(), depth-1)
+		switch rv.Type().Elem().Kind() {
+		case reflect.Pointer, reflect.Interface:
+			// A pointer adds no level on the wire either, but a chain of pointers and
+			// interfaces with no container in it can be a cycle: it counts, so one ends.
+			if depth <= 0 {
+				return errTooDeep
+			}
+			return checkValue(rv.Elem(), depth-1)
+		}
+		return checkValue(rv.Elem(), depth) // the container it points to counts its level
 	case reflect.Slice, reflect.Array:
 		if rv.Kind() == reflect.Slice && rv.IsNil() {
 			return nil
