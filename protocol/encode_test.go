@@ -199,8 +199,8 @@ func TestEncoderRefusesWhatTheReceiverMustReject(t *testing.T) {
 	}{
 		"method not UTF-8":       {func() ([]byte, error) { return enc.Request(1, "\xff", nil) }, "not valid UTF-8", nil},
 		"notification not UTF-8": {func() ([]byte, error) { return enc.Notification("a\xc3", nil) }, "not valid UTF-8", nil},
-		"params too deep":        {func() ([]byte, error) { return enc.Request(1, "m", []any{deep}) }, "deeper than 128", nil},
-		"result too deep":        {func() ([]byte, error) { return enc.Result(1, deep) }, "deeper than 128", nil},
+		"params too deep":        {func() ([]byte, error) { return enc.Request(1, "m", []any{deep}) }, "deeper than 126 levels, the most it may here", nil},
+		"result too deep":        {func() ([]byte, error) { return enc.Result(1, deep) }, "deeper than 127 levels, the most it may here", nil},
 		"too many values":        {func() ([]byte, error) { return enc.Request(1, "m", make([]any, 1000)) }, "more than 1000 msgpack values", ErrTooManyValues},
 		"no msgpack form":        {func() ([]byte, error) { return enc.Result(1, make(chan int)) }, "chan int", nil},
 	} {
@@ -314,11 +314,12 @@ func TestEncoderRefusesCyclicValuesWithoutOverflowingTheStack(t *testing.T) {
 	for name, v := range map[string]any{"map": m, "list": l, "struct pointers": n} {
 		_, err := enc.Request(1, "m", []any{v})
 		require.ErrorIs(t, err, ErrUnsendable, name)
-		assert.Contains(t, err.Error(), "deeper than 128 levels", name)
+		assert.Contains(t, err.Error(), "nests deeper than 126 levels", name)
 		_, err = enc.Result(1, v)
 		require.ErrorIs(t, err, ErrUnsendable, name)
 		_, err = Marshal(v)
 		require.ErrorIs(t, err, ErrUnsendable, name)
+		assert.Contains(t, err.Error(), "deeper than 128 levels, the most a frame holds", name)
 	}
 	_, err := enc.Request(1, "m", []any{[]int{1, 2, 3}, map[string]any{"a": []any{1}}, node{}})
 	require.NoError(t, err)

@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"sync"
 	"time"
@@ -9,14 +10,27 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 )
 
-// errTooDeep is what checkNesting finds: a value nested deeper than a frame may hold. A
-// cyclic value (a map that holds itself) is infinitely deep.
-var errTooDeep = errors.New("the value nests deeper than 128 levels (a value that contains itself?)")
+// errTooDeep is what within finds: a value nested deeper than its place in a frame allows.
+// A cyclic value (a map that holds itself) is infinitely deep.
+var errTooDeep = errors.New("too deep")
 
-// checkNesting refuses a value nested deeper than MaxDepth containers before the msgpack
-// library recurses into it: on a cyclic value that recursion overflows the stack, which
-// ends the whole program. Values of types that cannot hold containers cost a type switch.
+// checkNesting refuses a value nested deeper than depth containers (MaxDepth less the
+// levels the message around it takes) before the msgpack library recurses into it: on a
+// cyclic value that recursion overflows the stack, which ends the whole program. Values of
+// types that cannot hold containers cost a type switch.
 func checkNesting(v any, depth int) error {
+	if err := within(v, depth); err != nil {
+		if depth == MaxDepth {
+			return fmt.Errorf("the value nests deeper than %d levels, the most a frame holds (a value that contains itself?)", MaxDepth)
+		}
+		return fmt.Errorf("the value nests deeper than %d levels, the most it may here: a frame nests %d, and the message around it takes %d of them (a value that contains itself?)",
+			depth, MaxDepth, MaxDepth-depth)
+	}
+	return nil
+}
+
+// within is checkNesting's walk: errTooDeep when v nests deeper than depth containers.
+func within(v any, depth int) error {
 	switch x := v.(type) {
 	case nil, bool, string, []byte, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64,
 		float32, float64, time.Time, Ext, msgpack.RawMessage:
@@ -26,7 +40,7 @@ func checkNesting(v any, depth int) error {
 			return errTooDeep
 		}
 		for _, e := range x {
-			if err := checkNesting(e, depth-1); err != nil {
+			if err := within(e, depth-1); err != nil {
 				return err
 			}
 		}
@@ -36,7 +50,7 @@ func checkNesting(v any, depth int) error {
 			return errTooDeep
 		}
 		for _, e := range x {
-			if err := checkNesting(e, depth-1); err != nil {
+			if err := within(e, depth-1); err != nil {
 				return err
 			}
 		}
