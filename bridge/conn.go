@@ -75,6 +75,7 @@ type Conn struct {
 	closing atomic.Bool // Close began the end
 	wg      sync.WaitGroup
 	done    chan struct{} // closed when the Conn's goroutines have returned
+	readEnd chan struct{} // closed when readLoop has returned
 }
 
 // NewConn starts a session that reads frames from r and writes frames to w. Close closes r
@@ -103,6 +104,7 @@ func newConn(r io.Reader, w io.Writer, cfg connConfig) *Conn {
 		serving:  map[uint32]context.CancelFunc{},
 		ended:    make(chan struct{}),
 		done:     make(chan struct{}),
+		readEnd:  make(chan struct{}),
 	}
 	for k, v := range cfg.handlers {
 		c.handlers[k] = v
@@ -413,6 +415,19 @@ func (c *Conn) CloseWithError(err error) error {
 
 // Done is closed when the session has ended and the Conn's goroutines have returned.
 func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// readsEnded waits up to d for the reading side to end (at the end of input, or at what
+// broke the protocol, once OnEnd has decided on it) and reports whether it did.
+func (c *Conn) readsEnded(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-c.readEnd:
+		return true
+	case <-t.C:
+		return false
+	}
+}
 
 // Err returns why the session ended, or nil while it runs: ErrClosed after Close, what
 // OnEnd decided when the stream ended by itself (by default a *ProtocolError, or the read

@@ -68,6 +68,20 @@ func helperChild(mode string, args []string) {
 		ready(1)
 		raw(append([]byte{0, 0, 0, 100, 0x94, 0x01, 0x01, 0xc0}, make([]byte, 6)...))
 		os.Exit(0)
+	case "half_frame_stdin_closed":
+		// Half a frame, after closing its input, so that the host's next write fails; then
+		// exit while a grandchild holds the channel a moment longer, so that the host finds
+		// the failed write and the exit before the end of the channel.
+		os.Stdin.Close()
+		ready(1)
+		raw(append([]byte{0, 0, 0, 100, 0x94, 0x01, 0x01, 0xc0}, make([]byte, 6)...))
+		cmd := exec.Command("sleep", "0.3")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		cmd.Stdout = os.Stdout
+		if err := cmd.Start(); err != nil {
+			panic(err)
+		}
+		syscall.Exit(0) // at once: os.Exit under -race sleeps a second first (GORACE atexit_sleep_ms)
 	case "bomb":
 		ready(1)
 		body, _ := hex.DecodeString(arg(0))

@@ -250,6 +250,12 @@ func (p *Process) streamEnded(cause error) error {
 		if !p.waitExit(p.cfg.stopGrace) {
 			p.abort(&ProtocolError{Name: p.name, Pid: p.pid,
 				Err: fmt.Errorf("writing to its channel failed (%v) while it kept running", werr.err)})
+		} else {
+			// It exited. What it wrote before (half a frame, a protocol violation) is read
+			// first and decides the end, as when the read side finds it before the failed
+			// write: a child that broke the protocol is not reported as a clean exit. Bounded
+			// as in supervise: a grandchild may hold the channel open.
+			p.conn.readsEnded(time.Second)
 		}
 	default: // end of input: the child is exiting
 		if !p.waitExit(p.cfg.stopGrace) {

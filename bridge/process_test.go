@@ -303,6 +303,7 @@ func TestProtocolViolationsAfterReady(t *testing.T) {
 		{"stray print", child("garbage_after_ready"), []string{"oops, a stray print", "something wrote to stdout"}},
 		{"length prefix 0xFFFFFFFF", child("huge_prefix"), []string{"frame length 4294967295 is above the maximum frame size 67108864"}},
 		{"half a frame then exit", child("half_frame"), []string{"truncated frame: the stream ended after 10 of 100 body bytes"}},
+		{"half a frame, a failed write, then exit", child("half_frame_stdin_closed"), []string{"truncated frame: the stream ended after 10 of 100 body bytes"}},
 		{"array32 bomb", child("bomb", "ddffffffff"), []string{"array of 4294967295 elements cannot fit"}},
 		{"map32 bomb", child("bomb", "9302a76d657373616765dfffffffff"), []string{"map of 4294967295 pairs cannot fit"}},
 		{"map32 bomb inside params", child("bomb", "9302a76d65737361676591dfffffffff"), []string{"map of 4294967295 pairs cannot fit"}},

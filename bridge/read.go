@@ -15,6 +15,7 @@ import (
 // requests and notifications on.
 func (c *Conn) readLoop() {
 	defer c.wg.Done()
+	defer close(c.readEnd)
 	for {
 		err := c.takeReadErr() // what a leader's read hit, if it did
 		answered := false
