@@ -90,7 +90,7 @@ func nests(t reflect.Type) bool {
 	return n
 }
 
-// checkValue is checkNesting by reflection. It counts a level where the encoder writes a
+// checkValue is within by reflection. It counts a level where the encoder writes a
 // container (slice, array, map, struct), as Check counts them when the value comes back,
 // so a value decoded from a frame can always be sent again.
 func checkValue(rv reflect.Value, depth int) error {
