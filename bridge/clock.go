@@ -27,3 +27,15 @@ func (realClock) NewTimer(d time.Duration) (<-chan time.Time, stopper) {
 	t := time.NewTimer(d)
 	return t.C, t
 }
+
+// closedWithin waits up to d for ch to be closed and reports whether it was.
+func closedWithin(ch <-chan struct{}, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ch:
+		return true
+	case <-t.C:
+		return false
+	}
+}

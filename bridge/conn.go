@@ -416,19 +416,6 @@ func (c *Conn) CloseWithError(err error) error {
 // Done is closed when the session has ended and the Conn's goroutines have returned.
 func (c *Conn) Done() <-chan struct{} { return c.done }
 
-// readsEnded waits up to d for the reading side to end (at the end of input, or at what
-// broke the protocol, once OnEnd has decided on it) and reports whether it did.
-func (c *Conn) readsEnded(d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-c.readEnd:
-		return true
-	case <-t.C:
-		return false
-	}
-}
-
 // Err returns why the session ended, or nil while it runs: ErrClosed after Close, what
 // OnEnd decided when the stream ended by itself (by default a *ProtocolError, or the read
 // or write error; io.EOF at a clean end of input).

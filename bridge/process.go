@@ -202,16 +202,7 @@ func (p *Process) reap() {
 }
 
 // waitExit waits up to d for the child's exit and reports whether it happened.
-func (p *Process) waitExit(d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-p.exited:
-		return true
-	case <-t.C:
-		return false
-	}
-}
+func (p *Process) waitExit(d time.Duration) bool { return closedWithin(p.exited, d) }
 
 // waitRelays lets the relays take what the child wrote before it exited; a grandchild that
 // escaped the process group may hold the streams open, so the wait is bounded: past it the
@@ -255,7 +246,7 @@ func (p *Process) streamEnded(cause error) error {
 			// first and decides the end, as when the read side finds it before the failed
 			// write: a child that broke the protocol is not reported as a clean exit. Bounded
 			// as in supervise: a grandchild may hold the channel open.
-			p.conn.readsEnded(time.Second)
+			closedWithin(p.conn.readEnd, time.Second)
 		}
 	default: // end of input: the child is exiting
 		if !p.waitExit(p.cfg.stopGrace) {
@@ -273,13 +264,9 @@ func (p *Process) streamEnded(cause error) error {
 func (p *Process) supervise() {
 	<-p.exited
 	if p.hasChannel() {
-		t := time.NewTimer(time.Second)
-		select {
-		case <-p.conn.Done():
-		case <-t.C:
+		if !closedWithin(p.conn.Done(), time.Second) {
 			p.files[0].Close() // a grandchild holds the channel open: stop reading
 		}
-		t.Stop()
 		_, forCalls := p.finalError()
 		p.conn.CloseWithError(forCalls)
 	}
