@@ -12,8 +12,10 @@ import (
 
 // Sentinels matched with errors.Is.
 var (
-	// ErrClosed is returned by calls made after Close or Kill, and by calls in flight that
-	// Close or Kill ended.
+	// ErrClosed is returned by calls that were not sent: made after Close, Shutdown,
+	// Terminate or Kill (of a Process, a Pool or a Conn). A call already sent when its child
+	// exits gets the exit (*ExitError) instead, even when the host ended the child. (A
+	// Conn's own Close fails the calls in flight with ErrClosed: no child's exit to report.)
 	ErrClosed = errors.New("bridge: closed")
 	// ErrExited is matched by every *ExitError.
 	ErrExited = errors.New("bridge: child exited")

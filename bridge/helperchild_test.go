@@ -146,6 +146,15 @@ func helperChild(mode string, args []string) {
 		ready(1)
 		os.Stdin.Close()
 		sleepForever()
+	case "serial_term0": // the same, stopping cleanly (exit 0) on SIGTERM, as servers with a handler do
+		term := make(chan os.Signal, 1)
+		signal.Notify(term, syscall.SIGTERM)
+		go func() {
+			<-term
+			syscall.Exit(0) // at once: os.Exit under -race sleeps a second first
+		}()
+		serialize = true
+		serveHelper(os.Stdin, os.Stdout)
 	case "serial": // runs one request at a time, like a blocking PHP or a sync Python child
 		serialize = true
 		serveHelper(os.Stdin, os.Stdout)

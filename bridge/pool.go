@@ -114,7 +114,8 @@ func NewPool(ctx context.Context, argv []string, opts ...Option) (*Pool, error) 
 // Call calls method on the least busy ready worker, waiting in the queue if every worker
 // is busy; see Conn.Call for params, result and the errors a worker gives. The pool adds
 // errors matching ErrSaturated, ErrUnavailable (and ErrCrashLooping), ErrExecTimeout and
-// ErrClosed. A call refused because its worker was stopping (ErrStopping) never ran and is
+// ErrClosed. A call refused because its worker was stopping (ErrStopping), or ended before
+// the call was sent (ErrClosed from the worker), never ran and is
 // sent to another worker; with Idempotent, a call whose worker died is retried once on
 // another worker.
 func (p *Pool) Call(ctx context.Context, method string, params, result any, opts ...CallOption) error {
@@ -136,11 +137,14 @@ func (p *Pool) Call(ctx context.Context, method string, params, result any, opts
 		}
 		var re *RemoteError
 		answered := err == nil || errors.As(err, &re)
-		p.release(t, err == nil || !errors.Is(err, ErrStopping), answered)
+		// Not run: the worker refused it after $stop (ErrStopping), or was ended between
+		// being chosen and being sent the call (ErrClosed: another call's timeout, a recycle).
+		notRun := errors.Is(err, ErrStopping) || errors.Is(err, ErrClosed)
+		p.release(t, err == nil || !notRun, answered)
 		switch {
 		case err == nil, ctx.Err() != nil:
 			return err
-		case errors.Is(err, ErrStopping) && attempt < 3:
+		case notRun && attempt < 3:
 			// never ran: safe to send elsewhere
 		case (errors.Is(err, ErrExited) || errors.Is(err, ErrProtocol)) && co.idempotent && !retried:
 			retried = true

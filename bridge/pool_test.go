@@ -503,6 +503,28 @@ func TestCallsRefusedWithStoppingGoElsewhere(t *testing.T) {
 	}
 }
 
+// A worker ended between being chosen and being sent the call (another call's execution
+// timeout terminated it, a recycle closed it) answers ErrClosed: the call was not sent, so
+// the pool sends it elsewhere, idempotent or not, instead of reporting "closed".
+func TestCallsNotSentToAnEndedWorkerGoElsewhere(t *testing.T) {
+	clk := newFakeClock()
+	var closedPid atomic.Int64
+	farm := &fakeFarm{behave: func(ctx context.Context, w *fakeWorker, method string) (any, error) {
+		if int64(w.pid) == closedPid.Load() {
+			return nil, ErrClosed
+		}
+		return w.pid, nil
+	}}
+	p := fakePool(t, clk, farm, WithWorkers(2))
+	ws := farm.all()
+	closedPid.Store(int64(ws[0].pid))
+	for i := 0; i < 10; i++ {
+		var pid any
+		require.NoError(t, p.Call(context.Background(), "x", nil, &pid), "not idempotent, yet sent again: it was never sent")
+		assert.Equal(t, ws[1].pid, pid)
+	}
+}
+
 func TestDispatchPicksTheLeastBusyAndQueuesInOrder(t *testing.T) {
 	clk := newFakeClock()
 	release := make(chan struct{})

@@ -334,9 +334,9 @@ func (p *Process) finalError() (final, forCalls error) {
 	}
 	exit := p.exitError()
 	if exit.Code == 0 || p.diedOfAskedStop(exit, closing) {
-		if closing {
-			return nil, ErrClosed
-		}
+		// No failure for Wait. The calls still in flight were sent, and may have run: they
+		// get the exit even when the host asked for it, never ErrClosed, which tells a
+		// caller that a call was not sent (a pool or an agent then sends it elsewhere).
 		return nil, exit
 	}
 	return exit, exit

@@ -98,21 +98,48 @@ func TestASendCutByItsContextSaysItMayStillArrive(t *testing.T) {
 	assert.Equal(t, protocol.MethodMessage, m.Method, "and it did arrive, as the error said it might")
 }
 
+// The calls sent to a worker with the one that timed out fail as having lost their worker,
+// and say why, whether the worker dies of the SIGTERM or stops cleanly on it (exit 0, as a
+// server with a SIGTERM handler does). They were sent, and may have run: never ErrClosed,
+// which a pool or an agent takes as "not sent" and sends again.
 func TestCallsEndedByAnotherCallsTimeoutSayWhy(t *testing.T) {
+	for _, mode := range []string{"serial", "serial_term0"} {
+		t.Run(mode, func(t *testing.T) {
+			checkNoLeaks(t)
+			p, err := NewPool(context.Background(), child(mode), WithWorkers(1), WithStderr(nil),
+				WithExecTimeout(300*time.Millisecond), WithConcurrency(4))
+			require.NoError(t, err)
+			defer p.Kill()
+			blocked := make(chan error, 1)
+			go func() { blocked <- p.Call(context.Background(), "block", []any{5000}, nil) }()
+			eventually(t, "the blocking call on the worker", func() bool { return p.Stats().Workers[0].InFlight == 1 })
+			behind := make(chan error, 1)
+			go func() { behind <- p.Call(context.Background(), "echo", []any{1}, nil) }()
+			eventually(t, "the call behind it sent", func() bool { return p.Stats().Workers[0].InFlight == 2 })
+			require.ErrorIs(t, <-blocked, ErrExecTimeout)
+			err = <-behind
+			require.ErrorIs(t, err, ErrExited)
+			require.NotErrorIs(t, err, ErrClosed)
+			assert.Contains(t, err.Error(), `the pool ended this worker: call "block" on it exceeded the execution timeout`)
+		})
+	}
+}
+
+// Terminate and Close end a child with calls in flight: those calls get the exit, even a
+// clean one, and calls made afterwards get ErrClosed.
+func TestCallsInFlightWhenTheHostEndsTheChildGetItsExit(t *testing.T) {
 	checkNoLeaks(t)
-	p, err := NewPool(context.Background(), child("serial"), WithWorkers(1), WithStderr(nil),
-		WithExecTimeout(300*time.Millisecond), WithConcurrency(4))
-	require.NoError(t, err)
-	defer p.Kill()
-	blocked := make(chan error, 1)
-	go func() { blocked <- p.Call(context.Background(), "block", []any{5000}, nil) }()
-	eventually(t, "the blocking call on the worker", func() bool { return p.Stats().Workers[0].InFlight == 1 })
-	behind := make(chan error, 1)
-	go func() { behind <- p.Call(context.Background(), "echo", []any{1}, nil) }()
-	require.ErrorIs(t, <-blocked, ErrExecTimeout)
-	err = <-behind
+	p := start(t, child("serial_term0"))
+	inFlight := make(chan error, 1)
+	go func() { inFlight <- p.Call(context.Background(), "block", []any{5000}, nil) }()
+	eventually(t, "the call in flight", func() bool { return p.InFlight() == 1 })
+	p.Terminate()
+	err := <-inFlight
 	require.ErrorIs(t, err, ErrExited)
-	assert.Contains(t, err.Error(), `the pool ended this worker: call "block" on it exceeded the execution timeout`)
+	require.NotErrorIs(t, err, ErrClosed)
+	assert.Contains(t, err.Error(), "exited with status 0")
+	require.NoError(t, p.Wait(), "a clean exit the host asked for is no failure")
+	require.ErrorIs(t, p.Call(context.Background(), "echo", []any{1}, nil), ErrClosed)
 }
 
 // slowStopWorker takes a while to stop, as a child finishing its work after $stop does.

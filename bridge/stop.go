@@ -22,7 +22,8 @@ func (p *Process) Close() error { return p.Shutdown(context.Background()) }
 // no call from the child is being handled; if the child is still running after the first
 // grace period (WithGracePeriods), it sends SIGTERM to the child's process group, and after
 // the second, SIGKILL. If ctx ends first, SIGKILL at once. Calls made after Shutdown began
-// fail with ErrClosed; calls in flight get their answers if the child gives them in time.
+// fail with ErrClosed; calls in flight get their answers if the child gives them in time,
+// else its exit (*ExitError).
 //
 // A child without a channel (ChannelNone) is asked with SIGTERM instead of $stop, and gets
 // SIGKILL after the first grace period.

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -259,6 +261,28 @@ func TestSaturatedAgentHandsOn(t *testing.T) {
 	assert.Equal(t, int64(3), sum)
 	assert.Equal(t, int64(1), b.Stats().Served)
 	require.NoError(t, <-errc)
+}
+
+// A call sent to a worker that another call's execution timeout ends (here a worker that
+// stops with status 0 on SIGTERM, as servers do) was sent, and ran: the agent does not
+// answer it "not run", so the caller never sends a call that is not idempotent again.
+func TestACallThatRanIsNotSentAgain(t *testing.T) {
+	s := runServer(t, remote.ServerConfig{})
+	a := startAgent(t, s.ClientURL(), "charges",
+		remote.AgentPool(bridge.WithExecTimeout(500*time.Millisecond), workerEnv("WORKER_EXIT_ON_TERM=1")))
+	p := dial(t, s.ClientURL(), "charges")
+	ctx := ctxFor(t, 30*time.Second)
+	ledger := filepath.Join(t.TempDir(), "ledger")
+	timedOut := make(chan error, 1)
+	go func() { timedOut <- p.Call(ctx, "sleep", []any{5000}, nil) }()
+	testutil.Eventually(t, "the long call to run", func() bool { return a.Stats().InFlight == 1 })
+	err := p.Call(ctx, "charge", []any{ledger}, nil) // not idempotent; in flight when the worker ends
+	require.ErrorIs(t, err, bridge.ErrExited)
+	assert.NotErrorIs(t, err, bridge.ErrClosed)
+	b, rerr := os.ReadFile(ledger)
+	require.NoError(t, rerr)
+	assert.Equal(t, 1, strings.Count(string(b), "charged\n"), "a call that is not idempotent ran more than once")
+	require.ErrorIs(t, <-timedOut, bridge.ErrExecTimeout)
 }
 
 func TestAgentLost(t *testing.T) {

@@ -1,6 +1,7 @@
 """The worker the remote tests serve behind an agent (PYTHONPATH=clients/python/src)."""
 import asyncio
 import os
+import signal
 import sys
 
 import polyfork
@@ -60,6 +61,15 @@ async def job(v):
     return True
 
 
+@polyfork.handle("charge")
+async def charge(path):
+    """Not idempotent: appends a line to the file at path, then takes 2 s to answer."""
+    with open(path, "a") as f:
+        f.write("charged\n")
+    await asyncio.sleep(2)
+    return "ok"
+
+
 @polyfork.handle("exit")
 def exit_(code):
     sys.stderr.flush()
@@ -77,4 +87,7 @@ def on_note(a, b):
 
 
 if __name__ == "__main__":
+    if os.environ.get("WORKER_EXIT_ON_TERM"):
+        # A graceful-stop handler, as servers have: SIGTERM ends the worker with status 0.
+        signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     polyfork.run()
