@@ -76,6 +76,7 @@ type Conn struct {
 	wg      sync.WaitGroup
 	done    chan struct{} // closed when the Conn's goroutines have returned
 	readEnd chan struct{} // closed when readLoop has returned
+	frames  atomic.Uint64 // frames read, by the reader or a leader (see inputEnds)
 }
 
 // NewConn starts a session that reads frames from r and writes frames to w. Close closes r
@@ -415,6 +416,25 @@ func (c *Conn) CloseWithError(err error) error {
 
 // Done is closed when the session has ended and the Conn's goroutines have returned.
 func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// inputEnds waits for the reading side to end (at the end of input, or at what broke the
+// protocol, once OnEnd has decided on it) and reports whether it did. It gives up when grace
+// passes with no frame read, unless the reader was paused meanwhile by backpressure while
+// handlers took work: then the stream still holds what the other side sent before it ended,
+// and it is read and handled however long that takes. With neither, the reader waits for
+// input that does not come (a grandchild holds the stream open), or handlers are stuck.
+func (c *Conn) inputEnds(grace time.Duration) bool {
+	frames := c.frames.Load()
+	_, taken := c.in.backlogMoves(0)
+	for !closedWithin(c.readEnd, grace) {
+		moves, nowTaken := c.in.backlogMoves(taken)
+		if c.frames.Load() == frames && !moves {
+			return false
+		}
+		frames, taken = c.frames.Load(), nowTaken
+	}
+	return true
+}
 
 // Err returns why the session ended, or nil while it runs: ErrClosed after Close, what
 // OnEnd decided when the stream ended by itself (by default a *ProtocolError, or the read

@@ -68,6 +68,22 @@ func helperChild(mode string, args []string) {
 		ready(1)
 		raw(append([]byte{0, 0, 0, 100, 0x94, 0x01, 0x01, 0xc0}, make([]byte, 6)...))
 		os.Exit(0)
+	case "flood_exit", "flood_half_exit":
+		// arg(0) messages, more than the host's handlers keep up with, then exit at once;
+		// flood_half_exit closes its input first (the host's next write fails) and ends
+		// with half a frame.
+		if mode == "flood_half_exit" {
+			os.Stdin.Close()
+		}
+		ready(1)
+		n, _ := strconv.Atoi(arg(0))
+		for i := 0; i < n; i++ {
+			send(enc.Notification(protocol.MethodMessage, []any{i}))
+		}
+		if mode == "flood_half_exit" {
+			raw(append([]byte{0, 0, 0, 100, 0x94, 0x01, 0x01, 0xc0}, make([]byte, 6)...))
+		}
+		syscall.Exit(0) // at once: os.Exit under -race sleeps a second first
 	case "half_frame_stdin_closed":
 		// Half a frame, after closing its input, so that the host's next write fails; then
 		// exit while a grandchild holds the channel a moment longer, so that the host finds

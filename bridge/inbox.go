@@ -35,6 +35,8 @@ type inbox struct {
 	ended   bool
 	kick    chan struct{} // capacity 1: notes is not empty, or the inbox ended
 	room    chan struct{} // closed when the backlog shrinks; nil if the reader is not waiting
+	paused  bool          // the reader waits in waitRoom for handlers to catch up
+	taken   uint64        // items handlers have taken so far
 	running int           // request goroutines
 
 	handling  bool            // notifyLoop is running a handler
@@ -56,6 +58,14 @@ type request struct {
 }
 
 func newInbox() *inbox { return &inbox{kick: make(chan struct{}, 1)} }
+
+// backlogMoves reports whether the reader waits in waitRoom for handlers to catch up while
+// they take work (taken differs from the count given, which it returns too).
+func (in *inbox) backlogMoves(since uint64) (bool, uint64) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.paused && in.taken != since, in.taken
+}
 
 // overSoftLocked reports whether the backlog is past the soft limits.
 func (in *inbox) overSoftLocked() bool {
@@ -83,12 +93,20 @@ func (in *inbox) waitRoom(callsWaiting func() bool, wake func() <-chan struct{},
 			in.room = make(chan struct{})
 		}
 		room := in.room
+		in.paused = true
 		in.mu.Unlock()
 		select {
 		case <-room:
 		case <-w:
 		case <-done:
+		}
+		in.mu.Lock()
+		in.paused = false
+		in.mu.Unlock()
+		select {
+		case <-done:
 			return nil
+		default:
 		}
 	}
 	defer in.mu.Unlock()
@@ -140,6 +158,7 @@ func (in *inbox) popNote() (notification, bool) {
 		in.notes = nil // let the backing array go
 	}
 	in.items--
+	in.taken++
 	in.bytes -= len(n.args.raw)
 	in.shrankLocked()
 	in.handling = true
@@ -200,6 +219,7 @@ func (in *inbox) nextRequest() (request, bool) {
 	in.reqs[0] = request{}
 	in.reqs = in.reqs[1:]
 	in.items--
+	in.taken++
 	in.bytes -= len(r.args.raw)
 	in.shrankLocked()
 	return r, true

@@ -246,7 +246,7 @@ func (p *Process) streamEnded(cause error) error {
 			// first and decides the end, as when the read side finds it before the failed
 			// write: a child that broke the protocol is not reported as a clean exit. Bounded
 			// as in supervise: a grandchild may hold the channel open.
-			closedWithin(p.conn.readEnd, time.Second)
+			p.conn.inputEnds(time.Second)
 		}
 	default: // end of input: the child is exiting
 		if !p.waitExit(p.cfg.stopGrace) {
@@ -264,7 +264,7 @@ func (p *Process) streamEnded(cause error) error {
 func (p *Process) supervise() {
 	<-p.exited
 	if p.hasChannel() {
-		if !closedWithin(p.conn.Done(), time.Second) {
+		if !p.conn.inputEnds(time.Second) {
 			p.files[0].Close() // a grandchild holds the channel open: stop reading
 		}
 		_, forCalls := p.finalError()

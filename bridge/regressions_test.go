@@ -2,8 +2,10 @@ package bridge
 
 import (
 	"context"
+	"errors"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -193,4 +195,44 @@ func TestNoLeaderOnAStreamWhoseDeadlinesDoNotWork(t *testing.T) {
 	require.ErrorIs(t, c.Call(ctx, "x", nil, nil), context.DeadlineExceeded)
 	w.Close() // end of input: a blocking read can be ended no other way
 	c.Close()
+}
+
+// A child that sends more messages than the handlers keep up with and exits cleanly has
+// every one of them handled, however long the handlers take: the host stops reading only
+// when neither the reader nor the handlers move for a second (a grandchild holding the
+// channel, a stuck handler). It had stopped a second after the exit, dropping the rest.
+func TestMessagesSentBeforeACleanExitAreAllHandled(t *testing.T) {
+	checkNoLeaks(t)
+	// Past the reader's soft backlog of 1024, the reader reads one more each time a handler
+	// takes one: the last 376 wait for the first 400 slow handlers, two seconds.
+	const n = 1400
+	var handled atomic.Int64
+	p := start(t, child("flood_exit", strconv.Itoa(n)), OnMessage(func(any) {
+		if handled.Load() < 400 {
+			time.Sleep(5 * time.Millisecond)
+		}
+		handled.Add(1)
+	}))
+	require.NoError(t, p.Wait())
+	assert.EqualValues(t, n, handled.Load())
+}
+
+// With a handler stuck, a failed write still ends the session within about a second, even
+// while the reader is paused behind that handler: a Send the handler waits for returns.
+func TestAFailedWriteEndsTheSessionDespiteAStuckHandler(t *testing.T) {
+	checkNoLeaks(t)
+	gate := make(chan struct{})
+	p := start(t, child("flood_half_exit", "1100"), OnMessage(func(any) { <-gate }))
+	<-p.Exited()
+	sent := make(chan error, 1)
+	go func() { sent <- p.Send(context.Background(), "x") }()
+	select {
+	case err := <-sent:
+		// The exit: the half frame behind the stuck handler's backlog is not read.
+		require.True(t, errors.Is(err, ErrExited) || errors.Is(err, ErrProtocol), "got %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Send waited for a handler that waits for it")
+	}
+	close(gate)
+	_ = p.Wait() // returns
 }
