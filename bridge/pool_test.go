@@ -484,44 +484,34 @@ func TestExecTimeoutTerminatesOnlyThatWorker(t *testing.T) {
 	eventually(t, "replaced", func() bool { return len(farm.all()) == 3 && p.Stats().Ready == 2 })
 }
 
-func TestCallsRefusedWithStoppingGoElsewhere(t *testing.T) {
-	clk := newFakeClock()
-	var stoppingPid atomic.Int64
-	farm := &fakeFarm{behave: func(ctx context.Context, w *fakeWorker, method string) (any, error) {
-		if int64(w.pid) == stoppingPid.Load() {
-			return nil, &RemoteError{Method: method, Type: protocol.TypeStopping, Message: "arrived after $stop"}
-		}
-		return w.pid, nil
-	}}
-	p := fakePool(t, clk, farm, WithWorkers(2))
-	ws := farm.all()
-	stoppingPid.Store(int64(ws[0].pid))
-	for i := 0; i < 10; i++ {
-		var pid any
-		require.NoError(t, p.Call(context.Background(), "x", nil, &pid), "not idempotent, yet retried: it never ran")
-		assert.Equal(t, ws[1].pid, pid)
-	}
-}
-
-// A worker ended between being chosen and being sent the call (another call's execution
-// timeout terminated it, a recycle closed it) answers ErrClosed: the call was not sent, so
-// the pool sends it elsewhere, idempotent or not, instead of reporting "closed".
-func TestCallsNotSentToAnEndedWorkerGoElsewhere(t *testing.T) {
-	clk := newFakeClock()
-	var closedPid atomic.Int64
-	farm := &fakeFarm{behave: func(ctx context.Context, w *fakeWorker, method string) (any, error) {
-		if int64(w.pid) == closedPid.Load() {
-			return nil, ErrClosed
-		}
-		return w.pid, nil
-	}}
-	p := fakePool(t, clk, farm, WithWorkers(2))
-	ws := farm.all()
-	closedPid.Store(int64(ws[0].pid))
-	for i := 0; i < 10; i++ {
-		var pid any
-		require.NoError(t, p.Call(context.Background(), "x", nil, &pid), "not idempotent, yet sent again: it was never sent")
-		assert.Equal(t, ws[1].pid, pid)
+// Calls that never ran go to another worker, idempotent or not: refused after $stop
+// (ErrStopping), or not sent because the worker was ended between being chosen and being
+// sent the call (ErrClosed: another call's timeout terminated it, a recycle closed it).
+func TestCallsThatNeverRanGoElsewhere(t *testing.T) {
+	for name, refusal := range map[string]func(method string) error{
+		"stopping": func(method string) error {
+			return &RemoteError{Method: method, Type: protocol.TypeStopping, Message: "arrived after $stop"}
+		},
+		"closed": func(string) error { return ErrClosed },
+	} {
+		t.Run(name, func(t *testing.T) {
+			clk := newFakeClock()
+			var refusingPid atomic.Int64
+			farm := &fakeFarm{behave: func(ctx context.Context, w *fakeWorker, method string) (any, error) {
+				if int64(w.pid) == refusingPid.Load() {
+					return nil, refusal(method)
+				}
+				return w.pid, nil
+			}}
+			p := fakePool(t, clk, farm, WithWorkers(2))
+			ws := farm.all()
+			refusingPid.Store(int64(ws[0].pid))
+			for i := 0; i < 10; i++ {
+				var pid any
+				require.NoError(t, p.Call(context.Background(), "x", nil, &pid), "not idempotent, yet sent again: it never ran")
+				assert.Equal(t, ws[1].pid, pid)
+			}
+		})
 	}
 }
 
