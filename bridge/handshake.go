@@ -25,8 +25,9 @@ type ReadyInfo struct {
 // returns what it announced. It reads exactly that frame and nothing after it, so r can be
 // handed to NewConn afterwards. A frame that is not a well-formed $ready is a
 // *ProtocolError; a child speaking another protocol version gets a *VersionError (the
-// caller must then stop it); end of input before the frame is io.EOF or
-// io.ErrUnexpectedEOF.
+// caller must then stop it). End of input before the frame is io.EOF, and inside it a
+// *ProtocolError (a truncated frame); a read error (such as a read deadline passing) is
+// returned as it is.
 func ReadReady(r io.Reader, maxFrame int) (ReadyInfo, error) {
 	var info ReadyInfo
 	var hdr [4]byte
@@ -58,6 +59,9 @@ func ReadReady(r io.Reader, maxFrame int) (ReadyInfo, error) {
 	}
 	body := make([]byte, size)
 	if n, err := io.ReadFull(r, body); err != nil {
+		if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+			return info, err // not an end: a read deadline (the start timeout) or a read error
+		}
 		return info, &ProtocolError{Err: &protocol.Error{
 			Reason: fmt.Sprintf("truncated frame: the stream ended after %d of %d body bytes", n, size),
 			Offset: -1, Size: -1, Quote: append(hdr[:], body[:min(n, 60)]...)}}

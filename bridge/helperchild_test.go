@@ -112,6 +112,9 @@ func helperChild(mode string, args []string) {
 		sleepForever()
 	case "no_ready":
 		sleepForever()
+	case "half_ready": // the start of a $ready, then nothing (a child stopped in a debugger)
+		raw(append([]byte{0, 0, 0, 100, 0x93, 0x02}, "$rea"...))
+		sleepForever()
 	case "die_before_ready":
 		fmt.Fprint(os.Stderr, "loading model...\nfatal: cannot load model weights.bin\n")
 		os.Exit(3)

@@ -247,6 +247,10 @@ func TestStartFailures(t *testing.T) {
 			require.ErrorIs(t, err, ErrStartTimeout)
 			assert.Contains(t, err.Error(), "sent no $ready within 300ms")
 		}},
+		{"half a ready, then nothing", child("half_ready"), []Option{WithStartTimeout(300 * time.Millisecond)}, func(t *testing.T, err error) {
+			require.ErrorIs(t, err, ErrStartTimeout) // not "truncated frame": the stream has not ended
+			assert.Contains(t, err.Error(), "sent no $ready within 300ms")
+		}},
 		{"garbage instead of ready", child("garbage"), nil, func(t *testing.T, err error) {
 			require.ErrorIs(t, err, ErrProtocol)
 			assert.ErrorIs(t, err, protocol.ErrFrameTooLarge)
@@ -286,11 +290,15 @@ func TestStartFailures(t *testing.T) {
 }
 
 func TestStartContextCancel(t *testing.T) {
-	checkNoLeaks(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	defer cancel()
-	_, err := Start(ctx, child("no_ready"), WithStderr(nil))
-	require.ErrorIs(t, err, context.DeadlineExceeded)
+	for _, mode := range []string{"no_ready", "half_ready"} {
+		t.Run(mode, func(t *testing.T) {
+			checkNoLeaks(t)
+			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+			defer cancel()
+			_, err := Start(ctx, child(mode), WithStderr(nil))
+			require.ErrorIs(t, err, context.DeadlineExceeded)
+		})
+	}
 }
 
 func TestProtocolViolationsAfterReady(t *testing.T) {
