@@ -69,14 +69,16 @@ type Conn struct {
 	parkTimer *time.Timer
 	readErr   error // what a leader's read hit, for readLoop to act on
 
-	endOnce sync.Once
-	ended   chan struct{} // closed when the session has ended; err is set
-	err     error
-	closing atomic.Bool // Close began the end
-	wg      sync.WaitGroup
-	done    chan struct{} // closed when the Conn's goroutines have returned
-	readEnd chan struct{} // closed when readLoop has returned
-	frames  atomic.Uint64 // frames read, by the reader or a leader (see inputEnds)
+	endOnce   sync.Once
+	ended     chan struct{} // closed when the session has ended; err is set
+	err       error
+	closing   atomic.Bool // Close began the end
+	wg        sync.WaitGroup
+	tmu       sync.Mutex    // guards untracked against goTracked
+	untracked bool          // Done's wait for wg began
+	done      chan struct{} // closed when the Conn's goroutines have returned
+	readEnd   chan struct{} // closed when readLoop has returned
+	frames    atomic.Uint64 // frames read, by the reader or a leader (see inputEnds)
 }
 
 // NewConn starts a session that reads frames from r and writes frames to w. Close closes r
@@ -141,6 +143,9 @@ func newConn(r io.Reader, w io.Writer, cfg connConfig) *Conn {
 	go c.notifyLoop()
 	go func() {
 		<-c.ended
+		c.tmu.Lock()
+		c.untracked = true // no goTracked from now on: Add must not race this Wait
+		c.tmu.Unlock()
 		c.wg.Wait()
 		c.out.wg.Wait()
 		close(c.done)
@@ -154,8 +159,15 @@ type writeError struct{ err error }
 func (e *writeError) Error() string { return "writing: " + e.err.Error() }
 func (e *writeError) Unwrap() error { return e.err }
 
-// goTracked runs fn on a goroutine that Done waits for.
+// goTracked runs fn on a goroutine that Done waits for, unless the session has ended and
+// that wait began: then fn (an end by a write error, a $cancel) has nothing left to do, and
+// a goroutine started then would outlive Done.
 func (c *Conn) goTracked(fn func()) {
+	c.tmu.Lock()
+	defer c.tmu.Unlock()
+	if c.untracked {
+		return
+	}
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()

@@ -553,3 +553,19 @@ func TestConnOptionsAreValidatedTogether(t *testing.T) {
 	assert.Equal(t, "WithMaxFrameSize", oe.Option)
 	fmt.Fprint(io.Discard, oe)
 }
+
+// Work tracked for Done (an end by a write error, a $cancel) is not started once the session
+// has ended and Done's wait began: such a goroutine would outlive Done, and its WaitGroup Add
+// could race that wait.
+func TestNoTrackedWorkStartsAfterTheEnd(t *testing.T) {
+	host, _ := pair(t, transports[0], nil, nil)
+	require.NoError(t, host.Close())
+	<-host.Done()
+	ran := make(chan struct{})
+	host.goTracked(func() { close(ran) })
+	select {
+	case <-ran:
+		t.Fatal("tracked work started after Done")
+	case <-time.After(50 * time.Millisecond):
+	}
+}
