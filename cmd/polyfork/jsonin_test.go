@@ -181,7 +181,7 @@ func TestCheckMethod(t *testing.T) {
 // must be the JSON that encoding/json reads, value for value. The seeds are in
 // testdata/fuzz/FuzzParams; plain "go test" runs them. A bounded fuzzing run:
 //
-//	go test -run='^$' -fuzz=FuzzParams -fuzztime=10s ./cmd/polyfork
+//	go test -run='^$' -fuzz=FuzzParams -fuzztime=20000x ./cmd/polyfork
 func FuzzParams(f *testing.F) {
 	const maxBody = 4096
 	lim := jsonLimits{maxDepth: 16, maxValues: 256, depthWhy: "fuzz", valuesWhy: "fuzz"}
