@@ -78,7 +78,6 @@ type Conn struct {
 	untracked bool          // Done's wait for wg began
 	done      chan struct{} // closed when the Conn's goroutines have returned
 	readEnd   chan struct{} // closed when readLoop has returned
-	frames    atomic.Uint64 // frames read, by the reader or a leader (see inputEnds)
 }
 
 // NewConn starts a session that reads frames from r and writes frames to w. Close closes r
@@ -431,19 +430,19 @@ func (c *Conn) Done() <-chan struct{} { return c.done }
 
 // inputEnds waits for the reading side to end (at the end of input, or at what broke the
 // protocol, once OnEnd has decided on it) and reports whether it did. It gives up when grace
-// passes with no frame read, unless the reader was paused meanwhile by backpressure while
-// handlers took work: then the stream still holds what the other side sent before it ended,
-// and it is read and handled however long that takes. With neither, the reader waits for
-// input that does not come (a grandchild holds the stream open), or handlers are stuck.
+// passes without the reader ending, unless handlers took work meanwhile while the reader
+// was held back for them (backpressure): then the stream still holds what the other side
+// sent before it ended, and it is read and handled however long that takes. A reader that
+// is not held back reads what is left in moments; past grace it waits for input that does
+// not come (a grandchild holds the stream open), or handlers are stuck.
 func (c *Conn) inputEnds(grace time.Duration) bool {
-	frames := c.frames.Load()
-	_, taken := c.in.backlogMoves(0)
+	taken, pauses, _ := c.in.backlog()
 	for !closedWithin(c.readEnd, grace) {
-		moves, nowTaken := c.in.backlogMoves(taken)
-		if c.frames.Load() == frames && !moves {
+		nowTaken, nowPauses, paused := c.in.backlog()
+		if nowTaken == taken || !paused && nowPauses == pauses {
 			return false
 		}
-		frames, taken = c.frames.Load(), nowTaken
+		taken, pauses = nowTaken, nowPauses
 	}
 	return true
 }

@@ -36,6 +36,7 @@ type inbox struct {
 	kick    chan struct{} // capacity 1: notes is not empty, or the inbox ended
 	room    chan struct{} // closed when the backlog shrinks; nil if the reader is not waiting
 	paused  bool          // the reader waits in waitRoom for handlers to catch up
+	pauses  uint64        // times the reader has paused so
 	taken   uint64        // items handlers have taken so far
 	running int           // request goroutines
 
@@ -59,12 +60,12 @@ type request struct {
 
 func newInbox() *inbox { return &inbox{kick: make(chan struct{}, 1)} }
 
-// backlogMoves reports whether the reader waits in waitRoom for handlers to catch up while
-// they take work (taken differs from the count given, which it returns too).
-func (in *inbox) backlogMoves(since uint64) (bool, uint64) {
+// backlog reports how many items handlers have taken, how many times the reader has paused
+// in waitRoom for them to catch up, and whether it is paused now.
+func (in *inbox) backlog() (taken, pauses uint64, paused bool) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	return in.paused && in.taken != since, in.taken
+	return in.taken, in.pauses, in.paused
 }
 
 // overSoftLocked reports whether the backlog is past the soft limits.
@@ -94,6 +95,7 @@ func (in *inbox) waitRoom(callsWaiting func() bool, wake func() <-chan struct{},
 		}
 		room := in.room
 		in.paused = true
+		in.pauses++
 		in.mu.Unlock()
 		select {
 		case <-room:

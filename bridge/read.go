@@ -67,7 +67,6 @@ func asProtocolError(err error, frame []byte) error {
 // dispatch handles one frame and reports whether it was a response; an error ends the
 // session.
 func (c *Conn) dispatch(frame []byte) (response bool, err error) {
-	c.frames.Add(1)
 	m, err := protocol.DecodeMessage(frame, c.cfg.maxValues)
 	if err != nil {
 		return false, err
