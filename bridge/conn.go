@@ -199,6 +199,9 @@ func (c *Conn) sendReady(info ReadyInfo) {
 //
 // The result is decoded as protocol.Unmarshal does.
 func (c *Conn) Call(ctx context.Context, method string, params, result any, opts ...CallOption) error {
+	if ctx == nil {
+		return errNilContext
+	}
 	cl := newCall(method)
 	id, err := c.calls.add(cl)
 	if err != nil {
@@ -293,12 +296,18 @@ func (c *Conn) giveUp(id uint32, cl *call) bool {
 // ErrPartlySent: ctx ended while the message was being written, and the rest of it is
 // written anyway.
 func (c *Conn) Send(ctx context.Context, v any) error {
+	if ctx == nil {
+		return errNilContext
+	}
 	return c.sendNotification(ctx, protocol.MethodMessage, []any{v})
 }
 
 // Notify sends the notification method with params. Names starting with '$' are reserved
 // for the protocol.
 func (c *Conn) Notify(ctx context.Context, method string, params ...any) error {
+	if ctx == nil {
+		return errNilContext
+	}
 	if method == "" || reserved(method) {
 		return fmt.Errorf("bridge: notification name %q is empty or reserved (names starting with '$' are the protocol's)", method)
 	}
@@ -376,6 +385,9 @@ func (c *Conn) InFlight() int { return c.calls.len() }
 // have been handled, or ctx ends. Calls, messages and notifications to the other side go on
 // as before. A child calls it on $stop, then Flush, then Close.
 func (c *Conn) Drain(ctx context.Context) error {
+	if ctx == nil {
+		return errNilContext
+	}
 	for _, idle := range []func() <-chan struct{}{c.beginStop, c.in.notesIdle} {
 		select {
 		case <-idle():
@@ -389,7 +401,12 @@ func (c *Conn) Drain(ctx context.Context) error {
 // Flush waits until every frame this side sent has been written to the stream (a frame
 // sent while another write was in progress is queued and written by a goroutine of the
 // Conn), or ctx ends. A child calls it before it exits.
-func (c *Conn) Flush(ctx context.Context) error { return c.out.flush(ctx) }
+func (c *Conn) Flush(ctx context.Context) error {
+	if ctx == nil {
+		return errNilContext
+	}
+	return c.out.flush(ctx)
+}
 
 // beginStop makes later requests get the Stopping error and returns a channel closed once
 // no request is running.

@@ -147,6 +147,9 @@ func (c *Console) Resize(cols, rows int) error {
 // it; if the child never does and the buffer fills, Attach returns only when the child
 // reads or exits. Only one terminal is attached at a time: ErrAttached otherwise.
 func (c *Console) Attach(ctx context.Context, in io.Reader, out io.Writer) error {
+	if ctx == nil {
+		return errNilContext
+	}
 	c.mu.Lock()
 	select {
 	case <-c.done:

@@ -39,6 +39,10 @@ var (
 	ErrPartlySent = errors.New("bridge: the context ended while the frame was being written; it may still arrive")
 )
 
+// errNilContext is what every method that takes a context returns when given nil, instead
+// of panicking part way (a nil context is the caller's bug; the session stays usable).
+var errNilContext = errors.New("bridge: the context is nil: pass context.Background() when there is no deadline")
+
 // Pool errors, matched with errors.Is.
 var (
 	// ErrSaturated: every worker is busy and the queue is full, or the call's context

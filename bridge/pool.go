@@ -57,6 +57,9 @@ type Pool struct {
 // WithListeners, the sockets are bound (or adopted) before any worker starts; one that
 // cannot be gives a *ListenError and nothing is started.
 func NewPool(ctx context.Context, argv []string, opts ...Option) (*Pool, error) {
+	if ctx == nil {
+		return nil, errNilContext
+	}
 	cfg, err := newConfig(scopePool, opts)
 	if err != nil {
 		return nil, err
@@ -119,6 +122,9 @@ func NewPool(ctx context.Context, argv []string, opts ...Option) (*Pool, error) 
 // sent to another worker; with Idempotent, a call whose worker died is retried once on
 // another worker.
 func (p *Pool) Call(ctx context.Context, method string, params, result any, opts ...CallOption) error {
+	if ctx == nil {
+		return errNilContext
+	}
 	if err := p.takesCalls(); err != nil {
 		return err
 	}
@@ -170,6 +176,9 @@ func (p *Pool) explainEnd(r *running, err error) error {
 // Send sends v to one ready worker's on('message') listeners (the least busy one, as for
 // calls; it waits in the queue like a call when all are busy).
 func (p *Pool) Send(ctx context.Context, v any) error {
+	if ctx == nil {
+		return errNilContext
+	}
 	if err := p.takesCalls(); err != nil {
 		return err
 	}
@@ -184,6 +193,9 @@ func (p *Pool) Send(ctx context.Context, v any) error {
 // Notify sends the notification method with params to one ready worker, chosen as Send
 // chooses.
 func (p *Pool) Notify(ctx context.Context, method string, params ...any) error {
+	if ctx == nil {
+		return errNilContext
+	}
 	if err := p.takesCalls(); err != nil {
 		return err
 	}
@@ -198,6 +210,9 @@ func (p *Pool) Notify(ctx context.Context, method string, params ...any) error {
 // Broadcast sends v to every ready worker's on('message') listeners and returns the
 // errors, joined.
 func (p *Pool) Broadcast(ctx context.Context, v any) error {
+	if ctx == nil {
+		return errNilContext
+	}
 	if err := p.takesCalls(); err != nil {
 		return err
 	}
@@ -227,6 +242,9 @@ func (p *Pool) Broadcast(ctx context.Context, v any) error {
 // in flight and stops. New code is picked up with no failed call. Reload returns the first
 // start failure (the old worker then stays), or ctx's error.
 func (p *Pool) Reload(ctx context.Context) error {
+	if ctx == nil {
+		return errNilContext
+	}
 	p.reloading.Lock()
 	defer p.reloading.Unlock()
 	for _, s := range p.slots {
@@ -283,6 +301,9 @@ func (p *Pool) Close() error {
 // has closed its own, so new connections are refused from then on, and those the kernel
 // queued that no worker took are reset.
 func (p *Pool) Shutdown(ctx context.Context) error {
+	if ctx == nil {
+		return errNilContext
+	}
 	drained := p.beginClose()
 	select {
 	case <-drained:

@@ -61,6 +61,9 @@ type Process struct {
 // ErrStartTimeout) and nothing is left running. Invalid options give an error matching
 // ErrInvalidOption.
 func Start(ctx context.Context, argv []string, opts ...Option) (*Process, error) {
+	if ctx == nil {
+		return nil, errNilContext
+	}
 	cfg, err := newConfig(scopeProcess, opts)
 	if err != nil {
 		return nil, err
@@ -441,6 +444,9 @@ func (p *Process) usable() error {
 // Shutdown, Terminate or Kill was called, and with the child's *ExitError or
 // *ProtocolError when the child exits or breaks the protocol while the call is in flight.
 func (p *Process) Call(ctx context.Context, method string, params, result any, opts ...CallOption) error {
+	if ctx == nil {
+		return errNilContext
+	}
 	collectCallOptions(opts).report(p.name, p.pid)
 	if err := p.usable(); err != nil {
 		return err
@@ -451,6 +457,9 @@ func (p *Process) Call(ctx context.Context, method string, params, result any, o
 // Send sends v to the child's on('message') listeners, like process.send in Node; see
 // Conn.Send.
 func (p *Process) Send(ctx context.Context, v any) error {
+	if ctx == nil {
+		return errNilContext
+	}
 	if err := p.usable(); err != nil {
 		return err
 	}
@@ -459,6 +468,9 @@ func (p *Process) Send(ctx context.Context, v any) error {
 
 // Notify sends the notification method with params to the child; see Conn.Notify.
 func (p *Process) Notify(ctx context.Context, method string, params ...any) error {
+	if ctx == nil {
+		return errNilContext
+	}
 	if err := p.usable(); err != nil {
 		return err
 	}

@@ -235,6 +235,15 @@ func TestStartFailures(t *testing.T) {
 		{"missing directory", child("serve"), []Option{WithDir("/no/such/dir")}, func(t *testing.T, err error) {
 			var se *StartError
 			require.ErrorAs(t, err, &se)
+			assert.ErrorIs(t, err, os.ErrNotExist)
+			// The kernel's chdir fails with ENOENT, which os/exec reports against the
+			// executable: the error must name the directory, not blame the interpreter.
+			assert.Contains(t, err.Error(), "the working directory (WithDir) stat /no/such/dir")
+		}},
+		{"directory is a file", child("serve"), []Option{WithDir("/etc/hostname")}, func(t *testing.T, err error) {
+			var se *StartError
+			require.ErrorAs(t, err, &se)
+			assert.Contains(t, err.Error(), `the working directory (WithDir) "/etc/hostname" is not a directory`)
 		}},
 		{"dies before ready with a message", child("die_before_ready"), nil, func(t *testing.T, err error) {
 			var ee *ExitError

@@ -236,3 +236,46 @@ func TestAFailedWriteEndsTheSessionDespiteAStuckHandler(t *testing.T) {
 	close(gate)
 	_ = p.Wait() // returns
 }
+
+// A nil context is the caller's bug, but it used to panic inside Call after the call had
+// taken its place, and every later call on the child hung. Every method that takes a
+// context now refuses nil before touching anything.
+func TestANilContextIsRefusedAndHarmsNothing(t *testing.T) {
+	checkNoLeaks(t)
+	ctx := context.Background()
+	var nilCtx context.Context
+	p := start(t, child("serve"))
+	var out string
+	for name, use := range map[string]func() error{
+		"Call":     func() error { return p.Call(nilCtx, "echo", []any{"x"}, &out) },
+		"Send":     func() error { return p.Send(nilCtx, "x") },
+		"Notify":   func() error { return p.Notify(nilCtx, "note") },
+		"Shutdown": func() error { return p.Shutdown(nilCtx) },
+		"Start":    func() error { _, err := Start(nilCtx, child("serve")); return err },
+		"NewPool":  func() error { _, err := NewPool(nilCtx, child("serve")); return err },
+	} {
+		err := use()
+		require.Error(t, err, name)
+		assert.Contains(t, err.Error(), "the context is nil", name)
+	}
+	require.NoError(t, p.Call(ctx, "echo", []any{"still fine"}, &out))
+	assert.Equal(t, "still fine", out)
+
+	pool, err := NewPool(ctx, child("serve"), WithWorkers(1))
+	require.NoError(t, err)
+	defer pool.Close()
+	for name, use := range map[string]func() error{
+		"Pool.Call":      func() error { return pool.Call(nilCtx, "echo", []any{"x"}, &out) },
+		"Pool.Send":      func() error { return pool.Send(nilCtx, "x") },
+		"Pool.Notify":    func() error { return pool.Notify(nilCtx, "note") },
+		"Pool.Broadcast": func() error { return pool.Broadcast(nilCtx, "x") },
+		"Pool.Reload":    func() error { return pool.Reload(nilCtx) },
+		"Pool.Shutdown":  func() error { return pool.Shutdown(nilCtx) },
+	} {
+		err := use()
+		require.Error(t, err, name)
+		assert.Contains(t, err.Error(), "the context is nil", name)
+	}
+	require.NoError(t, pool.Call(ctx, "echo", []any{"pool fine"}, &out))
+	assert.Equal(t, "pool fine", out)
+}

@@ -123,9 +123,24 @@ func spawn(argv []string, conn connConfig, cfg procConfig) (*spawned, error) {
 		f.Close()
 	}
 	if err != nil {
-		return fail(err)
+		return fail(dirError(cfg.dir, err))
 	}
 	return s, nil
+}
+
+// dirError names the working directory when it is what failed: the kernel's chdir between
+// fork and exec fails with the same ENOENT or EACCES as a missing or forbidden executable,
+// and os/exec reports it against the executable's path.
+func dirError(dir string, err error) error {
+	if dir == "" {
+		return err
+	}
+	if fi, serr := os.Stat(dir); serr != nil {
+		return fmt.Errorf("the working directory (WithDir) %w", serr)
+	} else if !fi.IsDir() {
+		return fmt.Errorf("the working directory (WithDir) %q is not a directory", dir)
+	}
+	return err
 }
 
 // passChannel passes the child's ends of the channel after the descriptors already passed

@@ -32,6 +32,9 @@ func (p *Process) Close() error { return p.Shutdown(context.Background()) }
 // ended (the same as Wait), or ctx's error if ctx ended first. It is safe to call more than
 // once, and concurrently.
 func (p *Process) Shutdown(ctx context.Context) error {
+	if ctx == nil {
+		return errNilContext
+	}
 	p.markClosing()
 	p.stopOnce.Do(func() { go p.stop() })
 	select {

@@ -77,6 +77,9 @@ type Agent struct {
 // subscribed, or an error (and nothing is left running). Invalid options give an error
 // matching bridge.ErrInvalidOption.
 func NewAgent(ctx context.Context, nc *nats.Conn, name string, argv []string, opts ...AgentOption) (*Agent, error) {
+	if ctx == nil {
+		return nil, errNilContext
+	}
 	if err := checkName(name); err != nil {
 		return nil, err
 	}
@@ -232,6 +235,9 @@ func (a *Agent) statsData(e *micro.Endpoint) any {
 // in flight finish, then shuts its pool down. If ctx ends first, the workers are killed. It
 // is safe to call more than once.
 func (a *Agent) Shutdown(ctx context.Context) error {
+	if ctx == nil {
+		return errNilContext
+	}
 	a.stopOnce.Do(func() {
 		a.mu.Lock()
 		a.stopping = true

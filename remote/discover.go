@@ -31,6 +31,9 @@ const quietAfter = 300 * time.Millisecond
 // answers, by service and host. Since NATS does not say how many will answer, it waits
 // until no answer came for 300 ms, or ctx ends (which is not an error once one answered).
 func Agents(ctx context.Context, nc *nats.Conn, service string) ([]AgentInfo, error) {
+	if ctx == nil {
+		return nil, errNilContext
+	}
 	name := ""
 	if service != "" {
 		if err := checkName(service); err != nil {

@@ -30,6 +30,10 @@ var (
 	ErrPayloadTooLarge = errors.New("remote: payload above the NATS maximum payload")
 )
 
+// errNilContext is what every function and method that takes a context returns when given
+// nil, instead of panicking part way (a nil context is the caller's bug).
+var errNilContext = errors.New("remote: the context is nil: pass context.Background() when there is no deadline")
+
 // sentinel is an error that also matches another sentinel.
 type sentinel struct {
 	msg  string

@@ -57,6 +57,9 @@ var _ bridge.Caller = (*Pool)(nil)
 // WithDurableSends it creates the service's JetStream stream if it does not exist.
 // Invalid options give an error matching bridge.ErrInvalidOption.
 func Dial(ctx context.Context, nc *nats.Conn, name string, opts ...Option) (*Pool, error) {
+	if ctx == nil {
+		return nil, errNilContext
+	}
 	if err := checkName(name); err != nil {
 		return nil, err
 	}
@@ -130,6 +133,9 @@ func (p *Pool) Service() string { return p.service }
 // or lost the connection is sent again too. Params or results above the server's maximum
 // payload travel through the JetStream object store, or fail with a *PayloadError.
 func (p *Pool) Call(ctx context.Context, method string, params, result any, opts ...bridge.CallOption) error {
+	if ctx == nil {
+		return errNilContext
+	}
 	enc := p.encoders.Get().(*protocol.Encoder)
 	defer p.encoders.Put(enc)
 	frame, err := enc.Request(0, method, params)
@@ -168,12 +174,18 @@ func reportWorker(w *bridge.Worker, m *nats.Msg, err error) {
 // message to a worker. With WithDurableSends, it returns once the service's stream has
 // stored the message instead.
 func (p *Pool) Send(ctx context.Context, v any) error {
+	if ctx == nil {
+		return errNilContext
+	}
 	return p.notify(ctx, protocol.MethodMessage, []any{v})
 }
 
 // Notify sends the notification method with params to one worker of one agent, as Send
 // does. Names starting with '$' are reserved for the protocol.
 func (p *Pool) Notify(ctx context.Context, method string, params ...any) error {
+	if ctx == nil {
+		return errNilContext
+	}
 	if method == "" || method[0] == '$' {
 		return fmt.Errorf("remote: notification name %q is empty or reserved (names starting with '$' are the protocol's)", method)
 	}

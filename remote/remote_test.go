@@ -106,6 +106,32 @@ func TestErrors(t *testing.T) {
 	require.ErrorIs(t, err, bridge.ErrUnsendable)
 }
 
+// A nil context is the caller's bug: every function that takes one refuses it with an
+// error that says so, instead of a panic, and the pool stays usable.
+func TestANilContextIsRefused(t *testing.T) {
+	s := runServer(t, remote.ServerConfig{})
+	a := startAgent(t, s.ClientURL(), "nilctx")
+	p := dial(t, s.ClientURL(), "nilctx")
+	nc := connect(t, s.ClientURL())
+	var nilCtx context.Context
+	for name, use := range map[string]func() error{
+		"Call":     func() error { return p.Call(nilCtx, "add", []any{1, 2}, nil) },
+		"Send":     func() error { return p.Send(nilCtx, "hi") },
+		"Notify":   func() error { return p.Notify(nilCtx, "note") },
+		"Dial":     func() error { _, err := remote.Dial(nilCtx, nc, "nilctx"); return err },
+		"Agents":   func() error { _, err := remote.Agents(nilCtx, nc, "nilctx"); return err },
+		"NewAgent": func() error { _, err := remote.NewAgent(nilCtx, nc, "other", []string{"true"}); return err },
+		"Shutdown": func() error { return a.Shutdown(nilCtx) },
+	} {
+		err := use()
+		require.Error(t, err, name)
+		assert.Contains(t, err.Error(), "the context is nil", name)
+	}
+	var sum int64
+	require.NoError(t, p.Call(ctxFor(t, 20*time.Second), "add", []any{40, 2}, &sum))
+	assert.Equal(t, int64(42), sum)
+}
+
 func TestNoAgents(t *testing.T) {
 	s := runServer(t, remote.ServerConfig{})
 	p := dial(t, s.ClientURL(), "nobody")
