@@ -16,6 +16,7 @@ import (
 	"github.com/polyfork/polyfork/protocol"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 // Faults a review of the rebuilt package found, each pinned by the test that showed it.
@@ -278,4 +279,36 @@ func TestANilContextIsRefusedAndHarmsNothing(t *testing.T) {
 	}
 	require.NoError(t, pool.Call(ctx, "echo", []any{"pool fine"}, &out))
 	assert.Equal(t, "pool fine", out)
+}
+
+// nilEncoder is a value whose own encoder panics, as a method on a nil pointer does.
+type nilEncoder struct{ p *int }
+
+func (v nilEncoder) EncodeMsgpack(enc *msgpack.Encoder) error { return enc.EncodeInt(int64(*v.p)) }
+
+// A param whose encoder panicked used to unwind through Pool.Call after it had taken a
+// worker's slot and the call's place: the slots stayed taken, and after a few such calls
+// every call on the pool waited forever. Such a value is now refused like any other that
+// has no msgpack form.
+func TestAParamWhoseEncoderPanicsTakesNoSlotForGood(t *testing.T) {
+	checkNoLeaks(t)
+	ctx := context.Background()
+	pool, err := NewPool(ctx, child("serve"), WithWorkers(1), WithQueueSize(2))
+	require.NoError(t, err)
+	defer pool.Close()
+	for i := 0; i < 40; i++ {
+		err := pool.Call(ctx, "echo", []any{nilEncoder{}}, nil)
+		require.ErrorIs(t, err, ErrUnsendable)
+		requireContains(t, err, "its encoder panicked")
+	}
+	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	var out string
+	require.NoError(t, pool.Call(cctx, "echo", []any{"fine"}, &out))
+	assert.Equal(t, "fine", out)
+
+	p := start(t, child("serve"))
+	require.ErrorIs(t, p.Call(ctx, "echo", []any{nilEncoder{}}, nil), ErrUnsendable)
+	require.ErrorIs(t, p.Send(ctx, nilEncoder{}), ErrUnsendable)
+	assert.Zero(t, p.InFlight(), "the refused call holds no place")
 }

@@ -141,7 +141,7 @@ func (e *Encoder) Result(id uint32, result any) ([]byte, error) {
 	if err := checkNesting(result, MaxDepth-1); err != nil {
 		return nil, unsendable("the result", nil, "%v", err)
 	}
-	if err := e.enc.Encode(result); err != nil {
+	if err := encode(e.enc, result); err != nil {
 		return nil, unsendable("the result", nil, "cannot encode a value of type %T: %v", result, err)
 	}
 	return e.finish("the result", "")
@@ -225,7 +225,7 @@ func (e *Encoder) params(params any) (flat int, err error) {
 					return 0, fmt.Errorf("param %d: %w", i, err)
 				}
 			}
-			if err := e.enc.Encode(v); err != nil {
+			if err := encode(e.enc, v); err != nil {
 				return 0, fmt.Errorf("cannot encode param %d of type %T: %w", i, v, err)
 			}
 		}
@@ -245,13 +245,26 @@ func (e *Encoder) params(params any) (flat int, err error) {
 		return 0, err
 	}
 	start := e.buf.Len()
-	if err := e.enc.Encode(params); err != nil {
+	if err := encode(e.enc, params); err != nil {
 		return 0, fmt.Errorf("cannot encode params of type %T: %w", params, err)
 	}
 	if b := e.buf.Bytes()[start]; !isArray(b) {
 		return 0, fmt.Errorf("params must encode as an array (a slice such as []any{1, 2}), but %T encodes as %s", params, describe(b))
 	}
 	return 0, nil
+}
+
+// encode encodes v, turning a panic in a type's own encoder (an EncodeMsgpack or
+// MarshalMsgpack method, say one called on a nil pointer) into an error: the caller's
+// message is then refused like any other value without a msgpack form, instead of the panic
+// unwinding through a caller that holds a call's place or a pool's worker.
+func encode(enc *msgpack.Encoder, v any) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("its encoder panicked: %v", r)
+		}
+	}()
+	return enc.Encode(v)
 }
 
 func describeRaw(b []byte) string {
@@ -300,7 +313,7 @@ func Marshal(v any) ([]byte, error) {
 	if err := checkNesting(v, MaxDepth); err != nil {
 		return nil, fmt.Errorf("%w: cannot encode %T: %w", ErrUnsendable, v, err)
 	}
-	if err := enc.Encode(v); err != nil {
+	if err := encode(enc, v); err != nil {
 		return nil, fmt.Errorf("protocol: cannot encode %T: %w", v, err)
 	}
 	return buf.Bytes(), nil

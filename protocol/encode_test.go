@@ -44,6 +44,37 @@ func TestEncoderParams(t *testing.T) {
 	assert.Equal(t, "000000119302a76d65737361676591a57374617274", hex.EncodeToString(frame))
 }
 
+// panicky is a type whose own encoder panics, as a method on a nil pointer does.
+type panicky struct{ p *int }
+
+func (v panicky) EncodeMsgpack(enc *msgpack.Encoder) error { return enc.EncodeInt(int64(*v.p)) }
+
+// A panic in a type's own encoder is the value's fault: it is refused as unsendable, and the
+// Encoder goes on working, instead of the panic unwinding through the caller (in the bridge,
+// past a call's place and a pool worker's slot, which then stayed taken for good).
+func TestAnEncoderThatPanicsIsAnUnsendableValue(t *testing.T) {
+	enc := NewEncoder()
+	for what, encode := range map[string]func() ([]byte, error){
+		"param":        func() ([]byte, error) { return enc.Request(1, "m", []any{"ok", panicky{}}) },
+		"params":       func() ([]byte, error) { return enc.Request(1, "m", []panicky{{}}) },
+		"notification": func() ([]byte, error) { return enc.Notification("m", []any{panicky{}}) },
+		"result":       func() ([]byte, error) { return enc.Result(1, panicky{}) },
+		"marshal":      func() ([]byte, error) { return Marshal(map[string]any{"a": panicky{}}) },
+	} {
+		_, err := encode()
+		require.Error(t, err, what)
+		assert.Contains(t, err.Error(), "its encoder panicked: runtime error: invalid memory address", what)
+		if what != "marshal" {
+			assert.ErrorIs(t, err, ErrUnsendable, what)
+		}
+		frame, err := enc.Request(2, "m", []any{"after"})
+		require.NoError(t, err, what)
+		var m []any
+		require.NoError(t, msgpack.Unmarshal(frame[4:], &m))
+		assert.Equal(t, []any{int8(0), int8(2), "m", []any{"after"}}, m, what)
+	}
+}
+
 func TestEncoderRefusesOversizeFrames(t *testing.T) {
 	enc := NewEncoder()
 	enc.SetMaxFrameSize(100)
