@@ -352,6 +352,9 @@ func (a *Agent) publishEvent(method string) bridge.NotificationHandler {
 
 // setLastError records the last failure for the stats.
 func (a *Agent) setLastError(s string) {
+	// One line, bounded: the stats travel in one NATS message ($SRV.STATS), which a huge
+	// error would push above the maximum payload, hiding the agent from Agents.
+	s = clip(firstLine(s), maxErrorLine)
 	a.mu.Lock()
 	a.lastErr = s
 	a.mu.Unlock()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
@@ -225,6 +226,9 @@ func (a *Agent) runNotify(r request) {
 	if err == nil && m.Kind != protocol.KindNotification {
 		err = fmt.Errorf("want a notification [2, method, params], got a %s", m.Kind)
 	}
+	if err == nil && (m.Method == "" || m.Method[0] == '$') {
+		err = fmt.Errorf("notification name %q is empty or reserved (names starting with '$' are the protocol's)", m.Method)
+	}
 	var items [][]byte
 	if err == nil {
 		items, err = protocol.SplitArray(m.Params)
@@ -334,9 +338,16 @@ func (a *Agent) publishError(reply string, code int, worker string, ev *protocol
 		ev = &protocol.ErrorValue{Type: ev.Type, Message: ev.Message, Traceback: ev.Traceback}
 		frame, _ = enc.Failure(0, ev)
 	}
+	if !a.objects.fits(len(frame) - 4) {
+		// An error map above the maximum payload (a handler that raised with a huge message
+		// or traceback) would not be published at all, and its caller would take the
+		// silence for a dead agent: cut it to what fits, and say so.
+		ev = fitError(ev, int(a.objects.limit()-headerRoom))
+		frame, _ = enc.Failure(0, ev)
+	}
 	h := nats.Header{
 		HeaderErrorCode: []string{strconv.Itoa(code)},
-		HeaderError:     []string{firstLine(ev.Type + ": " + ev.Message)},
+		HeaderError:     []string{clip(firstLine(ev.Type+": "+ev.Message), maxErrorLine)},
 		HeaderAgent:     []string{a.id},
 		HeaderHost:      []string{a.host},
 	}
@@ -390,6 +401,49 @@ func classify(err error) (code int, typ, worker string) {
 		return CodeBadRequest, TypeBadRequest, worker
 	}
 	return CodeWorkerDied, "Error", worker
+}
+
+// maxErrorLine bounds the one-line descriptions of errors: the HeaderError header (which
+// must leave room in headerRoom for the others) and the last error of the stats.
+const maxErrorLine = 512
+
+// clip cuts s to at most n bytes, marking the cut.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "..."
+}
+
+// fitError cuts an error map's data, traceback and message so that it encodes in about
+// limit bytes, noting what was cut.
+func fitError(ev *protocol.ErrorValue, limit int) *protocol.ErrorValue {
+	budget := max(limit-len(ev.Type)-256, 1024)
+	out := &protocol.ErrorValue{Type: ev.Type, Message: ev.Message, Traceback: ev.Traceback}
+	if len(ev.Data) <= budget/4 {
+		out.Data = ev.Data
+		budget -= len(ev.Data)
+	} else {
+		out.Message = fmt.Sprintf("(its data of %d bytes was dropped: above the NATS maximum payload) ", len(ev.Data)) + out.Message
+	}
+	cut := func(s string, n int) string {
+		if len(s) <= n {
+			return s
+		}
+		for n > 0 && !utf8.RuneStart(s[n]) {
+			n--
+		}
+		return s[:n] + fmt.Sprintf("... (%d bytes cut: the error was above the NATS maximum payload)", len(s)-n)
+	}
+	if len(out.Message)+len(out.Traceback) > budget {
+		tb := min(len(out.Traceback), budget/2)
+		out.Message = cut(out.Message, budget-tb)
+		out.Traceback = cut(out.Traceback, max(budget-len(out.Message), 0))
+	}
+	return out
 }
 
 // firstLine keeps a header value on one line.

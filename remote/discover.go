@@ -56,7 +56,9 @@ func Agents(ctx context.Context, nc *nats.Conn, service string) ([]AgentInfo, er
 		var st micro.Stats
 		mu.Lock()
 		defer mu.Unlock()
-		if err := json.Unmarshal(m.Data, &st); err != nil {
+		if code := m.Header.Get(HeaderErrorCode); code != "" {
+			errs = append(errs, fmt.Errorf("remote: an agent answered STATS with error %s: %s", code, m.Header.Get(HeaderError)))
+		} else if err := json.Unmarshal(m.Data, &st); err != nil {
 			errs = append(errs, fmt.Errorf("remote: a STATS answer that is not JSON: %w", err))
 		} else if info, ok := agentInfo(st); ok {
 			out = append(out, info)

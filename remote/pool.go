@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -42,8 +43,9 @@ type Pool struct {
 	events *nats.Subscription // the service's events, or nil
 	status chan nats.Status
 
-	upMu sync.Mutex
-	up   chan struct{} // closed while the connection is up; replaced when it goes down
+	upMu   sync.Mutex
+	up     chan struct{} // closed while the connection is up; replaced when it goes down
+	backAt time.Time     // under upMu: when the connection last came back, or zero
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -230,6 +232,9 @@ func (p *Pool) exchange(ctx context.Context, subject, method string, body []byte
 	}
 	notRun, lost, drops := 0, 0, 0
 	var regroup time.Time // after a drop: until then, agents may still be reconnecting
+	// maybeRan is the failure of an earlier attempt that may have run (an Idempotent call
+	// sent again): a later "not run" must not be the whole story.
+	var maybeRan error
 	for {
 		m, err := p.attempt(ctx, subject, method, body, object, co.worker != nil)
 		if err == nil {
@@ -245,31 +250,55 @@ func (p *Pool) exchange(ctx context.Context, subject, method string, body []byte
 				continue
 			case code == CodeWorkerDied && idem && lost < p.cfg.lostTries:
 				lost++
+				maybeRan = decodeError(method, m)
 				continue
+			case code == CodeNotRun && maybeRan != nil:
+				return nil, ranBefore(maybeRan, decodeError(method, m))
 			}
 			return m, nil
 		}
 		switch {
-		case !idem || ctx.Err() != nil:
+		case ctx.Err() != nil:
+		case errors.Is(err, ErrNoAgents) && (time.Now().Before(regroup) || p.justBack()):
+			// Back before the agents (the server restarted): give them the heartbeat
+			// bound to subscribe again. No responders: the call was not run, so this holds
+			// for every call, idempotent or not, and for calls made during the outage.
+			notRun++
+			if p.backoff(ctx, notRun) == nil {
+				continue
+			}
+		case !idem:
 		case errors.Is(err, ErrDisconnected) && drops < maxDrops:
 			// A connection that comes back and drops again costs no try of its own: each
 			// retry waits for it to be up (waitUp), for at most the heartbeat bound.
 			drops++
 			regroup = time.Now().Add(p.cfg.heartbeat)
+			maybeRan = err
 			continue
-		case errors.Is(err, ErrNoAgents) && time.Now().Before(regroup):
-			// Back before the agents (the server restarted): give them the heartbeat
-			// bound to subscribe again.
-			notRun++
-			if p.backoff(ctx, notRun) == nil {
-				continue
-			}
 		case errors.Is(err, ErrAgentLost) && lost < p.cfg.lostTries:
 			lost++
+			maybeRan = err
 			continue
+		}
+		if maybeRan != nil && errors.Is(err, ErrNoAgents) {
+			return nil, ranBefore(maybeRan, err)
 		}
 		return nil, err
 	}
+}
+
+// ranBefore is the failure of a call sent again after an attempt that may have run
+// (earlier), whose last attempt was not run (last): it matches earlier's sentinels, since
+// the call may have run, and says both.
+func ranBefore(earlier, last error) error {
+	return fmt.Errorf("%w; sent again, it was not run: %v", earlier, strings.TrimPrefix(last.Error(), "remote: "))
+}
+
+// justBack reports whether the connection came back less than the heartbeat bound ago.
+func (p *Pool) justBack() bool {
+	p.upMu.Lock()
+	defer p.upMu.Unlock()
+	return !p.backAt.IsZero() && time.Since(p.backAt) < p.cfg.heartbeat
 }
 
 // maxBacklogTicks bounds how many ticks in a row the watchdog waits for the inbox to catch
@@ -482,6 +511,7 @@ func (p *Pool) statusChanged(st nats.Status) {
 	default:
 		if st == nats.CONNECTED {
 			close(p.up)
+			p.backAt = time.Now()
 			return
 		}
 	}

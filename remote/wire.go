@@ -113,26 +113,32 @@ const durableConsumer = "agents"
 // bucketName is the JetStream object store bucket of a service's large bodies.
 func bucketName(service string) string { return "polyfork-" + service }
 
+// maxMillis is the longest duration a header carries: longer ones are sent, and read, as
+// this (a deadline a year away is no deadline in practice).
+const maxMillis = int64(365 * 24 * time.Hour / time.Millisecond)
+
 // millis writes d as whole milliseconds for a header, rounding up so that a short
-// positive duration never becomes 0.
+// positive duration never becomes 0, and capping it at maxMillis.
 func millis(d time.Duration) string {
-	ms := (d + time.Millisecond - 1) / time.Millisecond
-	if ms < 1 {
-		ms = 1
-	}
-	return strconv.FormatInt(int64(ms), 10)
+	ms := int64((d + time.Millisecond - 1) / time.Millisecond)
+	ms = min(max(ms, 1), maxMillis)
+	return strconv.FormatInt(ms, 10)
 }
 
-// parseMillis reads a header written by millis; "" gives 0.
+// parseMillis reads a header written by millis; "" gives 0. A positive decimal above
+// maxMillis is read as maxMillis (SPEC 10.2).
 func parseMillis(s string) (time.Duration, error) {
 	if s == "" {
 		return 0, nil
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n <= 0 || n > int64(365*24*time.Hour/time.Millisecond) {
+	if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange && s[0] != '-' {
+		n, err = maxMillis, nil
+	}
+	if err != nil || n <= 0 {
 		return 0, fmt.Errorf("%q is not a positive count of milliseconds", s)
 	}
-	return time.Duration(n) * time.Millisecond, nil
+	return time.Duration(min(n, maxMillis)) * time.Millisecond, nil
 }
 
 // flushTimeout bounds a flush whose context has no deadline.

@@ -31,6 +31,14 @@ def fail(message):
     raise WorkerError(message)
 
 
+@polyfork.handle("fail_big")
+def fail_big(path, n):
+    """Appends a line to the file at path, then raises with a message of n bytes."""
+    with open(path, "a") as f:
+        f.write("ran\n")
+    raise WorkerError("e" * n)
+
+
 @polyfork.handle("big")
 def big(n):
     return b"x" * n

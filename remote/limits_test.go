@@ -1,0 +1,74 @@
+package remote_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/polyfork/polyfork/bridge"
+	"github.com/polyfork/polyfork/remote"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// A handler that raises with an error above the NATS maximum payload: the caller gets the
+// error (cut, and saying so), not ErrAgentLost; an idempotent call is not run again; and
+// the agent's stats, which carry its last error, still travel, so Agents still lists it.
+func TestAHugeErrorIsAnswered(t *testing.T) {
+	s := runServer(t, remote.ServerConfig{})
+	a := startAgent(t, s.ClientURL(), "hugeerr")
+	p := dial(t, s.ClientURL(), "hugeerr")
+	ctx := ctxFor(t, 30*time.Second)
+	for _, idem := range []bool{false, true} {
+		ledger := filepath.Join(t.TempDir(), "ledger")
+		var opts []bridge.CallOption
+		if idem {
+			opts = append(opts, bridge.Idempotent())
+		}
+		err := p.Call(ctx, "fail_big", []any{ledger, 1_200_000}, nil, opts...)
+		var re *bridge.RemoteError
+		require.ErrorAs(t, err, &re, "idempotent %v", idem)
+		assert.NotErrorIs(t, err, remote.ErrAgentLost)
+		assert.Equal(t, "WorkerError", re.Type)
+		assert.Contains(t, re.Message, "above the NATS maximum payload")
+		assert.Less(t, len(err.Error()), 1<<20)
+		b, rerr := os.ReadFile(ledger)
+		require.NoError(t, rerr)
+		assert.Equal(t, 1, strings.Count(string(b), "ran\n"), "idempotent %v: a call that raised ran again", idem)
+	}
+	agents, err := remote.Agents(ctx, connect(t, s.ClientURL()), "hugeerr")
+	require.NoError(t, err)
+	require.Len(t, agents, 1)
+	assert.Less(t, len(agents[0].Stats.LastError), 1024)
+	assert.Less(t, len(a.Stats().LastError), 1024)
+}
+
+// A deadline more than a year away travels (capped), instead of being refused as a bad
+// header.
+func TestAFarDeadlineIsNotABadRequest(t *testing.T) {
+	s := runServer(t, remote.ServerConfig{})
+	startAgent(t, s.ClientURL(), "far")
+	p := dial(t, s.ClientURL(), "far")
+	ctx, cancel := context.WithTimeout(context.Background(), 400*24*time.Hour)
+	defer cancel()
+	var sum int64
+	require.NoError(t, p.Call(ctx, "add", []any{1, 2}, &sum))
+	assert.Equal(t, int64(3), sum)
+}
+
+// A notification with a reserved name, from a caller that is not a remote Pool (which
+// refuses it itself), is a bad request (400, never ran), not a worker that died (502).
+func TestAReservedNotificationIsABadRequest(t *testing.T) {
+	s := runServer(t, remote.ServerConfig{})
+	startAgent(t, s.ClientURL(), "rsv")
+	nc := connect(t, s.ClientURL())
+	body := []byte{0x93, 0x02, 0xa5, '$', 's', 't', 'o', 'p', 0x90} // [2, "$stop", []]
+	m, err := nc.RequestMsgWithContext(ctxFor(t, 10*time.Second), &nats.Msg{Subject: "polyfork.rsv.notify", Data: body})
+	require.NoError(t, err)
+	assert.Equal(t, "400", m.Header.Get(remote.HeaderErrorCode))
+	assert.Contains(t, m.Header.Get(remote.HeaderError), "reserved")
+}
