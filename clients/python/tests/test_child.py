@@ -619,3 +619,14 @@ def test_a_protocol_error_ends_the_session_without_fabricated_answers():
         lines = c.stderr.splitlines()
         assert len(lines) == 1, c.stderr
         assert "polyfork: protocol error" in lines[0] and "68 65 6c 6c 6f" in lines[0]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_an_ext_of_a_negative_type_is_echoed_not_a_protocol_error(mode):
+    with worker(mode) as c:
+        # echo(ext -2 "ab"): delivered as an opaque ExtType and sent back as it came.
+        c.write_raw(raw_frame("940001a46563686f91d5fe6162"))
+        assert c.read_frame() == bytes.fromhex("940101c0d5fe6162")
+        assert c.call("echo", "still here") == "still here"
+        c.close_stdin()
+        assert c.wait() == 0

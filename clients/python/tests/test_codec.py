@@ -251,3 +251,16 @@ def test_malformed_timestamps_fail_the_value_not_the_frame(raw, words):
         decode_message(b"\x94\x00\x07\xa4echo\x91" + raw)
     assert info.value.message[:3] == [0, 7, "echo"] and words in info.value.reason
     assert decode_value(ts64(5, 999999999)) == msgpack.Timestamp(5, 999999999)  # the edge is fine
+
+
+@pytest.mark.parametrize("code", [-2, -3, -128])
+def test_ext_types_below_minus_one_are_opaque_values_not_protocol_errors(code):
+    # msgpack.ExtType refuses negative codes, so msgpack-python's default ext hook raised
+    # ValueError("code must be 0~127"): the frame was a protocol error and the session ended.
+    # SPEC section 3: an ext type other than -1 is delivered as an opaque value.
+    data = b"\xd5" + struct.pack("b", code) + b"ab"  # fixext 2
+    v = decode_value(data)
+    assert isinstance(v, msgpack.ExtType) and v == (code, b"ab")
+    assert enc(v) == data  # and it goes back as it came
+    body = b"\x94\x00\x01\xa4echo\x91" + data
+    assert decode_message(body) == [0, 1, "echo", [v]]

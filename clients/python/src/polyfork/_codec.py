@@ -27,6 +27,18 @@ __all__ = ["MAX_DEPTH", "DEFAULT_MAX_VALUES", "Encoder", "check_depth", "check_v
 MAX_DEPTH = 128
 
 _unpackb = msgpack.unpackb
+_ExtType = msgpack.ExtType
+_tuple_new = tuple.__new__
+
+
+def _ext(code: int, data: bytes) -> Any:
+    # msgpack.ExtType refuses the type codes -128 to -2 ("code must be 0~127"), so the
+    # default hook would turn a well-formed ext of such a type into a failed frame and end the
+    # session. Build the ExtType without that check: SPEC section 3 delivers other ext types
+    # as opaque values, and msgpack-python packs such an ExtType back as it came.
+    return _tuple_new(_ExtType, (code, data))
+
+
 _Timestamp = msgpack.Timestamp
 _UTC = _dt.timezone.utc
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_UTC)
@@ -237,9 +249,9 @@ def _unpack(body: Any) -> Any:
         # msgpack >= 1.0 bounds every container and string count by len(body) here, so a
         # header that claims more than the frame holds fails before anything is allocated.
         if wide_ts:
-            v = _unpackb(body, raw=False, strict_map_key=False, timestamp=0)
+            v = _unpackb(body, raw=False, strict_map_key=False, ext_hook=_ext, timestamp=0)
         else:
-            v = _unpackb(body, raw=False, strict_map_key=False, timestamp=3)
+            v = _unpackb(body, raw=False, strict_map_key=False, ext_hook=_ext, timestamp=3)
     except (UnicodeDecodeError, TypeError) as e:
         return _unpack_lenient(body, _lenient_reason(e))
     except msgpack.ExtraData:
@@ -282,7 +294,7 @@ def _unpack_lenient(body: Any, reason: str) -> Any:
             patched[offset] = 0
         body = patched
     try:
-        v = _unpackb(body, raw=False, strict_map_key=False, timestamp=0,
+        v = _unpackb(body, raw=False, strict_map_key=False, ext_hook=_ext, timestamp=0,
                      unicode_errors="surrogateescape", object_pairs_hook=_lenient_pairs)
     except Exception as e:
         raise _protocol_error(body, "invalid msgpack: %s" % e) from None
@@ -382,7 +394,7 @@ def decode_message(body: Any, max_values: int = DEFAULT_MAX_VALUES) -> List[Any]
     if 255 in body and _has_wide_timestamp(body):
         return _decode_message_slow(body)
     try:
-        msg = _unpackb(body, raw=False, strict_map_key=False, timestamp=3)
+        msg = _unpackb(body, raw=False, strict_map_key=False, ext_hook=_ext, timestamp=3)
     except Exception:
         return _decode_message_slow(body)
     if type(msg) is list and len(msg) == 4:
