@@ -240,6 +240,11 @@ func TestStartFailures(t *testing.T) {
 			// executable: the error must name the directory, not blame the interpreter.
 			assert.Contains(t, err.Error(), "the working directory (WithDir) stat /no/such/dir")
 		}},
+		{"command is a directory", []string{"/tmp"}, nil, func(t *testing.T, err error) {
+			var se *StartError
+			require.ErrorAs(t, err, &se)
+			assert.Contains(t, err.Error(), "permission denied (/tmp is a directory, not a program)")
+		}},
 		{"directory is a file", child("serve"), []Option{WithDir("/etc/hostname")}, func(t *testing.T, err error) {
 			var se *StartError
 			require.ErrorAs(t, err, &se)

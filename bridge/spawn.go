@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/polyfork/polyfork/protocol"
 )
@@ -123,22 +125,30 @@ func spawn(argv []string, conn connConfig, cfg procConfig) (*spawned, error) {
 		f.Close()
 	}
 	if err != nil {
-		return fail(dirError(cfg.dir, err))
+		return fail(explainStart(cfg.dir, cmd.Path, err))
 	}
 	return s, nil
 }
 
-// dirError names the working directory when it is what failed: the kernel's chdir between
-// fork and exec fails with the same ENOENT or EACCES as a missing or forbidden executable,
-// and os/exec reports it against the executable's path.
-func dirError(dir string, err error) error {
-	if dir == "" {
-		return err
+// explainStart names what made a start fail when os/exec's error blames the wrong thing:
+// the kernel's chdir between fork and exec fails with the same ENOENT or EACCES as a missing
+// or forbidden executable, and os/exec reports it against the executable's path; and a
+// directory given as the command fails with EACCES, "permission denied".
+func explainStart(dir, path string, err error) error {
+	if dir != "" {
+		if fi, serr := os.Stat(dir); serr != nil {
+			return fmt.Errorf("the working directory (WithDir) %w", serr)
+		} else if !fi.IsDir() {
+			return fmt.Errorf("the working directory (WithDir) %q is not a directory", dir)
+		}
 	}
-	if fi, serr := os.Stat(dir); serr != nil {
-		return fmt.Errorf("the working directory (WithDir) %w", serr)
-	} else if !fi.IsDir() {
-		return fmt.Errorf("the working directory (WithDir) %q is not a directory", dir)
+	if !filepath.IsAbs(path) && dir != "" {
+		path = filepath.Join(dir, path)
+	}
+	if errors.Is(err, syscall.EACCES) {
+		if fi, serr := os.Stat(path); serr == nil && fi.IsDir() {
+			return fmt.Errorf("%w (%s is a directory, not a program)", err, path)
+		}
 	}
 	return err
 }

@@ -175,6 +175,17 @@ func TestSend(t *testing.T) {
 	r = polyfork(t, "1\n"+nested(127)+"\n", append([]string{"send", "--"}, raw("serve")...)...)
 	assert.Equal(t, exitUsage, r.code)
 	assert.Contains(t, r.stderr, "stdin line 2: arrays and objects nest deeper than 126 levels")
+
+	// A line within the 64 MiB a line may hold, but whose message is above the maximum
+	// frame size, is bad input (2), not a child that failed (3); a longer line says the limit.
+	near := "\"" + strings.Repeat("x", 64<<20-3) + "\"\n"
+	r = polyfork(t, near, append([]string{"send", "--"}, raw("serve")...)...)
+	assert.Equal(t, exitUsage, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "stdin line 1: bridge: protocol: message not sent")
+	assert.Contains(t, r.stderr, "above the maximum frame size")
+	r = polyfork(t, "1\n\""+strings.Repeat("x", 64<<20)+"\"\n", append([]string{"send", "--"}, raw("serve")...)...)
+	assert.Equal(t, exitUsage, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "stdin line 2 is longer than a line may be (64 MiB)")
 }
 
 func TestUsage(t *testing.T) {

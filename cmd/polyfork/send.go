@@ -118,6 +118,11 @@ loop:
 			if !more {
 				break loop
 			}
+			if errors.Is(l.err, bufio.ErrTooLong) {
+				fmt.Fprintf(stderr, "polyfork send: stdin line %d is longer than a line may be (%d MiB)\n", l.n, maxLine>>20)
+				code = exitUsage
+				break loop
+			}
 			if l.err != nil {
 				fmt.Fprintf(stderr, "polyfork send: stdin line %d: %v\n", l.n, l.err)
 				code = exitUsage
@@ -132,7 +137,13 @@ loop:
 				code = exitUsage
 				break loop
 			}
-			if err := p.Send(ctx, v); err != nil {
+			if err := p.Send(ctx, v); errors.Is(err, bridge.ErrUnsendable) {
+				// The line's fault, not the child's: nothing was sent (a frame above the
+				// maximum size, say, which a line just under 64 MiB makes with its envelope).
+				fmt.Fprintf(stderr, "polyfork send: stdin line %d: %v\n", l.n, err)
+				code = exitUsage
+				break loop
+			} else if err != nil {
 				fmt.Fprintf(stderr, "polyfork send: sending stdin line %d: %s\n", l.n, describe(err, *timeout))
 				code = exitFailure
 				break loop
