@@ -111,7 +111,9 @@ class ChildRuntime {
         if (!both) this.output.unref();
         return this.output;
       },
-      { maxFrameSize, maxValues, hold: true, log: logLine });
+      // A child stops reading requests while the host leaves its answers unread; the host
+      // always reads, so this cannot deadlock (two peers that both did could).
+      { maxFrameSize, maxValues, hold: true, log: logLine, pauseOnPressure: true });
     /** The input socket. */
     this.input = this.connection.readable;
     /** Whether the process exits by itself on $stop / end of input (register.js turns it off). */
@@ -198,7 +200,7 @@ class ChildRuntime {
     if (this.exiting) return;
     this.exiting = true;
     // Stop reading; a socket used both ways must stay open until the answers are out.
-    if (this.input === this.output) this.input.pause();
+    if (this.input === this.output) this.connection.stopReading();
     else this.input.destroy();
     this.connection.flush(() => process.exit(code));
   }

@@ -97,9 +97,13 @@ class Connection {
    * @param {boolean} [options.hold] queue outgoing frames until `open(firstFrame)`
    * @param {(line: string) => void} [options.log] where the one line about a dropped
    *   notification goes (default: process.stderr)
+   * @param {boolean} [options.pauseOnPressure] stop reading while more than 1 MiB of our
+   *   frames waits unread by the other side (see pressure()). For a child only: if both
+   *   sides did it, each could wait for the other to read (default false)
    */
   constructor(readable, writable, {
     maxFrameSize = DEFAULT_MAX_FRAME_SIZE, maxValues = DEFAULT_MAX_VALUES, hold = false, log = logToStderr,
+    pauseOnPressure = false,
   } = {}) {
     /** Writes one log line (no trailing newline needed). */
     this.log = log;
@@ -121,7 +125,15 @@ class Connection {
     if (typeof writable === 'function') writable = writable(this.readable);
     // A plain net.Socket has copied a write to the OS when it reports nothing buffered.
     const copies = writable instanceof net.Socket && Object.getPrototypeOf(writable) === net.Socket.prototype;
-    this.writer = new FrameWriter(writable, { hold, recycle: copies ? () => this.encoder.recycle() : null });
+    this.writer = new FrameWriter(writable, {
+      hold,
+      recycle: copies ? () => this.encoder.recycle() : null,
+      onPressure: pauseOnPressure ? (full) => this.pressure(full) : null,
+    });
+    /** True while reading is paused because the other side does not read our frames. */
+    this.pausedForPressure = false;
+    /** True once reading stopped for good (close, stopReading). */
+    this.readingStopped = false;
     /** @type {Map<string, Function>} */
     this.handlers = new Map();
     /** @type {Map<string, Function[]>} */
@@ -184,7 +196,31 @@ class Connection {
       this.fail(e);
       return false;
     }
-    return !this.closed;
+    return !this.closed && !this.pausedForPressure && !this.readingStopped;
+  }
+
+  /**
+   * Stops reading while the other side leaves our frames unread (full), and starts again
+   * once they have drained: a peer that sends requests but does not read the answers would
+   * otherwise make every answer wait in memory, without bound. (Python and PHP children get
+   * the same from their blocking writes.)
+   * @param {boolean} full
+   */
+  pressure(full) {
+    if (full) {
+      if (this.pausedForPressure || this.readingStopped) return;
+      this.pausedForPressure = true;
+      this.readable.pause();
+    } else if (this.pausedForPressure) {
+      this.pausedForPressure = false;
+      if (!this.readingStopped) this.readable.resume();
+    }
+  }
+
+  /** Stops reading for good (the process is about to exit); frames already read still run. */
+  stopReading() {
+    this.readingStopped = true;
+    this.readable.pause();
   }
 
   /**
@@ -552,6 +588,7 @@ class Connection {
     if (this.closed) return;
     this.closed = true;
     this.stopping = true;
+    this.readingStopped = true;
     this.readable.pause();
     this.failPending(new ConnectionClosedError('the connection is closed', this.closeError || undefined));
     for (const ctx of this.inflight.values()) ctx.cancel();

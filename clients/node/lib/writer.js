@@ -12,6 +12,13 @@
  */
 
 /**
+ * How many bytes may wait in the stream, written but not yet taken by the OS, before the
+ * writer reports pressure: about what a Python or PHP child holds when its write blocks on a
+ * full pipe (the Go host's pipes hold 1 MiB).
+ */
+const PRESSURE_BYTES = 1 << 20;
+
+/**
  * A frame writer over a Node Writable (a socket, a pipe, one half of an in-memory duplex).
  * Frames must come from an Encoder: they are not copied, and must not change until written.
  */
@@ -24,10 +31,17 @@ class FrameWriter {
    *   has been handed to the OS whole, so that their memory may be reused (Encoder's
    *   recycle). Only for a stream that copies what it writes before its write call
    *   returns when it reports nothing buffered, as a net.Socket does (libuv's try-write).
+   * @param {((full: boolean) => void) | null} [options.onPressure] called with true when
+   *   more than PRESSURE_BYTES wait in the stream (the peer reads more slowly than frames
+   *   are written), and with false once the stream has drained: the reading side stops
+   *   taking requests meanwhile, so that answers nobody reads do not pile up in memory
    */
-  constructor(stream, { hold = false, recycle = null } = {}) {
+  constructor(stream, { hold = false, recycle = null, onPressure = null } = {}) {
     this.stream = stream;
     this.recycle = recycle;
+    this.onPressure = onPressure;
+    /** True while onPressure(true) was the last call. */
+    this.full = false;
     /** @type {Array<[Buffer, Function|undefined]> | null} frames held back */
     this.held = hold ? [] : null;
     /**
@@ -111,6 +125,14 @@ class FrameWriter {
     if (many) stream.uncork();
     // Nothing left in the stream: the OS took every frame, none of their memory is in use.
     if (this.recycle !== null && stream.writableLength === 0 && this.held === null && !this.closed) this.recycle();
+    if (this.onPressure !== null && !this.full && stream.writableLength > PRESSURE_BYTES && !this.closed) {
+      this.full = true;
+      stream.once('drain', () => {
+        this.full = false;
+        this.onPressure(false);
+      });
+      this.onPressure(true);
+    }
   }
 
   /**
@@ -151,4 +173,4 @@ function callAll(cbs) {
   };
 }
 
-module.exports = { FrameWriter };
+module.exports = { FrameWriter, PRESSURE_BYTES };

@@ -32,6 +32,38 @@ for (const transport of ['socket', 'fifo']) {
       assert.deepEqual(await h.wait(), { code: 0, signal: null });
     });
 
+    it('stops reading requests while the host leaves its answers unread, and loses none', async () => {
+      // A host that sends requests but does not read the answers: before, the child read every
+      // request and kept every answer in memory (260 MB for 800 answers of 256 KiB); now it
+      // stops reading once about 1 MiB of answers waits, as a blocked write stops Python and PHP.
+      const h = start([CONFORMANCE], { transport });
+      await h.start();
+      h.stdout.pause(); // the host stops reading
+      const big = 'x'.repeat(256 << 10);
+      const calls = [];
+      let taken = 0;
+      for (; taken < 400; taken++) {
+        calls.push(h.call('echo', big));
+        await new Promise(setImmediate); // the host's writer writes on the next tick
+        if (h.stdin.writableLength > (1 << 20)) {
+          // The child is not taking more: wait up to a second for it to.
+          const drained = await new Promise((resolve) => {
+            const t = setTimeout(() => resolve(false), 1000);
+            h.stdin.once('drain', () => { clearTimeout(t); resolve(true); });
+          });
+          if (!drained) break;
+        }
+      }
+      assert.ok(taken < 100, `the child kept reading: it took ${taken} requests of 256 KiB with no answer read`);
+      h.stdout.resume();
+      const answers = await Promise.all(calls);
+      assert.equal(answers.length, calls.length);
+      for (const a of answers) assert.equal(a, big);
+      assert.equal(await h.call('echo', 'after'), 'after');
+      h.closeStdin();
+      assert.deepEqual(await h.wait(), { code: 0, signal: null });
+    });
+
     it('serves echo, add, fail, unknown methods and messages', async () => {
       const h = start([CONFORMANCE], { transport });
       await h.start();
