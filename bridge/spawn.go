@@ -202,6 +202,7 @@ func childEnv(cfg procConfig, protocolVars []string) []string {
 // (dash has no exec -a), and a system without /bin/sh cannot pass sockets. cmd.Path must
 // already be resolved; a lookup error stays in cmd.Err.
 func wrapListenPID(cmd *exec.Cmd) {
+	refuseWhatExecWouldRefuse(cmd)
 	if cmd.Err != nil {
 		return
 	}

@@ -1,0 +1,90 @@
+package bridge
+
+import (
+	"bytes"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+)
+
+// refuseWhatExecWouldRefuse sets cmd.Err when cmd.Path is a file that execve(2) would
+// refuse, before cmd is wrapped in /bin/sh (wrapListenPID, wrapRlimits). The shell's exec
+// does not fail where execve does: it runs a file with no "#!" line and no known binary
+// format as a shell script (so a worker.py without its "#!" line is run by sh, and its
+// "import" lines run the program import), and it turns a missing "#!" interpreter into
+// exit status 127, which a pool restarts for ever, where a direct start fails with
+// "exec format error" or "no such file or directory". The check is the kernel's: an ELF
+// file, or "#!" naming an interpreter that exists and is executable; any other file
+// passes only when binfmt_misc may know its format.
+func refuseWhatExecWouldRefuse(cmd *exec.Cmd) {
+	if cmd.Err != nil {
+		return
+	}
+	if err := directExecError(cmd.Path, cmd.Dir); err != nil {
+		cmd.Err = &fs.PathError{Op: "fork/exec", Path: cmd.Path, Err: err}
+	}
+}
+
+// directExecError returns the error execve would return for path, as far as the file's
+// first bytes tell, or nil (also when the file cannot be read: the exec reports that).
+func directExecError(path, dir string) error {
+	f, err := os.Open(inDir(path, dir))
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	head := make([]byte, 256) // the kernel's BINPRM_BUF_SIZE
+	n, _ := io.ReadFull(f, head)
+	head = head[:n]
+	switch {
+	case bytes.HasPrefix(head, []byte("\x7fELF")):
+		return nil
+	case bytes.HasPrefix(head, []byte("#!")):
+		line := head[2:]
+		if i := bytes.IndexByte(line, '\n'); i >= 0 {
+			line = line[:i]
+		}
+		fields := strings.Fields(string(line))
+		if len(fields) == 0 {
+			return syscall.ENOEXEC
+		}
+		fi, err := os.Stat(inDir(fields[0], dir))
+		switch {
+		case err != nil:
+			return syscall.ENOENT // what execve says for a missing interpreter
+		case fi.IsDir() || fi.Mode().Perm()&0o111 == 0:
+			return syscall.EACCES
+		}
+		return nil
+	case binfmtMiscInUse():
+		return nil
+	}
+	return syscall.ENOEXEC
+}
+
+// inDir resolves a relative path as the child will, after changing to dir.
+func inDir(path, dir string) string {
+	if dir == "" || filepath.IsAbs(path) {
+		return path
+	}
+	return filepath.Join(dir, path)
+}
+
+// binfmtMiscInUse reports whether binfmt_misc has formats registered, which could make
+// the kernel run a file that is neither ELF nor a "#!" script.
+func binfmtMiscInUse() bool {
+	entries, err := os.ReadDir("/proc/sys/fs/binfmt_misc")
+	if err != nil {
+		return false
+	}
+	for _, e := range entries {
+		if e.Name() != "register" && e.Name() != "status" {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,89 @@
+//go:build linux
+
+package bridge
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestWrappedStartsRefuseWhatExecRefuses: the options that start the child through
+// /bin/sh (WithRlimits, WithListeners) fail the start as a direct exec does, instead of
+// letting the shell run a file without "#!" as a shell script or turning a missing
+// interpreter into exit status 127 (restarted for ever by a pool).
+func TestWrappedStartsRefuseWhatExecRefuses(t *testing.T) {
+	dir := t.TempDir()
+	marker := filepath.Join(dir, "ran-as-shell-script")
+	noShebang := filepath.Join(dir, "worker.py")
+	require.NoError(t, os.WriteFile(noShebang, []byte("touch '"+marker+"'\nimport os\n"), 0o755))
+	badInterp := filepath.Join(dir, "bad.py")
+	require.NoError(t, os.WriteFile(badInterp, []byte("#!/nonexistent/python9\nprint(1)\n"), 0o755))
+
+	cases := []struct {
+		name string
+		opts []Option
+		pool bool
+	}{
+		{"rlimits", []Option{WithStderr(nil), WithRlimits(Rlimits{OpenFiles: 64})}, false},
+		{"listeners", []Option{WithStderr(nil), WithWorkers(1), WithChannel(ChannelNone), WithListeners("127.0.0.1:0")}, true},
+	}
+	for _, c := range cases {
+		for _, f := range []struct {
+			path string
+			want error
+		}{{noShebang, syscall.ENOEXEC}, {badInterp, syscall.ENOENT}} {
+			t.Run(c.name+"/"+filepath.Base(f.path), func(t *testing.T) {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				var err error
+				if c.pool {
+					var p *Pool
+					p, err = NewPool(ctx, []string{f.path}, c.opts...)
+					if err == nil {
+						p.Kill()
+					}
+				} else {
+					var p *Process
+					p, err = Start(ctx, []string{f.path}, c.opts...)
+					if err == nil {
+						p.Kill()
+					}
+				}
+				var se *StartError
+				require.ErrorAs(t, err, &se)
+				assert.ErrorIs(t, err, f.want)
+				assert.NoFileExists(t, marker, "the shell ran the file as a script")
+			})
+		}
+	}
+}
+
+func TestDirectExecError(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, []byte(body), 0o755))
+		return p
+	}
+	sh, err := os.Executable()
+	require.NoError(t, err)
+	assert.NoError(t, directExecError(sh, ""), "an ELF binary")
+	assert.NoError(t, directExecError(write("ok.sh", "#!/bin/sh\necho\n"), ""))
+	assert.NoError(t, directExecError(write("args.sh", "#! /bin/sh -e\necho\n"), ""))
+	assert.NoError(t, directExecError("ok.sh", dir), "relative to the child's directory")
+	assert.NoError(t, directExecError(filepath.Join(dir, "missing"), ""), "left to the exec")
+	if !binfmtMiscInUse() {
+		assert.ErrorIs(t, directExecError(write("plain.py", "print(1)\n"), ""), syscall.ENOEXEC)
+		assert.ErrorIs(t, directExecError(write("empty", ""), ""), syscall.ENOEXEC)
+	}
+	assert.ErrorIs(t, directExecError(write("bang", "#!\n"), ""), syscall.ENOEXEC)
+	assert.ErrorIs(t, directExecError(write("gone.py", "#!/nonexistent/python\n"), ""), syscall.ENOENT)
+	assert.ErrorIs(t, directExecError(write("notexec.py", "#!"+dir+"\n"), ""), syscall.EACCES)
+}
