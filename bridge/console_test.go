@@ -138,6 +138,31 @@ func TestConsoleAttachEndsWhenTheChildExits(t *testing.T) {
 	assert.Error(t, err)
 }
 
+// A child that closes descriptors 0 to 2 has not ended its terminal: it can open /dev/tty
+// again, and what it writes there is relayed (the console was once ended at the first
+// moment no process held the terminal, and the child then blocked on a full terminal).
+func TestConsoleOutlivesAChildClosingItsStdio(t *testing.T) {
+	ctx := context.Background()
+	var logs lines
+	p := start(t, child("console"), WithConsole(ConsoleOptions{}), WithLogFunc(logs.add))
+	require.NoError(t, p.Call(ctx, "close_stdio", nil, nil))
+	select {
+	case <-p.Console().Done():
+		t.Fatal("the console ended while its child runs")
+	case <-time.After(300 * time.Millisecond):
+	}
+	line := strings.Repeat("x", 79) + "\n"
+	callCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	require.NoError(t, p.Call(callCtx, "tty_print", []any{strings.Repeat(line, 2000) + "back\n"}, nil),
+		"160 KB to the reopened terminal: more than it buffers")
+	eventually(t, "the relay to log the line written after reopening", func() bool {
+		return slices.Contains(logs.texts("console"), "back")
+	})
+	require.NoError(t, p.Close())
+	<-p.Console().Done()
+}
+
 func TestConsoleWindowSize(t *testing.T) {
 	ctx := context.Background()
 	p := start(t, child("console"), WithConsole(ConsoleOptions{Cols: 100, Rows: 30}))

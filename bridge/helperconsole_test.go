@@ -60,6 +60,25 @@ func consoleHelper([]string) {
 			<-ch
 			return "interrupted", nil
 		},
+		"close_stdio": func(ctx context.Context, a Args) (any, error) { // descriptors 0 to 2
+			for fd := 0; fd <= 2; fd++ {
+				if err := syscall.Close(fd); err != nil {
+					return nil, err
+				}
+			}
+			return true, nil
+		},
+		"tty_print": func(ctx context.Context, a Args) (any, error) { // to /dev/tty, opened anew
+			var s string
+			_ = a.Decode(&s)
+			f, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+			if err != nil {
+				return nil, err
+			}
+			defer f.Close()
+			_, err = f.WriteString(s)
+			return true, err
+		},
 		"exit": func(ctx context.Context, a Args) (any, error) {
 			var code int
 			_ = a.Decode(&code)

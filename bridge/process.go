@@ -36,6 +36,7 @@ type Process struct {
 	logs    []*lineRelay
 	files   []*os.File // the host's ends of the child's pipes (and terminal)
 	console *Console   // WithConsole, or nil
+	tty     *os.File   // the child's end of its console, closed once the child is reaped
 	log     func(level slog.Level, msg string, args ...any)
 
 	exited chan struct{} // closed when the child has been reaped
@@ -92,6 +93,7 @@ func startProcess(ctx context.Context, argv []string, connCfg connConfig, cfg pr
 		name:     name,
 		cmd:      sp.cmd,
 		pid:      sp.cmd.Process.Pid,
+		tty:      sp.tty,
 		tail:     &tail{},
 		files:    []*os.File{sp.fromCh, sp.toCh},
 		exited:   make(chan struct{}),
@@ -201,6 +203,9 @@ func (p *Process) cleanup(reason error) {
 // reap waits for the child to exit and cleans up its process group.
 func (p *Process) reap() {
 	_ = waitAndKillGroup(p.cmd)
+	if p.tty != nil {
+		p.tty.Close() // the console's output now ends when the last process holding it exits
+	}
 	close(p.exited)
 }
 

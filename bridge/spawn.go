@@ -21,6 +21,7 @@ type spawned struct {
 	stderr  *os.File // the child's stderr, to relay, or nil (console)
 	stdout  *os.File // the child's stdout, to relay (channel on descriptors, or none), or nil
 	console *os.File // the host's end of the child's terminal (console), or nil
+	tty     *os.File // the child's end of its terminal, kept open by the host until the child is reaped
 }
 
 // spawn starts argv as cfg says. On failure nothing is left open or running.
@@ -86,12 +87,14 @@ func spawn(argv []string, conn connConfig, cfg procConfig) (*spawned, error) {
 			return fail(fmt.Errorf("cannot open a pseudo-terminal: %w", err))
 		}
 		files = append(files, master, tty)
-		childSide = append(childSide, tty)
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
 		if hasChannel {
 			env = append(env, passChannel(cmd, toR, fromW))
 		}
-		s.console = master
+		// The host keeps the child's end open until the child is reaped: while no process
+		// holds it, reading the master fails (EIO), and a child that closed descriptors 0 to
+		// 2 and opened /dev/tty again later would find nobody reading its output.
+		s.console, s.tty = master, tty
 	case cfg.channel == ChannelFDs, cfg.channel == ChannelNone:
 		outR, outW, err := pipe()
 		if err != nil {

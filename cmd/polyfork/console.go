@@ -44,7 +44,8 @@ const (
 // worker, and its replacement listens under the same name.
 type consoleDir struct {
 	dir     string
-	created bool // dir was made by serve, and is removed at the end
+	created bool     // dir was made by serve, and is removed at the end
+	lock    *os.File // holds dir's lock: one serve per directory
 	log     func(format string, args ...any)
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -65,6 +66,9 @@ type consoleSocket struct {
 	busy    bool // a terminal is attached
 }
 
+// errLocked is lockDir's answer when another process holds the lock.
+var errLocked = errors.New("locked by another process")
+
 // openConsoleDir makes dir (mode 0700) or checks that it is private to this user.
 func openConsoleDir(dir string, log func(format string, args ...any)) (*consoleDir, error) {
 	d := &consoleDir{dir: dir, log: log, sockets: map[string]*consoleSocket{}, conns: map[net.Conn]struct{}{}}
@@ -77,6 +81,15 @@ func openConsoleDir(dir string, log func(format string, args ...any)) (*consoleD
 			return nil, err
 		}
 	default:
+		return nil, fmt.Errorf("-console %s: %w", dir, err)
+	}
+	// Two serves in one directory would take each other's sockets (workers share names),
+	// and the first to stop would remove the other's.
+	d.lock, err = lockDir(dir)
+	if err != nil {
+		if errors.Is(err, errLocked) {
+			err = errors.New("another polyfork serve uses this directory; give each serve one of its own")
+		}
 		return nil, fmt.Errorf("-console %s: %w", dir, err)
 	}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
@@ -234,6 +247,9 @@ func (d *consoleDir) Close() {
 	d.wg.Wait()
 	if d.created {
 		_ = os.Remove(d.dir)
+	}
+	if d.lock != nil {
+		d.lock.Close()
 	}
 }
 

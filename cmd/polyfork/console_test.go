@@ -383,6 +383,22 @@ func TestServeConsoleDirMustBePrivate(t *testing.T) {
 	assert.Contains(t, r.stderr, "lets other users in")
 }
 
+// Two serves in one directory would take each other's sockets, and the first to stop would
+// remove the sockets of the other, which then could not be attached to.
+func TestConsoleDirServesOneServe(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "consoles")
+	first, err := openConsoleDir(dir, t.Logf)
+	require.NoError(t, err)
+	_, err = openConsoleDir(dir, t.Logf)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "another polyfork serve uses this directory")
+	first.Close()
+	require.NoError(t, os.Mkdir(dir, 0o700))
+	again, err := openConsoleDir(dir, t.Logf)
+	require.NoError(t, err, "the lock goes with the serve that held it")
+	again.Close()
+}
+
 func TestConsoleWireFormat(t *testing.T) {
 	assert.Equal(t, []byte{'k', 0, 2, 'h', 'i'}, appendMessage(nil, msgKeys, []byte("hi")))
 	w := windowMessage(120, 40)

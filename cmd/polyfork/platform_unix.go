@@ -21,3 +21,26 @@ func ownerOf(fi os.FileInfo) (int, bool) {
 	}
 	return int(st.Uid), true
 }
+
+// lockDir takes an exclusive lock on directory dir for as long as the returned file stays
+// open (the lock goes with the process, even when it is killed), or errLocked.
+func lockDir(dir string) (*os.File, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err != syscall.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
+		if err == syscall.EWOULDBLOCK {
+			return nil, errLocked
+		}
+		return nil, err
+	}
+	return f, nil
+}
