@@ -171,6 +171,10 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if errors.Is(err, bridge.ErrInvalidOption) { // a -listen address, or an address kind the mode refuses
 		return cmd.usageError(stderr, "%v", err)
 	}
+	if err != nil && ctx.Err() != nil {
+		log.Info("stopped by a signal while the workers were starting")
+		return exitOK
+	}
 	if err != nil {
 		log.Error("the cluster could not start", "err", describe(err, 0))
 		if errors.Is(err, bridge.ErrStartTimeout) && channel != bridge.ChannelNone {

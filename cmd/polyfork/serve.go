@@ -9,9 +9,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/polyfork/polyfork/bridge"
@@ -42,7 +45,8 @@ gets 503 (smaller bodies never wait; -max-conns bounds them). Connections are ca
 
 On SIGTERM or SIGINT serve drains: it stops accepting, closes connections that have not
 sent a request, answers 503 to requests whose body is still arriving, lets the calls it
-has read finish (up to -drain), stops the workers with $stop, and exits 0.
+has read finish (up to -drain), stops the workers with $stop, and exits 0. On SIGHUP it
+replaces the workers one by one, as cluster does; calls in flight are answered.
 
 Logs go to stderr: serve's events (listening, draining, drained), the workers' stderr,
 and with -access-log one line per request; -log-format json makes them all JSON.
@@ -227,7 +231,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return cmd.usageError(stderr, "%v", err)
 	}
 
+	// Before anything starts: SIGHUP (an operator's reflex from cluster, or a closed
+	// terminal) reloads the workers instead of killing serve with calls in flight.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
 	var b backend
+	var local *bridge.Pool // nil with -nats: the workers are the agents'
 	if remoteMode {
 		nc, err := nf.connect("polyfork serve "+nf.service, stderr)
 		if err != nil {
@@ -259,6 +270,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			log.Info("worker consoles", "dir", *consoles, "attach", "polyfork attach "+*consoles+" WORKER")
 		}
 		pool, err := newPool(ctx, &f, argv, log, stderr, childOpts...)
+		if err != nil && ctx.Err() != nil {
+			log.Info("stopped by a signal while the workers were starting")
+			return exitOK
+		}
 		if err != nil {
 			log.Error("the pool could not start", "err", describe(err, 0))
 			if errors.Is(err, bridge.ErrInvalidOption) {
@@ -266,7 +281,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			}
 			return exitFailure
 		}
-		b = localBackend{pool}
+		b, local = localBackend{pool}, pool
 	}
 	tcp, err := net.Listen("tcp", f.addr)
 	if err != nil {
@@ -305,11 +320,36 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 
 	code = exitOK
-	select {
-	case <-ctx.Done():
-	case err := <-served:
-		log.Error("serving failed", "err", err)
-		code = exitFailure
+	reloaded := make(chan error, 1)
+	reloading := false
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case err := <-served:
+			log.Error("serving failed", "err", err)
+			code = exitFailure
+			break loop
+		case <-hup:
+			switch {
+			case local == nil:
+				log.Info("SIGHUP: nothing to reload here; the workers are the agents'")
+			case reloading:
+				log.Warn("SIGHUP: a reload is already under way")
+			default:
+				reloading = true
+				log.Info("SIGHUP: replacing the workers one by one")
+				go func() { reloaded <- local.Reload(ctx) }()
+			}
+		case err := <-reloaded:
+			reloading = false
+			if err != nil {
+				log.Error("reload failed; the workers not yet replaced keep running", "err", describe(err, 0))
+			} else {
+				log.Info("reloaded")
+			}
+		}
 	}
 
 	if !drain(log, srv, conns, b, f.drain) {

@@ -240,6 +240,28 @@ func TestServeSurvivesKilledWorkers(t *testing.T) {
 	assert.Equal(t, exitOK, stop())
 }
 
+// SIGHUP, which reloads a cluster, used to kill serve (Go's default) with its calls in flight.
+// It now replaces the workers one by one, and the call in flight is answered.
+func TestServeReloadsOnSIGHUP(t *testing.T) {
+	base, logs, stop := serveFor(t, serveArgs([]string{"-workers", "1"}, raw("serve"))...)
+	before, _ := workerPids(t, base)
+	answered := make(chan int, 1)
+	go func() {
+		code, _, _ := post(t, base+"/call/sleep", "[500]")
+		answered <- code
+	}()
+	time.Sleep(100 * time.Millisecond) // the call is in flight
+	require.NoError(t, syscall.Kill(syscall.Getpid(), syscall.SIGHUP)) // serve runs in this process
+	assert.Equal(t, 200, <-answered, "the call in flight is answered: %s", logs.String())
+	eventually(t, "the reload done", func() bool { return strings.Contains(logs.String(), "msg=reloaded") })
+	after, _ := workerPids(t, base)
+	assert.NotEqual(t, before, after, "the worker was replaced")
+	code, _, body := post(t, base+"/call/add", "[1, 2]")
+	assert.Equal(t, 200, code)
+	assert.Equal(t, "3\n", body)
+	assert.Equal(t, exitOK, stop())
+}
+
 func TestByteSize(t *testing.T) {
 	for in, want := range map[string]int64{"512MiB": 512 << 20, "2GB": 2e9, "1048576": 1 << 20, "0": 0, "10 KiB": 10 << 10} {
 		var b byteSize
