@@ -250,7 +250,7 @@ func TestServeReloadsOnSIGHUP(t *testing.T) {
 		code, _, _ := post(t, base+"/call/sleep", "[500]")
 		answered <- code
 	}()
-	time.Sleep(100 * time.Millisecond) // the call is in flight
+	time.Sleep(100 * time.Millisecond)                                 // the call is in flight
 	require.NoError(t, syscall.Kill(syscall.Getpid(), syscall.SIGHUP)) // serve runs in this process
 	assert.Equal(t, 200, <-answered, "the call in flight is answered: %s", logs.String())
 	eventually(t, "the reload done", func() bool { return strings.Contains(logs.String(), "msg=reloaded") })
