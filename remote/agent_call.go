@@ -18,6 +18,20 @@ import (
 // cancelMemory is how long a $cancel that arrived before its call is remembered.
 const cancelMemory = time.Minute
 
+// Bounds on what a flood of cancels can make an agent remember: a cancel names a reply
+// subject (an inbox, well under maxReplySubject bytes), and at most maxCancelsRemembered
+// early cancels are kept; past that, an early cancel is dropped (its call then runs, as it
+// would have had the cancel been lost).
+const (
+	maxReplySubject      = 256
+	maxCancelsRemembered = 4096
+)
+
+// minBeat is the shortest beat interval an agent keeps: a request asking for beats more
+// often than this gets them this often, so that a request cannot make an agent publish a
+// beat every millisecond.
+const minBeat = 10 * time.Millisecond
+
 // request is what the agent reads from a call or notify message before it runs it.
 type request struct {
 	notify  bool // a message or notification, not a call
@@ -42,6 +56,9 @@ func (a *Agent) take(req micro.Request, what string) (request, bool) {
 	var err error
 	if r.timeout, err = parseMillis(h.Get(HeaderTimeout)); err == nil {
 		r.beat, err = parseMillis(h.Get(HeaderBeat))
+		if r.beat > 0 && r.beat < minBeat {
+			r.beat = minBeat
+		}
 	}
 	if err != nil {
 		a.answerError(r.reply, CodeBadRequest, TypeBadRequest, "a header of the "+what+": "+err.Error(), "")
@@ -257,6 +274,9 @@ func (a *Agent) deliver(ctx context.Context, method string, items [][]byte) erro
 // onCancel serves the cancel subject: the caller gave up on the call answering to the
 // reply subject in the body.
 func (a *Agent) onCancel(m *nats.Msg) {
+	if len(m.Data) == 0 || len(m.Data) > maxReplySubject {
+		return // names no reply subject
+	}
 	reply := string(m.Data)
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -267,14 +287,17 @@ func (a *Agent) onCancel(m *nats.Msg) {
 	// Not here (yet): the call may be on its way, since the cancel came on another
 	// subscription. Remember it for a while, and forget old ones.
 	now := time.Now()
-	a.cancelled[reply] = now
-	if len(a.cancelled) > 64 {
+	if len(a.cancelled) >= 64 {
 		for k, t := range a.cancelled {
 			if now.Sub(t) > cancelMemory {
 				delete(a.cancelled, k)
 			}
 		}
+		if len(a.cancelled) >= maxCancelsRemembered {
+			return
+		}
 	}
+	a.cancelled[reply] = now
 }
 
 // answer publishes a successful answer, through the object store if it is too large, and

@@ -2,6 +2,7 @@ package remote_test
 
 import (
 	"context"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -71,4 +72,49 @@ func TestAReservedNotificationIsABadRequest(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "400", m.Header.Get(remote.HeaderErrorCode))
 	assert.Contains(t, m.Header.Get(remote.HeaderError), "reserved")
+}
+
+// An embedded server on a port that is taken fails at once and says why, instead of waiting
+// ten seconds for a server that logged the bind error nowhere and asking "is the port free?".
+func TestAnEmbeddedServerOnABusyPortFailsAtOnce(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	start := time.Now()
+	_, err = remote.RunServer(remote.ServerConfig{Addr: ln.Addr().String()})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "cannot listen on "+ln.Addr().String())
+	assert.Contains(t, err.Error(), "address already in use")
+	assert.Less(t, time.Since(start), 5*time.Second)
+
+	for addr, want := range map[string]string{"127.0.0.1": "want host:port", "127.0.0.1:99999": "is not a port"} {
+		_, err := remote.RunServer(remote.ServerConfig{Addr: addr})
+		require.Error(t, err, addr)
+		assert.Contains(t, err.Error(), want, addr)
+	}
+}
+
+// A request that asks for a beat every millisecond gets one every 10 ms at most: a request
+// cannot make an agent publish a thousand messages a second.
+func TestBeatsAreNotMoreOftenThanTenMilliseconds(t *testing.T) {
+	s := runServer(t, remote.ServerConfig{})
+	startAgent(t, s.ClientURL(), "beats")
+	nc := connect(t, s.ClientURL())
+	inbox := nats.NewInbox()
+	sub, err := nc.SubscribeSync(inbox)
+	require.NoError(t, err)
+	body := []byte{0x94, 0x00, 0x01, 0xa5, 's', 'l', 'e', 'e', 'p', 0x91, 0xcd, 0x01, 0x2c} // [0, 1, "sleep", [300]]
+	msg := &nats.Msg{Subject: "polyfork.beats.call", Reply: inbox, Data: body, Header: nats.Header{remote.HeaderBeat: []string{"1"}}}
+	require.NoError(t, nc.PublishMsg(msg))
+	beats := 0
+	for {
+		m, err := sub.NextMsg(10 * time.Second)
+		require.NoError(t, err)
+		if m.Header.Get(remote.HeaderStatus) == "" {
+			break // the answer
+		}
+		beats++
+	}
+	assert.Greater(t, beats, 5, "beats still come")
+	assert.Less(t, beats, 60, "300 ms of beats at 10 ms or more apart")
 }

@@ -62,6 +62,15 @@ func RunServer(cfg ServerConfig) (*Server, error) {
 		JetStream: !cfg.NoJetStream, StoreDir: cfg.StoreDir,
 		ServerName: "polyfork-embedded",
 	}
+	if port > 0 {
+		// nats-server reports a port it cannot bind only in its log, and then never takes
+		// connections: try the address first, so a busy port fails at once and says so.
+		ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+		if err != nil {
+			return nil, fmt.Errorf("remote: the NATS server cannot listen on %s: %w", net.JoinHostPort(host, strconv.Itoa(port)), err)
+		}
+		ln.Close()
+	}
 	s := &Server{}
 	if opts.JetStream && opts.StoreDir == "" {
 		dir, err := os.MkdirTemp("", "polyfork-nats-")
