@@ -135,13 +135,17 @@ func (e *Encoder) Result(id uint32, result any) ([]byte, error) {
 	e.enc.EncodeUint(uint64(KindResponse))
 	e.enc.EncodeUint(uint64(id))
 	e.enc.EncodeNil()
+	var err error
 	if isFlat(result) {
 		e.flat = 1
+		err = e.enc.Encode(result) // runs no code of the caller's: cannot panic
+	} else {
+		if err := checkNesting(result, MaxDepth-1); err != nil {
+			return nil, unsendable("the result", nil, "%v", err)
+		}
+		err = encode(e.enc, result)
 	}
-	if err := checkNesting(result, MaxDepth-1); err != nil {
-		return nil, unsendable("the result", nil, "%v", err)
-	}
-	if err := encode(e.enc, result); err != nil {
+	if err != nil {
 		return nil, unsendable("the result", nil, "cannot encode a value of type %T: %v", result, err)
 	}
 	return e.finish("the result", "")
@@ -219,13 +223,17 @@ func (e *Encoder) params(params any) (flat int, err error) {
 		}
 		flat = 1 + len(list)
 		for i, v := range list {
-			if !isFlat(v) {
+			var err error
+			if isFlat(v) {
+				err = e.enc.Encode(v) // runs no code of the caller's: cannot panic
+			} else {
 				flat = 0
 				if err := checkNesting(v, MaxDepth-2); err != nil {
 					return 0, fmt.Errorf("param %d: %w", i, err)
 				}
+				err = encode(e.enc, v)
 			}
-			if err := encode(e.enc, v); err != nil {
+			if err != nil {
 				return 0, fmt.Errorf("cannot encode param %d of type %T: %w", i, v, err)
 			}
 		}
