@@ -39,6 +39,15 @@ func helperListenChild(mode string, args []string) bool {
 			unix.Close(fd)
 		}
 		waitForSignal()
+	case "http_shutdown": // serves; on SIGTERM shuts the inherited socket down (an idiom to wake an accept loop), then exits
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+		lns := takeListeners()
+		serveHTTP(lns)
+		<-sig
+		rc, _ := lns[0].(*net.TCPListener).SyscallConn()
+		_ = rc.Control(func(fd uintptr) { _ = unix.Shutdown(int(fd), unix.SHUT_RDWR) })
+		os.Exit(0)
 	case "http_first_noaccept": // the first worker to start never accepts; the others serve
 		if f, err := os.OpenFile(args[0], os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600); err == nil {
 			f.Close()

@@ -67,6 +67,13 @@ type ListenSocket struct {
 	// not accept.
 	Queued  int `json:"queued"`
 	Backlog int `json:"backlog"`
+	// Listening is false once the socket has stopped listening although the Pool still
+	// holds it: a worker called shutdown(2) on its descriptor, which un-listens the socket
+	// for every process that shares it (closing the descriptor is what a worker should
+	// do). New connections are refused from then on, until the pool is restarted; the
+	// Pool logs an error naming the workers that had just exited. Known for TCP sockets
+	// (SO_ACCEPTCONN); a Unix socket shut down keeps reporting true.
+	Listening bool `json:"listening"`
 }
 
 // ListenError reports a socket a Pool could not listen on or adopt.

@@ -102,7 +102,8 @@ func (ls *listenSet) filesFor(slot int) []*os.File {
 func (ls *listenSet) info() []ListenSocket {
 	out := make([]ListenSocket, len(ls.socks))
 	for i, s := range ls.socks {
-		li := ListenSocket{Name: s.name, Addr: s.addr, Address: addressOf(s.addr), Sockets: len(s.files), Queued: -1, Backlog: -1}
+		li := ListenSocket{Name: s.name, Addr: s.addr, Address: addressOf(s.addr), Sockets: len(s.files), Queued: -1, Backlog: -1,
+			Listening: s.listening()}
 		if s.isTCP {
 			for j, f := range s.files {
 				q, b, ok := acceptQueue(f)
@@ -120,6 +121,39 @@ func (ls *listenSet) info() []ListenSocket {
 		out[i] = li
 	}
 	return out
+}
+
+// notListening returns the sockets that no longer listen (see heldSocket.listening).
+func (ls *listenSet) notListening() []ListenSocket {
+	var out []ListenSocket
+	for _, s := range ls.socks {
+		if !s.listening() {
+			out = append(out, ListenSocket{Name: s.name, Addr: s.addr, Address: addressOf(s.addr), Sockets: len(s.files), Queued: -1, Backlog: -1})
+		}
+	}
+	return out
+}
+
+// listening reports whether every descriptor of s still listens. A worker that calls
+// shutdown(2) on its inherited descriptor (an idiom to wake a thread blocked in accept)
+// un-listens the socket itself, for the host and every worker, and the kernel releases
+// its port: SO_ACCEPTCONN turns 0. A Unix socket shut down still says it listens (the
+// kernel refuses connections to it, but keeps its state), so it counts as listening.
+func (s *heldSocket) listening() bool {
+	for _, f := range s.files {
+		sc, err := f.SyscallConn()
+		if err != nil {
+			return false
+		}
+		on, gerr := 0, error(nil)
+		if err := sc.Control(func(fd uintptr) { on, gerr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_ACCEPTCONN) }); err != nil {
+			return false
+		}
+		if gerr == nil && on == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // close closes every descriptor and removes the Unix socket files the pool made. Once

@@ -332,3 +332,39 @@ func TestClusterSharedListenerAcrossPools(t *testing.T) {
 	_, err = fetchBody(url + "/")
 	assert.ErrorIs(t, err, syscall.ECONNREFUSED)
 }
+
+// TestClusterWorkerThatShutsTheSocketDown: a worker that calls shutdown(2) on its
+// inherited socket as it stops un-listens the socket for the host and every worker
+// (unlike close). The pool cannot undo it; it must say so: ListenSockets reports the
+// socket not listening, and an error names the worker that exited just before.
+func TestClusterWorkerThatShutsTheSocketDown(t *testing.T) {
+	checkNoLeaks(t)
+	var logs syncBuffer
+	p, url := cluster(t, "http_shutdown", 2, WithStderr(&logs), WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	defer func() {
+		if t.Failed() {
+			t.Log(logs.String())
+		}
+	}()
+	get(t, url+"/")
+	require.True(t, p.ListenSockets()[0].Listening)
+	assert.NotContains(t, logs.String(), "no longer listens")
+	old := workerPids(p)
+
+	require.NoError(t, p.Reload(context.Background()))
+	eventually(t, "the socket reported down", func() bool { return !p.ListenSockets()[0].Listening })
+	_, err := fetchBody(url + "/")
+	require.ErrorIs(t, err, syscall.ECONNREFUSED, "what the fault does: the pool can only report it")
+	eventually(t, "the error logged", func() bool { return strings.Contains(logs.String(), "no longer listens") })
+	out := logs.String()
+	assert.Contains(t, out, "level=ERROR msg=\"polyfork: listening socket no longer listens")
+	named := false
+	for pid := range old {
+		named = named || strings.Contains(out, fmt.Sprintf("(pid %d, ", pid))
+	}
+	assert.True(t, named, "the log names the old worker that shut it down: %s", out)
+	assert.Equal(t, 1, strings.Count(out, "no longer listens"), "logged once")
+	s := p.ListenSockets()[0]
+	assert.Equal(t, -1, s.Queued)
+	require.NoError(t, p.Close())
+}
