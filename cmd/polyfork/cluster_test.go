@@ -519,3 +519,68 @@ func TestClusterUnderSystemd(t *testing.T) {
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, cmd.Wait())
 }
+
+// TestClusterWorkerShutsTheSocketDown: a worker that calls shutdown(SHUT_RDWR) on the
+// inherited socket when SIGTERM stops it un-listens the socket for every worker (the
+// kernel frees the port). After a SIGHUP reload nothing accepts: polyfork cannot undo
+// that, so it must say it, in the log (naming the worker), in /healthz (503) and in
+// /metrics (polyfork_listen_up 0).
+func TestClusterWorkerShutsTheSocketDown(t *testing.T) {
+	bin := buildPolyfork(t)
+	python := testutil.Python()
+	needCommand(t, python)
+	worker, _ := filepath.Abs(filepath.Join("testdata", "shutdown_worker.py"))
+	var logs testutil.Buffer
+	cmd := exec.Command(bin, "cluster", "-listen", "127.0.0.1:0", "-workers", "2", "-admin", "127.0.0.1:0", "-stop-grace", "2s", "--", python, worker)
+	cmd.Stderr = &logs
+	require.NoError(t, cmd.Start())
+	defer cmd.Process.Kill()
+	var addr, admin string
+	testutil.Eventually(t, "listening", func() bool {
+		out := logs.String()
+		m, a := clusterListenRE.FindStringSubmatch(out), adminRE.FindStringSubmatch(out)
+		if m != nil && a != nil {
+			addr, admin = m[1], a[1]
+		}
+		return m != nil && a != nil
+	})
+	defer func() {
+		if t.Failed() {
+			t.Log(logs.String())
+		}
+	}()
+	requests(t, addr, "python", 5)
+	code, body := adminGet(t, admin+"/healthz")
+	require.Equal(t, http.StatusOK, code, body)
+	_, metrics := adminGet(t, admin+"/metrics")
+	assert.Regexp(t, `polyfork_listen_up\{address="tcp:`+regexp.QuoteMeta(addr)+`",socket="[^"]+"\} 1\n`, metrics)
+
+	require.NoError(t, cmd.Process.Signal(syscall.SIGHUP))
+	testutil.Eventually(t, "reloaded", func() bool { return strings.Contains(logs.String(), "msg=reloaded") })
+	_, _, err := hit(addr)
+	require.ErrorIs(t, err, syscall.ECONNREFUSED, "what the worker did: polyfork can only report it")
+	testutil.Eventually(t, "/healthz 503", func() bool {
+		code, _ := adminGet(t, admin+"/healthz")
+		return code == http.StatusServiceUnavailable
+	})
+	_, body = adminGet(t, admin+"/healthz")
+	assert.Contains(t, body, `"not_listening":["tcp:`+addr+`"]`)
+	_, metrics = adminGet(t, admin+"/metrics")
+	assert.Regexp(t, `polyfork_listen_up\{address="tcp:`+regexp.QuoteMeta(addr)+`",socket="[^"]+"\} 0\n`, metrics)
+	out := logs.String()
+	assert.Regexp(t, `level=ERROR msg="polyfork: listening socket no longer listens[^\n]*address=tcp:`+regexp.QuoteMeta(addr)+`[^\n]*worker \d \(pid \d+, (exited|stopping)\)`, out)
+
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, cmd.Wait())
+}
+
+// adminGet returns the status and body of a GET on the admin server.
+func adminGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, string(b)
+}
