@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -84,7 +86,9 @@ type ListenError struct {
 
 func (e *ListenError) Error() string {
 	msg := "bridge: cannot listen on " + e.Addr + ": " + e.Err.Error()
+	var ns *notSocketError
 	switch {
+	case errors.As(e.Err, &ns):
 	case errors.Is(e.Err, syscall.EADDRINUSE):
 		msg += " (another process listens there)"
 	case errors.Is(e.Err, syscall.EACCES):
@@ -94,6 +98,31 @@ func (e *ListenError) Error() string {
 }
 
 func (e *ListenError) Unwrap() error { return e.Err }
+
+// notSocketError: something that is not a socket is at the path of a Unix socket. The
+// pool replaces a stale socket file, never anything else.
+type notSocketError struct {
+	path string
+	mode os.FileMode
+}
+
+func (e *notSocketError) Error() string {
+	kind := "a file"
+	switch {
+	case e.mode.IsRegular():
+		kind = "a regular file"
+	case e.mode.IsDir():
+		kind = "a directory"
+	case e.mode&os.ModeSymlink != 0:
+		kind = "a symbolic link"
+	case e.mode&os.ModeNamedPipe != 0:
+		kind = "a named pipe"
+	}
+	return fmt.Sprintf("bind: %s is %s, not a socket: it is in the way of the socket, and is left alone (remove it, or choose another path)", e.path, kind)
+}
+
+// Unwrap keeps errors.Is(err, syscall.EADDRINUSE), what bind said.
+func (e *notSocketError) Unwrap() error { return syscall.EADDRINUSE }
 
 // listenSpec is one socket a Pool was asked for: an address to bind, a descriptor this
 // process inherited, or a listener the caller bound.
@@ -195,6 +224,21 @@ func WithListenMode(m ListenMode) Option {
 
 // checkListenConfig reports what cannot work in the listening sockets asked for.
 func checkListenConfig(lc listenConfig) error {
+	seen := map[string]string{}
+	for _, s := range lc.specs {
+		k := s.key()
+		if k == "" {
+			continue
+		}
+		if first, ok := seen[k]; ok {
+			what := s.text + " is given twice"
+			if first != s.text {
+				what = first + " and " + s.text + " are the same address, given twice"
+			}
+			return &OptionError{Option: "WithListeners", Reason: what + ": each socket is bound once and passed to every worker; give it once"}
+		}
+		seen[k] = s.text
+	}
 	if lc.mode != ListenReusePort {
 		return nil
 	}
@@ -206,6 +250,48 @@ func checkListenConfig(lc listenConfig) error {
 			return &OptionError{Option: "WithListenMode",
 				Reason: fmt.Sprintf("ListenReusePort binds one socket per worker, so it needs TCP addresses; %s is not one", s.text)}
 		}
+	}
+	return nil
+}
+
+// key identifies the socket spec asks for, so that one given twice is found: "" for one
+// that may repeat (port 0 is a new port each time; a listener of WithListener).
+func (spec listenSpec) key() string {
+	switch spec.network {
+	case "tcp", "tcp4", "tcp6":
+		host, port, err := net.SplitHostPort(spec.address)
+		if err != nil || port == "" || port == "0" {
+			return ""
+		}
+		if ip := net.ParseIP(host); ip != nil {
+			host = ip.String()
+		}
+		return "tcp " + host + " " + port
+	case "unix":
+		if strings.HasPrefix(spec.address, "@") {
+			return "unix " + spec.address
+		}
+		return "unix " + filepath.Clean(spec.address)
+	case "fd", "systemd":
+		return spec.network + " " + spec.address
+	}
+	return ""
+}
+
+// checkPort reports a TCP port that no socket can bind: a number over 65535, or a name
+// the system does not know.
+func checkPort(network, port string) error {
+	if port == "" {
+		return nil
+	}
+	if strings.Trim(port, "0123456789") == "" {
+		if n, err := strconv.Atoi(port); err != nil || n > 65535 {
+			return fmt.Errorf("port %s is out of range (0 to 65535)", port)
+		}
+		return nil
+	}
+	if _, err := net.LookupPort(network, port); err != nil {
+		return fmt.Errorf("port %q is not a number and not a service name this system knows", port)
 	}
 	return nil
 }
@@ -228,13 +314,20 @@ func parseListen(s string) (listenSpec, error) {
 	scheme, rest, hasScheme := strings.Cut(addr, ":")
 	switch {
 	case hasScheme && (scheme == "tcp" || scheme == "tcp4" || scheme == "tcp6"):
-		if _, _, err := net.SplitHostPort(rest); err != nil {
+		_, port, err := net.SplitHostPort(rest)
+		if err != nil {
 			return bad("not HOST:PORT after " + scheme + ":")
+		}
+		if err := checkPort(scheme, port); err != nil {
+			return spec, fmt.Errorf("%q: %w", s, err)
 		}
 		spec.network, spec.address = scheme, rest
 	case hasScheme && scheme == "unix":
 		if rest == "" {
 			return bad("no path after unix:")
+		}
+		if len(rest) > maxUnixPath {
+			return spec, fmt.Errorf("%q: the socket path is too long: %d bytes, and a Unix socket address holds at most %d; choose a shorter path (a relative one works too)", s, len(rest), maxUnixPath)
 		}
 		spec.network, spec.address = "unix", rest
 	case hasScheme && scheme == "fd":
@@ -251,8 +344,12 @@ func parseListen(s string) (listenSpec, error) {
 			}
 		}
 	default:
-		if _, _, err := net.SplitHostPort(addr); err != nil {
+		_, port, err := net.SplitHostPort(addr)
+		if err != nil {
 			return bad("not an address")
+		}
+		if err := checkPort("tcp", port); err != nil {
+			return spec, fmt.Errorf("%q: %w", s, err)
 		}
 		spec.network, spec.address = "tcp", addr
 		spec.text = "tcp:" + addr

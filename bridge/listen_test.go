@@ -3,10 +3,12 @@ package bridge
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -42,16 +44,20 @@ func TestParseListen(t *testing.T) {
 		})
 	}
 	bad := map[string]string{
-		"3000":            "not an address",
-		"tcp:3000":        "not HOST:PORT after tcp:",
-		"unix:":           "no path after unix:",
-		"fd:2":            "descriptor number of 3 or more",
-		"fd:x":            "descriptor number of 3 or more",
-		"=:3000":          "1 to 255 characters",
-		"we b=:3000":      "printable ASCII",
-		"systemd:a b":     "printable ASCII",
-		"http://x:80/":    "not an address",
-		"udp:127.0.0.1:1": "not an address",
+		"3000":                    "not an address",
+		"tcp:3000":                "not HOST:PORT after tcp:",
+		"unix:":                   "no path after unix:",
+		"fd:2":                    "descriptor number of 3 or more",
+		"fd:x":                    "descriptor number of 3 or more",
+		"=:3000":                  "1 to 255 characters",
+		"we b=:3000":              "printable ASCII",
+		"systemd:a b":             "printable ASCII",
+		"http://x:80/":            "not an address",
+		"udp:127.0.0.1:1":         "not an address",
+		"127.0.0.1:99999":         "port 99999 is out of range (0 to 65535)",
+		"tcp:[::1]:65536":         "port 65536 is out of range",
+		"127.0.0.1:nosuchservice": `port "nosuchservice" is not a number and not a service name`,
+		"unix:/" + strings.Repeat("x", maxUnixPath): fmt.Sprintf("the socket path is too long: %d bytes, and a Unix socket address holds at most %d", maxUnixPath+1, maxUnixPath),
 	}
 	for in, want := range bad {
 		t.Run("bad "+in, func(t *testing.T) {
@@ -77,6 +83,20 @@ func TestListenOptionErrors(t *testing.T) {
 	_, err = NewPool(ctx, child("serve"), WithListeners("unix:/tmp/x.sock", "fd:5"), WithListenMode(ListenReusePort))
 	require.ErrorIs(t, err, ErrInvalidOption)
 	requireContains(t, err, "ListenReusePort binds one socket per worker, so it needs TCP addresses; unix:/tmp/x.sock is not one")
+
+	// The same address twice is a mistake in the options, not another process in the way.
+	for _, addrs := range [][]string{
+		{"127.0.0.1:3921", "127.0.0.1:3921"},
+		{"web=tcp4:127.0.0.1:3921", "api=127.0.0.1:3921"},
+		{"unix:./a.sock", "unix:a.sock"},
+		{"fd:5", "fd:5"},
+	} {
+		_, err = NewPool(ctx, child("serve"), WithListeners(addrs...))
+		require.ErrorIs(t, err, ErrInvalidOption, "%v", addrs)
+		requireContains(t, err, "WithListeners: ", "given twice")
+	}
+	p := newPool(t, child("http"), WithChannel(ChannelNone), WithWorkers(1), WithListeners("127.0.0.1:0", "127.0.0.1:0"))
+	require.Len(t, p.ListenSockets(), 2, "port 0 twice is two ports")
 
 	_, err = NewPool(ctx, child("serve"), WithListener("a:b", &net.TCPListener{}))
 	requireContains(t, err, `socket name "a:b"`)
@@ -137,6 +157,9 @@ func TestListenUnixSocketFile(t *testing.T) {
 	require.NoError(t, os.WriteFile(path, []byte("data"), 0o600))
 	_, err = NewPool(context.Background(), child("http"), WithChannel(ChannelNone), WithListeners("unix:"+path))
 	assert.ErrorIs(t, err, syscall.EADDRINUSE)
+	assert.EqualError(t, err, "bridge: cannot listen on unix:"+path+": bind: "+path+
+		" is a regular file, not a socket: it is in the way of the socket, and is left alone (remove it, or choose another path)")
+	assert.NotContains(t, err.Error(), "another process")
 	data, _ := os.ReadFile(path)
 	assert.Equal(t, "data", string(data))
 }

@@ -16,6 +16,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// maxUnixPath is the longest path a Unix socket address holds (sun_path, less its
+// terminating NUL): 107 bytes on Linux, 103 on the BSDs and macOS.
+const maxUnixPath = len(unix.RawSockaddrUnix{}.Path) - 1
+
 // listenSet is the sockets a Pool holds for its workers, bound or adopted in NewPool and
 // closed when the pool ends. It is not safe for concurrent use: the Pool reads it only
 // after openListenSet returned and closes it once.
@@ -211,9 +215,14 @@ func bindTCP(spec listenSpec, n int) (*heldSocket, error) {
 func bindUnix(spec listenSpec) (*heldSocket, error) {
 	path := spec.address
 	ln, err := net.Listen("unix", path)
-	if err != nil && errors.Is(err, syscall.EADDRINUSE) && !strings.HasPrefix(path, "@") && staleUnixSocket(path) {
-		if rerr := os.Remove(path); rerr == nil {
-			ln, err = net.Listen("unix", path)
+	if err != nil && errors.Is(err, syscall.EADDRINUSE) && !strings.HasPrefix(path, "@") {
+		if fi, lerr := os.Lstat(path); lerr == nil && fi.Mode()&os.ModeSocket == 0 {
+			return nil, &notSocketError{path: path, mode: fi.Mode()}
+		}
+		if staleUnixSocket(path) {
+			if rerr := os.Remove(path); rerr == nil {
+				ln, err = net.Listen("unix", path)
+			}
 		}
 	}
 	if err != nil {

@@ -5,6 +5,9 @@ import (
 	"os"
 )
 
+// maxUnixPath is the longest path a Unix socket address holds (sun_path less its NUL).
+const maxUnixPath = 107
+
 // listenSet: Windows has no descriptors to pass by number, so WithListeners fails there.
 type listenSet struct{}
 

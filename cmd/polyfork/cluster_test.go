@@ -356,6 +356,10 @@ func TestClusterBadInput(t *testing.T) {
 			"cluster -listen :0 -listen-mode x -- node x.js":                  `-listen-mode must be shared or reuseport, got "x"`,
 			"cluster -listen :0 -env novalue -- node x.js":                    `-env "novalue": want KEY=VALUE`,
 			"cluster -listen unix:/tmp/x -listen-mode reuseport -- node x.js": "ListenReusePort binds one socket per worker, so it needs TCP addresses",
+			// polyfork's own mistakes in -listen, not something in the way: usage errors.
+			"cluster -listen 127.0.0.1:3921 -listen 127.0.0.1:3921 -- node x.js":      "WithListeners: tcp:127.0.0.1:3921 is given twice",
+			"cluster -listen 127.0.0.1:99999 -- node x.js":                            `WithListeners: "127.0.0.1:99999": port 99999 is out of range (0 to 65535)`,
+			"cluster -listen unix:/tmp/" + strings.Repeat("s", 110) + " -- node x.js": "the socket path is too long: 115 bytes, and a Unix socket address holds at most 107",
 		} {
 			r := polyfork(t, "", strings.Fields(args)...)
 			assert.Equal(t, exitUsage, r.code, args)
@@ -370,6 +374,17 @@ func TestClusterBadInput(t *testing.T) {
 		assert.Equal(t, exitFailure, r.code)
 		assert.Contains(t, r.stderr, "bridge: cannot listen on tcp:"+taken.Addr().String()+": bind: address already in use (another process listens there)")
 		assert.NotContains(t, r.stderr, "worker started")
+	})
+	t.Run("a file that is not a socket at the unix path", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "some.py")
+		require.NoError(t, os.WriteFile(path, []byte("print('keep me')\n"), 0o600))
+		r := polyfork(t, "", "cluster", "-listen", "unix:"+path, "--", "sleep", "100")
+		assert.Equal(t, exitFailure, r.code)
+		assert.Contains(t, r.stderr, "cannot listen on unix:"+path+": bind: "+path+" is a regular file, not a socket: it is in the way of the socket, and is left alone")
+		assert.NotContains(t, r.stderr, "another process")
+		b, err := os.ReadFile(path)
+		require.NoError(t, err)
+		assert.Equal(t, "print('keep me')\n", string(b), "never deleted")
 	})
 	t.Run("a plain server run as if it spoke the protocol", func(t *testing.T) {
 		node := testutil.Interpreter("POLYFORK_NODE", "node")
