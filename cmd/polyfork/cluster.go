@@ -41,11 +41,14 @@ SIGHUP replaces the workers one by one, each new one started before the old one 
 stopped. SIGTERM or SIGINT drain: the workers are asked to stop, answer what they
 accepted and exit; the sockets close with the last of them; polyfork exits 0.
 
--admin serves GET /healthz (200 when a worker runs, else 503), /workers (their stats
-and the sockets' accept queues, as JSON) and /metrics (Prometheus).
+-admin serves GET /healthz (200 when a worker runs and every socket listens, else
+503), /workers (their stats and the sockets' accept queues, as JSON) and /metrics
+(Prometheus). A socket stops listening for good if a worker calls shutdown(2) on it
+(close it instead): polyfork logs an error naming the worker, and restarting polyfork
+is the cure.
 
-It exits 0 after a drain, 2 for usage errors (a bad -listen address included), and 3
-when a socket cannot be bound or adopted, no worker could start, or the drain ran out
+It exits 0 after a drain, 2 for usage errors (a bad or repeated -listen address
+included), and 3 when a socket cannot be bound or adopted, no worker could start, or the drain ran out
 of time (the workers were killed).
 
 example:
