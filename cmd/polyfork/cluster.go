@@ -205,8 +205,7 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		log.Info("admin listening", "url", "http://"+ln.Addr().String(), "paths", "/healthz /workers /metrics")
 	}
 
-	reloaded := make(chan error, 1)
-	reloading := false
+	reloads := newReloader(ctx, pool, log)
 	code = exitOK
 loop:
 	for {
@@ -218,20 +217,9 @@ loop:
 			code = exitFailure
 			break loop
 		case <-hup:
-			if reloading {
-				log.Warn("SIGHUP: a reload is already under way")
-				continue
-			}
-			reloading = true
-			log.Info("SIGHUP: replacing the workers one by one")
-			go func() { reloaded <- pool.Reload(ctx) }()
-		case err := <-reloaded:
-			reloading = false
-			if err != nil {
-				log.Error("reload failed; the workers not yet replaced keep running", "err", describe(err, 0))
-			} else {
-				log.Info("reloaded", "pids", pids(pool))
-			}
+			reloads.hangup()
+		case err := <-reloads.Done():
+			reloads.finished(err)
 		}
 	}
 

@@ -320,8 +320,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 
 	code = exitOK
-	reloaded := make(chan error, 1)
-	reloading := false
+	reloads := newReloader(ctx, local, log)
 loop:
 	for {
 		select {
@@ -332,23 +331,9 @@ loop:
 			code = exitFailure
 			break loop
 		case <-hup:
-			switch {
-			case local == nil:
-				log.Info("SIGHUP: nothing to reload here; the workers are the agents'")
-			case reloading:
-				log.Warn("SIGHUP: a reload is already under way")
-			default:
-				reloading = true
-				log.Info("SIGHUP: replacing the workers one by one")
-				go func() { reloaded <- local.Reload(ctx) }()
-			}
-		case err := <-reloaded:
-			reloading = false
-			if err != nil {
-				log.Error("reload failed; the workers not yet replaced keep running", "err", describe(err, 0))
-			} else {
-				log.Info("reloaded")
-			}
+			reloads.hangup()
+		case err := <-reloads.Done():
+			reloads.finished(err)
 		}
 	}
 
