@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"sync"
 	"time"
@@ -77,13 +78,14 @@ var ErrAttached = errors.New("bridge: a terminal is already attached to this con
 // one at a time, to see that output as it comes and type into it.
 //
 // A Console owns no goroutine of its own: its output is read by the Process's relay, and
-// Attach runs on its caller's goroutine plus one reading the attached input. Every method
-// is safe for concurrent use.
+// Attach runs on its caller's goroutine plus one reading the attached input and one
+// typing it into the terminal. Every method is safe for concurrent use.
 type Console struct {
 	name   string
 	pid    int
 	master *os.File
-	done   chan struct{} // closed when the output has ended: the relay's done
+	done   chan struct{}                    // closed when the output has ended: the relay's done
+	log    func(slog.Level, string, ...any) // the Process's logger
 
 	mu     sync.Mutex
 	att    *attachment // the attached terminal, or nil
@@ -95,6 +97,13 @@ type attachment struct {
 	out     io.Writer
 	failed  chan error // receives the first error writing to out
 	stopped bool       // detached: input read after this is dropped (under Console.mu)
+
+	wake    chan struct{} // tells typeInput that the queue grew or that it is to stop
+	qmu     sync.Mutex
+	queue   []byte // typed input on its way to the terminal
+	full    bool   // typeInput waits for room in the terminal
+	quit    bool   // typeInput is to stop
+	dropped int    // bytes of typed input dropped for a full terminal
 }
 
 // Name returns the child's name (WithName; "NAME#i" for a Pool's workers).
@@ -143,9 +152,17 @@ func (c *Console) Resize(cols, rows int) error {
 // in has a SetReadDeadline method (a net.Conn, a pipe or terminal opened by os), Attach
 // interrupts the read in progress with it before returning (in's deadline is then in
 // the past); otherwise the goroutine reading in ends only when that Read returns, and
-// drops what it read. Typed input waits in the terminal's buffer until the child reads
-// it; if the child never does and the buffer fills, Attach returns only when the child
-// reads or exits. Only one terminal is attached at a time: ErrAttached otherwise.
+// drops what it read. Only one terminal is attached at a time: ErrAttached otherwise.
+//
+// in is read for as long as the terminal is attached, whether or not the child reads its
+// terminal, so that end of file, an error and ctx are seen at once. Typed input waits in
+// the terminal's buffer until the child reads it; once that buffer is full, up to 64 KiB
+// more waits in a queue, and input beyond it is dropped (the Process's logger says so,
+// once per attachment). At end of file, what the terminal takes without waiting is
+// typed and the rest is dropped. While the terminal is full, an interrupt, quit or
+// suspend character (Ctrl-C, Ctrl-\, Ctrl-Z, as the terminal's modes say) is still
+// delivered: the child's foreground process group gets the signal, and the input queued
+// before it is dropped, as the terminal itself would flush it.
 func (c *Console) Attach(ctx context.Context, in io.Reader, out io.Writer) error {
 	if ctx == nil {
 		return errNilContext
@@ -161,7 +178,16 @@ func (c *Console) Attach(ctx context.Context, in io.Reader, out io.Writer) error
 		c.mu.Unlock()
 		return ErrAttached
 	}
-	a := &attachment{out: out, failed: make(chan error, 1)}
+	// Typing goes through a descriptor of its own, so that a write blocked on a full
+	// terminal can be abandoned (its deadline) without touching the master's, which
+	// Write and the relay share.
+	typist, err := dupNonblock(c.master)
+	if err != nil {
+		c.mu.Unlock()
+		return fmt.Errorf("bridge: attaching to the console of %s (pid %d): %w", c.name, c.pid, err)
+	}
+	defer typist.Close()
+	a := &attachment{out: out, failed: make(chan error, 1), wake: make(chan struct{}, 1)}
 	if replay := fromLineStart(c.recent); len(replay) > 0 {
 		if _, err := out.Write(replay); err != nil {
 			c.mu.Unlock()
@@ -172,15 +198,19 @@ func (c *Console) Attach(ctx context.Context, in io.Reader, out io.Writer) error
 	c.mu.Unlock()
 
 	input := make(chan error, 1)
-	go func() { input <- c.copyInput(in, a) }()
-	var err error
-	inputDone := false
+	go func() { input <- c.readInput(in, a) }()
+	typed := make(chan typed, 1)
+	go func() { typed <- c.typeInput(typist, a) }()
+	inputDone, writerDone := false, false
+	var rest []byte // what the typist had taken but not written when it stopped
 	select {
 	case <-ctx.Done():
 		err = ctx.Err()
 	case err = <-input:
 		inputDone = true
 	case err = <-a.failed:
+	case t := <-typed:
+		writerDone, err = true, t.err
 	case <-c.done:
 	}
 	c.mu.Lock()
@@ -189,6 +219,24 @@ func (c *Console) Attach(ctx context.Context, in io.Reader, out io.Writer) error
 		c.att = nil
 	}
 	c.mu.Unlock()
+	if !writerDone {
+		a.qmu.Lock()
+		a.quit = true
+		a.qmu.Unlock()
+		a.poke()
+		_ = typist.SetWriteDeadline(time.Unix(1, 0)) // abandons a write blocked on a full terminal
+		rest = (<-typed).rest
+	}
+	if inputDone && err == nil {
+		// End of input: what is still queued is typed if the terminal has room now.
+		a.qmu.Lock()
+		rest = append(rest, a.queue...)
+		a.queue = nil
+		a.qmu.Unlock()
+		if n := writeNow(typist, rest); n < len(rest) {
+			a.drop(c, len(rest)-n)
+		}
+	}
 	if d, ok := in.(interface{ SetReadDeadline(time.Time) error }); ok && !inputDone {
 		if d.SetReadDeadline(time.Unix(1, 0)) == nil {
 			<-input
@@ -197,8 +245,19 @@ func (c *Console) Attach(ctx context.Context, in io.Reader, out io.Writer) error
 	return err
 }
 
-// copyInput types what in gives into the console until in ends or the attachment stops.
-func (c *Console) copyInput(in io.Reader, a *attachment) error {
+// inputQueueMax is how much typed input waits for a full terminal before more is dropped.
+const inputQueueMax = 64 << 10
+
+// typed is what typeInput ends with: the input it had taken but not written, and why it
+// stopped (nil when told to).
+type typed struct {
+	rest []byte
+	err  error
+}
+
+// readInput reads in until it ends or the attachment stops, and queues what it reads for
+// typeInput. It never waits for the terminal.
+func (c *Console) readInput(in io.Reader, a *attachment) error {
 	buf := make([]byte, 4<<10)
 	for {
 		n, err := in.Read(buf)
@@ -209,9 +268,7 @@ func (c *Console) copyInput(in io.Reader, a *attachment) error {
 			if stopped {
 				return nil
 			}
-			if _, werr := c.master.Write(buf[:n]); werr != nil {
-				return werr
-			}
+			c.queueInput(a, buf[:n])
 		}
 		switch {
 		case err == io.EOF:
@@ -219,6 +276,104 @@ func (c *Console) copyInput(in io.Reader, a *attachment) error {
 		case err != nil:
 			return err
 		}
+	}
+}
+
+// queueInput queues p for the terminal, up to inputQueueMax; while the terminal is backed
+// up, a signal character in p is delivered at once (see Attach).
+func (c *Console) queueInput(a *attachment, p []byte) {
+	a.qmu.Lock()
+	if a.full {
+		if sig, i := terminalSignal(c.master, p); sig != 0 {
+			a.queue = a.queue[:0]
+			a.qmu.Unlock()
+			_ = sendTerminalSignal(c.master, sig)
+			c.queueInput(a, p[i+1:])
+			return
+		}
+	}
+	dropped := 0
+	if room := inputQueueMax - len(a.queue); len(p) > room {
+		dropped, p = len(p)-room, p[:room]
+	}
+	if len(p) > 0 {
+		a.queue = append(a.queue, p...)
+	}
+	a.qmu.Unlock()
+	a.poke()
+	if dropped > 0 {
+		a.drop(c, dropped)
+	}
+}
+
+// typeInput writes the queued input to the terminal through typist until told to stop or
+// a write fails.
+func (c *Console) typeInput(typist *os.File, a *attachment) typed {
+	var chunk []byte
+	for {
+		a.qmu.Lock()
+		quit := a.quit
+		if len(chunk) == 0 && len(a.queue) > 0 {
+			n := min(len(a.queue), 4<<10)
+			chunk = append(chunk[:0], a.queue[:n]...)
+			a.queue = a.queue[n:]
+			if len(a.queue) == 0 {
+				a.queue = a.queue[:0:0] // lets the backing array go
+			}
+		}
+		a.qmu.Unlock()
+		if quit {
+			return typed{rest: chunk}
+		}
+		if len(chunk) == 0 {
+			<-a.wake
+			continue
+		}
+		// A write the terminal takes at once, else one that waits for room: meanwhile the
+		// terminal is full.
+		n := writeNow(typist, chunk)
+		var err error
+		if n < len(chunk) {
+			a.qmu.Lock()
+			a.full = true
+			a.qmu.Unlock()
+			var m int
+			m, err = typist.Write(chunk[n:])
+			n += m
+			a.qmu.Lock()
+			a.full = false
+			a.qmu.Unlock()
+		}
+		chunk = chunk[n:]
+		if err != nil {
+			a.qmu.Lock()
+			quit := a.quit
+			a.qmu.Unlock()
+			if quit {
+				return typed{rest: chunk}
+			}
+			return typed{rest: chunk, err: fmt.Errorf("bridge: typing into the console of %s (pid %d): %w", c.name, c.pid, err)}
+		}
+	}
+}
+
+// poke wakes typeInput.
+func (a *attachment) poke() {
+	select {
+	case a.wake <- struct{}{}:
+	default:
+	}
+}
+
+// drop counts typed input dropped for a full terminal, and logs it the first time.
+func (a *attachment) drop(c *Console, n int) {
+	a.qmu.Lock()
+	first := a.dropped == 0
+	a.dropped += n
+	a.qmu.Unlock()
+	if first && c.log != nil {
+		c.log(slog.LevelWarn, "console: the child is not reading its terminal, which is full; typed input is dropped",
+			"dropped", n)
 	}
 }
 
@@ -264,8 +419,8 @@ func (r consoleReader) Read(p []byte) (int, error) {
 }
 
 // newConsole wraps the host's end of a child's terminal and starts relaying its output.
-func newConsole(master *os.File, name string, pid int, opts *ConsoleOptions, out io.Writer, fn func(LogLine), t *tail) (*Console, *lineRelay) {
-	c := &Console{name: name, pid: pid, master: master}
+func newConsole(master *os.File, name string, pid int, opts *ConsoleOptions, out io.Writer, fn func(LogLine), t *tail, log func(slog.Level, string, ...any)) (*Console, *lineRelay) {
+	c := &Console{name: name, pid: pid, master: master, log: log}
 	s := &lineRelay{name: name, pid: pid, stream: "console", out: out, fn: fn, tail: t, done: make(chan struct{})}
 	if !opts.KeepControls {
 		s.filter = visibleText

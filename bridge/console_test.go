@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
+	"os"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -322,4 +324,91 @@ func TestVisibleText(t *testing.T) {
 			assert.Equal(t, c.want, string(visibleText([]byte(c.in))))
 		})
 	}
+}
+
+// flood attaches an os.Pipe to c and writes 1.4 MB into it: far more than the terminal of
+// a child that does not read it buffers. It fails the test unless the whole flood is read.
+func flood(t *testing.T, ctx context.Context, c *Console) (typist *os.File, attached <-chan error) {
+	t.Helper()
+	in, typist, err := os.Pipe()
+	require.NoError(t, err)
+	t.Cleanup(func() { in.Close(); typist.Close() })
+	done := make(chan error, 1)
+	go func() { done <- c.Attach(ctx, in, io.Discard) }()
+	wrote := make(chan error, 1)
+	go func() {
+		_, err := typist.Write([]byte(strings.Repeat(strings.Repeat("y", 99)+"\n", 14000)))
+		wrote <- err
+	}()
+	select {
+	case err := <-wrote:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the attached input stopped being read while the terminal was full")
+	}
+	return typist, done
+}
+
+func waitAttach(t *testing.T, attached <-chan error) error {
+	t.Helper()
+	select {
+	case err := <-attached:
+		return err
+	case <-time.After(5 * time.Second):
+		t.Fatal("Attach did not return")
+		return nil
+	}
+}
+
+// Input that the child does not read fills its terminal; Attach reads on regardless, so
+// end of input, a cancelled context and Ctrl-C are seen at once and the console is free
+// for the next terminal (its input was once written on the reading goroutine, which then
+// blocked on the full terminal for as long as the child did not read).
+func TestConsoleAttachWhileTheChildDoesNotRead(t *testing.T) {
+	checkNoLeaks(t)
+	ctx := context.Background()
+	var logs syncBuffer
+	p := start(t, child("console"), WithConsole(ConsoleOptions{}), WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	c := p.Console()
+	answer := make(chan string, 1)
+	go func() {
+		var s string
+		if err := p.Call(ctx, "wait_signal", nil, &s); err != nil {
+			s = err.Error()
+		}
+		answer <- s
+	}()
+	eventually(t, "the child waiting", func() bool {
+		var again screen
+		_ = c.Attach(ctx, strings.NewReader(""), &again)
+		return strings.Contains(again.String(), "waiting for a signal")
+	})
+
+	// End of input detaches at once, dropping what the terminal has no room for.
+	typist, attached := flood(t, ctx, c)
+	typist.Close()
+	assert.NoError(t, waitAttach(t, attached))
+	assert.NoError(t, c.Attach(ctx, strings.NewReader(""), io.Discard), "the console is free again")
+	assert.Equal(t, 1, strings.Count(logs.String(), "typed input is dropped"), "said once per attachment:\n%s", logs.String())
+
+	// So does a cancelled context.
+	actx, detach := context.WithCancel(ctx)
+	_, attached = flood(t, actx, c)
+	detach()
+	assert.ErrorIs(t, waitAttach(t, attached), context.Canceled)
+	assert.NoError(t, c.Attach(ctx, strings.NewReader(""), io.Discard))
+
+	// Ctrl-C typed while the terminal is full still interrupts the child.
+	typist, attached = flood(t, ctx, c)
+	_, err := typist.Write([]byte{3})
+	require.NoError(t, err)
+	select {
+	case s := <-answer:
+		assert.Equal(t, "interrupt", s)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Ctrl-C typed into a full terminal did not reach the child")
+	}
+	typist.Close()
+	assert.NoError(t, waitAttach(t, attached))
+	assert.Equal(t, 3, strings.Count(logs.String(), "typed input is dropped"), logs.String())
 }

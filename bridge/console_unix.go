@@ -65,3 +65,47 @@ func setWinsize(f *os.File, cols, rows int) error {
 	}
 	return ioErr
 }
+
+// dupNonblock returns a close-on-exec duplicate of f in non-blocking mode, which the
+// runtime's poller serves: its deadlines are its own.
+func dupNonblock(f *os.File) (*os.File, error) {
+	sc, err := f.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	fd := -1
+	var dupErr error
+	if err := sc.Control(func(s uintptr) { fd, dupErr = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
+		return nil, err
+	}
+	if dupErr != nil {
+		return nil, dupErr
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), f.Name()), nil
+}
+
+// writeNow writes what f takes of p without waiting for room, and returns how much.
+func writeNow(f *os.File, p []byte) int {
+	sc, err := f.SyscallConn()
+	if err != nil {
+		return 0
+	}
+	n := 0
+	_ = sc.Control(func(fd uintptr) {
+		for n < len(p) {
+			k, err := unix.Write(int(fd), p[n:])
+			if err == unix.EINTR {
+				continue
+			}
+			if k <= 0 || err != nil {
+				return
+			}
+			n += k
+		}
+	})
+	return n
+}

@@ -52,6 +52,13 @@ func consoleHelper([]string) {
 			cols, rows, err := term.GetSize(0)
 			return []int{cols, rows}, err
 		},
+		"wait_signal": func(ctx context.Context, a Args) (any, error) { // never reads its terminal
+			ch := make(chan os.Signal, 1)
+			signal.Notify(ch, syscall.SIGINT, syscall.SIGQUIT)
+			defer signal.Stop(ch)
+			fmt.Println("waiting for a signal")
+			return (<-ch).String(), nil
+		},
 		"wait_sigint": func(ctx context.Context, a Args) (any, error) {
 			ch := make(chan os.Signal, 1)
 			signal.Notify(ch, syscall.SIGINT)
