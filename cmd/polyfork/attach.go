@@ -59,6 +59,8 @@ func runAttach(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		return exitFailure
 	}
 	defer conn.Close()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 
@@ -90,7 +92,8 @@ func runAttach(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		defer ut.Close()
 		keys, screen = ut, ut.out
 		fmt.Fprintf(stderr, "polyfork attach: attached to %s (pid %d); Ctrl-] detaches\n", name, pid)
-		if err := ut.makeRaw(); err != nil {
+		// SIGHUP and SIGQUIT end the session like SIGINT, the terminal's modes back first.
+		if err := ut.makeRaw(func(sig os.Signal) { cancel(fmt.Errorf("stopped by %v", sig)) }); err != nil {
 			fmt.Fprintf(stderr, "polyfork attach: cannot put the terminal in raw mode: %v\n", err)
 			return exitFailure
 		}
@@ -130,6 +133,9 @@ func runAttach(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		why = fmt.Sprintf("the console of %s closed (the worker exited, or serve stopped)", name)
 	case <-ctx.Done():
 		why = "interrupted"
+		if cause := context.Cause(ctx); cause != ctx.Err() {
+			why = cause.Error()
+		}
 	}
 	conn.Close()
 	if ut != nil {

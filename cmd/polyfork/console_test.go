@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"io"
 	"net"
 	"os"
@@ -187,29 +188,61 @@ func TestCallConsoleRestoresTheTerminal(t *testing.T) {
 	}
 }
 
-// TestCallConsoleSignalRestoresTheTerminal sends SIGINT to the real binary while its
-// terminal is raw.
-func TestCallConsoleSignalRestoresTheTerminal(t *testing.T) {
-	worker := debugWorker(t)
-	bin := filepath.Join(t.TempDir(), "polyfork")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Stderr = os.Stderr
-	require.NoError(t, build.Run())
-
-	_, tty, shown := fakeTerminal(t)
-	before := termios(t, tty)
-	cmd := exec.Command(bin, append([]string{"call", "-console", "sleep", "[60]", "--"}, worker...)...)
+// signalOnTerminal runs the real binary with tty as its stdin, waits until the terminal
+// shows ready and is raw, sends sig and returns the exit status and stderr.
+func signalOnTerminal(t *testing.T, bin string, tty *os.File, shown *screen, ready string, sig syscall.Signal, args ...string) (int, string) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
 	var stderr bytes.Buffer
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, io.Discard, &stderr
 	require.NoError(t, cmd.Start())
-	shown.waitFor(t, "sleeping")
-	assert.True(t, isRaw(t, tty))
-	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+	shown.waitFor(t, ready)
+	testutil.Eventually(t, "the terminal raw", func() bool { return isRaw(t, tty) })
+	require.NoError(t, cmd.Process.Signal(sig))
 	err := cmd.Wait()
 	var ee *exec.ExitError
-	require.ErrorAs(t, err, &ee, stderr.String())
-	assert.Equal(t, exitFailure, ee.ExitCode(), stderr.String())
-	assert.Equal(t, before, termios(t, tty), "terminal modes restored")
+	if errors.As(err, &ee) {
+		return ee.ExitCode(), stderr.String()
+	}
+	require.NoError(t, err, stderr.String())
+	return 0, stderr.String()
+}
+
+// TestCallConsoleSignalRestoresTheTerminal signals the real binary while its terminal is
+// raw: SIGINT and SIGTERM, and SIGHUP and SIGQUIT, which once killed it with the terminal
+// left raw.
+func TestCallConsoleSignalRestoresTheTerminal(t *testing.T) {
+	worker := debugWorker(t)
+	bin := buildPolyfork(t)
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT} {
+		t.Run(sig.String(), func(t *testing.T) {
+			_, tty, shown := fakeTerminal(t)
+			before := termios(t, tty)
+			code, stderr := signalOnTerminal(t, bin, tty, shown, "sleeping", sig,
+				append([]string{"call", "-console", "sleep", "[60]", "--"}, worker...)...)
+			assert.Equal(t, exitFailure, code, stderr)
+			assert.Equal(t, before, termios(t, tty), "terminal modes restored")
+		})
+	}
+}
+
+// TestAttachSignalRestoresTheTerminal does the same to polyfork attach.
+func TestAttachSignalRestoresTheTerminal(t *testing.T) {
+	_, dir := serveConsoles(t)
+	bin := buildPolyfork(t)
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT} {
+		t.Run(sig.String(), func(t *testing.T) {
+			keys, tty, shown := fakeTerminal(t)
+			before := termios(t, tty)
+			go func() { // something to show once attached
+				time.Sleep(500 * time.Millisecond)
+				keys.Write([]byte("attached?\r"))
+			}()
+			code, stderr := signalOnTerminal(t, bin, tty, shown, "attached?", sig, "attach", dir, "0")
+			assert.Equal(t, exitOK, code, stderr)
+			assert.Equal(t, before, termios(t, tty), "terminal modes restored")
+		})
+	}
 }
 
 func TestCallConsoleWithoutATerminal(t *testing.T) {

@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/polyfork/polyfork/bridge"
@@ -32,6 +34,9 @@ type userTerminal struct {
 	mu       sync.Mutex
 	state    *term.State // the modes to restore, while raw
 	detached bool
+
+	stopSignals func()         // ends the watch makeRaw started, or nil
+	signals     sync.WaitGroup // the goroutine watching for SIGHUP and SIGQUIT
 }
 
 // openTerminal returns the user's terminal if stdin is one, else nil. Reading stdin
@@ -55,25 +60,64 @@ func openTerminal(stdin io.Reader) *userTerminal {
 	return t
 }
 
+// hangupSignals end a command whose terminal is raw as SIGINT and SIGTERM do, once its
+// modes are back: the terminal closing (SIGHUP) or Ctrl-\ typed elsewhere (SIGQUIT) would
+// otherwise kill polyfork with the terminal left raw. They are caught only while it is:
+// serve and cluster take SIGHUP for a reload.
+var hangupSignals = []os.Signal{syscall.SIGHUP, syscall.SIGQUIT}
+
 // makeRaw puts the terminal in raw mode: every key goes to the child as typed (Ctrl-C
-// too, which the child's own terminal turns into SIGINT for it).
-func (t *userTerminal) makeRaw() error {
+// too, which the child's own terminal turns into SIGINT for it). Until Restore, SIGHUP
+// and SIGQUIT restore the terminal's modes and call onSignal, which is to end the
+// command.
+func (t *userTerminal) makeRaw(onSignal func(os.Signal)) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.state != nil {
 		return nil
 	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, hangupSignals...) // before the modes change: no moment uncovered
 	st, err := term.MakeRaw(t.fd)
 	if err != nil {
+		signal.Stop(sigs)
 		return err
 	}
 	t.state = st
+	stop := make(chan struct{})
+	t.stopSignals = func() {
+		signal.Stop(sigs)
+		close(stop)
+		t.signals.Wait()
+	}
+	t.signals.Add(1)
+	go func() {
+		defer t.signals.Done()
+		select {
+		case sig := <-sigs:
+			t.restoreModes()
+			onSignal(sig)
+		case <-stop:
+		}
+	}()
 	return nil
 }
 
-// Restore puts the terminal's modes back as they were before makeRaw. It is safe to call
-// more than once.
+// Restore puts the terminal's modes back as they were before makeRaw, and stops
+// watching for SIGHUP and SIGQUIT. It is safe to call more than once.
 func (t *userTerminal) Restore() {
+	t.restoreModes()
+	t.mu.Lock()
+	stop := t.stopSignals
+	t.stopSignals = nil
+	t.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+}
+
+// restoreModes puts the terminal's modes back, if they are raw.
+func (t *userTerminal) restoreModes() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.state != nil {
@@ -203,7 +247,7 @@ func (s *terminalSession) begin() error {
 	if s == nil || s.term == nil {
 		return nil
 	}
-	return s.term.makeRaw()
+	return s.term.makeRaw(func(sig os.Signal) { s.cancel(fmt.Errorf("stopped by %v", sig)) })
 }
 
 // attach is the console's OnStart: it connects the terminal until end.
