@@ -523,3 +523,64 @@ func TestServeNATSRefusesChildFlags(t *testing.T) {
 		assert.Contains(t, r.stderr, flags[0]+" concerns the workers' processes", flags)
 	}
 }
+
+// A client that sends more than a worker's terminal holds (the worker never reads it) and
+// goes away without ending its input, as `timeout 3 polyfork attach DIR 0 < big.txt` does:
+// the worker's console is free for the next terminal at once (serve once stopped reading
+// the connection on the full terminal and kept the console for as long as the worker did
+// not read).
+func TestAttachFloodThenGoneFreesTheConsole(t *testing.T) {
+	_, dir := serveConsoles(t)
+	never, unblock := io.Pipe() // input that never ends
+	t.Cleanup(func() { unblock.Close() })
+	big := strings.Repeat(strings.Repeat("z", 99)+"\n", 14000)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	var errb bytes.Buffer
+	code := run(ctx, []string{"attach", dir, "0"}, io.MultiReader(strings.NewReader(big), never), io.Discard, &errb)
+	assert.Equal(t, exitOK, code, errb.String())
+	testutil.Eventually(t, "attach to succeed again", func() bool {
+		r := polyfork(t, "", "attach", dir, "0")
+		return r.code == exitOK && !strings.Contains(r.stderr, "another terminal")
+	})
+}
+
+// TestCallConsoleKeysAfterAFloodedTerminal pastes 85 KB into a call's console while the
+// handler sleeps, then types Ctrl-] or Ctrl-C: each still ends the call (polyfork once
+// stopped reading the user's terminal once the child's was full).
+func TestCallConsoleKeysAfterAFloodedTerminal(t *testing.T) {
+	worker := debugWorker(t)
+	paste := []byte(strings.Repeat(strings.Repeat("p", 79)+"\n", 1100))
+	for _, c := range []struct {
+		name   string
+		key    byte
+		code   []int
+		stderr string
+	}{
+		{"detach key", detachKey, []int{exitFailure}, "detached with Ctrl-]"},
+		{"Ctrl-C", 3, []int{exitRaised, exitFailure}, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			keys, tty, shown := fakeTerminal(t)
+			before := termios(t, tty)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			done := callOnTerminal(ctx, tty, append([]string{"-console", "sleep", "[60]", "--"}, worker...)...)
+			shown.waitFor(t, "sleeping")
+			go func() {
+				keys.Write(paste)
+				keys.Write([]byte{c.key})
+			}()
+			select {
+			case r := <-done:
+				assert.Contains(t, c.code, r.code, r.stderr)
+				assert.Contains(t, r.stderr, c.stderr)
+			case <-time.After(15 * time.Second):
+				cancel()
+				<-done
+				t.Fatal("the key typed after the paste did nothing")
+			}
+			assert.Equal(t, before, termios(t, tty), "terminal modes restored")
+		})
+	}
+}
