@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -114,11 +115,40 @@ func checkPrivateDir(dir string) error {
 	return nil
 }
 
+// socketPathMax is the longest path a Unix socket can have: sun_path holds 108 bytes on
+// Linux, 104 on macOS and the BSDs, its terminating NUL included.
+var socketPathMax = map[bool]int{true: 107, false: 103}[runtime.GOOS == "linux"]
+
+// socketPath is where the console of the worker named name listens in dir.
+func socketPath(dir, name string) string {
+	return filepath.Join(dir, strings.NewReplacer("/", "_", "\x00", "_").Replace(name))
+}
+
+// checkConsolePaths refuses a -console DIR in which the socket of a worker of argv would
+// not fit a Unix socket's path: serve's workers are "NAME#0" to "NAME#(workers-1)", NAME
+// the last script in argv (a .py, .php, .js... argument) or else the executable, as the
+// bridge names a Pool's workers (bridge's defaultName).
+func checkConsolePaths(dir string, argv []string, workers int) error {
+	name := filepath.Base(argv[0])
+	for _, a := range argv[1:] {
+		for _, ext := range []string{".py", ".php", ".js", ".mjs", ".cjs", ".ts", ".rb", ".pl", ".sh", ".lua"} {
+			if strings.HasSuffix(a, ext) && !strings.HasPrefix(a, "-") {
+				name = filepath.Base(a)
+			}
+		}
+	}
+	path := socketPath(dir, fmt.Sprintf("%s#%d", name, max(workers, 1)-1))
+	if len(path) > socketPathMax {
+		return fmt.Errorf("-console %s: the socket path %s is %d bytes, and a Unix socket's path holds at most %d here; give a shorter directory",
+			dir, path, len(path), socketPathMax)
+	}
+	return nil
+}
+
 // add listens for terminals for console c: the console's OnStart.
 func (d *consoleDir) add(c *bridge.Console) {
-	name := strings.NewReplacer("/", "_", "\x00", "_").Replace(c.Name())
-	path := filepath.Join(d.dir, name)
-	if len(path) > 100 { // sun_path holds 104 bytes on macOS, 108 on Linux
+	path := socketPath(d.dir, c.Name())
+	if len(path) > socketPathMax { // checkConsolePaths refused it unless the name is not serve's
 		d.log("console of %s (pid %d): the socket path %s is too long for a Unix socket", c.Name(), c.Pid(), path)
 		return
 	}

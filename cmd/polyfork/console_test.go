@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -583,4 +584,23 @@ func TestCallConsoleKeysAfterAFloodedTerminal(t *testing.T) {
 			assert.Equal(t, before, termios(t, tty), "terminal modes restored")
 		})
 	}
+}
+
+// A -console DIR whose worker sockets cannot fit a Unix socket's path is refused before
+// anything starts (it was accepted: every worker start logged a warning, and attach found
+// no console).
+func TestServeConsoleDirTooLongForSockets(t *testing.T) {
+	worker := debugWorker(t)
+	base := t.TempDir()
+	dir := filepath.Join(base, strings.Repeat("d", max(1, socketPathMax-len(base)-len("/#0"))))
+	require.LessOrEqual(t, len(dir), socketPathMax, "DIR itself would fit")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var errb bytes.Buffer
+	code := run(ctx, append([]string{"serve", "-addr", "127.0.0.1:0", "-workers", "2", "-console", dir, "--"}, worker...), strings.NewReader(""), io.Discard, &errb)
+	assert.Equal(t, exitUsage, code, errb.String())
+	assert.Contains(t, errb.String(), "debug_worker.py#1")
+	assert.Contains(t, errb.String(), fmt.Sprintf("holds at most %d", socketPathMax))
+	_, err := os.Stat(dir)
+	assert.ErrorIs(t, err, os.ErrNotExist, "refused before the directory is made")
 }

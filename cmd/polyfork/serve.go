@@ -257,6 +257,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			return cmd.usageError(stderr, "%v", err)
 		}
 		if *consoles != "" {
+			if err := checkConsolePaths(*consoles, argv, f.workers); err != nil {
+				return cmd.usageError(stderr, "%v", err)
+			}
 			dir, err := openConsoleDir(*consoles, func(format string, args ...any) {
 				log.Warn(fmt.Sprintf(format, args...), "component", "console")
 			})
