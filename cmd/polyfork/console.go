@@ -103,6 +103,12 @@ func checkPrivateDir(dir string) error {
 	if err != nil {
 		return fmt.Errorf("-console %s: %w", dir, err)
 	}
+	if fi.Mode()&os.ModeSymlink != 0 {
+		// On purpose: the checks below would be of the link's target, which whoever can
+		// change the link could point elsewhere once they passed.
+		target, _ := os.Readlink(dir)
+		return fmt.Errorf("-console %s: a symbolic link (to %s), refused on purpose: give the directory itself", dir, target)
+	}
 	if !fi.IsDir() {
 		return fmt.Errorf("-console %s: not a directory", dir)
 	}

@@ -604,3 +604,17 @@ func TestServeConsoleDirTooLongForSockets(t *testing.T) {
 	_, err := os.Stat(dir)
 	assert.ErrorIs(t, err, os.ErrNotExist, "refused before the directory is made")
 }
+
+// A -console DIR that is a symbolic link, even to a private directory, is refused on
+// purpose, and the message says so (it said "not a directory").
+func TestServeConsoleDirSymlink(t *testing.T) {
+	worker := debugWorker(t)
+	target := filepath.Join(t.TempDir(), "private")
+	require.NoError(t, os.Mkdir(target, 0o700))
+	link := filepath.Join(t.TempDir(), "consoles")
+	require.NoError(t, os.Symlink(target, link))
+	r := polyfork(t, "", append([]string{"serve", "-addr", "127.0.0.1:0", "-console", link, "--"}, worker...)...)
+	assert.Equal(t, exitUsage, r.code)
+	assert.Contains(t, r.stderr, "a symbolic link (to "+target+"), refused on purpose")
+	assert.NotContains(t, r.stderr, "not a directory")
+}
