@@ -178,6 +178,12 @@ final class MessageCodec
                 }
             }
         }
+        // A message is an array: a map would decode to a PHP array too (a list, even, for the
+        // keys 0 to 3), and then fail a later check with a misleading reason.
+        $c = \ord($body[0] ?? "\xc1");
+        if (($c & 0xf0) !== 0x90 && $c !== 0xdc && $c !== 0xdd && $c !== 0xc1) { // (0xc1: the decoder names it)
+            throw ProtocolError::invalidMessage('a message is an array, got ' . self::describe($c), $body);
+        }
         try {
             $message = $this->decoder->decode($body, Decoder::MAX_DEPTH, $params);
             $unsupported = null;
@@ -334,6 +340,22 @@ final class MessageCodec
      *
      * @return list<mixed>
      */
+    /** Names the msgpack type whose encoding starts with the byte $c, for error messages. */
+    private static function describe(int $c): string
+    {
+        return match (true) {
+            $c < 0x80, $c >= 0xe0, $c >= 0xcc && $c <= 0xd3 => 'an integer',
+            $c < 0x90, $c === 0xde, $c === 0xdf => 'a map',
+            $c < 0xa0, $c === 0xdc, $c === 0xdd => 'an array',
+            $c < 0xc0, $c >= 0xd9 && $c <= 0xdb => 'a str',
+            $c === 0xc0 => 'nil',
+            $c === 0xc2, $c === 0xc3 => 'a bool',
+            $c === 0xca, $c === 0xcb => 'a float',
+            $c >= 0xc4 && $c <= 0xc6 => 'a bin',
+            default => 'an ext',
+        };
+    }
+
     private function envelope(string $body, UnsupportedValue $e): array
     {
         $top = $this->decoder->lastTop;

@@ -42,6 +42,11 @@ final class SafetyTest extends TestCase
             'half a length then EOF' => ["\x00\x00", '/truncated frame: end of file after 2 of the 4 bytes of the length prefix/'],
             'half a body then EOF' => ["\x00\x00\x00\x0a\x94\x00", '/truncated frame: end of file after 2 of the 10 bytes of the body/'],
             'not a message' => ["\x00\x00\x00\x01\x01", '/invalid message: a message is an array/'],
+            // A map is not a message, even one whose keys are the positions of a request's
+            // elements; both once failed with misleading reasons ("not 1" elements, "the
+            // method is a msgpack str").
+            'a map' => ["\x00\x00\x00\x04\x81\xa1a\x01", '/invalid message: a message is an array, got a map \(/'],
+            'a map with the keys 0 to 3' => ["\x00\x00\x00\x0e\x84\x00\x00\x01\x07\x02\xa4echo\x03\x91\x01", '/invalid message: a message is an array, got a map \(/'],
             'decode bomb' => ["\x00\x00\x00\x05\xdd\xff\xff\xff\xff", '/array of 4294967295 elements cannot fit/'],
             'nesting 10000 deep' => [pack('N', 10001) . str_repeat("\x91", 10000) . "\xc0", '/nest deeper than the limit of 128/'],
             'method not UTF-8' => ["\x00\x00\x00\x06\x93\x02\xa2\xff\xfe\x90", '/method is not valid UTF-8/'],
