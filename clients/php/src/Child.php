@@ -552,6 +552,11 @@ final class Child
                 continue;
             }
             if ($message instanceof Request) {
+                if (isset($this->running[$message->id]) || isset($this->queued[$message->id])) {
+                    $this->failure = self::duplicate($message);
+                    $this->queue[] = $this->failure;
+                    continue;
+                }
                 $this->queued[$message->id] = true;
             }
             $this->queue[] = $message;
@@ -626,11 +631,28 @@ final class Child
                 $this->closed = true;
                 return null;
             }
-            return $this->reader->tail === null ? $this->codec->decode($frame) : $this->decodeWithTail($frame);
+            $message = $this->reader->tail === null ? $this->codec->decode($frame) : $this->decodeWithTail($frame);
+            if ($message instanceof Request && (isset($this->running[$message->id]) || isset($this->queued[$message->id]))) {
+                throw self::duplicate($message);
+            }
+            return $message;
         } catch (ProtocolError $e) {
             $this->failure = $e;
             throw $e;
         }
+    }
+
+    /**
+     * A request whose id is that of a request still in flight (running, or read and not yet
+     * run): the host could not tell their answers apart, so it is a protocol error (SPEC 4.1).
+     */
+    private static function duplicate(Request $request): ProtocolError
+    {
+        return new ProtocolError(sprintf(
+            'request id %d ("%s") is already in flight; ids must be unique among the requests in flight',
+            $request->id,
+            $request->method
+        ));
     }
 
     /**

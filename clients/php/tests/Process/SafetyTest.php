@@ -75,6 +75,40 @@ final class SafetyTest extends TestCase
         $this->assertStringContainsString('0xc1 is never used', $host->stderr());
     }
 
+    public function testARequestWithTheIdOfARequestInFlightIsAProtocolError(): void
+    {
+        // SPEC 4.1: the host could not tell the two answers apart. The child used to run both
+        // and answer id 7 twice.
+        $host = $this->start();
+        $host->writeRaw($host->frames([['request', 7, 'sleep', [300]]]));
+        $host->writeRaw($host->frames([['request', 7, 'echo', ['again']]]));
+        $this->assertNull($host->readMessage(), 'no answer to either request');
+        $this->assertSame(1, $host->wait());
+        $this->assertMatchesRegularExpression('/^polyfork: protocol error from the host, stopping: request id 7 \("echo"\) is already in flight/', $host->stderr());
+        $this->assertSame(1, substr_count($host->stderr(), "\n"), 'one line: ' . $host->stderr());
+    }
+
+    public function testARequestWithTheIdOfAQueuedRequestIsAProtocolError(): void
+    {
+        // Read while a handler runs and not yet run: in flight too.
+        $host = $this->start();
+        $host->writeRaw($host->frames([['request', 1, 'sleep', [300]]]));
+        $host->writeRaw($host->frames([['request', 2, 'echo', ['a']], ['request', 2, 'echo', ['b']]]));
+        $this->assertNull($host->readMessage(), 'no answer');
+        $this->assertSame(1, $host->wait());
+        $this->assertStringContainsString('request id 2 ("echo") is already in flight', $host->stderr());
+    }
+
+    public function testAnIdMayBeUsedAgainOnceAnswered(): void
+    {
+        $host = $this->start();
+        foreach (['a', 'b'] as $value) {
+            $host->writeRaw($host->frames([['request', 5, 'echo', [$value]]]));
+            $this->assertSame($value, $host->waitResponse(5)->result);
+        }
+        $this->assertSame(0, $host->wait());
+    }
+
     public function testFrameLargerThanTheChildsMaximum(): void
     {
         $host = $this->start(self::CHILD, ['POLYFORK_MAX_FRAME_SIZE' => '1000']);
