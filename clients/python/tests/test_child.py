@@ -630,3 +630,57 @@ def test_an_ext_of_a_negative_type_is_echoed_not_a_protocol_error(mode):
         assert c.call("echo", "still here") == "still here"
         c.close_stdin()
         assert c.wait() == 0
+
+
+CONFORMANCE_CHILD = os.path.join(os.path.dirname(__file__), "conformance_child.py")
+
+
+def _ends_with_the_duplicate_id(c, msgid, method):
+    # SPEC 4.1: no answer to either request (the host could not tell them apart), one line
+    # naming the id, the status of a protocol error. The child used to run both.
+    assert c.read_msg() is None
+    assert c.inbox == []
+    assert c.wait() == 1
+    lines = c.stderr.splitlines()
+    assert len(lines) == 1, c.stderr
+    assert 'request id %d ("%s") is already in flight' % (msgid, method) in lines[0], c.stderr
+
+
+def test_a_request_with_the_id_of_a_running_handler_is_a_protocol_error():
+    with Child(CONFORMANCE_CHILD) as c:
+        c.expect_ready()
+        c.request(7, "sleep", 3_600_000)  # an async handler in flight
+        c.request(7, "echo", "again")
+        _ends_with_the_duplicate_id(c, 7, "echo")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_request_with_the_id_of_a_handler_blocked_in_call_is_a_protocol_error(mode):
+    with Child("worker.py", mode) as c:
+        c.expect_ready()
+        c.request(9, "sum_host", 1, 2)  # a plain handler, blocked in call() (never answered)
+        c.wait_for(lambda m: m[0] == 0 and m[2] == "host_add")
+        c.request(9, "echo", "again")
+        _ends_with_the_duplicate_id(c, 9, "echo")
+
+
+def test_two_requests_with_one_id_in_one_read_are_a_protocol_error():
+    with Child(CONFORMANCE_CHILD) as c:
+        c.expect_ready()
+        c.request(1, "sleep", 3_600_000)
+        c.write_raw(frame([0, 2, "sleep", [3_600_000]]) + frame([0, 2, "echo", ["again"]]))
+        _ends_with_the_duplicate_id(c, 2, "echo")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_an_id_may_be_used_again_once_answered(mode):
+    with worker(mode) as c:
+        for value in ("a", "b"):
+            c.request(5, "echo", value)
+            assert c.response(5) == (None, value)
+        c.request(5, "sum_host", 1, 2)
+        assert c.response(5) == (None, 3)
+        c.request(5, "echo", "c")
+        assert c.response(5) == (None, "c")
+        c.close_stdin()
+        assert c.wait() == 0

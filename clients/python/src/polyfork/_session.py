@@ -122,6 +122,8 @@ class Session:
         self._backlog: Deque[Any] = collections.deque()
         self._tasks: "Dict[int, asyncio.Task[Any]]" = {}
         self._bg: "Set[asyncio.Task[Any]]" = set()
+        self._current = -1  # id of the request whose plain handler runs (or ran last)
+        self._pumping: List[int] = []  # ids of plain handlers blocked in call() on this thread
         self._stopping = False
         self._eof = False
         self._finished = False
@@ -443,10 +445,13 @@ class Session:
             self._on_value_problem(p)
             return
         kind = msg[0]
+        if kind == 0 and (self._tasks or self._pumping or self._backlog):
+            self._check_unique(msg[1], msg[2])
         if kind == 0 and self._serving and not self._switch and not self._stopping:
             entry = self._handlers.get(msg[2])
             if entry is not None and not entry[1]:
                 # A plain handler: _on_request and _respond inlined, the per-message hot path.
+                self._current = msg[1]
                 try:
                     result = entry[0](*msg[3])
                 except Exception as e:
@@ -471,6 +476,23 @@ class Session:
             # Not serving yet (a call() pumps before run()), or handing over to asyncio: keep
             # the message, in order.
             self._backlog.append(msg)
+
+    def _check_unique(self, msgid: int, method: str) -> None:
+        """SPEC 4.1: a request whose id is that of a request in flight (its handler runs, or it
+        waits in the backlog) is a protocol error: the host could not tell the answers apart."""
+        dup = msgid in self._tasks or msgid in self._pumping
+        if not dup:
+            for item in self._backlog:
+                if type(item) is _Await:
+                    dup = item.msgid == msgid
+                elif type(item) is list:
+                    dup = item[0] == 0 and item[1] == msgid
+                if dup:
+                    break
+        if dup:
+            raise ProtocolError(
+                'polyfork: protocol error: request id %d ("%s") is already in flight; ids must '
+                "be unique among the requests in flight" % (msgid, _safe_text(method, 200)))
 
     def _drain_backlog(self) -> None:
         backlog = self._backlog
@@ -537,6 +559,7 @@ class Session:
                 return
             self._start_task(msgid, method, coro)
             return
+        self._current = msgid
         try:
             result = fn(*params)
         except Exception as e:
@@ -604,6 +627,7 @@ class Session:
         if any_async and self._loop is None:
             self._need_asyncio([2, method, params])
             return
+        self._current = -1  # a listener that calls the host holds no request in flight
         for fn, is_async in fns:
             try:
                 r = fn(*params)
@@ -732,7 +756,15 @@ class Session:
         self._start_call(method, params, cf)
         me = threading.get_ident()
         if self._owner == me:
-            self._pump(cf)  # a plain handler on the serving thread: read the channel here
+            # A plain handler on the serving thread: read the channel here. Its request stays
+            # in flight meanwhile (the requests read now may not reuse its id).
+            current = self._current
+            self._pumping.append(current)
+            try:
+                self._pump(cf)
+            finally:
+                self._pumping.pop()
+                self._current = current
         else:
             cf.add_done_callback(self._wake)
             with self._cv:
