@@ -110,8 +110,18 @@ export declare class FrameReader {
 
 /** Writes whole frames to a stream. */
 export declare class FrameWriter {
-  /** `recycle` is called when the stream took every frame whole (a net.Socket only). */
-  constructor(stream: Writable, options?: { hold?: boolean; recycle?: (() => void) | null });
+  /**
+   * `recycle` is called when the stream took every frame whole (a net.Socket only);
+   * `onPressure` with true when more than 1 MiB waits in the stream and with false once it
+   * drained; `onError` once when a write fails (the peer closed its end), after which every
+   * frame is dropped.
+   */
+  constructor(stream: Writable, options?: {
+    hold?: boolean;
+    recycle?: (() => void) | null;
+    onPressure?: ((full: boolean) => void) | null;
+    onError?: ((err: Error) => void) | null;
+  });
   write(frame: Buffer, cb?: (err?: Error | null) => void): void;
   writeRange(buf: Buffer, start: number, end: number, cb?: (err?: Error | null) => void): void;
   release(first?: Buffer): void;

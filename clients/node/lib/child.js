@@ -17,6 +17,7 @@ const { Connection } = require('./connection');
 const { readConfig } = require('./config');
 const { openChannelFds } = require('./channel');
 const { takeStdio } = require('./stdio');
+const { ConnectionClosedError } = require('./errors');
 
 /** The library name and version sent in `$ready`: the package's own version. */
 const LIB = `polyfork-node/${require('../package.json').version}`;
@@ -128,7 +129,9 @@ class ChildRuntime {
     // lose them: hand them to the pipe now (a synchronous attempt, as a write used to be).
     process.on('exit', () => this.connection.writer.drain());
     this.connection.onClose((err) => {
-      if (err) this.onProtocolError(err);
+      if (err === null) return;
+      if (err instanceof ConnectionClosedError) this.onWriteFailed(err);
+      else this.onProtocolError(err);
     });
     afterMainModule(() => {
       if (this.autoStart) this.start();
@@ -184,6 +187,18 @@ class ChildRuntime {
     }
     if (!this.exitOnStop) return;
     Promise.all(pending).then(() => this.connection.whenIdle(() => this.exit(0)));
+  }
+
+  /**
+   * A write to the host failed: it closed its end of the channel (docs/faults.md section 8).
+   * As in Python and PHP: one line, no new handler runs (the connection is closed), exit 0.
+   * @param {ConnectionClosedError} err
+   */
+  onWriteFailed(err) {
+    const cause = err.cause;
+    const why = cause && (cause.code || cause.message);
+    logLine(`polyfork: the host closed the channel: writing a frame failed${why ? ` (${oneLine(why)})` : ''}; stopping`);
+    this.exit(0);
   }
 
   onProtocolError(err) {

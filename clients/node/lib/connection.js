@@ -129,6 +129,7 @@ class Connection {
       hold,
       recycle: copies ? () => this.encoder.recycle() : null,
       onPressure: pauseOnPressure ? (full) => this.pressure(full) : null,
+      onError: (err) => this.writeFailed(err),
     });
     /** True while reading is paused because the other side does not read our frames. */
     this.pausedForPressure = false;
@@ -583,12 +584,24 @@ class Connection {
     this.close();
   }
 
+  /**
+   * A write failed: the peer closed its end of the channel (or it broke), so no answer can
+   * reach it any more. The connection ends like fail() (reading stops for good, also when it
+   * was paused for pressure, whose 'drain' will never come), with a ConnectionClosedError
+   * (code POLYFORK_CLOSED) whose cause is the stream's error.
+   * @param {Error} err
+   */
+  writeFailed(err) {
+    this.fail(new ConnectionClosedError('the peer closed the channel: writing a frame failed', err));
+  }
+
   /** Ends the connection: stops reading, fails pending requests, aborts running handlers. */
   close() {
     if (this.closed) return;
     this.closed = true;
     this.stopping = true;
     this.readingStopped = true;
+    this.pausedForPressure = false;
     this.readable.pause();
     this.failPending(new ConnectionClosedError('the connection is closed', this.closeError || undefined));
     for (const ctx of this.inflight.values()) ctx.cancel();

@@ -35,8 +35,10 @@ class FrameWriter {
    *   more than PRESSURE_BYTES wait in the stream (the peer reads more slowly than frames
    *   are written), and with false once the stream has drained: the reading side stops
    *   taking requests meanwhile, so that answers nobody reads do not pile up in memory
+   * @param {((err: Error) => void) | null} [options.onError] called once when a write fails
+   *   (the peer closed its end: EPIPE): from then on the writer drops every frame
    */
-  constructor(stream, { hold = false, recycle = null, onPressure = null } = {}) {
+  constructor(stream, { hold = false, recycle = null, onPressure = null, onError = null } = {}) {
     this.stream = stream;
     this.recycle = recycle;
     this.onPressure = onPressure;
@@ -54,9 +56,12 @@ class FrameWriter {
     this.closed = false;
     this.error = null;
     stream.on('error', (err) => {
-      // A broken pipe means the peer is gone; the reading side sees the end of the stream.
+      // A broken pipe: the peer no longer reads, so nothing written can reach it. A 'drain'
+      // that onPressure waits for will never come; onError must end what waits for it.
+      if (this.closed) return;
       this.error = err;
       this.closed = true;
+      if (onError !== null) onError(err);
     });
   }
 

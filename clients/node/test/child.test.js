@@ -64,6 +64,70 @@ for (const transport of ['socket', 'fifo']) {
       assert.deepEqual(await h.wait(), { code: 0, signal: null });
     });
 
+    // docs/faults.md section 8: the host closes its read end of the child's stdout and keeps
+    // the child's stdin open. The child used to go on running every request's handler, with
+    // nothing logged, until the end of its stdin (and stay paused for ever when it had stopped
+    // reading for pressure).
+    const WRITE_FAILED = 'polyfork: the host closed the channel: writing a frame failed (EPIPE); stopping';
+
+    async function exitsWithin(h, ms) {
+      let timer;
+      const late = new Promise((resolve) => { timer = setTimeout(() => resolve(null), ms); });
+      const st = await Promise.race([h.wait(), late]);
+      clearTimeout(timer);
+      assert.ok(st !== null, `the child still runs; stderr:\n${h.stderr}`);
+      return st;
+    }
+
+    async function stderrHas(h, text) {
+      for (let i = 0; i < 3000 && !h.stderr.includes(text); i++) await new Promise((r) => setTimeout(r, 10));
+      assert.ok(h.stderr.includes(text), h.stderr);
+    }
+
+    for (const trigger of ['answer', 'send']) {
+      it(`a failed write (${trigger}) ends the session: one line, no new handler, status 0`, async () => {
+        const h = start([CONFORMANCE], { transport });
+        await h.start();
+        const inFlight = h.call('sleep', 3_600_000).catch(() => {}); // cancelled, not waited for
+        h.stdout.destroy(); // the host no longer reads; stdin stays open
+        if (trigger === 'answer') {
+          h.call('stderr', 'first').catch(() => {});
+          await stderrHas(h, 'first');
+        } else {
+          h.send('first'); // the conformance child sends it back: that write fails
+          await new Promise((r) => setTimeout(r, 200));
+        }
+        h.call('stderr', 'second').catch(() => {});
+        h.send('third');
+        assert.deepEqual(await exitsWithin(h, 20_000), { code: 0, signal: null });
+        const expected = trigger === 'answer' ? ['first', WRITE_FAILED] : [WRITE_FAILED];
+        assert.deepEqual(h.stderr.split('\n').filter((l) => l !== ''), expected);
+        void inFlight;
+      });
+    }
+
+    it('a failed write ends the session also while reading is paused for pressure', async () => {
+      const h = start([CONFORMANCE], { transport });
+      await h.start();
+      h.stdout.pause(); // the host stops reading: the child stops taking requests
+      const big = 'x'.repeat(256 << 10);
+      for (let taken = 0; taken < 100; taken++) {
+        h.call('echo', big).catch(() => {});
+        await new Promise(setImmediate);
+        if (h.stdin.writableLength > (1 << 20)) {
+          const drained = await new Promise((resolve) => {
+            const t = setTimeout(() => resolve(false), 1000);
+            h.stdin.once('drain', () => { clearTimeout(t); resolve(true); });
+          });
+          if (!drained) break;
+        }
+      }
+      h.stdout.destroy(); // ... and then closes its read end: the paused child's write fails
+      h.call('stderr', 'not run').catch(() => {});
+      assert.deepEqual(await exitsWithin(h, 20_000), { code: 0, signal: null });
+      assert.equal(h.stderr, `${WRITE_FAILED}\n`);
+    });
+
     it('serves echo, add, fail, unknown methods and messages', async () => {
       const h = start([CONFORMANCE], { transport });
       await h.start();
