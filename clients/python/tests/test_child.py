@@ -1,5 +1,7 @@
 """Real child processes using the library, driven by the test host in pfhost.py."""
 import os
+import subprocess
+import time
 
 import pytest
 
@@ -684,3 +686,49 @@ def test_an_id_may_be_used_again_once_answered(mode):
         assert c.response(5) == (None, "c")
         c.close_stdin()
         assert c.wait() == 0
+
+
+def _send_ignoring_a_dead_child(c, obj):
+    try:
+        c.write(obj)
+    except BrokenPipeError:  # it already exited: that is what is asked of it
+        pass
+
+
+def _wait_for_stderr(c, text):
+    deadline = time.monotonic() + 30
+    while text not in c.stderr:
+        assert time.monotonic() < deadline, "no %r on stderr: %r" % (text, c.stderr)
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize("unbuffered", [False, True], ids=["buffered", "unbuffered"])
+@pytest.mark.parametrize("trigger", ["answer", "send"])
+@pytest.mark.parametrize("mode", MODES)
+def test_a_failed_write_ends_the_session_as_in_php(mode, trigger, unbuffered):
+    # docs/faults.md 8: the host closes its read end of the child's stdout and keeps the
+    # child's stdin open. The child used to run every later request's handler, with nothing
+    # logged, until end of stdin.
+    with Child("write_fails.py", mode, unbuffered=unbuffered) as c:
+        c.expect_ready()
+        if mode == "async":
+            c.request(1, "sleep", 3600)  # in flight: cancelled, not waited for
+        c.proc.stdout.close()
+        if trigger == "answer":
+            c.request(2, "log", "first")  # its answer cannot be written
+            _wait_for_stderr(c, "first")
+        else:
+            c.write([2, "message", ["first"]])  # the listener's send fails
+            _wait_for_stderr(c, "message first")
+        _send_ignoring_a_dead_child(c, [0, 3, "log", ["second"]])
+        _send_ignoring_a_dead_child(c, [2, "message", ["third"]])
+        try:
+            code = c.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("the child still runs; stderr:\n" + c.stderr)
+        assert code == 0
+        c.wait()
+        first = "first" if trigger == "answer" else "message first"
+        assert c.stderr.splitlines() == [
+            first, "polyfork: the host closed the channel: writing a frame failed (EPIPE); "
+                   "stopping"], c.stderr

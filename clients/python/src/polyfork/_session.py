@@ -128,6 +128,7 @@ class Session:
         self._eof = False
         self._finished = False
         self._fatal: Optional[ProtocolError] = None
+        self._lost = False  # a write to the host failed: the session is over
         self._writer = FrameWriter(write_fd, limit, self._ready_message, values)
         self._reader = FrameReader(read_fd, limit, self._on_frame, self._writer.flush)
         if default is not None:
@@ -347,7 +348,7 @@ class Session:
         """Serves with blocking reads; returns True when asyncio must take over."""
         self._serving = True
         try:
-            self._writer.ensure_first()
+            self._ensure_first()
             self._drain_backlog()
             reader = self._reader
             while not (self._stopping or self._switch):
@@ -375,7 +376,7 @@ class Session:
         self._switch = False
         self._done = done = loop.create_future()
         try:
-            self._writer.ensure_first()
+            self._ensure_first()
             # The backlog is served from a plain callback, where handlers see no current task.
             loop.call_soon(self._begin_reading)
             await done
@@ -391,10 +392,16 @@ class Session:
             self._loop = None
             self._done = None
 
+    def _ensure_first(self) -> None:
+        try:
+            self._writer.ensure_first()
+        except ChannelClosedError as e:
+            self._write_failed(e)
+
     def _begin_reading(self) -> None:
         self._drain_backlog()
         loop = self._loop
-        if loop is None or self._eof or self._fatal is not None or self._done is None:
+        if loop is None or self._eof or self._fatal is not None or self._lost or self._done is None:
             self._maybe_finish()
             return
         try:
@@ -439,6 +446,9 @@ class Session:
     # --- internals: frames in ----------------------------------------------------------------
 
     def _on_frame(self, body: Any, more: bool = False) -> None:
+        if self._writer.broken is not None:  # a write failed (in another thread, say)
+            self._lose()
+            return
         try:
             msg = decode_message(body, self._max_values)
         except ValueProblem as p:
@@ -584,7 +594,7 @@ class Session:
     def _on_task_done(self, msgid: int, method: str, task: "asyncio.Task[Any]") -> None:
         if self._tasks.get(msgid) is task:
             del self._tasks[msgid]
-        if self._fatal is not None:  # the session is over: nothing is answered any more
+        if self._fatal is not None or self._lost:  # the session is over: nothing is answered
             if not task.cancelled():
                 task.exception()  # retrieved, so asyncio does not log it
         elif task.cancelled():
@@ -631,6 +641,12 @@ class Session:
         for fn, is_async in fns:
             try:
                 r = fn(*params)
+            except ChannelClosedError as e:
+                if self._write_failed(e):
+                    return
+                log.exception('polyfork: listener %s of notification "%s" raised',
+                              _name_of(fn), method)
+                continue
             except Exception:
                 log.exception('polyfork: listener %s of notification "%s" raised',
                               _name_of(fn), method)
@@ -651,6 +667,8 @@ class Session:
                           task: "asyncio.Task[Any]") -> None:
         self._bg.discard(task)
         exc = None if task.cancelled() else task.exception()
+        if isinstance(exc, ChannelClosedError) and self._write_failed(exc):
+            exc = None
         if exc is not None and not (self._fatal is not None and isinstance(exc, BridgeError)):
             log.error('polyfork: listener %s of notification "%s" raised',
                       _name_of(fn), method, exc_info=exc)
@@ -695,6 +713,36 @@ class Session:
         if done is not None and not done.done():
             done.set_exception(exc)
 
+    def _write_failed(self, e: BridgeError) -> bool:
+        """A write raised e: when the host stopped reading (not a protocol error's close, not
+        an encoding error), the session is over; returns True then."""
+        if self._writer.broken is None or self._fatal is not None:
+            log.debug("%s", e)
+            return False
+        self._lose()
+        return True
+
+    def _lose(self) -> None:
+        """A write to the host failed: it closed its end of the channel (docs/faults.md 8).
+
+        The same as PHP: one line on stderr, no new handler or listener runs, nothing more is
+        read, the handlers in flight are cancelled (their answers could not go out), the calls
+        to the host fail, and ``run()`` returns (status 0, as at end of stdin).
+        """
+        if self._lost or self._fatal is not None:
+            return
+        self._lost = True
+        log.error("polyfork: the host closed the channel: writing a frame failed (%s); "
+                  "stopping", self._writer.broken)
+        self._calls.close("the host closed the channel (writing a frame failed: %s)"
+                          % self._writer.broken)
+        self._stopping = True
+        self._backlog.clear()
+        self._stop_reading()
+        done = self._done
+        if done is not None and not done.done():
+            done.set_result(None)
+
     # --- internals: frames out ---------------------------------------------------------------
 
     def _respond(self, msgid: int, method: str, result: Any) -> None:
@@ -712,14 +760,14 @@ class Session:
             else:
                 self._send_error_map(msgid, {"type": "EncodeError", "message": str(e)})
         else:
-            log.debug("%s", e)
+            self._write_failed(e)
 
     def _send_error_map(self, msgid: int, m: Dict[str, Any]) -> None:
         try:
             self._writer.write([1, msgid, m, None], "the error response for id %d", msgid)
             return
         except ChannelClosedError as e:
-            log.debug("%s", e)
+            self._write_failed(e)
             return
         except EncodeError as e:
             note = " (the full error could not be sent: %s)" % e
@@ -748,6 +796,8 @@ class Session:
         if fut.cancelled() and self._calls.pop(msgid) is not None:
             try:
                 self._writer.write([2, "$cancel", [msgid]], "the %s notification", "$cancel")
+            except ChannelClosedError as e:
+                self._write_failed(e)
             except BridgeError as e:
                 log.debug("polyfork: cannot send $cancel for id %d: %s", msgid, e)
 
@@ -786,7 +836,7 @@ class Session:
     def _pump(self, cf: "concurrent.futures.Future[Any]") -> None:
         reader = self._reader
         while not cf.done():
-            if self._eof or self._fatal is not None:
+            if self._eof or self._fatal is not None or self._lost:
                 break
             try:
                 ok = reader.read_once()

@@ -9,6 +9,7 @@ longer than _MAX_DELAY, the answers kept before it are written without waiting f
 """
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import select
@@ -52,7 +53,7 @@ class FrameWriter:
     """
 
     __slots__ = ("_fd", "_max", "_max_values", "_check_from", "_pack", "_lock", "_first",
-                 "_closed", "_out", "_out_n", "_cond", "_batch", "_armed", "_watching", "hook")
+                 "_closed", "broken", "_out", "_out_n", "_cond", "_batch", "_armed", "_watching", "hook")
 
     def __init__(self, fd: int, max_frame_size: int,
                  first: Optional[Callable[[], Any]] = None,
@@ -68,6 +69,8 @@ class FrameWriter:
         self._lock = threading.Lock()
         self._first: Optional[Callable[[], Any]] = first
         self._closed: Optional[str] = None
+        #: Why a write failed (the host stopped reading the channel), or None: set once.
+        self.broken: Optional[str] = None
         self._out: List[bytes] = []  # kept frames: each header, then its body
         self._out_n = 0  # their total size in bytes
         self._cond = threading.Condition(self._lock)  # wakes the watchdog
@@ -266,6 +269,8 @@ class FrameWriter:
     def _broken(self, e: OSError) -> ChannelClosedError:
         if self._closed is None:
             self._closed = "the host stopped reading the channel (%s)" % (e.strerror or e)
+        if self.broken is None:
+            self.broken = errno.errorcode.get(e.errno or 0) or str(e.strerror or e)  # "EPIPE"
         return ChannelClosedError("polyfork: cannot write to the host: %s" % self._closed)
 
     # --- the watchdog ------------------------------------------------------------------------
