@@ -16,9 +16,16 @@ final class ConnectionClosed extends \RuntimeException implements PolyforkExcept
         return new self(sprintf('the host closed the channel while call %d to "%s" waited for its response', $id, $method));
     }
 
-    /** Writing to the channel failed because the host stopped reading. */
-    public static function onWrite(): self
+    /**
+     * Writing to the channel failed because the host stopped reading; $why is the warning
+     * fwrite() left, if any ("... errno=32 Broken pipe" is named EPIPE, as the other clients do).
+     */
+    public static function onWrite(?string $why = null): self
     {
-        return new self('the host closed the channel: writing a frame failed');
+        $reason = '';
+        if ($why !== null && preg_match('/errno=(\d+)(?: (.*))?/', $why, $m)) {
+            $reason = ' (' . ([32 => 'EPIPE', 104 => 'ECONNRESET'][(int) $m[1]] ?? trim('errno ' . $m[1] . ' ' . ($m[2] ?? ''))) . ')';
+        }
+        return new self('the host closed the channel: writing a frame failed' . $reason);
     }
 }

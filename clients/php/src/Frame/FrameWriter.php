@@ -143,9 +143,10 @@ final class FrameWriter
     {
         $total = \strlen($bytes);
         while ($written < $total) {
+            error_clear_last();
             $more = @fwrite($this->stream, $written === 0 ? $bytes : substr($bytes, $written));
             if ($more === false || $more === 0) {
-                throw ConnectionClosed::onWrite();
+                throw ConnectionClosed::onWrite(error_get_last()['message'] ?? null);
             }
             $written += $more;
         }

@@ -75,6 +75,28 @@ final class SafetyTest extends TestCase
         $this->assertStringContainsString('0xc1 is never used', $host->stderr());
     }
 
+    /**
+     * docs/faults.md 8: the host closes its read end of the child's stdout and keeps the
+     * child's stdin open. One line naming it, no new handler, status 0: the same in the
+     * Python and Node clients.
+     */
+    public function testAFailedWriteEndsTheSessionWithOneLineAndStatusZero(): void
+    {
+        $host = $this->start();
+        $host->closeStdout();
+        $host->request('stderr', ['first']); // its answer cannot be written
+        for ($i = 0; $i < 3000 && !str_contains($host->stderr(), 'first'); $i++) {
+            usleep(10_000);
+        }
+        try {
+            $host->request('stderr', ['second']);
+        } catch (\Throwable) {
+            // The child has exited already: what is asked of it.
+        }
+        $this->assertSame(0, $host->wait(closeStdin: false), $host->stderr());
+        $this->assertSame("first\npolyfork: the host closed the channel: writing a frame failed (EPIPE); stopping\n", $host->stderr());
+    }
+
     public function testARequestWithTheIdOfARequestInFlightIsAProtocolError(): void
     {
         // SPEC 4.1: the host could not tell the two answers apart. The child used to run both

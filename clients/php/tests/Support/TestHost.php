@@ -279,13 +279,26 @@ final class TestHost
         }
     }
 
-    /** Waits for the child to exit and returns its exit status (killing it after the hang guard). */
-    public function wait(): int
+    /** Closes the host's read end of the channel (the child's writes then fail), not stdin. */
+    public function closeStdout(): void
+    {
+        if (is_resource($this->stdout)) {
+            fclose($this->stdout);
+        }
+    }
+
+    /**
+     * Waits for the child to exit and returns its exit status (killing it after the hang
+     * guard). Closes the child's stdin first unless $closeStdin is false.
+     */
+    public function wait(bool $closeStdin = true): int
     {
         if ($this->exitCode !== null) {
             return $this->exitCode;
         }
-        $this->closeStdin();
+        if ($closeStdin) {
+            $this->closeStdin();
+        }
         $deadline = microtime(true) + self::HANG_SECONDS;
         while (true) {
             $status = proc_get_status($this->process);
