@@ -128,6 +128,19 @@ for (const transport of ['socket', 'fifo']) {
       assert.equal(h.stderr, `${WRITE_FAILED}\n`);
     });
 
+    it('a request with the id of a request in flight ends the child with status 2, unanswered', async () => {
+      // SPEC 4.1: the host could not tell the two answers apart (Python and PHP do the same).
+      const h = start([CONFORMANCE], { transport });
+      await h.start();
+      const enc = new Encoder();
+      h.writeRaw(Buffer.from(enc.request(7, 'sleep', [3_600_000])));
+      h.writeRaw(Buffer.from(enc.request(7, 'echo', ['again'])));
+      assert.deepEqual(await h.wait(), { code: 2, signal: null });
+      assert.match(h.stderr, /^polyfork: protocol: request id 7 is already in flight[^\n]*\n$/);
+      const { parseMessage } = require('../lib/message');
+      assert.deepEqual(h.frames.slice(1).map((f) => parseMessage(f)).filter((m) => m.kind === 1), [], 'no answer');
+    });
+
     it('serves echo, add, fail, unknown methods and messages', async () => {
       const h = start([CONFORMANCE], { transport });
       await h.start();
