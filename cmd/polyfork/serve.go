@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -130,6 +131,17 @@ func (f *serveFlags) define(fs *flag.FlagSet) {
 func (f *serveFlags) validate(set map[string]bool) []string {
 	var errs []string
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
+	// Checked before any worker starts: a bad address used to start the pool, fail the
+	// listen, and kill the workers it had just started.
+	if strings.HasPrefix(f.addr, "unix:") || strings.Contains(f.addr, "/") {
+		bad("-addr %q: serve listens on TCP only: want host:port, such as 127.0.0.1:3000", f.addr)
+	} else if _, port, err := net.SplitHostPort(f.addr); err != nil {
+		bad("-addr %q: want host:port, such as 127.0.0.1:3000 (serve listens on TCP)", f.addr)
+	} else if n, err := strconv.Atoi(port); err == nil && (n < 0 || n > 65535) {
+		bad("-addr %q: port %d is out of range (0 to 65535)", f.addr, n)
+	} else if _, err := net.LookupPort("tcp", port); err != nil {
+		bad("-addr %q: %q is not a port (0 to 65535, or a service name such as http)", f.addr, port)
+	}
 	for _, d := range []struct {
 		name     string
 		v        time.Duration

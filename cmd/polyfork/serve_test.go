@@ -262,6 +262,22 @@ func TestServeReloadsOnSIGHUP(t *testing.T) {
 	assert.Equal(t, exitOK, stop())
 }
 
+// A bad -addr is a usage error found before any worker starts; it used to start the pool,
+// fail the listen with exit 3, and kill the workers.
+func TestServeBadAddr(t *testing.T) {
+	for addr, want := range map[string]string{
+		"unix:/tmp/x.sock": "serve listens on TCP only",
+		"127.0.0.1:99999":  "port 99999 is out of range",
+		"127.0.0.1:nope":   `"nope" is not a port`,
+		"127.0.0.1":        "want host:port",
+	} {
+		r := polyfork(t, "", append([]string{"serve", "-addr", addr, "--"}, raw("serve")...)...)
+		assert.Equal(t, exitUsage, r.code, addr)
+		assert.Contains(t, r.stderr, want, addr)
+		assert.NotContains(t, r.stderr, "child started", addr)
+	}
+}
+
 func TestByteSize(t *testing.T) {
 	for in, want := range map[string]int64{"512MiB": 512 << 20, "2GB": 2e9, "1048576": 1 << 20, "0": 0, "10 KiB": 10 << 10} {
 		var b byteSize
