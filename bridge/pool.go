@@ -77,7 +77,7 @@ func NewPool(ctx context.Context, argv []string, opts ...Option) (*Pool, error) 
 	}
 	p.name = cfg.conn.name
 	if p.name == "" {
-		p.name = defaultName(argv)
+		p.name = DefaultName(argv)
 	}
 	p.log = poolLogger(cfg.conn.logger, p.name)
 	p.ctx, p.cancel = context.WithCancel(context.Background())

@@ -81,7 +81,7 @@ func startProcess(ctx context.Context, argv []string, connCfg connConfig, cfg pr
 	}
 	name := connCfg.name
 	if name == "" {
-		name = defaultName(argv)
+		name = DefaultName(argv)
 	}
 	sp, err := spawn(argv, connCfg, cfg)
 	if err != nil {
@@ -510,9 +510,14 @@ func (p *Process) OnNotification(method string, fn NotificationHandler) {
 // scriptExts are the file name endings that name a child better than its interpreter.
 var scriptExts = []string{".py", ".php", ".js", ".mjs", ".cjs", ".ts", ".rb", ".pl", ".sh", ".lua"}
 
-// defaultName picks the last script in argv if there is one (compute.js in
-// ["node", "--require", "register.js", "compute.js"]), else the executable.
-func defaultName(argv []string) string {
+// DefaultName is the name a Process or a Pool takes without WithName, in logs and errors
+// (a Pool's workers add "#index"): the base name of the last script in argv if there is one
+// (compute.js in ["node", "--require", "register.js", "compute.js"]), else the
+// executable's.
+func DefaultName(argv []string) string {
+	if len(argv) == 0 {
+		return ""
+	}
 	name := filepath.Base(argv[0])
 	for _, a := range argv[1:] {
 		for _, ext := range scriptExts {

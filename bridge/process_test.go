@@ -579,3 +579,17 @@ func TestReportWorkerNamesWhoRanTheCall(t *testing.T) {
 	assert.Equal(t, Worker{Name: "named", Pid: p.Pid()}, w)
 	require.NoError(t, p.Close())
 }
+
+// DefaultName is the name a child takes without WithName: the last script, else the
+// executable, so that logs say compute.js rather than node.
+func TestDefaultName(t *testing.T) {
+	for want, argv := range map[string][]string{
+		"compute.js": {"node", "--require", "register.js", "compute.js", "--port", "3"},
+		"worker.py":  {"/usr/bin/python3", "-X", "dev", "/srv/app/worker.py"},
+		"server":     {"/opt/bin/server", "-v"},
+		"python3":    {"python3", "-c", "print(1)", "--x.py"},
+		"":           nil,
+	} {
+		assert.Equal(t, want, DefaultName(argv), "%q", argv)
+	}
+}

@@ -132,18 +132,9 @@ func socketPath(dir, name string) string {
 
 // checkConsolePaths refuses a -console DIR in which the socket of a worker of argv would
 // not fit a Unix socket's path: serve's workers are "NAME#0" to "NAME#(workers-1)", NAME
-// the last script in argv (a .py, .php, .js... argument) or else the executable, as the
-// bridge names a Pool's workers (bridge's defaultName).
+// bridge.DefaultName(argv), as the bridge names a Pool's workers.
 func checkConsolePaths(dir string, argv []string, workers int) error {
-	name := filepath.Base(argv[0])
-	for _, a := range argv[1:] {
-		for _, ext := range []string{".py", ".php", ".js", ".mjs", ".cjs", ".ts", ".rb", ".pl", ".sh", ".lua"} {
-			if strings.HasSuffix(a, ext) && !strings.HasPrefix(a, "-") {
-				name = filepath.Base(a)
-			}
-		}
-	}
-	path := socketPath(dir, fmt.Sprintf("%s#%d", name, max(workers, 1)-1))
+	path := socketPath(dir, fmt.Sprintf("%s#%d", bridge.DefaultName(argv), max(workers, 1)-1))
 	if len(path) > socketPathMax {
 		return fmt.Errorf("-console %s: the socket path %s is %d bytes, and a Unix socket's path holds at most %d here; give a shorter directory",
 			dir, path, len(path), socketPathMax)
