@@ -215,7 +215,7 @@ func (c *Conn) Call(ctx context.Context, method string, params, result any, opts
 		if c.calls.forget(id, cl) {
 			cl.recycle()
 		}
-		return fmt.Errorf("bridge: call %q: %w", method, err)
+		return fmt.Errorf("bridge: call %s: %w", protocol.QuoteName(method), err)
 	}
 	err = c.out.send(ctx, frame)
 	c.encoders.Put(enc)
@@ -229,10 +229,10 @@ func (c *Conn) Call(ctx context.Context, method string, params, result any, opts
 			cl.recycle()
 		}
 		c.checkQuiet()
-		return fmt.Errorf("bridge: call %q: %w", method, ctx.Err())
+		return fmt.Errorf("bridge: call %s: %w", protocol.QuoteName(method), ctx.Err())
 	case errors.Is(err, errPartlySent):
 		c.giveUp(id, cl)
-		return fmt.Errorf("bridge: call %q: %w: %w", method, ctx.Err(), ErrPartlySent)
+		return fmt.Errorf("bridge: call %s: %w: %w", protocol.QuoteName(method), ctx.Err(), ErrPartlySent)
 	default:
 		// The stream is broken: the session ends with the reason (a child's exit status,
 		// usually), which is more useful than EPIPE, and fails this call with it; unless
@@ -242,7 +242,7 @@ func (c *Conn) Call(ctx context.Context, method string, params, result any, opts
 		case <-ctx.Done():
 			if c.calls.forget(id, cl) {
 				cl.recycle()
-				return fmt.Errorf("bridge: call %q: %w (writing it had failed: %v)", method, ctx.Err(), err)
+				return fmt.Errorf("bridge: call %s: %w (writing it had failed: %v)", protocol.QuoteName(method), ctx.Err(), err)
 			}
 			<-cl.done
 		}
@@ -258,7 +258,7 @@ func (c *Conn) Call(ctx context.Context, method string, params, result any, opts
 		case <-cl.done:
 		case <-done:
 			if c.giveUp(id, cl) {
-				return fmt.Errorf("bridge: call %q: %w", method, ctx.Err())
+				return fmt.Errorf("bridge: call %s: %w", protocol.QuoteName(method), ctx.Err())
 			}
 			<-cl.done // the response won the race
 		}
@@ -270,7 +270,7 @@ func (c *Conn) Call(ctx context.Context, method string, params, result any, opts
 	}
 	if result != nil {
 		if err := protocol.Unmarshal(res, result); err != nil {
-			return fmt.Errorf("bridge: call %q: decoding the result: %w", method, err)
+			return fmt.Errorf("bridge: call %s: decoding the result: %w", protocol.QuoteName(method), err)
 		}
 	}
 	return nil
@@ -309,7 +309,7 @@ func (c *Conn) Notify(ctx context.Context, method string, params ...any) error {
 		return errNilContext
 	}
 	if method == "" || reserved(method) {
-		return fmt.Errorf("bridge: notification name %q is empty or reserved (names starting with '$' are the protocol's)", method)
+		return fmt.Errorf("bridge: notification name %s is empty or reserved (names starting with '$' are the protocol's)", protocol.QuoteName(method))
 	}
 	return c.sendNotification(ctx, method, params)
 }
@@ -330,15 +330,15 @@ func (c *Conn) sendNotification(ctx context.Context, method string, params any) 
 	case err == nil:
 		return nil
 	case errors.Is(err, errNotSent):
-		return fmt.Errorf("bridge: notification %q: %w", method, ctx.Err())
+		return fmt.Errorf("bridge: notification %s: %w", protocol.QuoteName(method), ctx.Err())
 	case errors.Is(err, errPartlySent):
-		return fmt.Errorf("bridge: notification %q: %w: %w", method, ctx.Err(), ErrPartlySent)
+		return fmt.Errorf("bridge: notification %s: %w: %w", protocol.QuoteName(method), ctx.Err(), ErrPartlySent)
 	}
 	select {
 	case <-c.ended:
 		return c.err
 	case <-ctx.Done():
-		return fmt.Errorf("bridge: notification %q: %w (writing it had failed: %v)", method, ctx.Err(), err)
+		return fmt.Errorf("bridge: notification %s: %w (writing it had failed: %v)", protocol.QuoteName(method), ctx.Err(), err)
 	}
 }
 

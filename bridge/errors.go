@@ -93,7 +93,7 @@ func NewError(typ, message string, data any) *RemoteError {
 
 func (e *RemoteError) Error() string {
 	if e.Method != "" {
-		return fmt.Sprintf("bridge: %q raised %s: %s", e.Method, e.Type, e.Message)
+		return fmt.Sprintf("bridge: %s raised %s: %s", protocol.QuoteName(e.Method), e.Type, e.Message)
 	}
 	return fmt.Sprintf("bridge: %s: %s", e.Type, e.Message)
 }

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/polyfork/polyfork/protocol"
 )
 
 // errExecTimeout is the cause of a call context ended by WithExecTimeout.
@@ -58,12 +60,12 @@ func (p *Pool) callOn(ctx context.Context, t *ticket, method string, params, res
 	p.log(slog.LevelWarn, "call exceeded the execution timeout; ending its worker", "method", method,
 		"worker", r.slot.index, "pid", r.w.Pid(), "timeout", d)
 	p.mu.Lock()
-	r.ended = fmt.Sprintf("call %q on it exceeded the execution timeout of %v", method, d)
+	r.ended = fmt.Sprintf("call %s on it exceeded the execution timeout of %v", protocol.QuoteName(method), d)
 	p.recycleLocked(r, "execution timeout")
 	p.mu.Unlock()
 	r.w.Terminate()
-	return fmt.Errorf("%w: %q ran longer than %v on worker %s, which was ended: %w",
-		ErrExecTimeout, method, d, r.w.Name(), context.DeadlineExceeded)
+	return fmt.Errorf("%w: %s ran longer than %v on worker %s, which was ended: %w",
+		ErrExecTimeout, protocol.QuoteName(method), d, r.w.Name(), context.DeadlineExceeded)
 }
 
 // sample reads the workers' resident memory for Stats and applies the limits that need

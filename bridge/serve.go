@@ -50,15 +50,15 @@ func (c *Conn) runRequest(r request) {
 	switch {
 	case r.stopping:
 		herr = &RemoteError{Type: protocol.TypeStopping,
-			Message: fmt.Sprintf("request %q arrived after $stop: this side starts no new handlers", r.method)}
+			Message: fmt.Sprintf("request %s arrived after $stop: this side starts no new handlers", protocol.QuoteName(r.method))}
 	case r.ctx.Err() != nil:
-		herr = &RemoteError{Type: protocol.TypeCancelled, Message: fmt.Sprintf("%q was cancelled before it started", r.method)}
+		herr = &RemoteError{Type: protocol.TypeCancelled, Message: fmt.Sprintf("%s was cancelled before it started", protocol.QuoteName(r.method))}
 	case h == nil:
-		herr = &RemoteError{Type: protocol.TypeMethodNotFound, Message: fmt.Sprintf("no handler for method %q", r.method)}
+		herr = &RemoteError{Type: protocol.TypeMethodNotFound, Message: fmt.Sprintf("no handler for method %s", protocol.QuoteName(r.method))}
 	default:
 		result, herr = runHandler(r.ctx, h, r.args)
 		if herr != nil && r.ctx.Err() != nil && c.Err() == nil && errors.Is(herr, context.Canceled) {
-			herr = &RemoteError{Type: protocol.TypeCancelled, Message: fmt.Sprintf("%q was cancelled", r.method)}
+			herr = &RemoteError{Type: protocol.TypeCancelled, Message: fmt.Sprintf("%s was cancelled", protocol.QuoteName(r.method))}
 		}
 	}
 	c.respond(r.id, r.method, result, herr)
@@ -81,7 +81,7 @@ func (c *Conn) respond(id uint32, method string, result any, herr error) {
 	}
 	if err != nil {
 		ev := &protocol.ErrorValue{Type: protocol.TypeProtocolError,
-			Message: fmt.Sprintf("the answer to %q could not be sent: %v", method, err)}
+			Message: fmt.Sprintf("the answer to %s could not be sent: %v", protocol.QuoteName(method), err)}
 		if frame, err = enc.Failure(id, ev); err != nil {
 			c.logf(slog.LevelError, "cannot send a response", "method", method, "err", err)
 			return

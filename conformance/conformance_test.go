@@ -159,6 +159,15 @@ func TestCallsAndErrors(t *testing.T) {
 		assert.Equal(t, protocol.TypeMethodNotFound, re.Type)
 		assert.Contains(t, re.Message, `"no_such_method"`)
 
+		// A megabyte of method name is quoted cut, with its length, on both sides: the
+		// error was two megabytes (the name in the child's message, and again in the host's).
+		huge := strings.Repeat("é", 1<<19)
+		err = c.Call(ctx, huge, nil, nil)
+		require.ErrorAs(t, err, &re)
+		assert.Equal(t, protocol.TypeMethodNotFound, re.Type)
+		assert.Contains(t, re.Message, "... (1048576 bytes)")
+		assert.Less(t, len(err.Error()), 2000)
+
 		// Calls into the host, from inside a handler.
 		var prod int64
 		require.NoError(t, c.Call(ctx, "call_host", []any{"mul", []any{6, 7}}, &prod))

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"strconv"
 	"unicode/utf8"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -81,7 +82,24 @@ func name(kind, method string) string {
 	if method == "" {
 		return kind
 	}
-	return fmt.Sprintf("%s %q", kind, method)
+	return kind + " " + QuoteName(method)
+}
+
+// maxQuotedName is how much of a method name an error quotes.
+const maxQuotedName = 200
+
+// QuoteName quotes a method or notification name for an error message, as %q does, cut
+// to its first 200 bytes (at a character boundary) with its length when it is longer: a
+// name is the caller's input, and a megabyte of it would make a two-megabyte error.
+func QuoteName(s string) string {
+	if len(s) <= maxQuotedName {
+		return strconv.Quote(s)
+	}
+	n := maxQuotedName
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return strconv.Quote(s[:n]) + "... (" + strconv.Itoa(len(s)) + " bytes)"
 }
 
 // unsendable builds an Encoder error: it matches ErrUnsendable and, if cause is a sentinel,
@@ -99,7 +117,7 @@ func unsendable(what string, cause error, format string, args ...any) error {
 // means no params.
 func (e *Encoder) Request(id uint32, method string, params any) ([]byte, error) {
 	if !utf8.ValidString(method) {
-		return nil, unsendable(fmt.Sprintf("request %q", method), nil, "the method name is not valid UTF-8")
+		return nil, unsendable(name("request", method), nil, "the method name is not valid UTF-8")
 	}
 	e.begin(4)
 	e.enc.EncodeUint(uint64(KindRequest))
@@ -107,7 +125,7 @@ func (e *Encoder) Request(id uint32, method string, params any) ([]byte, error) 
 	e.enc.EncodeString(method)
 	flat, err := e.params(params)
 	if err != nil {
-		return nil, unsendable(fmt.Sprintf("request %q", method), nil, "%v", err)
+		return nil, unsendable(name("request", method), nil, "%v", err)
 	}
 	e.flat = flat
 	return e.finish("request", method)
@@ -116,14 +134,14 @@ func (e *Encoder) Request(id uint32, method string, params any) ([]byte, error) 
 // Notification returns the frame for [2, method, params]; params as for Request.
 func (e *Encoder) Notification(method string, params any) ([]byte, error) {
 	if !utf8.ValidString(method) {
-		return nil, unsendable(fmt.Sprintf("notification %q", method), nil, "the notification name is not valid UTF-8")
+		return nil, unsendable(name("notification", method), nil, "the notification name is not valid UTF-8")
 	}
 	e.begin(3)
 	e.enc.EncodeUint(uint64(KindNotification))
 	e.enc.EncodeString(method)
 	flat, err := e.params(params)
 	if err != nil {
-		return nil, unsendable(fmt.Sprintf("notification %q", method), nil, "%v", err)
+		return nil, unsendable(name("notification", method), nil, "%v", err)
 	}
 	e.flat = flat
 	return e.finish("notification", method)

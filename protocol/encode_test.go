@@ -404,3 +404,18 @@ func TestNestingIsCountedAsTheWireCountsIt(t *testing.T) {
 	_, err = Marshal(loop)
 	require.ErrorIs(t, err, ErrUnsendable)
 }
+
+// A long method name is quoted whole up to 200 bytes, then cut at a character boundary with
+// its length: errors quote the caller's names, and a megabyte name made a two-megabyte error.
+func TestQuoteNameCutsLongNames(t *testing.T) {
+	assert.Equal(t, `"echo"`, QuoteName("echo"))
+	assert.Equal(t, `"ec\xffho"`, QuoteName("ec\xffho"))
+	long := strings.Repeat("é", 150) // 300 bytes
+	q := QuoteName(long)
+	assert.Equal(t, `"`+strings.Repeat("é", 100)+`"... (300 bytes)`, q)
+	huge := strings.Repeat("m", 1<<20)
+	_, err := NewEncoder().Request(1, huge, []any{make(chan int)})
+	require.Error(t, err)
+	assert.Less(t, len(err.Error()), 1000)
+	assert.Contains(t, err.Error(), "... (1048576 bytes)")
+}

@@ -673,4 +673,5 @@ func (p *Pool) unsubscribe() {
 	}
 }
 
-func quote(s string) string { return fmt.Sprintf("%q", s) }
+// quote quotes a method name for an error, cut when it is long (protocol.QuoteName).
+func quote(s string) string { return protocol.QuoteName(s) }

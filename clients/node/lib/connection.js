@@ -431,7 +431,9 @@ class Connection {
     }
     const fn = this.handlers.get(method);
     if (fn === undefined) {
-      this.respondError(id, { type: 'MethodNotFound', message: `no handler for method ${JSON.stringify(method)}` });
+      // A long name is cut, with its length: it is the caller's input, and may be huge.
+      const shown = method.length > 200 ? `${method.slice(0, 200)}... (${Buffer.byteLength(method)} bytes)` : method;
+      this.respondError(id, { type: 'MethodNotFound', message: `no handler for method ${JSON.stringify(shown)}` });
       return;
     }
     if (msg.valueError) {

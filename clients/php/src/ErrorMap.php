@@ -35,6 +35,15 @@ final class ErrorMap
      */
     public static function methodNotFound(string $method): array
     {
+        if (\strlen($method) > 200) {
+            // A long name is cut (at a character boundary) with its length: it is the
+            // caller's input, and may be huge.
+            $n = 200;
+            while ($n > 0 && (\ord($method[$n]) & 0xc0) === 0x80) {
+                $n--;
+            }
+            $method = sprintf('%s... (%d bytes)', substr($method, 0, $n), \strlen($method));
+        }
         return ['type' => 'MethodNotFound', 'message' => sprintf('no handler for method "%s"', $method)];
     }
 

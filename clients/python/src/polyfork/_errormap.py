@@ -44,7 +44,10 @@ def remote_error(m: Dict[str, Any]) -> RemoteError:
 
 
 def method_not_found(method: str) -> Dict[str, Any]:
-    """The error map for a request whose method has no handler."""
+    """The error map for a request whose method has no handler. A long name is cut to its
+    first 200 characters, with its length: it is the caller's input, and may be huge."""
+    if len(method) > 200:
+        method = "%s... (%d bytes)" % (method[:200], len(method.encode("utf-8", "surrogateescape")))
     return {"type": "MethodNotFound", "message": 'no handler for method "%s"' % method}
 
 
