@@ -8,11 +8,8 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/signal"
 	"runtime"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/polyfork/polyfork/bridge"
@@ -150,9 +147,8 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	mode, _ := bridge.ParseListenMode(f.listenMode)
 
 	// Before anything starts: a SIGHUP that arrives early must not kill the process.
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+	hups := watchHangups()
+	defer hups.stop()
 
 	opts := []bridge.Option{
 		bridge.WithListeners(f.listen.values...), bridge.WithListenMode(mode), bridge.WithChannel(channel),
@@ -205,22 +201,10 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		log.Info("admin listening", "url", "http://"+ln.Addr().String(), "paths", "/healthz /workers /metrics")
 	}
 
-	reloads := newReloader(ctx, pool, log)
 	code = exitOK
-loop:
-	for {
-		select {
-		case <-ctx.Done():
-			break loop
-		case err := <-adminDone:
-			log.Error("the admin server failed", "err", err)
-			code = exitFailure
-			break loop
-		case <-hup:
-			reloads.hangup()
-		case err := <-reloads.Done():
-			reloads.finished(err)
-		}
+	if err := hups.reloadUntil(ctx, pool, log, adminDone); err != nil {
+		log.Error("the admin server failed", "err", err)
+		code = exitFailure
 	}
 
 	start := time.Now()

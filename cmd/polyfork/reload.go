@@ -3,48 +3,60 @@ package main
 import (
 	"context"
 	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/polyfork/polyfork/bridge"
 )
 
-// reloader runs a pool's Reload on SIGHUP, one at a time, and logs how each went: cluster
-// and serve reload the same way. Its methods run on the command's main loop, which selects
-// on Done.
-type reloader struct {
-	ctx     context.Context
-	pool    *bridge.Pool // nil: nothing to reload (serve -nats)
-	log     *slog.Logger
-	done    chan error
-	running bool
+// hangups turns SIGHUP into reloads of a pool, one at a time, for cluster and serve. It
+// watches from watchHangups on, before anything starts, so that an early SIGHUP does not
+// kill the process (Go's default).
+type hangups struct {
+	sig chan os.Signal
 }
 
-func newReloader(ctx context.Context, pool *bridge.Pool, log *slog.Logger) *reloader {
-	return &reloader{ctx: ctx, pool: pool, log: log, done: make(chan error, 1)}
+func watchHangups() *hangups {
+	h := &hangups{sig: make(chan os.Signal, 1)}
+	signal.Notify(h.sig, syscall.SIGHUP)
+	return h
 }
 
-// hangup starts a reload, unless one is under way.
-func (r *reloader) hangup() {
-	switch {
-	case r.pool == nil:
-		r.log.Info("SIGHUP: nothing to reload here; the workers are the agents'")
-	case r.running:
-		r.log.Warn("SIGHUP: a reload is already under way")
-	default:
-		r.running = true
-		r.log.Info("SIGHUP: replacing the workers one by one")
-		go func() { r.done <- r.pool.Reload(r.ctx) }()
+// stop stops watching.
+func (h *hangups) stop() { signal.Stop(h.sig) }
+
+// reloadUntil replaces pool's workers one by one on each SIGHUP, logging how each reload
+// went, until ctx ends (it returns nil) or failed delivers an error (returned). A SIGHUP
+// during a reload is logged and dropped; with pool nil (serve -nats) there is nothing to
+// reload.
+func (h *hangups) reloadUntil(ctx context.Context, pool *bridge.Pool, log *slog.Logger, failed <-chan error) error {
+	done := make(chan error, 1)
+	running := false
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-failed:
+			return err
+		case <-h.sig:
+			switch {
+			case pool == nil:
+				log.Info("SIGHUP: nothing to reload here; the workers are the agents'")
+			case running:
+				log.Warn("SIGHUP: a reload is already under way")
+			default:
+				running = true
+				log.Info("SIGHUP: replacing the workers one by one")
+				go func() { done <- pool.Reload(ctx) }()
+			}
+		case err := <-done:
+			running = false
+			if err != nil {
+				log.Error("reload failed; the workers not yet replaced keep running", "err", describe(err, 0))
+			} else {
+				log.Info("reloaded", "pids", pids(pool))
+			}
+		}
 	}
-}
-
-// Done receives a reload's outcome, to pass to finished.
-func (r *reloader) Done() <-chan error { return r.done }
-
-// finished logs a reload's outcome.
-func (r *reloader) finished(err error) {
-	r.running = false
-	if err != nil {
-		r.log.Error("reload failed; the workers not yet replaced keep running", "err", describe(err, 0))
-		return
-	}
-	r.log.Info("reloaded", "pids", pids(r.pool))
 }

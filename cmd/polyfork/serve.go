@@ -9,13 +9,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"os/signal"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/polyfork/polyfork/bridge"
@@ -245,9 +242,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 
 	// Before anything starts: SIGHUP (an operator's reflex from cluster, or a closed
 	// terminal) reloads the workers instead of killing serve with calls in flight.
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+	hups := watchHangups()
+	defer hups.stop()
 
 	var b backend
 	var local *bridge.Pool // nil with -nats: the workers are the agents'
@@ -335,21 +331,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 
 	code = exitOK
-	reloads := newReloader(ctx, local, log)
-loop:
-	for {
-		select {
-		case <-ctx.Done():
-			break loop
-		case err := <-served:
-			log.Error("serving failed", "err", err)
-			code = exitFailure
-			break loop
-		case <-hup:
-			reloads.hangup()
-		case err := <-reloads.Done():
-			reloads.finished(err)
-		}
+	if err := hups.reloadUntil(ctx, local, log, served); err != nil {
+		log.Error("serving failed", "err", err)
+		code = exitFailure
 	}
 
 	if !drain(log, srv, conns, b, f.drain) {
