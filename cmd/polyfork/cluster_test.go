@@ -565,9 +565,9 @@ func TestClusterWorkerShutsTheSocketDown(t *testing.T) {
 		}
 	}()
 	requests(t, addr, "python", 5)
-	code, body := adminGet(t, admin+"/healthz")
+	code, body := getURL(t, admin+"/healthz")
 	require.Equal(t, http.StatusOK, code, body)
-	_, metrics := adminGet(t, admin+"/metrics")
+	_, metrics := getURL(t, admin+"/metrics")
 	assert.Regexp(t, `polyfork_listen_up\{address="tcp:`+regexp.QuoteMeta(addr)+`",socket="[^"]+"\} 1\n`, metrics)
 
 	require.NoError(t, cmd.Process.Signal(syscall.SIGHUP))
@@ -575,12 +575,12 @@ func TestClusterWorkerShutsTheSocketDown(t *testing.T) {
 	_, _, err := hit(addr)
 	require.ErrorIs(t, err, syscall.ECONNREFUSED, "what the worker did: polyfork can only report it")
 	testutil.Eventually(t, "/healthz 503", func() bool {
-		code, _ := adminGet(t, admin+"/healthz")
+		code, _ := getURL(t, admin+"/healthz")
 		return code == http.StatusServiceUnavailable
 	})
-	_, body = adminGet(t, admin+"/healthz")
+	_, body = getURL(t, admin+"/healthz")
 	assert.Contains(t, body, `"not_listening":["tcp:`+addr+`"]`)
-	_, metrics = adminGet(t, admin+"/metrics")
+	_, metrics = getURL(t, admin+"/metrics")
 	assert.Regexp(t, `polyfork_listen_up\{address="tcp:`+regexp.QuoteMeta(addr)+`",socket="[^"]+"\} 0\n`, metrics)
 	// /healthz checks the socket when asked; the log comes from the pool's check, every 100 ms.
 	logged := regexp.MustCompile(`level=ERROR msg="polyfork: listening socket no longer listens[^\n]*address=tcp:` + regexp.QuoteMeta(addr) + `[^\n]*worker \d \(pid \d+, (exited|stopping)\)`)
@@ -588,15 +588,4 @@ func TestClusterWorkerShutsTheSocketDown(t *testing.T) {
 
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, cmd.Wait())
-}
-
-// adminGet returns the status and body of a GET on the admin server.
-func adminGet(t *testing.T, url string) (int, string) {
-	t.Helper()
-	resp, err := http.Get(url)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	return resp.StatusCode, string(b)
 }
