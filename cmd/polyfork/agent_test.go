@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/polyfork/polyfork/internal/testutil"
@@ -138,6 +139,12 @@ func TestAgentCallAgentsServe(t *testing.T) {
 	code, body = httpDo(t, http.MethodGet, base+"/agents", "")
 	assert.Equal(t, http.StatusOK, code, body)
 	assert.Contains(t, body, `"service": "calc"`)
+
+	// SIGHUP reloads a local pool; with -nats the workers are the agents', and serve goes on.
+	require.NoError(t, syscall.Kill(syscall.Getpid(), syscall.SIGHUP)) // serve runs in this process
+	testutil.Eventually(t, "SIGHUP seen", func() bool { return strings.Contains(gwLog.String(), "nothing to reload here") })
+	code, body = httpDo(t, http.MethodPost, base+"/call/add", "[2, 3]")
+	assert.Equal(t, http.StatusOK, code, body)
 
 	assert.Equal(t, exitOK, stopAgent(), agentLog.String())
 	code, body = httpDo(t, http.MethodPost, base+"/call/add", "[2, 3]")
