@@ -137,6 +137,7 @@ func (p *Pool) retireLocked(r *running) {
 		delete(p.retiring, r)
 		p.checkDrainedLocked()
 		p.mu.Unlock()
+		p.checkListening(r)
 	}()
 }
 

@@ -4,23 +4,17 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strings"
 	"sync"
-	"time"
 )
 
 // poolSockets is the part of a Pool that holds its listening sockets (WithListeners).
 type poolSockets struct {
 	set *listenSet // nil without WithListeners; set before any worker starts
 
-	mu     sync.Mutex // guards closed and the set's reading by ListenSockets against close
-	closed bool
+	mu       sync.Mutex // guards closed, reported and the set's reading against close
+	closed   bool
+	reported map[string]bool // sockets found not listening and logged, by name
 }
-
-// listenCheckEvery is how often the pool checks that its sockets still listen, and
-// notes which workers exited since: a worker that un-listened a socket is named within
-// this long of its exit.
-const listenCheckEvery = 100 * time.Millisecond
 
 // openListeners binds or adopts the sockets of WithListeners, before any worker starts.
 func (p *Pool) openListeners() error {
@@ -32,76 +26,37 @@ func (p *Pool) openListeners() error {
 		return err
 	}
 	p.sockets.set = set
-	p.wg.Add(1)
-	go p.watchListeners()
 	return nil
 }
 
-// watchListeners checks, every listenCheckEvery until the pool stops, that the sockets
-// still listen, and logs an error for one that no longer does, once, naming the workers
-// that exited since the sockets were last seen listening and those being stopped: a worker that shut the shared
+// checkListening runs when worker r has exited: a socket the pool holds that no longer
+// listens is logged as an error, once per socket, naming r. A worker that shut the shared
 // socket down (shutdown(2), not close) on its way out un-listened it for every worker,
-// present and future, and new connections are refused. ListenSockets reports it too
-// (Listening false).
-func (p *Pool) watchListeners() {
-	defer p.wg.Done()
-	tick := time.NewTicker(listenCheckEvery)
-	defer tick.Stop()
-	seen := map[*running]bool{} // the workers running at the last check
-	var exited []string         // the workers that exited since the sockets last listened
-	reported := map[string]bool{}
-	for {
-		select {
-		case <-p.ctx.Done():
-			return
-		case <-tick.C:
-		}
-		var stopping []string // workers asked to stop: one shutting the socket down on its way out
-		p.mu.Lock()
-		for _, s := range p.slots {
-			if s.current != nil {
-				seen[s.current] = true
-			}
-		}
-		for r := range p.retiring {
-			seen[r] = true
-			stopping = append(stopping, fmt.Sprintf("worker %d (pid %d, stopping)", r.slot.index, r.w.Pid()))
-		}
-		p.mu.Unlock()
-		for r := range seen {
-			select {
-			case <-r.w.Done():
-				exited = append(exited, fmt.Sprintf("worker %d (pid %d, exited)", r.slot.index, r.w.Pid()))
-				if len(exited) > 8 {
-					exited = exited[len(exited)-8:] // the latest: the one to blame is among them
+// present and future, and new connections are refused; ListenSockets reports it too
+// (Listening false). One getsockopt per socket, at each exit: nothing runs between exits.
+func (p *Pool) checkListening(r *running) {
+	if p.sockets.set == nil || p.ctx.Err() != nil {
+		return // no sockets, or the pool is stopping and closes them
+	}
+	p.sockets.mu.Lock()
+	var down []ListenSocket
+	if !p.sockets.closed {
+		for _, d := range p.sockets.set.notListening() {
+			if !p.sockets.reported[d.Name] {
+				if p.sockets.reported == nil {
+					p.sockets.reported = map[string]bool{}
 				}
-				delete(seen, r)
-			default:
+				p.sockets.reported[d.Name] = true
+				down = append(down, d)
 			}
 		}
-		p.sockets.mu.Lock()
-		var down []ListenSocket
-		if !p.sockets.closed {
-			down = p.sockets.set.notListening()
-		}
-		p.sockets.mu.Unlock()
-		if len(down) == 0 || p.ctx.Err() != nil {
-			exited = exited[:0]
-			continue
-		}
-		for _, d := range down {
-			if reported[d.Name] {
-				continue
-			}
-			reported[d.Name] = true
-			by := "a worker still running"
-			if suspects := append(slices.Clip(exited), stopping...); len(suspects) > 0 {
-				by = "one of the workers that exited or were stopping when it was seen: " + strings.Join(suspects, ", ")
-			}
-			p.log(slog.LevelError, "listening socket no longer listens: new connections are refused until the pool is restarted",
-				"socket", d.Name, "address", d.Address, "shut_down_by", by,
-				"why", "a worker called shutdown(2) on the socket it inherited, which un-listens it for every process; a worker must close its descriptor instead")
-		}
+	}
+	p.sockets.mu.Unlock()
+	for _, d := range down {
+		p.log(slog.LevelError, "listening socket no longer listens: new connections are refused until the pool is restarted",
+			"socket", d.Name, "address", d.Address,
+			"found_when", fmt.Sprintf("worker %d (pid %d, exited)", r.slot.index, r.w.Pid()),
+			"why", "a worker (most likely that one) called shutdown(2) on the socket it inherited, which un-listens it for every process; a worker must close its descriptor instead")
 	}
 }
 

@@ -69,6 +69,7 @@ func (p *Pool) supervise(s *slot, first chan<- error) {
 		select {
 		case <-r.w.Done():
 			delay, unexpected := p.exited(s, r)
+			p.checkListening(r)
 			r = nil
 			if unexpected && !p.sleep(delay) {
 				p.setState(s, stateStopped)

@@ -582,7 +582,7 @@ func TestClusterWorkerShutsTheSocketDown(t *testing.T) {
 	assert.Contains(t, body, `"not_listening":["tcp:`+addr+`"]`)
 	_, metrics = getURL(t, admin+"/metrics")
 	assert.Regexp(t, `polyfork_listen_up\{address="tcp:`+regexp.QuoteMeta(addr)+`",socket="[^"]+"\} 0\n`, metrics)
-	// /healthz checks the socket when asked; the log comes from the pool's check, every 100 ms.
+	// /healthz checks the socket when asked; the log comes from the pool's check at a worker's exit.
 	logged := regexp.MustCompile(`level=ERROR msg="polyfork: listening socket no longer listens[^\n]*address=tcp:` + regexp.QuoteMeta(addr) + `[^\n]*worker \d \(pid \d+, (exited|stopping)\)`)
 	testutil.Eventually(t, "the error logged", func() bool { return logged.MatchString(logs.String()) })
 
