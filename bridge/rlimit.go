@@ -84,11 +84,7 @@ func ulimitScript(l Rlimits) string {
 // already be resolved; a lookup error stays in cmd.Err.
 func wrapRlimits(cmd *exec.Cmd, l Rlimits) {
 	script := ulimitScript(l)
-	if script == "" {
-		return
-	}
-	refuseWhatExecWouldRefuse(cmd)
-	if cmd.Err != nil {
+	if script == "" || cmd.Err != nil {
 		return
 	}
 	// $0 names the shell in its own messages ("polyfork-rlimits: 1: ulimit: error setting

@@ -119,6 +119,9 @@ func spawn(argv []string, conn connConfig, cfg procConfig) (*spawned, error) {
 	if cfg.console != nil {
 		consoleProcAttr(cmd.SysProcAttr)
 	}
+	if cfg.listenPID || ulimitScript(cfg.rlimits) != "" {
+		refuseWhatExecWouldRefuse(cmd) // before /bin/sh runs it (shellexec_linux.go)
+	}
 	if cfg.listenPID {
 		wrapListenPID(cmd)
 	}
@@ -145,15 +148,21 @@ func explainStart(dir, path string, err error) error {
 			return fmt.Errorf("the working directory (WithDir) %q is not a directory", dir)
 		}
 	}
-	if !filepath.IsAbs(path) && dir != "" {
-		path = filepath.Join(dir, path)
-	}
+	path = inDir(path, dir)
 	if errors.Is(err, syscall.EACCES) {
 		if fi, serr := os.Stat(path); serr == nil && fi.IsDir() {
 			return fmt.Errorf("%w (%s is a directory, not a program)", err, path)
 		}
 	}
 	return err
+}
+
+// inDir resolves a relative path as the child will, after changing to dir.
+func inDir(path, dir string) string {
+	if dir == "" || filepath.IsAbs(path) {
+		return path
+	}
+	return filepath.Join(dir, path)
 }
 
 // passChannel passes the child's ends of the channel after the descriptors already passed
@@ -205,7 +214,6 @@ func childEnv(cfg procConfig, protocolVars []string) []string {
 // (dash has no exec -a), and a system without /bin/sh cannot pass sockets. cmd.Path must
 // already be resolved; a lookup error stays in cmd.Err.
 func wrapListenPID(cmd *exec.Cmd) {
-	refuseWhatExecWouldRefuse(cmd)
 	if cmd.Err != nil {
 		return
 	}

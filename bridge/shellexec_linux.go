@@ -6,12 +6,11 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 )
 
-// refuseWhatExecWouldRefuse sets cmd.Err when cmd.Path is a file that execve(2) would
+// refuseWhatExecWouldRefuse sets cmd.Err when cmd.Path is a file that Linux's execve(2) would
 // refuse, before cmd is wrapped in /bin/sh (wrapListenPID, wrapRlimits). The shell's exec
 // does not fail where execve does: it runs a file with no "#!" line and no known binary
 // format as a shell script (so a worker.py without its "#!" line is run by sh, and its
@@ -64,14 +63,6 @@ func directExecError(path, dir string) error {
 		return nil
 	}
 	return syscall.ENOEXEC
-}
-
-// inDir resolves a relative path as the child will, after changing to dir.
-func inDir(path, dir string) string {
-	if dir == "" || filepath.IsAbs(path) {
-		return path
-	}
-	return filepath.Join(dir, path)
 }
 
 // binfmtMiscInUse reports whether binfmt_misc has formats registered, which could make
