@@ -449,9 +449,6 @@ func (p *Process) usable() error {
 // Shutdown, Terminate or Kill was called, and with the child's *ExitError or
 // *ProtocolError when the child exits or breaks the protocol while the call is in flight.
 func (p *Process) Call(ctx context.Context, method string, params, result any, opts ...CallOption) error {
-	if ctx == nil {
-		return errNilContext
-	}
 	collectCallOptions(opts).report(p.name, p.pid)
 	if err := p.usable(); err != nil {
 		return err
@@ -462,9 +459,6 @@ func (p *Process) Call(ctx context.Context, method string, params, result any, o
 // Send sends v to the child's on('message') listeners, like process.send in Node; see
 // Conn.Send.
 func (p *Process) Send(ctx context.Context, v any) error {
-	if ctx == nil {
-		return errNilContext
-	}
 	if err := p.usable(); err != nil {
 		return err
 	}
@@ -473,9 +467,6 @@ func (p *Process) Send(ctx context.Context, v any) error {
 
 // Notify sends the notification method with params to the child; see Conn.Notify.
 func (p *Process) Notify(ctx context.Context, method string, params ...any) error {
-	if ctx == nil {
-		return errNilContext
-	}
 	if err := p.usable(); err != nil {
 		return err
 	}

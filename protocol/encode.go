@@ -95,11 +95,19 @@ func QuoteName(s string) string {
 	if len(s) <= maxQuotedName {
 		return strconv.Quote(s)
 	}
-	n := maxQuotedName
+	return strconv.Quote(CutText(s, maxQuotedName)) + "... (" + strconv.Itoa(len(s)) + " bytes)"
+}
+
+// CutText returns the longest prefix of s of at most n bytes that does not end inside a
+// UTF-8 character: a text cut for an error message stays valid UTF-8.
+func CutText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
 	for n > 0 && !utf8.RuneStart(s[n]) {
 		n--
 	}
-	return strconv.Quote(s[:n]) + "... (" + strconv.Itoa(len(s)) + " bytes)"
+	return s[:n]
 }
 
 // unsendable builds an Encoder error: it matches ErrUnsendable and, if cause is a sentinel,

@@ -335,7 +335,7 @@ func (a *Agent) publishEvent(method string) bridge.NotificationHandler {
 		}
 		mu.Unlock()
 		if err == nil && !a.objects.fits(len(body)) {
-			err = &PayloadError{What: "a worker's " + quote(method), Size: int64(len(body)), Limit: a.objects.limit(),
+			err = &PayloadError{What: "a worker's " + protocol.QuoteName(method), Size: int64(len(body)), Limit: a.objects.limit(),
 				Err: errors.New("events do not travel through the object store")}
 		}
 		if err == nil {

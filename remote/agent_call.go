@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
@@ -311,7 +310,7 @@ func (a *Agent) answer(ctx context.Context, reply, method string, body []byte, w
 	if !a.objects.fits(len(body)) {
 		name, err := a.objects.put(ctx, body)
 		if err != nil {
-			pe := &PayloadError{What: "the result of " + quote(method), Size: int64(len(body)), Limit: a.objects.limit(), Err: err}
+			pe := &PayloadError{What: "the result of " + protocol.QuoteName(method), Size: int64(len(body)), Limit: a.objects.limit(), Err: err}
 			a.answerError(reply, CodeTooLarge, TypeTooLarge, pe.Error(), worker)
 			return
 		}
@@ -435,10 +434,7 @@ func clip(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "..."
+	return protocol.CutText(s, n) + "..."
 }
 
 // fitError cuts an error map's data, traceback and message so that it encodes in about
@@ -456,10 +452,8 @@ func fitError(ev *protocol.ErrorValue, limit int) *protocol.ErrorValue {
 		if len(s) <= n {
 			return s
 		}
-		for n > 0 && !utf8.RuneStart(s[n]) {
-			n--
-		}
-		return s[:n] + fmt.Sprintf("... (%d bytes cut: the error was above the NATS maximum payload)", len(s)-n)
+		kept := protocol.CutText(s, n)
+		return kept + fmt.Sprintf("... (%d bytes cut: the error was above the NATS maximum payload)", len(s)-len(kept))
 	}
 	if len(out.Message)+len(out.Traceback) > budget {
 		tb := min(len(out.Traceback), budget/2)

@@ -225,7 +225,7 @@ func (p *Pool) exchange(ctx context.Context, subject, method string, body []byte
 	if !p.objects.fits(len(body)) {
 		name, err := p.objects.put(ctx, body)
 		if err != nil {
-			return nil, &PayloadError{What: what + quote(method), Size: int64(len(body)), Limit: p.objects.limit(), Err: err}
+			return nil, &PayloadError{What: what + protocol.QuoteName(method), Size: int64(len(body)), Limit: p.objects.limit(), Err: err}
 		}
 		object = name
 		defer p.objects.remove(name)
@@ -342,7 +342,7 @@ func (p *Pool) attempt(ctx context.Context, subject, method string, body []byte,
 			c.recycle()
 		}
 		if errors.Is(err, nats.ErrMaxPayload) {
-			return nil, &PayloadError{What: "params of " + quote(method), Size: int64(len(body)), Limit: p.nc.MaxPayload()}
+			return nil, &PayloadError{What: "params of " + protocol.QuoteName(method), Size: int64(len(body)), Limit: p.nc.MaxPayload()}
 		}
 		return nil, fmt.Errorf("remote: call %q: publishing: %w", method, err)
 	}
@@ -672,6 +672,3 @@ func (p *Pool) unsubscribe() {
 		p.nc.RemoveStatusListener(p.status)
 	}
 }
-
-// quote quotes a method name for an error, cut when it is long (protocol.QuoteName).
-func quote(s string) string { return protocol.QuoteName(s) }
