@@ -552,7 +552,7 @@ final class Child
                 continue;
             }
             if ($message instanceof Request) {
-                if (isset($this->running[$message->id]) || isset($this->queued[$message->id])) {
+                if ($this->inFlight($message->id)) {
                     $this->failure = self::duplicate($message);
                     $this->queue[] = $this->failure;
                     continue;
@@ -632,7 +632,7 @@ final class Child
                 return null;
             }
             $message = $this->reader->tail === null ? $this->codec->decode($frame) : $this->decodeWithTail($frame);
-            if ($message instanceof Request && (isset($this->running[$message->id]) || isset($this->queued[$message->id]))) {
+            if ($message instanceof Request && $this->inFlight($message->id)) {
                 throw self::duplicate($message);
             }
             return $message;
@@ -646,12 +646,18 @@ final class Child
      * A request whose id is that of a request still in flight (running, or read and not yet
      * run): the host could not tell their answers apart, so it is a protocol error (SPEC 4.1).
      */
+    /** True when request $id runs, or waits in the read-ahead queue, and is not answered yet. */
+    private function inFlight(int $id): bool
+    {
+        return isset($this->running[$id]) || isset($this->queued[$id]);
+    }
+
     private static function duplicate(Request $request): ProtocolError
     {
         return new ProtocolError(sprintf(
             'request id %d ("%s") is already in flight; ids must be unique among the requests in flight',
             $request->id,
-            $request->method
+            ErrorMap::cutName($request->method)
         ));
     }
 
@@ -857,7 +863,7 @@ final class Child
     private function cancel(Notification $note): void
     {
         $id = $note->params[0] ?? null;
-        if (\is_int($id) && (isset($this->queued[$id]) || isset($this->running[$id]))) {
+        if (\is_int($id) && $this->inFlight($id)) {
             $this->cancelled[$id] = true;
         }
     }

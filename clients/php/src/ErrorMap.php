@@ -35,16 +35,23 @@ final class ErrorMap
      */
     public static function methodNotFound(string $method): array
     {
-        if (\strlen($method) > 200) {
-            // A long name is cut (at a character boundary) with its length: it is the
-            // caller's input, and may be huge.
-            $n = 200;
-            while ($n > 0 && (\ord($method[$n]) & 0xc0) === 0x80) {
-                $n--;
-            }
-            $method = sprintf('%s... (%d bytes)', substr($method, 0, $n), \strlen($method));
+        return ['type' => 'MethodNotFound', 'message' => sprintf('no handler for method "%s"', self::cutName($method))];
+    }
+
+    /**
+     * A method name for an error message: whole up to 200 bytes, else its first 200 (at a
+     * character boundary) and its length. A name is the caller's input, and may be huge.
+     */
+    public static function cutName(string $method): string
+    {
+        if (\strlen($method) <= 200) {
+            return $method;
         }
-        return ['type' => 'MethodNotFound', 'message' => sprintf('no handler for method "%s"', $method)];
+        $n = 200;
+        while ($n > 0 && (\ord($method[$n]) & 0xc0) === 0x80) {
+            $n--;
+        }
+        return sprintf('%s... (%d bytes)', substr($method, 0, $n), \strlen($method));
     }
 
     /**

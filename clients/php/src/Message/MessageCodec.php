@@ -335,11 +335,6 @@ final class MessageCodec
         return \is_array($error) && \is_string($error['type'] ?? null) && \is_string($error['message'] ?? null);
     }
 
-    /**
-     * Reads kind, id and method of a message whose params or result PHP cannot hold.
-     *
-     * @return list<mixed>
-     */
     /** Names the msgpack type whose encoding starts with the byte $c, for error messages. */
     private static function describe(int $c): string
     {
@@ -356,6 +351,11 @@ final class MessageCodec
         };
     }
 
+    /**
+     * Reads kind, id and method of a message whose params or result PHP cannot hold.
+     *
+     * @return list<mixed>
+     */
     private function envelope(string $body, UnsupportedValue $e): array
     {
         $top = $this->decoder->lastTop;
