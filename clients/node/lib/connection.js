@@ -431,9 +431,7 @@ class Connection {
     }
     const fn = this.handlers.get(method);
     if (fn === undefined) {
-      // A long name is cut, with its length: it is the caller's input, and may be huge.
-      const shown = method.length > 200 ? `${method.slice(0, 200)}... (${Buffer.byteLength(method)} bytes)` : method;
-      this.respondError(id, { type: 'MethodNotFound', message: `no handler for method ${JSON.stringify(shown)}` });
+      this.respondError(id, { type: 'MethodNotFound', message: `no handler for method ${JSON.stringify(cutName(method))}` });
       return;
     }
     if (msg.valueError) {
@@ -618,6 +616,22 @@ class Connection {
       if (call) call.reject(err);
     }
   }
+}
+
+/**
+ * A method name for an error message: whole up to 200 bytes of UTF-8, else its first 200
+ * (at a character boundary) and its length, as the host and the other clients cut it. A
+ * name is the caller's input, and may be huge.
+ * @param {string} method
+ * @returns {string}
+ */
+function cutName(method) {
+  if (method.length <= 66) return method; // at most 3 bytes a UTF-16 unit
+  const raw = Buffer.from(method);
+  if (raw.length <= 200) return method;
+  let n = 200;
+  while (n > 0 && (raw[n] & 0xc0) === 0x80) n--;
+  return `${raw.toString('utf8', 0, n)}... (${raw.length} bytes)`;
 }
 
 /** The default log of a Connection: one line to stderr. */

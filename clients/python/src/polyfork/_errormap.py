@@ -43,12 +43,22 @@ def remote_error(m: Dict[str, Any]) -> RemoteError:
     return cls(m["type"], m["message"], tb if isinstance(tb, str) else None, m.get("data"))
 
 
+def cut_name(method: str) -> str:
+    """A method name for an error message: whole up to 200 bytes of UTF-8, else its first 200
+    (at a character boundary) and its length, as the host and the other clients cut it. A
+    name is the caller's input, and may be huge."""
+    raw = method.encode("utf-8", "surrogateescape")
+    if len(raw) <= 200:
+        return method
+    n = 200
+    while n > 0 and raw[n] & 0xC0 == 0x80:
+        n -= 1
+    return "%s... (%d bytes)" % (raw[:n].decode("utf-8", "surrogateescape"), len(raw))
+
+
 def method_not_found(method: str) -> Dict[str, Any]:
-    """The error map for a request whose method has no handler. A long name is cut to its
-    first 200 characters, with its length: it is the caller's input, and may be huge."""
-    if len(method) > 200:
-        method = "%s... (%d bytes)" % (method[:200], len(method.encode("utf-8", "surrogateescape")))
-    return {"type": "MethodNotFound", "message": 'no handler for method "%s"' % method}
+    """The error map for a request whose method has no handler."""
+    return {"type": "MethodNotFound", "message": 'no handler for method "%s"' % cut_name(method)}
 
 
 def cancelled(method: str) -> Dict[str, Any]:

@@ -502,7 +502,7 @@ class Session:
         if dup:
             raise ProtocolError(
                 'polyfork: protocol error: request id %d ("%s") is already in flight; ids must '
-                "be unique among the requests in flight" % (msgid, _safe_text(method, 200)))
+                "be unique among the requests in flight" % (msgid, _safe_text(_errormap.cut_name(method))))
 
     def _drain_backlog(self) -> None:
         backlog = self._backlog
