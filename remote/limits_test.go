@@ -118,3 +118,20 @@ func TestBeatsAreNotMoreOftenThanTenMilliseconds(t *testing.T) {
 	assert.Greater(t, beats, 5, "beats still come")
 	assert.Less(t, beats, 60, "300 ms of beats at 10 ms or more apart")
 }
+
+// A Polyfork-Timeout above a year, even one past int64, is read as a year: the agent runs
+// the call (SPEC 10.2), where it answered 400 for anything above 365 days.
+func TestATimeoutHeaderAboveAYearIsReadAsAYear(t *testing.T) {
+	s := runServer(t, remote.ServerConfig{})
+	startAgent(t, s.ClientURL(), "far2")
+	nc := connect(t, s.ClientURL())
+	body := []byte{0x94, 0x00, 0x01, 0xa3, 'a', 'd', 'd', 0x92, 0x01, 0x02} // [0, 1, "add", [1, 2]]
+	for _, timeout := range []string{"31536000001", "99999999999999999999"} {
+		m, err := nc.RequestMsgWithContext(ctxFor(t, 10*time.Second), &nats.Msg{
+			Subject: "polyfork.far2.call", Data: body, Header: nats.Header{remote.HeaderTimeout: []string{timeout}}})
+		require.NoError(t, err)
+		assert.Empty(t, m.Header.Get(remote.HeaderErrorCode), "%s: %s", timeout, m.Header.Get(remote.HeaderError))
+		require.Len(t, m.Data, 5, timeout)
+		assert.Equal(t, []byte{0xc0, 0x03}, m.Data[3:], "%s: the answer [1, id, nil, 3]", timeout)
+	}
+}
