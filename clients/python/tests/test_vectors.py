@@ -11,15 +11,12 @@ from polyfork import ProtocolError
 from polyfork._channel import DEFAULT_MAX_FRAME_SIZE, FrameReader
 from polyfork._writer import FrameWriter
 from polyfork._codec import Encoder, decode_message, decode_value
+from polyfork._codec import _ext as ext_type  # msgpack.ExtType, also for the types -128..-2
 
 TESTDATA = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "..", "..",
                                          "protocol", "testdata"))
 
 
-
-def ext_type(code, data):
-    """msgpack.ExtType(code, data), also for the types -128..-2 its constructor refuses."""
-    return tuple.__new__(msgpack.ExtType, (code, data))
 
 def load(name):
     with open(os.path.join(TESTDATA, name), encoding="utf-8") as f:
