@@ -120,6 +120,7 @@ class Session:
         self._done: "Optional[asyncio.Future[None]]" = None
         self._reading: Optional[str] = None  # "selector" or "poll" while asyncio reads
         self._backlog: Deque[Any] = collections.deque()
+        self._backlog_ids: Set[int] = set()  # ids of the requests waiting in the backlog
         self._tasks: "Dict[int, asyncio.Task[Any]]" = {}
         self._bg: "Set[asyncio.Task[Any]]" = set()
         self._current = -1  # id of the request whose plain handler runs (or ran last)
@@ -486,20 +487,13 @@ class Session:
             # Not serving yet (a call() pumps before run()), or handing over to asyncio: keep
             # the message, in order.
             self._backlog.append(msg)
+            if kind == 0:
+                self._backlog_ids.add(msg[1])
 
     def _check_unique(self, msgid: int, method: str) -> None:
         """SPEC 4.1: a request whose id is that of a request in flight (its handler runs, or it
         waits in the backlog) is a protocol error: the host could not tell the answers apart."""
-        dup = msgid in self._tasks or msgid in self._pumping
-        if not dup:
-            for item in self._backlog:
-                if type(item) is _Await:
-                    dup = item.msgid == msgid
-                elif type(item) is list:
-                    dup = item[0] == 0 and item[1] == msgid
-                if dup:
-                    break
-        if dup:
+        if msgid in self._tasks or msgid in self._pumping or msgid in self._backlog_ids:
             raise ProtocolError(
                 'polyfork: protocol error: request id %d ("%s") is already in flight; ids must '
                 "be unique among the requests in flight" % (msgid, _safe_text(_errormap.cut_name(method))))
@@ -511,8 +505,10 @@ class Session:
             if item is _EOF:
                 self._stopping = True
             elif type(item) is _Await:
+                self._backlog_ids.discard(item.msgid)
                 self._adopt_awaitable(item.msgid, item.method, item.awaitable)
             elif item[0] == 0:
+                self._backlog_ids.discard(item[1])
                 self._on_request(item[1], item[2], item[3])
             else:
                 self._on_notification(item[1], item[2])
@@ -522,6 +518,10 @@ class Session:
         """In the blocking loop: item needs asyncio; keep it first and hand over."""
         self._switch = True
         self._backlog.appendleft(item)
+        if type(item) is _Await:
+            self._backlog_ids.add(item.msgid)
+        elif item[0] == 0:
+            self._backlog_ids.add(item[1])
 
     def _on_value_problem(self, p: ValueProblem) -> None:
         msg = p.message
@@ -738,6 +738,7 @@ class Session:
                           % self._writer.broken)
         self._stopping = True
         self._backlog.clear()
+        self._backlog_ids.clear()
         self._stop_reading()
         done = self._done
         if done is not None and not done.done():
