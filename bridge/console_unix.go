@@ -22,19 +22,12 @@ func openConsole(o *ConsoleOptions) (master, tty *os.File, err error) {
 	// pty.Open leaves the master in blocking mode (its ioctls go through File.Fd), and a
 	// Read blocked on a blocking descriptor outlives Close. A close-on-exec duplicate in
 	// non-blocking mode goes through the runtime's poller instead, so Close interrupts it.
-	fd, err := unix.FcntlInt(m.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+	master, err = dupNonblock(m)
 	m.Close()
-	if err == nil {
-		err = unix.SetNonblock(fd, true)
-		if err != nil {
-			unix.Close(fd)
-		}
-	}
 	if err != nil {
 		tty.Close()
 		return nil, nil, err
 	}
-	master = os.NewFile(uintptr(fd), "/dev/ptmx")
 	if err := setWinsize(master, o.Cols, o.Rows); err != nil {
 		master.Close()
 		tty.Close()
