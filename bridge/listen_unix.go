@@ -216,10 +216,12 @@ func bindUnix(spec listenSpec) (*heldSocket, error) {
 	path := spec.address
 	ln, err := net.Listen("unix", path)
 	if err != nil && errors.Is(err, syscall.EADDRINUSE) && !strings.HasPrefix(path, "@") {
-		if fi, lerr := os.Lstat(path); lerr == nil && fi.Mode()&os.ModeSocket == 0 {
+		fi, lerr := os.Lstat(path)
+		switch {
+		case lerr != nil:
+		case fi.Mode()&os.ModeSocket == 0:
 			return nil, &notSocketError{path: path, mode: fi.Mode()}
-		}
-		if staleUnixSocket(path) {
+		case nobodyListens(path):
 			if rerr := os.Remove(path); rerr == nil {
 				ln, err = net.Listen("unix", path)
 			}
@@ -250,12 +252,8 @@ func bindUnix(spec listenSpec) (*heldSocket, error) {
 	return s, nil
 }
 
-// staleUnixSocket reports whether path is a socket file that nothing listens on.
-func staleUnixSocket(path string) bool {
-	fi, err := os.Lstat(path)
-	if err != nil || fi.Mode()&os.ModeSocket == 0 {
-		return false
-	}
+// nobodyListens reports whether nothing listens on the socket file at path (a stale one).
+func nobodyListens(path string) bool {
 	c, err := net.DialTimeout("unix", path, time.Second)
 	if err == nil {
 		c.Close()
