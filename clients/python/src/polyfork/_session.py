@@ -707,11 +707,7 @@ class Session:
             self._fatal = exc
         self._writer.close("the host broke the protocol (%s)" % exc)
         self._calls.close(str(exc), ProtocolError)
-        self._stopping = True
-        self._stop_reading()
-        done = self._done
-        if done is not None and not done.done():
-            done.set_exception(exc)
+        self._end_serving(exc)
 
     def _write_failed(self, e: BridgeError) -> bool:
         """A write raised e: when the host stopped reading (not a protocol error's close, not
@@ -736,13 +732,20 @@ class Session:
                   "stopping", self._writer.broken)
         self._calls.close("the host closed the channel (writing a frame failed: %s)"
                           % self._writer.broken)
-        self._stopping = True
         self._backlog.clear()
         self._backlog_ids.clear()
+        self._end_serving(None)
+
+    def _end_serving(self, exc: Optional[BaseException]) -> None:
+        """Stops reading and ends run()/serve(): with exc (a protocol error), or cleanly."""
+        self._stopping = True
         self._stop_reading()
         done = self._done
         if done is not None and not done.done():
-            done.set_result(None)
+            if exc is None:
+                done.set_result(None)
+            else:
+                done.set_exception(exc)
 
     # --- internals: frames out ---------------------------------------------------------------
 
