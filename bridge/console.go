@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -84,6 +85,7 @@ type Console struct {
 	name   string
 	pid    int
 	master *os.File
+	tty    *os.File                         // the child's end, to flush its input on a signal key; closed at reap
 	done   chan struct{}                    // closed when the output has ended: the relay's done
 	log    func(slog.Level, string, ...any) // the Process's logger
 
@@ -104,6 +106,9 @@ type attachment struct {
 	full    bool   // typeInput waits for room in the terminal
 	quit    bool   // typeInput is to stop
 	dropped int    // bytes of typed input dropped for a full terminal
+
+	typist  *os.File      // typeInput's descriptor: its deadline abandons a blocked write
+	flushed chan struct{} // set by a signal key: typeInput drops its chunk, then closes it
 }
 
 // Name returns the child's name (WithName; "NAME#i" for a Pool's workers).
@@ -161,8 +166,9 @@ func (c *Console) Resize(cols, rows int) error {
 // once per attachment). At end of file, what the terminal takes without waiting is
 // typed and the rest is dropped. While the terminal is full, an interrupt, quit or
 // suspend character (Ctrl-C, Ctrl-\, Ctrl-Z, as the terminal's modes say) is still
-// delivered: the child's foreground process group gets the signal, and the input queued
-// before it is dropped, as the terminal itself would flush it.
+// delivered: the child's foreground process group gets the signal, and the input typed
+// before it is dropped, as the terminal itself flushes its input on an interrupt (unless
+// its modes say NOFLSH).
 func (c *Console) Attach(ctx context.Context, in io.Reader, out io.Writer) error {
 	if ctx == nil {
 		return errNilContext
@@ -187,7 +193,7 @@ func (c *Console) Attach(ctx context.Context, in io.Reader, out io.Writer) error
 		return fmt.Errorf("bridge: attaching to the console of %s (pid %d): %w", c.name, c.pid, err)
 	}
 	defer typist.Close()
-	a := &attachment{out: out, failed: make(chan error, 1), wake: make(chan struct{}, 1)}
+	a := &attachment{out: out, failed: make(chan error, 1), wake: make(chan struct{}, 1), typist: typist}
 	if replay := fromLineStart(c.recent); len(replay) > 0 {
 		if _, err := out.Write(replay); err != nil {
 			c.mu.Unlock()
@@ -200,7 +206,7 @@ func (c *Console) Attach(ctx context.Context, in io.Reader, out io.Writer) error
 	input := make(chan error, 1)
 	go func() { input <- c.readInput(in, a) }()
 	typed := make(chan typed, 1)
-	go func() { typed <- c.typeInput(typist, a) }()
+	go func() { typed <- c.typeInput(a) }()
 	inputDone, writerDone := false, false
 	var rest []byte // what the typist had taken but not written when it stopped
 	select {
@@ -280,17 +286,27 @@ func (c *Console) readInput(in io.Reader, a *attachment) error {
 }
 
 // queueInput queues p for the terminal, up to inputQueueMax; while the terminal is backed
-// up, a signal character in p is delivered at once (see Attach).
+// up, a signal character in p is delivered at once, and the input before it dropped (see
+// Attach).
 func (c *Console) queueInput(a *attachment, p []byte) {
 	a.qmu.Lock()
-	if a.full {
-		if sig, i := terminalSignal(c.master, p); sig != 0 {
-			a.queue = a.queue[:0]
-			a.qmu.Unlock()
-			_ = sendTerminalSignal(c.master, sig)
-			c.queueInput(a, p[i+1:])
-			return
+	for a.full {
+		sig, i := terminalSignal(c.master, p)
+		if sig == 0 {
+			break
 		}
+		// Drop what waits here and the chunk the typist is blocked on, then what the
+		// terminal holds, and only then signal: the child's handler finds no stale input.
+		a.queue = a.queue[:0]
+		flushed := make(chan struct{})
+		a.flushed = flushed
+		_ = a.typist.SetWriteDeadline(time.Unix(1, 0)) // under qmu: before typeInput clears it
+		a.qmu.Unlock()
+		<-flushed
+		flushTerminalInput(c.tty)
+		_ = sendTerminalSignal(c.master, sig)
+		p = p[i+1:]
+		a.qmu.Lock()
 	}
 	dropped := 0
 	if room := inputQueueMax - len(a.queue); len(p) > room {
@@ -306,9 +322,18 @@ func (c *Console) queueInput(a *attachment, p []byte) {
 	}
 }
 
-// typeInput writes the queued input to the terminal through typist until told to stop or
-// a write fails.
-func (c *Console) typeInput(typist *os.File, a *attachment) typed {
+// typeInput writes the queued input to the terminal through a.typist until told to stop
+// or a write fails.
+func (c *Console) typeInput(a *attachment) typed {
+	typist := a.typist
+	defer func() { // a signal key waits for this while typeInput is stopping
+		a.qmu.Lock()
+		if a.flushed != nil {
+			close(a.flushed)
+			a.flushed = nil
+		}
+		a.qmu.Unlock()
+	}()
 	var chunk []byte
 	for {
 		a.qmu.Lock()
@@ -335,6 +360,16 @@ func (c *Console) typeInput(typist *os.File, a *attachment) typed {
 		var err error
 		if n < len(chunk) {
 			a.qmu.Lock()
+			// A signal key typed before the terminal filled is delivered now: it waits
+			// here or in the queue, behind input the child may never read.
+			if sig, rest := c.signalKey(chunk[n:], a.queue); sig != 0 {
+				a.queue = rest
+				a.qmu.Unlock()
+				flushTerminalInput(c.tty)
+				_ = sendTerminalSignal(c.master, sig)
+				chunk = nil
+				continue
+			}
 			a.full = true
 			a.qmu.Unlock()
 			var m int
@@ -342,6 +377,15 @@ func (c *Console) typeInput(typist *os.File, a *attachment) typed {
 			n += m
 			a.qmu.Lock()
 			a.full = false
+			if flushed := a.flushed; flushed != nil && !a.quit {
+				// A signal key: the rest of the chunk is dropped with what it interrupted.
+				a.flushed = nil
+				_ = typist.SetWriteDeadline(time.Time{})
+				a.qmu.Unlock()
+				close(flushed)
+				chunk = nil
+				continue
+			}
 			a.qmu.Unlock()
 		}
 		chunk = chunk[n:]
@@ -355,6 +399,18 @@ func (c *Console) typeInput(typist *os.File, a *attachment) typed {
 			return typed{rest: chunk, err: fmt.Errorf("bridge: typing into the console of %s (pid %d): %w", c.name, c.pid, err)}
 		}
 	}
+}
+
+// signalKey finds the first signal key in chunk then queue, and returns its signal and a
+// copy of what follows it; 0 if there is none.
+func (c *Console) signalKey(chunk, queue []byte) (syscall.Signal, []byte) {
+	if sig, i := terminalSignal(c.master, chunk); sig != 0 {
+		return sig, append(append([]byte(nil), chunk[i+1:]...), queue...)
+	}
+	if sig, i := terminalSignal(c.master, queue); sig != 0 {
+		return sig, append([]byte(nil), queue[i+1:]...)
+	}
+	return 0, nil
 }
 
 // poke wakes typeInput.
@@ -419,8 +475,8 @@ func (r consoleReader) Read(p []byte) (int, error) {
 }
 
 // newConsole wraps the host's end of a child's terminal and starts relaying its output.
-func newConsole(master *os.File, name string, pid int, opts *ConsoleOptions, out io.Writer, fn func(LogLine), t *tail, log func(slog.Level, string, ...any)) (*Console, *lineRelay) {
-	c := &Console{name: name, pid: pid, master: master, log: log}
+func newConsole(master, tty *os.File, name string, pid int, opts *ConsoleOptions, out io.Writer, fn func(LogLine), t *tail, log func(slog.Level, string, ...any)) (*Console, *lineRelay) {
+	c := &Console{name: name, pid: pid, master: master, tty: tty, log: log}
 	s := &lineRelay{name: name, pid: pid, stream: "console", out: out, fn: fn, tail: t, done: make(chan struct{})}
 	if !opts.KeepControls {
 		s.filter = visibleText

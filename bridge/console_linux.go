@@ -49,3 +49,21 @@ func sendTerminalSignal(master *os.File, sig syscall.Signal) error {
 	}
 	return ioErr
 }
+
+// flushTerminalInput discards the input the terminal whose child end is given holds and
+// its child has not read, as the line discipline does when a signal key is typed, unless
+// the terminal's modes say NOFLSH. A closed tty (the child was reaped) is left alone.
+func flushTerminalInput(tty *os.File) {
+	if tty == nil {
+		return
+	}
+	sc, err := tty.SyscallConn()
+	if err != nil {
+		return
+	}
+	_ = sc.Control(func(fd uintptr) {
+		if tio, err := unix.IoctlGetTermios(int(fd), unix.TCGETS); err == nil && tio.Lflag&unix.NOFLSH == 0 {
+			_ = unix.IoctlSetInt(int(fd), unix.TCFLSH, unix.TCIFLUSH)
+		}
+	})
+}

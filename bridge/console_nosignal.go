@@ -12,3 +12,5 @@ import (
 func terminalSignal(*os.File, []byte) (syscall.Signal, int) { return 0, -1 }
 
 func sendTerminalSignal(*os.File, syscall.Signal) error { return nil }
+
+func flushTerminalInput(*os.File) {}

@@ -412,3 +412,41 @@ func TestConsoleAttachWhileTheChildDoesNotRead(t *testing.T) {
 	assert.NoError(t, waitAttach(t, attached))
 	assert.Equal(t, 3, strings.Count(logs.String(), "typed input is dropped"), logs.String())
 }
+
+// Ctrl-C typed into a full terminal drops the input polyfork still holds for it, as the
+// terminal itself flushes its input on an interrupt, and what is typed after it reaches
+// the child.
+func TestConsoleCtrlCDropsTheQueuedInput(t *testing.T) {
+	checkNoLeaks(t)
+	ctx := context.Background()
+	p := start(t, child("console"), WithConsole(ConsoleOptions{}))
+	c := p.Console()
+	answer := make(chan any, 1)
+	go func() {
+		var n int
+		if err := p.Call(ctx, "interrupted_reads", nil, &n); err != nil {
+			answer <- err
+			return
+		}
+		answer <- n
+	}()
+	eventually(t, "the child waiting", func() bool {
+		var again screen
+		_ = c.Attach(ctx, strings.NewReader(""), &again)
+		return strings.Contains(again.String(), "waiting for a signal")
+	})
+	typist, attached := flood(t, ctx, c)
+	_, err := typist.Write([]byte("\x03after\n"))
+	require.NoError(t, err)
+	select {
+	case got := <-answer:
+		n, ok := got.(int)
+		require.True(t, ok, "the child did not read the line typed after Ctrl-C: %v", got)
+		t.Logf("the child read %d bytes typed before Ctrl-C", n)
+		assert.Less(t, n, 1, "input typed before Ctrl-C reached the child")
+	case <-time.After(10 * time.Second):
+		t.Fatal("the child did not get the line typed after Ctrl-C")
+	}
+	typist.Close()
+	assert.NoError(t, waitAttach(t, attached))
+}

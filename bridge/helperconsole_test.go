@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/polyfork/polyfork/protocol"
@@ -58,6 +59,24 @@ func consoleHelper([]string) {
 			defer signal.Stop(ch)
 			fmt.Println("waiting for a signal")
 			return (<-ch).String(), nil
+		},
+		"interrupted_reads": func(ctx context.Context, a Args) (any, error) { // after SIGINT, reads up to "after"
+			ch := make(chan os.Signal, 1)
+			signal.Notify(ch, syscall.SIGINT)
+			defer signal.Stop(ch)
+			fmt.Println("waiting for a signal")
+			<-ch
+			before := 0 // bytes read before the line "after"
+			for {
+				line, err := stdin.ReadString('\n')
+				if err != nil {
+					return nil, err
+				}
+				if strings.HasSuffix(line, "after\n") { // (a line cut by the drop runs into it)
+					return before + len(line) - len("after\n"), nil
+				}
+				before += len(line)
+			}
 		},
 		"wait_sigint": func(ctx context.Context, a Args) (any, error) {
 			ch := make(chan os.Signal, 1)

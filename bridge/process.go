@@ -116,7 +116,7 @@ func startProcess(ctx context.Context, argv []string, connCfg connConfig, cfg pr
 	if sp.console != nil {
 		var relay *lineRelay
 		p.files = append(p.files, sp.console)
-		p.console, relay = newConsole(sp.console, name, p.pid, cfg.console, out, cfg.logFunc, p.tail, p.log)
+		p.console, relay = newConsole(sp.console, sp.tty, name, p.pid, cfg.console, out, cfg.logFunc, p.tail, p.log)
 		p.logs = append(p.logs, relay)
 		if cfg.console.OnStart != nil {
 			cfg.console.OnStart(p.console)
