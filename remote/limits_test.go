@@ -94,6 +94,22 @@ func TestAnEmbeddedServerOnABusyPortFailsAtOnce(t *testing.T) {
 	}
 }
 
+// An embedded server that cannot start its JetStream (a store directory that is a file)
+// says so at once. It waited ten seconds and asked "is the port free?"; with Logs on,
+// nats-server's own logger ended the whole process.
+func TestAnEmbeddedServerThatCannotStartSaysWhy(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "store")
+	require.NoError(t, os.WriteFile(file, nil, 0o600))
+	for _, logs := range []bool{false, true} {
+		start := time.Now()
+		_, err := remote.RunServer(remote.ServerConfig{StoreDir: file, Logs: logs})
+		require.Error(t, err, "logs %v", logs)
+		assert.Contains(t, err.Error(), "JetStream", "logs %v", logs)
+		assert.Contains(t, err.Error(), "not a directory", "logs %v", logs)
+		assert.Less(t, time.Since(start), 5*time.Second, "logs %v", logs)
+	}
+}
+
 // A request that asks for a beat every millisecond gets one every 10 ms at most: a request
 // cannot make an agent publish a thousand messages a second.
 func TestBeatsAreNotMoreOftenThanTenMilliseconds(t *testing.T) {

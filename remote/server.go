@@ -6,8 +6,11 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
+	srvlog "github.com/nats-io/nats-server/v2/logger"
 	"github.com/nats-io/nats-server/v2/server"
 )
 
@@ -62,15 +65,6 @@ func RunServer(cfg ServerConfig) (*Server, error) {
 		JetStream: !cfg.NoJetStream, StoreDir: cfg.StoreDir,
 		ServerName: "polyfork-embedded",
 	}
-	if port > 0 {
-		// nats-server reports a port it cannot bind only in its log, and then never takes
-		// connections: try the address first, so a busy port fails at once and says so.
-		ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
-		if err != nil {
-			return nil, fmt.Errorf("remote: the NATS server cannot listen on %s: %w", net.JoinHostPort(host, strconv.Itoa(port)), err)
-		}
-		ln.Close()
-	}
 	s := &Server{}
 	if opts.JetStream && opts.StoreDir == "" {
 		dir, err := os.MkdirTemp("", "polyfork-nats-")
@@ -84,17 +78,101 @@ func RunServer(cfg ServerConfig) (*Server, error) {
 		s.cleanup()
 		return nil, fmt.Errorf("remote: the NATS server: %w", err)
 	}
+	// nats-server reports why it cannot start (a busy port, a bad store directory) only
+	// through its logger's Fatalf, then never takes connections; its standard logger
+	// would end this process. startLog keeps that error for RunServer to return.
+	lg := &startLog{}
 	if cfg.Logs {
-		ns.ConfigureLogger()
+		stat, err := os.Stderr.Stat()
+		colors := err == nil && stat.Mode()&os.ModeCharDevice != 0
+		lg.next = srvlog.NewStdLogger(false, false, false, colors, true)
 	}
+	ns.SetLoggerV2(lg, false, false, false)
 	s.Server = ns
 	ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		ns.Shutdown()
-		s.cleanup()
-		return nil, errors.New("remote: the NATS server did not take connections within 10s (is the port free?)")
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		ready := ns.ReadyForConnections(50 * time.Millisecond)
+		if err := lg.fatal(); err != nil {
+			s.Shutdown()
+			return nil, err
+		}
+		if ready {
+			return s, nil
+		}
+		if time.Now().After(deadline) {
+			s.Shutdown()
+			return nil, errors.New("remote: the NATS server did not take connections within 10s")
+		}
 	}
-	return s, nil
+}
+
+// startLog is the embedded server's logger: it keeps the first fatal error, which
+// RunServer returns, and passes every line on to next (nil: no log) with fatal ones as
+// errors, so that they never end the process.
+type startLog struct {
+	next server.Logger
+
+	mu  sync.Mutex
+	err error
+}
+
+// fatal returns the first fatal error logged, or nil.
+func (l *startLog) fatal() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.err
+}
+
+// Fatalf keeps the error: nats-server logs "Error listening on port: %s, %q" (the address
+// and the listen error) for a port it cannot bind.
+func (l *startLog) Fatalf(format string, v ...any) {
+	err := fmt.Errorf("remote: the NATS server failed to start: %s", fmt.Sprintf(format, v...))
+	if strings.HasPrefix(format, "Error listening on port") && len(v) == 2 {
+		err = fmt.Errorf("remote: the NATS server cannot listen on %v: %v", v[0], v[1])
+	}
+	l.mu.Lock()
+	if l.err == nil {
+		l.err = err
+	}
+	l.mu.Unlock()
+	if l.next != nil {
+		l.next.Errorf(format, v...)
+	}
+}
+
+// Noticef passes a notice on.
+func (l *startLog) Noticef(format string, v ...any) {
+	if l.next != nil {
+		l.next.Noticef(format, v...)
+	}
+}
+
+// Warnf passes a warning on.
+func (l *startLog) Warnf(format string, v ...any) {
+	if l.next != nil {
+		l.next.Warnf(format, v...)
+	}
+}
+
+// Errorf passes an error on.
+func (l *startLog) Errorf(format string, v ...any) {
+	if l.next != nil {
+		l.next.Errorf(format, v...)
+	}
+}
+
+// Debugf passes a debug line on (the server sends none: debug is off).
+func (l *startLog) Debugf(format string, v ...any) {
+	if l.next != nil {
+		l.next.Debugf(format, v...)
+	}
+}
+
+// Tracef passes a trace line on (the server sends none: trace is off).
+func (l *startLog) Tracef(format string, v ...any) {
+	if l.next != nil {
+		l.next.Tracef(format, v...)
+	}
 }
 
 // Shutdown stops the server, waits until it has stopped, and removes its temporary
