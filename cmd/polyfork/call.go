@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/polyfork/polyfork/bridge"
@@ -79,10 +82,17 @@ func runCall(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	ctx, cancelCause := context.WithCancelCause(ctx)
 	defer cancelCause(nil)
 	var term *terminalSession
+	var held heldLog
 	if *console {
 		term = newTerminalSession(stdin, cancelCause)
 		defer term.end()
 		opts = append(opts, term.options(cf.consoleOptions())...)
+		// What polyfork has to say during the call (typed input dropped for a full
+		// terminal, say) waits until the terminal's modes are back.
+		opts = append(opts, bridge.WithLogger(slog.New(slog.NewTextHandler(&held, &slog.HandlerOptions{
+			Level:       slog.LevelWarn,
+			ReplaceAttr: dropTime,
+		}))))
 	}
 	if !term.interactive() || isSet(cmd.flags, "timeout") {
 		var cancel context.CancelFunc
@@ -99,6 +109,7 @@ func runCall(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	p, err := bridge.Start(ctx, argv, opts...)
 	if err != nil {
 		term.end()
+		held.writeTo(stderr)
 		fmt.Fprintf(stderr, "polyfork call: %s\n", describeEnd(ctx, err, *timeout))
 		return exitFailure
 	}
@@ -110,6 +121,7 @@ func runCall(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	}
 	_ = p.Close()
 	term.end() // the terminal's modes are back before anything is printed
+	held.writeTo(stderr)
 
 	var re *bridge.RemoteError
 	switch {
@@ -163,4 +175,33 @@ func clip(s string) string {
 		return s[:200] + "..."
 	}
 	return s
+}
+
+// heldLog keeps the log lines of a call whose terminal is raw, to be printed once its modes
+// are back: a line printed in raw mode would not return to its start. It is safe for
+// concurrent use.
+type heldLog struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (h *heldLog) Write(p []byte) (int, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.buf.Write(p)
+}
+
+// writeTo writes the lines kept so far to w, and forgets them.
+func (h *heldLog) writeTo(w io.Writer) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	_, _ = h.buf.WriteTo(w)
+}
+
+// dropTime leaves the time out of a log record, for lines a person reads at once.
+func dropTime(groups []string, a slog.Attr) slog.Attr {
+	if a.Key == slog.TimeKey && len(groups) == 0 {
+		return slog.Attr{}
+	}
+	return a
 }

@@ -551,7 +551,8 @@ func TestAttachFloodThenGoneFreesTheConsole(t *testing.T) {
 // stopped reading the user's terminal once the child's was full).
 func TestCallConsoleKeysAfterAFloodedTerminal(t *testing.T) {
 	worker := debugWorker(t)
-	paste := []byte(strings.Repeat(strings.Repeat("p", 79)+"\n", 1100))
+	// More than the terminal and the 64 KiB queue hold: some is dropped, and said so.
+	paste := []byte(strings.Repeat(strings.Repeat("p", 79)+"\n", 2000))
 	for _, c := range []struct {
 		name   string
 		key    byte
@@ -576,6 +577,7 @@ func TestCallConsoleKeysAfterAFloodedTerminal(t *testing.T) {
 			case r := <-done:
 				assert.Contains(t, c.code, r.code, r.stderr)
 				assert.Contains(t, r.stderr, c.stderr)
+				assert.Equal(t, 1, strings.Count(r.stderr, "typed input is dropped"), "said once, after the call:\n%s", r.stderr)
 			case <-time.After(15 * time.Second):
 				cancel()
 				<-done
