@@ -45,7 +45,7 @@ func helperListenChild(mode string, args []string) bool {
 		lns := takeListeners()
 		serveHTTP(lns)
 		<-sig
-		rc, _ := lns[0].(*net.TCPListener).SyscallConn()
+		rc, _ := lns[0].(syscall.Conn).SyscallConn() // TCP or Unix
 		_ = rc.Control(func(fd uintptr) { _ = unix.Shutdown(int(fd), unix.SHUT_RDWR) })
 		os.Exit(0)
 	case "http_first_noaccept": // the first worker to start never accepts; the others serve

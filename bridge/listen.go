@@ -74,7 +74,8 @@ type ListenSocket struct {
 	// for every process that shares it (closing the descriptor is what a worker should
 	// do). New connections are refused from then on, until the pool is restarted; the
 	// Pool logs an error naming the workers that had just exited. Known for TCP sockets
-	// (SO_ACCEPTCONN); a Unix socket shut down keeps reporting true.
+	// (SO_ACCEPTCONN), and for Unix sockets on Linux (sock_diag); a Unix socket shut down
+	// elsewhere keeps reporting true.
 	Listening bool `json:"listening"`
 }
 

@@ -17,3 +17,6 @@ func setReusePort(network, address string, c syscall.RawConn) error {
 
 // acceptQueue is known on Linux only.
 func acceptQueue(*os.File) (queued, backlog int, ok bool) { return 0, 0, false }
+
+// unixShutDown is known on Linux only (sock_diag).
+func unixShutDown(*os.File) (down, known bool) { return false, false }

@@ -141,10 +141,16 @@ func (ls *listenSet) notListening() []ListenSocket {
 // listening reports whether every descriptor of s still listens. A worker that calls
 // shutdown(2) on its inherited descriptor (an idiom to wake a thread blocked in accept)
 // un-listens the socket itself, for the host and every worker, and the kernel releases
-// its port: SO_ACCEPTCONN turns 0. A Unix socket shut down still says it listens (the
-// kernel refuses connections to it, but keeps its state), so it counts as listening.
+// its port: SO_ACCEPTCONN turns 0. A Unix socket shut down keeps its state and
+// SO_ACCEPTCONN but refuses every connection: on Linux the kernel's sock_diag says so
+// (unixShutDown); elsewhere it counts as listening.
 func (s *heldSocket) listening() bool {
 	for _, f := range s.files {
+		if !s.isTCP {
+			if down, known := unixShutDown(f); known && down {
+				return false
+			}
+		}
 		sc, err := f.SyscallConn()
 		if err != nil {
 			return false

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -366,5 +367,34 @@ func TestClusterWorkerThatShutsTheSocketDown(t *testing.T) {
 	assert.Equal(t, 1, strings.Count(out, "no longer listens"), "logged once")
 	s := p.ListenSockets()[0]
 	assert.Equal(t, -1, s.Queued)
+	require.NoError(t, p.Close())
+}
+
+// TestClusterWorkerThatShutsAUnixSocketDown: a Unix socket shut down keeps its LISTEN
+// state and SO_ACCEPTCONN, but refuses every connection; on Linux the pool asks the
+// kernel (sock_diag) and reports it as it does a TCP socket. It reported it listening.
+func TestClusterWorkerThatShutsAUnixSocketDown(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("sock_diag is Linux's")
+	}
+	checkNoLeaks(t)
+	var logs syncBuffer
+	path := filepath.Join(t.TempDir(), "s")
+	p := newPool(t, child("http_shutdown"), WithWorkers(2), WithListeners("unix:"+path), WithChannel(ChannelNone),
+		WithStderr(&logs), WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	defer func() {
+		if t.Failed() {
+			t.Log(logs.String())
+		}
+	}()
+	getUnix(t, path, "/")
+	require.True(t, p.ListenSockets()[0].Listening)
+
+	require.NoError(t, p.Reload(context.Background()))
+	eventually(t, "the socket reported down", func() bool { return !p.ListenSockets()[0].Listening })
+	_, err := net.Dial("unix", path)
+	require.ErrorIs(t, err, syscall.ECONNREFUSED, "what the fault does")
+	eventually(t, "the error logged", func() bool { return strings.Contains(logs.String(), "no longer listens") })
+	assert.Equal(t, 1, strings.Count(logs.String(), "no longer listens"), "logged once")
 	require.NoError(t, p.Close())
 }
