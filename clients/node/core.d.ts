@@ -30,7 +30,10 @@ export declare class RequestContext {
   readonly method: string;
   /** True once the peer sent `$cancel` for this request. */
   readonly cancelled: boolean;
-  /** Aborted, with a CancelledError as its reason, when the peer cancels the request. */
+  /**
+   * Aborted when the peer cancels the request (its reason a CancelledError), or when the
+   * connection ends while it runs (a ConnectionClosedError whose cause says why).
+   */
   readonly signal: AbortSignal;
 }
 

@@ -39,17 +39,21 @@ class RequestContext {
     /** True once the peer sent `$cancel` for this request. */
     this.cancelled = false;
     this.controller = null;
+    /** Why the connection ended while the request ran, or null. */
+    this.endReason = null;
   }
 
   /**
-   * An AbortSignal aborted (with a CancelledError as its reason) when the peer cancels the
-   * request. Created on first use.
+   * An AbortSignal aborted when the peer cancels the request (with a CancelledError as its
+   * reason), or when the connection ends while it runs (a protocol error, the peer gone:
+   * with a ConnectionClosedError). Created on first use.
    * @type {AbortSignal}
    */
   get signal() {
     if (this.controller === null) {
       this.controller = new AbortController();
       if (this.cancelled) this.controller.abort(cancelReason(this));
+      else if (this.endReason !== null) this.controller.abort(this.endReason);
     }
     return this.controller.signal;
   }
@@ -58,6 +62,13 @@ class RequestContext {
     if (this.cancelled) return;
     this.cancelled = true;
     if (this.controller !== null) this.controller.abort(cancelReason(this));
+  }
+
+  /** The connection ended with `reason` while the request ran: no answer can go out. */
+  end(reason) {
+    if (this.cancelled || this.endReason !== null) return;
+    this.endReason = reason;
+    if (this.controller !== null) this.controller.abort(reason);
   }
 }
 
@@ -595,7 +606,11 @@ class Connection {
     this.fail(new ConnectionClosedError('the peer closed the channel: writing a frame failed', err));
   }
 
-  /** Ends the connection: stops reading, fails pending requests, aborts running handlers. */
+  /**
+   * Ends the connection: stops reading, fails pending requests, aborts running handlers
+   * (their signal's reason is a ConnectionClosedError whose cause is what ended it). Frames
+   * written before go out; what is sent after is dropped (a callback given gets the error).
+   */
   close() {
     if (this.closed) return;
     this.closed = true;
@@ -603,8 +618,10 @@ class Connection {
     this.readingStopped = true;
     this.pausedForPressure = false;
     this.readable.pause();
-    this.failPending(new ConnectionClosedError('the connection is closed', this.closeError || undefined));
-    for (const ctx of this.inflight.values()) ctx.cancel();
+    const reason = new ConnectionClosedError('the connection is closed', this.closeError || undefined);
+    this.writer.refuse(reason);
+    this.failPending(reason);
+    for (const ctx of this.inflight.values()) ctx.end(reason);
     const cbs = this.closeCallbacks;
     this.closeCallbacks = [];
     for (const cb of cbs) cb(this.closeError);

@@ -55,6 +55,8 @@ class FrameWriter {
     this.scheduled = false;
     this.closed = false;
     this.error = null;
+    /** Set by refuse(): frames written from then on are dropped. */
+    this.refused = null;
     stream.on('error', (err) => {
       // A broken pipe: the peer no longer reads, so nothing written can reach it. A 'drain'
       // that onPressure waits for will never come; onError must end what waits for it.
@@ -89,8 +91,8 @@ class FrameWriter {
       this.held.push([start === 0 && end === buf.length ? buf : buf.subarray(start, end), cb]);
       return;
     }
-    if (this.closed) {
-      if (cb) process.nextTick(cb, this.error || new Error('polyfork: the channel is closed'));
+    if (this.closed || this.refused !== null) {
+      if (cb) process.nextTick(cb, this.error || this.refused || new Error('polyfork: the channel is closed'));
       return;
     }
     const runs = this.runs;
@@ -108,6 +110,15 @@ class FrameWriter {
       this.scheduled = true;
       process.nextTick(flushRuns, this);
     }
+  }
+
+  /**
+   * Drops every frame written from now on (a callback given gets `err`); frames written
+   * before still go out. The session is over: nothing more may reach the peer.
+   * @param {Error} err
+   */
+  refuse(err) {
+    if (this.refused === null) this.refused = err;
   }
 
   /** Writes the queued frames now. */

@@ -31,7 +31,7 @@ polyfork.handle('sleep', async function sleep(ms) {
   try {
     await delay(ms, undefined, { signal: this.signal });
   } catch (err) {
-    if (this.signal.aborted) polyfork.notify('cancelled', ms);
+    if (this.cancelled) polyfork.notify('cancelled', ms); // by the host, not a session that ended
     throw err;
   }
   return 'slept';

@@ -78,6 +78,37 @@ describe('Connection over in-memory streams', () => {
     assert.equal(seen.cancelled, true);
   });
 
+  it('ends running handlers with the reason the connection ended, and sends nothing after', async () => {
+    const { a, b, ab } = pair();
+    let seen;
+    const aborted = new Promise((resolve) => {
+      b.handle('wait', function wait() {
+        seen = this;
+        this.signal.addEventListener('abort', () => {
+          b.notify('after', 1); // the session is over: dropped
+          resolve(this.signal.reason);
+        });
+        return new Promise(() => {});
+      });
+    });
+    const got = [];
+    a.on('after', (v) => got.push(v));
+    const call = a.call('wait').catch((e) => e);
+    await new Promise((r) => setImmediate(r));
+    ab.write(Buffer.from([0, 0, 0, 0])); // an empty frame: a protocol error for b
+    const reason = await aborted;
+    assert.ok(reason instanceof ConnectionClosedError, `reason: ${reason}`);
+    assert.equal(reason.cause && reason.cause.name, 'ProtocolError');
+    assert.equal(seen.cancelled, false, 'the peer did not cancel it');
+    let sent;
+    b.send('late', (err) => { sent = err; });
+    await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(got, []);
+    assert.ok(sent instanceof ConnectionClosedError, `send after the end: ${sent}`);
+    a.close();
+    await call;
+  });
+
   it('times out with a CancelledError and sends $cancel', async () => {
     const { a, b } = pair();
     const cancelled = new Promise((resolve) => {
