@@ -151,3 +151,22 @@ func TestATimeoutHeaderAboveAYearIsReadAsAYear(t *testing.T) {
 		assert.Equal(t, []byte{0xc0, 0x03}, m.Data[3:], "%s: the answer [1, id, nil, 3]", timeout)
 	}
 }
+
+// A service name is checked before anything is sent: NATS micro's characters, and at most
+// MaxServiceName bytes (a 5,000-byte name failed as "maximum control line exceeded" when
+// the agent connected), quoted cut in the error.
+func TestServiceNames(t *testing.T) {
+	assert.NoError(t, remote.CheckServiceName("sum_2-b"))
+	assert.NoError(t, remote.CheckServiceName(strings.Repeat("s", remote.MaxServiceName)))
+	for name, want := range map[string]string{
+		"a.b":                     `service name "a.b": use letters, digits`,
+		"":                        `service name "": use letters`,
+		strings.Repeat("s", 5000): "is too long: at most 200 bytes",
+		strings.Repeat("é", 3000): "(6000 bytes)",
+	} {
+		err := remote.CheckServiceName(name)
+		require.Error(t, err, "%.20q", name)
+		assert.Contains(t, err.Error(), want)
+		assert.Less(t, len(err.Error()), 400, "the name is quoted cut")
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/polyfork/polyfork/protocol"
 )
 
 // What travels on NATS, as protocol/SPEC.md section 10 writes it down. Every subject of a
@@ -86,13 +87,24 @@ const (
 // serviceName is what NATS micro accepts as a service name.
 var serviceName = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 
-// checkName reports a service name NATS micro would refuse.
-func checkName(name string) error {
+// MaxServiceName is the longest service name, in bytes: it is part of every subject of
+// the service, and NATS refuses a protocol line over 4 KiB.
+const MaxServiceName = 200
+
+// CheckServiceName reports a service name that NATS micro would refuse (it takes letters,
+// digits, '-' and '_') or that is longer than MaxServiceName; nil for a good one. Dial,
+// NewAgent and Agents check their names with it; a command line checks them first.
+func CheckServiceName(name string) error {
 	if !serviceName.MatchString(name) {
-		return fmt.Errorf("remote: service name %q: use letters, digits, '-' and '_' only (a NATS micro service name)", name)
+		return fmt.Errorf("remote: service name %s: use letters, digits, '-' and '_' only (a NATS micro service name)", protocol.QuoteName(name))
+	}
+	if len(name) > MaxServiceName {
+		return fmt.Errorf("remote: service name %s is too long: at most %d bytes", protocol.QuoteName(name), MaxServiceName)
 	}
 	return nil
 }
+
+func checkName(name string) error { return CheckServiceName(name) }
 
 // subjects are the NATS subjects of one service.
 type subjects struct {

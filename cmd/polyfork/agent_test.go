@@ -202,7 +202,9 @@ func TestAgentUsage(t *testing.T) {
 		{"no command", []string{"agent", "-nats", "nats://x", "-service", "s"}, `want "-- COMMAND [ARG...]"`},
 		{"half a certificate", []string{"agent", "-nats", "nats://x", "-service", "s", "-tls-cert", "c.pem", "--", "x"}, "-tls-cert and -tls-key go together"},
 		{"durable method without durable", []string{"agent", "-nats", "nats://x", "-service", "s", "-durable-method", "job", "--", "x"}, "-durable-method needs -durable"},
-		{"bad service name", []string{"call", "-nats", "nats://127.0.0.1:1", "-service", "a.b", "add", "[]"}, ""},
+		{"bad service name", []string{"call", "-nats", "nats://127.0.0.1:1", "-service", "a.b", "add", "[]"}, `-service: service name "a.b": use letters`},
+		{"agent with a bad service name", []string{"agent", "-embed-nats", "127.0.0.1:0", "-service", "*", "--", "x"}, `-service: service name "*": use letters`},
+		{"service name too long", []string{"serve", "-nats", "nats://x", "-service", strings.Repeat("s", 201)}, "is too long: at most 200 bytes"},
 		{"call without service", []string{"call", "-nats", "nats://x", "add", "[]"}, "-service NAME is required"},
 		{"call params not an array", []string{"call", "-nats", "nats://x", "-service", "s", "add", "{}"}, "must be a JSON array"},
 		{"serve with a command", []string{"serve", "-nats", "nats://x", "-service", "s", "--", "python3"}, ""},
@@ -211,12 +213,8 @@ func TestAgentUsage(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			r := polyfork(t, "", c.args...)
-			if c.name == "bad service name" {
-				// Not a usage error until NATS is reached: the server does not exist here.
-				assert.NotEqual(t, exitOK, r.code)
-				return
-			}
 			assert.Equal(t, exitUsage, r.code, r.stderr)
+			assert.NotContains(t, r.stderr, "NATS server listening", "checked before anything starts")
 			assert.Contains(t, r.stderr, c.stderr)
 		})
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/polyfork/polyfork/remote"
 )
 
 // natsFlags are the flags that reach workers through NATS (package remote): where the NATS
@@ -40,6 +41,11 @@ func (f *natsFlags) check(serviceRequired bool) error {
 	var errs []error
 	if serviceRequired && f.service == "" {
 		errs = append(errs, errors.New("-service NAME is required"))
+	}
+	if f.service != "" {
+		if err := remote.CheckServiceName(f.service); err != nil {
+			errs = append(errs, fmt.Errorf("-service: %s", strings.TrimPrefix(err.Error(), "remote: ")))
+		}
 	}
 	if (f.tlsCert == "") != (f.tlsKey == "") {
 		errs = append(errs, errors.New("-tls-cert and -tls-key go together"))
