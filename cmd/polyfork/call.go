@@ -127,7 +127,7 @@ func runCall(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	switch {
 	case callErr == nil:
 	case errors.As(callErr, &re):
-		fmt.Fprintf(stderr, "polyfork call: %s raised %s: %s\n", method, re.Type, re.Message)
+		fmt.Fprintf(stderr, "polyfork call: %s raised %s: %s\n", protocol.QuoteName(method), re.Type, re.Message)
 		if re.Traceback != "" {
 			fmt.Fprintf(stderr, "%s\n", re.Traceback)
 		}
@@ -145,7 +145,7 @@ func runCall(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		}
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "polyfork call: the result of %s cannot be printed: %v\n", method, err)
+		fmt.Fprintf(stderr, "polyfork call: the result of %s cannot be printed: %v\n", protocol.QuoteName(method), err)
 		return exitFailure
 	}
 	return exitOK

@@ -103,7 +103,7 @@ func runCallRemote(ctx context.Context, args []string, stdout, stderr io.Writer)
 		}
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "polyfork call: the result of %s cannot be printed: %v\n", method, err)
+		fmt.Fprintf(stderr, "polyfork call: the result of %s cannot be printed: %v\n", protocol.QuoteName(method), err)
 		return exitFailure
 	}
 	return exitOK

@@ -55,7 +55,7 @@ func TestCall(t *testing.T) {
 		{"floats stay floats", "echo", "[[1.0, 0.5, 1e300, -0.0]]", nil, raw("serve"), exitOK, "[1.0,0.5,1e+300,-0.0]\n", nil},
 		{"objects, strings and null", "echo", `[{"b": "é\n", "a": null, "c": [true, false]}]`, nil, raw("serve"), exitOK,
 			`{"a":null,"b":"é\n","c":[true,false]}` + "\n", nil},
-		{"method raised", "fail", `["bad value"]`, nil, raw("serve"), exitRaised, "", []string{"fail raised ValueError: bad value"}},
+		{"method raised", "fail", `["bad value"]`, nil, raw("serve"), exitRaised, "", []string{`"fail" raised ValueError: bad value`}},
 		{"no such method", "nope", `[]`, nil, raw("serve"), exitRaised, "", []string{"MethodNotFound"}},
 		{"params not JSON", "echo", `[1`, nil, raw("serve"), exitUsage, "", []string{`PARAMS_JSON "[1": invalid JSON`}},
 		{"params not an array", "echo", `{"a": 1}`, nil, raw("serve"), exitUsage, "", []string{"must be a JSON array such as [1, 2], not an object"}},
