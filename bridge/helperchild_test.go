@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -47,6 +48,9 @@ func helperChild(mode string, args []string) {
 		serveHelper(os.Stdin, os.Stdout)
 	case "serve_fds":
 		serveHelperFDs()
+	case "touch": // leaves a file named after its pid in the directory arg, then serves
+		_ = os.WriteFile(filepath.Join(arg(0), strconv.Itoa(os.Getpid())), nil, 0o600)
+		serveHelper(os.Stdin, os.Stdout)
 	case "flaky": // serves, unless the file arg exists: then dies before $ready, like a broken deploy
 		if _, err := os.Stat(arg(0)); err == nil {
 			fmt.Fprintf(os.Stderr, "flaky: %s exists, refusing to start\n", arg(0))

@@ -67,6 +67,9 @@ func NewPool(ctx context.Context, argv []string, opts ...Option) (*Pool, error) 
 	if len(argv) == 0 || argv[0] == "" {
 		return nil, errors.Join(&OptionError{Option: "argv", Reason: "the command is empty"})
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("bridge: starting the pool: %w", err) // nothing started
+	}
 	if err := errors.Join(checkChannelNone(cfg), checkListenConfig(cfg.pool.listen)); err != nil {
 		return nil, err
 	}

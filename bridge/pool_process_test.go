@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -423,4 +424,24 @@ func TestPoolCloseDrainsAndReloadDropsNothing(t *testing.T) {
 		assert.NoError(t, <-results)
 	}
 	t.Logf("%d calls during reload", calls.Load())
+}
+
+// A pool whose start is given up on stops forking at once: a start still waiting for the
+// forking thread is abandoned (a pool of 5,000 workers given 5 s took 63 s to return,
+// forking and killing every worker still in line), and a context already done starts
+// nothing.
+func TestAGivenUpStartForksNoMore(t *testing.T) {
+	checkNoLeaks(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	cmd := exec.Command("/bin/true")
+	err := startCmd(ctx, cmd)
+	require.ErrorIs(t, err, context.Canceled)
+	assert.Nil(t, cmd.Process, "not forked")
+
+	dir := t.TempDir()
+	_, err = NewPool(ctx, child("touch", dir), WithWorkers(20))
+	require.ErrorIs(t, err, context.Canceled)
+	entries, _ := os.ReadDir(dir)
+	assert.Empty(t, entries, "no worker started")
 }

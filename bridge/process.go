@@ -83,7 +83,7 @@ func startProcess(ctx context.Context, argv []string, connCfg connConfig, cfg pr
 	if name == "" {
 		name = DefaultName(argv)
 	}
-	sp, err := spawn(argv, connCfg, cfg)
+	sp, err := spawn(ctx, argv, connCfg, cfg)
 	if err != nil {
 		return nil, err
 	}

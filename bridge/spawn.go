@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -25,7 +26,7 @@ type spawned struct {
 }
 
 // spawn starts argv as cfg says. On failure nothing is left open or running.
-func spawn(argv []string, conn connConfig, cfg procConfig) (*spawned, error) {
+func spawn(ctx context.Context, argv []string, conn connConfig, cfg procConfig) (*spawned, error) {
 	var files []*os.File // every pipe end, closed on failure
 	pipe := func() (r, w *os.File, err error) {
 		r, w, err = os.Pipe()
@@ -126,7 +127,7 @@ func spawn(argv []string, conn connConfig, cfg procConfig) (*spawned, error) {
 		wrapListenPID(cmd)
 	}
 	wrapRlimits(cmd, cfg.rlimits)
-	err = startCmd(cmd)
+	err = startCmd(ctx, cmd)
 	for _, f := range childSide {
 		f.Close()
 	}

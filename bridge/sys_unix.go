@@ -3,7 +3,9 @@
 package bridge
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"syscall"
@@ -26,7 +28,12 @@ func startSpawner() {}
 
 // startCmd starts the child. Descriptors that this process opened without close-on-exec
 // outside Go may leak into it here: only Linux sweeps them.
-func startCmd(cmd *exec.Cmd) error { return cmd.Start() }
+func startCmd(ctx context.Context, cmd *exec.Cmd) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("not started: %w", err)
+	}
+	return cmd.Start()
+}
 
 // waitAndKillGroup reaps the child, then kills whatever is left in its process group (the
 // group id could in principle be reused in between; Linux closes that gap with waitid).

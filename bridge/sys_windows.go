@@ -3,7 +3,9 @@
 package bridge
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"syscall"
@@ -24,7 +26,12 @@ func sysProcAttr(user *syscall.SysProcAttr) *syscall.SysProcAttr {
 
 func startSpawner() {}
 
-func startCmd(cmd *exec.Cmd) error { return cmd.Start() }
+func startCmd(ctx context.Context, cmd *exec.Cmd) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("not started: %w", err)
+	}
+	return cmd.Start()
+}
 
 func waitAndKillGroup(cmd *exec.Cmd) error { return cmd.Wait() }
 
