@@ -56,7 +56,7 @@ type agentFlags struct {
 
 func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	stderr = &syncWriter{w: stderr}
-	cmd := newCommand("agent", "polyfork agent (-nats URL | -embed-nats [ADDR]) -service NAME [flags] -- COMMAND [ARG...]", agentAbout)
+	cmd := newCommand("agent", "polyfork agent (-nats URL | -embed-nats [ADDR]) -service NAME [flags] -- COMMAND [ARG...]", agentAbout, agentExits)
 	var f agentFlags
 	fs := cmd.flags
 	f.nats.add(fs)

@@ -19,7 +19,7 @@ NATS micro's $SRV.STATS, so "nats micro stats NAME" shows the same numbers.
 `
 
 func runAgents(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	cmd := newCommand("agents", "polyfork agents -nats URL [-service NAME] [-json] [-timeout 5s]", agentsAbout)
+	cmd := newCommand("agents", "polyfork agents -nats URL [-service NAME] [-json] [-timeout 5s]", agentsAbout, agentsExits)
 	var nf natsFlags
 	nf.add(cmd.flags)
 	timeout := cmd.flags.Duration("timeout", 5*time.Second, "how long to wait for the first answer")

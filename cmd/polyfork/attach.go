@@ -36,7 +36,7 @@ example:
 // runAttach connects the user's terminal to the console of one worker of polyfork serve
 // -console DIR: polyfork attach DIR [WORKER], or polyfork attach SOCKET.
 func runAttach(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	cmd := newCommand("attach", "polyfork attach DIR [WORKER] | SOCKET", attachAbout)
+	cmd := newCommand("attach", "polyfork attach DIR [WORKER] | SOCKET", attachAbout, attachExits)
 	var code int
 	positional, _, ok := cmd.parse(args, stdout, stderr, &code)
 	if !ok {

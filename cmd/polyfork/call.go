@@ -43,7 +43,7 @@ func runCall(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if usesNATS(args) {
 		return runCallRemote(ctx, args, stdout, stderr)
 	}
-	cmd := newCommand("call", "polyfork call [-timeout 30s] METHOD PARAMS_JSON -- COMMAND [ARG...]", callAbout)
+	cmd := newCommand("call", "polyfork call [-timeout 30s] METHOD PARAMS_JSON -- COMMAND [ARG...]", callAbout, exitStatusText)
 	timeout := cmd.flags.Duration("timeout", 30*time.Second, "give up after this long, start-up included (with -console on a terminal: no limit unless given)")
 	console := cmd.flags.Bool("console", false, "give the child a terminal; when stdin is one, connect it to the child's for the call (Ctrl-] abandons the call)")
 	var cf childFlags

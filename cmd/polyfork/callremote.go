@@ -24,7 +24,7 @@ example:
 
 // runCallRemote is polyfork call -nats: one call to the workers of a service's agents.
 func runCallRemote(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	cmd := newCommand("call", "polyfork call -nats URL -service NAME [-timeout 30s] [-idempotent] METHOD PARAMS_JSON", callRemoteAbout)
+	cmd := newCommand("call", "polyfork call -nats URL -service NAME [-timeout 30s] [-idempotent] METHOD PARAMS_JSON", callRemoteAbout, callRemoteExits)
 	var nf natsFlags
 	nf.add(cmd.flags)
 	timeout := cmd.flags.Duration("timeout", 30*time.Second, "give up after this long (the agent applies it too)")

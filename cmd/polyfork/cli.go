@@ -14,13 +14,18 @@ type command struct {
 	synopsis string // the usage line, without "usage: "
 	about    string // what it does, the arguments, and notes; ends with a newline
 	flags    *flag.FlagSet
+	// exits is the command's "Exit status: ..." paragraph, ending with a newline; help
+	// prints it after the flags. Commands that start a child (a synopsis with "-- COMMAND")
+	// also get commandText before it.
+	exits string
 }
 
-func newCommand(name, synopsis, about string) *command {
+// newCommand returns the command name, whose help ends with exits (its exit statuses).
+func newCommand(name, synopsis, about, exits string) *command {
 	fs := flag.NewFlagSet("polyfork "+name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are printed by parse, help by printHelp
 	fs.Usage = func() {}
-	return &command{name: name, synopsis: synopsis, about: about, flags: fs}
+	return &command{name: name, synopsis: synopsis, about: about, flags: fs, exits: exits}
 }
 
 // parse reads args: flags and positional arguments in any order up to "--", then the
@@ -61,8 +66,14 @@ func (c *command) printHelp(w io.Writer) {
 	c.flags.SetOutput(&flags)
 	c.flags.PrintDefaults()
 	c.flags.SetOutput(io.Discard)
-	fmt.Fprintf(w, "usage: %s\n\n%s\nflags (anywhere before \"--\"):\n%s\n%s\n%s",
-		c.synopsis, c.about, flags.String(), commandText, exitStatusText)
+	fmt.Fprintf(w, "usage: %s\n\n%s\n", c.synopsis, c.about)
+	if flags.Len() > 0 {
+		fmt.Fprintf(w, "flags (anywhere before \"--\"):\n%s\n", flags.String())
+	}
+	if strings.Contains(c.synopsis, "-- COMMAND") {
+		fmt.Fprintf(w, "%s\n", commandText)
+	}
+	fmt.Fprint(w, c.exits)
 }
 
 // splitCommand splits "ARGS... -- COMMAND [ARG...]" at the first "--".

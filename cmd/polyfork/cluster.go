@@ -44,10 +44,6 @@ accepted and exit; the sockets close with the last of them; polyfork exits 0.
 (close it instead): polyfork logs an error naming the worker, and restarting polyfork
 is the cure.
 
-It exits 0 after a drain, 2 for usage errors (a bad or repeated -listen address
-included), and 3 when a socket cannot be bound or adopted, no worker could start, or the drain ran out
-of time (the workers were killed).
-
 example:
   polyfork cluster -listen 127.0.0.1:3000 -workers 4 -admin 127.0.0.1:3001 -- node server.js
 `
@@ -115,7 +111,7 @@ func (f *clusterFlags) validate() []string {
 }
 
 func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	cmd := newCommand("cluster", "polyfork cluster -listen ADDR [-listen ADDR2...] [flags] -- COMMAND [ARG...]", clusterAbout)
+	cmd := newCommand("cluster", "polyfork cluster -listen ADDR [-listen ADDR2...] [flags] -- COMMAND [ARG...]", clusterAbout, clusterExits)
 	var f clusterFlags
 	f.define(cmd.flags)
 	var cf childFlags

@@ -41,11 +41,43 @@ const (
 	exitFailure = 3
 )
 
+// exitStatusText is what call's exit statuses mean; polyfork without a command prints it
+// too, since call is the command that uses all four.
 const exitStatusText = `Exit status: 0 success, 1 the method raised, 2 usage or bad input, 3 the child failed
 (could not start, exited, broke the protocol, or the timeout passed).
 `
 
-// commandText explains COMMAND, which every subcommand takes.
+// The exit statuses of the other commands, for their -h.
+const (
+	callRemoteExits = `Exit status: 0 success, 1 the method raised, 2 usage or bad input, 3 the call failed
+(NATS unreachable, no agent serves NAME, the agent or its worker was lost, or the
+timeout passed).
+`
+	sendExits = `Exit status: 0 every line was sent and the child exited cleanly at the end of stdin,
+2 usage or bad input (a line that is not one JSON value, or too large), 3 the child
+failed (could not start, exited early or with a non-zero status, broke the protocol, or
+the timeout passed).
+`
+	serveExits = `Exit status: 0 after a drain (SIGTERM or SIGINT), 2 usage errors (a bad flag value or
+-addr), 3 the address cannot be listened on, no worker could start, NATS is unreachable
+(-nats), or the drain ran out of time.
+`
+	attachExits = `Exit status: 0 detached (Ctrl-] or the end of stdin), 2 usage errors (no socket for
+DIR and WORKER), 3 the socket cannot be reached or the terminal cannot be set up.
+`
+	clusterExits = `Exit status: 0 after a drain, 2 usage errors (a bad or repeated -listen address
+included), 3 a socket cannot be bound or adopted, no worker could start, or the drain ran
+out of time (the workers were killed).
+`
+	agentExits = `Exit status: 0 after a drain (SIGTERM or SIGINT), 2 usage errors, 3 NATS is unreachable
+(or -embed-nats cannot listen), no worker could start, or the drain ran out of time.
+`
+	agentsExits = `Exit status: 0 the agents were listed, 2 usage errors, 3 NATS is unreachable or no
+agent answered within -timeout.
+`
+)
+
+// commandText explains COMMAND, for the commands that start a child.
 const commandText = `COMMAND is the child to run, with its interpreter, exactly as you would start it
 yourself: python3 worker.py, php worker.php, node worker.js, or any program that speaks
 the protocol. It is run directly, not through a shell. To pick an interpreter, name it:

@@ -222,6 +222,41 @@ func TestCommandHelp(t *testing.T) {
 	}
 }
 
+// TestCommandHelpFitsTheCommand checks that each command's help ends with its own exit
+// statuses, explains COMMAND only when it starts one, and has no empty flag list: every
+// help once ended with call's "1 the method raised" and the COMMAND paragraph, attach's and
+// agents' included, and attach's with a "flags" heading over nothing.
+func TestCommandHelpFitsTheCommand(t *testing.T) {
+	for _, c := range []struct {
+		args    []string
+		command bool   // takes -- COMMAND
+		exits   string // in its exit statuses
+	}{
+		{[]string{"call"}, true, "1 the method raised"},
+		{[]string{"call", "-nats", "nats://127.0.0.1:1", "-service", "s"}, false, "1 the method raised"},
+		{[]string{"send"}, true, "exited cleanly at the end of stdin"},
+		{[]string{"serve"}, true, "0 after a drain"},
+		{[]string{"attach"}, false, "0 detached"},
+		{[]string{"cluster"}, true, "a socket cannot be bound"},
+		{[]string{"agent"}, true, "NATS is unreachable"},
+		{[]string{"agents"}, false, "no\nagent answered"},
+	} {
+		r := polyfork(t, "", append(c.args, "-h")...)
+		require.Equal(t, exitOK, r.code, "%q", c.args)
+		out := r.stdout
+		i := strings.LastIndex(out, "Exit status:")
+		require.GreaterOrEqual(t, i, 0, "%q:\n%s", c.args, out)
+		exits := strings.ReplaceAll(out[i:], "\n", " ")
+		assert.Contains(t, exits, strings.ReplaceAll(c.exits, "\n", " "), "%q", c.args)
+		assert.Equal(t, 1, strings.Count(out, "Exit status:"), "%q", c.args)
+		if c.exits != "1 the method raised" {
+			assert.NotContains(t, exits, "the method raised", "%q", c.args)
+		}
+		assert.Equal(t, c.command, strings.Contains(out, "COMMAND is the child to run"), "%q", c.args)
+		assert.NotRegexp(t, `flags \(anywhere before "--"\):\n\n`, out, "%q", c.args)
+	}
+}
+
 func TestVersion(t *testing.T) {
 	for _, arg := range []string{"version", "--version", "-version"} {
 		r := polyfork(t, "", arg)

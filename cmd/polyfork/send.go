@@ -28,7 +28,7 @@ example:
 `
 
 func runSend(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	cmd := newCommand("send", "polyfork send [-timeout D] -- COMMAND [ARG...]", sendAbout)
+	cmd := newCommand("send", "polyfork send [-timeout D] -- COMMAND [ARG...]", sendAbout, sendExits)
 	timeout := cmd.flags.Duration("timeout", 0, "give up after this long, start-up included (0: no limit)")
 	console := cmd.flags.Bool("console", false, "give the child a terminal (its lines are relayed to stderr)")
 	var cf childFlags

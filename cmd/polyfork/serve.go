@@ -191,7 +191,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	// serve's own log records and the workers' relayed lines go to stderr from many
 	// goroutines: one lock keeps each line whole.
 	stderr = &syncWriter{w: stderr}
-	cmd := newCommand("serve", "polyfork serve [flags] -- COMMAND [ARG...]\n  polyfork serve -nats URL -service NAME [flags]", serveAbout)
+	cmd := newCommand("serve", "polyfork serve [flags] -- COMMAND [ARG...]\n  polyfork serve -nats URL -service NAME [flags]", serveAbout, serveExits)
 	var f serveFlags
 	f.define(cmd.flags)
 	var nf natsFlags
