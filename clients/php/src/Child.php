@@ -160,6 +160,9 @@ final class Child
         $this->codec = new MessageCodec($maxValues);
     }
 
+    /** The extensions fromEnvironment() requires, each with its Debian package. */
+    private const REQUIRED_EXTENSIONS = ['msgpack' => 'php-msgpack', 'mbstring' => 'php-mbstring', 'ctype' => 'php-common'];
+
     /**
      * The child of a polyfork host, set up from its environment (SPEC 1):
      *
@@ -171,10 +174,19 @@ final class Child
      * - POLYFORK_PHP_BATCH=0 writes every answer at once ($maxQueuedNs 0).
      *
      * @throws StartupError when one of those variables has a bad value, or names a
-     *                      descriptor that is not open
+     *                      descriptor that is not open, or when a PHP extension the library
+     *                      needs (msgpack, mbstring, ctype) is not loaded
      */
     public static function fromEnvironment(int $quickNs = self::QUICK_NS, int $maxQueuedNs = self::MAX_QUEUED_NS): self
     {
+        // Before anything touches stdout: a missing extension otherwise ends the script with a
+        // fatal error ('Class "MessagePack" not found') that PHP may display on stdout, where
+        // the host reads it as a broken frame.
+        foreach (self::REQUIRED_EXTENSIONS as $extension => $package) {
+            if (!\extension_loaded($extension)) {
+                throw StartupError::missingExtension($extension, $package);
+            }
+        }
         $maxFrameSize = self::limit('POLYFORK_MAX_FRAME_SIZE', self::DEFAULT_MAX_FRAME_SIZE, 1, 'a positive number of bytes');
         $maxValues = self::limit('POLYFORK_MAX_VALUES', self::DEFAULT_MAX_VALUES, self::MIN_MAX_VALUES, sprintf('a number of values of at least %d', self::MIN_MAX_VALUES));
         if (getenv('POLYFORK_PHP_BATCH') === '0') {

@@ -6,7 +6,8 @@ namespace Polyfork\Exception;
 
 /**
  * The environment the host gave this process cannot be used: a polyfork variable with a bad
- * value, or a descriptor it names that is not open (SPEC 1, 1.1, 1.2). The facade writes the
+ * value, a descriptor it names that is not open (SPEC 1, 1.1, 1.2), or a PHP extension the
+ * library needs that is not loaded. The facade writes the
  * message to stderr as one line and exits with status 2; nothing was sent to the host.
  */
 final class StartupError extends \UnexpectedValueException implements PolyforkException
@@ -21,6 +22,17 @@ final class StartupError extends \UnexpectedValueException implements PolyforkEx
     public static function badDescriptor(string $name, string $value, int $fd, string $why): self
     {
         return new self(sprintf('polyfork: %s="%s": descriptor %d %s', $name, self::printable($value), $fd, $why));
+    }
+
+    /** The PHP extension $extension, which polyfork-php needs, is not loaded. */
+    public static function missingExtension(string $extension, string $package): self
+    {
+        return new self(sprintf(
+            'polyfork: the PHP extension %s is not loaded, and polyfork-php needs it (Debian: apt-get install %s; elsewhere: pecl or your PHP build), or it is not enabled for %s (php --ini lists the ini files read)',
+            $extension,
+            $package,
+            PHP_BINARY,
+        ));
     }
 
     /** $value with control characters and bytes that are not UTF-8 escaped, and cut at 100 bytes. */
