@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -568,4 +569,27 @@ func TestNoTrackedWorkStartsAfterTheEnd(t *testing.T) {
 		t.Fatal("tracked work started after Done")
 	case <-time.After(50 * time.Millisecond):
 	}
+}
+
+// TestReadReadyNamesBytesBeforeTheReadyFrame: a child that wrote a byte to stdout before its
+// library sent $ready gets an error that says the $ready frame follows them; the byte alone
+// is too short for the quote to show it as text.
+func TestReadReadyNamesBytesBeforeTheReadyFrame(t *testing.T) {
+	body, err := protocol.Marshal([]any{2, protocol.MethodReady,
+		[]any{map[string]any{"protocol": 1, "lang": "x", "pid": 1, "lib": "x/1"}}})
+	require.NoError(t, err)
+	var frame bytes.Buffer
+	require.NoError(t, protocol.WriteFrame(&frame, body))
+
+	_, err = ReadReady(bytes.NewReader(append([]byte("x"), frame.Bytes()...)), 0)
+	require.ErrorIs(t, err, ErrProtocol)
+	assert.Contains(t, err.Error(), "a $ready frame follows the first 1 bytes, which something wrote to stdout")
+
+	_, err = ReadReady(bytes.NewReader(append([]byte("\x1b[0m"), frame.Bytes()...)), 0)
+	assert.Contains(t, err.Error(), "a $ready frame follows the first 4 bytes")
+
+	// Garbage with no frame after it says nothing of the kind.
+	_, err = ReadReady(bytes.NewReader([]byte("\xff\xff\xff\xff\x00\x01")), 0)
+	require.ErrorIs(t, err, ErrProtocol)
+	assert.NotContains(t, err.Error(), "follows")
 }

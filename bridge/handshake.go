@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -52,10 +53,16 @@ func ReadReady(r io.Reader, maxFrame int) (ReadyInfo, error) {
 		}
 		more := make([]byte, 60)
 		m, _ := io.ReadAtLeast(r, more, 1)
+		quote := append(hdr[:], more[:m]...)
+		reason := fmt.Sprintf("the first frame must be the %s notification, but its length prefix says %d bytes (the maximum is %d)",
+			protocol.MethodReady, size, maxFrame)
+		if n := strayBeforeReady(quote); n > 0 {
+			reason += fmt.Sprintf("; a %s frame follows the first %d bytes, which something wrote to stdout before the child's polyfork library took it over",
+				protocol.MethodReady, n)
+		}
 		return info, &ProtocolError{Err: &protocol.Error{
-			Reason: fmt.Sprintf("the first frame must be the %s notification, but its length prefix says %d bytes (the maximum is %d)",
-				protocol.MethodReady, size, maxFrame),
-			Offset: -1, Size: -1, Quote: append(hdr[:], more[:m]...), Err: protocol.ErrFrameTooLarge}}
+			Reason: reason,
+			Offset: -1, Size: -1, Quote: quote, Err: protocol.ErrFrameTooLarge}}
 	}
 	body := make([]byte, size)
 	if n, err := io.ReadFull(r, body); err != nil {
@@ -87,6 +94,22 @@ func ReadReady(r io.Reader, maxFrame int) (ReadyInfo, error) {
 		return info, &VersionError{Pid: info.Pid, Child: info.Protocol, Host: []int{protocol.Version}}
 	}
 	return info, nil
+}
+
+// readyStart is how every client's $ready message begins: an array of 3, the notification
+// kind, and the method as a fixstr.
+var readyStart = []byte("\x93\x02\xa6" + protocol.MethodReady)
+
+// strayBeforeReady returns how many bytes come before a $ready frame (its length prefix, then
+// readyStart) that quote shows, or 0 when it shows none: what a child wrote to stdout before
+// its library took stdout over, when that is too short or not text enough for QuoteBytes to
+// show as text ("x", an escape sequence).
+func strayBeforeReady(quote []byte) int {
+	i := bytes.Index(quote, readyStart)
+	if i < 5 { // a length prefix, and at least one byte before it
+		return 0
+	}
+	return i - 4
 }
 
 func methodSuffix(m protocol.Message) string {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"unicode/utf8"
 )
@@ -93,10 +94,13 @@ func QuoteBytes(b []byte, total int) string {
 	return s.String()
 }
 
-// textHint names the usual culprit when stray text starts with white space or a byte-order
-// mark: invisible in an editor, and in PHP written by the interpreter itself.
+// textHint names the usual culprit when stray text is an error PHP displayed, or starts
+// with white space or a byte-order mark: invisible in an editor, and in PHP written by the
+// interpreter itself.
 func textHint(b []byte) string {
 	switch {
+	case IsPHPError(b):
+		return "; it is an error PHP displayed on stdout (display_errors): fix it, and have PHP display errors on stderr (php -d display_errors=stderr)"
 	case bytes.HasPrefix(b, []byte("\xef\xbb\xbf")):
 		return "; it starts with a UTF-8 byte-order mark: save the script (or a file it includes) without a BOM"
 	case len(b) > 0 && (b[0] == '\n' || b[0] == '\r' || b[0] == ' ' || b[0] == '\t'):
@@ -104,6 +108,15 @@ func textHint(b []byte) string {
 	}
 	return ""
 }
+
+// phpError matches the start of an error as PHP displays it with display_errors on: a line
+// break, then the error's label ("Warning: Undefined variable $x in /w.php on line 3").
+var phpError = regexp.MustCompile(`^\r?\n(PHP )?(Fatal error|Parse error|Recoverable fatal error|Warning|Notice|Deprecated|Core error|Compile error|Unknown error): `)
+
+// IsPHPError reports whether b, bytes a child wrote to stdout, starts with an error that
+// PHP displayed there (display_errors=On or stdout, the default without a php.ini). Its line
+// break looks like a blank line before <?php, but the error is the cause.
+func IsPHPError(b []byte) bool { return phpError.Match(b) }
 
 // strayText returns the text a stray print left at the start of b, or nil: all of b when
 // it is printable UTF-8, else its whole lines of text before the first byte that is not

@@ -126,8 +126,16 @@ func TestQuoteBytesNamesInvisibleText(t *testing.T) {
 	assert.Contains(t, QuoteBytes([]byte("\n<?php echo"), -1), "blank line or spaces before <?php")
 	assert.Contains(t, QuoteBytes([]byte("\xef\xbb\xbf<?php"), -1), "byte-order mark")
 	assert.NotContains(t, QuoteBytes([]byte("hello world"), -1), "<?php")
+	// An error PHP displayed starts with a line break, but it is no blank line.
+	q := QuoteBytes([]byte("\nWarning: Undefined variable $x in /w.php on line 2\n"), -1)
+	assert.Contains(t, q, "an error PHP displayed on stdout (display_errors)")
+	assert.NotContains(t, q, "blank line")
+	assert.True(t, IsPHPError([]byte("\nParse error: syntax error, unexpected token")))
+	assert.True(t, IsPHPError([]byte("\r\nPHP Fatal error: Uncaught Error")))
+	assert.False(t, IsPHPError([]byte("\nWarnings: none")))
+	assert.False(t, IsPHPError([]byte("Warning: no line break before it")))
 	// Text followed by the child's first frame, already in the pipe: the text is named.
-	q := QuoteBytes([]byte("output before the opening tag\n\x00\x00\x00\x3c\x93"), -1)
+	q = QuoteBytes([]byte("output before the opening tag\n\x00\x00\x00\x3c\x93"), -1)
 	assert.Contains(t, q, `(text "output before the opening tag\n": something wrote to stdout`)
 	assert.NotContains(t, QuoteBytes([]byte("abc\x00\x01"), -1), "stdout", "too short to be a print")
 	assert.NotContains(t, QuoteBytes([]byte("\x94\x00abcd\n"), -1), "stdout", "a frame that holds text")

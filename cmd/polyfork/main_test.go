@@ -126,8 +126,9 @@ func TestChildStderrShownOnce(t *testing.T) {
 	assert.Equal(t, 1, strings.Count(r.stderr, "something went wrong, exiting with 5"), r.stderr)
 }
 
-// TestStdoutHint runs PHP scripts that write to stdout before the library starts: a blank
-// line before <?php, and a byte order mark.
+// TestStdoutHint runs scripts that write to stdout before the library starts: a blank line
+// before <?php, a byte order mark, a warning PHP displays, a print under PYTHONUNBUFFERED,
+// and a single byte.
 func TestStdoutHint(t *testing.T) {
 	php := testutil.Interpreter("POLYFORK_PHP", "php")
 	if _, err := exec.LookPath(php); err != nil {
@@ -142,9 +143,41 @@ func TestStdoutHint(t *testing.T) {
 		assert.Contains(t, r.stderr, "broke the protocol", script)
 		assert.Contains(t, r.stderr, want, script)
 	}
-	// A child that breaks the protocol otherwise gets no hint.
-	r := polyfork(t, "", callArgs("echo", "[1]", nil, raw("garbage"))...)
+	// An error PHP displayed on stdout starts with a line break, but is no blank line.
+	r := polyfork(t, "", "call", "add", "[1, 2]", "--", php, "-d", "display_errors=stdout", filepath.Join("testdata", "php_warning.php"))
 	assert.Equal(t, exitFailure, r.code)
+	assert.Contains(t, r.stderr, "it is an error PHP displayed on stdout (display_errors)")
+	assert.Contains(t, r.stderr, "hint: the child's stdout starts with an error PHP displayed there")
+	assert.NotContains(t, r.stderr, "blank line")
+
+	// Text, or a byte, printed before the library took stdout over: the hint says so, and
+	// names -channel fd.
+	src, err := filepath.Abs(filepath.Join("..", "..", "clients", "python", "src"))
+	require.NoError(t, err)
+	t.Setenv("PYTHONPATH", src)
+	t.Setenv("PYTHONUNBUFFERED", "1")
+	for _, script := range []string{"print_unbuffered.py", "print_first.py"} {
+		r = polyfork(t, "", "call", "add", "[1, 2]", "--", testutil.Python(), filepath.Join("testdata", script))
+		assert.Equal(t, exitFailure, r.code, script)
+		assert.Contains(t, r.stderr, "hint: something in the child wrote to stdout", script)
+		assert.Contains(t, r.stderr, "Or run the child with -channel fd", script)
+	}
+	assert.Contains(t, r.stderr, "a $ready frame follows the first 1 bytes")
+	// ... and the same children run with -channel fd.
+	for _, script := range []string{"print_unbuffered.py", "print_first.py"} {
+		r = polyfork(t, "", "call", "-channel", "fd", "add", "[1, 2]", "--", testutil.Python(), filepath.Join("testdata", script))
+		assert.Equal(t, exitOK, r.code, r.stderr)
+		assert.Equal(t, "3\n", r.stdout, script)
+	}
+
+	// A program that prints text instead of speaking the protocol gets the same hint, binary
+	// garbage none.
+	r = polyfork(t, "", callArgs("echo", "[1]", nil, raw("garbage"))...)
+	assert.Equal(t, exitFailure, r.code)
+	assert.Contains(t, r.stderr, "hint: something in the child wrote to stdout")
+	r = polyfork(t, "", callArgs("echo", "[1]", nil, raw("huge_prefix"))...)
+	assert.Equal(t, exitFailure, r.code)
+	assert.Contains(t, r.stderr, "broke the protocol")
 	assert.NotContains(t, r.stderr, "hint:")
 }
 

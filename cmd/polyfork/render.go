@@ -56,24 +56,35 @@ func exitWithoutStderr(e *bridge.ExitError) string {
 	return b.String()
 }
 
-// stdoutHint recognises the usual reason why a child's very first bytes on stdout are not
-// a frame: a script that prints white space or a byte order mark before the library takes
-// stdout over (a blank line before <?php is the classic).
+// stdoutHint recognises the usual reasons why a child's bytes on stdout are not a frame:
+// an error PHP displayed there, a script that prints white space or a byte order mark before
+// the library takes stdout over (a blank line before <?php is the classic), or any other
+// print that came first (a print at start-up under PYTHONUNBUFFERED, a write before the
+// library is loaded). Binary garbage gets no hint.
 func stdoutHint(err error) string {
 	var pe *protocol.Error
 	if !errors.As(err, &pe) || len(pe.Quote) == 0 {
 		return ""
 	}
+	const channelFD = " Or run the child with -channel fd: its stdout is then only a log."
 	var what string
 	switch q := pe.Quote; {
+	case protocol.IsPHPError(q):
+		return "hint: the child's stdout starts with an error PHP displayed there (display_errors), " +
+			"before the polyfork library took stdout over: the error is quoted above. Fix it, and have " +
+			"PHP display errors on stderr: php -d display_errors=stderr worker.php."
 	case bytes.HasPrefix(q, []byte("\xef\xbb\xbf")):
 		what = "a UTF-8 byte order mark (ef bb bf)"
 	case q[0] == ' ' || q[0] == '\t' || q[0] == '\n' || q[0] == '\r':
 		what = fmt.Sprintf("white space (%02x)", q[0])
+	case q[0] >= 0x20 && q[0] < 0x7f || strings.Contains(pe.Reason, "which something wrote to stdout"):
+		return "hint: something in the child wrote to stdout, which carries the protocol: import or " +
+			"require the polyfork library before anything prints (text printed unbuffered, as under " +
+			"PYTHONUNBUFFERED=1, goes out at once)." + channelFD
 	default:
 		return ""
 	}
 	return "hint: the child's stdout starts with " + what + ", written before the polyfork library " +
 		"took stdout over: look for a blank line or a space before <?php, a byte order mark at the " +
-		"start of the script (save it as UTF-8 without BOM), or a print before the library is loaded."
+		"start of the script (save it as UTF-8 without BOM), or a print before the library is loaded." + channelFD
 }
