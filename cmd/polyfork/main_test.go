@@ -130,10 +130,7 @@ func TestChildStderrShownOnce(t *testing.T) {
 // before <?php, a byte order mark, a warning PHP displays, a print under PYTHONUNBUFFERED,
 // and a single byte.
 func TestStdoutHint(t *testing.T) {
-	php := testutil.Interpreter("POLYFORK_PHP", "php")
-	if _, err := exec.LookPath(php); err != nil {
-		t.Skipf("no %s: %v", php, err)
-	}
+	php := testutil.LookInterpreter(t, "POLYFORK_PHP", "php")
 	for script, want := range map[string]string{
 		"blank_line.php": "hint: the child's stdout starts with white space (0a)",
 		"bom.php":        "hint: the child's stdout starts with a UTF-8 byte order mark (ef bb bf)",

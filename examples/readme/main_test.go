@@ -28,10 +28,7 @@ func build(t *testing.T, dir string) string {
 // TestHostAndPool runs the program as README.md shows it: "python3 worker.py" beside it,
 // python3 being POLYFORK_PYTHON's interpreter.
 func TestHostAndPool(t *testing.T) {
-	python, err := exec.LookPath(testutil.Python())
-	if err != nil {
-		t.Skipf("no Python interpreter (POLYFORK_PYTHON): %v", err)
-	}
+	python := testutil.LookInterpreter(t, "POLYFORK_PYTHON", "python3")
 	path := t.TempDir()
 	require.NoError(t, os.Symlink(python, filepath.Join(path, "python3")))
 	src, err := filepath.Abs("../../clients/python/src")
@@ -77,10 +74,7 @@ func TestGoChild(t *testing.T) {
 // TestRemoteSum runs README.md's remote pool against an embedded NATS server and an agent
 // of examples/remote-sum/compute.py.
 func TestRemoteSum(t *testing.T) {
-	python, err := exec.LookPath(testutil.Python())
-	if err != nil {
-		t.Skipf("no Python interpreter (POLYFORK_PYTHON): %v", err)
-	}
+	python := testutil.LookInterpreter(t, "POLYFORK_PYTHON", "python3")
 	src, err := filepath.Abs("../../clients/python/src")
 	require.NoError(t, err)
 	s, err := remote.RunServer(remote.ServerConfig{})

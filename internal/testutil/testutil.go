@@ -5,6 +5,7 @@ package testutil
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"sync"
 	"testing"
 	"time"
@@ -51,6 +52,25 @@ func Interpreter(env, def string) string {
 		return v
 	}
 	return def
+}
+
+// LookInterpreter finds the interpreter of Interpreter(env, def) on PATH and returns its
+// path. When it is missing, a test skips if env is unset (the default is simply not
+// installed here), but fails if env names it: a mistyped POLYFORK_PYTHON must not turn a
+// test run into a row of skips that reads as a pass.
+func LookInterpreter(t testing.TB, env, def string) string {
+	t.Helper()
+	name := Interpreter(env, def)
+	path, err := exec.LookPath(name)
+	switch {
+	case err == nil:
+		return path
+	case os.Getenv(env) != "":
+		t.Fatalf("%s=%s: %v (unset %s to use %s from PATH)", env, name, err, env, def)
+	default:
+		t.Skipf("no %s (set %s to name one): %v", def, env, err)
+	}
+	return ""
 }
 
 // Python returns the Python interpreter the tests run children with.
