@@ -42,13 +42,9 @@ type server struct {
 }
 
 func newServer(logs io.Writer) *server {
-	py := os.Getenv("POLYFORK_PYTHON")
-	if py == "" {
-		py = "python3"
-	}
 	dir := here()
 	return &server{
-		argv: []string{py, filepath.Join(dir, "compute.py")},
+		argv: []string{python(), filepath.Join(dir, "compute.py")},
 		env:  []string{"PYTHONPATH=" + filepath.Join(dir, "..", "..", "clients", "python", "src")},
 		logs: logs,
 	}
@@ -112,11 +108,12 @@ func main() {
 	fmt.Printf("fork-sum: listening on http://%s/get-sum (pid %d)\n", ln.Addr(), os.Getpid())
 
 	if *demo {
-		base := "http://" + ln.Addr().String()
-		for _, path := range []string{"/get-sum", "/get-sum?crash=1", "/get-sum"} {
-			fmt.Printf("GET %-18s -> %s\n", path, get(base+path))
-		}
+		err := runDemo("http://"+ln.Addr().String(), os.Stdout)
 		_ = srv.Shutdown(context.Background())
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "fork-sum: the demo failed: %v\n", err)
+			os.Exit(1)
+		}
 		return
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -129,12 +126,39 @@ func main() {
 	}
 }
 
-func get(url string) string {
+// runDemo makes the demo's requests to the server at base and prints each answer to out. It
+// fails when a request that should have a sum has none: the demo then exits 1, with the
+// interpreter it used named (it printed "500 error" three times and exited 0).
+func runDemo(base string, out io.Writer) error {
+	var failed []string
+	for _, path := range []string{"/get-sum", "/get-sum?crash=1", "/get-sum"} {
+		code, answer := get(base + path)
+		fmt.Fprintf(out, "GET %-18s -> %s\n", path, answer)
+		if path == "/get-sum" && code != http.StatusOK {
+			failed = append(failed, path)
+		}
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("%d requests for /get-sum got no sum (the log above says why; the child runs %s, set POLYFORK_PYTHON to another interpreter)",
+			len(failed), python())
+	}
+	return nil
+}
+
+// python is the interpreter the compute children run with: POLYFORK_PYTHON, or python3.
+func python() string {
+	if py := os.Getenv("POLYFORK_PYTHON"); py != "" {
+		return py
+	}
+	return "python3"
+}
+
+func get(url string) (int, string) {
 	resp, err := http.Get(url)
 	if err != nil {
-		return err.Error()
+		return 0, err.Error()
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	return fmt.Sprintf("%d %s", resp.StatusCode, body)
+	return resp.StatusCode, fmt.Sprintf("%d %s", resp.StatusCode, body)
 }

@@ -55,3 +55,26 @@ func TestForkSum(t *testing.T) {
 	assert.Contains(t, logs.String(), "compute.py[")
 	assert.Contains(t, logs.String(), "child received: start")
 }
+
+// TestDemoFailsWithoutAnInterpreter: make demo, with POLYFORK_PYTHON naming no interpreter,
+// says so and fails; it printed three "500 error" lines and exited 0.
+func TestDemoFailsWithoutAnInterpreter(t *testing.T) {
+	t.Setenv("POLYFORK_PYTHON", "/nonexistent/python3")
+	srv := httptest.NewServer(newServer(io.Discard))
+	defer srv.Close()
+	var out testutil.Buffer
+	err := runDemo(srv.URL, &out)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "2 requests for /get-sum got no sum")
+	assert.Contains(t, err.Error(), "/nonexistent/python3")
+	assert.Contains(t, out.String(), "GET /get-sum?crash=1")
+}
+
+// TestDemo runs the demo as make demo does, with the interpreter the tests use.
+func TestDemo(t *testing.T) {
+	srv := httptest.NewServer(newServer(io.Discard))
+	defer srv.Close()
+	var out testutil.Buffer
+	require.NoError(t, runDemo(srv.URL, &out))
+	assert.Contains(t, out.String(), "200 sum is 4999950000")
+}
