@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -244,6 +245,23 @@ func TestStartFailures(t *testing.T) {
 			var se *StartError
 			require.ErrorAs(t, err, &se)
 			assert.Contains(t, err.Error(), "permission denied (/tmp is a directory, not a program)")
+		}},
+		{"a script without its interpreter, not in PATH", []string{"worker_not_in_path.py"}, nil, func(t *testing.T, err error) {
+			var se *StartError
+			require.ErrorAs(t, err, &se)
+			assert.ErrorIs(t, err, exec.ErrNotFound)
+			assert.Contains(t, err.Error(), "(worker_not_in_path.py is a script: start it with its interpreter, such as python3 worker_not_in_path.py)")
+		}},
+		{"a script without its interpreter, not executable", []string{"./worker.php"}, []Option{WithDir(scriptDir(t, "worker.php", 0o644))}, func(t *testing.T, err error) {
+			var se *StartError
+			require.ErrorAs(t, err, &se)
+			assert.ErrorIs(t, err, os.ErrPermission)
+			assert.Contains(t, err.Error(), "(worker.php is a script: start it with its interpreter, such as php worker.php)")
+		}},
+		{"an executable without #!", []string{"./tool"}, []Option{WithDir(scriptDir(t, "tool", 0o755))}, func(t *testing.T, err error) {
+			var se *StartError
+			require.ErrorAs(t, err, &se)
+			assert.Contains(t, err.Error(), "tool is not a program the kernel can run: start it with its interpreter, or give it a #! line")
 		}},
 		{"directory is a file", child("serve"), []Option{WithDir("/etc/hostname")}, func(t *testing.T, err error) {
 			var se *StartError
@@ -592,4 +610,12 @@ func TestDefaultName(t *testing.T) {
 	} {
 		assert.Equal(t, want, DefaultName(argv), "%q", argv)
 	}
+}
+
+// scriptDir returns a new directory holding a file name of mode perm, a script with no #!
+// line.
+func scriptDir(t *testing.T, name string, perm os.FileMode) string {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte("echo hi\n"), perm))
+	return dir
 }

@@ -155,7 +155,32 @@ func explainStart(dir, path string, err error) error {
 			return fmt.Errorf("%w (%s is a directory, not a program)", err, path)
 		}
 	}
+	if hint := scriptHint(path, err); hint != "" {
+		return fmt.Errorf("%w (%s)", err, hint)
+	}
 	return err
+}
+
+// interpreters are the usual interpreters of the scripts the clients are for, by suffix.
+var interpreters = map[string]string{".py": "python3", ".php": "php", ".js": "node", ".mjs": "node", ".cjs": "node"}
+
+// scriptHint explains a start that failed because the command is a script given without its
+// interpreter (["worker.py"] instead of ["python3", "worker.py"]): not found in PATH, not
+// executable, or without a #! line. It returns "" for other failures.
+func scriptHint(path string, err error) string {
+	if !errors.Is(err, exec.ErrNotFound) && !errors.Is(err, syscall.EACCES) && !errors.Is(err, syscall.ENOEXEC) {
+		return ""
+	}
+	fi, serr := os.Stat(path)
+	file := serr == nil && fi.Mode().IsRegular()
+	interp := interpreters[strings.ToLower(filepath.Ext(path))]
+	switch {
+	case interp != "" && (file || errors.Is(err, exec.ErrNotFound)):
+		return fmt.Sprintf("%s is a script: start it with its interpreter, such as %s %s", filepath.Base(path), interp, filepath.Base(path))
+	case file:
+		return fmt.Sprintf("%s is not a program the kernel can run: start it with its interpreter, or give it a #! line and make it executable", path)
+	}
+	return ""
 }
 
 // inDir resolves a relative path as the child will, after changing to dir.
