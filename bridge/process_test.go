@@ -263,6 +263,26 @@ func TestStartFailures(t *testing.T) {
 			require.ErrorAs(t, err, &se)
 			assert.Contains(t, err.Error(), "tool is not a program the kernel can run: start it with its interpreter, or give it a #! line")
 		}},
+		{"a #! line naming no interpreter", []string{"./tool"}, []Option{WithDir(scriptFile(t, "tool", "#!/no/such/python3 -u\nprint(1)\n"))}, func(t *testing.T, err error) {
+			var se *StartError
+			require.ErrorAs(t, err, &se)
+			assert.ErrorIs(t, err, os.ErrNotExist)
+			assert.Contains(t, err.Error(), "names /no/such/python3, which does not exist")
+		}},
+		{"a #! line with CRLF", []string{"./worker.py"}, []Option{WithDir(scriptFile(t, "worker.py", "#!/bin/sh\r\nexit 0\r\n"))}, func(t *testing.T, err error) {
+			var se *StartError
+			require.ErrorAs(t, err, &se)
+			assert.ErrorIs(t, err, os.ErrNotExist)
+			assert.Contains(t, err.Error(), `names "/bin/sh\r": the script has Windows (CRLF) line endings`)
+		}},
+		{"a #! line with CRLF, started through /bin/sh", []string{"./worker.py"}, []Option{
+			WithDir(scriptFile(t, "worker.py", "#!/bin/sh\r\nexit 0\r\n")), WithRlimits(Rlimits{OpenFiles: 256})}, func(t *testing.T, err error) {
+			// The shell would run it and exit 127 ("not found"), which a pool restarts for
+			// ever: it is refused as execve refuses it.
+			var se *StartError
+			require.ErrorAs(t, err, &se)
+			assert.Contains(t, err.Error(), "Windows (CRLF) line endings")
+		}},
 		{"directory is a file", child("serve"), []Option{WithDir("/etc/hostname")}, func(t *testing.T, err error) {
 			var se *StartError
 			require.ErrorAs(t, err, &se)
@@ -617,5 +637,12 @@ func TestDefaultName(t *testing.T) {
 func scriptDir(t *testing.T, name string, perm os.FileMode) string {
 	dir := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte("echo hi\n"), perm))
+	return dir
+}
+
+// scriptFile returns a new directory holding an executable file name with content.
+func scriptFile(t *testing.T, name, content string) string {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(content), 0o755))
 	return dir
 }

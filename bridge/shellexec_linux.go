@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
-	"strings"
 	"syscall"
 )
 
@@ -43,15 +42,11 @@ func directExecError(path, dir string) error {
 	case bytes.HasPrefix(head, []byte("\x7fELF")):
 		return nil
 	case bytes.HasPrefix(head, []byte("#!")):
-		line := head[2:]
-		if i := bytes.IndexByte(line, '\n'); i >= 0 {
-			line = line[:i]
-		}
-		fields := strings.Fields(string(line))
-		if len(fields) == 0 {
+		interp, _ := shebang(head)
+		if interp == "" {
 			return syscall.ENOEXEC
 		}
-		fi, err := os.Stat(inDir(fields[0], dir))
+		fi, err := os.Stat(inDir(interp, dir))
 		switch {
 		case err != nil:
 			return syscall.ENOENT // what execve says for a missing interpreter

@@ -1,9 +1,11 @@
 package bridge
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -164,10 +166,58 @@ func explainStart(dir, path string, err error) error {
 // interpreters are the usual interpreters of the scripts the clients are for, by suffix.
 var interpreters = map[string]string{".py": "python3", ".php": "php", ".js": "node", ".mjs": "node", ".cjs": "node"}
 
+// shebang returns the interpreter that a "#!" line at the start of head names, as Linux reads
+// it (fs/binfmt_script.c): up to the line's end, without the spaces and tabs around it, and
+// up to the first space or tab. A carriage return is part of the name, so a script saved
+// with CRLF line endings names "/usr/bin/python3\r", which does not exist. ok is false when
+// head has no "#!" line.
+func shebang(head []byte) (interp string, ok bool) {
+	line, found := bytes.CutPrefix(head, []byte("#!"))
+	if !found {
+		return "", false
+	}
+	if i := bytes.IndexByte(line, '\n'); i >= 0 {
+		line = line[:i]
+	}
+	line = bytes.Trim(line, " \t")
+	if i := bytes.IndexAny(line, " \t\x00"); i >= 0 {
+		line = line[:i]
+	}
+	return string(line), true
+}
+
+// missingInterpreter explains execve's ENOENT for path, a file that exists: the interpreter
+// its "#!" line names does not. It returns "" when that is not the case.
+func missingInterpreter(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	head := make([]byte, 256)
+	n, _ := io.ReadFull(f, head)
+	interp, ok := shebang(head[:n])
+	if !ok {
+		return ""
+	}
+	if _, err := os.Stat(interp); err == nil {
+		return ""
+	}
+	if trimmed := strings.TrimRight(interp, "\r"); trimmed != interp {
+		return fmt.Sprintf("the #! line of %s names %q: the script has Windows (CRLF) line endings; convert it to LF (dos2unix %s), or start it with its interpreter",
+			path, interp, filepath.Base(path))
+	}
+	return fmt.Sprintf("the #! line of %s names %s, which does not exist", path, interp)
+}
+
 // scriptHint explains a start that failed because the command is a script given without its
 // interpreter (["worker.py"] instead of ["python3", "worker.py"]): not found in PATH, not
-// executable, or without a #! line. It returns "" for other failures.
+// executable, or without a #! line; or a script whose #! line names an interpreter that does
+// not exist. It returns "" for other failures.
 func scriptHint(path string, err error) string {
+	if errors.Is(err, syscall.ENOENT) && !errors.Is(err, exec.ErrNotFound) {
+		return missingInterpreter(path)
+	}
 	if !errors.Is(err, exec.ErrNotFound) && !errors.Is(err, syscall.EACCES) && !errors.Is(err, syscall.ENOEXEC) {
 		return ""
 	}
