@@ -13,8 +13,10 @@
 
 const net = require('node:net');
 const fs = require('node:fs');
+const path = require('node:path');
+const tty = require('node:tty');
 const { Connection } = require('./connection');
-const { readConfig } = require('./config');
+const { readConfig, ConfigError } = require('./config');
 const { openChannelFds } = require('./channel');
 const { takeStdio } = require('./stdio');
 const { ConnectionClosedError } = require('./errors');
@@ -75,6 +77,28 @@ function afterMainModule(cb) {
 }
 
 /**
+ * Throws a ConfigError when fd is not a pipe or a socket, the only descriptors Node can
+ * stream the channel over: a terminal (the script run by hand), a regular file or /dev/null
+ * (net.Socket throws "Unsupported fd type", a stack trace where one line says it all).
+ * @param {number} fd
+ * @param {string} what names fd for the message
+ */
+function checkStreamable(fd, what) {
+  let st;
+  try {
+    st = fs.fstatSync(fd);
+  } catch {
+    return; // the Connection reports what is wrong with it
+  }
+  if (st.isFIFO() || st.isSocket()) return;
+  let kind = 'a regular file';
+  if (tty.isatty(fd)) kind = 'a terminal';
+  else if (st.isCharacterDevice()) kind = 'a character device (such as /dev/null)';
+  else if (!st.isFile()) kind = 'neither a pipe nor a socket';
+  throw new ConfigError(`polyfork: ${what} is ${kind}: a polyfork child talks to its host over pipes or sockets, so start this script from a host, such as: polyfork call METHOD '[...]' -- node ${path.basename(process.argv[1] ?? 'worker.js')}`);
+}
+
+/**
  * The process-wide child runtime.
  *
  * When `$ready` goes out: at the first of
@@ -101,6 +125,13 @@ class ChildRuntime {
       let mode;
       ({ inFd, outFd, mode } = takeStdio());
       this.stdioMode = mode;
+    }
+    if (channelFds !== null) {
+      checkStreamable(inFd, `POLYFORK_CHANNEL_FDS=${channelFds.r},${channelFds.w}: descriptor ${channelFds.r}`);
+      checkStreamable(outFd, `POLYFORK_CHANNEL_FDS=${channelFds.r},${channelFds.w}: descriptor ${channelFds.w}`);
+    } else {
+      checkStreamable(inFd, 'stdin');
+      checkStreamable(outFd, 'stdout');
     }
     const both = inFd === outFd; // one socket both ways
     /** The Connection to the host; it reads the input with onread, straight into frame memory. */
