@@ -99,7 +99,10 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	case len(argv) == 0:
 		problems = append(problems, "want \"-- COMMAND [ARG...]\"")
 	}
-	if (f.nats.url == "") == !embedGiven {
+	switch {
+	case f.nats.url == "" && !embedGiven:
+		problems = append(problems, "a NATS server is needed: give -nats URL (one to join) or -embed-nats [ADDR] (start one here)")
+	case f.nats.url != "" && embedGiven:
 		problems = append(problems, "give -nats URL (a NATS server to join) or -embed-nats [ADDR] (start one here), not both")
 	}
 	if err := f.nats.check(true); err != nil {

@@ -197,7 +197,7 @@ func TestAgentUsage(t *testing.T) {
 		stderr string
 	}{
 		{"no service", []string{"agent", "-nats", "nats://127.0.0.1:1", "--", "x"}, "-service NAME is required"},
-		{"no server", []string{"agent", "-service", "s", "--", "x"}, "give -nats URL"},
+		{"no server", []string{"agent", "-service", "s", "--", "x"}, "a NATS server is needed: give -nats URL (one to join) or -embed-nats [ADDR] (start one here)\n"},
 		{"both servers", []string{"agent", "-nats", "nats://x", "-embed-nats", "-service", "s", "--", "x"}, "not both"},
 		{"no command", []string{"agent", "-nats", "nats://x", "-service", "s"}, `want "-- COMMAND [ARG...]"`},
 		{"half a certificate", []string{"agent", "-nats", "nats://x", "-service", "s", "-tls-cert", "c.pem", "--", "x"}, "-tls-cert and -tls-key go together"},
