@@ -593,3 +593,118 @@ func TestReadReadyNamesBytesBeforeTheReadyFrame(t *testing.T) {
 	require.ErrorIs(t, err, ErrProtocol)
 	assert.NotContains(t, err.Error(), "follows")
 }
+
+// TestConnChildRoleEndOfInputWaitsForMessageHandlers: a child whose input ends while a
+// message handler runs lets the handler finish and sends what it sends, as $stop does
+// (Drain) and as the Python, PHP and Node clients do. The Go child lost the reply to the
+// last line of "polyfork send": end of input ended the session at once, and the handler's
+// Send failed.
+func TestConnChildRoleEndOfInputWaitsForMessageHandlers(t *testing.T) {
+	ar, bw := io.Pipe() // child -> host
+	br, aw := io.Pipe() // host -> child
+	gate := make(chan struct{})
+	stopped := make(chan struct{})
+	made := make(chan *Conn, 1)
+	var child atomic.Pointer[Conn]
+	go func() {
+		c, err := NewConn(br, bw,
+			OnMessage(func(v any) {
+				<-gate
+				_ = child.Load().Send(context.Background(), map[string]any{"echo": v})
+			}),
+			WithChildRole(ReadyInfo{Lang: "go-test"}, func() { close(stopped) }))
+		if err != nil {
+			panic(err)
+		}
+		child.Store(c)
+		made <- c
+	}()
+	_, err := ReadReady(ar, 0)
+	require.NoError(t, err)
+	c := <-made
+	defer c.Close()
+
+	body, err := protocol.Marshal([]any{2, "message", []any{"x"}})
+	require.NoError(t, err)
+	require.NoError(t, protocol.WriteFrame(aw, body))
+	require.NoError(t, aw.Close()) // end of input, while the handler waits at the gate
+	<-stopped
+	select { // the old code ended the session here; give it the chance to
+	case <-c.Done():
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(gate)
+
+	got := make(chan any, 1)
+	go func() {
+		fr := protocol.NewFrameReader(ar)
+		for {
+			frame, err := fr.ReadFrame()
+			if err != nil {
+				got <- err
+				return
+			}
+			m, err := protocol.DecodeMessage(frame, 0)
+			if err == nil && m.Kind == protocol.KindNotification && m.Method == "message" {
+				v, _ := protocol.DecodeValue(m.Params)
+				got <- v
+				return
+			}
+		}
+	}()
+	select {
+	case v := <-got:
+		assert.Equal(t, []any{map[string]any{"echo": "x"}}, v)
+	case <-time.After(10 * time.Second):
+		t.Fatal("no message and no end of the stream")
+	}
+}
+
+// TestConnChildRoleEndOfInputFailsCallsToTheHost: once a child's input has ended, no answer
+// can come, so a message handler that calls the host then gets io.EOF at once, and the
+// session ends (end of input waits for the handlers).
+func TestConnChildRoleEndOfInputFailsCallsToTheHost(t *testing.T) {
+	ar, bw := io.Pipe() // child -> host
+	br, aw := io.Pipe() // host -> child
+	gate := make(chan struct{})
+	stopped := make(chan struct{})
+	made := make(chan *Conn, 1)
+	callErr := make(chan error, 1)
+	var child atomic.Pointer[Conn]
+	go func() {
+		c, err := NewConn(br, bw,
+			OnMessage(func(v any) {
+				<-gate
+				callErr <- child.Load().Call(context.Background(), "lookup", []any{v}, nil)
+			}),
+			WithChildRole(ReadyInfo{Lang: "go-test"}, func() { close(stopped) }))
+		if err != nil {
+			panic(err)
+		}
+		child.Store(c)
+		made <- c
+	}()
+	_, err := ReadReady(ar, 0)
+	require.NoError(t, err)
+	c := <-made
+	defer c.Close()
+	go io.Copy(io.Discard, ar)
+
+	body, err := protocol.Marshal([]any{2, "message", []any{"x"}})
+	require.NoError(t, err)
+	require.NoError(t, protocol.WriteFrame(aw, body))
+	require.NoError(t, aw.Close())
+	<-stopped
+	close(gate)
+	select {
+	case err := <-callErr:
+		assert.ErrorIs(t, err, io.EOF)
+	case <-time.After(10 * time.Second):
+		t.Fatal("a call to the host after the end of input is still waiting")
+	}
+	select {
+	case <-c.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the session did not end")
+	}
+}

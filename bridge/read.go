@@ -40,12 +40,26 @@ func (c *Conn) readLoop() {
 		}
 		if c.cfg.child != nil && errors.Is(err, io.EOF) && !c.closing.Load() {
 			// End of input means $stop to a child (SPEC 6): running handlers finish and
-			// their answers go out before the session ends.
+			// what they answer or send goes out before the session ends, the message
+			// handlers' too, as Drain waits for them after $stop (an OnMessage that
+			// replies would otherwise lose the reply to the host's last message).
 			c.stopped()
-			select {
-			case <-c.beginStop():
+			// No answer can come any more: a handler that calls the other side now, or
+			// waits for an answer, gets io.EOF at once instead of waiting for ever.
+			c.calls.failAll(io.EOF)
+			idle := true
+			for _, wait := range []func() <-chan struct{}{c.beginStop, c.in.notesIdle} {
+				select {
+				case <-wait():
+				case <-c.ended:
+					idle = false
+				}
+				if !idle {
+					break
+				}
+			}
+			if idle {
 				_ = c.Flush(c.base)
-			case <-c.ended:
 			}
 		}
 		c.streamEnded(err)
