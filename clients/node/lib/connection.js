@@ -164,6 +164,10 @@ class Connection {
     this.closeCallbacks = [];
     this.idleCallbacks = [];
     this.listening = false;
+    /** True once the input ended: no answer can come, so new calls fail at once. */
+    this.inputEnded = false;
+    /** Promises returned by notification listeners (async ones) that have not settled. */
+    this.pendingListeners = 0;
   }
 
   /** Starts reading frames. */
@@ -352,6 +356,9 @@ class Connection {
     if (this.closed) {
       return Promise.reject(new ConnectionClosedError(`cannot call "${method}": the connection is closed`, this.closeError || undefined));
     }
+    if (this.inputEnded) {
+      return Promise.reject(new ConnectionClosedError(`cannot call "${method}": the peer closed the channel, so no answer can come`));
+    }
     if (signal && signal.aborted) return Promise.reject(signal.reason);
     const id = this.allocateId();
     const enc = this.encoder;
@@ -473,11 +480,30 @@ class Connection {
       if (failed) this.respondError(ctx.id, errorMap(err, ctx));
       else this.respond(ctx.id, ctx.method, value);
     }
-    if (this.inflight.size === 0 && this.idleCallbacks.length > 0) {
+    this.runIdleCallbacks();
+  }
+
+  /** Runs the whenIdle callbacks once no handler and no async listener is running. */
+  runIdleCallbacks() {
+    if (this.inflight.size === 0 && this.pendingListeners === 0 && this.idleCallbacks.length > 0) {
       const cbs = this.idleCallbacks;
       this.idleCallbacks = [];
       for (const cb of cbs) cb();
     }
+  }
+
+  /**
+   * Keeps the stop waiting for the promise an async listener returned (as Python awaits an
+   * async listener before it exits): its send() must go out before the exit. A rejection is
+   * left unhandled, as it was, and crashes the process.
+   * @param {PromiseLike<unknown>} r
+   */
+  trackListener(r) {
+    this.pendingListeners++;
+    Promise.resolve(r).finally(() => {
+      this.pendingListeners--;
+      this.runIdleCallbacks();
+    });
   }
 
   respond(id, method, result) {
@@ -540,8 +566,8 @@ class Connection {
     if (list === undefined || list.length === 0) return;
     for (const fn of list.length === 1 ? list : list.slice()) {
       try {
-        if (single) fn(params[0]);
-        else fn(...params);
+        const r = single ? fn(params[0]) : fn(...params);
+        if (r !== null && typeof r === 'object' && typeof r.then === 'function') this.trackListener(r);
       } catch (e) {
         // A listener that throws crashes the process as in Node's own 'message' event, but
         // after this frame, so the reader is left in a sound state.
@@ -562,17 +588,18 @@ class Connection {
   }
 
   endOfInput() {
-    // Nobody can answer our requests any more.
+    // Nobody can answer our requests any more, nor the ones still to come.
+    this.inputEnded = true;
     this.failPending(new ConnectionClosedError('the peer closed the channel'));
     this.stop();
   }
 
   /**
-   * Calls cb once no handler is running.
+   * Calls cb once no handler is running, nor an async notification listener.
    * @param {() => void} cb
    */
   whenIdle(cb) {
-    if (this.inflight.size === 0) setImmediate(cb);
+    if (this.inflight.size === 0 && this.pendingListeners === 0) setImmediate(cb);
     else this.idleCallbacks.push(cb);
   }
 
