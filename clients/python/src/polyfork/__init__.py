@@ -24,6 +24,21 @@ when the default session is first used. See README.md for the value mapping and 
 """
 from __future__ import annotations
 
+import sys
+
+# What a worker run with the wrong interpreter, or without msgpack (PYTHONPATH instead of
+# pip install), would otherwise learn from a traceback deep in the package.
+if sys.version_info < (3, 9):
+    raise ImportError("polyfork needs Python 3.9 or later; %s is Python %s"
+                      % (sys.executable, sys.version.split()[0]))
+try:
+    import msgpack as _msgpack  # type: ignore[import-untyped] # noqa: F401
+except ImportError:
+    raise ModuleNotFoundError(
+        "polyfork needs the msgpack package (msgpack>=1.0), which %s cannot import: "
+        "pip install msgpack (pip install /path/to/polyfork/clients/python brings it), or on "
+        "Debian apt install python3-msgpack" % sys.executable, name="msgpack") from None
+
 import asyncio
 import os
 import threading
