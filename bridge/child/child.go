@@ -166,8 +166,9 @@ func (c *Child) Notify(ctx context.Context, method string, params ...any) error 
 }
 
 // Run serves on the channel the host gave (POLYFORK_CHANNEL_FDS, or stdin and stdout) until
-// the host sends $stop or closes the channel; requests still running then finish and their
-// answers go out first. It returns nil after a clean stop, so that main can exit with
+// the host sends $stop or closes the channel; requests and message handlers still running
+// then finish, and their answers and sends go out first (a call to the host made after the
+// channel closed fails with io.EOF). It returns nil after a clean stop, so that main can exit with
 // status 0, and an error for a protocol error or a channel it cannot use.
 func (c *Child) Run() error {
 	r, w, err := channel()
