@@ -42,8 +42,9 @@ const (
 // callSlot holds one call in flight, or waits for the late answer of a call given up on.
 type callSlot struct {
 	c         *call
-	gen       uint32 // the generation of the id it serves (12 bits)
-	abandoned bool   // the caller gave up; the answer, when it comes, is dropped
+	gen       uint32  // the generation of the id it serves (12 bits)
+	abandoned bool    // the caller gave up; the answer, when it comes, is dropped
+	settled   settler // for an abandoned call, or nil: told when its answer comes or the table ends
 }
 
 // callTable holds the calls this side made that wait for their response.
@@ -109,7 +110,7 @@ func (t *callTable) lookupLocked(id uint32) *callSlot {
 
 // releaseLocked frees callSlot idx. t.mu must be held.
 func (t *callTable) releaseLocked(s *callSlot, id uint32) {
-	s.c, s.abandoned = nil, false
+	s.c, s.abandoned, s.settled = nil, false, nil
 	t.free = append(t.free, id&slotMask)
 }
 
@@ -122,13 +123,16 @@ func (t *callTable) take(id uint32) (*call, error) {
 		t.mu.Unlock()
 		return nil, fmt.Errorf("a response for id %d, which is not a request in flight", id)
 	}
-	c, gaveUp := s.c, s.abandoned
+	c, gaveUp, settled := s.c, s.abandoned, s.settled
 	t.releaseLocked(s, id)
 	if !gaveUp {
 		t.waiting.Add(-1)
 	}
 	t.mu.Unlock()
 	if gaveUp {
+		if settled != nil {
+			settled.settled()
+		}
 		return nil, nil
 	}
 	return c, nil
@@ -149,15 +153,17 @@ func (t *callTable) forget(id uint32, c *call) bool {
 }
 
 // abandon gives up a call the other side has seen: its callSlot waits for the response, which
-// is dropped when it comes. It reports false if the call was already answered.
-func (t *callTable) abandon(id uint32, c *call) bool {
+// is dropped when it comes. It reports false if the call was already answered. settled, if
+// not nil, is told once the response comes (on the reader's goroutine) or the table ends:
+// when the other side no longer runs the call.
+func (t *callTable) abandon(id uint32, c *call, settled settler) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	s := t.lookupLocked(id)
 	if s == nil || s.c != c || s.abandoned {
 		return false
 	}
-	s.c, s.abandoned = nil, true
+	s.c, s.abandoned, s.settled = nil, true, settled
 	t.waiting.Add(-1)
 	return true
 }
@@ -172,9 +178,13 @@ func (t *callTable) failAll(err error) {
 	}
 	t.err = err
 	var pending []*call
+	var settled []settler
 	for i := range t.slots {
 		if c := t.slots[i].c; c != nil {
 			pending = append(pending, c)
+		}
+		if s := t.slots[i].settled; s != nil {
+			settled = append(settled, s)
 		}
 	}
 	t.slots, t.free = nil, nil
@@ -183,6 +193,9 @@ func (t *callTable) failAll(err error) {
 	for _, c := range pending {
 		c.err = err
 		c.done <- struct{}{}
+	}
+	for _, s := range settled {
+		s.settled()
 	}
 }
 

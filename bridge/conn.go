@@ -199,14 +199,27 @@ func (c *Conn) sendReady(info ReadyInfo) {
 //
 // The result is decoded as protocol.Unmarshal does.
 func (c *Conn) Call(ctx context.Context, method string, params, result any, opts ...CallOption) error {
+	_, err := c.call(ctx, method, params, result, nil)
+	return err
+}
+
+// settler is told when a call given up on is settled: the other side answered it, or the
+// session ended, so the other side no longer runs it (a Pool keeps the call's place on its
+// worker until then).
+type settler interface{ settled() }
+
+// call is Call. It reports abandoned when ctx ended after the request was sent (the
+// other side may still be running it): then s, if not nil, is told once the call is
+// settled, possibly before call returns.
+func (c *Conn) call(ctx context.Context, method string, params, result any, s settler) (abandoned bool, _ error) {
 	if ctx == nil {
-		return errNilContext
+		return false, errNilContext
 	}
 	cl := newCall(method)
 	id, err := c.calls.add(cl)
 	if err != nil {
 		cl.recycle()
-		return err
+		return false, err
 	}
 	enc := c.encoders.Get().(*protocol.Encoder)
 	frame, err := enc.Request(id, method, params)
@@ -215,7 +228,7 @@ func (c *Conn) Call(ctx context.Context, method string, params, result any, opts
 		if c.calls.forget(id, cl) {
 			cl.recycle()
 		}
-		return fmt.Errorf("bridge: call %s: %w", protocol.QuoteName(method), err)
+		return false, fmt.Errorf("bridge: call %s: %w", protocol.QuoteName(method), err)
 	}
 	err = c.out.send(ctx, frame)
 	c.encoders.Put(enc)
@@ -229,10 +242,10 @@ func (c *Conn) Call(ctx context.Context, method string, params, result any, opts
 			cl.recycle()
 		}
 		c.checkQuiet()
-		return fmt.Errorf("bridge: call %s: %w", protocol.QuoteName(method), ctx.Err())
+		return false, fmt.Errorf("bridge: call %s: %w", protocol.QuoteName(method), ctx.Err())
 	case errors.Is(err, errPartlySent):
-		c.giveUp(id, cl)
-		return fmt.Errorf("bridge: call %s: %w: %w", protocol.QuoteName(method), ctx.Err(), ErrPartlySent)
+		abandoned = c.giveUp(id, cl, s)
+		return abandoned, fmt.Errorf("bridge: call %s: %w: %w", protocol.QuoteName(method), ctx.Err(), ErrPartlySent)
 	default:
 		// The stream is broken: the session ends with the reason (a child's exit status,
 		// usually), which is more useful than EPIPE, and fails this call with it; unless
@@ -242,13 +255,13 @@ func (c *Conn) Call(ctx context.Context, method string, params, result any, opts
 		case <-ctx.Done():
 			if c.calls.forget(id, cl) {
 				cl.recycle()
-				return fmt.Errorf("bridge: call %s: %w (writing it had failed: %v)", protocol.QuoteName(method), ctx.Err(), err)
+				return false, fmt.Errorf("bridge: call %s: %w (writing it had failed: %v)", protocol.QuoteName(method), ctx.Err(), err)
 			}
 			<-cl.done
 		}
 		err := cl.err
 		cl.recycle()
-		return err
+		return false, err
 	}
 
 	if done := ctx.Done(); done == nil {
@@ -257,8 +270,8 @@ func (c *Conn) Call(ctx context.Context, method string, params, result any, opts
 		select {
 		case <-cl.done:
 		case <-done:
-			if c.giveUp(id, cl) {
-				return fmt.Errorf("bridge: call %s: %w", protocol.QuoteName(method), ctx.Err())
+			if c.giveUp(id, cl, s) {
+				return true, fmt.Errorf("bridge: call %s: %w", protocol.QuoteName(method), ctx.Err())
 			}
 			<-cl.done // the response won the race
 		}
@@ -266,20 +279,21 @@ func (c *Conn) Call(ctx context.Context, method string, params, result any, opts
 	res, err := cl.result, cl.err
 	cl.recycle()
 	if err != nil {
-		return err
+		return false, err
 	}
 	if result != nil {
 		if err := protocol.Unmarshal(res, result); err != nil {
-			return fmt.Errorf("bridge: call %s: decoding the result: %w", protocol.QuoteName(method), err)
+			return false, fmt.Errorf("bridge: call %s: decoding the result: %w", protocol.QuoteName(method), err)
 		}
 	}
-	return nil
+	return false, nil
 }
 
 // giveUp abandons a call the other side has seen and tells it with $cancel; it recycles
-// the call and reports true, or reports false if the response won the race.
-func (c *Conn) giveUp(id uint32, cl *call) bool {
-	if !c.calls.abandon(id, cl) {
+// the call and reports true (s, if not nil, is told when the call is settled), or reports
+// false if the response won the race.
+func (c *Conn) giveUp(id uint32, cl *call, s settler) bool {
+	if !c.calls.abandon(id, cl, s) {
 		return false
 	}
 	cl.recycle()

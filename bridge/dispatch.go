@@ -45,7 +45,34 @@ type ticket struct {
 	overtakenAt time.Time // when a call sent after it was first answered before it, or zero
 	prev, next  *ticket
 	done        bool
+	abandoned   bool // its caller gave up on it; it keeps its place until settled
+	p           *Pool
 }
+
+// settled releases a call its caller gave up on, once its worker answered it or ended
+// (see Conn.call): from then on the worker no longer runs it.
+func (t *ticket) settled() { t.p.release(t, true, false) }
+
+// abandon records that t's caller gave up on it while the worker may still run it: it keeps
+// its place on the worker (no new call is written behind it there), but neither drains nor
+// retirements wait for it.
+func (p *Pool) abandon(t *ticket) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if t.done {
+		return // settled already
+	}
+	t.abandoned = true
+	r := t.r
+	r.abandoned++
+	if r.retiring && r.owed() == 0 {
+		go r.w.Shutdown(context.Background())
+	}
+	p.checkDrainedLocked()
+}
+
+// owed is how many of r's calls in flight have a caller waiting for them.
+func (r *running) owed() int { return r.inflight - r.abandoned }
 
 // tickets is a worker's calls in flight, oldest first.
 type tickets struct{ head, tail *ticket }
@@ -148,7 +175,7 @@ func (p *Pool) expectSlowLocked(method string) bool {
 func (p *Pool) takeLocked(r *running, method string, slow bool) *ticket {
 	now := p.clk.Now()
 	r.sent++
-	t := &ticket{r: r, method: method, slow: slow, seq: r.sent}
+	t := &ticket{r: r, method: method, slow: slow, seq: r.sent, p: p}
 	if slow {
 		r.slowInFlight++
 	}
@@ -352,6 +379,9 @@ func (p *Pool) release(t *ticket, job, answered bool) {
 	}
 	r.queue.remove(t)
 	r.inflight--
+	if t.abandoned {
+		r.abandoned--
+	}
 	if t.slow {
 		r.slowInFlight--
 	}
@@ -364,7 +394,7 @@ func (p *Pool) release(t *ticket, job, answered bool) {
 		r.progress = now
 	}
 	if r.retiring {
-		if r.inflight == 0 {
+		if r.owed() == 0 && !t.abandoned { // else abandon or retireLocked asked already
 			go r.w.Shutdown(context.Background())
 		}
 		p.checkDrainedLocked()

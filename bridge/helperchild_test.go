@@ -331,6 +331,13 @@ func serveHelper(in, out *os.File) {
 			time.Sleep(time.Duration(ms) * time.Millisecond)
 			return "blocked", nil
 		},
+		"block_announced": func(ctx context.Context, a Args) (any, error) { // says it runs, then blocks
+			var ms int64
+			_ = a.Decode(&ms)
+			_ = session().Send(context.Background(), "blocking")
+			time.Sleep(time.Duration(ms) * time.Millisecond)
+			return "blocked", nil
+		},
 		"call_host": func(ctx context.Context, a Args) (any, error) {
 			var method string
 			var params []any

@@ -19,16 +19,27 @@ var errExecTimeout = errors.New("execution timeout")
 // when the call became the worker's oldest call in flight, not from when it was sent: time
 // spent waiting behind other calls in the worker's input is not the call's (for a worker
 // that runs calls concurrently, this makes the bound more lenient, never stricter).
-func (p *Pool) callOn(ctx context.Context, t *ticket, method string, params, result any) error {
+//
+// It reports abandoned when ctx ended after the call was sent: the worker may still be
+// running it, so t keeps its place on the worker until the worker answers it or ends
+// (ticket.settled releases it), and the execution timeout still bounds it then.
+func (p *Pool) callOn(ctx context.Context, t *ticket, method string, params, result any) (abandoned bool, err error) {
 	r := t.r
+	call := func(ctx context.Context) (bool, error) {
+		if wc, ok := r.w.(watchedCaller); ok {
+			return wc.callWatched(ctx, method, params, result, t)
+		}
+		return false, r.w.Call(ctx, method, params, result)
+	}
 	d := p.cfg.execTimeout
 	if d <= 0 {
-		return r.w.Call(ctx, method, params, result)
+		return call(ctx)
 	}
 	cctx, cancel := context.WithCancelCause(ctx)
 	var arm func(after time.Duration)
 	var mu sync.Mutex
 	var timer stopper
+	returned := false // call returned: past the timeout the pool ends the worker itself
 	arm = func(after time.Duration) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -43,29 +54,49 @@ func (p *Pool) callOn(ctx context.Context, t *ticket, method string, params, res
 			case p.elapsed(started) < d:
 				arm(d - p.elapsed(started))
 			default:
-				cancel(errExecTimeout)
+				mu.Lock()
+				gone := returned
+				if !gone {
+					cancel(errExecTimeout)
+				}
+				mu.Unlock()
+				if gone { // its caller gave up on it, and the worker still runs it
+					p.endForTimeout(r, method, d, "its caller had given up on it")
+				}
 			}
 		})
 	}
 	arm(d)
-	err := r.w.Call(cctx, method, params, result)
+	abandoned, err = call(cctx)
 	mu.Lock()
-	timer.Stop()
+	returned = true
+	if !abandoned {
+		timer.Stop()
+	}
 	mu.Unlock()
 	timedOut := context.Cause(cctx) == errExecTimeout && ctx.Err() == nil
 	cancel(nil)
 	if !timedOut || err == nil {
-		return err
+		return abandoned, err
 	}
-	p.log(slog.LevelWarn, "call exceeded the execution timeout; ending its worker", "method", method,
-		"worker", r.slot.index, "pid", r.w.Pid(), "timeout", d)
+	p.endForTimeout(r, method, d, "")
+	return abandoned, fmt.Errorf("%w: %s ran longer than %v on worker %s, which was ended: %w",
+		ErrExecTimeout, protocol.QuoteName(method), d, r.w.Name(), context.DeadlineExceeded)
+}
+
+// endForTimeout ends worker r, on which a call of method ran longer than the execution
+// timeout d; note, if not empty, is added to the log.
+func (p *Pool) endForTimeout(r *running, method string, d time.Duration, note string) {
+	args := []any{"method", method, "worker", r.slot.index, "pid", r.w.Pid(), "timeout", d}
+	if note != "" {
+		args = append(args, "note", note)
+	}
+	p.log(slog.LevelWarn, "call exceeded the execution timeout; ending its worker", args...)
 	p.mu.Lock()
 	r.ended = fmt.Sprintf("call %s on it exceeded the execution timeout of %v", protocol.QuoteName(method), d)
 	p.recycleLocked(r, "execution timeout")
 	p.mu.Unlock()
 	r.w.Terminate()
-	return fmt.Errorf("%w: %s ran longer than %v on worker %s, which was ended: %w",
-		ErrExecTimeout, protocol.QuoteName(method), d, r.w.Name(), context.DeadlineExceeded)
 }
 
 // sample reads the workers' resident memory for Stats and applies the limits that need
@@ -128,7 +159,7 @@ func (p *Pool) retireLocked(r *running) {
 		r.slot.current = nil
 	}
 	p.retiring[r] = struct{}{}
-	if r.inflight == 0 {
+	if r.owed() == 0 {
 		go r.w.Shutdown(context.Background())
 	}
 	go func() {

@@ -140,7 +140,7 @@ func (p *Pool) Call(ctx context.Context, method string, params, result any, opts
 			return err
 		}
 		co.report(t.r.w.Name(), t.r.w.Pid())
-		err = p.callOn(ctx, t, method, params, result)
+		abandoned, err := p.callOn(ctx, t, method, params, result)
 		if err != nil && errors.Is(err, ErrExited) && !errors.Is(err, ErrExecTimeout) {
 			err = p.explainEnd(t.r, err)
 		}
@@ -149,7 +149,13 @@ func (p *Pool) Call(ctx context.Context, method string, params, result any, opts
 		// Not run: the worker refused it after $stop (ErrStopping), or was ended between
 		// being chosen and being sent the call (ErrClosed: another call's timeout, a recycle).
 		notRun := errors.Is(err, ErrStopping) || errors.Is(err, ErrClosed)
-		p.release(t, err == nil || !notRun, answered)
+		if abandoned {
+			// The worker may still be running it: its place stays taken until the worker
+			// answers it or ends (ticket.settled), so no call waits behind it there.
+			p.abandon(t)
+		} else {
+			p.release(t, err == nil || !notRun, answered)
+		}
 		switch {
 		case err == nil, ctx.Err() != nil:
 			return err
@@ -370,13 +376,14 @@ func (p *Pool) checkDrainedLocked() {
 	if p.waiters.Len() > 0 {
 		return
 	}
+	// Calls whose callers gave up are not waited for: nobody wants their answers.
 	for _, s := range p.slots {
-		if s.current != nil && s.current.inflight > 0 {
+		if s.current != nil && s.current.owed() > 0 {
 			return
 		}
 	}
 	for r := range p.retiring {
-		if r.inflight > 0 {
+		if r.owed() > 0 {
 			return
 		}
 	}

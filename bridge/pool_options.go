@@ -168,8 +168,11 @@ func WithMaxRSS(bytes int64) Option {
 // WithExecTimeout bounds each call's execution on a worker. A call that takes longer gets
 // an error matching ErrExecTimeout and context.DeadlineExceeded, and its worker is ended
 // (SIGTERM, then SIGKILL after the second grace period of WithGracePeriods) and replaced;
-// other workers are untouched. 0, the default, means only the caller's context bounds a
-// call.
+// other workers are untouched. A call whose caller gave up on it (its context ended) while
+// its worker runs it is still bounded: the worker may go on running it, so the call keeps
+// its place there (no other call is sent to wait behind it) until the worker answers it, and
+// past the timeout the worker is ended. 0, the default, means only the caller's context
+// bounds a call.
 func WithExecTimeout(d time.Duration) Option {
 	return func(c *config) {
 		c.use("WithExecTimeout", scopePool)

@@ -456,6 +456,14 @@ func (p *Process) Call(ctx context.Context, method string, params, result any, o
 	return p.conn.Call(ctx, method, params, result, opts...)
 }
 
+// callWatched is Call for a Pool: see Conn.call.
+func (p *Process) callWatched(ctx context.Context, method string, params, result any, s settler) (abandoned bool, _ error) {
+	if err := p.usable(); err != nil {
+		return false, err
+	}
+	return p.conn.call(ctx, method, params, result, s)
+}
+
 // Send sends v to the child's on('message') listeners, like process.send in Node; see
 // Conn.Send.
 func (p *Process) Send(ctx context.Context, v any) error {

@@ -312,3 +312,64 @@ func TestAParamWhoseEncoderPanicsTakesNoSlotForGood(t *testing.T) {
 	require.ErrorIs(t, p.Send(ctx, nilEncoder{}), ErrUnsendable)
 	assert.Zero(t, p.InFlight(), "the refused call holds no place")
 }
+
+// givenUpWhileRunning makes a call of block_announced (ms) on p and gives up on it once the
+// worker runs it; it returns the worker, which goes on running it (it ignores $cancel, as a
+// synchronous Python or PHP worker does). announced must be the pool's OnMessage channel.
+func givenUpWhileRunning(t *testing.T, p *Pool, announced <-chan any, ms int) Worker {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var w Worker
+	res := make(chan error, 1)
+	go func() { res <- p.Call(ctx, "block_announced", []any{ms}, nil, ReportWorker(&w)) }()
+	select {
+	case <-announced:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the blocking call never started")
+	}
+	cancel()
+	require.ErrorIs(t, <-res, context.Canceled)
+	return w
+}
+
+// A call whose caller gave up while its worker, which ignores $cancel, runs it keeps its
+// place on that worker until the worker answers it: the next calls go to the free worker
+// instead of waiting behind it in the busy one's input, and the place is given back once the
+// late answer comes. It used to be freed at once, and the next call went to the busy worker.
+func TestACallGivenUpOnKeepsItsPlaceUntilItsWorkerAnswers(t *testing.T) {
+	checkNoLeaks(t)
+	announced := make(chan any, 1)
+	p, err := NewPool(context.Background(), child("serial"), WithWorkers(2), WithStderr(nil),
+		WithConcurrency(1), OnMessage(func(v any) { announced <- v }))
+	require.NoError(t, err)
+	defer p.Kill()
+	busy := givenUpWhileRunning(t, p, announced, 3000)
+	for i := 0; i < 20; i++ {
+		var pid int
+		require.NoError(t, p.Call(context.Background(), "pid", nil, &pid))
+		require.NotEqual(t, busy.Pid, pid, "call %d went to the worker still running the call given up on", i)
+	}
+	eventually(t, "the place given back once the late answer came", func() bool {
+		st := p.Stats()
+		return st.Workers[0].InFlight == 0 && st.Workers[1].InFlight == 0
+	})
+	require.NoError(t, p.Close())
+}
+
+// The execution timeout blames the call that ran long, even when its caller gave up on it:
+// the call after it must not time out for it (it used to be sent to the worker still running
+// the call given up on, and failed with ErrExecTimeout naming itself). The worker is ended
+// when the call given up on passes the timeout, and the next call runs on its replacement.
+func TestACallGivenUpOnStillCountsAgainstTheExecutionTimeout(t *testing.T) {
+	checkNoLeaks(t)
+	announced := make(chan any, 1)
+	p, err := NewPool(context.Background(), child("serial"), WithWorkers(1), WithStderr(nil),
+		WithExecTimeout(time.Second), OnMessage(func(v any) { announced <- v }))
+	require.NoError(t, err)
+	defer p.Kill()
+	busy := givenUpWhileRunning(t, p, announced, 30000)
+	var pid int
+	require.NoError(t, p.Call(context.Background(), "pid", nil, &pid), "the call after the one given up on")
+	require.NotEqual(t, busy.Pid, pid, "answered by a new worker: the old one was ended for the call given up on")
+	require.NoError(t, p.Close())
+}

@@ -22,6 +22,16 @@ type worker interface {
 
 var _ worker = (*Process)(nil)
 
+// watchedCaller is a worker that tells the pool when a call its caller gave up on is
+// settled (answered late, or ended with the worker), so that the call keeps its place on
+// the worker while the worker may still be running it. A Process is one; a worker that is
+// not has its calls' places freed when their callers give up.
+type watchedCaller interface {
+	callWatched(ctx context.Context, method string, params, result any, s settler) (abandoned bool, _ error)
+}
+
+var _ watchedCaller = (*Process)(nil)
+
 // workerState is where a worker slot stands.
 type workerState int
 
@@ -55,7 +65,8 @@ type running struct {
 	lifetime time.Duration // 0: no limit
 
 	// under Pool.mu
-	inflight     int
+	inflight     int // its calls in flight, those given up on included
+	abandoned    int // its calls given up on by their callers, not yet settled
 	jobs         int64
 	lastUsed     time.Time
 	retiring     bool
