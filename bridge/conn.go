@@ -203,10 +203,15 @@ func (c *Conn) Call(ctx context.Context, method string, params, result any, opts
 	return err
 }
 
-// settler is told when a call given up on is settled: the other side answered it, or the
-// session ended, so the other side no longer runs it (a Pool keeps the call's place on its
-// worker until then).
-type settler interface{ settled() }
+// settler follows one call for a Pool: written tells the call's place in the stream (see
+// frameWriter.sendOrdered) once its request is written or queued, so the pool knows which of
+// the calls it gave one worker that worker reads first; settled is told when a call given up
+// on is settled: the other side answered it, or the session ended, so the other side no
+// longer runs it (the pool keeps the call's place on its worker until then).
+type settler interface {
+	written(order uint64)
+	settled()
+}
 
 // call is Call. It reports abandoned when ctx ended after the request was sent (the
 // other side may still be running it): then s, if not nil, is told once the call is
@@ -230,8 +235,11 @@ func (c *Conn) call(ctx context.Context, method string, params, result any, s se
 		}
 		return false, fmt.Errorf("bridge: call %s: %w", protocol.QuoteName(method), err)
 	}
-	err = c.out.send(ctx, frame)
+	order, err := c.out.sendOrdered(ctx, frame)
 	c.encoders.Put(enc)
+	if s != nil && order != 0 {
+		s.written(order)
+	}
 	switch {
 	case err == nil:
 		if c.tryLead() {

@@ -4,6 +4,7 @@ import (
 	"container/list"
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 )
 
@@ -45,8 +46,21 @@ type ticket struct {
 	overtakenAt time.Time // when a call sent after it was first answered before it, or zero
 	prev, next  *ticket
 	done        bool
-	abandoned   bool // its caller gave up on it; it keeps its place until settled
+	abandoned   bool          // its caller gave up on it; it keeps its place until settled
+	order       atomic.Uint64 // its request's place in the worker's input, once written (0 before)
 	p           *Pool
+}
+
+// written records t's place in its worker's input (see Conn.call).
+func (t *ticket) written(order uint64) { t.order.Store(order) }
+
+// writtenBefore reports whether x's request was written to the worker before y's. Calls
+// are given to a worker in one order (its queue) but written by their callers' goroutines,
+// so a call whose params take long to encode can reach the worker after one given to it
+// later, and wait behind it there.
+func writtenBefore(x, y *ticket) bool {
+	a, b := x.order.Load(), y.order.Load()
+	return a != 0 && b != 0 && a < b
 }
 
 // settled releases a call its caller gave up on, once its worker answered it or ended
@@ -371,6 +385,10 @@ func (p *Pool) release(t *ticket, job, answered bool) {
 	head := r.queue.head
 	if head == t && t.next != nil {
 		t.next.startedAt = now
+	} else if head != t && head != nil && (head.startedAt.IsZero() || writtenBefore(t, head)) {
+		// The oldest call given to r was written after t, or was found waiting behind t
+		// (see execTimeoutDueLocked): its time in the worker begins now.
+		head.startedAt = now
 	}
 	// t overtook the calls sent before it: r runs calls concurrently, or answered several
 	// at once. The calls marked overtaken are always the oldest ones.

@@ -18,7 +18,8 @@ var errExecTimeout = errors.New("execution timeout")
 // is ended and replaced, and the call fails with ErrExecTimeout. The timeout counts from
 // when the call became the worker's oldest call in flight, not from when it was sent: time
 // spent waiting behind other calls in the worker's input is not the call's (for a worker
-// that runs calls concurrently, this makes the bound more lenient, never stricter).
+// that runs calls concurrently, this makes the bound more lenient, never stricter). Which
+// call is the oldest follows the order in which the worker reads them (see writtenBefore).
 //
 // It reports abandoned when ctx ended after the call was sent: the worker may still be
 // running it, so t keeps its place on the worker until the worker answers it or ends
@@ -45,14 +46,12 @@ func (p *Pool) callOn(ctx context.Context, t *ticket, method string, params, res
 		defer mu.Unlock()
 		timer = p.clk.AfterFunc(after, func() {
 			p.mu.Lock()
-			started, done := t.startedAt, t.done
+			wait, done := p.execTimeLeftLocked(t, d)
 			p.mu.Unlock()
 			switch {
 			case done:
-			case started.IsZero(): // still waiting behind other calls
-				arm(d)
-			case p.elapsed(started) < d:
-				arm(d - p.elapsed(started))
+			case wait > 0:
+				arm(wait)
 			default:
 				mu.Lock()
 				gone := returned
@@ -82,6 +81,32 @@ func (p *Pool) callOn(ctx context.Context, t *ticket, method string, params, res
 	p.endForTimeout(r, method, d, "")
 	return abandoned, fmt.Errorf("%w: %s ran longer than %v on worker %s, which was ended: %w",
 		ErrExecTimeout, protocol.QuoteName(method), d, r.w.Name(), context.DeadlineExceeded)
+}
+
+// execTimeLeftLocked returns how long t may still run on its worker before it passes the
+// execution timeout d (0: it has), or done if it is over. A call still waiting behind other
+// calls in the worker's input has d left; so has one found, when due, to have been written
+// after a call still in flight (see writtenBefore): that call is the worker's oldest, and its
+// time counts from when t's was thought to start.
+func (p *Pool) execTimeLeftLocked(t *ticket, d time.Duration) (left time.Duration, done bool) {
+	switch {
+	case t.done:
+		return 0, true
+	case t.startedAt.IsZero(): // still waiting behind other calls
+		return d, false
+	case p.elapsed(t.startedAt) < d:
+		return d - p.elapsed(t.startedAt), false
+	}
+	for x := t.r.queue.head; x != nil; x = x.next {
+		if x != t && writtenBefore(x, t) {
+			if x.startedAt.IsZero() {
+				x.startedAt = t.startedAt
+			}
+			t.startedAt = time.Time{} // until x is answered (release)
+			return d, false
+		}
+	}
+	return 0, false
 }
 
 // endForTimeout ends worker r, on which a call of method ran longer than the execution

@@ -373,3 +373,59 @@ func TestACallGivenUpOnStillCountsAgainstTheExecutionTimeout(t *testing.T) {
 	require.NotEqual(t, busy.Pid, pid, "answered by a new worker: the old one was ended for the call given up on")
 	require.NoError(t, p.Close())
 }
+
+// gatedInt encodes as v once gate is closed: a param that takes as long to encode as the
+// test wants, as a large one does.
+type gatedInt struct {
+	gate <-chan struct{}
+	v    int64
+}
+
+func (g gatedInt) EncodeMsgpack(enc *msgpack.Encoder) error {
+	<-g.gate
+	return enc.EncodeInt(g.v)
+}
+
+// Calls given to one worker are written by their callers' goroutines, so the first given
+// can reach the worker second (its params take longer to encode) and wait there behind the
+// other. The execution timeout now counts from when the worker can run it, and blames the
+// call that ran long: the first given, written second, used to be timed from when it was
+// given, and failed with ErrExecTimeout for the other's time (or was blamed for it).
+func TestTheExecutionTimeoutBlamesTheCallTheWorkerRan(t *testing.T) {
+	run := func(t *testing.T, firstMs, secondMs int) (first, second error) {
+		checkNoLeaks(t)
+		announced := make(chan any, 1)
+		p, err := NewPool(context.Background(), child("serial"), WithWorkers(1), WithStderr(nil),
+			WithConcurrency(2), WithExecTimeout(2*time.Second), OnMessage(func(v any) { announced <- v }))
+		require.NoError(t, err)
+		defer p.Kill()
+		gate := make(chan struct{})
+		firstDone := make(chan error, 1)
+		go func() {
+			firstDone <- p.Call(context.Background(), "block", []any{gatedInt{gate, int64(firstMs)}}, nil)
+		}()
+		eventually(t, "the first call given to the worker", func() bool { return p.Stats().Workers[0].InFlight == 1 })
+		secondDone := make(chan error, 1)
+		go func() { secondDone <- p.Call(context.Background(), "block_announced", []any{secondMs}, nil) }()
+		select {
+		case <-announced: // the second call runs: the first is written behind it
+		case <-time.After(30 * time.Second):
+			t.Fatal("the second call never started")
+		}
+		close(gate)
+		return <-firstDone, <-secondDone
+	}
+	t.Run("each within the timeout", func(t *testing.T) {
+		first, second := run(t, 1000, 1500)
+		require.NoError(t, second)
+		require.NoError(t, first, "1 s in the worker, after 1.5 s waiting behind the other call")
+	})
+	t.Run("the one written first runs too long", func(t *testing.T) {
+		first, second := run(t, 100, 30000)
+		require.ErrorIs(t, second, ErrExecTimeout)
+		assert.Contains(t, second.Error(), `"block_announced" ran longer than 2s`)
+		require.ErrorIs(t, first, ErrExited)
+		require.NotErrorIs(t, first, ErrExecTimeout)
+		assert.Contains(t, first.Error(), `the pool ended this worker: call "block_announced" on it exceeded the execution timeout`)
+	})
+}

@@ -56,8 +56,9 @@ type frameWriter struct {
 	room     chan struct{} // closed when queued bytes were written or the writer failed; nil if nobody waits
 	queue    []byte        // frames waiting behind the write in progress
 	spare    []byte
-	flushing bool  // a write is in progress; its writer drains the queue after it
-	err      error // sticky write error
+	flushing bool   // a write is in progress; its writer drains the queue after it
+	err      error  // sticky write error
+	order    uint64 // frames given a place in the stream so far (see sendOrdered)
 }
 
 type writeDeadliner interface {
@@ -91,6 +92,14 @@ func safeWriteDeadline(w io.Writer) writeDeadliner {
 // send writes frame, or queues it behind the write in progress. frame may be reused as
 // soon as send returns. A nil error means the frame is written or queued to be written.
 func (fw *frameWriter) send(ctx context.Context, frame []byte) error {
+	_, err := fw.sendOrdered(ctx, frame)
+	return err
+}
+
+// sendOrdered is send; it also returns the frame's place in the stream (1 for the first
+// frame sent, and so on; 0 when it was not sent), so that callers who sent concurrently
+// can tell whose frame the other side read first.
+func (fw *frameWriter) sendOrdered(ctx context.Context, frame []byte) (uint64, error) {
 	fw.mu.Lock()
 	for fw.err == nil && fw.flushing && len(fw.queue) > 0 && len(fw.queue)+len(frame) > fw.limit {
 		if fw.room == nil {
@@ -104,19 +113,21 @@ func (fw *frameWriter) send(ctx context.Context, frame []byte) error {
 		select {
 		case <-room:
 		case <-ctx.Done():
-			return errNotSent
+			return 0, errNotSent
 		}
 		fw.mu.Lock()
 	}
 	if fw.err != nil {
 		err := fw.err
 		fw.mu.Unlock()
-		return err
+		return 0, err
 	}
+	fw.order++
+	order := fw.order
 	if fw.flushing {
 		fw.queue = append(fw.queue, frame...)
 		fw.mu.Unlock()
-		return nil
+		return order, nil
 	}
 	fw.flushing = true
 	fw.mu.Unlock()
@@ -125,20 +136,20 @@ func (fw *frameWriter) send(ctx context.Context, frame []byte) error {
 	}
 
 	if ctx.Done() == nil && len(frame) <= coalesceMax && fw.others != nil && fw.others() {
-		return fw.coalesce(frame)
+		return order, fw.coalesce(frame)
 	}
 	if fw.dl == nil && ctx.Done() != nil {
-		return fw.writeDetachable(ctx, frame)
+		return order, fw.writeDetachable(ctx, frame)
 	}
 	n, err := fw.write(ctx, frame)
 	switch {
 	case err == nil:
 		fw.finish()
-		return nil
+		return order, nil
 	case errors.Is(err, os.ErrDeadlineExceeded) && ctx.Err() != nil:
 		if n == 0 {
 			fw.finish()
-			return errNotSent
+			return 0, errNotSent
 		}
 		rest := bytes.Clone(frame[n:])
 		fw.wg.Add(1)
@@ -150,10 +161,10 @@ func (fw *frameWriter) send(ctx context.Context, frame []byte) error {
 			}
 			fw.flushQueue()
 		}()
-		return errPartlySent
+		return order, errPartlySent
 	}
 	fw.fail(err)
-	return err
+	return 0, err
 }
 
 // coalesceMax is the largest frame a sender holds back to gather others' (see coalesce):
