@@ -88,3 +88,43 @@ func BenchmarkCallTable(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkPoolCall measures one Pool.Call to a real child (this test binary serving echo):
+// the pool's dispatch and bookkeeping on top of a Process's round trip over pipes.
+func BenchmarkPoolCall(b *testing.B) {
+	for _, par := range []bool{false, true} {
+		name := "sequential"
+		if par {
+			name = "parallel"
+		}
+		b.Run(name, func(b *testing.B) {
+			p, err := NewPool(context.Background(), child("serve"), WithWorkers(1), WithStderr(nil))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer p.Close()
+			params := []any{"sixteen bytes!!!"}
+			b.ReportAllocs()
+			if !par {
+				ctx := context.Background()
+				for b.Loop() {
+					var out string
+					if err := p.Call(ctx, "echo", params, &out); err != nil {
+						b.Fatal(err)
+					}
+				}
+				return
+			}
+			b.SetParallelism(8)
+			b.RunParallel(func(pb *testing.PB) {
+				ctx := context.Background()
+				for pb.Next() {
+					var out string
+					if err := p.Call(ctx, "echo", params, &out); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		})
+	}
+}
