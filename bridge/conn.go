@@ -204,7 +204,7 @@ func (c *Conn) Call(ctx context.Context, method string, params, result any, opts
 }
 
 // settler follows one call for a Pool: written tells the call's place in the stream (see
-// frameWriter.sendOrdered) once its request is written or queued, so the pool knows which of
+// frameWriter.sendTracked) once its request has one, so the pool knows which of
 // the calls it gave one worker that worker reads first; settled is told when a call given up
 // on is settled: the other side answered it, or the session ended, so the other side no
 // longer runs it (the pool keeps the call's place on its worker until then).
@@ -235,11 +235,8 @@ func (c *Conn) call(ctx context.Context, method string, params, result any, s se
 		}
 		return false, fmt.Errorf("bridge: call %s: %w", protocol.QuoteName(method), err)
 	}
-	order, err := c.out.sendOrdered(ctx, frame)
+	err = c.out.sendTracked(ctx, frame, s)
 	c.encoders.Put(enc)
-	if s != nil && order != 0 {
-		s.written(order)
-	}
 	switch {
 	case err == nil:
 		if c.tryLead() {

@@ -58,7 +58,7 @@ type frameWriter struct {
 	spare    []byte
 	flushing bool   // a write is in progress; its writer drains the queue after it
 	err      error  // sticky write error
-	order    uint64 // frames given a place in the stream so far (see sendOrdered)
+	order    uint64 // frames given a place in the stream so far (see sendTracked)
 }
 
 type writeDeadliner interface {
@@ -92,14 +92,14 @@ func safeWriteDeadline(w io.Writer) writeDeadliner {
 // send writes frame, or queues it behind the write in progress. frame may be reused as
 // soon as send returns. A nil error means the frame is written or queued to be written.
 func (fw *frameWriter) send(ctx context.Context, frame []byte) error {
-	_, err := fw.sendOrdered(ctx, frame)
-	return err
+	return fw.sendTracked(ctx, frame, nil)
 }
 
-// sendOrdered is send; it also returns the frame's place in the stream (1 for the first
-// frame sent, and so on; 0 when it was not sent), so that callers who sent concurrently
-// can tell whose frame the other side read first.
-func (fw *frameWriter) sendOrdered(ctx context.Context, frame []byte) (uint64, error) {
+// sendTracked is send; s, if not nil, is told the frame's place in the stream (1 for the
+// first frame sent, and so on) as soon as it has one, before the frame is written, so that
+// callers who sent concurrently can tell whose frame the other side reads first. A frame
+// that gets no place was not sent.
+func (fw *frameWriter) sendTracked(ctx context.Context, frame []byte, s settler) error {
 	fw.mu.Lock()
 	for fw.err == nil && fw.flushing && len(fw.queue) > 0 && len(fw.queue)+len(frame) > fw.limit {
 		if fw.room == nil {
@@ -113,21 +113,23 @@ func (fw *frameWriter) sendOrdered(ctx context.Context, frame []byte) (uint64, e
 		select {
 		case <-room:
 		case <-ctx.Done():
-			return 0, errNotSent
+			return errNotSent
 		}
 		fw.mu.Lock()
 	}
 	if fw.err != nil {
 		err := fw.err
 		fw.mu.Unlock()
-		return 0, err
+		return err
 	}
 	fw.order++
-	order := fw.order
+	if s != nil {
+		s.written(fw.order)
+	}
 	if fw.flushing {
 		fw.queue = append(fw.queue, frame...)
 		fw.mu.Unlock()
-		return order, nil
+		return nil
 	}
 	fw.flushing = true
 	fw.mu.Unlock()
@@ -136,20 +138,20 @@ func (fw *frameWriter) sendOrdered(ctx context.Context, frame []byte) (uint64, e
 	}
 
 	if ctx.Done() == nil && len(frame) <= coalesceMax && fw.others != nil && fw.others() {
-		return order, fw.coalesce(frame)
+		return fw.coalesce(frame)
 	}
 	if fw.dl == nil && ctx.Done() != nil {
-		return order, fw.writeDetachable(ctx, frame)
+		return fw.writeDetachable(ctx, frame)
 	}
 	n, err := fw.write(ctx, frame)
 	switch {
 	case err == nil:
 		fw.finish()
-		return order, nil
+		return nil
 	case errors.Is(err, os.ErrDeadlineExceeded) && ctx.Err() != nil:
 		if n == 0 {
 			fw.finish()
-			return 0, errNotSent
+			return errNotSent
 		}
 		rest := bytes.Clone(frame[n:])
 		fw.wg.Add(1)
@@ -161,10 +163,10 @@ func (fw *frameWriter) sendOrdered(ctx context.Context, frame []byte) (uint64, e
 			}
 			fw.flushQueue()
 		}()
-		return order, errPartlySent
+		return errPartlySent
 	}
 	fw.fail(err)
-	return 0, err
+	return err
 }
 
 // coalesceMax is the largest frame a sender holds back to gather others' (see coalesce):
