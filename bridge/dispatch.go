@@ -366,10 +366,35 @@ func (p *Pool) acquire(ctx context.Context, method string, not *running) (*ticke
 		default:
 			p.waiters.Remove(e)
 			p.checkDrainedLocked()
+			why := p.noWorkerLocked()
 			p.mu.Unlock()
+			return nil, fmt.Errorf("%w: %s before the call's context ended: %w", ErrSaturated, why, ctx.Err())
 		}
 		return nil, fmt.Errorf("%w: no worker was free before the call's context ended: %w", ErrSaturated, ctx.Err())
 	}
+}
+
+// noWorkerLocked says why a call found no worker: all were busy, or none was ready, and
+// then where the workers stand (starting, or waiting to restart after a failure) and the
+// last failure, so that a pool whose workers cannot start is not taken for an overloaded one.
+func (p *Pool) noWorkerLocked() string {
+	if p.anyReadyLocked() {
+		return "no worker was free"
+	}
+	starting, backoff := 0, 0
+	for _, s := range p.slots {
+		switch s.state {
+		case stateStarting:
+			starting++
+		case stateBackoff:
+			backoff++
+		}
+	}
+	why := fmt.Sprintf("no worker was ready (%d of %d starting, %d waiting to restart after a failure)", starting, len(p.slots), backoff)
+	if p.lastFail != nil {
+		why += fmt.Sprintf("; the last failure: %v", p.lastFail)
+	}
+	return why
 }
 
 // release ends ticket t. job says it was a call that ran (it counts toward WithMaxJobs);

@@ -664,3 +664,31 @@ func TestAWorkerThatWasWorkingIsRestartedAtOnceAndNeverCountsTowardACrashLoop(t 
 	assert.False(t, p.Stats().CrashLooping)
 	assert.Equal(t, 5, p.Stats().Workers[0].Restarts)
 }
+
+// A call whose context ends while no worker is ready (the only one is restarting, and its
+// start hangs) says so, with the last failure: it said "no worker was free", which sends
+// the reader looking at the load instead of at the workers.
+func TestACallThatFindsNoReadyWorkerSaysWhy(t *testing.T) {
+	clk, farm := newFakeClock(), &fakeFarm{}
+	var starts atomic.Int32
+	starter := func(ctx context.Context, name string) (worker, error) {
+		if starts.Add(1) > 1 { // the restart hangs, as a child that never sends $ready does
+			<-ctx.Done()
+			return nil, ctx.Err()
+		}
+		return farm.start(ctx, name)
+	}
+	p, err := NewPool(context.Background(), []string{"fake"}, withClock(clk), withStarter(starter), WithWorkers(1))
+	require.NoError(t, err)
+	t.Cleanup(p.Kill)
+	farm.last().crash(7)
+	eventually(t, "the worker restarting", func() bool { return starts.Load() == 2 })
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err = p.Call(ctx, "x", nil, nil)
+	require.ErrorIs(t, err, ErrSaturated)
+	require.ErrorIs(t, err, context.Canceled)
+	assert.Contains(t, err.Error(), "no worker was ready (1 of 1 starting, 0 waiting to restart after a failure)")
+	assert.Contains(t, err.Error(), "status 7")
+	assert.NotContains(t, err.Error(), "no worker was free")
+}
