@@ -149,12 +149,15 @@ func (p *Pool) Call(ctx context.Context, method string, params, result any, opts
 		// Not run: the worker refused it after $stop (ErrStopping), or was ended between
 		// being chosen and being sent the call (ErrClosed: another call's timeout, a recycle).
 		notRun := errors.Is(err, ErrStopping) || errors.Is(err, ErrClosed)
+		// Never sent: the params have no form the worker could read (ErrUnsendable). Not a
+		// job: it must not count toward WithMaxJobs, nor make a worker look healthy.
+		unsent := errors.Is(err, ErrUnsendable)
 		if abandoned {
 			// The worker may still be running it: its place stays taken until the worker
 			// answers it or ends (ticket.settled), so no call waits behind it there.
 			p.abandon(t)
 		} else {
-			p.release(t, err == nil || !notRun, answered)
+			p.release(t, (err == nil || !notRun) && !unsent, answered)
 		}
 		switch {
 		case err == nil, ctx.Err() != nil:

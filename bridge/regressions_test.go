@@ -429,3 +429,29 @@ func TestTheExecutionTimeoutBlamesTheCallTheWorkerRan(t *testing.T) {
 		assert.Contains(t, first.Error(), `the pool ended this worker: call "block_announced" on it exceeded the execution timeout`)
 	})
 }
+
+// A call refused before it was sent (params above the maximum frame size: ErrUnsendable)
+// is no job of its worker: it counted toward WithMaxJobs, so oversized requests (a 413
+// through serve) recycled workers that had run nothing, and toward JobsDone in Stats and
+// the 100 calls that make a worker's run count as healthy.
+func TestAnUnsendableCallIsNoJob(t *testing.T) {
+	checkNoLeaks(t)
+	p, err := NewPool(context.Background(), child("serve"), WithWorkers(1), WithStderr(nil),
+		WithMaxFrameSize(64<<10), WithMaxJobs(5))
+	require.NoError(t, err)
+	defer p.Kill()
+	pid := p.Stats().Workers[0].Pid
+	big := strings.Repeat("x", 1<<20)
+	for i := 0; i < 20; i++ {
+		err := p.Call(context.Background(), "echo", []any{big}, nil)
+		require.ErrorIs(t, err, ErrUnsendable)
+		require.ErrorIs(t, err, protocol.ErrFrameTooLarge)
+	}
+	var got int
+	require.NoError(t, p.Call(context.Background(), "pid", nil, &got))
+	assert.Equal(t, pid, got, "the worker was not recycled for calls it never received")
+	st := p.Stats().Workers[0]
+	assert.Equal(t, int64(1), st.JobsDone, "only the call that ran counts")
+	assert.Zero(t, st.Restarts)
+	require.NoError(t, p.Close())
+}
