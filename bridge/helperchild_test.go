@@ -88,6 +88,19 @@ func helperChild(mode string, args []string) {
 			raw(append([]byte{0, 0, 0, 100, 0x94, 0x01, 0x01, 0xc0}, make([]byte, 6)...))
 		}
 		syscall.Exit(0) // at once: os.Exit under -race sleeps a second first
+	case "flood_exit_once": // the first start sends arg(1) messages and exits at once; later starts serve
+		if _, err := os.Stat(arg(0)); err == nil {
+			serveHelper(os.Stdin, os.Stdout)
+		}
+		if err := os.WriteFile(arg(0), nil, 0o600); err != nil {
+			panic(err)
+		}
+		ready(1)
+		n, _ := strconv.Atoi(arg(1))
+		for i := 0; i < n; i++ {
+			send(enc.Notification(protocol.MethodMessage, []any{i}))
+		}
+		syscall.Exit(0) // at once: os.Exit under -race sleeps a second first
 	case "half_frame_stdin_closed":
 		// Half a frame, after closing its input, so that the host's next write fails; then
 		// exit while a grandchild holds the channel a moment longer, so that the host finds

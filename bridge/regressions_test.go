@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -453,5 +454,34 @@ func TestAnUnsendableCallIsNoJob(t *testing.T) {
 	st := p.Stats().Workers[0]
 	assert.Equal(t, int64(1), st.JobsDone, "only the call that ran counts")
 	assert.Zero(t, st.Restarts)
+	require.NoError(t, p.Close())
+}
+
+// A worker that exits while the host's message handlers still work through what it sent
+// is replaced once its process is gone, not once the handlers are done: the slot stayed
+// with the dead worker, shown as ready, and calls waited (then failed "no worker was
+// free") for as long as the handlers took, minutes for a flood.
+func TestAWorkerThatExitsIsReplacedWhileItsMessagesAreStillHandled(t *testing.T) {
+	checkNoLeaks(t)
+	gate := make(chan struct{})
+	var once sync.Once
+	release := func() { once.Do(func() { close(gate) }) }
+	file := filepath.Join(t.TempDir(), "flooded")
+	p, err := NewPool(context.Background(), child("flood_exit_once", file, "2000"), WithWorkers(1),
+		WithStderr(nil), OnMessage(func(any) { <-gate }))
+	require.NoError(t, err)
+	defer p.Kill()
+	defer release() // before Kill, which waits for the handlers
+	first := p.Stats().Workers[0].Pid
+	eventually(t, "the first worker replaced", func() bool {
+		w := p.Stats().Workers[0]
+		return w.State == "ready" && w.Pid != first
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var pid int
+	require.NoError(t, p.Call(ctx, "pid", nil, &pid), "the handlers of the first worker's messages are still blocked")
+	require.NotEqual(t, first, pid)
+	release()
 	require.NoError(t, p.Close())
 }

@@ -67,7 +67,7 @@ func (p *Pool) supervise(s *slot, first chan<- error) {
 			}
 		}
 		select {
-		case <-r.w.Done():
+		case <-r.w.Exited(): // not Done: the host may take long over what it sent (see exited)
 			delay, unexpected := p.exited(s, r)
 			p.checkListening(r)
 			r = nil
@@ -178,10 +178,36 @@ func (p *Pool) startFailed(s *slot, err error) time.Duration {
 	return delay
 }
 
-// exited handles the end of worker r: it reports whether the exit was unexpected (then the
-// slot backs off for the returned delay).
+// exitSettle bounds how long the pool waits, after a worker's process exited, for the
+// worker to be done (Process.Done: its stderr relayed, the messages it sent handled), to
+// learn how it ended before replacing it. Done comes at once unless the host's handlers
+// are still working through a backlog of the worker's messages, which may take minutes:
+// the slot must not stay empty meanwhile.
+const exitSettle = 2 * time.Second
+
+// exited handles the end of worker r, whose process exited: it reports whether the exit
+// was unexpected (then the slot backs off for the returned delay).
 func (p *Pool) exited(s *slot, r *running) (time.Duration, bool) {
-	err := r.w.Wait()
+	var err error
+	t := time.NewTimer(exitSettle)
+	select {
+	case <-r.w.Done():
+		err = r.w.Wait()
+	case <-t.C:
+		err = fmt.Errorf("bridge: worker %s (pid %d) exited; the host is still handling what it sent, "+
+			"so its exit status is not known yet (it is logged when known)", r.w.Name(), r.w.Pid())
+		p.mu.Lock()
+		p.retiring[r] = struct{}{} // Close and Kill wait for it
+		p.mu.Unlock()
+		go func() {
+			<-r.w.Done()
+			p.mu.Lock()
+			delete(p.retiring, r)
+			p.checkDrainedLocked()
+			p.mu.Unlock()
+		}()
+	}
+	t.Stop()
 	uptime := p.elapsed(r.started)
 	p.mu.Lock()
 	defer p.mu.Unlock()
