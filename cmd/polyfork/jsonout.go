@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"math"
 	"sort"
 	"strconv"
@@ -27,7 +28,17 @@ func toJSON(v any) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-func writeJSON(buf *bytes.Buffer, v any) error {
+// jsonWriter is where writeJSON writes: a *bytes.Buffer for toJSON, a *bufio.Writer over
+// the HTTP answer for a large result, which is then never copied whole.
+type jsonWriter interface {
+	io.Writer
+	io.ByteWriter
+	io.StringWriter
+}
+
+// writeJSON writes v as toJSON does, to buf. Once buf fails (a *bufio.Writer whose client
+// went away), what is left is walked but not written.
+func writeJSON(buf jsonWriter, v any) error {
 	switch x := v.(type) {
 	case nil:
 		buf.WriteString("null")
@@ -44,12 +55,14 @@ func writeJSON(buf *bytes.Buffer, v any) error {
 	case string:
 		writeString(buf, x)
 	case []byte:
-		writeString(buf, base64.StdEncoding.EncodeToString(x))
+		writeBase64(buf, x)
 	case time.Time:
 		writeString(buf, x.UTC().Format(time.RFC3339Nano))
 	case protocol.Ext:
-		fmt.Fprintf(buf, `{"$ext":%d,"data":`, x.Type)
-		writeString(buf, base64.StdEncoding.EncodeToString(x.Data))
+		buf.WriteString(`{"$ext":`)
+		buf.WriteString(strconv.Itoa(int(x.Type)))
+		buf.WriteString(`,"data":`)
+		writeBase64(buf, x.Data)
 		buf.WriteByte('}')
 	case []any:
 		buf.WriteByte('[')
@@ -92,7 +105,21 @@ func writeJSON(buf *bytes.Buffer, v any) error {
 	return nil
 }
 
-func writeFloat(buf *bytes.Buffer, f float64, bits int) {
+// writeBase64 writes data as a JSON string of its standard base64 encoding. Large data is
+// encoded as it is written, never held twice.
+func writeBase64(buf jsonWriter, data []byte) {
+	if len(data) <= 3<<10 {
+		writeString(buf, base64.StdEncoding.EncodeToString(data))
+		return
+	}
+	buf.WriteByte('"')
+	enc := base64.NewEncoder(base64.StdEncoding, buf)
+	_, _ = enc.Write(data)
+	_ = enc.Close()
+	buf.WriteByte('"')
+}
+
+func writeFloat(buf jsonWriter, f float64, bits int) {
 	switch {
 	case math.IsNaN(f):
 		buf.WriteString(`"NaN"`)
@@ -111,7 +138,7 @@ func writeFloat(buf *bytes.Buffer, f float64, bits int) {
 
 // writeString writes s as a JSON string. Unlike encoding/json's default it leaves <, > and
 // & alone: the output is data, not HTML. Bytes that are not UTF-8 become U+FFFD.
-func writeString(buf *bytes.Buffer, s string) {
+func writeString(buf jsonWriter, s string) {
 	const hex = "0123456789abcdef"
 	buf.WriteByte('"')
 	start := 0
