@@ -59,7 +59,20 @@ func (b *byteBudget) acquire(ctx context.Context, n int64) error {
 	}
 }
 
-// release gives back n bytes taken by acquire.
+// tryAcquire takes n bytes of the budget (at most its size) if they are free now and no one
+// waits in line, and reports whether it did. It never waits.
+func (b *byteBudget) tryAcquire(n int64) bool {
+	n = min(n, b.size)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.waiters.Len() == 0 && b.size-b.used >= n {
+		b.used += n
+		return true
+	}
+	return false
+}
+
+// release gives back n bytes taken by acquire or tryAcquire.
 func (b *byteBudget) release(n int64) {
 	n = min(n, b.size)
 	b.mu.Lock()

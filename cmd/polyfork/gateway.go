@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,7 +10,9 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"runtime"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/polyfork/polyfork/bridge"
@@ -33,17 +36,22 @@ type gatewayLimits struct {
 type gateway struct {
 	b      backend
 	lim    gatewayLimits
-	budget *byteBudget
-	conns  *connTracker
-	access *slog.Logger // nil: no access log
-	mux    *http.ServeMux
+	budget *byteBudget // request bodies over smallBody
+	// results bounds the large results (over smallResult) held until their client has
+	// read them.
+	results *byteBudget
+	conns   *connTracker
+	// collecting is true while collectSoon's collection runs.
+	collecting atomic.Bool
+	access     *slog.Logger // nil: no access log
+	mux        *http.ServeMux
 
 	calls    *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 }
 
-func newGateway(b backend, lim gatewayLimits, budget *byteBudget, conns *connTracker, access *slog.Logger) *gateway {
-	g := &gateway{b: b, lim: lim, budget: budget, conns: conns, access: access, mux: http.NewServeMux()}
+func newGateway(b backend, lim gatewayLimits, budget, results *byteBudget, conns *connTracker, access *slog.Logger) *gateway {
+	g := &gateway{b: b, lim: lim, budget: budget, results: results, conns: conns, access: access, mux: http.NewServeMux()}
 	reg := prometheus.NewRegistry()
 	g.calls = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "polyfork_calls_total",
@@ -135,6 +143,10 @@ func (g *gateway) call(w http.ResponseWriter, r *http.Request) {
 		g.writeError(w, code, typ, err.Error(), "")
 		return
 	}
+	if len(raw) > smallResult {
+		g.writeLargeResult(w, method, raw)
+		return
+	}
 	v, err := protocol.DecodeValue(raw)
 	var out []byte
 	if err == nil {
@@ -148,6 +160,71 @@ func (g *gateway) call(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(append(out, '\n'))
+}
+
+// smallResult is the largest result, in msgpack bytes, written without taking room in
+// -max-result-inflight: encoded whole, then written at once. At most one per connection
+// is held, so -max-conns bounds their total, as it does small bodies'.
+const smallResult = 64 << 10
+
+// writeLargeResult writes a result over smallResult. It takes the result's size (as the
+// worker sent it) in -max-result-inflight until the client has read the answer or
+// -write-timeout has passed, and writes the JSON as it encodes it, so that only the decoded
+// result is held meanwhile, never its JSON as well. With no room, the result is dropped and
+// the answer is 503 at once: waiting for room would hold the very memory the bound is for.
+func (g *gateway) writeLargeResult(w http.ResponseWriter, method string, raw msgpack.RawMessage) {
+	weight := int64(len(raw))
+	if !g.results.tryAcquire(weight) {
+		g.collectSoon()
+		w.Header().Set("Retry-After", "1")
+		g.writeError(w, http.StatusServiceUnavailable, "Busy", fmt.Sprintf(
+			"%s ran, but its result (%d bytes) was dropped: results still being read by their clients hold %d of the %d bytes allowed (-max-result-inflight)",
+			method, weight, g.results.inUse(), g.results.size), "")
+		return
+	}
+	defer g.releaseResult(weight)
+	v, err := protocol.DecodeValue(raw)
+	if err != nil {
+		g.writeError(w, http.StatusBadGateway, "BadResult", fmt.Sprintf("the result of %s cannot be written as JSON: %v", method, err), "")
+		return
+	}
+	// raw is dead from here: only v is held while the client reads.
+	g.setWriteDeadline(w)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriterSize(w, 32<<10)
+	if err := writeJSON(bw, v); err != nil {
+		// Not a value DecodeValue makes; the status is sent: cut the answer short.
+		panic(http.ErrAbortHandler)
+	}
+	_ = bw.WriteByte('\n')
+	_ = bw.Flush()
+}
+
+// releaseResult gives back a large result's room in -max-result-inflight, and once no
+// large result is held, has the garbage they left collected.
+func (g *gateway) releaseResult(weight int64) {
+	g.results.release(weight)
+	if g.results.inUse() == 0 {
+		g.collectSoon()
+	}
+}
+
+// collectSoon runs a garbage collection in the background, unless one is already running.
+//
+// A large result leaves several times its size behind as garbage (the frame as it grew,
+// its copy, the decoded value). Without allocations to trigger one, the next collection
+// would come only with the runtime's forced one, every two minutes, and serve's resident
+// memory would stay that high until then, nothing being held. After a collection the
+// runtime's scavenger returns the freed pages to the system within seconds. runtime.GC
+// stops the world only briefly; serve's own live heap is small.
+func (g *gateway) collectSoon() {
+	if g.collecting.CompareAndSwap(false, true) {
+		go func() {
+			defer g.collecting.Store(false)
+			runtime.GC()
+		}()
+	}
 }
 
 // smallBody is the largest body, declared with Content-Length, that is read without

@@ -27,8 +27,9 @@ const serveAbout = `Run a supervised pool of COMMAND workers behind HTTP.
                      starting with '$') or body (not one JSON array, nested deeper than
                      127 levels, more than -max-values values); 408 the body took longer
                      than -body-timeout; 413 the body is over -max-body; 502 the worker
-                     died or broke the protocol; 503 saturated, crash-looping, draining, or
-                     no room for the body within -max-body-inflight; 504 the call ran
+                     died or broke the protocol; 503 saturated, crash-looping, draining,
+                     no room for the body within -max-body-inflight, or no room for a
+                     large result within -max-result-inflight; 504 the call ran
                      longer than -timeout. "Idempotency: true" lets a call whose worker
                      died be retried once on another worker.
   GET /healthz       200 when a worker is ready, else 503.
@@ -38,7 +39,10 @@ const serveAbout = `Run a supervised pool of COMMAND workers behind HTTP.
 What one request may cost is bounded: its body's size, depth and value count; and the
 bytes of the bodies over 64 KiB held at once (-max-body-inflight), from the first byte
 read until the answer: such a request finding no room waits, up to -body-timeout, then
-gets 503 (smaller bodies never wait; -max-conns bounds them). Connections are capped by
+gets 503 (smaller bodies never wait; -max-conns bounds them); and the bytes of the
+results over 64 KiB held until their clients have read them (-max-result-inflight): such a
+result finding no room is dropped and answered 503 at once, since waiting would hold it.
+Connections are capped by
 -max-conns (more wait in the kernel's listen backlog) and timed by the -*-timeout flags.
 
 On SIGTERM or SIGINT serve drains: it stops accepting, closes connections that have not
@@ -85,6 +89,7 @@ type serveFlags struct {
 	maxBody         byteSize
 	maxValues       int
 	maxBodyInflight byteSize
+	maxResInflight  byteSize
 	maxConns        int
 	headerTimeout   time.Duration
 	bodyTimeout     time.Duration
@@ -113,6 +118,8 @@ func (f *serveFlags) define(fs *flag.FlagSet) {
 	fs.IntVar(&f.maxValues, "max-values", 1<<20, fmt.Sprintf("most values in one body, counting every array, object, key and scalar; past it: 400 (at most %d, the wire's limit)", requestMaxValues))
 	f.maxBodyInflight = 64 << 20
 	fs.Var(&f.maxBodyInflight, "max-body-inflight", "bytes of request bodies over 64KiB held at once, from reading to answer; a request finding no room waits, up to -body-timeout, then gets 503 (at least -max-body)")
+	f.maxResInflight = 64 << 20
+	fs.Var(&f.maxResInflight, "max-result-inflight", "bytes of results over 64KiB (as the worker sent them) held at once, from the call's end until the client has read the answer; a result finding no room is dropped and the answer is 503")
 	fs.IntVar(&f.maxConns, "max-conns", 1024, "most HTTP connections open at once; more wait in the listen backlog")
 	fs.DurationVar(&f.headerTimeout, "read-header-timeout", 10*time.Second, "longest a client may take to send a request's headers")
 	fs.DurationVar(&f.bodyTimeout, "body-timeout", 30*time.Second, "longest a request's body may take to arrive, waiting for room in -max-body-inflight included; past it: 408")
@@ -170,6 +177,9 @@ func (f *serveFlags) validate(set map[string]bool) []string {
 	}
 	if f.maxBodyInflight < f.maxBody {
 		bad("-max-body-inflight (%s) must be at least -max-body (%s)", f.maxBodyInflight.String(), f.maxBody.String())
+	}
+	if f.maxResInflight <= 0 {
+		bad("-max-result-inflight must be positive, got %d", f.maxResInflight)
 	}
 	if f.maxValues < 1 || f.maxValues > requestMaxValues {
 		bad("-max-values must be between 1 and %d (the wire's limit less the message around the params), got %d", requestMaxValues, f.maxValues)
@@ -311,7 +321,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		params:       jsonLimits{maxDepth: paramsMaxDepth, depthWhy: paramsDepthWhy, maxValues: f.maxValues, valuesWhy: "the limit set by -max-values"},
 		bodyTimeout:  f.bodyTimeout,
 		writeTimeout: f.writeTimeout,
-	}, newByteBudget(int64(f.maxBodyInflight)), conns, access)
+	}, newByteBudget(int64(f.maxBodyInflight)), newByteBudget(int64(f.maxResInflight)), conns, access)
 	srv := &http.Server{
 		Handler:           gw,
 		ReadHeaderTimeout: f.headerTimeout,

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -540,4 +541,54 @@ func TestServeTextLogs(t *testing.T) {
 	assert.Contains(t, r.stderr, `-log-format must be text or json, got "xml"`)
 	assert.Contains(t, r.stderr, "-max-body-inflight (1KiB) must be at least -max-body (8MiB)")
 	assert.Contains(t, r.stderr, "-max-values must be between 1 and 4194300")
+}
+
+// TestServeResultBudget holds a large result unread, as a client that stops reading does:
+// it takes its room in -max-result-inflight until the client reads it or goes away, and a
+// second large result finding no room is dropped with 503 at once instead of being held
+// too. Small results are not counted. serve used to hold every unread result, and more
+// than once its size, until -write-timeout and, for the runtime, long after.
+func TestServeResultBudget(t *testing.T) {
+	const size = 16 << 20 // more than the kernel's socket buffers hold
+	base, _, _ := serveFor(t, serveArgs([]string{"-workers", "2", "-max-result-inflight", "20MiB", "-write-timeout", "5m"}, worker())...)
+	addr := strings.TrimPrefix(base, "http://")
+
+	// A client with a small receive buffer that reads the answer's headers and no more.
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var err error
+		_ = rc.Control(func(fd uintptr) { err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		return err
+	}}
+	stalled, err := d.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer stalled.Close()
+	body := fmt.Sprintf("[%d]", size)
+	_, err = fmt.Fprintf(stalled, "POST /call/big HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	require.NoError(t, err)
+	require.NoError(t, stalled.SetReadDeadline(time.Now().Add(30*time.Second))) // a safety bound
+	resp, err := http.ReadResponse(bufio.NewReaderSize(stalled, 4096), nil)
+	require.NoError(t, err)
+	require.Equal(t, 200, resp.StatusCode, "the stalled client's call ran; its answer is being written")
+
+	_, metrics := getURL(t, base+"/metrics")
+	held := fmt.Sprintf("polyfork_result_bytes_in_flight %g", float64(size+5)) // a str32 of size bytes
+	assert.True(t, strings.Contains(metrics, held), "no %q in /metrics", held)
+
+	code, v, _ := post(t, base+"/call/big", body)
+	assert.Equal(t, 503, code, "no room for a second large result")
+	typ, msg := errorOf(t, v)
+	assert.Equal(t, "Busy", typ)
+	assert.Contains(t, msg, fmt.Sprintf("big ran, but its result (%d bytes) was dropped: results still being read by their clients hold %d of the 20971520 bytes allowed (-max-result-inflight)", size+5, size+5))
+	code, _, out := post(t, base+"/call/big", "[1000]")
+	assert.Equal(t, 200, code, "a small result takes no room")
+	assert.Equal(t, `"`+strings.Repeat("x", 1000)+"\"\n", out)
+
+	stalled.Close() // the client goes away: the write fails and the room is back
+	eventually(t, "the room is back", func() bool {
+		_, metrics := getURL(t, base+"/metrics")
+		return strings.Contains(metrics, "polyfork_result_bytes_in_flight 0")
+	})
+	code, _, out = post(t, base+"/call/big", body)
+	assert.Equal(t, 200, code)
+	assert.Equal(t, size+3, len(out), "the whole string, quoted, and a newline")
 }

@@ -18,6 +18,11 @@ def echo(v):
     return v
 
 
+@polyfork.handle("big")
+def big(n):
+    return "x" * n
+
+
 @polyfork.handle("sleep")
 async def sleep(ms):
     await asyncio.sleep(ms / 1000)
