@@ -184,6 +184,9 @@ func (g *gateway) writeLargeResult(w http.ResponseWriter, method string, raw msg
 	}
 	defer g.releaseResult(weight)
 	v, err := protocol.DecodeValue(raw)
+	if err == nil {
+		err = checkJSON(v) // before the status is sent
+	}
 	if err != nil {
 		g.writeError(w, http.StatusBadGateway, "BadResult", fmt.Sprintf("the result of %s cannot be written as JSON: %v", method, err), "")
 		return
@@ -194,7 +197,8 @@ func (g *gateway) writeLargeResult(w http.ResponseWriter, method string, raw msg
 	w.WriteHeader(http.StatusOK)
 	bw := bufio.NewWriterSize(w, 32<<10)
 	if err := writeJSON(bw, v); err != nil {
-		// Not a value DecodeValue makes; the status is sent: cut the answer short.
+		// checkJSON found nothing, so this cannot happen; the status is sent: cut the
+		// answer short rather than end it as if whole.
 		panic(http.ErrAbortHandler)
 	}
 	_ = bw.WriteByte('\n')

@@ -19,13 +19,51 @@ import (
 // exact; floats always carry a decimal point or exponent, so they read back as floats;
 // NaN and the infinities, which JSON lacks, become the strings "NaN", "Infinity" and
 // "-Infinity"; bytes become base64 strings; timestamps RFC 3339 strings; map keys that are
-// not strings are written in decimal; other ext values become {"$ext": type, "data": base64}.
+// not strings are written in decimal (a map with both the integer key 1 and the string key
+// "1" is an error); other ext values become {"$ext": type, "data": base64}.
 func toJSON(v any) ([]byte, error) {
 	var buf bytes.Buffer
 	if err := writeJSON(&buf, v); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// checkJSON returns the error writeJSON would return for v, without writing anything: for
+// a large result, whose answer is streamed, so found out before its status is sent.
+func checkJSON(v any) error {
+	switch x := v.(type) {
+	case nil, bool, int64, uint64, float32, float64, string, []byte, time.Time, protocol.Ext:
+	case []any:
+		for _, e := range x {
+			if err := checkJSON(e); err != nil {
+				return err
+			}
+		}
+	case map[string]any:
+		for _, e := range x {
+			if err := checkJSON(e); err != nil {
+				return err
+			}
+		}
+	case map[any]any:
+		seen := make(map[string]struct{}, len(x))
+		for k := range x {
+			s := fmt.Sprint(k)
+			if _, dup := seen[s]; dup {
+				return fmt.Errorf("a map has both the integer key %s and the string key %q, which are one key in JSON", s, s)
+			}
+			seen[s] = struct{}{}
+		}
+		for _, e := range x {
+			if err := checkJSON(e); err != nil {
+				return err
+			}
+		}
+	default:
+		return fmt.Errorf("cannot write %T as JSON", v)
+	}
+	return nil
 }
 
 // jsonWriter is where writeJSON writes: a *bytes.Buffer for toJSON, a *bufio.Writer over
@@ -96,7 +134,13 @@ func writeJSON(buf jsonWriter, v any) error {
 	case map[any]any:
 		m := make(map[string]any, len(x))
 		for k, e := range x {
-			m[fmt.Sprint(k)] = e
+			s := fmt.Sprint(k)
+			if _, dup := m[s]; dup {
+				// An integer key and a str key with the same digits: one would overwrite
+				// the other, whichever the map's order put last.
+				return fmt.Errorf("a map has both the integer key %s and the string key %q, which are one key in JSON", s, s)
+			}
+			m[s] = e
 		}
 		return writeJSON(buf, m)
 	default:

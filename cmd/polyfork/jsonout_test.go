@@ -43,6 +43,24 @@ func TestToJSON(t *testing.T) {
 	}
 }
 
+// TestToJSONKeysThatCollide: a map with the integer key 1 and the string key "1" (a
+// Python dict may hold both) used to be written with one of the two, whichever Go's
+// random map order put last.
+func TestToJSONKeysThatCollide(t *testing.T) {
+	out, err := toJSON(map[any]any{int64(2): "two", "3": "three"})
+	require.NoError(t, err)
+	assert.Equal(t, `{"2":"two","3":"three"}`, string(out))
+	for i := 0; i < 50; i++ { // map order is random: every order must fail the same way
+		_, err := toJSON([]any{map[any]any{int64(1): "a", "1": "b", int64(7): "c"}})
+		require.Error(t, err, "try %d", i)
+		assert.Equal(t, `a map has both the integer key 1 and the string key "1", which are one key in JSON`, err.Error())
+		assert.Equal(t, err, checkJSON([]any{map[any]any{int64(1): "a", "1": "b"}}), "checkJSON, for streamed results")
+	}
+	for _, c := range jsonOutCases {
+		assert.NoError(t, checkJSON(c.v), "%#v", c.v)
+	}
+}
+
 func BenchmarkToJSONSmall(b *testing.B) {
 	v := []any{int64(42), "a short string"}
 	for b.Loop() {

@@ -592,3 +592,16 @@ func TestServeResultBudget(t *testing.T) {
 	assert.Equal(t, 200, code)
 	assert.Equal(t, size+3, len(out), "the whole string, quoted, and a newline")
 }
+
+// TestServeResultKeysCollide: a result map with the integer key 1 and the string key "1"
+// has no JSON form; serve used to answer 200 with one of the two values, at random.
+func TestServeResultKeysCollide(t *testing.T) {
+	base, _, _ := serveFor(t, serveArgs([]string{"-workers", "1"}, worker())...)
+	for i, body := range []string{"", "", "", "[200000]"} { // the last one is streamed
+		code, v, _ := post(t, base+"/call/keys", body)
+		assert.Equal(t, 502, code, "try %d", i)
+		typ, msg := errorOf(t, v)
+		assert.Equal(t, "BadResult", typ)
+		assert.Equal(t, `the result of keys cannot be written as JSON: a map has both the integer key 1 and the string key "1", which are one key in JSON`, msg)
+	}
+}

@@ -23,6 +23,12 @@ def big(n):
     return "x" * n
 
 
+@polyfork.handle("keys")
+def keys(n=0):
+    # n > 0: a large result, streamed by serve, with the colliding keys at its end
+    return [{"pad": "x" * n}, {1: "an integer key", "1": "a string key"}]
+
+
 @polyfork.handle("sleep")
 async def sleep(ms):
     await asyncio.sleep(ms / 1000)
