@@ -39,7 +39,8 @@ const serveAbout = `Run a supervised pool of COMMAND workers behind HTTP.
 What one request may cost is bounded: its body's size, depth and value count; and the
 bytes of the bodies over 64 KiB held at once (-max-body-inflight), from the first byte
 read until the answer: such a request finding no room waits, up to -body-timeout, then
-gets 503 (smaller bodies never wait; -max-conns bounds them); and the bytes of the
+gets 503 (smaller bodies never wait; -max-conns bounds them); a request's headers
+(-max-header-bytes, 431 past it); and the bytes of the
 results over 64 KiB held until their clients have read them (-max-result-inflight): such a
 result finding no room is dropped and answered 503 at once, since waiting would hold it.
 Connections are capped by
@@ -91,6 +92,7 @@ type serveFlags struct {
 	maxBodyInflight byteSize
 	maxResInflight  byteSize
 	maxConns        int
+	maxHeaderBytes  byteSize
 	headerTimeout   time.Duration
 	bodyTimeout     time.Duration
 	idleTimeout     time.Duration
@@ -121,6 +123,9 @@ func (f *serveFlags) define(fs *flag.FlagSet) {
 	f.maxResInflight = 64 << 20
 	fs.Var(&f.maxResInflight, "max-result-inflight", "bytes of results over 64KiB (as the worker sent them) held at once, from the call's end until the client has read the answer; a result finding no room is dropped and the answer is 503")
 	fs.IntVar(&f.maxConns, "max-conns", 1024, "most HTTP connections open at once; more wait in the listen backlog")
+	// Go's default, 1 MiB, let -max-conns clients that send headers slowly hold about a GiB.
+	f.maxHeaderBytes = 32 << 10
+	fs.Var(&f.maxHeaderBytes, "max-header-bytes", "largest request line and headers of one request; past it: 431")
 	fs.DurationVar(&f.headerTimeout, "read-header-timeout", 10*time.Second, "longest a client may take to send a request's headers")
 	fs.DurationVar(&f.bodyTimeout, "body-timeout", 30*time.Second, "longest a request's body may take to arrive, waiting for room in -max-body-inflight included; past it: 408")
 	fs.DurationVar(&f.idleTimeout, "idle-timeout", 60*time.Second, "longest a kept-alive connection may stay idle")
@@ -177,6 +182,9 @@ func (f *serveFlags) validate(set map[string]bool) []string {
 	}
 	if f.maxBodyInflight < f.maxBody {
 		bad("-max-body-inflight (%s) must be at least -max-body (%s)", f.maxBodyInflight.String(), f.maxBody.String())
+	}
+	if f.maxHeaderBytes <= 0 || f.maxHeaderBytes > 1<<30 {
+		bad("-max-header-bytes must be between 1 and 1GiB, got %d", f.maxHeaderBytes)
 	}
 	if f.maxResInflight <= 0 {
 		bad("-max-result-inflight must be positive, got %d", f.maxResInflight)
@@ -325,6 +333,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	srv := &http.Server{
 		Handler:           gw,
 		ReadHeaderTimeout: f.headerTimeout,
+		MaxHeaderBytes:    int(f.maxHeaderBytes),
 		IdleTimeout:       f.idleTimeout,
 		ConnState:         conns.connState,
 		ConnContext:       conns.connContext,

@@ -605,3 +605,26 @@ func TestServeResultKeysCollide(t *testing.T) {
 		assert.Equal(t, `the result of keys cannot be written as JSON: a map has both the integer key 1 and the string key "1", which are one key in JSON`, msg)
 	}
 }
+
+// TestServeHeaderLimit: headers are bounded by -max-header-bytes (32 KiB). They were bounded
+// only by Go's default, 1 MiB, so that 600 connections sending headers slowly held 656 MB.
+func TestServeHeaderLimit(t *testing.T) {
+	base, _, _ := serveFor(t, serveArgs([]string{"-workers", "1"}, worker())...)
+	send := func(headerBytes int) int {
+		req, err := http.NewRequest(http.MethodPost, base+"/call/echo", strings.NewReader(`["ok"]`))
+		require.NoError(t, err)
+		for i := 0; i*1000 < headerBytes; i++ {
+			req.Header.Set(fmt.Sprintf("X-Filler-%d", i), strings.Repeat("a", 980))
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	assert.Equal(t, 200, send(16<<10), "16 KiB of headers")
+	assert.Equal(t, http.StatusRequestHeaderFieldsTooLarge, send(64<<10), "64 KiB of headers")
+
+	r := polyfork(t, "", "serve", "-max-header-bytes", "0", "--", "x")
+	assert.Equal(t, exitUsage, r.code)
+	assert.Contains(t, r.stderr, "-max-header-bytes must be between 1 and 1GiB, got 0")
+}
