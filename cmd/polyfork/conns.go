@@ -8,27 +8,71 @@ import (
 	"time"
 )
 
-// limitListener accepts at most n connections at once: past n, Accept waits for one to
-// close, and new clients wait in the kernel's listen backlog, costing this process no
-// descriptor. It is golang.org/x/net/netutil.LimitListener's idea, with a Close that is
-// safe to call twice (http.Server's Shutdown closes it after the drain already has).
+// limitListener accepts at most n connections at once: past n, new clients wait in the
+// kernel's listen backlog, costing this process no descriptor. It is
+// golang.org/x/net/netutil.LimitListener's idea, with a Close that is safe to call twice
+// (http.Server's Shutdown closes it after the drain already has), and one more thing: a
+// client that finds every slot taken is accepted, and room is made for it by closing a
+// connection that is doing nothing (evict), as often as needed until a slot frees.
+// Without that, connections kept alive between requests held their slots for up to
+// -idle-timeout, so that -max-conns of them, each sending a request a minute, locked
+// every other client out.
 type limitListener struct {
 	net.Listener
 	slots     chan struct{}
 	done      chan struct{}
 	closeOnce sync.Once
+	// evict closes a connection that is doing nothing, if there is one, and reports
+	// whether it did; nil: wait for a slot.
+	evict func() bool
 }
 
-func newLimitListener(l net.Listener, n int) *limitListener {
-	return &limitListener{Listener: l, slots: make(chan struct{}, n), done: make(chan struct{})}
+// evictEvery is how often a client waiting for a slot looks again for a connection to
+// evict, when none was doing nothing.
+const evictEvery = 50 * time.Millisecond
+
+func newLimitListener(l net.Listener, n int, evict func() bool) *limitListener {
+	return &limitListener{Listener: l, slots: make(chan struct{}, n), done: make(chan struct{}), evict: evict}
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
 	select {
 	case l.slots <- struct{}{}:
+		return l.accept()
 	case <-l.done:
 		return nil, net.ErrClosed
+	default:
 	}
+	if l.evict == nil {
+		select {
+		case l.slots <- struct{}{}:
+			return l.accept()
+		case <-l.done:
+			return nil, net.ErrClosed
+		}
+	}
+	// Every slot is taken: wait for a client (not a slot), then make room for it.
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	tick := time.NewTicker(evictEvery)
+	defer tick.Stop()
+	for {
+		l.evict()
+		select {
+		case l.slots <- struct{}{}:
+			return &limitConn{Conn: c, release: func() { <-l.slots }}, nil
+		case <-l.done:
+			c.Close()
+			return nil, net.ErrClosed
+		case <-tick.C:
+		}
+	}
+}
+
+// accept accepts a connection for the slot just taken.
+func (l *limitListener) accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
 		<-l.slots
@@ -75,13 +119,16 @@ type connTracker struct {
 	mu       sync.Mutex
 	draining bool
 	open     int
-	fresh    map[net.Conn]struct{} // accepted, no request read yet
-	bodies   map[net.Conn]struct{} // a request body still arriving
+	fresh    map[net.Conn]time.Time // accepted, no request read yet: since when
+	idle     map[net.Conn]time.Time // kept alive between requests: since when
+	bodies   map[net.Conn]struct{}  // a request body still arriving
+	evicted  int64                  // connections closed by evict
 }
 
 func newConnTracker() *connTracker {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &connTracker{drained: ctx, startDrain: cancel, fresh: map[net.Conn]struct{}{}, bodies: map[net.Conn]struct{}{}}
+	return &connTracker{drained: ctx, startDrain: cancel, fresh: map[net.Conn]time.Time{}, idle: map[net.Conn]time.Time{},
+		bodies: map[net.Conn]struct{}{}}
 }
 
 type connKey struct{}
@@ -109,17 +156,53 @@ func (t *connTracker) connState(c net.Conn, st http.ConnState) {
 			c.Close()
 			return
 		}
-		t.fresh[c] = struct{}{}
+		t.fresh[c] = time.Now()
 	case http.StateActive:
 		delete(t.fresh, c)
+		delete(t.idle, c)
 	case http.StateIdle:
 		delete(t.fresh, c)
 		delete(t.bodies, c)
+		t.idle[c] = time.Now()
 	case http.StateHijacked, http.StateClosed:
 		t.open--
 		delete(t.fresh, c)
+		delete(t.idle, c)
 		delete(t.bodies, c)
 	}
+}
+
+// evict closes the connection kept alive the longest without a request, else the one that
+// has waited the longest for its first request, to make room for a client waiting at
+// -max-conns; it reports whether there was one. Connections whose request is being read or
+// answered are left alone. A client that sends a request on a kept-alive connection as it
+// is closed sees the connection reset, as at -idle-timeout.
+func (t *connTracker) evict() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, m := range []map[net.Conn]time.Time{t.idle, t.fresh} {
+		var oldest net.Conn
+		var since time.Time
+		for c, at := range m {
+			if oldest == nil || at.Before(since) {
+				oldest, since = c, at
+			}
+		}
+		if oldest != nil {
+			delete(m, oldest)
+			oldest.Close()
+			t.evicted++
+			return true
+		}
+	}
+	return false
+}
+
+// evictions returns how many connections evict closed.
+func (t *connTracker) evictions() int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.evicted
 }
 
 // beginBody records that c's request body is about to be read and sets its read deadline.

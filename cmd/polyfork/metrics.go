@@ -51,6 +51,7 @@ var (
 	descConns      = prometheus.NewDesc("polyfork_http_connections", "Open HTTP connections (at most -max-conns).", nil, nil)
 	descBodyBudget = prometheus.NewDesc("polyfork_body_bytes_in_flight", "Bytes of request bodies over 64 KiB held, from reading to answer (at most -max-body-inflight).", nil, nil)
 	descResults    = prometheus.NewDesc("polyfork_result_bytes_in_flight", "Bytes of results over 64 KiB held until their client has read them (at most -max-result-inflight).", nil, nil)
+	descEvicted    = prometheus.NewDesc("polyfork_http_connections_evicted_total", "Connections doing nothing (kept alive between requests, or yet to send one) closed to make room for a new client at -max-conns.", nil, nil)
 	descArriving   = prometheus.NewDesc("polyfork_http_bodies_arriving", "Requests whose body is still arriving (or waiting for room to be read).", nil, nil)
 )
 
@@ -58,6 +59,7 @@ func (c gatewayCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descConns
 	ch <- descBodyBudget
 	ch <- descResults
+	ch <- descEvicted
 	ch <- descArriving
 }
 
@@ -65,5 +67,6 @@ func (c gatewayCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descConns, prometheus.GaugeValue, float64(c.g.conns.openConns()))
 	ch <- prometheus.MustNewConstMetric(descBodyBudget, prometheus.GaugeValue, float64(c.g.budget.inUse()))
 	ch <- prometheus.MustNewConstMetric(descResults, prometheus.GaugeValue, float64(c.g.results.inUse()))
+	ch <- prometheus.MustNewConstMetric(descEvicted, prometheus.CounterValue, float64(c.g.conns.evictions()))
 	ch <- prometheus.MustNewConstMetric(descArriving, prometheus.GaugeValue, float64(c.g.conns.arrivingBodies()))
 }

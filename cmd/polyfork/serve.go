@@ -318,8 +318,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		stopNow(b)
 		return exitFailure
 	}
-	ln := newLimitListener(tcp, f.maxConns)
 	conns := newConnTracker()
+	ln := newLimitListener(tcp, f.maxConns, conns.evict)
 	var access *slog.Logger
 	if f.accessLog {
 		access = log

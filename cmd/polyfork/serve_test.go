@@ -628,3 +628,58 @@ func TestServeHeaderLimit(t *testing.T) {
 	assert.Equal(t, exitUsage, r.code)
 	assert.Contains(t, r.stderr, "-max-header-bytes must be between 1 and 1GiB, got 0")
 }
+
+// TestServeEvictsIdleConnections fills -max-conns with connections doing nothing: kept
+// alive after a request, or yet to send one. A new client used to wait in the listen
+// backlog until -idle-timeout or -read-header-timeout (here 5 minutes) freed a slot, so
+// that -max-conns clients sending a request a minute locked everyone else out. Now such a
+// connection is closed to make room, the one idle the longest first.
+func TestServeEvictsIdleConnections(t *testing.T) {
+	const limit = 4
+	base, _, _ := serveFor(t, serveArgs([]string{"-workers", "1", "-max-conns", fmt.Sprint(limit),
+		"-idle-timeout", "5m", "-read-header-timeout", "5m"}, worker())...)
+	addr := strings.TrimPrefix(base, "http://")
+	fresh := func() *http.Client { // a client on a connection of its own
+		return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	}
+	call := func(c *http.Client) int {
+		resp, err := c.Post(base+"/call/echo", "application/json", strings.NewReader(`["in"]`))
+		if !assert.NoError(t, err, "a new client is served (the 30 s bound is a safety net)") {
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+
+	var held []net.Conn
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	for i := 0; i < limit; i++ { // one request each, then kept alive, idle
+		c, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		held = append(held, c)
+		_, err = io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+		require.NoError(t, err)
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		require.NoError(t, err)
+		resp.Body.Close()
+	}
+	assert.Equal(t, 200, call(fresh()), "with -max-conns connections kept alive and idle")
+	first := make([]byte, 1)
+	require.NoError(t, held[0].SetReadDeadline(time.Now().Add(30*time.Second)))
+	_, err := held[0].Read(first)
+	assert.ErrorIs(t, err, io.EOF, "the connection idle the longest was closed")
+
+	for i := range held { // now connections that send nothing
+		held[i].Close()
+		c, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		held[i] = c
+	}
+	assert.Equal(t, 200, call(fresh()), "with -max-conns connections that sent nothing")
+	_, metrics := getURL(t, base+"/metrics")
+	assert.Regexp(t, `polyfork_http_connections_evicted_total [2-9]`, metrics)
+}
