@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/polyfork/polyfork/bridge"
 	"github.com/polyfork/polyfork/protocol"
@@ -137,7 +138,7 @@ func (g *gateway) call(w http.ResponseWriter, r *http.Request) {
 		code, typ := g.b.classify(err)
 		var re *bridge.RemoteError
 		if errors.As(err, &re) {
-			g.writeError(w, code, re.Type, re.Message, re.Traceback)
+			g.writeRemoteError(w, code, re)
 			return
 		}
 		g.writeError(w, code, typ, err.Error(), "")
@@ -229,6 +230,52 @@ func (g *gateway) collectSoon() {
 			runtime.GC()
 		}()
 	}
+}
+
+// writeRemoteError writes the error a worker raised. One whose message and traceback
+// together are over smallResult takes their size in -max-result-inflight, as a large result
+// does, and is written as it is encoded; with no room, both are cut to errorCut bytes
+// with a note saying why, and the status and type are kept.
+func (g *gateway) writeRemoteError(w http.ResponseWriter, code int, re *bridge.RemoteError) {
+	weight := int64(len(re.Message) + len(re.Traceback))
+	if weight <= smallResult {
+		g.writeError(w, code, re.Type, re.Message, re.Traceback)
+		return
+	}
+	if !g.results.tryAcquire(weight) {
+		g.collectSoon()
+		note := fmt.Sprintf(" [cut to %d bytes: the message and traceback take %d bytes, and results still being read by their clients hold %d of the %d bytes allowed (-max-result-inflight)]",
+			errorCut, weight, g.results.inUse(), g.results.size)
+		g.writeError(w, code, re.Type, cutUTF8(re.Message, errorCut)+note, cutUTF8(re.Traceback, errorCut))
+		return
+	}
+	defer g.releaseResult(weight)
+	e := map[string]any{"type": re.Type, "message": re.Message}
+	if re.Traceback != "" {
+		e["traceback"] = re.Traceback
+	}
+	g.setWriteDeadline(w)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	bw := bufio.NewWriterSize(w, 32<<10)
+	_ = writeJSON(bw, map[string]any{"error": e}) // strings only: it cannot fail
+	_ = bw.WriteByte('\n')
+	_ = bw.Flush()
+}
+
+// errorCut is how much of a large error's message and traceback is kept when there is no
+// room to hold them whole.
+const errorCut = 4 << 10
+
+// cutUTF8 returns s cut to at most n bytes, at the start of a character.
+func cutUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // smallBody is the largest body, declared with Content-Length, that is read without

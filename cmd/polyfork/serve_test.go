@@ -553,22 +553,9 @@ func TestServeResultBudget(t *testing.T) {
 	base, _, _ := serveFor(t, serveArgs([]string{"-workers", "2", "-max-result-inflight", "20MiB", "-write-timeout", "5m"}, worker())...)
 	addr := strings.TrimPrefix(base, "http://")
 
-	// A client with a small receive buffer that reads the answer's headers and no more.
-	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
-		var err error
-		_ = rc.Control(func(fd uintptr) { err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
-		return err
-	}}
-	stalled, err := d.Dial("tcp", addr)
-	require.NoError(t, err)
-	defer stalled.Close()
 	body := fmt.Sprintf("[%d]", size)
-	_, err = fmt.Fprintf(stalled, "POST /call/big HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
-	require.NoError(t, err)
-	require.NoError(t, stalled.SetReadDeadline(time.Now().Add(30*time.Second))) // a safety bound
-	resp, err := http.ReadResponse(bufio.NewReaderSize(stalled, 4096), nil)
-	require.NoError(t, err)
-	require.Equal(t, 200, resp.StatusCode, "the stalled client's call ran; its answer is being written")
+	stalled := stallOn(t, addr, "big", body, 200)
+	defer stalled.Close()
 
 	_, metrics := getURL(t, base+"/metrics")
 	held := fmt.Sprintf("polyfork_result_bytes_in_flight %g", float64(size+5)) // a str32 of size bytes
@@ -682,4 +669,57 @@ func TestServeEvictsIdleConnections(t *testing.T) {
 	assert.Equal(t, 200, call(fresh()), "with -max-conns connections that sent nothing")
 	_, metrics := getURL(t, base+"/metrics")
 	assert.Regexp(t, `polyfork_http_connections_evicted_total [2-9]`, metrics)
+}
+
+// stallOn posts body to /call/method from a client with a small receive buffer that reads
+// the answer's headers (the status must be want) and no more, and returns its connection.
+func stallOn(t *testing.T, addr, method, body string, want int) net.Conn {
+	t.Helper()
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var err error
+		_ = rc.Control(func(fd uintptr) { err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		return err
+	}}
+	c, err := d.Dial("tcp", addr)
+	require.NoError(t, err)
+	_, err = fmt.Fprintf(c, "POST /call/%s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s", method, len(body), body)
+	require.NoError(t, err)
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(30*time.Second))) // a safety bound
+	resp, err := http.ReadResponse(bufio.NewReaderSize(c, 4096), nil)
+	require.NoError(t, err)
+	require.Equal(t, want, resp.StatusCode, "the stalled client's call ran; its answer is being written")
+	return c
+}
+
+// TestServeErrorBudget: the error a worker raised counts in -max-result-inflight as a
+// result does. Five clients that did not read a 30 MB error message held serve at 687 MB;
+// with no room, the message and traceback are now cut, with a note, keeping the status
+// and type.
+func TestServeErrorBudget(t *testing.T) {
+	const size = 8 << 20 // the traceback repeats the message: twice that in all
+	base, _, _ := serveFor(t, serveArgs([]string{"-workers", "2", "-max-result-inflight", "20MiB", "-write-timeout", "5m"}, worker())...)
+	body := fmt.Sprintf("[%d]", size)
+	stalled := stallOn(t, strings.TrimPrefix(base, "http://"), "raise_big", body, 500)
+	defer stalled.Close()
+	_, metrics := getURL(t, base+"/metrics")
+	held := regexp.MustCompile(`(?m)^polyfork_result_bytes_in_flight \S+`).FindString(metrics)
+	assert.Regexp(t, `^polyfork_result_bytes_in_flight 1\.67\d*e\+07$`, held, "the message and traceback, about %d bytes", 2*size)
+
+	code, v, raw := post(t, base+"/call/raise_big", body)
+	assert.Equal(t, 500, code)
+	typ, msg := errorOf(t, v)
+	assert.Equal(t, "ValueError", typ)
+	assert.Less(t, len(raw), 16<<10, "the answer is cut")
+	assert.True(t, strings.HasPrefix(msg, strings.Repeat("x", 4096)+" [cut to 4096 bytes: the message and traceback take "), "%.200s", msg)
+	assert.Contains(t, msg, "bytes allowed (-max-result-inflight)]")
+
+	stalled.Close()
+	eventually(t, "the room is back", func() bool {
+		_, metrics := getURL(t, base+"/metrics")
+		return strings.Contains(metrics, "polyfork_result_bytes_in_flight 0")
+	})
+	code, v, _ = post(t, base+"/call/raise_big", body)
+	assert.Equal(t, 500, code)
+	_, msg = errorOf(t, v)
+	assert.Equal(t, size, len(msg), "the whole message")
 }

@@ -23,6 +23,11 @@ def big(n):
     return "x" * n
 
 
+@polyfork.handle("raise_big")
+def raise_big(n):
+    raise ValueError("x" * n)
+
+
 @polyfork.handle("keys")
 def keys(n=0):
     # n > 0: a large result, streamed by serve, with the colliding keys at its end
