@@ -12,6 +12,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -73,7 +74,34 @@ func newGateway(b backend, lim gatewayLimits, budget, results *byteBudget, conns
 	g.mux.HandleFunc("GET /healthz", g.healthz)
 	g.mux.HandleFunc("GET "+b.statusRoute(), g.workers)
 	g.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	g.mux.HandleFunc("/", g.noRoute)
 	return g
+}
+
+// noRoute answers what no route takes, in JSON like every other error, naming the routes:
+// ServeMux's own answers were "404 page not found" in plain text, also for a method name
+// with a '/' in it.
+func (g *gateway) noRoute(w http.ResponseWriter, r *http.Request) {
+	routes := "POST /call/METHOD, GET /healthz, GET " + g.b.statusRoute() + ", GET /metrics"
+	path := r.URL.Path
+	call := strings.HasPrefix(path, "/call/")
+	var allow string
+	switch {
+	case path == "/healthz" || path == "/metrics" || path == g.b.statusRoute():
+		allow = http.MethodGet
+	case call && !strings.Contains(path[len("/call/"):], "/"):
+		allow = http.MethodPost
+	}
+	if allow != "" && r.Method != allow {
+		w.Header().Set("Allow", allow)
+		g.refuse(w, r, http.StatusMethodNotAllowed, "MethodNotAllowed", fmt.Sprintf("%s takes %s, not %s", path, allow, r.Method))
+		return
+	}
+	msg := fmt.Sprintf("no route for %s %s (routes: %s)", r.Method, path, routes)
+	if call {
+		msg = fmt.Sprintf("no route for %s %s: the method name is one path segment, so write a '/' in it as %%2F (routes: %s)", r.Method, path, routes)
+	}
+	g.refuse(w, r, http.StatusNotFound, "NotFound", msg)
 }
 
 // ServeHTTP records the request for the access log and the metrics around the mux.

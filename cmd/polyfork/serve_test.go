@@ -723,3 +723,37 @@ func TestServeErrorBudget(t *testing.T) {
 	_, msg = errorOf(t, v)
 	assert.Equal(t, size, len(msg), "the whole message")
 }
+
+// TestServeNoRoute: what no route takes is answered in JSON, as every other error is, and
+// says what would have worked. ServeMux answered "404 page not found" and "Method Not
+// Allowed" in plain text, also to a method name with a '/' in it.
+func TestServeNoRoute(t *testing.T) {
+	base, _, _ := serveFor(t, serveArgs([]string{"-workers", "1"}, worker())...)
+	for _, c := range []struct{ method, path, typ, msg string }{
+		{"POST", "/call/a/b", "NotFound", "no route for POST /call/a/b: the method name is one path segment, so write a '/' in it as %2F (routes: POST /call/METHOD, GET /healthz, GET /workers, GET /metrics)"},
+		{"POST", "/nowhere", "NotFound", "no route for POST /nowhere (routes: "},
+		{"GET", "/call/echo", "MethodNotAllowed", "/call/echo takes POST, not GET"},
+		{"DELETE", "/healthz", "MethodNotAllowed", "/healthz takes GET, not DELETE"},
+	} {
+		req, err := http.NewRequest(c.method, base+c.path, strings.NewReader("[1]"))
+		require.NoError(t, err)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var v map[string]any
+		require.NoError(t, json.Unmarshal(raw, &v), "%s %s: not JSON: %s", c.method, c.path, raw)
+		typ, msg := errorOf(t, v)
+		assert.Equal(t, c.typ, typ, c.path)
+		assert.Contains(t, msg, c.msg, c.path)
+		if c.typ == "MethodNotAllowed" {
+			assert.Equal(t, 405, resp.StatusCode)
+			assert.NotEmpty(t, resp.Header.Get("Allow"))
+		} else {
+			assert.Equal(t, 404, resp.StatusCode)
+		}
+	}
+	code, _, body := post(t, base+"/call/echo", `["still routed"]`)
+	assert.Equal(t, 200, code)
+	assert.Equal(t, "\"still routed\"\n", body)
+}
