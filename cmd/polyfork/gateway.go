@@ -306,25 +306,24 @@ func cutUTF8(s string, n int) string {
 	return s[:n]
 }
 
-// smallBody is the largest body, declared with Content-Length, that is read without
-// waiting for room in the byte budget. At most one per connection is held, so -max-conns
-// bounds their total (64 MiB with the default cap), and small calls keep flowing while
-// large bodies, slow ones included, wait for room.
+// smallBody is the largest body read without waiting for room in the byte budget: one
+// declared with Content-Length, or the first bytes of one sent chunked. At most one per
+// connection is held, so -max-conns bounds their total (64 MiB with the default cap), and
+// small calls keep flowing while large bodies, slow ones included, wait for room.
 const smallBody = 64 << 10
 
-// readParams reads the body as the params within the limits. A body that is not small
-// takes its share of the byte budget first (its declared length, or -max-body when it is
-// sent chunked), and keeps it until the caller calls release, once the call is answered:
-// the params live that long. readParams writes the error answer itself and returns false
-// when the body is refused.
+// readParams reads the body as the params within the limits. A body declared larger than
+// smallBody takes its share of the byte budget first (its declared length); a chunked one
+// takes -max-body of it once more than smallBody of it has arrived. Either keeps its share
+// until the caller calls release, once the call is answered: the params live that long.
+// readParams writes the error answer itself and returns false when the body is refused.
 func (g *gateway) readParams(w http.ResponseWriter, r *http.Request, rec *accessRecord) (params msgpack.RawMessage, release func(), ok bool) {
-	release = func() {}
 	if r.ContentLength > g.lim.maxBody {
 		g.refuse(w, r, http.StatusRequestEntityTooLarge, "BodyTooLarge", g.tooLarge(r.ContentLength))
 		return nil, nil, false
 	}
 	if r.ContentLength == 0 {
-		return msgpack.RawMessage{0x90}, release, true // no body: no params
+		return msgpack.RawMessage{0x90}, func() {}, true // no body: no params
 	}
 	deadline := time.Now().Add(g.lim.bodyTimeout)
 	bodyDone, ok := g.conns.beginBody(connOf(r), deadline)
@@ -332,17 +331,42 @@ func (g *gateway) readParams(w http.ResponseWriter, r *http.Request, rec *access
 		g.refuse(w, r, http.StatusServiceUnavailable, "Draining", "the server is shutting down and takes no new calls")
 		return nil, nil, false
 	}
-	if weight := r.ContentLength; weight < 0 || weight > smallBody {
-		if weight < 0 {
-			weight = g.lim.maxBody
+	var taken int64 // bytes of the budget this body holds
+	release = func() {
+		if taken > 0 {
+			g.budget.release(taken)
 		}
-		if !g.reserve(w, r, weight, deadline) {
+	}
+	if weight := r.ContentLength; weight > smallBody {
+		if code, typ, msg := g.reserve(w, r, weight, fmt.Sprintf("this one (%d bytes)", weight), deadline); code != 0 {
+			g.refuse(w, r, code, typ, msg)
 			return nil, nil, false
 		}
-		release = func() { g.budget.release(weight) }
+		taken = weight
 	}
 	body := &countingReader{r: http.MaxBytesReader(w, r.Body, g.lim.maxBody), n: &rec.bytesIn, atEOF: bodyDone}
-	params, err := paramsFromJSON(body, g.lim.params)
+	var src io.Reader = body
+	var gate *budgetGate
+	if r.ContentLength < 0 {
+		// Chunked: its size shows only as it arrives. Charging -max-body up front let a few
+		// connections sending a byte now and then hold the whole budget, so that every
+		// chunked or large body, however small, waited for them.
+		gate = &budgetGate{r: body, free: smallBody, take: func() (int, string, string) {
+			code, typ, msg := g.reserve(w, r, g.lim.maxBody, fmt.Sprintf(
+				"this chunked one, past %d bytes, counts as -max-body (%d bytes)", smallBody, g.lim.maxBody), deadline)
+			if code == 0 {
+				taken = g.lim.maxBody
+			}
+			return code, typ, msg
+		}}
+		src = gate
+	}
+	params, err := paramsFromJSON(src, g.lim.params)
+	if gate != nil && gate.code != 0 {
+		release()
+		g.refuse(w, r, gate.code, gate.typ, gate.msg)
+		return nil, nil, false
+	}
 	if err != nil {
 		release()
 		code, typ, msg := g.bodyError(err)
@@ -352,13 +376,49 @@ func (g *gateway) readParams(w http.ResponseWriter, r *http.Request, rec *access
 	return params, release, true
 }
 
+// budgetGate passes the first free bytes of a body through, then calls take once, before
+// reading more; if take refuses (a non-zero code), reads fail and the refusal is kept.
+type budgetGate struct {
+	r    io.Reader
+	free int64
+	take func() (code int, typ, msg string)
+
+	n        int64
+	taken    bool
+	code     int
+	typ, msg string
+}
+
+// errNoRoom is what budgetGate's reads return once take has refused.
+var errNoRoom = errors.New("no room for the body")
+
+func (b *budgetGate) Read(p []byte) (int, error) {
+	if b.code != 0 {
+		return 0, errNoRoom
+	}
+	if !b.taken {
+		if b.n >= b.free {
+			if b.code, b.typ, b.msg = b.take(); b.code != 0 {
+				return 0, errNoRoom
+			}
+			b.taken = true
+		} else if rest := b.free - b.n; int64(len(p)) > rest {
+			p = p[:rest]
+		}
+	}
+	n, err := b.r.Read(p)
+	b.n += int64(n)
+	return n, err
+}
+
 // reserve takes weight bytes of the budget, waiting for room until the body's deadline or
-// the drain. It answers the request itself and returns false when it could not.
+// the drain. It returns code 0 when it did, else the answer to give (and sets Retry-After
+// for a 503 Busy); what describes the body in that answer.
 //
 // Waiting rather than answering 503 at once: bodies come in bursts, and a request that
 // waits costs a goroutine and a connection (both capped by -max-conns), not memory, since
 // its body stays in the kernel's socket buffer until it is read.
-func (g *gateway) reserve(w http.ResponseWriter, r *http.Request, weight int64, deadline time.Time) bool {
+func (g *gateway) reserve(w http.ResponseWriter, r *http.Request, weight int64, what string, deadline time.Time) (code int, typ, msg string) {
 	wait, cancel := context.WithDeadline(r.Context(), deadline)
 	defer cancel()
 	stop := context.AfterFunc(g.conns.drained, cancel)
@@ -366,18 +426,17 @@ func (g *gateway) reserve(w http.ResponseWriter, r *http.Request, weight int64, 
 	if err := g.budget.acquire(wait, weight); err != nil {
 		switch {
 		case g.conns.isDraining():
-			g.refuse(w, r, http.StatusServiceUnavailable, "Draining", "the server is shutting down and takes no new calls")
+			return http.StatusServiceUnavailable, "Draining", "the server is shutting down and takes no new calls"
 		case r.Context().Err() != nil:
-			g.refuse(w, r, 499, "ClientClosedRequest", "the client went away")
+			return 499, "ClientClosedRequest", "the client went away"
 		default:
 			w.Header().Set("Retry-After", "1")
-			g.refuse(w, r, http.StatusServiceUnavailable, "Busy", fmt.Sprintf(
-				"request bodies in flight hold %d of the %d bytes allowed (-max-body-inflight); this one (%d bytes) waited %v (-body-timeout)",
-				g.budget.inUse(), g.budget.size, weight, g.lim.bodyTimeout))
+			return http.StatusServiceUnavailable, "Busy", fmt.Sprintf(
+				"request bodies in flight hold %d of the %d bytes allowed (-max-body-inflight); %s waited %v (-body-timeout)",
+				g.budget.inUse(), g.budget.size, what, g.lim.bodyTimeout)
 		}
-		return false
 	}
-	return true
+	return 0, "", ""
 }
 
 // bodyError maps an error from reading the params to an HTTP answer: 413 past the body

@@ -39,7 +39,8 @@ const serveAbout = `Run a supervised pool of COMMAND workers behind HTTP.
 What one request may cost is bounded: its body's size, depth and value count; and the
 bytes of the bodies over 64 KiB held at once (-max-body-inflight), from the first byte
 read until the answer: such a request finding no room waits, up to -body-timeout, then
-gets 503 (smaller bodies never wait; -max-conns bounds them); a request's headers
+gets 503 (smaller bodies never wait; -max-conns bounds them; a chunked body counts as
+-max-body once past 64 KiB); a request's headers
 (-max-header-bytes, 431 past it); and the bytes of the
 results over 64 KiB held until their clients have read them (-max-result-inflight): such a
 result finding no room is dropped and answered 503 at once, since waiting would hold it.

@@ -757,3 +757,53 @@ func TestServeNoRoute(t *testing.T) {
 	assert.Equal(t, 200, code)
 	assert.Equal(t, "\"still routed\"\n", body)
 }
+
+// TestServeChunkedBodyBudget: a chunked body takes room in -max-body-inflight only once
+// more than 64 KiB of it has arrived. It took -max-body at its first byte, so that a few
+// connections sending a byte now and then held the whole budget, and every chunked body,
+// "[1]" included, waited for them up to -body-timeout, then got 503.
+func TestServeChunkedBodyBudget(t *testing.T) {
+	base, _, _ := serveFor(t, serveArgs([]string{"-workers", "1", "-max-body", "256KiB", "-max-body-inflight", "256KiB",
+		"-body-timeout", "5m"}, worker())...)
+	addr := strings.TrimPrefix(base, "http://")
+	inFlight := func() string {
+		_, metrics := getURL(t, base+"/metrics")
+		return regexp.MustCompile(`(?m)^polyfork_body_bytes_in_flight \S+`).FindString(metrics)
+	}
+
+	small, err := net.Dial("tcp", addr) // a chunked body that never ends
+	require.NoError(t, err)
+	defer small.Close()
+	_, err = io.WriteString(small, "POST /call/echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1\r\n[\r\n")
+	require.NoError(t, err)
+	eventually(t, "the body is arriving", func() bool {
+		_, metrics := getURL(t, base+"/metrics")
+		return strings.Contains(metrics, "polyfork_http_bodies_arriving 1")
+	})
+	assert.Equal(t, "polyfork_body_bytes_in_flight 0", inFlight(), "3 bytes of a chunked body take no room")
+
+	client := &http.Client{Timeout: 30 * time.Second} // a safety bound
+	resp, err := client.Post(base+"/call/echo", "application/json", chunked{strings.NewReader(`["chunked"]`)})
+	require.NoError(t, err, "a small chunked body does not wait")
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, 200, resp.StatusCode)
+	assert.Equal(t, "\"chunked\"\n", string(raw))
+
+	// Past 64 KiB, a chunked body counts as -max-body.
+	large, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer large.Close()
+	chunk := `["` + strings.Repeat("x", smallBody)
+	_, err = fmt.Fprintf(large, "POST /call/echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n", len(chunk), chunk)
+	require.NoError(t, err)
+	eventually(t, "the large chunked body takes -max-body", func() bool { return inFlight() == "polyfork_body_bytes_in_flight 262144" })
+	_, err = io.WriteString(large, "2\r\n\"]\r\n0\r\n\r\n")
+	require.NoError(t, err)
+	require.NoError(t, large.SetReadDeadline(time.Now().Add(30*time.Second)))
+	resp, err = http.ReadResponse(bufio.NewReader(large), nil)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, 200, resp.StatusCode)
+	eventually(t, "the room is back", func() bool { return inFlight() == "polyfork_body_bytes_in_flight 0" })
+}
