@@ -198,9 +198,10 @@ const smallResult = 64 << 10
 
 // writeLargeResult writes a result over smallResult. It takes the result's size (as the
 // worker sent it) in -max-result-inflight until the client has read the answer or
-// -write-timeout has passed, and writes the JSON as it encodes it, so that only the decoded
-// result is held meanwhile, never its JSON as well. With no room, the result is dropped and
-// the answer is 503 at once: waiting for room would hold the very memory the bound is for.
+// -write-timeout has passed, and writes the JSON straight from the msgpack as it goes
+// (checkMsgpackJSON), so that only those bytes are held meanwhile. With no room, the
+// result is dropped and the answer is 503 at once: waiting for room would hold the very
+// memory the bound is for.
 func (g *gateway) writeLargeResult(w http.ResponseWriter, method string, raw msgpack.RawMessage) {
 	weight := int64(len(raw))
 	if !g.results.tryAcquire(weight) {
@@ -212,22 +213,30 @@ func (g *gateway) writeLargeResult(w http.ResponseWriter, method string, raw msg
 		return
 	}
 	defer g.releaseResult(weight)
-	v, err := protocol.DecodeValue(raw)
-	if err == nil {
-		err = checkJSON(v) // before the status is sent
+	write := func(bw *bufio.Writer) error {
+		_, err := writeMsgpackJSON(bw, raw, 0)
+		return err
+	}
+	err := checkMsgpackJSON(raw) // before the status is sent
+	if errors.Is(err, errNotStreamable) {
+		// The decoded path, which holds the decoded value while the client reads.
+		var v any
+		if v, err = protocol.DecodeValue(raw); err == nil {
+			err = checkJSON(v)
+		}
+		write = func(bw *bufio.Writer) error { return writeJSON(bw, v) }
 	}
 	if err != nil {
 		g.writeError(w, http.StatusBadGateway, "BadResult", fmt.Sprintf("the result of %s cannot be written as JSON: %v", method, err), "")
 		return
 	}
-	// raw is dead from here: only v is held while the client reads.
 	g.setWriteDeadline(w)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	bw := bufio.NewWriterSize(w, 32<<10)
-	if err := writeJSON(bw, v); err != nil {
-		// checkJSON found nothing, so this cannot happen; the status is sent: cut the
-		// answer short rather than end it as if whole.
+	if err := write(bw); err != nil {
+		// Checked above, so this cannot happen; the status is sent: cut the answer short
+		// rather than end it as if whole.
 		panic(http.ErrAbortHandler)
 	}
 	_ = bw.WriteByte('\n')
