@@ -36,16 +36,17 @@ const serveAbout = `Run a supervised pool of COMMAND workers behind HTTP.
   GET /workers       The pool's stats as JSON.
   GET /metrics       Prometheus metrics.
 
-What one request may cost is bounded: its body's size, depth and value count; and the
-bytes of the bodies over 64 KiB held at once (-max-body-inflight), from the first byte
-read until the answer: such a request finding no room waits, up to -body-timeout, then
-gets 503 (smaller bodies never wait; -max-conns bounds them; a chunked body counts as
--max-body once past 64 KiB); a request's headers
-(-max-header-bytes, 431 past it); and the bytes of the
-results over 64 KiB held until their clients have read them (-max-result-inflight): such a
-result finding no room is dropped and answered 503 at once, since waiting would hold it.
-Connections are capped by
--max-conns (more wait in the kernel's listen backlog) and timed by the -*-timeout flags.
+What one request may cost is bounded: its headers (-max-header-bytes, 431 past it); its
+body's size, depth and value count; the bytes of the bodies over 64 KiB held at once
+(-max-body-inflight), from the first byte read until the answer: such a request finding
+no room waits, up to -body-timeout, then gets 503 (smaller bodies never wait; -max-conns
+bounds them; a chunked body counts as -max-body once past 64 KiB); and the bytes of the
+results over 64 KiB held until their clients have read them (-max-result-inflight): such
+a result finding no room is dropped and answered 503 at once, since waiting would hold
+it. At most -max-conns connections are served: a client finding none free is accepted,
+and the connection idle the longest (kept alive, or silent since it connected) is closed
+to make room for it; when all are busy, it waits. The -*-timeout flags time the rest.
+Other paths and methods get 404 or 405, in JSON.
 
 On SIGTERM or SIGINT serve drains: it stops accepting, closes connections that have not
 sent a request, answers 503 to requests whose body is still arriving, lets the calls it
