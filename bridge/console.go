@@ -290,7 +290,9 @@ func (c *Console) readInput(in io.Reader, a *attachment) error {
 // Attach).
 func (c *Console) queueInput(a *attachment, p []byte) {
 	a.qmu.Lock()
-	for a.full {
+	// A signal key is delivered at once while the terminal is full, and whenever the queue
+	// has no room for it (the typist may not have blocked yet): it is never dropped.
+	for a.full || len(a.queue)+len(p) > inputQueueMax {
 		sig, i := terminalSignal(c.master, p)
 		if sig == 0 {
 			break
@@ -298,11 +300,15 @@ func (c *Console) queueInput(a *attachment, p []byte) {
 		// Drop what waits here and the chunk the typist is blocked on, then what the
 		// terminal holds, and only then signal: the child's handler finds no stale input.
 		a.queue = a.queue[:0]
-		flushed := make(chan struct{})
-		a.flushed = flushed
-		_ = a.typist.SetWriteDeadline(time.Unix(1, 0)) // under qmu: before typeInput clears it
-		a.qmu.Unlock()
-		<-flushed
+		if a.full {
+			flushed := make(chan struct{})
+			a.flushed = flushed
+			_ = a.typist.SetWriteDeadline(time.Unix(1, 0)) // under qmu: before typeInput clears it
+			a.qmu.Unlock()
+			<-flushed
+		} else {
+			a.qmu.Unlock()
+		}
 		flushTerminalInput(c.tty)
 		_ = sendTerminalSignal(c.master, sig)
 		p = p[i+1:]

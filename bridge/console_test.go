@@ -450,3 +450,39 @@ func TestConsoleCtrlCDropsTheQueuedInput(t *testing.T) {
 	typist.Close()
 	assert.NoError(t, waitAttach(t, attached))
 }
+
+// A signal key that arrives while the input queue is full is delivered, not dropped with
+// the input that has no room: before the typist first blocks on the full terminal (its
+// goroutine may start late), the queue can fill while the terminal is not yet known to be
+// full, and Ctrl-C was then lost (a flake of TestConsoleAttachWhileTheChildDoesNotRead).
+func TestConsoleCtrlCIsNeverDroppedForRoom(t *testing.T) {
+	checkNoLeaks(t)
+	ctx := context.Background()
+	p := start(t, child("console"), WithConsole(ConsoleOptions{}))
+	c := p.Console()
+	answer := make(chan string, 1)
+	go func() {
+		var s string
+		if err := p.Call(ctx, "wait_signal", nil, &s); err != nil {
+			s = err.Error()
+		}
+		answer <- s
+	}()
+	eventually(t, "the child waiting", func() bool {
+		var again screen
+		_ = c.Attach(ctx, strings.NewReader(""), &again)
+		return strings.Contains(again.String(), "waiting for a signal")
+	})
+	typist, err := dupNonblock(c.master)
+	require.NoError(t, err)
+	defer typist.Close()
+	a := &attachment{wake: make(chan struct{}, 1), typist: typist, queue: make([]byte, inputQueueMax)}
+	c.queueInput(a, []byte{3})
+	select {
+	case s := <-answer:
+		assert.Equal(t, "interrupt", s)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Ctrl-C typed when the queue had no room was dropped")
+	}
+	assert.Empty(t, a.queue, "the input before it is dropped")
+}
