@@ -59,6 +59,11 @@ func (l *limitListener) Accept() (net.Conn, error) {
 	tick := time.NewTicker(evictEvery)
 	defer tick.Stop()
 	for {
+		select { // a slot freed while Accept waited: no one need be closed
+		case l.slots <- struct{}{}:
+			return &limitConn{Conn: c, release: func() { <-l.slots }}, nil
+		default:
+		}
 		l.evict()
 		select {
 		case l.slots <- struct{}{}:

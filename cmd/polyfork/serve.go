@@ -124,7 +124,7 @@ func (f *serveFlags) define(fs *flag.FlagSet) {
 	fs.Var(&f.maxBodyInflight, "max-body-inflight", "bytes of request bodies over 64KiB held at once, from reading to answer; a request finding no room waits, up to -body-timeout, then gets 503 (at least -max-body)")
 	f.maxResInflight = 64 << 20
 	fs.Var(&f.maxResInflight, "max-result-inflight", "bytes of results over 64KiB (as the worker sent them) held at once, from the call's end until the client has read the answer; a result finding no room is dropped and the answer is 503")
-	fs.IntVar(&f.maxConns, "max-conns", 1024, "most HTTP connections open at once; more wait in the listen backlog")
+	fs.IntVar(&f.maxConns, "max-conns", 1024, "most HTTP connections open at once; a client past it closes the connection idle the longest, else waits in the listen backlog")
 	// Go's default, 1 MiB, let -max-conns clients that send headers slowly hold about a GiB.
 	f.maxHeaderBytes = 32 << 10
 	fs.Var(&f.maxHeaderBytes, "max-header-bytes", "largest request line and headers of one request; past it: 431")

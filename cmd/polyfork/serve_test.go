@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -837,4 +838,41 @@ func TestServeChunkedBodyBudget(t *testing.T) {
 	resp.Body.Close()
 	assert.Equal(t, 200, resp.StatusCode)
 	eventually(t, "the room is back", func() bool { return inFlight() == "polyfork_body_bytes_in_flight 0" })
+}
+
+// A client that arrives when a slot has freed while Accept waited for it takes that slot:
+// no kept-alive connection is closed for it (one was, and a POST on it failed for nothing).
+func TestLimitListenerEvictsOnlyWhenFull(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var evicted atomic.Int32
+	l := newLimitListener(ln, 1, func() bool { evicted.Add(1); return false })
+	defer l.Close()
+	first, err := net.Dial("tcp", ln.Addr().String())
+	require.NoError(t, err)
+	defer first.Close()
+	held, err := l.Accept()
+	require.NoError(t, err)
+
+	next := make(chan net.Conn, 1)
+	go func() {
+		c, err := l.Accept() // every slot taken: waits for a client
+		if err == nil {
+			next <- c
+		}
+		close(next)
+	}()
+	time.Sleep(100 * time.Millisecond) // (lets Accept reach its wait: the old code is then caught)
+	held.Close()                       // the slot frees while Accept waits
+	second, err := net.Dial("tcp", ln.Addr().String())
+	require.NoError(t, err)
+	defer second.Close()
+	select {
+	case c, ok := <-next:
+		require.True(t, ok, "Accept failed")
+		c.Close()
+	case <-time.After(10 * time.Second):
+		t.Fatal("the client was not accepted")
+	}
+	assert.Zero(t, evicted.Load(), "nobody was closed: a slot was free")
 }
