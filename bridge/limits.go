@@ -187,13 +187,19 @@ func (p *Pool) retireLocked(r *running) {
 	if r.owed() == 0 {
 		go r.w.Shutdown(context.Background())
 	}
+	p.forgetWhenDone(r, func() { p.checkListening(r) })
+}
+
+// forgetWhenDone takes r off the retiring list once it is done (Close and Kill wait for
+// that), then runs then, on a goroutine of its own.
+func (p *Pool) forgetWhenDone(r *running, then func()) {
 	go func() {
 		<-r.w.Done()
 		p.mu.Lock()
 		delete(p.retiring, r)
 		p.checkDrainedLocked()
 		p.mu.Unlock()
-		p.checkListening(r)
+		then()
 	}()
 }
 

@@ -185,29 +185,50 @@ func (p *Pool) startFailed(s *slot, err error) time.Duration {
 // the slot must not stay empty meanwhile.
 const exitSettle = 2 * time.Second
 
+// isDone reports whether ch is closed, without waiting.
+func isDone(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
 // exited handles the end of worker r, whose process exited: it reports whether the exit
 // was unexpected (then the slot backs off for the returned delay).
 func (p *Pool) exited(s *slot, r *running) (time.Duration, bool) {
 	var err error
-	t := time.NewTimer(exitSettle)
+	settled, t := p.clk.NewTimer(exitSettle)
 	select {
 	case <-r.w.Done():
+	case <-settled:
+	case <-p.ctx.Done(): // Close or Kill: they wait for it themselves
+	}
+	t.Stop()
+	if isDone(r.w.Done()) {
 		err = r.w.Wait()
-	case <-t.C:
+	} else {
 		err = fmt.Errorf("bridge: worker %s (pid %d) exited; the host is still handling what it sent, "+
 			"so its exit status is not known yet (it is logged when known)", r.w.Name(), r.w.Pid())
+		placeholder := err.Error()
 		p.mu.Lock()
 		p.retiring[r] = struct{}{} // Close and Kill wait for it
 		p.mu.Unlock()
-		go func() {
-			<-r.w.Done()
+		p.forgetWhenDone(r, func() {
+			werr := r.w.Wait()
+			status := "exited with status 0"
+			if werr != nil {
+				status = werr.Error()
+			}
 			p.mu.Lock()
-			delete(p.retiring, r)
-			p.checkDrainedLocked()
+			if s.lastExit == placeholder {
+				s.lastExit = status
+			}
 			p.mu.Unlock()
-		}()
+			p.log(slog.LevelInfo, "worker's exit status, now known", "worker", s.index, "pid", r.w.Pid(), "status", status)
+		})
 	}
-	t.Stop()
 	uptime := p.elapsed(r.started)
 	p.mu.Lock()
 	defer p.mu.Unlock()
