@@ -379,7 +379,17 @@ func (p *Pool) acquire(ctx context.Context, method string, not *running) (*ticke
 // last failure, so that a pool whose workers cannot start is not taken for an overloaded one.
 func (p *Pool) noWorkerLocked() string {
 	if p.anyReadyLocked() {
-		return "no worker was free"
+		held := 0 // workers busy only with calls their callers gave up on
+		for _, s := range p.slots {
+			if r := s.current; r != nil && r.abandoned > 0 && r.owed() == 0 {
+				held++
+			}
+		}
+		if held == 0 {
+			return "no worker was free"
+		}
+		return fmt.Sprintf("no worker was free (%d of %d busy only with calls given up on, which the worker "+
+			"still runs: one that ignores $cancel keeps them until they end; WithExecTimeout bounds them)", held, len(p.slots))
 	}
 	starting, backoff := 0, 0
 	for _, s := range p.slots {

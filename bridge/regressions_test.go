@@ -357,6 +357,25 @@ func TestACallGivenUpOnKeepsItsPlaceUntilItsWorkerAnswers(t *testing.T) {
 	require.NoError(t, p.Close())
 }
 
+// A call that finds every worker busy only with calls given up on says so, and how to
+// bound them: "no worker was free" alone read as an overloaded pool.
+func TestACallThatFindsWorkersHeldByCallsGivenUpOnSaysWhy(t *testing.T) {
+	checkNoLeaks(t)
+	announced := make(chan any, 1)
+	p, err := NewPool(context.Background(), child("serial"), WithWorkers(1), WithStderr(nil),
+		WithConcurrency(1), OnMessage(func(v any) { announced <- v }))
+	require.NoError(t, err)
+	defer p.Kill()
+	givenUpWhileRunning(t, p, announced, 3000)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	err = p.Call(ctx, "pid", nil, nil)
+	require.ErrorIs(t, err, ErrSaturated)
+	assert.Contains(t, err.Error(), "1 of 1 busy only with calls given up on")
+	assert.Contains(t, err.Error(), "WithExecTimeout")
+	require.NoError(t, p.Close())
+}
+
 // The execution timeout blames the call that ran long, even when its caller gave up on it:
 // the call after it must not time out for it (it used to be sent to the worker still running
 // the call given up on, and failed with ErrExecTimeout naming itself). The worker is ended
