@@ -87,11 +87,13 @@ func (g *gateway) noRoute(w http.ResponseWriter, r *http.Request) {
 	routes := "POST /call/METHOD, GET /healthz, GET " + g.b.statusRoute() + ", GET /metrics"
 	path := r.URL.Path
 	call := strings.HasPrefix(path, "/call/")
+	// One segment as sent: a '/' written %2F is part of the method name.
+	oneSegment := call && !strings.Contains(strings.TrimPrefix(r.URL.EscapedPath(), "/call/"), "/")
 	var allow string
 	switch {
 	case path == "/healthz" || path == "/metrics" || path == g.b.statusRoute():
 		allow = http.MethodGet
-	case call && !strings.Contains(path[len("/call/"):], "/"):
+	case oneSegment:
 		allow = http.MethodPost
 	}
 	if allow != "" && r.Method != allow {

@@ -765,6 +765,7 @@ func TestServeNoRoute(t *testing.T) {
 		{"POST", "/call/a/b", "NotFound", "no route for POST /call/a/b: the method name is one path segment, so write a '/' in it as %2F (routes: POST /call/METHOD, GET /healthz, GET /workers, GET /metrics)"},
 		{"POST", "/nowhere", "NotFound", "no route for POST /nowhere (routes: "},
 		{"GET", "/call/echo", "MethodNotAllowed", "/call/echo takes POST, not GET"},
+		{"GET", "/call/a%2Fb", "MethodNotAllowed", "takes POST, not GET"}, // one segment as sent
 		{"DELETE", "/healthz", "MethodNotAllowed", "/healthz takes GET, not DELETE"},
 	} {
 		req, err := http.NewRequest(c.method, base+c.path, strings.NewReader("[1]"))
