@@ -47,6 +47,7 @@ type gateway struct {
 	// collecting is true while one runs (see dropped).
 	garbage    atomic.Int64
 	collecting atomic.Bool
+	collected  atomic.Int64 // when the last collection ended, in Unix nanoseconds
 	access     *slog.Logger // nil: no access log
 	mux        *http.ServeMux
 
@@ -258,6 +259,9 @@ func (g *gateway) releaseResult(weight int64) {
 // collection for the next one to be worth it.
 const collectAfter = 16 << 20
 
+// collectEvery is the least time between two of dropped's collections.
+const collectEvery = time.Second
+
 // dropped records that a large result (or error) of weight bytes was let go, written or
 // refused, and once collectAfter bytes were let go, runs a garbage collection in the
 // background, unless one is already running.
@@ -270,20 +274,36 @@ const collectAfter = 16 << 20
 // (serve's own live heap is small), and collectAfter keeps a stream of results just over
 // 64 KiB from costing collections each.
 func (g *gateway) dropped(weight int64) {
-	if g.garbage.Add(weight) < collectAfter {
+	if g.garbage.Add(weight) >= collectAfter {
+		g.collectSoon()
+	}
+}
+
+// collectSoon starts a collection, unless one is due or running: at once, or collectEvery
+// after the last one, however fast large results come (the runtime collects on its own
+// under such a load; a forced pair each time would only add to it).
+func (g *gateway) collectSoon() {
+	if !g.collecting.CompareAndSwap(false, true) {
 		return
 	}
-	if g.collecting.CompareAndSwap(false, true) {
-		g.garbage.Store(0)
-		go func() {
-			defer g.collecting.Store(false)
-			// Twice: the scavenger's goal follows the heap goal set by the cycle before.
-			// After one collection serve kept 80-190 MB it did not use, for minutes;
-			// after two, 20 MB. debug.FreeOSMemory would return it at once, but with the
-			// heap locked while it does, stalling every call in flight.
-			runtime.GC()
-			runtime.GC()
-		}()
+	g.garbage.Store(0)
+	collect := func() {
+		// Twice: the scavenger's goal follows the heap goal set by the cycle before.
+		// After one collection serve kept 80-190 MB it did not use, for minutes; after
+		// two, 20 MB. debug.FreeOSMemory would return it at once, but with the heap locked
+		// while it does, stalling every call in flight.
+		runtime.GC()
+		runtime.GC()
+		g.collected.Store(time.Now().UnixNano())
+		g.collecting.Store(false)
+		if g.garbage.Load() >= collectAfter { // let go while it ran
+			g.collectSoon()
+		}
+	}
+	if wait := collectEvery - time.Since(time.Unix(0, g.collected.Load())); wait > 0 {
+		time.AfterFunc(wait, collect)
+	} else {
+		go collect()
 	}
 }
 
