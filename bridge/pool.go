@@ -67,11 +67,11 @@ func NewPool(ctx context.Context, argv []string, opts ...Option) (*Pool, error) 
 	if len(argv) == 0 || argv[0] == "" {
 		return nil, errors.Join(&OptionError{Option: "argv", Reason: "the command is empty"})
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("bridge: starting the pool: %w", err) // nothing started
-	}
 	if err := errors.Join(checkChannelNone(cfg), checkListenConfig(cfg.pool.listen)); err != nil {
 		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("bridge: starting the pool: %w", err) // nothing started
 	}
 	p := &Pool{
 		cfg: cfg.pool, connCfg: cfg.conn, procCfg: cfg.proc, argv: argv, clk: cfg.pool.clock,

@@ -55,6 +55,9 @@ func startSpawner() {
 func spawnLoop() {
 	runtime.LockOSThread()
 	for r := range spawnReqs {
+		if spawnHook != nil {
+			spawnHook()
+		}
 		closeOnExecAll(r.cmd)
 		r.done <- r.cmd.Start()
 	}
@@ -63,6 +66,10 @@ func spawnLoop() {
 // startCmd starts cmd on the forking thread. A start still waiting for that thread when
 // ctx ends is abandoned: a pool of thousands of workers whose start is given up on stops
 // forking at once instead of forking, then killing, each one still in line.
+// spawnHook, when a test sets it, runs on the forking thread before each fork: a test holds
+// the thread busy with it. Always nil outside tests.
+var spawnHook func()
+
 func startCmd(ctx context.Context, cmd *exec.Cmd) error {
 	startSpawner()
 	r := spawnReq{cmd: cmd, done: make(chan error, 1)}
@@ -86,7 +93,7 @@ func startCmd(ctx context.Context, cmd *exec.Cmd) error {
 // One close_range(2) call does it (Linux 5.11); older kernels walk /proc/self/fd, one
 // fcntl per descriptor, which costs a pool of thousands of workers a quadratic start.
 func closeOnExecAll(cmd *exec.Cmd) {
-	if unix.CloseRange(3, math.MaxUint32, closeRangeCloexec) == nil {
+	if unix.CloseRange(3, math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC) == nil {
 		return
 	}
 	entries, err := os.ReadDir("/proc/self/fd")
@@ -101,9 +108,6 @@ func closeOnExecAll(cmd *exec.Cmd) {
 		syscall.CloseOnExec(fd)
 	}
 }
-
-// closeRangeCloexec is CLOSE_RANGE_CLOEXEC of include/uapi/linux/close_range.h.
-const closeRangeCloexec = 1 << 2
 
 // waitAndKillGroup waits for the child to exit, kills whatever is left in its process group
 // (grandchildren), then reaps the child. It waits with waitid(WNOWAIT) first: while the
