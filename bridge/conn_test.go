@@ -584,6 +584,8 @@ func TestReadReadyNamesBytesBeforeTheReadyFrame(t *testing.T) {
 	_, err = ReadReady(bytes.NewReader(append([]byte("x"), frame.Bytes()...)), 0)
 	require.ErrorIs(t, err, ErrProtocol)
 	assert.Contains(t, err.Error(), "a $ready frame follows the first 1 bytes, which something wrote to stdout")
+	assert.ErrorIs(t, err, ErrStrayOutput)
+	assert.ErrorIs(t, err, protocol.ErrFrameTooLarge)
 
 	_, err = ReadReady(bytes.NewReader(append([]byte("\x1b[0m"), frame.Bytes()...)), 0)
 	assert.Contains(t, err.Error(), "a $ready frame follows the first 4 bytes")
@@ -592,6 +594,7 @@ func TestReadReadyNamesBytesBeforeTheReadyFrame(t *testing.T) {
 	_, err = ReadReady(bytes.NewReader([]byte("\xff\xff\xff\xff\x00\x01")), 0)
 	require.ErrorIs(t, err, ErrProtocol)
 	assert.NotContains(t, err.Error(), "follows")
+	assert.NotErrorIs(t, err, ErrStrayOutput)
 }
 
 // TestConnChildRoleEndOfInputWaitsForMessageHandlers: a child whose input ends while a

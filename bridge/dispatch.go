@@ -423,7 +423,7 @@ func (p *Pool) release(t *ticket, job, answered bool) {
 		t.next.startedAt = now
 	} else if head != t && head != nil && (head.startedAt.IsZero() || writtenBefore(t, head)) {
 		// The oldest call given to r was written after t, or was found waiting behind t
-		// (see execTimeoutDueLocked): its time in the worker begins now.
+		// (see execTimeLeftLocked): its time in the worker begins now.
 		head.startedAt = now
 	}
 	// t overtook the calls sent before it: r runs calls concurrently, or answered several

@@ -23,6 +23,10 @@ var (
 	ErrProtocol = errors.New("bridge: the other side broke the protocol")
 	// ErrStartTimeout is matched when a child did not send $ready within the start timeout.
 	ErrStartTimeout = errors.New("bridge: child did not become ready in time")
+	// ErrStrayOutput is matched by the *ProtocolError of a child whose first bytes on stdout
+	// are something it printed before its polyfork library took stdout over, followed by
+	// its $ready frame.
+	ErrStrayOutput = errors.New("bridge: the child printed to stdout before its library took it over")
 	// ErrStopping is matched by the *RemoteError a child answers a request with when the
 	// request arrived after $stop: the handler never ran, so the call may be sent elsewhere.
 	ErrStopping = errors.New("bridge: the child is stopping and did not run the call")

@@ -56,13 +56,15 @@ func ReadReady(r io.Reader, maxFrame int) (ReadyInfo, error) {
 		quote := append(hdr[:], more[:m]...)
 		reason := fmt.Sprintf("the first frame must be the %s notification, but its length prefix says %d bytes (the maximum is %d)",
 			protocol.MethodReady, size, maxFrame)
+		sentinel := protocol.ErrFrameTooLarge
 		if n := strayBeforeReady(quote); n > 0 {
 			reason += fmt.Sprintf("; a %s frame follows the first %d bytes, which something wrote to stdout before the child's polyfork library took it over",
 				protocol.MethodReady, n)
+			sentinel = errors.Join(protocol.ErrFrameTooLarge, ErrStrayOutput)
 		}
 		return info, &ProtocolError{Err: &protocol.Error{
 			Reason: reason,
-			Offset: -1, Size: -1, Quote: quote, Err: protocol.ErrFrameTooLarge}}
+			Offset: -1, Size: -1, Quote: quote, Err: sentinel}}
 	}
 	body := make([]byte, size)
 	if n, err := io.ReadFull(r, body); err != nil {

@@ -80,7 +80,7 @@ func NewAgent(ctx context.Context, nc *nats.Conn, name string, argv []string, op
 	if ctx == nil {
 		return nil, errNilContext
 	}
-	if err := checkName(name); err != nil {
+	if err := CheckServiceName(name); err != nil {
 		return nil, err
 	}
 	if nc == nil {

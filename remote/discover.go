@@ -36,7 +36,7 @@ func Agents(ctx context.Context, nc *nats.Conn, service string) ([]AgentInfo, er
 	}
 	name := ""
 	if service != "" {
-		if err := checkName(service); err != nil {
+		if err := CheckServiceName(service); err != nil {
 			return nil, err
 		}
 		name = service

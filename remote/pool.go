@@ -62,7 +62,7 @@ func Dial(ctx context.Context, nc *nats.Conn, name string, opts ...Option) (*Poo
 	if ctx == nil {
 		return nil, errNilContext
 	}
-	if err := checkName(name); err != nil {
+	if err := CheckServiceName(name); err != nil {
 		return nil, err
 	}
 	if nc == nil {

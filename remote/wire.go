@@ -104,8 +104,6 @@ func CheckServiceName(name string) error {
 	return nil
 }
 
-func checkName(name string) error { return CheckServiceName(name) }
-
 // subjects are the NATS subjects of one service.
 type subjects struct {
 	call, notify, cancel, events, durable string

@@ -77,7 +77,7 @@ func stdoutHint(err error) string {
 		what = "a UTF-8 byte order mark (ef bb bf)"
 	case q[0] == ' ' || q[0] == '\t' || q[0] == '\n' || q[0] == '\r':
 		what = fmt.Sprintf("white space (%02x)", q[0])
-	case q[0] >= 0x20 && q[0] < 0x7f || strings.Contains(pe.Reason, "which something wrote to stdout"):
+	case q[0] >= 0x20 && q[0] < 0x7f || errors.Is(err, bridge.ErrStrayOutput):
 		return "hint: something in the child wrote to stdout, which carries the protocol: import or " +
 			"require the polyfork library before anything prints (text printed unbuffered, as under " +
 			"PYTHONUNBUFFERED=1, goes out at once)." + channelFD
