@@ -199,10 +199,11 @@ func isDone(ch <-chan struct{}) bool {
 // was unexpected (then the slot backs off for the returned delay).
 func (p *Pool) exited(s *slot, r *running) (time.Duration, bool) {
 	var err error
-	settled, t := p.clk.NewTimer(exitSettle)
+	// The wall clock, not the pool's: tests on a fake clock read its timers as backoffs.
+	t := time.NewTimer(exitSettle)
 	select {
 	case <-r.w.Done():
-	case <-settled:
+	case <-t.C:
 	case <-p.ctx.Done(): // Close or Kill: they wait for it themselves
 	}
 	t.Stop()
