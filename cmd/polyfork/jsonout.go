@@ -47,13 +47,13 @@ func checkJSON(v any) error {
 			}
 		}
 	case map[any]any:
-		seen := make(map[string]struct{}, len(x))
+		seen := make(map[string]any, len(x))
 		for k := range x {
 			s := fmt.Sprint(k)
-			if _, dup := seen[s]; dup {
-				return fmt.Errorf("a map has both the integer key %s and the string key %q, which are one key in JSON", s, s)
+			if other, dup := seen[s]; dup {
+				return keyClash(s, other, k)
 			}
-			seen[s] = struct{}{}
+			seen[s] = k
 		}
 		for _, e := range x {
 			if err := checkJSON(e); err != nil {
@@ -133,14 +133,15 @@ func writeJSON(buf jsonWriter, v any) error {
 		buf.WriteByte('}')
 	case map[any]any:
 		m := make(map[string]any, len(x))
+		keys := make(map[string]any, len(x))
 		for k, e := range x {
 			s := fmt.Sprint(k)
-			if _, dup := m[s]; dup {
+			if other, dup := keys[s]; dup {
 				// An integer key and a str key with the same digits: one would overwrite
 				// the other, whichever the map's order put last.
-				return fmt.Errorf("a map has both the integer key %s and the string key %q, which are one key in JSON", s, s)
+				return keyClash(s, other, k)
 			}
-			m[s] = e
+			m[s], keys[s] = e, k
 		}
 		return writeJSON(buf, m)
 	default:
@@ -225,4 +226,29 @@ func writeString(buf jsonWriter, s string) {
 	}
 	buf.WriteString(s[start:])
 	buf.WriteByte('"')
+}
+
+// keyClash is the error for two keys of one map, a and b, that JSON writes as the same s:
+// one would overwrite the other, whichever the map's order put last.
+func keyClash(s string, a, b any) error {
+	if _, ok := a.(string); ok {
+		a, b = b, a
+	}
+	if _, ok := b.(string); ok {
+		return fmt.Errorf("a map has both the %s key %s and the string key %q, which are one key in JSON", keyKind(a), s, s)
+	}
+	return fmt.Errorf("a map has two keys written %q in JSON (a %s and a %s), which are one key there", s, keyKind(a), keyKind(b))
+}
+
+// keyKind names the kind of a map key that is not a string.
+func keyKind(k any) string {
+	switch k.(type) {
+	case bool:
+		return "boolean"
+	case float32, float64:
+		return "number"
+	case int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64:
+		return "integer"
+	}
+	return fmt.Sprintf("%T", k)
 }

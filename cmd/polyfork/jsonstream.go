@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"math"
 	"sort"
 	"strconv"
@@ -165,7 +164,7 @@ func mapEntries(b []byte, i, n int) ([]mapEntry, int, error) {
 	for x := 0; x < len(es); x++ {
 		if x+1 < len(es) && es[x+1].key == es[x].key {
 			if es[x+1].isInt != es[x].isInt {
-				return nil, 0, fmt.Errorf("a map has both the integer key %s and the string key %q, which are one key in JSON", es[x].key, es[x].key)
+				return nil, 0, keyClash(es[x].key, int64(0), es[x].key) // an integer and a str
 			}
 			continue // the later one wins, as in a Go map
 		}
