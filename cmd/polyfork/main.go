@@ -161,6 +161,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			switch args[1] {
 			case "call", "send", "serve", "attach", "cluster", "agent", "agents":
 				return run(ctx, []string{args[1], "-h"}, stdin, stdout, stderr)
+			case "version":
+				fmt.Fprint(stdout, "usage: polyfork version\n\nPrint polyfork's version, such as \"polyfork "+version+"\".\n")
+				return exitOK
+			case "help":
+			default:
+				fmt.Fprintf(stderr, "polyfork help: no command %q\n\n%s", args[1], usage)
+				return exitUsage
 			}
 		}
 		fmt.Fprint(stdout, usage)

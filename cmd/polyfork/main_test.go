@@ -287,6 +287,24 @@ func TestCommandHelpFitsTheCommand(t *testing.T) {
 	}
 }
 
+// "polyfork help TOPIC" gives the command's own help, and an unknown topic is a usage
+// error: "help nosuch" printed the general usage with status 0, and "help version" the
+// general usage.
+func TestHelpTopics(t *testing.T) {
+	r := polyfork(t, "", "help", "send")
+	assert.Equal(t, exitOK, r.code)
+	assert.Contains(t, r.stdout, "usage: polyfork send")
+	r = polyfork(t, "", "help", "version")
+	assert.Equal(t, exitOK, r.code)
+	assert.Equal(t, "usage: polyfork version\n\nPrint polyfork's version, such as \"polyfork 0.2.0\".\n", r.stdout)
+	r = polyfork(t, "", "help", "nosuch")
+	assert.Equal(t, exitUsage, r.code)
+	assert.Contains(t, r.stderr, `polyfork help: no command "nosuch"`)
+	r = polyfork(t, "", "help")
+	assert.Equal(t, exitOK, r.code)
+	assert.Contains(t, r.stdout, "usage:")
+}
+
 func TestVersion(t *testing.T) {
 	for _, arg := range []string{"version", "--version", "-version"} {
 		r := polyfork(t, "", arg)
