@@ -15,7 +15,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/polyfork/polyfork/bridge"
 	"github.com/polyfork/polyfork/protocol"
@@ -321,7 +320,7 @@ func (g *gateway) writeRemoteError(w http.ResponseWriter, code int, re *bridge.R
 		g.dropped(weight)
 		note := fmt.Sprintf(" [cut to %d bytes: the message and traceback take %d bytes, and results still being read by their clients hold %d of the %d bytes allowed (-max-result-inflight)]",
 			errorCut, weight, g.results.inUse(), g.results.size)
-		g.writeError(w, code, re.Type, cutUTF8(re.Message, errorCut)+note, cutUTF8(re.Traceback, errorCut))
+		g.writeError(w, code, re.Type, protocol.CutText(re.Message, errorCut)+note, protocol.CutText(re.Traceback, errorCut))
 		return
 	}
 	defer g.releaseResult(weight)
@@ -341,17 +340,6 @@ func (g *gateway) writeRemoteError(w http.ResponseWriter, code int, re *bridge.R
 // errorCut is how much of a large error's message and traceback is kept when there is no
 // room to hold them whole.
 const errorCut = 4 << 10
-
-// cutUTF8 returns s cut to at most n bytes, at the start of a character.
-func cutUTF8(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
-}
 
 // smallBody is the largest body read without waiting for room in the byte budget: one
 // declared with Content-Length, or the first bytes of one sent chunked. At most one per
