@@ -40,6 +40,13 @@ type scanner struct {
 	max  int
 }
 
+// Skip returns the offset just past the msgpack value that starts at b[off], checking it
+// as Check does (at most MaxDepth levels of containers), without decoding it: for a caller
+// that walks a frame's bytes and passes over the values it does not read.
+func Skip(b []byte, off int) (int, error) {
+	return skip(b, off, MaxDepth)
+}
+
 // skip returns the offset just past the msgpack value that starts at off, checking it as
 // Check describes. depth is how many more levels of containers are allowed.
 func skip(b []byte, off, depth int) (int, error) {

@@ -154,7 +154,7 @@ func mapEntries(b []byte, i, n int) ([]mapEntry, int, error) {
 		}
 		e.value = i
 		var err error
-		if i, err = skipValue(b, i); err != nil {
+		if i, err = protocol.Skip(b, i); err != nil {
 			return nil, 0, err
 		}
 		es = append(es, e)
@@ -171,36 +171,6 @@ func mapEntries(b []byte, i, n int) ([]mapEntry, int, error) {
 		out = append(out, es[x])
 	}
 	return out, i, nil
-}
-
-// skipValue returns the offset past the value at b[i].
-func skipValue(b []byte, i int) (int, error) {
-	h := readHead(b, i)
-	switch h.kind {
-	case 's', 'x', 'e':
-		return h.next + h.n, nil
-	case 'a':
-		i = h.next
-		for k := 0; k < h.n; k++ {
-			var err error
-			if i, err = skipValue(b, i); err != nil {
-				return 0, err
-			}
-		}
-		return i, nil
-	case 'm':
-		i = h.next
-		for k := 0; k < 2*h.n; k++ {
-			var err error
-			if i, err = skipValue(b, i); err != nil {
-				return 0, err
-			}
-		}
-		return i, nil
-	case '?':
-		return 0, errNotStreamable
-	}
-	return h.next, nil
 }
 
 // scanJSON checks the value at b[i] for everything that would stop writing it halfway, and
@@ -232,7 +202,7 @@ func scanJSON(b []byte, i int) (int, error) {
 				return 0, errNotStreamable
 			}
 			var err error
-			if i, err = skipValue(b, i); err != nil {
+			if i, err = protocol.Skip(b, i); err != nil {
 				return 0, err
 			}
 			if i, err = scanJSON(b, i); err != nil {
@@ -242,7 +212,7 @@ func scanJSON(b []byte, i int) (int, error) {
 		_, _, err := mapEntries(b, h.next, h.n) // the keys that collide in JSON
 		return i, err
 	}
-	return skipValue(b, i)
+	return protocol.Skip(b, i)
 }
 
 // writeMsgpackJSON writes the value at b[i], checked by scanJSON, and returns the offset
