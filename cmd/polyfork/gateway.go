@@ -186,13 +186,24 @@ func (g *gateway) call(w http.ResponseWriter, r *http.Request) {
 		out, err = toJSON(v)
 	}
 	if err != nil {
-		g.writeError(w, http.StatusBadGateway, "BadResult", fmt.Sprintf("the result of %s cannot be written as JSON: %v", method, err), "")
+		g.badResult(w, method, err)
 		return
 	}
+	g.beginOK(w)
+	_, _ = w.Write(append(out, '\n'))
+}
+
+// badResult answers 502: the result of method cannot be written as JSON (err says why).
+func (g *gateway) badResult(w http.ResponseWriter, method string, err error) {
+	g.writeError(w, http.StatusBadGateway, "BadResult", fmt.Sprintf("the result of %s cannot be written as JSON: %v", method, err), "")
+}
+
+// beginOK sends the headers of a JSON answer with status 200; the client then has
+// -write-timeout to read it.
+func (g *gateway) beginOK(w http.ResponseWriter) {
 	g.setWriteDeadline(w)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(append(out, '\n'))
 }
 
 // smallResult is the largest result, in msgpack bytes, written without taking room in
@@ -231,12 +242,10 @@ func (g *gateway) writeLargeResult(w http.ResponseWriter, method string, raw msg
 		write = func(bw *bufio.Writer) error { return writeJSON(bw, v) }
 	}
 	if err != nil {
-		g.writeError(w, http.StatusBadGateway, "BadResult", fmt.Sprintf("the result of %s cannot be written as JSON: %v", method, err), "")
+		g.badResult(w, method, err)
 		return
 	}
-	g.setWriteDeadline(w)
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
+	g.beginOK(w)
 	bw := bufio.NewWriterSize(w, 32<<10)
 	if err := write(bw); err != nil {
 		// Checked above, so this cannot happen; the status is sent: cut the answer short
