@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/polyfork/polyfork/bridge"
@@ -82,14 +81,21 @@ func runCall(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	ctx, cancelCause := context.WithCancelCause(ctx)
 	defer cancelCause(nil)
 	var term *terminalSession
-	var held heldLog
+	// What polyfork has to say during a -console call waits until the terminal's modes
+	// are back: a line printed while the terminal is raw would not return to its start.
+	var heldLines bytes.Buffer
+	held := &syncWriter{w: &heldLines}
+	printHeld := func() {
+		held.mu.Lock()
+		defer held.mu.Unlock()
+		_, _ = heldLines.WriteTo(stderr)
+	}
 	if *console {
 		term = newTerminalSession(stdin, cancelCause)
 		defer term.end()
 		opts = append(opts, term.options(cf.consoleOptions())...)
-		// What polyfork has to say during the call (typed input dropped for a full
-		// terminal, say) waits until the terminal's modes are back.
-		opts = append(opts, bridge.WithLogger(slog.New(slog.NewTextHandler(&held, &slog.HandlerOptions{
+		// (Typed input dropped for a full terminal, say.)
+		opts = append(opts, bridge.WithLogger(slog.New(slog.NewTextHandler(held, &slog.HandlerOptions{
 			Level:       slog.LevelWarn,
 			ReplaceAttr: dropTime,
 		}))))
@@ -109,7 +115,7 @@ func runCall(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	p, err := bridge.Start(ctx, argv, opts...)
 	if err != nil {
 		term.end()
-		held.writeTo(stderr)
+		printHeld()
 		fmt.Fprintf(stderr, "polyfork call: %s\n", describeEnd(ctx, err, *timeout))
 		return exitFailure
 	}
@@ -121,7 +127,7 @@ func runCall(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	}
 	_ = p.Close()
 	term.end() // the terminal's modes are back before anything is printed
-	held.writeTo(stderr)
+	printHeld()
 
 	var re *bridge.RemoteError
 	switch {
@@ -175,27 +181,6 @@ func clip(s string) string {
 		return s[:200] + "..."
 	}
 	return s
-}
-
-// heldLog keeps the log lines of a call whose terminal is raw, to be printed once its modes
-// are back: a line printed in raw mode would not return to its start. It is safe for
-// concurrent use.
-type heldLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (h *heldLog) Write(p []byte) (int, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.buf.Write(p)
-}
-
-// writeTo writes the lines kept so far to w, and forgets them.
-func (h *heldLog) writeTo(w io.Writer) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	_, _ = h.buf.WriteTo(w)
 }
 
 // dropTime leaves the time out of a log record, for lines a person reads at once.
