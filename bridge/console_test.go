@@ -88,14 +88,7 @@ func TestConsoleAttach(t *testing.T) {
 	eventually(t, "attached", func() bool { c.mu.Lock(); defer c.mu.Unlock(); return c.att != nil })
 	assert.ErrorIs(t, c.Attach(ctx, strings.NewReader(""), io.Discard), ErrAttached)
 
-	answer := make(chan string, 1)
-	go func() {
-		var s string
-		if err := p.Call(ctx, "readline", []any{"name? "}, &s); err != nil {
-			s = err.Error()
-		}
-		answer <- s
-	}()
+	answer := callInBackground(ctx, p, "readline", []any{"name? "})
 	out.waitFor(t, "name? ")
 	_, err := typist.Write([]byte("polyfork\r"))
 	require.NoError(t, err)
@@ -189,14 +182,7 @@ func TestConsoleCtrlCInterruptsTheChild(t *testing.T) {
 	p := start(t, child("console"), WithConsole(ConsoleOptions{
 		OnStart: func(c *Console) { go c.Attach(ctx, in, &out) },
 	}))
-	answer := make(chan string, 1)
-	go func() {
-		var s string
-		if err := p.Call(ctx, "wait_sigint", nil, &s); err != nil {
-			s = err.Error()
-		}
-		answer <- s
-	}()
+	answer := callInBackground(ctx, p, "wait_sigint", nil)
 	out.waitFor(t, "waiting for SIGINT")
 	_, err := p.Console().Write([]byte{3}) // Ctrl-C, typed
 	require.NoError(t, err)
@@ -370,19 +356,8 @@ func TestConsoleAttachWhileTheChildDoesNotRead(t *testing.T) {
 	var logs syncBuffer
 	p := start(t, child("console"), WithConsole(ConsoleOptions{}), WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	c := p.Console()
-	answer := make(chan string, 1)
-	go func() {
-		var s string
-		if err := p.Call(ctx, "wait_signal", nil, &s); err != nil {
-			s = err.Error()
-		}
-		answer <- s
-	}()
-	eventually(t, "the child waiting", func() bool {
-		var again screen
-		_ = c.Attach(ctx, strings.NewReader(""), &again)
-		return strings.Contains(again.String(), "waiting for a signal")
-	})
+	answer := callInBackground(ctx, p, "wait_signal", nil)
+	waitUntilWaiting(t, ctx, c)
 
 	// End of input detaches at once, dropping what the terminal has no room for.
 	typist, attached := flood(t, ctx, c)
@@ -430,11 +405,7 @@ func TestConsoleCtrlCDropsTheQueuedInput(t *testing.T) {
 		}
 		answer <- n
 	}()
-	eventually(t, "the child waiting", func() bool {
-		var again screen
-		_ = c.Attach(ctx, strings.NewReader(""), &again)
-		return strings.Contains(again.String(), "waiting for a signal")
-	})
+	waitUntilWaiting(t, ctx, c)
 	typist, attached := flood(t, ctx, c)
 	_, err := typist.Write([]byte("\x03after\n"))
 	require.NoError(t, err)
@@ -460,19 +431,8 @@ func TestConsoleCtrlCIsNeverDroppedForRoom(t *testing.T) {
 	ctx := context.Background()
 	p := start(t, child("console"), WithConsole(ConsoleOptions{}))
 	c := p.Console()
-	answer := make(chan string, 1)
-	go func() {
-		var s string
-		if err := p.Call(ctx, "wait_signal", nil, &s); err != nil {
-			s = err.Error()
-		}
-		answer <- s
-	}()
-	eventually(t, "the child waiting", func() bool {
-		var again screen
-		_ = c.Attach(ctx, strings.NewReader(""), &again)
-		return strings.Contains(again.String(), "waiting for a signal")
-	})
+	answer := callInBackground(ctx, p, "wait_signal", nil)
+	waitUntilWaiting(t, ctx, c)
 	typist, err := dupNonblock(c.master)
 	require.NoError(t, err)
 	defer typist.Close()
@@ -485,4 +445,29 @@ func TestConsoleCtrlCIsNeverDroppedForRoom(t *testing.T) {
 		t.Fatal("Ctrl-C typed when the queue had no room was dropped")
 	}
 	assert.Empty(t, a.queue, "the input before it is dropped")
+}
+
+// callInBackground calls method with params on p, and sends its string result, or its
+// error's text, on the channel it returns.
+func callInBackground(ctx context.Context, p *Process, method string, params any) <-chan string {
+	answer := make(chan string, 1)
+	go func() {
+		var s string
+		if err := p.Call(ctx, method, params, &s); err != nil {
+			s = err.Error()
+		}
+		answer <- s
+	}()
+	return answer
+}
+
+// waitUntilWaiting returns once the console's child shows "waiting for a signal" (the
+// console helper's wait_signal and interrupted_reads print it before they wait).
+func waitUntilWaiting(t *testing.T, ctx context.Context, c *Console) {
+	t.Helper()
+	eventually(t, "the child waiting", func() bool {
+		var again screen
+		_ = c.Attach(ctx, strings.NewReader(""), &again)
+		return strings.Contains(again.String(), "waiting for a signal")
+	})
 }
