@@ -607,24 +607,10 @@ func TestConnChildRoleEndOfInputWaitsForMessageHandlers(t *testing.T) {
 	br, aw := io.Pipe() // host -> child
 	gate := make(chan struct{})
 	stopped := make(chan struct{})
-	made := make(chan *Conn, 1)
-	var child atomic.Pointer[Conn]
-	go func() {
-		c, err := NewConn(br, bw,
-			OnMessage(func(v any) {
-				<-gate
-				_ = child.Load().Send(context.Background(), map[string]any{"echo": v})
-			}),
-			WithChildRole(ReadyInfo{Lang: "go-test"}, func() { close(stopped) }))
-		if err != nil {
-			panic(err)
-		}
-		child.Store(c)
-		made <- c
-	}()
-	_, err := ReadReady(ar, 0)
-	require.NoError(t, err)
-	c := <-made
+	c := childRoleConn(t, br, bw, ar, stopped, func(self *Conn, v any) {
+		<-gate
+		_ = self.Send(context.Background(), map[string]any{"echo": v})
+	})
 	defer c.Close()
 
 	body, err := protocol.Marshal([]any{2, "message", []any{"x"}})
@@ -671,25 +657,11 @@ func TestConnChildRoleEndOfInputFailsCallsToTheHost(t *testing.T) {
 	br, aw := io.Pipe() // host -> child
 	gate := make(chan struct{})
 	stopped := make(chan struct{})
-	made := make(chan *Conn, 1)
 	callErr := make(chan error, 1)
-	var child atomic.Pointer[Conn]
-	go func() {
-		c, err := NewConn(br, bw,
-			OnMessage(func(v any) {
-				<-gate
-				callErr <- child.Load().Call(context.Background(), "lookup", []any{v}, nil)
-			}),
-			WithChildRole(ReadyInfo{Lang: "go-test"}, func() { close(stopped) }))
-		if err != nil {
-			panic(err)
-		}
-		child.Store(c)
-		made <- c
-	}()
-	_, err := ReadReady(ar, 0)
-	require.NoError(t, err)
-	c := <-made
+	c := childRoleConn(t, br, bw, ar, stopped, func(self *Conn, v any) {
+		<-gate
+		callErr <- self.Call(context.Background(), "lookup", []any{v}, nil)
+	})
 	defer c.Close()
 	go io.Copy(io.Discard, ar)
 
@@ -710,4 +682,26 @@ func TestConnChildRoleEndOfInputFailsCallsToTheHost(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the session did not end")
 	}
+}
+
+// childRoleConn makes a Conn in the child role over in (from the host) and out (to it),
+// whose message handler is onMessage (given the Conn itself), reads its $ready from
+// ready (the host's end of out), and closes stopped when the session stops.
+func childRoleConn(t *testing.T, in io.Reader, out io.Writer, ready io.Reader, stopped chan struct{}, onMessage func(self *Conn, v any)) *Conn {
+	t.Helper()
+	made := make(chan *Conn, 1)
+	var self atomic.Pointer[Conn]
+	go func() { // NewConn in the child role writes $ready, which the pipe holds until read
+		c, err := NewConn(in, out,
+			OnMessage(func(v any) { onMessage(self.Load(), v) }),
+			WithChildRole(ReadyInfo{Lang: "go-test"}, func() { close(stopped) }))
+		if err != nil {
+			panic(err)
+		}
+		self.Store(c)
+		made <- c
+	}()
+	_, err := ReadReady(ready, 0)
+	require.NoError(t, err)
+	return <-made
 }
