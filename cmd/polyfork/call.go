@@ -43,7 +43,7 @@ func runCall(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return runCallRemote(ctx, args, stdout, stderr)
 	}
 	cmd := newCommand("call", "polyfork call [-timeout 30s] METHOD PARAMS_JSON -- COMMAND [ARG...]", callAbout, exitStatusText)
-	timeout := cmd.flags.Duration("timeout", 30*time.Second, "give up after this long, start-up included (with -console on a terminal: no limit unless given)")
+	timeout := cmd.flags.Duration("timeout", 30*time.Second, "give up after this long, start-up included (0: no limit; with -console on a terminal: no limit unless given)")
 	console := cmd.flags.Bool("console", false, "give the child a terminal; when stdin is one, connect it to the child's for the call (Ctrl-] abandons the call)")
 	var cf childFlags
 	cf.register(cmd.flags)
@@ -57,8 +57,8 @@ func runCall(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return cmd.usageError(stderr, "want METHOD and PARAMS_JSON before \"--\", got %d arguments", len(positional))
 	case len(argv) == 0:
 		return cmd.usageError(stderr, "want \"-- COMMAND [ARG...]\" after PARAMS_JSON")
-	case *timeout <= 0:
-		return cmd.usageError(stderr, "-timeout must be positive, got %v", *timeout)
+	case *timeout < 0:
+		return cmd.usageError(stderr, "-timeout must not be negative, got %v", *timeout)
 	}
 	opts, err := cf.options(cmd.flags, *console)
 	if err != nil {
@@ -100,11 +100,12 @@ func runCall(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			ReplaceAttr: dropTime,
 		}))))
 	}
-	if !term.interactive() || isSet(cmd.flags, "timeout") {
+	switch {
+	case *timeout > 0 && (!term.interactive() || isSet(cmd.flags, "timeout")):
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, *timeout)
 		defer cancel()
-	} else {
+	case term.interactive():
 		// A debugger may hold the child before its $ready for as long as the user likes.
 		opts = append(opts, bridge.WithStartTimeout(interactiveStartTimeout))
 	}

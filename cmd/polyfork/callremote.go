@@ -45,7 +45,7 @@ func runCallRemote(ctx context.Context, args []string, stdout, stderr io.Writer)
 		problems = append(problems, err.Error())
 	}
 	if *timeout <= 0 {
-		problems = append(problems, fmt.Sprintf("-timeout must be positive, got %v", *timeout))
+		problems = append(problems, fmt.Sprintf("-timeout must be positive with -nats (the agent needs a deadline to give its worker), got %v", *timeout))
 	}
 	if len(problems) > 0 {
 		return cmd.usageError(stderr, "%s", strings.Join(problems, "\n  "))
