@@ -407,14 +407,24 @@ func (c *Conn) Drain(ctx context.Context) error {
 	if ctx == nil {
 		return errNilContext
 	}
+	if !c.waitIdle(ctx.Done()) {
+		return ctx.Err()
+	}
+	return nil
+}
+
+// waitIdle makes later requests get the Stopping error, then waits until no request
+// handler and no message or notification handler runs (true), or done is closed first
+// (false).
+func (c *Conn) waitIdle(done <-chan struct{}) bool {
 	for _, idle := range []func() <-chan struct{}{c.beginStop, c.in.notesIdle} {
 		select {
 		case <-idle():
-		case <-ctx.Done():
-			return ctx.Err()
+		case <-done:
+			return false
 		}
 	}
-	return nil
+	return true
 }
 
 // Flush waits until every frame this side sent has been written to the stream (a frame

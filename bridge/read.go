@@ -47,18 +47,7 @@ func (c *Conn) readLoop() {
 			// No answer can come any more: a handler that calls the other side now, or
 			// waits for an answer, gets io.EOF at once instead of waiting for ever.
 			c.calls.failAll(io.EOF)
-			idle := true
-			for _, wait := range []func() <-chan struct{}{c.beginStop, c.in.notesIdle} {
-				select {
-				case <-wait():
-				case <-c.ended:
-					idle = false
-				}
-				if !idle {
-					break
-				}
-			}
-			if idle {
+			if c.waitIdle(c.ended) {
 				_ = c.Flush(c.base)
 			}
 		}
