@@ -155,13 +155,12 @@ func newEnv(root string) (*env, error) {
 	for _, in := range []struct{ name, env string }{
 		{"python3", "POLYFORK_PYTHON"}, {"php", "POLYFORK_PHP"}, {"node", "POLYFORK_NODE"},
 	} {
-		path, err := exec.LookPath(testutil.Interpreter(in.env, in.name))
-		if err != nil && os.Getenv(in.env) != "" {
-			// Named, but not there: a typo, not an interpreter this machine lacks.
-			return nil, fmt.Errorf("%s=%s: %v (unset %s to use %s from PATH)", in.env, os.Getenv(in.env), err, in.env, in.name)
+		path, named, err := testutil.FindInterpreter(in.env, in.name)
+		if named {
+			return nil, err // a typo, not an interpreter this machine lacks
 		}
 		if err != nil {
-			e.missing[in.name] = fmt.Sprintf("%s (%s) is not installed: %v", in.name, in.env, err)
+			e.missing[in.name] = err.Error()
 			continue
 		}
 		if err := os.Symlink(path, filepath.Join(dir, in.name)); err != nil {

@@ -4,6 +4,7 @@ package testutil
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"sync"
@@ -54,21 +55,36 @@ func Interpreter(env, def string) string {
 	return def
 }
 
-// LookInterpreter finds the interpreter of Interpreter(env, def) on PATH and returns its
-// path. When it is missing, a test skips if env is unset (the default is simply not
-// installed here), but fails if env names it: a mistyped POLYFORK_PYTHON must not turn a
-// test run into a row of skips that reads as a pass.
+// FindInterpreter finds the interpreter of Interpreter(env, def) on PATH and returns its
+// path. When it is missing, the error says what to do, and named says whether env named it:
+// then it is a typo, not an interpreter this machine lacks.
+func FindInterpreter(env, def string) (path string, named bool, err error) {
+	name := Interpreter(env, def)
+	path, err = exec.LookPath(name)
+	switch {
+	case err == nil:
+		return path, false, nil
+	case os.Getenv(env) != "":
+		return "", true, fmt.Errorf("%s=%s: %v (unset %s to use %s from PATH)", env, name, err, env, def)
+	default:
+		return "", false, fmt.Errorf("no %s (set %s to name one): %v", def, env, err)
+	}
+}
+
+// LookInterpreter is FindInterpreter for a test. When the interpreter is missing, the test
+// skips if env is unset (the default is simply not installed here), but fails if env names
+// it: a mistyped POLYFORK_PYTHON must not turn a test run into a row of skips that reads as
+// a pass.
 func LookInterpreter(t testing.TB, env, def string) string {
 	t.Helper()
-	name := Interpreter(env, def)
-	path, err := exec.LookPath(name)
+	path, named, err := FindInterpreter(env, def)
 	switch {
 	case err == nil:
 		return path
-	case os.Getenv(env) != "":
-		t.Fatalf("%s=%s: %v (unset %s to use %s from PATH)", env, name, err, env, def)
+	case named:
+		t.Fatalf("%v", err)
 	default:
-		t.Skipf("no %s (set %s to name one): %v", def, env, err)
+		t.Skipf("%v", err)
 	}
 	return ""
 }
