@@ -55,7 +55,9 @@ type agentFlags struct {
 }
 
 func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	stderr = &syncWriter{w: stderr}
+	sink := newLogSink(stderr) // as serve's (serve.go)
+	defer sink.close()
+	stderr = sink
 	cmd := newCommand("agent", "polyfork agent (-nats URL | -embed-nats [ADDR]) -service NAME [flags] -- COMMAND [ARG...]", agentAbout, agentExits)
 	var f agentFlags
 	fs := cmd.flags

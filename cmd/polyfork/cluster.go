@@ -134,7 +134,9 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if len(errs) > 0 {
 		return cmd.usageError(stderr, "%s", strings.Join(errs, "\n  "))
 	}
-	stderr = &syncWriter{w: stderr} // the logger and the workers' relays share it (serve.go)
+	sink := newLogSink(stderr) // the logger and the workers' relays share it (serve.go)
+	defer sink.close()
+	stderr = sink
 	log, err := newLogger(f.logFormat, stderr)
 	if err != nil {
 		return cmd.usageError(stderr, "%v", err)

@@ -127,10 +127,20 @@ Flags go anywhere before "--"; everything after "--" is the child's command line
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	if len(os.Args) > 1 && servingCommands[os.Args[1]] {
+		// A write to a stdout or stderr whose reader is gone (a log pipe that ended) kills a
+		// Go program with SIGPIPE, unless the program catches it: then it fails with EPIPE.
+		// A server must not die with its log reader; its stderr drops what it cannot write
+		// (logSink). A handled signal is back to its default in the children.
+		signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
+	}
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }
+
+// servingCommands are the commands that run until they are stopped.
+var servingCommands = map[string]bool{"serve": true, "cluster": true, "agent": true}
 
 // run is the whole command, with its streams as parameters so tests can drive it.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {

@@ -209,8 +209,10 @@ func (f *serveFlags) validate(set map[string]bool) []string {
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// serve's own log records and the workers' relayed lines go to stderr from many
-	// goroutines: one lock keeps each line whole.
-	stderr = &syncWriter{w: stderr}
+	// goroutines, whole and in order, and never wait for whoever reads it (logging.go).
+	sink := newLogSink(stderr)
+	defer sink.close()
+	stderr = sink
 	cmd := newCommand("serve", "polyfork serve [flags] -- COMMAND [ARG...]\n  polyfork serve -nats URL -service NAME [flags]", serveAbout, serveExits)
 	var f serveFlags
 	f.define(cmd.flags)
