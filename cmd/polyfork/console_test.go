@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -619,4 +620,76 @@ func TestServeConsoleDirSymlink(t *testing.T) {
 	assert.Equal(t, exitUsage, r.code)
 	assert.Contains(t, r.stderr, "a symbolic link (to "+target+"), refused on purpose")
 	assert.NotContains(t, r.stderr, "not a directory")
+}
+
+// oddModesReset is what turns back each mode debug_worker.py's odd_modes turns on.
+var oddModesReset = []string{"\x1b[?1049l", "\x1b[?25h", "\x1b[?1000l", "\x1b[?1006l", "\x1b[?2004l", "\x1b[?1l", "\x1b>", "\x1b[0m"}
+
+// assertModesTurnedBack checks that the terminal was told to leave every mode the child
+// turned on, after the child's output (waiting for the terminal to show it all).
+func assertModesTurnedBack(t *testing.T, shown *screen) {
+	t.Helper()
+	after := func() string {
+		_, a, _ := strings.Cut(shown.String(), "odd modes on")
+		return a
+	}
+	testutil.Eventually(t, "the modes turned back", func() bool {
+		for _, seq := range oddModesReset {
+			if !strings.Contains(after(), seq) {
+				return false
+			}
+		}
+		return true
+	})
+	a := after()
+	assert.Less(t, strings.Index(a, "\x1b[?2004l"), strings.Index(a, "\x1b[?1049l"), "the alternate screen is left last: %q", a)
+}
+
+// TestConsoleModesTurnedBack: a child that turns on the alternate screen,
+// a hidden cursor, mouse reports, bracketed paste, application keys and a colour (as a
+// full-screen debugger does), then crashes, or is detached from, left the user's
+// terminal in them: the shell ran on the alternate screen with no cursor, polyfork's own
+// error in red, mouse moves and pastes typed into it as escape sequences. The line
+// discipline's modes were restored; these belong to the terminal emulator and are
+// turned back by sequences written to it (docs/faults.md).
+func TestConsoleModesTurnedBack(t *testing.T) {
+	worker := debugWorker(t)
+	t.Run("call crash", func(t *testing.T) {
+		_, tty, shown := fakeTerminal(t)
+		r := <-callOnTerminal(context.Background(), tty, append([]string{"-console", "odd_modes", "[3]", "--"}, worker...)...)
+		assert.Equal(t, exitFailure, r.code, r.stderr)
+		assertModesTurnedBack(t, shown)
+	})
+	t.Run("call detach", func(t *testing.T) {
+		keys, tty, shown := fakeTerminal(t)
+		done := callOnTerminal(context.Background(), tty, append([]string{"-console", "odd_modes", "[null]", "--"}, worker...)...)
+		shown.waitFor(t, "odd modes on")
+		_, err := keys.Write([]byte{detachKey})
+		require.NoError(t, err)
+		r := <-done
+		assert.Equal(t, exitFailure, r.code, r.stderr)
+		assertModesTurnedBack(t, shown)
+	})
+	t.Run("attach", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "consoles")
+		base, _, _ := serveFor(t, serveArgs([]string{"-workers", "1", "-timeout", "0", "-drain", "1s", "-console", dir}, worker)...)
+		go func() { // the worker stays in its modes; the call ends with serve
+			if resp, err := http.Post(base+"/call/odd_modes", "application/json", strings.NewReader("[null]")); err == nil {
+				resp.Body.Close()
+			}
+		}()
+		keys, tty, shown := fakeTerminal(t)
+		done := make(chan result, 1)
+		go func() {
+			var out, errb bytes.Buffer
+			done <- result{run(context.Background(), []string{"attach", dir, "0"}, tty, &out, &errb), out.String(), errb.String()}
+		}()
+		shown.waitFor(t, "odd modes on") // shown live, or replayed
+		testutil.Eventually(t, "the terminal raw", func() bool { return isRaw(t, tty) })
+		_, err := keys.Write([]byte{detachKey})
+		require.NoError(t, err)
+		r := <-done
+		assert.Equal(t, exitOK, r.code, r.stderr)
+		assertModesTurnedBack(t, shown)
+	})
 }

@@ -210,6 +210,7 @@ func (t *userTerminal) Detached() bool {
 // is raw meanwhile, follows window changes, and the detach key cancels the command.
 type terminalSession struct {
 	term   *userTerminal // nil: no terminal; the console's lines are relayed
+	screen *screenModes  // the terminal's output, with the modes the child turns on
 	cancel context.CancelCauseFunc
 
 	mu         sync.Mutex
@@ -224,6 +225,9 @@ type terminalSession struct {
 // stdin is not a terminal. cancel is called with errDetached when the detach key is typed.
 func newTerminalSession(stdin io.Reader, cancel context.CancelCauseFunc) *terminalSession {
 	s := &terminalSession{term: openTerminal(stdin), cancel: cancel}
+	if s.term != nil {
+		s.screen = newScreenModes(s.term.out)
+	}
 	s.ctx, s.stop = context.WithCancel(context.Background())
 	return s
 }
@@ -260,15 +264,16 @@ func (s *terminalSession) attach(c *bridge.Console) {
 	s.attached = make(chan struct{})
 	go func() {
 		defer close(s.attached)
-		if err := c.Attach(s.ctx, s.term, s.term.out); errors.Is(err, errDetached) {
+		if err := c.Attach(s.ctx, s.term, s.screen); errors.Is(err, errDetached) {
 			s.cancel(errDetached)
 		}
 	}()
 	s.stopResize = s.term.onResize(func(cols, rows int) { _ = c.Resize(cols, rows) })
 }
 
-// end detaches the terminal and restores its modes. Every path out of the command calls
-// it before printing; it is safe to call more than once.
+// end detaches the terminal and restores its modes, those of the line discipline and
+// those the child's output turned on in the terminal. Every path out of the command
+// calls it before printing; it is safe to call more than once.
 func (s *terminalSession) end() {
 	if s == nil {
 		return
@@ -286,6 +291,7 @@ func (s *terminalSession) end() {
 		stopResize()
 	}
 	if s.term != nil {
+		s.screen.restore()
 		s.term.Close()
 	}
 }

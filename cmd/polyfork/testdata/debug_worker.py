@@ -35,4 +35,19 @@ def crash(code):
     os._exit(code)
 
 
+# What a full-screen program (a curses debugger, prompt_toolkit's ipdb) turns on in the
+# terminal: the alternate screen, a hidden cursor, mouse reports, bracketed paste,
+# application keys, a colour.
+ODD_MODES = "\x1b[?1049h\x1b[?25l\x1b[?1000h\x1b[?1006h\x1b[?2004h\x1b[?1h\x1b=\x1b[31m"
+
+
+@polyfork.handle("odd_modes")
+def odd_modes(code):
+    sys.stdout.write(ODD_MODES + "odd modes on\r\n")
+    sys.stdout.flush()
+    if code is None:
+        time.sleep(60)
+    os._exit(code)
+
+
 polyfork.run()
