@@ -589,3 +589,77 @@ func TestClusterWorkerShutsTheSocketDown(t *testing.T) {
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, cmd.Wait())
 }
+
+// versionWorker is a cluster worker that reads its code's version from DIR/version when
+// it starts, logs it, waits while DIR/hold exists (a slow start), then serves.
+const versionWorker = `import os, sys, time, polyfork
+d = sys.argv[1]
+version = open(os.path.join(d, "version")).read()
+sys.stderr.write("worker %d runs %s\n" % (os.getpid(), version))
+sys.stderr.flush()
+while os.path.exists(os.path.join(d, "hold")):
+    time.sleep(0.02)
+polyfork.run()
+`
+
+// TestClusterSIGHUPDuringAReloadReloadsAgain: a deploy sends SIGHUP while the reload of
+// the deploy before is still under way. The workers that reload had already started ran
+// the older code; the second SIGHUP was logged and dropped, so they kept running it until
+// the next deploy. Now it asks for one more reload, which replaces them (docs/faults.md).
+func TestClusterSIGHUPDuringAReloadReloadsAgain(t *testing.T) {
+	_, argv := httpWorker(t, "python") // for PYTHONPATH
+	dir := t.TempDir()
+	write := func(name, content string) {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600))
+	}
+	write("version", "v1")
+	var logs testutil.Buffer
+	cmd := exec.Command(buildPolyfork(t), "cluster", "-listen", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-workers", "2",
+		"-channel", "fd", "-start-timeout", "2m", "--", argv[0], "-c", versionWorker, dir)
+	cmd.Stderr = &logs
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	testutil.Eventually(t, "the admin server", func() bool { return adminRE.MatchString(logs.String()) })
+	c := &runningCluster{admin: adminRE.FindStringSubmatch(logs.String())[1]}
+	versions := func() map[int]string {
+		out := map[int]string{}
+		for _, m := range regexp.MustCompile(`worker (\d+) runs (v\d)`).FindAllStringSubmatch(logs.String(), -1) {
+			pid, _ := strconv.Atoi(m[1])
+			out[pid] = m[2]
+		}
+		return out
+	}
+	running := func() []string {
+		var out []string
+		v := versions()
+		for _, pid := range c.workerPids(t) {
+			out = append(out, v[pid])
+		}
+		return out
+	}
+	testutil.Eventually(t, "two v1 workers", func() bool { return fmt.Sprint(running()) == "[v1 v1]" })
+
+	// Deploy v2: the reload's first new worker starts slowly (hold).
+	write("version", "v2")
+	write("hold", "")
+	require.NoError(t, cmd.Process.Signal(syscall.SIGHUP))
+	testutil.Eventually(t, "a v2 worker starting", func() bool {
+		n := 0
+		for _, v := range versions() {
+			if v == "v2" {
+				n++
+			}
+		}
+		return n == 1
+	})
+	// Deploy v3 while that reload waits for its first worker.
+	write("version", "v3")
+	require.NoError(t, cmd.Process.Signal(syscall.SIGHUP))
+	testutil.Eventually(t, "the second SIGHUP logged", func() bool { return strings.Count(logs.String(), "SIGHUP") >= 2 })
+	require.NotContains(t, logs.String(), "msg=reloaded", "the first reload is still waiting for its held worker")
+	require.NoError(t, os.Remove(filepath.Join(dir, "hold")))
+
+	testutil.Eventually(t, "every worker running v3", func() bool { return fmt.Sprint(running()) == "[v3 v3]" })
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, cmd.Wait(), logs.String())
+}

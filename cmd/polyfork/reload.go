@@ -28,11 +28,16 @@ func (h *hangups) stop() { signal.Stop(h.sig) }
 
 // reloadUntil replaces pool's workers one by one on each SIGHUP, logging how each reload
 // went, until ctx ends (it returns nil) or failed delivers an error (returned). A SIGHUP
-// during a reload is logged and dropped; with pool nil (serve -nats) there is nothing to
-// reload.
+// during a reload asks for one more once it is done (several such SIGHUPs, one more):
+// the workers the running reload started before the SIGHUP may run the code it was sent
+// to replace. With pool nil (serve -nats) there is nothing to reload.
 func (h *hangups) reloadUntil(ctx context.Context, pool *bridge.Pool, log *slog.Logger, failed <-chan error) error {
 	done := make(chan error, 1)
-	running := false
+	running, again := false, false
+	start := func() {
+		running = true
+		go func() { done <- pool.Reload(ctx) }()
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -44,11 +49,13 @@ func (h *hangups) reloadUntil(ctx context.Context, pool *bridge.Pool, log *slog.
 			case pool == nil:
 				log.Info("SIGHUP: nothing to reload here; the workers are the agents'")
 			case running:
-				log.Warn("SIGHUP: a reload is already under way")
+				if !again {
+					log.Info("SIGHUP: a reload is under way; the workers will be replaced again once it is done")
+				}
+				again = true
 			default:
-				running = true
 				log.Info("SIGHUP: replacing the workers one by one")
-				go func() { done <- pool.Reload(ctx) }()
+				start()
 			}
 		case err := <-done:
 			running = false
@@ -56,6 +63,11 @@ func (h *hangups) reloadUntil(ctx context.Context, pool *bridge.Pool, log *slog.
 				log.Error("reload failed; the workers not yet replaced keep running", "err", describe(err, 0))
 			} else {
 				log.Info("reloaded", "pids", pids(pool))
+			}
+			if again && ctx.Err() == nil {
+				again = false
+				log.Info("SIGHUP during the reload: replacing the workers one by one again")
+				start()
 			}
 		}
 	}
