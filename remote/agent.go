@@ -46,6 +46,9 @@ type Agent struct {
 	log     *slog.Logger
 
 	cancelSub *nats.Subscription
+	beatSub   *nats.Subscription // the NATS server's "no responders" for beats (callerGone)
+	beatInbox string
+	beatSeq   atomic.Uint64
 	durable   atomic.Pointer[durableLoop] // with AgentDurable, once it has started
 
 	base       context.Context // cancelled by Kill: ends the durable messages in progress
@@ -57,6 +60,7 @@ type Agent struct {
 	mu        sync.Mutex
 	killed    bool                          // Kill ran: calls still arriving are cancelled at once
 	running   map[string]context.CancelFunc // calls in flight, by reply subject
+	beating   map[string]*beatWatch         // calls whose beats run, by beat token
 	cancelled map[string]time.Time          // $cancel that came before its call, by reply subject
 	lastErr   string
 	calls     sync.WaitGroup
@@ -97,7 +101,7 @@ func NewAgent(ctx context.Context, nc *nats.Conn, name string, argv []string, op
 	a := &Agent{
 		nc: nc, service: name, subj: subjectsOf(name), cfg: cfg, objects: newObjects(nc, name),
 		host: fmt.Sprintf("%s[%d]", hostname, os.Getpid()), log: cfg.logger,
-		running: map[string]context.CancelFunc{}, cancelled: map[string]time.Time{},
+		running: map[string]context.CancelFunc{}, cancelled: map[string]time.Time{}, beating: map[string]*beatWatch{},
 		idle: make(chan request), quit: make(chan struct{}),
 	}
 	a.base, a.cancelBase = context.WithCancel(context.Background())
@@ -152,6 +156,10 @@ func NewAgent(ctx context.Context, nc *nats.Conn, name string, argv []string, op
 	}
 	if err == nil {
 		a.cancelSub, err = nc.Subscribe(a.subj.cancel, a.onCancel)
+	}
+	if err == nil {
+		a.beatInbox = nc.NewInbox()
+		a.beatSub, err = nc.Subscribe(a.beatInbox+".*", a.onBeatReply)
 	}
 	if err == nil && cfg.durable {
 		var d *durableLoop
@@ -251,6 +259,9 @@ func (a *Agent) Shutdown(ctx context.Context) error {
 		if a.cancelSub != nil {
 			_ = a.cancelSub.Unsubscribe()
 		}
+		if a.beatSub != nil {
+			_ = a.beatSub.Unsubscribe()
+		}
 		done := make(chan struct{})
 		go func() {
 			if d := a.durable.Load(); d != nil {
@@ -294,6 +305,9 @@ func (a *Agent) Kill() {
 	}
 	if a.cancelSub != nil {
 		_ = a.cancelSub.Unsubscribe()
+	}
+	if a.beatSub != nil {
+		_ = a.beatSub.Unsubscribe()
 	}
 	a.cancelAll()
 	if d := a.durable.Load(); d != nil {

@@ -144,7 +144,7 @@ func (a *Agent) begin(r request) (ctx context.Context, end func()) {
 	a.mu.Unlock()
 	var stopBeats func()
 	if r.beat > 0 {
-		stopBeats = a.beats(r.reply, r.beat)
+		stopBeats = a.beats(r, cancel)
 	}
 	return ctx, func() {
 		if stopBeats != nil {
@@ -159,16 +159,38 @@ func (a *Agent) begin(r request) (ctx context.Context, end func()) {
 	}
 }
 
-// beats sends a beat to reply every interval, from the first interval on, until the
-// returned function is called.
-func (a *Agent) beats(reply string, every time.Duration) (stop func()) {
+// callerGoneBeats is how many beats the NATS server must answer "no responders" (nobody
+// subscribes to the call's reply subject any more) before the agent ends the call.
+const callerGoneBeats = 2
+
+// beatWatch follows the beats of one call, to notice a caller that is gone.
+type beatWatch struct {
+	reply  string
+	cancel context.CancelFunc
+	misses int
+}
+
+// beats sends a beat to r's reply subject every r.beat, from the first interval on, until
+// the returned function is called. Each beat names a reply subject of the agent's, so that
+// the NATS server tells the agent when nobody subscribes to the call's reply subject any
+// more (a "no responders" status): the caller died, closed its connection, or lost it
+// and, as callers do (SPEC 10.3, 5), failed the call. After callerGoneBeats of them the
+// call is cancelled (onBeatReply), as a $cancel would: its worker is told, and its place
+// freed. Without that, a call with no deadline whose caller had died ran for as long as
+// its handler did, for ever for one that waits.
+func (a *Agent) beats(r request, cancel context.CancelFunc) (stop func()) {
+	token := strconv.FormatUint(a.beatSeq.Add(1), 36)
+	a.mu.Lock()
+	a.beating[token] = &beatWatch{reply: r.reply, cancel: cancel}
+	a.mu.Unlock()
+	beat := &nats.Msg{Subject: r.reply, Reply: a.beatInbox + "." + token,
+		Header: nats.Header{HeaderStatus: []string{statusBeat}, HeaderAgent: []string{a.id}, HeaderHost: []string{a.host}}}
 	done := make(chan struct{})
-	t := time.AfterFunc(every, func() {
-		tick := time.NewTicker(every)
+	t := time.AfterFunc(r.beat, func() {
+		tick := time.NewTicker(r.beat)
 		defer tick.Stop()
 		for {
-			_ = a.nc.PublishMsg(&nats.Msg{Subject: reply,
-				Header: nats.Header{HeaderStatus: []string{statusBeat}, HeaderAgent: []string{a.id}, HeaderHost: []string{a.host}}})
+			_ = a.nc.PublishMsg(beat)
 			select {
 			case <-tick.C:
 			case <-done:
@@ -179,7 +201,34 @@ func (a *Agent) beats(reply string, every time.Duration) (stop func()) {
 	return func() {
 		t.Stop()
 		close(done)
+		a.mu.Lock()
+		delete(a.beating, token)
+		a.mu.Unlock()
 	}
+}
+
+// onBeatReply reads what comes back for a beat: only the NATS server's "no responders",
+// since callers do not answer beats.
+func (a *Agent) onBeatReply(m *nats.Msg) {
+	if len(m.Data) != 0 || m.Header.Get(headerNATSStatus) != "503" || len(m.Subject) <= len(a.beatInbox)+1 {
+		return
+	}
+	token := m.Subject[len(a.beatInbox)+1:]
+	a.mu.Lock()
+	w := a.beating[token]
+	if w == nil {
+		a.mu.Unlock()
+		return
+	}
+	w.misses++
+	if w.misses < callerGoneBeats {
+		a.mu.Unlock()
+		return
+	}
+	delete(a.beating, token)
+	a.mu.Unlock()
+	a.log.Warn("polyfork: remote: the caller of a call is gone (nobody subscribes to its reply subject): the call is cancelled", "reply", w.reply)
+	w.cancel()
 }
 
 // body returns the request's body, from the object store if it travelled there.

@@ -18,7 +18,8 @@
 // What travels, and how it fails, is written down in protocol/SPEC.md section 10, so that an
 // agent or a caller can be written in any language with a NATS client: the method, params
 // and result as msgpack, unchanged; the caller's deadline, which the agent applies;
-// cancellation, which reaches the worker's handler as $cancel; the worker's errors with
+// cancellation, which reaches the worker's handler as $cancel (also when the caller dies or
+// loses its connection: the agent learns it from its beats); the worker's errors with
 // their type, message and traceback; the agent's and worker's identity. A call that no
 // agent serves fails at once (ErrNoAgents); a call whose agent dies fails within the
 // heartbeat bound (ErrAgentLost, 2 s by default), and an Idempotent one is sent to another

@@ -216,3 +216,43 @@ func ctxFor(t *testing.T, d time.Duration) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+// TestACallWhoseCallerDiedIsCancelled: the caller of a call with no deadline (serve -nats
+// -timeout 0) is killed with SIGKILL while an agent runs the call. Nothing told the
+// agent: its beats went to a reply subject nobody subscribed to any more, the call ran on
+// for as long as its handler did (an hour here), holding its place and its worker. Now the
+// NATS server's "no responders" for the beats tells it, and the call is cancelled: the
+// handler gets $cancel and the agent is idle again (docs/faults.md).
+func TestACallWhoseCallerDiedIsCancelled(t *testing.T) {
+	withPythonPath(t)
+	s := natsServer(t, remote.ServerConfig{})
+	nc, err := nats.Connect(s.ClientURL())
+	require.NoError(t, err)
+	defer nc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	a, err := remote.NewAgent(ctx, nc, "orphans", remoteWorker(), remote.AgentPool(bridge.WithWorkers(1)))
+	require.NoError(t, err)
+	defer a.Kill()
+
+	caller := startServeBinary(t, "-nats", s.ClientURL(), "-service", "orphans", "-timeout", "0")
+	go func() { // answered by nobody: its caller dies
+		if resp, err := freshClient.Post(caller.base+"/call/sleep", "application/json", strings.NewReader("[3600000]")); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	testutil.Eventually(t, "the call running on the agent", func() bool { return a.Stats().InFlight == 1 })
+	require.NoError(t, caller.cmd.Process.Kill())
+	<-caller.done
+
+	testutil.Eventually(t, "the agent idle again", func() bool { return a.Stats().InFlight == 0 })
+	st := a.Stats()
+	assert.Equal(t, int64(1), st.Failed)
+	assert.Contains(t, st.LastError, "canceled")
+	p, err := remote.Dial(ctx, nc, "orphans")
+	require.NoError(t, err)
+	defer p.Close()
+	var sum int
+	require.NoError(t, p.Call(ctx, "add", []any{1, 2}, &sum), "the worker serves on")
+	assert.Equal(t, 3, sum)
+}
