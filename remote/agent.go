@@ -58,10 +58,10 @@ type Agent struct {
 	quitOnce   sync.Once
 
 	mu        sync.Mutex
-	killed    bool                          // Kill ran: calls still arriving are cancelled at once
-	running   map[string]context.CancelFunc // calls in flight, by reply subject
-	beating   map[string]*beatWatch         // calls whose beats run, by beat token
-	cancelled map[string]time.Time          // $cancel that came before its call, by reply subject
+	killed    bool                               // Kill ran: calls still arriving are cancelled at once
+	running   map[string]context.CancelCauseFunc // calls in flight, by reply subject
+	beating   map[string]*beatWatch              // calls whose beats run, by beat token
+	cancelled map[string]time.Time               // $cancel that came before its call, by reply subject
 	lastErr   string
 	calls     sync.WaitGroup
 
@@ -101,7 +101,7 @@ func NewAgent(ctx context.Context, nc *nats.Conn, name string, argv []string, op
 	a := &Agent{
 		nc: nc, service: name, subj: subjectsOf(name), cfg: cfg, objects: newObjects(nc, name),
 		host: fmt.Sprintf("%s[%d]", hostname, os.Getpid()), log: cfg.logger,
-		running: map[string]context.CancelFunc{}, cancelled: map[string]time.Time{}, beating: map[string]*beatWatch{},
+		running: map[string]context.CancelCauseFunc{}, cancelled: map[string]time.Time{}, beating: map[string]*beatWatch{},
 		idle: make(chan request), quit: make(chan struct{}),
 	}
 	a.base, a.cancelBase = context.WithCancel(context.Background())
@@ -240,8 +240,9 @@ func (a *Agent) statsData(e *micro.Endpoint) any {
 // Shutdown stops the agent gracefully: it leaves the service (its NATS subscriptions are
 // drained, so new calls go to other agents; a call that still reaches it is answered "not
 // run", and its caller sends it elsewhere), stops taking durable messages, lets the calls
-// in flight finish, then shuts its pool down. If ctx ends first, the workers are killed. It
-// is safe to call more than once.
+// in flight finish, then shuts its pool down. If ctx ends first, the calls still running are
+// answered code 502, TypeAgentStopped (an idempotent one goes to another agent), and the
+// workers are killed. It is safe to call more than once.
 func (a *Agent) Shutdown(ctx context.Context) error {
 	if ctx == nil {
 		return errNilContext
@@ -295,7 +296,8 @@ func (a *Agent) Close() error {
 	return a.Shutdown(ctx)
 }
 
-// Kill ends the agent at once: its workers get SIGKILL, its calls in flight fail.
+// Kill ends the agent at once: its workers get SIGKILL, its calls in flight fail with code
+// 502, TypeAgentStopped.
 func (a *Agent) Kill() {
 	a.mu.Lock()
 	a.stopping = true
@@ -327,7 +329,7 @@ func (a *Agent) cancelAll() {
 	a.mu.Lock()
 	a.killed = true
 	for _, cancel := range a.running {
-		cancel()
+		cancel(errAgentStopped)
 	}
 	a.mu.Unlock()
 }

@@ -26,6 +26,10 @@ const (
 	maxCancelsRemembered = 4096
 )
 
+// errAgentStopped ends the calls still running when the agent is killed or its drain
+// ends: they are answered code 502, type TypeAgentStopped.
+var errAgentStopped = errors.New("the agent stopped while the call ran (killed, or its drain ended before the call did); the call may have run in part")
+
 // minBeat is the shortest beat interval an agent keeps: a request asking for beats more
 // often than this gets them this often, so that a request cannot make an agent publish a
 // beat every millisecond.
@@ -130,21 +134,26 @@ func (a *Agent) serve(r request) {
 // begin gives a request its context (with the caller's deadline, cancelled by $cancel) and
 // starts its beats. end must be called when it is answered.
 func (a *Agent) begin(r request) (ctx context.Context, end func()) {
-	// Not derived from a context of the agent's: Kill cancels what is in running.
-	ctx, cancel := context.WithCancel(context.Background())
+	// Not derived from a context of the agent's: Kill cancels what is in running, with
+	// errAgentStopped as the cause.
+	base, cancel := context.WithCancelCause(context.Background())
+	ctx, stopTimer := base, context.CancelFunc(func() {})
 	if r.timeout > 0 {
-		ctx, cancel = context.WithTimeout(context.Background(), r.timeout)
+		ctx, stopTimer = context.WithTimeout(base, r.timeout)
 	}
 	a.mu.Lock()
-	if _, early := a.cancelled[r.reply]; early || a.killed {
+	if _, early := a.cancelled[r.reply]; early {
 		delete(a.cancelled, r.reply)
-		cancel()
+		cancel(nil)
+	}
+	if a.killed {
+		cancel(errAgentStopped)
 	}
 	a.running[r.reply] = cancel
 	a.mu.Unlock()
 	var stopBeats func()
 	if r.beat > 0 {
-		stopBeats = a.beats(r, cancel)
+		stopBeats = a.beats(r, func() { cancel(nil) })
 	}
 	return ctx, func() {
 		if stopBeats != nil {
@@ -153,7 +162,8 @@ func (a *Agent) begin(r request) (ctx context.Context, end func()) {
 		a.mu.Lock()
 		delete(a.running, r.reply)
 		a.mu.Unlock()
-		cancel()
+		stopTimer()
+		cancel(nil)
 		a.inFlight.Add(-1)
 		a.calls.Done()
 	}
@@ -267,6 +277,12 @@ func (a *Agent) runCall(r request) {
 	if w.Name != "" {
 		worker = fmt.Sprintf("%s[%d]", w.Name, w.Pid)
 	}
+	if err != nil && errors.Is(err, context.Canceled) && errors.Is(context.Cause(ctx), errAgentStopped) {
+		// Ended by Kill or by the end of Shutdown's drain, not by its caller: saying
+		// "cancelled" (499) made the caller's error match context.Canceled, as if its own
+		// context had ended, and kept an idempotent call from going to another agent.
+		err = errAgentStopped
+	}
 	if err != nil {
 		a.answerFailure(r.reply, m.Method, err, worker)
 		return
@@ -329,7 +345,7 @@ func (a *Agent) onCancel(m *nats.Msg) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if cancel := a.running[reply]; cancel != nil {
-		cancel()
+		cancel(nil)
 		return
 	}
 	// Not here (yet): the call may be on its way, since the cancel came on another
@@ -446,6 +462,8 @@ func classify(err error) (code int, typ, worker string) {
 		worker = fmt.Sprintf("%s[%d]", pe.Name, pe.Pid)
 	}
 	switch {
+	case errors.Is(err, errAgentStopped):
+		return CodeWorkerDied, TypeAgentStopped, worker
 	case errors.Is(err, bridge.ErrStopping):
 		return CodeNotRun, TypeStopping, worker
 	case errors.As(err, &re):

@@ -14,7 +14,7 @@ import (
 // bounds: bodies that cannot be reply subjects are ignored, and at most
 // maxCancelsRemembered early cancels are kept, however many arrive within cancelMemory.
 func TestEarlyCancelsAreRememberedWithinBounds(t *testing.T) {
-	a := &Agent{running: map[string]context.CancelFunc{}, cancelled: map[string]time.Time{}}
+	a := &Agent{running: map[string]context.CancelCauseFunc{}, cancelled: map[string]time.Time{}}
 	a.onCancel(&nats.Msg{Data: make([]byte, 1<<20)})
 	a.onCancel(&nats.Msg{})
 	assert.Empty(t, a.cancelled, "a body that names no reply subject")

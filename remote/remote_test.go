@@ -495,3 +495,38 @@ func TestOptions(t *testing.T) {
 }
 
 var _ = nats.Connect
+
+// TestACallEndedByTheAgentsStopIsNotCancelled: an agent killed, or whose drain ends, with a
+// call running answered it code 499 "CancelledError", so the caller's error matched
+// context.Canceled as if its own context had ended, and an idempotent call was not sent to
+// another agent. It is a 502 AgentStopped now: the call may have run in part, as when a
+// worker dies, and an idempotent call goes to another agent (docs/faults.md).
+func TestACallEndedByTheAgentsStopIsNotCancelled(t *testing.T) {
+	s := runServer(t, remote.ServerConfig{})
+	first := startAgent(t, s.ClientURL(), "stops")
+	p := dial(t, s.ClientURL(), "stops")
+	ctx := ctxFor(t, 60*time.Second)
+
+	errc := make(chan error, 1)
+	go func() { errc <- p.Call(ctx, "sleep", []any{60000}, nil) }()
+	testutil.Eventually(t, "the call running", func() bool { return first.Stats().InFlight == 1 })
+	drain, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	_ = first.Shutdown(drain) // the drain ends before the call
+	err := <-errc
+	require.Error(t, err)
+	assert.NotErrorIs(t, err, context.Canceled, "the caller did not cancel: %v", err)
+	assert.ErrorIs(t, err, bridge.ErrExited)
+	var re *remote.Error
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, remote.CodeWorkerDied, re.Code)
+	assert.Equal(t, remote.TypeAgentStopped, re.Remote.Type)
+
+	// An idempotent call on an agent killed mid-call is answered by another one.
+	second := startAgent(t, s.ClientURL(), "stops")
+	go func() { errc <- p.Call(ctx, "whoami", []any{2000}, nil, bridge.Idempotent()) }()
+	testutil.Eventually(t, "the call running", func() bool { return second.Stats().InFlight == 1 })
+	startAgent(t, s.ClientURL(), "stops")
+	second.Kill()
+	require.NoError(t, <-errc, "sent again to the third agent")
+}

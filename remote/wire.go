@@ -76,6 +76,7 @@ const (
 	TypeUnavailable  = "Unavailable"
 	TypeCrashLooping = "CrashLooping"
 	TypeWorkerExited = "WorkerExited"
+	TypeAgentStopped = "AgentStopped" // code 502: the agent was killed, or its drain ended, during the call
 	TypeProtocol     = "ProtocolError"
 	TypeTimeout      = "Timeout"
 	TypeExecTimeout  = "ExecTimeout"

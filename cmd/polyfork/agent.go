@@ -74,7 +74,7 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.DurationVar(&f.maxIdle, "max-idle", 0, "recycle a worker idle this long (0: no limit)")
 	fs.Var(&f.maxRSS, "max-rss", "recycle a worker whose resident memory exceeds this, e.g. 512MiB (0: no limit)")
 	fs.DurationVar(&f.startTimeout, "start-timeout", 10*time.Second, "longest a worker may take to become ready")
-	fs.DurationVar(&f.drain, "drain", 30*time.Second, "on SIGTERM or SIGINT, how long the calls in flight may take to finish")
+	fs.DurationVar(&f.drain, "drain", 30*time.Second, "on SIGTERM or SIGINT, how long the calls in flight may take to finish; those still running then fail with code 502, AgentStopped (an idempotent call goes to another agent)")
 	fs.StringVar(&f.forward, "forward", "", "workers' notifications to publish to the callers besides messages, comma-separated")
 	fs.BoolVar(&f.durable, "durable", false, "take the service's durable sends from its JetStream stream")
 	fs.StringVar(&f.durableCall, "durable-method", "", "with -durable: deliver each durable message v as the call METHOD(v), acknowledged when it returns (default: as a message)")
