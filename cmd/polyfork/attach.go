@@ -33,6 +33,9 @@ example:
   polyfork attach /tmp/consoles 0
 `
 
+// maxHeaderLine bounds the header line attach reads from a console socket.
+const maxHeaderLine = 4096
+
 // runAttach connects the user's terminal to the console of one worker of polyfork serve
 // -console DIR: polyfork attach DIR [WORKER], or polyfork attach SOCKET.
 func runAttach(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -64,15 +67,26 @@ func runAttach(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 
-	r := bufio.NewReader(conn)
+	// The header line is short (a name that fits in a socket path, a pid): it is read
+	// within maxHeaderLine bytes. Read unbounded, a socket that is not a console and sends
+	// without a newline grew attach by its whole stream for 10 s (10 GB from a local
+	// sender), then was said to have said nothing.
+	r := bufio.NewReaderSize(conn, maxHeaderLine)
 	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	line, err := r.ReadString('\n')
+	head, err := r.ReadSlice('\n')
 	_ = conn.SetReadDeadline(time.Time{})
-	if err != nil {
+	switch {
+	case err != nil && len(head) == 0:
 		fmt.Fprintf(stderr, "polyfork attach: %s said nothing: %v\n", path, err)
 		return exitFailure
+	case errors.Is(err, bufio.ErrBufferFull):
+		fmt.Fprintf(stderr, "polyfork attach: %s: not a polyfork console: it sent %d bytes with no header line: %q\n", path, len(head), clip(string(head)))
+		return exitFailure
+	case err != nil:
+		fmt.Fprintf(stderr, "polyfork attach: %s: not a polyfork console: it said %q, then %v\n", path, clip(string(head)), err)
+		return exitFailure
 	}
-	name, pid, err := parseHeader(line)
+	name, pid, err := parseHeader(string(head))
 	if err != nil {
 		fmt.Fprintf(stderr, "polyfork attach: %s: %v\n", path, err)
 		return exitFailure

@@ -693,3 +693,55 @@ func TestConsoleModesTurnedBack(t *testing.T) {
 		assertModesTurnedBack(t, shown)
 	})
 }
+
+// TestAttachToASocketThatIsNotAConsole points attach at sockets of other programs: one
+// that streams bytes without a newline (attach read them all for 10 s, 10 GB of memory
+// from a local sender, then said the socket "said nothing"), and one that answers with a
+// line of its own. attach reads a header line of at most 4 KiB, and says what it got
+// (docs/faults.md).
+func TestAttachToASocketThatIsNotAConsole(t *testing.T) {
+	serveOnce := func(t *testing.T, send func(net.Conn) error) (string, <-chan error) {
+		path := filepath.Join(t.TempDir(), "other.sock")
+		ln, err := net.Listen("unix", path)
+		require.NoError(t, err)
+		sent, quit, done := make(chan error, 1), make(chan struct{}), make(chan struct{})
+		t.Cleanup(func() { ln.Close(); close(quit); <-done })
+		go func() {
+			defer close(done)
+			c, err := ln.Accept()
+			if err != nil {
+				sent <- err
+				return
+			}
+			defer c.Close()
+			sent <- send(c)
+			<-quit // silent, the connection open, until the test ends
+		}()
+		return path, sent
+	}
+
+	t.Run("a stream without a newline", func(t *testing.T) {
+		path, sent := serveOnce(t, func(c net.Conn) error {
+			chunk := bytes.Repeat([]byte("A"), 1<<20)
+			for i := 0; i < 64; i++ {
+				if _, err := c.Write(chunk); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		r := polyfork(t, "", "attach", path)
+		assert.Equal(t, exitFailure, r.code)
+		assert.Contains(t, r.stderr, "not a polyfork console: it sent 4096 bytes with no header line")
+		assert.Error(t, <-sent, "attach took the whole 64 MiB stream")
+	})
+	t.Run("a line of its own", func(t *testing.T) {
+		path, _ := serveOnce(t, func(c net.Conn) error {
+			_, err := c.Write([]byte("HTTP/1.1 400 Bad Request\r\n"))
+			return err
+		})
+		r := polyfork(t, "", "attach", path)
+		assert.Equal(t, exitFailure, r.code)
+		assert.Contains(t, r.stderr, `not a polyfork console: it said "HTTP/1.1 400 Bad Request`)
+	})
+}
