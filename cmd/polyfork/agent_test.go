@@ -251,3 +251,21 @@ func freePort(t *testing.T) string {
 	defer ln.Close()
 	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 }
+
+// TestNATSConnectErrorSaysWhy: nats.go reports a server it could not reach as "no servers
+// available for connection", whatever the cause; the commands add the cause of the last
+// attempt (docs/faults.md).
+func TestNATSConnectErrorSaysWhy(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	url := "nats://" + ln.Addr().String()
+	ln.Close() // nothing listens there now
+	for _, args := range [][]string{
+		{"call", "-nats", url, "-service", "s", "m", "[]"},
+		{"agents", "-nats", url},
+	} {
+		r := polyfork(t, "", args...)
+		assert.Equal(t, exitFailure, r.code, r.stderr)
+		assert.Contains(t, r.stderr, "connecting to NATS at "+url+": nats: no servers available for connection (dial tcp "+ln.Addr().String()+": connect: connection refused)")
+	}
+}

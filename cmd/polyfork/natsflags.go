@@ -5,7 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -88,11 +90,41 @@ func (f *natsFlags) connect(name string, logs io.Writer) (*nats.Conn, error) {
 	if f.tlsCert != "" {
 		opts = append(opts, nats.ClientCert(f.tlsCert, f.tlsKey))
 	}
+	dialer := &recordingDialer{d: net.Dialer{Timeout: nats.DefaultTimeout}}
+	opts = append(opts, nats.SetCustomDialer(dialer))
 	nc, err := nats.Connect(f.url, opts...)
 	if err != nil {
+		if last := dialer.lastError(); last != nil && errors.Is(err, nats.ErrNoServers) {
+			// nats.go says only "no servers available for connection": say why.
+			return nil, fmt.Errorf("connecting to NATS at %s: %w (%v)", redact(f.url), err, last)
+		}
 		return nil, fmt.Errorf("connecting to NATS at %s: %w", redact(f.url), err)
 	}
 	return nc, nil
+}
+
+// recordingDialer dials as nats.go does and remembers the last error, which nats.go
+// replaces with nats.ErrNoServers once every server of the URL failed.
+type recordingDialer struct {
+	d    net.Dialer
+	mu   sync.Mutex
+	last error
+}
+
+func (r *recordingDialer) Dial(network, address string) (net.Conn, error) {
+	c, err := r.d.Dial(network, address)
+	if err != nil {
+		r.mu.Lock()
+		r.last = err
+		r.mu.Unlock()
+	}
+	return c, err
+}
+
+func (r *recordingDialer) lastError() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.last
 }
 
 // redact hides the passwords and tokens of NATS URLs, for messages.
