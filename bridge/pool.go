@@ -251,8 +251,11 @@ func (p *Pool) Broadcast(ctx context.Context, v any) error {
 
 // Reload replaces the workers one by one with fresh processes of the same command, each
 // new worker ready before the old one stops taking calls; the old one finishes its calls
-// in flight and stops. New code is picked up with no failed call. Reload returns the first
-// start failure (the old worker then stays), or ctx's error.
+// in flight and stops. New code is picked up with no failed call. Workers without a channel
+// (ChannelNone) count as ready once started, so each new one must stay up a second before
+// the old one is retired: a new command that exits at once (a broken deploy) fails the
+// reload instead of retiring every working worker. Reload returns the first start failure
+// (the old worker then stays), or ctx's error.
 func (p *Pool) Reload(ctx context.Context) error {
 	if ctx == nil {
 		return errNilContext

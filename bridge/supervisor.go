@@ -81,7 +81,11 @@ func (p *Pool) supervise(s *slot, first chan<- error) {
 			}
 		case reply := <-s.replace:
 			nr, err := p.startWorker(s)
+			if err == nil {
+				err = p.settle(nr)
+			}
 			if err != nil {
+				p.setState(s, stateReady) // the old worker carries on
 				reply <- err
 				continue
 			}
@@ -96,6 +100,37 @@ func (p *Pool) supervise(s *slot, first chan<- error) {
 			p.setState(s, stateStopped)
 			return
 		}
+	}
+}
+
+// reloadSettle is how long a replacement started by Reload must stay up, when the pool's
+// workers have no channel (ChannelNone), before the worker it replaces is retired.
+const reloadSettle = time.Second
+
+// settle waits, for a worker without a channel, until it has been up for reloadSettle; it
+// returns an error if the worker exits before. Such a worker counts as ready once started,
+// so Reload retired every worker of a cluster for a new command that exits at once (a
+// broken deploy): the service went down in a moment, every slot crash-looping. A worker
+// with a channel is ready when it says so ($ready), and is not held.
+func (p *Pool) settle(r *running) error {
+	if p.procCfg.channel != ChannelNone || p.cfg.starter != nil {
+		return nil
+	}
+	t := time.NewTimer(reloadSettle) // the wall clock: the worker is a real process
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-r.w.Exited():
+		err := r.w.Wait()
+		if err == nil {
+			err = errors.New("it exited with status 0")
+		}
+		return fmt.Errorf("the new worker (pid %d) exited within %v of its start, so the old one was kept: %w", r.w.Pid(), reloadSettle, err)
+	case <-p.ctx.Done():
+		_ = r.w.Kill()
+		_ = r.w.Wait()
+		return ErrClosed
 	}
 }
 

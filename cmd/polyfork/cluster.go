@@ -35,7 +35,9 @@ stopped with SIGTERM, then SIGKILL after -stop-grace. With -channel fd (or stdio
 speak the polyfork protocol: ready when they send $ready, stopped with $stop.
 
 SIGHUP replaces the workers one by one, each new one started before the old one is
-stopped; a SIGHUP during a reload replaces them all once more after it. SIGTERM or SIGINT drain: the workers are asked to stop, answer what they
+stopped (with -channel none, up for a second: one that exits sooner, a broken deploy,
+fails the reload and the old workers serve on); a SIGHUP during a reload replaces them
+all once more after it. SIGTERM or SIGINT drain: the workers are asked to stop, answer what they
 accepted and exit; the sockets close with the last of them; polyfork exits 0.
 
 -admin serves GET /healthz (200 when a worker runs and every socket listens, else

@@ -663,3 +663,39 @@ func TestClusterSIGHUPDuringAReloadReloadsAgain(t *testing.T) {
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, cmd.Wait(), logs.String())
 }
+
+// TestClusterReloadOfABrokenDeployKeepsTheOldWorkers: a plain server (-channel none) is
+// ready once started, so a SIGHUP after a broken deploy (a command that exits at once)
+// retired every working worker within a moment: nothing answered, every slot
+// crash-looped. A replacement without a channel must now stay up a second before the
+// worker it replaces is retired; one that exits fails the reload, and the old workers
+// serve on (docs/faults.md).
+func TestClusterReloadOfABrokenDeployKeepsTheOldWorkers(t *testing.T) {
+	_, argv := httpWorker(t, "python")
+	broken := filepath.Join(t.TempDir(), "broken")
+	script := `test -e "$1" && { echo broken deploy >&2; exit 1; }; shift; exec "$@"`
+	var logs testutil.Buffer
+	cmd := exec.Command(buildPolyfork(t), append([]string{"cluster", "-listen", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-workers", "2",
+		"--", "sh", "-c", script, "sh", broken}, argv...)...)
+	cmd.Stderr = &logs
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	testutil.Eventually(t, "the admin server", func() bool { return adminRE.MatchString(logs.String()) })
+	c := &runningCluster{addr: clusterListenRE.FindStringSubmatch(logs.String())[1], admin: adminRE.FindStringSubmatch(logs.String())[1]}
+	warmUp(t, c)
+	before := c.workerPids(t)
+
+	require.NoError(t, os.WriteFile(broken, nil, 0o600))
+	require.NoError(t, cmd.Process.Signal(syscall.SIGHUP))
+	testutil.Eventually(t, "the reload to fail", func() bool { return strings.Contains(logs.String(), "reload failed") })
+	assert.Contains(t, logs.String(), "exited within 1s of its start, so the old one was kept")
+	assert.Equal(t, before, c.workerPids(t), "the old workers serve on")
+	requests(t, c.addr, "python", 20)
+
+	require.NoError(t, os.Remove(broken)) // the deploy fixed: the next reload goes through
+	require.NoError(t, cmd.Process.Signal(syscall.SIGHUP))
+	testutil.Eventually(t, "the reload", func() bool { return strings.Contains(logs.String(), "msg=reloaded") })
+	requests(t, c.addr, "python", 20)
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, cmd.Wait(), logs.String())
+}
