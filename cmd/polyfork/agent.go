@@ -24,8 +24,9 @@ calls hands the next ones to the others. -embed-nats starts a NATS server in thi
 -embed-nats 0.0.0.0:4222), which other agents and callers join with -nats nats://ADDR.
 
 SIGTERM or SIGINT: leave the service (new calls go to the other agents), let the calls in
-flight finish (up to -drain), stop the workers. protocol/SPEC.md section 10 says what
-travels on NATS.
+flight finish (up to -drain), stop the workers. SIGHUP replaces the workers one by one,
+as serve and cluster do; calls in flight are answered. protocol/SPEC.md section 10 says
+what travels on NATS.
 
 example:
   polyfork agent -embed-nats -service sum -workers 4 -- python3 compute.py
@@ -133,6 +134,12 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 	}
 
+	// Before anything starts: SIGHUP (the reflex of an operator of serve and cluster, a
+	// closed terminal) replaces the workers, as there, instead of killing the agent with
+	// its calls in flight, and with -embed-nats the NATS server of every other agent.
+	hups := watchHangups()
+	defer hups.stop()
+
 	if embedGiven {
 		srv, err := remote.RunServer(remote.ServerConfig{Addr: f.embed, StoreDir: f.embedStore, MaxPayload: int32(f.embedPayload)})
 		if err != nil {
@@ -183,7 +190,7 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fmt.Fprintf(stderr, "polyfork agent: serving %q on %s as agent %s (%s) with %d workers of %q\n",
 		f.nats.service, redact(nc.ConnectedUrl()), agent.ID(), agent.Host(), f.workers, argv)
 
-	<-ctx.Done()
+	_ = hups.reloadUntil(ctx, agent.Pool(), logger, nil)
 	fmt.Fprintf(stderr, "polyfork agent: draining (up to %v)\n", f.drain)
 	drainCtx, cancel := context.WithTimeout(context.Background(), f.drain)
 	defer cancel()

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -255,4 +256,40 @@ func TestACallWhoseCallerDiedIsCancelled(t *testing.T) {
 	var sum int
 	require.NoError(t, p.Call(ctx, "add", []any{1, 2}, &sum), "the worker serves on")
 	assert.Equal(t, 3, sum)
+}
+
+// TestAgentReloadsOnSIGHUP: SIGHUP, which reloads serve and cluster, killed polyfork agent
+// (exit 129: no drain, its calls in flight lost, and with -embed-nats the NATS server of
+// every other agent and caller). It replaces the workers one by one now, the call in
+// flight answered (docs/faults.md).
+func TestAgentReloadsOnSIGHUP(t *testing.T) {
+	withPythonPath(t)
+	var logs testutil.Buffer
+	cmd := exec.Command(buildPolyfork(t), append([]string{"agent", "-embed-nats", "127.0.0.1:0", "-service", "hup", "-workers", "1", "--"}, remoteWorker()...)...)
+	cmd.Stderr = &logs
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	urlRE := regexp.MustCompile(`NATS server listening on (nats://\S+)`)
+	testutil.Eventually(t, "the agent serving", func() bool { return strings.Contains(logs.String(), `serving "hup"`) })
+	nc, err := nats.Connect(urlRE.FindStringSubmatch(logs.String())[1])
+	require.NoError(t, err)
+	defer nc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	p, err := remote.Dial(ctx, nc, "hup")
+	require.NoError(t, err)
+	defer p.Close()
+	var before, after struct{ Pid int }
+	require.NoError(t, p.Call(ctx, "whoami", []any{0}, &before))
+
+	answered := make(chan error, 1)
+	go func() { answered <- p.Call(ctx, "whoami", []any{500}, nil) }() // in flight during the reload
+	time.Sleep(100 * time.Millisecond)
+	require.NoError(t, cmd.Process.Signal(syscall.SIGHUP))
+	require.NoError(t, <-answered, "the call in flight is answered: %s", logs.String())
+	testutil.Eventually(t, "the reload", func() bool { return strings.Contains(logs.String(), "msg=reloaded") })
+	require.NoError(t, p.Call(ctx, "whoami", []any{0}, &after))
+	assert.NotEqual(t, before.Pid, after.Pid, "the worker was replaced")
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, cmd.Wait(), logs.String())
 }
