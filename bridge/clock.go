@@ -39,3 +39,23 @@ func closedWithin(ch <-chan struct{}, d time.Duration) bool {
 		return false
 	}
 }
+
+// closedWithinUnless is closedWithin that gives up at once when cut is closed.
+func closedWithinUnless(ch <-chan struct{}, d time.Duration, cut <-chan struct{}) bool {
+	if isDone(ch) {
+		return true
+	}
+	if isDone(cut) {
+		return false
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ch:
+		return true
+	case <-t.C:
+		return false
+	case <-cut:
+		return false
+	}
+}

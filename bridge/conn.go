@@ -78,6 +78,9 @@ type Conn struct {
 	untracked bool          // Done's wait for wg began
 	done      chan struct{} // closed when the Conn's goroutines have returned
 	readEnd   chan struct{} // closed when readLoop has returned
+	// leaveNotify is notifyLoop's wg.Done, once: discard calls it for a notifyLoop that
+	// runs a handler, so that Done does not wait for that handler.
+	leaveNotify func()
 }
 
 // NewConn starts a session that reads frames from r and writes frames to w. Close closes r
@@ -137,6 +140,7 @@ func newConn(r io.Reader, w io.Writer, cfg connConfig) *Conn {
 	if cfg.child != nil {
 		c.sendReady(cfg.child.ready)
 	}
+	c.leaveNotify = sync.OnceFunc(c.wg.Done)
 	c.wg.Add(2)
 	go c.readLoop()
 	go c.notifyLoop()
@@ -453,22 +457,56 @@ func (c *Conn) beginStop() <-chan struct{} {
 }
 
 // Close ends the session: calls in flight and later calls fail with ErrClosed, running
-// handlers see their context cancelled, notifications not yet handled are dropped, and r
-// and w are closed if they are io.Closers. It returns once the Conn's goroutines have
-// returned, and is safe to call more than once and concurrently; it returns nil.
+// request handlers see their context cancelled, messages and notifications not yet handled
+// are dropped (also those left when the stream had ended by itself), and r and w are
+// closed if they are io.Closers. It returns once the Conn's goroutines have returned,
+// without waiting for handlers: neither a request handler nor a notification (OnMessage)
+// handler running then is waited for; it runs on, and what it sends fails. Close is safe
+// to call more than once and concurrently, also from a handler; it returns nil.
 func (c *Conn) Close() error { return c.CloseWithError(ErrClosed) }
 
 // CloseWithError is Close, but calls in flight and later calls fail with err (which must
 // not be nil) instead of ErrClosed. Only the first Close or CloseWithError chooses the
 // error.
 func (c *Conn) CloseWithError(err error) error {
+	c.closeAndWait(err, closedChan)
+	return nil
+}
+
+// closedChan is a channel that is always closed.
+var closedChan = func() chan struct{} { ch := make(chan struct{}); close(ch); return ch }()
+
+// closeAndWait ends the session with err (ErrClosed if nil), as Close does, and waits for
+// the Conn's goroutines; what the other side sent before the stream ended is still handled
+// (a Process's clean exit) until cut is closed: then what waits for a handler is dropped
+// and a notification handler running then is no longer waited for.
+func (c *Conn) closeAndWait(err error, cut <-chan struct{}) {
 	if err == nil {
 		err = ErrClosed
 	}
 	c.closing.Store(true)
 	c.end(err, true)
+	select {
+	case <-c.done:
+		return
+	case <-cut:
+	}
+	c.discard()
 	<-c.done
-	return nil
+}
+
+// discard drops the messages and notifications that wait for their handler, and stops Done
+// from waiting for a notification handler that runs now: its goroutine returns when the
+// handler does. The session must have ended.
+func (c *Conn) discard() {
+	dropped, running := c.in.drop()
+	if running {
+		c.leaveNotify()
+	}
+	if dropped > 0 || running {
+		c.logf(slog.LevelWarn, "the session ended before the host handled everything the other side sent: dropped",
+			"notifications_dropped", dropped, "handler_still_running", running)
+	}
 }
 
 // Done is closed when the session has ended and the Conn's goroutines have returned.
@@ -481,9 +519,10 @@ func (c *Conn) Done() <-chan struct{} { return c.done }
 // sent before it ended, and it is read and handled however long that takes. A reader that
 // is not held back reads what is left in moments; past grace it waits for input that does
 // not come (a grandchild holds the stream open), or handlers are stuck.
-func (c *Conn) inputEnds(grace time.Duration) bool {
+// A closed cut gives up at once.
+func (c *Conn) inputEnds(grace time.Duration, cut <-chan struct{}) bool {
 	taken, pauses, _ := c.in.backlog()
-	for !closedWithin(c.readEnd, grace) {
+	for !closedWithinUnless(c.readEnd, grace, cut) {
 		nowTaken, nowPauses, paused := c.in.backlog()
 		if nowTaken == taken || !paused && nowPauses == pauses {
 			return false

@@ -234,6 +234,29 @@ func (in *inbox) empty() bool {
 	return len(in.notes) == 0
 }
 
+// drop drops the notifications that wait for their handler (the session has ended, or
+// ends) and reports how many there were and whether a handler runs now.
+func (in *inbox) drop() (dropped int, running bool) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	dropped = len(in.notes)
+	for _, n := range in.notes {
+		in.bytes -= len(n.args.raw)
+	}
+	in.items -= dropped
+	in.notes = nil
+	for _, ch := range in.noteIdles {
+		close(ch)
+	}
+	in.noteIdles = nil
+	in.shrankLocked()
+	select {
+	case in.kick <- struct{}{}:
+	default:
+	}
+	return dropped, in.handling
+}
+
 // end takes no more work and wakes everyone. Queued requests are dropped (the session is
 // over: nobody can receive their answers) and returned, so that their ids can be released;
 // queued notifications are dropped too with drop, else left for notifyLoop to run.

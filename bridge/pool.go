@@ -300,6 +300,9 @@ func (p *Pool) Reload(ctx context.Context) error {
 
 // Close drains the pool, bounded by WithDrainTimeout (30 s by default): Shutdown with that
 // deadline. It is safe to call more than once.
+//
+// It returns within the drain timeout plus a second or so, even when the host's handlers
+// are slow with, or stuck in, what the workers sent (see Shutdown).
 func (p *Pool) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.drainTimeout)
 	defer cancel()
@@ -307,9 +310,11 @@ func (p *Pool) Close() error {
 }
 
 // Shutdown drains the pool: new calls fail with ErrClosed, calls in flight and queued
-// finish, then every worker stops as Process.Shutdown says ($stop, then signals). If ctx
-// ends first, the workers are killed and Shutdown returns ctx's error. It returns once
-// every worker is gone, and is safe to call more than once, and concurrently.
+// finish, then every worker stops as Process.Shutdown says ($stop, then signals; what a
+// worker sent is handled by the host's handlers within the worker's grace periods, then
+// dropped). If ctx ends first, the pool is killed (see Kill) and Shutdown returns ctx's
+// error. It returns once every worker is gone, without waiting for handlers past those
+// bounds, and is safe to call more than once, and concurrently (with Kill too).
 //
 // The pool closes its descriptors of the sockets of WithListeners as soon as no worker
 // can start any more, while the workers finish: the sockets close when the last worker
@@ -411,8 +416,12 @@ func (p *Pool) allWorkers() []worker {
 	return ws
 }
 
-// Kill ends the pool at once: every worker gets SIGKILL, every call fails. It waits until
-// every worker is gone, then closes the listening sockets.
+// Kill ends the pool at once: every worker gets SIGKILL, every call fails, and what the
+// workers sent that the host's handlers have not handled yet (messages, notifications,
+// calls to the host) is dropped, as Process.Kill says; handlers running then are not
+// waited for. It waits until every worker is gone (reaped, the rest of its stderr read:
+// at most a second), then closes the listening sockets. It is safe to call more than once,
+// concurrently, and from a handler.
 func (p *Pool) Kill() {
 	p.mu.Lock()
 	p.closed = true
@@ -420,8 +429,11 @@ func (p *Pool) Kill() {
 	p.mu.Unlock()
 	p.cancel()
 	p.wg.Wait()
-	for _, w := range p.allWorkers() {
+	ws := p.allWorkers()
+	for _, w := range ws {
 		_ = w.Kill()
+	}
+	for _, w := range ws {
 		_ = w.Wait()
 	}
 	p.closeListeners()

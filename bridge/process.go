@@ -49,6 +49,9 @@ type Process struct {
 
 	stopOnce sync.Once
 	stopDone chan struct{} // closed when the stop sequence has finished
+
+	cutOnce sync.Once
+	cut     chan struct{} // closed when what the child sent need no longer be handled (see cutBacklog)
 }
 
 // Start forks the child argv[0] with arguments argv[1:] (no shell is involved), waits for
@@ -99,6 +102,7 @@ func startProcess(ctx context.Context, argv []string, connCfg connConfig, cfg pr
 		exited:   make(chan struct{}),
 		done:     make(chan struct{}),
 		stopDone: make(chan struct{}),
+		cut:      make(chan struct{}),
 	}
 	p.log = loggerFor(connCfg.logger, name, p.pid)
 	out := cfg.stderr // for stdout and the console
@@ -254,7 +258,7 @@ func (p *Process) streamEnded(cause error) error {
 			// first and decides the end, as when the read side finds it before the failed
 			// write: a child that broke the protocol is not reported as a clean exit. Bounded
 			// as in supervise: a grandchild may hold the channel open.
-			p.conn.inputEnds(time.Second)
+			p.conn.inputEnds(time.Second, p.cut)
 		}
 	default: // end of input: the child is exiting
 		if !p.waitExit(p.cfg.stopGrace) {
@@ -272,11 +276,11 @@ func (p *Process) streamEnded(cause error) error {
 func (p *Process) supervise() {
 	<-p.exited
 	if p.hasChannel() {
-		if !p.conn.inputEnds(time.Second) {
-			p.files[0].Close() // a grandchild holds the channel open: stop reading
+		if !p.conn.inputEnds(time.Second, p.cut) {
+			p.files[0].Close() // a grandchild holds the channel open (or Kill): stop reading
 		}
 		_, forCalls := p.finalError()
-		p.conn.CloseWithError(forCalls)
+		p.conn.closeAndWait(forCalls, p.cut)
 	}
 	p.waitRelays()
 	for _, f := range p.files {
@@ -306,6 +310,11 @@ func (p *Process) logExit(final error) {
 		p.log(slog.LevelWarn, "child ended", "err", final.Error())
 	}
 }
+
+// cutBacklog gives up handling what the child sent that the host has not handled yet
+// (Kill, the end of Shutdown's context or of its grace periods): it is dropped, and Done
+// no longer waits for a notification handler that runs.
+func (p *Process) cutBacklog() { p.cutOnce.Do(func() { close(p.cut) }) }
 
 // setReason records why the host ends the child; the first reason wins.
 func (p *Process) setReason(err error) {

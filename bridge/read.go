@@ -195,7 +195,7 @@ func quoteValue(b []byte) string {
 // notifyLoop runs notification handlers one at a time, in order, until the session has
 // ended and nothing is left to run.
 func (c *Conn) notifyLoop() {
-	defer c.wg.Done()
+	defer c.leaveNotify()
 	for {
 		for {
 			n, ok := c.in.popNote()

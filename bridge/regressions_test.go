@@ -490,7 +490,7 @@ func TestAWorkerThatExitsIsReplacedWhileItsMessagesAreStillHandled(t *testing.T)
 		WithStderr(nil), OnMessage(func(any) { <-gate }))
 	require.NoError(t, err)
 	defer p.Kill()
-	defer release() // before Kill, which waits for the handlers
+	defer release() // the listener that runs when Kill drops the rest returns
 	first := p.Stats().Workers[0].Pid
 	eventually(t, "the first worker replaced", func() bool {
 		w := p.Stats().Workers[0]

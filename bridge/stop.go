@@ -11,9 +11,10 @@ import (
 )
 
 // Close stops the child gracefully and waits until it is gone (Shutdown without a
-// deadline of its own): the grace periods bound it. It returns nil if the child exited with
-// status 0, else the error that describes how it ended (the same as Wait). It is safe to
-// call more than once, and concurrently.
+// deadline of its own): the two grace periods bound it, including the handling of what the
+// child sent (see Shutdown). It returns nil if the child exited with status 0, else the
+// error that describes how it ended (the same as Wait). It is safe to call more than once,
+// and concurrently.
 func (p *Process) Close() error { return p.Shutdown(context.Background()) }
 
 // Shutdown stops the child gracefully and waits until it is gone. It sends $stop, so the
@@ -24,6 +25,14 @@ func (p *Process) Close() error { return p.Shutdown(context.Background()) }
 // the second, SIGKILL. If ctx ends first, SIGKILL at once. Calls made after Shutdown began
 // fail with ErrClosed; calls in flight get their answers if the child gives them in time,
 // else its exit (*ExitError).
+//
+// What the child sent before it exited (messages, notifications, calls to the host) is
+// handled by the host's handlers until both grace periods have passed since Shutdown began,
+// or ctx ends: then what is left is dropped (and logged), and a notification (OnMessage)
+// handler still running is not waited for; it runs on. So Shutdown returns within the
+// grace periods, or at ctx's end, plus the time to reap the child and read the rest of its
+// stderr (at most a second), even when a handler is slow or never returns, or is the one
+// that called Shutdown.
 //
 // A child without a channel (ChannelNone) is asked with SIGTERM instead of $stop, and gets
 // SIGKILL after the first grace period.
@@ -42,6 +51,7 @@ func (p *Process) Shutdown(ctx context.Context) error {
 		return p.err
 	case <-ctx.Done():
 		p.signal(syscall.SIGKILL)
+		p.cutBacklog()
 		<-p.done
 		return fmt.Errorf("bridge: shutting down %s (pid %d): %w", p.name, p.pid, ctx.Err())
 	}
@@ -50,6 +60,16 @@ func (p *Process) Shutdown(ctx context.Context) error {
 // stop asks the child to finish, then forces it; see Shutdown.
 func (p *Process) stop() {
 	defer close(p.stopDone)
+	// Everything, the handling of what the child sent included, fits in the grace periods.
+	limit := time.NewTimer(p.cfg.stopGrace + p.cfg.killGrace)
+	defer func() {
+		select {
+		case <-p.done:
+		case <-limit.C:
+			p.cutBacklog()
+		}
+		limit.Stop()
+	}()
 	if !p.hasChannel() {
 		p.stopWithoutChannel()
 		return
@@ -108,9 +128,14 @@ func (p *Process) Terminate() {
 }
 
 // Kill sends SIGKILL to the child's process group at once, without waiting; use Wait or
-// Done to learn when everything is released. It returns nil.
+// Done to learn when everything is released, which is as soon as the child is reaped and
+// the rest of its stderr read (at most a second). What the child sent that the host's
+// handlers have not handled yet (messages, notifications, calls to the host waiting for a
+// handler) is dropped, and logged; handlers running then are not waited for (they run on;
+// a request handler's context is cancelled). It returns nil.
 func (p *Process) Kill() error {
 	p.markClosing()
+	p.cutBacklog()
 	p.signal(syscall.SIGKILL)
 	return nil
 }

@@ -1,0 +1,222 @@
+package bridge
+
+import (
+	"context"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// Shutdown paths under hostile host code: handlers that are slow, stuck, or that stop the
+// very child or pool whose message they handle.
+
+// returnsWithin runs fn and fails the test if it has not returned after d. It bounds a wait
+// that used to be endless; it is not a speed assertion.
+func returnsWithin(t *testing.T, d time.Duration, what string, fn func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fn()
+	}()
+	select {
+	case <-done:
+	case <-time.After(d):
+		t.Fatalf("%s had not returned after %v", what, d)
+	}
+}
+
+// gated is an OnMessage listener stuck until release, counting the messages it got.
+type gated struct {
+	gate    chan struct{}
+	once    sync.Once
+	handled atomic.Int64
+}
+
+func newGated() *gated { return &gated{gate: make(chan struct{})} }
+
+func (g *gated) listen(any) {
+	<-g.gate
+	g.handled.Add(1)
+}
+
+func (g *gated) release() { g.once.Do(func() { close(g.gate) }) }
+
+// A child that floods messages and exits while the host's listener is stuck: Kill drops
+// what is left and Wait returns. Wait used to wait for the listener to work through the
+// whole backlog (22 s for 20,000 messages at 1 ms each; for ever with a stuck listener).
+func TestKillDropsWhatTheHostHasNotHandled(t *testing.T) {
+	checkNoLeaks(t)
+	const n = 3000
+	g := newGated()
+	defer g.release()
+	p, err := Start(context.Background(), child("flood_exit", "3000"), WithStderr(nil), OnMessage(g.listen))
+	require.NoError(t, err)
+	<-p.Exited()
+	returnsWithin(t, 10*time.Second, "Kill and Wait", func() {
+		require.NoError(t, p.Kill())
+		require.NoError(t, p.Wait())
+	})
+	g.release()
+	// The one listener that was running finishes; the rest was dropped.
+	time.Sleep(100 * time.Millisecond)
+	require.Less(t, g.handled.Load(), int64(n))
+}
+
+// The same through a pool: Pool.Kill returns while a dead worker's messages wait for a stuck
+// listener. It used to wait for them all (54 s in a probe, for ever with a stuck listener).
+func TestPoolKillDropsWhatTheHostHasNotHandled(t *testing.T) {
+	checkNoLeaks(t)
+	g := newGated()
+	defer g.release()
+	p, err := NewPool(context.Background(), child("flood_exit_once", filepath.Join(t.TempDir(), "f"), "3000"),
+		WithWorkers(1), WithStderr(nil), OnMessage(g.listen))
+	require.NoError(t, err)
+	first := p.Stats().Workers[0].Pid
+	eventually(t, "the first worker replaced", func() bool {
+		w := p.Stats().Workers[0]
+		return w.State == "ready" && w.Pid != first
+	})
+	returnsWithin(t, 10*time.Second, "Pool.Kill", p.Kill)
+}
+
+// Close is bounded by the grace periods, the handling of what the child sent included.
+func TestCloseIsBoundedByTheGracePeriodsDespiteAStuckListener(t *testing.T) {
+	checkNoLeaks(t)
+	g := newGated()
+	defer g.release()
+	p, err := Start(context.Background(), child("flood_exit", "3000"), WithStderr(nil), OnMessage(g.listen),
+		WithGracePeriods(200*time.Millisecond, 200*time.Millisecond))
+	require.NoError(t, err)
+	<-p.Exited()
+	returnsWithin(t, 10*time.Second, "Close", func() { require.NoError(t, p.Close()) })
+}
+
+// A Shutdown whose context ends returns then, whatever the listeners do.
+func TestShutdownReturnsAtItsContextsEndDespiteAStuckListener(t *testing.T) {
+	checkNoLeaks(t)
+	g := newGated()
+	defer g.release()
+	p, err := Start(context.Background(), child("flood_exit", "3000"), WithStderr(nil), OnMessage(g.listen))
+	require.NoError(t, err)
+	<-p.Exited()
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	returnsWithin(t, 10*time.Second, "Shutdown", func() {
+		require.ErrorIs(t, p.Shutdown(ctx), context.DeadlineExceeded)
+	})
+}
+
+// Pool.Close with a stuck listener returns within the workers' grace periods, far before
+// its drain timeout.
+func TestPoolCloseIsBoundedDespiteAStuckListener(t *testing.T) {
+	checkNoLeaks(t)
+	g := newGated()
+	defer g.release()
+	p, err := NewPool(context.Background(), child("flood_exit_once", filepath.Join(t.TempDir(), "f"), "3000"),
+		WithWorkers(1), WithStderr(nil), OnMessage(g.listen), WithGracePeriods(200*time.Millisecond, 200*time.Millisecond))
+	require.NoError(t, err)
+	first := p.Stats().Workers[0].Pid
+	eventually(t, "the first worker replaced", func() bool {
+		w := p.Stats().Workers[0]
+		return w.State == "ready" && w.Pid != first
+	})
+	returnsWithin(t, 10*time.Second, "Pool.Close", func() { _ = p.Close() })
+}
+
+// A listener that stops its own child (Close, or Kill then Wait) does not deadlock: Close
+// waited for the child's end, which waited for that very listener, for ever.
+func TestAListenerThatStopsItsOwnChild(t *testing.T) {
+	for _, how := range []string{"Close", "Kill"} {
+		t.Run(how, func(t *testing.T) {
+			checkNoLeaks(t)
+			var p *Process
+			ready := make(chan struct{})
+			returned := make(chan error, 1)
+			var err error
+			p, err = Start(context.Background(), child("serve"), WithStderr(nil),
+				WithGracePeriods(200*time.Millisecond, 200*time.Millisecond),
+				OnMessage(func(any) {
+					<-ready
+					if how == "Close" {
+						returned <- p.Close()
+						return
+					}
+					_ = p.Kill()
+					returned <- p.Wait()
+				}))
+			require.NoError(t, err)
+			close(ready)
+			require.NoError(t, p.Send(context.Background(), "stop yourself")) // the child echoes it
+			select {
+			case <-returned:
+			case <-time.After(10 * time.Second):
+				t.Fatalf("%s from the child's own listener had not returned after 10 s", how)
+			}
+			<-p.Done()
+		})
+	}
+}
+
+// The same with a pool: a listener that closes or kills its own pool.
+func TestAListenerThatStopsItsOwnPool(t *testing.T) {
+	for _, how := range []string{"Close", "Kill"} {
+		t.Run(how, func(t *testing.T) {
+			checkNoLeaks(t)
+			var p *Pool
+			ready := make(chan struct{})
+			returned := make(chan struct{})
+			var once sync.Once
+			var err error
+			p, err = NewPool(context.Background(), child("serve"), WithWorkers(2), WithStderr(nil),
+				WithGracePeriods(200*time.Millisecond, 200*time.Millisecond),
+				OnMessage(func(any) {
+					<-ready
+					once.Do(func() {
+						if how == "Close" {
+							_ = p.Close()
+						} else {
+							p.Kill()
+						}
+						close(returned)
+					})
+				}))
+			require.NoError(t, err)
+			close(ready)
+			require.NoError(t, p.Broadcast(context.Background(), "stop the pool"))
+			select {
+			case <-returned:
+			case <-time.After(10 * time.Second):
+				t.Fatalf("%s from the pool's own listener had not returned after 10 s", how)
+			}
+			p.Kill()
+		})
+	}
+}
+
+// Conn.Close drops what waits for a handler and does not wait for a notification handler
+// that never returns, as it never waited for request handlers. It waited for it for ever.
+func TestConnCloseDoesNotWaitForAStuckNotificationHandler(t *testing.T) {
+	checkNoLeaks(t)
+	forEachTransport(t, func(t *testing.T, tr transport) {
+		g := newGated()
+		defer g.release()
+		got := make(chan struct{}, 10)
+		host, child := pair(t, tr, []Option{OnMessage(func(v any) {
+			got <- struct{}{}
+			g.listen(v)
+		})}, nil)
+		for i := 0; i < 5; i++ {
+			require.NoError(t, child.Send(context.Background(), i))
+		}
+		<-got
+		returnsWithin(t, 10*time.Second, "Conn.Close", func() { require.NoError(t, host.Close()) })
+		g.release()
+		time.Sleep(50 * time.Millisecond)
+		require.Less(t, g.handled.Load(), int64(5), "the messages waiting behind the stuck handler are dropped")
+	})
+}
