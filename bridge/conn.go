@@ -131,7 +131,8 @@ func newConn(r io.Reader, w io.Writer, cfg connConfig) *Conn {
 		c.parkTimer = time.AfterFunc(time.Hour, c.unpark)
 		c.parkTimer.Stop()
 	}
-	c.base, c.cancelBase = context.WithCancel(context.Background())
+	// Handlers' contexts say which Conn they serve (see servedBy).
+	c.base, c.cancelBase = context.WithCancel(context.WithValue(context.Background(), servingKey{}, c))
 	c.out = newFrameWriter(w, func(err error) {
 		c.goTracked(func() { c.streamEnded(&writeError{err}) })
 	})
@@ -153,6 +154,16 @@ func newConn(r io.Reader, w io.Writer, cfg connConfig) *Conn {
 		c.out.wg.Wait()
 		close(c.done)
 	}()
+	return c
+}
+
+// servingKey is the key of the Conn whose request a handler's context serves.
+type servingKey struct{}
+
+// servedBy returns the Conn whose request the handler that was given ctx (or a context
+// derived from it) is serving, or nil.
+func servedBy(ctx context.Context) *Conn {
+	c, _ := ctx.Value(servingKey{}).(*Conn)
 	return c
 }
 

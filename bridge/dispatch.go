@@ -337,6 +337,13 @@ func (p *Pool) acquire(ctx context.Context, method string, not *running) (*ticke
 		p.mu.Unlock()
 		return t, nil
 	}
+	if r := p.callerLocked(ctx, not); r != nil {
+		// A host handler serving a call of r calls the pool: r waits for it, so r takes
+		// it past its window; in the queue it could wait for ever, r's call never ending.
+		t := p.takeLocked(r, method, false)
+		p.mu.Unlock()
+		return t, nil
+	}
 	if !p.anyReadyLocked() {
 		if err := p.unavailableLocked(); err != nil {
 			p.mu.Unlock()
@@ -372,6 +379,34 @@ func (p *Pool) acquire(ctx context.Context, method string, not *running) (*ticke
 		}
 		return nil, fmt.Errorf("%w: no worker was free before the call's context ended: %w", ErrSaturated, ctx.Err())
 	}
+}
+
+// callerLocked returns the ready worker whose call to the host is being served by the
+// handler that gave ctx, or nil: a call from such a handler goes to that worker when no
+// other worker has room, whatever its window (WithConcurrency included), since that
+// worker waits for the handler's answer. A worker that runs requests concurrently (and a
+// client that serves the host's calls while its own call to the host waits) answers it.
+func (p *Pool) callerLocked(ctx context.Context, not *running) *running {
+	c := servedBy(ctx)
+	if c == nil {
+		return nil
+	}
+	for _, s := range p.slots {
+		r := s.current
+		if r == nil || r == not || r.retiring {
+			continue
+		}
+		if proc, ok := r.w.(*Process); !ok || proc.conn != c {
+			continue
+		}
+		select {
+		case <-r.w.Exited():
+			return nil
+		default:
+		}
+		return r
+	}
+	return nil
 }
 
 // noWorkerLocked says why a call found no worker: all were busy, or none was ready, and

@@ -18,7 +18,9 @@ const MethodMessage = protocol.MethodMessage
 // data; an error with an ErrorType() string method gets that type; any other error has type
 // "Error"). ctx is cancelled when the other side sends $cancel for the request or the
 // session ends. A panic is recovered and reported to the other side as an error of type
-// "panic". Each request runs on a goroutine of its own, so handlers may call the other side.
+// "panic". Each request runs on a goroutine of its own, so handlers may call the other side
+// (and a Pool's handlers the pool: see Pool.Call), best with ctx, which then knows the call
+// comes from the handler.
 type Handler func(ctx context.Context, args Args) (any, error)
 
 // NotificationHandler receives a notification from the other side. Notification handlers

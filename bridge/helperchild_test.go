@@ -361,6 +361,26 @@ func serveHelper(in, out *os.File) {
 			err := session().Call(ctx, method, params, &res)
 			return res, err
 		},
+		"call_host_many": func(ctx context.Context, a Args) (any, error) { // n calls to the host at once; how many failed
+			var n int
+			var method string
+			if err := a.Decode(&n, &method); err != nil {
+				return nil, err
+			}
+			var failed atomic.Int64
+			var wg sync.WaitGroup
+			for i := 0; i < n; i++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if session().Call(ctx, method, []any{i}, nil) != nil {
+						failed.Add(1)
+					}
+				}()
+			}
+			wg.Wait()
+			return failed.Load(), nil
+		},
 		"pid": func(ctx context.Context, a Args) (any, error) { return os.Getpid(), nil },
 		"exit": func(ctx context.Context, a Args) (any, error) {
 			var code int

@@ -124,6 +124,12 @@ func NewPool(ctx context.Context, argv []string, opts ...Option) (*Pool, error) 
 // the call was sent (ErrClosed from the worker), never ran and is
 // sent to another worker; with Idempotent, a call whose worker died is retried once on
 // another worker.
+//
+// A host handler that serves a worker's call (WithHandler) may call the pool back with the
+// context it was given (or one derived from it): when no other worker has room, that call
+// goes to the worker that waits for the handler, past its window (WithConcurrency too),
+// rather than queue behind the very call that waits for it. That worker must run requests
+// concurrently to answer it (SPEC 4.1 allows a child not to).
 func (p *Pool) Call(ctx context.Context, method string, params, result any, opts ...CallOption) error {
 	if ctx == nil {
 		return errNilContext

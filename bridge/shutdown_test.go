@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -219,4 +220,37 @@ func TestConnCloseDoesNotWaitForAStuckNotificationHandler(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 		require.Less(t, g.handled.Load(), int64(5), "the messages waiting behind the stuck handler are dropped")
 	})
+}
+
+// A host handler serving a worker's call that calls the pool back, with the context it was
+// given, while every worker is busy with such a call: the call goes to the worker that waits
+// for it. It waited in the pool's queue behind the very calls that waited for it, until the
+// callers' contexts ended.
+func TestAHandlerThatCallsItsOwnPoolBackIsServed(t *testing.T) {
+	for _, opts := range [][]Option{{}, {WithConcurrency(1)}} {
+		checkNoLeaks(t)
+		var p *Pool
+		var err error
+		p, err = NewPool(context.Background(), child("serve"), append(opts, WithWorkers(2), WithStderr(nil),
+			WithHandler("nested", func(ctx context.Context, a Args) (any, error) {
+				var v any
+				err := p.Call(ctx, "echo", []any{"back"}, &v)
+				return v, err
+			}))...)
+		require.NoError(t, err)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		var wg sync.WaitGroup
+		for i := 0; i < 4; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var out any
+				assert.NoError(t, p.Call(ctx, "call_host", []any{"nested", []any{}}, &out))
+				assert.Equal(t, "back", out)
+			}()
+		}
+		wg.Wait()
+		cancel()
+		require.NoError(t, p.Close())
+	}
 }
