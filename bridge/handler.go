@@ -18,7 +18,7 @@ const MethodMessage = protocol.MethodMessage
 // data; an error with an ErrorType() string method gets that type; any other error has type
 // "Error"). ctx is cancelled when the other side sends $cancel for the request or the
 // session ends. A panic is recovered and reported to the other side as an error of type
-// "panic". Each request runs on a goroutine of its own, so handlers may call the other side
+// "panic", and so is runtime.Goexit (t.FailNow in a test's handler). Each request runs on a goroutine of its own, so handlers may call the other side
 // (and a Pool's handlers the pool: see Pool.Call), best with ctx, which then knows the call
 // comes from the handler.
 type Handler func(ctx context.Context, args Args) (any, error)
@@ -26,7 +26,8 @@ type Handler func(ctx context.Context, args Args) (any, error)
 // NotificationHandler receives a notification from the other side. Notification handlers
 // run one at a time, in the order the other side sent them, on one goroutine: a slow handler
 // delays later notifications, never responses to calls (see Conn for how far notifications
-// may fall behind).
+// may fall behind). A panic is recovered and logged; after runtime.Goexit (t.FailNow in a
+// test's listener) another goroutine handles the later notifications.
 type NotificationHandler func(args Args)
 
 // messageHandler adapts a func(any) to the "message" notification ([value]).

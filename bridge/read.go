@@ -195,7 +195,19 @@ func quoteValue(b []byte) string {
 // notifyLoop runs notification handlers one at a time, in order, until the session has
 // ended and nothing is left to run.
 func (c *Conn) notifyLoop() {
-	defer c.leaveNotify()
+	var running string // the notification whose handler runs
+	defer func() {
+		if running != "" {
+			// The handler called runtime.Goexit (t.FailNow in a test's listener): this
+			// goroutine ends whatever we do. Another carries on in its place (in c.wg), or
+			// no later notification would ever be handled.
+			c.logf(slog.LevelError, "a notification handler called runtime.Goexit; handling goes on", "notification", running)
+			c.in.handled()
+			go c.notifyLoop()
+			return
+		}
+		c.leaveNotify()
+	}()
 	for {
 		for {
 			n, ok := c.in.popNote()
@@ -206,7 +218,9 @@ func (c *Conn) notifyLoop() {
 			h := c.notify[n.method]
 			c.hmu.RUnlock()
 			if h != nil {
+				running = n.method
 				c.runNotify(n.method, h, n.args)
+				running = ""
 			}
 			c.in.handled()
 		}

@@ -35,9 +35,20 @@ func (c *Conn) admitRequest(m protocol.Message) error {
 
 // runRequests runs r, then requests that queued meanwhile, until none is left.
 func (c *Conn) runRequests(r request) {
+	goexit := true
+	defer func() {
+		if goexit {
+			// A handler called runtime.Goexit (runRequest answered for it): this goroutine
+			// ends whatever we do; another takes on what queued.
+			if next, ok := c.in.nextRequest(); ok {
+				go c.runRequests(next)
+			}
+		}
+	}()
 	for ok := true; ok; r, ok = c.in.nextRequest() {
 		c.runRequest(r)
 	}
+	goexit = false
 }
 
 // runRequest runs one request's handler and writes its answer.
@@ -56,7 +67,17 @@ func (c *Conn) runRequest(r request) {
 	case h == nil:
 		herr = &RemoteError{Type: protocol.TypeMethodNotFound, Message: fmt.Sprintf("no handler for method %s", protocol.QuoteName(r.method))}
 	default:
+		returned := false
+		defer func() {
+			if !returned { // runtime.Goexit (t.FailNow in a test's handler): answer for it
+				c.logf(slog.LevelError, "a handler called runtime.Goexit", "method", r.method)
+				c.respond(r.id, r.method, nil, &RemoteError{Type: "panic",
+					Message: fmt.Sprintf("the handler of %s called runtime.Goexit", protocol.QuoteName(r.method))})
+				c.forgetServing(r.id)
+			}
+		}()
 		result, herr = runHandler(r.ctx, h, r.args)
+		returned = true
 		if herr != nil && r.ctx.Err() != nil && c.Err() == nil && errors.Is(herr, context.Canceled) {
 			herr = &RemoteError{Type: protocol.TypeCancelled, Message: fmt.Sprintf("%s was cancelled", protocol.QuoteName(r.method))}
 		}

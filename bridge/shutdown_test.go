@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -253,4 +254,36 @@ func TestAHandlerThatCallsItsOwnPoolBackIsServed(t *testing.T) {
 		cancel()
 		require.NoError(t, p.Close())
 	}
+}
+
+// Handlers that call runtime.Goexit, as t.FailNow (a require in a test's handler) does.
+// A listener's Goexit ended the goroutine that runs listeners: no later message was ever
+// handled. A request handler's left the child's call unanswered for ever, and Close then
+// blamed the child ("it closed its channel but kept running").
+func TestHandlersThatCallGoexit(t *testing.T) {
+	checkNoLeaks(t)
+	var handled atomic.Int64
+	p := start(t, child("serve"),
+		OnMessage(func(any) {
+			if handled.Add(1) == 1 {
+				runtime.Goexit()
+			}
+		}),
+		WithHandler("goexit", func(context.Context, Args) (any, error) { runtime.Goexit(); return nil, nil }),
+		WithHandler("ok", func(context.Context, Args) (any, error) { return "ok", nil }))
+	for i := 0; i < 5; i++ {
+		require.NoError(t, p.Send(context.Background(), i)) // the child sends each back
+	}
+	eventually(t, "every message handled", func() bool { return handled.Load() == 5 })
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var re *RemoteError
+	err := p.Call(ctx, "call_host", []any{"goexit", []any{}}, nil)
+	require.ErrorAs(t, err, &re, "the child's call to the host is answered")
+	require.Contains(t, re.Message, "runtime.Goexit")
+	var out string
+	require.NoError(t, p.Call(ctx, "call_host", []any{"ok", []any{}}, &out))
+	require.Equal(t, "ok", out)
+	require.NoError(t, p.Close())
 }
