@@ -326,6 +326,13 @@ func (p *Pool) failWaitersLocked(err error) {
 func (p *Pool) acquire(ctx context.Context, method string, not *running) (*ticket, error) {
 	p.mu.Lock()
 	if p.closed {
+		// Draining: a call in flight, which the drain waits for, may need its handler's
+		// call back into the pool; that worker takes it.
+		if r := p.callerLocked(ctx, not); r != nil && p.ctx.Err() == nil {
+			t := p.takeLocked(r, method, false)
+			p.mu.Unlock()
+			return t, nil
+		}
 		p.mu.Unlock()
 		return nil, ErrClosed
 	}

@@ -128,8 +128,9 @@ func NewPool(ctx context.Context, argv []string, opts ...Option) (*Pool, error) 
 // A host handler that serves a worker's call (WithHandler) may call the pool back with the
 // context it was given (or one derived from it): when no other worker has room, that call
 // goes to the worker that waits for the handler, past its window (WithConcurrency too),
-// rather than queue behind the very call that waits for it. That worker must run requests
-// concurrently to answer it (SPEC 4.1 allows a child not to).
+// rather than queue behind the very call that waits for it, also while the pool drains
+// (Close, Shutdown: the drain waits for the call the handler serves). That worker must run
+// requests concurrently to answer it (SPEC 4.1 allows a child not to).
 func (p *Pool) Call(ctx context.Context, method string, params, result any, opts ...CallOption) error {
 	if ctx == nil {
 		return errNilContext
@@ -315,8 +316,8 @@ func (p *Pool) Close() error {
 	return p.Shutdown(ctx)
 }
 
-// Shutdown drains the pool: new calls fail with ErrClosed, calls in flight and queued
-// finish, then every worker stops as Process.Shutdown says ($stop, then signals; what a
+// Shutdown drains the pool: new calls fail with ErrClosed (not those of a host handler
+// serving a call in flight: see Call), calls in flight and queued finish, then every worker stops as Process.Shutdown says ($stop, then signals; what a
 // worker sent is handled by the host's handlers within the worker's grace periods, then
 // dropped). If ctx ends first, the pool is killed (see Kill) and Shutdown returns ctx's
 // error. It returns once every worker is gone, without waiting for handlers past those

@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"runtime"
 	"sync"
@@ -286,4 +287,36 @@ func TestHandlersThatCallGoexit(t *testing.T) {
 	require.NoError(t, p.Call(ctx, "call_host", []any{"ok", []any{}}, &out))
 	require.Equal(t, "ok", out)
 	require.NoError(t, p.Close())
+}
+
+// While a pool drains, a call in flight whose host handler calls the pool back still
+// finishes: the drain waits for it, and the worker waiting for the handler takes the call
+// back. It failed with ErrClosed, as a new call does.
+func TestADrainingPoolServesTheCallsBackOfItsCallsInFlight(t *testing.T) {
+	checkNoLeaks(t)
+	var p *Pool
+	var err error
+	started, proceed := make(chan struct{}), make(chan struct{})
+	p, err = NewPool(context.Background(), child("serve"), WithWorkers(2), WithStderr(nil),
+		WithHandler("nested", func(ctx context.Context, a Args) (any, error) {
+			close(started)
+			<-proceed
+			var v any
+			err := p.Call(ctx, "echo", []any{"back"}, &v)
+			return v, err
+		}))
+	require.NoError(t, err)
+	res := make(chan error, 1)
+	var out any
+	go func() { res <- p.Call(context.Background(), "call_host", []any{"nested", []any{}}, &out) }()
+	<-started
+	closed := make(chan error, 1)
+	go func() { closed <- p.Close() }()
+	eventually(t, "the pool refuses new calls", func() bool {
+		return errors.Is(p.Call(context.Background(), "echo", []any{1}, nil), ErrClosed)
+	})
+	close(proceed)
+	require.NoError(t, <-res)
+	require.Equal(t, "back", out)
+	require.NoError(t, <-closed)
 }
