@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -319,4 +320,36 @@ func TestADrainingPoolServesTheCallsBackOfItsCallsInFlight(t *testing.T) {
 	require.NoError(t, <-res)
 	require.Equal(t, "back", out)
 	require.NoError(t, <-closed)
+}
+
+// Limit: a handler serving the child's call that closes that same child waits for itself:
+// Close waits for the child's calls to the host to be answered before it closes the
+// child's input, and this one is answered only when Close returns. The first grace period
+// ends the wait (SIGTERM); Close returns the child's *ExitError. `go p.Close()` does not
+// wait, and lets the child stop cleanly.
+func TestLimitAHandlerThatClosesTheChildItServes(t *testing.T) {
+	checkNoLeaks(t)
+	var p *Process
+	closed := make(chan error, 1)
+	ready := make(chan struct{})
+	var err error
+	p, err = Start(context.Background(), child("serve"), WithStderr(nil),
+		WithGracePeriods(200*time.Millisecond, 200*time.Millisecond),
+		WithHandler("close", func(context.Context, Args) (any, error) {
+			<-ready
+			closed <- p.Close()
+			return nil, nil
+		}))
+	require.NoError(t, err)
+	close(ready)
+	go func() { _ = p.Call(context.Background(), "call_host", []any{"close", []any{}}, nil) }()
+	select {
+	case err := <-closed:
+		var ee *ExitError
+		require.ErrorAs(t, err, &ee)
+		require.Equal(t, syscall.SIGTERM, ee.Signal)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close from a handler of the child's own call had not returned after 10 s")
+	}
+	<-p.Done()
 }
