@@ -81,7 +81,7 @@ func (p *Pool) abandon(t *ticket) {
 	r := t.r
 	r.abandoned++
 	if r.retiring && r.owed() == 0 {
-		go r.w.Shutdown(context.Background())
+		go p.stopWorker(context.Background(), r.w)
 	}
 	p.checkDrainedLocked()
 }
@@ -491,7 +491,7 @@ func (p *Pool) release(t *ticket, job, answered bool) {
 	}
 	if r.retiring {
 		if r.owed() == 0 && !t.abandoned { // else abandon or retireLocked asked already
-			go r.w.Shutdown(context.Background())
+			go p.stopWorker(context.Background(), r.w)
 		}
 		p.checkDrainedLocked()
 		return

@@ -346,7 +346,7 @@ func (p *Pool) Shutdown(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_ = w.Shutdown(ctx)
+			_ = p.stopWorker(ctx, w)
 		}()
 	}
 	done := make(chan struct{})
@@ -362,6 +362,15 @@ func (p *Pool) Shutdown(ctx context.Context) error {
 		<-done
 		return fmt.Errorf("bridge: closing the pool: %w", ctx.Err())
 	}
+}
+
+// stopWorker stops w as Process.Close does, within ctx: the handling of what it sent is
+// bounded by its grace periods, so that neither a retirement nor a drain waits for slow or
+// stuck handlers past them.
+func (p *Pool) stopWorker(ctx context.Context, w worker) error {
+	ctx, cancel := context.WithTimeout(ctx, p.procCfg.stopGrace+p.procCfg.killGrace)
+	defer cancel()
+	return w.Shutdown(ctx)
 }
 
 // beginClose stops the pool taking calls and returns a channel closed once no call runs

@@ -10,12 +10,20 @@ import (
 	"github.com/polyfork/polyfork/protocol"
 )
 
-// Close stops the child gracefully and waits until it is gone (Shutdown without a
-// deadline of its own): the two grace periods bound it, including the handling of what the
-// child sent (see Shutdown). It returns nil if the child exited with status 0, else the
+// Close stops the child gracefully and waits until it is gone, as Shutdown does, bounded by
+// the two grace periods (WithGracePeriods): what the child sent that the host's handlers
+// have not handled once both have passed since Close began is dropped (and logged), and a
+// notification (OnMessage) handler still running then is not waited for; it runs on. So
+// Close returns within the grace periods plus the time to reap the child and read the rest
+// of its stderr (at most a second), even when a handler is slow or stuck, or is the
+// listener that called Close. It returns nil if the child exited with status 0, else the
 // error that describes how it ended (the same as Wait). It is safe to call more than once,
 // and concurrently.
-func (p *Process) Close() error { return p.Shutdown(context.Background()) }
+func (p *Process) Close() error {
+	t := time.NewTimer(p.cfg.stopGrace + p.cfg.killGrace)
+	defer t.Stop()
+	return p.shutdown(context.Background(), t.C)
+}
 
 // Shutdown stops the child gracefully and waits until it is gone. It sends $stop, so the
 // child finishes the work in flight and exits; it closes the child's stdin (end of file,
@@ -27,12 +35,11 @@ func (p *Process) Close() error { return p.Shutdown(context.Background()) }
 // else its exit (*ExitError).
 //
 // What the child sent before it exited (messages, notifications, calls to the host) is
-// handled by the host's handlers until both grace periods have passed since Shutdown began,
-// or ctx ends: then what is left is dropped (and logged), and a notification (OnMessage)
-// handler still running is not waited for; it runs on. So Shutdown returns within the
-// grace periods, or at ctx's end, plus the time to reap the child and read the rest of its
-// stderr (at most a second), even when a handler is slow or never returns, or is the one
-// that called Shutdown.
+// handled by the host's handlers, however long that takes, until ctx ends: then what is
+// left is dropped (and logged), and a notification (OnMessage) handler still running is
+// not waited for; it runs on. So ctx bounds Shutdown (plus the time to reap the child and
+// read the rest of its stderr, at most a second), even when a handler is slow or never
+// returns; without an end of its own, Close bounds it by the grace periods instead.
 //
 // A child without a channel (ChannelNone) is asked with SIGTERM instead of $stop, and gets
 // SIGKILL after the first grace period.
@@ -44,10 +51,21 @@ func (p *Process) Shutdown(ctx context.Context) error {
 	if ctx == nil {
 		return errNilContext
 	}
+	return p.shutdown(ctx, nil)
+}
+
+// shutdown is Shutdown; when limit fires (Close), the handling of what the child sent is
+// given up as when ctx ends, but the child is left to the stop sequence, which has
+// SIGKILLed it by then.
+func (p *Process) shutdown(ctx context.Context, limit <-chan time.Time) error {
 	p.markClosing()
 	p.stopOnce.Do(func() { go p.stop() })
 	select {
 	case <-p.done:
+		return p.err
+	case <-limit:
+		p.cutBacklog()
+		<-p.done
 		return p.err
 	case <-ctx.Done():
 		p.signal(syscall.SIGKILL)
@@ -60,16 +78,6 @@ func (p *Process) Shutdown(ctx context.Context) error {
 // stop asks the child to finish, then forces it; see Shutdown.
 func (p *Process) stop() {
 	defer close(p.stopDone)
-	// Everything, the handling of what the child sent included, fits in the grace periods.
-	limit := time.NewTimer(p.cfg.stopGrace + p.cfg.killGrace)
-	defer func() {
-		select {
-		case <-p.done:
-		case <-limit.C:
-			p.cutBacklog()
-		}
-		limit.Stop()
-	}()
 	if !p.hasChannel() {
 		p.stopWithoutChannel()
 		return

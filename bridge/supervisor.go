@@ -191,7 +191,7 @@ func (p *Pool) install(s *slot, r *running) {
 	}
 	if p.closed && p.ctx.Err() != nil {
 		// Closing: this worker is only here to be stopped.
-		go r.w.Shutdown(context.Background())
+		go p.stopWorker(context.Background(), r.w)
 		return
 	}
 	p.dispatchLocked()

@@ -1,9 +1,14 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/hex"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/polyfork/polyfork/internal/testutil"
 	"github.com/polyfork/polyfork/protocol"
@@ -32,4 +37,38 @@ func TestSendToAChildThatOnlyWatchesEndOfFile(t *testing.T) {
 	assert.Equal(t, exitOK, r.code, r.stderr)
 	assert.Contains(t, r.stderr, "buffered until exit", "the child's last output was relayed")
 	assert.False(t, strings.Contains(r.stderr, "signal"), "no signal was needed: %s", r.stderr)
+}
+
+// slowWriter takes each write after a pause, as a slow reader of a pipe does.
+type slowWriter struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (w *slowWriter) Write(p []byte) (int, error) {
+	time.Sleep(50 * time.Millisecond)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.Write(p)
+}
+
+func (w *slowWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+// polyfork send prints every message the child sent however slowly its stdout is read,
+// past the child's grace periods (100 lines at 50 ms: 5 s, above the 4 s of the two grace
+// periods, after which Process.Close drops what the host has not handled).
+func TestSendPrintsEverythingToASlowStdout(t *testing.T) {
+	var in strings.Builder
+	for i := 0; i < 100; i++ {
+		fmt.Fprintf(&in, "%d\n", i)
+	}
+	var out slowWriter
+	var errb bytes.Buffer
+	code := run(context.Background(), append([]string{"send", "--"}, raw("serve")...), strings.NewReader(in.String()), &out, &errb)
+	require.Equal(t, exitOK, code, errb.String())
+	require.Equal(t, 100, strings.Count(out.String(), "\n"), errb.String())
 }

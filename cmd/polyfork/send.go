@@ -163,9 +163,11 @@ loop:
 		p.Wait()
 		return code
 	}
-	// End of input: stop the child gracefully, printing what it still sends.
+	// End of input: stop the child gracefully, printing what it still sends, however long
+	// stdout takes to take it (Close would drop what is not printed after the grace
+	// periods); ctx (a signal, -timeout) bounds that.
 	closed := make(chan error, 1)
-	go func() { closed <- p.Close() }()
+	go func() { closed <- p.Shutdown(ctx) }()
 	select {
 	case err = <-closed:
 	case <-ctx.Done():
