@@ -195,13 +195,13 @@ func quoteValue(b []byte) string {
 // notifyLoop runs notification handlers one at a time, in order, until the session has
 // ended and nothing is left to run.
 func (c *Conn) notifyLoop() {
-	var running string // the notification whose handler runs
+	inHandler, method := false, "" // a handler runs, for the notification method
 	defer func() {
-		if running != "" {
+		if inHandler {
 			// The handler called runtime.Goexit (t.FailNow in a test's listener): this
 			// goroutine ends whatever we do. Another carries on in its place (in c.wg), or
 			// no later notification would ever be handled.
-			c.logf(slog.LevelError, "a notification handler called runtime.Goexit; handling goes on", "notification", running)
+			c.logf(slog.LevelError, "a notification handler called runtime.Goexit; handling goes on", "notification", method)
 			c.in.handled()
 			go c.notifyLoop()
 			return
@@ -218,9 +218,9 @@ func (c *Conn) notifyLoop() {
 			h := c.notify[n.method]
 			c.hmu.RUnlock()
 			if h != nil {
-				running = n.method
+				inHandler, method = true, n.method
 				c.runNotify(n.method, h, n.args)
-				running = ""
+				inHandler = false
 			}
 			c.in.handled()
 		}
