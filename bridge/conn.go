@@ -28,7 +28,9 @@ import (
 // only one in flight reads its own answer instead of waiting for the reader (see lead.go). Each request from the other side runs on a goroutine of its
 // own, at most 1024 at once. Done is closed when the session has ended and the Conn's own
 // goroutines have returned; a request handler still running then has its context
-// cancelled, and its answer goes nowhere. Every method is safe for concurrent use.
+// cancelled, and its answer goes nowhere. After Close, the notification goroutine is not
+// waited for either while it runs a handler: it returns when the handler does. Every
+// method is safe for concurrent use.
 //
 // The reader never stops delivering responses: when notification handlers fall behind by
 // more than 1024 notifications or 64 MiB of params, the reader stops reading (the other
@@ -520,7 +522,8 @@ func (c *Conn) discard() {
 	}
 }
 
-// Done is closed when the session has ended and the Conn's goroutines have returned.
+// Done is closed when the session has ended and the Conn's goroutines have returned (but
+// one running a notification handler when Close was called: see Close).
 func (c *Conn) Done() <-chan struct{} { return c.done }
 
 // inputEnds waits for the reading side to end (at the end of input, or at what broke the
