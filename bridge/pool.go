@@ -263,6 +263,11 @@ func (p *Pool) Broadcast(ctx context.Context, v any) error {
 // the old one is retired: a new command that exits at once (a broken deploy) fails the
 // reload instead of retiring every working worker. Reload returns the first start failure
 // (the old worker then stays), or ctx's error.
+// in flight and stops. New code is picked up with no failed call. Reload returns the first
+// start failure (the old worker then stays), or ctx's error. A host handler serving a
+// worker's call may call Reload with the context it was given: Reload then does not wait
+// for that worker to stop (it cannot before the handler returns), only for its
+// replacement to be ready.
 func (p *Pool) Reload(ctx context.Context) error {
 	if ctx == nil {
 		return errNilContext
@@ -295,6 +300,11 @@ func (p *Pool) Reload(ctx context.Context) error {
 			}
 		case <-ctx.Done():
 			return ctx.Err()
+		}
+		if proc, ok := old.w.(*Process); ok && servedBy(ctx) == proc.conn {
+			// Called by a host handler serving one of old's calls: old cannot stop before
+			// the handler returns. It is retired; it stops once that call is answered.
+			continue
 		}
 		select {
 		case <-old.w.Done():

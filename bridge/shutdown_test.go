@@ -353,3 +353,59 @@ func TestLimitAHandlerThatClosesTheChildItServes(t *testing.T) {
 	}
 	<-p.Done()
 }
+
+// A host handler serving a worker's call may reload the pool with its context: Reload
+// replaces every worker and returns, the worker whose call waits for the handler stopping
+// once the handler has answered. It waited for that worker to stop, which it could not
+// before the handler returned: until the context ended (for ever without a deadline).
+func TestAHandlerMayReloadItsPool(t *testing.T) {
+	checkNoLeaks(t)
+	var p *Pool
+	var err error
+	p, err = NewPool(context.Background(), child("serve"), WithWorkers(2), WithStderr(nil),
+		WithHandler("reload", func(ctx context.Context, a Args) (any, error) {
+			ctx, cancel := context.WithTimeout(ctx, 5*time.Second) // bounds the old code's wait
+			defer cancel()
+			return "reloaded", p.Reload(ctx)
+		}))
+	require.NoError(t, err)
+	defer p.Kill()
+	before := map[int]bool{}
+	for _, w := range p.Stats().Workers {
+		before[w.Pid] = true
+	}
+	var out string
+	require.NoError(t, p.Call(context.Background(), "call_host", []any{"reload", []any{}}, &out))
+	require.Equal(t, "reloaded", out)
+	for _, w := range p.Stats().Workers {
+		require.False(t, before[w.Pid], "worker %d was not replaced", w.Pid)
+	}
+	require.NoError(t, p.Close())
+}
+
+// Limit: a host handler serving a worker's call that closes the pool waits for the drain
+// of the very call that waits for it: the drain timeout ends the wait, the workers are
+// killed and Close returns the timeout. `go p.Close()` does not wait.
+func TestLimitAHandlerThatClosesThePoolItServes(t *testing.T) {
+	checkNoLeaks(t)
+	var p *Pool
+	closed := make(chan error, 1)
+	ready := make(chan struct{})
+	var err error
+	p, err = NewPool(context.Background(), child("serve"), WithWorkers(1), WithStderr(nil),
+		WithDrainTimeout(300*time.Millisecond),
+		WithHandler("close", func(context.Context, Args) (any, error) {
+			<-ready
+			closed <- p.Close()
+			return nil, nil
+		}))
+	require.NoError(t, err)
+	close(ready)
+	go func() { _ = p.Call(context.Background(), "call_host", []any{"close", []any{}}, nil) }()
+	select {
+	case err := <-closed:
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close from a handler of a worker's call had not returned after 10 s")
+	}
+}
