@@ -18,9 +18,10 @@ const MethodMessage = protocol.MethodMessage
 // data; an error with an ErrorType() string method gets that type; any other error has type
 // "Error"). ctx is cancelled when the other side sends $cancel for the request or the
 // session ends. A panic is recovered and reported to the other side as an error of type
-// "panic", and so is runtime.Goexit (t.FailNow in a test's handler). Each request runs on a goroutine of its own, so handlers may call the other side
-// (and a Pool's handlers the pool: see Pool.Call), best with ctx, which then knows the call
-// comes from the handler.
+// "panic", and so is runtime.Goexit (t.FailNow in a test's handler). Each request runs on a
+// goroutine of its own, so handlers may call the other side (and a Pool's handlers the
+// pool: see Pool.Call), best with ctx, which tells the pool that the call comes from the
+// handler.
 type Handler func(ctx context.Context, args Args) (any, error)
 
 // NotificationHandler receives a notification from the other side. Notification handlers

@@ -327,11 +327,12 @@ func (p *Pool) Close() error {
 }
 
 // Shutdown drains the pool: new calls fail with ErrClosed (not those of a host handler
-// serving a call in flight: see Call), calls in flight and queued finish, then every worker stops as Process.Shutdown says ($stop, then signals; what a
-// worker sent is handled by the host's handlers within the worker's grace periods, then
-// dropped). If ctx ends first, the pool is killed (see Kill) and Shutdown returns ctx's
-// error. It returns once every worker is gone, without waiting for handlers past those
-// bounds, and is safe to call more than once, and concurrently (with Kill too).
+// serving a call in flight: see Call), calls in flight and queued finish, then every
+// worker stops as Process.Close says ($stop, then signals; what a worker sent is handled
+// by the host's handlers within the worker's grace periods, then dropped). If ctx ends
+// first, the pool is killed (see Kill) and Shutdown returns ctx's error. It returns once
+// every worker is gone, without waiting for handlers past those bounds, and is safe to
+// call more than once, and concurrently (with Kill too).
 //
 // The pool closes its descriptors of the sockets of WithListeners as soon as no worker
 // can start any more, while the workers finish: the sockets close when the last worker
