@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -49,6 +50,8 @@ type Process struct {
 
 	stopOnce sync.Once
 	stopDone chan struct{} // closed when the stop sequence has finished
+
+	relaysStuck atomic.Bool // waitRelays gave up on a relay stuck in the host's writer
 
 	cutOnce sync.Once
 	cut     chan struct{} // closed when what the child sent need no longer be handled (see cutBacklog)
@@ -218,8 +221,13 @@ func (p *Process) waitExit(d time.Duration) bool { return closedWithin(p.exited,
 
 // waitRelays lets the relays take what the child wrote before it exited; a grandchild that
 // escaped the process group may hold the streams open, so the wait is bounded: past it the
-// streams are closed.
+// streams are closed. A relay still running a second after that is stuck in the host's
+// writer or log function (WithStderr, WithStdout, WithLogFunc): it is not waited for; it
+// returns when the writer does.
 func (p *Process) waitRelays() {
+	if p.relaysStuck.Load() {
+		return // given up on already
+	}
 	t := time.NewTimer(time.Second)
 	defer t.Stop()
 	for _, r := range p.logs {
@@ -231,8 +239,15 @@ func (p *Process) waitRelays() {
 		for _, f := range p.files[2:] {
 			f.Close()
 		}
+		t.Reset(time.Second)
 		for _, r := range p.logs {
-			<-r.done
+			select {
+			case <-r.done:
+			case <-t.C:
+				p.relaysStuck.Store(true)
+				p.log(slog.LevelWarn, "the relay of the child's output is stuck in the host's writer; not waiting for it")
+				return
+			}
 		}
 		return
 	}

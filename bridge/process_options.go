@@ -159,7 +159,10 @@ func WithGracePeriods(stop, term time.Duration) Option {
 // WithStderr sends the child's stderr, one "name[pid] line" per line, to w (default
 // os.Stderr); with ChannelFDs its stdout too, unless WithStdout says otherwise. nil
 // discards the lines (the last ones are still kept for errors). Each line is one Write; the
-// processes that share this Option (the workers of a Pool) never write to w at once.
+// processes that share this Option (the workers of a Pool) never write to w at once. A
+// Write that blocks holds the relay (the child blocks once its stderr pipe is full); once
+// the child has exited, the end of the Process (Close, Kill, Wait) waits for it at most two
+// seconds, then goes on without it.
 func WithStderr(w io.Writer) Option {
 	if w != nil {
 		w = &lockedWriter{w: w}
@@ -197,7 +200,8 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 
 // WithLogFunc hands each line the child writes to stderr (and stdout, when it is relayed)
 // to fn instead of a writer. fn is called from one goroutine per stream of a process, in
-// order; processes sharing fn (the workers of a Pool) may call it concurrently.
+// order; processes sharing fn (the workers of a Pool) may call it concurrently. An fn that
+// blocks is waited for as a Write of WithStderr is.
 func WithLogFunc(fn func(LogLine)) Option {
 	return func(c *config) {
 		c.use("WithLogFunc", scopeProcess)

@@ -409,3 +409,38 @@ func TestLimitAHandlerThatClosesThePoolItServes(t *testing.T) {
 		t.Fatal("Close from a handler of a worker's call had not returned after 10 s")
 	}
 }
+
+// stuckWriter is a stderr sink that never returns until released, like a pipe to a log
+// collector that stopped reading.
+type stuckWriter struct{ gate chan struct{} }
+
+func (w stuckWriter) Write(p []byte) (int, error) { <-w.gate; return len(p), nil }
+
+// A stderr writer or log function of the host that blocks does not hold Kill, Close or
+// Wait: the relay stuck in it is not waited for past a bound. They waited for it for ever.
+func TestAStuckStderrSinkDoesNotHoldTheEnd(t *testing.T) {
+	for _, how := range []string{"Kill", "Close", "LogFunc"} {
+		t.Run(how, func(t *testing.T) {
+			checkNoLeaks(t)
+			gate := make(chan struct{})
+			defer close(gate) // the relay returns, after the test's wait
+			sink := WithStderr(stuckWriter{gate})
+			if how == "LogFunc" {
+				sink = WithLogFunc(func(LogLine) { <-gate })
+			}
+			p, err := Start(context.Background(), child("serve"), sink,
+				WithGracePeriods(200*time.Millisecond, 200*time.Millisecond))
+			require.NoError(t, err)
+			var ok bool
+			require.NoError(t, p.Call(context.Background(), "stderr", []any{"a line nobody takes"}, &ok))
+			returnsWithin(t, 10*time.Second, how, func() {
+				if how == "Kill" {
+					require.NoError(t, p.Kill())
+					_ = p.Wait()
+				} else {
+					_ = p.Close()
+				}
+			})
+		})
+	}
+}
