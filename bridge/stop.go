@@ -124,7 +124,9 @@ func (p *Process) markClosing() {
 
 // Terminate ends the child without asking: SIGTERM to its process group now, SIGKILL after
 // the second grace period (WithGracePeriods) if it is still running. It does not wait;
-// use Wait or Done. A Pool uses it for a call past its execution timeout.
+// use Wait or Done, which, as after any exit, come once the host's handlers have handled
+// what the child sent (Kill drops that instead). A Pool uses it for a call past its
+// execution timeout.
 func (p *Process) Terminate() {
 	p.markClosing()
 	p.signal(syscall.SIGTERM)
