@@ -191,7 +191,7 @@ func TestAListenerThatStopsItsOwnPool(t *testing.T) {
 				}))
 			require.NoError(t, err)
 			close(ready)
-			require.NoError(t, p.Broadcast(context.Background(), "stop the pool"))
+			require.NoError(t, p.Send(context.Background(), "stop the pool")) // the worker echoes it
 			select {
 			case <-returned:
 			case <-time.After(10 * time.Second):
