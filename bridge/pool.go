@@ -262,12 +262,9 @@ func (p *Pool) Broadcast(ctx context.Context, v any) error {
 // (ChannelNone) count as ready once started, so each new one must stay up a second before
 // the old one is retired: a new command that exits at once (a broken deploy) fails the
 // reload instead of retiring every working worker. Reload returns the first start failure
-// (the old worker then stays), or ctx's error.
-// in flight and stops. New code is picked up with no failed call. Reload returns the first
-// start failure (the old worker then stays), or ctx's error. A host handler serving a
-// worker's call may call Reload with the context it was given: Reload then does not wait
-// for that worker to stop (it cannot before the handler returns), only for its
-// replacement to be ready.
+// (the old worker then stays), or ctx's error. A host handler serving a worker's call may
+// call Reload with the context it was given: Reload then does not wait for that worker to
+// stop (it cannot before the handler returns), only for its replacement to be ready.
 func (p *Pool) Reload(ctx context.Context) error {
 	if ctx == nil {
 		return errNilContext
