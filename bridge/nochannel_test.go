@@ -101,3 +101,24 @@ func TestNoChannelPool(t *testing.T) {
 	assert.Contains(t, p.Stats().Workers[0].LastExit, "exited with status 1")
 	require.NoError(t, p.Close())
 }
+
+// TestNoChannelPoolReloadWaitsForTheOldWorkers: Reload returns once the workers it replaced
+// are gone. Workers without a channel have no Conn, and Reload's check for a handler
+// serving the old worker's call (servedBy) took their nil Conn for the caller's: it
+// returned while they still ran (a cluster's SIGHUP logged "reloaded" with the old
+// workers alive).
+func TestNoChannelPoolReloadWaitsForTheOldWorkers(t *testing.T) {
+	checkNoLeaks(t)
+	// Old workers ignore SIGTERM: each ends only at the SIGKILL after the grace period.
+	p := newPool(t, child("plain", "ignore_term"), WithChannel(ChannelNone), WithWorkers(2),
+		WithGracePeriods(300*time.Millisecond, time.Hour))
+	var old []int
+	for _, w := range p.Stats().Workers {
+		old = append(old, w.Pid)
+	}
+	require.NoError(t, p.Reload(context.Background()))
+	for _, pid := range old {
+		assert.ErrorIs(t, syscall.Kill(pid, 0), syscall.ESRCH, "old worker %d is gone when Reload returns", pid)
+	}
+	require.NoError(t, p.Close())
+}

@@ -298,7 +298,7 @@ func (p *Pool) Reload(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		if proc, ok := old.w.(*Process); ok && servedBy(ctx) == proc.conn {
+		if proc, ok := old.w.(*Process); ok && proc.conn != nil && servedBy(ctx) == proc.conn {
 			// Called by a host handler serving one of old's calls: old cannot stop before
 			// the handler returns. It is retired; it stops once that call is answered.
 			continue
