@@ -127,6 +127,9 @@ final class Child
     private bool $closed = false;
     private ?ProtocolError $failure = null;
 
+    /** The worker's pid: in a pcntl_fork()ed copy getmypid() differs (see exitForkedCopy()). */
+    private readonly int $pid;
+
     /**
      * @param resource $in           the stream frames arrive on
      * @param resource $out          the stream frames are written to
@@ -158,6 +161,7 @@ final class Child
         $this->reader = new FrameReader($in, $maxFrameSize, MessageCodec::tailAt(...));
         $this->writer = new FrameWriter($out, $maxFrameSize);
         $this->codec = new MessageCodec($maxValues);
+        $this->pid = getmypid();
     }
 
     /** The extensions fromEnvironment() requires, each with its Debian package. */
@@ -476,6 +480,9 @@ final class Child
                     }
                     fwrite(STDERR, sprintf("polyfork: callback watching a stream threw %s\n", (string) $e));
                 }
+                if (getmypid() !== $this->pid) {
+                    $this->exitForkedCopy(null);
+                }
             }
         }
         return $channel;
@@ -518,6 +525,9 @@ final class Child
      */
     public function cancelled(float $wait = 0.0): bool
     {
+        if (getmypid() !== $this->pid) {
+            throw ConnectionClosed::inForkedCopy(getmypid(), $this->pid); // its frames are the worker's
+        }
         $this->flush(); // a handler that takes this long should not hold back answers
         $id = array_key_last($this->running);
         if ($id === null) {
@@ -605,6 +615,9 @@ final class Child
 
     private function write(string $frame): void
     {
+        if (getmypid() !== $this->pid) {
+            throw ConnectionClosed::inForkedCopy(getmypid(), $this->pid);
+        }
         if ($this->failure !== null) {
             throw $this->failure; // the session is over: nothing more goes out
         }
@@ -613,6 +626,23 @@ final class Child
         }
         $this->writer->write($frame); // queued answers first
         $this->queuedAt = 0;
+    }
+
+    /**
+     * A handler, listener or watch callback forked (pcntl_fork()) and the copy came back here
+     * instead of ending: the copy must not answer (a second answer to the request) nor read
+     * the channel (it would take requests the worker never sees). One line, then exit(1);
+     * the answers the worker had queued are the worker's to write (see FrameWriter).
+     */
+    private function exitForkedCopy(?string $name): never
+    {
+        fwrite(STDERR, sprintf(
+            "polyfork: process %d is a fork of the worker (pid %d) and came back to polyfork's serving loop%s; the copy cannot answer the host: exiting it with status 1. End a forked copy with exit()\n",
+            getmypid(),
+            $this->pid,
+            $name === null ? ' (from a watch callback)' : sprintf(' (from "%s")', ErrorMap::cutName($name))
+        ));
+        exit(1);
     }
 
     /** Writes the answers queued by respond(), if any. */
@@ -759,6 +789,9 @@ final class Child
                 unset($this->cancelled[$id]);
             }
         }
+        if (getmypid() !== $this->pid) {
+            $this->exitForkedCopy($method); // the handler forked, and the copy returned too
+        }
         if ($timed) {
             $this->took[$method] = hrtime(true) - $start;
         }
@@ -868,6 +901,9 @@ final class Child
                     throw $this->failure;
                 }
                 fwrite(STDERR, sprintf("polyfork: listener for \"%s\" threw %s\n", $name, (string) $e));
+            }
+            if (getmypid() !== $this->pid) {
+                $this->exitForkedCopy($name);
             }
         }
     }

@@ -17,6 +17,15 @@ final class ConnectionClosed extends \RuntimeException implements PolyforkExcept
     }
 
     /**
+     * This process is a pcntl_fork()ed copy of the worker: the channel is the worker's, so the
+     * copy neither sends on it nor reads from it.
+     */
+    public static function inForkedCopy(int $pid, int $worker): self
+    {
+        return new self(sprintf('this process (pid %d) is a fork of the polyfork worker (pid %d), whose channel it must not use', $pid, $worker));
+    }
+
+    /**
      * Writing to the channel failed because the host stopped reading; $why is the warning
      * fwrite() left, if any ("... errno=32 Broken pipe" is named EPIPE, as the other clients do).
      */

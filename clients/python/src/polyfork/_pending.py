@@ -59,6 +59,13 @@ class PendingCalls:
         """Removes and returns (future, method) for msgid, or None if it is not in flight."""
         return self._map.pop(msgid, None)
 
+    def forked(self, reason: str) -> None:
+        """In a forked copy of the process: refuses new calls with reason. The calls in flight
+        are the parent's (their answers go to it); the lock is made anew, untaken."""
+        self._lock = threading.Lock()
+        self._map = {}
+        self.closed = reason
+
     def close(self, reason: str, cls: type = ChannelClosedError) -> None:
         """Fails every pending call with cls(reason) and refuses new ones."""
         with self._lock:

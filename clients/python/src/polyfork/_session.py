@@ -20,6 +20,7 @@ import inspect
 import logging
 import os
 import threading
+import weakref
 from typing import Any, Callable, Deque, Dict, List, Optional, Set, Tuple, TypeVar, overload
 
 from . import _errormap
@@ -67,6 +68,19 @@ def _safe_text(s: Any, limit: int = 65536) -> str:
     s = s if isinstance(s, str) else repr(s)
     text: str = s[:limit]
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+#: Every session of this process, so that a fork can disarm them in the copy.
+_SESSIONS: "weakref.WeakSet[Session]" = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for s in list(_SESSIONS):
+        s._forked()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class _Await:
@@ -130,10 +144,14 @@ class Session:
         self._finished = False
         self._fatal: Optional[ProtocolError] = None
         self._lost = False  # a write to the host failed: the session is over
+        self._pid = os.getpid()
+        self._copy_of: Optional[int] = None  # in a forked copy: the pid of the worker
+        self._write_fd = write_fd
         self._writer = FrameWriter(write_fd, limit, self._ready_message, values)
         self._reader = FrameReader(read_fd, limit, self._on_frame, self._writer.flush)
         if default is not None:
             self.encoder(default)
+        _SESSIONS.add(self)
 
     # --- registration ------------------------------------------------------------------------
 
@@ -353,6 +371,8 @@ class Session:
             self._drain_backlog()
             reader = self._reader
             while not (self._stopping or self._switch):
+                if self._copy_of is not None:
+                    self._exit_copy()
                 try:
                     ok = reader.read_once()
                 except ProtocolError as e:
@@ -422,6 +442,8 @@ class Session:
 
     def _on_readable(self) -> None:
         # The selector calls this when the channel is readable (remove_reader cancels it).
+        if self._copy_of is not None:
+            self._exit_copy()
         try:
             if self._reader.read_once():
                 return
@@ -725,6 +747,8 @@ class Session:
         read, the handlers in flight are cancelled (their answers could not go out), the calls
         to the host fail, and ``run()`` returns (status 0, as at end of stdin).
         """
+        if self._copy_of is not None:
+            self._exit_copy()
         if self._lost or self._fatal is not None:
             return
         self._lost = True
@@ -735,6 +759,53 @@ class Session:
         self._backlog.clear()
         self._backlog_ids.clear()
         self._end_serving(None)
+
+    def _forked(self) -> None:
+        """After os.fork(), in the copy (every thread but the forking one is gone).
+
+        The channel is the worker's: the copy must neither read it (it would take requests
+        the worker never sees) nor write to it (a second answer to a request, frames
+        interleaved with the worker's). Its sends and calls raise ChannelClosedError; its
+        descriptors of the channel are pointed at /dev/null, so that the host sees the
+        channel end when the worker exits, however long the copy lives; and when control
+        comes back to the session (a handler or listener returned in the copy, or it was
+        inside run()'s loop), the copy exits with status 1 and one line saying why.
+        """
+        parent, self._pid = self._pid, os.getpid()
+        if self._copy_of is None:
+            self._copy_of = parent
+        reason = ("this process (pid %d) is a fork of the polyfork worker (pid %d), whose "
+                  "channel it must not use" % (self._pid, self._copy_of))
+        self._writer.forked(reason)
+        self._calls.forked(reason)
+        self._cv = threading.Condition()
+        self._owner = None
+        # Never remove_reader in the copy: the epoll instance is shared with the worker.
+        self._reading = None
+        try:
+            null = os.open(os.devnull, os.O_RDWR | getattr(os, "O_CLOEXEC", 0))
+        except OSError:
+            return
+        try:
+            for fd in {self._read_fd, self._write_fd}:
+                try:
+                    os.dup2(null, fd, inheritable=False)
+                except OSError:
+                    pass
+        finally:
+            os.close(null)
+
+    def _exit_copy(self) -> None:
+        """Control came back to the session in a forked copy: exit it, as os._exit does (no
+        atexit handlers, no flush of buffers that are copies of the worker's)."""
+        line = ("polyfork: process %d is a fork of the worker (pid %d) and came back to "
+                "polyfork's serving loop (a handler or listener returned in the copy); the copy "
+                "cannot answer the host: exiting it with status 1. End a forked copy with "
+                "os._exit()\n" % (self._pid, self._copy_of or 0))
+        try:
+            os.write(2, line.encode("utf-8", "replace"))
+        finally:
+            os._exit(1)
 
     def _end_serving(self, exc: Optional[BaseException]) -> None:
         """Stops reading and ends run()/serve(): with exc (a protocol error), or cleanly."""
@@ -842,6 +913,8 @@ class Session:
         while not cf.done():
             if self._eof or self._fatal is not None or self._lost:
                 break
+            if self._copy_of is not None:
+                self._exit_copy()
             try:
                 ok = reader.read_once()
             except ProtocolError as e:

@@ -167,6 +167,21 @@ class FrameWriter:
             self._out_n = 0
             self._first = None
 
+    def forked(self, reason: str) -> None:
+        """In a forked copy of the process (os.register_at_fork): refuses every write with
+        ChannelClosedError naming reason and drops the kept frames, which are the parent's to
+        write. The lock is made anew without being taken: another thread of the parent may have
+        held it at the fork, and that thread does not exist here."""
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._out = []
+        self._out_n = 0
+        self._first = None
+        self._closed = reason
+        self.broken = "forked"
+        self._armed = False
+        self._watching = False
+
     def ensure_first(self) -> None:
         """Writes the first frame now if it has not been written yet."""
         with self._lock:
