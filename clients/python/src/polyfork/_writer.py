@@ -53,7 +53,8 @@ class FrameWriter:
     """
 
     __slots__ = ("_fd", "_max", "_max_values", "_check_from", "_pack", "_lock", "_first",
-                 "_closed", "broken", "_out", "_out_n", "_cond", "_batch", "_armed", "_watching", "hook")
+                 "_closed", "broken", "_out", "_out_n", "_cond", "_batch", "_armed", "_watching", "hook",
+                 "_late")
 
     def __init__(self, fd: int, max_frame_size: int,
                  first: Optional[Callable[[], Any]] = None,
@@ -66,7 +67,11 @@ class FrameWriter:
         #: The user's encoder hook (see _convert.py), or None.
         self.hook: Optional[Callable[[Any], Any]] = None
         self._pack = new_packer(self._hook)
-        self._lock = threading.Lock()
+        # Reentrant only to be able to tell (_is_owned) that a write comes from code that
+        # interrupted this thread's own write: a signal handler, or the encoder hook; such a
+        # frame waits in _late (see _write_late), never re-enters the write under way.
+        self._lock = threading.RLock()
+        self._late: List[bytes] = []
         self._first: Optional[Callable[[], Any]] = first
         self._closed: Optional[str] = None
         #: Why a write failed (the host stopped reading the channel), or None: set once.
@@ -88,6 +93,9 @@ class FrameWriter:
         stopped reading.
         """
         lock = self._lock
+        if lock._is_owned():  # type: ignore[attr-defined]
+            self._write_late(obj, what, name)
+            return
         lock.acquire()  # cheaper than `with` on the hot path
         try:
             # _encode and _write_body inlined for the common case: the per-message hot path.
@@ -113,6 +121,8 @@ class FrameWriter:
                 raise self._broken(e) from e
         finally:
             lock.release()
+            if self._late:
+                self.flush()
 
     def defer(self, obj: Any, what: str, name: Any = None) -> None:
         """Like write, but a small frame may be kept, to leave with the next write or flush.
@@ -123,6 +133,9 @@ class FrameWriter:
         like write; a broken channel is reported by the next write.
         """
         lock = self._lock
+        if lock._is_owned():  # type: ignore[attr-defined]
+            self._write_late(obj, what, name)
+            return
         lock.acquire()
         try:
             # _encode inlined, as in write: this runs once per answer under load.
@@ -145,14 +158,38 @@ class FrameWriter:
             self._out_n += n + 4
         finally:
             lock.release()
+            if self._late:
+                self.flush()
 
     def flush(self) -> None:
         """Writes the kept frames, if any. Never raises: when the host stopped reading, they
         are dropped and the next ``write`` raises ChannelClosedError."""
-        if not self._out:  # read without the lock: a hint, checked again under it
+        if not self._out and not self._late:  # read without the lock: a hint, checked again
             return
+        if self._lock._is_owned():  # type: ignore[attr-defined]
+            return  # in a signal handler that interrupted this thread's write: it flushes
         with self._lock:
             self._flush_locked()
+        if self._late:  # sent by a signal handler that interrupted the flush
+            self.flush()
+
+    def _write_late(self, obj: Any, what: str, name: Any) -> None:
+        # A write from code that interrupted this thread while it held the lock: a signal
+        # handler (Python runs them between bytecodes, so also inside a write blocked on a
+        # full pipe), or the encoder hook calling send. Writing now would put this frame inside
+        # the one under way, and waiting for the lock would wait for ourselves (it deadlocked,
+        # then crashed on recursion as the signals kept coming). So the frame is encoded with a
+        # packer of its own (the other may be inside pack) and kept; the interrupted write
+        # sends it once it released the lock.
+        try:
+            body = new_packer(self._hook)(obj)
+        except Exception as e:
+            raise encode_error(obj, _describe(what, name), e) from e
+        if len(body) > self._check_from:
+            self._check(obj, body, what, name)
+        if self._closed is not None:
+            raise ChannelClosedError("polyfork: cannot write to the host: %s" % self._closed)
+        self._late.append(_hdr_pack(len(body)) + body)
 
     def _hook(self) -> Optional[Callable[[Any], Any]]:
         return self.hook
@@ -166,14 +203,16 @@ class FrameWriter:
             self._out = []
             self._out_n = 0
             self._first = None
+            self._late = []
 
     def forked(self, reason: str) -> None:
         """In a forked copy of the process (os.register_at_fork): refuses every write with
         ChannelClosedError naming reason and drops the kept frames, which are the parent's to
         write. The lock is made anew without being taken: another thread of the parent may have
         held it at the fork, and that thread does not exist here."""
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._cond = threading.Condition(self._lock)
+        self._late = []
         self._out = []
         self._out_n = 0
         self._first = None
@@ -190,6 +229,8 @@ class FrameWriter:
                     self._write_first()
                 except OSError as e:
                     raise self._broken(e) from e
+        if self._late:
+            self.flush()
 
     # --- under the lock ----------------------------------------------------------------------
 
@@ -249,6 +290,9 @@ class FrameWriter:
         out = self._out
         self._out = []
         self._out_n = 0
+        if self._late:  # (kept before this point, so they go before a frame written now)
+            late, self._late = self._late, []
+            out.extend(late)
         return out
 
     def _flush_locked(self) -> None:
