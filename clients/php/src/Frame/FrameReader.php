@@ -98,7 +98,7 @@ final class FrameReader
             // Nothing buffered: one read, which usually brings the whole next frame (or,
             // under load, many frames).
             $buffer = fread($this->stream, self::READ_SIZE);
-            if ($buffer === false || $buffer === '') {
+            if (($buffer === false || $buffer === '') && ($buffer = $this->afterEmptyRead(self::READ_SIZE)) === '') {
                 $this->eof = true;
                 $this->buffer = '';
                 $this->pos = 0;
@@ -147,7 +147,7 @@ final class FrameReader
         $this->peeked = -1;
         while (\strlen($buffer) < 4) {
             $chunk = $this->eof ? '' : fread($this->stream, self::READ_SIZE);
-            if ($chunk === false || $chunk === '') {
+            if (($chunk === false || $chunk === '') && ($this->eof || ($chunk = $this->afterEmptyRead(self::READ_SIZE)) === '')) {
                 $this->eof = true;
                 if ($buffer === '') {
                     return null;
@@ -202,7 +202,7 @@ final class FrameReader
         $pieces = $grow ? [] : [$first];
         while ($need > 0 && !$this->eof) {
             $chunk = fread($this->stream, min($need, self::BODY_READ_SIZE));
-            if ($chunk === false || $chunk === '') {
+            if (($chunk === false || $chunk === '') && ($chunk = $this->afterEmptyRead(min($need, self::BODY_READ_SIZE))) === '') {
                 $this->eof = true;
                 break;
             }
@@ -214,6 +214,35 @@ final class FrameReader
             }
         }
         return $grow ? $first : implode('', $pieces);
+    }
+
+    /**
+     * fread() gave nothing: end of file, an error, or a signal. PHP retries a read interrupted
+     * by a signal (EINTR: a handler installed by pcntl_signal() with $restart_syscalls false)
+     * once, then gives up with false, no warning and feof() false; taken for the end of the
+     * channel, it ended an idle worker as if the host had closed it, or a frame half read as
+     * truncated. So: at end of file, or on a read that failed with a warning (a real error,
+     * as before), '' (the end); else wait until the stream is readable and read again.
+     */
+    private function afterEmptyRead(int $size): string
+    {
+        for ($tries = 0; $tries < 100_000; $tries++) {
+            if (feof($this->stream)) {
+                return '';
+            }
+            $read = [$this->stream];
+            $none = null;
+            @stream_select($read, $none, $none, null); // false when a signal interrupts it: read anyway
+            error_clear_last();
+            $chunk = @fread($this->stream, $size);
+            if ($chunk !== false && $chunk !== '') {
+                return $chunk;
+            }
+            if (error_get_last() !== null) {
+                return '';
+            }
+        }
+        return ''; // never readable, never the end: give up as at the end
     }
 
     /**

@@ -142,12 +142,26 @@ final class FrameWriter
     private function writeAll(string $bytes, int $written = 0): void
     {
         $total = \strlen($bytes);
+        $stalls = 0;
         while ($written < $total) {
             error_clear_last();
             $more = @fwrite($this->stream, $written === 0 ? $bytes : substr($bytes, $written));
             if ($more === false || $more === 0) {
-                throw ConnectionClosed::onWrite(error_get_last()['message'] ?? null);
+                $why = error_get_last()['message'] ?? null;
+                // No warning: a signal interrupted the write (EINTR: a handler installed by
+                // pcntl_signal() with $restart_syscalls false; PHP gives up with false and says
+                // nothing), or the stream was made non-blocking and is full (0). It used to end
+                // the session as if the host had gone, half a frame written. Wait until the
+                // stream takes more and go on. A failure with a warning (EPIPE) is the end.
+                if ($why === null && ++$stalls < 100_000) {
+                    $none = null;
+                    $write = [$this->stream];
+                    @stream_select($none, $write, $none, null);
+                    continue;
+                }
+                throw ConnectionClosed::onWrite($why);
             }
+            $stalls = 0;
             $written += $more;
         }
     }
