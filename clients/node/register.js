@@ -46,9 +46,10 @@ const DISCONNECT_GRACE_MS = 2000;
 
 // Only under a polyfork host, and never in a process that has Node's own IPC channel (a
 // child forked by Node, which inherited the variables by mistake): there register.js stays
-// out of the way, and the script runs as plain Node.
+// out of the way, and the script runs as plain Node; nor in a worker thread (the channel is
+// the main thread's).
 const underHost = Boolean(process.env.POLYFORK_PROTOCOL) || process.env.POLYFORK_CHANNEL_FDS !== undefined;
-if (underHost && process.channel === undefined) install();
+if (underHost && process.channel === undefined && require('node:worker_threads').isMainThread) install();
 
 /** Puts the fork API in place over the polyfork channel. */
 function install() {

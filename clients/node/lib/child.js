@@ -15,6 +15,7 @@ const net = require('node:net');
 const fs = require('node:fs');
 const path = require('node:path');
 const tty = require('node:tty');
+const { isMainThread } = require('node:worker_threads');
 const { Connection } = require('./connection');
 const { readConfig, ConfigError } = require('./config');
 const { openChannelFds } = require('./channel');
@@ -258,6 +259,18 @@ class ChildRuntime {
  * @returns {ChildRuntime}
  */
 function getRuntime() {
+  if (!isMainThread) {
+    // A worker thread shares the process's descriptors: had it taken the channel, it would
+    // have served the host in the main thread's place (the main thread's own use then failed
+    // with ERR_INVALID_FD_TYPE and ended the process); after the main thread took it, it
+    // found /dev/null on stdin and ended the thread with status 2.
+    const err = new Error('polyfork: the channel to the host belongs to the main thread: a worker '
+      + 'thread cannot send, call, handle or listen (post its messages to the main thread, '
+      + "through worker_threads' parentPort, and let that talk to the host; polyfork/core works "
+      + 'in any thread)');
+    err.code = 'POLYFORK_WORKER_THREAD';
+    throw err;
+  }
   if (runtime === null) {
     let config;
     try {

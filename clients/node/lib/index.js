@@ -149,4 +149,7 @@ module.exports = {
   ...core,
 };
 
-if (process.env.POLYFORK_PROTOCOL || process.env.POLYFORK_CHANNEL_FDS !== undefined) getRuntime();
+// Not in a worker thread: the channel is the main thread's (see getRuntime); loading the
+// module there is harmless, using it throws.
+if ((process.env.POLYFORK_PROTOCOL || process.env.POLYFORK_CHANNEL_FDS !== undefined)
+  && require('node:worker_threads').isMainThread) getRuntime();

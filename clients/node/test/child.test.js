@@ -390,3 +390,26 @@ describe('ES modules', () => {
     assert.equal((await h.wait()).code, 0);
   });
 });
+
+describe('worker threads', () => {
+  const WORKER_THREADS = path.join(__dirname, 'fixtures', 'worker_threads.js');
+  const refused = /^POLYFORK_WORKER_THREAD: polyfork: the channel to the host belongs to the main thread/;
+
+  it('a thread that loads polyfork neither takes the channel nor dies of it', async () => {
+    // A thread that loaded polyfork before the main thread took the channel: it served the
+    // host in the main thread's place, and the main thread's own use ended the process
+    // (ERR_INVALID_FD_TYPE). One that loaded it after ended with status 2 ("stdin is a
+    // character device"). Now both load it, and their send throws a clear error.
+    for (const transport of ['socket', 'fifo']) {
+      const h = new TestHost([WORKER_THREADS], { transport });
+      await h.start();
+      assert.match(await h.call('early'), refused);
+      assert.match(await h.call('late'), refused);
+      assert.equal(await h.call('echo', 'still here'), 'still here');
+      h.closeStdin();
+      const { code } = await h.wait();
+      assert.equal(code, 0, h.stderr);
+      assert.equal(h.stderr, '');
+    }
+  });
+});
