@@ -31,6 +31,16 @@ final class FrameWriter
     private bool $flushOnShutdown = false;
 
     /**
+     * True while a frame is written in more than one fwrite() (a partial write, a large
+     * frame): PHP runs a signal handler (pcntl_async_signals) between them. A frame written
+     * from there meanwhile waits in $late, or it would land inside the one under way.
+     */
+    private bool $busy = false;
+
+    /** Frames written while $busy, prefixes included, written as soon as it is over. */
+    private string $late = '';
+
+    /**
      * @param resource $stream   the writable stream (a private duplicate of the child's stdout)
      * @param int      $maxFrame the peer's maximum frame size in bytes
      */
@@ -51,6 +61,10 @@ final class FrameWriter
         if ($size > $this->maxFrame) {
             throw EncodingFailed::frameTooLarge($size, $this->maxFrame);
         }
+        if ($this->busy) {
+            $this->late .= pack('N', $size) . $body;
+            return;
+        }
         if ($size <= self::JOIN_LIMIT) {
             if ($this->queued === '') {
                 $frame = ($size < 0x100 ? "\0\0\0" . \chr($size) : pack('N', $size)) . $body; // (chr: cheaper)
@@ -60,14 +74,13 @@ final class FrameWriter
             }
             $written = @fwrite($this->stream, $frame);
             if ($written !== \strlen($frame)) {
-                $this->writeAll($frame, $written === false ? 0 : $written); // finish, or report
+                $this->writeParts([$frame], $written === false ? 0 : $written); // finish, or report
             }
             return;
         }
         $head = $this->queued . pack('N', $size);
         $this->queued = '';
-        $this->writeAll($head);
-        $this->writeAll($body);
+        $this->writeParts([$head, $body]);
     }
 
     /**
@@ -83,10 +96,13 @@ final class FrameWriter
         if ($size > $this->maxFrame) {
             throw EncodingFailed::frameTooLarge($size, $this->maxFrame);
         }
+        if ($this->busy) {
+            $this->late .= pack('N', $size) . $head . $tail;
+            return;
+        }
         $first = $this->queued . pack('N', $size) . $head;
         $this->queued = '';
-        $this->writeAll($first);
-        $this->writeAll($tail);
+        $this->writeParts([$first, $tail]);
     }
 
     /**
@@ -131,10 +147,40 @@ final class FrameWriter
      */
     public function flush(): void
     {
-        if ($this->queued !== '') {
+        if ($this->queued !== '' && !$this->busy) {
             $frames = $this->queued;
             $this->queued = '';
-            $this->writeAll($frames);
+            $this->writeParts([$frames]);
+        }
+    }
+
+    /**
+     * Writes $parts, the first from offset $written on, as one frame (or frames) that nothing
+     * may come between, then the frames a signal handler wrote meanwhile ($late).
+     *
+     * @param list<string> $parts
+     */
+    private function writeParts(array $parts, int $written = 0): void
+    {
+        $this->busy = true;
+        try {
+            foreach ($parts as $part) {
+                $this->writeAll($part, $written);
+                $written = 0;
+            }
+            while ($this->late !== '') {
+                $late = $this->late;
+                $this->late = '';
+                $this->writeAll($late);
+            }
+        } catch (\Throwable $e) {
+            $this->late = ''; // the host stopped reading: the session is over
+            throw $e;
+        } finally {
+            $this->busy = false;
+        }
+        if ($this->late !== '') { // written by a handler that ran just before $busy was cleared
+            $this->writeParts([]);
         }
     }
 

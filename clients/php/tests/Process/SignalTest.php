@@ -57,4 +57,25 @@ final class SignalTest extends TestCase
         $this->assertSame(0, $host->wait(), $host->stderr());
         $this->assertSame('', $host->stderr());
     }
+
+    public function testAFrameSentFromASignalHandlerDuringAWriteGoesOutAfterIt(): void
+    {
+        // The handler's notification was written between two pieces of the frame under way
+        // (its fwrite() was interrupted, or the frame took two), inside it: the host read
+        // garbage. Each tick must arrive whole, all of them, in order.
+        $host = $this->host = new TestHost(self::CHILD, ['SIGNAL_NOTIFY' => '1']);
+        $this->assertTrue($host->call('flood')->result);
+        for ($i = 0; $i < 3; $i++) {
+            $id = $host->request('big', [8 << 20]);
+            usleep(200_000); // the pipe fills: the write blocks while signals come
+            $this->assertSame(8 << 20, \strlen((string) $host->waitResponse($id)->result), $host->stderr());
+        }
+        $count = $host->call('count')->result;
+        $ticks = array_map(fn ($n) => [$n->method, $n->params], $host->inbox);
+        // (A signal that came as `count` returned may be told after its answer.)
+        $this->assertGreaterThanOrEqual($count, \count($ticks) + 1);
+        $this->assertGreaterThan(0, \count($ticks));
+        $this->assertSame(array_map(fn ($i) => ['tick', [$i]], range(0, \count($ticks) - 1)), $ticks);
+        $this->assertSame(0, $host->wait(), $host->stderr());
+    }
 }
