@@ -204,6 +204,7 @@ final class Child
             if ($in === null) {
                 throw new \RuntimeException('polyfork: cannot open stdin');
             }
+            Descriptors::nullStdin();
             $out = StdoutGuard::install();
         }
         return new self($in, $out, $maxFrameSize, $quickNs, $maxQueuedNs, $maxValues);

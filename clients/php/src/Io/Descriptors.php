@@ -133,6 +133,41 @@ final class Descriptors
         return $stream;
     }
 
+    /** The stream on /dev/null that holds descriptor 0 in the "reopen" way of nullStdin(). */
+    private static mixed $stdinHolder = null;
+
+    /**
+     * Points descriptor 0 at /dev/null, once the channel reads from a duplicate of it (SPEC 1):
+     * `fgets(STDIN)` and subprocesses that inherit stdin (`shell_exec`, `system`, `exec`)
+     * read the host's frames otherwise. With FFI, dup2(); without, STDIN is closed and
+     * /dev/null opened on the freed descriptor 0 (`fgets(STDIN)` then throws a TypeError).
+     * Returns how: "ffi", "reopen" or "none".
+     */
+    public static function nullStdin(): string
+    {
+        $before = self::open();
+        $null = @fopen('/dev/null', 'rb');
+        if ($null === false) {
+            return 'none';
+        }
+        $fd = self::added($before);
+        $libc = self::libc();
+        $done = $libc !== null && $fd !== null && $libc->dup2($fd, 0) === 0;
+        fclose($null);
+        if ($done) {
+            return 'ffi';
+        }
+        if (\defined('STDIN')) {
+            fclose(STDIN);
+            $holder = @fopen('/dev/null', 'rb'); // the lowest free descriptor: 0
+            if ($holder !== false) {
+                self::$stdinHolder = $holder;
+                return 'reopen';
+            }
+        }
+        return 'none';
+    }
+
     /** Marks $fd close-on-exec; false when that could not be done. */
     public static function closeOnExec(int $fd): bool
     {

@@ -258,4 +258,28 @@ final class SafetyTest extends TestCase
         // echo, print, printf, php://stdout, system(), passthru(); not fwrite(STDOUT), closed.
         $this->assertSame(6, substr_count($host->stderr(), "no ffi\n"));
     }
+
+    /** @return array<string, array{list<string>, string}> */
+    public static function ffiOrNot(): array
+    {
+        return ['ffi' => [[], 'false'], 'without ffi' => [['-d', 'ffi.enable=0'], 'STDIN closed']];
+    }
+
+    /**
+     * @dataProvider ffiOrNot
+     */
+    public function testStdinIsOutOfReachOfHandlersAndSubprocesses(array $phpArgs, string $fgets): void
+    {
+        // Descriptor 0 was still the host's pipe: fgets(STDIN) waited for the host's next
+        // frame and took it, and a subprocess reading stdin took the bytes of the next
+        // request (SPEC 1: descriptor 0 SHOULD be /dev/null).
+        $host = $this->start(self::FIXTURES . 'stdin_child.php', [], $phpArgs);
+        $this->assertSame($fgets, $host->call('fgets')->result, $host->stderr());
+        $sub = $host->request('subprocess');
+        $echo = $host->request('echo', ['after']);
+        $this->assertSame('', $host->waitResponse($sub)->result, $host->stderr());
+        $this->assertSame('after', $host->waitResponse($echo)->result, $host->stderr());
+        $this->assertSame(0, $host->wait(), $host->stderr());
+        $this->assertSame('', $host->stderr());
+    }
 }
