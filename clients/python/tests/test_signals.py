@@ -28,16 +28,15 @@ def test_a_send_that_interrupts_a_write_of_its_own_thread_goes_out_after_it(mode
 
 
 def test_a_timers_sends_during_large_answers_all_arrive_whole():
-    # Whether a tick lands inside a write varies; every tick must arrive, in order, and the
-    # frames stay whole.
+    # Whether a tick lands inside a write varies (and how many come): every tick must arrive,
+    # once, and the frames stay whole.
     with Child("signals.py", "sync") as c:
         c.expect_ready()
         for i in (1, 2):
             c.request(i, "big_with_ticks", 8 << 20)
             assert c.response(i) == (None, b"x" * (8 << 20))
         c.request(3, "stop_ticks")
-        err, n = c.response(3)
-        assert err is None
+        assert c.response(3) == (None, True)
         c.close_stdin()
         ticks = [m for m in c.inbox]
         while True:
@@ -46,4 +45,7 @@ def test_a_timers_sends_during_large_answers_all_arrive_whole():
                 break
             ticks.append(m)
         assert c.wait() == 0, c.stderr
-    assert ticks == [[2, "tick", [i]] for i in range(n)]
+    # Each tick once, whole. A handler may interrupt another's send, whose tick then goes out
+    # after its own: the order is not the numbers'. One may come after stop_ticks' answer.
+    assert all(m[:2] == [2, "tick"] for m in ticks), ticks[:5]
+    assert sorted(m[2][0] for m in ticks) == list(range(len(ticks)))
