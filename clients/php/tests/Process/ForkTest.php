@@ -64,6 +64,25 @@ final class ForkTest extends TestCase
         $this->assertSame($want, $got, $host->stderr());
     }
 
+    public function testACopyThatReturnsWhileAnswersAreQueuedIsCaughtToo(): void
+    {
+        // Requests read together: the answers before the fork are queued, and the forking
+        // handler is timed (the path that asks getmypid() only after a handler slower than a
+        // fork could be). The copy must still exit before it writes those answers or its own.
+        $host = $this->host = new TestHost(self::CHILD);
+        $worker = $host->ready['pid'];
+        $ids = $host->requests([['pid', []], ['pid', []], ['forget_exit', []], ['pid', []]]);
+        $this->waitForStderr(self::COPY_LINE . ' (pid ' . $worker . ') and came back');
+        $host->closeStdin();
+        $got = [];
+        while (($m = $host->readMessage()) !== null) {
+            $this->assertInstanceOf(Response::class, $m);
+            $got[] = [$m->id, $m->result];
+        }
+        $this->assertSame(0, $host->wait(), $host->stderr());
+        $this->assertSame([[$ids[0], $worker], [$ids[1], $worker], [$ids[2], 'from-worker'], [$ids[3], $worker]], $got, $host->stderr());
+    }
+
     public function testACopyCannotSendNotifyCallOrReadTheChannel(): void
     {
         $host = $this->host = new TestHost(self::CHILD);
