@@ -24,7 +24,8 @@ calls hands the next ones to the others. -embed-nats starts a NATS server in thi
 -embed-nats 0.0.0.0:4222), which other agents and callers join with -nats nats://ADDR.
 
 SIGTERM or SIGINT: leave the service (new calls go to the other agents), let the calls in
-flight finish (up to -drain), stop the workers. SIGHUP replaces the workers one by one,
+flight finish (up to -drain), stop the workers; a second SIGTERM or SIGINT during the
+drain stops now (the calls in flight are answered AgentStopped). SIGHUP replaces the workers one by one,
 as serve and cluster do; calls in flight are answered. protocol/SPEC.md section 10 says
 what travels on NATS.
 
@@ -192,7 +193,9 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 
 	_ = hups.reloadUntil(ctx, agent.Pool(), logger, nil)
 	fmt.Fprintf(stderr, "polyfork agent: draining (up to %v)\n", f.drain)
-	drainCtx, cancel := context.WithTimeout(context.Background(), f.drain)
+	now, release := hurry(logger)
+	defer release()
+	drainCtx, cancel := context.WithTimeout(now, f.drain)
 	defer cancel()
 	if err := agent.Shutdown(drainCtx); err != nil {
 		fmt.Fprintf(stderr, "polyfork agent: %v\n", err)

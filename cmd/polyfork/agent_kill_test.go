@@ -293,3 +293,43 @@ func TestAgentReloadsOnSIGHUP(t *testing.T) {
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, cmd.Wait(), logs.String())
 }
+
+// TestAgentSecondSignalStopsTheDrain: an agent draining a call that would run for minutes
+// (-drain 60s) stops now at a second SIGTERM: the call is answered AgentStopped, the
+// workers are killed, and the agent exits 3. The second signal was lost.
+func TestAgentSecondSignalStopsTheDrain(t *testing.T) {
+	bin := buildPolyfork(t)
+	addr := "127.0.0.1:" + freePort(t)
+	a := startAgentProc(t, bin, "A", "-embed-nats", addr, "-service", "load", "-workers", "1", "-drain", "60s")
+	nc, err := nats.Connect("nats://" + addr)
+	require.NoError(t, err)
+	defer nc.Close()
+	p, err := remote.Dial(context.Background(), nc, "load")
+	require.NoError(t, err)
+	defer p.Close()
+	called := make(chan error, 1)
+	go func() { called <- p.Call(context.Background(), "sleep", []any{600000}, nil) }()
+	testutil.Eventually(t, "the call runs", func() bool {
+		st, err := remote.Agents(context.Background(), nc, "load")
+		return err == nil && len(st) == 1 && st[0].Stats.InFlight == 1
+	})
+
+	require.NoError(t, a.cmd.Process.Signal(syscall.SIGTERM))
+	testutil.Eventually(t, "the drain began", func() bool { return strings.Contains(a.stderr.String(), "draining") })
+	require.NoError(t, a.cmd.Process.Signal(syscall.SIGTERM))
+	exited := make(chan struct{})
+	go func() { _ = a.cmd.Wait(); close(exited) }()
+	select {
+	case <-exited:
+	case <-time.After(30 * time.Second): // a safety bound: the drain would take 60 s
+		t.Fatalf("the agent still drains after a second SIGTERM:\n%s", a.stderr.String())
+	}
+	assert.Equal(t, exitFailure, a.cmd.ProcessState.ExitCode(), a.stderr.String())
+	assert.Contains(t, a.stderr.String(), "a second signal during the drain: stopping now")
+	select {
+	case err := <-called:
+		assert.ErrorIs(t, err, bridge.ErrExited, "the call was answered AgentStopped")
+	case <-time.After(30 * time.Second):
+		t.Fatal("the call in flight was never answered")
+	}
+}

@@ -38,7 +38,8 @@ SIGHUP replaces the workers one by one, each new one started before the old one 
 stopped (with -channel none, up for a second: one that exits sooner, a broken deploy,
 fails the reload and the old workers serve on); a SIGHUP during a reload replaces them
 all once more after it. SIGTERM or SIGINT drain: the workers are asked to stop, answer what they
-accepted and exit; the sockets close with the last of them; polyfork exits 0.
+accepted and exit; the sockets close with the last of them; polyfork exits 0. A second
+SIGTERM or SIGINT during the drain kills the workers and exits 3.
 
 -admin serves GET /healthz (200 when a worker runs and every socket listens, else
 503), /workers (their stats and the sockets' accept queues, as JSON) and /metrics
@@ -209,10 +210,14 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) in
 
 	start := time.Now()
 	log.Info("draining: the workers answer what they accepted, then exit", "timeout", f.drain)
-	drainCtx, cancel := context.WithTimeout(context.Background(), f.drain)
+	now, release := hurry(log)
+	defer release()
+	drainCtx, cancel := context.WithTimeout(now, f.drain)
 	defer cancel()
 	if err := pool.Shutdown(drainCtx); err != nil {
-		log.Error("the workers did not stop in time; they were killed", "err", describe(err, 0))
+		if now.Err() == nil {
+			log.Error("the workers did not stop in time; they were killed", "err", describe(err, 0))
+		}
 		code = exitFailure
 	}
 	if admin != nil {

@@ -699,3 +699,34 @@ func TestClusterReloadOfABrokenDeployKeepsTheOldWorkers(t *testing.T) {
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, cmd.Wait(), logs.String())
 }
+
+// TestClusterSecondSignalStopsTheDrain: a worker that ignores SIGTERM holds the drain up to
+// -drain; a second SIGTERM (a second Ctrl-C) kills it and ends the cluster now, exit 3. The
+// second signal was lost, and the cluster waited the whole minute.
+func TestClusterSecondSignalStopsTheDrain(t *testing.T) {
+	bin := buildPolyfork(t)
+	var logs testutil.Buffer
+	cmd := exec.Command(bin, "cluster", "-listen", "127.0.0.1:0", "-workers", "1", "-drain", "60s", "-stop-grace", "60s",
+		"--", "sh", "-c", `trap "" TERM; echo up >&2; while :; do sleep 1; done`)
+	cmd.Stderr = &logs
+	require.NoError(t, cmd.Start())
+	defer cmd.Process.Kill()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	testutil.Eventually(t, "the worker up", func() bool { return strings.Contains(logs.String(), "up") })
+	m := regexp.MustCompile(`worker started.* pid=(\d+)`).FindStringSubmatch(logs.String())
+	require.NotNil(t, m, logs.String())
+	pid, _ := strconv.Atoi(m[1])
+
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	testutil.Eventually(t, "the drain began", func() bool { return strings.Contains(logs.String(), "msg=\"draining") })
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second): // a safety bound: the drain would take 60 s
+		t.Fatalf("the cluster still drains after a second SIGTERM:\n%s", logs.String())
+	}
+	assert.Equal(t, exitFailure, cmd.ProcessState.ExitCode(), logs.String())
+	assert.Contains(t, logs.String(), "a second signal during the drain: stopping now")
+	assert.False(t, alive(pid), "the worker was killed")
+}

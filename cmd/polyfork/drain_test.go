@@ -226,3 +226,36 @@ func postRaw(t *testing.T, addr, path, body string) (int, string) {
 	_ = json.Unmarshal(raw, &v)
 	return resp.StatusCode, v.Error.Message
 }
+
+// TestServeSecondSignalStopsTheDrain: a second SIGTERM (or Ctrl-C) during the drain stops
+// serve now: the call that would hold the drain up to -drain fails, the workers are killed,
+// and serve exits 3. The second signal was lost, and the drain ran its course (a minute
+// here).
+func TestServeSecondSignalStopsTheDrain(t *testing.T) {
+	s := startServeBinary(t, append([]string{"-workers", "1", "-drain", "60s", "--"}, worker()...)...)
+	pids, _ := workerPids(t, s.base)
+	require.Len(t, pids, 1)
+	running := make(chan error, 1)
+	go func() {
+		resp, err := http.Post(s.base+"/call/sleep", "application/json", strings.NewReader("[600000]"))
+		if err == nil {
+			_, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+		}
+		running <- err
+	}()
+	eventually(t, "the call runs", func() bool {
+		_, body := getURL(t, s.base+"/workers")
+		return strings.Contains(body, `"in_flight": 1`)
+	})
+
+	require.NoError(t, s.cmd.Process.Signal(syscall.SIGTERM))
+	eventually(t, "the drain began", func() bool { return strings.Contains(s.logs.String(), "msg=draining") })
+	require.NoError(t, s.cmd.Process.Signal(syscall.SIGTERM))
+	assert.Equal(t, exitFailure, s.wait(t, 30*time.Second), "the drain was cut short:\n%s", s.logs)
+	<-running // the call's connection was closed: an error or a cut answer, either way it ended
+	logs := s.logs.String()
+	assert.Contains(t, logs, "a second signal during the drain: stopping now")
+	assert.Regexp(t, fmt.Sprintf(`msg=drained took=\S+ exit_status=%d`, exitFailure), logs)
+	assert.False(t, alive(pids[0]), "the worker was killed")
+}

@@ -50,7 +50,9 @@ Other paths and methods get 404 or 405, in JSON.
 
 On SIGTERM or SIGINT serve drains: it stops accepting, closes connections that have not
 sent a request, answers 503 to requests whose body is still arriving, lets the calls it
-has read finish (up to -drain), stops the workers with $stop, and exits 0. On SIGHUP it
+has read finish (up to -drain), stops the workers with $stop, and exits 0. A second
+SIGTERM or SIGINT during the drain stops now: the calls in flight fail, the workers are
+killed, and serve exits 3. On SIGHUP it
 replaces the workers one by one, as cluster does; calls in flight are answered.
 
 Logs go to stderr: serve's events (listening, draining, drained), the workers' stderr,
@@ -381,25 +383,31 @@ const stopWorkersWithin = 10 * time.Second
 
 // drain ends serve: it cuts what would only hold the drain up (connections that sent no
 // request, bodies still arriving, requests waiting for room), lets the calls that were read
-// finish within limit, then stops the workers with $stop. It reports whether all of that
-// went as planned.
+// finish within limit, then stops the workers with $stop. A second SIGINT or SIGTERM cuts
+// it short (hurry). It reports whether all of that went as planned.
 func drain(log *slog.Logger, srv *http.Server, conns *connTracker, b backend, limit time.Duration) bool {
 	start := time.Now()
 	ok := true
 	fresh, bodies := conns.drain()
 	log.Info("draining", "timeout", limit, "closed_conns_without_request", fresh, "cut_bodies", bodies,
 		"calls_queued", b.queued())
-	callsCtx, cancel := context.WithTimeout(context.Background(), limit)
+	now, release := hurry(log)
+	defer release()
+	callsCtx, cancel := context.WithTimeout(now, limit)
 	defer cancel()
 	if err := srv.Shutdown(callsCtx); err != nil {
-		log.Error("calls still running after -drain; closing their connections", "drain", limit, "err", err)
+		if now.Err() == nil {
+			log.Error("calls still running after -drain; closing their connections", "drain", limit, "err", err)
+		}
 		srv.Close() // cancels their calls
 		ok = false
 	}
-	stopCtx, cancelStop := context.WithTimeout(context.Background(), stopWorkersWithin)
+	stopCtx, cancelStop := context.WithTimeout(now, stopWorkersWithin)
 	defer cancelStop()
 	if err := b.stop(stopCtx); err != nil {
-		log.Error("the workers did not stop in time; they were killed", "err", describe(err, 0))
+		if now.Err() == nil {
+			log.Error("the workers did not stop in time; they were killed", "err", describe(err, 0))
+		}
 		ok = false
 	}
 	status := exitOK
