@@ -329,7 +329,9 @@ func (p *Pool) Close() error {
 // by the host's handlers within the worker's grace periods, then dropped). If ctx ends
 // first, the pool is killed (see Kill) and Shutdown returns ctx's error. It returns once
 // every worker is gone, without waiting for handlers past those bounds, and is safe to
-// call more than once, and concurrently (with Kill too).
+// call more than once, and concurrently (with Kill too). Given the context of a host
+// handler serving a call of one of its workers, with no deadline, it refuses at once: the
+// drain would wait for that call, which waits for the handler.
 //
 // The pool closes its descriptors of the sockets of WithListeners as soon as no worker
 // can start any more, while the workers finish: the sockets close when the last worker
@@ -338,6 +340,11 @@ func (p *Pool) Close() error {
 func (p *Pool) Shutdown(ctx context.Context) error {
 	if ctx == nil {
 		return errNilContext
+	}
+	if pid := p.servedWorker(ctx); pid != 0 {
+		if _, bounded := ctx.Deadline(); !bounded {
+			return fmt.Errorf("bridge: Shutdown was given the context of a host handler serving a call of the pool's worker (pid %d), which has no deadline: the drain would wait for that call, which waits for the handler, for ever; give the context a deadline, or shut down from another goroutine", pid)
+		}
 	}
 	drained := p.beginClose()
 	select {
@@ -423,6 +430,21 @@ func (p *Pool) checkDrainedLocked() {
 		}
 	}
 	close(p.drained)
+}
+
+// servedWorker returns the pid of the pool's worker whose call the host handler that was
+// given ctx serves, or 0.
+func (p *Pool) servedWorker(ctx context.Context) int {
+	c := servedBy(ctx)
+	if c == nil {
+		return 0
+	}
+	for _, w := range p.allWorkers() {
+		if proc, ok := w.(*Process); ok && proc.conn == c {
+			return proc.Pid()
+		}
+	}
+	return 0
 }
 
 func (p *Pool) allWorkers() []worker {

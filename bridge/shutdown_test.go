@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"runtime"
 	"sync"
@@ -442,5 +443,51 @@ func TestAStuckStderrSinkDoesNotHoldTheEnd(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+// A handler serving a worker's call that shuts its pool down with its own context (no
+// deadline) is refused at once, naming the worker: the drain would wait for that call,
+// which waits for the handler, and the handler's context ends only with the session. It
+// waited for ever. With a deadline, Shutdown runs and returns at it.
+func TestAHandlerThatShutsItsPoolDownWithItsContext(t *testing.T) {
+	checkNoLeaks(t)
+	var p *Pool
+	got := make(chan error, 1)
+	ready := make(chan struct{})
+	var err error
+	p, err = NewPool(context.Background(), child("serve"), WithWorkers(1), WithStderr(nil),
+		WithHandler("shutdown", func(ctx context.Context, a Args) (any, error) {
+			<-ready
+			if a.Len() > 0 {
+				bounded, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+				defer cancel()
+				ctx = bounded
+			}
+			got <- p.Shutdown(ctx)
+			return nil, nil
+		}))
+	require.NoError(t, err)
+	defer p.Kill()
+	close(ready)
+	pid := p.Stats().Workers[0].Pid
+
+	go func() { _ = p.Call(context.Background(), "call_host", []any{"shutdown", []any{}}, nil) }()
+	select {
+	case err := <-got:
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), fmt.Sprintf("the context of a host handler serving a call of the pool's worker (pid %d), which has no deadline", pid))
+	case <-time.After(10 * time.Second):
+		t.Fatal("Shutdown from a handler with its context had not returned after 10 s")
+	}
+	require.NoError(t, p.Call(context.Background(), "call_host", []any{"shutdown", []any{}}, nil), "the pool still serves")
+	require.Error(t, <-got, "refused again")
+
+	go func() { _ = p.Call(context.Background(), "call_host", []any{"shutdown", []any{true}}, nil) }()
+	select {
+	case err := <-got:
+		require.ErrorIs(t, err, context.DeadlineExceeded, "with a deadline, Shutdown runs until it")
+	case <-time.After(10 * time.Second):
+		t.Fatal("Shutdown from a handler with a deadline had not returned after 10 s")
 	}
 }
