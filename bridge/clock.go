@@ -30,17 +30,11 @@ func (realClock) NewTimer(d time.Duration) (<-chan time.Time, stopper) {
 
 // closedWithin waits up to d for ch to be closed and reports whether it was.
 func closedWithin(ch <-chan struct{}, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ch:
-		return true
-	case <-t.C:
-		return false
-	}
+	return closedWithinUnless(ch, d, nil)
 }
 
-// closedWithinUnless is closedWithin that gives up at once when cut is closed.
+// closedWithinUnless is closedWithin that gives up at once when cut is closed (never, when
+// cut is nil).
 func closedWithinUnless(ch <-chan struct{}, d time.Duration, cut <-chan struct{}) bool {
 	if isDone(ch) {
 		return true
