@@ -81,6 +81,49 @@ def test_unsupported_types_name_themselves():
         enc("\udcff")
 
 
+def test_encode_errors_name_the_path_of_the_bad_value():
+    class Odd:
+        pass
+
+    def hook(obj):
+        if isinstance(obj, Odd):
+            raise KeyError("odd")
+        raise TypeError("declined")
+
+    def err(v, default=None, max_values=None):
+        kw = {} if max_values is None else {"max_values": max_values}
+        with pytest.raises(EncodeError) as info:
+            Encoder(default=default, **kw).encode(v, "it")
+        return str(info.value)
+
+    # A bare value is "value"; the parts of a message are "params", "result" and "error".
+    assert "an object of type test_codec.%s at value['a'][1]; " % (
+        "test_encode_errors_name_the_path_of_the_bad_value.<locals>.Odd") in err({"a": [1, Odd()]})
+    assert "at result[0]['k'][2][0]; " in err([1, 7, None, [{"k": (0, 1, {Odd()})}]])
+    assert "at params[1]; " in err([0, 7, "m", [1, Odd()]])
+    assert "at params[0]['it\\'s']; " in err([2, "note", [{"it's": Odd()}]])
+    assert "at error['data']; " in err([1, 7, {"type": "T", "message": "m", "data": Odd()},
+                                         None])
+    assert "at value[0] (a map key); " in err([{Odd(): 1}])
+    assert ("the int 18446744073709551616, outside the range msgpack can carry "
+            "(-2**63 to 2**64-1) at value[1]") in err([0, 2 ** 64])
+    assert "a str that is not valid UTF-8 (surrogates not allowed) at value[2]" in err(
+        ["a", "b", "\udcff"])
+    assert "a datetime without a timezone (2021-01-01 00:00:00) at value['t']: " in err(
+        {"t": datetime.datetime(2021, 1, 1)})
+    assert ("at value[1]; the encoder hook (polyfork.encoder) raised KeyError: 'odd'"
+            in err([1, Odd()], hook))
+    deep = {"k": []}
+    for _ in range(140):
+        deep = [deep]
+    path = "value" + "[0]" * 128
+    assert "containers nested deeper than 128 at %s (the message" % (
+        path[:40] + "..." + path[-12:]) in err(deep)
+    assert ("more than 9 msgpack values, the maximum for one frame (POLYFORK_MAX_VALUES): "
+            "the container at params[1] brings the count to 10") in err(
+                [2, "message", [[1, 2], {"a": 1}]], max_values=9)
+
+
 def test_python_only_shapes_map_to_msgpack():
     assert enc((1, 2)) == enc([1, 2])
     assert enc(bytearray(b"ab")) == enc(b"ab") == b"\xc4\x02ab"

@@ -7,8 +7,8 @@ import pytest
 from pfhost import GUARD, HERE, SRC, Child
 
 
-def values_child(*args, python=None):
-    c = Child("values.py", *args, python=python)
+def values_child(*args, python=None, env=None):
+    c = Child("values.py", *args, python=python, env=env)
     c.host_handlers["host_add"] = lambda a, b: a + b
     c.expect_ready()
     return c
@@ -23,7 +23,7 @@ def test_hook_and_builtin_conversions():
         c.request(1, "unknown")
         err, _ = c.response(1)
         assert err["type"] == "EncodeError"
-        assert "an object of type decimal.Decimal;" in err["message"]
+        assert "an object of type decimal.Decimal at result['n'];" in err["message"]
         assert 'the result of handler "unknown"' in err["message"]
         assert c.call("numpy_loaded") is False  # never imported for the conversions
         c.close_stdin()
@@ -105,3 +105,65 @@ def test_the_decorators_keep_the_types_of_handlers(extras):
         '"str")' in p.stdout
     assert 'Argument 1 to "on_message" has incompatible type "int"' in p.stdout
     assert '"Coroutine[Any, Any, float]"' in p.stdout
+
+
+def test_encode_errors_name_where_the_bad_value_is():
+    # The worker answers each call with an error that says what was wrong and where, in the
+    # PHP client's path notation (a path above 60 characters shortened as PHP does), and
+    # serves on.
+    deep = "result['d']" + "[0]" * 127
+    deep = deep[:40] + "..." + deep[-12:]
+    cases = {
+        "type": "it holds an object of type decimal.Decimal at result['a'][1]; polyfork sends",
+        "bigint": "it holds the int 1180591620717411303424, outside the range msgpack can "
+                  "carry (-2**63 to 2**64-1) at result[1]['k'][0]",
+        "naive": "it holds a datetime without a timezone (2020-01-01 00:00:00) at "
+                 "result['when'][1]: give it one",
+        "surrogate": "it holds a str that is not valid UTF-8 (surrogates not allowed) at "
+                     "result['it\\'s']",
+        "hook": "it holds an object of type __main__.Fragile at result[1]['y']; the encoder hook "
+                "(polyfork.encoder) raised ValueError: fragile on purpose",
+        "converted": "it holds an object of type decimal.Decimal at result['p']['tags'][0];",
+        "deep": "it holds containers nested deeper than 128 at %s (the message array counts "
+                "as 1)" % deep,
+        "self": "it holds containers nested deeper than 128 at result[0][0][0][0][0][0][0][0]"
+                "[0][0][0][...[0][0][0][0] (the message array counts as 1)",
+    }
+    with values_child() as c:
+        for kind, words in cases.items():
+            c.request(1, "bad_at", kind)
+            err, _ = c.response(1)
+            assert err["type"] == "EncodeError", (kind, err)
+            assert err["message"].startswith(
+                'polyfork: cannot encode the result of handler "bad_at": '), (kind, err)
+            assert words in err["message"], (kind, err)
+        assert c.call("builtins")["enum"] == "red"  # the session goes on
+        c.close_stdin()
+        assert c.wait() == 0
+
+
+def test_send_notify_and_call_errors_name_where_the_bad_value_is():
+    with values_child() as c:
+        assert c.call("send_bad_at", "send") == (
+            "polyfork: cannot encode the value given to send(): it holds an object of type "
+            "decimal.Decimal at params[0]['a'][1]; polyfork sends None, bool, int, float, str, "
+            "bytes, list, tuple, dict, set, datetime (with a timezone), Enum, dataclasses, numpy "
+            "scalars and arrays, msgpack.Timestamp and msgpack.ExtType, and what an encoder "
+            "hook (polyfork.encoder) turns into those")
+        assert "it holds an object of type decimal.Decimal at params[1]['a'][1];" in \
+            c.call("send_bad_at", "notify")
+        assert "it holds an object of type decimal.Decimal at params[0]['a'][1];" in \
+            c.call("send_bad_at", "call")
+        c.close_stdin()
+        assert c.wait() == 0
+
+
+def test_too_many_values_names_the_container():
+    with values_child(env={"POLYFORK_MAX_VALUES": "200"}) as c:
+        c.request(1, "bad_at", "many")
+        err, _ = c.response(1)
+        assert err["type"] == "ProtocolError", err
+        assert "more than 200 msgpack values" in err["message"], err
+        assert "the container at result[1] brings the count to 308" in err["message"], err
+        c.close_stdin()
+        assert c.wait() == 0

@@ -513,12 +513,172 @@ def _encode_reason(obj: Any, e: BaseException) -> str:
     return "%s: %s" % (type(e).__name__, e)
 
 
-def encode_error(obj: Any, what: str, e: BaseException) -> EncodeError:
-    """The EncodeError for a failure of msgpack to pack obj (described by what)."""
-    return EncodeError("polyfork: cannot encode %s: it holds %s" % (what, _encode_reason(obj, e)))
+# --- where an encoding failed -----------------------------------------------------------------
+#
+# The encoder runs in C and says what was wrong but not where. Finding the place costs a walk
+# over the value, so it is done only once encoding failed (or a check on the bytes refused
+# them): _locate walks the value in the order the encoder writes it, with the encoder's rules,
+# and returns the first place that breaks them. Paths read as the PHP client writes them:
+# `result`, `params[0]`, `result['a'][1]`.
+
+_NATIVE_LEAVES = (str, bytes, bytearray, memoryview, float, type(None))
+_PATH_MAX = 60
 
 
-def check_depth(obj: Any, body: bytes, what: str, name: Any = None) -> None:
+def _key_text(k: Any) -> str:
+    if isinstance(k, int) and not isinstance(k, bool):
+        text = str(k)
+    elif isinstance(k, str):  # as PHP's var_export writes it
+        text = "'" + k.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    else:
+        try:
+            text = repr(k)
+        except Exception:
+            text = "<%s>" % type(k).__name__
+    if len(text) > 40:
+        text = text[:37] + "..."
+    return text
+
+
+def _short_path(path: str) -> str:
+    if len(path) > _PATH_MAX:  # as PHP shortens it
+        return path[:40] + "..." + path[-12:]
+    return path
+
+
+def _roots(obj: Any) -> List[Tuple[Any, str, int]]:
+    """The parts of a message to walk, with their paths and depths (the message counts 1)."""
+    if isinstance(obj, (list, tuple)) and obj and type(obj[0]) is int:
+        n, kind = len(obj), obj[0]
+        if kind == 0 and n == 4:
+            return [(obj[2], "method", 2), (obj[3], "params", 2)]
+        if kind == 1 and n == 4:
+            return [(obj[2], "error", 2), (obj[3], "result", 2)]
+        if kind == 2 and n == 3:
+            return [(obj[1], "method", 2), (obj[2], "params", 2)]
+    return [(obj, "value", 1)]
+
+
+def _needs_default(v: Any) -> bool:
+    """Whether msgpack-python hands v to the default hook rather than packing it itself."""
+    if isinstance(v, _NATIVE_LEAVES) or isinstance(v, (list, tuple, dict)):
+        return False
+    if isinstance(v, int):  # bool included; ints beyond 64 bits go to default
+        return not (_INT_MIN <= v <= _INT_MAX)
+    if isinstance(v, (_Timestamp, _ExtType)):
+        return False
+    if isinstance(v, _dt.datetime):
+        return v.tzinfo is None
+    return True
+
+
+def _locate(obj: Any, default: Optional[Hook], max_values: int = 0,
+            hooked: bool = False) -> Optional[Tuple[str, str, int]]:
+    """The first place, in encoding order, where obj breaks the profile, or None.
+
+    Returns (path, reason, count): a value that cannot be packed (reason says why), a
+    container nested deeper than MAX_DEPTH (reason "deep"), or, when max_values is not 0, the
+    container that takes the value count past it (reason "many", count the count reached).
+    ``default`` is the packer's default hook: it is called again on what it was called on.
+    """
+    roots = _roots(obj)
+    count = 1 if roots[0][2] == 1 else 1 + len(obj)  # the message array's elements count
+    stack = list(reversed(roots))
+    pop = stack.pop
+    push = stack.append
+    while stack:
+        v, path, d = pop()
+        if _needs_default(v):
+            try:
+                if default is None:
+                    raise TypeError("an object of type %s" % type(v).__name__)
+                was, v = v, default(v)
+            except Exception as e:
+                return path, _failure_reason(v, e, hooked), count
+            if _needs_default(v):
+                return path, ("an object of type %s, which its conversion turned into an "
+                              "object of type %s that msgpack cannot pack either"
+                              % (_type_name(was), _type_name(v))), count
+        if isinstance(v, str):
+            try:
+                v.encode("utf-8")
+            except UnicodeEncodeError as e:
+                return path, "a str that is not valid UTF-8 (%s)" % e.reason, count
+        elif isinstance(v, (list, tuple)):
+            if d > MAX_DEPTH:
+                return path, "deep", count
+            count += len(v)
+            if max_values and count > max_values:
+                return path, "many", count
+            for i in range(len(v) - 1, -1, -1):
+                push((v[i], "%s[%d]" % (path, i), d + 1))
+        elif isinstance(v, dict):
+            if d > MAX_DEPTH:
+                return path, "deep", count
+            count += 2 * len(v)
+            if max_values and count > max_values:
+                return path, "many", count
+            for k, x in reversed(list(v.items())):
+                push((x, "%s[%s]" % (path, _key_text(k)), d + 1))
+                push((k, path + " (a map key)", d + 1))
+    return None
+
+
+def _type_name(v: Any) -> str:
+    from ._convert import type_name
+    return type_name(v)
+
+
+def _failure_reason(v: Any, e: BaseException, hooked: bool) -> str:
+    """What was wrong with v, whose conversion for the packer raised e."""
+    if isinstance(e, EncodeError) or (
+            isinstance(e, TypeError) and str(e).startswith(("an object of type",
+                                                            "an awaitable"))):
+        return str(e)
+    return ("an object of type %s; %s raised %s: %s"
+            % (_type_name(v), "the encoder hook (polyfork.encoder)" if hooked
+               else "its conversion", type(e).__name__, e))
+
+
+def _place(reason: str, path: str) -> str:
+    """reason with "at <path>" after its first clause: "an object of type X at result[0]; ..."."""
+    at = " at " + _short_path(path)
+    cut = len(reason)
+    if reason.startswith("an awaitable ("):  # "an awaitable (T) at result that was never..."
+        cut = reason.find(") ") + 1 or cut
+    for sep in ("; ", ": "):
+        i = reason.find(sep)
+        if 0 <= i < cut:
+            cut = i
+    return reason[:cut] + at + reason[cut:]
+
+
+def encode_error(obj: Any, what: str, e: BaseException,
+                 default: Optional[Hook] = None, hooked: bool = False) -> EncodeError:
+    """The EncodeError for a failure of msgpack to pack obj (described by what).
+
+    ``default`` is the packer's default hook; with it the error names where in obj the
+    offending value is (found by walking obj again, only now that packing failed).
+    """
+    reason = None
+    try:
+        found = _locate(obj, default, 0, hooked)
+    except Exception:  # a walk that fails in its own way must not hide the first error
+        found = None
+    if found is not None:
+        path, why, _ = found
+        if why == "deep":
+            reason = "containers nested deeper than %d at %s (the message array counts as 1)" % (
+                MAX_DEPTH, _short_path(path))
+        else:
+            reason = _place(why, path)
+    if reason is None:
+        reason = _encode_reason(obj, e)
+    return EncodeError("polyfork: cannot encode %s: it holds %s" % (what, reason))
+
+
+def check_depth(obj: Any, body: bytes, what: str, name: Any = None,
+                default: Optional[Hook] = None) -> None:
     """Raises EncodeError when obj, encoded as body, nests containers deeper than MAX_DEPTH.
 
     The error reads ``cannot encode <what>`` (``what % name`` when name is not None).
@@ -538,24 +698,42 @@ def check_depth(obj: Any, body: bytes, what: str, name: Any = None) -> None:
     if deep:
         if name is not None:
             what = what % (name,)
+        where = ""
+        try:
+            found = _locate(obj, default)
+        except Exception:
+            found = None
+        if found is not None and found[1] == "deep":
+            where = " at " + _short_path(found[0])
         raise EncodeError("polyfork: cannot encode %s: it holds containers nested deeper "
-                          "than %d (the message array counts as 1)" % (what, MAX_DEPTH))
+                          "than %d%s (the message array counts as 1)" % (what, MAX_DEPTH, where))
 
 
-def check_values(body: bytes, max_values: int, what: str, name: Any = None) -> None:
+def check_values(body: bytes, max_values: int, what: str, name: Any = None,
+                 obj: Any = None, default: Optional[Hook] = None) -> None:
     """Raises TooManyValuesError when body holds more than max_values msgpack values.
 
     Only bodies longer than max_values bytes can; the walk stops at the first container that
-    takes the count over the limit.
+    takes the count over the limit. With obj, the value encoded as body, the error names that
+    container.
     """
     outcome, count = _scan.scan(body, max_values, MAX_DEPTH)
     if outcome == _scan.TOO_MANY:
         if name is not None:
             what = what % (name,)
+        where = "the count reached %d before it stopped" % count
+        if obj is not None:
+            try:
+                found = _locate(obj, default, max_values)
+            except Exception:
+                found = None
+            if found is not None and found[1] == "many":
+                where = "the container at %s brings the count to %d" % (
+                    _short_path(found[0]), count)
         raise TooManyValuesError(
             "polyfork: cannot send %s: it holds more than %d msgpack values, the maximum "
-            "for one frame (POLYFORK_MAX_VALUES): the count reached %d before it stopped"
-            % (what, max_values, count), count, max_values)
+            "for one frame (POLYFORK_MAX_VALUES): %s" % (what, max_values, where),
+            count, max_values)
 
 
 def new_packer(hook_of: Optional[Callable[[], Optional[Hook]]] = None) -> Callable[[Any], bytes]:
@@ -577,11 +755,13 @@ class Encoder:
     reads ``cannot encode <what>: ...``.
     """
 
-    __slots__ = ("_pack", "_max_values")
+    __slots__ = ("_pack", "_max_values", "_default", "_hooked")
 
     def __init__(self, max_values: int = DEFAULT_MAX_VALUES,
                  default: Optional[Hook] = None) -> None:
         self._pack = new_packer(lambda: default)
+        self._default = make_default(lambda: default)
+        self._hooked = default is not None
         self._max_values = max_values
 
     def encode(self, obj: Any, what: str = "the value") -> bytes:
@@ -589,9 +769,9 @@ class Encoder:
         try:
             body = self._pack(obj)
         except Exception as e:
-            raise encode_error(obj, what, e) from e
+            raise encode_error(obj, what, e, self._default, self._hooked) from e
         if len(body) > MAX_DEPTH:
-            check_depth(obj, body, what)
+            check_depth(obj, body, what, None, self._default)
         if len(body) > self._max_values:
-            check_values(body, self._max_values, what)
+            check_values(body, self._max_values, what, None, obj, self._default)
         return body

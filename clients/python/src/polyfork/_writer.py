@@ -20,6 +20,7 @@ from typing import Any, Callable, List, Optional
 from .errors import ChannelClosedError, FrameTooLargeError
 from ._codec import (DEFAULT_MAX_VALUES, MAX_DEPTH, check_depth, check_values, encode_error,
                      new_packer)
+from ._convert import make_default
 from ._malloc import tune_once
 
 __all__ = ["FrameWriter"]
@@ -102,7 +103,7 @@ class FrameWriter:
             try:
                 body = self._pack(obj)
             except Exception as e:
-                raise encode_error(obj, _describe(what, name), e) from e
+                raise self._encode_error(obj, what, name, e) from e
             n = len(body)
             if n > self._check_from:
                 self._check(obj, body, what, name)
@@ -142,7 +143,7 @@ class FrameWriter:
             try:
                 body = self._pack(obj)
             except Exception as e:
-                raise encode_error(obj, _describe(what, name), e) from e
+                raise self._encode_error(obj, what, name, e) from e
             n = len(body)
             if n > self._check_from:
                 self._check(obj, body, what, name)
@@ -184,7 +185,7 @@ class FrameWriter:
         try:
             body = new_packer(self._hook)(obj)
         except Exception as e:
-            raise encode_error(obj, _describe(what, name), e) from e
+            raise self._encode_error(obj, what, name, e) from e
         if len(body) > self._check_from:
             self._check(obj, body, what, name)
         if self._closed is not None:
@@ -193,6 +194,11 @@ class FrameWriter:
 
     def _hook(self) -> Optional[Callable[[Any], Any]]:
         return self.hook
+
+    def _encode_error(self, obj: Any, what: str, name: Any, e: BaseException) -> Exception:
+        # Only on failure: walks obj again to name where the offending value is.
+        return encode_error(obj, _describe(what, name), e, make_default(self._hook),
+                            self.hook is not None)
 
     def close(self, reason: str) -> None:
         """Refuses every later write and defer with ChannelClosedError naming reason, and
@@ -238,7 +244,7 @@ class FrameWriter:
         try:
             body = self._pack(obj)
         except Exception as e:
-            raise encode_error(obj, _describe(what, name), e) from e
+            raise self._encode_error(obj, what, name, e) from e
         if len(body) > self._check_from:
             self._check(obj, body, what, name)
         return body
@@ -254,12 +260,13 @@ class FrameWriter:
             if type(obj) is list:  # a message of scalars only (a usual answer) is 1 deep
                 for x in obj:
                     if type(x) not in _SCALARS:
-                        check_depth(obj, body, what, name)
+                        check_depth(obj, body, what, name, make_default(self._hook))
                         break
             else:
-                check_depth(obj, body, what, name)
+                check_depth(obj, body, what, name, make_default(self._hook))
         if n > self._max_values:  # a shorter body cannot hold more values than it has bytes
-            check_values(body, self._max_values, what, name)
+            check_values(body, self._max_values, what, name, obj,
+                         make_default(self._hook))
 
     def _write_body(self, body: bytes) -> None:
         # The handshake if due, the kept frames, then this frame, in as few writes as can be.

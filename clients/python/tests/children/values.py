@@ -32,8 +32,14 @@ class Money:
         self.cents = cents
 
 
+class Fragile:
+    """Its encoder hook raises: the error names where it was."""
+
+
 @polyfork.encoder
 def encode(obj):
+    if isinstance(obj, Fragile):
+        raise ValueError("fragile on purpose")
     if isinstance(obj, Money):
         return {"cents": obj.cents, "of": Color.RED}  # encoded in turn
     raise TypeError("not mine")  # declines: the built-in conversions apply
@@ -97,6 +103,51 @@ async def dropped_call():
     polyfork.call("host_add", 5, 6)  # never awaited: a warning names it
     await asyncio.sleep(0)
     return "dropped"
+
+
+@polyfork.handle("bad_at")
+def bad_at(kind):
+    # Each returns a value whose one bad part sits deep inside; the error must say where.
+    if kind == "type":
+        return {"a": [1, decimal.Decimal("2")]}
+    if kind == "bigint":
+        return [0, {"k": [2 ** 70]}]
+    if kind == "naive":
+        return {"when": [None, __import__("datetime").datetime(2020, 1, 1)]}
+    if kind == "surrogate":
+        return {"it's": "\udc80"}
+    if kind == "hook":
+        return [{"x": Money(1)}, {"y": Fragile()}]
+    if kind == "converted":
+        return {"p": Point(1, 2.0, frozenset({decimal.Decimal("3")}))}
+    if kind == "deep":
+        v = []
+        for _ in range(200):
+            v = [v]
+        return {"d": v}
+    if kind == "self":
+        v = []
+        v.append(v)
+        return [v]
+    if kind == "many":
+        return [[1], list(range(300))]
+    return None
+
+
+@polyfork.handle("send_bad_at")
+def send_bad_at(how):
+    # What user code gets back when it sends, notifies or calls with a bad value.
+    value = {"a": [1, decimal.Decimal("2")]}
+    try:
+        if how == "send":
+            polyfork.send(value)
+        elif how == "notify":
+            polyfork.notify("note", 1, value)
+        else:
+            polyfork.call("host_method", value)
+    except polyfork.EncodeError as e:
+        return str(e)
+    return "sent"
 
 
 polyfork.run()
