@@ -720,7 +720,9 @@ function safeString(v) {
 }
 
 function renamePath(e, to, cut) {
-  return new ValueError(e.reason, to + e.path.slice(cut), e.code);
+  const r = new ValueError(e.reason, to + e.path.slice(cut), e.code);
+  if (e.cause !== undefined) r.cause = e.cause;
+  return r;
 }
 
 module.exports = { Connection, RequestContext, errorMap };

@@ -16,6 +16,31 @@
 const { FrameTooLargeError, ValueError } = require('./errors');
 const { Ext, Float32, Float64 } = require('./values');
 
+/**
+ * Turns what user code threw while the encoder read a value (a getter, a Proxy trap, a
+ * toJSON method) into a ValueError, so that the catch blocks on the way up name where it
+ * happened and the caller gets one kind of error (a worker answers the call with it instead of
+ * failing on a thrown non-Error). The encoder's own errors pass through. Runs only on failure.
+ * @param {unknown} e
+ * @returns {ValueError | FrameTooLargeError}
+ */
+function fromUserCode(e) {
+  if (e instanceof ValueError || e instanceof FrameTooLargeError) return e;
+  let what;
+  if (e instanceof Error) {
+    what = `${e.name}: ${e.message}`;
+  } else {
+    try {
+      what = `the non-Error value ${typeof e === 'string' ? JSON.stringify(e) : String(e)}`;
+    } catch {
+      what = `a non-Error value (${typeof e})`;
+    }
+  }
+  const v = new ValueError(`a getter, Proxy trap or toJSON() threw ${what} while the value was read`);
+  v.cause = e;
+  return v;
+}
+
 /** The default maximum frame size: 64 MiB. */
 const DEFAULT_MAX_FRAME_SIZE = 64 * 1024 * 1024;
 /** The deepest nesting of containers, counting the message array itself. */
@@ -145,7 +170,7 @@ class Encoder {
         try {
           this.value(result, 2);
         } catch (e) {
-          throw e instanceof ValueError ? e.within('result') : e;
+          throw fromUserCode(e).within('result');
         }
       }
     } catch (e) {
@@ -196,7 +221,7 @@ class Encoder {
       this.value(value, 1);
     } catch (e) {
       this.pos = this.start;
-      throw e;
+      throw fromUserCode(e);
     }
     this.end();
     return Buffer.from(this.buf.subarray(this.frameStart + 4, this.frameEnd));
@@ -269,7 +294,7 @@ class Encoder {
     try {
       this.array(params, 2);
     } catch (e) {
-      throw e instanceof ValueError ? e.within('params') : e;
+      throw fromUserCode(e).within('params');
     }
   }
 
@@ -293,7 +318,7 @@ class Encoder {
       try {
         this.value(err.data, 3);
       } catch (e) {
-        throw e instanceof ValueError ? e.within('error.data') : e;
+        throw fromUserCode(e).within('error.data');
       }
     }
   }
@@ -394,7 +419,7 @@ class Encoder {
     try {
       for (; i < n; i++) this.value(a[i], d);
     } catch (e) {
-      throw e instanceof ValueError ? e.within(`[${i}]`) : e;
+      throw fromUserCode(e).within(`[${i}]`);
     }
   }
 
@@ -429,7 +454,7 @@ class Encoder {
         this.value(o[k], d);
       }
     } catch (e) {
-      throw e instanceof ValueError ? e.within(propPath(keys[i])) : e;
+      throw fromUserCode(e).within(propPath(keys[i]));
     }
   }
 
@@ -444,7 +469,7 @@ class Encoder {
         i++;
       }
     } catch (e) {
-      throw e instanceof ValueError ? e.within(`<Map entry ${i}>`) : e;
+      throw fromUserCode(e).within(`<Map entry ${i}>`);
     }
   }
 

@@ -105,7 +105,9 @@ class ValueError extends TypeError {
   within(segment) {
     const p = this.path;
     const next = p === '' ? segment : p[0] === '[' || p[0] === '.' ? segment + p : `${segment}.${p}`;
-    return new ValueError(this.reason, next, this.code);
+    const e = new ValueError(this.reason, next, this.code);
+    if (this.cause !== undefined) e.cause = this.cause; // what user code threw, if it did
+    return e;
   }
 }
 

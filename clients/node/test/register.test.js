@@ -224,4 +224,33 @@ describe('register.js: values and process.channel as under Node\'s fork', { time
     h.closeStdin();
     assert.equal((await h.wait()).code, 0);
   });
+
+  it('a getter, Proxy trap or toJSON() that throws while the result is read: an error naming where', async () => {
+    const h = new TestHost([path.join(FIX, 'misbehave.js'), 'bad-result']);
+    hosts.push(h);
+    await h.start();
+    const want = {
+      getter: 'threw Error: getter failed while the value was read at result.a[1].x',
+      proxy: 'threw RangeError: trap failed while the value was read at result[1].p',
+      revoked: 'threw TypeError: Cannot perform \'IsArray\' on a proxy that has been revoked while the value was read at result.list[0]',
+      tojson: 'threw TypeError: toJSON failed while the value was read at result.when[1]',
+      'throws-null': 'threw the non-Error value null while the value was read at result[0].y',
+    };
+    for (const [kind, words] of Object.entries(want)) {
+      const err = await h.call('throwing', kind).catch((e) => e);
+      assert.ok(err instanceof RemoteError, `${kind}: ${err}`);
+      assert.equal(err.type, 'ValueError', kind);
+      assert.equal(err.message, `cannot send the result of "throwing": a getter, Proxy trap or toJSON() ${words}`);
+    }
+    // Sending such a value throws the same error to the caller, named from the value sent.
+    assert.deepEqual(await h.call('sendThrowing', 'send'), {
+      name: 'ValueError', path: 'value.a[1].x', cause: 'Error: getter failed',
+      message: 'a getter, Proxy trap or toJSON() threw Error: getter failed while the value was read at value.a[1].x',
+    });
+    assert.equal((await h.call('sendThrowing', 'notify')).path, 'params[1].a[1].x');
+    assert.equal((await h.call('sendThrowing', 'call')).path, 'params[0].a[1].x');
+    assert.equal(await h.call('ok'), 'ok'); // the worker serves on
+    h.closeStdin();
+    assert.equal((await h.wait()).code, 0);
+  });
 });
