@@ -678,10 +678,11 @@ def encode_error(obj: Any, what: str, e: BaseException,
 
 
 def check_depth(obj: Any, body: bytes, what: str, name: Any = None,
-                default: Optional[Hook] = None) -> None:
+                hook_of: Optional[Callable[[], Optional[Hook]]] = None) -> None:
     """Raises EncodeError when obj, encoded as body, nests containers deeper than MAX_DEPTH.
 
-    The error reads ``cannot encode <what>`` (``what % name`` when name is not None).
+    The error reads ``cannot encode <what>`` (``what % name`` when name is not None) and
+    names where; ``hook_of`` is the packer's (see new_packer), used only to find that place.
     """
     if isinstance(obj, (list, tuple)):
         for x in obj:  # a response with a scalar result, for one, is settled here
@@ -700,7 +701,7 @@ def check_depth(obj: Any, body: bytes, what: str, name: Any = None,
             what = what % (name,)
         where = ""
         try:
-            found = _locate(obj, default)
+            found = _locate(obj, make_default(hook_of))
         except Exception:
             found = None
         if found is not None and found[1] == "deep":
@@ -710,12 +711,12 @@ def check_depth(obj: Any, body: bytes, what: str, name: Any = None,
 
 
 def check_values(body: bytes, max_values: int, what: str, name: Any = None,
-                 obj: Any = None, default: Optional[Hook] = None) -> None:
+                 obj: Any = None, hook_of: Optional[Callable[[], Optional[Hook]]] = None) -> None:
     """Raises TooManyValuesError when body holds more than max_values msgpack values.
 
     Only bodies longer than max_values bytes can; the walk stops at the first container that
     takes the count over the limit. With obj, the value encoded as body, the error names that
-    container.
+    container (``hook_of`` as for check_depth).
     """
     outcome, count = _scan.scan(body, max_values, MAX_DEPTH)
     if outcome == _scan.TOO_MANY:
@@ -724,7 +725,7 @@ def check_values(body: bytes, max_values: int, what: str, name: Any = None,
         where = "the count reached %d before it stopped" % count
         if obj is not None:
             try:
-                found = _locate(obj, default, max_values)
+                found = _locate(obj, make_default(hook_of), max_values)
             except Exception:
                 found = None
             if found is not None and found[1] == "many":
@@ -755,13 +756,12 @@ class Encoder:
     reads ``cannot encode <what>: ...``.
     """
 
-    __slots__ = ("_pack", "_max_values", "_default", "_hooked")
+    __slots__ = ("_pack", "_max_values", "_hook_of")
 
     def __init__(self, max_values: int = DEFAULT_MAX_VALUES,
                  default: Optional[Hook] = None) -> None:
-        self._pack = new_packer(lambda: default)
-        self._default = make_default(lambda: default)
-        self._hooked = default is not None
+        self._hook_of: Callable[[], Optional[Hook]] = lambda: default
+        self._pack = new_packer(self._hook_of)
         self._max_values = max_values
 
     def encode(self, obj: Any, what: str = "the value") -> bytes:
@@ -769,9 +769,10 @@ class Encoder:
         try:
             body = self._pack(obj)
         except Exception as e:
-            raise encode_error(obj, what, e, self._default, self._hooked) from e
+            raise encode_error(obj, what, e, make_default(self._hook_of),
+                               self._hook_of() is not None) from e
         if len(body) > MAX_DEPTH:
-            check_depth(obj, body, what, None, self._default)
+            check_depth(obj, body, what, None, self._hook_of)
         if len(body) > self._max_values:
-            check_values(body, self._max_values, what, None, obj, self._default)
+            check_values(body, self._max_values, what, None, obj, self._hook_of)
         return body

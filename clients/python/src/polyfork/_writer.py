@@ -260,13 +260,12 @@ class FrameWriter:
             if type(obj) is list:  # a message of scalars only (a usual answer) is 1 deep
                 for x in obj:
                     if type(x) not in _SCALARS:
-                        check_depth(obj, body, what, name, make_default(self._hook))
+                        check_depth(obj, body, what, name, self._hook)
                         break
             else:
-                check_depth(obj, body, what, name, make_default(self._hook))
+                check_depth(obj, body, what, name, self._hook)
         if n > self._max_values:  # a shorter body cannot hold more values than it has bytes
-            check_values(body, self._max_values, what, name, obj,
-                         make_default(self._hook))
+            check_values(body, self._max_values, what, name, obj, self._hook)
 
     def _write_body(self, body: bytes) -> None:
         # The handshake if due, the kept frames, then this frame, in as few writes as can be.
