@@ -297,10 +297,11 @@ def test_host_errors_raise_remote_error(mode):
 
 def test_unencodable_results_become_error_responses():
     with worker("sync") as c:
-        for kind, words in [("object", "an object of type object"),
-                            ("naive", "without a timezone"),
-                            ("bigint", "the int 1180591620717411303424"),
-                            ("deep", "nested deeper than 128")]:
+        for kind, words in [("object", "an object of type object at result; "),
+                            ("naive", "without a timezone (2020-01-01 00:00:00) at result: "),
+                            ("bigint", "the int 1180591620717411303424, outside the range "
+                                       "msgpack can carry (-2**63 to 2**64-1) at result[1]['k']"),
+                            ("deep", "nested deeper than 128 at result[0][0]")]:
             c.request(1, "bad_result", kind)
             err, _ = c.response(1)
             assert err["type"] == "EncodeError", err
