@@ -17,6 +17,21 @@ const { FrameTooLargeError, ValueError } = require('./errors');
 const { Ext, Float32, Float64 } = require('./values');
 
 /**
+ * What to throw for e, caught on the way out of the value at `segment`: a ValueError (what
+ * user code threw made one) with segment in front of its path; the encoder's other errors
+ * (FrameTooLargeError, a failed allocation) as they are.
+ * @param {unknown} e
+ * @param {string} segment
+ */
+function within(e, segment) {
+  const v = fromUserCode(e);
+  return v instanceof ValueError ? v.within(segment) : v;
+}
+
+/** Marks an error of the encoder's own (a failed allocation), which fromUserCode passes on. */
+const OWN_FAILURE = Symbol('polyfork.ownFailure');
+
+/**
  * Turns what user code threw while the encoder read a value (a getter, a Proxy trap, a
  * toJSON method) into a ValueError, so that the catch blocks on the way up name where it
  * happened and the caller gets one kind of error (a worker answers the call with it instead of
@@ -25,7 +40,9 @@ const { Ext, Float32, Float64 } = require('./values');
  * @returns {ValueError | FrameTooLargeError}
  */
 function fromUserCode(e) {
-  if (e instanceof ValueError || e instanceof FrameTooLargeError) return e;
+  if (e instanceof ValueError || e instanceof FrameTooLargeError || (e !== null && typeof e === 'object' && e[OWN_FAILURE])) {
+    return e;
+  }
   let what;
   if (e instanceof Error) {
     what = `${e.name}: ${e.message}`;
@@ -170,7 +187,7 @@ class Encoder {
         try {
           this.value(result, 2);
         } catch (e) {
-          throw fromUserCode(e).within('result');
+          throw within(e, 'result');
         }
       }
     } catch (e) {
@@ -279,7 +296,13 @@ class Encoder {
     }
     // Double what the frame holds so far, plus what is asked: amortized growth for many
     // small values, and no more than needed for one large one.
-    const nb = Buffer.allocUnsafeSlow(Math.max(SLAB, 2 * used + n));
+    let nb;
+    try {
+      nb = Buffer.allocUnsafeSlow(Math.max(SLAB, 2 * used + n));
+    } catch (e) {
+      if (e !== null && typeof e === 'object') e[OWN_FAILURE] = true; // not user code's (fromUserCode)
+      throw e;
+    }
     this.buf.copy(nb, 0, this.start, this.pos);
     this.buf = nb;
     this.start = 0;
@@ -294,7 +317,7 @@ class Encoder {
     try {
       this.array(params, 2);
     } catch (e) {
-      throw fromUserCode(e).within('params');
+      throw within(e, 'params');
     }
   }
 
@@ -318,7 +341,7 @@ class Encoder {
       try {
         this.value(err.data, 3);
       } catch (e) {
-        throw fromUserCode(e).within('error.data');
+        throw within(e, 'error.data');
       }
     }
   }
@@ -419,7 +442,7 @@ class Encoder {
     try {
       for (; i < n; i++) this.value(a[i], d);
     } catch (e) {
-      throw fromUserCode(e).within(`[${i}]`);
+      throw within(e, `[${i}]`);
     }
   }
 
@@ -454,7 +477,7 @@ class Encoder {
         this.value(o[k], d);
       }
     } catch (e) {
-      throw fromUserCode(e).within(propPath(keys[i]));
+      throw within(e, propPath(keys[i]));
     }
   }
 
@@ -469,7 +492,7 @@ class Encoder {
         i++;
       }
     } catch (e) {
-      throw fromUserCode(e).within(`<Map entry ${i}>`);
+      throw within(e, `<Map entry ${i}>`);
     }
   }
 

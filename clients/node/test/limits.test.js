@@ -13,7 +13,7 @@ const { Encoder, DEFAULT_MAX_VALUES } = require('../lib/encode');
 const { parseMessage } = require('../lib/message');
 const { countValues } = require('../lib/scan');
 const { Ext, float32 } = require('../lib/values');
-const { ProtocolError, ValueError, RemoteError } = require('../lib/errors');
+const { ProtocolError, ValueError, RemoteError, FrameTooLargeError } = require('../lib/errors');
 
 const MISBEHAVE = path.join(__dirname, 'fixtures', 'misbehave.js');
 
@@ -70,6 +70,24 @@ describe('value count: the encoder and the scanner count alike', () => {
     // message array (1) + params array (2): a param of 126 nested arrays reaches level 128.
     new Encoder().request(1, 'm', [nest(126)]);
     assert.throws(() => new Encoder().request(1, 'm', [nest(127)]), (e) => e instanceof ValueError && /deeper than 128/.test(e.message));
+  });
+
+  it('a frame over the size found deep inside a value stays a FrameTooLargeError', () => {
+    // The encoder's own errors pass the catch blocks that name where user code threw.
+    const big = [1, { a: ['x'.repeat(1 << 20)] }];
+    assert.throws(() => new Encoder({ maxFrameSize: 1000 }).response(1, null, big), FrameTooLargeError);
+    assert.throws(() => new Encoder({ maxFrameSize: 1000 }).notification('m', [big]), FrameTooLargeError);
+    assert.throws(() => new Encoder({ maxFrameSize: 1000 }).request(1, 'm', [new Map([[1, big]])]), FrameTooLargeError);
+  });
+
+  it('what a getter, Proxy trap or toJSON() throws is a ValueError naming where, its cause kept', () => {
+    const boom = new Error('boom');
+    const v = { list: [0, new Map([['k', { get x() { throw boom; } }]])] };
+    assert.throws(() => new Encoder().response(1, null, v), (e) => e instanceof ValueError && e.cause === boom &&
+      e.path === 'result.list[1].<Map entry 0>.x' &&
+      e.message === 'a getter, Proxy trap or toJSON() threw Error: boom while the value was read at result.list[1].<Map entry 0>.x');
+    assert.throws(() => new Encoder().encodeValue(new Proxy({}, { getPrototypeOf() { throw 'no'; } })), (e) => // eslint-disable-line no-throw-literal
+      e instanceof ValueError && e.cause === 'no' && /threw the non-Error value "no" while the value was read$/.test(e.message));
   });
 });
 
