@@ -567,7 +567,7 @@ def _needs_default(v: Any) -> bool:
         return not (_INT_MIN <= v <= _INT_MAX)
     if isinstance(v, (_Timestamp, _ExtType)):
         return False
-    if isinstance(v, _dt.datetime):
+    if type(v) is _dt.datetime:  # msgpack packs exact datetimes only, aware ones
         return v.tzinfo is None
     return True
 
