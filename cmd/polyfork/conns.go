@@ -128,12 +128,19 @@ type connTracker struct {
 	idle     map[net.Conn]time.Time // kept alive between requests: since when
 	bodies   map[net.Conn]struct{}  // a request body still arriving
 	evicted  int64                  // connections closed by evict
+	evictAge time.Duration          // evict leaves connections doing nothing for less than this
 }
+
+// evictAfter is how long a connection must have done nothing before evict may close it.
+// A connection accepted a moment ago has usually sent its request already: the server has
+// not read it yet. Closed at once, such clients were turned away by the very eviction meant
+// to make room for them, in a chain: under a burst, every new client in the backlog.
+const evictAfter = time.Second
 
 func newConnTracker() *connTracker {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &connTracker{drained: ctx, startDrain: cancel, fresh: map[net.Conn]time.Time{}, idle: map[net.Conn]time.Time{},
-		bodies: map[net.Conn]struct{}{}}
+		bodies: map[net.Conn]struct{}{}, evictAge: evictAfter}
 }
 
 type connKey struct{}
@@ -180,11 +187,13 @@ func (t *connTracker) connState(c net.Conn, st http.ConnState) {
 // evict closes the connection kept alive the longest without a request, else the one that
 // has waited the longest for its first request, to make room for a client waiting at
 // -max-conns; it reports whether there was one. Connections whose request is being read or
-// answered are left alone. A client that sends a request on a kept-alive connection as it
-// is closed sees the connection reset, as at -idle-timeout.
+// answered are left alone, and so are those doing nothing for less than evictAfter. A
+// client that sends a request on a kept-alive connection as it is closed sees the
+// connection reset, as at -idle-timeout.
 func (t *connTracker) evict() bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	cutoff := time.Now().Add(-t.evictAge)
 	for _, m := range []map[net.Conn]time.Time{t.idle, t.fresh} {
 		var oldest net.Conn
 		var since time.Time
@@ -193,7 +202,7 @@ func (t *connTracker) evict() bool {
 				oldest, since = c, at
 			}
 		}
-		if oldest != nil {
+		if oldest != nil && !since.After(cutoff) {
 			delete(m, oldest)
 			oldest.Close()
 			t.evicted++
