@@ -624,6 +624,16 @@ def _locate(obj: Any, default: Optional[Hook], max_values: int = 0,
     return None
 
 
+def _locate_quietly(obj: Any, default: Optional[Hook], max_values: int = 0,
+                    hooked: bool = False) -> Optional[Tuple[str, str, int]]:
+    """_locate, or None when the walk fails in its own way: it only adds the place to an
+    error already found, and must not hide that error."""
+    try:
+        return _locate(obj, default, max_values, hooked)
+    except Exception:
+        return None
+
+
 def _type_name(v: Any) -> str:
     from ._convert import type_name
     return type_name(v)
@@ -661,10 +671,7 @@ def encode_error(obj: Any, what: str, e: BaseException,
     offending value is (found by walking obj again, only now that packing failed).
     """
     reason = None
-    try:
-        found = _locate(obj, default, 0, hooked)
-    except Exception:  # a walk that fails in its own way must not hide the first error
-        found = None
+    found = _locate_quietly(obj, default, 0, hooked)
     if found is not None:
         path, why, _ = found
         if why == "deep":
@@ -700,10 +707,7 @@ def check_depth(obj: Any, body: bytes, what: str, name: Any = None,
         if name is not None:
             what = what % (name,)
         where = ""
-        try:
-            found = _locate(obj, make_default(hook_of))
-        except Exception:
-            found = None
+        found = _locate_quietly(obj, make_default(hook_of))
         if found is not None and found[1] == "deep":
             where = " at " + _short_path(found[0])
         raise EncodeError("polyfork: cannot encode %s: it holds containers nested deeper "
@@ -724,10 +728,7 @@ def check_values(body: bytes, max_values: int, what: str, name: Any = None,
             what = what % (name,)
         where = "the count reached %d before it stopped" % count
         if obj is not None:
-            try:
-                found = _locate(obj, make_default(hook_of), max_values)
-            except Exception:
-                found = None
+            found = _locate_quietly(obj, make_default(hook_of), max_values)
             if found is not None and found[1] == "many":
                 where = "the container at %s brings the count to %d" % (
                     _short_path(found[0]), count)
