@@ -235,15 +235,7 @@ func TestServeSecondSignalStopsTheDrain(t *testing.T) {
 	s := startServeBinary(t, append([]string{"-workers", "1", "-drain", "60s", "--"}, worker()...)...)
 	pids, _ := workerPids(t, s.base)
 	require.Len(t, pids, 1)
-	running := make(chan error, 1)
-	go func() {
-		resp, err := http.Post(s.base+"/call/sleep", "application/json", strings.NewReader("[600000]"))
-		if err == nil {
-			_, err = io.ReadAll(resp.Body)
-			resp.Body.Close()
-		}
-		running <- err
-	}()
+	running := callInBackground(s.base, "sleep", "[600000]")
 	eventually(t, "the call runs", func() bool {
 		_, body := getURL(t, s.base+"/workers")
 		return strings.Contains(body, `"in_flight": 1`)
@@ -253,9 +245,57 @@ func TestServeSecondSignalStopsTheDrain(t *testing.T) {
 	eventually(t, "the drain began", func() bool { return strings.Contains(s.logs.String(), "msg=draining") })
 	require.NoError(t, s.cmd.Process.Signal(syscall.SIGTERM))
 	assert.Equal(t, exitFailure, s.wait(t, 30*time.Second), "the drain was cut short:\n%s", s.logs)
-	<-running // the call's connection was closed: an error or a cut answer, either way it ended
+	a := <-running
+	require.NoError(t, a.err, "the call cut short is answered, not left without an answer")
+	assert.Equal(t, http.StatusServiceUnavailable, a.code, a.body)
+	assert.Contains(t, a.body, `"type":"Stopping"`)
+	assert.Contains(t, a.body, "a second SIGTERM or SIGINT")
 	logs := s.logs.String()
 	assert.Contains(t, logs, "a second signal during the drain: stopping now")
 	assert.Regexp(t, fmt.Sprintf(`msg=drained took=\S+ exit_status=%d`, exitFailure), logs)
 	assert.False(t, alive(pids[0]), "the worker was killed")
+}
+
+// A call still running when -drain runs out is answered 503 Stopping, saying so, before
+// serve closes its connection (it was closed without an answer).
+func TestServeDrainLimitAnswersTheCallsItCuts(t *testing.T) {
+	s := startServeBinary(t, append([]string{"-workers", "1", "-drain", "1s", "--"}, worker()...)...)
+	running := callInBackground(s.base, "sleep", "[600000]")
+	eventually(t, "the call runs", func() bool {
+		_, body := getURL(t, s.base+"/workers")
+		return strings.Contains(body, `"in_flight": 1`)
+	})
+	require.NoError(t, s.cmd.Process.Signal(syscall.SIGTERM))
+	assert.Equal(t, exitFailure, s.wait(t, 30*time.Second), s.logs.String())
+	a := <-running
+	require.NoError(t, a.err, "the call cut by the drain's limit is answered")
+	assert.Equal(t, http.StatusServiceUnavailable, a.code, a.body)
+	assert.Contains(t, a.body, `"type":"Stopping"`)
+	assert.Contains(t, a.body, "-drain (1s) ran out")
+	assert.Contains(t, s.logs.String(), "calls still running after -drain")
+}
+
+// answer is what an HTTP call got: its status and body, or the error that ended it.
+type answer struct {
+	code int
+	body string
+	err  error
+}
+
+// callInBackground posts params to method and reports the answer on the channel it returns.
+func callInBackground(base, method, params string) <-chan answer {
+	done := make(chan answer, 1)
+	go func() {
+		var a answer
+		resp, err := http.Post(base+"/call/"+method, "application/json", strings.NewReader(params))
+		if err == nil {
+			var b []byte
+			b, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			a.code, a.body = resp.StatusCode, string(b)
+		}
+		a.err = err
+		done <- a
+	}()
+	return done
 }

@@ -167,6 +167,12 @@ func (g *gateway) call(w http.ResponseWriter, r *http.Request) {
 		rec.pid = pid
 	}
 	if err != nil {
+		var cut *cutError
+		if errors.As(context.Cause(r.Context()), &cut) && (errors.Is(err, context.Canceled) || errors.Is(err, cut)) {
+			w.Header().Set("Connection", "close")
+			g.writeError(w, http.StatusServiceUnavailable, "Stopping", cut.Error()+"; it was cancelled", "")
+			return
+		}
 		code, typ := g.b.classify(err)
 		var re *bridge.RemoteError
 		if errors.As(err, &re) {

@@ -345,6 +345,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		ConnContext:       conns.connContext,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	// The calls' contexts come from base, which the drain ends (with a *cutError) when it
+	// is cut short, so that those calls are answered 503 rather than have their
+	// connections closed under them.
+	base, cutCalls := context.WithCancelCause(context.Background())
+	defer cutCalls(nil)
+	srv.BaseContext = func(net.Listener) context.Context { return base }
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	if remoteMode {
@@ -361,7 +367,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		code = exitFailure
 	}
 
-	if !drain(log, srv, conns, b, f.drain) {
+	if !drain(log, srv, conns, b, f.drain, cutCalls) {
 		code = exitFailure
 	}
 	return code
@@ -377,6 +383,18 @@ func stopNow(b backend) {
 	_ = b.stop(ctx)
 }
 
+// answerCutWithin bounds the time the calls cut by the drain have to write their 503
+// answers before their connections are closed.
+const answerCutWithin = time.Second
+
+// cutError is the cause of a call's context when serve's drain cut the call: its answer is
+// 503 Stopping, not the 499 of a client that went away.
+type cutError struct{ why string }
+
+func (e *cutError) Error() string {
+	return "polyfork serve stopped before the call ended: " + e.why
+}
+
 // stopWorkersWithin bounds stopping the workers once the calls are done: $stop, then the
 // bridge's grace periods (2 s to exit, 2 s after SIGTERM) before SIGKILL.
 const stopWorkersWithin = 10 * time.Second
@@ -384,8 +402,11 @@ const stopWorkersWithin = 10 * time.Second
 // drain ends serve: it cuts what would only hold the drain up (connections that sent no
 // request, bodies still arriving, requests waiting for room), lets the calls that were read
 // finish within limit, then stops the workers with $stop. A second SIGINT or SIGTERM cuts
-// it short (hurry). It reports whether all of that went as planned.
-func drain(log *slog.Logger, srv *http.Server, conns *connTracker, b backend, limit time.Duration) bool {
+// it short (hurry). Calls still running when it is cut short, or past limit, are ended
+// through cutCalls (the cause of their contexts) and answered 503 within answerCutWithin;
+// the connections left after that are closed. It reports whether all of that went as
+// planned.
+func drain(log *slog.Logger, srv *http.Server, conns *connTracker, b backend, limit time.Duration, cutCalls context.CancelCauseFunc) bool {
 	start := time.Now()
 	ok := true
 	fresh, bodies := conns.drain()
@@ -396,10 +417,17 @@ func drain(log *slog.Logger, srv *http.Server, conns *connTracker, b backend, li
 	callsCtx, cancel := context.WithTimeout(now, limit)
 	defer cancel()
 	if err := srv.Shutdown(callsCtx); err != nil {
+		why := "a second SIGTERM or SIGINT"
 		if now.Err() == nil {
-			log.Error("calls still running after -drain; closing their connections", "drain", limit, "err", err)
+			why = fmt.Sprintf("it was still running when -drain (%v) ran out", limit)
+			log.Error("calls still running after -drain; answering them 503 and closing their connections", "drain", limit, "err", err)
 		}
-		srv.Close() // cancels their calls
+		cutCalls(&cutError{why: why})
+		answered, cancelAnswered := context.WithTimeout(context.Background(), answerCutWithin)
+		if srv.Shutdown(answered) != nil {
+			srv.Close() // a handler still writes (a slow client): its connection goes
+		}
+		cancelAnswered()
 		ok = false
 	}
 	stopCtx, cancelStop := context.WithTimeout(now, stopWorkersWithin)
