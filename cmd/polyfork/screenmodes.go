@@ -11,8 +11,8 @@ import (
 // screenModes passes a child's console output to the user's terminal and follows the
 // modes the output turns on in the terminal itself (the emulator, not the line
 // discipline that Restore puts back): the alternate screen, a hidden cursor, mouse and
-// focus reports, bracketed paste, application cursor keys and keypad, insert mode,
-// colours. A full-screen program (a curses debugger, prompt_toolkit's ipdb) turns them
+// focus reports, bracketed paste, application cursor keys and keypad, insert and origin
+// modes, colours, a scroll region, and the line-drawing character set (ESC ( 0, or SO). A full-screen program (a curses debugger, prompt_toolkit's ipdb) turns them
 // on and off again as it exits; one that crashes, is killed, or is detached from leaves
 // them on, and the user's shell then runs on the alternate screen with no cursor, its
 // input full of mouse reports and paste brackets. restore turns back what was left on.
@@ -27,6 +27,9 @@ type screenModes struct {
 	keypad bool // ESC = (DECKPAM) without ESC > since
 	insert bool // CSI 4 h (IRM) without CSI 4 l since
 	sgr    bool // a colour or attribute set and not reset since
+	scroll bool // a scroll region set (CSI t;b r) and not reset since
+	g0     bool // G0 designated other than ASCII (ESC ( 0: line drawing) since ESC ( B
+	shift  bool // SO (G1 invoked) without SI since
 	ended  bool
 }
 
@@ -34,6 +37,8 @@ const (
 	ground = iota
 	escSeen
 	inCSI
+	inG0 // after ESC (: the next byte designates G0's character set
+	inG1 // after ESC ) (and the other designators): the next byte is consumed
 )
 
 // trackedModes are the DEC private modes (CSI ? N h / l) restore puts back, with their
@@ -41,7 +46,7 @@ const (
 // Restore leaves the alternate screens last (1049, 1047, 47), so that what is reset
 // before applies where the user's shell runs.
 var trackedModes = map[int]bool{
-	1: false, 5: false, 7: true, 25: true,
+	1: false, 5: false, 6: false, 7: true, 25: true,
 	1000: false, 1001: false, 1002: false, 1003: false, 1004: false, 1005: false, 1006: false,
 	1015: false, 1016: false, 2004: false,
 	47: false, 1047: false, 1049: false,
@@ -68,9 +73,19 @@ func (s *screenModes) Write(p []byte) (int, error) {
 func (s *screenModes) scan(b byte) {
 	switch s.state {
 	case ground:
-		if b == 0x1b {
+		switch b {
+		case 0x1b:
 			s.state = escSeen
+		case 0x0e: // SO
+			s.shift = true
+		case 0x0f: // SI
+			s.shift = false
 		}
+	case inG0:
+		s.state = ground
+		s.g0 = b != 'B'
+	case inG1:
+		s.state = ground
 	case escSeen:
 		s.state = ground
 		switch b {
@@ -80,9 +95,13 @@ func (s *screenModes) scan(b byte) {
 			s.keypad = true
 		case '>':
 			s.keypad = false
+		case '(':
+			s.state = inG0
+		case ')', '*', '+':
+			s.state = inG1
 		case 'c': // RIS: the terminal resets itself
 			clear(s.modes)
-			s.keypad, s.insert, s.sgr = false, false, false
+			s.keypad, s.insert, s.sgr, s.scroll, s.g0, s.shift = false, false, false, false, false, false
 		case 0x1b:
 			s.state = escSeen
 		}
@@ -131,6 +150,10 @@ func (s *screenModes) apply(params string, final byte) {
 			}
 		}
 		s.sgr = !reset
+	case 'r':
+		if !strings.HasPrefix(params, "?") { // CSI ? ... r restores private modes (xterm)
+			s.scroll = params != "" && params != ";"
+		}
 	}
 }
 
@@ -170,6 +193,15 @@ func (s *screenModes) restore() {
 	}
 	if s.sgr {
 		seq.WriteString("\x1b[0m")
+	}
+	if s.scroll { // DECSTBM homes the cursor: save and restore it around the reset
+		seq.WriteString("\x1b7\x1b[r\x1b8")
+	}
+	if s.g0 {
+		seq.WriteString("\x1b(B")
+	}
+	if s.shift {
+		seq.WriteString("\x0f")
 	}
 	if seq.Len() > 0 {
 		_, _ = io.WriteString(s.w, seq.String())
