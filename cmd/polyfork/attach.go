@@ -56,7 +56,7 @@ func runAttach(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if err != nil {
 		return cmd.usageError(stderr, "%v", err)
 	}
-	conn, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: path, Net: "unix"})
+	conn, err := dialConsole(path)
 	if err != nil {
 		fmt.Fprintf(stderr, "polyfork attach: %v\n", err)
 		return exitFailure
@@ -189,6 +189,25 @@ func sendKeys(keys io.Reader, send func([]byte) error) error {
 // consoleSocketPath finds the socket polyfork attach means: arg itself if it is a socket,
 // else the socket of worker in directory arg (a full name, or an index: "0" is
 // "NAME#0"), or the only socket there.
+// dialConsole connects to the console socket at path. A path longer than a Unix socket's
+// address holds (a DIR deep in a CI workspace, which serve could bind as a short relative
+// path) is reached through a shorter name of its directory where the system has one
+// (shortSocketName); otherwise the error says the path is too long. connect(2) said only
+// "invalid argument".
+func dialConsole(path string) (*net.UnixConn, error) {
+	name := path
+	if len(path) > socketPathMax {
+		short, release, err := shortSocketName(path)
+		if err != nil {
+			return nil, fmt.Errorf("the socket path %s is %d bytes, and a Unix socket's path holds at most %d here: cd to %s and run polyfork attach . %s",
+				path, len(path), socketPathMax, filepath.Dir(path), filepath.Base(path))
+		}
+		defer release()
+		name = short
+	}
+	return net.DialUnix("unix", nil, &net.UnixAddr{Name: name, Net: "unix"})
+}
+
 func consoleSocketPath(arg, worker string) (string, error) {
 	fi, err := os.Stat(arg)
 	if err != nil {

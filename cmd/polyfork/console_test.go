@@ -608,6 +608,51 @@ func TestServeConsoleDirTooLongForSockets(t *testing.T) {
 	assert.ErrorIs(t, err, os.ErrNotExist, "refused before the directory is made")
 }
 
+// A console socket whose path is longer than a socket address holds: serve bound it by a
+// short relative path (-console c, run from a deep working directory, such as a CI
+// workspace), and attach is given the whole path. attach reaches it through a shorter name
+// of its directory; it failed with connect's "invalid argument" (docs/faults.md).
+func TestAttachThroughAPathTooLongForASocket(t *testing.T) {
+	worker := debugWorker(t)
+	script, err := filepath.Abs(worker[1])
+	require.NoError(t, err)
+	deep := filepath.Join(t.TempDir(), strings.Repeat("d", socketPathMax))
+	require.NoError(t, os.Mkdir(deep, 0o700))
+	serve := exec.Command(buildPolyfork(t), "serve", "-addr", "127.0.0.1:0", "-workers", "1", "-timeout", "0", "-console", "c", "--", worker[0], script)
+	serve.Dir = deep
+	logs := &testutil.Buffer{}
+	serve.Stderr = logs
+	require.NoError(t, serve.Start())
+	exited := make(chan error, 1)
+	go func() { exited <- serve.Wait() }()
+	t.Cleanup(func() {
+		_ = serve.Process.Kill()
+		<-exited
+	})
+	dir := filepath.Join(deep, "c")
+	sock := filepath.Join(dir, "debug_worker.py#0")
+	require.Greater(t, len(sock), socketPathMax)
+	testutil.Eventually(t, "the worker's console socket", func() bool {
+		fi, err := os.Stat(sock)
+		return err == nil && fi.Mode()&os.ModeSocket != 0
+	})
+
+	for _, args := range [][]string{{dir, "0"}, {sock}} {
+		r := polyfork(t, "", append([]string{"attach"}, args...)...)
+		assert.Equal(t, exitOK, r.code, "%v: %s\nserve: %s", args, r.stderr, logs)
+		assert.Contains(t, r.stderr, "detached", args)
+	}
+
+	require.NoError(t, serve.Process.Signal(syscall.SIGTERM))
+	select {
+	case err := <-exited:
+		exited <- err
+		assert.NoError(t, err, "serve drains to exit status 0:\n%s", logs)
+	case <-time.After(30 * time.Second):
+		t.Fatalf("serve did not drain:\n%s", logs)
+	}
+}
+
 // A -console DIR that is a symbolic link, even to a private directory, is refused on
 // purpose, and the message says so (it said "not a directory").
 func TestServeConsoleDirSymlink(t *testing.T) {
