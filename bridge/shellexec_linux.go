@@ -2,11 +2,14 @@ package bridge
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"io/fs"
 	"os"
 	"os/exec"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // refuseWhatExecWouldRefuse sets cmd.Err when cmd.Path is a file that Linux's execve(2) would
@@ -28,9 +31,28 @@ func refuseWhatExecWouldRefuse(cmd *exec.Cmd) {
 }
 
 // directExecError returns the error execve would return for path, as far as the file's
-// first bytes tell, or nil (also when the file cannot be read: the exec reports that).
+// metadata and first bytes tell, or nil. A file that is missing (no such file, a symbolic
+// link loop, a directory on the way that is a file), a directory, or a file this process
+// may not execute is refused as execve refuses it: the shell turned each into exit status
+// 127 or 126 before $ready, a crash for a pool, not a start error. A file that cannot be
+// read but may be executed is left to the exec.
 func directExecError(path, dir string) error {
-	f, err := os.Open(inDir(path, dir))
+	full := inDir(path, dir)
+	fi, err := os.Stat(full)
+	if err != nil {
+		var errno syscall.Errno
+		if errors.As(err, &errno) {
+			return errno
+		}
+		return nil
+	}
+	if fi.IsDir() {
+		return syscall.EACCES
+	}
+	if err := unix.Access(full, unix.X_OK); err != nil {
+		return err
+	}
+	f, err := os.Open(full)
 	if err != nil {
 		return nil
 	}

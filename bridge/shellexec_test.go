@@ -25,6 +25,13 @@ func TestWrappedStartsRefuseWhatExecRefuses(t *testing.T) {
 	require.NoError(t, os.WriteFile(noShebang, []byte("touch '"+marker+"'\nimport os\n"), 0o755))
 	badInterp := filepath.Join(dir, "bad.py")
 	require.NoError(t, os.WriteFile(badInterp, []byte("#!/nonexistent/python9\nprint(1)\n"), 0o755))
+	// A missing file, a directory and a file without execute permission: the shell made
+	// them exit statuses 127 and 126 before $ready.
+	missing := filepath.Join(dir, "missing")
+	aDir := filepath.Join(dir, "adir")
+	require.NoError(t, os.Mkdir(aDir, 0o755))
+	notExec := filepath.Join(dir, "notexec")
+	require.NoError(t, os.WriteFile(notExec, []byte("#!/bin/sh\ntouch '"+marker+"'\n"), 0o644))
 
 	cases := []struct {
 		name string
@@ -38,7 +45,7 @@ func TestWrappedStartsRefuseWhatExecRefuses(t *testing.T) {
 		for _, f := range []struct {
 			path string
 			want error
-		}{{noShebang, syscall.ENOEXEC}, {badInterp, syscall.ENOENT}} {
+		}{{noShebang, syscall.ENOEXEC}, {badInterp, syscall.ENOENT}, {missing, syscall.ENOENT}, {aDir, syscall.EACCES}, {notExec, syscall.EACCES}} {
 			t.Run(c.name+"/"+filepath.Base(f.path), func(t *testing.T) {
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				defer cancel()
@@ -78,7 +85,6 @@ func TestDirectExecError(t *testing.T) {
 	assert.NoError(t, directExecError(write("ok.sh", "#!/bin/sh\necho\n"), ""))
 	assert.NoError(t, directExecError(write("args.sh", "#! /bin/sh -e\necho\n"), ""))
 	assert.NoError(t, directExecError("ok.sh", dir), "relative to the child's directory")
-	assert.NoError(t, directExecError(filepath.Join(dir, "missing"), ""), "left to the exec")
 	if !binfmtMiscInUse() {
 		assert.ErrorIs(t, directExecError(write("plain.py", "print(1)\n"), ""), syscall.ENOEXEC)
 		assert.ErrorIs(t, directExecError(write("empty", ""), ""), syscall.ENOEXEC)
@@ -86,4 +92,12 @@ func TestDirectExecError(t *testing.T) {
 	assert.ErrorIs(t, directExecError(write("bang", "#!\n"), ""), syscall.ENOEXEC)
 	assert.ErrorIs(t, directExecError(write("gone.py", "#!/nonexistent/python\n"), ""), syscall.ENOENT)
 	assert.ErrorIs(t, directExecError(write("notexec.py", "#!"+dir+"\n"), ""), syscall.EACCES)
+	assert.ErrorIs(t, directExecError(filepath.Join(dir, "missing"), ""), syscall.ENOENT)
+	assert.ErrorIs(t, directExecError("missing", dir), syscall.ENOENT)
+	assert.ErrorIs(t, directExecError(dir, ""), syscall.EACCES)
+	require.NoError(t, os.Symlink("loop", filepath.Join(dir, "loop")))
+	assert.ErrorIs(t, directExecError(filepath.Join(dir, "loop"), ""), syscall.ELOOP)
+	plain := write("plain", "#!/bin/sh\n")
+	require.NoError(t, os.Chmod(plain, 0o644))
+	assert.ErrorIs(t, directExecError(plain, ""), syscall.EACCES)
 }
