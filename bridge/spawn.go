@@ -144,6 +144,9 @@ func spawn(ctx context.Context, argv []string, conn connConfig, cfg procConfig) 
 // or forbidden executable, and os/exec reports it against the executable's path; and a
 // directory given as the command fails with EACCES, "permission denied".
 func explainStart(dir, path string, err error) error {
+	if hint := lostWorkingDir(dir, path, err); hint != "" {
+		return fmt.Errorf("%w (%s)", err, hint)
+	}
 	if dir != "" {
 		if fi, serr := os.Stat(dir); serr != nil {
 			return fmt.Errorf("the working directory (WithDir) %w", serr)
@@ -161,6 +164,25 @@ func explainStart(dir, path string, err error) error {
 		return fmt.Errorf("%w (%s)", err, hint)
 	}
 	return err
+}
+
+// lostWorkingDir explains a start that failed with ENOENT because a relative path (the
+// command, or WithDir) was looked up from this process's working directory after that
+// directory was deleted: a deploy that replaced the directory a long-running host was
+// started in, where the file is still there for everyone else. It returns "" otherwise.
+func lostWorkingDir(dir, path string, err error) string {
+	relative := dir == "" && !filepath.IsAbs(path) || dir != "" && !filepath.IsAbs(dir)
+	if !relative || !errors.Is(err, syscall.ENOENT) {
+		return ""
+	}
+	if _, werr := os.Getwd(); werr == nil {
+		return ""
+	}
+	rel := path
+	if dir != "" {
+		rel = dir
+	}
+	return fmt.Sprintf("this process's working directory no longer exists (it was deleted), and %s is relative to it: give an absolute path, or restart the host from a directory that exists", rel)
 }
 
 // interpreters are the usual interpreters of the scripts the clients are for, by suffix.
