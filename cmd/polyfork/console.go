@@ -194,13 +194,30 @@ func (d *consoleDir) remove(s *consoleSocket) {
 	}
 }
 
+// accept serves s's connections until its listener is closed. A failed accept that is not
+// the listener's end (EMFILE: serve's descriptors all in use for a moment) is tried again
+// after a pause, as net/http does, and logged once per run of failures: returning left the
+// worker's console unreachable for good, each attach waiting 10 s for a header that never
+// came.
 func (d *consoleDir) accept(s *consoleSocket) {
 	defer d.wg.Done()
+	var pause time.Duration
 	for {
 		conn, err := s.ln.AcceptUnix()
-		if err != nil {
+		if errors.Is(err, net.ErrClosed) {
 			return
 		}
+		if err != nil {
+			if pause == 0 {
+				d.log("console of %s: cannot accept a terminal, trying again: %v", s.console.Name(), err)
+				pause = 5 * time.Millisecond
+			} else {
+				pause = min(2*pause, time.Second)
+			}
+			time.Sleep(pause)
+			continue
+		}
+		pause = 0
 		d.mu.Lock()
 		if d.closed {
 			d.mu.Unlock()

@@ -653,6 +653,62 @@ func TestAttachThroughAPathTooLongForASocket(t *testing.T) {
 	}
 }
 
+// TestConsoleSurvivesAFailedAccept: serve runs out of descriptors (ulimit -n) just when a
+// terminal connects to a worker's console. The accept that failed (EMFILE) is tried again
+// and the terminal gets its console once a descriptor is free. The socket's accept loop
+// ended at the first error: that worker's console was unreachable until it restarted, each
+// attach waiting 10 s for a header (docs/faults.md).
+func TestConsoleSurvivesAFailedAccept(t *testing.T) {
+	worker := debugWorker(t)
+	dir := filepath.Join(t.TempDir(), "consoles")
+	s := startServeBinary(t, serveArgs([]string{"-workers", "1", "-timeout", "0", "-console", dir}, worker)...)
+	sock := filepath.Join(dir, "debug_worker.py#0")
+	testutil.Eventually(t, "the worker's console socket", func() bool {
+		_, err := os.Stat(sock)
+		return err == nil
+	})
+
+	// The limit becomes serve's lowest free descriptor: its next one cannot be opened.
+	pid := s.cmd.Process.Pid
+	entries, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	require.NoError(t, err)
+	open := map[string]bool{}
+	for _, e := range entries {
+		open[e.Name()] = true
+	}
+	lowest := 0
+	for open[fmt.Sprint(lowest)] {
+		lowest++
+	}
+	var old unix.Rlimit
+	require.NoError(t, unix.Prlimit(pid, unix.RLIMIT_NOFILE, nil, &old))
+	require.NoError(t, unix.Prlimit(pid, unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: uint64(lowest), Max: old.Max}, nil))
+	restored := false
+	restore := func() {
+		if !restored {
+			restored = true
+			require.NoError(t, unix.Prlimit(pid, unix.RLIMIT_NOFILE, &old, nil))
+		}
+	}
+	defer restore()
+
+	conn, err := net.Dial("unix", sock)
+	require.NoError(t, err, "the kernel queues the connection")
+	defer conn.Close()
+	testutil.Eventually(t, "serve logs the failed accept", func() bool {
+		return strings.Contains(s.logs.String(), "cannot accept a terminal, trying again")
+	})
+	restore()
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(30*time.Second)))
+	header, err := bufio.NewReader(conn).ReadString('\n')
+	require.NoError(t, err, "serve:\n%s", s.logs)
+	assert.True(t, strings.HasPrefix(header, consoleHeader), header)
+	conn.Close()
+
+	require.NoError(t, s.cmd.Process.Signal(syscall.SIGTERM))
+	assert.Equal(t, 0, s.wait(t, 30*time.Second), "serve:\n%s", s.logs)
+}
+
 // A -console DIR that is a symbolic link, even to a private directory, is refused on
 // purpose, and the message says so (it said "not a directory").
 func TestServeConsoleDirSymlink(t *testing.T) {
