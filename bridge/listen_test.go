@@ -225,4 +225,11 @@ func TestListenSystemdVariables(t *testing.T) {
 	t.Setenv("LISTEN_PID", strconv.Itoa(os.Getpid()))
 	t.Setenv("LISTEN_FDS", "two")
 	requireContains(t, start(), `LISTEN_FDS="two" is not a number of descriptors`)
+
+	// A count far beyond the descriptors passed is refused before anything is sized by
+	// it: two billion made the host allocate 32 GB and die of it.
+	t.Setenv("LISTEN_FDS", "2000000000")
+	requireContains(t, start(), "LISTEN_FDS=2000000000, but descriptor 2000000002, the last it passes, is not open")
+	t.Setenv("LISTEN_FDS", "9223372036854775807")
+	requireContains(t, start(), "LISTEN_FDS=9223372036854775807, but descriptor")
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"strconv"
@@ -311,6 +312,12 @@ func adoptFD(fd int, name string) (*heldSocket, error) {
 	return s, nil
 }
 
+// fdOpen reports whether descriptor fd is open in this process.
+func fdOpen(fd int) bool {
+	_, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+	return err == nil
+}
+
 // checkListening reports why fd is not a listening stream socket, or nil.
 func checkListening(fd int) error {
 	typ, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE)
@@ -360,6 +367,11 @@ func (sd *systemdSockets) load() error {
 	count, err := strconv.Atoi(n)
 	if err != nil || count < 1 {
 		return fail("LISTEN_FDS=%q is not a number of descriptors", n)
+	}
+	// The last descriptor must be open before anything is sized by count: a count of two
+	// billion made this process allocate 32 GB and die ("fatal error: out of memory").
+	if count > math.MaxInt32-2 || !fdOpen(3+count-1) {
+		return fail("LISTEN_FDS=%d, but descriptor %d, the last it passes, is not open", count, uint64(count)+2)
 	}
 	names := make([]string, count)
 	for i := range names {
