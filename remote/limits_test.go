@@ -110,6 +110,20 @@ func TestAnEmbeddedServerThatCannotStartSaysWhy(t *testing.T) {
 	}
 }
 
+// An embedded server with JetStream and no store directory makes one in the temporary
+// directory: a TMPDIR that does not exist, or is not a directory, fails the start with an
+// error that names TMPDIR (it named only the path, "stat /nonexistent: no such file").
+func TestAnEmbeddedServerWithABadTMPDIRNamesIt(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "file")
+	require.NoError(t, os.WriteFile(file, nil, 0o600))
+	for _, tmp := range []string{filepath.Join(t.TempDir(), "missing"), file} {
+		t.Setenv("TMPDIR", tmp)
+		_, err := remote.RunServer(remote.ServerConfig{})
+		require.Error(t, err, tmp)
+		assert.Contains(t, err.Error(), "in the temporary directory "+tmp+" (TMPDIR;", tmp)
+	}
+}
+
 // A request that asks for a beat every millisecond gets one every 10 ms at most: a request
 // cannot make an agent publish a thousand messages a second.
 func TestBeatsAreNotMoreOftenThanTenMilliseconds(t *testing.T) {

@@ -69,7 +69,9 @@ func RunServer(cfg ServerConfig) (*Server, error) {
 	if opts.JetStream && opts.StoreDir == "" {
 		dir, err := os.MkdirTemp("", "polyfork-nats-")
 		if err != nil {
-			return nil, fmt.Errorf("remote: a directory for JetStream: %w", err)
+			// The temporary directory comes from TMPDIR, which the user may not know
+			// polyfork reads: name it.
+			return nil, fmt.Errorf("remote: a directory for JetStream in the temporary directory %s (TMPDIR; or give JetStream a directory: StoreDir, polyfork agent -embed-store): %w", os.TempDir(), err)
 		}
 		s.tmpDir, opts.StoreDir = dir, dir
 	}
