@@ -52,10 +52,10 @@ func spawn(ctx context.Context, argv []string, conn connConfig, cfg procConfig) 
 	hasChannel := cfg.channel != ChannelNone
 	if hasChannel {
 		if toR, toW, err = pipe(); err != nil { // host -> child
-			return fail(errors.New("cannot create pipes (out of file descriptors?)"))
+			return fail(pipeError(err))
 		}
 		if fromR, fromW, err = pipe(); err != nil { // child -> host
-			return fail(errors.New("cannot create pipes (out of file descriptors?)"))
+			return fail(pipeError(err))
 		}
 		growPipe(toW)
 		growPipe(fromW)
@@ -78,7 +78,7 @@ func spawn(ctx context.Context, argv []string, conn connConfig, cfg procConfig) 
 	if cfg.console == nil {
 		errR, errW, err := pipe()
 		if err != nil {
-			return fail(errors.New("cannot create pipes (out of file descriptors?)"))
+			return fail(pipeError(err))
 		}
 		cmd.Stderr, s.stderr = errW, errR
 		childSide = append(childSide, errW)
@@ -87,7 +87,7 @@ func spawn(ctx context.Context, argv []string, conn connConfig, cfg procConfig) 
 	case cfg.console != nil:
 		master, tty, err := openConsole(cfg.console)
 		if err != nil {
-			return fail(fmt.Errorf("cannot open a pseudo-terminal: %w", err))
+			return fail(fmt.Errorf("cannot open a pseudo-terminal: %w", withDescriptorHint(err)))
 		}
 		files = append(files, master, tty)
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
@@ -101,11 +101,11 @@ func spawn(ctx context.Context, argv []string, conn connConfig, cfg procConfig) 
 	case cfg.channel == ChannelFDs, cfg.channel == ChannelNone:
 		outR, outW, err := pipe()
 		if err != nil {
-			return fail(errors.New("cannot create pipes (out of file descriptors?)"))
+			return fail(pipeError(err))
 		}
 		devnull, err := os.Open(os.DevNull)
 		if err != nil {
-			return fail(err)
+			return fail(withDescriptorHint(err))
 		}
 		files = append(files, devnull)
 		childSide = append(childSide, outW, devnull)
@@ -139,6 +139,31 @@ func spawn(ctx context.Context, argv []string, conn connConfig, cfg procConfig) 
 	return s, nil
 }
 
+// pipeError is the error of a pipe that could not be created, with the reason (usually
+// EMFILE: the host's descriptor limit) kept for errors.Is and explained.
+func pipeError(err error) error {
+	return fmt.Errorf("cannot create pipes: %w", withDescriptorHint(err))
+}
+
+// withDescriptorHint adds descriptorHint's explanation to err, if it has one.
+func withDescriptorHint(err error) error {
+	if hint := descriptorHint(err); hint != "" {
+		return fmt.Errorf("%w (%s)", err, hint)
+	}
+	return err
+}
+
+// descriptorHint explains EMFILE and ENFILE, which name no limit, or returns "".
+func descriptorHint(err error) string {
+	switch {
+	case errors.Is(err, syscall.EMFILE):
+		return "this process has as many descriptors open as its limit allows: raise ulimit -n (RLIMIT_NOFILE), or run fewer children"
+	case errors.Is(err, syscall.ENFILE):
+		return "the system's table of open files is full (fs.file-max)"
+	}
+	return ""
+}
+
 // explainStart names what made a start fail when os/exec's error blames the wrong thing:
 // the kernel's chdir between fork and exec fails with the same ENOENT or EACCES as a missing
 // or forbidden executable, and os/exec reports it against the executable's path; and a
@@ -163,7 +188,7 @@ func explainStart(dir, path string, err error) error {
 	if hint := scriptHint(path, err); hint != "" {
 		return fmt.Errorf("%w (%s)", err, hint)
 	}
-	return err
+	return withDescriptorHint(err)
 }
 
 // lostWorkingDir explains a start that failed with ENOENT because a relative path (the
