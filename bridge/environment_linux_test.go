@@ -2,6 +2,8 @@ package bridge
 
 import (
 	"context"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -35,4 +37,34 @@ func TestStartAtTheDescriptorLimitSaysSo(t *testing.T) {
 	require.ErrorAs(t, err, &se)
 	assert.ErrorIs(t, err, syscall.EMFILE)
 	assert.Contains(t, err.Error(), "cannot create pipes: pipe2: too many open files (this process has as many descriptors open as its limit allows: raise ulimit -n (RLIMIT_NOFILE)")
+}
+
+// TestStartWithAnEnvironmentTooLargeSaysWhich: a variable above the 128 KiB Linux takes for
+// one string (a configuration passed with WithEnv), or an environment too large in all,
+// makes execve fail with E2BIG, "argument list too long". The start error names the
+// variable and its size, or the total; it named neither.
+func TestStartWithAnEnvironmentTooLargeSaysWhich(t *testing.T) {
+	checkNoLeaks(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	many := make([]string, 100) // 10 MB: Linux never takes more than 6 MB
+	for i := range many {
+		many[i] = "PART" + strconv.Itoa(i) + "=" + strings.Repeat("y", 100<<10)
+	}
+	for _, c := range []struct {
+		env  []string
+		want string
+	}{
+		{[]string{"CONFIG=" + strings.Repeat("x", 200<<10)}, "the environment variable CONFIG is 204807 bytes, above the 131071 bytes the system takes for one argument or environment string"},
+		{many, "the child's arguments and environment come to about"},
+	} {
+		p, err := Start(ctx, child("serve"), WithStderr(nil), WithEnv(c.env...))
+		if err == nil {
+			p.Kill()
+		}
+		var se *StartError
+		require.ErrorAs(t, err, &se)
+		assert.ErrorIs(t, err, syscall.E2BIG)
+		assert.Contains(t, err.Error(), c.want)
+	}
 }

@@ -134,9 +134,44 @@ func spawn(ctx context.Context, argv []string, conn connConfig, cfg procConfig) 
 		f.Close()
 	}
 	if err != nil {
+		if hint := argSizeHint(cmd, err); hint != "" {
+			return fail(fmt.Errorf("%w (%s)", err, hint))
+		}
 		return fail(explainStart(cfg.dir, cmd.Path, err))
 	}
 	return s, nil
+}
+
+// maxArgString is the longest argument or environment string Linux's execve takes, its
+// NUL included (MAX_ARG_STRLEN, 32 pages).
+const maxArgString = 32 * 4096
+
+// argSizeHint explains execve's E2BIG ("argument list too long"), which names neither the
+// environment nor a size: the string above maxArgString (a variable of WithEnv holding a
+// configuration, say), or the total. It returns "" for other errors.
+func argSizeHint(cmd *exec.Cmd, err error) string {
+	if !errors.Is(err, syscall.E2BIG) {
+		return ""
+	}
+	total, longest, what := 0, 0, ""
+	for i, list := range [][]string{cmd.Args, cmd.Env} {
+		for j, v := range list {
+			total += len(v) + 1 + 8 // the string, its NUL and its pointer
+			if len(v) >= longest {
+				longest = len(v)
+				if i == 0 {
+					what = "argument " + strconv.Itoa(j)
+				} else {
+					name, _, _ := strings.Cut(v, "=")
+					what = "the environment variable " + name
+				}
+			}
+		}
+	}
+	if longest+1 > maxArgString {
+		return fmt.Sprintf("%s is %d bytes, above the %d bytes the system takes for one argument or environment string", what, longest, maxArgString-1)
+	}
+	return fmt.Sprintf("the child's arguments and environment come to about %d bytes, above what the system takes (about a quarter of the stack limit, ulimit -s); the longest is %s, %d bytes", total, what, longest)
 }
 
 // pipeError is the error of a pipe that could not be created, with the reason (usually
