@@ -68,3 +68,26 @@ func TestStartWithAnEnvironmentTooLargeSaysWhich(t *testing.T) {
 		assert.Contains(t, err.Error(), c.want)
 	}
 }
+
+// TestAChildShortOfAddressSpaceIsToldSo: a child given too little address space
+// (WithRlimits) dies in ways that do not say so: Node of a segmentation fault with nothing
+// on stderr, Python unable to map a shared library (status 127), this test binary of Go's
+// "out of memory". The error names the limit; it named only the signal or status.
+func TestAChildShortOfAddressSpaceIsToldSo(t *testing.T) {
+	checkNoLeaks(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p, err := Start(ctx, child("serve"), WithStderr(nil), WithRlimits(Rlimits{AddressSpace: 16 << 20}))
+	if err == nil {
+		p.Kill()
+	}
+	var ee *ExitError
+	require.ErrorAs(t, err, &ee)
+	assert.Contains(t, err.Error(), "before $ready, under an address space limit of 16 MiB (WithRlimits, -rlimit-as)")
+
+	// Ends that a lack of memory does not explain get no such note.
+	for _, e := range []*ExitError{{Signal: syscall.SIGKILL}, {Signal: syscall.SIGTERM}, {Code: 1}, {Code: 0, Phase: "before $ready"}} {
+		e.addressSpace = 16 << 20
+		assert.NotContains(t, e.Error(), "address space", e)
+	}
+}

@@ -120,6 +120,10 @@ type ExitError struct {
 	Stderr []string
 	// Phase says when it happened: "before $ready" during start, or "" afterwards.
 	Phase string
+	// addressSpace is the child's address space limit (WithRlimits), named in the message:
+	// a runtime short of address space dies in ways that do not say so (Node: a
+	// segmentation fault, nothing on stderr).
+	addressSpace int64
 }
 
 func (e *ExitError) Error() string {
@@ -133,8 +137,33 @@ func (e *ExitError) Error() string {
 	if e.Phase != "" {
 		b.WriteString(" " + e.Phase)
 	}
+	if e.addressSpace > 0 && e.mayBeShortOfMemory() {
+		fmt.Fprintf(&b, ", under an address space limit of %s (WithRlimits, -rlimit-as), which may be too little for its runtime (Node needs about 1 GiB)", sizeText(e.addressSpace))
+	}
 	b.WriteString(stderrTail(e.Stderr))
 	return b.String()
+}
+
+// mayBeShortOfMemory reports whether the child ended as one short of address space can:
+// a crash signal, or a failure status before $ready (Python's MemoryError at import, a
+// shared library that cannot be mapped). A status after $ready, SIGKILL and SIGTERM are
+// not such ends.
+func (e *ExitError) mayBeShortOfMemory() bool {
+	switch e.Signal {
+	case syscall.SIGSEGV, syscall.SIGBUS, syscall.SIGABRT, syscall.SIGTRAP, syscall.SIGILL:
+		return true
+	case 0:
+		return e.Phase != "" && e.Code != 0
+	}
+	return false
+}
+
+// sizeText writes n bytes in MiB when it is whole MiB, else in bytes.
+func sizeText(n int64) string {
+	if n%(1<<20) == 0 {
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d bytes", n)
 }
 
 // stderrTail renders a child's last stderr lines for an error message.

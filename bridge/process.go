@@ -376,7 +376,7 @@ func (p *Process) finalError() (final, forCalls error) {
 
 // exitError describes how the child ended.
 func (p *Process) exitError() *ExitError {
-	e := &ExitError{Name: p.name, Pid: p.pid, Code: -1, Stderr: p.tail.get()}
+	e := &ExitError{Name: p.name, Pid: p.pid, Code: -1, Stderr: p.tail.get(), addressSpace: p.cfg.rlimits.AddressSpace}
 	if st := p.cmd.ProcessState; st != nil {
 		if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 			e.Signal = ws.Signal()

@@ -31,3 +31,13 @@ func TestStartFromADeletedWorkingDirectory(t *testing.T) {
 		assert.Contains(t, string(out), "this process's working directory no longer exists (it was deleted), and ./worker is relative to it", flags)
 	}
 }
+
+// TestCallNamesTheAddressSpaceLimitOfAChildThatDiedOfIt: a child started with too little
+// address space (-rlimit-as) dies before $ready in ways that do not name memory (Python
+// cannot map a shared library: status 127; Node: a segmentation fault, nothing on stderr).
+// The error names the limit; it named only the status or signal.
+func TestCallNamesTheAddressSpaceLimitOfAChildThatDiedOfIt(t *testing.T) {
+	r := polyfork(t, "", callArgs("add", "[1, 2]", []string{"-rlimit-as", "8MiB"}, raw("serve"))...)
+	assert.Equal(t, exitFailure, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "before $ready, under an address space limit of 8 MiB (WithRlimits, -rlimit-as)")
+}

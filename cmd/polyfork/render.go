@@ -36,24 +36,16 @@ func describe(err error, timeout time.Duration) string {
 	return msg
 }
 
-// exitWithoutStderr says how a child ended, pointing at its stderr instead of quoting it.
+// exitWithoutStderr says how a child ended, as the error does (its address space limit
+// included), pointing at its stderr instead of quoting it.
 func exitWithoutStderr(e *bridge.ExitError) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "bridge: child %s (pid %d) ", e.Name, e.Pid)
-	if e.Signal != 0 {
-		fmt.Fprintf(&b, "was killed by signal %d (%s)", int(e.Signal), e.Signal)
-	} else {
-		fmt.Fprintf(&b, "exited with status %d", e.Code)
+	msg := e.Error()
+	if len(e.Stderr) > 0 {
+		if i := strings.Index(msg, "; last stderr lines:"); i >= 0 {
+			msg = msg[:i] + "; its stderr is above"
+		}
 	}
-	if e.Phase != "" {
-		b.WriteString(" " + e.Phase)
-	}
-	if len(e.Stderr) == 0 {
-		b.WriteString("; it wrote nothing to stderr")
-	} else {
-		b.WriteString("; its stderr is above")
-	}
-	return b.String()
+	return msg
 }
 
 // stdoutHint recognises the usual reasons why a child's bytes on stdout are not a frame:
