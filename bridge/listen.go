@@ -169,7 +169,8 @@ type listenConfig struct {
 // event loop) and take EAGAIN from accept as "another worker took it", never switch the
 // socket to blocking (that would stall the event loops of the others).
 //
-// LISTEN_* variables in the host's own environment are never passed on. Pool option;
+// The socket-activation variables in the host's own environment (LISTEN_FDS, LISTEN_PID,
+// LISTEN_FDNAMES) are never passed on; other LISTEN_ names are. Pool option;
 // not available on Windows.
 func WithListeners(addrs ...string) Option {
 	return func(c *config) {

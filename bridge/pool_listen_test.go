@@ -129,13 +129,16 @@ func TestClusterSpreadsOverWorkers(t *testing.T) {
 
 func TestClusterWorkerEnvironment(t *testing.T) {
 	checkNoLeaks(t)
-	// The host's own LISTEN_* (from systemd, or inherited) are never passed on.
+	// The host's own LISTEN_FDS, LISTEN_PID and LISTEN_FDNAMES (from systemd, or
+	// inherited) are never passed on; an application's own LISTEN_ variables are.
 	t.Setenv("LISTEN_FDS", "7")
 	t.Setenv("LISTEN_PID", "1")
 	t.Setenv("LISTEN_FDNAMES", "stale")
+	t.Setenv("LISTEN_PORT", "8080")
 	p, url := cluster(t, "http", 1)
 	pid := strconv.Itoa(p.Stats().Workers[0].Pid)
 	assert.Equal(t, pid, get(t, url+"/env?name=LISTEN_PID"), "LISTEN_PID is the worker's own pid")
+	assert.Equal(t, "8080", get(t, url+"/env?name=LISTEN_PORT"), "the application's own variable")
 	assert.Equal(t, "1", get(t, url+"/env?name=LISTEN_FDS"))
 	assert.Equal(t, socketName(p.ListenSockets()[0].Addr), get(t, url+"/env?name=LISTEN_FDNAMES"))
 	assert.Equal(t, "(unset)", get(t, url+"/env?name=POLYFORK_PROTOCOL"), "ChannelNone: no protocol variables")
@@ -150,11 +153,14 @@ func TestClusterWorkerEnvironment(t *testing.T) {
 	assert.ErrorIs(t, p.Broadcast(context.Background(), 1), ErrNoChannel)
 	require.NoError(t, p.Close())
 
-	// Without listeners a worker gets no LISTEN_* at all.
+	// Without listeners a worker gets no socket-activation variables at all, and the
+	// application's own LISTEN_PORT (it was dropped with them).
 	q := newPool(t, child("serve"), WithWorkers(1))
 	var v string
 	require.NoError(t, q.Call(context.Background(), "env", []any{"LISTEN_FDS"}, &v))
 	assert.Empty(t, v)
+	require.NoError(t, q.Call(context.Background(), "env", []any{"LISTEN_PORT"}, &v))
+	assert.Equal(t, "8080", v)
 	require.NoError(t, q.Close())
 }
 

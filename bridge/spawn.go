@@ -333,14 +333,16 @@ func passChannel(cmd *exec.Cmd, r, w *os.File) string {
 
 // childEnv builds the child's environment: the host's (or, with WithCleanEnv, only the
 // allowed variables), the protocol's variables, the pool's, then WithEnv's. Variables the
-// host got from a polyfork host of its own (POLYFORK_CHANNEL_FDS, LISTEN_*) are not passed
-// on, so a child never mistakes them for its own.
+// host got from a polyfork host of its own or from systemd (POLYFORK_CHANNEL_FDS and the
+// socket-activation variables LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES) are not passed on,
+// so a child never mistakes them for its own. Other LISTEN_ names (an application's
+// LISTEN_PORT) are the application's and are passed on.
 func childEnv(cfg procConfig, protocolVars []string) []string {
 	var env []string
 	inherit := func(kv string) bool {
 		name, _, _ := strings.Cut(kv, "=")
 		switch {
-		case name == protocol.EnvChannelFDs, strings.HasPrefix(name, "LISTEN_"):
+		case name == protocol.EnvChannelFDs, name == "LISTEN_FDS", name == "LISTEN_PID", name == "LISTEN_FDNAMES":
 			return false
 		case !cfg.cleanEnv:
 			return true
