@@ -141,8 +141,19 @@ func TestStdoutHint(t *testing.T) {
 		assert.Contains(t, r.stderr, "broke the protocol", script)
 		assert.Contains(t, r.stderr, want, script)
 	}
+	// PHP says on stdout that it cannot open the script (a wrong path): the hint says so,
+	// not that something printed before the library; it did, for this and for serve.
+	missing := filepath.Join("testdata", "no such worker.php")
+	r := polyfork(t, "", "call", "add", "[1, 2]", "--", php, missing)
+	assert.Equal(t, exitFailure, r.code)
+	assert.Contains(t, r.stderr, `hint: PHP could not open the script "`+missing+`": it does not exist`)
+	assert.NotContains(t, r.stderr, "import or require the polyfork library")
+	r = polyfork(t, "", "serve", "-addr", "127.0.0.1:0", "--", php, missing)
+	assert.Equal(t, exitFailure, r.code)
+	assert.Contains(t, r.stderr, `hint: PHP could not open the script`)
+
 	// An error PHP displayed on stdout starts with a line break, but is no blank line.
-	r := polyfork(t, "", "call", "add", "[1, 2]", "--", php, "-d", "display_errors=stdout", filepath.Join("testdata", "php_warning.php"))
+	r = polyfork(t, "", "call", "add", "[1, 2]", "--", php, "-d", "display_errors=stdout", filepath.Join("testdata", "php_warning.php"))
 	assert.Equal(t, exitFailure, r.code)
 	assert.Contains(t, r.stderr, "it is an error PHP displayed on stdout (display_errors)")
 	assert.Contains(t, r.stderr, "hint: the child's stdout starts with an error PHP displayed there")

@@ -48,8 +48,12 @@ func exitWithoutStderr(e *bridge.ExitError) string {
 	return msg
 }
 
+// phpNoScript starts what the PHP command line writes on stdout when it cannot open the
+// script it was given.
+const phpNoScript = "Could not open input file: "
+
 // stdoutHint recognises the usual reasons why a child's bytes on stdout are not a frame:
-// an error PHP displayed there, a script that prints white space or a byte order mark before
+// a PHP script that cannot be opened, an error PHP displayed there, a script that prints white space or a byte order mark before
 // the library takes stdout over (a blank line before <?php is the classic), or any other
 // print that came first (a print at start-up under PYTHONUNBUFFERED, a write before the
 // library is loaded). Binary garbage gets no hint.
@@ -61,6 +65,11 @@ func stdoutHint(err error) string {
 	const channelFD = " Or run the child with -channel fd: its stdout is then only a log."
 	var what string
 	switch q := pe.Quote; {
+	case bytes.HasPrefix(q, []byte(phpNoScript)):
+		// PHP says so on stdout, where it reads as a print before the library.
+		script, _, _ := bytes.Cut(q[len(phpNoScript):], []byte("\n"))
+		return fmt.Sprintf("hint: PHP could not open the script %q: it does not exist (relative paths start "+
+			"from the working directory), or cannot be read. The command was not run.", script)
 	case protocol.IsPHPError(q):
 		return "hint: the child's stdout starts with an error PHP displayed there (display_errors), " +
 			"before the polyfork library took stdout over: the error is quoted above. Fix it, and have " +
