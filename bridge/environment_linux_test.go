@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"os"
 	"strconv"
 	"strings"
 	"syscall"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 )
 
 // TestStartAtTheDescriptorLimitSaysSo: a host whose descriptors are all in use (ulimit -n
@@ -89,5 +91,45 @@ func TestAChildShortOfAddressSpaceIsToldSo(t *testing.T) {
 	for _, e := range []*ExitError{{Signal: syscall.SIGKILL}, {Signal: syscall.SIGTERM}, {Code: 1}, {Code: 0, Phase: "before $ready"}} {
 		e.addressSpace = 16 << 20
 		assert.NotContains(t, e.Error(), "address space", e)
+	}
+}
+
+// TestAnAdoptingHostReapsTheKilledGrandchildren: a host that adopts orphans (PID 1, as
+// polyfork serve is as a container's entrypoint, or a child subreaper) gets a dead child's
+// own children when the child exits, and killing the child's group makes them zombies
+// that only it can reap. It reaps them; they stayed zombies
+// for good, three more for each worker death in the campaign (docs/faults.md).
+func TestAnAdoptingHostReapsTheKilledGrandchildren(t *testing.T) {
+	checkNoLeaks(t)
+	require.NoError(t, unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0))
+	var grandchildren []int
+	t.Cleanup(func() {
+		_ = unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+		for _, pid := range grandchildren { // reaped here if the host did not (the old code)
+			var ws unix.WaitStatus
+			_, _ = unix.Wait4(pid, &ws, unix.WNOHANG, nil)
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, end := range []string{"crash", "close"} {
+		p := start(t, child("serve"))
+		for range 2 {
+			var gc int
+			require.NoError(t, p.Call(ctx, "spawn_grandchild", nil, &gc))
+			grandchildren = append(grandchildren, gc)
+		}
+		if end == "crash" {
+			_ = p.Call(ctx, "exit", []any{1}, nil)
+			require.Error(t, p.Wait())
+		} else {
+			require.NoError(t, p.Close())
+		}
+	}
+	for _, gc := range grandchildren {
+		eventually(t, "the adopted grandchild is reaped", func() bool {
+			_, err := os.Stat("/proc/" + strconv.Itoa(gc))
+			return os.IsNotExist(err)
+		})
 	}
 }

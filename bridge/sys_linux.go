@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"unsafe"
@@ -126,7 +127,87 @@ func waitAndKillGroup(cmd *exec.Cmd) error {
 		}
 	}
 	_ = syscall.Kill(-pid, syscall.SIGKILL)
-	return cmd.Wait()
+	var adopted []int
+	if adoptsOrphans() {
+		// Listed while the child is unreaped, so that its pid, the group's id, cannot
+		// have been taken by a new process.
+		adopted = adoptedIn(pid)
+	}
+	err := cmd.Wait()
+	if len(adopted) > 0 {
+		go reapGroup(pid, adopted)
+	}
+	return err
+}
+
+// adoptsOrphans reports whether processes orphaned below this one are reparented to it:
+// it is PID 1 (polyfork serve as a container's entrypoint) or a child subreaper.
+func adoptsOrphans() bool {
+	if os.Getpid() == 1 {
+		return true
+	}
+	var v int32 // PR_GET_CHILD_SUBREAPER writes it through the pointer
+	err := unix.Prctl(unix.PR_GET_CHILD_SUBREAPER, uintptr(unsafe.Pointer(&v)), 0, 0, 0)
+	return err == nil && v != 0
+}
+
+// adoptedIn lists the processes of the process group pgid (a child's, just killed with it)
+// that were reparented to this process, but not the child itself, the group's leader,
+// whose pid is pgid (cmd.Wait reaps it). Nobody else can reap them: as PID 1 each killed
+// grandchild stayed a zombie for good, one more per worker death, until pids ran out. A
+// grandchild that left the group (setpgid, setsid) is not known here.
+func adoptedIn(pgid int) []int {
+	me := strconv.Itoa(os.Getpid())
+	group := strconv.Itoa(pgid)
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses.
+		s := string(stat)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 {
+			continue
+		}
+		if f := strings.Fields(s[i+1:]); len(f) >= 3 && f[1] == me && f[2] == group && pid != pgid {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// reapGroup waits for the adopted processes of group pgid, which were sent SIGKILL with
+// it, then for those their deaths handed over in turn (a grandchild's own children), until
+// the group has none left here. A process whose pid is pgid is never taken: once the child
+// is reaped, a new child may have its pid.
+func reapGroup(pgid int, pids []int) {
+	for len(pids) > 0 {
+		reaped := false
+		for _, pid := range pids {
+			var ws unix.WaitStatus
+			for {
+				_, err := unix.Wait4(pid, &ws, 0, nil)
+				if err != unix.EINTR {
+					reaped = reaped || err == nil
+					break
+				}
+			}
+		}
+		if !reaped { // someone else's to wait for after all
+			return
+		}
+		pids = adoptedIn(pgid)
+	}
 }
 
 // signalGroup sends sig to the child's process group.
