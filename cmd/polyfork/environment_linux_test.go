@@ -41,3 +41,26 @@ func TestCallNamesTheAddressSpaceLimitOfAChildThatDiedOfIt(t *testing.T) {
 	assert.Equal(t, exitFailure, r.code, r.stderr)
 	assert.Contains(t, r.stderr, "before $ready, under an address space limit of 8 MiB (WithRlimits, -rlimit-as)")
 }
+
+// TestCallWithItsStandardDescriptorsClosed: polyfork started with descriptors 0, 1 and 2
+// closed (by a daemon's parent, some supervisors) still gives its child a proper channel:
+// the Go runtime opens /dev/null on them at start, so the first pipes polyfork opens do not
+// land on 0 to 2 (where a relayed line could have gone into a child's channel).
+func TestCallWithItsStandardDescriptorsClosed(t *testing.T) {
+	bin := buildPolyfork(t)
+	for _, closed := range []string{"0<&-", "0<&- 2>&-"} {
+		script := `exec ` + closed + `; exec "$@"`
+		args := append([]string{"-c", script, "sh", bin}, callArgs("add", "[40, 2]", nil, raw("serve"))...)
+		out, err := exec.Command("/bin/sh", args...).Output()
+		require.NoError(t, err, closed)
+		assert.Equal(t, "42\n", string(out), closed)
+	}
+	// All three closed: nothing to print to, the exit status says it worked.
+	script := `exec 0<&- 1>&- 2>&-; exec "$@"`
+	args := append([]string{"-c", script, "sh", bin}, callArgs("add", "[40, 2]", nil, raw("serve"))...)
+	require.NoError(t, exec.Command("/bin/sh", args...).Run())
+	args = append([]string{"-c", script, "sh", bin}, callArgs("exit", "[3]", nil, raw("serve"))...)
+	var ee *exec.ExitError
+	require.ErrorAs(t, exec.Command("/bin/sh", args...).Run(), &ee)
+	assert.Equal(t, exitFailure, ee.ExitCode())
+}
