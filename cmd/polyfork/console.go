@@ -77,6 +77,12 @@ func openConsoleDir(dir string, log func(format string, args ...any)) (*consoleD
 	switch {
 	case err == nil:
 		d.created = true
+		// The umask took bits off (0177 left 0600: a directory only root could enter, so
+		// no worker's socket could be bound in it); give it exactly 0700.
+		if err := os.Chmod(dir, 0o700); err != nil {
+			os.Remove(dir)
+			return nil, fmt.Errorf("-console %s: %w", dir, err)
+		}
 	case errors.Is(err, os.ErrExist):
 		if err := checkPrivateDir(dir); err != nil {
 			return nil, err

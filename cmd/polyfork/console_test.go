@@ -709,6 +709,47 @@ func TestConsoleSurvivesAFailedAccept(t *testing.T) {
 	assert.Equal(t, 0, s.wait(t, 30*time.Second), "serve:\n%s", s.logs)
 }
 
+// TestConsoleDirUnderARestrictiveUmask: serve started with a umask that takes the owner's
+// execute bit (0177) makes its -console directory 0700 all the same, and its sockets 0600.
+// The directory was 0600, which nobody but root can enter: run as any other user, serve
+// could bind no worker's socket in the directory it had just made ("bind: permission
+// denied", a warning per worker), and no console could be reached (docs/faults.md).
+func TestConsoleDirUnderARestrictiveUmask(t *testing.T) {
+	worker := debugWorker(t)
+	script, err := filepath.Abs(worker[1])
+	require.NoError(t, err)
+	dir := filepath.Join(t.TempDir(), "consoles")
+	serve := exec.Command("/bin/sh", "-c", `umask 177; exec "$@"`, "sh", buildPolyfork(t), "serve", "-addr", "127.0.0.1:0", "-workers", "1", "-console", dir, "--", worker[0], script)
+	logs := &testutil.Buffer{}
+	serve.Stderr = logs
+	require.NoError(t, serve.Start())
+	exited := make(chan error, 1)
+	go func() { exited <- serve.Wait() }()
+	t.Cleanup(func() {
+		_ = serve.Process.Kill()
+		<-exited
+	})
+	sock := filepath.Join(dir, "debug_worker.py#0")
+	testutil.Eventually(t, "the worker's console socket", func() bool {
+		_, err := os.Stat(sock)
+		return err == nil
+	})
+	fi, err := os.Stat(dir)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o700), fi.Mode().Perm(), "the directory")
+	fi, err = os.Stat(sock)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), "the socket")
+	require.NoError(t, serve.Process.Signal(syscall.SIGTERM))
+	select {
+	case err := <-exited:
+		exited <- err
+		assert.NoError(t, err, "serve drains to exit status 0:\n%s", logs)
+	case <-time.After(30 * time.Second):
+		t.Fatalf("serve did not drain:\n%s", logs)
+	}
+}
+
 // A -console DIR that is a symbolic link, even to a private directory, is refused on
 // purpose, and the message says so (it said "not a directory").
 func TestServeConsoleDirSymlink(t *testing.T) {
