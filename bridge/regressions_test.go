@@ -504,3 +504,35 @@ func TestAWorkerThatExitsIsReplacedWhileItsMessagesAreStillHandled(t *testing.T)
 	release()
 	require.NoError(t, p.Close())
 }
+
+// A result (or a param a handler decodes) holding an integer its Go type cannot hold fails
+// naming the method and the place; it was silently wrapped (1000 came back as -24 in an
+// []int8, -1 as 18446744073709551615 in a uint).
+func TestTypedDecodingRefusesIntegersThatDoNotFit(t *testing.T) {
+	checkNoLeaks(t)
+	ctx := context.Background()
+	gotParam := make(chan error, 1)
+	p := start(t, child("serve"), WithHandler("take", func(ctx context.Context, a Args) (any, error) {
+		var u uint
+		err := a.Decode(&u)
+		gotParam <- err
+		return nil, err
+	}))
+
+	var small []int8
+	err := p.Call(ctx, "echo", []any{[]int{1, 1000}}, &small)
+	requireContains(t, err, `call "echo": decoding the result`, "the value[1]: 1000 does not fit in int8")
+	var u uint
+	err = p.Call(ctx, "echo", []any{-1}, &u)
+	requireContains(t, err, `call "echo"`, "the value: -1 does not fit in uint")
+
+	err = p.Call(ctx, "call_host", []any{"take", []any{-7}}, nil)
+	requireContains(t, err, "does not fit in uint") // the handler's error, back through the child
+	requireContains(t, <-gotParam, "param 0", "the value: -7 does not fit in uint")
+
+	// The child serves on.
+	var sum int8
+	require.NoError(t, p.Call(ctx, "add", []any{100, 27}, &sum))
+	require.Equal(t, int8(127), sum)
+	require.NoError(t, p.Close())
+}

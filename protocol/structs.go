@@ -298,6 +298,9 @@ func fieldForSet(v reflect.Value, index []int) (reflect.Value, error) {
 
 // decodeLeaf decodes b into v with the msgpack library (struct tags msgpack, then json).
 func decodeLeaf(b []byte, v reflect.Value, path string) (err error) {
+	if err := checkInts(b, v.Type()); err != nil {
+		return fmt.Errorf("%s%w", path, err)
+	}
 	d := getDecoder(b)
 	defer putDecoder(d)
 	defer func() {

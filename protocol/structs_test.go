@@ -126,3 +126,62 @@ func TestFirstConcurrentDecodesIntoANewStructAgree(t *testing.T) {
 		t.Errorf("%d decodes left Sum at 0 with a nil error", wrong.Load())
 	}
 }
+
+// An integer that does not fit the Go integer it is decoded into is an error naming where
+// it is: the library stored 1000 into an int8 as -24 and -1 into a uint as 2^64-1, with a
+// nil error.
+func TestUnmarshalRefusesIntegersThatDoNotFit(t *testing.T) {
+	enc := func(v any) []byte {
+		b, err := Marshal(v)
+		require.NoError(t, err)
+		return b
+	}
+	type row struct {
+		ID    uint16           `json:"id"`
+		Temps map[string]int8  `json:"temps"`
+		Tags  []map[int32]bool `json:"tags"`
+	}
+	cases := []struct {
+		name string
+		b    []byte
+		into any
+		want string
+	}{
+		{"int8", enc(1000), new(int8), "the value: 1000 does not fit in int8"},
+		{"int8 low", enc(-129), new(int8), "the value: -129 does not fit in int8"},
+		{"uint negative", enc(-1), new(uint), "the value: -1 does not fit in uint"},
+		{"uint8 in a slice", enc([]int{1, 2, 256}), new([]uint8), "the value[2]: 256 does not fit in uint8"},
+		{"int64 from a big uint64", enc(uint64(1) << 63), new(int64), "the value: 9223372036854775808 does not fit in int64"},
+		{"int32 in an array", enc([]any{1, []int64{1 << 40}}), new([2][]int32), "the value[1][0]: 1099511627776 does not fit in int32"},
+		{"map value", enc(map[string]int{"a": 70000}), new(map[string]int16), "the value[a]: 70000 does not fit in int16"},
+		{"map key", enc(map[int]int{-5: 1}), new(map[uint]int), "the value key: -5 does not fit in uint"},
+		{"pointer", enc(300), new(*uint8), "the value: 300 does not fit in uint8"},
+		{"struct field", enc(map[string]any{"id": -1}), new(row), "the value.ID: -1 does not fit in uint16"},
+		{"struct map", enc(map[string]any{"temps": map[string]int{"x": 128}}), new(row), "the value.Temps[x]: 128 does not fit in int8"},
+		{"struct list of maps", enc(map[string]any{"tags": []any{map[int64]bool{1 << 31: true}}}), new(row), "the value.Tags[0] key: 2147483648 does not fit in int32"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := Unmarshal(c.b, c.into)
+			require.Error(t, err)
+			require.Contains(t, err.Error(), c.want)
+		})
+	}
+
+	// The edges fit, and what is not an integer is left to the decoder.
+	var i8 []int8
+	require.NoError(t, Unmarshal(enc([]int{-128, 127}), &i8))
+	require.Equal(t, []int8{-128, 127}, i8)
+	var u64 uint64
+	require.NoError(t, Unmarshal(enc(uint64(1<<64-1)), &u64))
+	require.Equal(t, uint64(1<<64-1), u64)
+	var i64 int64
+	require.NoError(t, Unmarshal(enc(int64(-1<<63)), &i64))
+	require.Equal(t, int64(-1<<63), i64)
+	var bs []byte
+	require.NoError(t, Unmarshal(enc([]byte{1, 2}), &bs))
+	require.Equal(t, []byte{1, 2}, bs)
+	var r row
+	require.NoError(t, Unmarshal(enc(map[string]any{"id": 65535, "temps": map[string]int{"x": -128}}), &r))
+	require.Equal(t, row{ID: 65535, Temps: map[string]int8{"x": -128}}, r)
+}

@@ -58,7 +58,9 @@ func DecodeValue(b []byte) (any, error) {
 // names it, else whose `json:"..."` tag names it, else whose name it is, else whose name it
 // is up to case, as encoding/json matches; embedded structs are flattened. Keys that match
 // no field are ignored, but a non-empty map none of whose keys matches a field is an error
-// naming the keys and the fields, never a struct silently left zero. Other types follow
+// naming the keys and the fields, never a struct silently left zero. An integer that does
+// not fit the Go integer it goes into (1000 into an int8, -1 into a uint) is an error
+// naming where it is, never a number silently wrapped. Other types follow
 // github.com/vmihailenco/msgpack/v5. b is checked first as DecodeValue does, and a panic
 // in the decoder becomes an error.
 func Unmarshal(b []byte, v any) (err error) {
@@ -109,6 +111,9 @@ func Unmarshal(b []byte, v any) (err error) {
 			return fmt.Errorf("protocol: %w", err)
 		}
 		return nil
+	}
+	if err := checkInts(b, rv.Elem().Type()); err != nil {
+		return fmt.Errorf("protocol: the value%w", err)
 	}
 	d := getDecoder(b)
 	defer putDecoder(d)

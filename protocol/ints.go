@@ -1,0 +1,159 @@
+package protocol
+
+import (
+	"encoding/binary"
+	"fmt"
+	"reflect"
+	"sync"
+)
+
+// The msgpack library stores an integer into a Go integer of any size without a range
+// check: 1000 decoded into an int8 became -24, -1 into a uint became 18446744073709551615,
+// a uint64 above math.MaxInt64 into an int64 became negative, all with a nil error. Before
+// the library decodes, checkInts walks the value beside the Go type it goes into and
+// refuses an integer that does not fit, naming where it is, as encoding/json does.
+
+// holdsInts caches, per type, whether decoding into it stores msgpack integers into Go
+// integers through the library (directly, or inside pointers, slices, arrays and maps).
+var holdsInts sync.Map // reflect.Type -> bool
+
+func intsIn(t reflect.Type) bool {
+	if v, ok := holdsInts.Load(t); ok {
+		return v.(bool)
+	}
+	v := computeIntsIn(t, map[reflect.Type]bool{})
+	holdsInts.Store(t, v)
+	return v
+}
+
+func computeIntsIn(t reflect.Type, visiting map[reflect.Type]bool) bool {
+	if visiting[t] {
+		return false
+	}
+	visiting[t] = true
+	defer delete(visiting, t)
+	if t == timeType || reflect.PointerTo(t).Implements(customDecoder) || reflect.PointerTo(t).Implements(msgpackUnmarshl) ||
+		t.Implements(customDecoder) || t.Implements(msgpackUnmarshl) {
+		return false // decodes itself
+	}
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		return true
+	case reflect.Pointer, reflect.Slice, reflect.Array:
+		return computeIntsIn(t.Elem(), visiting)
+	case reflect.Map:
+		return computeIntsIn(t.Key(), visiting) || computeIntsIn(t.Elem(), visiting)
+	}
+	// A struct is filled field by field by decodeInto, which checks each field as it goes
+	// (one with msgpack:",as_array" is the library's own format, left to it).
+	return false
+}
+
+// checkInts reports the first integer in the checked msgpack value b that does not fit
+// where decoding into t would store it, as an error whose text starts with where it is
+// below b ("[2].key", "" for b itself); nil if there is none. Values of the wrong kind
+// are left for the decoder to report.
+func checkInts(b []byte, t reflect.Type) error {
+	if !intsIn(t) {
+		return nil
+	}
+	if e := checkIntsIn(b, t); e != nil {
+		return e
+	}
+	return nil
+}
+
+// intRangeError is an integer that does not fit its Go type; at is where, below the
+// value checkInts was given.
+type intRangeError struct {
+	at, msg string
+}
+
+func (e *intRangeError) Error() string { return e.at + ": " + e.msg }
+
+func checkIntsIn(b []byte, t reflect.Type) *intRangeError {
+	switch t.Kind() {
+	case reflect.Pointer:
+		if b[0] == 0xc0 || !intsIn(t.Elem()) {
+			return nil
+		}
+		return checkIntsIn(b, t.Elem())
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		u, neg, ok := readInt(b)
+		if !ok {
+			return nil
+		}
+		bits := t.Bits()
+		if neg && int64(u) < -1<<(bits-1) || !neg && u > 1<<(bits-1)-1 {
+			return &intRangeError{msg: fmt.Sprintf("%s does not fit in %s", intText(u, neg), t)}
+		}
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		u, neg, ok := readInt(b)
+		if !ok {
+			return nil
+		}
+		if neg || t.Bits() < 64 && u>>t.Bits() != 0 {
+			return &intRangeError{msg: fmt.Sprintf("%s does not fit in %s", intText(u, neg), t)}
+		}
+	case reflect.Slice, reflect.Array:
+		if !intsIn(t.Elem()) {
+			return nil
+		}
+		c := cursor{b: b}
+		n, ok := c.arrayLen() // else a bin for []byte, or a mismatch the decoder reports
+		for i := 0; ok && i < n; i++ {
+			if e := checkIntsIn(c.value(), t.Elem()); e != nil {
+				e.at = fmt.Sprintf("[%d]", i) + e.at
+				return e
+			}
+		}
+	case reflect.Map:
+		c := cursor{b: b}
+		n, ok := c.mapLen()
+		for i := 0; ok && i < n; i++ {
+			kb, vb := c.value(), c.value()
+			if e := checkIntsIn(kb, t.Key()); e != nil {
+				e.at = " key" + e.at
+				return e
+			}
+			if e := checkIntsIn(vb, t.Elem()); e != nil {
+				k, _ := DecodeValue(kb)
+				e.at = fmt.Sprintf("[%v]", k) + e.at
+				return e
+			}
+		}
+	}
+	return nil
+}
+
+// readInt reads the msgpack integer at the start of b: its magnitude as a uint64 (for a
+// negative one, its two's complement) and whether it is negative. ok is false for
+// anything else.
+func readInt(b []byte) (u uint64, neg, ok bool) {
+	c := cursor{b: b}
+	if u, ok := c.uint(); ok {
+		return u, false, true
+	}
+	x, p := b[0], b[1:]
+	switch {
+	case x >= 0xe0:
+		return uint64(int64(int8(x))), true, true
+	case x == 0xd0:
+		return uint64(int64(int8(p[0]))), true, true
+	case x == 0xd1:
+		return uint64(int64(int16(binary.BigEndian.Uint16(p)))), true, true
+	case x == 0xd2:
+		return uint64(int64(int32(binary.BigEndian.Uint32(p)))), true, true
+	case x == 0xd3:
+		return binary.BigEndian.Uint64(p), true, true
+	}
+	return 0, false, false
+}
+
+func intText(u uint64, neg bool) string {
+	if neg {
+		return fmt.Sprint(int64(u))
+	}
+	return fmt.Sprint(u)
+}
