@@ -44,12 +44,21 @@ func defaultPoolConfig() poolConfig {
 	}
 }
 
-// WithWorkers sets how many workers a Pool runs (default: the number of CPUs).
+// maxWorkers is the most workers WithWorkers accepts: Linux's highest possible pid_max, so
+// no system runs more processes than this. (math.MaxInt made NewPool panic, allocating for
+// that many.)
+const maxWorkers = 1 << 22
+
+// WithWorkers sets how many workers a Pool runs (default: the number of CPUs), at most
+// 4,194,304 (Linux's highest possible pid_max: no system runs more processes).
 func WithWorkers(n int) Option {
 	return func(c *config) {
 		c.use("WithWorkers", scopePool)
-		if n < 1 {
+		switch {
+		case n < 1:
 			c.fail("WithWorkers", "%d is less than 1", n)
+		case n > maxWorkers:
+			c.fail("WithWorkers", "%d is more than %d, more processes than any system runs", n, maxWorkers)
 		}
 		c.pool.workers = n
 	}

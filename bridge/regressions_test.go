@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -535,4 +536,47 @@ func TestTypedDecodingRefusesIntegersThatDoNotFit(t *testing.T) {
 	require.NoError(t, p.Call(ctx, "add", []any{100, 27}, &sum))
 	require.Equal(t, int8(127), sum)
 	require.NoError(t, p.Close())
+}
+
+// Out-of-range pool options: WithWorkers(math.MaxInt) made NewPool panic ("makechan: size
+// out of range") after it had opened its listeners; now it is an invalid option, and
+// nothing is started.
+func TestHugeWorkerCountsAreAnInvalidOption(t *testing.T) {
+	checkNoLeaks(t)
+	for _, n := range []int{math.MaxInt, 1<<22 + 1} {
+		p, err := NewPool(context.Background(), child("serve"), WithWorkers(n))
+		require.ErrorIs(t, err, ErrInvalidOption)
+		require.Nil(t, p)
+		requireContains(t, err, "WithWorkers", strconv.Itoa(n), "more than 4194304")
+	}
+}
+
+// Restart backoffs of a century or more (math.MaxInt64 for "never restart quickly"): the
+// jitter's d*3/4 overflowed into a negative delay, and the doubling of a long minimum into
+// a tiny one, so a failing worker was restarted at once, again and again.
+func TestLongRestartBackoffsDoNotOverflow(t *testing.T) {
+	for _, d := range []time.Duration{math.MaxInt64, math.MaxInt64 / 3 * 2, 100 * 365 * 24 * time.Hour} {
+		for i := 0; i < 100; i++ {
+			j := jitter(d)
+			require.GreaterOrEqual(t, j, d-d/4, "jitter(%v)", d)
+		}
+	}
+	for _, min := range []time.Duration{1<<62 + 1, math.MaxInt64 / 3, time.Hour} {
+		p := &Pool{cfg: poolConfig{minBackoff: min, maxBackoff: math.MaxInt64}}
+		s := &slot{}
+		require.Zero(t, p.backoffLocked(s, false), "the first restart is immediate")
+		for i := 0; i < 40; i++ {
+			d := p.backoffLocked(s, false)
+			require.GreaterOrEqual(t, d, min-min/4, "restart %d with min %v", i+2, min)
+		}
+	}
+	// The usual backoffs are unchanged: min, doubling up to max, each jittered.
+	p := &Pool{cfg: poolConfig{minBackoff: 100 * time.Millisecond, maxBackoff: 10 * time.Second}}
+	s := &slot{}
+	require.Zero(t, p.backoffLocked(s, false))
+	for _, want := range []time.Duration{100, 200, 400, 800, 1600, 3200, 6400, 10000, 10000} {
+		d := p.backoffLocked(s, false)
+		want *= time.Millisecond
+		require.True(t, d >= want*3/4 && d < want*5/4, "%v not around %v", d, want)
+	}
 }

@@ -329,19 +329,29 @@ func (p *Pool) backoffLocked(s *slot, healthy bool) time.Duration {
 	if s.failures == 1 {
 		return 0
 	}
-	d := p.cfg.minBackoff << min(s.failures-2, 30)
-	if d > p.cfg.maxBackoff || d <= 0 {
-		d = p.cfg.maxBackoff
+	// min doubled (failures-2) times, but never past max: the shift is taken only when it
+	// stays below max, so a long min cannot overflow into a short (or negative) delay.
+	d := p.cfg.maxBackoff
+	if shift := min(s.failures-2, 30); p.cfg.minBackoff <= p.cfg.maxBackoff>>shift {
+		d = p.cfg.minBackoff << shift
 	}
 	return jitter(d)
 }
 
-// jitter spreads d over [0.75d, 1.25d).
+// jitter spreads d over [0.75d, 1.25d), capped at the longest Duration: d*3/4 overflowed for
+// a d above a third of it (a backoff of 100 years became negative: no wait at all).
 func jitter(d time.Duration) time.Duration {
 	if d <= 0 {
 		return 0
 	}
-	return d*3/4 + time.Duration(rand.Int64N(int64(d)/2+1))
+	low, spread := d-d/4, int64(d)/2+1
+	if spread > math.MaxInt64-int64(low) {
+		spread = math.MaxInt64 - int64(low)
+	}
+	if spread <= 0 {
+		return low
+	}
+	return low + time.Duration(rand.Int64N(spread))
 }
 
 // sleep waits d on the pool's clock, or until the pool stops (then it returns false).
