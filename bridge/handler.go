@@ -16,7 +16,7 @@ const MethodMessage = protocol.MethodMessage
 // Handler serves a request from the other side. Its result is encoded as the response; a
 // returned error becomes an error map (a *RemoteError keeps its type, message, traceback and
 // data; an error with an ErrorType() string method gets that type; any other error has type
-// "Error"). ctx is cancelled when the other side sends $cancel for the request or the
+// "Error"; a typed nil, such as a nil *RemoteError, is an error that says so). ctx is cancelled when the other side sends $cancel for the request or the
 // session ends. A panic is recovered and reported to the other side as an error of type
 // "panic", and so is runtime.Goexit (t.FailNow in a test's handler). Each request runs on a
 // goroutine of its own, so handlers may call the other side (and a Pool's handlers the
@@ -52,10 +52,23 @@ func runHandler(ctx context.Context, h Handler, args Args) (result any, err erro
 	return h(ctx, args)
 }
 
-// errorValue turns a handler's error into an error map.
-func errorValue(err error) *protocol.ErrorValue {
+// errorValue turns a handler's error into an error map. A nil *RemoteError returned as the
+// error (a typed nil: not a nil error) and an error whose own methods panic (Error on
+// another typed nil pointer) become error maps that say so: they crashed the host, on the
+// handler's goroutine, after the handler's panics were recovered.
+func errorValue(err error) (ev *protocol.ErrorValue) {
+	defer func() {
+		if r := recover(); r != nil {
+			ev = &protocol.ErrorValue{Type: "Error",
+				Message: fmt.Sprintf("the handler returned an error of type %T whose methods panicked: %v", err, r)}
+		}
+	}()
 	var re *RemoteError
 	if errors.As(err, &re) {
+		if re == nil {
+			return &protocol.ErrorValue{Type: "Error",
+				Message: "the handler returned a nil *bridge.RemoteError as its error (a typed nil pointer is not a nil error)"}
+		}
 		return &protocol.ErrorValue{Type: re.Type, Message: re.Message, Traceback: re.Traceback, Data: re.Data}
 	}
 	typ := "Error"

@@ -580,3 +580,36 @@ func TestLongRestartBackoffsDoNotOverflow(t *testing.T) {
 		require.True(t, d >= want*3/4 && d < want*5/4, "%v not around %v", d, want)
 	}
 }
+
+// nilPointerError is an error whose Error method dereferences its receiver, as most do.
+type nilPointerError struct{ msg string }
+
+func (e *nilPointerError) Error() string { return e.msg }
+
+// A host handler that returns a typed nil as its error (the classic `var err *RemoteError;
+// return v, err`), or an error whose Error method panics, gets the child an error saying so,
+// and the host serves on. Both crashed the host: errorValue dereferenced the nil pointer on
+// the handler's goroutine, after the recovery of handler panics.
+func TestAHandlerErrorThatIsATypedNilDoesNotCrashTheHost(t *testing.T) {
+	checkNoLeaks(t)
+	ctx := context.Background()
+	p := start(t, child("serve"),
+		WithHandler("typed_nil", func(ctx context.Context, a Args) (any, error) {
+			var err *RemoteError
+			return "ignored", err
+		}),
+		WithHandler("panicking_error", func(ctx context.Context, a Args) (any, error) {
+			var err *nilPointerError
+			return nil, err
+		}))
+
+	err := p.Call(ctx, "call_host", []any{"typed_nil", []any{}}, nil)
+	requireContains(t, err, "a nil *bridge.RemoteError as its error", "typed nil pointer is not a nil error")
+	err = p.Call(ctx, "call_host", []any{"panicking_error", []any{}}, nil)
+	requireContains(t, err, "*bridge.nilPointerError whose methods panicked", "nil pointer dereference")
+
+	var n int
+	require.NoError(t, p.Call(ctx, "add", []any{1, 2}, &n))
+	require.Equal(t, 3, n)
+	require.NoError(t, p.Close())
+}
