@@ -30,7 +30,8 @@ import (
 // goroutines have returned; a request handler still running then has its context
 // cancelled, and its answer goes nowhere. After Close, the notification goroutine is not
 // waited for either while it runs a handler: it returns when the handler does. Every
-// method is safe for concurrent use.
+// method is safe for concurrent use. A Conn is made by NewConn: the methods of a zero Conn
+// do nothing (Done is closed), and those that return an error say so.
 //
 // The reader never stops delivering responses: when notification handlers fall behind by
 // more than 1024 notifications or 64 MiB of params, the reader stops reading (the other
@@ -237,6 +238,9 @@ func (c *Conn) call(ctx context.Context, method string, params, result any, s se
 	if ctx == nil {
 		return false, errNilContext
 	}
+	if c.zero() {
+		return false, errZeroConn
+	}
 	cl := newCall(method)
 	id, err := c.calls.add(cl)
 	if err != nil {
@@ -352,6 +356,9 @@ func (c *Conn) Notify(ctx context.Context, method string, params ...any) error {
 
 // sendNotification writes a notification; params as for protocol.Encoder.Notification.
 func (c *Conn) sendNotification(ctx context.Context, method string, params any) error {
+	if c.zero() {
+		return errZeroConn
+	}
 	if err := c.Err(); err != nil {
 		return err
 	}
@@ -381,6 +388,9 @@ func (c *Conn) sendNotification(ctx context.Context, method string, params any) 
 // Handle registers (or, with h nil, removes) a method the other side can call. To be sure
 // the other side cannot call it before it exists, use the option WithHandler.
 func (c *Conn) Handle(method string, h Handler) {
+	if c.zero() {
+		return
+	}
 	c.hmu.Lock()
 	defer c.hmu.Unlock()
 	if h == nil {
@@ -403,6 +413,9 @@ func (c *Conn) OnMessage(fn func(v any)) {
 // OnNotification registers (or, with fn nil, removes) the handler for the other side's
 // notifications named method.
 func (c *Conn) OnNotification(method string, fn NotificationHandler) {
+	if c.zero() {
+		return
+	}
 	c.hmu.Lock()
 	defer c.hmu.Unlock()
 	if fn == nil {
@@ -413,7 +426,12 @@ func (c *Conn) OnNotification(method string, fn NotificationHandler) {
 }
 
 // InFlight returns the number of calls to the other side waiting for their answer.
-func (c *Conn) InFlight() int { return c.calls.len() }
+func (c *Conn) InFlight() int {
+	if c.zero() {
+		return 0
+	}
+	return c.calls.len()
+}
 
 // Drain stops running new requests from the other side (they are answered with the
 // Stopping error, so the other side may send them elsewhere) and waits until the requests
@@ -423,6 +441,9 @@ func (c *Conn) InFlight() int { return c.calls.len() }
 func (c *Conn) Drain(ctx context.Context) error {
 	if ctx == nil {
 		return errNilContext
+	}
+	if c.zero() {
+		return errZeroConn
 	}
 	if !c.waitIdle(ctx.Done()) {
 		return ctx.Err()
@@ -450,6 +471,9 @@ func (c *Conn) waitIdle(done <-chan struct{}) bool {
 func (c *Conn) Flush(ctx context.Context) error {
 	if ctx == nil {
 		return errNilContext
+	}
+	if c.zero() {
+		return errZeroConn
 	}
 	return c.out.flush(ctx)
 }
@@ -482,6 +506,9 @@ func (c *Conn) Close() error { return c.CloseWithError(ErrClosed) }
 // not be nil) instead of ErrClosed. Only the first Close or CloseWithError chooses the
 // error.
 func (c *Conn) CloseWithError(err error) error {
+	if c.zero() {
+		return errZeroConn
+	}
 	c.closeAndWait(err, closedChan)
 	return nil
 }
@@ -524,7 +551,15 @@ func (c *Conn) discard() {
 
 // Done is closed when the session has ended and the Conn's goroutines have returned (but
 // one running a notification handler when Close was called: see Close).
-func (c *Conn) Done() <-chan struct{} { return c.done }
+func (c *Conn) Done() <-chan struct{} {
+	if c.zero() {
+		return closedChan
+	}
+	return c.done
+}
+
+// zero reports a Conn that NewConn did not make (see errZeroConn).
+func (c *Conn) zero() bool { return c == nil || c.done == nil }
 
 // inputEnds waits for the reading side to end (at the end of input, or at what broke the
 // protocol, once OnEnd has decided on it) and reports whether it did. It gives up when grace
@@ -550,6 +585,9 @@ func (c *Conn) inputEnds(grace time.Duration, cut <-chan struct{}) bool {
 // OnEnd decided when the stream ended by itself (by default a *ProtocolError, or the read
 // or write error; io.EOF at a clean end of input).
 func (c *Conn) Err() error {
+	if c.zero() {
+		return errZeroConn
+	}
 	select {
 	case <-c.ended:
 		return c.err

@@ -47,6 +47,16 @@ var (
 // of panicking part way (a nil context is the caller's bug; the session stays usable).
 var errNilContext = errors.New("bridge: the context is nil: pass context.Background() when there is no deadline")
 
+// The errors of the methods of a Conn, Process or Pool that its constructor did not make (a
+// zero value, such as a struct field of type bridge.Pool): they have no session, child or
+// workers, so they do nothing and say so. Those methods used to panic, a zero Process's
+// Close on a goroutine of its own, beyond any recover.
+var (
+	errZeroConn    = errors.New("bridge: this Conn is a zero value, not made by NewConn: it has no session")
+	errZeroProcess = errors.New("bridge: this Process is a zero value, not made by Start: it has no child")
+	errZeroPool    = errors.New("bridge: this Pool is a zero value, not made by NewPool: it has no workers")
+)
+
 // Pool errors, matched with errors.Is.
 var (
 	// ErrSaturated: every worker is busy and the queue is full, or the call's context

@@ -19,7 +19,8 @@ import (
 // many workers run and how they are supervised and limited.
 //
 // A Pool owns one goroutine per worker slot and one sampler, plus each worker's own (see
-// Process). Every method is safe for concurrent use.
+// Process). Every method is safe for concurrent use. A Pool is made by NewPool: the methods
+// of a zero Pool do nothing, and those that return an error say so.
 type Pool struct {
 	cfg     poolConfig
 	connCfg connConfig
@@ -269,6 +270,9 @@ func (p *Pool) Reload(ctx context.Context) error {
 	if ctx == nil {
 		return errNilContext
 	}
+	if p.zero() {
+		return errZeroPool
+	}
 	p.reloading.Lock()
 	defer p.reloading.Unlock()
 	for _, s := range p.slots {
@@ -318,6 +322,9 @@ func (p *Pool) Reload(ctx context.Context) error {
 // It returns within the drain timeout plus a second or so, even when the host's handlers
 // are slow with, or stuck in, what the workers sent (see Shutdown).
 func (p *Pool) Close() error {
+	if p.zero() {
+		return errZeroPool
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.drainTimeout)
 	defer cancel()
 	return p.Shutdown(ctx)
@@ -340,6 +347,9 @@ func (p *Pool) Close() error {
 func (p *Pool) Shutdown(ctx context.Context) error {
 	if ctx == nil {
 		return errNilContext
+	}
+	if p.zero() {
+		return errZeroPool
 	}
 	if pid := p.servedWorker(ctx); pid != 0 {
 		if _, bounded := ctx.Deadline(); !bounded {
@@ -469,6 +479,9 @@ func (p *Pool) allWorkers() []worker {
 // at most a second), then closes the listening sockets. It is safe to call more than once,
 // concurrently, and from a handler.
 func (p *Pool) Kill() {
+	if p.zero() {
+		return
+	}
 	p.mu.Lock()
 	p.closed = true
 	p.failWaitersLocked(ErrClosed)
@@ -487,11 +500,17 @@ func (p *Pool) Kill() {
 
 // takesCalls returns ErrNoChannel for a pool of workers started with ChannelNone.
 func (p *Pool) takesCalls() error {
+	if p.zero() {
+		return errZeroPool
+	}
 	if p.procCfg.channel == ChannelNone {
 		return fmt.Errorf("%w: pool %s", ErrNoChannel, p.name)
 	}
 	return nil
 }
+
+// zero reports a Pool that NewPool did not make (see errZeroPool).
+func (p *Pool) zero() bool { return p == nil || p.ctx == nil }
 
 // poolLogger returns a log function tagging records with the pool's name; nil discards.
 func poolLogger(l *slog.Logger, name string) func(slog.Level, string, ...any) {

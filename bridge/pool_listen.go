@@ -88,6 +88,9 @@ func (p *Pool) closeListeners() {
 // descriptor order, with their accept queues as they are now; nil without listeners and
 // once the pool has closed them (when its last worker is gone).
 func (p *Pool) ListenSockets() []ListenSocket {
+	if p.zero() {
+		return nil
+	}
 	p.sockets.mu.Lock()
 	defer p.sockets.mu.Unlock()
 	if p.sockets.set == nil || p.sockets.closed {

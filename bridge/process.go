@@ -25,6 +25,8 @@ import (
 // A Process owns the Conn's goroutines (see Conn), one per relayed stream, one waiting for
 // the exit and one supervising, plus one per request from the child being handled. All but
 // the handlers' have ended when Done is closed. Every method is safe for concurrent use.
+// A Process is made by Start: the methods of a zero Process do nothing (Done is closed),
+// and those that return an error say so.
 type Process struct {
 	cfg     procConfig
 	conn    *Conn
@@ -348,6 +350,9 @@ func (p *Process) abort(reason error) {
 
 // signal sends sig to the child's process group, unless the child is gone.
 func (p *Process) signal(sig syscall.Signal) {
+	if p.zero() {
+		return
+	}
 	select {
 	case <-p.exited:
 	default:
@@ -391,19 +396,38 @@ func (p *Process) exitError() *ExitError {
 // it exited with status 0, else an *ExitError, *ProtocolError or the reason the host ended
 // it.
 func (p *Process) Wait() error {
+	if p.zero() {
+		return errZeroProcess
+	}
 	<-p.done
 	return p.err
 }
 
 // Done is closed when the child has exited and every resource is released.
-func (p *Process) Done() <-chan struct{} { return p.done }
+func (p *Process) Done() <-chan struct{} {
+	if p.zero() {
+		return closedChan
+	}
+	return p.done
+}
 
 // Exited is closed as soon as the child process has exited, before Done: what it wrote may
 // still be being read, and calls in flight are about to fail.
-func (p *Process) Exited() <-chan struct{} { return p.exited }
+func (p *Process) Exited() <-chan struct{} {
+	if p.zero() {
+		return closedChan
+	}
+	return p.exited
+}
+
+// zero reports a Process that Start did not make (see errZeroProcess).
+func (p *Process) zero() bool { return p == nil || p.done == nil }
 
 // Err returns what Wait would, without waiting: nil while the child runs.
 func (p *Process) Err() error {
+	if p.zero() {
+		return errZeroProcess
+	}
 	select {
 	case <-p.done:
 		return p.err
@@ -434,11 +458,16 @@ func (p *Process) Ready() ReadyInfo { return p.ready }
 
 // StderrTail returns the last lines the child wrote to stderr (and stdout, when relayed):
 // at most 20.
-func (p *Process) StderrTail() []string { return p.tail.get() }
+func (p *Process) StderrTail() []string {
+	if p.zero() {
+		return nil
+	}
+	return p.tail.get()
+}
 
 // InFlight returns the number of calls to the child waiting for their answer.
 func (p *Process) InFlight() int {
-	if !p.hasChannel() {
+	if p.zero() || !p.hasChannel() {
 		return 0
 	}
 	return p.conn.InFlight()
@@ -447,6 +476,9 @@ func (p *Process) InFlight() int {
 // RSS returns the child's resident memory in bytes (Linux only: read from /proc). It counts
 // the child itself, not processes it started.
 func (p *Process) RSS() (int64, error) {
+	if p.zero() {
+		return 0, errZeroProcess
+	}
 	n, err := residentMemory(p.pid)
 	if err != nil {
 		return 0, fmt.Errorf("bridge: reading the memory of %s (pid %d): %w", p.name, p.pid, err)
@@ -457,6 +489,9 @@ func (p *Process) RSS() (int64, error) {
 // usable returns ErrNoChannel for a child without a channel, and ErrClosed once a stop
 // was asked for; once the child is gone, calls get the final error from the Conn.
 func (p *Process) usable() error {
+	if p.zero() {
+		return errZeroProcess
+	}
 	if !p.hasChannel() {
 		return p.noChannelError()
 	}
@@ -473,6 +508,9 @@ func (p *Process) usable() error {
 // Shutdown, Terminate or Kill was called, and with the child's *ExitError or
 // *ProtocolError when the child exits or breaks the protocol while the call is in flight.
 func (p *Process) Call(ctx context.Context, method string, params, result any, opts ...CallOption) error {
+	if p.zero() {
+		return errZeroProcess
+	}
 	collectCallOptions(opts).report(p.name, p.pid)
 	if err := p.usable(); err != nil {
 		return err
@@ -509,7 +547,7 @@ func (p *Process) Notify(ctx context.Context, method string, params ...any) erro
 // the child cannot call it before it exists, use WithHandler at Start. It does nothing for
 // a child without a channel (ChannelNone).
 func (p *Process) Handle(method string, h Handler) {
-	if p.hasChannel() {
+	if !p.zero() && p.hasChannel() {
 		p.conn.Handle(method, h)
 	}
 }
@@ -517,7 +555,7 @@ func (p *Process) Handle(method string, h Handler) {
 // OnMessage registers (or, with fn nil, removes) the listener for values the child sends.
 // It does nothing for a child without a channel (ChannelNone).
 func (p *Process) OnMessage(fn func(v any)) {
-	if p.hasChannel() {
+	if !p.zero() && p.hasChannel() {
 		p.conn.OnMessage(fn)
 	}
 }
@@ -525,7 +563,7 @@ func (p *Process) OnMessage(fn func(v any)) {
 // OnNotification registers (or, with fn nil, removes) the handler for the child's
 // notifications named method. It does nothing for a child without a channel (ChannelNone).
 func (p *Process) OnNotification(method string, fn NotificationHandler) {
-	if p.hasChannel() {
+	if !p.zero() && p.hasChannel() {
 		p.conn.OnNotification(method, fn)
 	}
 }

@@ -613,3 +613,79 @@ func TestAHandlerErrorThatIsATypedNilDoesNotCrashTheHost(t *testing.T) {
 	require.Equal(t, 3, n)
 	require.NoError(t, p.Close())
 }
+
+// A Conn, Process or Pool not made by its constructor (a zero value, such as a struct field
+// of type bridge.Pool) does nothing and says so. Its methods panicked: a nil pointer
+// dereference, or "close of nil channel" on a goroutine of the Process's own (beyond any
+// recover: the host died), and the zero Pool's Reload returned nil.
+func TestZeroValuesSayTheyAreZero(t *testing.T) {
+	checkNoLeaks(t)
+	ctx := context.Background()
+	isClosed := func(ch <-chan struct{}) bool {
+		select {
+		case <-ch:
+			return true
+		default:
+			return false
+		}
+	}
+	noop := func(ctx context.Context, a Args) (any, error) { return nil, nil }
+
+	var c Conn
+	for _, err := range []error{
+		c.Call(ctx, "m", nil, nil), c.Send(ctx, 1), c.Notify(ctx, "n"),
+		c.Drain(ctx), c.Flush(ctx), c.Close(), c.CloseWithError(io.EOF), c.Err(),
+	} {
+		requireContains(t, err, "Conn is a zero value, not made by NewConn")
+	}
+	c.Handle("m", noop)
+	c.OnMessage(func(any) {})
+	c.OnNotification("n", func(Args) {})
+	require.Zero(t, c.InFlight())
+	require.True(t, isClosed(c.Done()))
+
+	var p Process
+	for _, err := range []error{
+		p.Call(ctx, "m", nil, nil), p.Send(ctx, 1), p.Notify(ctx, "n"),
+		p.Close(), p.Shutdown(ctx), p.Kill(), p.Wait(), p.Err(),
+	} {
+		requireContains(t, err, "Process is a zero value, not made by Start")
+	}
+	_, err := p.RSS()
+	requireContains(t, err, "zero value")
+	p.Terminate()
+	p.Signal(syscall.SIGTERM)
+	p.Handle("m", noop)
+	p.OnMessage(func(any) {})
+	p.OnNotification("n", func(Args) {})
+	require.Zero(t, p.InFlight())
+	require.Nil(t, p.StderrTail())
+	require.Equal(t, -1, p.ExitCode())
+	require.True(t, isClosed(p.Done()))
+	require.True(t, isClosed(p.Exited()))
+
+	var pool Pool
+	for _, err := range []error{
+		pool.Call(ctx, "m", nil, nil), pool.Send(ctx, 1), pool.Notify(ctx, "n"), pool.Broadcast(ctx, 1),
+		pool.Reload(ctx), pool.Close(), pool.Shutdown(ctx),
+	} {
+		requireContains(t, err, "Pool is a zero value, not made by NewPool")
+	}
+	pool.Kill()
+	require.Nil(t, pool.ListenSockets())
+	require.Equal(t, PoolStats{}, pool.Stats())
+
+	// A nil pointer of each, as a Start that failed leaves it, behaves the same.
+	var np *Process
+	var npool *Pool
+	var nc *Conn
+	for _, err := range []error{
+		np.Call(ctx, "m", nil, nil), np.Send(ctx, 1), np.Close(), np.Kill(), np.Wait(),
+		npool.Call(ctx, "m", nil, nil), npool.Send(ctx, 1), npool.Reload(ctx), npool.Close(),
+		nc.Call(ctx, "m", nil, nil), nc.Send(ctx, 1), nc.Close(),
+	} {
+		requireContains(t, err, "is a zero value")
+	}
+	require.True(t, isClosed(np.Done()))
+	require.True(t, isClosed(nc.Done()))
+}

@@ -32,6 +32,9 @@ type PoolStats struct {
 
 // Stats returns a snapshot of every worker.
 func (p *Pool) Stats() PoolStats {
+	if p.zero() {
+		return PoolStats{}
+	}
 	now := p.clk.Now()
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -20,6 +20,9 @@ import (
 // error that describes how it ended (the same as Wait). It is safe to call more than once,
 // and concurrently.
 func (p *Process) Close() error {
+	if p.zero() {
+		return errZeroProcess
+	}
 	t := time.NewTimer(p.cfg.stopGrace + p.cfg.killGrace)
 	defer t.Stop()
 	return p.shutdown(context.Background(), t.C)
@@ -58,6 +61,9 @@ func (p *Process) Shutdown(ctx context.Context) error {
 // given up as when ctx ends, but the child is left to the stop sequence, which has
 // SIGKILLed it by then.
 func (p *Process) shutdown(ctx context.Context, limit <-chan time.Time) error {
+	if p.zero() {
+		return errZeroProcess
+	}
 	p.markClosing()
 	p.stopOnce.Do(func() { go p.stop() })
 	select {
@@ -128,6 +134,9 @@ func (p *Process) markClosing() {
 // what the child sent (Kill drops that instead). A Pool uses it for a call past its
 // execution timeout.
 func (p *Process) Terminate() {
+	if p.zero() {
+		return
+	}
 	p.markClosing()
 	p.signal(syscall.SIGTERM)
 	go func() {
@@ -144,6 +153,9 @@ func (p *Process) Terminate() {
 // handler) is dropped, and logged; handlers running then are not waited for (they run on;
 // a request handler's context is cancelled). It returns nil.
 func (p *Process) Kill() error {
+	if p.zero() {
+		return errZeroProcess
+	}
 	p.markClosing()
 	p.cutBacklog()
 	p.signal(syscall.SIGKILL)
