@@ -101,6 +101,7 @@ func QuoteName(s string) string {
 // CutText returns the longest prefix of s of at most n bytes that does not end inside a
 // UTF-8 character: a text cut for an error message stays valid UTF-8.
 func CutText(s string, n int) string {
+	n = max(n, 0) // a negative n cuts everything (it panicked)
 	if len(s) <= n {
 		return s
 	}

@@ -3,6 +3,7 @@ package protocol
 import (
 	"encoding/hex"
 	"math"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -418,4 +419,22 @@ func TestQuoteNameCutsLongNames(t *testing.T) {
 	require.Error(t, err)
 	assert.Less(t, len(err.Error()), 1000)
 	assert.Contains(t, err.Error(), "... (1048576 bytes)")
+}
+
+// Out-of-range arguments to the exported helpers are answered, never a panic: Skip with a
+// negative offset ("index out of range [-1]") and CutText with a negative length ("slice
+// bounds out of range [:-1]") panicked.
+func TestHelpersTakeOutOfRangeArguments(t *testing.T) {
+	b, err := Marshal([]any{1, 2})
+	require.NoError(t, err)
+	for _, off := range []int{-1, math.MinInt} {
+		_, err = Skip(b, off)
+		require.ErrorContains(t, err, "offset "+strconv.Itoa(off)+" is negative")
+	}
+	_, err = Skip(b, len(b)+10)
+	require.ErrorContains(t, err, "cut short")
+	require.Equal(t, "", CutText("abc", -1))
+	require.Equal(t, "", CutText("abc", math.MinInt))
+	require.Equal(t, "abc", CutText("abc", math.MaxInt))
+	require.Equal(t, "a", CutText("aé", 2))
 }

@@ -44,6 +44,9 @@ type scanner struct {
 // as Check does (at most MaxDepth levels of containers), without decoding it: for a caller
 // that walks a frame's bytes and passes over the values it does not read.
 func Skip(b []byte, off int) (int, error) {
+	if off < 0 {
+		return 0, newError(b, -1, "offset %d is negative", off)
+	}
 	return skip(b, off, MaxDepth)
 }
 
