@@ -157,3 +157,55 @@ func intText(u uint64, neg bool) string {
 	}
 	return fmt.Sprint(u)
 }
+
+// locate finds, once the library failed to decode b into a t, the innermost element whose
+// own decoding fails: its place below b ("[2]", "[key]", " key 1"), its bytes, its type and
+// its error, so that the error can say where in the value it is. at is "" when b itself is the
+// place (its own shape is wrong, or it holds no container).
+func locate(b []byte, t reflect.Type) (at string, eb []byte, et reflect.Type, err error) {
+	switch t.Kind() {
+	case reflect.Pointer:
+		if b[0] != 0xc0 {
+			return locate(b, t.Elem())
+		}
+	case reflect.Slice, reflect.Array:
+		c := cursor{b: b}
+		n, ok := c.arrayLen()
+		for i := 0; ok && i < n; i++ {
+			vb := c.value()
+			if libraryDecode(vb, t.Elem()) != nil {
+				at, eb, et, err := locate(vb, t.Elem())
+				return fmt.Sprintf("[%d]", i) + at, eb, et, err
+			}
+		}
+	case reflect.Map:
+		c := cursor{b: b}
+		n, ok := c.mapLen()
+		for i := 0; ok && i < n; i++ {
+			kb, vb := c.value(), c.value()
+			k, _ := DecodeValue(kb)
+			if libraryDecode(kb, t.Key()) != nil {
+				at, eb, et, err := locate(kb, t.Key())
+				return fmt.Sprintf(" key %v", k) + at, eb, et, err
+			}
+			if libraryDecode(vb, t.Elem()) != nil {
+				at, eb, et, err := locate(vb, t.Elem())
+				return fmt.Sprintf("[%v]", k) + at, eb, et, err
+			}
+		}
+	}
+	return "", b, t, libraryDecode(b, t)
+}
+
+// libraryDecode decodes the checked value b into a new t with the msgpack library, as
+// Unmarshal does for types it does not walk, and returns its error.
+func libraryDecode(b []byte, t reflect.Type) (err error) {
+	d := getDecoder(b)
+	defer putDecoder(d)
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%v", r)
+		}
+	}()
+	return d.DecodeValue(reflect.New(t).Elem())
+}

@@ -321,6 +321,9 @@ func decodeLeaf(b []byte, v reflect.Value, path string) (err error) {
 		return nil
 	}
 	if err := d.DecodeValue(v); err != nil {
+		if at, eb, et, inner := locate(b, v.Type()); at != "" && inner != nil {
+			return fmt.Errorf("%s%s: cannot decode %s into %s: %w", path, at, describe(eb[0]), et, inner)
+		}
 		return fmt.Errorf("%s: cannot decode %s into %s: %w", path, describe(b[0]), v.Type(), err)
 	}
 	return nil

@@ -185,3 +185,48 @@ func TestUnmarshalRefusesIntegersThatDoNotFit(t *testing.T) {
 	require.NoError(t, Unmarshal(enc(map[string]any{"id": 65535, "temps": map[string]int{"x": -128}}), &r))
 	require.Equal(t, row{ID: 65535, Temps: map[string]int8{"x": -128}}, r)
 }
+
+// A value the library cannot decode, deep inside a slice, array or map, is named by its
+// place: the error said only "msgpack: invalid code=1 decoding bool" for the whole value.
+func TestUnmarshalErrorsNameThePlaceInsideContainers(t *testing.T) {
+	enc := func(v any) []byte {
+		b, err := Marshal(v)
+		require.NoError(t, err)
+		return b
+	}
+	type holder struct {
+		Flags []map[string]bool `json:"flags"`
+	}
+	cases := []struct {
+		name string
+		b    []byte
+		into any
+		want []string
+	}{
+		{"slice of slices", enc([]any{[]string{"a"}, []any{"b", 7}}), new([][]string),
+			[]string{"*[][]string", "the value[1][1]: cannot decode a non-negative integer into string"}},
+		{"map of slices", enc(map[string]any{"ok": []bool{true}, "bad": []any{false, "no"}}), new(map[string][]bool),
+			[]string{"the value[bad][1]: cannot decode a str into bool"}},
+		{"map key", enc(map[int]string{1: "x"}), new(map[bool]string),
+			[]string{"the value key 1: cannot decode a non-negative integer into bool"}},
+		{"array too short", enc([]any{[]int{1, 2}, []int{1, 2, 3}}), new([][2]int),
+			[]string{"the value[1]: cannot decode an array into [2]int", "len is 2, but msgpack has 3"}},
+		{"pointer to a map", enc(map[string]any{"a": map[string]any{"x": "y"}}), new(*map[string]map[string]int),
+			[]string{"the value[a][x]: cannot decode a str into int"}},
+		{"inside a struct", enc(map[string]any{"flags": []any{map[string]any{"on": true}, map[string]any{"off": 3}}}), new(holder),
+			[]string{"the value.Flags[1][off]: cannot decode a non-negative integer into bool"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := Unmarshal(c.b, c.into)
+			require.Error(t, err)
+			for _, w := range c.want {
+				require.Contains(t, err.Error(), w)
+			}
+		})
+	}
+	// Where the value itself is the place, the error is as it was.
+	var s []string
+	require.EqualError(t, Unmarshal(enc(map[string]int{}), &s),
+		"protocol: cannot decode into *[]string: msgpack: invalid code=80 decoding array length")
+}

@@ -61,7 +61,8 @@ func DecodeValue(b []byte) (any, error) {
 // naming the keys and the fields, never a struct silently left zero. An integer that does
 // not fit the Go integer it goes into (1000 into an int8, -1 into a uint) is an error
 // naming where it is, never a number silently wrapped. Other types follow
-// github.com/vmihailenco/msgpack/v5. b is checked first as DecodeValue does, and a panic
+// github.com/vmihailenco/msgpack/v5; an error inside a slice, array or map names the
+// element ("the value[2][key]: cannot decode a str into int"). b is checked first as DecodeValue does, and a panic
 // in the decoder becomes an error.
 func Unmarshal(b []byte, v any) (err error) {
 	if err := Check(b, MaxDepth); err != nil {
@@ -123,6 +124,9 @@ func Unmarshal(b []byte, v any) (err error) {
 		}
 	}()
 	if err := d.Decode(v); err != nil {
+		if at, eb, et, inner := locate(b, rv.Elem().Type()); at != "" && inner != nil {
+			return fmt.Errorf("protocol: cannot decode into %T: the value%s: cannot decode %s into %s: %w", v, at, describe(eb[0]), et, inner)
+		}
 		return fmt.Errorf("protocol: cannot decode into %T: %w", v, err)
 	}
 	return nil
