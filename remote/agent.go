@@ -88,7 +88,7 @@ func NewAgent(ctx context.Context, nc *nats.Conn, name string, argv []string, op
 		return nil, err
 	}
 	if nc == nil {
-		return nil, errors.New("remote: the NATS connection is nil")
+		return nil, errNilConn
 	}
 	cfg, err := newAgentConfig(opts)
 	if err != nil {

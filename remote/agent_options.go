@@ -55,16 +55,24 @@ func AgentPool(opts ...bridge.Option) AgentOption {
 	return func(c *agentConfig) { c.pool = append(c.pool, opts...) }
 }
 
+// maxAgentInFlight is the most AgentMaxInFlight accepts. The durable loop's pull buffer is
+// sized by it: math.MaxInt made NewAgent panic ("makechan: size out of range") with
+// AgentDurable, after the workers had started, which then ran on.
+const maxAgentInFlight = 1 << 20
+
 // AgentMaxInFlight bounds the calls the agent takes at once, running or waiting for a
 // worker (default: eight per worker). Past it, the agent answers at once that it did not
 // run the call, and the caller sends it to another agent: a saturated agent hands calls on
 // instead of queueing them without bound. Set it to what the workers take at once (their
 // number times their concurrency) plus the queue you accept; the pool's own queue
-// (bridge.WithQueueSize) should be at least that.
+// (bridge.WithQueueSize) should be at least that. At most 1,048,576.
 func AgentMaxInFlight(n int) AgentOption {
 	return func(c *agentConfig) {
-		if n < 1 {
+		switch {
+		case n < 1:
 			c.fail("AgentMaxInFlight", "%d is less than 1", n)
+		case n > maxAgentInFlight:
+			c.fail("AgentMaxInFlight", "%d is more than %d", n, maxAgentInFlight)
 		}
 		c.maxInFlight = n
 	}

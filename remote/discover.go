@@ -30,9 +30,14 @@ const quietAfter = 300 * time.Millisecond
 // for its stats with the NATS micro STATS request ($SRV.STATS.NAME) and returns the
 // answers, by service and host. Since NATS does not say how many will answer, it waits
 // until no answer came for 300 ms, or ctx ends (which is not an error once one answered).
+// When no service answers at all (NATS says "no responders"), it returns an error matching
+// ErrNoAgents at once.
 func Agents(ctx context.Context, nc *nats.Conn, service string) ([]AgentInfo, error) {
 	if ctx == nil {
 		return nil, errNilContext
+	}
+	if nc == nil {
+		return nil, errNilConn // it panicked
 	}
 	name := ""
 	if service != "" {
@@ -49,6 +54,7 @@ func Agents(ctx context.Context, nc *nats.Conn, service string) ([]AgentInfo, er
 		mu     sync.Mutex
 		out    []AgentInfo
 		errs   []error
+		none   bool // NATS said no responders: nothing subscribes, nothing will answer
 		answer = make(chan struct{}, 1)
 	)
 	inbox := nc.NewInbox()
@@ -56,7 +62,9 @@ func Agents(ctx context.Context, nc *nats.Conn, service string) ([]AgentInfo, er
 		var st micro.Stats
 		mu.Lock()
 		defer mu.Unlock()
-		if code := m.Header.Get(HeaderErrorCode); code != "" {
+		if len(m.Data) == 0 && m.Header.Get(headerNATSStatus) == "503" {
+			none = true
+		} else if code := m.Header.Get(HeaderErrorCode); code != "" {
 			errs = append(errs, fmt.Errorf("remote: an agent answered STATS with error %s: %s", code, m.Header.Get(HeaderError)))
 		} else if err := json.Unmarshal(m.Data, &st); err != nil {
 			errs = append(errs, fmt.Errorf("remote: a STATS answer that is not JSON: %w", err))
@@ -89,6 +97,12 @@ func Agents(ctx context.Context, nc *nats.Conn, service string) ([]AgentInfo, er
 		case <-answer:
 			heard = true
 			t.Stop()
+			mu.Lock()
+			nobody := none && len(out) == 0
+			mu.Unlock()
+			if nobody {
+				return nil, fmt.Errorf("remote: listing agents: %w (NATS: no responders on %s)", ErrNoAgents, subject)
+			}
 			continue
 		case <-t.C:
 		case <-ctx.Done():

@@ -34,6 +34,9 @@ var (
 // nil, instead of panicking part way (a nil context is the caller's bug).
 var errNilContext = errors.New("remote: the context is nil: pass context.Background() when there is no deadline")
 
+// errNilConn is what every function that takes a NATS connection returns when given nil.
+var errNilConn = errors.New("remote: the NATS connection is nil")
+
 // sentinel is an error that also matches another sentinel.
 type sentinel struct {
 	msg  string

@@ -66,7 +66,7 @@ func Dial(ctx context.Context, nc *nats.Conn, name string, opts ...Option) (*Poo
 		return nil, err
 	}
 	if nc == nil {
-		return nil, errors.New("remote: the NATS connection is nil")
+		return nil, errNilConn
 	}
 	cfg, err := newConfig(opts)
 	if err != nil {

@@ -530,3 +530,44 @@ func TestACallEndedByTheAgentsStopIsNotCancelled(t *testing.T) {
 	second.Kill()
 	require.NoError(t, <-errc, "sent again to the third agent")
 }
+
+// A nil NATS connection is refused by Agents as by Dial and NewAgent (Agents panicked), and
+// AgentMaxInFlight(math.MaxInt) is an invalid option: with AgentDurable it made NewAgent
+// panic ("makechan: size out of range") after its workers had started, which ran on.
+func TestANilConnectionAndAHugeInFlightBoundAreRefused(t *testing.T) {
+	ctx := context.Background()
+	_, err := remote.Agents(ctx, nil, "svc")
+	require.ErrorContains(t, err, "the NATS connection is nil")
+	_, err = remote.Dial(ctx, nil, "svc")
+	require.ErrorContains(t, err, "the NATS connection is nil")
+
+	s := runServer(t, remote.ServerConfig{})
+	nc := connect(t, s.ClientURL())
+	_, err = remote.NewAgent(ctx, nc, "huge", worker(), remote.AgentMaxInFlight(math.MaxInt),
+		remote.AgentDurable("work", time.Minute), remote.AgentPool(bridge.WithWorkers(1), workerEnv()))
+	require.ErrorIs(t, err, bridge.ErrInvalidOption)
+	require.ErrorContains(t, err, "AgentMaxInFlight: 9223372036854775807 is more than 1048576")
+	_, err = remote.Agents(ctx, nc, "huge")
+	require.ErrorIs(t, err, remote.ErrNoAgents, "nothing was started")
+}
+
+// Agents of a service nobody serves says so at once: it failed with "a STATS answer that is
+// not JSON: unexpected end of JSON input", NATS's empty "no responders" status taken for an
+// agent's answer (polyfork agents printed that).
+func TestAgentsOfAServiceNobodyServes(t *testing.T) {
+	s := runServer(t, remote.ServerConfig{})
+	nc := connect(t, s.ClientURL())
+	for _, service := range []string{"nobody", ""} {
+		infos, err := remote.Agents(ctxFor(t, 20*time.Second), nc, service)
+		require.ErrorIs(t, err, remote.ErrNoAgents, "service %q", service)
+		require.ErrorContains(t, err, "no responders on $SRV.STATS")
+		require.Empty(t, infos)
+	}
+	startAgent(t, s.ClientURL(), "somebody")
+	_, err := remote.Agents(ctxFor(t, 20*time.Second), nc, "nobody")
+	require.ErrorIs(t, err, remote.ErrNoAgents)
+	infos, err := remote.Agents(ctxFor(t, 20*time.Second), nc, "")
+	require.NoError(t, err)
+	require.Len(t, infos, 1)
+	require.Equal(t, "somebody", infos[0].Service)
+}
