@@ -31,7 +31,9 @@ const Version = "1.0.0"
 //
 // An Agent owns its pool, a goroutine per call in flight (and a timer that sends its beats
 // when it runs long), and, with AgentDurable, one goroutine that takes durable messages.
-// Every method is safe for concurrent use. It does not own the NATS connection.
+// Every method is safe for concurrent use. It does not own the NATS connection. An Agent is
+// made by NewAgent: the methods of a zero Agent do nothing, and those that return an error
+// say so.
 type Agent struct {
 	nc      *nats.Conn
 	service string
@@ -247,6 +249,9 @@ func (a *Agent) Shutdown(ctx context.Context) error {
 	if ctx == nil {
 		return errNilContext
 	}
+	if a.zero() {
+		return errZeroAgent
+	}
 	a.stopOnce.Do(func() {
 		a.mu.Lock()
 		a.stopping = true
@@ -291,6 +296,9 @@ func (a *Agent) Shutdown(ctx context.Context) error {
 
 // Close shuts the agent down, letting calls in flight run for up to 30 s.
 func (a *Agent) Close() error {
+	if a.zero() {
+		return errZeroAgent
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	return a.Shutdown(ctx)
@@ -299,6 +307,9 @@ func (a *Agent) Close() error {
 // Kill ends the agent at once: its workers get SIGKILL, its calls in flight fail with code
 // 502, TypeAgentStopped.
 func (a *Agent) Kill() {
+	if a.zero() {
+		return
+	}
 	a.mu.Lock()
 	a.stopping = true
 	a.mu.Unlock()
@@ -321,6 +332,9 @@ func (a *Agent) Kill() {
 	a.calls.Wait()
 	a.stopServers()
 }
+
+// zero reports an Agent that NewAgent did not make (see errZeroAgent).
+func (a *Agent) zero() bool { return a == nil || a.cancelBase == nil }
 
 // cancelAll cancels every call in flight, and those still arriving, and the durable
 // messages in progress.

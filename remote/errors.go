@@ -34,6 +34,13 @@ var (
 // nil, instead of panicking part way (a nil context is the caller's bug).
 var errNilContext = errors.New("remote: the context is nil: pass context.Background() when there is no deadline")
 
+// The errors of the methods of a Pool or an Agent that Dial or NewAgent did not make (a zero
+// value): they have no connection, so they do nothing and say so. They panicked.
+var (
+	errZeroPool  = errors.New("remote: this Pool is a zero value, not made by Dial: it has no connection")
+	errZeroAgent = errors.New("remote: this Agent is a zero value, not made by NewAgent: it serves nothing")
+)
+
 // errNilConn is what every function that takes a NATS connection returns when given nil.
 var errNilConn = errors.New("remote: the NATS connection is nil")
 

@@ -25,7 +25,9 @@ import (
 // A Pool owns a subscription to its reply inbox (answers and heartbeats), one goroutine
 // that fails calls whose agent went silent or whose connection was lost, and, with
 // OnMessage or OnNotification, a subscription to the service's events. It does not own
-// the NATS connection: Close leaves it open. Every method is safe for concurrent use.
+// the NATS connection: Close leaves it open. Every method is safe for concurrent use. A Pool
+// is made by Dial: the methods of a zero Pool do nothing, and those that return an error say
+// so.
 type Pool struct {
 	nc      *nats.Conn
 	service string
@@ -138,6 +140,9 @@ func (p *Pool) Call(ctx context.Context, method string, params, result any, opts
 	if ctx == nil {
 		return errNilContext
 	}
+	if p.zero() {
+		return errZeroPool
+	}
 	enc := p.encoders.Get().(*protocol.Encoder)
 	defer p.encoders.Put(enc)
 	frame, err := enc.Request(0, method, params)
@@ -198,6 +203,9 @@ func (p *Pool) Notify(ctx context.Context, method string, params ...any) error {
 }
 
 func (p *Pool) notify(ctx context.Context, method string, params []any) error {
+	if p.zero() {
+		return errZeroPool
+	}
 	enc := p.encoders.Get().(*protocol.Encoder)
 	defer p.encoders.Put(enc)
 	frame, err := enc.Notification(method, params)
@@ -646,12 +654,23 @@ func (p *Pool) sendDurable(ctx context.Context, body []byte) error {
 }
 
 // InFlight returns the number of calls waiting for their answer.
-func (p *Pool) InFlight() int { return p.calls.len() }
+func (p *Pool) InFlight() int {
+	if p.zero() {
+		return 0
+	}
+	return p.calls.len()
+}
+
+// zero reports a Pool that Dial did not make (see errZeroPool).
+func (p *Pool) zero() bool { return p == nil || p.closed == nil }
 
 // Close stops the pool: calls in flight and later calls fail with bridge.ErrClosed, and its
 // subscriptions end. The NATS connection stays open. It returns once the pool's goroutine
 // has returned, and is safe to call more than once.
 func (p *Pool) Close() error {
+	if p.zero() {
+		return errZeroPool
+	}
 	p.closeOnce.Do(func() {
 		close(p.closed)
 		p.calls.failAll(bridge.ErrClosed, true)

@@ -571,3 +571,27 @@ func TestAgentsOfAServiceNobodyServes(t *testing.T) {
 	require.Len(t, infos, 1)
 	require.Equal(t, "somebody", infos[0].Service)
 }
+
+// A Pool, Agent or Server not made by its constructor (a zero value) does nothing and says
+// so: the Pool's Call panicked ("interface conversion: interface {} is nil"), its Close,
+// the Agent's Close and Kill, and the Server's Shutdown too.
+func TestZeroRemoteValuesSayTheyAreZero(t *testing.T) {
+	ctx := context.Background()
+	var p remote.Pool
+	for _, err := range []error{p.Call(ctx, "m", nil, nil), p.Send(ctx, 1), p.Notify(ctx, "n"), p.Close()} {
+		require.ErrorContains(t, err, "Pool is a zero value, not made by Dial")
+	}
+	require.Zero(t, p.InFlight())
+	var a remote.Agent
+	for _, err := range []error{a.Close(), a.Shutdown(ctx)} {
+		require.ErrorContains(t, err, "Agent is a zero value, not made by NewAgent")
+	}
+	a.Kill()
+	require.Zero(t, a.Stats().InFlight)
+	var s remote.Server
+	s.Shutdown()
+	var np *remote.Pool
+	require.ErrorContains(t, np.Call(ctx, "m", nil, nil), "zero value")
+	var na *remote.Agent
+	require.ErrorContains(t, na.Close(), "zero value")
+}

@@ -180,6 +180,9 @@ func (l *startLog) Tracef(format string, v ...any) {
 // Shutdown stops the server, waits until it has stopped, and removes its temporary
 // directory.
 func (s *Server) Shutdown() {
+	if s == nil || s.Server == nil {
+		return // a zero Server, not made by RunServer: nothing runs (it panicked)
+	}
 	s.Server.Shutdown()
 	s.Server.WaitForShutdown()
 	s.cleanup()
