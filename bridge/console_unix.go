@@ -102,3 +102,15 @@ func writeNow(f *os.File, p []byte) int {
 	})
 	return n
 }
+
+// groupOfItsOwn makes the child lead a process group of its own: with Setpgid, or, when the
+// caller asked for a session of its own (Setsid), as that session's leader, which leads its
+// group too (as a console's child does). Setpgid cannot go with Setsid: the start failed
+// with "operation not permitted".
+func groupOfItsOwn(attr *syscall.SysProcAttr) {
+	if attr.Setsid {
+		attr.Setpgid, attr.Pgid = false, 0
+		return
+	}
+	attr.Setpgid, attr.Pgid = true, 0
+}

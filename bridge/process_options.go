@@ -216,7 +216,7 @@ func WithLogFunc(fn func(LogLine)) Option {
 // WithSysProcAttr sets OS-specific attributes for the child (credentials, namespaces,
 // chroot on Linux). polyfork still sets its own process group and (on Linux) the
 // parent-death signal over whatever attr says, since it relies on both to leave nothing
-// running.
+// running; with Setsid, the child leads a session of its own, and so its own process group.
 func WithSysProcAttr(attr *syscall.SysProcAttr) Option {
 	return func(c *config) {
 		c.use("WithSysProcAttr", scopeProcess)

@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/vmihailenco/msgpack/v5"
+	"golang.org/x/sys/unix"
 )
 
 // Faults a review of the rebuilt package found, each pinned by the test that showed it.
@@ -688,4 +689,25 @@ func TestZeroValuesSayTheyAreZero(t *testing.T) {
 	}
 	require.True(t, isClosed(np.Done()))
 	require.True(t, isClosed(nc.Done()))
+}
+
+// WithSysProcAttr asking for a session of its own (Setsid) starts the child as its leader,
+// which leads its process group too, so a stop still ends its whole group. The start
+// failed with "fork/exec ...: operation not permitted": polyfork added Setpgid, and a
+// process group leader cannot start a session.
+func TestAChildInASessionOfItsOwn(t *testing.T) {
+	checkNoLeaks(t)
+	ctx := context.Background()
+	p, err := Start(ctx, child("serve"), WithSysProcAttr(&syscall.SysProcAttr{Setsid: true}), WithStderr(nil))
+	require.NoError(t, err)
+	sid, err := unix.Getsid(p.Pid())
+	require.NoError(t, err)
+	require.Equal(t, p.Pid(), sid, "the child leads its session")
+	pgid, err := syscall.Getpgid(p.Pid())
+	require.NoError(t, err)
+	require.Equal(t, p.Pid(), pgid, "and its process group")
+	var gc int
+	require.NoError(t, p.Call(ctx, "spawn_grandchild", nil, &gc))
+	require.NoError(t, p.Close())
+	eventually(t, "the grandchild is gone with the group", func() bool { return !alive(gc) })
 }

@@ -25,7 +25,7 @@ func sysProcAttr(user *syscall.SysProcAttr) *syscall.SysProcAttr {
 		cp := *user
 		attr = &cp
 	}
-	attr.Setpgid, attr.Pgid = true, 0
+	groupOfItsOwn(attr)
 	attr.Pdeathsig = syscall.SIGKILL
 	return attr
 }

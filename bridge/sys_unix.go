@@ -20,7 +20,7 @@ func sysProcAttr(user *syscall.SysProcAttr) *syscall.SysProcAttr {
 		cp := *user
 		attr = &cp
 	}
-	attr.Setpgid, attr.Pgid = true, 0
+	groupOfItsOwn(attr)
 	return attr
 }
 
