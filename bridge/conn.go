@@ -89,10 +89,17 @@ type Conn struct {
 // NewConn starts a session that reads frames from r and writes frames to w. Close closes r
 // and w if they implement io.Closer (r should: a read blocked on a stream that cannot be
 // closed keeps Close waiting until the read returns). It returns an error only for invalid
-// options (matching ErrInvalidOption); options that concern only a Process or a Pool are
-// invalid here.
+// options or a nil r or w (matching ErrInvalidOption); options that concern only a Process
+// or a Pool are invalid here.
 func NewConn(r io.Reader, w io.Writer, opts ...Option) (*Conn, error) {
 	cfg, err := newConfig(scopeConn, opts)
+	// A nil stream made the Conn's own goroutines panic, beyond any recover.
+	if r == nil {
+		err = errors.Join(err, &OptionError{Option: "r", Reason: "the stream to read frames from is nil"})
+	}
+	if w == nil {
+		err = errors.Join(err, &OptionError{Option: "w", Reason: "the stream to write frames to is nil"})
+	}
 	if err != nil {
 		return nil, err
 	}

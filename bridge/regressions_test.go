@@ -711,3 +711,22 @@ func TestAChildInASessionOfItsOwn(t *testing.T) {
 	require.NoError(t, p.Close())
 	eventually(t, "the grandchild is gone with the group", func() bool { return !alive(gc) })
 }
+
+// NewConn refuses a nil stream: a nil reader or writer made the Conn's own goroutines panic
+// (bufio on a nil reader), beyond any recover, and the host died.
+func TestNewConnRefusesANilStream(t *testing.T) {
+	checkNoLeaks(t)
+	r, w := io.Pipe()
+	defer r.Close()
+	defer w.Close()
+	c, err := NewConn(nil, w)
+	require.ErrorIs(t, err, ErrInvalidOption)
+	require.ErrorContains(t, err, "the stream to read frames from is nil")
+	require.Nil(t, c)
+	c, err = NewConn(r, nil)
+	require.ErrorIs(t, err, ErrInvalidOption)
+	require.ErrorContains(t, err, "the stream to write frames to is nil")
+	require.Nil(t, c)
+	_, err = NewConn(nil, nil, WithMaxValues(1))
+	requireContains(t, err, "WithMaxValues", "read frames from is nil", "write frames to is nil")
+}
