@@ -49,15 +49,14 @@ const Version = polyfork.Version
 // methods that talk to the host (Send, Call, Notify) work once serving has started. Every
 // method is safe for concurrent use.
 type Child struct {
-	mu      sync.Mutex
-	opts    []bridge.Option
-	conn    *bridge.Conn
-	started chan struct{}
+	mu   sync.Mutex
+	opts []bridge.Option
+	conn *bridge.Conn // set once serving has started
 }
 
-// New returns a Child with no handlers.
+// New returns a Child with no handlers (as a zero Child is).
 func New() *Child {
-	return &Child{started: make(chan struct{})}
+	return &Child{}
 }
 
 var std = New()
@@ -130,12 +129,13 @@ func (c *Child) OnNotification(method string, fn bridge.NotificationHandler) {
 
 // session returns the Conn once serving has started, or an error saying it has not.
 func (c *Child) session() (*bridge.Conn, error) {
-	select {
-	case <-c.started:
-		return c.conn, nil
-	default:
+	c.mu.Lock()
+	conn := c.conn
+	c.mu.Unlock()
+	if conn == nil {
 		return nil, errors.New("child: not serving yet: call Run (or Serve) first; handlers run once it has started")
 	}
+	return conn, nil
 }
 
 // Send sends v to the host's OnMessage listener.
@@ -197,7 +197,6 @@ func (c *Child) Serve(r io.Reader, w io.Writer, opts ...bridge.Option) error {
 		return err
 	}
 	c.conn = conn
-	close(c.started)
 	c.mu.Unlock()
 
 	select {
