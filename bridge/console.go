@@ -173,6 +173,11 @@ func (c *Console) Attach(ctx context.Context, in io.Reader, out io.Writer) error
 	if ctx == nil {
 		return errNilContext
 	}
+	// A nil out panicked with the console's lock held, so every later Attach (and the relay
+	// of the child's output) waited for ever; a nil in panicked on a goroutine of its own.
+	if in == nil || out == nil {
+		return fmt.Errorf("bridge: attaching to the console of %s (pid %d): the terminal's input or output is nil", c.name, c.pid)
+	}
 	c.mu.Lock()
 	select {
 	case <-c.done:

@@ -471,3 +471,30 @@ func waitUntilWaiting(t *testing.T, ctx context.Context, c *Console) {
 		return strings.Contains(again.String(), "waiting for a signal")
 	})
 }
+
+// Attach with a nil input or output is refused, and the console stays usable: a nil out
+// panicked with the console's lock held, so a caller that recovered found every later
+// Attach waiting for ever, and the relay with it (the child then blocked writing to its
+// terminal); a nil in panicked on a goroutine of its own, and the host died.
+func TestConsoleAttachRefusesANilTerminal(t *testing.T) {
+	ctx := context.Background()
+	p := start(t, child("console"), WithConsole(ConsoleOptions{}))
+	c := p.Console()
+	answer := callInBackground(ctx, p, "readline", []any{"name? "})
+	eventually(t, "the prompt", func() bool { c.mu.Lock(); defer c.mu.Unlock(); return len(c.recent) > 0 })
+	for _, err := range []error{
+		c.Attach(ctx, nil, io.Discard), c.Attach(ctx, strings.NewReader(""), nil), c.Attach(ctx, nil, nil),
+	} {
+		requireContains(t, err, "attaching to the console", "the terminal's input or output is nil")
+	}
+	in, typist := io.Pipe()
+	var out screen
+	attached := make(chan error, 1)
+	go func() { attached <- c.Attach(ctx, in, &out) }()
+	out.waitFor(t, "name? ")
+	_, err := typist.Write([]byte("polyfork\r"))
+	require.NoError(t, err)
+	assert.Equal(t, "polyfork", <-answer)
+	typist.Close()
+	assert.NoError(t, <-attached)
+}
