@@ -4,6 +4,7 @@ package bridge
 
 import (
 	"context"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -181,4 +182,16 @@ func TestRlimitThatCannotBeSetFailsTheStart(t *testing.T) {
 	assert.Equal(t, 126, ee.Code)
 	assert.Contains(t, ee.Stderr, "polyfork: the resource limits cannot be set")
 	assert.Contains(t, strings.Join(ee.Stderr, "\n"), "polyfork-rlimits")
+}
+
+// The longest CPUTime (math.MaxInt64, "no limit that matters") is rounded up without
+// overflowing: the rounding's sum wrapped negative, and every start failed with
+// "ulimit: Illegal option -9".
+func TestRlimitOfTheLongestCPUTime(t *testing.T) {
+	assert.Equal(t, "ulimit -t 9223372037", ulimitScript(Rlimits{CPUTime: math.MaxInt64}))
+	p := start(t, child("serve"), WithRlimits(Rlimits{CPUTime: math.MaxInt64}))
+	var n int
+	require.NoError(t, p.Call(context.Background(), "add", []any{1, 2}, &n))
+	assert.Equal(t, 3, n)
+	assert.Equal(t, "9223372037 9223372037 seconds", limitsOf(t, strconv.Itoa(p.Pid()))["Max cpu time"])
 }

@@ -61,7 +61,10 @@ func ulimitScript(l Rlimits) string {
 		cmds = append(cmds, "ulimit -v "+strconv.FormatInt(l.AddressSpace>>10, 10))
 	}
 	if l.CPUTime > 0 {
-		secs := int64((l.CPUTime + time.Second - 1) / time.Second)
+		secs := int64(l.CPUTime / time.Second) // rounded up below: adding a second first overflowed
+		if l.CPUTime%time.Second != 0 {
+			secs++
+		}
 		cmds = append(cmds, "ulimit -t "+strconv.FormatInt(secs, 10))
 	}
 	if l.OpenFiles > 0 {
