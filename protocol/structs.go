@@ -250,8 +250,15 @@ func decodeStruct(b []byte, v reflect.Value, path string) error {
 	for i := 0; i < n; i++ {
 		k, isStr := c.str()
 		if !isStr {
-			c.value() // the key
+			// A key that is not a str (an int key of a PHP array or a Python dict) matches
+			// no field; it is named in the error too (the list was empty: "none of the keys
+			// matches").
+			kb := c.value()
 			c.value()
+			if len(unknown) < 8 {
+				kv, _ := DecodeValue(kb)
+				unknown = append(unknown, fmt.Sprintf("%v (%s)", kv, describe(kb[0])))
+			}
 			continue
 		}
 		val := c.value()

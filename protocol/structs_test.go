@@ -230,3 +230,17 @@ func TestUnmarshalErrorsNameThePlaceInsideContainers(t *testing.T) {
 	require.EqualError(t, Unmarshal(enc(map[string]int{}), &s),
 		"protocol: cannot decode into *[]string: msgpack: invalid code=80 decoding array length")
 }
+
+// A map whose keys are not strs (a PHP array or a Python dict with int keys) names them
+// when it fills no field: the error said "none of the keys  matches", with no keys.
+func TestUnmarshalNamesKeysThatAreNotStrings(t *testing.T) {
+	type point struct{ X, Y int }
+	b, err := Marshal(map[any]any{int64(0): 1, int64(1): 2})
+	require.NoError(t, err)
+	var p point
+	err = Unmarshal(b, &p)
+	require.Error(t, err)
+	for _, want := range []string{"0 (a non-negative integer)", "1 (a non-negative integer)", "matches a field of protocol.point, which takes X, Y"} {
+		assert.Contains(t, err.Error(), want) // the keys in the map's order
+	}
+}
