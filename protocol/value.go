@@ -62,8 +62,8 @@ func DecodeValue(b []byte) (any, error) {
 // not fit the Go integer it goes into (1000 into an int8, -1 into a uint) is an error
 // naming where it is, never a number silently wrapped. Other types follow
 // github.com/vmihailenco/msgpack/v5; an error inside a slice, array or map names the
-// element ("the value[2][key]: cannot decode a str into int"). b is checked first as DecodeValue does, and a panic
-// in the decoder becomes an error.
+// element ("the value[2][key]: cannot decode a str into int"). b is checked first as
+// DecodeValue does, and a panic in the decoder becomes an error.
 func Unmarshal(b []byte, v any) (err error) {
 	if err := Check(b, MaxDepth); err != nil {
 		return err

@@ -7,6 +7,9 @@ import (
 	"sync"
 )
 
+// What typed decoding (Unmarshal) adds to the msgpack library for the types the library
+// decodes itself: a range check of integers, and the place of an error.
+//
 // The msgpack library stores an integer into a Go integer of any size without a range
 // check: 1000 decoded into an int8 became -24, -1 into a uint became 18446744073709551615,
 // a uint64 above math.MaxInt64 into an int64 became negative, all with a nil error. Before
