@@ -393,7 +393,7 @@ func (p *Pool) Shutdown(ctx context.Context) error {
 // bounded by its grace periods, so that neither a retirement nor a drain waits for slow or
 // stuck handlers past them.
 func (p *Pool) stopWorker(ctx context.Context, w worker) error {
-	ctx, cancel := context.WithTimeout(ctx, p.procCfg.stopGrace+p.procCfg.killGrace)
+	ctx, cancel := context.WithTimeout(ctx, p.procCfg.graces())
 	defer cancel()
 	return w.Shutdown(ctx)
 }

@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"io"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -154,6 +155,16 @@ func WithGracePeriods(stop, term time.Duration) Option {
 		}
 		c.proc.stopGrace, c.proc.killGrace = stop, term
 	}
+}
+
+// graces is the two grace periods together, at most the longest Duration: their plain sum
+// overflowed for very long ones (math.MaxInt64, "never force"), into a negative bound that
+// had a Pool SIGKILL every worker it stopped at once, and Close drop what the child sent.
+func (c procConfig) graces() time.Duration {
+	if c.stopGrace > math.MaxInt64-c.killGrace {
+		return math.MaxInt64
+	}
+	return c.stopGrace + c.killGrace
 }
 
 // WithStderr sends the child's stderr, one "name[pid] line" per line, to w (default

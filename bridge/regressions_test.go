@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
@@ -729,4 +730,48 @@ func TestNewConnRefusesANilStream(t *testing.T) {
 	require.Nil(t, c)
 	_, err = NewConn(nil, nil, WithMaxValues(1))
 	requireContains(t, err, "WithMaxValues", "read frames from is nil", "write frames to is nil")
+}
+
+// Grace periods of math.MaxInt64 ("never force a worker") are honoured: their sum
+// overflowed into a negative bound, so a Pool SIGKILLed every worker it stopped at once (on
+// Reload and Close, "signal=killed" where a worker exits 0), and Process.Close gave up
+// handling what the child had sent at once.
+func TestTheLongestGracePeriodsDoNotKillAtOnce(t *testing.T) {
+	checkNoLeaks(t)
+	ctx := context.Background()
+	var mu sync.Mutex
+	var exits []string
+	logged := slog.New(&exitRecorder{mu: &mu, exits: &exits})
+	pool, err := NewPool(ctx, child("serve"), WithWorkers(1), WithStderr(nil), WithLogger(logged),
+		WithGracePeriods(math.MaxInt64, math.MaxInt64))
+	require.NoError(t, err)
+	require.NoError(t, pool.Reload(ctx))
+	require.NoError(t, pool.Close())
+	mu.Lock()
+	defer mu.Unlock()
+	require.Equal(t, []string{"status=0", "status=0"}, exits, "both workers exited by themselves on $stop")
+}
+
+// exitRecorder is a slog.Handler that keeps how each child exited.
+type exitRecorder struct {
+	mu    *sync.Mutex
+	exits *[]string
+}
+
+func (h *exitRecorder) Enabled(context.Context, slog.Level) bool { return true }
+func (h *exitRecorder) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *exitRecorder) WithGroup(string) slog.Handler            { return h }
+func (h *exitRecorder) Handle(_ context.Context, r slog.Record) error {
+	if !strings.Contains(r.Message, "child exited") {
+		return nil
+	}
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "status" || a.Key == "signal" {
+			h.mu.Lock()
+			*h.exits = append(*h.exits, a.Key+"="+a.Value.String())
+			h.mu.Unlock()
+		}
+		return true
+	})
+	return nil
 }

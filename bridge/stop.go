@@ -23,7 +23,7 @@ func (p *Process) Close() error {
 	if p.zero() {
 		return errZeroProcess
 	}
-	t := time.NewTimer(p.cfg.stopGrace + p.cfg.killGrace)
+	t := time.NewTimer(p.cfg.graces())
 	defer t.Stop()
 	return p.shutdown(context.Background(), t.C)
 }
