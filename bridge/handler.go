@@ -16,8 +16,8 @@ const MethodMessage = protocol.MethodMessage
 // Handler serves a request from the other side. Its result is encoded as the response; a
 // returned error becomes an error map (a *RemoteError keeps its type, message, traceback and
 // data; an error with an ErrorType() string method gets that type; any other error has type
-// "Error"; a typed nil, such as a nil *RemoteError, is an error that says so). ctx is cancelled when the other side sends $cancel for the request or the
-// session ends. A panic is recovered and reported to the other side as an error of type
+// "Error"; a typed nil, such as a nil *RemoteError, is an error that says so). ctx is
+// cancelled when the other side sends $cancel for the request or the session ends. A panic is recovered and reported to the other side as an error of type
 // "panic", and so is runtime.Goexit (t.FailNow in a test's handler). Each request runs on a
 // goroutine of its own, so handlers may call the other side (and a Pool's handlers the
 // pool: see Pool.Call), best with ctx, which tells the pool that the call comes from the
