@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/polyfork/polyfork/internal/testutil"
 	"github.com/polyfork/polyfork/protocol"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -774,4 +775,34 @@ func (h *exitRecorder) Handle(_ context.Context, r slog.Record) error {
 		return true
 	})
 	return nil
+}
+
+// A PHP worker's empty associative array (sent as an empty msgpack array, PHP having one
+// array type) decodes into the Go map or struct its other results go into: the call failed
+// with "unexpected code=90 decoding map length".
+func TestAPHPEmptyMapDecodesIntoAGoMap(t *testing.T) {
+	checkNoLeaks(t)
+	php := testutil.Interpreter("POLYFORK_PHP", "php")
+	dir := t.TempDir()
+	script := filepath.Join(dir, "config.php")
+	autoload, err := filepath.Abs(filepath.Join("..", "clients", "php", "autoload.php"))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(script, []byte(`<?php
+require `+strconv.Quote(autoload)+`;
+Polyfork\Polyfork::handle('config', fn (bool $empty): array => $empty ? [] : ['name' => 'x']);
+Polyfork\Polyfork::run();
+`), 0o600))
+	p := start(t, []string{php, script})
+	ctx := context.Background()
+	var m map[string]string
+	require.NoError(t, p.Call(ctx, "config", []any{false}, &m))
+	require.Equal(t, map[string]string{"name": "x"}, m)
+	var none map[string]string
+	require.NoError(t, p.Call(ctx, "config", []any{true}, &none))
+	require.Equal(t, map[string]string{}, none)
+	var s struct {
+		Name string `json:"name"`
+	}
+	require.NoError(t, p.Call(ctx, "config", []any{true}, &s))
+	require.NoError(t, p.Close())
 }

@@ -244,3 +244,48 @@ func TestUnmarshalNamesKeysThatAreNotStrings(t *testing.T) {
 		assert.Contains(t, err.Error(), want) // the keys in the map's order
 	}
 }
+
+// An empty array decoded into a map or a struct is an empty map, as PHP sends one (an empty
+// associative array, SPEC section 7): it failed ("unexpected code=90 decoding map length",
+// "cannot decode an array into struct"), so a PHP method returning [] could not be decoded
+// into the Go type its non-empty results go into.
+func TestUnmarshalTakesPHPsEmptyMap(t *testing.T) {
+	empty := []byte{0x90}
+	var m map[string]string
+	require.NoError(t, Unmarshal(empty, &m))
+	assert.NotNil(t, m)
+	assert.Empty(t, m)
+	var ma map[string]any
+	require.NoError(t, Unmarshal(empty, &ma))
+	assert.Equal(t, map[string]any{}, ma)
+	var s described
+	require.NoError(t, Unmarshal(empty, &s))
+	assert.Equal(t, described{}, s)
+
+	type config struct {
+		Name    string            `json:"name"`
+		Labels  map[string]string `json:"labels"`
+		Nested  *inner            `json:"nested"`
+		Options []map[string]int  `json:"options"`
+		Tags    []string          `json:"tags"`
+	}
+	b, err := Marshal(map[string]any{"name": "x", "labels": []any{}, "nested": []any{},
+		"options": []any{[]any{}, map[string]int{"a": 1}}, "tags": []any{}})
+	require.NoError(t, err)
+	var c config
+	require.NoError(t, Unmarshal(b, &c))
+	assert.Equal(t, "x", c.Name)
+	assert.Equal(t, map[string]string{}, c.Labels)
+	assert.NotNil(t, c.Nested)
+	assert.Equal(t, []map[string]int{{}, {"a": 1}}, c.Options)
+	assert.Equal(t, []string{}, c.Tags, "an empty list stays a list")
+	var lists map[string][]int
+	b, err = Marshal(map[string]any{"a": []any{}})
+	require.NoError(t, err)
+	require.NoError(t, Unmarshal(b, &lists))
+	assert.Equal(t, map[string][]int{"a": {}}, lists)
+
+	// The bytes given are not changed, and a non-empty array is still no map.
+	require.Equal(t, []byte{0x90}, empty)
+	require.Error(t, Unmarshal([]byte{0x91, 0x01}, &m))
+}

@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"reflect"
@@ -253,4 +254,111 @@ func libraryDecode(b []byte, t reflect.Type) (err error) {
 		}
 	}()
 	return d.DecodeValue(reflect.New(t).Elem())
+}
+
+// PHP has one array type for lists and maps, so a PHP child sends an empty map (an empty
+// associative array, `[]`) as an empty msgpack array (SPEC section 7): decoded into a Go map
+// or struct, it failed ("unexpected code=90 decoding map length", "cannot decode an array
+// into struct"). emptyMaps rewrites each empty array that goes into a map or struct as an
+// empty map, the same one byte (0x90 to 0x80), in a copy of b.
+
+// holdsMaps caches, per type, whether a map or a struct we fill can be reached inside it.
+var holdsMaps sync.Map // reflect.Type -> bool
+
+func mapsIn(t reflect.Type) bool {
+	if v, ok := holdsMaps.Load(t); ok {
+		return v.(bool)
+	}
+	v := computeMapsIn(t, map[reflect.Type]bool{})
+	holdsMaps.Store(t, v)
+	return v
+}
+
+func computeMapsIn(t reflect.Type, visiting map[reflect.Type]bool) bool {
+	if visiting[t] {
+		return false // a recursive type: the outer call sees what it holds
+	}
+	visiting[t] = true
+	defer delete(visiting, t)
+	if decodesItself(t) {
+		return false
+	}
+	switch t.Kind() {
+	case reflect.Map:
+		return true
+	case reflect.Struct:
+		return !planFor(t).asArray
+	case reflect.Pointer, reflect.Slice, reflect.Array:
+		return computeMapsIn(t.Elem(), visiting)
+	}
+	return false
+}
+
+// decodesItself reports a type the msgpack library hands its bytes to (time.Time, a custom
+// decoder): nothing inside it is ours to look at.
+func decodesItself(t reflect.Type) bool {
+	return t == timeType || reflect.PointerTo(t).Implements(customDecoder) || reflect.PointerTo(t).Implements(msgpackUnmarshl) ||
+		t.Implements(customDecoder) || t.Implements(msgpackUnmarshl)
+}
+
+// emptyMaps returns b, or a copy of it in which every empty array that decoding into t
+// puts into a map or a struct is an empty map.
+func emptyMaps(b []byte, t reflect.Type) []byte {
+	if bytes.IndexByte(b, 0x90) < 0 || !mapsIn(t) {
+		return b
+	}
+	w := mapWalk{b: b}
+	w.walk(0, t)
+	return w.b
+}
+
+// mapWalk walks a checked value beside its Go type; b becomes a copy at the first rewrite.
+type mapWalk struct {
+	b      []byte
+	copied bool
+}
+
+func (w *mapWalk) walk(off int, t reflect.Type) {
+	if !mapsIn(t) || w.b[off] == 0xc0 {
+		return
+	}
+	c := cursor{b: w.b, off: off}
+	switch t.Kind() {
+	case reflect.Pointer:
+		w.walk(off, t.Elem())
+	case reflect.Slice, reflect.Array:
+		n, ok := c.arrayLen()
+		for i := 0; ok && i < n; i++ {
+			start := c.off
+			c.value()
+			w.walk(start, t.Elem())
+		}
+	case reflect.Map, reflect.Struct:
+		if w.b[off] == 0x90 {
+			if !w.copied {
+				w.b, w.copied = append([]byte(nil), w.b...), true
+			}
+			w.b[off] = 0x80
+			return
+		}
+		n, ok := c.mapLen()
+		for i := 0; ok && i < n; i++ {
+			var vt reflect.Type
+			if t.Kind() == reflect.Map {
+				vt = t.Elem()
+				c.value() // keys are not maps
+			} else if k, isStr := c.str(); isStr {
+				if f := planFor(t).lookup(string(k)); f != nil {
+					vt = t.FieldByIndex(f.index).Type
+				}
+			} else {
+				c.value()
+			}
+			start := c.off
+			c.value()
+			if vt != nil {
+				w.walk(start, vt)
+			}
+		}
+	}
 }

@@ -60,7 +60,8 @@ func DecodeValue(b []byte) (any, error) {
 // no field are ignored, but a non-empty map none of whose keys matches a field is an error
 // naming the keys and the fields, never a struct silently left zero. An integer that does
 // not fit the Go integer it goes into (1000 into an int8, -1 into a uint) is an error
-// naming where it is, never a number silently wrapped. Other types follow
+// naming where it is, never a number silently wrapped. An empty array goes into a map or a
+// struct as an empty map: PHP sends an empty map so (SPEC section 7). Other types follow
 // github.com/vmihailenco/msgpack/v5; an error inside a slice, array or map names the
 // element ("the value[2][key]: cannot decode a str into int"). b is checked first as
 // DecodeValue does, and a panic in the decoder becomes an error.
@@ -96,6 +97,10 @@ func Unmarshal(b []byte, v any) (err error) {
 			reflect.ValueOf(v).Elem().SetZero()
 			return nil
 		}
+		if p, ok := v.(*map[string]any); ok && b[0] == 0x90 { // PHP's empty map: see emptyMaps
+			*p = map[string]any{}
+			return nil
+		}
 		xv := reflect.ValueOf(x)
 		if !xv.Type().AssignableTo(reflect.TypeOf(v).Elem()) {
 			return fmt.Errorf("protocol: cannot decode %s into %T", describe(b[0]), v)
@@ -107,6 +112,7 @@ func Unmarshal(b []byte, v any) (err error) {
 	if rv.Kind() != reflect.Pointer || rv.IsNil() {
 		return fmt.Errorf("protocol: cannot decode into %T: want a non-nil pointer", v)
 	}
+	b = emptyMaps(b, rv.Elem().Type())
 	if walks(rv.Elem().Type()) {
 		if err := decodeInto(b, rv.Elem(), "the value"); err != nil {
 			return fmt.Errorf("protocol: %w", err)
