@@ -1,6 +1,7 @@
 package remote
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"sync"
@@ -13,6 +14,10 @@ import (
 
 // headerRoom is what a body leaves of the NATS maximum payload for headers.
 const headerRoom = 1024
+
+// defaultChunk is the largest chunk a body is cut into in the object store (the store's
+// own default).
+const defaultChunk = 128 << 10
 
 // objectTTL is how long a large body stays in the object store if nobody deletes it (a
 // caller that gave up before fetching its result).
@@ -76,7 +81,12 @@ func (o *objects) put(ctx context.Context, body []byte) (string, error) {
 		return "", err
 	}
 	name := nuid.Next()
-	if _, err := s.PutBytes(ctx, name, body); err != nil {
+	// The store sends a body in chunks of 128 KiB unless told otherwise: under a smaller
+	// maximum payload every chunk was refused, so the bodies the store is for never fitted.
+	limit := o.nc.MaxPayload()
+	chunk := uint32(max(min(defaultChunk, limit-headerRoom), limit/2))
+	meta := jetstream.ObjectMeta{Name: name, Opts: &jetstream.ObjectMetaOptions{ChunkSize: chunk}}
+	if _, err := s.Put(ctx, meta, bytes.NewReader(body)); err != nil {
 		return "", err
 	}
 	return name, nil
