@@ -2,6 +2,7 @@ package remote_test
 
 import (
 	"bytes"
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -27,4 +28,61 @@ func TestLargeBodiesTravelUnderASmallMaxPayload(t *testing.T) {
 	require.NoError(t, p.Call(ctx, "big", []any{50 << 10}, &b), "a result above max_payload")
 	require.True(t, bytes.Equal(bytes.Repeat([]byte("x"), 50<<10), b))
 	require.NoError(t, p.Send(ctx, strings.Repeat("m", 50<<10)), "a message above max_payload")
+}
+
+// callWithin runs p.Call and fails the test if it has not returned within bound: a hang.
+func callWithin(t *testing.T, bound time.Duration, call func() error) error {
+	t.Helper()
+	errc := make(chan error, 1)
+	go func() { errc <- call() }()
+	select {
+	case err := <-errc:
+		return err
+	case <-time.After(bound):
+		t.Fatalf("the call did not return within %v", bound)
+		return nil
+	}
+}
+
+// A caller whose connection to NATS takes no data (a stalled network: the proxy stops
+// forwarding) gets its calls failed at their deadline or, without one, at the heartbeat
+// bound, saying the connection stalled; once the network moves again the pool serves on.
+// Publishing blocked, holding the connection's lock, for nats.go's FlusherTimeout: calls
+// with a deadline of 2 s returned after a minute (`publishing: write tcp ...: i/o
+// timeout`), and every other call of the connection waited behind them.
+func TestAStalledConnectionDoesNotHoldCallsPastTheirDeadline(t *testing.T) {
+	s := runServer(t, remote.ServerConfig{})
+	startAgent(t, s.ClientURL(), "stall")
+	pr := newProxy(t, s.Addr().String())
+	p := dial(t, pr.URL(), "stall")
+	var sum int64
+	require.NoError(t, p.Call(ctxFor(t, 20*time.Second), "add", []any{1, 2}, &sum))
+
+	pr.pause()
+	big := strings.Repeat("x", 900<<10) // fills the socket buffers in a few calls
+	stalled := false
+	for i := 0; i < 40 && !stalled; i++ {
+		err := callWithin(t, 30*time.Second, func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			return p.Call(ctx, "echo", []any{big}, nil)
+		})
+		require.Error(t, err)
+		stalled = strings.Contains(err.Error(), "publishing the call")
+	}
+	require.True(t, stalled, "the connection never stalled")
+	// Without a deadline: the heartbeat bound.
+	err := callWithin(t, 30*time.Second, func() error { return p.Call(context.Background(), "add", []any{1, 2}, &sum) })
+	require.ErrorIs(t, err, remote.ErrDisconnected)
+	require.Contains(t, err.Error(), "the connection takes no data")
+	// A cancelled call returns at once too.
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { time.Sleep(100 * time.Millisecond); cancel() }()
+	err = callWithin(t, 30*time.Second, func() error { return p.Call(ctx, "add", []any{1, 2}, &sum) })
+	require.ErrorIs(t, err, context.Canceled)
+
+	pr.resume()
+	require.Eventually(t, func() bool {
+		return p.Call(ctxFor(t, 10*time.Second), "add", []any{2, 3}, &sum) == nil && sum == 5
+	}, 60*time.Second, 10*time.Millisecond)
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -33,7 +34,17 @@ type objects struct {
 
 	mu    sync.Mutex
 	store jetstream.ObjectStore
+
+	// max is the server's maximum payload as last read by remember, or 0: then it is read
+	// from the connection each time. A remote pool remembers it, since reading it takes the
+	// connection's lock, which a publish on a stalled connection holds for up to its
+	// FlusherTimeout: a call must not wait there, past its deadline, before it is sent.
+	max atomic.Int64
 }
+
+// remember reads the server's maximum payload now, for fits and limit to use until the
+// next remember.
+func (o *objects) remember() { o.max.Store(o.nc.MaxPayload()) }
 
 func newObjects(nc *nats.Conn, service string) *objects {
 	return &objects{nc: nc, bucket: bucketName(service)}
@@ -41,11 +52,16 @@ func newObjects(nc *nats.Conn, service string) *objects {
 
 // fits reports whether a body of n bytes can travel as a NATS message.
 func (o *objects) fits(n int) bool {
-	return int64(n) <= o.nc.MaxPayload()-headerRoom
+	return int64(n) <= o.limit()-headerRoom
 }
 
 // limit returns the server's maximum payload, for errors.
-func (o *objects) limit() int64 { return o.nc.MaxPayload() }
+func (o *objects) limit() int64 {
+	if n := o.max.Load(); n > 0 {
+		return n
+	}
+	return o.nc.MaxPayload()
+}
 
 // open returns the bucket, creating it if needed.
 func (o *objects) open(ctx context.Context) (jetstream.ObjectStore, error) {
@@ -83,7 +99,7 @@ func (o *objects) put(ctx context.Context, body []byte) (string, error) {
 	name := nuid.Next()
 	// The store sends a body in chunks of 128 KiB unless told otherwise: under a smaller
 	// maximum payload every chunk was refused, so the bodies the store is for never fitted.
-	limit := o.nc.MaxPayload()
+	limit := o.limit()
 	chunk := uint32(max(min(defaultChunk, limit-headerRoom), limit/2))
 	meta := jetstream.ObjectMeta{Name: name, Opts: &jetstream.ObjectMetaOptions{ChunkSize: chunk}}
 	if _, err := s.Put(ctx, meta, bytes.NewReader(body)); err != nil {

@@ -93,6 +93,7 @@ func Dial(ctx context.Context, nc *nats.Conn, name string, opts ...Option) (*Poo
 	if nc.IsConnected() {
 		close(p.up)
 	}
+	p.objects.remember()
 	if cfg.durable {
 		if p.js, err = jetstream.New(nc); err == nil {
 			_, err = ensureStream(ctx, p.js, name)
@@ -144,13 +145,16 @@ func (p *Pool) Call(ctx context.Context, method string, params, result any, opts
 		return errZeroPool
 	}
 	enc := p.encoders.Get().(*protocol.Encoder)
-	defer p.encoders.Put(enc)
 	frame, err := enc.Request(0, method, params)
 	if err != nil {
+		p.encoders.Put(enc)
 		return callError(method, err)
 	}
 	co := readCallOptions(opts)
 	m, err := p.exchange(ctx, p.subj.call, method, frame[4:], co, "params of ")
+	if reusable(err) {
+		p.encoders.Put(enc)
+	}
 	if co.worker != nil {
 		reportWorker(co.worker, m, err)
 	}
@@ -207,16 +211,20 @@ func (p *Pool) notify(ctx context.Context, method string, params []any) error {
 		return errZeroPool
 	}
 	enc := p.encoders.Get().(*protocol.Encoder)
-	defer p.encoders.Put(enc)
 	frame, err := enc.Notification(method, params)
 	if err != nil {
+		p.encoders.Put(enc)
 		return fmt.Errorf("remote: %w", err)
 	}
 	body := frame[4:]
 	if p.js != nil && method == protocol.MethodMessage {
+		defer p.encoders.Put(enc)
 		return p.sendDurable(ctx, body)
 	}
 	m, err := p.exchange(ctx, p.subj.notify, method, body, callOptions{}, "a notification ")
+	if reusable(err) {
+		p.encoders.Put(enc)
+	}
 	if err != nil {
 		return err
 	}
@@ -265,8 +273,12 @@ func (p *Pool) exchange(ctx context.Context, subject, method string, body []byte
 			}
 			return m, nil
 		}
+		var stalled *stallError
 		switch {
 		case ctx.Err() != nil:
+		case errors.As(err, &stalled):
+			// Not sent again: the request may still leave once the connection moves, and
+			// another attempt would only wait behind it.
 		case errors.Is(err, ErrNoAgents) && (time.Now().Before(regroup) || p.justBack()):
 			// Back before the agents (the server restarted): give them the heartbeat
 			// bound to subscribe again. No responders: the call was not run, so this holds
@@ -293,6 +305,20 @@ func (p *Pool) exchange(ctx context.Context, subject, method string, body []byte
 		}
 		return nil, err
 	}
+}
+
+// stallError is the failure of an attempt whose publish had not returned: the connection
+// took no data. Its body is still being written, so the caller must not reuse it.
+type stallError struct{ err error }
+
+func (e *stallError) Error() string { return e.err.Error() }
+func (e *stallError) Unwrap() error { return e.err }
+
+// reusable reports whether the body of a call that failed with err may be reused: not
+// while a stalled publish may still be writing it.
+func reusable(err error) bool {
+	var stalled *stallError
+	return !errors.As(err, &stalled)
 }
 
 // ranBefore is the failure of a call sent again after an attempt that may have run
@@ -342,12 +368,49 @@ func (p *Pool) attempt(ctx context.Context, subject, method string, body []byte,
 		return nil, err
 	}
 	msg.Reply = p.inbox + "." + token
-	if err := p.nc.PublishMsg(msg); err != nil {
+	// PublishMsg blocks, holding the connection's lock, while the socket takes no data (a
+	// stalled network, a server that stopped reading), for up to the connection's
+	// FlusherTimeout (a minute by default), whatever the call's context says: it runs on
+	// a goroutine of its own, and the call stops waiting for it at its deadline or at the
+	// heartbeat bound (the watchdog gives up on the call then).
+	pub := make(chan error, 1)
+	go func() { pub <- p.nc.PublishMsg(msg) }()
+	select {
+	case err = <-pub:
+	case <-ctx.Done():
 		if p.calls.forget(token, c) {
 			c.recycle()
 		} else {
 			<-c.done
 			c.recycle()
+		}
+		if errors.Is(ctx.Err(), context.Canceled) {
+			go p.cancel(msg.Reply) // follows the request, if it ever leaves
+		}
+		return nil, callError(method, &stallError{err: fmt.Errorf("%w (publishing the call to NATS had not completed: the connection takes no data)", ctx.Err())})
+	case <-c.done:
+		select {
+		case err = <-pub: // the answer (or the watchdog) and the publish ended together
+			if err == nil {
+				c.done <- struct{}{}
+				break
+			}
+			c.recycle()
+			c = nil
+		default:
+			c.recycle()
+			return nil, callError(method, &stallError{err: fmt.Errorf("%w: publishing the call did not complete within %v (remote.WithHeartbeat %v): the connection takes no data (a stalled network, or a server that does not read)",
+				ErrDisconnected, p.cfg.heartbeat*3/4, p.cfg.heartbeat)})
+		}
+	}
+	if err != nil {
+		if c != nil {
+			if p.calls.forget(token, c) {
+				c.recycle()
+			} else {
+				<-c.done
+				c.recycle()
+			}
 		}
 		if errors.Is(err, nats.ErrMaxPayload) {
 			return nil, &PayloadError{What: "params of " + protocol.QuoteName(method), Size: int64(len(body)), Limit: p.nc.MaxPayload()}
@@ -363,7 +426,7 @@ func (p *Pool) attempt(ctx context.Context, subject, method string, body []byte,
 			if p.calls.forget(token, c) {
 				c.recycle()
 				if errors.Is(ctx.Err(), context.Canceled) {
-					p.cancel(msg.Reply)
+					go p.cancel(msg.Reply) // not held up by a stalled connection
 				} // a deadline travelled with the call: the agent ends it by itself
 				return nil, callError(method, ctx.Err())
 			}
@@ -520,6 +583,7 @@ func (p *Pool) statusChanged(st nats.Status) {
 		if st == nats.CONNECTED {
 			close(p.up)
 			p.backAt = time.Now()
+			go p.objects.remember() // the server may be another one; not under its lock here
 			return
 		}
 	}
