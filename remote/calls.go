@@ -88,14 +88,17 @@ func (t *callTable) forget(token string, c *pcall) bool {
 	return true
 }
 
-// expire fails, with what errFor returns, every call not heard from since before cutoff.
-func (t *callTable) expire(cutoff time.Time, errFor func(agent string) error) {
+// expire fails, with what errFor returns, every call not heard from since before cutoff,
+// and returns their tokens.
+func (t *callTable) expire(cutoff time.Time, errFor func(agent string) error) []string {
 	t.mu.Lock()
 	var dead []*pcall
+	var tokens []string
 	for token, c := range t.pending {
 		if c.heard.Before(cutoff) {
 			delete(t.pending, token)
 			dead = append(dead, c)
+			tokens = append(tokens, token)
 			c.err = errFor(c.agent)
 		}
 	}
@@ -103,15 +106,16 @@ func (t *callTable) expire(cutoff time.Time, errFor func(agent string) error) {
 	for _, c := range dead {
 		c.done <- struct{}{}
 	}
+	return tokens
 }
 
-// failAll fails every call in flight with err; with final, every later add fails with it
-// too.
-func (t *callTable) failAll(err error, final bool) {
+// failAll fails every call in flight with err, and returns their tokens; with final,
+// every later add fails with it too.
+func (t *callTable) failAll(err error, final bool) []string {
 	t.mu.Lock()
 	if t.err != nil {
 		t.mu.Unlock()
-		return
+		return nil
 	}
 	if final {
 		t.err = err
@@ -119,10 +123,13 @@ func (t *callTable) failAll(err error, final bool) {
 	pending := t.pending
 	t.pending = map[string]*pcall{}
 	t.mu.Unlock()
-	for _, c := range pending {
+	tokens := make([]string, 0, len(pending))
+	for token, c := range pending {
+		tokens = append(tokens, token)
 		c.err = err
 		c.done <- struct{}{}
 	}
+	return tokens
 }
 
 // len returns the number of calls in flight.

@@ -86,3 +86,39 @@ func TestAStalledConnectionDoesNotHoldCallsPastTheirDeadline(t *testing.T) {
 		return p.Call(ctxFor(t, 10*time.Second), "add", []any{2, 3}, &sum) == nil && sum == 5
 	}, 60*time.Second, 10*time.Millisecond)
 }
+
+// A call the pool gives up on because the network failed under it is cancelled at the
+// agent, as a call its caller cancels is: the caller's connection cut mid-call (it comes
+// back at once, so the agent's beats reach its inbox again), and the agent's connection
+// stalled past the heartbeat bound. The agent ran both on, holding a place, for as long as
+// the handler ran (an hour here).
+func TestCallsGivenUpOnANetworkFailureAreCancelledAtTheAgent(t *testing.T) {
+	s := runServer(t, remote.ServerConfig{})
+	t.Run("caller cut", func(t *testing.T) {
+		a := startAgent(t, s.ClientURL(), "givenup1")
+		pr := newProxy(t, s.Addr().String())
+		p := dial(t, pr.URL(), "givenup1")
+		errc := make(chan error, 1)
+		go func() { errc <- p.Call(context.Background(), "sleep", []any{3600_000}, nil) }()
+		require.Eventually(t, func() bool { return a.Stats().InFlight == 1 }, 20*time.Second, 5*time.Millisecond)
+		pr.cut()
+		require.ErrorIs(t, <-errc, remote.ErrDisconnected)
+		require.Eventually(t, func() bool { return a.Stats().InFlight == 0 }, 30*time.Second, 10*time.Millisecond,
+			"the agent still runs the call its caller gave up on")
+	})
+	t.Run("agent stalled", func(t *testing.T) {
+		pr := newProxy(t, s.Addr().String())
+		a := startAgent(t, pr.URL(), "givenup2")
+		p := dial(t, s.ClientURL(), "givenup2")
+		errc := make(chan error, 1)
+		go func() { errc <- p.Call(context.Background(), "sleep", []any{3600_000}, nil) }()
+		require.Eventually(t, func() bool { return a.Stats().InFlight == 1 }, 20*time.Second, 5*time.Millisecond)
+		pr.pause()
+		require.ErrorIs(t, <-errc, remote.ErrAgentLost)
+		pr.resume()
+		require.Eventually(t, func() bool { return a.Stats().InFlight == 0 }, 30*time.Second, 10*time.Millisecond,
+			"the agent still runs the call its caller gave up on")
+		var sum int64
+		require.NoError(t, p.Call(ctxFor(t, 20*time.Second), "add", []any{1, 2}, &sum))
+	})
+}

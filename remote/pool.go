@@ -551,12 +551,12 @@ func (p *Pool) watch() {
 				continue
 			}
 			backlog = 0
-			p.calls.expire(now.Add(-silence), func(agent string) error {
+			p.cancelGivenUp(p.calls.expire(now.Add(-silence), func(agent string) error {
 				if agent == "" {
 					return fmt.Errorf("%w: no answer and no heartbeat for %v (remote.WithHeartbeat %v): the agent that took the call died, hangs, or could not be reached", ErrAgentLost, silence, p.cfg.heartbeat)
 				}
 				return fmt.Errorf("%w: agent %s sent no answer and no heartbeat for %v (remote.WithHeartbeat %v)", ErrAgentLost, agent, silence, p.cfg.heartbeat)
-			})
+			}))
 		case st, ok := <-p.status:
 			if !ok {
 				return
@@ -590,7 +590,25 @@ func (p *Pool) statusChanged(st nats.Status) {
 	if n := p.calls.len(); n > 0 {
 		p.log.Warn("polyfork: remote: NATS connection lost with calls in flight", "service", p.service, "status", st.String(), "calls", n)
 	}
-	p.calls.failAll(fmt.Errorf("%w (connection %s); the call may or may not have run", ErrDisconnected, st), false)
+	p.cancelGivenUp(p.calls.failAll(fmt.Errorf("%w (connection %s); the call may or may not have run", ErrDisconnected, st), false))
+}
+
+// cancelGivenUp tells the agents that the calls of tokens, failed by the pool (their
+// agent went silent, or the connection dropped), are given up, as a cancelled call is.
+// Without it an agent that was cut off, or whose caller reconnected, ran them on, holding
+// a place, for as long as their handlers ran (for ever for one that waits): its beats
+// reached the caller's inbox again, so nothing told it. The cancels are published from a
+// goroutine of their own: a stalled connection must not hold up the watchdog, and while
+// the connection is down they wait in its reconnect buffer.
+func (p *Pool) cancelGivenUp(tokens []string) {
+	if len(tokens) == 0 {
+		return
+	}
+	go func() {
+		for _, token := range tokens {
+			p.cancel(p.inbox + "." + token)
+		}
+	}()
 }
 
 // onEvent delivers a worker's message or notification to the callbacks.
