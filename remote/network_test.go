@@ -122,3 +122,32 @@ func TestCallsGivenUpOnANetworkFailureAreCancelledAtTheAgent(t *testing.T) {
 		require.NoError(t, p.Call(ctxFor(t, 20*time.Second), "add", []any{1, 2}, &sum))
 	})
 }
+
+// An agent cut off without its TCP connection closing (a partition: the proxy stops
+// forwarding) stops getting calls once the embedded server has pinged it out, within
+// seconds: until then the server hands it its share of the calls, each failing with
+// ErrAgentLost after the heartbeat bound. With nats-server's default pings (every 2 min,
+// two unanswered) that lasted about 4 minutes: 35 of the calls of a minute failed here,
+// the last one at the end of the minute.
+func TestAPartitionedAgentStopsGettingCalls(t *testing.T) {
+	s := runServer(t, remote.ServerConfig{})
+	pr := newProxy(t, s.Addr().String())
+	startAgent(t, pr.URL(), "partition")
+	startAgent(t, s.ClientURL(), "partition")
+	p := dial(t, s.ClientURL(), "partition")
+	pr.pause()
+	ok, failed := 0, 0
+	for deadline := time.Now().Add(90 * time.Second); ok < 20; {
+		require.True(t, time.Now().Before(deadline), "the partitioned agent still gets calls (%d failed)", failed)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		err := p.Call(ctx, "add", []any{1, 2}, nil) // not idempotent: never sent again
+		cancel()
+		if err != nil {
+			require.ErrorIs(t, err, remote.ErrAgentLost)
+			failed++
+			ok = 0
+			continue
+		}
+		ok++
+	}
+}

@@ -33,13 +33,18 @@ type ServerConfig struct {
 	Logs bool
 }
 
+// pingInterval is how often an embedded server pings its clients.
+const pingInterval = 5 * time.Second
+
 // Server is a NATS server running in this process.
 type Server struct {
 	*server.Server
 	tmpDir string
 }
 
-// RunServer starts a NATS server in this process and waits until it takes connections.
+// RunServer starts a NATS server in this process and waits until it takes connections. It
+// pings its clients every 5 s and drops one that leaves two pings unanswered, so that a
+// partitioned agent stops getting calls within 15 s (nats-server's default: about 4 min).
 func RunServer(cfg ServerConfig) (*Server, error) {
 	host, port := "127.0.0.1", -1
 	if cfg.Addr != "" {
@@ -64,6 +69,11 @@ func RunServer(cfg ServerConfig) (*Server, error) {
 		Host: host, Port: port, NoSigs: true, NoLog: !cfg.Logs, MaxPayload: cfg.MaxPayload,
 		JetStream: !cfg.NoJetStream, StoreDir: cfg.StoreDir,
 		ServerName: "polyfork-embedded",
+		// A client that stops answering (a partitioned agent: its TCP connection stays
+		// open) is dropped after pingInterval * (MaxPingsOut + 1) at most, not the default
+		// 2 min * 3: until then the server hands it its share of the service's calls,
+		// each lost after the heartbeat bound.
+		PingInterval: pingInterval, MaxPingsOut: 2,
 	}
 	s := &Server{}
 	if opts.JetStream && opts.StoreDir == "" {
