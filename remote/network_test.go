@@ -151,3 +151,22 @@ func TestAPartitionedAgentStopsGettingCalls(t *testing.T) {
 		ok++
 	}
 }
+
+// Limit: an answer arrives after the beats sent before it, on one TCP stream, so an answer
+// that takes longer than the heartbeat bound to cross the caller's link is taken for a
+// silent agent: 900 KB at about 320 KB/s fail with ErrAgentLost (an idempotent call is
+// run again, and fails the same way). remote.WithHeartbeat above the largest body's
+// transfer time lets it through.
+func TestAnAnswerSlowerThanTheHeartbeatBoundIsLost(t *testing.T) {
+	s := runServer(t, remote.ServerConfig{})
+	startAgent(t, s.ClientURL(), "slowlink")
+	pr := newProxy(t, s.Addr().String())
+	p := dial(t, pr.URL(), "slowlink")
+	patient := dial(t, pr.URL(), "slowlink", remote.WithHeartbeat(30*time.Second))
+	pr.slow(50*time.Millisecond, 16<<10) // at most about 320 KB/s
+	var b []byte
+	err := p.Call(ctxFor(t, 60*time.Second), "big", []any{900 << 10}, &b)
+	require.ErrorIs(t, err, remote.ErrAgentLost)
+	require.NoError(t, patient.Call(ctxFor(t, 60*time.Second), "big", []any{900 << 10}, &b))
+	require.Len(t, b, 900<<10)
+}
