@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/polyfork/polyfork/bridge"
 	"github.com/polyfork/polyfork/remote"
 )
@@ -157,6 +158,13 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitFailure
 	}
 	defer nc.Close()
+	// nats.go gives up reconnecting, and closes the connection, when the server refuses
+	// the credentials twice (rotated or revoked while the agent ran): the agent then
+	// served nothing, silently, for as long as it ran. It stops instead, with the reason.
+	gone := make(chan error, 1)
+	nc.SetClosedHandler(func(c *nats.Conn) {
+		gone <- fmt.Errorf("the NATS connection closed for good: %v", c.LastError())
+	})
 
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	poolOpts := []bridge.Option{
@@ -191,7 +199,11 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fmt.Fprintf(stderr, "polyfork agent: serving %q on %s as agent %s (%s) with %d workers of %q\n",
 		f.nats.service, redact(nc.ConnectedUrl()), agent.ID(), agent.Host(), f.workers, argv)
 
-	_ = hups.reloadUntil(ctx, agent.Pool(), logger, nil)
+	if err := hups.reloadUntil(ctx, agent.Pool(), logger, gone); err != nil {
+		fmt.Fprintf(stderr, "polyfork agent: %v; stopping (its calls in flight cannot be answered)\n", err)
+		agent.Kill()
+		return exitFailure
+	}
 	fmt.Fprintf(stderr, "polyfork agent: draining (up to %v)\n", f.drain)
 	now, release := hurry(logger)
 	defer release()

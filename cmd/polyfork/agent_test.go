@@ -12,7 +12,9 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/polyfork/polyfork/internal/testutil"
 	"github.com/polyfork/polyfork/remote"
 	"github.com/stretchr/testify/assert"
@@ -268,4 +270,51 @@ func TestNATSConnectErrorSaysWhy(t *testing.T) {
 		assert.Equal(t, exitFailure, r.code, r.stderr)
 		assert.Contains(t, r.stderr, "connecting to NATS at "+url+": nats: no servers available for connection (dial tcp "+ln.Addr().String()+": connect: connection refused)")
 	}
+}
+
+// An agent whose NATS server refuses its credentials when it reconnects (they were
+// rotated or revoked while it ran) exits 3 saying why. nats.go closes the connection after
+// two refusals, whatever MaxReconnects says, and the agent went on running, serving
+// nothing, for ever.
+func TestAgentExitsWhenNATSClosesForGood(t *testing.T) {
+	withPythonPath(t)
+	port := freePort(t)
+	open := natsServer(t, remote.ServerConfig{Addr: "127.0.0.1:" + port}) // takes any credentials
+	logs := &syncLog{}
+	done := make(chan int, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(60 * time.Second):
+			t.Error("the agent did not stop")
+		}
+	})
+	args := append([]string{"agent", "-nats", "nats://u:p@127.0.0.1:" + port, "-service", "creds", "-workers", "1", "--"}, remoteWorker()...)
+	go func() { done <- run(ctx, args, strings.NewReader(""), io.Discard, logs) }()
+	testutil.Eventually(t, "the agent to serve", func() bool { return strings.Contains(logs.String(), `serving "creds"`) })
+
+	open.Shutdown()
+	strict, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: mustAtoi(t, port), Username: "u", Password: "rotated",
+		NoLog: true, NoSigs: true})
+	require.NoError(t, err)
+	strict.Start()
+	t.Cleanup(func() { strict.Shutdown(); strict.WaitForShutdown() })
+	require.True(t, strict.ReadyForConnections(10*time.Second))
+	select {
+	case code := <-done:
+		done <- code // for the cleanup
+		require.Equal(t, exitFailure, code, logs.String())
+		require.Contains(t, logs.String(), "the NATS connection closed for good: nats: Authorization Violation")
+	case <-time.After(60 * time.Second):
+		t.Fatalf("the agent still runs with its NATS connection closed:\n%s", logs.String())
+	}
+}
+
+func mustAtoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	require.NoError(t, err)
+	return n
 }

@@ -70,7 +70,8 @@ included), 3 a socket cannot be bound or adopted, no worker could start, or the 
 out of time (the workers were killed).
 `
 	agentExits = `Exit status: 0 after a drain (SIGTERM or SIGINT), 2 usage errors, 3 NATS is unreachable
-(or -embed-nats cannot listen), no worker could start, or the drain ran out of time.
+(or -embed-nats cannot listen), no worker could start, the NATS connection closed for good
+(the server refused the credentials when reconnecting), or the drain ran out of time.
 `
 	agentsExits = `Exit status: 0 the agents were listed, 2 usage errors, 3 NATS is unreachable or no
 agent answered within -timeout.
