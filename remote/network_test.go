@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/polyfork/polyfork/internal/testutil"
 	"github.com/polyfork/polyfork/remote"
 	"github.com/stretchr/testify/require"
 )
@@ -53,12 +54,12 @@ func callWithin(t *testing.T, bound time.Duration, call func() error) error {
 func TestAStalledConnectionDoesNotHoldCallsPastTheirDeadline(t *testing.T) {
 	s := runServer(t, remote.ServerConfig{})
 	startAgent(t, s.ClientURL(), "stall")
-	pr := newProxy(t, s.Addr().String())
+	pr := testutil.NewProxy(t, s.Addr().String())
 	p := dial(t, pr.URL(), "stall")
 	var sum int64
 	require.NoError(t, p.Call(ctxFor(t, 20*time.Second), "add", []any{1, 2}, &sum))
 
-	pr.pause()
+	pr.Pause()
 	big := strings.Repeat("x", 900<<10) // fills the socket buffers in a few calls
 	stalled := false
 	for i := 0; i < 40 && !stalled; i++ {
@@ -81,7 +82,7 @@ func TestAStalledConnectionDoesNotHoldCallsPastTheirDeadline(t *testing.T) {
 	err = callWithin(t, 30*time.Second, func() error { return p.Call(ctx, "add", []any{1, 2}, &sum) })
 	require.ErrorIs(t, err, context.Canceled)
 
-	pr.resume()
+	pr.Resume()
 	require.Eventually(t, func() bool {
 		return p.Call(ctxFor(t, 10*time.Second), "add", []any{2, 3}, &sum) == nil && sum == 5
 	}, 60*time.Second, 10*time.Millisecond)
@@ -96,26 +97,26 @@ func TestCallsGivenUpOnANetworkFailureAreCancelledAtTheAgent(t *testing.T) {
 	s := runServer(t, remote.ServerConfig{})
 	t.Run("caller cut", func(t *testing.T) {
 		a := startAgent(t, s.ClientURL(), "givenup1")
-		pr := newProxy(t, s.Addr().String())
+		pr := testutil.NewProxy(t, s.Addr().String())
 		p := dial(t, pr.URL(), "givenup1")
 		errc := make(chan error, 1)
 		go func() { errc <- p.Call(context.Background(), "sleep", []any{3600_000}, nil) }()
 		require.Eventually(t, func() bool { return a.Stats().InFlight == 1 }, 20*time.Second, 5*time.Millisecond)
-		pr.cut()
+		pr.Cut()
 		require.ErrorIs(t, <-errc, remote.ErrDisconnected)
 		require.Eventually(t, func() bool { return a.Stats().InFlight == 0 }, 30*time.Second, 10*time.Millisecond,
 			"the agent still runs the call its caller gave up on")
 	})
 	t.Run("agent stalled", func(t *testing.T) {
-		pr := newProxy(t, s.Addr().String())
+		pr := testutil.NewProxy(t, s.Addr().String())
 		a := startAgent(t, pr.URL(), "givenup2")
 		p := dial(t, s.ClientURL(), "givenup2")
 		errc := make(chan error, 1)
 		go func() { errc <- p.Call(context.Background(), "sleep", []any{3600_000}, nil) }()
 		require.Eventually(t, func() bool { return a.Stats().InFlight == 1 }, 20*time.Second, 5*time.Millisecond)
-		pr.pause()
+		pr.Pause()
 		require.ErrorIs(t, <-errc, remote.ErrAgentLost)
-		pr.resume()
+		pr.Resume()
 		require.Eventually(t, func() bool { return a.Stats().InFlight == 0 }, 30*time.Second, 10*time.Millisecond,
 			"the agent still runs the call its caller gave up on")
 		var sum int64
@@ -131,11 +132,11 @@ func TestCallsGivenUpOnANetworkFailureAreCancelledAtTheAgent(t *testing.T) {
 // the last one at the end of the minute.
 func TestAPartitionedAgentStopsGettingCalls(t *testing.T) {
 	s := runServer(t, remote.ServerConfig{})
-	pr := newProxy(t, s.Addr().String())
+	pr := testutil.NewProxy(t, s.Addr().String())
 	startAgent(t, pr.URL(), "partition")
 	startAgent(t, s.ClientURL(), "partition")
 	p := dial(t, s.ClientURL(), "partition")
-	pr.pause()
+	pr.Pause()
 	ok, failed := 0, 0
 	for deadline := time.Now().Add(90 * time.Second); ok < 20; {
 		require.True(t, time.Now().Before(deadline), "the partitioned agent still gets calls (%d failed)", failed)
@@ -160,10 +161,10 @@ func TestAPartitionedAgentStopsGettingCalls(t *testing.T) {
 func TestAnAnswerSlowerThanTheHeartbeatBoundIsLost(t *testing.T) {
 	s := runServer(t, remote.ServerConfig{})
 	startAgent(t, s.ClientURL(), "slowlink")
-	pr := newProxy(t, s.Addr().String())
+	pr := testutil.NewProxy(t, s.Addr().String())
 	p := dial(t, pr.URL(), "slowlink")
 	patient := dial(t, pr.URL(), "slowlink", remote.WithHeartbeat(30*time.Second))
-	pr.slow(50*time.Millisecond, 16<<10) // at most about 320 KB/s
+	pr.Slow(50*time.Millisecond, 16<<10) // at most about 320 KB/s
 	var b []byte
 	err := p.Call(ctxFor(t, 60*time.Second), "big", []any{900 << 10}, &b)
 	require.ErrorIs(t, err, remote.ErrAgentLost)

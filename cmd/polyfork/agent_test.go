@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/polyfork/polyfork/internal/testutil"
 	"github.com/polyfork/polyfork/remote"
 	"github.com/stretchr/testify/assert"
@@ -317,4 +318,45 @@ func mustAtoi(t *testing.T, s string) int {
 	n, err := strconv.Atoi(s)
 	require.NoError(t, err)
 	return n
+}
+
+// An agent whose connection to NATS turns into a black hole (a NAT or firewall that lost
+// its state: nothing passes, neither end is told) notices within seconds and connects
+// again. It relied on nats.go's default pings, every 2 minutes with two unanswered: it
+// was gone from the service for about 6 minutes, every call failing with "no agent
+// serves".
+func TestAgentLeavesABlackHoledConnection(t *testing.T) {
+	withPythonPath(t)
+	s := natsServer(t, remote.ServerConfig{})
+	pr := testutil.NewProxy(t, s.Addr().String())
+	logs, stop := background(t, append([]string{"agent", "-nats", pr.URL(), "-service", "hole", "-workers", "1", "--"}, remoteWorker()...)...)
+	testutil.Eventually(t, "the agent to serve", func() bool { return strings.Contains(logs.String(), `serving "hole"`) })
+	nc, err := nats.Connect(s.ClientURL())
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	p, err := remote.Dial(context.Background(), nc, "hole")
+	require.NoError(t, err)
+	t.Cleanup(func() { p.Close() })
+	call := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return p.Call(ctx, "add", []any{1, 2}, nil)
+	}
+	require.NoError(t, call())
+
+	pr.Blackhole()
+	deadline := time.Now().Add(90 * time.Second)
+	for call() == nil { // until the server has dropped it
+		require.True(t, time.Now().Before(deadline), "the server never dropped the black-holed agent")
+		time.Sleep(100 * time.Millisecond)
+	}
+	for {
+		err := call()
+		if err == nil {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "the agent never came back: %v\n%s", err, logs.String())
+		time.Sleep(100 * time.Millisecond)
+	}
+	require.Equal(t, exitOK, stop())
 }

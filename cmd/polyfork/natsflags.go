@@ -58,6 +58,9 @@ func (f *natsFlags) check(serviceRequired bool) error {
 	return errors.Join(errs...)
 }
 
+// natsPingInterval is how often the commands' NATS connections ping their server.
+const natsPingInterval = 5 * time.Second
+
 // connect opens the NATS connection: it reconnects for ever (calls in flight when it drops
 // fail with a reason; see package remote), and logs its state changes to logs.
 func (f *natsFlags) connect(name string, logs io.Writer) (*nats.Conn, error) {
@@ -65,6 +68,12 @@ func (f *natsFlags) connect(name string, logs io.Writer) (*nats.Conn, error) {
 		nats.Name(name),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250 * time.Millisecond),
+		// A connection that silently stops passing anything (a partition, a NAT or
+		// firewall that lost its state) is left within about 15 s, then connected again.
+		// With nats.go's default pings (2 min, two unanswered) an agent so cut off was
+		// gone from its service for about 6 minutes after the server had dropped it.
+		nats.PingInterval(natsPingInterval),
+		nats.MaxPingsOutstanding(2),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
 				fmt.Fprintf(logs, "%s: NATS connection lost: %v\n", name, err)
