@@ -23,7 +23,8 @@ import (
 // its calls, each on a local pool of its own. It satisfies bridge.Caller.
 //
 // A Pool owns a subscription to its reply inbox (answers and heartbeats), one goroutine
-// that fails calls whose agent went silent or whose connection was lost, and, with
+// that fails calls whose agent went silent or whose connection was lost (and cancels them
+// at the agents), a goroutine per request being published, and, with
 // OnMessage or OnNotification, a subscription to the service's events. It does not own
 // the NATS connection: Close leaves it open. Every method is safe for concurrent use. A Pool
 // is made by Dial: the methods of a zero Pool do nothing, and those that return an error say
@@ -130,7 +131,8 @@ func (p *Pool) Service() string { return p.service }
 //
 // A call fails at once with ErrNoAgents when no agent serves the service; with
 // ErrAgentLost when the agent that took it stops answering and beating for the heartbeat
-// bound; with ErrDisconnected when the connection drops while it is in flight; with an
+// bound; with ErrDisconnected when the connection drops while it is in flight, or takes no
+// data (publishing did not complete within the heartbeat bound); with an
 // *Error when the agent answered with a failure (errors.As finds the worker's
 // *bridge.RemoteError when the handler raised). A call the agent did not run (it was
 // saturated or stopping) is sent again, to whichever agent NATS picks, up to the retries
