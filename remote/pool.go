@@ -131,8 +131,8 @@ func (p *Pool) Service() string { return p.service }
 //
 // A call fails at once with ErrNoAgents when no agent serves the service; with
 // ErrAgentLost when the agent that took it stops answering and beating for the heartbeat
-// bound; with ErrDisconnected when the connection drops while it is in flight, or takes no
-// data (publishing did not complete within the heartbeat bound); with an
+// bound, or when publishing it has not completed by then (the connection takes no data);
+// with ErrDisconnected when the connection drops while it is in flight; with an
 // *Error when the agent answered with a failure (errors.As finds the worker's
 // *bridge.RemoteError when the handler raised). A call the agent did not run (it was
 // saturated or stopping) is sent again, to whichever agent NATS picks, up to the retries
@@ -153,8 +153,8 @@ func (p *Pool) Call(ctx context.Context, method string, params, result any, opts
 		return callError(method, err)
 	}
 	co := readCallOptions(opts)
-	m, err := p.exchange(ctx, p.subj.call, method, frame[4:], co, "params of ")
-	if reusable(err) {
+	m, inUse, err := p.exchange(ctx, p.subj.call, method, frame[4:], co, "params of ")
+	if !inUse {
 		p.encoders.Put(enc)
 	}
 	if co.worker != nil {
@@ -223,8 +223,8 @@ func (p *Pool) notify(ctx context.Context, method string, params []any) error {
 		defer p.encoders.Put(enc)
 		return p.sendDurable(ctx, body)
 	}
-	m, err := p.exchange(ctx, p.subj.notify, method, body, callOptions{}, "a notification ")
-	if reusable(err) {
+	m, inUse, err := p.exchange(ctx, p.subj.notify, method, body, callOptions{}, "a notification ")
+	if !inUse {
 		p.encoders.Put(enc)
 	}
 	if err != nil {
@@ -237,13 +237,16 @@ func (p *Pool) notify(ctx context.Context, method string, params []any) error {
 // retry rules of Call say. It returns an error for everything but an answer: a failure
 // answer is decoded by decodeAnswer. what, followed by the quoted method, names the body
 // in errors.
-func (p *Pool) exchange(ctx context.Context, subject, method string, body []byte, co callOptions, what string) (*nats.Msg, error) {
+//
+// inUse reports that an attempt's publish had not returned when it gave up on it: body is
+// still being read, so the caller must not reuse it.
+func (p *Pool) exchange(ctx context.Context, subject, method string, body []byte, co callOptions, what string) (_ *nats.Msg, inUse bool, _ error) {
 	idem := co.idempotent
 	object := ""
 	if !p.objects.fits(len(body)) {
 		name, err := p.objects.put(ctx, body)
 		if err != nil {
-			return nil, &PayloadError{What: what + protocol.QuoteName(method), Size: int64(len(body)), Limit: p.objects.limit(), Err: err}
+			return nil, inUse, &PayloadError{What: what + protocol.QuoteName(method), Size: int64(len(body)), Limit: p.objects.limit(), Err: err}
 		}
 		object = name
 		defer p.objects.remove(name)
@@ -254,16 +257,17 @@ func (p *Pool) exchange(ctx context.Context, subject, method string, body []byte
 	// sent again): a later "not run" must not be the whole story.
 	var maybeRan error
 	for {
-		m, err := p.attempt(ctx, subject, method, body, object, co.worker != nil)
+		m, busy, err := p.attempt(ctx, subject, method, body, object, co.worker != nil)
+		inUse = inUse || busy
 		if err == nil {
 			code := answerCode(m)
 			switch {
 			case code == 0:
-				return m, nil
+				return m, inUse, nil
 			case code == CodeNotRun && notRun < p.cfg.notRunTries:
 				notRun++
 				if err := p.backoff(ctx, notRun); err != nil {
-					return nil, fmt.Errorf("remote: call %q: %w (the agents were busy: %v)", method, err, decodeError(method, m))
+					return nil, inUse, fmt.Errorf("remote: call %q: %w (the agents were busy: %v)", method, err, decodeError(method, m))
 				}
 				continue
 			case code == CodeWorkerDied && idem && lost < p.cfg.lostTries:
@@ -271,16 +275,12 @@ func (p *Pool) exchange(ctx context.Context, subject, method string, body []byte
 				maybeRan = decodeError(method, m)
 				continue
 			case code == CodeNotRun && maybeRan != nil:
-				return nil, ranBefore(maybeRan, decodeError(method, m))
+				return nil, inUse, ranBefore(maybeRan, decodeError(method, m))
 			}
-			return m, nil
+			return m, inUse, nil
 		}
-		var stalled *stallError
 		switch {
 		case ctx.Err() != nil:
-		case errors.As(err, &stalled):
-			// Not sent again: the request may still leave once the connection moves, and
-			// another attempt would only wait behind it.
 		case errors.Is(err, ErrNoAgents) && (time.Now().Before(regroup) || p.justBack()):
 			// Back before the agents (the server restarted): give them the heartbeat
 			// bound to subscribe again. No responders: the call was not run, so this holds
@@ -303,24 +303,10 @@ func (p *Pool) exchange(ctx context.Context, subject, method string, body []byte
 			continue
 		}
 		if maybeRan != nil && errors.Is(err, ErrNoAgents) {
-			return nil, ranBefore(maybeRan, err)
+			return nil, inUse, ranBefore(maybeRan, err)
 		}
-		return nil, err
+		return nil, inUse, err
 	}
-}
-
-// stallError is the failure of an attempt whose publish had not returned: the connection
-// took no data. Its body is still being written, so the caller must not reuse it.
-type stallError struct{ err error }
-
-func (e *stallError) Error() string { return e.err.Error() }
-func (e *stallError) Unwrap() error { return e.err }
-
-// reusable reports whether the body of a call that failed with err may be reused: not
-// while a stalled publish may still be writing it.
-func reusable(err error) bool {
-	var stalled *stallError
-	return !errors.As(err, &stalled)
 }
 
 // ranBefore is the failure of a call sent again after an attempt that may have run
@@ -345,16 +331,17 @@ const maxBacklogTicks = 4
 // dropped under it.
 const maxDrops = 5
 
-// attempt sends body once and waits for the final answer.
-func (p *Pool) attempt(ctx context.Context, subject, method string, body []byte, object string, report bool) (*nats.Msg, error) {
+// attempt sends body once and waits for the final answer. inUse reports that the publish
+// had not returned when it gave up: body is still being read, and must not be reused.
+func (p *Pool) attempt(ctx context.Context, subject, method string, body []byte, object string, report bool) (m *nats.Msg, inUse bool, err error) {
 	if err := p.waitUp(ctx, method); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	msg := &nats.Msg{Subject: subject, Header: nats.Header{HeaderBeat: []string{millis(p.cfg.heartbeat / 4)}}, Data: body}
 	if dl, ok := ctx.Deadline(); ok {
 		left := time.Until(dl)
 		if left <= 0 {
-			return nil, callError(method, context.DeadlineExceeded)
+			return nil, false, callError(method, context.DeadlineExceeded)
 		}
 		msg.Header[HeaderTimeout] = []string{millis(left)}
 	}
@@ -367,42 +354,53 @@ func (p *Pool) attempt(ctx context.Context, subject, method string, body []byte,
 	}
 	c, token, err := p.calls.add(time.Now())
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	msg.Reply = p.inbox + "." + token
 	// PublishMsg blocks, holding the connection's lock, while the socket takes no data (a
 	// stalled network, a server that stopped reading), for up to the connection's
 	// FlusherTimeout (a minute by default), whatever the call's context says: it runs on
-	// a goroutine of its own, and the call stops waiting for it at its deadline or at the
-	// heartbeat bound (the watchdog gives up on the call then).
+	// a goroutine of its own, and the call stops waiting for it at its deadline, or when
+	// the watchdog gives up on the call (the heartbeat bound), with the watchdog's error.
 	pub := make(chan error, 1)
 	go func() { pub <- p.nc.PublishMsg(msg) }()
+	const unsent = " (publishing the call to NATS had not completed: the connection takes no data, or the server reads it slowly)"
 	select {
 	case err = <-pub:
 	case <-ctx.Done():
-		if p.calls.forget(token, c) {
-			c.recycle()
-		} else {
-			<-c.done
-			c.recycle()
-		}
-		if errors.Is(ctx.Err(), context.Canceled) {
-			go p.cancel(msg.Reply) // follows the request, if it ever leaves
-		}
-		return nil, callError(method, &stallError{err: fmt.Errorf("%w (publishing the call to NATS had not completed: the connection takes no data)", ctx.Err())})
-	case <-c.done:
 		select {
-		case err = <-pub: // the answer (or the watchdog) and the publish ended together
-			if err == nil {
-				c.done <- struct{}{}
-				break
+		case err = <-pub: // published too: the wait below ends the call
+		default:
+			if p.calls.forget(token, c) {
+				c.recycle()
+			} else {
+				<-c.done
+				c.recycle()
 			}
+			if errors.Is(ctx.Err(), context.Canceled) {
+				go p.cancel(msg.Reply) // follows the request, if it ever leaves
+			}
+			return nil, true, callError(method, fmt.Errorf("%w"+unsent, ctx.Err()))
+		}
+	case <-c.done:
+		if c.msg != nil {
+			// The answer: the request left, and its publish is returning (its goroutine may
+			// not have run since).
+			err = <-pub
+		} else {
+			select {
+			case err = <-pub: // published too
+			default:
+				failed := c.err // the watchdog's ErrAgentLost, a drop's ErrDisconnected, or Close's
+				c.recycle()
+				return nil, true, callError(method, fmt.Errorf("%w"+unsent, failed))
+			}
+		}
+		if err == nil {
+			c.done <- struct{}{} // for the wait below
+		} else {
 			c.recycle()
 			c = nil
-		default:
-			c.recycle()
-			return nil, callError(method, &stallError{err: fmt.Errorf("%w: publishing the call did not complete within %v (remote.WithHeartbeat %v): the connection takes no data (a stalled network, or a server that does not read)",
-				ErrDisconnected, p.cfg.heartbeat*3/4, p.cfg.heartbeat)})
 		}
 	}
 	if err != nil {
@@ -415,9 +413,9 @@ func (p *Pool) attempt(ctx context.Context, subject, method string, body []byte,
 			}
 		}
 		if errors.Is(err, nats.ErrMaxPayload) {
-			return nil, &PayloadError{What: "params of " + protocol.QuoteName(method), Size: int64(len(body)), Limit: p.nc.MaxPayload()}
+			return nil, false, &PayloadError{What: "params of " + protocol.QuoteName(method), Size: int64(len(body)), Limit: p.nc.MaxPayload()}
 		}
-		return nil, fmt.Errorf("remote: call %q: publishing: %w", method, err)
+		return nil, false, fmt.Errorf("remote: call %q: publishing: %w", method, err)
 	}
 	if done := ctx.Done(); done == nil {
 		<-c.done
@@ -430,20 +428,20 @@ func (p *Pool) attempt(ctx context.Context, subject, method string, body []byte,
 				if errors.Is(ctx.Err(), context.Canceled) {
 					go p.cancel(msg.Reply) // not held up by a stalled connection
 				} // a deadline travelled with the call: the agent ends it by itself
-				return nil, callError(method, ctx.Err())
+				return nil, false, callError(method, ctx.Err())
 			}
 			<-c.done // the answer won the race
 		}
 	}
-	m, err := c.msg, c.err
+	m, err = c.msg, c.err
 	c.recycle()
 	if err != nil {
-		return nil, callError(method, err)
+		return nil, false, callError(method, err)
 	}
 	if len(m.Data) == 0 && m.Header.Get(headerNATSStatus) == "503" {
-		return nil, callError(method, fmt.Errorf("%w %q (NATS: no responders on %s)", ErrNoAgents, p.service, subject))
+		return nil, false, callError(method, fmt.Errorf("%w %q (NATS: no responders on %s)", ErrNoAgents, p.service, subject))
 	}
-	return m, nil
+	return m, false, nil
 }
 
 // cancel tells the agents that the call answering to reply is given up.
