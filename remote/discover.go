@@ -50,6 +50,35 @@ func Agents(ctx context.Context, nc *nats.Conn, service string) ([]AgentInfo, er
 	if err != nil {
 		return nil, err
 	}
+	// Subscribing and publishing take the connection's lock, which a publish on a stalled
+	// connection holds for up to its FlusherTimeout (a minute by default): the request
+	// runs on a goroutine of its own, so that ctx bounds it (serve's /healthz allows 1 s).
+	type listing struct {
+		out []AgentInfo
+		err error
+	}
+	done := make(chan listing, 1)
+	go func() {
+		out, err := agents(ctx, nc, subject)
+		done <- listing{out, err}
+	}()
+	select {
+	case l := <-done:
+		return l.out, l.err
+	case <-ctx.Done():
+	}
+	t := time.NewTimer(quietAfter) // it may be ending with what it heard
+	defer t.Stop()
+	select {
+	case l := <-done:
+		return l.out, l.err
+	case <-t.C:
+		return nil, fmt.Errorf("remote: listing agents: no answer (%w; the NATS connection takes no data)", ctx.Err())
+	}
+}
+
+// agents is Agents once its arguments are checked: it asks subject and gathers the answers.
+func agents(ctx context.Context, nc *nats.Conn, subject string) ([]AgentInfo, error) {
 	var (
 		mu     sync.Mutex
 		out    []AgentInfo

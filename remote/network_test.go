@@ -56,7 +56,10 @@ func TestAStalledConnectionDoesNotHoldCallsPastTheirDeadline(t *testing.T) {
 	s := runServer(t, remote.ServerConfig{})
 	startAgent(t, s.ClientURL(), "stall")
 	pr := testutil.NewProxy(t, s.Addr().String())
-	p := dial(t, pr.URL(), "stall")
+	nc := connect(t, pr.URL())
+	p, err := remote.Dial(context.Background(), nc, "stall")
+	require.NoError(t, err)
+	t.Cleanup(func() { p.Close() })
 	var sum int64
 	require.NoError(t, p.Call(ctxFor(t, 20*time.Second), "add", []any{1, 2}, &sum))
 
@@ -74,9 +77,17 @@ func TestAStalledConnectionDoesNotHoldCallsPastTheirDeadline(t *testing.T) {
 	}
 	require.True(t, stalled, "the connection never stalled")
 	// Without a deadline: the heartbeat bound.
-	err := callWithin(t, 30*time.Second, func() error { return p.Call(context.Background(), "add", []any{1, 2}, &sum) })
+	err = callWithin(t, 30*time.Second, func() error { return p.Call(context.Background(), "add", []any{1, 2}, &sum) })
 	require.ErrorIs(t, err, remote.ErrAgentLost)
 	require.Contains(t, err.Error(), "publishing the call to NATS had not completed")
+	// Listing the agents (serve's /healthz, polyfork agents) ends with its context too.
+	err = callWithin(t, 30*time.Second, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_, err := remote.Agents(ctx, nc, "stall")
+		return err
+	})
+	require.ErrorIs(t, err, context.DeadlineExceeded)
 	// A cancelled call returns at once too.
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { time.Sleep(100 * time.Millisecond); cancel() }()
