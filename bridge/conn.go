@@ -220,7 +220,8 @@ func (c *Conn) sendReady(info ReadyInfo) {
 // ctx.Err(). If the other side's handler raised, the error is a *RemoteError. If the
 // session ends while the call is in flight, the call fails at once with the session's
 // error (for a Process: the child's *ExitError or *ProtocolError). A call whose params
-// cannot be sent fails with an error matching ErrUnsendable, and the session is unharmed.
+// cannot be sent, or whose method name is empty or starts with '$' (the protocol's names),
+// fails with an error matching ErrUnsendable, and the session is unharmed.
 //
 // The result is decoded as protocol.Unmarshal does.
 func (c *Conn) Call(ctx context.Context, method string, params, result any, opts ...CallOption) error {
@@ -247,6 +248,9 @@ func (c *Conn) call(ctx context.Context, method string, params, result any, s se
 	}
 	if c.zero() {
 		return false, errZeroConn
+	}
+	if err := checkMethod(method); err != nil {
+		return false, err
 	}
 	cl := newCall(method)
 	id, err := c.calls.add(cl)

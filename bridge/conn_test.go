@@ -323,6 +323,8 @@ func TestConnRefusesUnsendableParamsAndStaysUp(t *testing.T) {
 		ctx := context.Background()
 		for name, call := range map[string]func() error{
 			"method not UTF-8": func() error { return host.Call(ctx, "\xff", nil, nil) },
+			"empty method":     func() error { return host.Call(ctx, "", nil, nil) },
+			"reserved method":  func() error { return host.Call(ctx, "$stop", nil, nil) },
 			"200 levels deep":  func() error { return host.Call(ctx, "echo", []any{deepList(200)}, nil) },
 			"no msgpack form":  func() error { return host.Call(ctx, "echo", []any{make(chan int)}, nil) },
 			"message too deep": func() error { return host.Send(ctx, deepList(200)) },

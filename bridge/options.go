@@ -102,6 +102,16 @@ func (c *config) fail(name, format string, args ...any) {
 // reserved reports whether a method or notification name is the protocol's.
 func reserved(name string) bool { return strings.HasPrefix(name, "$") }
 
+// checkMethod refuses a call to a method no handler can have: an empty name, or one
+// starting with '$' (SPEC 4.3: the protocol's; a child answers such a call
+// MethodNotFound at best), as WithHandler and Notify refuse them.
+func checkMethod(method string) error {
+	if method == "" || reserved(method) {
+		return fmt.Errorf("bridge: call %s: %w: a method name must not be empty or start with '$' (such names are the protocol's)", protocol.QuoteName(method), ErrUnsendable)
+	}
+	return nil
+}
+
 // connConfig is what a Conn is built from; it never changes afterwards.
 type connConfig struct {
 	handlers  map[string]Handler

@@ -139,6 +139,9 @@ func (p *Pool) Call(ctx context.Context, method string, params, result any, opts
 	if err := p.takesCalls(); err != nil {
 		return err
 	}
+	if err := checkMethod(method); err != nil {
+		return err
+	}
 	co := collectCallOptions(opts)
 	var tried *running
 	retried := false

@@ -445,3 +445,18 @@ func TestAGivenUpStartForksNoMore(t *testing.T) {
 	entries, _ := os.ReadDir(dir)
 	assert.Empty(t, entries, "no worker started")
 }
+
+// TestPoolRefusesMethodsNoHandlerCanHave: an empty method name or one starting with '$'
+// (the protocol's) is refused before a worker is taken, as Notify refuses such names; it
+// was sent to a worker and came back MethodNotFound, saying nothing of the name.
+func TestPoolRefusesMethodsNoHandlerCanHave(t *testing.T) {
+	p := newPool(t, child("serve"), WithWorkers(1))
+	ctx := context.Background()
+	for _, method := range []string{"", "$stop", "$ready"} {
+		err := p.Call(ctx, method, nil, nil)
+		require.ErrorIs(t, err, ErrUnsendable, "%q", method)
+		assert.Contains(t, err.Error(), "must not be empty or start with '$'")
+	}
+	assert.Equal(t, int64(0), p.Stats().Workers[0].JobsDone, "no call reached a worker")
+	callPid(t, p)
+}
