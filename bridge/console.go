@@ -26,7 +26,8 @@ type ConsoleOptions struct {
 	// OnStart, if not nil, is called with the child's Console as soon as the child runs,
 	// before its $ready, so that a debugger stopped in start-up code can be reached. It
 	// runs on the goroutine that starts the child (Start's caller, or a Pool's worker
-	// slot) and should return quickly: attach from a goroutine of your own.
+	// slot) and should return quickly: attach from a goroutine of your own. If it
+	// panics, the start fails with an error that gives the panic's value.
 	OnStart func(*Console)
 }
 
@@ -488,7 +489,7 @@ func (r consoleReader) Read(p []byte) (int, error) {
 // newConsole wraps the host's end of a child's terminal and starts relaying its output.
 func newConsole(master, tty *os.File, name string, pid int, opts *ConsoleOptions, out io.Writer, fn func(LogLine), t *tail, log func(slog.Level, string, ...any)) (*Console, *lineRelay) {
 	c := &Console{name: name, pid: pid, master: master, tty: tty, log: log}
-	s := &lineRelay{name: name, pid: pid, stream: "console", out: out, fn: fn, tail: t, done: make(chan struct{})}
+	s := &lineRelay{name: name, pid: pid, stream: "console", out: out, fn: fn, tail: t, done: make(chan struct{}), log: log}
 	if !opts.KeepControls {
 		s.filter = visibleText
 	}

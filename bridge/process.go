@@ -116,22 +116,25 @@ func startProcess(ctx context.Context, argv []string, connCfg connConfig, cfg pr
 	}
 	if sp.stderr != nil {
 		p.files = append(p.files, sp.stderr)
-		p.logs = append(p.logs, newLineRelay(sp.stderr, name, p.pid, "stderr", cfg.stderr, cfg.logFunc, p.tail))
+		p.logs = append(p.logs, newLineRelay(sp.stderr, name, p.pid, "stderr", cfg.stderr, cfg.logFunc, p.tail, p.log))
 	}
 	if sp.stdout != nil {
 		p.files = append(p.files, sp.stdout)
-		p.logs = append(p.logs, newLineRelay(sp.stdout, name, p.pid, "stdout", out, cfg.logFunc, p.tail))
+		p.logs = append(p.logs, newLineRelay(sp.stdout, name, p.pid, "stdout", out, cfg.logFunc, p.tail, p.log))
 	}
 	if sp.console != nil {
 		var relay *lineRelay
 		p.files = append(p.files, sp.console)
 		p.console, relay = newConsole(sp.console, sp.tty, name, p.pid, cfg.console, out, cfg.logFunc, p.tail, p.log)
 		p.logs = append(p.logs, relay)
-		if cfg.console.OnStart != nil {
-			cfg.console.OnStart(p.console)
-		}
 	}
 	go p.reap()
+	if sp.console != nil && cfg.console.OnStart != nil {
+		if err := onStart(cfg.console.OnStart, p.console); err != nil {
+			p.cleanup(err)
+			return nil, err
+		}
+	}
 	if cfg.channel == ChannelNone { // nothing to wait for: see nochannel.go
 		go p.supervise()
 		p.log(slog.LevelInfo, "child started", "channel", "none")
@@ -150,6 +153,18 @@ func startProcess(ctx context.Context, argv []string, connCfg connConfig, cfg pr
 	go p.supervise()
 	p.log(slog.LevelInfo, "child started", "lang", info.Lang, "lib", info.Lib)
 	return p, nil
+}
+
+// onStart calls ConsoleOptions.OnStart; a panic in it fails the start (in a pool's
+// goroutine it ended the host).
+func onStart(fn func(*Console), c *Console) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("bridge: starting %s (pid %d): ConsoleOptions.OnStart panicked: %v", c.name, c.pid, v)
+		}
+	}()
+	fn(c)
+	return nil
 }
 
 // handshake waits for $ready within the start timeout and ctx.

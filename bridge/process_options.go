@@ -212,7 +212,9 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 // WithLogFunc hands each line the child writes to stderr (and stdout, when it is relayed)
 // to fn instead of a writer. fn is called from one goroutine per stream of a process, in
 // order; processes sharing fn (the workers of a Pool) may call it concurrently. An fn that
-// blocks is waited for as a Write of WithStderr is.
+// blocks is waited for as a Write of WithStderr is. An fn (or a WithStderr writer) that
+// panics is logged once and not called again for that stream; its lines are still kept
+// for error messages.
 func WithLogFunc(fn func(LogLine)) Option {
 	return func(c *config) {
 		c.use("WithLogFunc", scopeProcess)

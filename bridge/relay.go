@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"log/slog"
 	"sync"
 )
 
@@ -27,6 +28,10 @@ type lineRelay struct {
 	filter func([]byte) []byte // rewrites each line first (a console's control sequences), or nil
 	tail   *tail
 	done   chan struct{}
+	// log reports a sink that panicked (or nil); broken is then true, and later lines go
+	// to the tail only.
+	log    func(slog.Level, string, ...any)
+	broken bool
 }
 
 // tail keeps the last lines a child wrote, for errors.
@@ -35,8 +40,8 @@ type tail struct {
 	lines []string // the last lines, oldest first
 }
 
-func newLineRelay(r io.Reader, name string, pid int, stream string, out io.Writer, fn func(LogLine), t *tail) *lineRelay {
-	s := &lineRelay{name: name, pid: pid, stream: stream, out: out, fn: fn, tail: t, done: make(chan struct{})}
+func newLineRelay(r io.Reader, name string, pid int, stream string, out io.Writer, fn func(LogLine), t *tail, log func(slog.Level, string, ...any)) *lineRelay {
+	s := &lineRelay{name: name, pid: pid, stream: stream, out: out, fn: fn, tail: t, done: make(chan struct{}), log: log}
 	go s.run(r)
 	return s
 }
@@ -65,6 +70,19 @@ func (s *lineRelay) emit(line []byte, buf *bytes.Buffer) {
 	}
 	text := string(line)
 	s.tail.add(text)
+	if s.broken {
+		return
+	}
+	defer func() {
+		// A WithLogFunc function or WithStderr writer that panics ended the host: this
+		// goroutine is polyfork's, where no caller's recover reaches.
+		if v := recover(); v != nil {
+			s.broken = true
+			if s.log != nil {
+				s.log(slog.LevelError, "the sink of the child's output (WithLogFunc or WithStderr) panicked; its later lines are kept for error messages only", "stream", s.stream, "panic", fmt.Sprint(v))
+			}
+		}
+	}()
 	switch {
 	case s.fn != nil:
 		s.fn(LogLine{Name: s.name, Pid: s.pid, Stream: s.stream, Text: text})

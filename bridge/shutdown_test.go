@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -490,4 +492,52 @@ func TestAHandlerThatShutsItsPoolDownWithItsContext(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Shutdown from a handler with a deadline had not returned after 10 s")
 	}
+}
+
+// A WithLogFunc function or WithStderr writer that panics ended the host: it runs on the
+// relay's goroutine, where no recover of the caller's reaches. The panic is now logged once,
+// the child's later lines are kept for error messages only, and the session goes on.
+func TestAPanickingOutputSinkDoesNotEndTheHost(t *testing.T) {
+	for _, how := range []string{"LogFunc", "Stderr"} {
+		t.Run(how, func(t *testing.T) {
+			checkNoLeaks(t)
+			sink := WithLogFunc(func(LogLine) { panic("a sink that panics") })
+			if how == "Stderr" {
+				sink = WithStderr(panickingWriter{})
+			}
+			var logs syncBuffer
+			p, err := Start(context.Background(), child("serve"), sink, WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+			require.NoError(t, err)
+			ctx := context.Background()
+			var ok bool
+			for i := range 3 {
+				require.NoError(t, p.Call(ctx, "stderr", []any{fmt.Sprintf("line %d", i)}, &ok))
+			}
+			var v string
+			require.NoError(t, p.Call(ctx, "echo", []any{"still here"}, &v))
+			assert.Equal(t, "still here", v)
+			require.NoError(t, p.Close())
+			assert.Equal(t, 1, strings.Count(logs.String(), "panicked"), logs.String())
+			assert.Contains(t, logs.String(), "a sink that panics")
+		})
+	}
+}
+
+type panickingWriter struct{}
+
+func (panickingWriter) Write([]byte) (int, error) { panic("a sink that panics") }
+
+// ConsoleOptions.OnStart that panics ended the host when a pool started a worker (it runs
+// on the pool's goroutine). The start now fails with the panic's value, and nothing is
+// left running.
+func TestAPanickingOnStartFailsTheStart(t *testing.T) {
+	checkNoLeaks(t)
+	opt := WithConsole(ConsoleOptions{OnStart: func(*Console) { panic("OnStart fails") }})
+	_, err := Start(context.Background(), child("console"), opt)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "ConsoleOptions.OnStart panicked: OnStart fails")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_, err = NewPool(ctx, child("console"), opt, WithWorkers(1), WithStderr(nil))
+	require.Error(t, err)
 }
