@@ -133,3 +133,15 @@ func TestAnAdoptingHostReapsTheKilledGrandchildren(t *testing.T) {
 		})
 	}
 }
+
+// A fork refused for lack of processes (EAGAIN: RLIMIT_NPROC, a cgroup's pids.max) said only
+// "resource temporarily unavailable", naming no limit. The error now names the limits that
+// may be reached, and still matches syscall.EAGAIN. (A real refusal cannot be made here: root
+// is exempt from RLIMIT_NPROC, and a pids limit would stop the test binary's own threads.)
+func TestAForkRefusedForLackOfProcessesNamesTheLimits(t *testing.T) {
+	err := &os.PathError{Op: "fork/exec", Path: "/usr/bin/python3", Err: syscall.EAGAIN}
+	hint := forkHint(err)
+	assert.Contains(t, hint, "ulimit -u")
+	assert.Contains(t, hint, "pids.max")
+	assert.Empty(t, forkHint(&os.PathError{Op: "fork/exec", Path: "x", Err: syscall.ENOENT}))
+}

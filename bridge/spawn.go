@@ -137,9 +137,21 @@ func spawn(ctx context.Context, argv []string, conn connConfig, cfg procConfig) 
 		if hint := argSizeHint(cmd, err); hint != "" {
 			return fail(fmt.Errorf("%w (%s)", err, hint))
 		}
+		if hint := forkHint(err); hint != "" {
+			return fail(fmt.Errorf("%w (%s)", err, hint))
+		}
 		return fail(explainStart(cfg.dir, cmd.Path, err))
 	}
 	return s, nil
+}
+
+// forkHint explains fork's EAGAIN ("resource temporarily unavailable"), which names no
+// limit, or returns "".
+func forkHint(err error) string {
+	if !errors.Is(err, syscall.EAGAIN) {
+		return ""
+	}
+	return "the system would not create another process: this user's process limit (ulimit -u, RLIMIT_NPROC), a container's pids limit (the cgroup's pids.max) or the system's (kernel.pid_max, kernel.threads-max) may be reached"
 }
 
 // maxArgString is the longest argument or environment string Linux's execve takes, its
