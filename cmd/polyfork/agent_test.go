@@ -313,6 +313,44 @@ func TestAgentExitsWhenNATSClosesForGood(t *testing.T) {
 	}
 }
 
+// serve -nats, like the agent, stopped serving anything once nats.go closed its
+// connection for good (credentials refused on reconnecting): it answered every call 503 for
+// as long as it ran. It now stops, exit 3, saying why.
+func TestServeExitsWhenNATSClosesForGood(t *testing.T) {
+	port := freePort(t)
+	open := natsServer(t, remote.ServerConfig{Addr: "127.0.0.1:" + port}) // takes any credentials
+	logs := &syncLog{}
+	done := make(chan int, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(60 * time.Second):
+			t.Error("serve did not stop")
+		}
+	})
+	args := []string{"serve", "-addr", "127.0.0.1:0", "-nats", "nats://u:p@127.0.0.1:" + port, "-service", "creds"}
+	go func() { done <- run(ctx, args, strings.NewReader(""), io.Discard, logs) }()
+	testutil.Eventually(t, "serve to listen", func() bool { return strings.Contains(logs.String(), "msg=listening") })
+
+	open.Shutdown()
+	strict, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: mustAtoi(t, port), Username: "u", Password: "rotated",
+		NoLog: true, NoSigs: true})
+	require.NoError(t, err)
+	strict.Start()
+	t.Cleanup(func() { strict.Shutdown(); strict.WaitForShutdown() })
+	require.True(t, strict.ReadyForConnections(10*time.Second))
+	select {
+	case code := <-done:
+		done <- code // for the cleanup
+		require.Equal(t, exitFailure, code, logs.String())
+		require.Contains(t, logs.String(), "the NATS connection closed for good: nats: Authorization Violation")
+	case <-time.After(60 * time.Second):
+		t.Fatalf("serve still runs with its NATS connection closed:\n%s", logs.String())
+	}
+}
+
 func mustAtoi(t *testing.T, s string) int {
 	t.Helper()
 	n, err := strconv.Atoi(s)

@@ -60,7 +60,8 @@ the timeout passed).
 `
 	serveExits = `Exit status: 0 after a drain (SIGTERM or SIGINT), 2 usage errors (a bad flag value or
 -addr), 3 the address cannot be listened on, no worker could start, NATS is unreachable
-(-nats), or the drain ran out of time.
+(-nats) or its connection closed for good (credentials refused on reconnecting), or the
+drain ran out of time.
 `
 	attachExits = `Exit status: 0 detached (Ctrl-] or the end of stdin), 2 usage errors (no socket for
 DIR and WORKER), 3 the socket cannot be reached or the terminal cannot be set up.

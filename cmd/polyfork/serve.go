@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/polyfork/polyfork/bridge"
 	"github.com/polyfork/polyfork/remote"
 )
@@ -271,6 +272,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 
 	var b backend
 	var local *bridge.Pool // nil with -nats: the workers are the agents'
+	// failed delivers what ends serving: the HTTP server's error, or (with -nats) the
+	// NATS connection closed for good.
+	failed := make(chan error, 2)
 	if remoteMode {
 		nc, err := nf.connect("polyfork serve "+nf.service, stderr)
 		if err != nil {
@@ -278,6 +282,15 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			return exitFailure
 		}
 		defer nc.Close()
+		// nats.go gives up, and closes the connection, when the server refuses the
+		// credentials twice while reconnecting: serve then answered every call 503 for as
+		// long as it ran, which a supervisor could not see. It stops instead, exit 3.
+		nc.SetClosedHandler(func(c *nats.Conn) {
+			select {
+			case failed <- fmt.Errorf("the NATS connection closed for good: %v", c.LastError()):
+			default:
+			}
+		})
 		pool, err := remote.Dial(ctx, nc, nf.service)
 		if err != nil {
 			return cmd.usageError(stderr, "%v", err)
@@ -351,8 +364,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	base, cutCalls := context.WithCancelCause(context.Background())
 	defer cutCalls(nil)
 	srv.BaseContext = func(net.Listener) context.Context { return base }
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() { failed <- srv.Serve(ln) }()
 	if remoteMode {
 		log.Info("listening", "url", "http://"+tcp.Addr().String(), "service", nf.service, "nats", redact(nf.url),
 			"max_conns", f.maxConns, "max_body", int64(f.maxBody))
@@ -362,7 +374,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 
 	code = exitOK
-	if err := hups.reloadUntil(ctx, local, log, served); err != nil {
+	if err := hups.reloadUntil(ctx, local, log, failed); err != nil {
 		log.Error("serving failed", "err", err)
 		code = exitFailure
 	}
