@@ -790,6 +790,8 @@ func TestAPHPEmptyMapDecodesIntoAGoMap(t *testing.T) {
 	require.NoError(t, os.WriteFile(script, []byte(`<?php
 require `+strconv.Quote(autoload)+`;
 Polyfork\Polyfork::handle('config', fn (bool $empty): array => $empty ? [] : ['name' => 'x']);
+Polyfork\Polyfork::handle('slots', fn (): array => [0 => 'a', 1 => 'b', 5 => 'f']);
+Polyfork\Polyfork::handle('first_slots', fn (): array => [0 => 'a', 1 => 'b']);
 Polyfork\Polyfork::run();
 `), 0o600))
 	p := start(t, []string{php, script})
@@ -804,5 +806,13 @@ Polyfork\Polyfork::run();
 		Name string `json:"name"`
 	}
 	require.NoError(t, p.Call(ctx, "config", []any{true}, &s))
+	// A PHP map whose keys happen to be 0..n-1 is a list on the wire: a Go map with integer
+	// keys takes it as the map it was.
+	var slots map[int]string
+	require.NoError(t, p.Call(ctx, "slots", nil, &slots))
+	require.Equal(t, map[int]string{0: "a", 1: "b", 5: "f"}, slots)
+	var first map[int]string
+	require.NoError(t, p.Call(ctx, "first_slots", nil, &first))
+	require.Equal(t, map[int]string{0: "a", 1: "b"}, first)
 	require.NoError(t, p.Close())
 }

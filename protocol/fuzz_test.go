@@ -95,10 +95,13 @@ func FuzzDecodeValue(f *testing.F) {
 			t.Fatalf("decoded %#v does not encode: %v", v, err)
 		}
 		var x struct {
-			A []int          `msgpack:"a"`
-			M map[string]any `msgpack:"m"`
+			A []int                  `msgpack:"a"`
+			M map[string]any         `msgpack:"m"`
+			I map[int]map[int8][]int `msgpack:"i"` // arrays taken as maps (PHP's lists)
 		}
 		_ = Unmarshal(b, &x)
+		var im []map[uint8]any
+		_ = Unmarshal(b, &im)
 		var s, want string // Unmarshal's short way for *string agrees with the decoder
 		if Check(b, MaxDepth) != nil {
 			return // (the decoder alone would take a value followed by more bytes)

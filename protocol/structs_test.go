@@ -289,3 +289,65 @@ func TestUnmarshalTakesPHPsEmptyMap(t *testing.T) {
 	require.Equal(t, []byte{0x90}, empty)
 	require.Error(t, Unmarshal([]byte{0x91, 0x01}, &m))
 }
+
+// A PHP map whose keys are 0..n-1 in order is a PHP list, sent as a msgpack array (SPEC
+// section 7): decoded into a Go map with integer keys it failed ("unexpected code=92
+// decoding map length"). It is taken as the map of its indexes, at any depth; arrays that
+// go anywhere else stay arrays, and the bytes given are not changed.
+func TestUnmarshalTakesPHPsListIntoAMapWithIntegerKeys(t *testing.T) {
+	b, err := Marshal([]any{"a", "b", "c"})
+	require.NoError(t, err)
+	orig := append([]byte(nil), b...)
+	var m map[int]string
+	require.NoError(t, Unmarshal(b, &m))
+	assert.Equal(t, map[int]string{0: "a", 1: "b", 2: "c"}, m)
+	assert.Equal(t, orig, b)
+	var u map[uint16]string
+	require.NoError(t, Unmarshal(b, &u))
+	assert.Equal(t, map[uint16]string{0: "a", 1: "b", 2: "c"}, u)
+
+	type shelf struct {
+		Name  string              `json:"name"`
+		Slots map[int]string      `json:"slots"`
+		Rows  []map[int64][]int   `json:"rows"`
+		Deep  map[int]map[int]int `json:"deep"`
+		Named map[string]int      `json:"named"`
+		List  []int               `json:"list"`
+	}
+	long := make([]any, 300) // past fixarray and one-byte keys
+	for i := range long {
+		long[i] = i * 2
+	}
+	b, err = Marshal(map[string]any{
+		"name":  "s",
+		"slots": []any{"x", "y"},
+		"rows":  []any{[]any{[]any{1}, []any{}}, map[int64]any{7: []any{2}}},
+		"deep":  []any{[]any{5, 6}, []any{}},
+		"named": []any{},
+		"list":  long,
+	})
+	require.NoError(t, err)
+	var s shelf
+	require.NoError(t, Unmarshal(b, &s))
+	assert.Equal(t, map[int]string{0: "x", 1: "y"}, s.Slots)
+	assert.Equal(t, []map[int64][]int{{0: {1}, 1: {}}, {7: {2}}}, s.Rows)
+	assert.Equal(t, map[int]map[int]int{0: {0: 5, 1: 6}, 1: {}}, s.Deep)
+	assert.Equal(t, map[string]int{}, s.Named)
+	require.Len(t, s.List, 300)
+	assert.Equal(t, 598, s.List[299])
+	var big map[int]int
+	b, err = Marshal(long)
+	require.NoError(t, err)
+	require.NoError(t, Unmarshal(b, &big))
+	assert.Len(t, big, 300)
+	assert.Equal(t, 598, big[299])
+
+	// A map with string keys still takes only an empty array; a key past the Go key type is
+	// named.
+	var named map[string]int
+	require.Error(t, Unmarshal([]byte{0x91, 0x01}, &named))
+	var small map[int8]int
+	err = Unmarshal(b, &small)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "does not fit in int8")
+}

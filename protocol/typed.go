@@ -257,10 +257,11 @@ func libraryDecode(b []byte, t reflect.Type) (err error) {
 }
 
 // PHP has one array type for lists and maps, so a PHP child sends an empty map (an empty
-// associative array, `[]`) as an empty msgpack array (SPEC section 7): decoded into a Go map
-// or struct, it failed ("unexpected code=90 decoding map length", "cannot decode an array
-// into struct"). emptyMaps rewrites each empty array that goes into a map or struct as an
-// empty map, the same one byte (0x90 to 0x80), in a copy of b.
+// associative array, `[]`) as an empty msgpack array, and a map whose keys are 0..n-1 in
+// order as a list (SPEC section 7): decoded into a Go map or struct, it failed ("unexpected
+// code=90 decoding map length", "cannot decode an array into struct"). emptyMaps rewrites,
+// in a copy of b, each empty array that goes into a map or struct as an empty map, and
+// each array that goes into a map with integer keys as the map of its indexes.
 
 // holdsMaps caches, per type, whether a map or a struct we fill can be reached inside it.
 var holdsMaps sync.Map // reflect.Type -> bool
@@ -302,20 +303,40 @@ func decodesItself(t reflect.Type) bool {
 }
 
 // emptyMaps returns b, or a copy of it in which every empty array that decoding into t
-// puts into a map or a struct is an empty map.
+// puts into a map or a struct is an empty map, and every array that it puts into a map with
+// integer keys is the map of the array's indexes to its elements.
 func emptyMaps(b []byte, t reflect.Type) []byte {
-	if !mapsIn(t) || bytes.IndexByte(b, 0x90) < 0 { // the type first: a scan of a large result costs more
+	if !mapsIn(t) { // the type first: a scan of a large result costs more
+		return b
+	}
+	if !intMapsIn(t) && bytes.IndexByte(b, 0x90) < 0 {
 		return b
 	}
 	w := mapWalk{b: b}
 	w.walk(0, t)
-	return w.b
+	if w.out == nil {
+		return b
+	}
+	return append(w.out, b[w.done:]...)
 }
 
-// mapWalk walks a checked value beside its Go type; b becomes a copy at the first rewrite.
+// mapWalk walks a checked value beside its Go type. Its rewrites go into out, which
+// holds b up to done with the rewrites made so far (nil until the first one); they come
+// in the order of their offsets, as the walk goes.
 type mapWalk struct {
-	b      []byte
-	copied bool
+	b    []byte
+	out  []byte
+	done int
+}
+
+// replace puts repl in place of b[start:end] (start >= done).
+func (w *mapWalk) replace(start, end int, repl ...byte) {
+	if w.out == nil {
+		w.out = make([]byte, 0, len(w.b)+len(w.b)/4+16)
+	}
+	w.out = append(w.out, w.b[w.done:start]...)
+	w.out = append(w.out, repl...)
+	w.done = end
 }
 
 func (w *mapWalk) walk(off int, t reflect.Type) {
@@ -335,11 +356,20 @@ func (w *mapWalk) walk(off int, t reflect.Type) {
 		}
 	case reflect.Map, reflect.Struct:
 		if w.b[off] == 0x90 {
-			if !w.copied {
-				w.b, w.copied = append([]byte(nil), w.b...), true
-			}
-			w.b[off] = 0x80
+			w.replace(off, off+1, 0x80)
 			return
+		}
+		if t.Kind() == reflect.Map && isIntKind(t.Key().Kind()) {
+			if n, ok := c.arrayLen(); ok { // PHP's map of keys 0..n-1: a list
+				w.replace(off, c.off, mapHeader(n)...)
+				for i := 0; i < n; i++ {
+					start := c.off
+					w.replace(start, start, uintBytes(uint64(i))...)
+					c.value()
+					w.walk(start, t.Elem())
+				}
+				return
+			}
 		}
 		n, ok := c.mapLen()
 		for i := 0; ok && i < n; i++ {
@@ -361,4 +391,74 @@ func (w *mapWalk) walk(off int, t reflect.Type) {
 			}
 		}
 	}
+}
+
+// holdsIntMaps caches, per type, whether a map with integer keys can be reached inside it.
+var holdsIntMaps sync.Map // reflect.Type -> bool
+
+func intMapsIn(t reflect.Type) bool {
+	if v, ok := holdsIntMaps.Load(t); ok {
+		return v.(bool)
+	}
+	v := computeIntMapsIn(t, map[reflect.Type]bool{})
+	holdsIntMaps.Store(t, v)
+	return v
+}
+
+func computeIntMapsIn(t reflect.Type, visiting map[reflect.Type]bool) bool {
+	if visiting[t] || decodesItself(t) {
+		return false
+	}
+	visiting[t] = true
+	defer delete(visiting, t)
+	switch t.Kind() {
+	case reflect.Map:
+		return isIntKind(t.Key().Kind()) || computeIntMapsIn(t.Elem(), visiting)
+	case reflect.Struct:
+		if planFor(t).asArray {
+			return false
+		}
+		for i := range t.NumField() {
+			if computeIntMapsIn(t.Field(i).Type, visiting) {
+				return true
+			}
+		}
+		return false
+	case reflect.Pointer, reflect.Slice, reflect.Array:
+		return computeIntMapsIn(t.Elem(), visiting)
+	}
+	return false
+}
+
+func isIntKind(k reflect.Kind) bool {
+	switch k {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		return true
+	}
+	return false
+}
+
+// mapHeader is the msgpack header of a map of n entries.
+func mapHeader(n int) []byte {
+	switch {
+	case n < 16:
+		return []byte{0x80 | byte(n)}
+	case n < 1<<16:
+		return []byte{0xde, byte(n >> 8), byte(n)}
+	}
+	return []byte{0xdf, byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}
+}
+
+// uintBytes is the shortest msgpack encoding of v.
+func uintBytes(v uint64) []byte {
+	switch {
+	case v < 128:
+		return []byte{byte(v)}
+	case v < 1<<8:
+		return []byte{0xcc, byte(v)}
+	case v < 1<<16:
+		return []byte{0xcd, byte(v >> 8), byte(v)}
+	}
+	return []byte{0xce, byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}
 }

@@ -61,7 +61,9 @@ func DecodeValue(b []byte) (any, error) {
 // naming the keys and the fields, never a struct silently left zero. An integer that does
 // not fit the Go integer it goes into (1000 into an int8, -1 into a uint) is an error
 // naming where it is, never a number silently wrapped. An empty array goes into a map or a
-// struct as an empty map: PHP sends an empty map so (SPEC section 7). Other types follow
+// struct as an empty map, and an array into a map with integer keys as the map of its
+// indexes: PHP sends an empty map, and a map with keys 0..n-1, so (SPEC section 7). Other
+// types follow
 // github.com/vmihailenco/msgpack/v5; an error inside a slice, array or map names the
 // element ("the value[2][key]: cannot decode a str into int"). b is checked first as
 // DecodeValue does, and a panic in the decoder becomes an error.
