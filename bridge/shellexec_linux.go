@@ -21,13 +21,24 @@ import (
 // "exec format error" or "no such file or directory". The check is the kernel's: an ELF
 // file, or "#!" naming an interpreter that exists and is executable; any other file
 // passes only when binfmt_misc may know its format.
+//
+// The check runs in the host's view of the files, as the host's user: a child that sees
+// other files (SysProcAttr.Chroot, a mount or user namespace) or runs as another user
+// (Credential) is left to its exec.
 func refuseWhatExecWouldRefuse(cmd *exec.Cmd) {
-	if cmd.Err != nil {
+	if cmd.Err != nil || seesOtherFiles(cmd.SysProcAttr) {
 		return
 	}
 	if err := directExecError(cmd.Path, cmd.Dir); err != nil {
 		cmd.Err = &fs.PathError{Op: "fork/exec", Path: cmd.Path, Err: err}
 	}
+}
+
+// seesOtherFiles reports whether a child started with attr resolves its command in another
+// view of the files than the host's, or checks its permissions as another user.
+func seesOtherFiles(attr *syscall.SysProcAttr) bool {
+	return attr != nil && (attr.Chroot != "" || attr.Credential != nil ||
+		attr.Cloneflags&(unix.CLONE_NEWNS|unix.CLONE_NEWUSER) != 0)
 }
 
 // directExecError returns the error execve would return for path, as far as the file's

@@ -5,6 +5,7 @@ package bridge
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -100,4 +101,26 @@ func TestDirectExecError(t *testing.T) {
 	plain := write("plain", "#!/bin/sh\n")
 	require.NoError(t, os.Chmod(plain, 0o644))
 	assert.ErrorIs(t, directExecError(plain, ""), syscall.EACCES)
+}
+
+// A child that resolves its command in another view of the files (a chroot, a mount or
+// user namespace) or runs as another user is left to its exec: the host's view said "no
+// such file" for a /worker that exists only inside the chroot, and a child given
+// WithRlimits or WithListeners in a chroot could not start at all.
+func TestTheExecCheckLeavesChildrenThatSeeOtherFilesAlone(t *testing.T) {
+	for name, attr := range map[string]*syscall.SysProcAttr{
+		"chroot":          {Chroot: "/nonexistent-root"},
+		"mount namespace": {Cloneflags: syscall.CLONE_NEWNS},
+		"user namespace":  {Cloneflags: syscall.CLONE_NEWUSER},
+		"another user":    {Credential: &syscall.Credential{Uid: 65534, Gid: 65534}},
+	} {
+		cmd := exec.Command("/worker-only-inside")
+		cmd.Err = nil // exec.Command's own lookup of an absolute path sets none
+		cmd.SysProcAttr = attr
+		refuseWhatExecWouldRefuse(cmd)
+		assert.NoError(t, cmd.Err, name)
+	}
+	cmd := exec.Command("/worker-only-inside")
+	refuseWhatExecWouldRefuse(cmd)
+	assert.Error(t, cmd.Err, "the host's own view still refuses a missing command")
 }
