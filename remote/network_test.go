@@ -3,12 +3,15 @@ package remote_test
 import (
 	"bytes"
 	"context"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/polyfork/polyfork/internal/testutil"
 	"github.com/polyfork/polyfork/remote"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -93,6 +96,23 @@ func TestAStalledConnectionDoesNotHoldCallsPastTheirDeadline(t *testing.T) {
 	go func() { time.Sleep(100 * time.Millisecond); cancel() }()
 	err = callWithin(t, 30*time.Second, func() error { return p.Call(ctx, "add", []any{1, 2}, &sum) })
 	require.ErrorIs(t, err, context.Canceled)
+
+	// Callers that keep coming during the stall (a gateway's requests) do not each leave a
+	// publish behind, stuck with its body until the connection moves: they wait for one of
+	// a bounded number of places, and fail at their deadline all the same.
+	before := runtime.NumGoroutine()
+	var wg sync.WaitGroup
+	for range 600 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			defer cancel()
+			assert.Error(t, p.Call(ctx, "add", []any{1, 2}, nil))
+		}()
+	}
+	wg.Wait()
+	assert.Less(t, runtime.NumGoroutine()-before, 300, "each call left a goroutine behind")
 
 	pr.Resume()
 	require.Eventually(t, func() bool {

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -53,7 +54,22 @@ type Pool struct {
 	closeOnce sync.Once
 	closed    chan struct{}
 	wg        sync.WaitGroup
+
+	// publishing holds a token per publish under way (see attempt): on a stalled
+	// connection each holds its goroutine and its body for up to the FlusherTimeout, and
+	// the calls that come meanwhile wait for a token instead of adding goroutines.
+	publishing chan struct{}
 }
+
+// maxPublishing bounds the publishes under way at once per Pool.
+const maxPublishing = 256
+
+// The states of one publish (see attempt).
+const (
+	pubRunning int32 = iota
+	pubDone
+	pubAbandoned
+)
 
 var _ bridge.Caller = (*Pool)(nil)
 
@@ -81,7 +97,7 @@ func Dial(ctx context.Context, nc *nats.Conn, name string, opts ...Option) (*Poo
 	p := &Pool{
 		nc: nc, service: name, subj: subjectsOf(name), cfg: cfg, inbox: nc.NewInbox(),
 		calls: newCallTable(), objects: newObjects(nc, name), log: cfg.logger,
-		up: make(chan struct{}), closed: make(chan struct{}),
+		up: make(chan struct{}), closed: make(chan struct{}), publishing: make(chan struct{}, maxPublishing),
 	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
@@ -357,31 +373,56 @@ func (p *Pool) attempt(ctx context.Context, subject, method string, body []byte,
 		return nil, false, err
 	}
 	msg.Reply = p.inbox + "." + token
+	const unsent = " (publishing the call to NATS had not completed: the connection takes no data, or the server reads it slowly)"
+	select {
+	case p.publishing <- struct{}{}:
+	case <-ctx.Done(): // maxPublishing publishes are stuck: this one never started
+		if p.calls.forget(token, c) {
+			c.recycle()
+		} else {
+			<-c.done
+			c.recycle()
+		}
+		return nil, false, callError(method, fmt.Errorf("%w"+unsent, ctx.Err()))
+	case <-c.done: // the watchdog gave up on it, or the pool closed
+		failed := c.err
+		c.recycle()
+		return nil, false, callError(method, fmt.Errorf("%w"+unsent, failed))
+	}
 	// PublishMsg blocks, holding the connection's lock, while the socket takes no data (a
 	// stalled network, a server that stopped reading), for up to the connection's
 	// FlusherTimeout (a minute by default), whatever the call's context says: it runs on
 	// a goroutine of its own, and the call stops waiting for it at its deadline, or when
 	// the watchdog gives up on the call (the heartbeat bound), with the watchdog's error.
+	// The publish's goroutine and a caller that gives up on it settle, through pubState,
+	// which of them follows the request with a $cancel if it ever leaves: the goroutine,
+	// once PublishMsg returns, so that a stall leaves one goroutine per stuck publish
+	// (maxPublishing at most), not two.
 	pub := make(chan error, 1)
-	go func() { pub <- p.nc.PublishMsg(msg) }()
-	const unsent = " (publishing the call to NATS had not completed: the connection takes no data, or the server reads it slowly)"
+	var pubState atomic.Int32 // pubRunning, then pubDone or pubAbandoned
+	go func() {
+		err := p.nc.PublishMsg(msg)
+		if !pubState.CompareAndSwap(pubRunning, pubDone) && err == nil {
+			// Given up on while it was stuck: past a deadline too, which the request
+			// carries as a time left counted from before the stall.
+			p.cancel(msg.Reply)
+		}
+		pub <- err
+		<-p.publishing
+	}()
 	select {
 	case err = <-pub:
 	case <-ctx.Done():
-		select {
-		case err = <-pub: // published too: the wait below ends the call
-		default:
+		if pubState.CompareAndSwap(pubRunning, pubAbandoned) {
 			if p.calls.forget(token, c) {
 				c.recycle()
 			} else {
 				<-c.done
 				c.recycle()
 			}
-			if errors.Is(ctx.Err(), context.Canceled) {
-				go p.cancel(msg.Reply) // follows the request, if it ever leaves
-			}
 			return nil, true, callError(method, fmt.Errorf("%w"+unsent, ctx.Err()))
 		}
+		err = <-pub // published too: the wait below ends the call
 	case <-c.done:
 		if c.msg != nil {
 			// The answer: the request left, and its publish is returning (its goroutine may
@@ -755,7 +796,7 @@ func (p *Pool) Close() error {
 	}
 	p.closeOnce.Do(func() {
 		close(p.closed)
-		p.calls.failAll(bridge.ErrClosed, true)
+		p.cancelGivenUp(p.calls.failAll(bridge.ErrClosed, true)) // the agents end them too
 		p.unsubscribe()
 		p.wg.Wait()
 	})
