@@ -31,9 +31,9 @@ use Polyfork\Message\Response;
  * works for a long time polls cancelled(); frames read by that poll wait in a queue.
  *
  * When the host keeps several calls in flight, the answers of quick handlers are queued and
- * written together once no more frames are buffered (see respond(), $quickNs, $maxQueuedNs);
- * anything that may wait or write (a handler not known to be quick, a listener, a blocking
- * read, a poll, a send) writes them first, in order.
+ * written together once nothing more of the host's is buffered (see respond(), $quickNs,
+ * $maxQueuedNs); anything that may wait or write (a handler not known to be quick, a
+ * listener, a read from the channel, a poll, a send) writes them first, in order.
  */
 final class Child
 {
@@ -121,6 +121,13 @@ final class Child
     /** hrtime(true) when the oldest answer still queued in the writer was queued; 0: none. */
     private int $queuedAt = 0;
 
+    /**
+     * Writes the queued answers: the reader's $beforeRead while answers are queued, so that
+     * they go out before it waits for the host (who may send nothing more until it has
+     * them). It holds the Child weakly: no cycle through the reader.
+     */
+    private readonly \Closure $flushQueued;
+
     private int $nextId = 1;
     private bool $readySent = false;
     private bool $stopping = false;
@@ -169,6 +176,10 @@ final class Child
         $this->writer = new FrameWriter($out, $maxFrameSize);
         $this->codec = new MessageCodec($maxValues);
         $this->pid = getmypid();
+        $self = \WeakReference::create($this);
+        $this->flushQueued = static function () use ($self): void {
+            $self->get()?->flush();
+        };
     }
 
     /** The extensions fromEnvironment() requires, each with its Debian package. */
@@ -832,9 +843,10 @@ final class Child
             $this->respond($id, null, $result); // answers with the error
             return;
         }
-        if ($this->maxQueuedNs !== 0 && $this->reader->hasFrame()) {
+        if ($this->maxQueuedNs !== 0 && $this->reader->more) {
             if ($this->queuedAt === 0) {
-                $this->queuedAt = hrtime(true);
+                $this->queuedAt = \hrtime(true);
+                $this->reader->beforeRead = $this->flushQueued;
             }
             $this->writer->queue($frame);
         } else {
@@ -859,17 +871,19 @@ final class Child
 
     /**
      * Sends the response; a result that cannot be sent is answered with an error instead.
-     * When the next frame has already arrived (the host keeps several calls in flight), the
-     * response is queued and goes out with the next ones in one write; a lone request is
+     * When more of the host's bytes have already arrived (it keeps several calls in flight),
+     * the response is queued and goes out with the next ones in one write, at the latest
+     * before the reader reads from the channel again ($flushQueued); a lone request is
      * answered at once.
      */
     private function respond(int $id, ?array $error, mixed $result): void
     {
         try {
             $frame = $this->codec->response($id, $error, $result);
-            if ($this->maxQueuedNs !== 0 && $this->reader->hasFrame() && $this->failure === null) {
+            if ($this->maxQueuedNs !== 0 && $this->reader->more && $this->failure === null) {
                 if ($this->queuedAt === 0) {
-                    $this->queuedAt = hrtime(true);
+                    $this->queuedAt = \hrtime(true);
+                    $this->reader->beforeRead = $this->flushQueued;
                 }
                 $this->writer->queue($frame);
             } else {

@@ -14,7 +14,10 @@ use Polyfork\Exception\ProtocolError;
  *
  * One read takes everything that waits (up to 64 KiB), so under load it holds many frames;
  * they are handed out from an offset into that buffer, without copying the rest each time.
- * hasFrame() says whether the next read() returns without touching the stream.
+ * hasFrame() says whether the next read() returns without touching the stream; $more, more
+ * cheaply, whether any bytes are buffered after the frame read() returned. A layer that holds
+ * answers back while $more is set gives a $beforeRead hook that writes them: read() calls it
+ * before it reads from the stream, which may block.
  *
  * poll() reads whatever has arrived without blocking longer than asked, so a handler can look
  * for `$cancel` while it works; the bytes it reads stay queued for read().
@@ -68,6 +71,21 @@ final class FrameReader
     public ?string $tail = null;
 
     /**
+     * True when bytes are buffered after the frame read() last returned: the next read()
+     * starts on them (it returns at once when they hold a whole frame; else it calls
+     * $beforeRead and then reads the rest from the stream). To be read, not written, by the
+     * caller.
+     */
+    public bool $more = false;
+
+    /**
+     * Called (and cleared) before the next read from the stream, which may block: the layer
+     * above sets it when it holds answers back because $more was set, and the hook writes
+     * them, so that no answer waits for frames the host may send only after it got it.
+     */
+    public ?\Closure $beforeRead = null;
+
+    /**
      * Turns off PHP's read buffering on $stream: this class buffers itself, and large bodies
      * are then read straight into their string (64 KiB per read, no copy through 8 KiB chunks).
      *
@@ -97,11 +115,15 @@ final class FrameReader
         if ($have === -4 && !$this->eof) {
             // Nothing buffered: one read, which usually brings the whole next frame (or,
             // under load, many frames).
-            $buffer = fread($this->stream, self::READ_SIZE);
+            if ($this->beforeRead !== null) {
+                $this->beforeRead();
+            }
+            $buffer = \fread($this->stream, self::READ_SIZE);
             if (($buffer === false || $buffer === '') && ($buffer = $this->afterEmptyRead(self::READ_SIZE)) === '') {
                 $this->eof = true;
                 $this->buffer = '';
                 $this->pos = 0;
+                $this->more = false;
                 return null;
             }
             $this->buffer = $buffer;
@@ -109,16 +131,18 @@ final class FrameReader
             $have = \strlen($buffer) - 4;
         }
         if ($have >= 0) {
-            $size = $this->peeked >= 0 ? $this->peeked : unpack('N', $buffer, $pos)[1];
+            $size = $this->peeked >= 0 ? $this->peeked : \unpack('N', $buffer, $pos)[1];
             $this->peeked = -1;
             if ($size <= $have && $size !== 0 && $size <= $this->maxFrame) {
                 if ($size === $have) {
                     $this->buffer = '';
                     $this->pos = 0;
+                    $this->more = false;
                 } else {
                     $this->pos = $pos + 4 + $size;
+                    $this->more = true;
                 }
-                return substr($buffer, $pos + 4, $size);
+                return \substr($buffer, $pos + 4, $size);
             }
         }
         return $this->readSlowly();
@@ -138,13 +162,25 @@ final class FrameReader
         return $size <= $have || $size === 0 || $size > $this->maxFrame;
     }
 
+    /** Calls (and clears) $beforeRead. */
+    private function beforeRead(): void
+    {
+        $hook = $this->beforeRead;
+        $this->beforeRead = null;
+        $hook();
+    }
+
     /** read() for a frame not (wholly) buffered yet, a bad length, or end of file. */
     private function readSlowly(): ?string
     {
+        if ($this->beforeRead !== null && !$this->eof) {
+            $this->beforeRead();
+        }
         $buffer = $this->pos === 0 ? $this->buffer : substr($this->buffer, $this->pos);
         $this->buffer = '';
         $this->pos = 0;
         $this->peeked = -1;
+        $this->more = false;
         while (\strlen($buffer) < 4) {
             $chunk = $this->eof ? '' : fread($this->stream, self::READ_SIZE);
             if (($chunk === false || $chunk === '') && ($this->eof || ($chunk = $this->afterEmptyRead(self::READ_SIZE)) === '')) {
@@ -168,6 +204,7 @@ final class FrameReader
             if ($have > $size) {
                 $this->buffer = $buffer;
                 $this->pos = 4 + $size;
+                $this->more = true;
             }
             return substr($buffer, 4, $size);
         }
@@ -283,6 +320,7 @@ final class FrameReader
             $this->buffer = ($this->pos === 0 ? $this->buffer : substr($this->buffer, $this->pos)) . $chunk;
             $this->pos = 0;
             $this->peeked = -1;
+            $this->more = true;
         }
     }
 }

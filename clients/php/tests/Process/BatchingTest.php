@@ -69,6 +69,37 @@ final class BatchingTest extends TestCase
         }
     }
 
+    /**
+     * The frames that end a read and make the child write nothing: a `$cancel` for an id not
+     * in flight, a notification nobody listens to, a response to a call never made.
+     *
+     * @return array<string, array{string}>
+     */
+    public static function silentFrames(): array
+    {
+        $codec = new MessageCodec();
+        return [
+            'a $cancel' => [$codec->notification('$cancel', [12345])],
+            'a notification without a listener' => [$codec->notification('nobody', [1])],
+            'a stray response' => [$codec->response(777, null, 1)],
+        ];
+    }
+
+    /**
+     * An answer queued because another frame was buffered behind it goes out before the
+     * child waits for more, also when that frame makes the child write nothing (it stayed
+     * queued until the host sent something else; a host waiting for it waited for ever).
+     *
+     * @dataProvider silentFrames
+     */
+    public function testAnAnswerQueuedBeforeASilentFrameGoesOut(string $silent): void
+    {
+        $this->warmUp($this->host, [['echo', [1]], ['echo', [2]]]);
+        $request = (new MessageCodec())->request(9000, 'echo', ['before']);
+        $this->host->writeRaw(pack('N', strlen($request)) . $request . pack('N', strlen($silent)) . $silent);
+        $this->assertSame('before', $this->host->waitResponse(9000)->result);
+    }
+
     public function testAnswersGoOutBeforeAHandlerThatWaitsForTheHost(): void
     {
         $path = tempnam(sys_get_temp_dir(), 'polyfork-batch-');
