@@ -10,8 +10,10 @@
  *
  * - one: one call in flight, each request written after the previous answer was read (one
  *   frame per read in the child, each answer written at once);
- * - batch: the 2N requests wait in a file that is the child's stdin (many frames per read,
- *   answers queued and written together), stdout to /dev/null.
+ * - batch: 64 requests written at once, then their 64 answers read (as with 64 calls in
+ *   flight: 64 frames per read in the child, answers queued and written together);
+ * - file: the requests wait in a file that is the child's stdin (about 2 000 frames of 16 B
+ *   per read), stdout to /dev/null.
  * CHILD is a PHP script speaking the protocol on stdin/stdout (default: count_child.php next
  * to this file, echo_child.php with batching thresholds valgrind cannot miss; give another
  * checkout's to compare); bare children that send no `$ready` (bench/children/bare.php) are
@@ -40,7 +42,7 @@ $frame = static function (int $id) use ($payload, $bare): string {
 $count = static function (int $calls) use ($php, $child, $mode, $frame, $keep, $bare, $n, $first): int {
     $file = $keep !== null ? "$keep/callgrind.$mode.$calls" : tempnam(sys_get_temp_dir(), 'cg');
     $cmd = ['valgrind', '--tool=callgrind', '--callgrind-out-file=' . $file, $php, $child];
-    if ($mode === 'batch') {
+    if ($mode === 'file') {
         // Ids as a host counts them; the smaller run uses the same ids as the larger one's
         // second half, so both pay the same id widths.
         $input = tempnam(sys_get_temp_dir(), 'frames');
@@ -70,9 +72,16 @@ $count = static function (int $calls) use ($php, $child, $mode, $frame, $keep, $
         if (!$bare) {
             $read(); // $ready
         }
-        for ($id = $first + 2 * $n - $calls; $id < $first + 2 * $n; $id++) {
-            fwrite($in, $frame($id));
-            $read();
+        $window = $mode === 'batch' ? 64 : 1;
+        for ($id = $first + 2 * $n - $calls; $id < $first + 2 * $n; $id += $window) {
+            $frames = '';
+            for ($i = $id; $i < min($id + $window, $first + 2 * $n); $i++) {
+                $frames .= $frame($i);
+            }
+            fwrite($in, $frames);
+            for ($j = $id; $j < $i; $j++) {
+                $read();
+            }
         }
         fclose($in);
         stream_get_contents($out);
