@@ -4,6 +4,7 @@ declare(strict_types=1);
 
 namespace Polyfork\Frame;
 
+use Polyfork\Codec\Encoder;
 use Polyfork\Exception\ConnectionClosed;
 use Polyfork\Exception\EncodingFailed;
 
@@ -66,13 +67,19 @@ final class FrameWriter
             return;
         }
         if ($size <= self::JOIN_LIMIT) {
-            if ($this->queued === '') {
-                $frame = ($size < 0x100 ? "\0\0\0" . \chr($size) : pack('N', $size)) . $body; // (chr: cheaper)
+            // The prefix of a body under 256 bytes from Encoder::BYTES (pack('N') costs ~600
+            // instructions more), the frame in one allocation ("{$...}", not a chain of `.`).
+            if ($size < 0x100) {
+                $last = Encoder::BYTES[$size];
+                $frame = "\0\0\0{$last}{$body}";
             } else {
-                $frame = $this->queued . ($size < 0x100 ? "\0\0\0" . \chr($size) : pack('N', $size)) . $body;
+                $frame = \pack('N', $size) . $body;
+            }
+            if ($this->queued !== '') {
+                $frame = $this->queued . $frame;
                 $this->queued = '';
             }
-            $written = @fwrite($this->stream, $frame);
+            $written = @\fwrite($this->stream, $frame);
             if ($written !== \strlen($frame)) {
                 $this->writeParts([$frame], $written === false ? 0 : $written); // finish, or report
             }
@@ -137,7 +144,12 @@ final class FrameWriter
                 }
             });
         }
-        $this->queued .= ($size < 0x100 ? "\0\0\0" . \chr($size) : pack('N', $size)) . $body;
+        if ($size < 0x100) { // (see write())
+            $last = Encoder::BYTES[$size];
+            $this->queued .= "\0\0\0{$last}{$body}";
+        } else {
+            $this->queued .= \pack('N', $size) . $body;
+        }
     }
 
     /**

@@ -314,8 +314,11 @@ final class MessageCodec
         if (!$this->scalarResults || $result !== $text && ($n < Encoder::SHORT ? !mb_check_encoding($result, 'UTF-8') : !Encoder::isUtf8($result))) {
             return null;
         }
-        return "\x94\x01" . ($id < 0x80 ? \chr($id) : ($id < 0x10000 ? ($id < 0x100 ? "\xcc" . \chr($id) : "\xcd" . pack('n', $id)) : "\xce" . pack('N', $id))) . "\xc0"
-            . ($n < 0x20 ? \chr(0xa0 | $n) : ($n < 0x100 ? "\xd9" . \chr($n) : ($n < 0x10000 ? "\xda" . pack('n', $n) : "\xdb" . pack('N', $n))));
+        // (A string with {$...} in it is built in one allocation, a chain of `.` in one each.)
+        $byte = Encoder::BYTES;
+        $i = $id < 0x80 ? $byte[$id] : ($id < 0x100 ? "\xcc" . $byte[$id] : ($id < 0x10000 ? "\xcd" . \pack('n', $id) : "\xce" . \pack('N', $id)));
+        $s = $n < 0x20 ? $byte[0xa0 | $n] : ($n < 0x100 ? "\xd9" . $byte[$n] : ($n < 0x10000 ? "\xda" . \pack('n', $n) : "\xdb" . \pack('N', $n)));
+        return "\x94\x01{$i}\xc0{$s}";
     }
 
     /**
