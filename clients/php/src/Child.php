@@ -406,7 +406,7 @@ final class Child
                     // handler that returns it as it came sends it back without a UTF-8 check.
                     // Anything else, or anything unusual about it, takes the general path
                     // below, which checks and answers it in full.
-                    if (str_starts_with($frame, "\x94\x00")) {
+                    if (\str_starts_with($frame, "\x94\x00")) {
                         $c = \ord($frame[2] ?? "\xc1");
                         $at = $c < 0x80 ? 3 : (MessageCodec::METHOD_AFTER_UINT[$c] ?? 0); // 0: no id in range
                         $m = \ord($frame[$at] ?? "\x00");
@@ -427,13 +427,16 @@ final class Child
                             }
                             // (A frame read with a $tail ends where its str starts: never equal.)
                             if (\strlen($frame) === $from + $size) {
-                                $method = substr($frame, $at + 1, $p - $at - 1);
+                                $method = \substr($frame, $at + 1, $p - $at - 1);
                                 // A method with a handler is valid UTF-8 (handle() checked it).
                                 $handler = $this->handlers[$method] ?? null;
-                                $id = $at === 3 ? $c : ($at === 4 ? \ord($frame[3]) : unpack($at === 5 ? 'n' : 'N', $frame, 3)[1]);
+                                $id = $at === 3 ? $c : ($at === 4 ? \ord($frame[3]) : \unpack($at === 5 ? 'n' : 'N', $frame, 3)[1]);
                                 if ($handler !== null && (!$this->cancelled || !isset($this->cancelled[$id]))) {
-                                    $text = substr($frame, $from);
-                                    $this->answer($id, $method, $handler, null, $text);
+                                    $text = \substr($frame, $from);
+                                    // A uint16 or uint32 id in its shortest form (as every
+                                    // encoder sends it) goes back in its own bytes: a substr()
+                                    // costs half of pack() and its concatenation.
+                                    $this->answer($id, $method, $handler, null, $text, $at > 4 && $id >= ($at === 5 ? 0x100 : 0x10000) ? \substr($frame, 2, $at - 2) : null);
                                     continue;
                                 }
                             }
@@ -784,8 +787,10 @@ final class Child
      * @param string|null      $text    the request's string parameter when it arrived as a `str`
      *                                   (the lane, decodeWithTail()): returned as it came, it goes
      *                                   back as a str without another UTF-8 check
+     * @param string|null      $idBytes $id as msgpack in its shortest form, when the caller has
+     *                                   it (the lane): see MessageCodec::stringResultHead()
      */
-    private function answer(int $id, string $method, $handler, ?array $params, ?string $text = null): void
+    private function answer(int $id, string $method, $handler, ?array $params, ?string $text = null, ?string $idBytes = null): void
     {
         // Answers queued under load (see respond()) wait for this handler only when it was
         // quick last time and they have not waited long; else they go out first.
@@ -831,7 +836,7 @@ final class Child
             return;
         }
         // respond(), inlined for a result (this runs once per request).
-        $head = \is_string($result) ? $this->codec->stringResultHead($id, $result, $text) : null;
+        $head = \is_string($result) ? $this->codec->stringResultHead($id, $result, $text, $idBytes) : null;
         try {
             if ($head === null) {
                 $frame = $this->codec->response($id, null, $result);

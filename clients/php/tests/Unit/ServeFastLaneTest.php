@@ -176,6 +176,48 @@ final class ServeFastLaneTest extends TestCase
     }
 
     /**
+     * The lane answers with the id's own bytes when they are its shortest form (cheaper than
+     * encoding it again); an id sent in more bytes than it needs is answered in its shortest
+     * form, as the general path does. On the wire, at every width and edge.
+     */
+    public function testTheAnswersIdIsInItsShortestFormWhateverTheRequestsWas(): void
+    {
+        $codec = new MessageCodec();
+        $widths = [
+            'fixint' => fn (int $id): ?string => $id < 0x80 ? \chr($id) : null,
+            'uint8' => fn (int $id): ?string => $id < 0x100 ? "\xcc" . \chr($id) : null,
+            'uint16' => fn (int $id): ?string => $id < 0x10000 ? "\xcd" . pack('n', $id) : null,
+            'uint32' => fn (int $id): string => "\xce" . pack('N', $id),
+        ];
+        $note = $codec->notification('nobody', []);
+        $after = pack('N', \strlen($note)) . $note;
+        foreach ([0, 5, 127, 128, 255, 256, 300, 65535, 65536, 70000, 0xffffffff] as $id) {
+            foreach ($widths as $width => $encode) {
+                $idBytes = $encode($id);
+                if ($idBytes === null) {
+                    continue;
+                }
+                $body = "\x94\x00" . $idBytes . "\xa4echo\x91\xa1x";
+                $frames = pack('N', \strlen($body)) . $body;
+                foreach ([0, Child::MAX_QUEUED_NS] as $maxQueuedNs) {
+                    $in = fopen('php://memory', 'w+b');
+                    fwrite($in, $frames . $after); // batched, the answer is queued behind $after
+                    rewind($in);
+                    $out = fopen('php://memory', 'w+b');
+                    $child = new Child($in, $out, maxQueuedNs: $maxQueuedNs);
+                    $child->handle('echo', fn (string $v): string => $v);
+                    $child->run();
+                    rewind($out);
+                    $bytes = stream_get_contents($out);
+                    $ready = unpack('N', $bytes)[1];
+                    $answer = $codec->response($id, null, 'x');
+                    $this->assertSame(bin2hex(pack('N', \strlen($answer)) . $answer), bin2hex(substr($bytes, 4 + $ready, 4 + \strlen($answer))), "id $id as $width");
+                }
+            }
+        }
+    }
+
+    /**
      * Mutated lane frames (bytes changed, cut, added), each served alone: whatever the lane
      * does must agree with what MessageCodec::decode() makes of the same bytes.
      */
