@@ -726,16 +726,6 @@ final class Child
         }
     }
 
-    /**
-     * A request whose id is that of a request still in flight (running, or read and not yet
-     * run): the host could not tell their answers apart, so it is a protocol error (SPEC 4.1).
-     */
-    /** The id whose shortest msgpack form, a uint16 or a uint32, is $bytes (see $running). */
-    private static function idOf(string $bytes): int
-    {
-        return \unpack($bytes[0] === "\xcd" ? 'n' : 'N', $bytes, 1)[1];
-    }
-
     /** True when request $id runs, or waits in the read-ahead queue, and is not answered yet. */
     private function inFlight(int $id): bool
     {
@@ -743,6 +733,16 @@ final class Child
             || ($id > 0xff && $this->running && isset($this->running[$id < 0x10000 ? "\xcd" . \pack('n', $id) : "\xce" . \pack('N', $id)]));
     }
 
+    /** The id whose shortest msgpack form, a uint16 or a uint32, is $bytes (see $running). */
+    private static function idOf(string $bytes): int
+    {
+        return \unpack($bytes[0] === "\xcd" ? 'n' : 'N', $bytes, 1)[1];
+    }
+
+    /**
+     * A request whose id is that of a request still in flight (running, or read and not yet
+     * run): the host could not tell their answers apart, so it is a protocol error (SPEC 4.1).
+     */
     private static function duplicate(Request $request): ProtocolError
     {
         return new ProtocolError(sprintf(
@@ -807,6 +807,7 @@ final class Child
      * Runs the handler of a request that is to run (not cancelled, not refused) and sends its
      * answer: the result, or the error it threw.
      *
+     * @param int              $id      the request's id; -1 when the lane knows it only as $idBytes
      * @param callable         $handler (not declared: checking that a value is `callable` costs
      *                                   ~180 instructions a call; handle() took it as one)
      * @param list<mixed>|null $params  the arguments; null: the one argument is $text (the lane
@@ -814,7 +815,6 @@ final class Child
      * @param string|null      $text    the request's string parameter when it arrived as a `str`
      *                                   (the lane, decodeWithTail()): returned as it came, it goes
      *                                   back as a str without another UTF-8 check
-     * @param int              $id      the request's id; -1 when the lane knows it only as $idBytes
      * @param string|null      $idBytes the id as msgpack in its shortest form, a uint16 or
      *                                   uint32, when the caller has it (the lane in run())
      */
