@@ -256,8 +256,7 @@ func decodeStruct(b []byte, v reflect.Value, path string) error {
 			kb := c.value()
 			c.value()
 			if len(unknown) < 8 {
-				kv, _ := DecodeValue(kb)
-				unknown = append(unknown, fmt.Sprintf("%v (%s)", kv, describe(kb[0])))
+				unknown = append(unknown, keyText(kb)+" ("+describe(kb[0])+")")
 			}
 			continue
 		}

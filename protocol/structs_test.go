@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"bytes"
 	"fmt"
 	"reflect"
 	"sync"
@@ -350,4 +351,21 @@ func TestUnmarshalTakesPHPsListIntoAMapWithIntegerKeys(t *testing.T) {
 	err = Unmarshal(b, &small)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "does not fit in int8")
+}
+
+// A map key that is not a str is named in errors, cut to 200 bytes: a 200 KB bin key into a
+// struct made a 400 KB error message, which went on into logs and HTTP answers.
+func TestErrorsCutHugeMapKeys(t *testing.T) {
+	key := bytes.Repeat([]byte{'k'}, 200000)
+	b := append([]byte{0x81, 0xc6, 0, 3, 0x0d, 0x40}, append(key, 0x01)...) // {bin32 key: 1}
+	var s struct{ A int }
+	err := Unmarshal(b, &s)
+	require.Error(t, err)
+	assert.Less(t, len(err.Error()), 2000, "the error quotes the whole key")
+	assert.Contains(t, err.Error(), "bytes)")
+	var m map[string]int8 // a value that does not fit, under a huge key
+	b = append([]byte{0x81, 0xc6, 0, 3, 0x0d, 0x40}, append(key, 0xcd, 0x03, 0xe8)...)
+	err = Unmarshal(b, &m)
+	require.Error(t, err)
+	assert.Less(t, len(err.Error()), 2000, "the error quotes the whole key")
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"reflect"
+	"strconv"
 	"sync"
 )
 
@@ -119,8 +120,7 @@ func checkIntsIn(b []byte, t reflect.Type) *intRangeError {
 				return e
 			}
 			if e := checkIntsIn(vb, t.Elem()); e != nil {
-				k, _ := DecodeValue(kb)
-				e.at = fmt.Sprintf("[%v]", k) + e.at
+				e.at = "[" + keyText(kb) + "]" + e.at
 				return e
 			}
 		}
@@ -197,6 +197,21 @@ func readInt(b []byte) (u uint64, neg, ok bool) {
 	return 0, false, false
 }
 
+// maxKeyText is how much of a map key an error shows.
+const maxKeyText = 200
+
+// keyText renders the map key kb (checked msgpack) for an error message, as %v does, cut
+// to its first 200 bytes with its length when it is longer: a key is the peer's input, and
+// a 200 KB bin key made a 400 KB error.
+func keyText(kb []byte) string {
+	k, _ := DecodeValue(kb)
+	s := fmt.Sprintf("%v", k)
+	if len(s) <= maxKeyText {
+		return s
+	}
+	return CutText(s, maxKeyText) + "... (" + strconv.Itoa(len(s)) + " bytes)"
+}
+
 func intText(u uint64, neg bool) string {
 	if neg {
 		return fmt.Sprint(int64(u))
@@ -229,14 +244,13 @@ func locate(b []byte, t reflect.Type) (at string, eb []byte, et reflect.Type, er
 		n, ok := c.mapLen()
 		for i := 0; ok && i < n; i++ {
 			kb, vb := c.value(), c.value()
-			k, _ := DecodeValue(kb)
 			if libraryDecode(kb, t.Key()) != nil {
 				at, eb, et, err := locate(kb, t.Key())
-				return fmt.Sprintf(" key %v", k) + at, eb, et, err
+				return " key " + keyText(kb) + at, eb, et, err
 			}
 			if libraryDecode(vb, t.Elem()) != nil {
 				at, eb, et, err := locate(vb, t.Elem())
-				return fmt.Sprintf("[%v]", k) + at, eb, et, err
+				return "[" + keyText(kb) + "]" + at, eb, et, err
 			}
 		}
 	}
