@@ -499,4 +499,9 @@ func newConsole(master, tty *os.File, name string, pid int, opts *ConsoleOptions
 }
 
 // Console returns the child's terminal, or nil without WithConsole.
-func (p *Process) Console() *Console { return p.console }
+func (p *Process) Console() *Console {
+	if p == nil {
+		return nil
+	}
+	return p.console
+}

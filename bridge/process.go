@@ -454,6 +454,9 @@ func (p *Process) Err() error {
 // ExitCode returns the child's exit status once it has exited, or -1 while it runs or when
 // a signal ended it (Wait's *ExitError then names the signal).
 func (p *Process) ExitCode() int {
+	if p.zero() {
+		return -1
+	}
 	select {
 	case <-p.exited:
 		return p.cmd.ProcessState.ExitCode()
@@ -462,14 +465,29 @@ func (p *Process) ExitCode() int {
 	}
 }
 
-// Pid returns the child's process id.
-func (p *Process) Pid() int { return p.pid }
+// Pid returns the child's process id (0 for a zero or nil Process).
+func (p *Process) Pid() int {
+	if p == nil {
+		return 0
+	}
+	return p.pid
+}
 
 // Name returns the name that tags the child's logs and errors.
-func (p *Process) Name() string { return p.name }
+func (p *Process) Name() string {
+	if p == nil {
+		return ""
+	}
+	return p.name
+}
 
 // Ready returns what the child announced in its handshake.
-func (p *Process) Ready() ReadyInfo { return p.ready }
+func (p *Process) Ready() ReadyInfo {
+	if p == nil {
+		return ReadyInfo{}
+	}
+	return p.ready
+}
 
 // StderrTail returns the last lines the child wrote to stderr (and stdout, when relayed):
 // at most 20.

@@ -691,6 +691,15 @@ func TestZeroValuesSayTheyAreZero(t *testing.T) {
 	}
 	require.True(t, isClosed(np.Done()))
 	require.True(t, isClosed(nc.Done()))
+	require.Zero(t, np.Pid())
+	require.Empty(t, np.Name())
+	require.Equal(t, ReadyInfo{}, np.Ready())
+	require.Equal(t, -1, np.ExitCode())
+	require.Nil(t, np.Console())
+	require.Nil(t, np.StderrTail())
+	require.Zero(t, np.InFlight())
+	require.Equal(t, PoolStats{}, npool.Stats())
+	require.Zero(t, nc.InFlight())
 }
 
 // WithSysProcAttr asking for a session of its own (Setsid) starts the child as its leader,
