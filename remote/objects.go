@@ -100,7 +100,7 @@ func (o *objects) put(ctx context.Context, body []byte) (string, error) {
 	// The store sends a body in chunks of 128 KiB unless told otherwise: under a smaller
 	// maximum payload every chunk was refused, so the bodies the store is for never fitted.
 	limit := o.limit()
-	chunk := uint32(max(min(defaultChunk, limit-headerRoom), limit/2))
+	chunk := uint32(min(defaultChunk, max(limit-headerRoom, limit/2)))
 	meta := jetstream.ObjectMeta{Name: name, Opts: &jetstream.ObjectMetaOptions{ChunkSize: chunk}}
 	if _, err := s.Put(ctx, meta, bytes.NewReader(body)); err != nil {
 		return "", err
