@@ -186,9 +186,6 @@ func sendKeys(keys io.Reader, send func([]byte) error) error {
 	}
 }
 
-// consoleSocketPath finds the socket polyfork attach means: arg itself if it is a socket,
-// else the socket of worker in directory arg (a full name, or an index: "0" is
-// "NAME#0"), or the only socket there.
 // dialConsole connects to the console socket at path. A path longer than a Unix socket's
 // address holds (a DIR deep in a CI workspace, which serve could bind as a short relative
 // path) is reached through a shorter name of its directory where the system has one
@@ -208,6 +205,9 @@ func dialConsole(path string) (*net.UnixConn, error) {
 	return net.DialUnix("unix", nil, &net.UnixAddr{Name: name, Net: "unix"})
 }
 
+// consoleSocketPath finds the socket polyfork attach means: arg itself if it is a socket,
+// else the socket of worker in directory arg (a full name, or an index: "0" is
+// "NAME#0"), or the only socket there.
 func consoleSocketPath(arg, worker string) (string, error) {
 	fi, err := os.Stat(arg)
 	if err != nil {
