@@ -131,7 +131,7 @@ func waitAndKillGroup(cmd *exec.Cmd) error {
 	if adoptsOrphans() {
 		// Listed while the child is unreaped, so that its pid, the group's id, cannot
 		// have been taken by a new process.
-		adopted = adoptedIn(pid)
+		adopted = adoptedIn(pid, false)
 	}
 	err := cmd.Wait()
 	if len(adopted) > 0 {
@@ -155,8 +155,9 @@ func adoptsOrphans() bool {
 // that were reparented to this process, but not the child itself, the group's leader,
 // whose pid is pgid (cmd.Wait reaps it). Nobody else can reap them: as PID 1 each killed
 // grandchild stayed a zombie for good, one more per worker death, until pids ran out. A
-// grandchild that left the group (setpgid, setsid) is not known here.
-func adoptedIn(pgid int) []int {
+// grandchild that left the group (setpgid, setsid) is not known here. With zombies, only
+// processes that have already exited are listed.
+func adoptedIn(pgid int, zombies bool) []int {
 	me := strconv.Itoa(os.Getpid())
 	group := strconv.Itoa(pgid)
 	entries, err := os.ReadDir("/proc")
@@ -179,7 +180,7 @@ func adoptedIn(pgid int) []int {
 		if i < 0 {
 			continue
 		}
-		if f := strings.Fields(s[i+1:]); len(f) >= 3 && f[1] == me && f[2] == group && pid != pgid {
+		if f := strings.Fields(s[i+1:]); len(f) >= 3 && f[1] == me && f[2] == group && pid != pgid && (!zombies || f[0] == "Z") {
 			out = append(out, pid)
 		}
 	}
@@ -187,9 +188,11 @@ func adoptedIn(pgid int) []int {
 }
 
 // reapGroup waits for the adopted processes of group pgid, which were sent SIGKILL with
-// it, then for those their deaths handed over in turn (a grandchild's own children), until
-// the group has none left here. A process whose pid is pgid is never taken: once the child
-// is reaped, a new child may have its pid.
+// it, then for those their deaths handed over in turn (a grandchild's own children, killed
+// with the group too), for as long as such zombies keep appearing. Only zombies are taken
+// after the first listing: once the child is reaped, a new child may have its pid and lead
+// a group of the same id, whose live members are not this group's. A process whose pid is
+// pgid is never taken.
 func reapGroup(pgid int, pids []int) {
 	for len(pids) > 0 {
 		reaped := false
@@ -206,7 +209,7 @@ func reapGroup(pgid int, pids []int) {
 		if !reaped { // someone else's to wait for after all
 			return
 		}
-		pids = adoptedIn(pgid)
+		pids = adoptedIn(pgid, true)
 	}
 }
 
