@@ -31,8 +31,8 @@ var (
 	// request arrived after $stop: the handler never ran, so the call may be sent elsewhere.
 	ErrStopping = errors.New("bridge: the child is stopping and did not run the call")
 	// ErrUnsendable is matched when a call, message or notification was refused before
-	// sending because the other side would have to reject it (a method name that is not
-	// UTF-8, params nested deeper than 128 levels or holding more values than the other
+	// sending because the other side would have to reject it (a method name that is empty,
+	// starts with '$' or is not UTF-8, params nested deeper than 128 levels or holding more values than the other
 	// side's limit, a frame above its maximum size) or a Go value has no msgpack form. The
 	// fault is the caller's input; nothing was sent and the connection is unharmed. It is
 	// protocol.ErrUnsendable.
