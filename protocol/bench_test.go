@@ -84,3 +84,50 @@ func itoa(n int) string {
 	}
 	return itoa(n/10) + string(rune('0'+n%10))
 }
+
+// BenchmarkUnmarshal decodes typical results into typed targets: the checks typed decoding
+// makes before the library decodes (integers that fit, PHP's empty maps and lists) walk
+// the value beside its type.
+func BenchmarkUnmarshal(b *testing.B) {
+	type item struct {
+		ID    int64             `json:"id"`
+		Name  string            `json:"name"`
+		Tags  []string          `json:"tags"`
+		Score float64           `json:"score"`
+		Slots map[int]string    `json:"slots"`
+		Attrs map[string]string `json:"attrs"`
+	}
+	one := map[string]any{"id": 12345, "name": "polyfork", "tags": []any{"a", "b"}, "score": 0.5,
+		"slots": map[int]string{1: "x", 2: "y"}, "attrs": map[string]string{"k": "v"}}
+	ints := make([]int64, 1000)
+	for i := range ints {
+		ints[i] = int64(i * 7)
+	}
+	items := make([]any, 100)
+	for i := range items {
+		items[i] = one
+	}
+	for _, c := range []struct {
+		name   string
+		value  any
+		target func() any
+	}{
+		{"struct", one, func() any { return new(item) }},
+		{"[]struct(100)", items, func() any { return new([]item) }},
+		{"[]int64(1000)", ints, func() any { return new([]int64) }},
+		{"map[string]any", one, func() any { return new(map[string]any) }},
+	} {
+		v, err := Marshal(c.value)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				if err := Unmarshal(v, c.target()); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -18,10 +19,6 @@ import (
 // ignored, but a map none of whose keys matches a field is an error: a struct left all
 // zeros with a nil error is the silent failure this exists to prevent.
 
-// needsWalk caches, per type, whether decoding into it involves a struct that we fill
-// ourselves (directly, or as an element of a slice, array, map or pointer).
-var needsWalk sync.Map // reflect.Type -> bool
-
 var (
 	timeType        = reflect.TypeOf(time.Time{})
 	customDecoder   = reflect.TypeOf((*msgpack.CustomDecoder)(nil)).Elem()
@@ -30,28 +27,17 @@ var (
 
 // walks reports whether values of t are decoded by decodeInto rather than by the msgpack
 // library directly.
-func walks(t reflect.Type) bool {
-	if v, ok := needsWalk.Load(t); ok {
-		return v.(bool)
-	}
-	w := computeWalks(t, map[reflect.Type]bool{})
-	needsWalk.Store(t, w)
-	return w
-}
+func walks(t reflect.Type) bool { return factsOf(t).walks }
 
 // computeWalks answers walks for t; visiting holds the types being answered further up,
 // so that a recursive type does not recurse for ever. Only final answers are cached.
 func computeWalks(t reflect.Type, visiting map[reflect.Type]bool) bool {
-	if v, ok := needsWalk.Load(t); ok {
-		return v.(bool)
-	}
 	if visiting[t] {
 		return false // decided by the outer call, which sees the whole type
 	}
 	visiting[t] = true
 	defer delete(visiting, t)
-	if t == timeType || reflect.PointerTo(t).Implements(customDecoder) || reflect.PointerTo(t).Implements(msgpackUnmarshl) ||
-		t.Implements(customDecoder) || t.Implements(msgpackUnmarshl) {
+	if decodesItself(t) {
 		return false
 	}
 	switch t.Kind() {
@@ -147,10 +133,10 @@ func (p *structPlan) lookup(key string) *fieldPlan {
 }
 
 // decodeInto fills v from the checked msgpack value b; path names v in errors.
-func decodeInto(b []byte, v reflect.Value, path string) error {
+func decodeInto(b []byte, v reflect.Value, at *path) error {
 	t := v.Type()
-	if !walks(t) {
-		return decodeLeaf(b, v, path)
+	if f := factsOf(t); !f.walks {
+		return decodeLeafOf(b, v, at, f)
 	}
 	isNil := b[0] == 0xc0
 	switch t.Kind() {
@@ -162,13 +148,13 @@ func decodeInto(b []byte, v reflect.Value, path string) error {
 		if v.IsNil() {
 			v.Set(reflect.New(t.Elem()))
 		}
-		return decodeInto(b, v.Elem(), path)
+		return decodeInto(b, v.Elem(), at)
 	case reflect.Struct:
 		if isNil {
 			v.SetZero()
 			return nil
 		}
-		return decodeStruct(b, v, path)
+		return decodeStruct(b, v, at)
 	case reflect.Slice:
 		if isNil {
 			v.SetZero()
@@ -177,27 +163,33 @@ func decodeInto(b []byte, v reflect.Value, path string) error {
 		c := cursor{b: b}
 		n, ok := c.arrayLen()
 		if !ok {
-			return fmt.Errorf("%s: cannot decode %s into %s", path, describe(b[0]), t)
+			return fmt.Errorf("%s: cannot decode %s into %s", at.String(), describe(b[0]), t)
 		}
 		s := reflect.MakeSlice(t, n, n)
+		at.push(step{kind: '['})
 		for i := 0; i < n; i++ {
-			if err := decodeInto(c.value(), s.Index(i), fmt.Sprintf("%s[%d]", path, i)); err != nil {
+			at.top().index = i
+			if err := decodeInto(c.value(), s.Index(i), at); err != nil {
 				return err
 			}
 		}
+		at.pop()
 		v.Set(s)
 		return nil
 	case reflect.Array:
 		c := cursor{b: b}
 		n, ok := c.arrayLen()
 		if !ok || n != t.Len() {
-			return fmt.Errorf("%s: cannot decode %s into %s", path, describeLen(b), t)
+			return fmt.Errorf("%s: cannot decode %s into %s", at.String(), describeLen(b), t)
 		}
+		at.push(step{kind: '['})
 		for i := 0; i < n; i++ {
-			if err := decodeInto(c.value(), v.Index(i), fmt.Sprintf("%s[%d]", path, i)); err != nil {
+			at.top().index = i
+			if err := decodeInto(c.value(), v.Index(i), at); err != nil {
 				return err
 			}
 		}
+		at.pop()
 		return nil
 	case reflect.Map:
 		if isNil {
@@ -206,26 +198,40 @@ func decodeInto(b []byte, v reflect.Value, path string) error {
 		}
 		c := cursor{b: b}
 		n, ok := c.mapLen()
+		list := false // PHP's map of keys 0..n-1, a list on the wire (see phpMaps)
+		if !ok && (b[0] == 0x90 || isIntKind(t.Key().Kind())) {
+			n, ok = c.arrayLen()
+			list = true
+		}
 		if !ok {
-			return fmt.Errorf("%s: cannot decode %s into %s", path, describe(b[0]), t)
+			return fmt.Errorf("%s: cannot decode %s into %s", at.String(), describe(b[0]), t)
 		}
 		m := reflect.MakeMapWithSize(t, n)
 		for i := 0; i < n; i++ {
 			k := reflect.New(t.Key()).Elem()
-			kb := c.value()
-			if err := decodeLeaf(kb, k, path+" key"); err != nil {
+			var kb []byte
+			if list {
+				kb = uintBytes(uint64(i))
+			} else {
+				kb = c.value()
+			}
+			at.push(step{kind: 'k'})
+			if err := decodeLeaf(kb, k, at); err != nil {
 				return err
 			}
+			at.pop()
 			e := reflect.New(t.Elem()).Elem()
-			if err := decodeInto(c.value(), e, fmt.Sprintf("%s[%v]", path, k.Interface())); err != nil {
+			at.push(step{kind: 'v', key: k})
+			if err := decodeInto(c.value(), e, at); err != nil {
 				return err
 			}
+			at.pop()
 			m.SetMapIndex(k, e)
 		}
 		v.Set(m)
 		return nil
 	}
-	return decodeLeaf(b, v, path)
+	return decodeLeaf(b, v, at)
 }
 
 func describeLen(b []byte) string {
@@ -237,12 +243,15 @@ func describeLen(b []byte) string {
 }
 
 // decodeStruct fills the struct v from a map.
-func decodeStruct(b []byte, v reflect.Value, path string) error {
+func decodeStruct(b []byte, v reflect.Value, at *path) error {
 	t := v.Type()
+	if b[0] == 0x90 { // PHP's empty map (see phpMaps): nothing to fill
+		return nil
+	}
 	c := cursor{b: b}
 	n, ok := c.mapLen()
 	if !ok {
-		return fmt.Errorf("%s: cannot decode %s into struct %s: a struct is filled from a map", path, describe(b[0]), t)
+		return fmt.Errorf("%s: cannot decode %s into struct %s: a struct is filled from a map", at.String(), describe(b[0]), t)
 	}
 	p := planFor(t)
 	matched := 0
@@ -270,19 +279,60 @@ func decodeStruct(b []byte, v reflect.Value, path string) error {
 		}
 		fv, err := fieldForSet(v, f.index)
 		if err != nil {
-			return fmt.Errorf("%s.%s: %w", path, f.name, err)
+			return fmt.Errorf("%s.%s: %w", at.String(), f.name, err)
 		}
-		if err := decodeInto(val, fv, path+"."+f.name); err != nil {
+		at.push(step{kind: '.', name: f.name})
+		if err := decodeInto(val, fv, at); err != nil {
 			return err
 		}
+		at.pop()
 		matched++
 	}
 	if n > 0 && matched == 0 {
 		return fmt.Errorf("%s: none of the keys %s matches a field of %s, which takes %s; "+
 			"name the fields with `msgpack:\"key\"` or `json:\"key\"` tags",
-			path, strings.Join(unknown, ", "), t, strings.Join(p.names, ", "))
+			at.String(), strings.Join(unknown, ", "), t, strings.Join(p.names, ", "))
 	}
 	return nil
+}
+
+// path is where the value being decoded sits in the value Unmarshal was given: a stack of
+// steps that decoding pushes as it goes down and pops as it comes back, shared by one
+// Unmarshal call, and rendered ("the value[2].name", "the value[key]") only for an error.
+type path struct {
+	root  string
+	steps []step
+}
+
+// step is one step of a path: kind '[' an element (index), '.' a field (name), 'k' the key
+// of the map above, 'v' the value under key.
+type step struct {
+	kind  byte
+	name  string
+	index int
+	key   reflect.Value
+}
+
+func (p *path) push(s step) { p.steps = append(p.steps, s) }
+func (p *path) pop()        { p.steps = p.steps[:len(p.steps)-1] }
+func (p *path) top() *step  { return &p.steps[len(p.steps)-1] }
+
+func (p *path) String() string {
+	var b strings.Builder
+	b.WriteString(p.root)
+	for _, s := range p.steps {
+		switch s.kind {
+		case '[':
+			b.WriteString("[" + strconv.Itoa(s.index) + "]")
+		case '.':
+			b.WriteString("." + s.name)
+		case 'k':
+			b.WriteString(" key")
+		case 'v':
+			fmt.Fprintf(&b, "[%v]", s.key.Interface())
+		}
+	}
+	return b.String()
 }
 
 // fieldForSet returns the field at index, allocating embedded struct pointers on the way.
@@ -303,21 +353,31 @@ func fieldForSet(v reflect.Value, index []int) (reflect.Value, error) {
 }
 
 // decodeLeaf decodes b into v with the msgpack library (struct tags msgpack, then json).
-func decodeLeaf(b []byte, v reflect.Value, path string) (err error) {
-	if err := checkInts(b, v.Type()); err != nil {
-		return fmt.Errorf("%s%w", path, err)
+func decodeLeaf(b []byte, v reflect.Value, at *path) error {
+	return decodeLeafOf(b, v, at, factsOf(v.Type()))
+}
+
+// decodeLeafOf is decodeLeaf given the facts of v's type.
+func decodeLeafOf(b []byte, v reflect.Value, at *path, f *typeFacts) (err error) {
+	if f.maps {
+		b = phpMaps(b, v.Type())
+	}
+	if f.ints {
+		if e := checkIntsIn(b, v.Type()); e != nil {
+			return fmt.Errorf("%s%w", at.String(), e)
+		}
 	}
 	d := getDecoder(b)
 	defer putDecoder(d)
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("%s: cannot decode into %s: %v", path, v.Type(), r)
+			err = fmt.Errorf("%s: cannot decode into %s: %v", at.String(), v.Type(), r)
 		}
 	}()
 	if v.Kind() == reflect.Interface && v.NumMethod() == 0 {
 		x, err := decodeAny(d.Decoder)
 		if err != nil {
-			return fmt.Errorf("%s: %w", path, err)
+			return fmt.Errorf("%s: %w", at.String(), err)
 		}
 		if x == nil {
 			v.SetZero()
@@ -327,10 +387,10 @@ func decodeLeaf(b []byte, v reflect.Value, path string) (err error) {
 		return nil
 	}
 	if err := d.DecodeValue(v); err != nil {
-		if at, eb, et, inner := locate(b, v.Type()); at != "" && inner != nil {
-			return fmt.Errorf("%s%s: cannot decode %s into %s: %w", path, at, describe(eb[0]), et, inner)
+		if where, eb, et, inner := locate(b, v.Type()); where != "" && inner != nil {
+			return fmt.Errorf("%s%s: cannot decode %s into %s: %w", at.String(), where, describe(eb[0]), et, inner)
 		}
-		return fmt.Errorf("%s: cannot decode %s into %s: %w", path, describe(b[0]), v.Type(), err)
+		return fmt.Errorf("%s: cannot decode %s into %s: %w", at.String(), describe(b[0]), v.Type(), err)
 	}
 	return nil
 }

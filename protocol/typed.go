@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"reflect"
 	"strconv"
 	"sync"
@@ -18,18 +19,32 @@ import (
 // the library decodes, checkInts walks the value beside the Go type it goes into and
 // refuses an integer that does not fit, naming where it is, as encoding/json does.
 
-// holdsInts caches, per type, whether decoding into it stores msgpack integers into Go
-// integers through the library (directly, or inside pointers, slices, arrays and maps).
-var holdsInts sync.Map // reflect.Type -> bool
-
-func intsIn(t reflect.Type) bool {
-	if v, ok := holdsInts.Load(t); ok {
-		return v.(bool)
-	}
-	v := computeIntsIn(t, map[reflect.Type]bool{})
-	holdsInts.Store(t, v)
-	return v
+// typeFacts is what typed decoding needs to know of a Go type it decodes into, computed
+// once per type (facts caches it): one lookup per value instead of one per question.
+type typeFacts struct {
+	walks   bool // decodeInto fills it (it holds a struct we fill), not the library alone
+	ints    bool // the library stores msgpack integers into Go integers in it (checkInts)
+	maps    bool // a map, or a struct we fill, can be reached in it (phpMaps)
+	intMaps bool // a map with integer keys can be reached in it (phpMaps' lists)
 }
+
+var facts sync.Map // reflect.Type -> *typeFacts
+
+func factsOf(t reflect.Type) *typeFacts {
+	if f, ok := facts.Load(t); ok {
+		return f.(*typeFacts)
+	}
+	f := &typeFacts{
+		walks:   computeWalks(t, map[reflect.Type]bool{}),
+		ints:    computeIntsIn(t, map[reflect.Type]bool{}),
+		maps:    computeMapsIn(t, map[reflect.Type]bool{}),
+		intMaps: computeIntMapsIn(t, map[reflect.Type]bool{}),
+	}
+	facts.Store(t, f)
+	return f
+}
+
+func intsIn(t reflect.Type) bool { return factsOf(t).ints }
 
 func computeIntsIn(t reflect.Type, visiting map[reflect.Type]bool) bool {
 	if visiting[t] {
@@ -37,9 +52,8 @@ func computeIntsIn(t reflect.Type, visiting map[reflect.Type]bool) bool {
 	}
 	visiting[t] = true
 	defer delete(visiting, t)
-	if t == timeType || reflect.PointerTo(t).Implements(customDecoder) || reflect.PointerTo(t).Implements(msgpackUnmarshl) ||
-		t.Implements(customDecoder) || t.Implements(msgpackUnmarshl) {
-		return false // decodes itself
+	if decodesItself(t) {
+		return false
 	}
 	switch t.Kind() {
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
@@ -166,6 +180,14 @@ func intBounds(t reflect.Type) (low int64, high uint64, isInt bool) {
 // checkInt checks the integer at the start of b (anything else is the decoder's to report)
 // against the range of t.
 func checkInt(b []byte, t reflect.Type, low int64, high uint64) *intRangeError {
+	switch x := b[0]; {
+	case x <= 0x7f: // a positive fixint fits every Go integer
+		return nil
+	case low == math.MinInt64 && x != 0xcf: // only a uint64 above MaxInt64 misses an int64
+		return nil
+	case high == math.MaxUint64 && x >= 0xcc && x <= 0xcf: // no unsigned value misses a uint64
+		return nil
+	}
 	u, neg, ok := readInt(b)
 	if ok && (neg && int64(u) < low || !neg && u > high) {
 		return &intRangeError{msg: fmt.Sprintf("%s does not fit in %s", intText(u, neg), t)}
@@ -273,21 +295,13 @@ func libraryDecode(b []byte, t reflect.Type) (err error) {
 // PHP has one array type for lists and maps, so a PHP child sends an empty map (an empty
 // associative array, `[]`) as an empty msgpack array, and a map whose keys are 0..n-1 in
 // order as a list (SPEC section 7): decoded into a Go map or struct, it failed ("unexpected
-// code=90 decoding map length", "cannot decode an array into struct"). emptyMaps rewrites,
-// in a copy of b, each empty array that goes into a map or struct as an empty map, and
-// each array that goes into a map with integer keys as the map of its indexes.
+// code=90 decoding map length", "cannot decode an array into struct"). decodeInto takes
+// such arrays as maps as it goes, for the types it walks; for those the library decodes,
+// phpMaps rewrites, in a copy of b, each empty array that goes into a map or struct as an
+// empty map, and each array that goes into a map with integer keys as the map of its
+// indexes.
 
-// holdsMaps caches, per type, whether a map or a struct we fill can be reached inside it.
-var holdsMaps sync.Map // reflect.Type -> bool
-
-func mapsIn(t reflect.Type) bool {
-	if v, ok := holdsMaps.Load(t); ok {
-		return v.(bool)
-	}
-	v := computeMapsIn(t, map[reflect.Type]bool{})
-	holdsMaps.Store(t, v)
-	return v
-}
+func mapsIn(t reflect.Type) bool { return factsOf(t).maps }
 
 func computeMapsIn(t reflect.Type, visiting map[reflect.Type]bool) bool {
 	if visiting[t] {
@@ -316,14 +330,15 @@ func decodesItself(t reflect.Type) bool {
 		t.Implements(customDecoder) || t.Implements(msgpackUnmarshl)
 }
 
-// emptyMaps returns b, or a copy of it in which every empty array that decoding into t
+// phpMaps returns b, or a copy of it in which every empty array that decoding into t
 // puts into a map or a struct is an empty map, and every array that it puts into a map with
 // integer keys is the map of the array's indexes to its elements.
-func emptyMaps(b []byte, t reflect.Type) []byte {
-	if !mapsIn(t) { // the type first: a scan of a large result costs more
+func phpMaps(b []byte, t reflect.Type) []byte {
+	f := factsOf(t)
+	if !f.maps { // the type first: a scan of a large result costs more
 		return b
 	}
-	if !intMapsIn(t) && bytes.IndexByte(b, 0x90) < 0 {
+	if !f.intMaps && bytes.IndexByte(b, 0x90) < 0 {
 		return b
 	}
 	w := mapWalk{b: b}
@@ -407,17 +422,7 @@ func (w *mapWalk) walk(off int, t reflect.Type) {
 	}
 }
 
-// holdsIntMaps caches, per type, whether a map with integer keys can be reached inside it.
-var holdsIntMaps sync.Map // reflect.Type -> bool
-
-func intMapsIn(t reflect.Type) bool {
-	if v, ok := holdsIntMaps.Load(t); ok {
-		return v.(bool)
-	}
-	v := computeIntMapsIn(t, map[reflect.Type]bool{})
-	holdsIntMaps.Store(t, v)
-	return v
-}
+func intMapsIn(t reflect.Type) bool { return factsOf(t).intMaps }
 
 func computeIntMapsIn(t reflect.Type, visiting map[reflect.Type]bool) bool {
 	if visiting[t] || decodesItself(t) {

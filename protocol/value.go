@@ -99,7 +99,7 @@ func Unmarshal(b []byte, v any) (err error) {
 			reflect.ValueOf(v).Elem().SetZero()
 			return nil
 		}
-		if p, ok := v.(*map[string]any); ok && b[0] == 0x90 { // PHP's empty map: see emptyMaps
+		if p, ok := v.(*map[string]any); ok && b[0] == 0x90 { // PHP's empty map: see phpMaps
 			*p = map[string]any{}
 			return nil
 		}
@@ -114,13 +114,13 @@ func Unmarshal(b []byte, v any) (err error) {
 	if rv.Kind() != reflect.Pointer || rv.IsNil() {
 		return fmt.Errorf("protocol: cannot decode into %T: want a non-nil pointer", v)
 	}
-	b = emptyMaps(b, rv.Elem().Type())
-	if walks(rv.Elem().Type()) {
-		if err := decodeInto(b, rv.Elem(), "the value"); err != nil {
+	if walks(rv.Elem().Type()) { // it takes PHP's maps (see phpMaps) as it goes
+		if err := decodeInto(b, rv.Elem(), &path{root: "the value"}); err != nil {
 			return fmt.Errorf("protocol: %w", err)
 		}
 		return nil
 	}
+	b = phpMaps(b, rv.Elem().Type())
 	if err := checkInts(b, rv.Elem().Type()); err != nil {
 		return fmt.Errorf("protocol: the value%w", err)
 	}
