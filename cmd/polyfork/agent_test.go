@@ -273,81 +273,57 @@ func TestNATSConnectErrorSaysWhy(t *testing.T) {
 	}
 }
 
-// An agent whose NATS server refuses its credentials when it reconnects (they were
-// rotated or revoked while it ran) exits 3 saying why. nats.go closes the connection after
-// two refusals, whatever MaxReconnects says, and the agent went on running, serving
-// nothing, for ever.
-func TestAgentExitsWhenNATSClosesForGood(t *testing.T) {
+// When the NATS server refuses the credentials on reconnecting (rotated or revoked while
+// they ran), nats.go closes the connection for good, whatever MaxReconnects says. The agent
+// then served nothing, listed nowhere, and serve -nats answered every call 503, both for as
+// long as they ran. They now stop, exit 3, saying why.
+func TestCommandsExitWhenNATSClosesForGood(t *testing.T) {
 	withPythonPath(t)
-	port := freePort(t)
-	open := natsServer(t, remote.ServerConfig{Addr: "127.0.0.1:" + port}) // takes any credentials
-	logs := &syncLog{}
-	done := make(chan int, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(60 * time.Second):
-			t.Error("the agent did not stop")
-		}
-	})
-	args := append([]string{"agent", "-nats", "nats://u:p@127.0.0.1:" + port, "-service", "creds", "-workers", "1", "--"}, remoteWorker()...)
-	go func() { done <- run(ctx, args, strings.NewReader(""), io.Discard, logs) }()
-	testutil.Eventually(t, "the agent to serve", func() bool { return strings.Contains(logs.String(), `serving "creds"`) })
+	for _, c := range []struct {
+		name, ready string
+		args        func(url string) []string
+	}{
+		{"agent", `serving "creds"`, func(url string) []string {
+			return append([]string{"agent", "-nats", url, "-service", "creds", "-workers", "1", "--"}, remoteWorker()...)
+		}},
+		{"serve", "msg=listening", func(url string) []string {
+			return []string{"serve", "-addr", "127.0.0.1:0", "-nats", url, "-service", "creds"}
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			port := freePort(t)
+			open := natsServer(t, remote.ServerConfig{Addr: "127.0.0.1:" + port}) // takes any credentials
+			logs := &syncLog{}
+			done := make(chan int, 1)
+			ctx, cancel := context.WithCancel(context.Background())
+			t.Cleanup(func() {
+				cancel()
+				select {
+				case <-done:
+				case <-time.After(60 * time.Second):
+					t.Errorf("%s did not stop", c.name)
+				}
+			})
+			args := c.args("nats://u:p@127.0.0.1:" + port)
+			go func() { done <- run(ctx, args, strings.NewReader(""), io.Discard, logs) }()
+			testutil.Eventually(t, c.name+" to serve", func() bool { return strings.Contains(logs.String(), c.ready) })
 
-	open.Shutdown()
-	strict, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: mustAtoi(t, port), Username: "u", Password: "rotated",
-		NoLog: true, NoSigs: true})
-	require.NoError(t, err)
-	strict.Start()
-	t.Cleanup(func() { strict.Shutdown(); strict.WaitForShutdown() })
-	require.True(t, strict.ReadyForConnections(10*time.Second))
-	select {
-	case code := <-done:
-		done <- code // for the cleanup
-		require.Equal(t, exitFailure, code, logs.String())
-		require.Contains(t, logs.String(), "the NATS connection closed for good: nats: Authorization Violation")
-	case <-time.After(60 * time.Second):
-		t.Fatalf("the agent still runs with its NATS connection closed:\n%s", logs.String())
-	}
-}
-
-// serve -nats, like the agent, stopped serving anything once nats.go closed its
-// connection for good (credentials refused on reconnecting): it answered every call 503 for
-// as long as it ran. It now stops, exit 3, saying why.
-func TestServeExitsWhenNATSClosesForGood(t *testing.T) {
-	port := freePort(t)
-	open := natsServer(t, remote.ServerConfig{Addr: "127.0.0.1:" + port}) // takes any credentials
-	logs := &syncLog{}
-	done := make(chan int, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(60 * time.Second):
-			t.Error("serve did not stop")
-		}
-	})
-	args := []string{"serve", "-addr", "127.0.0.1:0", "-nats", "nats://u:p@127.0.0.1:" + port, "-service", "creds"}
-	go func() { done <- run(ctx, args, strings.NewReader(""), io.Discard, logs) }()
-	testutil.Eventually(t, "serve to listen", func() bool { return strings.Contains(logs.String(), "msg=listening") })
-
-	open.Shutdown()
-	strict, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: mustAtoi(t, port), Username: "u", Password: "rotated",
-		NoLog: true, NoSigs: true})
-	require.NoError(t, err)
-	strict.Start()
-	t.Cleanup(func() { strict.Shutdown(); strict.WaitForShutdown() })
-	require.True(t, strict.ReadyForConnections(10*time.Second))
-	select {
-	case code := <-done:
-		done <- code // for the cleanup
-		require.Equal(t, exitFailure, code, logs.String())
-		require.Contains(t, logs.String(), "the NATS connection closed for good: nats: Authorization Violation")
-	case <-time.After(60 * time.Second):
-		t.Fatalf("serve still runs with its NATS connection closed:\n%s", logs.String())
+			open.Shutdown()
+			strict, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: mustAtoi(t, port), Username: "u", Password: "rotated",
+				NoLog: true, NoSigs: true})
+			require.NoError(t, err)
+			strict.Start()
+			t.Cleanup(func() { strict.Shutdown(); strict.WaitForShutdown() })
+			require.True(t, strict.ReadyForConnections(10*time.Second))
+			select {
+			case code := <-done:
+				done <- code // for the cleanup
+				require.Equal(t, exitFailure, code, logs.String())
+				require.Contains(t, logs.String(), "the NATS connection closed for good: nats: Authorization Violation")
+			case <-time.After(60 * time.Second):
+				t.Fatalf("%s still runs with its NATS connection closed:\n%s", c.name, logs.String())
+			}
+		})
 	}
 }
 
