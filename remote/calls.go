@@ -88,6 +88,15 @@ func (t *callTable) forget(token string, c *pcall) bool {
 	return true
 }
 
+// drop takes out a call its caller gave up on and recycles it, once its done signal has
+// come if it was already taken out.
+func (t *callTable) drop(token string, c *pcall) {
+	if !t.forget(token, c) {
+		<-c.done
+	}
+	c.recycle()
+}
+
 // expire fails, with what errFor returns, every call not heard from since before cutoff,
 // and returns their tokens.
 func (t *callTable) expire(cutoff time.Time, errFor func(agent string) error) []string {

@@ -377,12 +377,7 @@ func (p *Pool) attempt(ctx context.Context, subject, method string, body []byte,
 	select {
 	case p.publishing <- struct{}{}:
 	case <-ctx.Done(): // maxPublishing publishes are stuck: this one never started
-		if p.calls.forget(token, c) {
-			c.recycle()
-		} else {
-			<-c.done
-			c.recycle()
-		}
+		p.calls.drop(token, c)
 		return nil, false, callError(method, fmt.Errorf("%w"+unsent, ctx.Err()))
 	case <-c.done: // the watchdog gave up on it, or the pool closed
 		failed := c.err
@@ -414,12 +409,7 @@ func (p *Pool) attempt(ctx context.Context, subject, method string, body []byte,
 	case err = <-pub:
 	case <-ctx.Done():
 		if pubState.CompareAndSwap(pubRunning, pubAbandoned) {
-			if p.calls.forget(token, c) {
-				c.recycle()
-			} else {
-				<-c.done
-				c.recycle()
-			}
+			p.calls.drop(token, c)
 			return nil, true, callError(method, fmt.Errorf("%w"+unsent, ctx.Err()))
 		}
 		err = <-pub // published too: the wait below ends the call
@@ -446,12 +436,7 @@ func (p *Pool) attempt(ctx context.Context, subject, method string, body []byte,
 	}
 	if err != nil {
 		if c != nil {
-			if p.calls.forget(token, c) {
-				c.recycle()
-			} else {
-				<-c.done
-				c.recycle()
-			}
+			p.calls.drop(token, c)
 		}
 		if errors.Is(err, nats.ErrMaxPayload) {
 			return nil, false, &PayloadError{What: "params of " + protocol.QuoteName(method), Size: int64(len(body)), Limit: p.nc.MaxPayload()}
