@@ -3,11 +3,9 @@ package bridge
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"os"
 	"runtime"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -57,13 +55,8 @@ func alive(pid int) bool {
 	if syscall.Kill(pid, 0) != nil {
 		return false
 	}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	s := string(stat)
-	i := strings.LastIndexByte(s, ')')
-	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
+	state, _, _, ok := procStat(pid)
+	return ok && state != 'Z'
 }
 
 // children returns the pids whose parent is this process, zombies included.
@@ -76,20 +69,8 @@ func children() []int {
 		if err != nil {
 			continue
 		}
-		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			continue
-		}
-		s := string(stat)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 {
-			continue
-		}
-		fields := strings.Fields(s[i+1:])
-		if len(fields) > 1 {
-			if ppid, _ := strconv.Atoi(fields[1]); ppid == me {
-				out = append(out, pid)
-			}
+		if _, ppid, _, ok := procStat(pid); ok && ppid == me {
+			out = append(out, pid)
 		}
 	}
 	return out

@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"runtime"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"unsafe"
@@ -158,29 +157,18 @@ func adoptsOrphans() bool {
 // grandchild that left the group (setpgid, setsid) is not known here. With zombies, only
 // processes that have already exited are listed.
 func adoptedIn(pgid int, zombies bool) []int {
-	me := strconv.Itoa(os.Getpid())
-	group := strconv.Itoa(pgid)
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil
 	}
+	me := os.Getpid()
 	var out []int
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
+		if err != nil || pid == pgid {
 			continue
 		}
-		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses.
-		s := string(stat)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 {
-			continue
-		}
-		if f := strings.Fields(s[i+1:]); len(f) >= 3 && f[1] == me && f[2] == group && pid != pgid && (!zombies || f[0] == "Z") {
+		if state, ppid, pgrp, ok := procStat(pid); ok && ppid == me && pgrp == pgid && (!zombies || state == 'Z') {
 			out = append(out, pid)
 		}
 	}
