@@ -22,10 +22,7 @@ func describe(err error, timeout time.Duration) string {
 	if errors.As(err, &ee) {
 		msg = strings.Replace(msg, ee.Error(), exitWithoutStderr(ee), 1)
 	} else if errors.Is(err, bridge.ErrStartTimeout) {
-		// The bridge writes the stderr tail into this message as text.
-		if i := strings.Index(msg, "; last stderr lines:"); i >= 0 {
-			msg = msg[:i] + "; its stderr is above"
-		}
+		msg = stderrAbove(msg) // the bridge writes the stderr tail into this message as text
 	}
 	if timeout > 0 && errors.Is(err, context.DeadlineExceeded) {
 		msg = fmt.Sprintf("timed out after %v (-timeout): %s", timeout, msg)
@@ -39,11 +36,17 @@ func describe(err error, timeout time.Duration) string {
 // exitWithoutStderr says how a child ended, as the error does (its address space limit
 // included), pointing at its stderr instead of quoting it.
 func exitWithoutStderr(e *bridge.ExitError) string {
-	msg := e.Error()
-	if len(e.Stderr) > 0 {
-		if i := strings.Index(msg, "; last stderr lines:"); i >= 0 {
-			msg = msg[:i] + "; its stderr is above"
-		}
+	if len(e.Stderr) == 0 {
+		return e.Error() // "; it wrote nothing to stderr"
+	}
+	return stderrAbove(e.Error())
+}
+
+// stderrAbove replaces the stderr lines a bridge error quotes at its end with a pointer to
+// where the reader has seen them.
+func stderrAbove(msg string) string {
+	if i := strings.Index(msg, "; last stderr lines:"); i >= 0 {
+		return msg[:i] + "; its stderr is above"
 	}
 	return msg
 }
