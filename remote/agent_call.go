@@ -220,7 +220,7 @@ func (a *Agent) beats(r request, cancel context.CancelFunc) (stop func()) {
 // onBeatReply reads what comes back for a beat: only the NATS server's "no responders",
 // since callers do not answer beats.
 func (a *Agent) onBeatReply(m *nats.Msg) {
-	if len(m.Data) != 0 || m.Header.Get(headerNATSStatus) != "503" || len(m.Subject) <= len(a.beatInbox)+1 {
+	if !isNoResponders(m) || len(m.Subject) <= len(a.beatInbox)+1 {
 		return
 	}
 	token := m.Subject[len(a.beatInbox)+1:]

@@ -91,7 +91,7 @@ func agents(ctx context.Context, nc *nats.Conn, subject string) ([]AgentInfo, er
 		var st micro.Stats
 		mu.Lock()
 		defer mu.Unlock()
-		if len(m.Data) == 0 && m.Header.Get(headerNATSStatus) == "503" {
+		if isNoResponders(m) {
 			none = true
 		} else if code := m.Header.Get(HeaderErrorCode); code != "" {
 			errs = append(errs, fmt.Errorf("remote: an agent answered STATS with error %s: %s", code, m.Header.Get(HeaderError)))

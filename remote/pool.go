@@ -464,7 +464,7 @@ func (p *Pool) attempt(ctx context.Context, subject, method string, body []byte,
 	if err != nil {
 		return nil, false, callError(method, err)
 	}
-	if len(m.Data) == 0 && m.Header.Get(headerNATSStatus) == "503" {
+	if isNoResponders(m) {
 		return nil, false, callError(method, fmt.Errorf("%w %q (NATS: no responders on %s)", ErrNoAgents, p.service, subject))
 	}
 	return m, false, nil

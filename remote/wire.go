@@ -51,6 +51,12 @@ const (
 	headerNATSStatus = "Status"
 )
 
+// isNoResponders reports the NATS server's answer that nobody subscribes to the subject a
+// message went to: status 503 with an empty body.
+func isNoResponders(m *nats.Msg) bool {
+	return len(m.Data) == 0 && m.Header.Get(headerNATSStatus) == "503"
+}
+
 // statusBeat is the value of HeaderStatus on a heartbeat.
 const statusBeat = "beat"
 
