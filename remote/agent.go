@@ -239,6 +239,25 @@ func (a *Agent) statsData(e *micro.Endpoint) any {
 	return map[string]int64{"notified": a.notified.Load()}
 }
 
+// leave marks the agent stopping and leaves the service and its cancel and beat subjects,
+// for Shutdown and Kill; it returns the service's stop error.
+func (a *Agent) leave() error {
+	a.mu.Lock()
+	a.stopping = true
+	a.mu.Unlock()
+	var err error
+	if a.svc != nil {
+		err = a.svc.Stop()
+	}
+	if a.cancelSub != nil {
+		_ = a.cancelSub.Unsubscribe()
+	}
+	if a.beatSub != nil {
+		_ = a.beatSub.Unsubscribe()
+	}
+	return err
+}
+
 // Shutdown stops the agent gracefully: it leaves the service (its NATS subscriptions are
 // drained, so new calls go to other agents; a call that still reaches it is answered "not
 // run", and its caller sends it elsewhere), stops taking durable messages, lets the calls
@@ -253,20 +272,9 @@ func (a *Agent) Shutdown(ctx context.Context) error {
 		return errZeroAgent
 	}
 	a.stopOnce.Do(func() {
-		a.mu.Lock()
-		a.stopping = true
-		a.mu.Unlock()
 		var errs []error
-		if a.svc != nil {
-			if err := a.svc.Stop(); err != nil {
-				errs = append(errs, err)
-			}
-		}
-		if a.cancelSub != nil {
-			_ = a.cancelSub.Unsubscribe()
-		}
-		if a.beatSub != nil {
-			_ = a.beatSub.Unsubscribe()
+		if err := a.leave(); err != nil {
+			errs = append(errs, err)
 		}
 		done := make(chan struct{})
 		go func() {
@@ -310,18 +318,7 @@ func (a *Agent) Kill() {
 	if a.zero() {
 		return
 	}
-	a.mu.Lock()
-	a.stopping = true
-	a.mu.Unlock()
-	if a.svc != nil {
-		_ = a.svc.Stop()
-	}
-	if a.cancelSub != nil {
-		_ = a.cancelSub.Unsubscribe()
-	}
-	if a.beatSub != nil {
-		_ = a.beatSub.Unsubscribe()
-	}
+	_ = a.leave()
 	a.cancelAll()
 	if d := a.durable.Load(); d != nil {
 		d.stop() // its messages in progress were cancelled: they go back to the stream
