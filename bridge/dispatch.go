@@ -403,13 +403,11 @@ func (p *Pool) callerLocked(ctx context.Context, not *running) *running {
 		if r == nil || r == not || r.retiring {
 			continue
 		}
-		if proc, ok := r.w.(*Process); !ok || proc.conn != c {
+		if !serves(r.w, c) {
 			continue
 		}
-		select {
-		case <-r.w.Exited():
+		if isDone(r.w.Exited()) {
 			return nil
-		default:
 		}
 		return r
 	}

@@ -305,7 +305,7 @@ func (p *Pool) Reload(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		if proc, ok := old.w.(*Process); ok && proc.conn != nil && servedBy(ctx) == proc.conn {
+		if serves(old.w, servedBy(ctx)) {
 			// Called by a host handler serving one of old's calls: old cannot stop before
 			// the handler returns. It is retired; it stops once that call is answered.
 			continue
@@ -453,11 +453,18 @@ func (p *Pool) servedWorker(ctx context.Context) int {
 		return 0
 	}
 	for _, w := range p.allWorkers() {
-		if proc, ok := w.(*Process); ok && proc.conn == c {
-			return proc.Pid()
+		if serves(w, c) {
+			return w.Pid()
 		}
 	}
 	return 0
+}
+
+// serves reports whether w is the child whose session is c (a handler's, from servedBy):
+// never for a nil c, which ordinary contexts and ChannelNone workers both have.
+func serves(w worker, c *Conn) bool {
+	proc, ok := w.(*Process)
+	return ok && c != nil && proc.conn == c
 }
 
 func (p *Pool) allWorkers() []worker {
