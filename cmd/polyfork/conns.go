@@ -128,7 +128,6 @@ type connTracker struct {
 	idle     map[net.Conn]time.Time // kept alive between requests: since when
 	bodies   map[net.Conn]struct{}  // a request body still arriving
 	evicted  int64                  // connections closed by evict
-	evictAge time.Duration          // evict leaves connections doing nothing for less than this
 }
 
 // evictAfter is how long a connection must have done nothing before evict may close it.
@@ -140,7 +139,7 @@ const evictAfter = time.Second
 func newConnTracker() *connTracker {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &connTracker{drained: ctx, startDrain: cancel, fresh: map[net.Conn]time.Time{}, idle: map[net.Conn]time.Time{},
-		bodies: map[net.Conn]struct{}{}, evictAge: evictAfter}
+		bodies: map[net.Conn]struct{}{}}
 }
 
 type connKey struct{}
@@ -193,7 +192,7 @@ func (t *connTracker) connState(c net.Conn, st http.ConnState) {
 func (t *connTracker) evict() bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	cutoff := time.Now().Add(-t.evictAge)
+	cutoff := time.Now().Add(-evictAfter)
 	for _, m := range []map[net.Conn]time.Time{t.idle, t.fresh} {
 		var oldest net.Conn
 		var since time.Time

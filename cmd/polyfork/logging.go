@@ -103,10 +103,9 @@ const logSinkSize = 1 << 20
 type logSink struct {
 	w       io.Writer
 	mu      sync.Mutex
-	cond    *sync.Cond // signalled when lines arrive, when the queue empties, and at close
+	cond    *sync.Cond // wakes run: lines arrived, or close
 	queue   [][]byte
-	queued  int  // bytes in queue
-	writing bool // the writer holds lines taken from queue
+	queued  int // bytes in queue, and in the batch being written
 	closed  bool
 	dropped int // lines dropped since the last notice
 	done    chan struct{}
@@ -124,7 +123,7 @@ func newLogSink(w io.Writer) *logSink {
 func (s *logSink) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.queued+len(p) > logSinkSize && (s.queued > 0 || s.writing) {
+	if s.queued+len(p) > logSinkSize && s.queued > 0 {
 		s.dropped++
 		return len(p), nil
 	}
@@ -146,7 +145,7 @@ func (s *logSink) run() {
 			return
 		}
 		lines, n := s.queue, s.queued
-		s.queue, s.writing = nil, true
+		s.queue = nil
 		s.mu.Unlock()
 		failed := 0
 		for _, l := range lines {
@@ -157,14 +156,12 @@ func (s *logSink) run() {
 		s.mu.Lock()
 		s.queued -= n
 		s.dropped += failed
-		s.writing = false
 		if s.dropped > 0 && failed == 0 {
 			notice := fmt.Sprintf("polyfork: %d lines of log were dropped: stderr was not being read\n", s.dropped)
 			s.dropped = 0
 			s.queue = append(s.queue, []byte(notice))
 			s.queued += len(notice)
 		}
-		s.cond.Broadcast()
 	}
 }
 
