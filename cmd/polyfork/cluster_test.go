@@ -713,7 +713,9 @@ func TestClusterSecondSignalStopsTheDrain(t *testing.T) {
 	defer cmd.Process.Kill()
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	testutil.Eventually(t, "the worker up", func() bool { return strings.Contains(logs.String(), "up") })
+	// "] up" is the worker's own line (sh#0[PID] up): the listening line quotes the command,
+	// "echo up" included, before the trap is set.
+	testutil.Eventually(t, "the worker up", func() bool { return strings.Contains(logs.String(), "] up\n") })
 	m := regexp.MustCompile(`worker started.* pid=(\d+)`).FindStringSubmatch(logs.String())
 	require.NotNil(t, m, logs.String())
 	pid, _ := strconv.Atoi(m[1])
