@@ -140,10 +140,7 @@ func (in *inbox) pushNote(n notification) {
 	in.items++
 	in.bytes += len(n.args.raw)
 	in.mu.Unlock()
-	select {
-	case in.kick <- struct{}{}:
-	default:
-	}
+	in.poke()
 }
 
 // popNote returns the next notification, or false when there is none (yet).
@@ -173,10 +170,7 @@ func (in *inbox) handled() {
 	defer in.mu.Unlock()
 	in.handling = false
 	if len(in.notes) == 0 {
-		for _, ch := range in.noteIdles {
-			close(ch)
-		}
-		in.noteIdles = nil
+		in.notesDoneLocked()
 	}
 }
 
@@ -239,22 +233,39 @@ func (in *inbox) empty() bool {
 func (in *inbox) drop() (dropped int, running bool) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	dropped = len(in.notes)
+	dropped = in.dropNotesLocked()
+	in.shrankLocked()
+	in.poke()
+	return dropped, in.handling
+}
+
+// dropNotesLocked drops the notifications that wait for their handler, takes them off the
+// backlog, and releases whoever waits in notesIdle. in.mu must be held.
+func (in *inbox) dropNotesLocked() int {
+	dropped := len(in.notes)
 	for _, n := range in.notes {
 		in.bytes -= len(n.args.raw)
 	}
 	in.items -= dropped
 	in.notes = nil
+	in.notesDoneLocked()
+	return dropped
+}
+
+// notesDoneLocked closes the channels notesIdle handed out. in.mu must be held.
+func (in *inbox) notesDoneLocked() {
 	for _, ch := range in.noteIdles {
 		close(ch)
 	}
 	in.noteIdles = nil
-	in.shrankLocked()
+}
+
+// poke wakes notifyLoop, without blocking: kick holds one wake-up at most.
+func (in *inbox) poke() {
 	select {
 	case in.kick <- struct{}{}:
 	default:
 	}
-	return dropped, in.handling
 }
 
 // end takes no more work and wakes everyone. Queued requests are dropped (the session is
@@ -270,25 +281,16 @@ func (in *inbox) end(drop bool) []request {
 	reqs := in.reqs
 	in.reqs = nil
 	if drop {
-		in.notes = nil
+		in.dropNotesLocked()
 	}
 	in.items, in.bytes = len(in.notes), 0
 	for _, n := range in.notes {
 		in.bytes += len(n.args.raw)
 	}
-	if drop {
-		for _, ch := range in.noteIdles {
-			close(ch)
-		}
-		in.noteIdles = nil
-	}
 	if in.room != nil {
 		close(in.room)
 		in.room = nil
 	}
-	select {
-	case in.kick <- struct{}{}:
-	default:
-	}
+	in.poke()
 	return reqs
 }
