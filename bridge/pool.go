@@ -392,14 +392,8 @@ func (p *Pool) Shutdown(ctx context.Context) error {
 	}
 }
 
-// stopWorker stops w as Process.Close does, within ctx: the handling of what it sent is
-// bounded by its grace periods, so that neither a retirement nor a drain waits for slow or
-// stuck handlers past them.
-func (p *Pool) stopWorker(ctx context.Context, w worker) error {
-	ctx, cancel := context.WithTimeout(ctx, p.procCfg.graces())
-	defer cancel()
-	return w.Shutdown(ctx)
-}
+// stopWorker stops w as Process.Close does, ended sooner by ctx (see closeWithin).
+func (p *Pool) stopWorker(ctx context.Context, w worker) error { return w.closeWithin(ctx) }
 
 // beginClose stops the pool taking calls and returns a channel closed once no call runs
 // or waits.

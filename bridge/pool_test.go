@@ -210,7 +210,7 @@ func (w *fakeWorker) Notify(ctx context.Context, method string, params ...any) e
 func (w *fakeWorker) Done() <-chan struct{}   { return w.done }
 func (w *fakeWorker) Exited() <-chan struct{} { return w.exited }
 func (w *fakeWorker) Wait() error             { <-w.done; return w.err }
-func (w *fakeWorker) Shutdown(ctx context.Context) error {
+func (w *fakeWorker) closeWithin(ctx context.Context) error {
 	w.shutdowns.Add(1)
 	w.stopped.Store(true)
 	w.exit(nil)

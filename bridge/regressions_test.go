@@ -153,9 +153,9 @@ func TestCallsInFlightWhenTheHostEndsTheChildGetItsExit(t *testing.T) {
 // slowStopWorker takes a while to stop, as a child finishing its work after $stop does.
 type slowStopWorker struct{ *fakeWorker }
 
-func (w slowStopWorker) Shutdown(ctx context.Context) error {
+func (w slowStopWorker) closeWithin(ctx context.Context) error {
 	time.Sleep(300 * time.Millisecond)
-	return w.fakeWorker.Shutdown(ctx)
+	return w.fakeWorker.closeWithin(ctx)
 }
 
 func TestShutdownWaitsForAWorkerThatFinishedStartingMeanwhile(t *testing.T) {

@@ -23,9 +23,16 @@ func (p *Process) Close() error {
 	if p.zero() {
 		return errZeroProcess
 	}
+	return p.closeWithin(context.Background())
+}
+
+// closeWithin is Close, ended sooner by ctx as Shutdown is. A Pool stops its workers so,
+// so that neither a retirement nor a drain waits for slow or stuck handlers past the
+// grace periods, and a drain's own end still SIGKILLs.
+func (p *Process) closeWithin(ctx context.Context) error {
 	t := time.NewTimer(p.cfg.graces())
 	defer t.Stop()
-	return p.shutdown(context.Background(), t.C)
+	return p.shutdown(ctx, t.C)
 }
 
 // Shutdown stops the child gracefully and waits until it is gone. It sends $stop, so the

@@ -12,7 +12,7 @@ type worker interface {
 	Done() <-chan struct{}
 	Exited() <-chan struct{}
 	Wait() error
-	Shutdown(ctx context.Context) error
+	closeWithin(ctx context.Context) error
 	Terminate()
 	Kill() error
 	Pid() int
