@@ -153,7 +153,7 @@ func (a *Agent) begin(r request) (ctx context.Context, end func()) {
 	a.mu.Unlock()
 	var stopBeats func()
 	if r.beat > 0 {
-		stopBeats = a.beats(r, func() { cancel(nil) })
+		stopBeats = a.beats(r)
 	}
 	return ctx, func() {
 		if stopBeats != nil {
@@ -173,10 +173,10 @@ func (a *Agent) begin(r request) (ctx context.Context, end func()) {
 // subscribes to the call's reply subject any more) before the agent ends the call.
 const callerGoneBeats = 2
 
-// beatWatch follows the beats of one call, to notice a caller that is gone.
+// beatWatch follows the beats of one call, to notice a caller that is gone. The call's
+// cancel is its entry in Agent.running, under the same reply subject.
 type beatWatch struct {
 	reply  string
-	cancel context.CancelFunc
 	misses int
 }
 
@@ -188,10 +188,10 @@ type beatWatch struct {
 // call is cancelled (onBeatReply), as a $cancel would: its worker is told, and its place
 // freed. Without that, a call with no deadline whose caller had died ran for as long as
 // its handler did, for ever for one that waits.
-func (a *Agent) beats(r request, cancel context.CancelFunc) (stop func()) {
+func (a *Agent) beats(r request) (stop func()) {
 	token := strconv.FormatUint(a.beatSeq.Add(1), 36)
 	a.mu.Lock()
-	a.beating[token] = &beatWatch{reply: r.reply, cancel: cancel}
+	a.beating[token] = &beatWatch{reply: r.reply}
 	a.mu.Unlock()
 	beat := &nats.Msg{Subject: r.reply, Reply: a.beatInbox + "." + token,
 		Header: nats.Header{HeaderStatus: []string{statusBeat}, HeaderAgent: []string{a.id}, HeaderHost: []string{a.host}}}
@@ -236,9 +236,13 @@ func (a *Agent) onBeatReply(m *nats.Msg) {
 		return
 	}
 	delete(a.beating, token)
+	cancel := a.running[w.reply]
 	a.mu.Unlock()
+	if cancel == nil {
+		return // answered meanwhile
+	}
 	a.log.Warn("polyfork: remote: the caller of a call is gone (nobody subscribes to its reply subject): the call is cancelled", "reply", w.reply)
-	w.cancel()
+	cancel(nil)
 }
 
 // body returns the request's body, from the object store if it travelled there.
