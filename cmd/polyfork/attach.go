@@ -102,11 +102,9 @@ func runAttach(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	ut := openTerminal(stdin)
 	var keys io.Reader = stdin
 	var screen io.Writer = stdout
-	var modes *screenModes // what the worker's output turns on in the terminal, turned back at the end
 	if ut != nil {
 		defer ut.Close()
-		modes = newScreenModes(ut.out)
-		keys, screen = ut, modes
+		keys, screen = ut, ut
 		fmt.Fprintf(stderr, "polyfork attach: attached to %s (pid %d); Ctrl-] detaches\n", name, pid)
 		// SIGHUP and SIGQUIT end the session like SIGINT, the terminal's modes back first.
 		if err := ut.makeRaw(func(sig os.Signal) { cancel(fmt.Errorf("stopped by %v", sig)) }); err != nil {
@@ -155,8 +153,7 @@ func runAttach(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	}
 	conn.Close()
 	if ut != nil {
-		modes.restore() // the worker carries on in its modes; the user's terminal leaves them
-		ut.Close()      // modes back before printing; a pending read of the terminal ends
+		ut.Close() // modes back before printing; a pending read of the terminal ends
 		if !keysEnded && ut.reopened {
 			<-keysDone
 		}

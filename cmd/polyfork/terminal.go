@@ -23,12 +23,14 @@ const detachKey = 0x1d
 var errDetached = errors.New("detached with Ctrl-]")
 
 // userTerminal is the terminal polyfork runs in, when its stdin is one: call -console and
-// attach put it in raw mode and connect it to a child's console. Restore puts its modes
-// back; every exit path of a command that made it raw calls Restore before printing.
+// attach put it in raw mode and connect it to a child's console. What is written to it is
+// the child's output, followed for the modes it turns on (screenModes). Close puts all of
+// its modes back; every exit path of a command that made it raw calls Close before
+// printing.
 type userTerminal struct {
 	fd       int      // stdin's descriptor: modes and window size
 	in       *os.File // the terminal opened anew, so that a pending read can be interrupted
-	out      io.Writer
+	screen   *screenModes
 	reopened bool // in was opened here, and is closed by Close
 
 	mu       sync.Mutex
@@ -53,10 +55,11 @@ func openTerminal(stdin io.Reader) *userTerminal {
 	if !term.IsTerminal(fd) {
 		return nil
 	}
-	t := &userTerminal{fd: fd, in: f, out: f}
+	t := &userTerminal{fd: fd, in: f}
 	if tty, err := os.OpenFile("/proc/self/fd/"+strconv.Itoa(fd), os.O_RDWR|noCtty, 0); err == nil {
-		t.in, t.out, t.reopened = tty, tty, true
+		t.in, t.reopened = tty, true
 	}
+	t.screen = newScreenModes(t.in)
 	return t
 }
 
@@ -126,8 +129,11 @@ func (t *userTerminal) restoreModes() {
 	}
 }
 
-// Close restores the terminal and closes what openTerminal opened.
+// Close turns back the modes the child's output turned on (the child carries on in
+// them; the user's terminal leaves them), restores the line discipline's, and closes what
+// openTerminal opened. Output written after it is dropped.
 func (t *userTerminal) Close() {
+	t.screen.restore()
 	t.Restore()
 	if t.reopened {
 		t.in.Close()
@@ -195,6 +201,9 @@ func (t *userTerminal) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// Write shows the child's output, following the modes it turns on.
+func (t *userTerminal) Write(p []byte) (int, error) { return t.screen.Write(p) }
+
 // SetReadDeadline interrupts a pending Read (see bridge.Console.Attach).
 func (t *userTerminal) SetReadDeadline(d time.Time) error { return t.in.SetReadDeadline(d) }
 
@@ -210,7 +219,6 @@ func (t *userTerminal) Detached() bool {
 // is raw meanwhile, follows window changes, and the detach key cancels the command.
 type terminalSession struct {
 	term   *userTerminal // nil: no terminal; the console's lines are relayed
-	screen *screenModes  // the terminal's output, with the modes the child turns on
 	cancel context.CancelCauseFunc
 
 	mu         sync.Mutex
@@ -225,9 +233,6 @@ type terminalSession struct {
 // stdin is not a terminal. cancel is called with errDetached when the detach key is typed.
 func newTerminalSession(stdin io.Reader, cancel context.CancelCauseFunc) *terminalSession {
 	s := &terminalSession{term: openTerminal(stdin), cancel: cancel}
-	if s.term != nil {
-		s.screen = newScreenModes(s.term.out)
-	}
 	s.ctx, s.stop = context.WithCancel(context.Background())
 	return s
 }
@@ -264,7 +269,7 @@ func (s *terminalSession) attach(c *bridge.Console) {
 	s.attached = make(chan struct{})
 	go func() {
 		defer close(s.attached)
-		if err := c.Attach(s.ctx, s.term, s.screen); errors.Is(err, errDetached) {
+		if err := c.Attach(s.ctx, s.term, s.term); errors.Is(err, errDetached) {
 			s.cancel(errDetached)
 		}
 	}()
@@ -291,7 +296,6 @@ func (s *terminalSession) end() {
 		stopResize()
 	}
 	if s.term != nil {
-		s.screen.restore()
 		s.term.Close()
 	}
 }
