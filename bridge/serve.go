@@ -33,22 +33,12 @@ func (c *Conn) admitRequest(m protocol.Message) error {
 	return nil
 }
 
-// runRequests runs r, then requests that queued meanwhile, until none is left.
+// runRequests runs r, then requests that queued meanwhile, until none is left (or a
+// handler ends the goroutine with runtime.Goexit: runRequest hands the queue on then).
 func (c *Conn) runRequests(r request) {
-	goexit := true
-	defer func() {
-		if goexit {
-			// A handler called runtime.Goexit (runRequest answered for it): this goroutine
-			// ends whatever we do; another takes on what queued.
-			if next, ok := c.in.nextRequest(); ok {
-				go c.runRequests(next)
-			}
-		}
-	}()
 	for ok := true; ok; r, ok = c.in.nextRequest() {
 		c.runRequest(r)
 	}
-	goexit = false
 }
 
 // runRequest runs one request's handler and writes its answer.
@@ -74,6 +64,10 @@ func (c *Conn) runRequest(r request) {
 				c.respond(r.id, r.method, nil, &RemoteError{Type: "panic",
 					Message: fmt.Sprintf("the handler of %s called runtime.Goexit", protocol.QuoteName(r.method))})
 				c.forgetServing(r.id)
+				// This goroutine ends whatever we do; another takes on what queued.
+				if next, ok := c.in.nextRequest(); ok {
+					go c.runRequests(next)
+				}
 			}
 		}()
 		result, herr = runHandler(r.ctx, h, r.args)
