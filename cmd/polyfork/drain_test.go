@@ -275,6 +275,25 @@ func TestServeDrainLimitAnswersTheCallsItCuts(t *testing.T) {
 	assert.Contains(t, s.logs.String(), "calls still running after -drain")
 }
 
+// A client that does not read its answer holds the drain for answerCutWithin past -drain,
+// not for -write-timeout: its connection is then closed. Without that bound serve waited
+// the 5 minutes of -write-timeout here.
+func TestServeDrainClosesAConnectionWhoseAnswerIsNotRead(t *testing.T) {
+	const size = 16 << 20 // more than the kernel's socket buffers hold
+	s := startServeBinary(t, append([]string{"-workers", "1", "-drain", "1s", "-write-timeout", "5m",
+		"-max-result-inflight", "20MiB", "--"}, worker()...)...)
+	stalled := stallOn(t, strings.TrimPrefix(s.base, "http://"), "big", fmt.Sprintf("[%d]", size), 200)
+	defer stalled.Close()
+
+	require.NoError(t, s.cmd.Process.Signal(syscall.SIGTERM))
+	assert.Equal(t, exitFailure, s.wait(t, 60*time.Second), s.logs.String()) // a safety bound, far below 5 minutes
+	assert.Contains(t, s.logs.String(), "calls still running after -drain")
+	require.NoError(t, stalled.SetReadDeadline(time.Now().Add(10*time.Second)))
+	n, err := io.Copy(io.Discard, stalled)
+	require.NoError(t, err, "serve closed the connection")
+	assert.Less(t, n, int64(size), "the answer was cut, not written whole")
+}
+
 // answer is what an HTTP call got: its status and body, or the error that ended it.
 type answer struct {
 	code int
