@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"errors"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -43,7 +44,11 @@ func helperListenChild(mode string, args []string) bool {
 		sig := make(chan os.Signal, 1)
 		signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 		lns := takeListeners()
-		serveHTTP(lns)
+		served := make([]net.Listener, len(lns))
+		for i, ln := range lns {
+			served[i] = retryingListener{ln}
+		}
+		serveHTTP(served)
 		<-sig
 		rc, _ := lns[0].(syscall.Conn).SyscallConn() // TCP or Unix
 		_ = rc.Control(func(fd uintptr) { _ = unix.Shutdown(int(fd), unix.SHUT_RDWR) })
@@ -76,6 +81,20 @@ func helperListenChild(mode string, args []string) bool {
 	}
 	os.Exit(0)
 	return true
+}
+
+// retryingListener accepts on after an error, as Python's socketserver and asyncio loops do:
+// a socket shut down by another worker fails accept(2) until it listens again.
+type retryingListener struct{ net.Listener }
+
+func (l retryingListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err == nil || errors.Is(err, net.ErrClosed) {
+			return c, err
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func arg(args []string, i int) string {

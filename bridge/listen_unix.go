@@ -128,43 +128,119 @@ func (ls *listenSet) info() []ListenSocket {
 	return out
 }
 
-// notListening returns the sockets that no longer listen (see heldSocket.listening).
-func (ls *listenSet) notListening() []ListenSocket {
-	var out []ListenSocket
+// revive makes the sockets that no longer listen (see heldSocket.listening) listen again
+// where that can be done (heldSocket.relisten). It returns those it revived, and those
+// still down with the reason.
+func (ls *listenSet) revive() (revived []ListenSocket, down []downSocket) {
 	for _, s := range ls.socks {
-		if !s.listening() {
-			out = append(out, ListenSocket{Name: s.name, Addr: s.addr, Address: addressOf(s.addr), Sockets: len(s.files), Queued: -1, Backlog: -1})
+		if s.listening() {
+			continue
 		}
+		d := ListenSocket{Name: s.name, Addr: s.addr, Address: addressOf(s.addr), Sockets: len(s.files), Queued: -1, Backlog: -1}
+		if err := s.relisten(); err != nil {
+			down = append(down, downSocket{d, err})
+			continue
+		}
+		d.Listening = true
+		revived = append(revived, d)
 	}
-	return out
+	return revived, down
 }
 
 // listening reports whether every descriptor of s still listens. A worker that calls
 // shutdown(2) on its inherited descriptor (an idiom to wake a thread blocked in accept)
-// un-listens the socket itself, for the host and every worker, and the kernel releases
-// its port: SO_ACCEPTCONN turns 0. A Unix socket shut down keeps its state and
+// un-listens the socket itself, for the host and every worker: SO_ACCEPTCONN turns 0 (and
+// the kernel releases a port it picked). A Unix socket shut down keeps its state and
 // SO_ACCEPTCONN but refuses every connection: on Linux the kernel's sock_diag says so
 // (unixShutDown); elsewhere it counts as listening.
 func (s *heldSocket) listening() bool {
 	for _, f := range s.files {
-		if !s.isTCP {
-			if down, known := unixShutDown(f); known && down {
-				return false
-			}
-		}
-		sc, err := f.SyscallConn()
-		if err != nil {
-			return false
-		}
-		on, gerr := 0, error(nil)
-		if err := sc.Control(func(fd uintptr) { on, gerr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_ACCEPTCONN) }); err != nil {
-			return false
-		}
-		if gerr == nil && on == 0 {
+		if !s.fileListening(f) {
 			return false
 		}
 	}
 	return true
+}
+
+// fileListening reports whether the descriptor f of s listens (see listening).
+func (s *heldSocket) fileListening(f *os.File) bool {
+	if !s.isTCP {
+		if down, known := unixShutDown(f); known && down {
+			return false
+		}
+	}
+	sc, err := f.SyscallConn()
+	if err != nil {
+		return false
+	}
+	on, gerr := 0, error(nil)
+	if err := sc.Control(func(fd uintptr) { on, gerr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_ACCEPTCONN) }); err != nil {
+		return false
+	}
+	return gerr != nil || on != 0
+}
+
+// relisten makes the TCP socket s listen again once a worker has shut it down:
+// shutdown(2) moves a listening TCP socket back to an unconnected one, the same socket
+// for every process that holds it, so listen(2) on the pool's descriptor has it accept
+// again for every worker, present and future. A port the kernel had picked (":0") was
+// released by the shutdown and is bound again first; if another socket took it meanwhile,
+// that fails and s stays down. A Unix socket cannot listen again: the kernel keeps it
+// shut.
+func (s *heldSocket) relisten() error {
+	if !s.isTCP {
+		return errors.New("a Unix socket that was shut down cannot listen again; the workers hold it")
+	}
+	for _, f := range s.files {
+		if s.fileListening(f) {
+			continue
+		}
+		sc, err := f.SyscallConn()
+		if err != nil {
+			return err
+		}
+		var lerr error
+		if err := sc.Control(func(fd uintptr) { lerr = relistenFD(int(fd)) }); err != nil {
+			return err
+		}
+		if lerr != nil {
+			return lerr
+		}
+	}
+	return nil
+}
+
+// relistenFD has the TCP socket fd, shut down, listen again on the address it had
+// (getsockname still gives it).
+func relistenFD(fd int) error {
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		return fmt.Errorf("reading its address: %w", err)
+	}
+	want := sockaddrPort(sa)
+	// EINVAL: the socket still holds its port, as one bound to a given port does.
+	if err := unix.Bind(fd, sa); err != nil && !errors.Is(err, unix.EINVAL) {
+		return fmt.Errorf("binding port %d again: %w", want, err)
+	}
+	if err := unix.Listen(fd, math.MaxInt32); err != nil { // the kernel caps it at somaxconn, as Go's own listeners ask
+		return fmt.Errorf("listen: %w", err)
+	}
+	if got, err := unix.Getsockname(fd); err != nil || sockaddrPort(got) != want {
+		_ = unix.Shutdown(fd, unix.SHUT_RDWR) // never accept on a port nobody asked for
+		return fmt.Errorf("listening again did not take port %d back", want)
+	}
+	return nil
+}
+
+// sockaddrPort is the port of an IPv4 or IPv6 socket address, or -1.
+func sockaddrPort(sa unix.Sockaddr) int {
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		return a.Port
+	case *unix.SockaddrInet6:
+		return a.Port
+	}
+	return -1
 }
 
 // close closes every descriptor and removes the Unix socket files the pool made. Once

@@ -15,8 +15,8 @@ func openListenSet(lc listenConfig, slots int) (*listenSet, error) {
 	return nil, &ListenError{Addr: lc.specs[0].text, Err: errors.New("passing listening sockets to workers is not supported on Windows")}
 }
 
-func (*listenSet) names() []string              { return nil }
-func (*listenSet) filesFor(int) []*os.File      { return nil }
-func (*listenSet) info() []ListenSocket         { return nil }
-func (*listenSet) notListening() []ListenSocket { return nil }
-func (*listenSet) close()                       {}
+func (*listenSet) names() []string                        { return nil }
+func (*listenSet) filesFor(int) []*os.File                { return nil }
+func (*listenSet) info() []ListenSocket                   { return nil }
+func (*listenSet) revive() ([]ListenSocket, []downSocket) { return nil, nil }
+func (*listenSet) close()                                 {}

@@ -29,19 +29,35 @@ func (p *Pool) openListeners() error {
 	return nil
 }
 
-// checkListening runs when worker r has exited: a socket the pool holds that no longer
-// listens is logged as an error, once per socket, naming r. A worker that shut the shared
-// socket down (shutdown(2), not close) on its way out un-listened it for every worker,
-// present and future, and new connections are refused; ListenSockets reports it too
-// (Listening false). One getsockopt per socket, at each exit: nothing runs between exits.
+// downSocket is a socket of the pool that no longer listens, and why it could not be
+// made to listen again.
+type downSocket struct {
+	ListenSocket
+	err error
+}
+
+// checkListening runs when worker r has exited. A worker that shut the shared socket down
+// (shutdown(2), not close) on its way out un-listened it for every worker: the pool has a
+// TCP socket listen again (heldSocket.relisten) and logs a warning naming r, each time. A
+// socket that cannot be revived (a Unix socket, a port taken meanwhile) is logged as an
+// error, once, and ListenSockets reports it (Listening false): new connections are
+// refused until the pool is restarted. One getsockopt per socket at each exit: nothing
+// runs between exits, so connections are refused from the shutdown to that exit, and
+// those waiting in the accept queue at the shutdown are reset.
 func (p *Pool) checkListening(r *running) {
 	if p.sockets.set == nil || p.ctx.Err() != nil {
 		return // no sockets, or the pool is stopping and closes them
 	}
 	p.sockets.mu.Lock()
-	var down []ListenSocket
+	var revived []ListenSocket
+	var down []downSocket
 	if !p.sockets.closed {
-		for _, d := range p.sockets.set.notListening() {
+		var all []downSocket
+		revived, all = p.sockets.set.revive()
+		for _, d := range revived {
+			delete(p.sockets.reported, d.Name) // a later fault is logged again
+		}
+		for _, d := range all {
 			if !p.sockets.reported[d.Name] {
 				if p.sockets.reported == nil {
 					p.sockets.reported = map[string]bool{}
@@ -52,11 +68,15 @@ func (p *Pool) checkListening(r *running) {
 		}
 	}
 	p.sockets.mu.Unlock()
+	foundWhen := fmt.Sprintf("worker %d (pid %d, exited)", r.slot.index, r.w.Pid())
+	const why = "a worker (most likely that one) called shutdown(2) on the socket it inherited, which un-listens it for every process; a worker must close its descriptor instead"
+	for _, d := range revived {
+		p.log(slog.LevelWarn, "listening socket had stopped listening; it listens again (connections were refused meanwhile)",
+			"socket", d.Name, "address", d.Address, "found_when", foundWhen, "why", why)
+	}
 	for _, d := range down {
 		p.log(slog.LevelError, "listening socket no longer listens: new connections are refused until the pool is restarted",
-			"socket", d.Name, "address", d.Address,
-			"found_when", fmt.Sprintf("worker %d (pid %d, exited)", r.slot.index, r.w.Pid()),
-			"why", "a worker (most likely that one) called shutdown(2) on the socket it inherited, which un-listens it for every process; a worker must close its descriptor instead")
+			"socket", d.Name, "address", d.Address, "found_when", foundWhen, "why", why, "not_revived", d.err.Error())
 	}
 }
 

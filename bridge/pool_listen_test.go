@@ -342,38 +342,63 @@ func TestClusterSharedListenerAcrossPools(t *testing.T) {
 
 // TestClusterWorkerThatShutsTheSocketDown: a worker that calls shutdown(2) on its
 // inherited socket as it stops un-listens the socket for the host and every worker
-// (unlike close). The pool cannot undo it; it must say so: ListenSockets reports the
-// socket not listening, and an error names the worker that exited just before.
+// (unlike close). At that worker's exit the pool has the socket listen again, on the
+// same port, and warns naming the worker; workers whose accept loops go on then serve
+// again. Connections were refused for good: the pool could only report it.
 func TestClusterWorkerThatShutsTheSocketDown(t *testing.T) {
-	checkNoLeaks(t)
-	var logs syncBuffer
-	p, url := cluster(t, "http_shutdown", 2, WithStderr(&logs), WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
-	defer func() {
-		if t.Failed() {
-			t.Log(logs.String())
-		}
-	}()
-	get(t, url+"/")
-	require.True(t, p.ListenSockets()[0].Listening)
-	assert.NotContains(t, logs.String(), "no longer listens")
-	old := workerPids(p)
-
-	require.NoError(t, p.Reload(context.Background()))
-	eventually(t, "the socket reported down", func() bool { return !p.ListenSockets()[0].Listening })
-	_, err := fetchBody(url + "/")
-	require.ErrorIs(t, err, syscall.ECONNREFUSED, "what the fault does: the pool can only report it")
-	eventually(t, "the error logged", func() bool { return strings.Contains(logs.String(), "no longer listens") })
-	out := logs.String()
-	assert.Contains(t, out, "level=ERROR msg=\"polyfork: listening socket no longer listens")
-	named := false
-	for pid := range old {
-		named = named || strings.Contains(out, fmt.Sprintf("(pid %d, ", pid))
+	given := func(t *testing.T) string { // a port given, which the socket keeps through its shutdown
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		defer ln.Close()
+		return ln.Addr().String()
 	}
-	assert.True(t, named, "the log names the old worker that shut it down: %s", out)
-	assert.Equal(t, 1, strings.Count(out, "no longer listens"), "logged once")
-	s := p.ListenSockets()[0]
-	assert.Equal(t, -1, s.Queued)
-	require.NoError(t, p.Close())
+	for _, tc := range []struct {
+		name   string
+		listen func(t *testing.T) string
+		mode   ListenMode
+	}{
+		{"a port the kernel picked", func(*testing.T) string { return "127.0.0.1:0" }, ListenShared},
+		{"a given port", given, ListenShared},
+		{"a socket per worker", func(*testing.T) string { return "127.0.0.1:0" }, ListenReusePort},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			checkNoLeaks(t)
+			var logs syncBuffer
+			listen := tc.listen(t)
+			p := newPool(t, child("http_shutdown"), WithWorkers(2), WithListeners(listen), WithListenMode(tc.mode), WithChannel(ChannelNone),
+				WithStderr(&logs), WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+			url := "http://" + p.ListenSockets()[0].Addr.String()
+			if !strings.HasSuffix(listen, ":0") {
+				require.Equal(t, "http://"+listen, url)
+			}
+			require.Len(t, p.ListenSockets(), 1)
+			defer func() {
+				if t.Failed() {
+					t.Log(logs.String())
+				}
+			}()
+			get(t, url+"/")
+			require.True(t, p.ListenSockets()[0].Listening)
+			old := workerPids(p)
+
+			require.NoError(t, p.Reload(context.Background()))
+			eventually(t, "the warning logged", func() bool { return strings.Contains(logs.String(), "it listens again") })
+			out := logs.String()
+			assert.Contains(t, out, "level=WARN msg=\"polyfork: listening socket had stopped listening; it listens again")
+			named := false
+			for pid := range old {
+				named = named || strings.Contains(out, fmt.Sprintf("(pid %d, ", pid))
+			}
+			assert.True(t, named, "the log names an old worker that shut it down: %s", out)
+			assert.NotContains(t, out, "no longer listens")
+			eventually(t, "the socket listening", func() bool { return p.ListenSockets()[0].Listening })
+			assert.Equal(t, url, "http://"+p.ListenSockets()[0].Addr.String(), "the same port")
+			for pid := range spread(t, url+"/", 20) {
+				assert.False(t, old[pid], "answered by a new worker, on the socket that listens again")
+			}
+			require.NoError(t, p.Close())
+		})
+	}
 }
 
 // TestClusterWorkerThatShutsAUnixSocketDown: a Unix socket shut down keeps its LISTEN
@@ -402,5 +427,6 @@ func TestClusterWorkerThatShutsAUnixSocketDown(t *testing.T) {
 	require.ErrorIs(t, err, syscall.ECONNREFUSED, "what the fault does")
 	eventually(t, "the error logged", func() bool { return strings.Contains(logs.String(), "no longer listens") })
 	assert.Equal(t, 1, strings.Count(logs.String(), "no longer listens"), "logged once")
+	assert.Contains(t, logs.String(), "a Unix socket that was shut down cannot listen again")
 	require.NoError(t, p.Close())
 }

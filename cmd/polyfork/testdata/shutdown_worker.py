@@ -1,7 +1,8 @@
 """A plain HTTP worker for polyfork cluster (-channel none) that stops the way many
 servers do: on SIGTERM it calls shutdown(SHUT_RDWR) on the inherited listening socket
 to wake its accept loop. That un-listens the socket shared with every other worker;
-polyfork cannot prevent it and must report it (cluster_test.go)."""
+polyfork has it listen again when this worker exits (cluster_test.go). Its accept loop
+goes on after an error, as selectors and socketserver loops do."""
 import os
 import selectors
 import signal
