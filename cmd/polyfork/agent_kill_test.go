@@ -29,6 +29,7 @@ type agentProc struct {
 	tag    string
 	cmd    *exec.Cmd
 	stderr *testutil.Buffer
+	exited chan struct{} // closed once cmd.Wait has returned: the one Wait, shared
 }
 
 func startAgentProc(t *testing.T, bin, tag string, args ...string) *agentProc {
@@ -40,15 +41,30 @@ func startAgentProc(t *testing.T, bin, tag string, args ...string) *agentProc {
 	a.cmd.Env = append(os.Environ(), "AGENT_TAG="+tag, "PYTHONPATH="+src)
 	a.cmd.Stderr = a.stderr
 	require.NoError(t, a.cmd.Start())
+	a.exited = make(chan struct{})
+	go func() { _ = a.cmd.Wait(); close(a.exited) }()
 	t.Cleanup(func() {
 		_ = a.cmd.Process.Signal(syscall.SIGTERM)
-		_ = a.cmd.Wait()
+		<-a.exited
 		if t.Failed() {
 			t.Logf("agent %s's stderr:\n%s", tag, a.stderr.String())
 		}
 	})
 	testutil.Eventually(t, "agent "+tag+" to serve", func() bool { return strings.Contains(a.stderr.String(), "serving \"load\"") })
 	return a
+}
+
+// natsURLRE finds the URL of the NATS server an agent started with -embed-nats.
+var natsURLRE = regexp.MustCompile(`NATS server listening on (nats://\S+)`)
+
+// natsURL returns the URL of the NATS server the agent embeds. Started with -embed-nats
+// 127.0.0.1:0, the server takes a port no other process holds: a port picked free by the
+// test beforehand could be taken by then, and the agent failed to start.
+func (a *agentProc) natsURL(t *testing.T) string {
+	t.Helper()
+	m := natsURLRE.FindStringSubmatch(a.stderr.String())
+	require.NotNil(t, m, "agent %s names no NATS server:\n%s", a.tag, a.stderr.String())
+	return m[1]
 }
 
 // outcome is what one call of the load ended with.
@@ -70,13 +86,12 @@ func TestAgentKilledUnderLoad(t *testing.T) {
 	}
 	bin := buildPolyfork(t)
 
-	addr := "127.0.0.1:" + freePort(t)
 	common := []string{"-service", "load", "-workers", "2", "-concurrency", "4", "-durable", "-durable-method", "job", "-ack-wait", "2s"}
-	startAgentProc(t, bin, "A", append([]string{"-embed-nats", addr}, common...)...)
-	b := startAgentProc(t, bin, "B", append([]string{"-nats", "nats://" + addr}, common...)...)
-	startAgentProc(t, bin, "C", append([]string{"-nats", "nats://" + addr}, common...)...)
+	url := startAgentProc(t, bin, "A", append([]string{"-embed-nats", "127.0.0.1:0"}, common...)...).natsURL(t)
+	b := startAgentProc(t, bin, "B", append([]string{"-nats", url}, common...)...)
+	startAgentProc(t, bin, "C", append([]string{"-nats", url}, common...)...)
 
-	nc, err := nats.Connect("nats://"+addr, nats.MaxReconnects(-1))
+	nc, err := nats.Connect(url, nats.MaxReconnects(-1))
 	require.NoError(t, err)
 	defer nc.Close()
 	var doneMu sync.Mutex
@@ -180,7 +195,7 @@ func TestAgentKilledUnderLoad(t *testing.T) {
 	// The killed agent's workers went with it.
 	for pid := range pids["B"] {
 		testutil.Eventually(t, fmt.Sprint("B's worker ", pid, " to be gone"), func() bool {
-			return syscall.Kill(int(pid), 0) != nil
+			return !alive(int(pid)) // dead: a zombie not yet reaped by whoever adopted it counts
 		})
 	}
 
@@ -269,9 +284,8 @@ func TestAgentReloadsOnSIGHUP(t *testing.T) {
 	cmd.Stderr = &logs
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	urlRE := regexp.MustCompile(`NATS server listening on (nats://\S+)`)
 	testutil.Eventually(t, "the agent serving", func() bool { return strings.Contains(logs.String(), `serving "hup"`) })
-	nc, err := nats.Connect(urlRE.FindStringSubmatch(logs.String())[1])
+	nc, err := nats.Connect(natsURLRE.FindStringSubmatch(logs.String())[1])
 	require.NoError(t, err)
 	defer nc.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -299,9 +313,8 @@ func TestAgentReloadsOnSIGHUP(t *testing.T) {
 // workers are killed, and the agent exits 3. The second signal was lost.
 func TestAgentSecondSignalStopsTheDrain(t *testing.T) {
 	bin := buildPolyfork(t)
-	addr := "127.0.0.1:" + freePort(t)
-	a := startAgentProc(t, bin, "A", "-embed-nats", addr, "-service", "load", "-workers", "1", "-drain", "60s")
-	nc, err := nats.Connect("nats://" + addr)
+	a := startAgentProc(t, bin, "A", "-embed-nats", "127.0.0.1:0", "-service", "load", "-workers", "1", "-drain", "60s")
+	nc, err := nats.Connect(a.natsURL(t))
 	require.NoError(t, err)
 	defer nc.Close()
 	p, err := remote.Dial(context.Background(), nc, "load")
@@ -317,10 +330,8 @@ func TestAgentSecondSignalStopsTheDrain(t *testing.T) {
 	require.NoError(t, a.cmd.Process.Signal(syscall.SIGTERM))
 	testutil.Eventually(t, "the drain began", func() bool { return strings.Contains(a.stderr.String(), "draining") })
 	require.NoError(t, a.cmd.Process.Signal(syscall.SIGTERM))
-	exited := make(chan struct{})
-	go func() { _ = a.cmd.Wait(); close(exited) }()
 	select {
-	case <-exited:
+	case <-a.exited:
 	case <-time.After(30 * time.Second): // a safety bound: the drain would take 60 s
 		t.Fatalf("the agent still drains after a second SIGTERM:\n%s", a.stderr.String())
 	}

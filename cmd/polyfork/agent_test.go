@@ -158,13 +158,11 @@ func TestAgentCallAgentsServe(t *testing.T) {
 
 func TestAgentEmbedsNATS(t *testing.T) {
 	withPythonPath(t)
-	port := freePort(t)
-	addr := "127.0.0.1:" + port
-	logs, stop := background(t, append([]string{"agent", "-embed-nats", addr, "-service", "solo", "-workers", "1", "--"},
+	logs, stop := background(t, append([]string{"agent", "-embed-nats", "127.0.0.1:0", "-service", "solo", "-workers", "1", "--"},
 		remoteWorker()...)...)
 	testutil.Eventually(t, "the agent to serve", func() bool { return strings.Contains(logs.String(), "serving \"solo\"") })
-	assert.Contains(t, logs.String(), "NATS server listening on nats://"+addr+" (loopback only")
-	r := polyfork(t, "", "call", "-nats", "nats://"+addr, "-service", "solo", "add", "[1, 2]")
+	assert.Regexp(t, `NATS server listening on nats://127\.0\.0\.1:\d+ \(loopback only`, logs.String())
+	r := polyfork(t, "", "call", "-nats", embeddedURL(t, logs), "-service", "solo", "add", "[1, 2]")
 	assert.Equal(t, exitOK, r.code, r.stderr)
 	assert.Equal(t, "3\n", r.stdout)
 	assert.Equal(t, exitOK, stop(), logs.String())
@@ -175,14 +173,13 @@ func TestAgentEmbedsNATS(t *testing.T) {
 func TestAgentChildFlags(t *testing.T) {
 	withPythonPath(t)
 	t.Setenv("POLYFORK_TEST_SECRET", "host-only")
-	port := freePort(t)
-	addr := "127.0.0.1:" + port
-	logs, stop := background(t, append([]string{"agent", "-embed-nats", addr, "-service", "envy", "-workers", "1",
+	logs, stop := background(t, append([]string{"agent", "-embed-nats", "127.0.0.1:0", "-service", "envy", "-workers", "1",
 		"-channel", "fd", "-allow-env", "PATH,PYTHONPATH", "-env", "GREETING=hi", "-rlimit-nofile", "256", "--"},
 		remoteWorker()...)...)
 	testutil.Eventually(t, "the agent to serve", func() bool { return strings.Contains(logs.String(), "serving \"envy\"") })
+	url := embeddedURL(t, logs)
 	for name, want := range map[string]string{"GREETING": "\"hi\"\n", "POLYFORK_TEST_SECRET": "null\n", "POLYFORK_CHANNEL_FDS": "null\n"} {
-		r := polyfork(t, "", "call", "-nats", "nats://"+addr, "-service", "envy", "getenv", `["`+name+`"]`)
+		r := polyfork(t, "", "call", "-nats", url, "-service", "envy", "getenv", `["`+name+`"]`)
 		assert.Equal(t, exitOK, r.code, r.stderr)
 		assert.Equal(t, want, r.stdout, name)
 	}
@@ -247,12 +244,14 @@ func httpDo(t *testing.T, method, url, body string) (int, string) {
 	return resp.StatusCode, string(raw)
 }
 
-// freePort returns a port that was free a moment ago.
-func freePort(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+// embeddedURL returns the URL of the NATS server an in-process agent started with
+// -embed-nats 127.0.0.1:0 (a port of the kernel's choosing, so that no other process can
+// take it first) said it listens on.
+func embeddedURL(t *testing.T, logs *syncLog) string {
+	t.Helper()
+	m := natsURLRE.FindStringSubmatch(logs.String())
+	require.NotNil(t, m, "no NATS server named in:\n%s", logs.String())
+	return m[1]
 }
 
 // TestNATSConnectErrorSaysWhy: nats.go reports a server it could not reach as "no servers
@@ -291,8 +290,9 @@ func TestCommandsExitWhenNATSClosesForGood(t *testing.T) {
 		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			port := freePort(t)
-			open := natsServer(t, remote.ServerConfig{Addr: "127.0.0.1:" + port}) // takes any credentials
+			// The strict server below must take the same port once this one is shut down.
+			open := natsServer(t, remote.ServerConfig{}) // takes any credentials
+			port := strconv.Itoa(open.Addr().(*net.TCPAddr).Port)
 			logs := &syncLog{}
 			done := make(chan int, 1)
 			ctx, cancel := context.WithCancel(context.Background())
