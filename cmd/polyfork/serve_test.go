@@ -192,14 +192,21 @@ func TestServe(t *testing.T) {
 
 func TestServeSaturatedAndIdempotent(t *testing.T) {
 	base, _, _ := serveFor(t, serveArgs([]string{"-workers", "1", "-queue", "0"}, raw("serve"))...)
-	started := make(chan struct{})
-	done := make(chan int, 1)
+	// The call that keeps the only worker busy runs until the test ends it: one of a fixed
+	// length (it slept 500 ms) could be over before the second call came, on a slow machine.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
 	go func() {
-		close(started)
-		code, _, _ := post(t, base+"/call/sleep", "[500]")
-		done <- code
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/call/sleep", strings.NewReader("[600000]"))
+		if err == nil {
+			var resp *http.Response
+			if resp, err = http.DefaultClient.Do(req); err == nil {
+				resp.Body.Close()
+			}
+		}
+		done <- err
 	}()
-	<-started
 	eventually(t, "the worker is busy", func() bool {
 		_, body := getURL(t, base+"/workers")
 		return strings.Contains(body, `"in_flight": 1`)
@@ -207,7 +214,13 @@ func TestServeSaturatedAndIdempotent(t *testing.T) {
 	code, v, _ := post(t, base+"/call/echo", "[1]")
 	assert.Equal(t, 503, code)
 	assert.Equal(t, "Saturated", v["error"].(map[string]any)["type"])
-	assert.Equal(t, 200, <-done)
+
+	cancel() // the busy call's client gives up: the call is cancelled, the worker free again
+	require.ErrorIs(t, <-done, context.Canceled)
+	eventually(t, "the worker free again", func() bool {
+		code, _, _ := post(t, base+"/call/echo", "[1]")
+		return code == 200
+	})
 }
 
 func TestServeCrashLoopingIs503(t *testing.T) {
