@@ -4,14 +4,12 @@ import (
 	"bufio"
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -108,9 +106,9 @@ func TestTwoCommands(t *testing.T) {
 		build.Stderr = os.Stderr
 		require.NoError(t, build.Run())
 	}
-	natsAddr, httpAddr := "127.0.0.1:"+freePort(t), "127.0.0.1:"+freePort(t)
-
-	agent := exec.Command(filepath.Join(dir, "polyfork"), "agent", "-embed-nats", natsAddr, "-service", "sum", "-workers", "2",
+	// Both listen on a port of the kernel's choosing and say which: a port picked free
+	// beforehand could be taken by another process before they bind it.
+	agent := exec.Command(filepath.Join(dir, "polyfork"), "agent", "-embed-nats", "127.0.0.1:0", "-service", "sum", "-workers", "2",
 		"--", testutil.Python(), "compute.py")
 	agent.Env = append(os.Environ(), pythonPath(t))
 	agentLog := &testutil.Buffer{}
@@ -118,8 +116,10 @@ func TestTwoCommands(t *testing.T) {
 	require.NoError(t, agent.Start())
 	defer stopProcess(agent)
 	testutil.Eventually(t, "the agent to serve", func() bool { return strings.Contains(agentLog.String(), `serving "sum"`) })
+	m := regexp.MustCompile(`NATS server listening on (nats://\S+)`).FindStringSubmatch(agentLog.String())
+	require.NotNil(t, m, agentLog.String())
 
-	hostCmd := exec.Command(filepath.Join(dir, "remote-sum"), "-nats", "nats://"+natsAddr, "-addr", httpAddr)
+	hostCmd := exec.Command(filepath.Join(dir, "remote-sum"), "-nats", m[1], "-addr", "127.0.0.1:0")
 	out, err := hostCmd.StdoutPipe()
 	require.NoError(t, err)
 	hostCmd.Stderr = os.Stderr
@@ -127,9 +127,10 @@ func TestTwoCommands(t *testing.T) {
 	defer stopProcess(hostCmd)
 	line, err := bufio.NewReader(out).ReadString('\n')
 	require.NoError(t, err)
-	require.Regexp(t, regexp.MustCompile(`listening on http://`+regexp.QuoteMeta(httpAddr)+`/get-sum`), line)
+	listening := regexp.MustCompile(`listening on (http://127\.0\.0\.1:\d+/get-sum)`).FindStringSubmatch(line)
+	require.NotNil(t, listening, line)
 
-	code, body := fetch(t, "http://"+httpAddr+"/get-sum")
+	code, body := fetch(t, listening[1])
 	assert.Equal(t, http.StatusOK, code, agentLog.String())
 	assert.Equal(t, "sum is 4999950000", body)
 }
@@ -144,11 +145,4 @@ func stopProcess(cmd *exec.Cmd) {
 		_ = cmd.Process.Kill()
 		<-done
 	}
-}
-
-func freePort(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 }
