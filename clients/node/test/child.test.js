@@ -95,7 +95,9 @@ for (const transport of ['socket', 'fifo']) {
           await stderrHas(h, 'first');
         } else {
           h.send('first'); // the conformance child sends it back: that write fails
-          await new Promise((r) => setTimeout(r, 200));
+          // Until the child has failed that write, 'second' could arrive with 'first' (a
+          // slow child reads them together) and run: wait for the line, not a fixed time.
+          await stderrHas(h, WRITE_FAILED);
         }
         h.call('stderr', 'second').catch(() => {});
         h.send('third');
