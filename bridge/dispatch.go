@@ -81,7 +81,7 @@ func (p *Pool) abandon(t *ticket) {
 	r := t.r
 	r.abandoned++
 	if r.retiring && r.owed() == 0 {
-		go p.stopWorker(context.Background(), r.w)
+		go p.stopRunning(r)
 	}
 	p.checkDrainedLocked()
 }
@@ -489,7 +489,7 @@ func (p *Pool) release(t *ticket, job, answered bool) {
 	}
 	if r.retiring {
 		if r.owed() == 0 && !t.abandoned { // else abandon or retireLocked asked already
-			go p.stopWorker(context.Background(), r.w)
+			go p.stopRunning(r)
 		}
 		p.checkDrainedLocked()
 		return

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -40,7 +41,7 @@ func helperListenChild(mode string, args []string) bool {
 			unix.Close(fd)
 		}
 		waitForSignal()
-	case "http_shutdown": // serves; on SIGTERM shuts the inherited socket down (an idiom to wake an accept loop), then exits
+	case "http_shutdown": // serves; on SIGTERM shuts the inherited socket down (an idiom to wake an accept loop), then exits (after args[0], a duration)
 		sig := make(chan os.Signal, 1)
 		signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 		lns := takeListeners()
@@ -50,8 +51,12 @@ func helperListenChild(mode string, args []string) bool {
 		}
 		serveHTTP(served)
 		<-sig
+		stopAccepting.Store(true)
 		rc, _ := lns[0].(syscall.Conn).SyscallConn() // TCP or Unix
 		_ = rc.Control(func(fd uintptr) { _ = unix.Shutdown(int(fd), unix.SHUT_RDWR) })
+		if linger, err := time.ParseDuration(arg(args, 0)); err == nil {
+			time.Sleep(linger) // finishing its requests, as a server does after it stopped accepting
+		}
 		os.Exit(0)
 	case "http_first_noaccept": // the first worker to start never accepts; the others serve
 		if f, err := os.OpenFile(args[0], os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600); err == nil {
@@ -84,13 +89,16 @@ func helperListenChild(mode string, args []string) bool {
 }
 
 // retryingListener accepts on after an error, as Python's socketserver and asyncio loops do:
-// a socket shut down by another worker fails accept(2) until it listens again.
+// a socket shut down by another worker fails accept(2) until it listens again. Once
+// stopAccepting is set (this worker stops), an error ends its accept loop.
 type retryingListener struct{ net.Listener }
+
+var stopAccepting atomic.Bool
 
 func (l retryingListener) Accept() (net.Conn, error) {
 	for {
 		c, err := l.Listener.Accept()
-		if err == nil || errors.Is(err, net.ErrClosed) {
+		if err == nil || errors.Is(err, net.ErrClosed) || stopAccepting.Load() {
 			return c, err
 		}
 		time.Sleep(10 * time.Millisecond)

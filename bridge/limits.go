@@ -185,7 +185,7 @@ func (p *Pool) retireLocked(r *running) {
 	}
 	p.retiring[r] = struct{}{}
 	if r.owed() == 0 {
-		go p.stopWorker(context.Background(), r.w)
+		go p.stopRunning(r)
 	}
 	p.forgetWhenDone(r, func() { p.checkListening(r) })
 }

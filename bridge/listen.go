@@ -72,12 +72,12 @@ type ListenSocket struct {
 	// Listening is false once the socket has stopped listening although the Pool still
 	// holds it: a worker called shutdown(2) on its descriptor, which un-listens the socket
 	// for every process that shares it (closing the descriptor is what a worker should
-	// do), and new connections are refused. At the next exit of a worker the Pool has a
-	// TCP socket listen again on its port, with a warning naming that worker; a Unix
-	// socket, or a port another process took meanwhile, stays down until the pool is
-	// restarted, with an error. Known for TCP sockets (SO_ACCEPTCONN), and for Unix
-	// sockets on Linux (sock_diag); a Unix socket shut down elsewhere keeps reporting
-	// true.
+	// do), and new connections are refused. While the Pool stops a worker, and at each
+	// exit of one, it has a TCP socket listen again on its port, with a warning naming
+	// that worker; a Unix socket, or a port another process took meanwhile, stays down
+	// until the pool is restarted, with an error. Known for TCP sockets (SO_ACCEPTCONN),
+	// and for Unix sockets on Linux (sock_diag); a Unix socket shut down elsewhere keeps
+	// reporting true.
 	Listening bool `json:"listening"`
 }
 

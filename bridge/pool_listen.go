@@ -1,10 +1,12 @@
 package bridge
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
+	"time"
 )
 
 // poolSockets is the part of a Pool that holds its listening sockets (WithListeners).
@@ -37,14 +39,58 @@ type downSocket struct {
 }
 
 // checkListening runs when worker r has exited. A worker that shut the shared socket down
-// (shutdown(2), not close) on its way out un-listened it for every worker: the pool has a
-// TCP socket listen again (heldSocket.relisten) and logs a warning naming r, each time. A
-// socket that cannot be revived (a Unix socket, a port taken meanwhile) is logged as an
-// error, once, and ListenSockets reports it (Listening false): new connections are
-// refused until the pool is restarted. One getsockopt per socket at each exit: nothing
-// runs between exits, so connections are refused from the shutdown to that exit, and
-// those waiting in the accept queue at the shutdown are reset.
+// (shutdown(2), not close) on its way out un-listened it for every worker; see
+// reviveSockets.
 func (p *Pool) checkListening(r *running) {
+	p.reviveSockets(fmt.Sprintf("worker %d (pid %d, exited)", r.slot.index, r.w.Pid()))
+}
+
+// socketWatchEvery is how often the pool looks at its sockets while a worker stops.
+const socketWatchEvery = 50 * time.Millisecond
+
+// stopRunning stops r (stopWorker) and looks at the pool's sockets every socketWatchEvery
+// until it has exited (checkListening then looks once more). A worker that shuts the
+// shared socket down as it stops, then finishes its requests, kept every worker from new
+// connections until it exited: for as long as its drain, at each worker of a reload.
+func (p *Pool) stopRunning(r *running) {
+	if p.sockets.set == nil {
+		_ = p.stopWorker(context.Background(), r.w)
+		return
+	}
+	stopped := make(chan struct{})
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		t := time.NewTicker(socketWatchEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-stopped:
+				return
+			case <-r.w.Exited():
+				return
+			case <-p.ctx.Done():
+				return
+			case <-t.C:
+				p.reviveSockets(fmt.Sprintf("worker %d (pid %d, stopping)", r.slot.index, r.w.Pid()))
+			}
+		}
+	}()
+	_ = p.stopWorker(context.Background(), r.w)
+	close(stopped)
+	<-watched
+}
+
+// reviveSockets has the pool's sockets that no longer listen listen again; foundWhen says
+// when they were found so. A worker that shut the shared socket down (shutdown(2), not
+// close) un-listened it for every worker: the pool has a TCP socket listen again
+// (heldSocket.relisten) and logs a warning, each time. A socket that cannot be revived (a
+// Unix socket, a port taken meanwhile) is logged as an error, once, and ListenSockets
+// reports it (Listening false): new connections are refused until the pool is restarted.
+// Connections are refused from the shutdown to the revival, and those waiting in the
+// accept queue at the shutdown are reset. It costs one getsockopt per socket, at each exit
+// of a worker and while one stops; nothing runs otherwise.
+func (p *Pool) reviveSockets(foundWhen string) {
 	if p.sockets.set == nil || p.ctx.Err() != nil {
 		return // no sockets, or the pool is stopping and closes them
 	}
@@ -68,7 +114,6 @@ func (p *Pool) checkListening(r *running) {
 		}
 	}
 	p.sockets.mu.Unlock()
-	foundWhen := fmt.Sprintf("worker %d (pid %d, exited)", r.slot.index, r.w.Pid())
 	const why = "a worker (most likely that one) called shutdown(2) on the socket it inherited, which un-listens it for every process; a worker must close its descriptor instead"
 	for _, d := range revived {
 		p.log(slog.LevelWarn, "listening socket had stopped listening; it listens again (connections were refused meanwhile)",

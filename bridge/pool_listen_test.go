@@ -401,6 +401,36 @@ func TestClusterWorkerThatShutsTheSocketDown(t *testing.T) {
 	}
 }
 
+// TestClusterWorkerThatShutsTheSocketDownThenDrains: a worker that shuts the socket down
+// as it stops, then takes its time to exit (finishing its requests, as servers do), had
+// every worker refuse new connections until it exited. The pool looks at its sockets while
+// a worker stops, and the socket listens again while that worker still runs.
+func TestClusterWorkerThatShutsTheSocketDownThenDrains(t *testing.T) {
+	checkNoLeaks(t)
+	var logs syncBuffer
+	p := newPool(t, child("http_shutdown", "20s"), WithWorkers(1), WithListeners("127.0.0.1:0"), WithChannel(ChannelNone),
+		WithGracePeriods(time.Minute, time.Second), WithStderr(&logs), WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	defer func() {
+		if t.Failed() {
+			t.Log(logs.String())
+		}
+	}()
+	url := "http://" + p.ListenSockets()[0].Addr.String()
+	old, err := strconv.Atoi(strings.TrimSpace(get(t, url+"/")))
+	require.NoError(t, err)
+
+	reloaded := make(chan error, 1)
+	go func() { reloaded <- p.Reload(context.Background()) }() // waits for the old worker's 20 s
+	eventually(t, "the warning logged", func() bool { return strings.Contains(logs.String(), "it listens again") })
+	assert.Contains(t, logs.String(), fmt.Sprintf("found_when=\"worker 0 (pid %d, stopping)\"", old))
+	pid, err := strconv.Atoi(strings.TrimSpace(get(t, url+"/")))
+	require.NoError(t, err)
+	assert.NotEqual(t, old, pid, "the new worker serves")
+	assert.True(t, alive(old), "while the old one still drains")
+	p.Kill() // not 20 s more
+	<-reloaded
+}
+
 // TestClusterWorkerThatShutsAUnixSocketDown: a Unix socket shut down keeps its LISTEN
 // state and SO_ACCEPTCONN, but refuses every connection; on Linux the pool asks the
 // kernel (sock_diag) and reports it as it does a TCP socket. It reported it listening.

@@ -1,7 +1,6 @@
 package bridge
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -191,7 +190,7 @@ func (p *Pool) install(s *slot, r *running) {
 	}
 	if p.closed && p.ctx.Err() != nil {
 		// Closing: this worker is only here to be stopped.
-		go p.stopWorker(context.Background(), r.w)
+		go p.stopRunning(r)
 		return
 	}
 	p.dispatchLocked()

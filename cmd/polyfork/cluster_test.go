@@ -537,8 +537,8 @@ func TestClusterUnderSystemd(t *testing.T) {
 
 // TestClusterWorkerShutsTheSocketDown: a worker that calls shutdown(SHUT_RDWR) on the
 // inherited socket when SIGTERM stops it un-listens the socket for every worker (and the
-// kernel frees a port it picked). polyfork has it listen again, on the same port, at that
-// worker's exit, and says so in the log, naming the worker: after a SIGHUP reload the new
+// kernel frees a port it picked). polyfork has it listen again, on the same port, as it
+// stops that worker, and says so in the log, naming the worker: after a SIGHUP reload the new
 // workers serve, /healthz is 200 and polyfork_listen_up 1. Nothing accepted after the
 // reload before: connections were refused until polyfork was restarted.
 func TestClusterWorkerShutsTheSocketDown(t *testing.T) {
@@ -574,7 +574,7 @@ func TestClusterWorkerShutsTheSocketDown(t *testing.T) {
 
 	require.NoError(t, cmd.Process.Signal(syscall.SIGHUP))
 	testutil.Eventually(t, "reloaded", func() bool { return strings.Contains(logs.String(), "msg=reloaded") })
-	revived := regexp.MustCompile(`level=WARN msg="polyfork: listening socket had stopped listening; it listens again[^\n]*address=tcp:` + regexp.QuoteMeta(addr) + `[^\n]*worker \d \(pid \d+, exited\)`)
+	revived := regexp.MustCompile(`level=WARN msg="polyfork: listening socket had stopped listening; it listens again[^\n]*address=tcp:` + regexp.QuoteMeta(addr) + `[^\n]*worker \d \(pid \d+, (exited|stopping)\)`)
 	testutil.Eventually(t, "the warning logged", func() bool { return revived.MatchString(logs.String()) })
 	testutil.Eventually(t, "/healthz 200", func() bool {
 		code, _ := getURL(t, admin+"/healthz")
