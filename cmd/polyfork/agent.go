@@ -141,6 +141,8 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	// its calls in flight, and with -embed-nats the NATS server of every other agent.
 	hups := watchHangups()
 	defer hups.stop()
+	stops := watchStops() // a second SIGINT or SIGTERM cuts the drain short
+	defer stops.stop()
 
 	if embedGiven {
 		srv, err := remote.RunServer(remote.ServerConfig{Addr: f.embed, StoreDir: f.embedStore, MaxPayload: int32(f.embedPayload)})
@@ -205,7 +207,7 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitFailure
 	}
 	fmt.Fprintf(stderr, "polyfork agent: draining (up to %v)\n", f.drain)
-	now, release := hurry(logger)
+	now, release := stops.hurry(ctx, logger)
 	defer release()
 	drainCtx, cancel := context.WithTimeout(now, f.drain)
 	defer cancel()

@@ -150,6 +150,8 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	// Before anything starts: a SIGHUP that arrives early must not kill the process.
 	hups := watchHangups()
 	defer hups.stop()
+	stops := watchStops() // a second SIGINT or SIGTERM cuts the drain short
+	defer stops.stop()
 
 	opts := []bridge.Option{
 		bridge.WithListeners(f.listen.values...), bridge.WithListenMode(mode), bridge.WithChannel(channel),
@@ -210,7 +212,7 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) in
 
 	start := time.Now()
 	log.Info("draining: the workers answer what they accepted, then exit", "timeout", f.drain)
-	now, release := hurry(log)
+	now, release := stops.hurry(ctx, log)
 	defer release()
 	drainCtx, cancel := context.WithTimeout(now, f.drain)
 	defer cancel()

@@ -269,6 +269,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	// terminal) reloads the workers instead of killing serve with calls in flight.
 	hups := watchHangups()
 	defer hups.stop()
+	stops := watchStops() // a second SIGINT or SIGTERM cuts the drain short
+	defer stops.stop()
 
 	var b backend
 	var local *bridge.Pool // nil with -nats: the workers are the agents'
@@ -379,7 +381,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		code = exitFailure
 	}
 
-	if !drain(log, srv, conns, b, f.drain, cutCalls) {
+	if !drain(ctx, log, srv, conns, b, f.drain, cutCalls, stops) {
 		code = exitFailure
 	}
 	return code
@@ -418,13 +420,13 @@ const stopWorkersWithin = 10 * time.Second
 // through cutCalls (the cause of their contexts) and answered 503 within answerCutWithin;
 // the connections left after that are closed. It reports whether all of that went as
 // planned.
-func drain(log *slog.Logger, srv *http.Server, conns *connTracker, b backend, limit time.Duration, cutCalls context.CancelCauseFunc) bool {
+func drain(ctx context.Context, log *slog.Logger, srv *http.Server, conns *connTracker, b backend, limit time.Duration, cutCalls context.CancelCauseFunc, stops *stopSignals) bool {
 	start := time.Now()
 	ok := true
 	fresh, bodies := conns.drain()
 	log.Info("draining", "timeout", limit, "closed_conns_without_request", fresh, "cut_bodies", bodies,
 		"calls_queued", b.queued())
-	now, release := hurry(log)
+	now, release := stops.hurry(ctx, log)
 	defer release()
 	callsCtx, cancel := context.WithTimeout(now, limit)
 	defer cancel()
