@@ -311,10 +311,15 @@ func TestAgentReloadsOnSIGHUP(t *testing.T) {
 // TestAgentSecondSignalStopsTheDrain: an agent draining a call that would run for minutes
 // (-drain 60s) stops now at a second SIGTERM: the call is answered AgentStopped, the
 // workers are killed, and the agent exits 3. The second signal was lost.
+//
+// The NATS server is the test's, not one embedded in the agent: that one would leave with
+// the agent, and the caller would then race the AgentStopped answer against its lost
+// connection (ErrDisconnected), as it did now and then on a loaded machine.
 func TestAgentSecondSignalStopsTheDrain(t *testing.T) {
 	bin := buildPolyfork(t)
-	a := startAgentProc(t, bin, "A", "-embed-nats", "127.0.0.1:0", "-service", "load", "-workers", "1", "-drain", "60s")
-	nc, err := nats.Connect(a.natsURL(t))
+	s := natsServer(t, remote.ServerConfig{})
+	a := startAgentProc(t, bin, "A", "-nats", s.ClientURL(), "-service", "load", "-workers", "1", "-drain", "60s")
+	nc, err := nats.Connect(s.ClientURL())
 	require.NoError(t, err)
 	defer nc.Close()
 	p, err := remote.Dial(context.Background(), nc, "load")
