@@ -483,7 +483,9 @@ func TestCallConsolePrompts(t *testing.T) {
 			r := <-done
 			assert.Equal(t, exitOK, r.code, r.stderr)
 			assert.Equal(t, "\"you said: Ada\"\n", r.stdout)
-			assert.Contains(t, shown.String(), "Ada", "echoed by the terminal or by readline")
+			// Echoed by the terminal or by readline: written before the call returned, read
+			// from the terminal by fakeTerminal's goroutine, maybe not yet.
+			shown.waitFor(t, "Ada")
 			assert.Equal(t, before, termios(t, tty))
 		})
 	}
