@@ -110,25 +110,55 @@ func TestASendCutByItsContextSaysItMayStillArrive(t *testing.T) {
 // and say why, whether the worker dies of the SIGTERM or stops cleanly on it (exit 0, as a
 // server with a SIGTERM handler does). They were sent, and may have run: never ErrClosed,
 // which a pool or an agent takes as "not sent" and sends again.
+//
+// The call behind is sent once the worker says the blocking one runs (the child runs its
+// requests one at a time, but in the order its goroutines take a lock, not the order they
+// came in: the call behind could run first and be answered), and the execution timeout
+// runs on a fake clock, moved on once both calls are written (on the wall clock, 300 ms
+// could pass on a loaded machine before the call behind was sent, and the worker was ended
+// before it).
 func TestCallsEndedByAnotherCallsTimeoutSayWhy(t *testing.T) {
 	for _, mode := range []string{"serial", "serial_term0"} {
 		t.Run(mode, func(t *testing.T) {
 			checkNoLeaks(t)
+			clk := newFakeClock()
+			announced := make(chan any, 1)
 			p, err := NewPool(context.Background(), child(mode), WithWorkers(1), WithStderr(nil),
-				WithExecTimeout(300*time.Millisecond), WithConcurrency(4))
+				WithExecTimeout(300*time.Millisecond), WithConcurrency(4), withClock(clk),
+				OnMessage(func(v any) { announced <- v }))
 			require.NoError(t, err)
 			defer p.Kill()
+			// written counts the calls whose requests were written to the worker: their
+			// execution timeouts are armed by then.
+			written := func() int {
+				p.mu.Lock()
+				defer p.mu.Unlock()
+				n := 0
+				if r := p.slots[0].current; r != nil {
+					for x := r.queue.head; x != nil; x = x.next {
+						if x.order.Load() != 0 {
+							n++
+						}
+					}
+				}
+				return n
+			}
 			blocked := make(chan error, 1)
-			go func() { blocked <- p.Call(context.Background(), "block", []any{5000}, nil) }()
-			eventually(t, "the blocking call on the worker", func() bool { return p.Stats().Workers[0].InFlight == 1 })
+			go func() { blocked <- p.Call(context.Background(), "block_announced", []any{5000}, nil) }()
+			select {
+			case <-announced: // it runs, holding the child's one place
+			case <-time.After(30 * time.Second):
+				t.Fatal("the blocking call never started")
+			}
 			behind := make(chan error, 1)
 			go func() { behind <- p.Call(context.Background(), "echo", []any{1}, nil) }()
-			eventually(t, "the call behind it sent", func() bool { return p.Stats().Workers[0].InFlight == 2 })
+			eventually(t, "the call behind it written", func() bool { return written() == 2 })
+			clk.Advance(300 * time.Millisecond)
 			require.ErrorIs(t, <-blocked, ErrExecTimeout)
 			err = <-behind
 			require.ErrorIs(t, err, ErrExited)
 			require.NotErrorIs(t, err, ErrClosed)
-			assert.Contains(t, err.Error(), `the pool ended this worker: call "block" on it exceeded the execution timeout`)
+			assert.Contains(t, err.Error(), `the pool ended this worker: call "block_announced" on it exceeded the execution timeout`)
 		})
 	}
 }
