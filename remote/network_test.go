@@ -3,11 +3,16 @@ package remote_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/polyfork/polyfork/bridge"
 
 	"github.com/polyfork/polyfork/internal/testutil"
 	"github.com/polyfork/polyfork/remote"
@@ -202,4 +207,51 @@ func TestAnAnswerSlowerThanTheHeartbeatBoundIsLost(t *testing.T) {
 	require.ErrorIs(t, err, remote.ErrAgentLost)
 	require.NoError(t, patient.Call(ctxFor(t, 60*time.Second), "big", []any{900 << 10}, &b))
 	require.Len(t, b, 900<<10)
+}
+
+// Answers the connection delivered just before it dropped are the answers of their calls:
+// the pool fails the calls in flight with ErrDisconnected only once it has handled what the
+// connection had delivered. It raced the two: a call answered on the wire could fail with
+// ErrDisconnected ("may or may not have run") when the drop was noticed first, as it was now
+// and then on a loaded machine. Here the answers of hundreds of calls arrive together, and
+// the connection ends right after the first chunk of them.
+func TestAnswersDeliveredBeforeADropAreKept(t *testing.T) {
+	s := runServer(t, remote.ServerConfig{})
+	const n = 400
+	a := startAgent(t, s.ClientURL(), "burst", remote.AgentPool(bridge.WithConcurrency(n)), remote.AgentMaxInFlight(n))
+	pr := testutil.NewProxy(t, s.Addr().String())
+	// It reconnects after the test: no message after the drop, so InMsgs stops there.
+	nc, err := nats.Connect(pr.URL(), nats.ReconnectWait(time.Hour))
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	p, err := remote.Dial(context.Background(), nc, "burst", remote.WithHeartbeat(time.Minute)) // no beat before the answers
+	require.NoError(t, err)
+	t.Cleanup(func() { p.Close() })
+
+	before := nc.Stats().InMsgs
+	var ok, dropped atomic.Int64
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := p.Call(context.Background(), "sleep", []any{1000}, nil) // they all answer together
+			switch {
+			case err == nil:
+				ok.Add(1)
+			case errors.Is(err, remote.ErrDisconnected):
+				dropped.Add(1)
+			default:
+				t.Errorf("a call failed otherwise: %v", err)
+			}
+		}()
+	}
+	require.Eventually(t, func() bool { return a.Stats().InFlight == n }, 30*time.Second, 5*time.Millisecond)
+	pr.CutAfterNextToClient()
+	wg.Wait()
+	received := int64(nc.Stats().InMsgs - before)
+	t.Logf("%d answers delivered before the drop, %d calls answered, %d failed with ErrDisconnected", received, ok.Load(), dropped.Load())
+	require.Positive(t, received, "the chunk before the drop held answers")
+	assert.Equal(t, received, ok.Load(), "every answer delivered is its call's result")
+	assert.Equal(t, int64(n), ok.Load()+dropped.Load())
 }

@@ -614,9 +614,31 @@ func (p *Pool) statusChanged(st nats.Status) {
 		}
 	}
 	if n := p.calls.len(); n > 0 {
-		p.log.Warn("polyfork: remote: NATS connection lost with calls in flight", "service", p.service, "status", st.String(), "calls", n)
+		p.handleDelivered()
+		p.log.Warn("polyfork: remote: NATS connection lost with calls in flight", "service", p.service, "status", st.String(), "calls", p.calls.len())
 	}
 	p.cancelGivenUp(p.calls.failAll(fmt.Errorf("%w (connection %s); the call may or may not have run", ErrDisconnected, st), false))
+}
+
+// handleDeliveredWithin bounds the wait, as the connection goes down, for the answers it
+// had delivered to be handled.
+const handleDeliveredWithin = 250 * time.Millisecond
+
+// handleDelivered waits until the answers and beats the connection delivered before it
+// went down are handled (the inbox subscription's pending messages, counted until their
+// handler returns), for at most handleDeliveredWithin. nats.go hands them to onReply on a
+// goroutine of its own, and tells of the drop on another: failing the calls in flight at
+// once failed calls whose answers had arrived, with ErrDisconnected ("may or may not have
+// run"). Nothing more arrives while the connection is down.
+func (p *Pool) handleDelivered() {
+	deadline := time.Now().Add(handleDeliveredWithin)
+	for {
+		n, _, err := p.sub.Pending()
+		if err != nil || n == 0 || time.Now().After(deadline) {
+			return
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
 }
 
 // cancelGivenUp tells the agents that the calls of tokens, failed by the pool (their

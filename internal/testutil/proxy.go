@@ -22,6 +22,7 @@ type Proxy struct {
 	conns    map[net.Conn]struct{}
 	gen      int // connections accepted so far
 	deadTo   int // connections with a number below this are black holes
+	cutNext  bool // the next chunk forwarded to a client is the last (CutAfterNextToClient)
 	closed   bool
 	accepted int
 	wg       sync.WaitGroup
@@ -73,14 +74,14 @@ func (p *Proxy) accept() {
 		p.gen++
 		p.mu.Unlock()
 		p.wg.Add(2)
-		go p.pipe(s, c, n)
-		go p.pipe(c, s, n)
+		go p.pipe(s, c, n, false)
+		go p.pipe(c, s, n, true)
 	}
 }
 
 // pipe copies from src to dst until either fails, then closes both; the connection
-// numbered n.
-func (p *Proxy) pipe(dst, src net.Conn, n int) {
+// numbered n, toClient when dst is the client's end.
+func (p *Proxy) pipe(dst, src net.Conn, n int, toClient bool) {
 	defer p.wg.Done()
 	defer func() {
 		p.mu.Lock()
@@ -111,6 +112,10 @@ func (p *Proxy) pipe(dst, src net.Conn, n int) {
 				p.cond.Wait()
 			}
 			closed, delay, dead := p.closed, p.delay, n < p.deadTo
+			last := toClient && p.cutNext
+			if last {
+				p.cutNext = false
+			}
 			p.mu.Unlock()
 			if closed {
 				return
@@ -121,8 +126,8 @@ func (p *Proxy) pipe(dst, src net.Conn, n int) {
 			if delay > 0 {
 				time.Sleep(delay)
 			}
-			if _, err := dst.Write(buf[:k]); err != nil {
-				return
+			if _, err := dst.Write(buf[:k]); err != nil || last {
+				return // last: the client reads this chunk, then the end of the connection
 			}
 		}
 		if err != nil {
@@ -158,6 +163,15 @@ func (p *Proxy) Slow(delay time.Duration, chunk int) {
 func (p *Proxy) Blackhole() {
 	p.mu.Lock()
 	p.deadTo = p.gen
+	p.mu.Unlock()
+}
+
+// CutAfterNextToClient has the next chunk forwarded from the server to a client be the
+// last on its connection: the connection is closed right after it, so that the client
+// reads what the chunk holds (answers, say) and then the end of its connection.
+func (p *Proxy) CutAfterNextToClient() {
+	p.mu.Lock()
+	p.cutNext = true
 	p.mu.Unlock()
 }
 
