@@ -20,8 +20,8 @@ type Proxy struct {
 	delay    time.Duration // before each chunk forwarded
 	chunk    int           // throttle: at most this many bytes per read (0: 32 KiB)
 	conns    map[net.Conn]struct{}
-	gen      int // connections accepted so far
-	deadTo   int // connections with a number below this are black holes
+	gen      int  // connections accepted so far
+	deadTo   int  // connections with a number below this are black holes
 	cutNext  bool // the next chunk forwarded to a client is the last (CutAfterNextToClient)
 	closed   bool
 	accepted int
