@@ -169,8 +169,16 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	})
 
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	// The pool's queue holds every call the agent takes (-max-in-flight) and, with
+	// -durable-method, every durable message it takes besides (as many again): sized for the
+	// calls alone, durable messages filled it, and calls the agent had taken were answered
+	// "pool saturated" instead of being queued.
+	queue := f.maxInFlight
+	if f.durableCall != "" {
+		queue *= 2
+	}
 	poolOpts := []bridge.Option{
-		bridge.WithWorkers(f.workers), bridge.WithQueueSize(f.maxInFlight),
+		bridge.WithWorkers(f.workers), bridge.WithQueueSize(queue),
 		bridge.WithExecTimeout(f.timeout), bridge.WithMaxJobs(f.maxJobs), bridge.WithMaxLifetime(f.maxLifetime),
 		bridge.WithMaxIdle(f.maxIdle), bridge.WithMaxRSS(int64(f.maxRSS)), bridge.WithStartTimeout(f.startTimeout),
 		bridge.WithStderr(stderr), bridge.WithLogger(logger.With("component", "pool")),
