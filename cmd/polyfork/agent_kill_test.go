@@ -86,7 +86,11 @@ func TestAgentKilledUnderLoad(t *testing.T) {
 	}
 	bin := buildPolyfork(t)
 
-	common := []string{"-service", "load", "-workers", "2", "-concurrency", "4", "-durable", "-durable-method", "job", "-ack-wait", "2s"}
+	// -max-in-flight 32: either agent left after the kill takes all 32 callers at once. With
+	// the default (16), the two left could hold no more than the callers: the calls NATS
+	// sent to the fuller one were answered Saturated, and a call that drew it on all its
+	// tries failed (an idempotent one included) for a reason that is not the kill.
+	common := []string{"-service", "load", "-workers", "2", "-concurrency", "4", "-max-in-flight", "32", "-durable", "-durable-method", "job", "-ack-wait", "2s"}
 	url := startAgentProc(t, bin, "A", append([]string{"-embed-nats", "127.0.0.1:0"}, common...)...).natsURL(t)
 	b := startAgentProc(t, bin, "B", append([]string{"-nats", url}, common...)...)
 	startAgentProc(t, bin, "C", append([]string{"-nats", url}, common...)...)
