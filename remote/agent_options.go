@@ -65,7 +65,8 @@ const maxAgentInFlight = 1 << 20
 // run the call, and the caller sends it to another agent: a saturated agent hands calls on
 // instead of queueing them without bound. Set it to what the workers take at once (their
 // number times their concurrency) plus the queue you accept; the pool's own queue
-// (bridge.WithQueueSize) should be at least that. At most 1,048,576.
+// (bridge.WithQueueSize) should be at least that, and twice that with AgentDurable and a
+// method, whose calls take as many places again. At most 1,048,576.
 func AgentMaxInFlight(n int) AgentOption {
 	return func(c *agentConfig) {
 		switch {
