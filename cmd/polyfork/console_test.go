@@ -620,17 +620,9 @@ func TestAttachThroughAPathTooLongForASocket(t *testing.T) {
 	require.NoError(t, err)
 	deep := filepath.Join(t.TempDir(), strings.Repeat("d", socketPathMax))
 	require.NoError(t, os.Mkdir(deep, 0o700))
-	serve := exec.Command(buildPolyfork(t), "serve", "-addr", "127.0.0.1:0", "-workers", "1", "-timeout", "0", "-console", "c", "--", worker[0], script)
-	serve.Dir = deep
-	logs := &testutil.Buffer{}
-	serve.Stderr = logs
-	require.NoError(t, serve.Start())
-	exited := make(chan error, 1)
-	go func() { exited <- serve.Wait() }()
-	t.Cleanup(func() {
-		_ = serve.Process.Kill()
-		<-exited
-	})
+	cmd := exec.Command(buildPolyfork(t), "serve", "-addr", "127.0.0.1:0", "-workers", "1", "-timeout", "0", "-console", "c", "--", worker[0], script)
+	cmd.Dir = deep
+	s := startServing(t, cmd)
 	dir := filepath.Join(deep, "c")
 	sock := filepath.Join(dir, "debug_worker.py#0")
 	require.Greater(t, len(sock), socketPathMax)
@@ -641,18 +633,12 @@ func TestAttachThroughAPathTooLongForASocket(t *testing.T) {
 
 	for _, args := range [][]string{{dir, "0"}, {sock}} {
 		r := polyfork(t, "", append([]string{"attach"}, args...)...)
-		assert.Equal(t, exitOK, r.code, "%v: %s\nserve: %s", args, r.stderr, logs)
+		assert.Equal(t, exitOK, r.code, "%v: %s\nserve: %s", args, r.stderr, s.logs)
 		assert.Contains(t, r.stderr, "detached", args)
 	}
 
-	require.NoError(t, serve.Process.Signal(syscall.SIGTERM))
-	select {
-	case err := <-exited:
-		exited <- err
-		assert.NoError(t, err, "serve drains to exit status 0:\n%s", logs)
-	case <-time.After(30 * time.Second):
-		t.Fatalf("serve did not drain:\n%s", logs)
-	}
+	require.NoError(t, s.cmd.Process.Signal(syscall.SIGTERM))
+	assert.Equal(t, 0, s.wait(t, 30*time.Second), "serve drains to exit status 0:\n%s", s.logs)
 }
 
 // TestConsoleSurvivesAFailedAccept: serve runs out of descriptors (ulimit -n) just when a
@@ -721,16 +707,7 @@ func TestConsoleDirUnderARestrictiveUmask(t *testing.T) {
 	script, err := filepath.Abs(worker[1])
 	require.NoError(t, err)
 	dir := filepath.Join(t.TempDir(), "consoles")
-	serve := exec.Command("/bin/sh", "-c", `umask 177; exec "$@"`, "sh", buildPolyfork(t), "serve", "-addr", "127.0.0.1:0", "-workers", "1", "-console", dir, "--", worker[0], script)
-	logs := &testutil.Buffer{}
-	serve.Stderr = logs
-	require.NoError(t, serve.Start())
-	exited := make(chan error, 1)
-	go func() { exited <- serve.Wait() }()
-	t.Cleanup(func() {
-		_ = serve.Process.Kill()
-		<-exited
-	})
+	s := startServing(t, exec.Command("/bin/sh", "-c", `umask 177; exec "$@"`, "sh", buildPolyfork(t), "serve", "-addr", "127.0.0.1:0", "-workers", "1", "-console", dir, "--", worker[0], script))
 	sock := filepath.Join(dir, "debug_worker.py#0")
 	testutil.Eventually(t, "the worker's console socket", func() bool {
 		_, err := os.Stat(sock)
@@ -742,14 +719,8 @@ func TestConsoleDirUnderARestrictiveUmask(t *testing.T) {
 	fi, err = os.Stat(sock)
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), "the socket")
-	require.NoError(t, serve.Process.Signal(syscall.SIGTERM))
-	select {
-	case err := <-exited:
-		exited <- err
-		assert.NoError(t, err, "serve drains to exit status 0:\n%s", logs)
-	case <-time.After(30 * time.Second):
-		t.Fatalf("serve did not drain:\n%s", logs)
-	}
+	require.NoError(t, s.cmd.Process.Signal(syscall.SIGTERM))
+	assert.Equal(t, 0, s.wait(t, 30*time.Second), "serve drains to exit status 0:\n%s", s.logs)
 }
 
 // A -console DIR that is a symbolic link, even to a private directory, is refused on

@@ -77,8 +77,14 @@ type servingBinary struct {
 // waits until it listens. The process is killed at the end of the test if it still runs.
 func startServeBinary(t *testing.T, args ...string) *servingBinary {
 	t.Helper()
-	s := &servingBinary{logs: &testutil.Buffer{}, done: make(chan struct{})}
-	s.cmd = exec.Command(buildPolyfork(t), append([]string{"serve", "-addr", "127.0.0.1:0"}, args...)...)
+	return startServing(t, exec.Command(buildPolyfork(t), append([]string{"serve", "-addr", "127.0.0.1:0"}, args...)...))
+}
+
+// startServing starts cmd, a polyfork serve however it is run (from another directory,
+// under a shell), and waits until it listens, as startServeBinary does.
+func startServing(t *testing.T, cmd *exec.Cmd) *servingBinary {
+	t.Helper()
+	s := &servingBinary{cmd: cmd, logs: &testutil.Buffer{}, done: make(chan struct{})}
 	stderr, err := s.cmd.StderrPipe()
 	require.NoError(t, err)
 	require.NoError(t, s.cmd.Start())
