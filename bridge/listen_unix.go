@@ -107,8 +107,8 @@ func (ls *listenSet) filesFor(slot int) []*os.File {
 func (ls *listenSet) info() []ListenSocket {
 	out := make([]ListenSocket, len(ls.socks))
 	for i, s := range ls.socks {
-		li := ListenSocket{Name: s.name, Addr: s.addr, Address: addressOf(s.addr), Sockets: len(s.files), Queued: -1, Backlog: -1,
-			Listening: s.listening()}
+		li := s.describe()
+		li.Listening = s.listening()
 		if s.isTCP {
 			for j, f := range s.files {
 				q, b, ok := acceptQueue(f)
@@ -128,6 +128,11 @@ func (ls *listenSet) info() []ListenSocket {
 	return out
 }
 
+// describe is s as ListenSocket tells it, its accept queue unknown and not listening.
+func (s *heldSocket) describe() ListenSocket {
+	return ListenSocket{Name: s.name, Addr: s.addr, Address: addressOf(s.addr), Sockets: len(s.files), Queued: -1, Backlog: -1}
+}
+
 // revive makes the sockets that no longer listen (see heldSocket.listening) listen again
 // where that can be done (heldSocket.relisten). It returns those it revived, and those
 // still down with the reason.
@@ -136,7 +141,7 @@ func (ls *listenSet) revive() (revived []ListenSocket, down []downSocket) {
 		if s.listening() {
 			continue
 		}
-		d := ListenSocket{Name: s.name, Addr: s.addr, Address: addressOf(s.addr), Sockets: len(s.files), Queued: -1, Backlog: -1}
+		d := s.describe()
 		if err := s.relisten(); err != nil {
 			down = append(down, downSocket{d, err})
 			continue
