@@ -144,6 +144,36 @@ func (s *scanner) skip(off, depth int) (int, error) {
 	}
 }
 
+// notFixed marks, in fixedSize, the bytes that do not start a value of a known size.
+const notFixed = 0xff
+
+// fixedSize holds, for each first byte of a msgpack value, how many bytes follow it when
+// that number is known from the byte alone (fixints, nil, bools, fixstrs, ints, floats,
+// fixexts), else notFixed (containers, str8-32, bin, ext8-32, and 0xc1, which is never used).
+var fixedSize = func() (t [256]uint8) {
+	for c := range t {
+		switch {
+		case c <= 0x7f, c >= 0xe0, c == 0xc0, c == 0xc2, c == 0xc3:
+			t[c] = 0
+		case c >= 0xa0 && c <= 0xbf:
+			t[c] = uint8(c & 0x1f)
+		case c == 0xcc, c == 0xd0:
+			t[c] = 1
+		case c == 0xcd, c == 0xd1:
+			t[c] = 2
+		case c == 0xce, c == 0xd2, c == 0xca:
+			t[c] = 4
+		case c == 0xcf, c == 0xd3, c == 0xcb:
+			t[c] = 8
+		case c >= 0xd4 && c <= 0xd8: // fixext 1, 2, 4, 8, 16: a type byte, then the data
+			t[c] = 1 + 1<<(c-0xd4)
+		default:
+			t[c] = notFixed
+		}
+	}
+	return t
+}()
+
 func skipFixed(b []byte, off, n int) (int, error) {
 	if off+n > len(b) {
 		return 0, newError(b, off-1, "msgpack value cut short: it needs %d more bytes, %d left", n, len(b)-off)
@@ -174,7 +204,17 @@ func (s *scanner) skipContainer(off, n, per, depth int) (int, error) {
 		return 0, newError(b, off, what+" cannot fit in the %d bytes left in the frame", n, len(b)-off)
 	}
 	var err error
-	for i := 0; i < n*per; i++ {
+	for i := n * per; i > 0; i-- {
+		// Elements of a known size (every scalar but long strs, bins and exts) are passed
+		// over here, without a call: a message's envelope and most params are such values.
+		// Containers, and anything that may be an error, go through skip.
+		if off < len(b) && s.left > 0 {
+			if size := fixedSize[b[off]]; size != notFixed && int(size) < len(b)-off {
+				s.left--
+				off += 1 + int(size)
+				continue
+			}
+		}
 		if off, err = s.skip(off, depth-1); err != nil {
 			return 0, err
 		}
