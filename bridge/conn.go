@@ -319,7 +319,7 @@ func (c *Conn) call(ctx context.Context, method string, params, result any, s se
 		return false, err
 	}
 	if result != nil {
-		if err := protocol.Unmarshal(res, result); err != nil {
+		if err := protocol.UnmarshalChecked(res, result); err != nil {
 			return false, fmt.Errorf("bridge: call %s: decoding the result: %w", protocol.QuoteName(method), err)
 		}
 	}

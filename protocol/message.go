@@ -108,7 +108,7 @@ func (c *cursor) methodAndParams(m *Message) error {
 	if !isArray(c.b[at]) {
 		return newError(c.b, at, "%s params must be an array, got %s", m.Kind, describe(c.b[at]))
 	}
-	m.Params = c.value()
+	m.Params = c.rest()
 	return nil
 }
 
@@ -123,7 +123,7 @@ func (c *cursor) errorAndResult(m *Message) error {
 		}
 		m.Error = ev
 	}
-	m.Result = c.value()
+	m.Result = c.rest()
 	return nil
 }
 
@@ -176,6 +176,14 @@ func (c *cursor) value() []byte {
 	end, _ := skip(c.b, start, MaxDepth) // already checked
 	c.off = end
 	return c.b[start:end:end]
+}
+
+// rest returns the value the cursor is at when it is the frame's last: params and results
+// end their messages, and Check has made sure nothing follows them.
+func (c *cursor) rest() []byte {
+	start := c.off
+	c.off = len(c.b)
+	return c.b[start:len(c.b):len(c.b)]
 }
 
 func (c *cursor) arrayLen() (int, bool) {

@@ -71,6 +71,13 @@ func Unmarshal(b []byte, v any) (err error) {
 	if err := Check(b, MaxDepth); err != nil {
 		return err
 	}
+	return UnmarshalChecked(b, v)
+}
+
+// UnmarshalChecked is Unmarshal for bytes already checked: the Params or the Result of a
+// Message from DecodeMessage, or bytes Check accepted with MaxDepth. It skips the check,
+// which a call's result would otherwise pass twice. Unchecked bytes must go to Unmarshal.
+func UnmarshalChecked(b []byte, v any) (err error) {
 	switch p := v.(type) {
 	case *string:
 		// The commonest result, without a decoder: b is one checked value, so a str is read

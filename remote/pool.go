@@ -726,7 +726,7 @@ func (p *Pool) decodeAnswer(ctx context.Context, method string, m *nats.Msg, res
 			Agent: m.Header.Get(HeaderAgent), Host: m.Header.Get(HeaderHost), Worker: m.Header.Get(HeaderWorker)}
 	}
 	if result != nil {
-		if err := protocol.Unmarshal(msg.Result, result); err != nil {
+		if err := protocol.UnmarshalChecked(msg.Result, result); err != nil {
 			return fmt.Errorf("remote: call %q: decoding the result: %w", method, err)
 		}
 	}
