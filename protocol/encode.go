@@ -129,9 +129,12 @@ func (e *Encoder) Request(id uint32, method string, params any) ([]byte, error) 
 		return nil, unsendable(name("request", method), nil, "the method name is not valid UTF-8")
 	}
 	e.begin(4)
-	e.enc.EncodeUint(uint64(KindRequest))
-	e.enc.EncodeUint(uint64(id))
-	e.enc.EncodeString(method)
+	var h [1 + 5 + 5]byte // the kind, the id and the method's header, in one write
+	h[0] = byte(KindRequest)
+	n := 1 + putUint32(h[1:], id)
+	n += putStrHeader(h[n:], len(method))
+	e.buf.Write(h[:n])
+	e.buf.WriteString(method)
 	flat, err := e.params(params)
 	if err != nil {
 		return nil, unsendable(name("request", method), nil, "%v", err)
@@ -146,8 +149,11 @@ func (e *Encoder) Notification(method string, params any) ([]byte, error) {
 		return nil, unsendable(name("notification", method), nil, "the notification name is not valid UTF-8")
 	}
 	e.begin(3)
-	e.enc.EncodeUint(uint64(KindNotification))
-	e.enc.EncodeString(method)
+	var h [1 + 5]byte
+	h[0] = byte(KindNotification)
+	n := 1 + putStrHeader(h[1:], len(method))
+	e.buf.Write(h[:n])
+	e.buf.WriteString(method)
 	flat, err := e.params(params)
 	if err != nil {
 		return nil, unsendable(name("notification", method), nil, "%v", err)
@@ -159,9 +165,11 @@ func (e *Encoder) Notification(method string, params any) ([]byte, error) {
 // Result returns the frame for the successful response [1, id, nil, result].
 func (e *Encoder) Result(id uint32, result any) ([]byte, error) {
 	e.begin(4)
-	e.enc.EncodeUint(uint64(KindResponse))
-	e.enc.EncodeUint(uint64(id))
-	e.enc.EncodeNil()
+	var h [1 + 5 + 1]byte
+	h[0] = byte(KindResponse)
+	n := 1 + putUint32(h[1:], id)
+	h[n] = 0xc0 // no error
+	e.buf.Write(h[:n+1])
 	var err error
 	if isFlat(result) {
 		e.flat = 1
@@ -220,9 +228,50 @@ func (e *Encoder) begin(n int) {
 		configureEncoder(e.enc)
 	}
 	e.buf.Reset()
-	e.buf.Write([]byte{0, 0, 0, 0})
-	e.enc.EncodeArrayLen(n)
+	// The length prefix, then a fixarray of n (3 or 4) elements.
+	e.buf.Write([]byte{0, 0, 0, 0, 0x90 | byte(n)})
 	e.head, e.flat = n, 0 // the envelope and n-1 elements; the last one's encoder sets flat
+}
+
+// putUint32 writes v as the shortest msgpack integer, as the library does with compact ints,
+// and returns how many bytes it took (at most 5). The envelope's own integers are written
+// this way, without the library's writer calls per byte.
+func putUint32(b []byte, v uint32) int {
+	switch {
+	case v <= 0x7f:
+		b[0] = byte(v)
+		return 1
+	case v <= 0xff:
+		b[0], b[1] = 0xcc, byte(v)
+		return 2
+	case v <= 0xffff:
+		b[0] = 0xcd
+		binary.BigEndian.PutUint16(b[1:], uint16(v))
+		return 3
+	}
+	b[0] = 0xce
+	binary.BigEndian.PutUint32(b[1:], v)
+	return 5
+}
+
+// putStrHeader writes the header of a msgpack str of n bytes in its shortest form, as the
+// library does, and returns how many bytes it took (at most 5).
+func putStrHeader(b []byte, n int) int {
+	switch {
+	case n < 32:
+		b[0] = 0xa0 | byte(n)
+		return 1
+	case n <= 0xff:
+		b[0], b[1] = 0xd9, byte(n)
+		return 2
+	case n <= 0xffff:
+		b[0] = 0xda
+		binary.BigEndian.PutUint16(b[1:], uint16(n))
+		return 3
+	}
+	b[0] = 0xdb
+	binary.BigEndian.PutUint32(b[1:], uint32(n))
+	return 5
 }
 
 // isFlat reports whether v is a value the library encodes as one msgpack value of the

@@ -438,3 +438,30 @@ func TestHelpersTakeOutOfRangeArguments(t *testing.T) {
 	require.Equal(t, "abc", CutText("abc", math.MaxInt))
 	require.Equal(t, "a", CutText("aé", 2))
 }
+
+// The Encoder writes the envelope's integers and the method's str header itself: byte for
+// byte what the library writes, at every width.
+func TestEnvelopeEncodesAsTheLibraryDoes(t *testing.T) {
+	ids := []uint32{0, 1, 127, 128, 255, 256, 65535, 65536, 1 << 31, math.MaxUint32}
+	lengths := []int{0, 1, 31, 32, 255, 256, 65535, 65536}
+	lib := func(v ...any) []byte { // the library, with the Encoder's profile
+		b, err := Marshal(v)
+		require.NoError(t, err)
+		return b
+	}
+	e := NewEncoder()
+	for _, id := range ids {
+		for _, n := range lengths {
+			method := strings.Repeat("m", n)
+			frame, err := e.Request(id, method, []any{"p"})
+			require.NoError(t, err)
+			assert.Equal(t, lib(0, id, method, []any{"p"}), frame[4:], "request id %d, method of %d bytes", id, n)
+			frame, err = e.Notification(method, []any{"p"})
+			require.NoError(t, err)
+			assert.Equal(t, lib(2, method, []any{"p"}), frame[4:], "notification, method of %d bytes", n)
+		}
+		frame, err := e.Result(id, "r")
+		require.NoError(t, err)
+		assert.Equal(t, lib(1, id, nil, "r"), frame[4:], "result id %d", id)
+	}
+}
