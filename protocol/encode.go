@@ -32,6 +32,9 @@ type Encoder struct {
 	enc       *msgpack.Encoder
 	max       int
 	maxValues int
+	// method is the last method name found valid UTF-8: a caller usually calls one method
+	// again and again, and comparing it is cheaper than validating it again.
+	method string
 	// head is how many values begin wrote (the envelope and the elements before the last);
 	// flat is how many the last element holds when it holds only values the library cannot
 	// encode wrongly (see isFlat), so that finish need not scan the frame; else 0.
@@ -125,7 +128,7 @@ func unsendable(what string, cause error, format string, args ...any) error {
 // array (a slice or array other than []byte, or a type that encodes itself as one); nil
 // means no params.
 func (e *Encoder) Request(id uint32, method string, params any) ([]byte, error) {
-	if !utf8.ValidString(method) {
+	if !e.validMethod(method) {
 		return nil, unsendable(name("request", method), nil, "the method name is not valid UTF-8")
 	}
 	e.begin(4)
@@ -143,9 +146,23 @@ func (e *Encoder) Request(id uint32, method string, params any) ([]byte, error) 
 	return e.finish("request", method)
 }
 
+// validMethod reports whether method is valid UTF-8, remembering the last name that was.
+func (e *Encoder) validMethod(method string) bool {
+	if method == e.method {
+		return true
+	}
+	if !utf8.ValidString(method) {
+		return false
+	}
+	if len(method) <= maxQuotedName { // (a huge name is not kept alive)
+		e.method = method
+	}
+	return true
+}
+
 // Notification returns the frame for [2, method, params]; params as for Request.
 func (e *Encoder) Notification(method string, params any) ([]byte, error) {
-	if !utf8.ValidString(method) {
+	if !e.validMethod(method) {
 		return nil, unsendable(name("notification", method), nil, "the notification name is not valid UTF-8")
 	}
 	e.begin(3)
