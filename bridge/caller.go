@@ -40,6 +40,9 @@ type Worker struct {
 }
 
 func collectCallOptions(opts []CallOption) callOptions {
+	if len(opts) == 0 {
+		return callOptions{} // without the allocation that passing &co to an option costs
+	}
 	var co callOptions
 	for _, o := range opts {
 		if o != nil {
