@@ -272,7 +272,7 @@ func (c *Conn) call(ctx context.Context, method string, params, result any, s se
 	switch {
 	case err == nil:
 		if c.tryLead() {
-			c.lead(ctx, cl)
+			c.lead(ctx, cl, result)
 		}
 	case errors.Is(err, errNotSent):
 		if c.calls.forget(id, cl) {
@@ -313,12 +313,12 @@ func (c *Conn) call(ctx context.Context, method string, params, result any, s se
 			<-cl.done // the response won the race
 		}
 	}
-	res, err := cl.result, cl.err
+	res, err, decoded := cl.result, cl.err, cl.decoded
 	cl.recycle()
 	if err != nil {
 		return false, err
 	}
-	if result != nil {
+	if result != nil && !decoded {
 		if err := protocol.UnmarshalChecked(res, result); err != nil {
 			return false, fmt.Errorf("bridge: call %s: decoding the result: %w", protocol.QuoteName(method), err)
 		}

@@ -3,8 +3,11 @@ package bridge
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"time"
+
+	"github.com/polyfork/polyfork/protocol"
 )
 
 // Who reads the stream. A background goroutine (readLoop) reads while the session is idle
@@ -89,8 +92,10 @@ func (c *Conn) tryLead() bool {
 
 // lead reads frames, dispatching them as the background reader would, until cl is
 // answered, ctx ends or the stream fails (the failure is left to the background reader,
-// which ends the session as it always does). Then it gives the stream back.
-func (c *Conn) lead(ctx context.Context, cl *call) {
+// which ends the session as it always does). An answer is decoded into result here, from
+// the frame itself, before anyone reads on (cl.decoded): that saves copying it out of the
+// frame. Then it gives the stream back.
+func (c *Conn) lead(ctx context.Context, cl *call, result any) {
 	var stop func() bool
 	var fired chan struct{}
 	if ctx.Done() != nil {
@@ -100,6 +105,7 @@ func (c *Conn) lead(ctx context.Context, cl *call) {
 			close(fired)
 		})
 	}
+	cl.leads = true
 	for len(cl.done) == 0 {
 		frame, err := c.fr.ReadFrame()
 		if err == nil {
@@ -115,6 +121,15 @@ func (c *Conn) lead(ctx context.Context, cl *call) {
 			}
 			break
 		}
+	}
+	cl.leads = false
+	if cl.aliased { // answered, by this goroutine's own dispatch
+		if result != nil {
+			if err := protocol.UnmarshalChecked(cl.result, result); err != nil {
+				cl.err = fmt.Errorf("bridge: call %s: decoding the result: %w", protocol.QuoteName(cl.method), err)
+			}
+		}
+		cl.result, cl.decoded = nil, true
 	}
 	if stop != nil && !stop() {
 		<-fired

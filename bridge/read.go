@@ -105,6 +105,10 @@ func (c *Conn) deliver(m protocol.Message) error {
 			Traceback: m.Error.Traceback,
 			Data:      c.keep(m.Error.Data),
 		}
+	} else if cl.leads && len(m.Result) < detachAt {
+		// The caller reads the stream itself, and this is its goroutine: it decodes the
+		// result before the next frame is read (lead).
+		cl.result, cl.aliased = m.Result, true
 	} else {
 		cl.result = c.keep(m.Result)
 	}
