@@ -465,3 +465,44 @@ func TestEnvelopeEncodesAsTheLibraryDoes(t *testing.T) {
 		assert.Equal(t, lib(1, id, nil, "r"), frame[4:], "result id %d", id)
 	}
 }
+
+// scalarResult, DecodeMessage's way around the scanner, decodes exactly what the general
+// decoder decodes, and leaves every frame it does not take (the broken ones included) to it.
+func TestScalarResultAgreesWithDecodeMessage(t *testing.T) {
+	results := []any{nil, true, false, 0, 127, -1, -32, -33, 255, 65535, 1 << 20, int64(-1 << 40), uint64(1 << 63),
+		float32(1.5), 2.25, "", "é", strings.Repeat("s", 31), strings.Repeat("s", 32), strings.Repeat("s", 256),
+		strings.Repeat("s", 65536), []byte{}, []byte{1}, make([]byte, 300), make([]byte, 70000),
+		time.Unix(1, 0), time.Unix(1<<34, 5), []any{1}, map[string]any{"a": 1}}
+	e := NewEncoder()
+	taken := 0
+	for _, id := range []uint32{0, 127, 128, 255, 256, 65535, 65536, math.MaxUint32} {
+		for _, r := range results {
+			frame, err := e.Result(id, r)
+			require.NoError(t, err)
+			body := append([]byte(nil), frame[4:]...)
+			variants := [][]byte{body, body[:len(body)-1], append(append([]byte(nil), body...), 0xc0)}
+			wide := append([]byte{0x94, 0x01, 0xcf, 0, 0, 0, 0}, body[2:]...) // an id in 8 bytes
+			variants = append(variants, wide)
+			for _, b := range variants {
+				for _, limit := range []int{0, 4, 5} {
+					fast, ok := scalarResult(b, limit)
+					slow, err := decodeMessage(b, limit)
+					if !ok {
+						continue
+					}
+					taken++
+					require.NoError(t, err, "%x, limit %d", b, limit)
+					require.Equal(t, slow, fast, "%x, limit %d", b, limit)
+				}
+			}
+		}
+	}
+	require.Greater(t, taken, 100)
+	// Not a successful response, or not a scalar result: the general decoder decides.
+	for _, b := range [][]byte{{0x94, 0x00, 0x01, 0xa1, 'm', 0x90}, {0x93, 0x02, 0xa1, 'm', 0x90},
+		{0x94, 0x01, 0x01, 0x82, 0xa4, 't', 'y', 'p', 'e', 0xa1, 'E', 0xa7, 'm', 'e', 's', 's', 'a', 'g', 'e', 0xa0, 0xc0},
+		{0x94, 0x01, 0x01, 0xc0, 0x91, 0x01}, {0x94, 0x01, 0x01, 0xc0, 0xc1}, {0x94, 0x01, 0xd0, 0x01, 0xc0, 0x01}} {
+		_, ok := scalarResult(b, 0)
+		require.False(t, ok, "%x", b)
+	}
+}

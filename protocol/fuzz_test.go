@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
+	"reflect"
 	"testing"
 	"unicode/utf8"
 
@@ -41,6 +42,12 @@ func FuzzDecodeMessage(f *testing.F) {
 	addSeeds(f, false)
 	enc := NewEncoder()
 	f.Fuzz(func(t *testing.T, body []byte) {
+		if fast, ok := scalarResult(body, 0); ok {
+			slow, err := decodeMessage(body, 0)
+			if err != nil || !reflect.DeepEqual(fast, slow) {
+				t.Fatalf("scalarResult took %x as %+v; the general decoder: %+v, %v", body, fast, slow, err)
+			}
+		}
 		m, err := DecodeMessage(body, 0)
 		if err != nil {
 			if _, ok := err.(*Error); !ok {

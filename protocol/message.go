@@ -44,6 +44,14 @@ type ErrorValue struct {
 // maxValues msgpack values (<= 0: DefaultMaxValues). A body that is not a valid message
 // yields an *Error that quotes it.
 func DecodeMessage(frame []byte, maxValues int) (Message, error) {
+	if m, ok := scalarResult(frame, maxValues); ok {
+		return m, nil
+	}
+	return decodeMessage(frame, maxValues)
+}
+
+// decodeMessage is DecodeMessage for any frame: checked, then decoded.
+func decodeMessage(frame []byte, maxValues int) (Message, error) {
 	var m Message
 	if err := CheckFrame(frame, maxValues); err != nil {
 		return m, err
@@ -85,6 +93,59 @@ func DecodeMessage(frame []byte, maxValues int) (Message, error) {
 		return m, c.methodAndParams(&m)
 	}
 	return m, newError(frame, at, "message kind must be 0, 1 or 2, got %d", kind)
+}
+
+// scalarResult decodes the commonest frame, a successful response whose result is one
+// scalar ([1, id, nil, scalar]), without the scanner: once its bytes add up to the frame,
+// such a frame is well formed and holds five values. It reports false, having decided
+// nothing, for every other frame (errors included), which DecodeMessage then checks and
+// decodes as any other; the two agree (TestScalarResultAgreesWithDecodeMessage, and the
+// message fuzzer).
+func scalarResult(frame []byte, maxValues int) (Message, bool) {
+	if len(frame) < 5 || frame[0] != 0x94 || frame[1] != byte(KindResponse) || 0 < maxValues && maxValues < 5 {
+		return Message{}, false
+	}
+	var id uint32
+	off := 2
+	switch c := frame[off]; {
+	case c <= 0x7f:
+		id, off = uint32(c), off+1
+	case c == 0xcc && off+2 <= len(frame):
+		id, off = uint32(frame[off+1]), off+2
+	case c == 0xcd && off+3 <= len(frame):
+		id, off = uint32(binary.BigEndian.Uint16(frame[off+1:])), off+3
+	case c == 0xce && off+5 <= len(frame):
+		id, off = binary.BigEndian.Uint32(frame[off+1:]), off+5
+	default:
+		return Message{}, false
+	}
+	if off+2 > len(frame) || frame[off] != 0xc0 { // no error, then the result
+		return Message{}, false
+	}
+	off++
+	end := len(frame) + 1 // no scalar ends there
+	switch c := frame[off]; c {
+	case 0xc4, 0xd9: // bin8, str8
+		if off+2 <= len(frame) {
+			end = off + 2 + int(frame[off+1])
+		}
+	case 0xc5, 0xda: // bin16, str16
+		if off+3 <= len(frame) {
+			end = off + 3 + int(binary.BigEndian.Uint16(frame[off+1:]))
+		}
+	case 0xc6, 0xdb: // bin32, str32
+		if off+5 <= len(frame) {
+			end = off + 5 + int(binary.BigEndian.Uint32(frame[off+1:]))
+		}
+	default:
+		if size := fixedSize[c]; size != notFixed {
+			end = off + 1 + int(size)
+		}
+	}
+	if end != len(frame) {
+		return Message{}, false
+	}
+	return Message{Kind: KindResponse, ID: id, Result: frame[off:len(frame):len(frame)]}, true
 }
 
 // cursor walks a frame that Check has accepted, so it never reads past the end; its
