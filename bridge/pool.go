@@ -155,8 +155,7 @@ func (p *Pool) Call(ctx context.Context, method string, params, result any, opts
 		if err != nil && errors.Is(err, ErrExited) && !errors.Is(err, ErrExecTimeout) {
 			err = p.explainEnd(t.r, err)
 		}
-		var re *RemoteError
-		answered := err == nil || errors.As(err, &re)
+		answered := err == nil || isRemote(err)
 		// Not run: the worker refused it after $stop (ErrStopping), or was ended between
 		// being chosen and being sent the call (ErrClosed: another call's timeout, a recycle).
 		notRun := errors.Is(err, ErrStopping) || errors.Is(err, ErrClosed)
@@ -182,6 +181,13 @@ func (p *Pool) Call(ctx context.Context, method string, params, result any, opts
 		}
 		tried = t.r
 	}
+}
+
+// isRemote reports whether err is the other side's answer (a *RemoteError). It is a
+// function of its own so that the target errors.As needs is allocated only when asked.
+func isRemote(err error) bool {
+	var re *RemoteError
+	return errors.As(err, &re)
 }
 
 // explainEnd adds to err, a call's failure because its worker exited, why the pool ended
