@@ -15,8 +15,8 @@ type call struct {
 	result []byte
 	err    error
 	// leads is set while the call's own caller reads the stream (lead). The answer it
-	// delivers to itself then keeps its result in the frame (aliased), and the caller
-	// decodes it from there before anyone reads on (decoded).
+	// delivers to itself then keeps its result in the frame (aliased), without a signal on
+	// done, and the caller decodes it from there before anyone reads on (decoded).
 	leads, aliased, decoded bool
 }
 

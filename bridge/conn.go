@@ -301,7 +301,9 @@ func (c *Conn) call(ctx context.Context, method string, params, result any, s se
 		return false, err
 	}
 
-	if done := ctx.Done(); done == nil {
+	if cl.decoded {
+		// lead took the answer itself, without a signal
+	} else if done := ctx.Done(); done == nil {
 		<-cl.done
 	} else {
 		select {

@@ -106,7 +106,7 @@ func (c *Conn) lead(ctx context.Context, cl *call, result any) {
 		})
 	}
 	cl.leads = true
-	for len(cl.done) == 0 {
+	for len(cl.done) == 0 && !cl.aliased {
 		frame, err := c.fr.ReadFrame()
 		if err == nil {
 			if _, err = c.dispatch(frame); err != nil {

@@ -107,8 +107,10 @@ func (c *Conn) deliver(m protocol.Message) error {
 		}
 	} else if cl.leads && len(m.Result) < detachAt {
 		// The caller reads the stream itself, and this is its goroutine: it decodes the
-		// result before the next frame is read (lead).
+		// result before the next frame is read, and needs no signal (lead).
 		cl.result, cl.aliased = m.Result, true
+		c.checkQuiet()
+		return nil
 	} else {
 		cl.result = c.keep(m.Result)
 	}
