@@ -271,6 +271,13 @@ func putUint32(b []byte, v uint32) int {
 	return 5
 }
 
+// writeStr writes s as a msgpack str, as the library does.
+func (e *Encoder) writeStr(s string) {
+	var h [5]byte
+	e.buf.Write(h[:putStrHeader(h[:], len(s))])
+	e.buf.WriteString(s)
+}
+
 // putStrHeader writes the header of a msgpack str of n bytes in its shortest form, as the
 // library does, and returns how many bytes it took (at most 5).
 func putStrHeader(b []byte, n int) int {
@@ -311,12 +318,18 @@ func (e *Encoder) params(params any) (flat int, err error) {
 	if list, ok := params.([]any); ok {
 		// The usual params: the envelope without reflection; each element through the
 		// library's fast paths for common types.
-		if err := e.enc.EncodeArrayLen(len(list)); err != nil {
+		if n := len(list); n < 16 {
+			e.buf.WriteByte(0x90 | byte(n)) // a fixarray
+		} else if err := e.enc.EncodeArrayLen(n); err != nil {
 			return 0, err
 		}
 		flat = 1 + len(list)
 		for i, v := range list {
 			var err error
+			if str, ok := v.(string); ok {
+				e.writeStr(str) // the commonest param, without the library's type switch
+				continue
+			}
 			if isFlat(v) {
 				err = e.enc.Encode(v) // runs no code of the caller's: cannot panic
 			} else {

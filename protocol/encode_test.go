@@ -506,3 +506,27 @@ func TestScalarResultAgreesWithDecodeMessage(t *testing.T) {
 		require.False(t, ok, "%x", b)
 	}
 }
+
+// The Encoder writes a []any's array header and its str elements itself: byte for byte
+// what the library writes, at every length, for any bytes (UTF-8 or not) and mixed with
+// values the library writes.
+func TestParamsEncodeAsTheLibraryDoes(t *testing.T) {
+	strs := []string{"", "s", "\xff\xfe", "é", strings.Repeat("s", 31), strings.Repeat("s", 32),
+		strings.Repeat("s", 255), strings.Repeat("s", 256), strings.Repeat("s", 65535), strings.Repeat("s", 65536)}
+	e := NewEncoder()
+	for _, n := range []int{0, 1, 15, 16, 17, 300} {
+		params := make([]any, n)
+		for i := range params {
+			if i%3 == 2 {
+				params[i] = i // an int between the strs
+			} else {
+				params[i] = strs[i%len(strs)]
+			}
+		}
+		want, err := Marshal([]any{0, 7, "m", params})
+		require.NoError(t, err)
+		frame, err := e.Request(7, "m", params)
+		require.NoError(t, err)
+		assert.Equal(t, want, frame[4:], "%d params", n)
+	}
+}
