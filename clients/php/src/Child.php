@@ -434,7 +434,6 @@ final class Child
                                 $handler = $this->handlers[$method] ?? null;
                                 if ($at < 5) {
                                     $id = $at === 3 ? $c : \ord($frame[3]);
-                                    $idBytes = null;
                                 } else {
                                     // A uint16 or uint32 id in its shortest form (as every
                                     // encoder sends it; compared as bytes: these strings are
@@ -443,16 +442,13 @@ final class Child
                                     // head, and the int is decoded only when something needs
                                     // it (idOf()). unpack() and pack() cost ~780 and ~735
                                     // instructions, a substr() ~335.
-                                    $idBytes = \substr($frame, 2, $at - 2);
-                                    if ($idBytes >= ($at === 5 ? "\xcd\x01\x00" : "\xce\x00\x01\x00\x00")) {
-                                        $id = -1;
-                                    } else {
+                                    $id = \substr($frame, 2, $at - 2);
+                                    if ($id < ($at === 5 ? "\xcd\x01\x00" : "\xce\x00\x01\x00\x00")) {
                                         $id = \unpack($at === 5 ? 'n' : 'N', $frame, 3)[1];
-                                        $idBytes = null;
                                     }
                                 }
-                                if ($handler !== null && (!$this->cancelled || !isset($this->cancelled[$id === -1 ? self::idOf($idBytes) : $id]))) {
-                                    $this->answer($id, $method, $handler, null, \substr($frame, $from), $idBytes);
+                                if ($handler !== null && (!$this->cancelled || !isset($this->cancelled[\is_string($id) ? self::idOf($id) : $id]))) {
+                                    $this->answer($id, $method, $handler, null, \substr($frame, $from));
                                     continue;
                                 }
                             }
@@ -807,7 +803,8 @@ final class Child
      * Runs the handler of a request that is to run (not cancelled, not refused) and sends its
      * answer: the result, or the error it threw.
      *
-     * @param int              $id      the request's id; -1 when the lane knows it only as $idBytes
+     * @param int|string       $id      the request's id, or (the lane in run()) a uint16 or uint32
+     *                                   id as its msgpack in its shortest form, as in $running
      * @param callable         $handler (not declared: checking that a value is `callable` costs
      *                                   ~180 instructions a call; handle() took it as one)
      * @param list<mixed>|null $params  the arguments; null: the one argument is $text (the lane
@@ -815,10 +812,8 @@ final class Child
      * @param string|null      $text    the request's string parameter when it arrived as a `str`
      *                                   (the lane, decodeWithTail()): returned as it came, it goes
      *                                   back as a str without another UTF-8 check
-     * @param string|null      $idBytes the id as msgpack in its shortest form, a uint16 or
-     *                                   uint32, when the caller has it (the lane in run())
      */
-    private function answer(int $id, string $method, $handler, ?array $params, ?string $text = null, ?string $idBytes = null): void
+    private function answer(int|string $id, string $method, $handler, ?array $params, ?string $text = null): void
     {
         // Answers queued under load (see respond()) wait for this handler only when it was
         // quick last time and they have not waited long; else they go out first.
@@ -829,8 +824,7 @@ final class Child
                 $this->flush();
             }
         }
-        $key = $id === -1 ? $idBytes : $id;
-        $this->running[$key] = true;
+        $this->running[$id] = true;
         try {
             $result = $params === null ? $handler($text) : $handler(...$params);
             $error = null;
@@ -841,9 +835,9 @@ final class Child
             $result = null;
             $error = ErrorMap::fromThrowable($e);
         } finally {
-            unset($this->running[$key]);
+            unset($this->running[$id]);
             if ($this->cancelled) {
-                unset($this->cancelled[$id === -1 ? self::idOf($idBytes) : $id]);
+                unset($this->cancelled[\is_string($id) ? self::idOf($id) : $id]);
             }
         }
         // Did the handler fork, and the copy return too? getmypid() is a system call (85 ns
@@ -861,13 +855,13 @@ final class Child
             throw $this->failure;
         }
         if ($error !== null) {
-            $this->respond($id === -1 ? self::idOf($idBytes) : $id, $error, null);
+            $this->respond(\is_string($id) ? self::idOf($id) : $id, $error, null);
             return;
         }
         // respond(), inlined for a result (this runs once per request).
-        $head = \is_string($result) ? $this->codec->stringResultHead($id, $result, $text, $idBytes) : null;
-        if ($head === null && $id === -1) {
-            $id = self::idOf($idBytes); // for the codec
+        $head = \is_string($result) ? $this->codec->stringResultHead($id, $result, $text) : null;
+        if ($head === null && \is_string($id)) {
+            $id = self::idOf($id); // for the codec
         }
         try {
             if ($head === null) {
@@ -881,7 +875,7 @@ final class Child
                 return;
             }
         } catch (EncodingFailed) {
-            $this->respond($id === -1 ? self::idOf($idBytes) : $id, null, $result); // answers with the error
+            $this->respond(\is_string($id) ? self::idOf($id) : $id, null, $result); // answers with the error
             return;
         }
         if ($this->maxQueuedNs !== 0 && $this->reader->more) {

@@ -307,10 +307,10 @@ final class MessageCodec
      *                          UTF-8; checking 1 MiB costs PHP about 0.6 ms, half of such a
      *                          call's time). A peer that sent a str that is not UTF-8 gets its
      *                          bytes back as the str they came as.
-     * @param string|null $idBytes $id as msgpack in its shortest form, when the caller has it
-     *                          (cut from the request: cheaper than encoding it again)
+     * @param int|string  $id   the id, or its msgpack in its shortest form when the caller has
+     *                          it (cut from the request: cheaper than encoding it again)
      */
-    public function stringResultHead(int $id, string $result, ?string $text = null, ?string $idBytes = null): ?string
+    public function stringResultHead(int|string $id, string $result, ?string $text = null): ?string
     {
         $n = \strlen($result);
         if (!$this->scalarResults || $result !== $text && ($n < Encoder::SHORT ? !mb_check_encoding($result, 'UTF-8') : !Encoder::isUtf8($result))) {
@@ -318,7 +318,7 @@ final class MessageCodec
         }
         // (A string with {$...} in it is built in one allocation, a chain of `.` in one each.)
         $byte = Encoder::BYTES;
-        $i = $idBytes ?? ($id < 0x80 ? $byte[$id] : ($id < 0x100 ? "\xcc" . $byte[$id] : ($id < 0x10000 ? "\xcd" . \pack('n', $id) : "\xce" . \pack('N', $id))));
+        $i = \is_string($id) ? $id : ($id < 0x80 ? $byte[$id] : ($id < 0x100 ? "\xcc" . $byte[$id] : ($id < 0x10000 ? "\xcd" . \pack('n', $id) : "\xce" . \pack('N', $id))));
         $s = $n < 0x20 ? $byte[0xa0 | $n] : ($n < 0x100 ? "\xd9" . $byte[$n] : ($n < 0x10000 ? "\xda" . \pack('n', $n) : "\xdb" . \pack('N', $n)));
         return "\x94\x01{$i}\xc0{$s}";
     }
