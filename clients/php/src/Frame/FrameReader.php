@@ -131,8 +131,12 @@ final class FrameReader
             $have = \strlen($buffer) - 4;
         }
         if ($have >= 0) {
-            $size = $this->peeked >= 0 ? $this->peeked : \unpack('N', $buffer, $pos)[1];
-            $this->peeked = -1;
+            if ($this->peeked < 0) {
+                $size = \unpack('N', $buffer, $pos)[1];
+            } else {
+                $size = $this->peeked;
+                $this->peeked = -1;
+            }
             if ($size <= $have && $size !== 0 && $size <= $this->maxFrame) {
                 if ($size === $have) {
                     $this->buffer = '';
