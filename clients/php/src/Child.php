@@ -389,13 +389,14 @@ final class Child
     {
         try {
             $this->ready();
+            $reader = $this->reader; // (readonly: a local saves a property read per frame)
             while (!$this->stopping) {
                 if (!$this->queue && !$this->closed) { // (`=== []` would call zend_is_identical())
-                    if ($this->watched && !$this->reader->hasFrame() && !$this->waitForFrame()) {
+                    if ($this->watched && !$reader->hasFrame() && !$this->waitForFrame()) {
                         continue; // a watched stream was served; the channel has nothing yet
                     }
                     // next(), inlined: this loop runs once per frame.
-                    $frame = $this->reader->read();
+                    $frame = $reader->read();
                     if ($frame === null) {
                         $this->closed = true;
                         break;
@@ -455,7 +456,7 @@ final class Child
                             }
                         }
                     }
-                    $message = $this->reader->tail === null ? $this->codec->decode($frame) : $this->decodeWithTail($frame);
+                    $message = $reader->tail === null ? $this->codec->decode($frame) : $this->decodeWithTail($frame);
                     $frame = null; // a large body should not live on while its request runs
                 } else {
                     $message = $this->next();
