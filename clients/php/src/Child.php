@@ -819,7 +819,7 @@ final class Child
     {
         // Answers queued under load (see respond()) wait for this handler only when it was
         // quick last time and they have not waited long; else they go out first.
-        $timed = $this->queuedAt !== 0;
+        $timed = $this->queuedAt > 0; // (hrtime() is positive; `> 0` costs less than `!== 0`)
         if ($timed) {
             $start = \hrtime(true);
             if (($this->took[$method] ?? PHP_INT_MAX) >= $this->quickNs || $start - $this->queuedAt >= $this->maxQueuedNs) {
@@ -891,7 +891,7 @@ final class Child
             }
         }
         if ($this->maxQueuedNs !== 0 && $this->reader->more) {
-            if ($this->queuedAt === 0) {
+            if ($this->queuedAt <= 0) {
                 $this->queuedAt = \hrtime(true);
                 $this->reader->beforeRead = $this->flushQueued;
             }

@@ -137,14 +137,15 @@ final class FrameReader
                 $size = $this->peeked;
                 $this->peeked = -1;
             }
-            if ($size <= $have && $size !== 0 && $size <= $this->maxFrame) {
-                if ($size === $have) {
+            // (Ints compared with < rather than ===: without opcache `===` calls a function.)
+            if ($size > 0 && $size <= $have && $size <= $this->maxFrame) {
+                if ($size < $have) {
+                    $this->pos = $pos + 4 + $size;
+                    $this->more = true;
+                } else {
                     $this->buffer = '';
                     $this->pos = 0;
                     $this->more = false;
-                } else {
-                    $this->pos = $pos + 4 + $size;
-                    $this->more = true;
                 }
                 return \substr($buffer, $pos + 4, $size);
             }
