@@ -415,9 +415,11 @@ final class Child
                         $at = $c < 0x80 ? 3 : (MessageCodec::METHOD_AFTER_UINT[$c] ?? 0); // 0: no id in range
                         $m = \ord($frame[$at] ?? "\x00");
                         $p = $at + 1 + ($m & 0x1f); // the params' header, after a fixstr method
-                        if (($m & 0xe0) === 0xa0 && ($frame[$p] ?? '') === "\x91") {
+                        // ($m ^ 0xa0) < 0x20: $m is a fixstr (0xa0-0xbf); cheaper than
+                        // ($m & 0xe0) === 0xa0, as `===` on ints calls a function without opcache.
+                        if (($m ^ 0xa0) < 0x20 && ($frame[$p] ?? '') === "\x91") {
                             $m = \ord($frame[$p + 1] ?? "\x00");
-                            if (($m & 0xe0) === 0xa0) {
+                            if (($m ^ 0xa0) < 0x20) {
                                 $from = $p + 2;
                                 $size = $m & 0x1f;
                             } elseif ($m === 0xd9) {
@@ -445,7 +447,7 @@ final class Child
                                     // it (idOf()). unpack() and pack() cost ~780 and ~735
                                     // instructions, a substr() ~335.
                                     $id = \substr($frame, 2, $at - 2);
-                                    if ($id < ($at === 5 ? "\xcd\x01\x00" : "\xce\x00\x01\x00\x00")) {
+                                    if ($id < ($at < 6 ? "\xcd\x01\x00" : "\xce\x00\x01\x00\x00")) {
                                         $id = \unpack($at === 5 ? 'n' : 'N', $frame, 3)[1];
                                     }
                                 }
