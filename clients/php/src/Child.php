@@ -892,7 +892,7 @@ final class Child
                 return;
             }
         }
-        if ($this->maxQueuedNs !== 0 && $this->reader->more) {
+        if ($this->reader->more && $this->maxQueuedNs !== 0) { // (false first with one call in flight)
             if ($this->queuedAt <= 0) {
                 $this->queuedAt = \hrtime(true);
                 $this->reader->beforeRead = $this->flushQueued;
