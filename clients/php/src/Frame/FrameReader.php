@@ -112,7 +112,7 @@ final class FrameReader
         $buffer = $this->buffer;
         $pos = $this->pos;
         $have = \strlen($buffer) - $pos - 4;
-        if ($have === -4 && !$this->eof) {
+        if ($have < -3 && !$this->eof) { // (-4: nothing buffered; `<` costs less than `===`)
             // Nothing buffered: one read, which usually brings the whole next frame (or,
             // under load, many frames).
             if ($this->beforeRead !== null) {
