@@ -126,9 +126,21 @@ final class FrameReader
                 $this->more = false;
                 return null;
             }
+            $have = \strlen($buffer) - 4;
+            // A whole frame first (as below, without writing $buffer and $pos twice): when the
+            // read brought just that frame (one call in flight), nothing stays buffered, and
+            // $buffer, $pos and $more keep the values they have when nothing is ('', 0, false).
+            if ($have > 0 && ($size = \unpack('Nn', $buffer)['n']) <= $have && $size > 0 && $size <= $this->maxFrame) {
+                if ($size < $have) {
+                    $this->buffer = $buffer;
+                    $this->pos = 4 + $size;
+                    $this->more = true;
+                    return \substr($buffer, 4, $size);
+                }
+                return \substr($buffer, 4);
+            }
             $this->buffer = $buffer;
             $this->pos = $pos = 0;
-            $have = \strlen($buffer) - 4;
         }
         if ($have >= 0) {
             if ($this->peeked < 0) {
