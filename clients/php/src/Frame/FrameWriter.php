@@ -80,7 +80,7 @@ final class FrameWriter
                 $this->queued = '';
             }
             $written = @\fwrite($this->stream, $frame);
-            if ($written !== \strlen($frame)) {
+            if ($written < \strlen($frame)) { // (false, or short; `<` costs less than `!==`)
                 $this->writeParts([$frame], $written === false ? 0 : $written); // finish, or report
             }
             return;
