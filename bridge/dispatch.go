@@ -160,9 +160,8 @@ func (p *Pool) slowAfter(r *running) time.Duration {
 // worker are written by their callers' goroutines in no set order, so a call given before
 // it could otherwise reach the worker after it and wait for it there. Other calls do not
 // go to the worker being emptied for a slow call (p.drain).
-func (p *Pool) pickLocked(not *running, slow bool) *running {
+func (p *Pool) pickLocked(not *running, slow bool, now time.Time) *running {
 	var best *running
-	now := p.clk.Now()
 	for _, s := range p.slots {
 		r := s.current
 		if r == nil || r.retiring || r.inflight >= p.capacityLocked(r, now) || (slow && r.inflight > 0) || (!slow && r == p.drain) {
@@ -186,9 +185,8 @@ func (p *Pool) expectSlowLocked(method string) bool {
 	return p.cfg.concurrency == 0 && p.slowness.expected(method)
 }
 
-// takeLocked gives r one more call of method (slow: expected to be slow).
-func (p *Pool) takeLocked(r *running, method string, slow bool) *ticket {
-	now := p.clk.Now()
+// takeLocked gives r one more call of method (slow: expected to be slow) at now.
+func (p *Pool) takeLocked(r *running, method string, slow bool, now time.Time) *ticket {
 	r.sent++
 	t := &ticket{r: r, method: method, slow: slow, seq: r.sent, p: p}
 	if slow {
@@ -219,13 +217,14 @@ func (p *Pool) dispatchLocked() {
 		return
 	}
 	p.drainForDueLocked()
+	now := p.clk.Now()
 	slowWaiting, quickWaiting := false, false
 	for e := p.waiters.Front(); e != nil; {
 		next := e.Next()
 		wt := e.Value.(*waiter)
 		if p.expectSlowLocked(wt.method) {
 			slowWaiting = true
-		} else if !p.giveLocked(e, wt, false) {
+		} else if !p.giveLocked(e, wt, false, now) {
 			quickWaiting = true
 			break // no room for quick calls: none for the ones behind it either
 		}
@@ -240,7 +239,7 @@ func (p *Pool) dispatchLocked() {
 		next := e.Next()
 		wt := e.Value.(*waiter)
 		if p.expectSlowLocked(wt.method) {
-			if !p.slowMayTakeLocked(quickWaiting) || !p.giveLocked(e, wt, true) {
+			if !p.slowMayTakeLocked(quickWaiting) || !p.giveLocked(e, wt, true, now) {
 				break
 			}
 			placed = true
@@ -301,13 +300,13 @@ func (p *Pool) drainForDueLocked() {
 }
 
 // giveLocked gives waiter wt (list element e) a place on a worker, if one has room.
-func (p *Pool) giveLocked(e *list.Element, wt *waiter, slow bool) bool {
-	r := p.pickLocked(wt.not, slow)
+func (p *Pool) giveLocked(e *list.Element, wt *waiter, slow bool, now time.Time) bool {
+	r := p.pickLocked(wt.not, slow, now)
 	if r == nil {
 		return false
 	}
 	p.waiters.Remove(e)
-	wt.ch <- acquired{t: p.takeLocked(r, wt.method, slow)}
+	wt.ch <- acquired{t: p.takeLocked(r, wt.method, slow, now)}
 	return true
 }
 
@@ -325,11 +324,12 @@ func (p *Pool) failWaitersLocked(err error) {
 // notification), waiting in the queue if none has room.
 func (p *Pool) acquire(ctx context.Context, method string, not *running) (*ticket, error) {
 	p.mu.Lock()
+	now := p.clk.Now() // (one reading for the choice and the ticket)
 	if p.closed {
 		// Draining: a call in flight, which the drain waits for, may need its handler's
 		// call back into the pool; that worker takes it.
 		if r := p.callerLocked(ctx, not); r != nil && p.ctx.Err() == nil {
-			t := p.takeLocked(r, method, false)
+			t := p.takeLocked(r, method, false, now)
 			p.mu.Unlock()
 			return t, nil
 		}
@@ -339,15 +339,15 @@ func (p *Pool) acquire(ctx context.Context, method string, not *running) (*ticke
 	// A worker with room now would have been given to the calls waiting, had they fitted
 	// (dispatchLocked runs whenever room appears): taking it goes before none of them.
 	slow := p.expectSlowLocked(method)
-	if r := p.pickLocked(not, slow); r != nil {
-		t := p.takeLocked(r, method, slow)
+	if r := p.pickLocked(not, slow, now); r != nil {
+		t := p.takeLocked(r, method, slow, now)
 		p.mu.Unlock()
 		return t, nil
 	}
 	if r := p.callerLocked(ctx, not); r != nil {
 		// A host handler serving a call of r calls the pool: r waits for it, so r takes
 		// it past its window; in the queue it could wait for ever, r's call never ending.
-		t := p.takeLocked(r, method, false)
+		t := p.takeLocked(r, method, false, now)
 		p.mu.Unlock()
 		return t, nil
 	}
@@ -362,7 +362,7 @@ func (p *Pool) acquire(ctx context.Context, method string, not *running) (*ticke
 		p.mu.Unlock()
 		return nil, fmt.Errorf("%w: all %d workers are busy and %d calls are queued (WithQueueSize)", ErrSaturated, len(p.slots), n)
 	}
-	wt := &waiter{ch: make(chan acquired, 1), since: p.clk.Now(), method: method, not: not}
+	wt := &waiter{ch: make(chan acquired, 1), since: now, method: method, not: not}
 	e := p.waiters.PushBack(wt)
 	p.mu.Unlock()
 
