@@ -20,8 +20,10 @@ from ._convert import Hook, make_default
 from ._scan import DEFAULT_MAX_VALUES
 from .errors import DecodeError, EncodeError, ProtocolError, TooManyValuesError
 
-__all__ = ["MAX_DEPTH", "DEFAULT_MAX_VALUES", "Encoder", "check_depth", "check_values",
-           "decode_message", "decode_value", "describe_frame", "encode_error", "new_packer"]
+__all__ = ["MAX_DEPTH", "DEFAULT_MAX_VALUES", "Encoder", "check_decoded", "check_depth",
+           "check_envelope", "check_request_depth", "check_values", "decode_message",
+           "decode_value", "describe_frame", "encode_error", "ext_hook", "has_wide_timestamp",
+           "new_packer", "unpackb"]
 
 #: The deepest nesting of containers a message may have, the message array counting as 1.
 MAX_DEPTH = 128
@@ -37,6 +39,13 @@ def _ext(code: int, data: bytes) -> Any:
     # session. Build the ExtType without that check: SPEC section 3 delivers other ext types
     # as opaque values, and msgpack-python packs such an ExtType back as it came.
     return _tuple_new(_ExtType, (code, data))
+
+
+#: How decode_message decodes a body on its hot path, for Session._on_frame, which inlines
+#: that: ``unpackb(body, strict_map_key=False, ext_hook=ext_hook, timestamp=3)`` (raw=False
+#: is msgpack's default since 1.0).
+unpackb = _unpackb
+ext_hook = _ext
 
 
 _Timestamp = msgpack.Timestamp
@@ -231,7 +240,9 @@ def _check_count(body: Any, max_values: int) -> None:
         raise _protocol_error(body, "containers nested deeper than %d" % MAX_DEPTH)
 
 
-def _has_wide_timestamp(body: Any) -> bool:
+def has_wide_timestamp(body: Any) -> bool:
+    """Whether body holds the header of a 64 or 96-bit timestamp ext (one that may not fit
+    a datetime exactly); only worth asking when 255 (the type -1) is in body."""
     # Apart from the callers, so that they keep body in a plain local (a generator
     # expression over it there would make it a cell, built on every call).
     return any(p in body for p in _WIDE_TIMESTAMPS)
@@ -244,7 +255,7 @@ def _unpack(body: Any) -> Any:
     limits, and ValueProblem (with the value decoded leniently) when the value is valid msgpack
     that Python cannot hold exactly. The value count is the caller's to check first.
     """
-    wide_ts = 255 in body and _has_wide_timestamp(body)
+    wide_ts = 255 in body and has_wide_timestamp(body)
     try:
         # msgpack >= 1.0 bounds every container and string count by len(body) here, so a
         # header that claims more than the frame holds fails before anything is allocated.
@@ -348,7 +359,9 @@ def _check_error(body: Any, err: Any) -> None:
         raise _protocol_error(body, "the response error map has no str \"message\"")
 
 
-def _check_envelope(body: Any, msg: Any) -> None:
+def check_envelope(body: Any, msg: Any) -> None:
+    """Raises ProtocolError unless msg, decoded from body, is a message of SPEC section 4:
+    ``[0, id, method, params]``, ``[1, id, error, result]`` or ``[2, method, params]``."""
     if type(msg) is not list:
         raise _protocol_error(body, "a message is an array, got %s" % _kind(msg))
     n = len(msg)
@@ -391,10 +404,11 @@ def decode_message(body: Any, max_values: int = DEFAULT_MAX_VALUES) -> List[Any]
         _check_count(body, max_values)
     # The hot path: one C call and a few type checks. Anything unusual (a failure, a wide
     # timestamp) takes _decode_message_slow, which decodes again with full diagnostics.
-    if 255 in body and _has_wide_timestamp(body):
+    # Session._on_frame inlines this for requests: keep the two alike.
+    if 255 in body and has_wide_timestamp(body):
         return _decode_message_slow(body)
     try:
-        msg = _unpackb(body, raw=False, strict_map_key=False, ext_hook=_ext, timestamp=3)
+        msg = _unpackb(body, strict_map_key=False, ext_hook=_ext, timestamp=3)
     except Exception:
         return _decode_message_slow(body)
     if type(msg) is list and len(msg) == 4:
@@ -402,20 +416,33 @@ def decode_message(body: Any, max_values: int = DEFAULT_MAX_VALUES) -> List[Any]
         # i >> 32 is 0 exactly for ints from 0 to 4294967295 (negative ones shift to -1).
         if (kind == 0 and type(kind) is int and type(i) is int and not i >> 32
                 and type(method) is str and type(params) is list):
-            # A request nests deeper than 2 only through a param that is a container.
             if size > MAX_DEPTH:
-                for x in params:
-                    t = type(x)
-                    if t is list or t is dict:
-                        if _too_deep_decoded(msg, body):
-                            raise _protocol_error(body, "containers nested deeper than %d"
-                                                  % MAX_DEPTH)
-                        break
+                check_request_depth(body, msg)
             return msg
-    if size > MAX_DEPTH and type(msg) is list:
+    return check_decoded(body, msg)
+
+
+def check_request_depth(body: Any, msg: List[Any]) -> None:
+    """Raises ProtocolError when the request msg, decoded from body, nests too deep.
+
+    A request nests deeper than 2 only through a param that is a container.
+    """
+    for x in msg[3]:
+        t = type(x)
+        if t is list or t is dict:
+            if _too_deep_decoded(msg, body):
+                raise _protocol_error(body, "containers nested deeper than %d" % MAX_DEPTH)
+            break
+
+
+def check_decoded(body: Any, msg: Any) -> List[Any]:
+    """Returns msg, which ``unpackb`` (above) decoded from body without error, when it is a
+    message within the depth limit; raises ProtocolError otherwise. The value count is the
+    caller's to check first."""
+    if len(body) > MAX_DEPTH and type(msg) is list:
         if _too_deep_decoded(msg, body):
             raise _protocol_error(body, "containers nested deeper than %d" % MAX_DEPTH)
-    _check_envelope(body, msg)
+    check_envelope(body, msg)
     checked: List[Any] = msg
     return checked
 
@@ -425,7 +452,7 @@ def _decode_message_slow(body: Any) -> List[Any]:
         msg = _unpack(body)
     except ValueProblem as p:
         msg = p.message
-        _check_envelope(body, msg)
+        check_envelope(body, msg)
         method = msg[2] if msg[0] == 0 else msg[1] if msg[0] == 2 else None
         if method is not None:
             try:
@@ -433,7 +460,7 @@ def _decode_message_slow(body: Any) -> List[Any]:
             except UnicodeEncodeError:
                 raise _protocol_error(body, "the method name is not valid UTF-8") from None
         raise
-    _check_envelope(body, msg)
+    check_envelope(body, msg)
     checked: List[Any] = msg
     return checked
 

@@ -25,7 +25,8 @@ from typing import Any, Callable, Deque, Dict, List, Optional, Set, Tuple, TypeV
 
 from . import _errormap
 from ._channel import FrameReader, max_frame_size_from_env, max_values_from_env, open_channel
-from ._codec import ValueProblem, decode_message
+from ._codec import (MAX_DEPTH, ValueProblem, check_decoded, check_request_depth, decode_message,
+                     ext_hook, has_wide_timestamp, unpackb)
 from ._pending import CallInCoroutine, PendingCalls, settle
 from ._registry import Registry
 from ._version import __version__
@@ -472,31 +473,61 @@ class Session:
         if self._writer.broken is not None:  # a write failed (in another thread, say)
             self._lose()
             return
-        try:
-            msg = decode_message(body, self._max_values)
-        except ValueProblem as p:
-            self._on_value_problem(p)
-            return
+        # The per-message hot path: decode_message and, for a request to a plain handler,
+        # _run_plain inlined. Anything unusual (a value count to check, a wide timestamp, bytes
+        # unpackb refuses) goes to decode_message, which decodes again and tells.
+        msg: Any = None
+        size = len(body)
+        if size <= self._max_values and (255 not in body or not has_wide_timestamp(body)):
+            try:
+                msg = unpackb(body, strict_map_key=False, ext_hook=ext_hook, timestamp=3)
+            except Exception:
+                msg = None
+            else:
+                if type(msg) is list and len(msg) == 4:
+                    kind, msgid, method, params = msg
+                    # msgid >> 32 is 0 exactly for ints from 0 to 4294967295 (negative: -1).
+                    if (kind == 0 and type(kind) is int and type(msgid) is int
+                            and not msgid >> 32 and type(method) is str and type(params) is list):
+                        if size > MAX_DEPTH:
+                            check_request_depth(body, msg)
+                        if (self._serving and not (self._tasks or self._pumping or self._backlog
+                                                   or self._switch or self._stopping)):
+                            entry = self._handlers.get(method)
+                            if entry is not None and not entry[1]:
+                                self._current = msgid
+                                try:
+                                    result = entry[0](*params)
+                                except Exception as e:
+                                    self._send_error_map(msgid, _errormap.error_map(e, 1))
+                                    return
+                                try:
+                                    if more:  # more frames are buffered: answer them in one write
+                                        self._writer.defer([1, msgid, None, result], _RESULT_OF,
+                                                           method)
+                                    else:
+                                        self._writer.write([1, msgid, None, result], _RESULT_OF,
+                                                           method)
+                                except BridgeError as e:
+                                    self._respond_failed(msgid, method, result, e)
+                                return
+                    else:
+                        msg = check_decoded(body, msg)
+                else:
+                    msg = check_decoded(body, msg)
+        if msg is None:
+            try:
+                msg = decode_message(body, self._max_values)
+            except ValueProblem as p:
+                self._on_value_problem(p)
+                return
         kind = msg[0]
         if kind == 0 and (self._tasks or self._pumping or self._backlog):
             self._check_unique(msg[1], msg[2])
         if kind == 0 and self._serving and not self._switch and not self._stopping:
             entry = self._handlers.get(msg[2])
             if entry is not None and not entry[1]:
-                # A plain handler: _on_request and _respond inlined, the per-message hot path.
-                self._current = msg[1]
-                try:
-                    result = entry[0](*msg[3])
-                except Exception as e:
-                    self._send_error_map(msg[1], _errormap.error_map(e, 1))
-                    return
-                try:
-                    if more:  # more frames are buffered: answer them all in one write
-                        self._writer.defer([1, msg[1], None, result], _RESULT_OF, msg[2])
-                    else:
-                        self._writer.write([1, msg[1], None, result], _RESULT_OF, msg[2])
-                except BridgeError as e:
-                    self._respond_failed(msg[1], msg[2], result, e)
+                self._run_plain(entry[0], msg[1], msg[2], msg[3], more)
                 return
         if kind == 1:
             self._on_response(msg[1], msg[2], msg[3])
@@ -511,6 +542,24 @@ class Session:
             self._backlog.append(msg)
             if kind == 0:
                 self._backlog_ids.add(msg[1])
+
+    def _run_plain(self, fn: Callable[..., Any], msgid: int, method: str, params: List[Any],
+                   more: bool) -> None:
+        """Runs a plain handler and answers; the answer is deferred when more frames are
+        buffered, so that the answers of one read leave in one write."""
+        self._current = msgid
+        try:
+            result = fn(*params)
+        except Exception as e:
+            self._send_error_map(msgid, _errormap.error_map(e, 1))
+            return
+        try:
+            if more:
+                self._writer.defer([1, msgid, None, result], _RESULT_OF, method)
+            else:
+                self._writer.write([1, msgid, None, result], _RESULT_OF, method)
+        except BridgeError as e:
+            self._respond_failed(msgid, method, result, e)
 
     def _check_unique(self, msgid: int, method: str) -> None:
         """SPEC 4.1: a request whose id is that of a request in flight (its handler runs, or it
