@@ -2,6 +2,7 @@
 import datetime
 import os
 import struct
+import tempfile
 
 import msgpack
 import pytest
@@ -307,3 +308,56 @@ def test_ext_types_below_minus_one_are_opaque_values_not_protocol_errors(code):
     assert enc(v) == data  # and it goes back as it came
     body = b"\x94\x00\x01\xa4echo\x91" + data
     assert decode_message(body) == [0, 1, "echo", [v]]
+
+
+def _written(fill):
+    """The bytes a FrameWriter on a temporary file writes while fill(writer) runs."""
+    with tempfile.TemporaryFile() as f:
+        fw = FrameWriter(f.fileno(), 1 << 20, max_values=1000)
+        fill(fw)
+        fw.flush()
+        f.seek(0)
+        return f.read()
+
+
+def test_respond_writes_the_bytes_of_the_response_list():
+    # respond packs only the result and makes the head with struct: the frames must be
+    # those of write and defer of [1, id, None, result], for ids of every width in msgpack's
+    # shortest form, results that need the checks or a write of their own, and kept frames.
+    ids = [0, 1, 127, 128, 255, 256, 65535, 65536, 1000001, 0xFFFFFFFF]
+    results = [None, "x" * 16, "é" * 100, [[1, [2]], {"a": b"b"}] * 20, "y" * 70000]
+    for more in (False, True):
+        def by_list(fw):
+            for i in ids:
+                for r in results:
+                    (fw.defer if more else fw.write)([1, i, None, r], "r")
+
+        def by_respond(fw):
+            for i in ids:
+                for r in results:
+                    fw.respond(i, r, more, "r")
+
+        assert _written(by_respond) == _written(by_list)
+
+
+def test_respond_refuses_as_write_does():
+    r, w = os.pipe()
+    try:
+        fw = FrameWriter(w, 100, max_values=10)
+        with pytest.raises(FrameTooLargeError) as big:
+            fw.respond(7, "x" * 200, False, 'the result of handler "%s"', "h")
+        assert str(big.value) == ('polyfork: cannot send the result of handler "h": it encodes '
+                                  'to 206 bytes, above the maximum frame size of 100 bytes '
+                                  '(POLYFORK_MAX_FRAME_SIZE)')
+        with pytest.raises(TooManyValuesError, match='the result of handler "h"'):
+            fw.respond(7, list(range(20)), True, 'the result of handler "%s"', "h")
+        with pytest.raises(EncodeError, match='the result of handler "h"'):
+            fw.respond(7, object(), True, 'the result of handler "%s"', "h")
+        fw.respond(7, 1, False, "r")
+        os.close(w)
+        w = None
+        assert os.read(r, 100) == b"\x00\x00\x00\x05\x94\x01\x07\xc0\x01"
+    finally:
+        os.close(r)
+        if w is not None:
+            os.close(w)

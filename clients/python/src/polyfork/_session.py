@@ -502,12 +502,8 @@ class Session:
                                     self._send_error_map(msgid, _errormap.error_map(e, 1))
                                     return
                                 try:
-                                    if more:  # more frames are buffered: answer them in one write
-                                        self._writer.defer([1, msgid, None, result], _RESULT_OF,
-                                                           method)
-                                    else:
-                                        self._writer.write([1, msgid, None, result], _RESULT_OF,
-                                                           method)
+                                    # deferred when more frames are buffered: one write for all
+                                    self._writer.respond(msgid, result, more, _RESULT_OF, method)
                                 except BridgeError as e:
                                     self._respond_failed(msgid, method, result, e)
                                 return
@@ -554,10 +550,7 @@ class Session:
             self._send_error_map(msgid, _errormap.error_map(e, 1))
             return
         try:
-            if more:
-                self._writer.defer([1, msgid, None, result], _RESULT_OF, method)
-            else:
-                self._writer.write([1, msgid, None, result], _RESULT_OF, method)
+            self._writer.respond(msgid, result, more, _RESULT_OF, method)
         except BridgeError as e:
             self._respond_failed(msgid, method, result, e)
 
@@ -871,7 +864,7 @@ class Session:
 
     def _respond(self, msgid: int, method: str, result: Any) -> None:
         try:
-            self._writer.write([1, msgid, None, result], _RESULT_OF, method)
+            self._writer.respond(msgid, result, False, _RESULT_OF, method)
         except BridgeError as e:
             self._respond_failed(msgid, method, result, e)
 

@@ -35,6 +35,13 @@ _FLUSH_AT = 1 << 16  # defer writes everything once this many bytes are kept
 _MAX_DELAY = 0.002  # seconds a kept frame waits for a slow handler before the watchdog writes it
 _WATCH_IDLE = 10.0  # seconds without deferred frames after which the watchdog thread ends
 _SCALARS = frozenset((str, int, float, bool, bytes, type(None)))
+# The length prefix and head of a response [1, id, nil, result], by the width of the id in
+# msgpack's shortest form (positive fixint, uint8, uint16, uint32): struct makes them for
+# less than msgpack packing the list (see FrameWriter.respond).
+_HEAD_FIX = struct.Struct(">IHBB").pack  # length, 0x94 0x01, id, 0xc0
+_HEAD_U8 = struct.Struct(">IHBBB").pack  # length, 0x94 0x01, 0xcc, id, 0xc0
+_HEAD_U16 = struct.Struct(">IHBHB").pack
+_HEAD_U32 = struct.Struct(">IHBIB").pack
 
 
 def _describe(what: str, name: Any) -> str:
@@ -120,6 +127,69 @@ class FrameWriter:
                     self._write_views([memoryview(data)[done:]])
             except OSError as e:
                 raise self._broken(e) from e
+        finally:
+            lock.release()
+            if self._late:
+                self.flush()
+
+    def respond(self, msgid: int, result: Any, more: bool, what: str, name: Any = None) -> None:
+        """Sends the response ``[1, msgid, None, result]``: as ``write`` does, or as ``defer``
+        does when more is True. msgid is an int from 0 to 4294967295 (a request's id).
+
+        The bytes are those msgpack makes of that list, but only the result goes through
+        msgpack: the length prefix and the head come from struct, which costs less per
+        answer. Raises as write and defer do, with the same messages.
+        """
+        lock = self._lock
+        if lock._is_owned():  # type: ignore[attr-defined]
+            self._write_late([1, msgid, None, result], what, name)
+            return
+        lock.acquire()
+        try:
+            try:
+                packed = self._pack(result)
+            except Exception as e:
+                raise self._encode_error([1, msgid, None, result], what, name, e) from e
+            if msgid > 0xFFFF:
+                n = len(packed) + 8
+                head = _HEAD_U32(n, 0x9401, 0xCE, msgid, 0xC0)
+            elif msgid > 0x7F:
+                if msgid > 0xFF:
+                    n = len(packed) + 6
+                    head = _HEAD_U16(n, 0x9401, 0xCD, msgid, 0xC0)
+                else:
+                    n = len(packed) + 5
+                    head = _HEAD_U8(n, 0x9401, 0xCC, msgid, 0xC0)
+            else:
+                n = len(packed) + 4
+                head = _HEAD_FIX(n, 0x9401, msgid, 0xC0)
+            # write and defer inlined for a frame that needs no checks (n <= _check_from, so
+            # n <= _DEFER_MAX too); anything else is _send_parts's.
+            if n > self._check_from or self._first is not None or self._closed is not None:
+                self._send_parts([1, msgid, None, result], head, packed, more, what, name)
+            elif more:
+                if self._out_n + n >= _FLUSH_AT:
+                    self._write_body(packed, head[4:])
+                    return
+                out = self._out
+                if not out:
+                    self._start_batch()
+                out.append(head)
+                out.append(packed)
+                self._out_n += n + 4
+            elif self._out:
+                self._write_body(packed, head[4:])
+            else:
+                data = head + packed
+                try:
+                    try:
+                        done = _write(self._fd, data)
+                    except BlockingIOError:  # someone made the fd non-blocking
+                        done = 0
+                    if done != n + 4:
+                        self._write_views([memoryview(data)[done:]])
+                except OSError as e:
+                    raise self._broken(e) from e
         finally:
             lock.release()
             if self._late:
@@ -249,8 +319,10 @@ class FrameWriter:
             self._check(obj, body, what, name)
         return body
 
-    def _check(self, obj: Any, body: bytes, what: str, name: Any) -> None:
-        n = len(body)
+    def _check(self, obj: Any, body: bytes, what: str, name: Any, rest: bytes = b"") -> None:
+        # The frame's body is body + rest (rest: a response's packed result, see respond),
+        # joined only for a check that reads the bytes.
+        n = len(body) + len(rest)
         if n > self._max:
             raise FrameTooLargeError(
                 "polyfork: cannot send %s: it encodes to %d bytes, above the maximum frame "
@@ -260,18 +332,38 @@ class FrameWriter:
             if type(obj) is list:  # a message of scalars only (a usual answer) is 1 deep
                 for x in obj:
                     if type(x) not in _SCALARS:
-                        check_depth(obj, body, what, name, self._hook)
+                        check_depth(obj, body + rest if rest else body, what, name, self._hook)
                         break
             else:
-                check_depth(obj, body, what, name, self._hook)
+                check_depth(obj, body + rest if rest else body, what, name, self._hook)
         if n > self._max_values:  # a shorter body cannot hold more values than it has bytes
-            check_values(body, self._max_values, what, name, obj, self._hook)
+            check_values(body + rest if rest else body, self._max_values, what, name, obj,
+                         self._hook)
 
-    def _write_body(self, body: bytes) -> None:
-        # The handshake if due, the kept frames, then this frame, in as few writes as can be.
+    def _send_parts(self, obj: Any, head: bytes, packed: bytes, more: bool, what: str,
+                    name: Any) -> None:
+        # respond's general case, under the lock: the frame is head (its length prefix
+        # included) then packed; obj is the message, for the checks and their errors.
+        n = len(head) - 4 + len(packed)
+        if n > self._check_from:
+            self._check(obj, head[4:], what, name, packed)
+        if (not more or n > _DEFER_MAX or self._first is not None
+                or self._out_n + n >= _FLUSH_AT or self._closed is not None):
+            self._write_body(packed, head[4:])
+            return
+        out = self._out
+        if not out:
+            self._start_batch()
+        out.append(head)
+        out.append(packed)
+        self._out_n += n + 4
+
+    def _write_body(self, body: bytes, head: bytes = b"") -> None:
+        # The handshake if due, the kept frames, then this frame (its body head + body: a
+        # response's head comes apart from its result), in as few writes as can be.
         if self._closed is not None:
             raise ChannelClosedError("polyfork: cannot write to the host: %s" % self._closed)
-        n = len(body)
+        n = len(head) + len(body)
         if n > _BIG:
             tune_once()
         try:
@@ -279,16 +371,16 @@ class FrameWriter:
                 self._write_first()
             if self._out:
                 out = self._take_out()
-                out.append(_hdr_pack(n))
+                out.append(_hdr_pack(n) + head)
                 if n <= _BIG:
                     out.append(body)
                     self._write_views([memoryview(b"".join(out))])
                 else:
                     self._write_views([memoryview(b"".join(out)), memoryview(body)])
             elif n <= _BIG:
-                self._write_views([memoryview(_hdr_pack(n) + body)])
+                self._write_views([memoryview(_hdr_pack(n) + head + body)])
             else:
-                self._write_views([memoryview(_hdr_pack(n)), memoryview(body)])
+                self._write_views([memoryview(_hdr_pack(n) + head), memoryview(body)])
         except OSError as e:
             raise self._broken(e) from e
 
