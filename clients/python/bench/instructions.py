@@ -58,7 +58,8 @@ def count(args, calls):
     else:
         fd, out = tempfile.mkstemp(prefix="cg")
         os.close(fd)
-    env = dict(os.environ, PYTHONPATH=args.src, POLYFORK_PROTOCOL="1")
+    # A fixed hash seed: with a random one, dict and set layouts (and so the count) vary.
+    env = dict(os.environ, PYTHONPATH=args.src, POLYFORK_PROTOCOL="1", PYTHONHASHSEED="0")
     env.pop("PYTHONUNBUFFERED", None)
     p = subprocess.Popen(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out,
                           args.python, args.child],
