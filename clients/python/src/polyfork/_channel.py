@@ -226,7 +226,8 @@ class FrameReader:
                 n = _unpack_from(data)[0]
                 if n + 4 == size and n <= self._max:
                     self._buf, self._pos = data, size
-                    self._on_frame(data[4:], False)
+                    on_frame = self._on_frame  # (CPython 3.11 does not specialize a method
+                    on_frame(data[4:], False)  # call on a slot, but does the slot's read)
                     return True
             elif not size:
                 return False

@@ -371,7 +371,12 @@ class Session:
             self._ensure_first()
             self._drain_backlog()
             reader = self._reader
-            while not (self._stopping or self._switch):
+            # `while True` and a test inside, not `while not (...)`: CPython 3.11 specializes
+            # the bytecode of a function entered once (this loop serves the whole session)
+            # only after some unconditional backward jumps, which `while <test>` never makes.
+            while True:
+                if self._stopping or self._switch:
+                    break
                 if self._copy_of is not None:
                     self._exit_copy()
                 try:

@@ -107,8 +107,9 @@ class FrameWriter:
         lock.acquire()  # cheaper than `with` on the hot path
         try:
             # _encode and _write_body inlined for the common case: the per-message hot path.
+            pack = self._pack  # (a slot: CPython 3.11 specializes its read, not a method call)
             try:
-                body = self._pack(obj)
+                body = pack(obj)
             except Exception as e:
                 raise self._encode_error(obj, what, name, e) from e
             n = len(body)
@@ -146,8 +147,9 @@ class FrameWriter:
             return
         lock.acquire()
         try:
+            pack = self._pack  # (a slot: CPython 3.11 specializes its read, not a method call)
             try:
-                packed = self._pack(result)
+                packed = pack(result)
             except Exception as e:
                 raise self._encode_error([1, msgid, None, result], what, name, e) from e
             if msgid > 0xFFFF:
@@ -210,8 +212,9 @@ class FrameWriter:
         lock.acquire()
         try:
             # _encode inlined, as in write: this runs once per answer under load.
+            pack = self._pack  # (a slot: CPython 3.11 specializes its read, not a method call)
             try:
-                body = self._pack(obj)
+                body = pack(obj)
             except Exception as e:
                 raise self._encode_error(obj, what, name, e) from e
             n = len(body)
