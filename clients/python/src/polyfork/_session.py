@@ -475,53 +475,61 @@ class Session:
     # --- internals: frames in ----------------------------------------------------------------
 
     def _on_frame(self, body: Any, more: bool = False) -> None:
+        # The per-message hot path: decode_message and, for a request to a plain handler,
+        # _run_plain inlined. Anything unusual (a value count to check, a wide timestamp, bytes
+        # unpackb refuses) goes to _on_odd_frame, which lets decode_message decode again and
+        # tell; every other message to _on_message. (Kept short: CPython 3.11 specializes a
+        # comparison only when the jump after it is short.)
         if self._writer.broken is not None:  # a write failed (in another thread, say)
             self._lose()
             return
-        # The per-message hot path: decode_message and, for a request to a plain handler,
-        # _run_plain inlined. Anything unusual (a value count to check, a wide timestamp, bytes
-        # unpackb refuses) goes to decode_message, which decodes again and tells.
-        msg: Any = None
         size = len(body)
-        if size <= self._max_values and (255 not in body or not has_wide_timestamp(body)):
-            try:
-                msg = unpackb(body, strict_map_key=False, ext_hook=ext_hook, timestamp=3)
-            except Exception:
-                msg = None
-            else:
-                if type(msg) is list and len(msg) == 4:
-                    kind, msgid, method, params = msg
-                    # msgid >> 32 is 0 exactly for ints from 0 to 4294967295 (negative: -1).
-                    if (kind == 0 and type(kind) is int and type(msgid) is int
-                            and not msgid >> 32 and type(method) is str and type(params) is list):
-                        if size > MAX_DEPTH:
-                            check_request_depth(body, msg)
-                        if (self._serving and not (self._tasks or self._pumping or self._backlog
-                                                   or self._switch or self._stopping)):
-                            entry = self._handlers.get(method)
-                            if entry is not None and not entry[1]:
-                                self._current = msgid
-                                try:
-                                    result = entry[0](*params)
-                                except Exception as e:
-                                    self._send_error_map(msgid, _errormap.error_map(e, 1))
-                                    return
-                                try:
-                                    # deferred when more frames are buffered: one write for all
-                                    self._writer.respond(msgid, result, more, _RESULT_OF, method)
-                                except BridgeError as e:
-                                    self._respond_failed(msgid, method, result, e)
-                                return
-                    else:
-                        msg = check_decoded(body, msg)
-                else:
-                    msg = check_decoded(body, msg)
-        if msg is None:
-            try:
-                msg = decode_message(body, self._max_values)
-            except ValueProblem as p:
-                self._on_value_problem(p)
-                return
+        if size > self._max_values or (255 in body and has_wide_timestamp(body)):
+            self._on_odd_frame(body, more)
+            return
+        try:
+            msg = unpackb(body, strict_map_key=False, ext_hook=ext_hook, timestamp=3)
+        except Exception:
+            self._on_odd_frame(body, more)
+            return
+        if type(msg) is not list or len(msg) != 4:
+            self._on_message(check_decoded(body, msg), more)
+            return
+        kind, msgid, method, params = msg
+        # msgid >> 32 is 0 exactly for ints from 0 to 4294967295 (negative ones shift to -1).
+        if not (kind == 0 and type(kind) is int and type(msgid) is int and not msgid >> 32
+                and type(method) is str and type(params) is list):
+            self._on_message(check_decoded(body, msg), more)
+            return
+        if size > MAX_DEPTH:
+            check_request_depth(body, msg)
+        entry = self._handlers.get(method)
+        if (entry is None or entry[1] or not self._serving or self._tasks or self._pumping
+                or self._backlog or self._switch or self._stopping):
+            self._on_message(msg, more)
+            return
+        self._current = msgid
+        try:
+            result = entry[0](*params)
+        except Exception as e:
+            self._send_error_map(msgid, _errormap.error_map(e, 1))
+            return
+        try:
+            # deferred when more frames are buffered: the answers of one read in one write
+            self._writer.respond(msgid, result, more, _RESULT_OF, method)
+        except BridgeError as e:
+            self._respond_failed(msgid, method, result, e)
+
+    def _on_odd_frame(self, body: Any, more: bool) -> None:
+        try:
+            msg = decode_message(body, self._max_values)
+        except ValueProblem as p:
+            self._on_value_problem(p)
+            return
+        self._on_message(msg, more)
+
+    def _on_message(self, msg: List[Any], more: bool) -> None:
+        """Dispatches a decoded and checked message (see _on_frame for the usual request)."""
         kind = msg[0]
         if kind == 0 and (self._tasks or self._pumping or self._backlog):
             self._check_unique(msg[1], msg[2])
