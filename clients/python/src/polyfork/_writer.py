@@ -165,11 +165,18 @@ class FrameWriter:
             else:
                 n = len(packed) + 4
                 head = _HEAD_FIX(n, 0x9401, msgid, 0xC0)
-            # write and defer inlined for a frame that needs no checks (n <= _check_from, so
-            # n <= _DEFER_MAX too); anything else is _send_parts's.
-            if n > self._check_from or self._first is not None or self._closed is not None:
-                self._send_parts([1, msgid, None, result], head, packed, more, what, name)
-            elif more:
+            # write and defer inlined: the checks only past _check_from, then the frame is
+            # kept (more frames are buffered), written after the kept ones, or written alone.
+            if n > self._check_from:
+                # _check's tests, of which a scalar result within the limits passes all
+                if n > self._max or n > self._max_values or type(result) not in _SCALARS:
+                    self._check([1, msgid, None, result], head[4:], what, name, packed)
+                if n > _BIG:  # written from its own buffer, never copied
+                    self._write_body(packed, head[4:])
+                    return
+            if self._first is not None or self._closed is not None:
+                self._write_body(packed, head[4:])
+            elif more and n <= _DEFER_MAX:
                 if self._out_n + n >= _FLUSH_AT:
                     self._write_body(packed, head[4:])
                     return
@@ -342,24 +349,6 @@ class FrameWriter:
         if n > self._max_values:  # a shorter body cannot hold more values than it has bytes
             check_values(body + rest if rest else body, self._max_values, what, name, obj,
                          self._hook)
-
-    def _send_parts(self, obj: Any, head: bytes, packed: bytes, more: bool, what: str,
-                    name: Any) -> None:
-        # respond's general case, under the lock: the frame is head (its length prefix
-        # included) then packed; obj is the message, for the checks and their errors.
-        n = len(head) - 4 + len(packed)
-        if n > self._check_from:
-            self._check(obj, head[4:], what, name, packed)
-        if (not more or n > _DEFER_MAX or self._first is not None
-                or self._out_n + n >= _FLUSH_AT or self._closed is not None):
-            self._write_body(packed, head[4:])
-            return
-        out = self._out
-        if not out:
-            self._start_batch()
-        out.append(head)
-        out.append(packed)
-        self._out_n += n + 4
 
     def _write_body(self, body: bytes, head: bytes = b"") -> None:
         # The handshake if due, the kept frames, then this frame (its body head + body: a
