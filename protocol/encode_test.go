@@ -530,3 +530,25 @@ func TestParamsEncodeAsTheLibraryDoes(t *testing.T) {
 		assert.Equal(t, want, frame[4:], "%d params", n)
 	}
 }
+
+// UnmarshalChecked reads a str into a *string without the check, and checks everything else
+// as Unmarshal does: bytes that were never checked (cut short, with bytes left over, a bomb)
+// get Unmarshal's errors, never a panic.
+func TestUnmarshalCheckedTakesUncheckedBytes(t *testing.T) {
+	inputs := [][]byte{nil, {}, {0xa1}, {0xa1, 'x', 'y'}, {0xd9}, {0xd9, 5, 'a'}, {0xda, 0}, {0xda, 0, 1, 'a'},
+		{0xdb, 0, 0, 0}, {0xdb, 0xff, 0xff, 0xff, 0xff, 'a'}, {0xa0}, {0xa3, 'a', 'b', 'c'}, {0xd9, 1, 'z'},
+		{0xc4, 1, 'b'}, {0xc0}, {0x01}, {0xdd, 0xff, 0xff, 0xff, 0xff}, {0x91, 0xa1, 'x'}, {0xc1}}
+	for _, b := range inputs {
+		var cs, us string
+		cerr, uerr := UnmarshalChecked(b, &cs), Unmarshal(b, &us)
+		assert.Equal(t, uerr == nil, cerr == nil, "% x: %v / %v", b, cerr, uerr)
+		assert.Equal(t, us, cs, "% x", b)
+		var ca, ua any
+		cerr, uerr = UnmarshalChecked(b, &ca), Unmarshal(b, &ua)
+		assert.Equal(t, uerr == nil, cerr == nil, "% x into *any: %v / %v", b, cerr, uerr)
+		assert.Equal(t, ua, ca, "% x into *any", b)
+		var cl, ul []int
+		cerr, uerr = UnmarshalChecked(b, &cl), Unmarshal(b, &ul)
+		assert.Equal(t, uerr == nil, cerr == nil, "% x into *[]int: %v / %v", b, cerr, uerr)
+	}
+}

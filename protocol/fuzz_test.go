@@ -94,6 +94,11 @@ func FuzzDecodeMessage(f *testing.F) {
 func FuzzDecodeValue(f *testing.F) {
 	addSeeds(f, false)
 	f.Fuzz(func(t *testing.T, b []byte) {
+		// UnmarshalChecked takes any bytes, checked or not, as Unmarshal does.
+		var cs, us string
+		if cerr, uerr := UnmarshalChecked(b, &cs), Unmarshal(b, &us); (cerr == nil) != (uerr == nil) || cs != us {
+			t.Fatalf("UnmarshalChecked(% x, *string) = %q, %v; Unmarshal: %q, %v", b, cs, cerr, us, uerr)
+		}
 		v, err := DecodeValue(b)
 		if err != nil {
 			return

@@ -71,13 +71,50 @@ func Unmarshal(b []byte, v any) (err error) {
 	if err := Check(b, MaxDepth); err != nil {
 		return err
 	}
-	return UnmarshalChecked(b, v)
+	return unmarshalChecked(b, v)
 }
 
 // UnmarshalChecked is Unmarshal for bytes already checked: the Params or the Result of a
-// Message from DecodeMessage, or bytes Check accepted with MaxDepth. It skips the check,
-// which a call's result would otherwise pass twice. Unchecked bytes must go to Unmarshal.
-func UnmarshalChecked(b []byte, v any) (err error) {
+// Message from DecodeMessage, or bytes Check accepted with MaxDepth. A str going into a
+// *string, a call's commonest result, is read without a second check (its bounds are still
+// verified); anything else is checked as Unmarshal checks it, so bytes that were not
+// checked are safe here too, only not faster.
+func UnmarshalChecked(b []byte, v any) error {
+	if p, ok := v.(*string); ok && p != nil {
+		if s, ok := wholeStr(b); ok {
+			*p = string(s)
+			return nil
+		}
+	}
+	return Unmarshal(b, v)
+}
+
+// wholeStr returns the bytes of the str that b holds, when b holds exactly one str.
+func wholeStr(b []byte) ([]byte, bool) {
+	if len(b) == 0 {
+		return nil, false
+	}
+	var n, head int
+	switch c := b[0]; {
+	case c >= 0xa0 && c <= 0xbf:
+		n = int(c & 0x1f)
+	case c == 0xd9 && len(b) >= 2:
+		n, head = int(b[1]), 1
+	case c == 0xda && len(b) >= 3:
+		n, head = int(binary.BigEndian.Uint16(b[1:])), 2
+	case c == 0xdb && len(b) >= 5:
+		n, head = int(binary.BigEndian.Uint32(b[1:])), 4
+	default:
+		return nil, false
+	}
+	if 1+head+n != len(b) {
+		return nil, false
+	}
+	return b[1+head:], true
+}
+
+// unmarshalChecked is Unmarshal after its check.
+func unmarshalChecked(b []byte, v any) (err error) {
 	switch p := v.(type) {
 	case *string:
 		// The commonest result, without a decoder: b is one checked value, so a str is read
