@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"bytes"
 	"context"
 	"strconv"
 	"syscall"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 // Tests of callers that read their own answer (lead.go). A caller whose call is the only
@@ -96,5 +98,39 @@ func TestLeadersAmongConcurrentCallsAndCancellations(t *testing.T) {
 	}
 	var s string
 	require.NoError(t, p.Call(context.Background(), "echo", []any{"still"}, &s))
+	require.NoError(t, p.Close())
+}
+
+// A leader decodes its result straight from the frame it read (no copy): what it hands its
+// caller must not share that frame's memory, which the next read reuses. Results around
+// the size from which the reader detaches a frame instead (detachAt), in every target the
+// decoders fill from bytes, must stay as they came after later calls.
+func TestALeaderHandsOverResultsThatOutliveTheFrame(t *testing.T) {
+	checkNoLeaks(t)
+	ctx := context.Background()
+	p := start(t, child("serve"))
+	for _, size := range []int{1, 31, 32<<10 - 64, detachAt - 1, detachAt, detachAt + 1} {
+		var bins [][]byte
+		var raws []msgpack.RawMessage
+		var anys []any
+		for i := range 3 {
+			fill := bytes.Repeat([]byte{byte('a' + i)}, size)
+			var b []byte
+			require.NoError(t, p.Call(ctx, "echo", []any{fill}, &b), "size %d", size)
+			var r msgpack.RawMessage
+			require.NoError(t, p.Call(ctx, "echo", []any{fill}, &r), "size %d", size)
+			var a any
+			require.NoError(t, p.Call(ctx, "echo", []any{fill}, &a), "size %d", size)
+			bins, raws, anys = append(bins, b), append(raws, r), append(anys, a)
+		}
+		for i := range 3 {
+			fill := bytes.Repeat([]byte{byte('a' + i)}, size)
+			require.Equal(t, fill, bins[i], "[]byte %d of size %d", i, size)
+			var back []byte
+			require.NoError(t, msgpack.Unmarshal(raws[i], &back))
+			require.Equal(t, fill, back, "RawMessage %d of size %d", i, size)
+			require.Equal(t, fill, anys[i], "any %d of size %d", i, size)
+		}
+	}
 	require.NoError(t, p.Close())
 }
