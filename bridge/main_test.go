@@ -21,6 +21,15 @@ func TestMain(m *testing.M) {
 		helperHost()
 		return
 	}
+	// A -race binary sleeps a second at exit by default (GORACE atexit_sleep_ms): a child
+	// playing a well-behaved peer would use half of the two seconds a child has to exit
+	// after closing its channel (WithGracePeriods), and a loaded machine the rest. The
+	// children inherit this; those started with WithCleanEnv do not.
+	gorace := "atexit_sleep_ms=0"
+	if v := os.Getenv("GORACE"); v != "" {
+		gorace = v + " " + gorace
+	}
+	os.Setenv("GORACE", gorace)
 	startSpawner()
 	// The spawner goroutine lives as long as the process, by design (sys_linux.go).
 	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/polyfork/polyfork/bridge.spawnLoop"))
