@@ -39,11 +39,11 @@ const (
 // calls in flight, for the window and for the execution timeout.
 type ticket struct {
 	r           *running
-	method      string    // "" for a message or notification
-	slow        bool      // method was expected to be slow: r takes nothing else until it answers
-	seq         int64     // r.sent when it was given: calls with a larger seq were sent after it
-	startedAt   time.Time // when it became the worker's oldest call in flight: its time in the worker begins
-	overtakenAt time.Time // when a call sent after it was first answered before it, or zero
+	method      string        // "" for a message or notification
+	slow        bool          // method was expected to be slow: r takes nothing else until it answers
+	seq         int64         // r.sent when it was given: calls with a larger seq were sent after it
+	startedAt   time.Duration // (clock.Tick) when it became the worker's oldest call in flight, or 0
+	overtakenAt time.Duration // (clock.Tick) when a call sent after it was first answered before it, or 0
 	prev, next  *ticket
 	done        bool
 	abandoned   bool          // its caller gave up on it; it keeps its place until settled
@@ -119,7 +119,7 @@ func (q *tickets) remove(t *ticket) {
 // waiter is a call waiting in the queue for a worker.
 type waiter struct {
 	ch     chan acquired // buffered: one hand-over
-	since  time.Time     // when it began to wait
+	since  time.Duration // (clock.Tick) when it began to wait
 	method string        // the call's method ("" for a message or notification)
 	not    *running      // a worker to avoid (the one a retried call failed on), or nil
 }
@@ -139,12 +139,12 @@ func (p *Pool) anyReadyLocked() bool {
 	return false
 }
 
-// capacityLocked is how many calls r may have in flight now.
-func (p *Pool) capacityLocked(r *running, now time.Time) int {
+// capacityLocked is how many calls r may have in flight now (a clock.Tick).
+func (p *Pool) capacityLocked(r *running, now time.Duration) int {
 	if p.cfg.concurrency > 0 {
 		return p.cfg.concurrency
 	}
-	if r.inflight > 0 && (r.slowInFlight > 0 || now.Sub(r.progress) > p.slowAfter(r)) {
+	if r.inflight > 0 && (r.slowInFlight > 0 || now-r.progress > p.slowAfter(r)) {
 		return r.inflight // running a slow call: no new call until it answers
 	}
 	return int(r.window)
@@ -160,7 +160,7 @@ func (p *Pool) slowAfter(r *running) time.Duration {
 // worker are written by their callers' goroutines in no set order, so a call given before
 // it could otherwise reach the worker after it and wait for it there. Other calls do not
 // go to the worker being emptied for a slow call (p.drain).
-func (p *Pool) pickLocked(not *running, slow bool, now time.Time) *running {
+func (p *Pool) pickLocked(not *running, slow bool, now time.Duration) *running {
 	var best *running
 	for _, s := range p.slots {
 		r := s.current
@@ -185,8 +185,8 @@ func (p *Pool) expectSlowLocked(method string) bool {
 	return p.cfg.concurrency == 0 && p.slowness.expected(method)
 }
 
-// takeLocked gives r one more call of method (slow: expected to be slow) at now.
-func (p *Pool) takeLocked(r *running, method string, slow bool, now time.Time) *ticket {
+// takeLocked gives r one more call of method (slow: expected to be slow) at now (a clock.Tick).
+func (p *Pool) takeLocked(r *running, method string, slow bool, now time.Duration) *ticket {
 	r.sent++
 	t := &ticket{r: r, method: method, slow: slow, seq: r.sent, p: p}
 	if slow {
@@ -210,14 +210,14 @@ func (p *Pool) takeLocked(r *running, method string, slow bool, now time.Time) *
 //
 // A slow call never takes, nor has emptied for it, the last worker that runs no slow call
 // while quick calls wait (see slowMayTakeLocked): slow calls that are all due would
-// otherwise take every worker in turn, and the quick calls wait for them.
-func (p *Pool) dispatchLocked() {
+// otherwise take every worker in turn, and the quick calls wait for them. now is a
+// clock.Tick.
+func (p *Pool) dispatchLocked(now time.Duration) {
 	p.drain = nil
 	if p.waiters.Len() == 0 {
 		return
 	}
-	p.drainForDueLocked()
-	now := p.clk.Now()
+	p.drainForDueLocked(now)
 	slowWaiting, quickWaiting := false, false
 	for e := p.waiters.Front(); e != nil; {
 		next := e.Next()
@@ -248,7 +248,7 @@ func (p *Pool) dispatchLocked() {
 	}
 	if placed && p.drain != nil {
 		p.drain = nil
-		p.drainForDueLocked()
+		p.drainForDueLocked(now)
 	}
 }
 
@@ -274,17 +274,16 @@ func (p *Pool) slowMayTakeLocked(quickWaiting bool) bool {
 
 // drainForDueLocked sets p.drain when a waiting call expected to be slow has let quick ones
 // go first long enough: to the least busy worker that runs no slow call, unless that would
-// leave quick calls that wait with no worker (see slowMayTakeLocked).
-func (p *Pool) drainForDueLocked() {
+// leave quick calls that wait with no worker (see slowMayTakeLocked). now is a clock.Tick.
+func (p *Pool) drainForDueLocked(now time.Duration) {
 	if len(p.slowness) == 0 {
 		return
 	}
-	now := p.clk.Now()
 	due, quickWaiting := false, false
 	for e := p.waiters.Front(); e != nil && !(due && quickWaiting); e = e.Next() {
 		wt := e.Value.(*waiter)
 		if p.expectSlowLocked(wt.method) {
-			due = due || now.Sub(wt.since) >= p.slowness.yield(wt.method)
+			due = due || now-wt.since >= p.slowness.yield(wt.method)
 		} else {
 			quickWaiting = true
 		}
@@ -300,7 +299,7 @@ func (p *Pool) drainForDueLocked() {
 }
 
 // giveLocked gives waiter wt (list element e) a place on a worker, if one has room.
-func (p *Pool) giveLocked(e *list.Element, wt *waiter, slow bool, now time.Time) bool {
+func (p *Pool) giveLocked(e *list.Element, wt *waiter, slow bool, now time.Duration) bool {
 	r := p.pickLocked(wt.not, slow, now)
 	if r == nil {
 		return false
@@ -324,7 +323,7 @@ func (p *Pool) failWaitersLocked(err error) {
 // notification), waiting in the queue if none has room.
 func (p *Pool) acquire(ctx context.Context, method string, not *running) (*ticket, error) {
 	p.mu.Lock()
-	now := p.clk.Now() // (one reading for the choice and the ticket)
+	now := p.clk.Tick() // (one reading for the choice and the ticket)
 	if p.closed {
 		// Draining: a call in flight, which the drain waits for, may need its handler's
 		// call back into the pool; that worker takes it.
@@ -457,18 +456,18 @@ func (p *Pool) release(t *ticket, job, answered bool) {
 	}
 	t.done = true
 	r := t.r
-	now := p.clk.Now()
+	now := p.clk.Tick()
 	head := r.queue.head
 	if head == t && t.next != nil {
 		t.next.startedAt = now
-	} else if head != t && head != nil && (head.startedAt.IsZero() || writtenBefore(t, head)) {
+	} else if head != t && head != nil && (head.startedAt == 0 || writtenBefore(t, head)) {
 		// The oldest call given to r was written after t, or was found waiting behind t
 		// (see execTimeLeftLocked): its time in the worker begins now.
 		head.startedAt = now
 	}
 	// t overtook the calls sent before it: r runs calls concurrently, or answered several
 	// at once. The calls marked overtaken are always the oldest ones.
-	for x := t.prev; x != nil && x.overtakenAt.IsZero(); x = x.prev {
+	for x := t.prev; x != nil && x.overtakenAt == 0; x = x.prev {
 		x.overtakenAt = now
 	}
 	r.queue.remove(t)
@@ -497,7 +496,7 @@ func (p *Pool) release(t *ticket, job, answered bool) {
 	if r.maxJobs > 0 && r.jobs >= int64(r.maxJobs) {
 		p.recycleLocked(r, "max jobs")
 	}
-	p.dispatchLocked()
+	p.dispatchLocked(now)
 	p.checkDrainedLocked()
 }
 
@@ -511,16 +510,16 @@ func (p *Pool) release(t *ticket, job, answered bool) {
 // method counts as slow; a slow answer that held nothing up changes neither. An answer
 // that overtook an older call says nothing of its method (it may have been written
 // together with the older one's, and its caller woken first).
-func (p *Pool) adaptLocked(r *running, t *ticket, now time.Time, head bool) {
-	gap := now.Sub(r.progress)
+func (p *Pool) adaptLocked(r *running, t *ticket, now time.Duration, head bool) {
+	gap := now - r.progress
 	after := p.slowAfter(r)
-	slow := head && r.gap > 0 && now.Sub(t.startedAt) > after
-	held := r.sent > t.seq && (t.overtakenAt.IsZero() || now.Sub(t.overtakenAt) < after/4)
+	slow := head && r.gap > 0 && now-t.startedAt > after
+	held := r.sent > t.seq && (t.overtakenAt == 0 || now-t.overtakenAt < after/4)
 	if head && (!slow || held) {
 		p.slowness.observe(t.method, slow)
 	}
 	if slow {
-		p.slowness.took(t.method, now.Sub(t.startedAt))
+		p.slowness.took(t.method, now-t.startedAt)
 	}
 	if r.gap == 0 {
 		r.gap = max(gap, time.Microsecond)

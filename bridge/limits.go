@@ -92,17 +92,17 @@ func (p *Pool) execTimeLeftLocked(t *ticket, d time.Duration) (left time.Duratio
 	switch {
 	case t.done:
 		return 0, true
-	case t.startedAt.IsZero(): // still waiting behind other calls
+	case t.startedAt == 0: // still waiting behind other calls
 		return d, false
-	case p.elapsed(t.startedAt) < d:
-		return d - p.elapsed(t.startedAt), false
+	case p.clk.Tick()-t.startedAt < d:
+		return d - (p.clk.Tick() - t.startedAt), false
 	}
 	for x := t.r.queue.head; x != nil; x = x.next {
 		if x != t && writtenBefore(x, t) {
-			if x.startedAt.IsZero() {
+			if x.startedAt == 0 {
 				x.startedAt = t.startedAt
 			}
-			t.startedAt = time.Time{} // until x is answered (release)
+			t.startedAt = 0 // until x is answered (release)
 			return d, false
 		}
 	}
@@ -155,7 +155,7 @@ func (p *Pool) checkLimits() {
 		if n, err := r.w.RSS(); err == nil {
 			rss = n
 		}
-		now := p.clk.Now()
+		now, tick := p.clk.Now(), p.clk.Tick()
 		p.mu.Lock()
 		if rss >= 0 {
 			r.rss = rss
@@ -164,7 +164,7 @@ func (p *Pool) checkLimits() {
 		case r.retiring:
 		case p.cfg.maxRSS > 0 && r.rss > p.cfg.maxRSS:
 			p.recycleLocked(r, fmt.Sprintf("resident memory %d bytes over the limit %d", r.rss, p.cfg.maxRSS))
-		case p.cfg.maxIdle > 0 && r.inflight == 0 && now.Sub(r.lastUsed) >= p.cfg.maxIdle:
+		case p.cfg.maxIdle > 0 && r.inflight == 0 && tick-r.lastUsed >= p.cfg.maxIdle:
 			p.recycleLocked(r, "idle")
 		case r.lifetime > 0 && now.Sub(r.started) >= r.lifetime:
 			p.recycleLocked(r, "lifetime")

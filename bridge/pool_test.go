@@ -42,6 +42,13 @@ func (c *fakeClock) Now() time.Time {
 	return c.now
 }
 
+// Tick counts from a second before the clock's start, as realClock's does.
+func (c *fakeClock) Tick() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now.Sub(time.Unix(1_000_000, 0)) + time.Second
+}
+
 func (c *fakeClock) add(d time.Duration, f func()) *fakeTimer {
 	c.mu.Lock()
 	defer c.mu.Unlock()

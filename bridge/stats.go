@@ -35,7 +35,7 @@ func (p *Pool) Stats() PoolStats {
 	if p.zero() {
 		return PoolStats{}
 	}
-	now := p.clk.Now()
+	now, tick := p.clk.Now(), p.clk.Tick()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	st := PoolStats{Retiring: len(p.retiring), Queued: p.waiters.Len(), CrashLooping: p.looping}
@@ -48,7 +48,7 @@ func (p *Pool) Stats() PoolStats {
 			ws.Pid = r.w.Pid()
 			ws.JobsDone = r.jobs
 			ws.InFlight = r.inflight
-			ws.Window = p.capacityLocked(r, now)
+			ws.Window = p.capacityLocked(r, tick)
 			ws.RSS = r.rss
 			ws.Uptime = now.Sub(r.started)
 			if r.inflight > 0 {

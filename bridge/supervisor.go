@@ -161,8 +161,7 @@ func (p *Pool) startWorker(s *slot) (*running, error) {
 		}
 		return nil, err
 	}
-	now := p.clk.Now()
-	r := &running{slot: s, w: w, started: now, lastUsed: now, window: 1}
+	r := &running{slot: s, w: w, started: p.clk.Now(), lastUsed: p.clk.Tick(), window: 1}
 	if n := p.cfg.maxJobs; n > 0 {
 		r.maxJobs = n + rand.IntN(n/10+1)
 	}
@@ -193,7 +192,7 @@ func (p *Pool) install(s *slot, r *running) {
 		go p.stopRunning(r)
 		return
 	}
-	p.dispatchLocked()
+	p.dispatchLocked(p.clk.Tick())
 }
 
 // startFailed records a failed start and returns the delay before the next one.

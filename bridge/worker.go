@@ -68,14 +68,14 @@ type running struct {
 	inflight     int // its calls in flight, those given up on included
 	abandoned    int // its calls given up on by their callers, not yet settled
 	jobs         int64
-	lastUsed     time.Time
+	lastUsed     time.Duration // (clock.Tick) its last answer, or its start
 	retiring     bool
 	rss          int64
 	window       float64       // calls it may take at once (adaptive pipelining)
 	gap          time.Duration // moving average of the time between its answers while busy
 	slowInFlight int           // its calls in flight of methods expected to be slow
 	sent         int64         // calls given to it so far (ticket.seq)
-	progress     time.Time     // its last answer, or when it became busy
+	progress     time.Duration // (clock.Tick) its last answer, or when it became busy
 	queue        tickets       // its calls in flight, oldest first
 	ended        string        // why the pool ended it, for the other calls it fails
 }
