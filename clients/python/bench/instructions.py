@@ -54,6 +54,7 @@ def count(args, calls):
     bare = os.path.basename(args.child) == "bare.py"
     keep = args.keep is not None
     if keep:
+        os.makedirs(args.keep, exist_ok=True)  # valgrind would fail, and the child with it
         out = os.path.join(args.keep, "callgrind.%s.%d" % (args.mode, calls))
     else:
         fd, out = tempfile.mkstemp(prefix="cg")
