@@ -114,6 +114,8 @@ func FuzzDecodeValue(f *testing.F) {
 		_ = Unmarshal(b, &x)
 		var im []map[uint8]any
 		_ = Unmarshal(b, &im)
+		var am map[any]struct{ A int } // walked, with keys any value may go into
+		_ = Unmarshal(b, &am)
 		var s, want string // Unmarshal's short way for *string agrees with the decoder
 		if Check(b, MaxDepth) != nil {
 			return // (the decoder alone would take a value followed by more bytes)

@@ -219,6 +219,10 @@ func decodeInto(b []byte, v reflect.Value, at *path) error {
 			if err := decodeLeaf(kb, k, at); err != nil {
 				return err
 			}
+			if !k.Comparable() { // an interface holding a slice or a map: SetMapIndex panics
+				return fmt.Errorf("%s: %s cannot be a key of %s: it decodes into %s, which is not comparable",
+					at.String(), describe(kb[0]), t, typeName(k))
+			}
 			at.pop()
 			e := reflect.New(t.Elem()).Elem()
 			at.push(step{kind: 'v', key: k})
@@ -232,6 +236,14 @@ func decodeInto(b []byte, v reflect.Value, at *path) error {
 		return nil
 	}
 	return decodeLeaf(b, v, at)
+}
+
+// typeName names the dynamic type of v, which holds a decoded map key.
+func typeName(v reflect.Value) string {
+	for v.Kind() == reflect.Interface && !v.IsNil() {
+		v = v.Elem()
+	}
+	return v.Type().String()
 }
 
 func describeLen(b []byte) string {

@@ -369,3 +369,26 @@ func TestErrorsCutHugeMapKeys(t *testing.T) {
 	require.Error(t, err)
 	assert.Less(t, len(err.Error()), 2000, "the error quotes the whole key")
 }
+
+// A map key that decodes into an interface as a slice or a map cannot be a Go map key:
+// decoding it into a map with interface keys and struct values (a type Unmarshal fills
+// itself) panicked in reflect ("hash of unhashable type []interface {}") instead of
+// failing, which took down the caller (and, in the bridge, a caller reading its own answer
+// with the session's stream). It is an error naming the key, as the library's own decoding
+// of such a map is.
+func TestUnmarshalRefusesKeysNoGoMapTakes(t *testing.T) {
+	for _, b := range [][]byte{
+		{0x81, 0x91, 0x01, 0x80},             // {[1]: {}}
+		{0x81, 0x81, 0xa1, 0x6b, 0x01, 0x80}, // {{"k": 1}: {}}
+		{0x82, 0x01, 0x80, 0x90, 0x80},       // {1: {}, []: {}}
+	} {
+		var m map[any]inner
+		var err error
+		require.NotPanics(t, func() { err = Unmarshal(b, &m) }, "% x", b)
+		require.Error(t, err, "% x", b)
+		assert.Contains(t, err.Error(), "key", "% x", b)
+		var a map[[1]any]inner
+		require.NotPanics(t, func() { err = Unmarshal([]byte{0x81, 0x91, 0x90, 0x80}, &a) })
+		require.Error(t, err)
+	}
+}

@@ -159,6 +159,11 @@ func unmarshalChecked(b []byte, v any) (err error) {
 		return fmt.Errorf("protocol: cannot decode into %T: want a non-nil pointer", v)
 	}
 	if walks(rv.Elem().Type()) { // it takes PHP's maps (see phpMaps) as it goes
+		defer func() { // as for the library below: a panic is an error, not the caller's crash
+			if r := recover(); r != nil {
+				err = fmt.Errorf("protocol: cannot decode into %T: %v", v, r)
+			}
+		}()
 		if err := decodeInto(b, rv.Elem(), &path{root: "the value"}); err != nil {
 			return fmt.Errorf("protocol: %w", err)
 		}
