@@ -105,6 +105,16 @@ func (c *Conn) lead(ctx context.Context, cl *call, result any) {
 			close(fired)
 		})
 	}
+	// The stream goes back however this ends: the result is decoded below, before then,
+	// and a caller's decoder may panic or end the goroutine (runtime.Goexit); a stream kept
+	// by a leader that is gone would never be read again.
+	defer func() {
+		if stop != nil && !stop() {
+			<-fired
+			_ = c.rdl.SetReadDeadline(time.Time{})
+		}
+		c.handBack()
+	}()
 	cl.leads = true
 	for len(cl.done) == 0 && !cl.aliased {
 		frame, err := c.fr.ReadFrame()
@@ -131,11 +141,6 @@ func (c *Conn) lead(ctx context.Context, cl *call, result any) {
 		}
 		cl.result, cl.decoded = nil, true
 	}
-	if stop != nil && !stop() {
-		<-fired
-		_ = c.rdl.SetReadDeadline(time.Time{})
-	}
-	c.handBack()
 }
 
 // handBack ends a leader's turn: the background reader reads again if calls are still in

@@ -3,6 +3,7 @@ package bridge
 import (
 	"bytes"
 	"context"
+	"runtime"
 	"strconv"
 	"syscall"
 	"testing"
@@ -133,4 +134,37 @@ func TestALeaderHandsOverResultsThatOutliveTheFrame(t *testing.T) {
 		}
 	}
 	require.NoError(t, p.Close())
+}
+
+// goexitResult is a result type whose decoder ends its goroutine, as t.FailNow does.
+type goexitResult struct{}
+
+func (*goexitResult) DecodeMsgpack(*msgpack.Decoder) error {
+	runtime.Goexit()
+	return nil
+}
+
+// A leader decodes its result while it holds the stream (its frame must not be read over
+// first): however that decoding ends, with the caller's decoder ending the goroutine, or
+// panicking, the stream must be given back. It was not, and no later call on the session
+// was ever answered.
+func TestALeaderGivesTheStreamBackHoweverItsDecodingEnds(t *testing.T) {
+	host, _ := pair(t, transports[2], nil, []Option{WithHandler("echo", echoHandler)}) // os.Pipe: leaders
+	ctx := context.Background()
+	for i := range 20 {
+		var s string
+		require.NoError(t, host.Call(ctx, "echo", []any{"before"}, &s)) // the next call leads
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			var r goexitResult
+			_ = host.Call(ctx, "echo", []any{"x"}, &r)
+		}()
+		<-done
+		tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := host.Call(tctx, "echo", []any{"after"}, &s)
+		cancel()
+		require.NoError(t, err, "round %d", i)
+		require.Equal(t, "after", s)
+	}
 }
