@@ -338,7 +338,27 @@ func TestAgentLost(t *testing.T) {
 		err := p.Call(ctx, "sleep", []any{1500}, nil, bridge.Idempotent())
 		idem <- outcome{err, time.Since(t0)}
 	}()
+	// The agent's first beat (after a quarter of the heartbeat) names it to the caller; the
+	// cut comes after both calls had one. (Cutting at once could precede it: then the error
+	// cannot name the agent.) A connection of the test's own sees the beats on the inbox.
+	spy := connect(t, s.ClientURL())
+	var mu sync.Mutex
+	beating := map[string]bool{} // the reply subjects of the calls beaten for
+	_, err = spy.Subscribe("_INBOX.>", func(m *nats.Msg) {
+		if m.Header.Get(remote.HeaderStatus) == "beat" {
+			mu.Lock()
+			beating[m.Subject] = true
+			mu.Unlock()
+		}
+	})
+	require.NoError(t, err)
+	require.NoError(t, spy.Flush())
 	testutil.Eventually(t, "both calls to run", func() bool { return a.Stats().InFlight == 2 })
+	testutil.Eventually(t, "a beat of each call", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(beating) == 2
+	})
 	startAgent(t, s.ClientURL(), "fragile") // where the idempotent call goes next
 	nc.Close()
 
