@@ -328,8 +328,10 @@ func TestADrainingPoolServesTheCallsBackOfItsCallsInFlight(t *testing.T) {
 // Limit: a handler serving the child's call that closes that same child waits for itself:
 // Close waits for the child's calls to the host to be answered before it closes the
 // child's input, and this one is answered only when Close returns. The first grace period
-// ends the wait (SIGTERM); Close returns the child's *ExitError. `go p.Close()` does not
-// wait, and lets the child stop cleanly.
+// ends the wait: the child's input closes and SIGTERM follows at once, so Close returns the
+// child's *ExitError (SIGTERM), or nil when the child took the end of its input and exited
+// first (1 run in 10 under -race here). `go p.Close()` does not wait, and lets the child
+// stop cleanly.
 func TestLimitAHandlerThatClosesTheChildItServes(t *testing.T) {
 	checkNoLeaks(t)
 	var p *Process
@@ -345,12 +347,16 @@ func TestLimitAHandlerThatClosesTheChildItServes(t *testing.T) {
 		}))
 	require.NoError(t, err)
 	close(ready)
+	t0 := time.Now()
 	go func() { _ = p.Call(context.Background(), "call_host", []any{"close", []any{}}, nil) }()
 	select {
 	case err := <-closed:
-		var ee *ExitError
-		require.ErrorAs(t, err, &ee)
-		require.Equal(t, syscall.SIGTERM, ee.Signal)
+		require.GreaterOrEqual(t, time.Since(t0), 200*time.Millisecond, "the grace period ended the wait")
+		if err != nil {
+			var ee *ExitError
+			require.ErrorAs(t, err, &ee)
+			require.Equal(t, syscall.SIGTERM, ee.Signal)
+		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Close from a handler of the child's own call had not returned after 10 s")
 	}
