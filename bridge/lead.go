@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/polyfork/polyfork/protocol"
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 // Who reads the stream. A background goroutine (readLoop) reads while the session is idle
@@ -93,8 +94,9 @@ func (c *Conn) tryLead() bool {
 // lead reads frames, dispatching them as the background reader would, until cl is
 // answered, ctx ends or the stream fails (the failure is left to the background reader,
 // which ends the session as it always does). An answer is decoded into result here, from
-// the frame itself, before anyone reads on (cl.decoded): that saves copying it out of the
-// frame. Then it gives the stream back.
+// the frame itself, before anyone reads on (cl.decoded), when decoding it runs none of the
+// caller's code (inertResult): that saves copying it out of the frame. Then it gives the
+// stream back.
 func (c *Conn) lead(ctx context.Context, cl *call, result any) {
 	var stop func() bool
 	var fired chan struct{}
@@ -115,7 +117,7 @@ func (c *Conn) lead(ctx context.Context, cl *call, result any) {
 		}
 		c.handBack()
 	}()
-	cl.leads = true
+	cl.leads = inertResult(result)
 	for len(cl.done) == 0 && !cl.aliased {
 		frame, err := c.fr.ReadFrame()
 		if err == nil {
@@ -141,6 +143,21 @@ func (c *Conn) lead(ctx context.Context, cl *call, result any) {
 		}
 		cl.result, cl.decoded = nil, true
 	}
+}
+
+// inertResult reports whether decoding into result runs none of the caller's code, so that
+// a leader may decode it from the frame while it holds the stream: the targets most calls
+// use. A type with a decoder of its own (msgpack.CustomDecoder, Unmarshaler) may do
+// anything, call this session back included, which needs the stream read meanwhile: its
+// result is copied out of the frame and decoded once the stream is given back.
+func inertResult(result any) bool {
+	switch result.(type) {
+	case nil, *string, *[]byte, *any, *bool, *int, *int64, *int32, *uint, *uint64, *uint32,
+		*float64, *float32, *[]any, *map[string]any, *[]string, *map[string]string,
+		*[]int, *[]float64, *msgpack.RawMessage:
+		return true
+	}
+	return false
 }
 
 // handBack ends a leader's turn: the background reader reads again if calls are still in

@@ -168,3 +168,39 @@ func TestALeaderGivesTheStreamBackHoweverItsDecodingEnds(t *testing.T) {
 		require.Equal(t, "after", s)
 	}
 }
+
+// nestedResult is a result type whose decoder calls the session it came from.
+type nestedResult struct {
+	host *Conn
+	ctx  context.Context
+	got  string
+	err  error
+}
+
+func (r *nestedResult) DecodeMsgpack(dec *msgpack.Decoder) error {
+	s, err := dec.DecodeString()
+	if err != nil {
+		return err
+	}
+	r.err = r.host.Call(r.ctx, "echo", []any{s + " again"}, &r.got)
+	return nil
+}
+
+// A result type's decoder is the caller's code, and may call the session back (to resolve
+// a reference, say). A leader that decoded it while holding the stream left that call with
+// nobody to read its answer: it waited for its context. Results of types whose decoding
+// runs no code of the caller's are still decoded from the frame.
+func TestAResultDecoderMayCallTheSessionBack(t *testing.T) {
+	host, _ := pair(t, transports[2], nil, []Option{WithHandler("echo", echoHandler)}) // os.Pipe: leaders
+	for i := range 20 {
+		var s string
+		require.NoError(t, host.Call(context.Background(), "echo", []any{"before"}, &s)) // the next call leads
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		r := nestedResult{host: host, ctx: ctx}
+		err := host.Call(ctx, "echo", []any{"x"}, &r)
+		cancel()
+		require.NoError(t, err, "round %d", i)
+		require.NoError(t, r.err, "round %d: the decoder's own call", i)
+		require.Equal(t, "x again", r.got)
+	}
+}
