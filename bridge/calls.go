@@ -16,8 +16,8 @@ type call struct {
 	err    error
 	// leads is set while the call's own caller reads the stream (lead). The answer it
 	// delivers to itself then keeps its result in the frame (aliased), without a signal on
-	// done, and the caller decodes it from there before anyone reads on (decoded).
-	leads, aliased, decoded bool
+	// done, and lead decodes it from there before anyone reads on.
+	leads, aliased bool
 }
 
 var callPool = sync.Pool{New: func() any { return &call{done: make(chan struct{}, 1)} }}
@@ -31,7 +31,7 @@ func newCall(method string) *call {
 // recycle returns a call whose signal was consumed, or was never sent and never will be.
 func (c *call) recycle() {
 	c.method, c.result, c.err = "", nil, nil
-	c.leads, c.aliased, c.decoded = false, false, false
+	c.leads, c.aliased = false, false
 	callPool.Put(c)
 }
 

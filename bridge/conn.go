@@ -301,8 +301,8 @@ func (c *Conn) call(ctx context.Context, method string, params, result any, s se
 		return false, err
 	}
 
-	if cl.decoded {
-		// lead took the answer itself, without a signal
+	if cl.aliased {
+		// lead took the answer itself, without a signal, and decoded it
 	} else if done := ctx.Done(); done == nil {
 		<-cl.done
 	} else {
@@ -315,17 +315,23 @@ func (c *Conn) call(ctx context.Context, method string, params, result any, s se
 			<-cl.done // the response won the race
 		}
 	}
-	res, err, decoded := cl.result, cl.err, cl.decoded
+	res, err, decoded := cl.result, cl.err, cl.aliased
 	cl.recycle()
-	if err != nil {
+	if err != nil || decoded {
 		return false, err
 	}
-	if result != nil && !decoded {
-		if err := protocol.UnmarshalChecked(res, result); err != nil {
-			return false, fmt.Errorf("bridge: call %s: decoding the result: %w", protocol.QuoteName(method), err)
-		}
+	return false, decodeResult(method, res, result)
+}
+
+// decodeResult decodes a call's result b into result (nil: the result is not wanted).
+func decodeResult(method string, b []byte, result any) error {
+	if result == nil {
+		return nil
 	}
-	return false, nil
+	if err := protocol.UnmarshalChecked(b, result); err != nil {
+		return fmt.Errorf("bridge: call %s: decoding the result: %w", protocol.QuoteName(method), err)
+	}
+	return nil
 }
 
 // giveUp abandons a call the other side has seen and tells it with $cancel; it recycles

@@ -3,11 +3,9 @@ package bridge
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"time"
 
-	"github.com/polyfork/polyfork/protocol"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -94,7 +92,7 @@ func (c *Conn) tryLead() bool {
 // lead reads frames, dispatching them as the background reader would, until cl is
 // answered, ctx ends or the stream fails (the failure is left to the background reader,
 // which ends the session as it always does). An answer is decoded into result here, from
-// the frame itself, before anyone reads on (cl.decoded), when decoding it runs none of the
+// the frame itself, before anyone reads on (cl.aliased), when decoding it runs none of the
 // caller's code (inertResult): that saves copying it out of the frame. Then it gives the
 // stream back.
 func (c *Conn) lead(ctx context.Context, cl *call, result any) {
@@ -136,12 +134,8 @@ func (c *Conn) lead(ctx context.Context, cl *call, result any) {
 	}
 	cl.leads = false
 	if cl.aliased { // answered, by this goroutine's own dispatch
-		if result != nil {
-			if err := protocol.UnmarshalChecked(cl.result, result); err != nil {
-				cl.err = fmt.Errorf("bridge: call %s: decoding the result: %w", protocol.QuoteName(cl.method), err)
-			}
-		}
-		cl.result, cl.decoded = nil, true
+		cl.err = decodeResult(cl.method, cl.result, result)
+		cl.result = nil
 	}
 }
 
