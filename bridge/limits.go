@@ -89,13 +89,14 @@ func (p *Pool) callOn(ctx context.Context, t *ticket, method string, params, res
 // after a call still in flight (see writtenBefore): that call is the worker's oldest, and its
 // time counts from when t's was thought to start.
 func (p *Pool) execTimeLeftLocked(t *ticket, d time.Duration) (left time.Duration, done bool) {
-	switch {
-	case t.done:
+	if t.done {
 		return 0, true
-	case t.startedAt == 0: // still waiting behind other calls
+	}
+	if t.startedAt == 0 { // still waiting behind other calls
 		return d, false
-	case p.clk.Tick()-t.startedAt < d:
-		return d - (p.clk.Tick() - t.startedAt), false
+	}
+	if ran := p.clk.Tick() - t.startedAt; ran < d {
+		return d - ran, false
 	}
 	for x := t.r.queue.head; x != nil; x = x.next {
 		if x != t && writtenBefore(x, t) {

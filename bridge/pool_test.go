@@ -34,7 +34,10 @@ type fakeTimer struct {
 	f   func()
 }
 
-func newFakeClock() *fakeClock { return &fakeClock{now: time.Unix(1_000_000, 0)} }
+// fakeStart is where a fakeClock starts.
+var fakeStart = time.Unix(1_000_000, 0)
+
+func newFakeClock() *fakeClock { return &fakeClock{now: fakeStart} }
 
 func (c *fakeClock) Now() time.Time {
 	c.mu.Lock()
@@ -46,7 +49,7 @@ func (c *fakeClock) Now() time.Time {
 func (c *fakeClock) Tick() time.Duration {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.now.Sub(time.Unix(1_000_000, 0)) + time.Second
+	return c.now.Sub(fakeStart) + time.Second
 }
 
 func (c *fakeClock) add(d time.Duration, f func()) *fakeTimer {
