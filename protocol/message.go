@@ -313,23 +313,33 @@ func (c *cursor) uint() (uint64, bool) {
 
 // str reads a str value and returns its bytes (aliasing the frame).
 func (c *cursor) str() ([]byte, bool) {
-	b := c.b[c.off]
-	var n, head int
-	switch {
-	case b >= 0xa0 && b <= 0xbf:
-		n, head = int(b&0x1f), 0
-	case b == 0xd9:
-		n, head = int(c.b[c.off+1]), 1
-	case b == 0xda:
-		n, head = int(binary.BigEndian.Uint16(c.b[c.off+1:])), 2
-	case b == 0xdb:
-		n, head = int(binary.BigEndian.Uint32(c.b[c.off+1:])), 4
-	default:
+	n, head, ok := strHeader(c.b, c.off)
+	if !ok {
 		return nil, false
 	}
 	start := c.off + 1 + head
 	c.off = start + n
 	return c.b[start:c.off], true
+}
+
+// strHeader reads the header of the str at b[off]: its length n, and how many bytes follow
+// the first before the str's bytes (head). ok is false when b[off] does not start a str, or
+// its header is cut short; the str's bytes themselves are not looked at.
+func strHeader(b []byte, off int) (n, head int, ok bool) {
+	if off >= len(b) {
+		return 0, 0, false
+	}
+	switch c := b[off]; {
+	case c >= 0xa0 && c <= 0xbf:
+		return int(c & 0x1f), 0, true
+	case c == 0xd9 && off+2 <= len(b):
+		return int(b[off+1]), 1, true
+	case c == 0xda && off+3 <= len(b):
+		return int(binary.BigEndian.Uint16(b[off+1:])), 2, true
+	case c == 0xdb && off+5 <= len(b):
+		return int(binary.BigEndian.Uint32(b[off+1:])), 4, true
+	}
+	return 0, 0, false
 }
 
 func isArray(b byte) bool { return (b >= 0x90 && b <= 0x9f) || b == 0xdc || b == 0xdd }

@@ -91,23 +91,8 @@ func UnmarshalChecked(b []byte, v any) error {
 
 // wholeStr returns the bytes of the str that b holds, when b holds exactly one str.
 func wholeStr(b []byte) ([]byte, bool) {
-	if len(b) == 0 {
-		return nil, false
-	}
-	var n, head int
-	switch c := b[0]; {
-	case c >= 0xa0 && c <= 0xbf:
-		n = int(c & 0x1f)
-	case c == 0xd9 && len(b) >= 2:
-		n, head = int(b[1]), 1
-	case c == 0xda && len(b) >= 3:
-		n, head = int(binary.BigEndian.Uint16(b[1:])), 2
-	case c == 0xdb && len(b) >= 5:
-		n, head = int(binary.BigEndian.Uint32(b[1:])), 4
-	default:
-		return nil, false
-	}
-	if 1+head+n != len(b) {
+	n, head, ok := strHeader(b, 0)
+	if !ok || 1+head+n != len(b) {
 		return nil, false
 	}
 	return b[1+head:], true
@@ -117,11 +102,9 @@ func wholeStr(b []byte) ([]byte, bool) {
 func unmarshalChecked(b []byte, v any) (err error) {
 	switch p := v.(type) {
 	case *string:
-		// The commonest result, without a decoder: b is one checked value, so a str is read
-		// as DecodeMessage reads one. Anything else (bin, nil, a mismatch) goes the general
-		// way below, with its conversions and errors.
-		c := cursor{b: b}
-		if s, ok := c.str(); ok && p != nil {
+		// The commonest result, without a decoder. Anything else (bin, nil, a mismatch)
+		// goes the general way below, with its conversions and errors.
+		if s, ok := wholeStr(b); ok && p != nil {
 			*p = string(s)
 			return nil
 		}
