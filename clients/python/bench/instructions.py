@@ -30,23 +30,11 @@ import tempfile
 
 import msgpack
 
+from child_cpu import read_frame  # (bench/ is on sys.path: this script's directory)
+
 H = struct.Struct(">I")
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-
-def read_exact(f, n):
-    chunks, left = [], n
-    while left:
-        b = f.read(left)
-        if not b:
-            raise EOFError("the child closed its stdout")
-        chunks.append(b)
-        left -= len(b)
-    return b"".join(chunks)
-
-
-def read_frame(f):
-    return read_exact(f, H.unpack(read_exact(f, 4))[0])
 
 
 def count(args, calls):
@@ -71,7 +59,7 @@ def count(args, calls):
     window = 64 if args.mode == "batch" else 1
     end = args.first_id + 2 * args.calls
     if not bare:
-        read_frame(p.stdout)  # $ready
+        read_frame(p.stdout.fileno())  # $ready
     # The smaller run uses the larger one's second half of the ids: both pay the same widths.
     for start in range(end - calls, end, window):
         ids = range(start, min(start + window, end))
@@ -81,7 +69,7 @@ def count(args, calls):
             frames.append(H.pack(len(body)) + body)
         p.stdin.write(b"".join(frames))
         for _ in ids:
-            read_frame(p.stdout)
+            read_frame(p.stdout.fileno())
     p.stdin.close()
     p.stdout.read()
     p.wait()

@@ -338,17 +338,18 @@ class FrameWriter:
                 "polyfork: cannot send %s: it encodes to %d bytes, above the maximum frame "
                 "size of %d bytes (POLYFORK_MAX_FRAME_SIZE)" % (_describe(what, name), n,
                                                                 self._max), n, self._max)
+        if rest and (n > MAX_DEPTH or n > self._max_values):
+            body += rest  # the whole body, for the checks below that read it
         if n > MAX_DEPTH:
             if type(obj) is list:  # a message of scalars only (a usual answer) is 1 deep
                 for x in obj:
                     if type(x) not in _SCALARS:
-                        check_depth(obj, body + rest if rest else body, what, name, self._hook)
+                        check_depth(obj, body, what, name, self._hook)
                         break
             else:
-                check_depth(obj, body + rest if rest else body, what, name, self._hook)
+                check_depth(obj, body, what, name, self._hook)
         if n > self._max_values:  # a shorter body cannot hold more values than it has bytes
-            check_values(body + rest if rest else body, self._max_values, what, name, obj,
-                         self._hook)
+            check_values(body, self._max_values, what, name, obj, self._hook)
 
     def _write_body(self, body: bytes, head: bytes = b"") -> None:
         # The handshake if due, the kept frames, then this frame (its body head + body: a
