@@ -24,14 +24,8 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
 	$(GO) vet ./...
 
-# The Go tests start Python children by the hundred: they get the interpreter itself, not a
-# version manager's shim in front of it (pyenv's costs 0.1-0.4 s per start here, and over 10 s
-# beside a loaded machine's other work, past a worker's start timeout). POLYFORK_PYTHON, when
-# set, still wins.
-PYTHON_EXE = $(shell $(PYTHON) -c 'import sys; print(sys.executable)' 2>/dev/null)
-
 test-go:
-	POLYFORK_PYTHON="$${POLYFORK_PYTHON:-$(PYTHON_EXE)}" $(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 ./...
 	cd bench && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 # The Python client on the python3 on PATH and on Debian's /usr/bin/python3 (msgpack 1.0.3);

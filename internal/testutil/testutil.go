@@ -89,5 +89,26 @@ func LookInterpreter(t testing.TB, env, def string) string {
 	return ""
 }
 
-// Python returns the Python interpreter the tests run children with.
-func Python() string { return Interpreter("POLYFORK_PYTHON", "python3") }
+// Python returns the Python interpreter the tests run children with: POLYFORK_PYTHON, else
+// the interpreter behind python3 (its sys.executable). The tests start Python children by
+// the hundred, and python3 on PATH may be a version manager's shim, a shell script in front
+// of the interpreter: pyenv's costs 0.1-0.4 s per start here, and over 10 s on a loaded
+// machine, past a worker's start timeout. When python3 cannot say, it is python3.
+func Python() string {
+	if v := os.Getenv("POLYFORK_PYTHON"); v != "" {
+		return v
+	}
+	pythonOnce.Do(func() {
+		pythonExe = "python3"
+		out, err := exec.Command("python3", "-c", "import sys; sys.stdout.write(sys.executable)").Output()
+		if err == nil && len(out) > 0 {
+			pythonExe = string(out)
+		}
+	})
+	return pythonExe
+}
+
+var (
+	pythonOnce sync.Once
+	pythonExe  string
+)

@@ -2,6 +2,8 @@ package testutil
 
 import (
 	"fmt"
+	"os/exec"
+	"path/filepath"
 	"testing"
 )
 
@@ -38,5 +40,27 @@ func TestLookInterpreterFailsOnAMisnamedInterpreter(t *testing.T) {
 	r = &recorder{TB: t}
 	if p := LookInterpreter(r, "POLYFORK_TEST_INTERP", "python3"); p == "" || r.fatal != "" || r.skip != "" {
 		t.Fatalf("sh: got %q, fatal %q, skip %q", p, r.fatal, r.skip)
+	}
+}
+
+// TestPythonIsTheInterpreterBehindPython3: without POLYFORK_PYTHON the tests' Python is an
+// absolute path to the interpreter itself (no shim in front of it), and it runs; with
+// POLYFORK_PYTHON, that.
+func TestPythonIsTheInterpreterBehindPython3(t *testing.T) {
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Skip("no python3 here")
+	}
+	t.Setenv("POLYFORK_PYTHON", "")
+	p := Python()
+	if !filepath.IsAbs(p) {
+		t.Fatalf("Python() = %q, want the absolute path python3's sys.executable names", p)
+	}
+	out, err := exec.Command(p, "-c", "import sys; sys.stdout.write(sys.executable)").Output()
+	if err != nil || string(out) != p {
+		t.Fatalf("%s says its sys.executable is %q (%v), want itself", p, out, err)
+	}
+	t.Setenv("POLYFORK_PYTHON", "/some/python")
+	if got := Python(); got != "/some/python" {
+		t.Fatalf("Python() with POLYFORK_PYTHON=/some/python = %q", got)
 	}
 }
