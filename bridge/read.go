@@ -109,12 +109,12 @@ func (c *Conn) deliver(m protocol.Message) error {
 		// The caller reads the stream itself, and this is its goroutine: it decodes the
 		// result before the next frame is read, and needs no signal (lead).
 		cl.result, cl.aliased = m.Result, true
-		c.checkQuiet()
-		return nil
 	} else {
 		cl.result = c.keep(m.Result)
 	}
-	cl.done <- struct{}{}
+	if !cl.aliased {
+		cl.done <- struct{}{}
+	}
 	c.checkQuiet()
 	return nil
 }
